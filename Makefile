@@ -1,0 +1,42 @@
+# The two commands: `make run` (the product with demo data) and `make test` (the whole suite).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint check schema messages vendor clean
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/python scripts/devenv.py run
+
+test: $(BIN)/.installed
+	$(BIN)/python scripts/devenv.py test $(ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+# makemigrations --check and the committed OpenAPI schema diff
+check: $(BIN)/.installed
+	$(BIN)/python scripts/devenv.py check
+
+schema: $(BIN)/.installed
+	$(BIN)/python scripts/devenv.py check --write
+
+messages: $(BIN)/.installed
+	$(BIN)/python manage.py makemessages -l fr --ignore=.venv --ignore=var
+	$(BIN)/python manage.py compilemessages --ignore=.venv
+
+vendor:
+	npm install --no-audit --no-fund
+	cp node_modules/@picocss/pico/css/pico.min.css node_modules/htmx.org/dist/htmx.min.js \
+	   node_modules/chart.js/dist/chart.umd.min.js static/vendor/
+
+clean:
+	rm -rf $(VENV) var staticfiles

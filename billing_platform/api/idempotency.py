@@ -1,0 +1,89 @@
+"""``Idempotency-Key`` for POSTs: a replay with the same key and body returns the first response;
+the same key with another request is a 409. The database's unique (tenant, key) is the referee, so
+two concurrent first requests cannot both run."""
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+from billing_platform.errors import Conflict, invalid
+from billing_platform.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+
+Handler = Callable[..., Response]
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+class IdempotentRequestInProgress(Conflict):
+    code = "idempotent_request_in_progress"
+
+
+def _request_hash(request: Request) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode() if request.method else b"")
+    digest.update(b"\0" + request.path.encode() + b"\0")
+    digest.update(request.body)
+    return digest.hexdigest()
+
+
+def idempotent(handler: Handler) -> Handler:
+    """Decorate an APIView's ``post``. Without the header the request runs as usual."""
+
+    @functools.wraps(handler)
+    def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get(HEADER)
+        if key is None:
+            return handler(view, request, *args, **kwargs)
+        key = key.strip()
+        if not key or len(key) > settings.TRIPOD["IDEMPOTENCY_KEY_MAX_LENGTH"]:
+            raise invalid(HEADER, "invalid", "Idempotency-Key must be 1 to 255 characters.")
+        tenant = request.tenant  # type: ignore[attr-defined]
+        request_hash = _request_hash(request)
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    tenant=tenant,
+                    key=key,
+                    method=request.method or "",
+                    path=request.path[:500],
+                    request_hash=request_hash,
+                )
+        except IntegrityError:
+            existing = IdempotencyRecord.objects.get(tenant=tenant, key=key)
+            if existing.request_hash != request_hash:
+                raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request.") from None
+            if existing.response_status is None:
+                raise IdempotentRequestInProgress(
+                    "A request with this Idempotency-Key is still being processed; retry shortly."
+                ) from None
+            return Response(
+                existing.response_body,
+                status=existing.response_status,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        try:
+            response = handler(view, request, *args, **kwargs)
+        except Exception:
+            # Errors are not remembered: the client may fix the cause and retry with the same key.
+            record.delete()
+            raise
+        if response.status_code >= 500 or response.status_code in (409, 429):
+            record.delete()
+            return response
+        body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+        IdempotencyRecord.objects.filter(pk=record.pk).update(response_status=response.status_code, response_body=body)
+        return response
+
+    return wrapper

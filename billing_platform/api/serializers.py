@@ -1,0 +1,51 @@
+from typing import Any
+
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know: a misspelt ``billingday`` is a 422, not silently ignored.
+
+    Unknown fields are reported together with the other field errors, so one round trip shows all.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown: dict[str, list[str]] = {}
+        if isinstance(data, dict):
+            unknown = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unknown}) from None
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown, code="unknown_field")
+        return value
+
+
+class ProblemErrorSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+# RFC 9457 problem details, as every error of the API is returned. Built inline because a
+# serializer field cannot be called "errors" (it would shadow Serializer.errors).
+PROBLEM_SCHEMA = inline_serializer(
+    name="Problem",
+    fields={
+        "type": serializers.URLField(),
+        "title": serializers.CharField(),
+        "status": serializers.IntegerField(),
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "errors": ProblemErrorSerializer(many=True, required=False),
+    },
+)
+
+
+def problems(*statuses: int) -> dict[int, Any]:
+    """OpenAPI responses for the given error statuses (401 and 403 are always possible)."""
+    return dict.fromkeys(sorted({401, 403, *statuses}), PROBLEM_SCHEMA)

@@ -1,0 +1,22 @@
+from django.urls import URLPattern, URLResolver, include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from billing_platform.health import healthz
+
+api_v1: list[URLPattern | URLResolver] = [
+    path("", include("customers.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="backoffice:home", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include(api_v1)),
+    path("app/", include("backoffice.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
+
+handler404 = "billing_platform.errors.handler404"
+handler500 = "billing_platform.errors.handler500"

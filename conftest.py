@@ -1,0 +1,89 @@
+"""Fixtures shared by every app's tests: tenants, API clients with keys of each scope, staff users."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from tenancy.actors import Actor
+from tenancy.models import ApiKeyScope, Membership, Role, Tenant
+from tenancy.services import api_key_create
+
+TenantMaker = Callable[..., Tenant]
+ClientMaker = Callable[..., APIClient]
+
+
+@pytest.fixture
+def make_tenant(db: Any) -> TenantMaker:
+    counter = {"n": 0}
+
+    def make(slug: str | None = None, **fields: Any) -> Tenant:
+        counter["n"] += 1
+        slug = slug or f"tenant-{counter['n']}"
+        defaults = {"name": slug.title(), "default_currency": "EUR", "timezone": "Europe/Paris"}
+        defaults.update(fields)
+        return Tenant.objects.create(slug=slug, **defaults)
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant: TenantMaker) -> Tenant:
+    return make_tenant("acme", name="Acme Telematics")
+
+
+@pytest.fixture
+def other_tenant(make_tenant: TenantMaker) -> Tenant:
+    return make_tenant("globex", name="Globex Devices")
+
+
+@pytest.fixture
+def make_client(db: Any) -> ClientMaker:
+    def make(tenant: Tenant, scope: str = ApiKeyScope.FULL) -> APIClient:
+        _, key = api_key_create(
+            tenant=tenant, name=f"test {scope}", scope=scope, actor=Actor.system("tests"), at=timezone.now()
+        )
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        client.api_key = key  # type: ignore[attr-defined]
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(make_client: ClientMaker, tenant: Tenant) -> APIClient:
+    return make_client(tenant)
+
+
+@pytest.fixture
+def make_staff(db: Any) -> Callable[..., Any]:
+    def make(tenant: Tenant, role: str = Role.OWNER, email: str = "staff@acme.test") -> Any:
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=email).first() or user_model.objects.create_user(
+            username=email, email=email, password="correct-horse-battery"
+        )
+        Membership.objects.create(tenant=tenant, user=user, role=role)
+        return user
+
+    return make
+
+
+CUSTOMER_BODY = {
+    "external_id": "dupont",
+    "name": "Transports Dupont",
+    "email": "compta@dupont.test",
+    "currency": "EUR",
+    "timezone": "Europe/Paris",
+    "language": "fr",
+    "country": "FR",
+    "billing_day": 1,
+}
+
+
+@pytest.fixture
+def customer_body() -> dict[str, Any]:
+    return dict(CUSTOMER_BODY)

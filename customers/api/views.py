@@ -1,0 +1,125 @@
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing_platform.api.idempotency import idempotent
+from billing_platform.api.pagination import CursorPagination, paginated
+from billing_platform.api.serializers import StrictSerializer, problems
+from customers.models import Customer
+from customers.selectors import customer_get, customer_list
+from customers.services import customer_create, customer_update
+from tenancy.api import request_actor, request_tenant
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "external_id",
+            "name",
+            "email",
+            "currency",
+            "timezone",
+            "language",
+            "country",
+            "tax_id",
+            "billing_day",
+            "reseller",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class CustomerListCreateApi(APIView):
+    class InputSerializer(StrictSerializer):
+        external_id = serializers.CharField(max_length=200)
+        name = serializers.CharField(max_length=200)
+        email = serializers.EmailField(max_length=254)
+        country = serializers.CharField(max_length=2, min_length=2)
+        currency = serializers.CharField(max_length=3, min_length=3, required=False)
+        timezone = serializers.CharField(max_length=64, required=False)
+        language = serializers.CharField(max_length=2, required=False, default="en")
+        tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+        billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
+        reseller = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        operation_id="customers_list",
+        parameters=[
+            OpenApiParameter("q", str, description="Search in name, external_id and email"),
+            OpenApiParameter("currency", str),
+            OpenApiParameter("country", str),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("limit", int, description="1 to 500, default 50"),
+        ],
+        responses={200: paginated(CustomerOutputSerializer, "CustomerPage"), **problems(422)},
+    )
+    def get(self, request: Request) -> Response:
+        qs = customer_list(
+            tenant=request_tenant(request),
+            search=request.query_params.get("q"),
+            currency=request.query_params.get("currency"),
+            country=request.query_params.get("country"),
+        )
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(CustomerOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="customers_create",
+        request=InputSerializer,
+        responses={201: CustomerOutputSerializer, **problems(400, 409, 422)},
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = customer_create(
+            tenant=request_tenant(request),
+            actor=request_actor(request),
+            at=timezone.now(),
+            **serializer.validated_data,
+        )
+        return Response(CustomerOutputSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerDetailApi(APIView):
+    class PatchSerializer(StrictSerializer):
+        name = serializers.CharField(max_length=200, required=False)
+        email = serializers.EmailField(max_length=254, required=False)
+        country = serializers.CharField(max_length=2, min_length=2, required=False)
+        currency = serializers.CharField(max_length=3, min_length=3, required=False)
+        timezone = serializers.CharField(max_length=64, required=False)
+        language = serializers.CharField(max_length=2, required=False)
+        tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True)
+        billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
+        reseller = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+    @extend_schema(operation_id="customers_retrieve", responses={200: CustomerOutputSerializer, **problems(404)})
+    def get(self, request: Request, external_id: str) -> Response:
+        customer = customer_get(tenant=request_tenant(request), external_id=external_id)
+        return Response(CustomerOutputSerializer(customer).data)
+
+    @extend_schema(
+        operation_id="customers_update",
+        request=PatchSerializer,
+        responses={200: CustomerOutputSerializer, **problems(400, 404, 422)},
+    )
+    def patch(self, request: Request, external_id: str) -> Response:
+        serializer = self.PatchSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes: dict[str, Any] = dict(serializer.validated_data)
+        customer = customer_update(
+            tenant=request_tenant(request),
+            actor=request_actor(request),
+            at=timezone.now(),
+            external_id=external_id,
+            changes=changes,
+        )
+        return Response(CustomerOutputSerializer(customer).data)

@@ -1,0 +1,13 @@
+from billing_platform.errors import Conflict, InvalidInput, NotFound
+
+
+class CustomerNotFound(NotFound):
+    code = "customer_not_found"
+
+
+class CustomerExternalIdTaken(Conflict):
+    code = "customer_external_id_taken"
+
+
+class InvalidTaxId(InvalidInput):
+    code = "invalid_tax_id"

@@ -1,0 +1,25 @@
+from django.db.models import Q, QuerySet
+
+from customers.errors import CustomerNotFound
+from customers.models import Customer
+from tenancy.models import Tenant
+
+
+def customer_list(
+    *, tenant: Tenant, search: str | None = None, currency: str | None = None, country: str | None = None
+) -> QuerySet[Customer]:
+    qs = Customer.objects.filter(tenant=tenant)
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(external_id__icontains=search) | Q(email__icontains=search))
+    if currency:
+        qs = qs.filter(currency=currency.upper())
+    if country:
+        qs = qs.filter(country=country.upper())
+    return qs
+
+
+def customer_get(*, tenant: Tenant, external_id: str) -> Customer:
+    customer = Customer.objects.filter(tenant=tenant, external_id=external_id).first()
+    if customer is None:
+        raise CustomerNotFound(f"No customer with external_id {external_id}.")
+    return customer

@@ -1,0 +1,161 @@
+import re
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.forms.models import model_to_dict
+from stdnum.eu import vat
+
+from billing_platform.errors import FieldError, InvalidInput, invalid
+from billing_platform.validation import (
+    validate_country,
+    validate_currency,
+    validate_language,
+    validate_timezone,
+)
+from customers.errors import CustomerExternalIdTaken, CustomerNotFound, InvalidTaxId
+from customers.models import Customer
+from tenancy.actors import Actor
+from tenancy.models import Tenant
+from tenancy.services import audit_record
+
+EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
+EDITABLE_FIELDS = (
+    "name",
+    "email",
+    "currency",
+    "timezone",
+    "language",
+    "country",
+    "tax_id",
+    "billing_day",
+    "reseller",
+)
+AUDITED_FIELDS = ("external_id", *EDITABLE_FIELDS)
+
+
+def _snapshot(customer: Customer) -> dict[str, Any]:
+    return model_to_dict(customer, fields=AUDITED_FIELDS)
+
+
+def _validate(data: dict[str, Any]) -> None:
+    """Collects every field error so the caller sees them all at once."""
+    errors: list[FieldError] = []
+    checks = (
+        ("currency", validate_currency),
+        ("timezone", validate_timezone),
+        ("language", validate_language),
+        ("country", validate_country),
+    )
+    for field, check in checks:
+        if field in data:
+            try:
+                check(data[field], field=field)
+            except InvalidInput as exc:
+                errors.extend(exc.errors)
+    billing_day = data.get("billing_day")
+    if billing_day is not None and not 1 <= billing_day <= 31:
+        errors.append(FieldError("billing_day", "out_of_range", "billing_day must be between 1 and 31."))
+    tax_id, country = data.get("tax_id"), data.get("country", "")
+    if tax_id and country.lower() in vat.MEMBER_STATES:
+        # EU VAT numbers carry a checksum: a typo here would put an invalid number on every invoice.
+        number = tax_id if tax_id[:2].isalpha() else country + tax_id
+        if not vat.is_valid(number):
+            errors.append(FieldError("tax_id", InvalidTaxId.code, f"{tax_id} is not a valid EU VAT number."))
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+
+
+def customer_create(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    at: datetime,
+    external_id: str,
+    name: str,
+    email: str,
+    country: str,
+    currency: str | None = None,
+    timezone: str | None = None,
+    language: str = "en",
+    tax_id: str = "",
+    billing_day: int | None = None,
+    reseller: str = "",
+) -> Customer:
+    """Create a customer; currency and time zone default to the tenant's."""
+    if not EXTERNAL_ID_RE.match(external_id):
+        raise invalid(
+            "external_id",
+            "invalid_format",
+            "external_id must start with a letter or digit and use only letters, digits and . _ : @ -",
+        )
+    data: dict[str, Any] = {
+        "name": name.strip(),
+        "email": email,
+        "currency": (currency or tenant.default_currency).upper(),
+        "timezone": timezone or tenant.timezone,
+        "language": language,
+        "country": country.upper(),
+        "tax_id": tax_id.strip().replace(" ", ""),
+        "billing_day": billing_day,
+        "reseller": reseller,
+    }
+    _validate(data)
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.create(tenant=tenant, external_id=external_id, **data)
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="customer.created",
+                object_type="customer",
+                object_id=external_id,
+                at=at,
+                after=_snapshot(customer),
+            )
+    except IntegrityError:
+        raise CustomerExternalIdTaken(
+            f"A customer with external_id {external_id} already exists.",
+            errors=[FieldError("external_id", "taken", "This external_id is already used.")],
+        ) from None
+    return customer
+
+
+def customer_update(
+    *, tenant: Tenant, actor: Actor, at: datetime, external_id: str, changes: dict[str, Any]
+) -> Customer:
+    """Apply a partial update (PATCH). Unknown or non-editable fields are refused by the caller."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        field = sorted(unknown)[0]
+        raise invalid(field, "not_editable", f"{field} cannot be changed.")
+    data = dict(changes)
+    for key in ("currency", "country"):
+        if key in data and data[key] is not None:
+            data[key] = data[key].upper()
+    if "tax_id" in data:
+        data["tax_id"] = (data["tax_id"] or "").strip().replace(" ", "")
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().filter(tenant=tenant, external_id=external_id).first()
+        if customer is None:
+            raise CustomerNotFound(f"No customer with external_id {external_id}.")
+        merged = {**_snapshot(customer), **data}
+        _validate({**data, "country": merged["country"], "tax_id": merged["tax_id"]})
+        before = _snapshot(customer)
+        for key, value in data.items():
+            setattr(customer, key, value)
+        customer.save()
+        after = _snapshot(customer)
+        changed_before = {k: v for k, v in before.items() if after[k] != v}
+        if changed_before:
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="customer.updated",
+                object_type="customer",
+                object_id=external_id,
+                at=at,
+                before=changed_before,
+                after={k: after[k] for k in changed_before},
+            )
+    return customer

@@ -1,0 +1,86 @@
+"""Idempotent demo data: the "Smart Fleet" vendor of the specs, a staff login and a few customers."""
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from customers.models import Customer
+from customers.services import customer_create
+from tenancy.actors import Actor
+from tenancy.keys import generate_webhook_secret
+from tenancy.models import ApiKeyScope, Membership, Role, Tenant
+from tenancy.services import api_key_create
+
+DEMO_EMAIL = "demo@smartfleet.test"
+DEMO_PASSWORD = "smartfleet-demo"  # a demo login, printed on every start; never used outside seed_demo
+
+CUSTOMERS = [
+    {
+        "external_id": "dupont",
+        "name": "Transports Dupont",
+        "email": "compta@transports-dupont.test",
+        "country": "FR",
+        "currency": "EUR",
+        "timezone": "Europe/Paris",
+        "language": "fr",
+        "tax_id": "FR40303265045",
+        "billing_day": 1,
+    },
+    {
+        "external_id": "nordlog",
+        "name": "Nordic Logistics AB",
+        "email": "invoices@nordlog.test",
+        "country": "SE",
+        "currency": "EUR",
+        "timezone": "Europe/Stockholm",
+        "language": "en",
+        "billing_day": 15,
+    },
+    {
+        "external_id": "pacific-haul",
+        "name": "Pacific Haulage Inc.",
+        "email": "ap@pacifichaul.test",
+        "country": "US",
+        "currency": "USD",
+        "timezone": "America/Los_Angeles",
+        "language": "en",
+        "billing_day": 31,
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create (or leave as is) the Smart Fleet demo tenant, its staff login and demo customers."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        now = timezone.now()
+        actor = Actor.system("seed_demo")
+        with transaction.atomic():
+            tenant, created = Tenant.objects.get_or_create(
+                slug="smart-fleet",
+                defaults={
+                    "name": "Smart Fleet Telematics",
+                    "default_currency": "EUR",
+                    "timezone": "Europe/Paris",
+                    "device_cloud_secrets": [generate_webhook_secret()],
+                },
+            )
+            user_model = get_user_model()
+            user = user_model.objects.filter(username=DEMO_EMAIL).first()
+            if user is None:
+                user = user_model.objects.create_user(username=DEMO_EMAIL, email=DEMO_EMAIL, password=DEMO_PASSWORD)
+            Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
+            existing = set(Customer.objects.filter(tenant=tenant).values_list("external_id", flat=True))
+            for data in CUSTOMERS:
+                if data["external_id"] not in existing:
+                    customer_create(tenant=tenant, actor=actor, at=now, **data)  # type: ignore[arg-type]
+            new_key = None
+            if created:
+                _, new_key = api_key_create(tenant=tenant, name="Demo key", scope=ApiKeyScope.FULL, actor=actor, at=now)
+        self.stdout.write("Demo tenant: {} ({})".format(tenant.name, "created" if created else "already there"))
+        self.stdout.write(f"Back-office login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+        if new_key:
+            self.stdout.write(f"Demo API key (shown once): {new_key}")

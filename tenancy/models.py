@@ -1,0 +1,115 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Tenant(models.Model):
+    """One IoT vendor using Tripod. Every row of business data points to exactly one tenant."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    default_currency = models.CharField(max_length=3)
+    timezone = models.CharField(max_length=64)
+    # Standard Webhooks secrets ("whsec_" + base64) for the device cloud. Several are valid at once
+    # so that a vendor can rotate: add the new one, switch the sender, then drop the old one.
+    device_cloud_secrets = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    FINANCE_ADMIN = "finance_admin", _("Finance admin")
+    FINANCE_VIEWER = "finance_viewer", _("Finance viewer")
+    SUPPORT_AGENT = "support_agent", _("Support agent")
+
+
+class Membership(models.Model):
+    """A staff user's role in one tenant; a user may belong to several tenants."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=32, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant")]
+        ordering = ["tenant__name"]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class ApiKeyScope(models.TextChoices):
+    FULL = "full", _("Full access")
+    READ = "read", _("Read only")
+    INGEST = "ingest", _("Usage ingestion")
+    DEVICE_CLOUD = "device_cloud", _("Device cloud webhooks")
+
+
+class ApiKey(models.Model):
+    """A tenant's API key. Only its SHA-256 is stored; the key itself is shown once, at creation."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=16, choices=ApiKeyScope.choices)
+    # The visible start of the key ("tpk_3f9a1c2b"), so staff can tell keys apart without the secret.
+    prefix = models.CharField(max_length=32)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ActorType(models.TextChoices):
+    USER = "user", _("Staff user")
+    API_KEY = "api_key", _("API key")
+    SYSTEM = "system", _("System")
+
+
+class AuditLogEntry(models.Model):
+    """Who changed what, when, with the object before and after. Written by services, never edited."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="audit_log")
+    at = models.DateTimeField(db_index=True)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=200)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-at"], name="audit_tenant_at"),
+            models.Index(fields=["tenant", "object_type", "object_id"], name="audit_tenant_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"

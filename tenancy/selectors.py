@@ -1,0 +1,28 @@
+from typing import Any
+
+from django.db.models import QuerySet
+
+from tenancy.models import ApiKey, AuditLogEntry, Membership, Tenant
+
+
+def membership_list_for_user(*, user: Any) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+
+
+def membership_get(*, user: Any, tenant_id: str) -> Membership | None:
+    return Membership.objects.filter(user=user, tenant_id=tenant_id).select_related("tenant").first()
+
+
+def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(tenant=tenant).select_related("created_by").order_by("-created_at")
+
+
+def audit_log_list(
+    *, tenant: Tenant, object_type: str | None = None, action: str | None = None
+) -> QuerySet[AuditLogEntry]:
+    qs = AuditLogEntry.objects.filter(tenant=tenant)
+    if object_type:
+        qs = qs.filter(object_type=object_type)
+    if action:
+        qs = qs.filter(action=action)
+    return qs.order_by("-at", "-id")

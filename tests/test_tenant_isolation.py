@@ -1,0 +1,178 @@
+"""Tenant B's key never sees or changes tenant A's data; scopes are enforced; no input gives a 500.
+
+Routes come from the URLconf. A route with path parameters must say below how to make tenant A's
+object for it, so a new endpoint cannot slip through untested.
+"""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from customers.models import Customer
+from customers.services import customer_create
+from tenancy.actors import Actor
+from tenancy.models import ApiKeyScope, AuditLogEntry, Tenant
+from tests.api_routes import ApiRoute, api_routes
+
+pytestmark = pytest.mark.django_db
+
+ROUTES = api_routes()
+
+
+def _customer(tenant: Tenant) -> dict[str, str]:
+    customer = customer_create(
+        tenant=tenant,
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        external_id="secret-customer",
+        name="Secret Customer of A",
+        email="secret@a.test",
+        country="FR",
+    )
+    return {"external_id": customer.external_id}
+
+
+# route name -> makes tenant A's object and returns the path parameters that address it
+OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
+    "customer-detail": _customer,
+}
+
+# A plausible, valid body per route, so that a 404 is about the tenant and not about the body.
+VALID_BODIES: dict[str, dict[str, Any]] = {
+    "customers": {"external_id": "new-one", "name": "New", "email": "n@x.test", "country": "FR"},
+    "customer-detail": {"name": "Renamed by B"},
+}
+
+BAD_BODIES: list[Any] = [
+    "not json at all",
+    "[]",
+    '"a string"',
+    "null",
+    '{"external_id": {"nested": [1, 2]}, "name": 12, "email": false}',
+    json.dumps({"external_id": "x" * 10000, "name": "\u0000", "email": "a@b", "country": "??", "billing_day": "31st"}),
+    json.dumps({"billing_day": 10**30, "currency": None, "timezone": ["Europe/Paris"], "unknown": 1}),
+    "{" * 5000,
+]
+
+
+def _data_snapshot(tenant: Tenant) -> tuple[list[Any], int]:
+    customers = list(Customer.objects.filter(tenant=tenant).order_by("external_id").values())
+    return customers, AuditLogEntry.objects.filter(tenant=tenant).count()
+
+
+def _send(client: APIClient, method: str, path: str, body: Any = None, raw: str | None = None) -> Any:
+    if raw is not None:
+        return getattr(client, method)(path, data=raw, content_type="application/json")
+    if method in ("get", "delete"):
+        return getattr(client, method)(path)
+    return getattr(client, method)(path, data=body or {}, format="json")
+
+
+def _route_params(route: ApiRoute) -> list[Any]:
+    return [pytest.param(route, id=route.name)]
+
+
+def test_every_route_with_parameters_has_an_object_maker() -> None:
+    missing = [r.route for r in ROUTES if r.params and r.name not in OBJECT_MAKERS]
+    assert not missing, f"add these routes to OBJECT_MAKERS in {__file__}: {missing}"
+    assert ROUTES, "no API route found: the URLconf walk is broken"
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.params], ids=lambda r: r.name)
+def test_another_tenants_key_gets_404_and_changes_nothing(
+    route: ApiRoute, tenant: Tenant, other_tenant: Tenant, make_client: Callable[..., APIClient]
+) -> None:
+    # given: tenant A's object, and tenant B's full-scope key
+    path = route.path(**OBJECT_MAKERS[route.name](tenant))
+    intruder = make_client(other_tenant, ApiKeyScope.FULL)
+    before = _data_snapshot(tenant)
+    for method in route.methods:
+        # when
+        response = _send(intruder, method, path, VALID_BODIES.get(route.name))
+        # then
+        assert response.status_code == 404, (method, path, response.content)
+        assert response["Content-Type"] == "application/problem+json"
+        assert b"Secret" not in response.content
+        assert b"secret@a.test" not in response.content
+    assert _data_snapshot(tenant) == before
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if not r.params], ids=lambda r: r.name)
+def test_collections_never_show_another_tenants_objects(
+    route: ApiRoute, tenant: Tenant, other_tenant: Tenant, make_client: Callable[..., APIClient]
+) -> None:
+    for maker in OBJECT_MAKERS.values():
+        maker(tenant)
+    intruder = make_client(other_tenant, ApiKeyScope.FULL)
+    before = _data_snapshot(tenant)
+    if "get" in route.methods:
+        response = intruder.get(route.path())
+        assert response.status_code == 200
+        assert response.json()["results"] == []
+    if "post" in route.methods:
+        intruder.post(route.path(), data=VALID_BODIES.get(route.name, {}), format="json")
+    assert _data_snapshot(tenant) == before
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+@pytest.mark.parametrize("scope", [ApiKeyScope.READ, ApiKeyScope.INGEST, ApiKeyScope.DEVICE_CLOUD])
+def test_keys_without_the_scope_get_403(
+    route: ApiRoute, scope: str, tenant: Tenant, make_client: Callable[..., APIClient]
+) -> None:
+    params = OBJECT_MAKERS[route.name](tenant) if route.params else {}
+    client = make_client(tenant, scope)
+    before = _data_snapshot(tenant)
+    read_scopes = getattr(route.view_class, "read_scopes", {ApiKeyScope.FULL, ApiKeyScope.READ})
+    write_scopes = getattr(route.view_class, "write_scopes", {ApiKeyScope.FULL})
+    for method in route.methods:
+        allowed = read_scopes if method == "get" else write_scopes
+        if scope in allowed:
+            continue
+        response = _send(client, method, route.path(**params), VALID_BODIES.get(route.name))
+        assert response.status_code == 403, (scope, method, response.content)
+        assert response.json()["code"] == "permission_denied"
+    assert _data_snapshot(tenant) == before
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_no_key_or_a_bad_key_gets_401(route: ApiRoute, tenant: Tenant) -> None:
+    params = OBJECT_MAKERS[route.name](tenant) if route.params else {}
+    for credentials in (None, "Bearer tpk_00000000_not-a-real-key", "Basic dXNlcjpwYXNz", "Bearer"):
+        client = APIClient()
+        if credentials:
+            client.credentials(HTTP_AUTHORIZATION=credentials)
+        for method in route.methods:
+            response = _send(client, method, route.path(**params), VALID_BODIES.get(route.name))
+            assert response.status_code == 401, (credentials, method)
+            assert response["Content-Type"] == "application/problem+json"
+            assert response.json()["status"] == 401
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_bad_input_gets_a_problem_json_4xx_and_never_a_500(
+    route: ApiRoute, tenant: Tenant, make_client: Callable[..., APIClient]
+) -> None:
+    params = OBJECT_MAKERS[route.name](tenant) if route.params else {}
+    client = make_client(tenant, ApiKeyScope.FULL)
+    path = route.path(**params)
+    for method in route.methods:
+        if method in ("get", "delete"):
+            for query in ("?limit=abc", "?limit=0", "?limit=501", "?cursor=garbage", "?limit=-1&cursor=%00"):
+                response = getattr(client, method)(path + query)
+                assert response.status_code < 500, (method, query)
+            continue
+        for raw in BAD_BODIES:
+            response = _send(client, method, path, raw=raw)
+            assert 400 <= response.status_code < 500, (
+                method,
+                raw[:60],
+                response.status_code,
+                response.content[:300],
+            )
+            body = response.json()
+            assert response["Content-Type"] == "application/problem+json"
+            assert {"type", "title", "status", "detail"} <= set(body)
