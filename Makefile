@@ -30,8 +30,8 @@ schema: $(BIN)/.installed
 	$(BIN)/python scripts/devenv.py check --write
 
 messages: $(BIN)/.installed
-	$(BIN)/python manage.py makemessages -l fr --ignore=.venv --ignore=var
-	$(BIN)/python manage.py compilemessages --ignore=.venv
+	$(BIN)/python manage.py makemessages -l fr --ignore=.venv --ignore=var --ignore=node_modules
+	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules
 
 vendor:
 	npm install --no-audit --no-fund

@@ -8,6 +8,10 @@ from tenancy.models import ApiKeyScope
 
 
 class LoginForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _("Please enter a correct email and password. Both fields may be case-sensitive."),
+    }
     username = forms.CharField(
         label=_("Email"), widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "email"})
     )

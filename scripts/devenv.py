@@ -135,7 +135,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     env.setdefault("DJANGO_DEBUG", "true")
     env.setdefault("LOG_FORMAT", "console")
     manage(env, "migrate", "--noinput")
-    manage(env, "seed_demo")
+    seeded = subprocess.run(
+        [PY, "manage.py", "seed_demo"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+    print(seeded, end="", flush=True)
     celery = shutil.which("celery", path=str(Path(PY).parent)) or "celery"
     children.append(
         subprocess.Popen(
