@@ -38,7 +38,8 @@ def home(request: HttpRequest) -> HttpResponse:
     context = {
         "customer_count": Customer.objects.filter(tenant=tenant).count(),
         "active_key_count": ApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).count(),
-        "recent_audit": audit_log_list(tenant=tenant)[:8],
+        # The audit log is for finance roles; support agents see customers, not who changed what.
+        "recent_audit": audit_log_list(tenant=tenant)[:8] if _sees_audit(request) else [],
     }
     return render(request, "backoffice/home.html", context)
 
@@ -95,7 +96,9 @@ def customer_new(request: HttpRequest) -> HttpResponse:
 def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     tenant = current_tenant(request)
     customer = _customer_or_404(request, external_id)
-    history = audit_log_list(tenant=tenant, object_type="customer").filter(object_id=external_id)[:20]
+    history: Any = []
+    if _sees_audit(request):
+        history = audit_log_list(tenant=tenant, object_type="customer").filter(object_id=external_id)[:20]
     return render(
         request,
         "backoffice/customers/detail.html",
@@ -189,3 +192,8 @@ def _customer_or_404(request: HttpRequest, external_id: str) -> Customer:
         return customer_get(tenant=current_tenant(request), external_id=external_id)
     except DomainError:
         raise Http404("No such customer.") from None
+
+
+def _sees_audit(request: HttpRequest) -> bool:
+    membership = getattr(request, "membership", None)
+    return membership is not None and membership.role in FINANCE

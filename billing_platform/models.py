@@ -13,7 +13,8 @@ class IdempotencyRecord(models.Model):
     request_hash = models.CharField(max_length=64)
     # Null while the first request is still being processed.
     response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    # The JSON text as first sent, so that a replay is byte-for-byte the same (jsonb would reorder keys).
+    response_body = models.TextField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "billing_platform",
     "tenancy",
     "customers",
+    "catalog",
     "backoffice",
 ]
 

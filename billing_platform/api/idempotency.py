@@ -69,7 +69,7 @@ def idempotent(handler: Handler) -> Handler:
                     "A request with this Idempotency-Key is still being processed; retry shortly."
                 ) from None
             return Response(
-                existing.response_body,
+                json.loads(existing.response_body or "null"),
                 status=existing.response_status,
                 headers={"Idempotent-Replayed": "true"},
             )
@@ -82,7 +82,7 @@ def idempotent(handler: Handler) -> Handler:
         if response.status_code >= 500 or response.status_code in (409, 429):
             record.delete()
             return response
-        body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+        body = json.dumps(response.data, cls=JSONEncoder)
         IdempotencyRecord.objects.filter(pk=record.pk).update(response_status=response.status_code, response_body=body)
         return response
 
