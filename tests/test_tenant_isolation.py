@@ -12,6 +12,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from catalog.models import Meter, Plan, PriceOverride, PriceVersion, Product, TaxRate
+from catalog.services import meter_create, plan_create, product_create
 from customers.models import Customer
 from customers.services import customer_create
 from tenancy.actors import Actor
@@ -24,6 +26,8 @@ ROUTES = api_routes()
 
 
 def _customer(tenant: Tenant) -> dict[str, str]:
+    if Customer.objects.filter(tenant=tenant, external_id="secret-customer").exists():
+        return {"external_id": "secret-customer"}
     customer = customer_create(
         tenant=tenant,
         actor=Actor.system("tests"),
@@ -36,15 +40,80 @@ def _customer(tenant: Tenant) -> dict[str, str]:
     return {"external_id": customer.external_id}
 
 
+def _product(tenant: Tenant) -> dict[str, str]:
+    if Product.objects.filter(tenant=tenant, code="secret-product").exists():
+        return {"code": "secret-product"}
+    product_create(
+        tenant=tenant,
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        code="secret-product",
+        name="Secret product of A",
+        kind="service",
+    )
+    return {"code": "secret-product"}
+
+
+def _meter(tenant: Tenant) -> dict[str, str]:
+    if Meter.objects.filter(tenant=tenant, code="secret-meter").exists():
+        return {"code": "secret-meter"}
+    meter_create(
+        tenant=tenant,
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        code="secret-meter",
+        name="Secret meter of A",
+        aggregation="count",
+    )
+    return {"code": "secret-meter"}
+
+
+def _plan(tenant: Tenant) -> dict[str, str]:
+    _product(tenant)
+    if Plan.objects.filter(tenant=tenant, code="secret-plan").exists():
+        return {"code": "secret-plan"}
+    plan_create(
+        tenant=tenant,
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        code="secret-plan",
+        name="Secret plan of A",
+        components=[{"product": "secret-product", "charge": {"model": "flat", "amount": "9.00"}}],
+        prices=[{"currency": "EUR"}],
+    )
+    return {"code": "secret-plan"}
+
+
 # route name -> makes tenant A's object and returns the path parameters that address it
 OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-detail": _customer,
+    "product-detail": _product,
+    "meter-detail": _meter,
+    "plan-detail": _plan,
+    "plan-price-versions": _plan,
+    "plan-price-overrides": _plan,
 }
 
 # A plausible, valid body per route, so that a 404 is about the tenant and not about the body.
 VALID_BODIES: dict[str, dict[str, Any]] = {
     "customers": {"external_id": "new-one", "name": "New", "email": "n@x.test", "country": "FR"},
     "customer-detail": {"name": "Renamed by B"},
+    "products": {"code": "new-product", "name": "New", "kind": "fee"},
+    "product-detail": {"name": "Renamed by B"},
+    "meters": {"code": "new-meter", "name": "New", "aggregation": "count"},
+    "meter-detail": {"name": "Renamed by B"},
+    "tax_rates": {"country": "FR", "tax_category": "standard", "rate": "20"},
+    "plan-price-versions": {
+        "currency": "EUR",
+        "effective_from": "2030-01-01T00:00:00Z",
+        "components": [{"product": "secret-product", "charge": {"model": "flat", "amount": "1.00"}}],
+    },
+    "plan-price-overrides": {
+        "customer": "secret-customer",
+        "product": "secret-product",
+        "charge": {"model": "flat", "amount": "1.00"},
+    },
+    "price-quotes": {"plan": "secret-plan", "currency": "EUR", "devices": 1},
 }
 
 BAD_BODIES: list[Any] = [
@@ -59,9 +128,16 @@ BAD_BODIES: list[Any] = [
 ]
 
 
-def _data_snapshot(tenant: Tenant) -> tuple[list[Any], int]:
+def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     customers = list(Customer.objects.filter(tenant=tenant).order_by("external_id").values())
-    return customers, AuditLogEntry.objects.filter(tenant=tenant).count()
+    products = list(Product.objects.filter(tenant=tenant).order_by("code").values())
+    meters = list(Meter.objects.filter(tenant=tenant).order_by("code").values())
+    plans = list(Plan.objects.filter(tenant=tenant).order_by("code").values())
+    versions = PriceVersion.objects.filter(tenant=tenant).count()
+    overrides = PriceOverride.objects.filter(tenant=tenant).count()
+    rates = list(TaxRate.objects.filter(tenant=tenant).values())
+    audit = AuditLogEntry.objects.filter(tenant=tenant).count()
+    return customers, products, meters, plans, versions, overrides, rates, audit
 
 
 def _send(client: APIClient, method: str, path: str, body: Any = None, raw: str | None = None) -> Any:

@@ -1,4 +1,4 @@
-"""Idempotent demo data: the "Smart Fleet" vendor of the specs, a staff login and a few customers."""
+"""Idempotent demo data: the "Smart Fleet" vendor of the specs, a staff login, customers and its catalog."""
 
 from typing import Any
 
@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.models import Plan
+from catalog.services import meter_create, plan_create, product_create, tax_rate_set
 from customers.models import Customer
 from customers.services import customer_create
 from tenancy.actors import Actor
@@ -77,6 +79,8 @@ class Command(BaseCommand):
             for data in CUSTOMERS:
                 if data["external_id"] not in existing:
                     customer_create(tenant=tenant, actor=actor, at=now, **data)  # type: ignore[arg-type]
+            if not Plan.objects.filter(tenant=tenant, code="smart-fleet").exists():
+                _seed_catalog(tenant, actor, now)
             new_key = None
             if created:
                 _, new_key = api_key_create(tenant=tenant, name="Demo key", scope=ApiKeyScope.FULL, actor=actor, at=now)
@@ -84,3 +88,66 @@ class Command(BaseCommand):
         self.stdout.write(f"Back-office login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         if new_key:
             self.stdout.write(f"Demo API key (shown once): {new_key}")
+
+
+def _seed_catalog(tenant: Tenant, actor: Actor, now: Any) -> None:
+    """The Smart Fleet offer of billing.md: ELD-200 in 12 instalments, 25.00 per active device,
+    pooled data overage after 1024 MB per device; VAT 20 % in France."""
+    for code, name, kind, ssp in (
+        ("eld-200", "ELD-200 electronic logging device", "hardware", "240.00"),
+        ("fleet-platform", "Fleet platform subscription", "service", "25.00"),
+        ("data-overage", "Data overage", "usage", None),
+        ("setup", "Fleet onboarding", "fee", "150.00"),
+    ):
+        product_create(
+            tenant=tenant,
+            actor=actor,
+            at=now,
+            code=code,
+            name=name,
+            kind=kind,
+            ssp=[{"currency": "EUR", "amount": ssp}] if ssp else [],
+        )
+    meter_create(
+        tenant=tenant,
+        actor=actor,
+        at=now,
+        code="data_mb",
+        name="Data (MB)",
+        aggregation="sum",
+        field="mb",
+        dimensions=["device_type", "region"],
+        time_bands={"peak": ["08:00", "20:00"]},
+    )
+    for country, rate in (("FR", "20"), ("SE", "25"), ("DE", "19")):
+        tax_rate_set(tenant=tenant, actor=actor, at=now, country=country, tax_category="standard", rate=rate)
+    plan_create(
+        tenant=tenant,
+        actor=actor,
+        at=now,
+        code="smart-fleet",
+        name="Smart Fleet",
+        commitment_months=12,
+        components=[
+            {"product": "eld-200", "kind": "hardware", "price": "240.00", "instalments": 12, "bill_on": "signature"},
+            {
+                "product": "fleet-platform",
+                "kind": "service",
+                "per_device": True,
+                "starts_on": "activation",
+                "charge": {"model": "flat", "amount": "25.00"},
+            },
+            {
+                "product": "data-overage",
+                "kind": "usage",
+                "meter": "data_mb",
+                "pooled": True,
+                "included_per_device": 1024,
+                "charge": {
+                    "model": "graduated",
+                    "tiers": [{"up_to": 10000, "unit_amount": "0.010"}, {"up_to": None, "unit_amount": "0.005"}],
+                },
+            },
+        ],
+        prices=[{"currency": "EUR"}],
+    )

@@ -1,0 +1,56 @@
+from decimal import Decimal
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from rest_framework import serializers
+
+
+def decimal_str(value: Decimal | None) -> str | None:
+    """A stored decimal as an API string: no trailing zeros past the second place ("240.00", "0.0125")."""
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    if "." not in text:
+        return text + ".00"
+    whole, frac = text.split(".")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+class DecimalString(serializers.Field):
+    """Read-only decimal amount rendered as a string, never a JSON float."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Decimal) -> str | None:
+        return decimal_str(value)
+
+
+class DecimalStringSchema(OpenApiSerializerFieldExtension):
+    target_class = "billing_platform.api.fields.DecimalString"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {"type": "string", "format": "decimal", "example": "12.50"}
+
+
+class AmountString(DecimalString):
+    """An amount already rounded to its currency's minor unit, rendered as is ("33.00", JPY "4")."""
+
+    def to_representation(self, value: Decimal) -> str | None:
+        return None if value is None else str(value)
+
+
+class QuantityString(DecimalString):
+    """A quantity without trailing zeros ("1752", "1000.5")."""
+
+    def to_representation(self, value: Decimal) -> str | None:
+        return None if value is None else format(value.normalize(), "f")
+
+
+class AmountStringSchema(DecimalStringSchema):
+    target_class = "billing_platform.api.fields.AmountString"
+
+
+class QuantityStringSchema(DecimalStringSchema):
+    target_class = "billing_platform.api.fields.QuantityString"

@@ -1,0 +1,265 @@
+"""The price calculator: what one billing period of a plan costs for a number of devices and usage.
+
+No side effects. It uses the same price resolution (``versions.py``), allowance and charge models
+as invoicing, so a quote and the invoice that follows agree.
+"""
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from billing_platform.errors import FieldError, InvalidInput
+from billing_platform.money import is_known_currency, round_minor
+from catalog.charge_models.allowance import apply_allowance
+from catalog.charge_models.base import Usage
+from catalog.charge_models.base import decimal_str as _decimal_str
+from catalog.charge_models.pricing import price
+from catalog.errors import MissingTaxRate
+from catalog.models import Plan, ProductKind, TaxRate
+from catalog.versions import component_prices_as_of
+from customers.models import Customer
+from tenancy.models import Tenant
+
+
+def decimal_str(value: Decimal) -> str:
+    return _decimal_str(value.normalize())
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    type: str
+    product: str
+    description: str
+    quantity: Decimal
+    unit_amount: Decimal | None
+    amount: Decimal
+    tax_category: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    category: str
+    rate: Decimal
+    base: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Quote:
+    plan: str
+    currency: str
+    country: str | None
+    devices: int
+    price_source: str
+    price_version_id: str
+    lines: list[QuoteLine]
+    net_total: Decimal
+    taxes: list[TaxLine]
+    total: Decimal
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UsageInput:
+    meter: str
+    quantity: Decimal
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    events: int = 0
+
+
+def taxes_for(
+    *, tenant: Tenant, country: str, lines: Sequence[QuoteLine], currency: str, strict: bool = True
+) -> tuple[list[TaxLine], list[str]]:
+    """EN 16931: VAT per category = rate x sum of the category's rounded net lines, rounded once
+    (never a sum of per-line taxes: pitfall #9)."""
+    bases: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        bases[line.tax_category] += line.amount
+    rates = {r.tax_category: r.rate for r in TaxRate.objects.filter(tenant=tenant, country=country)}
+    missing = sorted(c for c in bases if c not in rates and c != "exempt")
+    if missing and not strict:
+        warnings = ["No %s tax rate for %s: tax not included." % (c, country) for c in missing]
+        bases = defaultdict(Decimal, {c: b for c, b in bases.items() if c not in missing})
+        return _tax_lines(bases, rates, currency), warnings
+    if missing:
+        raise MissingTaxRate(
+            "No tax rate for %s in %s." % (", ".join(missing), country),
+            errors=[FieldError("country", "missing_tax_rate", "Add a %s rate for %s." % (c, country)) for c in missing],
+        )
+    return _tax_lines(bases, rates, currency), []
+
+
+def _tax_lines(bases: Mapping[str, Decimal], rates: Mapping[str, Decimal], currency: str) -> list[TaxLine]:
+    return [
+        TaxLine(
+            category,
+            rates.get(category, Decimal(0)),
+            base,
+            round_minor(base * rates.get(category, Decimal(0)) / 100, currency),
+        )
+        for category, base in sorted(bases.items())
+    ]
+
+
+def price_quote(
+    *,
+    tenant: Tenant,
+    plan: Plan,
+    currency: str,
+    devices: int,
+    usage: Sequence[UsageInput],
+    at: datetime,
+    country: str | None = None,
+    customer: Customer | None = None,
+) -> Quote:
+    if customer is not None:
+        if currency != customer.currency:
+            raise InvalidInput(
+                "Customer %s is billed in %s, not %s." % (customer.external_id, customer.currency, currency),
+                errors=[
+                    FieldError("currency", "currency_mismatch", "The customer's currency is %s." % customer.currency)
+                ],
+            )
+        country = country or customer.country
+    if not is_known_currency(currency):
+        raise InvalidInput(
+            "Unknown currency.", errors=[FieldError("currency", "unknown_currency", "Unknown ISO 4217 currency.")]
+        )
+    resolved = component_prices_as_of(
+        plan=plan, currency=currency, country=country, at=at, customer_id=customer.pk if customer else None
+    )
+    meters = {r.component.meter.code for r in resolved if r.component.meter is not None}
+    unknown = sorted({u.meter for u in usage} - meters)
+    if unknown:
+        raise InvalidInput(
+            "Plan %s has no usage component for meter %s." % (plan.code, ", ".join(unknown)),
+            errors=[FieldError("usage", "unknown_meter", "Not a meter of this plan: %s." % m) for m in unknown],
+        )
+    lines: list[QuoteLine] = []
+    for r in resolved:
+        c, product = r.component, r.component.product
+        if c.kind == ProductKind.HARDWARE:
+            assert r.price is not None
+            # Instalment 1 of N; the last instalment absorbs the rounding remainder.
+            unit = round_minor(r.price / c.instalments, currency)
+            label = f"{product.name}, instalment 1/{c.instalments}" if c.instalments > 1 else product.name
+            lines.append(
+                QuoteLine(
+                    "hardware",
+                    product.code,
+                    label,
+                    Decimal(devices),
+                    unit,
+                    round_minor(unit * devices, currency),
+                    product.tax_category,
+                    {"price_per_device": decimal_str(r.price), "instalments": c.instalments, "source": r.source},
+                )
+            )
+        elif c.kind == ProductKind.FEE:
+            assert r.price is not None
+            amount = round_minor(r.price, currency)
+            lines.append(
+                QuoteLine(
+                    "fee",
+                    product.code,
+                    product.name,
+                    Decimal(1),
+                    r.price,
+                    amount,
+                    product.tax_category,
+                    {"source": r.source},
+                )
+            )
+        elif c.kind == ProductKind.SERVICE:
+            assert r.charge is not None
+            units = Decimal(devices if c.per_device else 1)
+            priced = price(charge=r.charge, usage=Usage(quantity=units), currency=currency)
+            unit_amount = priced.precise_amount / units if units else None
+            lines.append(
+                QuoteLine(
+                    "service",
+                    product.code,
+                    product.name,
+                    units,
+                    unit_amount,
+                    priced.amount,
+                    product.tax_category,
+                    {**priced.details, "source": r.source},
+                )
+            )
+        else:
+            assert r.charge is not None
+            assert c.meter is not None
+            lines.append(_usage_line(r, [u for u in usage if u.meter == c.meter.code], devices, currency))
+    net = sum((line.amount for line in lines), Decimal(0))
+    taxes: list[TaxLine] = []
+    warnings: list[str] = []
+    if country:
+        taxes, warnings = taxes_for(tenant=tenant, country=country, lines=lines, currency=currency, strict=False)
+    else:
+        warnings.append("No country given: taxes not included.")
+    total = net + sum((t.amount for t in taxes), Decimal(0))
+    version = resolved[0].version if resolved else None
+    return Quote(
+        plan=plan.code,
+        currency=currency,
+        country=country,
+        devices=devices,
+        price_source=resolved[0].source if resolved else "default",
+        price_version_id=str(version.pk) if version else "",
+        lines=lines,
+        net_total=net,
+        taxes=taxes,
+        total=total,
+        warnings=warnings,
+    )
+
+
+def _usage_line(r: Any, usage: Sequence[UsageInput], devices: int, currency: str) -> QuoteLine:
+    c, product, charge = r.component, r.component.product, r.charge
+    quantity = sum((u.quantity for u in usage), Decimal(0))
+    events = sum(u.events for u in usage)
+    detail: dict[str, Any] = {"meter": c.meter.code, "quantity": decimal_str(quantity), "source": r.source}
+    if charge.get("model") == "matrix":
+        dims = charge["dimensions"]
+        groups: dict[tuple[str, ...], list[UsageInput]] = defaultdict(list)
+        for u in usage:
+            groups[tuple(str(u.dimensions.get(d, "")) for d in dims)].append(u)
+        usage_in = Usage(
+            quantity=quantity,
+            event_count=events,
+            groups={
+                key: Usage(
+                    quantity=sum((u.quantity for u in items), Decimal(0)), event_count=sum(u.events for u in items)
+                )
+                for key, items in groups.items()
+            },
+        )
+        billable = quantity
+    elif c.included_per_device and not c.pooled and devices:
+        # Per-device allowance: the calculator assumes the usage is spread evenly over the devices.
+        per_device = quantity / devices
+        billable_each, _ = apply_allowance(quantity=per_device, included_per_device=c.included_per_device, devices=1)
+        priced_one = price(charge=charge, usage=Usage(quantity=billable_each, event_count=events), currency=currency)
+        amount = round_minor(priced_one.precise_amount * devices, currency)
+        detail.update(
+            priced_one.details,
+            allowance=decimal_str(c.included_per_device * devices),
+            billable_quantity=decimal_str(billable_each * devices),
+            assumption="usage spread evenly over devices",
+        )
+        return QuoteLine(
+            "usage", product.code, product.name, billable_each * devices, None, amount, product.tax_category, detail
+        )
+    else:
+        allowance_per_device = c.included_per_device or Decimal(0)
+        billable, used = apply_allowance(quantity=quantity, included_per_device=allowance_per_device, devices=devices)
+        detail["allowance"] = decimal_str(allowance_per_device * devices)
+        usage_in = Usage(quantity=billable, event_count=events)
+    priced = price(charge=charge, usage=usage_in, currency=currency, min_amount=r.min_amount, max_amount=r.max_amount)
+    detail.update(priced.details, billable_quantity=decimal_str(billable))
+    return QuoteLine("usage", product.code, product.name, billable, None, priced.amount, product.tax_category, detail)
