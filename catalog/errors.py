@@ -21,6 +21,10 @@ class PriceVersionExists(Conflict):
     code = "price_version_exists"
 
 
+class PriceOverrideExists(Conflict):
+    code = "price_override_exists"
+
+
 class NoPriceForCurrency(InvalidInput):
     """No price version of the plan in the customer's currency: a clear error at sale or quote time,
     never a silent currency conversion."""

@@ -209,7 +209,8 @@ def price_quote(
         currency=currency,
         country=country,
         devices=devices,
-        price_source=resolved[0].source if resolved else "default",
+        # The book the plan's version came from; a line priced by a customer override says so in its detail.
+        price_source=next((r.source for r in resolved if r.source != "override"), "override"),
         price_version_id=str(version.pk) if version else "",
         lines=lines,
         net_total=net,
@@ -223,7 +224,7 @@ def _usage_line(r: Any, usage: Sequence[UsageInput], devices: int, currency: str
     c, product, charge = r.component, r.component.product, r.charge
     quantity = sum((u.quantity for u in usage), Decimal(0))
     events = sum(u.events for u in usage)
-    detail: dict[str, Any] = {"meter": c.meter.code, "quantity": decimal_str(quantity), "source": r.source}
+    detail: dict[str, Any] = {"meter": c.meter.code, "metered_quantity": decimal_str(quantity), "source": r.source}
     if charge.get("model") == "matrix":
         dims = charge["dimensions"]
         groups: dict[tuple[str, ...], list[UsageInput]] = defaultdict(list)
@@ -244,8 +245,15 @@ def _usage_line(r: Any, usage: Sequence[UsageInput], devices: int, currency: str
         # Per-device allowance: the calculator assumes the usage is spread evenly over the devices.
         per_device = quantity / devices
         billable_each, _ = apply_allowance(quantity=per_device, included_per_device=c.included_per_device, devices=1)
+        billable_each = billable_each.normalize()
         priced_one = price(charge=charge, usage=Usage(quantity=billable_each, event_count=events), currency=currency)
-        amount = round_minor(priced_one.precise_amount * devices, currency)
+        precise = priced_one.precise_amount * devices
+        # min/max apply to the component's amount for the period, i.e. to all devices together.
+        if r.min_amount is not None:
+            precise = max(precise, r.min_amount)
+        if r.max_amount is not None:
+            precise = min(precise, r.max_amount)
+        amount = round_minor(precise, currency)
         detail.update(
             priced_one.details,
             allowance=decimal_str(c.included_per_device * devices),
@@ -257,7 +265,8 @@ def _usage_line(r: Any, usage: Sequence[UsageInput], devices: int, currency: str
         )
     else:
         allowance_per_device = c.included_per_device or Decimal(0)
-        billable, used = apply_allowance(quantity=quantity, included_per_device=allowance_per_device, devices=devices)
+        billable, _ = apply_allowance(quantity=quantity, included_per_device=allowance_per_device, devices=devices)
+        billable = billable.normalize()
         detail["allowance"] = decimal_str(allowance_per_device * devices)
         usage_in = Usage(quantity=billable, event_count=events)
     priced = price(charge=charge, usage=usage_in, currency=currency, min_amount=r.min_amount, max_amount=r.max_amount)

@@ -13,7 +13,7 @@ from billing_platform.errors import FieldError, InvalidInput, invalid
 from billing_platform.money import UNIT_PRICE_PLACES, is_known_currency
 from billing_platform.validation import validate_country
 from catalog.charge_models.registry import validate_charge
-from catalog.errors import CodeTaken, PriceVersionExists
+from catalog.errors import CodeTaken, PriceOverrideExists, PriceVersionExists
 from catalog.models import (
     DEFAULT_REVENUE_TREATMENT,
     Aggregation,
@@ -818,7 +818,7 @@ def price_override_create(
                 },
             )
     except IntegrityError:
-        raise PriceVersionExists("This customer already has an override for this component from that date.") from None
+        raise PriceOverrideExists("This customer already has an override for this component from that date.") from None
     return override
 
 

@@ -276,7 +276,9 @@ class PriceQuoteApi(APIView):
             currency=data["currency"].upper(),
             country=data["region"].upper() if data["region"] else None,
             devices=data["devices"],
-            usage=[UsageInput(u["meter"], u["quantity"], u["dimensions"], u["events"]) for u in data["usage"]],
+            usage=[
+                UsageInput(u["meter"], u["quantity"].normalize(), u["dimensions"], u["events"]) for u in data["usage"]
+            ],
             at=data["at"] or timezone.now(),
             customer=customer,
         )

@@ -120,6 +120,8 @@ def test_smart_fleet_quote_for_three_devices(api: APIClient, smart_fleet: dict[s
     assert amounts == {"eld-200": "60.00", "fleet-platform": "75.00", "data-overage": "104.64"}
     usage_line = body["lines"][2]
     assert (usage_line["quantity"], usage_line["detail"]["allowance"]) == ("10928", "3072")
+    assert (usage_line["detail"]["metered_quantity"], usage_line["detail"]["billable_quantity"]) == ("14000", "10928")
+    assert [t["units"] for t in usage_line["detail"]["tiers"]] == ["10000", "928"]
     # net 239.64; VAT 20 % = 47.928 -> 47.93; total 287.57
     assert body["net_total"] == "239.64"
     assert body["taxes"] == [{"category": "standard", "rate": "20.00", "base": "239.64", "amount": "47.93"}]
