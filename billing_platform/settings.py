@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "tenancy",
     "customers",
     "catalog",
+    "subscriptions",
     "backoffice",
 ]
 

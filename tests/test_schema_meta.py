@@ -5,7 +5,7 @@ from django.db import models
 
 from tenancy.models import Tenant
 
-PROJECT_APPS = {"billing_platform", "tenancy", "customers", "catalog", "backoffice"}
+PROJECT_APPS = {"billing_platform", "tenancy", "customers", "catalog", "subscriptions", "backoffice"}
 # Tables that are not tenant-owned, with the reason.
 GLOBAL_MODELS = {
     "tenancy.Tenant",  # the tenant itself

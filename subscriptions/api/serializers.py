@@ -1,0 +1,100 @@
+from rest_framework import serializers
+
+from billing_platform.api.serializers import StrictSerializer
+from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionEvent
+
+
+class DeviceInputSerializer(StrictSerializer):
+    device_id = serializers.CharField(max_length=200)
+    device_type = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    region = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class SubscriptionInputSerializer(StrictSerializer):
+    external_id = serializers.CharField(max_length=200)
+    customer = serializers.CharField(help_text="the customer's external_id")
+    plan = serializers.CharField(help_text="the plan's code")
+    signed_at = serializers.DateTimeField()
+    devices = DeviceInputSerializer(many=True, required=False, default=list)
+    starts_on = serializers.DateField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="local date in the customer's time zone; default: the signature day",
+    )
+    price_locked = serializers.BooleanField(required=False, default=False)
+    auto_renew = serializers.BooleanField(required=False, default=True)
+
+
+class DeviceOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Device
+        fields = [
+            "device_id",
+            "device_type",
+            "region",
+            "added_at",
+            "shipped_at",
+            "activated_at",
+            "deactivated_at",
+            "removed_at",
+        ]
+
+
+class SubscriptionEventOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SubscriptionEvent
+        fields = ["at", "type", "device_id", "from_status", "to_status", "actor_type", "actor_label", "data"]
+
+
+class SubscriptionOutputSerializer(serializers.ModelSerializer):
+    customer = serializers.CharField(source="customer.external_id")
+    plan = serializers.CharField(source="plan.code")
+    devices = DeviceOutputSerializer(many=True)
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "id",
+            "external_id",
+            "customer",
+            "plan",
+            "status",
+            "signed_at",
+            "starts_at",
+            "trial_ends_at",
+            "commitment_ends_at",
+            "auto_renew",
+            "price_locked",
+            "cancel_at",
+            "cancelled_at",
+            "ended_at",
+            "devices",
+            "created_at",
+        ]
+
+
+class SubscriptionDetailOutputSerializer(SubscriptionOutputSerializer):
+    events = SubscriptionEventOutputSerializer(many=True)
+
+    class Meta(SubscriptionOutputSerializer.Meta):
+        fields = [*SubscriptionOutputSerializer.Meta.fields, "events"]
+
+
+class WebhookOutputSerializer(serializers.ModelSerializer):
+    type = serializers.CharField(source="event_type")
+
+    class Meta:
+        model = DeviceCloudWebhook
+        fields = [
+            "id",
+            "webhook_id",
+            "type",
+            "device_id",
+            "occurred_at",
+            "received_at",
+            "status",
+            "outcome",
+            "attempts",
+            "applied_at",
+        ]

@@ -1,0 +1,189 @@
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing_platform.api.idempotency import idempotent
+from billing_platform.api.pagination import CursorPagination, paginated
+from billing_platform.api.serializers import PROBLEM_SCHEMA, problems
+from billing_platform.errors import FieldError, InvalidInput
+from catalog.errors import PlanNotFound
+from catalog.selectors import plan_get
+from customers.errors import CustomerNotFound
+from customers.selectors import customer_get
+from subscriptions.api import serializers as s
+from subscriptions.errors import WebhookSignatureInvalid
+from subscriptions.models import WebhookStatus
+from subscriptions.selectors import subscription_get, subscription_list, webhook_get, webhook_list
+from subscriptions.services import subscription_create
+from subscriptions.webhooks import webhook_receive, webhook_replay
+from tenancy.api import request_actor, request_tenant
+from tenancy.models import ApiKey, ApiKeyScope, Tenant
+
+LIST_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("limit", int, description="1 to 500, default 50")]
+
+
+class SubscriptionListCreateApi(APIView):
+    @extend_schema(
+        operation_id="subscriptions_list",
+        parameters=[
+            *LIST_PARAMS,
+            OpenApiParameter("status", str),
+            OpenApiParameter("customer", str),
+            OpenApiParameter("plan", str),
+        ],
+        responses={200: paginated(s.SubscriptionOutputSerializer, "SubscriptionPage"), **problems(422)},
+    )
+    def get(self, request: Request) -> Response:
+        qs = subscription_list(
+            tenant=request_tenant(request),
+            status=request.query_params.get("status"),
+            customer=request.query_params.get("customer"),
+            plan=request.query_params.get("plan"),
+        )
+        paginator = CursorPagination()
+        page: Any = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(s.SubscriptionOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="subscriptions_create",
+        request=s.SubscriptionInputSerializer,
+        responses={201: s.SubscriptionDetailOutputSerializer, **problems(400, 409, 422)},
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        tenant = request_tenant(request)
+        serializer = s.SubscriptionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        errors = []
+        try:
+            customer = customer_get(tenant=tenant, external_id=data.pop("customer"))
+        except CustomerNotFound as exc:
+            errors.append(FieldError("customer", "unknown_customer", exc.detail))
+        try:
+            plan = plan_get(tenant=tenant, code=data.pop("plan"))
+        except PlanNotFound as exc:
+            errors.append(FieldError("plan", "unknown_plan", exc.detail))
+        if errors:
+            raise InvalidInput("; ".join(e.message for e in errors), errors=errors)
+        subscription = subscription_create(
+            tenant=tenant,
+            actor=request_actor(request),
+            at=timezone.now(),
+            customer=customer,
+            plan=plan,
+            devices=[dict(d) for d in data.pop("devices")],
+            **data,
+        )
+        subscription = subscription_get(tenant=tenant, external_id=subscription.external_id)
+        return Response(s.SubscriptionDetailOutputSerializer(subscription).data, status=status.HTTP_201_CREATED)
+
+
+class SubscriptionDetailApi(APIView):
+    @extend_schema(
+        operation_id="subscriptions_retrieve", responses={200: s.SubscriptionDetailOutputSerializer, **problems(404)}
+    )
+    def get(self, request: Request, external_id: str) -> Response:
+        subscription = subscription_get(tenant=request_tenant(request), external_id=external_id)
+        return Response(s.SubscriptionDetailOutputSerializer(subscription).data)
+
+
+class DeviceCloudPermission(permissions.BasePermission):
+    """A ``device_cloud`` (or ``full``) key names the tenant; without a key, ``?tenant=<slug>`` does.
+    Either way the signature, checked in the view, is what authenticates the webhook."""
+
+    message = "This API key's scope does not allow this operation."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if isinstance(request.auth, ApiKey):
+            return request.auth.scope in view.write_scopes
+        return bool(request.query_params.get("tenant"))
+
+
+class DeviceCloudWebhookApi(APIView):
+    read_scopes: frozenset[str] = frozenset()
+    write_scopes = frozenset({ApiKeyScope.DEVICE_CLOUD, ApiKeyScope.FULL})
+    permission_classes = [DeviceCloudPermission]
+
+    @extend_schema(
+        operation_id="webhooks_device_cloud",
+        description=(
+            "Signed per Standard Webhooks: headers `webhook-id`, `webhook-timestamp`, `webhook-signature` "
+            "(`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` with the tenant's device-cloud secret). "
+            "Body `{type: device.activated|device.shipped|device.deactivated, data: {device_id, occurred_at}}` "
+            "or a structured CloudEvent (`application/cloudevents+json`). The tenant is the API key's "
+            "(scope `device_cloud`) or `?tenant=<slug>`. Stored at once, applied asynchronously; a replayed "
+            "`webhook-id` answers 200 with the stored outcome."
+        ),
+        parameters=[OpenApiParameter("tenant", str, description="tenant slug, when no API key is sent")],
+        request={"application/json": dict, "application/cloudevents+json": dict},
+        responses={
+            202: s.WebhookOutputSerializer,
+            200: OpenApiResponse(s.WebhookOutputSerializer, description="a replay: the stored webhook"),
+            401: PROBLEM_SCHEMA,
+            403: PROBLEM_SCHEMA,
+            422: PROBLEM_SCHEMA,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        tenant = self._tenant(request)
+        webhook, created = webhook_receive(
+            tenant=tenant,
+            body=request.body,
+            headers=dict(request.headers),
+            content_type=(request.content_type or "").split(";")[0].strip(),
+            at=timezone.now(),
+        )
+        body = s.WebhookOutputSerializer(webhook).data
+        if webhook.status == WebhookStatus.REJECTED:
+            code = "unknown_device" if webhook.outcome.startswith("Unknown device") else "invalid_event"
+            raise InvalidInput(
+                webhook.outcome,
+                code=code,
+                errors=[FieldError("body", code, webhook.outcome)],
+                extra={"webhook": body},
+            )
+        return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @staticmethod
+    def _tenant(request: Request) -> Tenant:
+        if isinstance(request.auth, ApiKey):
+            return request.auth.tenant
+        tenant = Tenant.objects.filter(slug=request.query_params.get("tenant", "")).first()
+        if tenant is None:
+            # Same answer as a bad signature: no way to probe which tenants exist.
+            raise WebhookSignatureInvalid("Webhook signature rejected.")
+        return tenant
+
+
+class WebhookListApi(APIView):
+    @extend_schema(
+        operation_id="device_cloud_webhooks_list",
+        parameters=[*LIST_PARAMS, OpenApiParameter("status", str)],
+        responses={200: paginated(s.WebhookOutputSerializer, "WebhookPage"), **problems(422)},
+    )
+    def get(self, request: Request) -> Response:
+        qs = webhook_list(tenant=request_tenant(request), status=request.query_params.get("status"))
+        paginator = CursorPagination()
+        paginator.ordering = ("-received_at", "-id")
+        page: Any = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(s.WebhookOutputSerializer(page, many=True).data)
+
+
+class WebhookReplayApi(APIView):
+    @extend_schema(
+        operation_id="device_cloud_webhooks_replay",
+        request=None,
+        responses={202: s.WebhookOutputSerializer, **problems(404)},
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        tenant = request_tenant(request)
+        webhook = webhook_replay(
+            tenant=tenant, webhook=webhook_get(tenant=tenant, pk=pk), actor=request_actor(request), at=timezone.now()
+        )
+        return Response(s.WebhookOutputSerializer(webhook).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,33 @@
+from billing_platform.errors import Conflict, DomainError, InvalidInput, NotFound
+
+
+class SubscriptionNotFound(NotFound):
+    code = "subscription_not_found"
+
+
+class DeviceNotFound(InvalidInput):
+    """A webhook or change names a device that no live subscription holds."""
+
+    code = "unknown_device"
+
+
+class DeviceInUse(Conflict):
+    code = "device_in_use"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class DeviceEventRefused(Conflict):
+    code = "device_event_refused"
+
+
+class WebhookSignatureInvalid(DomainError):
+    status = 401
+    code = "invalid_signature"
+    title = "Unauthenticated"
+
+
+class WebhookNotFound(NotFound):
+    code = "webhook_not_found"

@@ -1,0 +1,141 @@
+"""Subscriptions of customers to plans, their devices (the subscription items), the timeline of
+everything that happened to them, and the device-cloud webhooks that drive activation."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class SubscriptionStatus(models.TextChoices):
+    PENDING_ACTIVATION = "pending_activation", _("Pending activation")
+    ACTIVE = "active", _("Active")
+    PAST_DUE = "past_due", _("Past due")
+    SUSPENDED = "suspended", _("Suspended")
+    CANCELLED = "cancelled", _("Cancelled")
+    ENDED = "ended", _("Ended")
+
+
+class Subscription(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="subscriptions")
+    external_id = models.CharField(max_length=200)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey("catalog.Plan", on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(
+        max_length=24, choices=SubscriptionStatus.choices, default=SubscriptionStatus.PENDING_ACTIVATION
+    )
+    signed_at = models.DateTimeField()
+    # When the subscription starts (local midnight of its first day, stored in UTC).
+    starts_at = models.DateTimeField()
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    commitment_ends_at = models.DateTimeField(null=True, blank=True)
+    auto_renew = models.BooleanField(default=True)
+    # A locked subscription keeps the price version it was sold at until renewal.
+    price_locked = models.BooleanField(default=False)
+    locked_price_version = models.ForeignKey(
+        "catalog.PriceVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cancel_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "external_id"], name="subscription_unique_external_id")
+        ]
+        indexes = [models.Index(fields=["tenant", "status"], name="subscription_tenant_status")]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Device(models.Model):
+    """A subscription item: one connected device. Per-device fees count the active ones."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="devices")
+    device_id = models.CharField(max_length=200)
+    device_type = models.CharField(max_length=100, blank=True, default="")
+    region = models.CharField(max_length=100, blank=True, default="")
+    added_at = models.DateTimeField()
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    # Removed from the subscription (a change); the device id may then be used again elsewhere.
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["device_id"]
+        constraints = [
+            # The device cloud addresses a device by its id alone: it must name one live device.
+            models.UniqueConstraint(
+                fields=["tenant", "device_id"], condition=Q(removed_at__isnull=True), name="device_unique_live_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.device_id
+
+
+class SubscriptionEvent(models.Model):
+    """The subscription's timeline: signed, shipped, activated, status changes... Never edited."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField()
+    type = models.CharField(max_length=48)
+    device_id = models.CharField(max_length=200, blank=True, default="")
+    from_status = models.CharField(max_length=24, blank=True, default="")
+    to_status = models.CharField(max_length=24, blank=True, default="")
+    actor_type = models.CharField(max_length=16)
+    actor_label = models.CharField(max_length=200, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.type}"
+
+
+class WebhookStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    APPLIED = "applied", _("Applied")
+    IGNORED = "ignored", _("Already applied")
+    REJECTED = "rejected", _("Rejected")
+    FAILED = "failed", _("Failed, will retry")
+
+
+class DeviceCloudWebhook(models.Model):
+    """Every webhook from the device cloud, stored before anything else and kept with its outcome."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    # ``webhook-id`` (Standard Webhooks) or the CloudEvent ``id``: the replay key.
+    webhook_id = models.CharField(max_length=255)
+    received_at = models.DateTimeField()
+    content_type = models.CharField(max_length=100)
+    body = models.TextField()
+    event_type = models.CharField(max_length=64, blank=True, default="")
+    device_id = models.CharField(max_length=200, blank=True, default="")
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=WebhookStatus.choices, default=WebhookStatus.RECEIVED)
+    outcome = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "webhook_id"], name="webhook_unique_id")]
+        indexes = [models.Index(fields=["tenant", "status"], name="webhook_tenant_status")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.device_id}"

@@ -1,0 +1,265 @@
+"""Subscription writes: creation at signature, device lifecycle (shipped, activated, deactivated)
+and status transitions, each recorded on the subscription's timeline."""
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from billing_platform.errors import FieldError, InvalidInput
+from billing_platform.periods import add_months, clamp_day, local_date, local_midnight
+from catalog.errors import NoPriceForCurrency
+from catalog.models import Plan, PlanComponent, ProductKind, StartsOn
+from catalog.versions import price_version_as_of
+from customers.models import Customer
+from subscriptions.errors import DeviceEventRefused, DeviceInUse, DeviceNotFound, InvalidTransition
+from subscriptions.models import Device, Subscription, SubscriptionEvent, SubscriptionStatus
+from tenancy.actors import Actor
+from tenancy.models import Tenant
+from tenancy.services import audit_record
+
+S = SubscriptionStatus
+# The one table of allowed status changes (Oscar's pipeline): anything else is a 409.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING_ACTIVATION: frozenset({S.ACTIVE, S.CANCELLED}),
+    S.ACTIVE: frozenset({S.PAST_DUE, S.CANCELLED}),
+    S.PAST_DUE: frozenset({S.ACTIVE, S.SUSPENDED, S.CANCELLED}),
+    S.SUSPENDED: frozenset({S.ACTIVE, S.CANCELLED}),
+    S.CANCELLED: frozenset({S.ENDED}),
+    S.ENDED: frozenset(),
+}
+EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
+DEVICE_EVENT_TYPES = ("device.shipped", "device.activated", "device.deactivated")
+
+
+def _record(
+    subscription: Subscription,
+    *,
+    type: str,
+    at: datetime,
+    actor: Actor,
+    device_id: str = "",
+    from_status: str = "",
+    to_status: str = "",
+    data: Mapping[str, Any] | None = None,
+) -> SubscriptionEvent:
+    return SubscriptionEvent.objects.create(
+        tenant_id=subscription.tenant_id,
+        subscription=subscription,
+        at=at,
+        type=type,
+        device_id=device_id,
+        from_status=from_status,
+        to_status=to_status,
+        actor_type=actor.type,
+        actor_label=actor.label,
+        data=dict(data or {}),
+    )
+
+
+def _months_later(instant: datetime, months: int, tz: str) -> datetime:
+    day = local_date(instant, tz)
+    year, month = add_months(day.year, day.month, months)
+    return local_midnight(clamp_day(year, month, day.day), tz)
+
+
+def _needs_activation(components: Sequence[PlanComponent]) -> bool:
+    return any(c.kind == ProductKind.SERVICE and c.starts_on == StartsOn.ACTIVATION for c in components)
+
+
+def subscription_create(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    at: datetime,
+    external_id: str,
+    customer: Customer,
+    plan: Plan,
+    signed_at: datetime,
+    devices: Sequence[Mapping[str, Any]] = (),
+    starts_on: date | None = None,
+    price_locked: bool = False,
+    auto_renew: bool = True,
+) -> Subscription:
+    """Sign a subscription. Per-device fees that start on activation wait for the device cloud;
+    the customer's billing day, when unset, becomes the day the subscription starts."""
+    errors: list[FieldError] = []
+    if not EXTERNAL_ID_RE.match(external_id):
+        errors.append(FieldError("external_id", "invalid_format", "Use letters, digits and . _ : @ - (max 200)."))
+    seen: set[str] = set()
+    for i, device in enumerate(devices):
+        device_id = str(device.get("device_id", ""))
+        if not device_id:
+            errors.append(FieldError(f"devices[{i}].device_id", "required", "This field is required."))
+        elif device_id in seen:
+            errors.append(FieldError(f"devices[{i}].device_id", "duplicate", "Device %s is listed twice." % device_id))
+        seen.add(device_id)
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+    tz = customer.timezone
+    starts_at = local_midnight(starts_on or local_date(signed_at, tz), tz)
+    try:
+        # A missing price is a clear error at sale time, never a surprise at the first bill run.
+        version, _ = price_version_as_of(plan=plan, currency=customer.currency, country=customer.country, at=starts_at)
+    except NoPriceForCurrency as exc:
+        raise InvalidInput(exc.detail, errors=[FieldError("plan", exc.code, exc.detail)]) from None
+    components = list(plan.components.all())
+    status = S.PENDING_ACTIVATION if _needs_activation(components) else S.ACTIVE
+    try:
+        with transaction.atomic():
+            subscription = Subscription.objects.create(
+                tenant=tenant,
+                external_id=external_id,
+                customer=customer,
+                plan=plan,
+                status=status,
+                signed_at=signed_at,
+                starts_at=starts_at,
+                trial_ends_at=starts_at + timedelta(days=plan.trial_days) if plan.trial_days else None,
+                commitment_ends_at=_months_later(starts_at, plan.commitment_months, tz)
+                if plan.commitment_months
+                else None,
+                auto_renew=auto_renew,
+                price_locked=price_locked,
+                locked_price_version=version if price_locked else None,
+            )
+            Device.objects.bulk_create(
+                [
+                    Device(
+                        tenant=tenant,
+                        subscription=subscription,
+                        device_id=str(d["device_id"]),
+                        device_type=str(d.get("device_type") or ""),
+                        region=str(d.get("region") or ""),
+                        added_at=signed_at,
+                    )
+                    for d in devices
+                ]
+            )
+            _record(
+                subscription,
+                type="subscription.signed",
+                at=signed_at,
+                actor=actor,
+                to_status=status,
+                data={"plan": plan.code, "devices": sorted(seen)},
+            )
+            if customer.billing_day is None:
+                customer.billing_day = local_date(starts_at, tz).day
+                customer.save(update_fields=["billing_day", "updated_at"])
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="subscription.created",
+                object_type="subscription",
+                object_id=external_id,
+                at=at,
+                after={"customer": customer.external_id, "plan": plan.code, "devices": sorted(seen), "status": status},
+            )
+    except IntegrityError as exc:
+        if "device_unique_live_id" in str(exc):
+            live = set(
+                Device.objects.filter(tenant=tenant, device_id__in=seen, removed_at__isnull=True).values_list(
+                    "device_id", flat=True
+                )
+            )
+            raise DeviceInUse(
+                "Device %s already belongs to a live subscription." % ", ".join(sorted(live)),
+                errors=[
+                    FieldError(f"devices[{i}].device_id", "device_in_use", "Already on a live subscription.")
+                    for i, d in enumerate(devices)
+                    if d.get("device_id") in live
+                ],
+            ) from None
+        raise DeviceInUse(
+            "A subscription with external_id %s already exists." % external_id,
+            code="subscription_external_id_taken",
+            errors=[FieldError("external_id", "taken", "This external_id is already used.")],
+        ) from None
+    return subscription
+
+
+def subscription_transition(
+    *, subscription: Subscription, to_status: str, actor: Actor, at: datetime, reason: str = ""
+) -> Subscription:
+    """The one guarded place where a subscription changes status; each change is on the timeline."""
+    from_status = subscription.status
+    if to_status not in ALLOWED_TRANSITIONS[from_status]:
+        raise InvalidTransition("A %s subscription cannot become %s." % (from_status, to_status))
+    subscription.status = to_status
+    if to_status == S.CANCELLED:
+        subscription.cancelled_at = at
+    if to_status == S.ENDED:
+        subscription.ended_at = at
+    subscription.save(update_fields=["status", "cancelled_at", "ended_at", "updated_at"])
+    _record(
+        subscription,
+        type="subscription.status_changed",
+        at=at,
+        actor=actor,
+        from_status=from_status,
+        to_status=to_status,
+        data={"reason": reason} if reason else None,
+    )
+    return subscription
+
+
+def device_event_apply(*, tenant: Tenant, device_id: str, event_type: str, occurred_at: datetime, actor: Actor) -> bool:
+    """Apply a device-cloud event. Returns False when it changed nothing (a replay, or an event
+    older than what is known), True otherwise. Safe to run twice; out-of-order events are handled:
+    a ``shipped`` that arrives after ``activated`` records the shipment and keeps the activation,
+    and the earliest activation instant wins."""
+    if event_type not in DEVICE_EVENT_TYPES:
+        raise InvalidInput(
+            "Unknown event type %s." % event_type,
+            errors=[FieldError("type", "unknown_event_type", "One of: %s." % ", ".join(DEVICE_EVENT_TYPES))],
+        )
+    with transaction.atomic():
+        device = (
+            Device.objects.select_for_update()
+            .filter(tenant=tenant, device_id=device_id, removed_at__isnull=True)
+            .select_related("subscription")
+            .first()
+        )
+        if device is None:
+            raise DeviceNotFound(
+                "No live subscription has device %s." % device_id,
+                errors=[FieldError("data.device_id", "unknown_device", "Unknown device %s." % device_id)],
+            )
+        subscription = Subscription.objects.select_for_update().get(pk=device.subscription_id)
+        changed = False
+        if event_type == "device.shipped":
+            if device.shipped_at is None or occurred_at < device.shipped_at:
+                device.shipped_at = occurred_at
+                changed = True
+        elif event_type == "device.activated":
+            if device.deactivated_at is not None and occurred_at >= device.deactivated_at:
+                raise DeviceEventRefused(
+                    "Device %s was deactivated on %s; add it to a subscription again to reactivate it."
+                    % (device_id, device.deactivated_at.isoformat())
+                )
+            if subscription.status in (S.CANCELLED, S.ENDED):
+                raise DeviceEventRefused("Subscription %s is %s." % (subscription.external_id, subscription.status))
+            if device.activated_at is None or occurred_at < device.activated_at:
+                device.activated_at = occurred_at
+                changed = True
+        elif device.deactivated_at is None or occurred_at < device.deactivated_at:
+            if device.activated_at is not None and occurred_at < device.activated_at:
+                raise DeviceEventRefused("Device %s cannot be deactivated before its activation." % device_id)
+            device.deactivated_at = occurred_at
+            changed = True
+        if not changed:
+            return False
+        device.save(update_fields=["shipped_at", "activated_at", "deactivated_at"])
+        _record(subscription, type=event_type, at=occurred_at, actor=actor, device_id=device_id)
+        if event_type == "device.activated" and subscription.status == S.PENDING_ACTIVATION:
+            subscription_transition(
+                subscription=subscription,
+                to_status=S.ACTIVE,
+                actor=actor,
+                at=occurred_at,
+                reason="first device activated",
+            )
+    return True

@@ -1,0 +1,19 @@
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from subscriptions.webhooks import webhook_apply, webhook_mark_failed
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, max_retries=8, acks_late=True)
+def webhook_apply_task(self, webhook_pk: str) -> str:  # type: ignore[no-untyped-def]
+    """Apply one stored device-cloud webhook; retried with backoff when the database step fails."""
+    try:
+        return str(webhook_apply(webhook_pk=webhook_pk, at=timezone.now()).status)
+    except Exception as exc:
+        logger.warning("applying webhook %s failed: %s", webhook_pk, exc)
+        webhook_mark_failed(webhook_pk=webhook_pk, error=str(exc) or exc.__class__.__name__)
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries * 5, 600)) from exc

@@ -1,0 +1,190 @@
+"""Device-cloud webhooks: verified (Standard Webhooks), stored first, acknowledged at once, then
+applied by a Celery task that is safe to run twice. Nothing received is ever dropped: a webhook
+that cannot be applied is kept with its outcome and can be replayed by staff."""
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils.dateparse import parse_datetime
+from standardwebhooks import Webhook
+
+from billing_platform.errors import DomainError
+from subscriptions.errors import WebhookSignatureInvalid
+from subscriptions.models import DeviceCloudWebhook, WebhookStatus
+from subscriptions.selectors import live_device_get
+from subscriptions.services import DEVICE_EVENT_TYPES, device_event_apply
+from tenancy.actors import Actor
+from tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
+ACTOR = Actor.system("device cloud")
+
+
+def verify_signature(*, tenant: Tenant, body: bytes, headers: Mapping[str, str]) -> None:
+    """HMAC-SHA256 of ``id.timestamp.body`` with any of the tenant's secrets (rotation), and a
+    timestamp within 5 minutes. Raises ``WebhookSignatureInvalid`` (401) otherwise."""
+    wanted = {k.lower(): v for k, v in headers.items() if k.lower().startswith("webhook-")}
+    if not tenant.device_cloud_secrets:
+        raise WebhookSignatureInvalid("This tenant has no device-cloud secret.")
+    last_error = "No matching signature found."
+    for secret in tenant.device_cloud_secrets:
+        try:
+            Webhook(secret).verify(body, wanted, json_parse=False)
+            return
+        except Exception as exc:  # the library raises its own error, or ValueError on a garbled header
+            last_error = str(exc) or exc.__class__.__name__
+    raise WebhookSignatureInvalid("Webhook signature rejected: %s." % last_error.rstrip("."))
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    event_type: str
+    device_id: str
+    occurred_at: datetime | None
+    problem: str  # empty when the event is well formed
+
+
+def parse_event(body: bytes, content_type: str) -> ParsedEvent:
+    """``{type, data: {device_id, occurred_at}}``, or a structured CloudEvent with the same ``type``
+    (device id from ``data.device_id`` or ``subject``, instant from ``data.occurred_at`` or ``time``)."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ParsedEvent("", "", None, "The body is not JSON.")
+    if not isinstance(payload, dict):
+        return ParsedEvent("", "", None, "The body must be a JSON object.")
+    raw_data = payload.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
+    event_type = str(payload.get("type", ""))
+    device_id = str(data.get("device_id") or payload.get("subject") or "")
+    raw_time = data.get("occurred_at") or (payload.get("time") if content_type == CLOUDEVENTS_CONTENT_TYPE else None)
+    occurred_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+    if event_type not in DEVICE_EVENT_TYPES:
+        problem = "Unknown event type %r; expected one of %s." % (event_type, ", ".join(DEVICE_EVENT_TYPES))
+    elif not device_id:
+        problem = "data.device_id is required."
+    elif occurred_at is None or occurred_at.tzinfo is None:
+        problem = "data.occurred_at must be an ISO 8601 instant with its offset."
+    else:
+        problem = ""
+    return ParsedEvent(event_type, device_id, occurred_at, problem)
+
+
+def webhook_receive(
+    *, tenant: Tenant, body: bytes, headers: Mapping[str, str], content_type: str, at: datetime
+) -> tuple[DeviceCloudWebhook, bool]:
+    """Verify, then store before anything else. Returns (webhook, created). A replay of the same
+    ``webhook-id`` returns the stored webhook untouched. The apply task is queued on commit."""
+    verify_signature(tenant=tenant, body=body, headers=headers)
+    webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"][:255]
+    parsed = parse_event(body, content_type)
+    status, outcome = WebhookStatus.RECEIVED, ""
+    if parsed.problem:
+        status, outcome = WebhookStatus.REJECTED, parsed.problem
+    elif live_device_get(tenant=tenant, device_id=parsed.device_id) is None:
+        status, outcome = WebhookStatus.REJECTED, "Unknown device %s: no live subscription holds it." % parsed.device_id
+    try:
+        with transaction.atomic():
+            webhook = DeviceCloudWebhook.objects.create(
+                tenant=tenant,
+                webhook_id=webhook_id,
+                received_at=at,
+                content_type=content_type[:100],
+                body=body.decode("utf-8", errors="replace"),
+                event_type=parsed.event_type[:64],
+                device_id=parsed.device_id[:200],
+                occurred_at=parsed.occurred_at,
+                status=status,
+                outcome=outcome,
+            )
+    except IntegrityError:
+        return DeviceCloudWebhook.objects.get(tenant=tenant, webhook_id=webhook_id), False
+    if status == WebhookStatus.RECEIVED:
+        _enqueue(webhook)
+    logger.info("device-cloud webhook %s stored as %s", webhook_id, status, extra={"tenant_id": str(tenant.pk)})
+    return webhook, True
+
+
+def _enqueue(webhook: DeviceCloudWebhook) -> None:
+    from subscriptions.tasks import webhook_apply_task
+
+    pk = str(webhook.pk)
+    transaction.on_commit(lambda: webhook_apply_task.delay(pk))
+
+
+def webhook_apply(*, webhook_pk: str, at: datetime) -> DeviceCloudWebhook:
+    """Apply a stored webhook. Safe to run twice: an applied webhook is left alone, and the device
+    update itself is idempotent. A domain refusal is recorded as ``rejected``; anything else is
+    recorded as ``failed`` and raised so that Celery retries."""
+    with transaction.atomic():
+        webhook = DeviceCloudWebhook.objects.select_for_update().get(pk=webhook_pk)
+        if webhook.status in (WebhookStatus.APPLIED, WebhookStatus.IGNORED):
+            return webhook
+        webhook.attempts += 1
+        parsed = parse_event(webhook.body.encode(), webhook.content_type)
+        try:
+            with transaction.atomic():
+                if parsed.problem:
+                    raise DomainError(parsed.problem)
+                assert parsed.occurred_at is not None
+                changed = device_event_apply(
+                    tenant=webhook.tenant,
+                    device_id=parsed.device_id,
+                    event_type=parsed.event_type,
+                    occurred_at=parsed.occurred_at,
+                    actor=ACTOR,
+                )
+        except DomainError as exc:
+            webhook.status, webhook.outcome = WebhookStatus.REJECTED, exc.detail
+        else:
+            webhook.status = WebhookStatus.APPLIED if changed else WebhookStatus.IGNORED
+            webhook.outcome = "" if changed else "Already known: nothing changed."
+            webhook.applied_at = at
+        webhook.save(update_fields=["status", "outcome", "attempts", "applied_at"])
+    return webhook
+
+
+def webhook_mark_failed(*, webhook_pk: str, error: str) -> None:
+    DeviceCloudWebhook.objects.filter(pk=webhook_pk).exclude(
+        status__in=(WebhookStatus.APPLIED, WebhookStatus.IGNORED)
+    ).update(status=WebhookStatus.FAILED, outcome=error[:2000], attempts=F("attempts") + 1)
+
+
+def webhook_replay(*, tenant: Tenant, webhook: DeviceCloudWebhook, actor: Actor, at: datetime) -> DeviceCloudWebhook:
+    """Staff re-run a stored webhook (e.g. after adding the unknown device). Applying is idempotent,
+    so replaying an applied webhook changes nothing."""
+    from tenancy.services import audit_record
+
+    with transaction.atomic():
+        if webhook.status not in (WebhookStatus.APPLIED, WebhookStatus.IGNORED):
+            webhook.status, webhook.outcome = WebhookStatus.RECEIVED, ""
+            webhook.save(update_fields=["status", "outcome"])
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="webhook.replayed",
+            object_type="device_cloud_webhook",
+            object_id=webhook.webhook_id,
+            at=at,
+        )
+        _enqueue(webhook)
+    return webhook
+
+
+def webhook_summary(webhook: DeviceCloudWebhook) -> dict[str, Any]:
+    return {
+        "id": str(webhook.pk),
+        "webhook_id": webhook.webhook_id,
+        "type": webhook.event_type,
+        "device_id": webhook.device_id,
+        "status": webhook.status,
+        "outcome": webhook.outcome,
+    }
