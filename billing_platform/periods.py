@@ -116,6 +116,7 @@ __all__ = [
     "active_days",
     "add_months",
     "billing_date_on_or_before",
+    "interval_period_containing",
     "clamp_day",
     "days_in",
     "local_date",
@@ -125,3 +126,20 @@ __all__ = [
     "next_billing_date",
     "proration_fraction",
 ]
+
+
+def interval_period_containing(instant: datetime, *, billing_day: int, months: int, anchor: date, tz: str) -> Period:
+    """The period of ``months`` months (1, 3, 12) that contains ``instant``. Periods start on billing
+    dates in the anchor's month and every ``months`` after it (a yearly plan started in March renews
+    each March); for ``months=1`` this is ``monthly_period_containing``."""
+    _check_billing_day(billing_day)
+    local = local_date(instant, tz)
+    offset = (local.year * 12 + local.month - 1) - (anchor.year * 12 + anchor.month - 1)
+    k = offset // months
+    for step in (k, k - 1):
+        year, month = add_months(anchor.year, anchor.month, step * months)
+        start = clamp_day(year, month, billing_day)
+        if start <= local:
+            end_year, end_month = add_months(year, month, months)
+            return Period(local_midnight(start, tz), local_midnight(clamp_day(end_year, end_month, billing_day), tz))
+    raise AssertionError("unreachable: the previous period always starts before the instant")

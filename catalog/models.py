@@ -151,6 +151,11 @@ class Plan(models.Model):
     interval = models.CharField(max_length=8, choices=Interval.choices, default=Interval.MONTH)
     trial_days = models.PositiveIntegerField(default=0)
     commitment_months = models.PositiveIntegerField(default=0)
+    # What an immediate cancellation inside the commitment costs: nothing, or the per-device service
+    # fees of the committed months left after the current period.
+    early_termination = models.CharField(
+        max_length=16, choices=[("none", _("None")), ("remaining_fees", _("Remaining committed fees"))], default="none"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -658,6 +658,7 @@ def plan_create(
     commitment_months: int = 0,
     prices: Any = None,
     description: str = "",
+    early_termination: str = "none",
 ) -> Plan:
     """Create a plan with its components and price versions in one go.
 
@@ -667,6 +668,7 @@ def plan_create(
     errors = Errors()
     _check_code(code, "code", errors)
     _check_choice(interval, Interval.values, "interval", errors)
+    _check_choice(early_termination, ["none", "remaining_fees"], "early_termination", errors)
     validated = _validate_components(tenant, components, errors)
     has_inline = any(inline is not None for _, inline in validated)
     entries = prices if prices is not None else []
@@ -693,6 +695,7 @@ def plan_create(
                 interval=interval,
                 trial_days=trial_days,
                 commitment_months=commitment_months,
+                early_termination=early_termination,
             )
             created = [PlanComponent(tenant=tenant, plan=plan, **fields) for fields, _ in validated]
             PlanComponent.objects.bulk_create(created)

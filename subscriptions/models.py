@@ -139,3 +139,85 @@ class DeviceCloudWebhook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.device_id}"
+
+
+class ChargeKind(models.TextChoices):
+    CHARGE = "charge", _("Charge")
+    CREDIT = "credit", _("Credit")
+
+
+class ChargeSource(models.TextChoices):
+    IN_ADVANCE = "in_advance", _("Fee billed in advance")
+    ACTIVATION = "activation", _("Activation proration")
+    CHANGE = "change", _("Subscription change")
+    EARLY_TERMINATION = "early_termination", _("Early termination fee")
+
+
+class ServiceCharge(models.Model):
+    """What was charged (or credited) for a service period of a subscription, per device.
+
+    The ledger that keeps credits honest: a change credits at most what was charged for that
+    device, component and period, net of earlier credits (pitfall #5). Bill runs record the fees
+    they invoice here; changes record their prorated charges and credits, which the next invoice
+    bills (``invoiced_at`` is set then).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="charges")
+    component = models.ForeignKey("catalog.PlanComponent", on_delete=models.PROTECT, related_name="+")
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.PROTECT, related_name="charges")
+    kind = models.CharField(max_length=8, choices=ChargeKind.choices)
+    source = models.CharField(max_length=24, choices=ChargeSource.choices)
+    # The whole service period the fee is for, and the part of it this entry covers.
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    covered_start = models.DateTimeField()
+    covered_end = models.DateTimeField()
+    # Positive for both kinds; a credit is subtracted.
+    amount = models.DecimalField(max_digits=19, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=300, blank=True, default="")
+    change = models.ForeignKey(
+        "SubscriptionChange", null=True, blank=True, on_delete=models.CASCADE, related_name="charges"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    invoiced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["period_start", "id"]
+        indexes = [models.Index(fields=["subscription", "component", "device", "period_start"], name="charge_period")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="charge_amount_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency}"
+
+
+class ChangeAction(models.TextChoices):
+    ADD_DEVICES = "add_devices", _("Add devices")
+    REMOVE_DEVICES = "remove_devices", _("Remove devices")
+    CHANGE_PLAN = "change_plan", _("Change plan")
+    CANCEL = "cancel", _("Cancel")
+
+
+class ChangeStatus(models.TextChoices):
+    APPLIED = "applied", _("Applied")
+    SCHEDULED = "scheduled", _("Scheduled")
+
+
+class SubscriptionChange(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="changes")
+    action = models.CharField(max_length=16, choices=ChangeAction.choices)
+    status = models.CharField(max_length=12, choices=ChangeStatus.choices)
+    effective_at = models.DateTimeField()
+    params = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["effective_at", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.effective_at}"

@@ -17,3 +17,11 @@ def webhook_apply_task(self, webhook_pk: str) -> str:  # type: ignore[no-untyped
         logger.warning("applying webhook %s failed: %s", webhook_pk, exc)
         webhook_mark_failed(webhook_pk=webhook_pk, error=str(exc) or exc.__class__.__name__)
         raise self.retry(exc=exc, countdown=min(2**self.request.retries * 5, 600)) from exc
+
+
+@shared_task
+def subscription_changes_apply_due_task() -> int:
+    """Scheduled by beat: apply downgrades and cancellations whose period has ended."""
+    from subscriptions.changes import subscription_changes_apply_due
+
+    return subscription_changes_apply_due(at=timezone.now())

@@ -101,7 +101,7 @@ def webhook_receive(
                 body=body.decode("utf-8", errors="replace"),
                 event_type=parsed.event_type[:64],
                 device_id=parsed.device_id[:200],
-                occurred_at=parsed.occurred_at,
+                occurred_at=parsed.occurred_at if parsed.occurred_at and parsed.occurred_at.tzinfo else None,
                 status=status,
                 outcome=outcome,
             )

@@ -16,7 +16,7 @@ from catalog.models import Meter, Plan, PriceOverride, PriceVersion, Product, Ta
 from catalog.services import meter_create, plan_create, product_create
 from customers.models import Customer
 from customers.services import customer_create
-from subscriptions.models import Device, DeviceCloudWebhook, Subscription
+from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, AuditLogEntry, Tenant
@@ -128,6 +128,7 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "plan-price-versions": _plan,
     "plan-price-overrides": _plan,
     "subscription-detail": _subscription,
+    "subscription-changes": _subscription,
     "device-cloud-webhook-replay": _webhook,
 }
 
@@ -151,6 +152,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
         "charge": {"model": "flat", "amount": "1.00"},
     },
     "price-quotes": {"plan": "secret-plan", "currency": "EUR", "devices": 1},
+    "subscription-changes": {"action": "remove_devices", "device_ids": ["secret-device"]},
     "subscriptions": {
         "external_id": "new-sub",
         "customer": "secret-customer",
@@ -187,7 +189,21 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     subscriptions = list(Subscription.objects.filter(tenant=tenant).values())
     devices = list(Device.objects.filter(tenant=tenant).values())
     webhooks = list(DeviceCloudWebhook.objects.filter(tenant=tenant).values())
-    return customers, products, meters, plans, versions, overrides, rates, audit, subscriptions, devices, webhooks
+    changes = SubscriptionChange.objects.filter(tenant=tenant).count()
+    return (
+        customers,
+        products,
+        meters,
+        plans,
+        versions,
+        overrides,
+        rates,
+        audit,
+        subscriptions,
+        devices,
+        webhooks,
+        changes,
+    )
 
 
 def _send(client: APIClient, method: str, path: str, body: Any = None, raw: str | None = None) -> Any:

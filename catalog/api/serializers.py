@@ -150,6 +150,9 @@ class PlanInputSerializer(StrictSerializer):
     interval = serializers.CharField(required=False, default="month", help_text="month | quarter | year")
     trial_days = serializers.IntegerField(required=False, default=0, min_value=0, max_value=3650)
     commitment_months = serializers.IntegerField(required=False, default=0, min_value=0, max_value=240)
+    early_termination = serializers.CharField(
+        required=False, default="none", help_text="none | remaining_fees (the committed service fees left)"
+    )
     components = serializers.JSONField(help_text="See pricing.md: kind-specific fields, inline price or charge")
     prices = serializers.JSONField(
         required=False,
@@ -172,6 +175,7 @@ class PlanOutputSerializer(serializers.ModelSerializer):
             "interval",
             "trial_days",
             "commitment_months",
+            "early_termination",
             "components",
             "price_versions",
             "created_at",

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from billing_platform.api.fields import AmountString, QuantityString
 from billing_platform.api.serializers import StrictSerializer
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionEvent
 
@@ -98,3 +99,42 @@ class WebhookOutputSerializer(serializers.ModelSerializer):
             "attempts",
             "applied_at",
         ]
+
+
+class ChangeInputSerializer(StrictSerializer):
+    action = serializers.ChoiceField(choices=["add_devices", "remove_devices", "change_plan", "cancel"])
+    effective_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="default: now for upgrades and removals, period end for downgrades and cancellations",
+    )
+    preview = serializers.BooleanField(required=False, default=False)
+    devices = DeviceInputSerializer(many=True, required=False, help_text="add_devices")
+    device_ids = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, help_text="remove_devices"
+    )
+    plan = serializers.CharField(required=False, help_text="change_plan: the new plan's code")
+    at_period_end = serializers.BooleanField(required=False, help_text="cancel: default true")
+
+
+class ChangeLineSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    product = serializers.CharField()
+    description = serializers.CharField()
+    devices = serializers.ListField(child=serializers.CharField())
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    quantity = serializers.IntegerField()
+    unit_amount = QuantityString()
+    fraction = QuantityString()
+    amount = AmountString()
+
+
+class ChangeOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="change.id", allow_null=True, default=None)
+    action = serializers.CharField()
+    status = serializers.CharField(help_text="applied | scheduled | preview")
+    effective_at = serializers.DateTimeField()
+    lines = ChangeLineSerializer(many=True)
+    total = AmountString(help_text="charges minus credits, on the next invoice")

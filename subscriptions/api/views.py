@@ -16,6 +16,7 @@ from catalog.selectors import plan_get
 from customers.errors import CustomerNotFound
 from customers.selectors import customer_get
 from subscriptions.api import serializers as s
+from subscriptions.changes import subscription_change
 from subscriptions.errors import WebhookSignatureInvalid
 from subscriptions.models import WebhookStatus
 from subscriptions.selectors import subscription_get, subscription_list, webhook_get, webhook_list
@@ -187,3 +188,34 @@ class WebhookReplayApi(APIView):
             tenant=tenant, webhook=webhook_get(tenant=tenant, pk=pk), actor=request_actor(request), at=timezone.now()
         )
         return Response(s.WebhookOutputSerializer(webhook).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SubscriptionChangeApi(APIView):
+    @extend_schema(
+        operation_id="subscriptions_changes_create",
+        description="Add or remove devices, change plan or cancel, prorated by calendar days in the customer's "
+        "time zone. With `preview: true` the credit and charge lines are returned and nothing is applied.",
+        request=s.ChangeInputSerializer,
+        responses={200: s.ChangeOutputSerializer, 201: s.ChangeOutputSerializer, **problems(400, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request: Request, external_id: str) -> Response:
+        tenant = request_tenant(request)
+        subscription = subscription_get(tenant=tenant, external_id=external_id)
+        serializer = s.ChangeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        params = {k: v for k, v in data.items() if k in ("device_ids", "plan", "at_period_end")}
+        if "devices" in data:
+            params["devices"] = [dict(d) for d in data["devices"]]
+        result = subscription_change(
+            subscription=subscription,
+            action=data["action"],
+            params=params,
+            actor=request_actor(request),
+            at=timezone.now(),
+            effective_at=data["effective_at"],
+            preview=data["preview"],
+        )
+        body = s.ChangeOutputSerializer(result).data
+        return Response(body, status=status.HTTP_200_OK if data["preview"] else status.HTTP_201_CREATED)
