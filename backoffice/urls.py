@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from backoffice import views
+from backoffice import catalog_views, views
 
 app_name = "backoffice"
 
@@ -17,4 +17,25 @@ urlpatterns = [
     path("api-keys/", views.api_keys, name="api-keys"),
     path("api-keys/<str:key_id>/revoke/", views.api_key_revoke_view, name="api-key-revoke"),
     path("audit-log/", views.audit_log, name="audit-log"),
+]
+
+# Catalog: everyone reads and uses the calculator; the views check who may write.
+urlpatterns += [
+    path("catalog/products/", catalog_views.products, name="catalog-products"),
+    path("catalog/products/new/", catalog_views.product_new, name="catalog-product-new"),
+    path("catalog/products/<str:code>/edit/", catalog_views.product_edit, name="catalog-product-edit"),
+    path("catalog/meters/", catalog_views.meters, name="catalog-meters"),
+    path("catalog/meters/new/", catalog_views.meter_new, name="catalog-meter-new"),
+    path("catalog/meters/<str:code>/edit/", catalog_views.meter_edit, name="catalog-meter-edit"),
+    path("catalog/tax-rates/", catalog_views.tax_rates, name="catalog-tax-rates"),
+    path("catalog/tax-rates/set/", catalog_views.tax_rate_set_view, name="catalog-tax-rate-set"),
+    path("catalog/plans/", catalog_views.plans, name="catalog-plans"),
+    path("catalog/plans/new/", catalog_views.plan_new, name="catalog-plan-new"),
+    path("catalog/plans/<str:code>/", catalog_views.plan_detail, name="catalog-plan-detail"),
+    path(
+        "catalog/plans/<str:code>/price-versions/new/",
+        catalog_views.price_version_new,
+        name="catalog-price-version-new",
+    ),
+    path("catalog/calculator/", catalog_views.calculator, name="catalog-calculator"),
 ]

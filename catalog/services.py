@@ -478,7 +478,7 @@ def _validate_components(
         if not isinstance(data, Mapping):
             errors.add(path, "invalid", "A component is an object.")
             continue
-        product = products.get(data.get("product"))  # type: ignore[arg-type]
+        product = products.get(data["product"]) if isinstance(data.get("product"), str) else None
         if product is None:
             errors.add(f"{path}.product", "unknown_product", "No product with code %s." % data.get("product"))
             continue
@@ -508,7 +508,7 @@ def _validate_components(
             _check_choice(starts_on, StartsOn.values, f"{path}.starts_on", errors)
             fields.update(per_device=per_device, starts_on=starts_on)
         elif kind == ProductKind.USAGE:
-            meter = meters.get(data.get("meter"))  # type: ignore[arg-type]
+            meter = meters.get(data["meter"]) if isinstance(data.get("meter"), str) else None
             if meter is None:
                 errors.add(f"{path}.meter", "unknown_meter", "No meter with code %s." % data.get("meter"))
             pooled = data.get("pooled", True)

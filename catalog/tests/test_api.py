@@ -503,3 +503,18 @@ def test_product_patch_changes_ssp_but_not_kind(api: APIClient) -> None:
     assert response.json()["ssp"] == [{"currency": "EUR", "amount": "199.00"}]
     response = api.patch("/api/v1/products/eld", {"kind": "service"}, format="json")
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("bad", [["a"], {"x": 1}, 12, None])
+def test_non_string_references_are_422_not_500(api: APIClient, bad: Any) -> None:
+    post(api, "/api/v1/products", {"code": "data", "name": "Data", "kind": "usage"})
+    for component in (
+        {"product": bad, "charge": {"model": "flat", "amount": "1"}},
+        {"product": "data", "meter": bad, "charge": {"model": "flat", "amount": "1"}},
+    ):
+        response = api.post(
+            "/api/v1/plans",
+            {"code": "p", "name": "P", "components": [component], "prices": [{"currency": "EUR"}]},
+            format="json",
+        )
+        assert response.status_code == 422, response.content

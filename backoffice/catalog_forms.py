@@ -1,0 +1,423 @@
+"""Forms of the catalog pages. They only parse what a person types (JSON, comma-separated lists,
+"key=value" pairs, a local date and time) into the shapes the catalog services take; the services
+validate the catalog rules, and their field errors are put back on the form."""
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from billing_platform.errors import DomainError, InvalidInput
+from catalog.models import Aggregation, ProductKind, RevenueTreatment, TaxCategory
+
+DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+MAX_USAGE_ROWS = 50
+
+
+def field_root(path: str) -> str:
+    """``components[0].product`` -> ``components``; ``time_bands.peak`` -> ``time_bands``."""
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+class DomainErrorsMixin:
+    """Puts a service's field errors on the matching form field (by the root of their path); the
+    others, and errors without fields, become form-wide errors that keep their full path."""
+
+    fields: dict[str, forms.Field]
+
+    def error_field(self, path: str) -> str:
+        """The form's name for a service field path (a hook for forms that rename fields)."""
+        return path
+
+    def apply_domain_errors(self, exc: DomainError) -> None:
+        form: Any = self
+        for error in exc.errors:
+            path = self.error_field(error.field)
+            root = field_root(path)
+            if root in self.fields and root == path:
+                form.add_error(root, error.message)
+            elif root in self.fields:
+                form.add_error(root, "%s: %s" % (error.field, error.message))
+            else:
+                form.add_error(None, "%s: %s" % (error.field, error.message) if error.field else error.message)
+        if not exc.errors or not isinstance(exc, InvalidInput):
+            # A conflict ("code taken") says more in its detail than in its one-word field error.
+            form.add_error(None, exc.detail)
+
+
+def _parse_json(value: str, *, empty: Any) -> Any:
+    if not value.strip():
+        return empty
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise forms.ValidationError(
+            _("Not valid JSON (line %(line)s, column %(column)s): %(error)s"),
+            code="invalid_json",
+            params={"line": getattr(exc, "lineno", "?"), "column": getattr(exc, "colno", "?"), "error": exc},
+        ) from None
+
+
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# --- products -------------------------------------------------------------------------------
+
+
+class SspFieldsMixin:
+    cleaned_data: dict[str, Any]
+
+    def error_field(self, path: str) -> str:
+        # The service names SSP errors "ssp[0].currency"; these forms have one pair of SSP fields.
+        return "ssp_" + path.rsplit(".", 1)[-1] if path.startswith("ssp[") else path
+
+    def clean_ssp_currency(self) -> str:
+        return str(self.cleaned_data.get("ssp_currency") or "").strip().upper()
+
+    def _check_ssp_pair(self) -> None:
+        form: Any = self
+        if self.cleaned_data.get("ssp_amount") is not None and not self.cleaned_data.get("ssp_currency"):
+            form.add_error("ssp_currency", _("Give the currency of the standalone selling price."))
+
+
+class ProductForm(SspFieldsMixin, DomainErrorsMixin, forms.Form):
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=100,
+        help_text=_("Letters, digits, '.', '_' or '-'. It cannot change later: invoices refer to it."),
+    )
+    name = forms.CharField(label=_("Name"), max_length=200)
+    kind = forms.ChoiceField(label=_("Kind"), choices=ProductKind.choices)
+    tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
+    revenue_treatment = forms.ChoiceField(
+        label=_("Revenue treatment"),
+        choices=[("", _("Default for the kind")), *RevenueTreatment.choices],
+        required=False,
+        help_text=_("Hardware and fees: point in time; services: ratable; usage: as consumed."),
+    )
+    ssp_currency = forms.CharField(label=_("SSP currency"), max_length=3, required=False)
+    ssp_amount = forms.DecimalField(
+        label=_("Standalone selling price"),
+        required=False,
+        min_value=Decimal(0),
+        max_digits=19,
+        decimal_places=4,
+        help_text=_("Optional; the basis of revenue allocation (ASC 606)."),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        self._check_ssp_pair()
+        return cleaned
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        ssp = []
+        if data.get("ssp_amount") is not None:
+            ssp.append({"currency": data["ssp_currency"], "amount": str(data["ssp_amount"])})
+        return {
+            "code": data["code"].strip(),
+            "name": data["name"],
+            "kind": data["kind"],
+            "tax_category": data["tax_category"],
+            "revenue_treatment": data.get("revenue_treatment") or None,
+            "ssp": ssp,
+        }
+
+
+class ProductEditForm(SspFieldsMixin, DomainErrorsMixin, forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
+    revenue_treatment = forms.ChoiceField(label=_("Revenue treatment"), choices=RevenueTreatment.choices)
+    ssp_currency = forms.CharField(label=_("SSP currency"), max_length=3, required=False)
+    ssp_amount = forms.DecimalField(
+        label=_("Standalone selling price"),
+        required=False,
+        min_value=Decimal(0),
+        max_digits=19,
+        decimal_places=4,
+        help_text=_("Sets the SSP in this currency; SSPs in other currencies are kept. Empty: removes it."),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        self._check_ssp_pair()
+        return cleaned
+
+    def changes(self, current_ssp: list[tuple[str, Decimal]]) -> dict[str, Any]:
+        """The ``changes`` for ``product_update``; its ``ssp`` replaces the whole list, so the SSPs
+        in other currencies are carried over unchanged."""
+        data = self.cleaned_data
+        currency = data.get("ssp_currency") or ""
+        ssp = [{"currency": c, "amount": str(a)} for c, a in current_ssp if c != currency]
+        if currency and data.get("ssp_amount") is not None:
+            ssp.append({"currency": currency, "amount": str(data["ssp_amount"])})
+        return {
+            "name": data["name"],
+            "tax_category": data["tax_category"],
+            "revenue_treatment": data["revenue_treatment"],
+            "ssp": sorted(ssp, key=lambda s: s["currency"]),
+        }
+
+
+# --- meters ---------------------------------------------------------------------------------
+
+
+class MeterForm(DomainErrorsMixin, forms.Form):
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=100,
+        help_text=_("The code events are sent with, e.g. data_mb. It cannot change later."),
+    )
+    name = forms.CharField(label=_("Name"), max_length=200)
+    aggregation = forms.ChoiceField(label=_("Aggregation"), choices=Aggregation.choices)
+    field = forms.CharField(
+        label=_("Field"),
+        max_length=100,
+        required=False,
+        help_text=_("The event property to aggregate, e.g. mb. Empty for a count."),
+    )
+    dimensions = forms.CharField(
+        label=_("Dimensions"),
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "device_type, region"}),
+        help_text=_("Event properties that prices may depend on, separated by commas."),
+    )
+    filters = forms.CharField(
+        label=_("Filters (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"direction": "uplink"}', "class": "tp-code"}),
+        help_text=_("Only events whose properties equal these values count."),
+    )
+    time_bands = forms.CharField(
+        label=_("Time bands (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"peak": ["08:00", "20:00"]}', "class": "tp-code"}),
+        help_text=_("In the customer's time zone; any time outside every band is off_peak."),
+    )
+
+    def clean_dimensions(self) -> list[str]:
+        return _comma_list(self.cleaned_data.get("dimensions") or "")
+
+    def clean_filters(self) -> Any:
+        return _parse_json(self.cleaned_data.get("filters") or "", empty={})
+
+    def clean_time_bands(self) -> Any:
+        return _parse_json(self.cleaned_data.get("time_bands") or "", empty={})
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["code"] = data["code"].strip()
+        data["field"] = data["field"].strip()
+        return data
+
+
+class MeterEditForm(DomainErrorsMixin, forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+
+
+# --- tax rates ------------------------------------------------------------------------------
+
+
+class TaxRateForm(DomainErrorsMixin, forms.Form):
+    country = forms.CharField(label=_("Country (ISO code)"), max_length=2, min_length=2)
+    tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
+    rate = forms.DecimalField(
+        label=_("Rate (%)"), min_value=Decimal(0), max_value=Decimal(100), max_digits=7, decimal_places=4
+    )
+
+    def clean_country(self) -> str:
+        return str(self.cleaned_data["country"]).strip().upper()
+
+
+# --- plans and price versions ---------------------------------------------------------------
+
+PLAN_FIELDS = frozenset(
+    {"code", "name", "description", "interval", "trial_days", "commitment_months", "components", "prices"}
+)
+
+
+class PlanJsonForm(forms.Form):
+    definition = forms.CharField(
+        label=_("Plan (JSON)"),
+        widget=forms.Textarea(attrs={"rows": 28, "class": "tp-code", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Errors with the path of the JSON field they are about, as the API reports them.
+        self.path_errors: list[tuple[str, str]] = []
+
+    def clean_definition(self) -> dict[str, Any]:
+        data = _parse_json(self.cleaned_data["definition"], empty=None)
+        if not isinstance(data, dict):
+            raise forms.ValidationError(_("The plan is a JSON object."), code="invalid")
+        return data
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        data = cleaned.get("definition")
+        if not isinstance(data, dict):
+            return cleaned
+        for name in sorted(set(data) - PLAN_FIELDS):
+            self.add_path_error(name, _("Unknown field."))
+        for name in ("code", "name"):
+            if not isinstance(data.get(name), str) or not data[name].strip():
+                self.add_path_error(name, _("Required: a string."))
+        for name in ("description", "interval"):
+            if name in data and not isinstance(data[name], str):
+                self.add_path_error(name, _("Must be a string."))
+        for name, top in (("trial_days", 3650), ("commitment_months", 240)):
+            value = data.get(name, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+                self.add_path_error(name, _("A whole number from 0 to %(max)s.") % {"max": top})
+        if "components" not in data:
+            self.add_path_error("components", _("A plan needs at least one component."))
+        components = data.get("components")
+        for i, component in enumerate(components if isinstance(components, list) else []):
+            # Codes are looked up by value: only strings can name a product or a meter.
+            for name in ("product", "meter"):
+                if isinstance(component, dict) and name in component and not isinstance(component[name], str):
+                    self.add_path_error("components[%d].%s" % (i, name), _("Must be a code (a string)."))
+        if self.path_errors:
+            raise forms.ValidationError(_("The plan has errors; see the list."), code="invalid")
+        return cleaned
+
+    def add_path_error(self, path: str, message: object) -> None:
+        self.path_errors.append((path, str(message)))
+
+    def apply_domain_errors(self, exc: DomainError) -> None:
+        for error in exc.errors:
+            self.add_path_error(error.field, error.message)
+        self.add_error(None, exc.detail)
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data["definition"])
+        data["code"] = data["code"].strip()
+        return data
+
+
+class PriceVersionForm(DomainErrorsMixin, forms.Form):
+    currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
+    regions = forms.CharField(
+        label=_("Regions"),
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "DE, FR"}),
+        help_text=_("Country codes separated by commas; empty for the default price book of the currency."),
+    )
+    effective_from = forms.DateTimeField(
+        label=_("Effective from"),
+        input_formats=[DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
+    )
+    components = forms.CharField(
+        label=_("Component prices (JSON)"),
+        widget=forms.Textarea(attrs={"rows": 14, "class": "tp-code", "spellcheck": "false"}),
+        help_text=_('One entry per component: {"product": ..., "price": ...} or {"product": ..., "charge": {...}}.'),
+    )
+
+    def __init__(self, *args: Any, tz: ZoneInfo, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tz = tz
+        self.fields["effective_from"].help_text = _(
+            "Every billing period that starts at or after this instant uses the new prices. "
+            "Time in the tenant's time zone (%(tz)s)."
+        ) % {"tz": tz.key}
+
+    def full_clean(self) -> None:
+        # A datetime-local value has no offset: it is read in the tenant's time zone, not the server's.
+        with timezone.override(self.tz):
+            super().full_clean()
+
+    def clean_currency(self) -> str:
+        return str(self.cleaned_data["currency"]).strip().upper()
+
+    def clean_regions(self) -> list[str] | None:
+        regions = [r.upper() for r in _comma_list(self.cleaned_data.get("regions") or "")]
+        return regions or None
+
+    def clean_components(self) -> Any:
+        return _parse_json(self.cleaned_data["components"], empty=[])
+
+    def service_data(self) -> dict[str, Any]:
+        return dict(self.cleaned_data)
+
+
+# --- price calculator -----------------------------------------------------------------------
+
+
+class CalculatorForm(forms.Form):
+    plan = forms.ChoiceField(label=_("Plan"))
+    currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
+    region = forms.CharField(
+        label=_("Region (country)"),
+        max_length=2,
+        min_length=2,
+        required=False,
+        help_text=_("Picks the regional price book and the tax rates."),
+    )
+    devices = forms.IntegerField(label=_("Devices"), min_value=0, max_value=10_000_000)
+    customer = forms.CharField(
+        label=_("Customer (external ID)"),
+        max_length=200,
+        required=False,
+        help_text=_("Optional: applies the customer's negotiated prices."),
+    )
+
+    def __init__(self, *args: Any, plans: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].choices = plans  # type: ignore[attr-defined]
+
+    def clean_currency(self) -> str:
+        return str(self.cleaned_data["currency"]).strip().upper()
+
+    def clean_region(self) -> str | None:
+        return str(self.cleaned_data.get("region") or "").strip().upper() or None
+
+    def clean_customer(self) -> str | None:
+        return str(self.cleaned_data.get("customer") or "").strip() or None
+
+
+class UsageRowForm(forms.Form):
+    meter = forms.ChoiceField(label=_("Meter"), required=False)
+    quantity = forms.DecimalField(
+        label=_("Quantity"), required=False, min_value=Decimal(0), max_digits=28, decimal_places=10
+    )
+    dimensions = forms.CharField(
+        label=_("Dimensions"),
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "device_type=tracker, region=EU"}),
+    )
+    events = forms.IntegerField(label=_("Events"), required=False, min_value=0, max_value=10**12)
+
+    def __init__(self, *args: Any, meters: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["meter"].choices = [("", "—"), *(meters or [])]  # type: ignore[attr-defined]
+
+    def clean_dimensions(self) -> dict[str, str]:
+        pairs: dict[str, str] = {}
+        for item in _comma_list(self.cleaned_data.get("dimensions") or ""):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise forms.ValidationError(
+                    _("Write key=value pairs separated by commas, e.g. device_type=tracker, region=EU."),
+                    code="invalid",
+                )
+            pairs[key.strip()] = value.strip()
+        return pairs
+
+    def is_used(self) -> bool:
+        """A row counts once it names a meter and a quantity; half-filled rows are ignored."""
+        return bool(self.cleaned_data.get("meter")) and self.cleaned_data.get("quantity") is not None
+
+
+UsageFormSet = forms.formset_factory(
+    UsageRowForm, extra=0, max_num=MAX_USAGE_ROWS, absolute_max=MAX_USAGE_ROWS, validate_max=True
+)

@@ -1,0 +1,723 @@
+"""Catalog pages of the back-office (/app/catalog/...) through Django's test client: what a form
+stores, how service errors come back, the price calculator (with and without HTMX), tenant
+isolation, roles and the French translation."""
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
+
+from catalog.models import ComponentPrice, Meter, Plan, PlanComponent, PriceVersion, Product, TaxRate
+from catalog.services import meter_create, plan_create, product_create, tax_rate_set
+from tenancy.actors import Actor
+from tenancy.models import AuditLogEntry, Role, Tenant
+
+pytestmark = pytest.mark.django_db
+
+StaffMaker = Callable[..., Any]
+
+SMART_FLEET: dict[str, Any] = {
+    "code": "smart-fleet",
+    "name": "Smart Fleet",
+    "interval": "month",
+    "commitment_months": 12,
+    "components": [
+        {"product": "eld-200", "kind": "hardware", "price": "240.00", "instalments": 12, "bill_on": "signature"},
+        {
+            "product": "fleet-platform",
+            "kind": "service",
+            "per_device": True,
+            "starts_on": "activation",
+            "charge": {"model": "flat", "amount": "25.00"},
+        },
+        {
+            "product": "data-overage",
+            "kind": "usage",
+            "meter": "data_mb",
+            "pooled": True,
+            "included_per_device": 1024,
+            "charge": {
+                "model": "graduated",
+                "tiers": [{"up_to": 10000, "unit_amount": "0.010"}, {"up_to": None, "unit_amount": "0.005"}],
+            },
+        },
+    ],
+    "prices": [{"currency": "EUR"}],
+}
+
+
+def html(response: Any) -> str:
+    return response.content.decode()
+
+
+def text(response: Any) -> str:
+    """The page's visible text with tags removed and whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html(response)))
+
+
+def logged_in(client: Client, user: Any) -> Client:
+    client.force_login(user)
+    return client
+
+
+def add_smart_fleet_catalog(tenant: Tenant, *, with_plan: bool = True) -> None:
+    """The products, meter and FR tax rate of billing.md's Smart Fleet scenario, through the services."""
+    system, now = Actor.system("tests"), timezone.now()
+    product_create(
+        tenant=tenant,
+        actor=system,
+        at=now,
+        code="eld-200",
+        name="ELD-200 tracker",
+        kind="hardware",
+        ssp=[{"currency": "EUR", "amount": "240.00"}],
+    )
+    product_create(tenant=tenant, actor=system, at=now, code="fleet-platform", name="Fleet platform", kind="service")
+    product_create(tenant=tenant, actor=system, at=now, code="data-overage", name="Data overage", kind="usage")
+    meter_create(
+        tenant=tenant,
+        actor=system,
+        at=now,
+        code="data_mb",
+        name="Data (MB)",
+        aggregation="sum",
+        field="mb",
+        dimensions=["device_type", "region"],
+    )
+    tax_rate_set(tenant=tenant, actor=system, at=now, country="FR", tax_category="standard", rate="20")
+    if with_plan:
+        plan_create(tenant=tenant, actor=system, at=now, **SMART_FLEET)
+
+
+def calculator_data(**changes: Any) -> dict[str, Any]:
+    data = {
+        "plan": "smart-fleet",
+        "currency": "EUR",
+        "region": "FR",
+        "devices": "3",
+        "customer": "",
+        "usage-TOTAL_FORMS": "2",
+        "usage-INITIAL_FORMS": "0",
+        "usage-MIN_NUM_FORMS": "0",
+        "usage-MAX_NUM_FORMS": "50",
+        "usage-0-meter": "data_mb",
+        "usage-0-quantity": "14000",
+        "usage-0-dimensions": "",
+        "usage-0-events": "",
+        "usage-1-meter": "",
+        "usage-1-quantity": "",
+        "usage-1-dimensions": "",
+        "usage-1-events": "",
+    }
+    data.update(changes)
+    return data
+
+
+# --- Products -----------------------------------------------------------------------------------
+
+
+def test_creating_a_product_stores_exactly_what_was_entered(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    user = make_staff(tenant, role=Role.FINANCE_ADMIN, email="admin@acme.test")
+    logged_in(client, user)
+
+    response = client.post(
+        "/app/catalog/products/new/",
+        {
+            "code": "eld-200",
+            "name": "ELD-200 tracker",
+            "kind": "hardware",
+            "tax_category": "reduced",
+            "revenue_treatment": "",
+            "ssp_currency": "eur",
+            "ssp_amount": "240.00",
+        },
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/catalog/products/"
+    product = Product.objects.get(tenant=tenant, code="eld-200")
+    assert (product.name, product.kind, product.tax_category) == ("ELD-200 tracker", "hardware", "reduced")
+    assert product.revenue_treatment == "point_in_time"  # the default for hardware
+    assert [(s.currency, s.amount) for s in product.ssps.all()] == [("EUR", Decimal("240.0000"))]
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="product.created")
+    assert entry.actor_label == "admin@acme.test"
+    listing = text(client.get("/app/catalog/products/"))
+    assert "eld-200" in listing
+    assert "240.00 EUR" in listing
+    assert "Point in time" in listing
+
+
+def test_a_taken_product_code_is_reported_on_the_form(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    add_smart_fleet_catalog(tenant, with_plan=False)
+    logged_in(client, make_staff(tenant))
+
+    response = client.post(
+        "/app/catalog/products/new/",
+        {"code": "eld-200", "name": "Another", "kind": "fee", "tax_category": "standard"},
+    )
+
+    assert response.status_code == 200
+    assert "A product with code eld-200 already exists." in html(response)
+    assert Product.objects.get(tenant=tenant, code="eld-200").name == "ELD-200 tracker"
+
+
+def test_editing_a_product_keeps_the_ssps_of_other_currencies(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant, with_plan=False)
+    logged_in(client, make_staff(tenant))
+    page = client.get("/app/catalog/products/eld-200/edit/")
+    assert page.status_code == 200
+    assert 'value="ELD-200 tracker"' in html(page)
+
+    response = client.post(
+        "/app/catalog/products/eld-200/edit/",
+        {
+            "name": "ELD-200 tracker v2",
+            "tax_category": "reduced",
+            "revenue_treatment": "ratable",
+            "ssp_currency": "USD",
+            "ssp_amount": "260.50",
+        },
+    )
+
+    assert response.status_code == 302
+    product = Product.objects.get(tenant=tenant, code="eld-200")
+    assert (product.name, product.kind, product.tax_category, product.revenue_treatment) == (
+        "ELD-200 tracker v2",
+        "hardware",
+        "reduced",
+        "ratable",
+    )
+    assert [(s.currency, s.amount) for s in product.ssps.all()] == [
+        ("EUR", Decimal("240.0000")),
+        ("USD", Decimal("260.5000")),
+    ]
+
+
+# --- Meters -------------------------------------------------------------------------------------
+
+
+def test_creating_a_meter_stores_exactly_what_was_entered(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    logged_in(client, make_staff(tenant))
+
+    response = client.post(
+        "/app/catalog/meters/new/",
+        {
+            "code": "data_mb",
+            "name": "Data (MB)",
+            "aggregation": "sum",
+            "field": "mb",
+            "dimensions": "device_type, region ,",
+            "filters": '{"direction": "uplink"}',
+            "time_bands": '{"peak": ["08:00", "20:00"]}',
+        },
+    )
+
+    assert response.status_code == 302
+    meter = Meter.objects.get(tenant=tenant, code="data_mb")
+    assert (meter.name, meter.aggregation, meter.field) == ("Data (MB)", "sum", "mb")
+    assert meter.dimensions == ["device_type", "region"]
+    assert meter.filters == {"direction": "uplink"}
+    assert meter.time_bands == {"peak": ["08:00", "20:00"]}
+
+
+def test_meter_json_and_service_errors_come_back_on_the_form(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    logged_in(client, make_staff(tenant))
+    base = {"code": "calls", "name": "Calls", "aggregation": "count", "field": "", "dimensions": ""}
+
+    bad_json = client.post("/app/catalog/meters/new/", {**base, "filters": "{direction: uplink}", "time_bands": ""})
+    bad_band = client.post(
+        "/app/catalog/meters/new/", {**base, "filters": "", "time_bands": '{"peak": ["8h", "20:00"]}'}
+    )
+
+    assert bad_json.status_code == 200
+    assert "Not valid JSON (line 1, column 2)" in html(bad_json)
+    assert bad_band.status_code == 200
+    assert "time_bands.peak: A band is [&quot;HH:MM&quot;, &quot;HH:MM&quot;]" in html(bad_band)
+    assert not Meter.objects.filter(tenant=tenant).exists()
+
+
+def test_a_meter_can_only_be_renamed(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    add_smart_fleet_catalog(tenant, with_plan=False)
+    logged_in(client, make_staff(tenant))
+
+    page = client.get("/app/catalog/meters/data_mb/edit/")
+    response = client.post(
+        "/app/catalog/meters/data_mb/edit/", {"name": "Cellular data (MB)", "aggregation": "count", "field": ""}
+    )
+
+    assert "Only the name of a meter can change." in html(page)
+    assert "create a new meter" in html(page)
+    assert response.status_code == 302
+    meter = Meter.objects.get(tenant=tenant, code="data_mb")
+    assert (meter.name, meter.aggregation, meter.field) == ("Cellular data (MB)", "sum", "mb")
+
+
+# --- Tax rates ----------------------------------------------------------------------------------
+
+
+def test_setting_a_tax_rate(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    logged_in(client, make_staff(tenant))
+
+    created = client.post("/app/catalog/tax-rates/set/", {"country": "de", "tax_category": "standard", "rate": "19"})
+    changed = client.post("/app/catalog/tax-rates/set/", {"country": "DE", "tax_category": "standard", "rate": "19.5"})
+    invalid = client.post("/app/catalog/tax-rates/set/", {"country": "XX", "tax_category": "standard", "rate": "7"})
+
+    assert created.status_code == 302
+    assert changed.status_code == 302
+    assert [(r.country, r.tax_category, r.rate) for r in TaxRate.objects.filter(tenant=tenant)] == [
+        ("DE", "standard", Decimal("19.5000"))
+    ]
+    assert invalid.status_code == 200
+    assert 'role="alert"' in html(invalid)
+    listing = text(client.get("/app/catalog/tax-rates/"))
+    assert "DE Standard rate 19.5 %" in listing
+
+
+# --- Plans --------------------------------------------------------------------------------------
+
+
+def test_new_plan_page_is_prefilled_with_smart_fleet_using_the_tenants_codes(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    system = Actor.system("tests")
+    product_create(tenant=tenant, actor=system, at=timezone.now(), code="tracker-x", name="X", kind="hardware")
+    meter_create(tenant=tenant, actor=system, at=timezone.now(), code="mb", name="MB", aggregation="sum", field="mb")
+    logged_in(client, make_staff(tenant))
+
+    response = client.get("/app/catalog/plans/new/")
+
+    assert response.status_code == 200
+    textarea = re.search(r"<textarea[^>]*>(.*?)</textarea>", html(response), re.S)
+    assert textarea is not None
+    example = json.loads(textarea.group(1).replace("&quot;", '"'))
+    assert [c["product"] for c in example["components"]] == ["tracker-x", "fleet-platform", "data-overage"]
+    assert example["components"][2]["meter"] == "mb"
+    assert example["prices"] == [{"currency": "EUR"}]
+
+
+def test_creating_a_plan_from_json_stores_it_and_shows_its_prices(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant, with_plan=False)
+    logged_in(client, make_staff(tenant))
+
+    response = client.post("/app/catalog/plans/new/", {"definition": json.dumps(SMART_FLEET)})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/catalog/plans/smart-fleet/"
+    plan = Plan.objects.get(tenant=tenant, code="smart-fleet")
+    assert (plan.name, plan.interval, plan.commitment_months) == ("Smart Fleet", "month", 12)
+    components = list(PlanComponent.objects.filter(plan=plan).order_by("position"))
+    assert [(c.product.code, c.kind) for c in components] == [
+        ("eld-200", "hardware"),
+        ("fleet-platform", "service"),
+        ("data-overage", "usage"),
+    ]
+    assert (components[0].instalments, components[0].bill_on) == (12, "signature")
+    assert (components[2].meter and components[2].meter.code, components[2].included_per_device) == (
+        "data_mb",
+        Decimal("1024"),
+    )
+    [version] = PriceVersion.objects.filter(plan=plan)
+    assert (version.currency, version.regions, version.effective_from) == ("EUR", [], None)
+    prices = {p.component.product.code: p for p in ComponentPrice.objects.filter(version=version)}
+    assert prices["eld-200"].price == Decimal("240")
+    assert prices["fleet-platform"].charge == {"model": "flat", "amount": "25.00"}
+    assert prices["data-overage"].charge == {
+        "model": "graduated",
+        "tiers": [
+            {"up_to": "10000", "unit_amount": "0.010", "flat_amount": "0"},
+            {"up_to": None, "unit_amount": "0.005", "flat_amount": "0"},
+        ],
+    }
+
+    detail = text(client.get("/app/catalog/plans/smart-fleet/"))
+    assert "12 equal instalments" in detail
+    assert "1024 included per device" in detail
+    assert "EUR · default price book" in detail
+    assert "From the start" in detail
+    assert "240.00 EUR per device" in detail
+    assert "25.00 EUR flat" in detail
+    # the graduated tiers as a small table: quantity range, unit amount
+    assert "0 – 10000 0.010" in detail
+    assert "above 10000 0.005" in detail
+
+
+def test_a_bad_plan_is_listed_with_field_paths_and_nothing_is_created(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant, with_plan=False)
+    logged_in(client, make_staff(tenant))
+    bad = json.loads(json.dumps(SMART_FLEET))
+    bad["components"][0]["product"] = "no-such-product"
+    bad["components"][1]["charge"] = {"model": "flat"}
+    audit_before = AuditLogEntry.objects.filter(tenant=tenant).count()
+
+    response = client.post("/app/catalog/plans/new/", {"definition": json.dumps(bad)})
+
+    assert response.status_code == 200
+    body = html(response)
+    assert "<code>components[0].product</code> No product with code no-such-product." in body
+    assert "<code>components[1].charge.amount</code> This field is required." in body
+    assert "no-such-product" in body  # the JSON typed is kept in the textarea
+    assert Plan.objects.count() == 0
+    assert PriceVersion.objects.count() == 0
+    assert AuditLogEntry.objects.filter(tenant=tenant).count() == audit_before
+
+
+def test_plan_json_that_does_not_parse_is_reported(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    logged_in(client, make_staff(tenant))
+
+    broken = client.post("/app/catalog/plans/new/", {"definition": '{"code": "x",\n  "name": }'})
+    not_an_object = client.post("/app/catalog/plans/new/", {"definition": "[1, 2]"})
+    wrong_types = client.post(
+        "/app/catalog/plans/new/",
+        {"definition": json.dumps({"code": "x", "name": "X", "trial_days": "7", "components": [{"product": ["a"]}]})},
+    )
+
+    assert "Not valid JSON (line 2, column 11)" in html(broken)
+    assert "The plan is a JSON object." in html(not_an_object)
+    assert "<code>trial_days</code> A whole number from 0 to 3650." in html(wrong_types)
+    assert "<code>components[0].product</code> Must be a code (a string)." in html(wrong_types)
+    assert Plan.objects.count() == 0
+
+
+def test_plan_detail_shows_each_version_in_the_tenants_time_zone(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant))
+
+    with time_machine.travel(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False):
+        created = client.post(
+            "/app/catalog/plans/smart-fleet/price-versions/new/",
+            {
+                "currency": "EUR",
+                "regions": "",
+                "effective_from": "2026-11-30T00:00",
+                "components": json.dumps(
+                    [
+                        {"product": "eld-200", "price": "250.00"},
+                        {"product": "fleet-platform", "charge": {"model": "flat", "amount": "27.50"}},
+                        {"product": "data-overage", "charge": {"model": "per_unit", "unit_amount": "0.008"}},
+                    ]
+                ),
+            },
+        )
+        detail = text(client.get("/app/catalog/plans/smart-fleet/"))
+
+    assert created.status_code == 302
+    assert "From the start In effect" in detail
+    assert "From 2026-11-30 00:00 CET Scheduled" in detail
+    assert "27.50 EUR flat" in detail
+    assert "0.008 EUR per unit" in detail
+
+
+def test_scheduling_a_price_change_reads_the_time_in_the_tenants_time_zone(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant)
+    assert tenant.timezone == "Europe/Paris"
+    logged_in(client, make_staff(tenant))
+    page = html(client.get("/app/catalog/plans/smart-fleet/"))
+    # the form starts from the latest version's prices
+    assert "&quot;price&quot;: &quot;240.00&quot;" in page
+    assert 'type="datetime-local"' in page
+
+    response = client.post(
+        "/app/catalog/plans/smart-fleet/price-versions/new/",
+        {
+            "currency": "eur",
+            "regions": "de, fr",
+            "effective_from": "2026-11-30T00:00",
+            "components": json.dumps(
+                [
+                    {"product": "eld-200", "price": "250.00"},
+                    {"product": "fleet-platform", "charge": {"model": "flat", "amount": "27.50"}},
+                    {
+                        "product": "data-overage",
+                        "charge": {"model": "per_unit", "unit_amount": "0.008"},
+                        "max_amount": "500.00",
+                    },
+                ]
+            ),
+        },
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/catalog/plans/smart-fleet/"
+    version = PriceVersion.objects.get(plan__code="smart-fleet", regions_key="DE,FR")
+    assert version.effective_from == datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
+    assert (version.currency, version.regions) == ("EUR", ["DE", "FR"])
+    prices = {p.component.product.code: p for p in ComponentPrice.objects.filter(version=version)}
+    assert prices["eld-200"].price == Decimal("250")
+    assert prices["fleet-platform"].charge == {"model": "flat", "amount": "27.50"}
+    assert (prices["data-overage"].charge, prices["data-overage"].max_amount) == (
+        {"model": "per_unit", "unit_amount": "0.008"},
+        Decimal("500"),
+    )
+    # a summer date is read with the summer offset (+02:00)
+    client.post(
+        "/app/catalog/plans/smart-fleet/price-versions/new/",
+        {
+            "currency": "EUR",
+            "regions": "",
+            "effective_from": "2027-07-01T00:00",
+            "components": json.dumps(
+                [
+                    {"product": "eld-200", "price": "250.00"},
+                    {"product": "fleet-platform", "charge": {"model": "flat", "amount": "27.50"}},
+                    {"product": "data-overage", "charge": {"model": "per_unit", "unit_amount": "0.008"}},
+                ]
+            ),
+        },
+    )
+    summer = PriceVersion.objects.get(plan__code="smart-fleet", regions_key="", effective_from__isnull=False)
+    assert summer.effective_from == datetime(2027, 6, 30, 22, 0, tzinfo=UTC)
+
+
+def test_a_bad_price_change_shows_the_field_path_and_creates_nothing(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant))
+
+    response = client.post(
+        "/app/catalog/plans/smart-fleet/price-versions/new/",
+        {
+            "currency": "EUR",
+            "regions": "",
+            "effective_from": "2026-12-01T00:00",
+            "components": json.dumps([{"product": "eld-200", "price": "-1"}]),
+        },
+    )
+
+    assert response.status_code == 200
+    body = html(response)
+    assert "components[0].price: Must not be negative." in body
+    assert "missing: fleet-platform, data-overage" in body
+    assert PriceVersion.objects.filter(plan__code="smart-fleet").count() == 1
+
+
+# --- Price calculator ---------------------------------------------------------------------------
+
+
+def test_calculator_prices_smart_fleet_for_three_devices(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant, role=Role.FINANCE_VIEWER, email="viewer@acme.test"))
+    page = client.get("/app/catalog/calculator/")
+    assert page.status_code == 200
+    assert 'hx-trigger="change, keyup delay:400ms"' in html(page)
+    assert 'hx-target="#quote-result"' in html(page)
+
+    response = client.post("/app/catalog/calculator/", calculator_data())
+
+    assert response.status_code == 200
+    body = text(response)
+    assert "<html" in html(response)  # without JS: the whole page again
+    # 240.00 / 12 = 20.00 x 3; 25.00 x 3; (14000 - 3 x 1024) = 10928 -> 10000 x 0.010 + 928 x 0.005
+    assert "Hardware eld-200 ELD-200 tracker, instalment 1/12 3 20.00 60.00" in body
+    assert "Service fleet-platform Fleet platform 3 25.00 75.00" in body
+    assert "Usage data-overage Data overage 10928 — 104.64" in body
+    assert "14000 used · allowance 3072 · 10928 billable" in body
+    assert "1 0 – 10000 10000 0.010 — 100.000" in body  # tier 1 of the graduated charge
+    assert "2 above 10000 928 0.005 — 4.640" in body
+    # net 239.64; VAT 20 % = 47.928 -> 47.93; total 287.57
+    assert "Net total 239.64" in body
+    assert "VAT, Standard rate: 20 % of 239.64 47.93" in body
+    assert "Total EUR 287.57" in body
+
+
+def test_calculator_htmx_request_returns_only_the_result_partial(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant))
+
+    response = client.post("/app/catalog/calculator/", calculator_data(), HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert "<html" not in html(response)
+    assert "tp-sidebar" not in html(response)
+    assert "287.57" in html(response)
+
+
+def test_calculator_without_region_warns_that_taxes_are_not_included(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant))
+
+    body = text(client.post("/app/catalog/calculator/", calculator_data(region=""), HTTP_HX_REQUEST="true"))
+
+    assert "Net total 239.64" in body
+    assert "Total EUR 239.64" in body
+    assert "No country given: taxes not included." in body
+
+
+def test_calculator_errors_show_in_the_panel_and_never_500(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant))
+    cases = {
+        "no price in USD": (calculator_data(currency="USD"), "Plan smart-fleet has no price in USD"),
+        "unknown customer": (calculator_data(customer="nobody"), "No customer with external_id nobody."),
+        "unknown currency": (calculator_data(currency="ZZZ"), "Unknown currency."),
+        "bad devices": (calculator_data(devices="-1"), "Devices"),
+        "bad dimensions": (calculator_data(**{"usage-0-dimensions": "region"}), "Write key=value pairs"),
+        "unknown plan": (calculator_data(plan="nope"), "Select a valid choice."),
+        "broken formset": (calculator_data(**{"usage-TOTAL_FORMS": "x"}), "ManagementForm data is missing"),
+    }
+
+    for name, (data, message) in cases.items():
+        for htmx in (False, True):
+            headers = {"HX-Request": "true"} if htmx else {}
+            response = client.post("/app/catalog/calculator/", data, headers=headers)
+            assert response.status_code == 200, name
+            assert 'role="alert"' in html(response), name
+            assert message in html(response), name
+
+
+def test_calculator_add_row_without_javascript(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    add_smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant))
+
+    response = client.post("/app/catalog/calculator/", {**calculator_data(), "add_row": "1"})
+
+    assert response.status_code == 200
+    assert 'name="usage-2-quantity"' in html(response)
+    assert 'name="usage-TOTAL_FORMS" value="3"' in html(response)
+
+
+# --- Isolation and roles ------------------------------------------------------------------------
+
+
+def test_another_tenants_catalog_is_not_found(
+    client: Client, tenant: Tenant, other_tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(other_tenant)
+    logged_in(client, make_staff(tenant))
+
+    assert client.get("/app/catalog/plans/smart-fleet/").status_code == 404
+    assert client.get("/app/catalog/products/eld-200/edit/").status_code == 404
+    assert client.get("/app/catalog/meters/data_mb/edit/").status_code == 404
+    assert client.post("/app/catalog/plans/smart-fleet/price-versions/new/", {"currency": "EUR"}).status_code == 404
+    assert "eld-200" not in html(client.get("/app/catalog/products/"))
+    assert "smart-fleet" not in html(client.get("/app/catalog/plans/"))
+    calc = client.post("/app/catalog/calculator/", calculator_data(), HTTP_HX_REQUEST="true")
+    assert calc.status_code == 200
+    assert "287.57" not in html(calc)
+    assert PriceVersion.objects.filter(plan__tenant=other_tenant).count() == 1
+
+
+def test_finance_viewer_reads_the_catalog_but_cannot_change_it(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    add_smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant, role=Role.FINANCE_VIEWER, email="viewer@acme.test"))
+
+    for path in (
+        "/app/catalog/products/new/",
+        "/app/catalog/products/eld-200/edit/",
+        "/app/catalog/meters/new/",
+        "/app/catalog/meters/data_mb/edit/",
+        "/app/catalog/plans/new/",
+    ):
+        assert client.get(path).status_code == 403, path
+        assert client.post(path, {"code": "x", "name": "X"}).status_code == 403, path
+    assert (
+        client.post(
+            "/app/catalog/tax-rates/set/", {"country": "FR", "tax_category": "standard", "rate": "5"}
+        ).status_code
+        == 403
+    )
+    price_change = {"currency": "EUR", "effective_from": "2027-01-01T00:00", "components": "[]"}
+    assert client.post("/app/catalog/plans/smart-fleet/price-versions/new/", price_change).status_code == 403
+    assert TaxRate.objects.get(tenant=tenant, country="FR").rate == Decimal("20")
+    assert PriceVersion.objects.count() == 1
+
+    for path in (
+        "/app/catalog/products/",
+        "/app/catalog/meters/",
+        "/app/catalog/plans/",
+        "/app/catalog/tax-rates/",
+        "/app/catalog/plans/smart-fleet/",
+        "/app/catalog/calculator/",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        body = html(response)
+        assert "/new/" not in body, path
+        assert "/edit/" not in body, path
+        assert "/tax-rates/set/" not in body, path
+    assert client.post("/app/catalog/calculator/", calculator_data()).status_code == 200
+
+
+def test_support_agent_can_use_the_calculator(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    add_smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant, role=Role.SUPPORT_AGENT, email="support@acme.test"))
+
+    response = client.post("/app/catalog/calculator/", calculator_data(), HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert "287.57" in html(response)
+    assert client.get("/app/catalog/products/new/").status_code == 403
+
+
+def test_anonymous_is_sent_to_login(client: Client) -> None:
+    response = client.get("/app/catalog/calculator/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/login/?next=/app/catalog/calculator/"
+
+
+# --- Navigation and French ----------------------------------------------------------------------
+
+
+def test_sidebar_has_a_catalog_section_marking_the_current_page(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    logged_in(client, make_staff(tenant))
+
+    body = html(client.get("/app/catalog/meters/"))
+
+    assert "<h6>Catalog</h6>" in body
+    assert '<a href="/app/catalog/meters/" aria-current="page">Meters</a>' in body
+    assert '<a href="/app/catalog/products/" >Products</a>' in body
+    for label in ("Plans", "Tax rates", "Price calculator"):
+        assert ">%s</a>" % label in body
+
+
+def test_catalog_pages_in_french(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    add_smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant))
+
+    products = html(client.get("/app/catalog/products/", HTTP_ACCEPT_LANGUAGE="fr"))
+    quote = text(client.post("/app/catalog/calculator/", calculator_data(), HTTP_ACCEPT_LANGUAGE="fr"))
+
+    assert '<html lang="fr"' in products
+    assert "<h1>Produits</h1>" in products
+    assert "<h6>Catalogue</h6>" in products
+    assert "Calculateur de prix" in products
+    assert "Nouveau produit" in products
+    # amounts are printed the French way
+    assert "Total TTC EUR 287,57" in quote
+    assert "Total HT 239,64" in quote
