@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from billing_platform.api.fields import AmountString, QuantityString
+from billing_platform.api.fields import AmountString, DecimalString, QuantityString
 from billing_platform.api.serializers import StrictSerializer
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionEvent
 
@@ -126,7 +126,7 @@ class ChangeLineSerializer(serializers.Serializer):
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField()
     quantity = serializers.IntegerField()
-    unit_amount = QuantityString()
+    unit_amount = DecimalString()
     fraction = QuantityString()
     amount = AmountString()
 

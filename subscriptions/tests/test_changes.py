@@ -337,3 +337,23 @@ def test_credits_in_a_period_never_exceed_what_was_charged(
         by_key.setdefault((row["component"], row["device"], row["period_start"]), {})[row["kind"]] = row["total"]
     for sums in by_key.values():
         assert sums.get("credit", Decimal(0)) <= sums.get("charge", Decimal(0))
+
+
+def test_changes_api_line_shape(api: APIClient, tenant: Tenant, world: dict[str, Any]) -> None:
+    sub = subscribe(tenant, world, devices=("A", "B"))
+    bill_april_in_advance(sub)
+    body = {"action": "change_plan", "plan": "premium", "effective_at": "2026-04-16T10:00:00+02:00", "preview": True}
+    [credit, charge] = api.post("/api/v1/subscriptions/sub/changes", body, format="json").json()["lines"]
+    assert credit == {
+        "type": "credit",
+        "product": "platform",
+        "description": "Unused Basic",
+        "devices": ["A", "B"],
+        "period_start": "2026-04-15T22:00:00Z",
+        "period_end": "2026-04-30T22:00:00Z",
+        "quantity": 2,
+        "unit_amount": "25.00",
+        "fraction": "0.5",
+        "amount": "25.00",
+    }
+    assert (charge["type"], charge["unit_amount"], charge["amount"]) == ("service", "40.00", "40.00")
