@@ -115,6 +115,7 @@ __all__ = [
     "Period",
     "active_days",
     "add_months",
+    "billing_date_due",
     "billing_date_on_or_before",
     "interval_period_containing",
     "clamp_day",
@@ -143,3 +144,12 @@ def interval_period_containing(instant: datetime, *, billing_day: int, months: i
             end_year, end_month = add_months(year, month, months)
             return Period(local_midnight(start, tz), local_midnight(clamp_day(end_year, end_month, billing_day), tz))
     raise AssertionError("unreachable: the previous period always starts before the instant")
+
+
+def billing_date_due(instant: datetime, *, billing_day: int, tz: str) -> date:
+    """The latest billing date a customer has reached at ``instant``, in its own time zone.
+
+    A bill run at 2026-03-31T23:00Z finds a Paris customer (1 April, 01:00) due for 1 April, and a
+    Los Angeles customer (31 March, 16:00) still on 1 March: nobody is billed a day early or twice.
+    """
+    return billing_date_on_or_before(local_date(instant, tz), billing_day)

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from billing_platform.errors import FieldError, InvalidInput
@@ -673,21 +673,28 @@ def service_charge_record(
     """Record a fee billed for a service period (bill runs call this for every in-advance or activation
     fee they invoice), so that later changes credit at most what was charged."""
     covered = covered or period
-    return ServiceCharge.objects.create(
-        tenant_id=subscription.tenant_id,
-        subscription=subscription,
-        component=component,
-        device=device,
-        kind=ChargeKind.CHARGE,
-        source=source,
-        period_start=period.start,
-        period_end=period.end,
-        covered_start=covered.start,
-        covered_end=covered.end,
-        amount=amount,
-        currency=subscription.customer.currency,
-        invoiced_at=invoiced_at,
-    )
+    try:
+        with transaction.atomic():
+            return ServiceCharge.objects.create(
+                tenant_id=subscription.tenant_id,
+                subscription=subscription,
+                component=component,
+                device=device,
+                kind=ChargeKind.CHARGE,
+                source=source,
+                period_start=period.start,
+                period_end=period.end,
+                covered_start=covered.start,
+                covered_end=covered.end,
+                amount=amount,
+                currency=subscription.customer.currency,
+                invoiced_at=invoiced_at,
+            )
+    except IntegrityError:
+        # Already charged for this period: a retried or repeated bill run changes nothing (pitfall #1).
+        return ServiceCharge.objects.get(
+            subscription=subscription, component=component, device=device, period_start=period.start, source=source
+        )
 
 
 __all__ = [

@@ -187,7 +187,17 @@ class ServiceCharge(models.Model):
     class Meta:
         ordering = ["period_start", "id"]
         indexes = [models.Index(fields=["subscription", "component", "device", "period_start"], name="charge_period")]
-        constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="charge_amount_not_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="charge_amount_not_negative"),
+            # A period's in-advance fee (or activation proration) is charged once per device, however
+            # often a bill run is retried or run late (pitfall #1).
+            models.UniqueConstraint(
+                fields=["subscription", "component", "device", "period_start", "source"],
+                condition=Q(source__in=["in_advance", "activation"]),
+                nulls_distinct=False,
+                name="charge_once_per_period",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency}"

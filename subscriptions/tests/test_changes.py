@@ -1,7 +1,7 @@
 """Changes mid-period with the proration rules of billing.md and pitfalls #4 and #5."""
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -357,3 +357,18 @@ def test_changes_api_line_shape(api: APIClient, tenant: Tenant, world: dict[str,
         "amount": "25.00",
     }
     assert (charge["type"], charge["unit_amount"], charge["amount"]) == ("service", "40.00", "40.00")
+
+
+def test_pitfall_1_a_period_fee_is_charged_once_whatever_the_time_zone(tenant: Tenant, world: dict[str, Any]) -> None:
+    from billing_platform.periods import billing_date_due
+
+    # a bill run at 23:00 UTC on 31 March: Paris is already 1 April, Los Angeles still 31 March
+    run_at = datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
+    assert billing_date_due(run_at, billing_day=1, tz="Europe/Paris") == date(2026, 4, 1)
+    assert billing_date_due(run_at, billing_day=1, tz="America/Los_Angeles") == date(2026, 3, 1)
+    assert billing_date_due(run_at, billing_day=1, tz="Asia/Tokyo") == date(2026, 4, 1)
+    # and recording April's fee twice (a retried run) charges it once
+    sub = subscribe(tenant, world)
+    bill_april_in_advance(sub)
+    bill_april_in_advance(sub)
+    assert ServiceCharge.objects.filter(subscription=sub).count() == 1
