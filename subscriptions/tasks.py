@@ -3,6 +3,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from subscriptions.models import DeviceCloudWebhook
 from subscriptions.webhooks import webhook_apply, webhook_mark_failed
 
 logger = logging.getLogger(__name__)
@@ -13,6 +14,9 @@ def webhook_apply_task(self, webhook_pk: str) -> str:  # type: ignore[no-untyped
     """Apply one stored device-cloud webhook; retried with backoff when the database step fails."""
     try:
         return str(webhook_apply(webhook_pk=webhook_pk, at=timezone.now()).status)
+    except DeviceCloudWebhook.DoesNotExist:
+        logger.warning("webhook %s no longer exists; nothing to apply", webhook_pk)
+        return "missing"
     except Exception as exc:
         logger.warning("applying webhook %s failed: %s", webhook_pk, exc)
         webhook_mark_failed(webhook_pk=webhook_pk, error=str(exc) or exc.__class__.__name__)
