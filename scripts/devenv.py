@@ -163,6 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     env = resolve_services(prefer_local=True)
+    # No persistent connections in tests: a live-server thread must not keep the test database open.
+    env.setdefault("DATABASE_CONN_MAX_AGE", "0")
     code = subprocess.run([PY, "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env).returncode
     if code == 5:
         log("pytest collected no tests: that is a failure, not a pass")
