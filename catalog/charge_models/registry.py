@@ -3,7 +3,9 @@
 A plain dict rather than dynamic loading: readers and mypy can follow every ``CHARGE_MODELS[key]``.
 """
 
+import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from billing_platform.errors import FieldError
@@ -61,7 +63,14 @@ def rate_charge(charge: Mapping[str, Any], usage: Usage) -> Rated:
     and idempotent, and a charge stored by an older release or edited by hand then fails with a
     422 naming the field instead of being rated on a guess.
     """
-    normalised = validate_charge(charge)
+    normalised = _validated_cached(json.dumps(charge, sort_keys=True, default=str))
     model = CHARGE_MODELS[normalised["model"]]
     rated = model.rate(usage=usage, properties=_properties(normalised))
     return Rated(amount=rated.amount, details={"model": model.key, **rated.details})
+
+
+@lru_cache(maxsize=4096)
+def _validated_cached(charge_json: str) -> dict[str, Any]:
+    # A bill run rates the same few stored charges thousands of times: validate each once.
+    # Callers never mutate the returned dict.
+    return validate_charge(json.loads(charge_json))
