@@ -13,6 +13,7 @@ import sys
 import time
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_platform.settings")
@@ -45,7 +46,7 @@ def baseline(quantities: list[Decimal]) -> float:
     return time.perf_counter() - started
 
 
-def engine(charge: dict, usages: list[Usage]) -> float:
+def engine(charge: dict[str, Any], usages: list[Usage]) -> float:
     stored = validate_charge(charge)
     started = time.perf_counter()
     for usage in usages:
@@ -61,16 +62,14 @@ def main() -> None:
     usages = [Usage(quantity=q) for q in quantities]
     base = baseline(quantities)
     print(f"baseline (inline Decimal graduated): {n / base:12,.0f} charges/s")
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "graduated": {"model": "graduated", "tiers": TIERS},
         "volume": {"model": "volume", "tiers": TIERS},
         "package": {"model": "package", "package_size": 100, "package_amount": "4.00"},
     }
     for name, charge in cases.items():
         elapsed = engine(charge, usages)
-        print(
-            f"{name:>10} via price():             {n / elapsed:12,.0f} charges/s  ({elapsed / base:4.1f}x baseline time)"
-        )
+        print(f"{name:>10} via price(): {n / elapsed:12,.0f} charges/s ({elapsed / base:4.1f}x baseline time)")
     matrix = {
         "model": "matrix",
         "dimensions": ["device_type", "region"],
@@ -90,7 +89,7 @@ def main() -> None:
         ],
         "default": {"model": "per_unit", "unit_amount": "0.0015"},
     }
-    groups = {
+    groups: dict[tuple[str, ...], Usage] = {
         ("tracker", "EU"): Usage(quantity=Decimal(10000)),
         ("tracker", "US"): Usage(quantity=Decimal(5000)),
         ("camera", "EU"): Usage(quantity=Decimal(2000)),
