@@ -150,9 +150,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     children.append(subprocess.Popen([celery, "-A", "billing_platform", "beat", "-l", "info"], cwd=ROOT, env=env))
     server = subprocess.Popen([PY, "manage.py", "runserver", f"127.0.0.1:{args.port}", "--noreload"], cwd=ROOT, env=env)
     children.append(server)
-    log(
-        "Tripod is starting on http://127.0.0.1:%d/app/ (API docs: /api/v1/docs/). Ctrl-C stops everything." % args.port
-    )
+    time.sleep(3)  # let the worker's banner pass, so the login below is the last thing on screen
+    log("Tripod runs on http://127.0.0.1:%d/app/ (API docs: /api/v1/docs/). Ctrl-C stops everything." % args.port)
+    for line in seeded.splitlines():
+        log(line)
     try:
         while all(p.poll() is None for p in children):
             time.sleep(0.5)
