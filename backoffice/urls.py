@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from backoffice import catalog_views, views
+from backoffice import catalog_views, subscription_views, views
 
 app_name = "backoffice"
 
@@ -38,4 +38,24 @@ urlpatterns += [
         name="catalog-price-version-new",
     ),
     path("catalog/calculator/", catalog_views.calculator, name="catalog-calculator"),
+]
+
+# Subscriptions and device-cloud webhooks: everyone reads; the views check who may write.
+urlpatterns += [
+    path("subscriptions/", subscription_views.subscriptions, name="subscription-list"),
+    path("subscriptions/new/", subscription_views.subscription_new, name="subscription-new"),
+    path("subscriptions/<str:external_id>/", subscription_views.subscription_detail, name="subscription-detail"),
+    path(
+        "subscriptions/<str:external_id>/change/",
+        subscription_views.subscription_change_apply,
+        name="subscription-change",
+    ),
+    path(
+        "subscriptions/<str:external_id>/change/preview/",
+        subscription_views.subscription_change_preview,
+        name="subscription-change-preview",
+    ),
+    path("device-webhooks/", subscription_views.webhooks, name="webhook-list"),
+    path("device-webhooks/<str:pk>/", subscription_views.webhook_detail, name="webhook-detail"),
+    path("device-webhooks/<str:pk>/replay/", subscription_views.webhook_replay_view, name="webhook-replay"),
 ]

@@ -118,7 +118,10 @@ def _flatten_drf_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     if isinstance(detail, Mapping):
         for key, value in detail.items():
-            name = prefix if key == "non_field_errors" else (f"{prefix}.{key}" if prefix else str(key))
+            if isinstance(key, int):  # a list serializer's errors are keyed by item index
+                name = f"{prefix}[{key}]"
+            else:
+                name = prefix if key == "non_field_errors" else (f"{prefix}.{key}" if prefix else str(key))
             out.extend(_flatten_drf_errors(value, name))
     elif isinstance(detail, list):
         if all(not isinstance(item, Mapping | list) for item in detail):

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 
 import structlog
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 logger = logging.getLogger("tripod.request")
 
@@ -34,3 +34,25 @@ class RequestLogMiddleware:
         )
         response["X-Request-Id"] = request_id
         return response
+
+
+class RejectNulMiddleware:
+    """PostgreSQL cannot store or compare text containing NUL (U+0000). A NUL in the path, the query
+    string or a JSON body is refused here with a 400 instead of failing deep in a query."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        has_nul = "\x00" in request.path or "%00" in query or "\x00" in query
+        if not has_nul and "json" in (request.content_type or "") and request.method in ("POST", "PUT", "PATCH"):
+            body = request.body
+            has_nul = b"\\u0000" in body or b"\x00" in body
+        if not has_nul:
+            return self.get_response(request)
+        from billing_platform.errors import problem_response
+
+        if request.path.startswith("/api/"):
+            return problem_response(400, "nul_character", "Malformed request", "NUL characters are not allowed.")
+        return HttpResponseBadRequest("NUL characters are not allowed.")

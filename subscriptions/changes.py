@@ -47,7 +47,7 @@ from subscriptions.models import (
     SubscriptionChange,
     SubscriptionStatus,
 )
-from subscriptions.services import _record, subscription_transition
+from subscriptions.services import _record, check_device_fields, check_instant, subscription_transition
 from tenancy.actors import Actor
 from tenancy.services import audit_record
 
@@ -91,6 +91,7 @@ class ChangeResult:
     effective_at: datetime
     lines: list[ChangeLine] = field(default_factory=list)
     change: SubscriptionChange | None = None
+    outcome: str = ""  # for a preview: "applied" or "scheduled", what applying it would do
 
     @property
     def total(self) -> Decimal:
@@ -336,7 +337,7 @@ def subscription_change(
     preview: bool = False,
 ) -> ChangeResult:
     if subscription.status in (S.CANCELLED, S.ENDED):
-        raise InvalidTransition("A %s subscription cannot be changed." % subscription.status)
+        raise InvalidTransition("The subscription is %s: it cannot be changed." % subscription.status)
     handler = {
         ChangeAction.ADD_DEVICES: _add_devices,
         ChangeAction.REMOVE_DEVICES: _remove_devices,
@@ -348,12 +349,26 @@ def subscription_change(
             "Unknown action.",
             errors=[FieldError("action", "invalid_choice", "One of: %s." % ", ".join(ChangeAction.values))],
         )
+    if effective_at is not None:
+        check_instant(effective_at, "effective_at")
+        if effective_at < subscription.starts_at:
+            raise InvalidInput(
+                "A change cannot take effect before the subscription starts.",
+                errors=[
+                    FieldError(
+                        "effective_at",
+                        "before_start",
+                        "The subscription starts on %s." % subscription.starts_at.isoformat(),
+                    )
+                ],
+            )
     with transaction.atomic():
         locked = Subscription.objects.select_for_update().select_related("customer", "plan").get(pk=subscription.pk)
         result: ChangeResult = handler(locked, params, actor, at, effective_at, preview)
         if preview:
             transaction.set_rollback(True)
-            result.status = "preview"
+            # What would happen ("applied" at once or "scheduled"), and no row: nothing was written.
+            result.outcome, result.status, result.change = result.status, "preview", None
     return result
 
 
@@ -416,6 +431,7 @@ def _add_devices(
 ) -> ChangeResult:
     when = effective_at or at
     raw = params.get("devices") or []
+    check_device_fields(raw)
     ids = [str(d.get("device_id", "")) for d in raw]
     if not ids or not all(ids) or len(set(ids)) != len(ids):
         raise InvalidInput(

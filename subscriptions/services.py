@@ -65,6 +65,27 @@ def _months_later(instant: datetime, months: int, tz: str) -> datetime:
     return local_midnight(clamp_day(year, month, day.day), tz)
 
 
+def check_instant(value: datetime | date, field: str) -> None:
+    """Refuse dates outside 1971-2999: they are typing mistakes, and month arithmetic on them overflows."""
+    if not 1971 <= value.year <= 2999:
+        raise InvalidInput(
+            "%s is out of range." % field,
+            errors=[FieldError(field, "out_of_range", "Use a year between 1971 and 2999.")],
+        )
+
+
+def check_device_fields(devices: Sequence[Mapping[str, Any]], prefix: str = "devices") -> None:
+    limits = {"device_id": 200, "device_type": 100, "region": 100}
+    errors = [
+        FieldError(f"{prefix}[{i}].{name}", "too_long", "At most %d characters." % limit)
+        for i, device in enumerate(devices)
+        for name, limit in limits.items()
+        if len(str(device.get(name) or "")) > limit
+    ]
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+
+
 def _needs_activation(components: Sequence[PlanComponent]) -> bool:
     return any(c.kind == ProductKind.SERVICE and c.starts_on == StartsOn.ACTIVATION for c in components)
 
@@ -85,6 +106,10 @@ def subscription_create(
 ) -> Subscription:
     """Sign a subscription. Per-device fees that start on activation wait for the device cloud;
     the customer's billing day, when unset, becomes the day the subscription starts."""
+    check_instant(signed_at, "signed_at")
+    if starts_on is not None:
+        check_instant(starts_on, "starts_on")
+    check_device_fields(devices)
     errors: list[FieldError] = []
     if not EXTERNAL_ID_RE.match(external_id):
         errors.append(FieldError("external_id", "invalid_format", "Use letters, digits and . _ : @ - (max 200)."))

@@ -135,6 +135,7 @@ class ChangeOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="change.id", allow_null=True, default=None)
     action = serializers.CharField()
     status = serializers.CharField(help_text="applied | scheduled | preview")
+    outcome = serializers.CharField(help_text="for a preview: applied or scheduled, what applying would do")
     effective_at = serializers.DateTimeField()
     lines = ChangeLineSerializer(many=True)
     total = AmountString(help_text="charges minus credits, on the next invoice")

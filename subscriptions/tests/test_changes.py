@@ -372,3 +372,49 @@ def test_pitfall_1_a_period_fee_is_charged_once_whatever_the_time_zone(tenant: T
     bill_april_in_advance(sub)
     bill_april_in_advance(sub)
     assert ServiceCharge.objects.filter(subscription=sub).count() == 1
+
+
+def test_preview_says_what_applying_would_do_and_has_no_id(
+    api: APIClient, tenant: Tenant, world: dict[str, Any]
+) -> None:
+    subscribe(tenant, world, plan="premium")
+    body = {"action": "change_plan", "plan": "basic", "preview": True}
+    response = api.post("/api/v1/subscriptions/sub/changes", body, format="json").json()
+    assert (response["status"], response["outcome"], response["id"]) == ("preview", "scheduled", None)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        (
+            {"action": "cancel", "at_period_end": False, "effective_at": "2025-12-31T00:00:00Z"},
+            "effective_at",
+            "before_start",
+        ),
+        (
+            {"action": "cancel", "at_period_end": False, "effective_at": "9999-12-31T00:00:00Z"},
+            "effective_at",
+            "out_of_range",
+        ),
+        (
+            {"action": "add_devices", "devices": [{"device_id": "x", "region": "r" * 101}]},
+            "devices[0].region",
+            "max_length",
+        ),
+    ],
+)
+def test_changes_refuse_impossible_dates_and_sizes(
+    api: APIClient, tenant: Tenant, world: dict[str, Any], body: dict[str, Any], field: str, code: str
+) -> None:
+    subscribe(tenant, world)
+    response = api.post("/api/v1/subscriptions/sub/changes", body, format="json")
+    assert response.status_code == 422, response.content
+    assert (response.json()["errors"][0]["field"], response.json()["errors"][0]["code"]) == (field, code)
+
+
+def test_nul_characters_are_refused_before_the_database(api: APIClient, tenant: Tenant) -> None:
+    assert api.get("/api/v1/customers?q=%00").status_code == 400
+    response = api.post(
+        "/api/v1/plans", {"code": "p", "name": "P", "components": [{"product": "\u0000"}]}, format="json"
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "nul_character")
