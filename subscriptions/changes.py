@@ -35,7 +35,7 @@ from catalog.charge_models.pricing import price
 from catalog.errors import NoPriceForCurrency
 from catalog.models import INTERVAL_MONTHS, Interval, Plan, PlanComponent, ProductKind, StartsOn
 from catalog.versions import component_prices_as_of
-from subscriptions.errors import DeviceNotFound, InvalidTransition
+from subscriptions.errors import DeviceInUse, DeviceNotFound, InvalidTransition
 from subscriptions.models import (
     ChangeAction,
     ChangeStatus,
@@ -444,8 +444,6 @@ def _add_devices(
         )
     )
     if taken:
-        from subscriptions.errors import DeviceInUse
-
         raise DeviceInUse("Device %s already belongs to a live subscription." % ", ".join(sorted(taken)))
     new = [
         Device(
@@ -458,7 +456,11 @@ def _add_devices(
         )
         for i, d in zip(ids, raw, strict=True)
     ]
-    Device.objects.bulk_create(new)
+    try:
+        with transaction.atomic():
+            Device.objects.bulk_create(new)
+    except IntegrityError:  # added elsewhere at the same moment: the database is the referee
+        raise DeviceInUse("One of these devices was just added to a live subscription.") from None
     # Fees that start on activation are charged when the device cloud activates the device.
     entries = _charges(subscription, subscription.plan, new, when, "Devices added")
     return _finish(subscription, ChangeAction.ADD_DEVICES, when, {"devices": ids}, entries, actor, at, {"devices": ids})
