@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "customers",
     "catalog",
     "subscriptions",
+    "usage",
     "backoffice",
 ]
 

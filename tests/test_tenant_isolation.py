@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -21,6 +22,7 @@ from subscriptions.services import subscription_create
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, AuditLogEntry, Tenant
 from tests.api_routes import ApiRoute, api_routes
+from usage.models import UsageRollup
 
 pytestmark = pytest.mark.django_db
 
@@ -153,6 +155,17 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     },
     "price-quotes": {"plan": "secret-plan", "currency": "EUR", "devices": 1},
     "subscription-changes": {"action": "remove_devices", "device_ids": ["secret-device"]},
+    "events": {
+        "events": [
+            {
+                "transaction_id": "b-1",
+                "code": "secret-meter",
+                "device_id": "secret-device",
+                "timestamp": "2026-04-16T10:00:00Z",
+                "properties": {},
+            }
+        ]
+    },
     "subscriptions": {
         "external_id": "new-sub",
         "customer": "secret-customer",
@@ -190,6 +203,10 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     devices = list(Device.objects.filter(tenant=tenant).values())
     webhooks = list(DeviceCloudWebhook.objects.filter(tenant=tenant).values())
     changes = SubscriptionChange.objects.filter(tenant=tenant).count()
+    rollups = UsageRollup.objects.filter(tenant=tenant).count()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM usage_event WHERE tenant_id = %s", [tenant.pk])
+        events = cursor.fetchone()
     return (
         customers,
         products,
@@ -203,6 +220,8 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         devices,
         webhooks,
         changes,
+        rollups,
+        events,
     )
 
 

@@ -1,0 +1,134 @@
+from typing import Any
+
+import orjson
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing_platform.api.serializers import problems
+from billing_platform.errors import DomainError, FieldError, InvalidInput
+from tenancy.api import request_tenant
+from tenancy.models import ApiKeyScope
+from usage.ingest import MAX_BATCH, events_ingest
+from usage.models import UsageSettings
+from usage.ratelimit import check_rate
+
+JSON = "application/json"
+CE_SINGLE = "application/cloudevents+json"
+CE_BATCH = "application/cloudevents-batch+json"
+
+
+class MalformedRequest(DomainError):
+    status = 400
+    code = "malformed_request"
+    title = "Malformed request"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+def _from_cloudevent(ce: Any) -> Any:
+    """A structured CloudEvent as a usage event: ``id`` is the transaction id, ``type`` the meter
+    code, ``subject`` the device (or the subscription's external id, extension ``subscription``),
+    ``time`` the timestamp and ``data`` the properties."""
+    if not isinstance(ce, dict):
+        return ce
+    event: dict[str, Any] = {
+        "transaction_id": ce.get("id"),
+        "code": ce.get("type"),
+        "timestamp": ce.get("time"),
+        "properties": ce.get("data") if ce.get("data") is not None else {},
+    }
+    if isinstance(ce.get("externalsubscriptionid"), str):
+        event["external_subscription_id"] = ce["externalsubscriptionid"]
+    elif isinstance(ce.get("externalcustomerid"), str) and not ce.get("subject"):
+        event["external_customer_id"] = ce["externalcustomerid"]
+    elif ce.get("subject") is not None:
+        event["device_id"] = ce.get("subject")
+    return event
+
+
+def parse_events(body: bytes, content_type: str) -> list[Any]:
+    if content_type not in (JSON, CE_BATCH, CE_SINGLE):
+        raise UnsupportedMediaType("Send %s, %s or %s." % (JSON, CE_BATCH, CE_SINGLE))
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequest("The body is not valid JSON: %s." % exc) from None
+    if content_type == CE_BATCH:
+        if not isinstance(payload, list):
+            raise MalformedRequest("A CloudEvents batch is a JSON array of events.")
+        events = [_from_cloudevent(ce) for ce in payload]
+    elif content_type == CE_SINGLE:
+        events = [_from_cloudevent(payload)]
+    else:
+        if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+            raise InvalidInput(
+                'The body is {"events": [...]}.', errors=[FieldError("events", "required", "A list of events.")]
+            )
+        events = payload["events"]
+    if not events:
+        raise InvalidInput("The batch is empty.", errors=[FieldError("events", "empty", "At least one event.")])
+    if len(events) > MAX_BATCH:
+        raise InvalidInput(
+            "At most %d events per request (got %d)." % (MAX_BATCH, len(events)),
+            errors=[FieldError("events", "batch_too_large", "At most %d events." % MAX_BATCH)],
+        )
+    return events
+
+
+OUTCOME = inline_serializer(
+    "EventOutcome",
+    fields={
+        "transaction_id": serializers.CharField(),
+        "status": serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"]),
+        "reason": serializers.CharField(required=False),
+        "detail": serializers.CharField(required=False),
+    },
+)
+BATCH_RESULT = inline_serializer(
+    "EventBatchResult",
+    fields={
+        "results": OUTCOME.__class__(many=True),
+        "accepted": serializers.IntegerField(),
+        "duplicates": serializers.IntegerField(),
+        "rejected": serializers.IntegerField(),
+    },
+)
+
+
+class EventIngestApi(APIView):
+    read_scopes: frozenset[str] = frozenset()
+    write_scopes = frozenset({ApiKeyScope.FULL, ApiKeyScope.INGEST})
+
+    @extend_schema(
+        operation_id="events_ingest",
+        description=(
+            'Up to 1,000 usage events: `{"events": [{transaction_id, code, timestamp, external_subscription_id? | '
+            "device_id? | external_customer_id?, properties}]}`, a CloudEvents batch "
+            "(`application/cloudevents-batch+json`) or one CloudEvent (`application/cloudevents+json`). "
+            "Deduplicated by transaction_id. One outcome per event; rejected events never block accepted ones."
+        ),
+        request={JSON: dict, CE_BATCH: list, CE_SINGLE: dict},
+        responses={202: BATCH_RESULT, **problems(400, 415, 422, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        tenant = request_tenant(request)
+        settings, _ = UsageSettings.objects.get_or_create(tenant=tenant)
+        check_rate(key_id=str(request.auth.pk), limit_per_second=settings.rate_limit_per_second)  # type: ignore[union-attr]
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        events = parse_events(request.body, content_type)
+        result = events_ingest(tenant=tenant, events=events, received_at=timezone.now())
+        body = {
+            "results": [r.as_dict() for r in result.results],
+            "accepted": result.count("accepted"),
+            "duplicates": result.count("duplicate"),
+            "rejected": result.count("rejected"),
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,353 @@
+"""Ingestion of usage events: validate a batch in bulk, map each event to its subscription, then
+write the accepted ones with one COPY into a staging table and one statement that deduplicates on
+(tenant, transaction_id), inserts the events and updates the rollups. No ORM save per event.
+
+A batch reports one outcome per event: ``accepted``, ``duplicate`` (the transaction id was already
+stored, in this batch or earlier) or ``rejected`` with a reason. Rejected events are kept in
+``RejectedEvent`` and never block the accepted ones.
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from django.db import connection, transaction
+
+from billing_platform.periods import billing_date_due, local_date, local_midnight
+from catalog.models import Aggregation, Meter, PlanComponent, ProductKind
+from catalog.time_bands import time_band_of
+from customers.models import Customer
+from subscriptions.models import Device, Subscription, SubscriptionStatus
+from tenancy.models import Tenant
+from usage.models import RejectedEvent, UsageSettings
+from usage.partitions import ensure_partitions
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+FUTURE_TOLERANCE = timedelta(minutes=10)
+LIVE_STATUSES = (
+    SubscriptionStatus.PENDING_ACTIVATION,
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.SUSPENDED,
+)
+
+STAGING_COLUMNS = (
+    "tenant_id",
+    "transaction_id",
+    "meter_id",
+    "subscription_id",
+    "device_id",
+    "ts",
+    "value",
+    "properties",
+    "time_band",
+    "received_at",
+    "late",
+    "dims",
+    "counted",
+)
+
+INSERT_SQL = """
+WITH new_keys AS (
+    INSERT INTO usage_event_key (tenant_id, transaction_id)
+    SELECT tenant_id, transaction_id FROM usage_staging
+    ON CONFLICT DO NOTHING
+    RETURNING transaction_id
+), new_events AS (
+    SELECT s.* FROM usage_staging s JOIN new_keys k ON k.transaction_id = s.transaction_id
+), inserted AS (
+    INSERT INTO usage_event (tenant_id, transaction_id, meter_id, subscription_id, device_id, "timestamp", value,
+                             properties, time_band, received_at, late)
+    SELECT tenant_id, transaction_id, meter_id, subscription_id, device_id, ts, value, properties, time_band,
+           received_at, late
+    FROM new_events
+), rolled AS (
+    INSERT INTO usage_usagerollup AS r (tenant_id, subscription_id, meter_id, bucket, dimensions, time_band,
+                                        event_count,
+                                        value_sum, value_max, latest_at, latest_value)
+    SELECT tenant_id, subscription_id, meter_id, date_bin('15 minutes', ts, TIMESTAMPTZ '2000-01-01 00:00+00'),
+           dims, time_band, count(*), coalesce(sum(value), 0), max(value), max(ts),
+           (array_agg(value ORDER BY ts DESC))[1]
+    FROM new_events WHERE counted
+    GROUP BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (subscription_id, meter_id, bucket, dimensions, time_band) DO UPDATE SET
+        event_count = r.event_count + EXCLUDED.event_count,
+        value_sum = r.value_sum + EXCLUDED.value_sum,
+        value_max = GREATEST(r.value_max, EXCLUDED.value_max),
+        latest_value = CASE WHEN r.latest_at IS NULL OR EXCLUDED.latest_at >= r.latest_at
+                            THEN EXCLUDED.latest_value ELSE r.latest_value END,
+        latest_at = GREATEST(r.latest_at, EXCLUDED.latest_at)
+)
+SELECT transaction_id FROM new_keys
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    transaction_id: str
+    status: str  # accepted | duplicate | rejected
+    reason: str = ""
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"transaction_id": self.transaction_id, "status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass
+class IngestResult:
+    results: list[Outcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+@dataclass
+class _Context:
+    """Everything a batch needs, loaded with a handful of set-based queries."""
+
+    tenant: Tenant
+    received_at: datetime
+    max_age: timedelta
+    meters: dict[str, Meter]
+    by_external_id: dict[str, Subscription]
+    by_device: dict[str, tuple[Subscription, str]]
+    by_customer: dict[str, list[Subscription]]
+    plan_meters: dict[Any, set[Any]]
+
+
+def _load_context(tenant: Tenant, events: Sequence[Mapping[str, Any]], received_at: datetime) -> _Context:
+    def strings(key: str) -> set[str]:
+        return {e[key] for e in events if isinstance(e, Mapping) and isinstance(e.get(key), str)}
+
+    settings, _ = UsageSettings.objects.get_or_create(tenant=tenant)
+    meters = {m.code: m for m in Meter.objects.filter(tenant=tenant, code__in=strings("code"))}
+    live = Subscription.objects.filter(tenant=tenant, status__in=LIVE_STATUSES).select_related("customer")
+    by_external_id = {s.external_id: s for s in live.filter(external_id__in=strings("external_subscription_id"))}
+    by_device = {
+        d.device_id: (d.subscription, d.device_id)
+        for d in Device.objects.filter(
+            tenant=tenant,
+            device_id__in=strings("device_id"),
+            removed_at__isnull=True,
+            subscription__status__in=LIVE_STATUSES,
+        ).select_related("subscription__customer")
+    }
+    by_customer: dict[str, list[Subscription]] = {}
+    customer_ids = strings("external_customer_id")
+    if customer_ids:
+        for s in live.filter(customer__external_id__in=customer_ids):
+            by_customer.setdefault(s.customer.external_id, []).append(s)
+    plans = (
+        {s.plan_id for s in by_external_id.values()}
+        | {s.plan_id for s, _ in by_device.values()}
+        | {s.plan_id for subs in by_customer.values() for s in subs}
+    )
+    plan_meters: dict[Any, set[Any]] = {}
+    for plan_id, meter_id in PlanComponent.objects.filter(plan_id__in=plans, kind=ProductKind.USAGE).values_list(
+        "plan_id", "meter_id"
+    ):
+        plan_meters.setdefault(plan_id, set()).add(meter_id)
+    return _Context(
+        tenant,
+        received_at,
+        timedelta(days=settings.max_event_age_days),
+        meters,
+        by_external_id,
+        by_device,
+        by_customer,
+        plan_meters,
+    )
+
+
+def _parse_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise Rejected("bad_timestamp", "timestamp must be an ISO 8601 string with its offset.")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Rejected("bad_timestamp", "timestamp %r is not ISO 8601." % value[:60]) from None
+    if parsed.tzinfo is None:
+        raise Rejected("bad_timestamp", "timestamp needs an offset (e.g. Z or +02:00).")
+    return parsed
+
+
+def _number(value: Any, field_name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise Rejected("value_not_a_number", "properties.%s must be a number." % field_name)
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise Rejected(
+            "value_not_a_number", "properties.%s must be a number, not %r." % (field_name, str(value)[:40])
+        ) from None
+    if not number.is_finite() or abs(number) >= Decimal("1e27"):
+        raise Rejected("value_not_a_number", "properties.%s is not a finite number in range." % field_name)
+    return number
+
+
+def _subscription_for(event: Mapping[str, Any], meter: Meter, ctx: _Context) -> tuple[Subscription, str]:
+    if isinstance(event.get("external_subscription_id"), str):
+        sub = ctx.by_external_id.get(event["external_subscription_id"])
+        if sub is None:
+            raise Rejected("unknown_subscription", "No live subscription %s." % event["external_subscription_id"][:200])
+        return sub, str(event.get("device_id") or "")[:200]
+    if isinstance(event.get("device_id"), str):
+        found = ctx.by_device.get(event["device_id"])
+        if found is None:
+            raise Rejected("unknown_device", "No live subscription holds device %s." % event["device_id"][:200])
+        return found
+    if isinstance(event.get("external_customer_id"), str):
+        candidates = [
+            s
+            for s in ctx.by_customer.get(event["external_customer_id"], [])
+            if meter.pk in ctx.plan_meters.get(s.plan_id, set())
+        ]
+        if not candidates:
+            raise Rejected(
+                "unknown_customer",
+                "Customer %s has no live subscription billing meter %s."
+                % (event["external_customer_id"][:200], meter.code),
+            )
+        if len(candidates) > 1:
+            raise Rejected(
+                "ambiguous_customer",
+                "Customer %s has several subscriptions billing %s: send "
+                "external_subscription_id or device_id." % (event["external_customer_id"][:200], meter.code),
+            )
+        return candidates[0], ""
+    raise Rejected("missing_field", "Give external_subscription_id, device_id or external_customer_id.")
+
+
+def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
+    """Validate one event; returns its staging row and transaction id, or raises ``Rejected``."""
+    if not isinstance(event, Mapping):
+        raise Rejected("missing_field", "An event is a JSON object.")
+    transaction_id = event.get("transaction_id")
+    if not isinstance(transaction_id, str) or not transaction_id.strip():
+        raise Rejected("missing_field", "transaction_id is required.")
+    if len(transaction_id) > 255:
+        raise Rejected("missing_field", "transaction_id is at most 255 characters.")
+    code = event.get("code")
+    if not isinstance(code, str) or not code:
+        raise Rejected("missing_field", "code (the meter) is required.")
+    meter = ctx.meters.get(code)
+    if meter is None:
+        raise Rejected("unknown_meter", "No meter with code %s." % code[:100])
+    timestamp = _parse_time(event.get("timestamp"))
+    if timestamp < ctx.received_at - ctx.max_age:
+        raise Rejected("too_old", "Events older than %d days are not accepted." % ctx.max_age.days)
+    if timestamp > ctx.received_at + FUTURE_TOLERANCE:
+        raise Rejected("bad_timestamp", "timestamp is in the future.")
+    properties = event.get("properties", {})
+    if not isinstance(properties, Mapping):
+        raise Rejected("missing_field", "properties must be an object.")
+    subscription, device_id = _subscription_for(event, meter, ctx)
+    if meter.pk not in ctx.plan_meters.get(subscription.plan_id, set()):
+        raise Rejected(
+            "meter_not_in_plan", "Subscription %s does not bill meter %s." % (subscription.external_id, code)
+        )
+    value = None
+    if meter.aggregation in (Aggregation.SUM, Aggregation.MAX, Aggregation.LATEST):
+        if meter.field not in properties:
+            raise Rejected("missing_field", "properties.%s is required by meter %s." % (meter.field, code))
+        value = _number(properties[meter.field], meter.field)
+    elif meter.aggregation == Aggregation.UNIQUE_COUNT and properties.get(meter.field) in (None, ""):
+        raise Rejected("missing_field", "properties.%s is required by meter %s." % (meter.field, code))
+    customer: Customer = subscription.customer
+    tz = customer.timezone
+    billing_day = customer.billing_day or local_date(subscription.starts_at, tz).day
+    # Its period has closed: the invoice of that period may exist already, so it is billed as an adjustment.
+    late = timestamp < local_midnight(billing_date_due(ctx.received_at, billing_day=billing_day, tz=tz), tz)
+    band = time_band_of(timestamp, bands=meter.time_bands, tz=tz) if meter.time_bands else ""
+    dims = {d: str(properties[d]) for d in meter.dimensions if d in properties}
+    counted = all(properties.get(k) == v for k, v in meter.filters.items())
+    row = [
+        ctx.tenant.pk,
+        transaction_id,
+        meter.pk,
+        subscription.pk,
+        device_id[:200],
+        timestamp,
+        value,
+        orjson.dumps(properties).decode(),
+        band,
+        ctx.received_at,
+        late,
+        orjson.dumps(dims, option=orjson.OPT_SORT_KEYS).decode(),
+        counted,
+    ]
+    return row, transaction_id
+
+
+def events_ingest(*, tenant: Tenant, events: Sequence[Any], received_at: datetime) -> IngestResult:
+    """Validate, deduplicate and store a batch (at most 1000 events); one outcome per event, in order."""
+    ctx = _load_context(tenant, events, received_at)
+    outcomes: list[Outcome | None] = [None] * len(events)
+    rows: list[list[Any]] = []
+    row_index: dict[str, int] = {}
+    rejected: list[RejectedEvent] = []
+    for i, event in enumerate(events):
+        tid = event.get("transaction_id") if isinstance(event, Mapping) else None
+        tid_text = tid if isinstance(tid, str) else ""
+        try:
+            row, transaction_id = _stage(event, ctx)
+        except Rejected as exc:
+            outcomes[i] = Outcome(tid_text[:255], "rejected", exc.reason, exc.detail)
+            rejected.append(
+                RejectedEvent(
+                    tenant=tenant,
+                    received_at=received_at,
+                    transaction_id=tid_text[:255],
+                    code=str(event.get("code", ""))[:64] if isinstance(event, Mapping) else "",
+                    reason=exc.reason,
+                    detail=exc.detail[:500],
+                    payload=event if isinstance(event, Mapping) else {"event": event},
+                )
+            )
+            continue
+        if transaction_id in row_index:  # the same id twice in one batch counts once
+            outcomes[i] = Outcome(transaction_id, "duplicate")
+            continue
+        row_index[transaction_id] = i
+        rows.append(row)
+    with transaction.atomic():
+        stored = _write(rows) if rows else set()
+        if rejected:
+            RejectedEvent.objects.bulk_create(rejected)
+    for transaction_id, i in row_index.items():
+        outcomes[i] = Outcome(transaction_id, "accepted" if transaction_id in stored else "duplicate")
+    return IngestResult([o for o in outcomes if o is not None])
+
+
+def _write(rows: list[list[Any]]) -> set[str]:
+    ensure_partitions(r[5].astimezone(UTC).date() for r in rows)  # partitions are UTC months
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """CREATE TEMP TABLE IF NOT EXISTS usage_staging (
+                tenant_id uuid, transaction_id varchar(255), meter_id uuid, subscription_id uuid,
+                device_id varchar(200), ts timestamptz, value numeric(38, 10), properties jsonb,
+                time_band varchar(50), received_at timestamptz, late boolean, dims jsonb, counted boolean
+            ) ON COMMIT DELETE ROWS"""
+        )
+        raw = cursor.cursor  # psycopg's own cursor, for COPY
+        with raw.copy("COPY usage_staging (%s) FROM STDIN" % ", ".join(STAGING_COLUMNS)) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(INSERT_SQL)
+        return {r[0] for r in cursor.fetchall()}
