@@ -2,6 +2,7 @@ from typing import Any
 
 import orjson
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -83,6 +84,24 @@ def parse_events(body: bytes, content_type: str) -> list[Any]:
     return events
 
 
+EVENT_BATCH = inline_serializer(
+    "EventBatch",
+    fields={
+        "events": inline_serializer(
+            "UsageEventIn",
+            many=True,
+            fields={
+                "transaction_id": serializers.CharField(max_length=255, help_text="your unique id: replays count once"),
+                "code": serializers.CharField(help_text="the meter code"),
+                "timestamp": serializers.DateTimeField(help_text="ISO 8601 with offset"),
+                "external_subscription_id": serializers.CharField(required=False),
+                "device_id": serializers.CharField(required=False),
+                "external_customer_id": serializers.CharField(required=False),
+                "properties": serializers.DictField(required=False),
+            },
+        ),
+    },
+)
 OUTCOME = inline_serializer(
     "EventOutcome",
     fields={
@@ -115,7 +134,7 @@ class EventIngestApi(APIView):
             "(`application/cloudevents-batch+json`) or one CloudEvent (`application/cloudevents+json`). "
             "Deduplicated by transaction_id. One outcome per event; rejected events never block accepted ones."
         ),
-        request={JSON: dict, CE_BATCH: list, CE_SINGLE: dict},
+        request={JSON: EVENT_BATCH, CE_BATCH: OpenApiTypes.OBJECT, CE_SINGLE: OpenApiTypes.OBJECT},
         responses={202: BATCH_RESULT, **problems(400, 415, 422, 429)},
     )
     def post(self, request: Request) -> Response:
