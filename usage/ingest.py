@@ -129,25 +129,41 @@ class _Context:
     by_device: dict[str, tuple[Subscription, str]]
     by_customer: dict[str, list[Subscription]]
     plan_meters: dict[Any, set[Any]]
+    open_period_starts: dict[Any, datetime] = field(default_factory=dict)
+
+    def open_period_start(self, subscription: Subscription) -> datetime:
+        """Start of the subscription's current billing period at receipt: earlier events are late."""
+        start = self.open_period_starts.get(subscription.pk)
+        if start is None:
+            tz = subscription.customer.timezone
+            billing_day = subscription.customer.billing_day or local_date(subscription.starts_at, tz).day
+            start = local_midnight(billing_date_due(self.received_at, billing_day=billing_day, tz=tz), tz)
+            self.open_period_starts[subscription.pk] = start
+        return start
 
 
-def _load_context(tenant: Tenant, events: Sequence[Mapping[str, Any]], received_at: datetime) -> _Context:
+def _load_context(
+    tenant: Tenant, events: Sequence[Mapping[str, Any]], received_at: datetime, settings: UsageSettings | None
+) -> _Context:
     def strings(key: str) -> set[str]:
         return {e[key] for e in events if isinstance(e, Mapping) and isinstance(e.get(key), str)}
 
-    settings, _ = UsageSettings.objects.get_or_create(tenant=tenant)
+    if settings is None:
+        settings, _ = UsageSettings.objects.get_or_create(tenant=tenant)
     meters = {m.code: m for m in Meter.objects.filter(tenant=tenant, code__in=strings("code"))}
     live = Subscription.objects.filter(tenant=tenant, status__in=LIVE_STATUSES).select_related("customer")
     by_external_id = {s.external_id: s for s in live.filter(external_id__in=strings("external_subscription_id"))}
-    by_device = {
-        d.device_id: (d.subscription, d.device_id)
-        for d in Device.objects.filter(
+    # Devices come as (id, subscription) pairs; their few subscriptions are loaded once, not per device.
+    device_rows = list(
+        Device.objects.filter(
             tenant=tenant,
             device_id__in=strings("device_id"),
             removed_at__isnull=True,
             subscription__status__in=LIVE_STATUSES,
-        ).select_related("subscription__customer")
-    }
+        ).values_list("device_id", "subscription_id")
+    )
+    subscriptions = {s.pk: s for s in live.filter(pk__in={sub_id for _, sub_id in device_rows})}
+    by_device = {d: (subscriptions[s], d) for d, s in device_rows if s in subscriptions}
     by_customer: dict[str, list[Subscription]] = {}
     customer_ids = strings("external_customer_id")
     if customer_ids:
@@ -270,11 +286,9 @@ def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
     elif meter.aggregation == Aggregation.UNIQUE_COUNT and properties.get(meter.field) in (None, ""):
         raise Rejected("missing_field", "properties.%s is required by meter %s." % (meter.field, code))
     customer: Customer = subscription.customer
-    tz = customer.timezone
-    billing_day = customer.billing_day or local_date(subscription.starts_at, tz).day
     # Its period has closed: the invoice of that period may exist already, so it is billed as an adjustment.
-    late = timestamp < local_midnight(billing_date_due(ctx.received_at, billing_day=billing_day, tz=tz), tz)
-    band = time_band_of(timestamp, bands=meter.time_bands, tz=tz) if meter.time_bands else ""
+    late = timestamp < ctx.open_period_start(subscription)
+    band = time_band_of(timestamp, bands=meter.time_bands, tz=customer.timezone) if meter.time_bands else ""
     dims = {d: str(properties[d]) for d in meter.dimensions if d in properties}
     counted = all(properties.get(k) == v for k, v in meter.filters.items())
     row = [
@@ -295,9 +309,11 @@ def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
     return row, transaction_id
 
 
-def events_ingest(*, tenant: Tenant, events: Sequence[Any], received_at: datetime) -> IngestResult:
+def events_ingest(
+    *, tenant: Tenant, events: Sequence[Any], received_at: datetime, settings: UsageSettings | None = None
+) -> IngestResult:
     """Validate, deduplicate and store a batch (at most 1000 events); one outcome per event, in order."""
-    ctx = _load_context(tenant, events, received_at)
+    ctx = _load_context(tenant, events, received_at, settings)
     outcomes: list[Outcome | None] = [None] * len(events)
     rows: list[list[Any]] = []
     row_index: dict[str, int] = {}

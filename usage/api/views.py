@@ -143,7 +143,7 @@ class EventIngestApi(APIView):
         check_rate(key_id=str(request.auth.pk), limit_per_second=settings.rate_limit_per_second)  # type: ignore[union-attr]
         content_type = (request.content_type or "").split(";")[0].strip().lower()
         events = parse_events(request.body, content_type)
-        result = events_ingest(tenant=tenant, events=events, received_at=timezone.now())
+        result = events_ingest(tenant=tenant, events=events, received_at=timezone.now(), settings=settings)
         body = {
             "results": [r.as_dict() for r in result.results],
             "accepted": result.count("accepted"),
