@@ -124,6 +124,7 @@ def _webhook(tenant: Tenant) -> dict[str, str]:
 # route name -> makes tenant A's object and returns the path parameters that address it
 OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-detail": _customer,
+    "customer-current-usage": _customer,
     "product-detail": _product,
     "meter-detail": _meter,
     "plan-detail": _plan,

@@ -217,6 +217,10 @@ def _number(value: Any, field_name: str) -> Decimal:
     return number
 
 
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
 def _subscription_for(event: Mapping[str, Any], meter: Meter, ctx: _Context) -> tuple[Subscription, str]:
     if isinstance(event.get("external_subscription_id"), str):
         sub = ctx.by_external_id.get(event["external_subscription_id"])
@@ -289,7 +293,8 @@ def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
     # Its period has closed: the invoice of that period may exist already, so it is billed as an adjustment.
     late = timestamp < ctx.open_period_start(subscription)
     band = time_band_of(timestamp, bands=meter.time_bands, tz=customer.timezone) if meter.time_bands else ""
-    dims = {d: str(properties[d]) for d in meter.dimensions if d in properties}
+    # The same text as PostgreSQL's ``properties ->> 'dim'``, so rollups and raw aggregation agree.
+    dims = {d: _json_text(properties[d]) for d in meter.dimensions if properties.get(d) is not None}
     counted = all(properties.get(k) == v for k, v in meter.filters.items())
     row = [
         ctx.tenant.pk,

@@ -1,0 +1,547 @@
+"""A customer's current usage: for each live subscription and usage component, the open period's
+quantity, allowance, billable quantity and amount so far, and the invoice that period will close on.
+
+Quantities come from the rollups (15-minute buckets whose edges include every local midnight, so
+summing the buckets of ``[period.start, period.end)`` is exact); ``unique_count``, which rollups
+cannot give, and any window not on a bucket edge are read from the raw events with
+``usage.aggregation.aggregate``, the function invoicing uses. Both read the same deduplicated,
+filtered events, so what the customer sees is what the invoice bills (pitfall #8).
+
+The allowance is deducted in one place (``catalog.charge_models.apply_allowance``), from the
+period's whole quantity: computing the current usage twice never takes the free units off twice
+(pitfall #12). Prices are those in effect at the period's start, customer overrides applied, and
+each amount is rounded once by ``catalog.charge_models.pricing.price``.
+
+The projected invoice is the one dated at the open period's end: the usage amounts so far, the
+hardware instalments due that day, the prorated fees of devices activated during the period, and
+the next period's in-advance fees of the devices billable now; taxes as invoicing computes them.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Context, Decimal, localcontext
+from typing import Any
+
+from django.db.models import Prefetch
+
+from billing_platform.money import round_minor
+from billing_platform.periods import Period, local_date
+from catalog.charge_models.allowance import apply_allowance
+from catalog.charge_models.base import Usage, decimal_str
+from catalog.charge_models.pricing import price
+from catalog.models import Aggregation, BillOn, Meter, PlanComponent, ProductKind, StartsOn
+from catalog.quotes import QuoteLine, TaxLine, taxes_for
+from catalog.versions import ResolvedPrice, component_prices_as_of
+from customers.models import Customer
+from subscriptions.changes import period_of
+from subscriptions.models import Device, Subscription
+from subscriptions.proration import DeviceActivity, activation_prorations
+from usage.aggregation import aggregate
+from usage.ingest import LIVE_STATUSES
+from usage.selectors import RollupGroup, bucket_aligned, rollup_groups
+
+TIME_BAND = "time_band"
+
+
+@dataclass(frozen=True)
+class ComponentUsage:
+    product: str
+    meter: str
+    aggregation: str
+    pooled: bool
+    quantity: Decimal  # the meter's aggregate over the period so far
+    event_count: int
+    allowance: Decimal  # included_per_device x devices active in the period (0 without one)
+    billable_quantity: Decimal
+    amount: Decimal  # rounded once to the currency's minor unit
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SubscriptionUsage:
+    subscription: str
+    plan: str
+    status: str
+    period: Period
+    active_devices: int
+    components: list[ComponentUsage]
+
+    @property
+    def period_start(self) -> datetime:
+        return self.period.start
+
+    @property
+    def period_end(self) -> datetime:
+        return self.period.end
+
+
+@dataclass(frozen=True)
+class ProjectedLine(QuoteLine):
+    """A line of the projected invoice: a quote line with the subscription, service period and devices."""
+
+    subscription: str = ""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    devices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Projection:
+    lines: list[ProjectedLine]
+    net_total: Decimal
+    taxes: list[TaxLine]
+    total: Decimal
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CurrentUsage:
+    customer: str
+    currency: str
+    at: datetime
+    subscriptions: list[SubscriptionUsage]
+    projected: Projection
+
+
+def _plain(value: Decimal) -> Decimal:
+    """Without trailing zeros (numeric(38, 10) reads back as 5000.0000000000), never rounded."""
+    with localcontext(Context(prec=80)):
+        normal = value.normalize()
+        # 2E+2 would make 200 x 0.003 read "0.6": integers keep exponent 0
+        exponent = normal.as_tuple().exponent
+        return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
+
+
+def _live_subscriptions(customer: Customer) -> list[Subscription]:
+    components = PlanComponent.objects.select_related("product", "meter").order_by("position", "product__code")
+    subscriptions = list(
+        Subscription.objects.filter(tenant_id=customer.tenant_id, customer=customer, status__in=LIVE_STATUSES)
+        .select_related("plan")
+        .prefetch_related(
+            Prefetch("plan__components", queryset=components),
+            Prefetch("devices", queryset=Device.objects.order_by("device_id")),
+        )
+        .order_by("starts_at", "external_id")
+    )
+    for subscription in subscriptions:
+        subscription.customer = customer  # periods and prices read the customer's zone and currency
+    return subscriptions
+
+
+def _needs_activation(components: Iterable[PlanComponent]) -> bool:
+    return any(c.kind == ProductKind.SERVICE and c.starts_on == StartsOn.ACTIVATION for c in components)
+
+
+def active_devices(devices: Iterable[Device], period: Period, *, needs_activation: bool) -> list[Device]:
+    """Devices active at any moment of ``period``: from their activation (or, on a plan whose fees
+    do not wait for activation, from when they were added) until deactivated or removed."""
+    active = []
+    for device in devices:
+        since = device.activated_at if device.activated_at is not None or needs_activation else device.added_at
+        if since is None or since >= period.end:
+            continue
+        if any(end is not None and end <= period.start for end in (device.deactivated_at, device.removed_at)):
+            continue
+        active.append(device)
+    return active
+
+
+def _combine(aggregation: str, groups: Sequence[RollupGroup]) -> tuple[Decimal, int]:
+    """The quantity and event count of rollup groups taken together, for one aggregation."""
+    count = sum(g.event_count for g in groups)
+    if aggregation == Aggregation.COUNT:
+        return Decimal(count), count
+    if aggregation == Aggregation.SUM:
+        return sum((g.value_sum for g in groups), Decimal(0)), count
+    if aggregation == Aggregation.MAX:
+        return max((g.value_max for g in groups if g.value_max is not None), default=Decimal(0)), count
+    if aggregation == Aggregation.LATEST:
+        dated = [(g.latest_at, g.latest_value) for g in groups if g.latest_at is not None]
+        latest = max(dated, key=lambda pair: pair[0], default=None)
+        return (latest[1] if latest is not None and latest[1] is not None else Decimal(0)), count
+    raise ValueError("rollups cannot aggregate %s" % aggregation)
+
+
+def _group_key(dimensions: Mapping[str, str], band: str, names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(band if name == TIME_BAND else str(dimensions.get(name, "")) for name in names)
+
+
+@dataclass(frozen=True)
+class _Measured:
+    quantity: Decimal
+    event_count: int
+    groups: dict[tuple[str, ...], Usage]  # by the matrix's dimensions, when the charge is a matrix
+
+
+def _measure(
+    *,
+    subscription: Subscription,
+    meter: Meter,
+    period: Period,
+    rollups: Sequence[RollupGroup] | None,
+    matrix_dimensions: Sequence[str] | None,
+) -> _Measured:
+    """The period's quantity of ``meter``: from the rollups when given, else from the raw events."""
+    groups: dict[tuple[str, ...], Usage] = {}
+    if rollups is not None:
+        quantity, count = _combine(meter.aggregation, rollups)
+        if matrix_dimensions is not None:
+            split: dict[tuple[str, ...], list[RollupGroup]] = defaultdict(list)
+            for g in rollups:
+                split[_group_key(g.dimensions, g.time_band, matrix_dimensions)].append(g)
+            for key, items in sorted(split.items()):
+                q, c = _combine(meter.aggregation, items)
+                groups[key] = Usage(quantity=_plain(q), event_count=c)
+        return _Measured(_plain(quantity), count, groups)
+    [total] = aggregate(subscription_ids=[subscription.pk], meter=meter, period=period)
+    if matrix_dimensions is not None:
+        for row in aggregate(
+            subscription_ids=[subscription.pk],
+            meter=meter,
+            period=period,
+            group_by_dimensions=[d for d in matrix_dimensions if d != TIME_BAND],
+            by_time_band=TIME_BAND in matrix_dimensions,
+        ):
+            key = _group_key(row.dimensions, row.time_band, matrix_dimensions)
+            groups[key] = Usage(quantity=_plain(row.quantity), event_count=row.event_count)
+    return _Measured(_plain(total.quantity), total.event_count, groups)
+
+
+def _component_usage(
+    *,
+    subscription: Subscription,
+    resolved: ResolvedPrice,
+    period: Period,
+    rollups: Sequence[RollupGroup] | None,
+    active: Sequence[Device],
+    currency: str,
+) -> ComponentUsage:
+    component = resolved.component
+    meter = component.meter
+    assert meter is not None
+    assert resolved.charge is not None
+    charge = resolved.charge
+    matrix_dimensions = list(charge["dimensions"]) if charge.get("model") == "matrix" else None
+    measured = _measure(
+        subscription=subscription, meter=meter, period=period, rollups=rollups, matrix_dimensions=matrix_dimensions
+    )
+    included = component.included_per_device or Decimal(0)
+    detail: dict[str, Any] = {
+        "source": resolved.source,
+        "devices": len(active),
+        "included_per_device": decimal_str(_plain(included)),
+        "event_count": measured.event_count,
+    }
+    if matrix_dimensions is not None:
+        # As the price calculator does: a matrix prices every group as metered, without allowance.
+        allowance, billable = Decimal(0), measured.quantity
+        usage = Usage(quantity=billable, event_count=measured.event_count, groups=measured.groups)
+        priced = price(
+            charge=charge,
+            usage=usage,
+            currency=currency,
+            min_amount=resolved.min_amount,
+            max_amount=resolved.max_amount,
+        )
+        amount, detail = priced.amount, {**priced.details, **detail}
+    elif component.pooled:
+        allowance = _plain(included * len(active))
+        billable, _ = apply_allowance(quantity=measured.quantity, included_per_device=included, devices=len(active))
+        billable = _plain(billable)
+        priced = price(
+            charge=charge,
+            usage=Usage(quantity=billable, event_count=measured.event_count),
+            currency=currency,
+            min_amount=resolved.min_amount,
+            max_amount=resolved.max_amount,
+        )
+        amount, detail = priced.amount, {**priced.details, **detail}
+    else:
+        amount, allowance, billable, per_device = _per_device(
+            subscription=subscription,
+            resolved=resolved,
+            period=period,
+            active_ids={d.device_id for d in active},
+            currency=currency,
+        )
+        detail = {**detail, "per_device": per_device}
+    return ComponentUsage(
+        product=component.product.code,
+        meter=meter.code,
+        aggregation=meter.aggregation,
+        pooled=component.pooled,
+        quantity=measured.quantity,
+        event_count=measured.event_count,
+        allowance=allowance,
+        billable_quantity=billable,
+        amount=amount,
+        detail=detail,
+    )
+
+
+def _per_device(
+    *, subscription: Subscription, resolved: ResolvedPrice, period: Period, active_ids: set[str], currency: str
+) -> tuple[Decimal, Decimal, Decimal, list[dict[str, Any]]]:
+    """A component priced per device: each device's events (raw, rollups do not keep devices) get
+    that device's allowance and their own charge; min/max apply to the component's total."""
+    component, charge = resolved.component, resolved.charge
+    assert component.meter is not None
+    assert charge is not None
+    included = component.included_per_device or Decimal(0)
+    precise, billable_total, rows = Decimal(0), Decimal(0), []
+    for row in aggregate(
+        subscription_ids=[subscription.pk], meter=component.meter, period=period, group_by_device=True
+    ):
+        devices = 1 if row.device_id in active_ids else 0
+        billable, _ = apply_allowance(quantity=row.quantity, included_per_device=included, devices=devices)
+        priced = price(
+            charge=charge, usage=Usage(quantity=_plain(billable), event_count=row.event_count), currency=currency
+        )
+        precise += priced.precise_amount
+        billable_total += billable
+        rows.append(
+            {
+                "device_id": row.device_id,
+                "quantity": decimal_str(_plain(row.quantity)),
+                "billable_quantity": decimal_str(_plain(billable)),
+                "amount": decimal_str(priced.precise_amount),
+            }
+        )
+    if resolved.min_amount is not None and precise < resolved.min_amount:
+        precise = resolved.min_amount
+    elif resolved.max_amount is not None and precise > resolved.max_amount:
+        precise = resolved.max_amount
+    allowance = _plain(included * len(active_ids))
+    return round_minor(precise, currency), allowance, _plain(billable_total), rows
+
+
+# --- the projected invoice ----------------------------------------------------------------------
+
+
+def _instalment_due(subscription: Subscription, trigger: datetime, due: datetime, instalments: int) -> int | None:
+    """Which instalment (1..N) of hardware billed from ``trigger`` falls on the billing date ``due``:
+    instalment k is billed on the k-th billing date after the trigger."""
+    plan = subscription.plan
+    period = period_of(subscription, plan, trigger)
+    k = 1
+    while period.end < due and k <= instalments:
+        period = period_of(subscription, plan, period.end)
+        k += 1
+    return k if period.end == due and k <= instalments else None
+
+
+def _hardware_lines(
+    subscription: Subscription, prices: Sequence[ResolvedPrice], due: datetime, currency: str
+) -> list[ProjectedLine]:
+    lines = []
+    devices = list(subscription.devices.all())
+    for r in prices:
+        c = r.component
+        if c.kind != ProductKind.HARDWARE or r.price is None:
+            continue
+        by_instalment: dict[int, list[str]] = defaultdict(list)
+        for device in devices:
+            trigger = {
+                BillOn.SIGNATURE: device.added_at,
+                BillOn.SHIPMENT: device.shipped_at,
+                BillOn.ACTIVATION: device.activated_at,
+            }.get(BillOn(c.bill_on))
+            k = _instalment_due(subscription, trigger, due, c.instalments) if trigger is not None else None
+            if k is not None:
+                by_instalment[k].append(device.device_id)
+        unit = round_minor(r.price / c.instalments, currency)
+        for k, ids in sorted(by_instalment.items()):
+            # The last instalment absorbs the rounding remainder.
+            amount_each = r.price - unit * (c.instalments - 1) if k == c.instalments else unit
+            label = f"{c.product.name}, instalment {k}/{c.instalments}" if c.instalments > 1 else c.product.name
+            lines.append(
+                ProjectedLine(
+                    "hardware",
+                    c.product.code,
+                    label,
+                    Decimal(len(ids)),
+                    amount_each,
+                    round_minor(amount_each * len(ids), currency),
+                    c.product.tax_category,
+                    {"instalment": k, "instalments": c.instalments, "source": r.source},
+                    subscription=subscription.external_id,
+                    devices=tuple(ids),
+                )
+            )
+    return lines
+
+
+def _billable_at(device: Device, component: PlanComponent, at: datetime) -> bool:
+    if any(end is not None and end <= at for end in (device.removed_at, device.deactivated_at)):
+        return False
+    if component.starts_on == StartsOn.ACTIVATION:
+        return device.activated_at is not None and device.activated_at <= at
+    return True
+
+
+def _service_lines(
+    subscription: Subscription,
+    period: Period,
+    prices_now: Sequence[ResolvedPrice],
+    prices_next: Sequence[ResolvedPrice],
+    at: datetime,
+    currency: str,
+) -> list[ProjectedLine]:
+    """Prorated fees of the devices activated during ``period``, then the in-advance fees of the
+    next period for the devices billable at ``at``."""
+    tz = subscription.customer.timezone
+    devices = list(subscription.devices.all())
+    lines: list[ProjectedLine] = []
+    for r in prices_now:
+        c = r.component
+        if c.kind != ProductKind.SERVICE or r.charge is None or not c.per_device or c.starts_on != StartsOn.ACTIVATION:
+            continue
+        unit = price(charge=r.charge, usage=Usage(quantity=Decimal(1)), currency=currency).precise_amount
+        activated = [
+            DeviceActivity(d.device_id, d.activated_at, d.deactivated_at or d.removed_at)
+            for d in devices
+            if d.activated_at is not None and d.activated_at in period
+        ]
+        for p in activation_prorations(devices=activated, period=period, unit_amount=unit, currency=currency, tz=tz):
+            first, last = local_date(p.period_start, tz), local_date(p.period_end, tz)
+            lines.append(
+                ProjectedLine(
+                    "service",
+                    c.product.code,
+                    f"{c.product.name}, {first.isoformat()} to {last.isoformat()} ({p.days}/{p.days_in_period})",
+                    Decimal(p.quantity),
+                    unit,
+                    p.amount,
+                    c.product.tax_category,
+                    {"days": p.days, "days_in_period": p.days_in_period, "fraction": str(p.fraction)},
+                    subscription=subscription.external_id,
+                    period_start=p.period_start,
+                    period_end=p.period_end,
+                    devices=p.devices,
+                )
+            )
+    if subscription.cancel_at is not None and subscription.cancel_at <= period.end:
+        return lines
+    following = period_of(subscription, subscription.plan, period.end)
+    for r in prices_next:
+        c = r.component
+        if c.kind != ProductKind.SERVICE or r.charge is None:
+            continue
+        billable = [d.device_id for d in devices if _billable_at(d, c, at)]
+        if c.per_device:
+            units = len(billable)
+        else:
+            units = 1 if billable or c.starts_on != StartsOn.ACTIVATION else 0
+        if not units:
+            continue
+        priced = price(charge=r.charge, usage=Usage(quantity=Decimal(units)), currency=currency)
+        lines.append(
+            ProjectedLine(
+                "service",
+                c.product.code,
+                c.product.name,
+                Decimal(units),
+                priced.precise_amount / units,
+                priced.amount,
+                c.product.tax_category,
+                {**priced.details, "source": r.source},
+                subscription=subscription.external_id,
+                period_start=following.start,
+                period_end=following.end,
+                devices=tuple(billable) if c.per_device else (),
+            )
+        )
+    return lines
+
+
+def _usage_line(
+    subscription: Subscription, component: PlanComponent, usage: ComponentUsage, period: Period
+) -> ProjectedLine:
+    return ProjectedLine(
+        "usage",
+        component.product.code,
+        component.product.name,
+        usage.billable_quantity,
+        None,
+        usage.amount,
+        component.product.tax_category,
+        {"meter": usage.meter, "metered_quantity": decimal_str(usage.quantity), **usage.detail},
+        subscription=subscription.external_id,
+        period_start=period.start,
+        period_end=period.end,
+    )
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def current_usage(*, customer: Customer, at: datetime) -> CurrentUsage:
+    """The usage of every live subscription of ``customer`` in its period open at ``at``, priced,
+    and the invoice those periods will close on. Reads only; safe to compute any number of times."""
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    currency = customer.currency
+    subscriptions = _live_subscriptions(customer)
+    periods = {s.pk: period_of(s, s.plan, at) for s in subscriptions}
+    usage_components = {
+        s.pk: [c for c in s.plan.components.all() if c.kind == ProductKind.USAGE and c.meter is not None]
+        for s in subscriptions
+    }
+    # Rollups for every subscription and meter they can serve, in one statement.
+    rollup_meters = {
+        c.meter_id
+        for s in subscriptions
+        for c in usage_components[s.pk]
+        if c.meter is not None and c.meter.aggregation != Aggregation.UNIQUE_COUNT
+    }
+    windows = [(s.pk, periods[s.pk]) for s in subscriptions if bucket_aligned(periods[s.pk])]
+    rolled: dict[tuple[uuid.UUID, uuid.UUID], list[RollupGroup]] = defaultdict(list)
+    for g in rollup_groups(tenant=customer.tenant, windows=windows, meter_ids=sorted(map(str, rollup_meters))):
+        rolled[(g.subscription_id, g.meter_id)].append(g)
+    aligned = {s for s, _ in windows}
+
+    results: list[SubscriptionUsage] = []
+    lines: list[ProjectedLine] = []
+    for s in subscriptions:
+        period = periods[s.pk]
+        prices = component_prices_as_of(
+            plan=s.plan, currency=currency, country=customer.country, at=period.start, customer_id=customer.pk
+        )
+        by_component = {r.component.pk: r for r in prices}
+        active = active_devices(s.devices.all(), period, needs_activation=_needs_activation(s.plan.components.all()))
+        components = []
+        for c in usage_components[s.pk]:
+            assert c.meter is not None
+            from_rollups = s.pk in aligned and c.meter.aggregation != Aggregation.UNIQUE_COUNT
+            usage = _component_usage(
+                subscription=s,
+                resolved=by_component[c.pk],
+                period=period,
+                rollups=rolled.get((s.pk, c.meter.pk), []) if from_rollups else None,
+                active=active,
+                currency=currency,
+            )
+            components.append(usage)
+        results.append(SubscriptionUsage(s.external_id, s.plan.code, s.status, period, len(active), components))
+        prices_next = component_prices_as_of(
+            plan=s.plan, currency=currency, country=customer.country, at=period.end, customer_id=customer.pk
+        )
+        lines += _hardware_lines(s, prices, period.end, currency)
+        lines += _service_lines(s, period, prices, prices_next, at, currency)
+        lines += [_usage_line(s, c, u, period) for c, u in zip(usage_components[s.pk], components, strict=True)]
+
+    net = sum((line.amount for line in lines), Decimal(0))
+    taxes, warnings = taxes_for(
+        tenant=customer.tenant, country=customer.country, lines=lines, currency=currency, strict=False
+    )
+    total = net + sum((t.amount for t in taxes), Decimal(0))
+    return CurrentUsage(
+        customer=customer.external_id,
+        currency=currency,
+        at=at,
+        subscriptions=results,
+        projected=Projection(lines=lines, net_total=net, taxes=taxes, total=total, warnings=warnings),
+    )
