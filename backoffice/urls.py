@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from backoffice import catalog_views, subscription_views, views
+from backoffice import catalog_views, subscription_views, usage_views, views
 
 app_name = "backoffice"
 
@@ -58,4 +58,10 @@ urlpatterns += [
     path("device-webhooks/", subscription_views.webhooks, name="webhook-list"),
     path("device-webhooks/<str:pk>/", subscription_views.webhook_detail, name="webhook-detail"),
     path("device-webhooks/<str:pk>/replay/", subscription_views.webhook_replay_view, name="webhook-replay"),
+]
+
+# Usage: the explorer and the events refused at ingestion; everyone reads, nothing is written.
+urlpatterns += [
+    path("usage/", usage_views.usage_explorer, name="usage-explorer"),
+    path("usage/rejected/", usage_views.usage_rejected, name="usage-rejected"),
 ]
