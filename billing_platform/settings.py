@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "catalog",
     "subscriptions",
     "usage",
+    "invoicing",
     "backoffice",
 ]
 
@@ -107,6 +108,10 @@ CELERY_BEAT_SCHEDULE = {
     "apply-due-subscription-changes": {
         "task": "subscriptions.tasks.subscription_changes_apply_due_task",
         "schedule": 900.0,  # every 15 minutes: period ends fall on local midnights in every time zone
+    },
+    "bill-runs": {
+        "task": "invoicing.tasks.bill_runs_scheduled_task",
+        "schedule": 3600.0,  # hourly: each customer is billed once its local midnight of the billing date has passed
     },
 }
 
@@ -173,6 +178,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",
         "WebhookStatusEnum": "subscriptions.models.WebhookStatus",
+        "InvoiceKindEnum": "invoicing.models.InvoiceKind",
+        "InvoiceStatusEnum": "invoicing.models.InvoiceStatus",
+        "BillRunStatusEnum": "invoicing.models.BillRunStatus",
+        "ProductKindEnum": "catalog.models.ProductKind",
     },
 }
 

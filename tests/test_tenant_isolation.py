@@ -6,6 +6,8 @@ object for it, so a new endpoint cannot slip through untested.
 
 import json
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from catalog.models import Meter, Plan, PriceOverride, PriceVersion, Product, Ta
 from catalog.services import meter_create, plan_create, product_create
 from customers.models import Customer
 from customers.services import customer_create
+from invoicing.models import BillRun, Invoice
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
@@ -121,6 +124,27 @@ def _webhook(tenant: Tenant) -> dict[str, str]:
     return {"pk": str(webhook.pk)}
 
 
+def _invoice(tenant: Tenant) -> dict[str, str]:
+    _customer(tenant)
+    invoice = Invoice.objects.filter(tenant=tenant).first() or Invoice.objects.create(
+        tenant=tenant,
+        customer=Customer.objects.get(tenant=tenant, external_id="secret-customer"),
+        issue_date=date(2026, 4, 1),
+        currency="EUR",
+        net_total=Decimal("9.00"),
+        total=Decimal("9.00"),
+        amount_due=Decimal("9.00"),
+    )
+    return {"pk": str(invoice.pk)}
+
+
+def _bill_run(tenant: Tenant) -> dict[str, str]:
+    run = BillRun.objects.filter(tenant=tenant).first() or BillRun.objects.create(
+        tenant=tenant, billing_date=date(2026, 4, 1)
+    )
+    return {"pk": str(run.pk)}
+
+
 # route name -> makes tenant A's object and returns the path parameters that address it
 OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-detail": _customer,
@@ -133,6 +157,13 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "subscription-detail": _subscription,
     "subscription-changes": _subscription,
     "device-cloud-webhook-replay": _webhook,
+    "bill-run-detail": _bill_run,
+    "invoice-detail": _invoice,
+    "invoice-finalize": _invoice,
+    "invoice-void": _invoice,
+    "invoice-credit-notes": _invoice,
+    "invoice-pdf": _invoice,
+    "invoice-facturx": _invoice,
 }
 
 # A plausible, valid body per route, so that a 404 is about the tenant and not about the body.
@@ -156,6 +187,9 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     },
     "price-quotes": {"plan": "secret-plan", "currency": "EUR", "devices": 1},
     "subscription-changes": {"action": "remove_devices", "device_ids": ["secret-device"]},
+    "bill-runs": {"billing_date": "2026-04-01"},
+    "invoice-void": {"reason": "by B"},
+    "invoice-credit-notes": {"reason": "by B"},
     "events": {
         "events": [
             {
@@ -177,7 +211,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
 }
 
 # POST actions without a request body (their input is the path).
-BODYLESS_ACTIONS = {"device-cloud-webhook-replay"}
+BODYLESS_ACTIONS = {"device-cloud-webhook-replay", "invoice-finalize"}
 
 BAD_BODIES: list[Any] = [
     "not json at all",
@@ -204,6 +238,8 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     devices = list(Device.objects.filter(tenant=tenant).values())
     webhooks = list(DeviceCloudWebhook.objects.filter(tenant=tenant).values())
     changes = SubscriptionChange.objects.filter(tenant=tenant).count()
+    invoices = list(Invoice.objects.filter(tenant=tenant).values("id", "status", "number", "amount_due"))
+    runs = BillRun.objects.filter(tenant=tenant).count()
     rollups = UsageRollup.objects.filter(tenant=tenant).count()
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM usage_event WHERE tenant_id = %s", [tenant.pk])
@@ -223,6 +259,8 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         changes,
         rollups,
         events,
+        invoices,
+        runs,
     )
 
 

@@ -54,3 +54,31 @@ class AmountStringSchema(DecimalStringSchema):
 
 class QuantityStringSchema(DecimalStringSchema):
     target_class = "billing_platform.api.fields.QuantityString"
+
+
+class MoneyAmount(serializers.Field):
+    """A stored amount rendered with its currency's exponent ("60.00", JPY "4"), never a float.
+
+    ``MoneyAmount("amount", currency="invoice.currency")`` reads both from the object.
+    """
+
+    def __init__(self, attr: str, *, currency: str = "currency", **kwargs: Any) -> None:
+        kwargs["source"] = "*"
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+        self.attr, self.currency_path = attr, currency
+
+    def to_representation(self, value: Any) -> str | None:
+        from billing_platform.money import round_minor
+
+        amount = getattr(value, self.attr)
+        if amount is None:
+            return None
+        currency: Any = value
+        for part in self.currency_path.split("."):
+            currency = getattr(currency, part)
+        return str(round_minor(amount, currency))
+
+
+class MoneyAmountSchema(DecimalStringSchema):
+    target_class = "billing_platform.api.fields.MoneyAmount"

@@ -1,0 +1,127 @@
+from rest_framework import serializers
+
+from billing_platform.api.fields import DecimalString, MoneyAmount, QuantityString
+from billing_platform.api.serializers import StrictSerializer
+from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
+
+
+class BillRunInputSerializer(StrictSerializer):
+    billing_date = serializers.DateField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class BillRunOutputSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    failures = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BillRun
+        fields = [
+            "id",
+            "billing_date",
+            "status",
+            "progress",
+            "created",
+            "failures",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_progress(self, run: BillRun) -> dict[str, int]:
+        return {"done": run.done, "total": run.total, "failed": run.failed}
+
+    def get_failures(self, run: BillRun) -> list[dict[str, str]]:
+        return [
+            {"customer": c.customer.external_id, "error": c.error}
+            for c in run.customers.filter(outcome="failed").select_related("customer")[:100]
+        ]
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    subscription = serializers.CharField(source="subscription.external_id", allow_null=True, default=None)
+    quantity = QuantityString()
+    unit_amount = DecimalString()
+    amount = MoneyAmount("amount", currency="invoice.currency")
+
+    class Meta:
+        model = InvoiceLine
+        fields = [
+            "id",
+            "type",
+            "product",
+            "description",
+            "subscription",
+            "period_start",
+            "period_end",
+            "quantity",
+            "unit_amount",
+            "amount",
+            "tax_category",
+            "devices",
+            "detail",
+            "adjustment",
+        ]
+
+
+class InvoiceTaxSerializer(serializers.ModelSerializer):
+    rate = DecimalString()
+    base = MoneyAmount("base", currency="invoice.currency")
+    amount = MoneyAmount("amount", currency="invoice.currency")
+
+    class Meta:
+        model = InvoiceTax
+        fields = ["category", "rate", "base", "amount"]
+
+
+class InvoiceOutputSerializer(serializers.ModelSerializer):
+    customer = serializers.CharField(source="customer.external_id")
+    credited_invoice = serializers.CharField(source="credited_invoice.number", allow_null=True, default=None)
+    lines = InvoiceLineSerializer(many=True)
+    taxes = InvoiceTaxSerializer(many=True)
+    net_total = MoneyAmount("net_total")
+    tax_total = MoneyAmount("tax_total")
+    total = MoneyAmount("total")
+    amount_due = MoneyAmount("amount_due")
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "kind",
+            "status",
+            "customer",
+            "issue_date",
+            "currency",
+            "lines",
+            "net_total",
+            "taxes",
+            "tax_total",
+            "total",
+            "amount_due",
+            "credited_invoice",
+            "reason",
+            "created_at",
+            "finalized_at",
+            "voided_at",
+        ]
+
+
+class VoidInputSerializer(StrictSerializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+
+
+class CreditLineInputSerializer(StrictSerializer):
+    line = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=19, decimal_places=4, required=False)  # type: ignore[arg-type]
+
+
+class CreditNoteInputSerializer(StrictSerializer):
+    lines = CreditLineInputSerializer(many=True, required=False, help_text="omit for a full credit note")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)

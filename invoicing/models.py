@@ -1,0 +1,184 @@
+"""Invoices (and credit notes), their lines and taxes, gapless numbering, and bill runs."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class InvoiceKind(models.TextChoices):
+    INVOICE = "invoice", _("Invoice")
+    CREDIT_NOTE = "credit_note", _("Credit note")
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    FINALIZED = "finalized", _("Finalized")
+    PAID = "paid", _("Paid")
+    VOID = "void", _("Void")
+
+
+class Invoice(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="invoices")
+    kind = models.CharField(max_length=16, choices=InvoiceKind.choices, default=InvoiceKind.INVOICE)
+    status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
+    # Assigned at finalization, gapless per tenant, series and year: "INV-2026-000001".
+    number = models.CharField(max_length=32, blank=True, default="")
+    number_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    number_sequence = models.PositiveIntegerField(null=True, blank=True)
+    # The billing date D (for a credit note, the day it was issued).
+    issue_date = models.DateField()
+    currency = models.CharField(max_length=3)
+    language = models.CharField(max_length=2, default="en")
+    net_total = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    tax_total = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    total = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    amount_due = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    credited_invoice = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    reason = models.CharField(max_length=300, blank=True, default="")
+    bill_run = models.ForeignKey("BillRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices")
+    pdf = models.BinaryField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issue_date", "-created_at"]
+        constraints = [
+            # One invoice per customer per billing date: re-running a bill run creates nothing new.
+            models.UniqueConstraint(
+                fields=["tenant", "customer", "issue_date"],
+                condition=Q(kind="invoice") & ~Q(status="void"),
+                name="invoice_one_per_customer_and_date",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "number_year", "number_sequence"],
+                condition=Q(number_sequence__isnull=False),
+                name="invoice_number_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "status", "issue_date"], name="invoice_tenant_status_date")]
+
+    def __str__(self) -> str:
+        return self.number or f"draft {self.pk}"
+
+
+class InvoiceLine(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(default=0)
+    type = models.CharField(max_length=16)  # hardware | service | usage | fee | credit
+    product = models.CharField(max_length=100)
+    description = models.CharField(max_length=300)
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    quantity = models.DecimalField(max_digits=28, decimal_places=10)
+    unit_amount = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    amount = models.DecimalField(max_digits=19, decimal_places=4)
+    tax_category = models.CharField(max_length=16)
+    devices = models.JSONField(default=list, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    # A usage adjustment: late events of a period that an earlier invoice already billed.
+    adjustment = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["invoice", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.product} {self.amount}"
+
+
+class InvoiceTax(models.Model):
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="taxes")
+    category = models.CharField(max_length=16)
+    rate = models.DecimalField(max_digits=7, decimal_places=4)
+    base = models.DecimalField(max_digits=19, decimal_places=4)
+    amount = models.DecimalField(max_digits=19, decimal_places=4)
+
+    class Meta:
+        ordering = ["invoice", "category"]
+
+    def __str__(self) -> str:
+        return f"{self.category} {self.rate}%"
+
+
+class InvoiceNumberSequence(models.Model):
+    """The last number used per tenant, series and year; locked while a number is taken."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    series = models.CharField(max_length=16)
+    year = models.PositiveSmallIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "series", "year"], name="number_sequence_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last}"
+
+
+class InvoicingSettings(models.Model):
+    tenant = models.OneToOneField("tenancy.Tenant", on_delete=models.CASCADE, related_name="invoicing_settings")
+    # Finalize (number, PDF, e-mail) as soon as a bill run creates an invoice, or leave drafts for review.
+    auto_finalize = models.BooleanField(default=False)
+    invoice_prefix = models.CharField(max_length=8, default="INV")
+    credit_note_prefix = models.CharField(max_length=8, default="CN")
+
+    def __str__(self) -> str:
+        return f"invoicing settings of {self.tenant_id}"
+
+
+class BillRunStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    COMPLETED_WITH_ERRORS = "completed_with_errors", _("Completed with errors")
+    FAILED = "failed", _("Failed")
+
+
+class BillRun(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    billing_date = models.DateField()
+    status = models.CharField(max_length=24, choices=BillRunStatus.choices, default=BillRunStatus.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0, help_text="invoices created by this run")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"bill run {self.billing_date}"
+
+
+class BillRunCustomer(models.Model):
+    """One customer's outcome in a run: invoiced, already invoiced, nothing to bill, or failed (why)."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    bill_run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="customers")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(max_length=16)  # invoiced | existing | nothing | failed
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bill_run", "customer"], name="bill_run_customer_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.outcome}"

@@ -1,0 +1,461 @@
+"""Invoice writes: generation for a billing date, finalization with a gapless number, void, credit
+notes; and bill runs, chunked by customer across Celery workers."""
+
+import logging
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from billing_platform.errors import FieldError
+from billing_platform.money import allocate, round_minor
+from billing_platform.periods import Period, clamp_day, local_midnight
+from catalog.models import PlanComponent, ProductKind
+from customers.models import Customer
+from invoicing.composition import compose
+from invoicing.errors import InvalidCreditNote, InvalidInvoiceTransition
+from invoicing.models import (
+    BillRun,
+    BillRunCustomer,
+    BillRunStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceNumberSequence,
+    InvoiceStatus,
+    InvoiceTax,
+    InvoicingSettings,
+)
+from subscriptions.changes import period_of, service_charge_record
+from subscriptions.models import ChargeSource, ServiceCharge
+from tenancy.actors import Actor
+from tenancy.models import Tenant
+from tenancy.services import audit_record
+from usage.ingest import LIVE_STATUSES
+
+logger = logging.getLogger(__name__)
+ST = InvoiceStatus
+ALLOWED = {ST.DRAFT: {ST.FINALIZED, ST.VOID}, ST.FINALIZED: {ST.PAID, ST.VOID}, ST.PAID: set(), ST.VOID: set()}
+
+
+# --- generation -------------------------------------------------------------------------------------
+
+
+def invoice_generate(
+    *, customer: Customer, billing_date: date, at: datetime, bill_run: BillRun | None = None
+) -> Invoice | None:
+    """The one invoice of ``customer`` dated ``billing_date``, created as a draft; ``None`` when there
+    is nothing to bill. Idempotent: an existing invoice for that date is returned untouched (the
+    database refuses a second one, so two workers cannot both create it)."""
+    existing = (
+        Invoice.objects.filter(customer=customer, issue_date=billing_date, kind=InvoiceKind.INVOICE)
+        .exclude(status=ST.VOID)
+        .first()
+    )
+    if existing is not None:
+        return existing
+    previous = (
+        Invoice.objects.filter(customer=customer, kind=InvoiceKind.INVOICE, issue_date__lt=billing_date)
+        .exclude(status=ST.VOID)
+        .order_by("-issue_date")
+        .first()
+    )
+    composition = compose(
+        customer=customer, billing_date=billing_date, previous_lines=list(previous.lines.all()) if previous else []
+    )
+    if not composition.lines:
+        return None
+    try:
+        with transaction.atomic():
+            invoice = Invoice.objects.create(
+                tenant=customer.tenant,
+                customer=customer,
+                issue_date=billing_date,
+                currency=customer.currency,
+                language=customer.language,
+                net_total=composition.net_total,
+                tax_total=sum((t.amount for t in composition.taxes), Decimal(0)),
+                total=composition.total,
+                amount_due=composition.total,
+                bill_run=bill_run,
+            )
+            InvoiceLine.objects.bulk_create(
+                [
+                    InvoiceLine(
+                        tenant=customer.tenant,
+                        invoice=invoice,
+                        position=i,
+                        type=x.type,
+                        product=x.product,
+                        description=x.description[:300],
+                        subscription=x.subscription,
+                        period_start=x.period_start,
+                        period_end=x.period_end,
+                        quantity=x.quantity,
+                        unit_amount=x.unit_amount,
+                        amount=x.amount,
+                        tax_category=x.tax_category,
+                        devices=x.devices,
+                        detail=_jsonable(x.detail),
+                        adjustment=x.adjustment,
+                    )
+                    for i, x in enumerate(composition.lines)
+                ]
+            )
+            InvoiceTax.objects.bulk_create(
+                [
+                    InvoiceTax(
+                        tenant=customer.tenant,
+                        invoice=invoice,
+                        category=t.category,
+                        rate=t.rate,
+                        base=t.base,
+                        amount=t.amount,
+                    )
+                    for t in composition.taxes
+                ]
+            )
+            _record_charges(composition, at)
+    except IntegrityError:
+        # Another worker created it first (or the same period's fee is already charged): use that one.
+        return (
+            Invoice.objects.filter(customer=customer, issue_date=billing_date, kind=InvoiceKind.INVOICE)
+            .exclude(status=ST.VOID)
+            .first()
+        )
+    return invoice
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal | datetime | date):
+        return str(value)
+    return value
+
+
+def _record_charges(composition: Any, at: datetime) -> None:
+    """Service fees billed go to the subscription's charge ledger (so later changes credit at most
+    what was charged), and pending change entries are marked invoiced."""
+    pending = [pk for line in composition.lines for pk in line.charge_ids]
+    if pending:
+        ServiceCharge.objects.filter(pk__in=pending).update(invoiced_at=at)
+    for line in composition.lines:
+        if line.type != "service" or line.subscription is None or line.charge_ids or not line.devices:
+            continue
+        component = PlanComponent.objects.filter(
+            plan=line.subscription.plan, product__code=line.product, kind=ProductKind.SERVICE
+        ).first()
+        if component is None or line.period_start is None or line.period_end is None:
+            continue
+        devices = {d.device_id: d for d in line.subscription.devices.filter(device_id__in=line.devices)}
+        shares = allocate(line.amount, [Decimal(1)] * len(line.devices), composition.customer.currency)
+        source = ChargeSource.ACTIVATION if "days" in line.detail else ChargeSource.IN_ADVANCE
+        # The ledger keys a fee by its whole service period; an activation proration covers part of it.
+        whole = period_of(line.subscription, line.subscription.plan, line.period_start)
+        for device_id, share in zip(line.devices, shares, strict=True):
+            service_charge_record(
+                subscription=line.subscription,
+                component=component,
+                device=devices.get(device_id),
+                period=whole,
+                amount=share,
+                source=source,
+                covered=Period(line.period_start, line.period_end),
+                invoiced_at=at,
+            )
+
+
+# --- lifecycle ---------------------------------------------------------------------------------------
+
+
+def _next_number(tenant: Tenant, series: str, year: int) -> int:
+    """Gapless: the sequence row is locked until the caller's transaction commits, so two
+    finalizations never take the same number and a rolled-back one gives its number back."""
+    InvoiceNumberSequence.objects.get_or_create(tenant=tenant, series=series, year=year)
+    sequence = InvoiceNumberSequence.objects.select_for_update().get(tenant=tenant, series=series, year=year)
+    sequence.last += 1
+    sequence.save(update_fields=["last"])
+    return sequence.last
+
+
+def invoice_finalize(*, invoice: Invoice, actor: Actor, at: datetime) -> Invoice:
+    settings, _ = InvoicingSettings.objects.get_or_create(tenant_id=invoice.tenant_id)
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        _check(invoice, ST.FINALIZED)
+        year = invoice.issue_date.year
+        prefix = settings.invoice_prefix if invoice.kind == InvoiceKind.INVOICE else settings.credit_note_prefix
+        sequence = _next_number(invoice.tenant, invoice.kind, year)
+        invoice.number = "%s-%d-%06d" % (prefix, year, sequence)
+        invoice.number_year, invoice.number_sequence = year, sequence
+        invoice.status, invoice.finalized_at = ST.FINALIZED, at
+        invoice.save(update_fields=["number", "number_year", "number_sequence", "status", "finalized_at"])
+        audit_record(
+            tenant=invoice.tenant,
+            actor=actor,
+            action="invoice.finalized",
+            object_type="invoice",
+            object_id=invoice.number,
+            at=at,
+            after={"total": str(invoice.total), "currency": invoice.currency},
+        )
+        from invoicing.tasks import invoice_render_task
+
+        pk = str(invoice.pk)
+        transaction.on_commit(lambda: invoice_render_task.delay(pk))
+    return invoice
+
+
+def _check(invoice: Invoice, to: str) -> None:
+    if to not in ALLOWED[InvoiceStatus(invoice.status)]:
+        raise InvalidInvoiceTransition("A %s invoice cannot become %s." % (invoice.status, to))
+
+
+def invoice_void(*, invoice: Invoice, actor: Actor, at: datetime, reason: str = "") -> Invoice:
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        _check(invoice, ST.VOID)
+        if invoice.credit_notes.exclude(status=ST.VOID).exists():
+            raise InvalidInvoiceTransition("An invoice with credit notes cannot be voided.")
+        invoice.status, invoice.voided_at, invoice.amount_due = ST.VOID, at, Decimal(0)
+        invoice.reason = reason[:300]
+        invoice.save(update_fields=["status", "voided_at", "amount_due", "reason"])
+        audit_record(
+            tenant=invoice.tenant,
+            actor=actor,
+            action="invoice.voided",
+            object_type="invoice",
+            object_id=invoice.number or str(invoice.pk),
+            at=at,
+            after={"reason": reason},
+        )
+    return invoice
+
+
+def credit_note_create(
+    *, invoice: Invoice, actor: Actor, at: datetime, lines: Sequence[dict[str, Any]] | None = None, reason: str = ""
+) -> Invoice:
+    """A credit note for a finalized invoice: in full (``lines`` None) or for some lines and amounts
+    (``[{"line": id, "amount": "10.00"}]``), never more than what is left to credit on a line."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.kind != InvoiceKind.INVOICE or invoice.status not in (ST.FINALIZED, ST.PAID):
+            raise InvalidInvoiceTransition("Only a finalized or paid invoice can be credited.")
+        invoice_lines = {line.pk: line for line in invoice.lines.all()}
+        credited = _credited_per_line(invoice)
+        wanted: list[tuple[InvoiceLine, Decimal]] = []
+        errors: list[FieldError] = []
+        if lines is None:
+            wanted = [(line, line.amount - credited.get(line.pk, Decimal(0))) for line in invoice_lines.values()]
+            wanted = [(line, amount) for line, amount in wanted if amount != 0]
+        else:
+            for i, item in enumerate(lines):
+                line = invoice_lines.get(item.get("line"))  # type: ignore[arg-type]
+                if line is None:
+                    errors.append(FieldError(f"lines[{i}].line", "unknown_line", "Not a line of this invoice."))
+                    continue
+                try:
+                    amount = round_minor(Decimal(str(item.get("amount", line.amount))), invoice.currency)
+                except Exception:
+                    errors.append(FieldError(f"lines[{i}].amount", "invalid", "A decimal amount."))
+                    continue
+                left = line.amount - credited.get(line.pk, Decimal(0))
+                if amount <= 0 or amount > left:
+                    errors.append(FieldError(f"lines[{i}].amount", "out_of_range", "Between 0.01 and %s." % left))
+                    continue
+                wanted.append((line, amount))
+        if errors or not wanted:
+            raise InvalidCreditNote("Nothing left to credit." if not errors else errors[0].message, errors=errors)
+        note = Invoice.objects.create(
+            tenant=invoice.tenant,
+            customer=invoice.customer,
+            kind=InvoiceKind.CREDIT_NOTE,
+            issue_date=at.date(),
+            currency=invoice.currency,
+            language=invoice.language,
+            credited_invoice=invoice,
+            reason=reason[:300],
+        )
+        InvoiceLine.objects.bulk_create(
+            [
+                InvoiceLine(
+                    tenant=invoice.tenant,
+                    invoice=note,
+                    position=i,
+                    type=line.type,
+                    product=line.product,
+                    description=line.description,
+                    subscription=line.subscription,
+                    period_start=line.period_start,
+                    period_end=line.period_end,
+                    quantity=line.quantity,
+                    unit_amount=line.unit_amount,
+                    amount=amount,
+                    tax_category=line.tax_category,
+                    devices=line.devices,
+                    detail={"credited_line": line.pk},
+                )
+                for i, (line, amount) in enumerate(wanted)
+            ]
+        )
+        rates = {t.category: t.rate for t in invoice.taxes.all()}
+        bases: dict[str, Decimal] = {}
+        for line, amount in wanted:
+            signed = -amount if line.type == "credit" else amount
+            bases[line.tax_category] = bases.get(line.tax_category, Decimal(0)) + signed
+        taxes = [
+            InvoiceTax(
+                tenant=invoice.tenant,
+                invoice=note,
+                category=c,
+                rate=rates.get(c, Decimal(0)),
+                base=b,
+                amount=round_minor(b * rates.get(c, Decimal(0)) / 100, invoice.currency),
+            )
+            for c, b in sorted(bases.items())
+        ]
+        InvoiceTax.objects.bulk_create(taxes)
+        net = sum(bases.values(), Decimal(0))
+        tax = sum((t.amount for t in taxes), Decimal(0))
+        note.net_total, note.tax_total, note.total = net, tax, net + tax
+        note.save(update_fields=["net_total", "tax_total", "total"])
+        invoice.amount_due = max(invoice.amount_due - note.total, Decimal(0))
+        invoice.save(update_fields=["amount_due"])
+    return invoice_finalize(invoice=note, actor=actor, at=at)
+
+
+def _credited_per_line(invoice: Invoice) -> dict[int, Decimal]:
+    credited: dict[int, Decimal] = {}
+    for line in InvoiceLine.objects.filter(invoice__credited_invoice=invoice).exclude(invoice__status=ST.VOID):
+        key = int(line.detail.get("credited_line", 0))
+        credited[key] = credited.get(key, Decimal(0)) + line.amount
+    return credited
+
+
+# --- bill runs ---------------------------------------------------------------------------------------
+
+CHUNK_SIZE = 200
+
+
+def customers_due(*, tenant: Tenant, billing_date: date, at: datetime) -> list[Any]:
+    """Customers whose billing day falls on ``billing_date`` (clamped in short months), who have a live
+    subscription, and whose local midnight of that date has passed at ``at``."""
+    days = [billing_date.day]
+    if clamp_day(billing_date.year, billing_date.month, 31) == billing_date:
+        days += list(range(billing_date.day + 1, 32))  # 29, 30, 31 fall on the 28th of February
+    candidates = (
+        Customer.objects.filter(tenant=tenant, billing_day__in=days, subscriptions__status__in=LIVE_STATUSES)
+        .distinct()
+        .values_list("pk", "timezone")
+    )
+    return [pk for pk, tz in candidates if local_midnight(billing_date, tz) <= at]
+
+
+def bill_run_create(*, tenant: Tenant, billing_date: date, actor: Actor, at: datetime) -> BillRun:
+    with transaction.atomic():
+        run = BillRun.objects.create(tenant=tenant, billing_date=billing_date)
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="bill_run.started",
+            object_type="bill_run",
+            object_id=str(run.pk),
+            at=at,
+            after={"billing_date": billing_date.isoformat()},
+        )
+        from invoicing.tasks import bill_run_execute_task
+
+        pk = str(run.pk)
+        transaction.on_commit(lambda: bill_run_execute_task.delay(pk))
+    return run
+
+
+def bill_run_plan(*, run: BillRun, at: datetime) -> list[list[str]]:
+    """Find the customers due, set the total, and split them into chunks for the workers."""
+    ids = [str(pk) for pk in customers_due(tenant=run.tenant, billing_date=run.billing_date, at=at)]
+    BillRun.objects.filter(pk=run.pk).update(status=BillRunStatus.RUNNING, total=len(ids), started_at=at)
+    if not ids:
+        _maybe_finish(run.pk, at)
+    return [ids[i : i + CHUNK_SIZE] for i in range(0, len(ids), CHUNK_SIZE)]
+
+
+def bill_run_chunk(*, run_id: str, customer_ids: Sequence[str], at: datetime) -> None:
+    """Invoice a chunk of customers. One customer's failure is recorded with its reason and does not
+    stop the others; a customer already handled by this run (a retried chunk) is skipped."""
+    run = BillRun.objects.select_related("tenant").get(pk=run_id)
+    settings, _ = InvoicingSettings.objects.get_or_create(tenant=run.tenant)
+    handled = set(
+        BillRunCustomer.objects.filter(bill_run=run, customer_id__in=customer_ids).values_list("customer_id", flat=True)
+    )
+    for customer in Customer.objects.filter(pk__in=customer_ids).exclude(pk__in=handled).select_related("tenant"):
+        outcome, invoice, error = "nothing", None, ""
+        try:
+            with transaction.atomic():
+                before = (
+                    Invoice.objects.filter(customer=customer, issue_date=run.billing_date, kind=InvoiceKind.INVOICE)
+                    .exclude(status=ST.VOID)
+                    .exists()
+                )
+                invoice = invoice_generate(customer=customer, billing_date=run.billing_date, at=at, bill_run=run)
+                outcome = "nothing" if invoice is None else ("existing" if before else "invoiced")
+                if invoice is not None and outcome == "invoiced" and settings.auto_finalize:
+                    invoice_finalize(invoice=invoice, actor=Actor.system("bill run"), at=at)
+        except Exception as exc:  # a customer's failure is data for the run, not a crash of it
+            logger.warning("bill run %s: customer %s failed: %s", run.pk, customer.pk, exc)
+            outcome, invoice, error = "failed", None, getattr(exc, "detail", None) or str(exc) or exc.__class__.__name__
+        try:
+            with transaction.atomic():
+                BillRunCustomer.objects.create(
+                    tenant=run.tenant,
+                    bill_run=run,
+                    customer=customer,
+                    outcome=outcome,
+                    invoice=invoice,
+                    error=error[:2000],
+                )
+        except IntegrityError:
+            continue  # recorded by a concurrent retry of this chunk
+        BillRun.objects.filter(pk=run.pk).update(
+            done=F("done") + (0 if outcome == "failed" else 1),
+            failed=F("failed") + (1 if outcome == "failed" else 0),
+            created=F("created") + (1 if outcome == "invoiced" else 0),
+        )
+    _maybe_finish(run.pk, at)
+
+
+def _maybe_finish(run_id: Any, at: datetime) -> None:
+    with transaction.atomic():
+        run = BillRun.objects.select_for_update().get(pk=run_id)
+        if run.status in (BillRunStatus.COMPLETED, BillRunStatus.COMPLETED_WITH_ERRORS):
+            return
+        if run.done + run.failed >= run.total:
+            run.status = BillRunStatus.COMPLETED_WITH_ERRORS if run.failed else BillRunStatus.COMPLETED
+            run.finished_at = at
+            run.save(update_fields=["status", "finished_at"])
+
+
+def bill_runs_for_every_tenant(*, at: datetime) -> int:
+    """The schedule: for today's and yesterday's dates (UTC), a run in every tenant that has customers
+    due and not yet invoiced. Local midnights decide who is due, so east and west of UTC are billed on
+    their own billing day, once (pitfall #1)."""
+    started = 0
+    for tenant in Tenant.objects.all():
+        for billing_date in sorted({at.date(), (at - timedelta(days=1)).date()}):
+            due = customers_due(tenant=tenant, billing_date=billing_date, at=at)
+            invoiced = (
+                Invoice.objects.filter(
+                    tenant=tenant, kind=InvoiceKind.INVOICE, issue_date=billing_date, customer_id__in=due
+                )
+                .exclude(status=ST.VOID)
+                .count()
+            )
+            if due and invoiced < len(due):
+                bill_run_create(tenant=tenant, billing_date=billing_date, actor=Actor.system("schedule"), at=at)
+                started += 1
+    return started

@@ -1,0 +1,53 @@
+import logging
+
+from celery import group, shared_task
+from django.utils import timezone
+
+from invoicing.models import BillRun, Invoice
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, max_retries=3, acks_late=True)
+def bill_run_execute_task(self, run_id: str) -> int:  # type: ignore[no-untyped-def]
+    """Plan the run, then fan its customer chunks out to the workers."""
+    from invoicing.services import bill_run_plan
+
+    run = BillRun.objects.select_related("tenant").get(pk=run_id)
+    chunks = bill_run_plan(run=run, at=timezone.now())
+    if chunks:
+        group(bill_run_chunk_task.s(run_id, chunk) for chunk in chunks).apply_async()
+    return len(chunks)
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def bill_run_chunk_task(self, run_id: str, customer_ids: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Invoice one chunk; safe to run twice (customers already handled are skipped, invoices are unique)."""
+    from invoicing.services import bill_run_chunk
+
+    try:
+        bill_run_chunk(run_id=run_id, customer_ids=customer_ids, at=timezone.now())
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=10) from exc
+
+
+@shared_task
+def bill_runs_scheduled_task() -> int:
+    from invoicing.services import bill_runs_for_every_tenant
+
+    return bill_runs_for_every_tenant(at=timezone.now())
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def invoice_render_task(self, invoice_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Render the PDF (with its Factur-X XML) of a finalized invoice and e-mail it."""
+    from invoicing.documents import invoice_render_and_send
+
+    invoice = Invoice.objects.filter(pk=invoice_id).first()
+    if invoice is None:
+        return
+    try:
+        invoice_render_and_send(invoice=invoice)
+    except Exception as exc:
+        logger.warning("rendering invoice %s failed: %s", invoice_id, exc)
+        raise self.retry(exc=exc, countdown=30) from exc

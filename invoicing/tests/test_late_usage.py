@@ -1,0 +1,125 @@
+"""Pitfalls #11 and #12: late usage is billed as an adjustment on the next invoice, once, and the
+allowance is applied once to the whole period."""
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from catalog.services import meter_create, plan_create, product_create, tax_rate_set
+from customers.services import customer_create
+from invoicing.services import invoice_generate
+from subscriptions.services import subscription_create
+from tenancy.actors import Actor
+from tenancy.models import Tenant
+from usage.ingest import events_ingest
+from usage.partitions import forget_known_partitions
+
+pytestmark = pytest.mark.django_db
+PARIS = ZoneInfo("Europe/Paris")
+ACTOR = Actor.system("tests")
+
+
+@pytest.fixture(autouse=True)
+def partitions() -> Iterator[None]:
+    forget_known_partitions()
+    yield
+    forget_known_partitions()
+
+
+@pytest.fixture
+def customer(tenant: Tenant) -> Any:
+    now = timezone.now()
+    product_create(tenant=tenant, actor=ACTOR, at=now, code="data", name="Data", kind="usage")
+    meter_create(tenant=tenant, actor=ACTOR, at=now, code="mb", name="MB", aggregation="sum", field="mb")
+    tax_rate_set(tenant=tenant, actor=ACTOR, at=now, country="FR", tax_category="standard", rate="20")
+    plan = plan_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=now,
+        code="p",
+        name="P",
+        prices=[{"currency": "EUR"}],
+        components=[
+            {
+                "product": "data",
+                "meter": "mb",
+                "included_per_device": 100,
+                "charge": {"model": "per_unit", "unit_amount": "0.01"},
+            }
+        ],
+    )
+    c = customer_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=now,
+        external_id="c",
+        name="C",
+        email="c@x.test",
+        country="FR",
+        timezone="Europe/Paris",
+        billing_day=1,
+    )
+    subscription_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=now,
+        external_id="s",
+        customer=c,
+        plan=plan,
+        signed_at=datetime(2026, 3, 1, 9, tzinfo=PARIS),
+        starts_on=date(2026, 3, 1),
+        devices=[{"device_id": "A"}, {"device_id": "B"}],
+    )
+    return c
+
+
+def send(tenant: Tenant, received: datetime, *events: tuple[str, datetime, int]) -> None:
+    result = events_ingest(
+        tenant=tenant,
+        received_at=received,
+        events=[
+            {
+                "transaction_id": tid,
+                "code": "mb",
+                "device_id": "A",
+                "timestamp": ts.isoformat(),
+                "properties": {"mb": mb},
+            }
+            for tid, ts, mb in events
+        ],
+    )
+    assert result.count("accepted") == len(events)
+
+
+def usage_lines(invoice: Any) -> list[tuple[str, bool]]:
+    return [(str(line.amount), line.adjustment) for line in invoice.lines.filter(type="usage").order_by("position")]
+
+
+def test_late_march_usage_is_an_adjustment_on_the_may_invoice(tenant: Tenant, customer: Any) -> None:
+    # March: 500 MB - 2 x 100 allowance = 300 x 0.01 = 3.00 on the 1 April invoice
+    send(tenant, datetime(2026, 3, 31, 12, tzinfo=PARIS), ("m1", datetime(2026, 3, 20, 9, tzinfo=PARIS), 500))
+    april = invoice_generate(customer=customer, billing_date=date(2026, 4, 1), at=datetime(2026, 4, 1, 1, tzinfo=PARIS))
+    assert april is not None
+    assert usage_lines(april) == [("3.0000", False)]
+    # 200 MB of March arrive on 10 April: late, kept
+    send(tenant, datetime(2026, 4, 10, 12, tzinfo=PARIS), ("m2", datetime(2026, 3, 28, 9, tzinfo=PARIS), 200))
+    send(tenant, datetime(2026, 4, 30, 12, tzinfo=PARIS), ("a1", datetime(2026, 4, 20, 9, tzinfo=PARIS), 150))
+    may = invoice_generate(customer=customer, billing_date=date(2026, 5, 1), at=datetime(2026, 5, 1, 1, tzinfo=PARIS))
+    assert may is not None
+    # April: 150 MB is within the 200 MB allowance: 0.00. March re-measured: 700 - 200 = 500 x 0.01 = 5.00,
+    # 3.00 already billed: the adjustment is 2.00 (the allowance is not deducted a second time)
+    assert usage_lines(may) == [("0.0000", False), ("2.0000", True)]
+    adjustment = may.lines.get(adjustment=True)
+    assert adjustment.detail == {"metered_quantity": "700", "billed_quantity": "500", "previously_billed": "3.00"}
+    # generating again changes nothing; the June invoice does not bill March again
+    assert (
+        invoice_generate(customer=customer, billing_date=date(2026, 5, 1), at=datetime(2026, 5, 1, 2, tzinfo=PARIS))
+        == may
+    )
+    june = invoice_generate(customer=customer, billing_date=date(2026, 6, 1), at=datetime(2026, 6, 1, 1, tzinfo=PARIS))
+    assert june is not None
+    assert usage_lines(june) == [("0.0000", False)]
