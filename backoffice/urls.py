@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from backoffice import catalog_views, subscription_views, usage_views, views
+from backoffice import catalog_views, invoicing_views, subscription_views, usage_views, views
 
 app_name = "backoffice"
 
@@ -64,4 +64,18 @@ urlpatterns += [
 urlpatterns += [
     path("usage/", usage_views.usage_explorer, name="usage-explorer"),
     path("usage/rejected/", usage_views.usage_rejected, name="usage-rejected"),
+]
+
+# Invoicing: everyone reads bill runs and invoices; the views check who may launch, finalize, void, credit.
+urlpatterns += [
+    path("billing/runs/", invoicing_views.bill_runs, name="bill-runs"),
+    path("billing/runs/new/", invoicing_views.bill_run_new, name="bill-run-new"),
+    path("billing/runs/<str:pk>/", invoicing_views.bill_run_detail, name="bill-run-detail"),
+    path("billing/runs/<str:pk>/progress/", invoicing_views.bill_run_progress, name="bill-run-progress"),
+    path("billing/invoices/", invoicing_views.invoices, name="invoices"),
+    path("billing/invoices/<str:pk>/", invoicing_views.invoice_detail, name="invoice-detail"),
+    path("billing/invoices/<str:pk>/finalize/", invoicing_views.invoice_finalize_view, name="invoice-finalize"),
+    path("billing/invoices/<str:pk>/void/", invoicing_views.invoice_void_view, name="invoice-void"),
+    path("billing/invoices/<str:pk>/credit-notes/", invoicing_views.invoice_credit_view, name="invoice-credit"),
+    path("billing/invoices/<str:pk>/pdf/", invoicing_views.invoice_pdf_view, name="invoice-pdf"),
 ]

@@ -267,7 +267,13 @@ def credit_note_create(
                     continue
                 left = line.amount - credited.get(line.pk, Decimal(0))
                 if amount <= 0 or amount > left:
-                    errors.append(FieldError(f"lines[{i}].amount", "out_of_range", "Between 0.01 and %s." % left))
+                    errors.append(
+                        FieldError(
+                            f"lines[{i}].amount",
+                            "out_of_range",
+                            "Between 0.01 and %s." % round_minor(left, invoice.currency),
+                        )
+                    )
                     continue
                 wanted.append((line, amount))
         if errors or not wanted:
