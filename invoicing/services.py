@@ -12,7 +12,7 @@ from django.db.models import F
 
 from billing_platform.errors import FieldError
 from billing_platform.money import allocate, round_minor
-from billing_platform.periods import Period, clamp_day, local_midnight
+from billing_platform.periods import clamp_day, local_midnight
 from catalog.models import PlanComponent, ProductKind
 from customers.models import Customer
 from invoicing.composition import compose
@@ -29,8 +29,8 @@ from invoicing.models import (
     InvoiceTax,
     InvoicingSettings,
 )
-from subscriptions.changes import period_of, service_charge_record
-from subscriptions.models import ChargeSource, ServiceCharge
+from subscriptions.changes import period_of
+from subscriptions.models import ChargeKind, ChargeSource, Device, ServiceCharge
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from tenancy.services import audit_record
@@ -141,34 +141,65 @@ def _jsonable(value: Any) -> Any:
 
 def _record_charges(composition: Any, at: datetime) -> None:
     """Service fees billed go to the subscription's charge ledger (so later changes credit at most
-    what was charged), and pending change entries are marked invoiced."""
+    what was charged), and pending change entries are marked invoiced. One insert for the whole
+    invoice; a fee already in the ledger for that period (a retried run) is left as it is."""
     pending = [pk for line in composition.lines for pk in line.charge_ids]
     if pending:
         ServiceCharge.objects.filter(pk__in=pending).update(invoiced_at=at)
-    for line in composition.lines:
-        if line.type != "service" or line.subscription is None or line.charge_ids or not line.devices:
+    lines = [
+        line
+        for line in composition.lines
+        if line.type == "service"
+        and line.subscription is not None
+        and not line.charge_ids
+        and line.devices
+        and line.period_start is not None
+        and line.period_end is not None
+    ]
+    if not lines:
+        return
+    subscriptions = {line.subscription.pk: line.subscription for line in lines}
+    components = {
+        (c.plan_id, c.product.code): c
+        for c in PlanComponent.objects.filter(
+            plan_id__in={s.plan_id for s in subscriptions.values()}, kind=ProductKind.SERVICE
+        ).select_related("product")
+    }
+    # Live devices last (NULL removed_at sorts last), so they win over a removed device of the same id.
+    devices = {
+        (d.subscription_id, d.device_id): d
+        for d in Device.objects.filter(subscription_id__in=subscriptions).order_by("removed_at")
+    }
+    rows = []
+    for line in lines:
+        subscription = line.subscription
+        component = components.get((subscription.plan_id, line.product))
+        if component is None:
             continue
-        component = PlanComponent.objects.filter(
-            plan=line.subscription.plan, product__code=line.product, kind=ProductKind.SERVICE
-        ).first()
-        if component is None or line.period_start is None or line.period_end is None:
-            continue
-        devices = {d.device_id: d for d in line.subscription.devices.filter(device_id__in=line.devices)}
         shares = allocate(line.amount, [Decimal(1)] * len(line.devices), composition.customer.currency)
         source = ChargeSource.ACTIVATION if "days" in line.detail else ChargeSource.IN_ADVANCE
         # The ledger keys a fee by its whole service period; an activation proration covers part of it.
-        whole = period_of(line.subscription, line.subscription.plan, line.period_start)
+        whole = period_of(subscription, subscription.plan, line.period_start)
         for device_id, share in zip(line.devices, shares, strict=True):
-            service_charge_record(
-                subscription=line.subscription,
-                component=component,
-                device=devices.get(device_id),
-                period=whole,
-                amount=share,
-                source=source,
-                covered=Period(line.period_start, line.period_end),
-                invoiced_at=at,
+            rows.append(
+                ServiceCharge(
+                    tenant_id=subscription.tenant_id,
+                    subscription=subscription,
+                    component=component,
+                    device=devices.get((subscription.pk, device_id)),
+                    kind=ChargeKind.CHARGE,
+                    source=source,
+                    period_start=whole.start,
+                    period_end=whole.end,
+                    covered_start=line.period_start,
+                    covered_end=line.period_end,
+                    amount=share,
+                    currency=composition.customer.currency,
+                    invoiced_at=at,
+                )
             )
+    # ON CONFLICT DO NOTHING honours the partial unique index "charge once per period" (pitfall #1).
+    ServiceCharge.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 # --- lifecycle ---------------------------------------------------------------------------------------
