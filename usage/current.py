@@ -21,7 +21,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Context, Decimal, localcontext
 from typing import Any
 
@@ -338,6 +338,7 @@ def _hardware_lines(
 ) -> list[ProjectedLine]:
     lines = []
     devices = list(subscription.devices.all())
+    due_by_day: dict[tuple[date, int], int | None] = {}
     for r in prices:
         c = r.component
         if c.kind != ProductKind.HARDWARE or r.price is None:
@@ -349,7 +350,13 @@ def _hardware_lines(
                 BillOn.SHIPMENT: device.shipped_at,
                 BillOn.ACTIVATION: device.activated_at,
             }.get(BillOn(c.bill_on))
-            k = _instalment_due(subscription, trigger, due, c.instalments) if trigger is not None else None
+            k = None
+            if trigger is not None:
+                # Devices triggered on the same local day share their instalment: compute it once.
+                day = (local_date(trigger, subscription.customer.timezone), c.instalments)
+                if day not in due_by_day:
+                    due_by_day[day] = _instalment_due(subscription, trigger, due, c.instalments)
+                k = due_by_day[day]
             if k is not None:
                 by_instalment[k].append(device.device_id)
         unit = round_minor(r.price / c.instalments, currency)
