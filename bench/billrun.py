@@ -65,6 +65,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from scratchdb import admin_url, create_database, drop_database  # bench/scratchdb.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -105,25 +106,6 @@ def device_ref(i: int, j: int) -> str:
 
 
 # --- the scratch database, Redis -------------------------------------------------------------------
-
-
-def admin_url(url: str) -> tuple[str, str]:
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    return urllib.parse.urlunsplit(parts._replace(path="/postgres")), name
-
-
-def create_database(url: str) -> None:
-    admin, name = admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str) -> None:
-    admin, name = admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def redis_db(url: str) -> int:

@@ -49,7 +49,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +60,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
+from scratchdb import admin_url, create_database, drop_database  # bench/scratchdb.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -369,25 +369,6 @@ def print_cpu(cpu: dict[str, float], run: "Run") -> None:
 
 
 # --- the scratch database and the server ---------------------------------------------------------
-
-
-def admin_url(url: str) -> tuple[str, str]:
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    return urllib.parse.urlunsplit(parts._replace(path="/postgres")), name
-
-
-def create_database(url: str) -> None:
-    admin, name = admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str) -> None:
-    admin, name = admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
