@@ -5,7 +5,7 @@ as invoicing, so a quote and the invoice that follows agree.
 """
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -71,15 +71,34 @@ class UsageInput:
     events: int = 0
 
 
+def tax_rates(*, tenant: Tenant, countries: Iterable[str] | None = None) -> dict[str, dict[str, Decimal]]:
+    """The tenant's tax rates by country and category (every country when ``countries`` is None)."""
+    rates: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    query = TaxRate.objects.filter(tenant=tenant)
+    if countries is not None:
+        query = query.filter(country__in=set(countries))
+    for country, category, rate in query.values_list("country", "tax_category", "rate"):
+        rates[country][category] = rate
+    return rates
+
+
 def taxes_for(
-    *, tenant: Tenant, country: str, lines: Sequence[QuoteLine], currency: str, strict: bool = True
+    *,
+    tenant: Tenant,
+    country: str,
+    lines: Sequence[QuoteLine],
+    currency: str,
+    strict: bool = True,
+    rates: Mapping[str, Decimal] | None = None,
 ) -> tuple[list[TaxLine], list[str]]:
     """EN 16931: VAT per category = rate x sum of the category's rounded net lines, rounded once
-    (never a sum of per-line taxes: pitfall #9)."""
+    (never a sum of per-line taxes: pitfall #9). ``rates`` are the country's rates by category
+    when already read (``tax_rates``); else they are read here."""
     bases: dict[str, Decimal] = defaultdict(Decimal)
     for line in lines:
         bases[line.tax_category] += line.amount
-    rates = {r.tax_category: r.rate for r in TaxRate.objects.filter(tenant=tenant, country=country)}
+    if rates is None:
+        rates = tax_rates(tenant=tenant, countries=[country]).get(country, {})
     missing = sorted(c for c in bases if c not in rates and c != "exempt")
     if missing and not strict:
         warnings = ["No %s tax rate for %s: tax not included." % (c, country) for c in missing]

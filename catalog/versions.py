@@ -4,12 +4,12 @@ A new version with ``effective_from`` changes the price of every billing period 
 after that instant, so billing code passes the period's start as ``at``.
 """
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-
-from django.db.models import Q
 
 from catalog.errors import NoPriceForCurrency
 from catalog.models import ComponentPrice, Plan, PlanComponent, PriceOverride, PriceVersion
@@ -26,8 +26,8 @@ class ResolvedPrice:
     max_amount: Decimal | None
 
 
-def _in_effect(at: datetime) -> Q:
-    return Q(effective_from__isnull=True) | Q(effective_from__lte=at)
+def _in_effect(effective_from: datetime | None, at: datetime) -> bool:
+    return effective_from is None or effective_from <= at
 
 
 def _latest(versions: list[PriceVersion]) -> PriceVersion | None:
@@ -35,62 +35,125 @@ def _latest(versions: list[PriceVersion]) -> PriceVersion | None:
     return max(versions, key=lambda v: (v.effective_from is not None, v.effective_from or v.created_at), default=None)
 
 
-def price_version_as_of(*, plan: Plan, currency: str, country: str | None, at: datetime) -> tuple[PriceVersion, str]:
-    """The version pricing ``plan`` in ``currency`` at ``at``: a region book listing ``country``
-    beats the default book. Raises ``NoPriceForCurrency`` when neither exists."""
-    candidates = list(PriceVersion.objects.filter(plan=plan, currency=currency).filter(_in_effect(at)))
-    if country:
-        regional = _latest([v for v in candidates if country in v.regions])
-        if regional is not None:
-            return regional, "region"
-    default = _latest([v for v in candidates if not v.regions])
-    if default is None:
-        raise NoPriceForCurrency(
-            "Plan %s has no price in %s in effect on %s." % (plan.code, currency, at.date().isoformat()),
-            code=NoPriceForCurrency.code,
-            extra={"plan": plan.code, "currency": currency},
+class PriceBook:
+    """The price versions, component prices and customer overrides of some plans, read once and
+    resolved "as of" any instant in memory: a bill run loads one book per chunk of customers
+    (three queries) instead of three queries per subscription and period."""
+
+    def __init__(
+        self,
+        versions: Iterable[PriceVersion],
+        prices: Iterable[ComponentPrice],
+        overrides: Iterable[PriceOverride],
+    ) -> None:
+        self._versions: dict[tuple[Any, str], list[PriceVersion]] = defaultdict(list)
+        for version in versions:
+            self._versions[(version.plan_id, version.currency)].append(version)
+        self._prices: dict[Any, dict[Any, ComponentPrice]] = defaultdict(dict)
+        for p in prices:
+            self._prices[p.version_id][p.component_id] = p
+        self._overrides: dict[tuple[Any, str], list[PriceOverride]] = defaultdict(list)
+        for o in overrides:
+            self._overrides[(o.customer_id, o.currency)].append(o)
+        self._resolved: dict[tuple[Any, ...], list[ResolvedPrice]] = {}
+
+    @classmethod
+    def load(
+        cls, *, plan_ids: Iterable[Any], currencies: Iterable[str], customer_ids: Iterable[Any] = ()
+    ) -> "PriceBook":
+        plan_ids, currencies, customer_ids = set(plan_ids), set(currencies), set(customer_ids)
+        versions = list(PriceVersion.objects.filter(plan_id__in=plan_ids, currency__in=currencies))
+        prices = ComponentPrice.objects.filter(version__in=versions) if versions else []
+        overrides = (
+            PriceOverride.objects.filter(
+                customer_id__in=customer_ids, component__plan_id__in=plan_ids, currency__in=currencies
+            )
+            if customer_ids
+            else []
         )
-    return default, "default"
+        return cls(versions, prices, overrides)
+
+    def version_as_of(
+        self, *, plan: Plan, currency: str, country: str | None, at: datetime
+    ) -> tuple[PriceVersion, str]:
+        """The version pricing ``plan`` in ``currency`` at ``at``: a region book listing ``country``
+        beats the default book. Raises ``NoPriceForCurrency`` when neither exists."""
+        candidates = [v for v in self._versions.get((plan.pk, currency), ()) if _in_effect(v.effective_from, at)]
+        if country:
+            regional = _latest([v for v in candidates if country in v.regions])
+            if regional is not None:
+                return regional, "region"
+        default = _latest([v for v in candidates if not v.regions])
+        if default is None:
+            raise NoPriceForCurrency(
+                "Plan %s has no price in %s in effect on %s." % (plan.code, currency, at.date().isoformat()),
+                code=NoPriceForCurrency.code,
+                extra={"plan": plan.code, "currency": currency},
+            )
+        return default, "default"
+
+    def _overrides_of(self, customer_id: Any, plan: Plan, currency: str, at: datetime) -> dict[Any, PriceOverride]:
+        components = {c.pk for c in plan.components.all()}
+        chosen: dict[Any, PriceOverride] = {}
+        for override in self._overrides.get((customer_id, currency), ()):
+            if override.component_id not in components or not _in_effect(override.effective_from, at):
+                continue
+            current = chosen.get(override.component_id)
+            if current is None or (override.effective_from or override.created_at) > (
+                current.effective_from or current.created_at
+            ):
+                chosen[override.component_id] = override
+        return chosen
+
+    def resolve(
+        self, *, plan: Plan, currency: str, country: str | None, at: datetime, customer_id: Any = None
+    ) -> list[ResolvedPrice]:
+        """Every component's price at ``at``, customer overrides applied (override > region > default)."""
+        overrides = self._overrides_of(customer_id, plan, currency, at) if customer_id is not None else {}
+        # Customers without overrides on the same plan, country and instant share one resolution.
+        key = (plan.pk, currency, country, at, customer_id if overrides else None)
+        cached = self._resolved.get(key)
+        if cached is not None:
+            return cached
+        version, source = self.version_as_of(plan=plan, currency=currency, country=country, at=at)
+        prices = self._prices.get(version.pk, {})
+        resolved = []
+        for component in plan.components.all():
+            chosen = overrides.get(component.pk)
+            if chosen is not None:
+                resolved.append(
+                    ResolvedPrice(
+                        component,
+                        "override",
+                        version,
+                        chosen.price,
+                        chosen.charge,
+                        chosen.min_amount,
+                        chosen.max_amount,
+                    )
+                )
+                continue
+            price = prices.get(component.pk)
+            if price is None:
+                raise NoPriceForCurrency(
+                    "Price version %s of plan %s has no price for %s." % (version.pk, plan.code, component.product.code)
+                )
+            resolved.append(
+                ResolvedPrice(component, source, version, price.price, price.charge, price.min_amount, price.max_amount)
+            )
+        self._resolved[key] = resolved
+        return resolved
+
+
+def price_version_as_of(*, plan: Plan, currency: str, country: str | None, at: datetime) -> tuple[PriceVersion, str]:
+    """The version pricing ``plan`` in ``currency`` at ``at`` (see ``PriceBook.version_as_of``)."""
+    book = PriceBook(PriceVersion.objects.filter(plan=plan, currency=currency), (), ())
+    return book.version_as_of(plan=plan, currency=currency, country=country, at=at)
 
 
 def component_prices_as_of(
     *, plan: Plan, currency: str, country: str | None, at: datetime, customer_id: Any = None
 ) -> list[ResolvedPrice]:
     """Every component's price at ``at``, customer overrides applied. Three queries, whatever the size."""
-    version, source = price_version_as_of(plan=plan, currency=currency, country=country, at=at)
-    prices = {p.component_id: p for p in ComponentPrice.objects.filter(version=version)}
-    overrides: dict[Any, PriceOverride] = {}
-    if customer_id is not None:
-        for override in PriceOverride.objects.filter(
-            customer_id=customer_id, component__plan=plan, currency=currency
-        ).filter(_in_effect(at)):
-            current = overrides.get(override.component_id)
-            if current is None or (override.effective_from or override.created_at) > (
-                current.effective_from or current.created_at
-            ):
-                overrides[override.component_id] = override
-    resolved = []
-    for component in plan.components.all():
-        chosen = overrides.get(component.pk)
-        if chosen is not None:
-            resolved.append(
-                ResolvedPrice(
-                    component,
-                    "override",
-                    version,
-                    chosen.price,
-                    chosen.charge,
-                    chosen.min_amount,
-                    chosen.max_amount,
-                )
-            )
-            continue
-        price = prices.get(component.pk)
-        if price is None:
-            raise NoPriceForCurrency(
-                "Price version %s of plan %s has no price for %s." % (version.pk, plan.code, component.product.code)
-            )
-        resolved.append(
-            ResolvedPrice(component, source, version, price.price, price.charge, price.min_amount, price.max_amount)
-        )
-    return resolved
+    book = PriceBook.load(plan_ids=[plan.pk], currencies=[currency], customer_ids=[customer_id] if customer_id else [])
+    return book.resolve(plan=plan, currency=currency, country=country, at=at, customer_id=customer_id)

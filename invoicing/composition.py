@@ -8,24 +8,27 @@ The projection of ``usage.current`` computes the period's lines; this module add
 at bill time (adjustments, pending changes) and keeps the lines of the subscriptions that are due.
 """
 
-from collections.abc import Sequence
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from billing_platform.money import round_minor
-from billing_platform.periods import local_midnight
+from billing_platform.periods import Period, local_midnight
 from catalog.charge_models.base import Usage
 from catalog.charge_models.pricing import price
-from catalog.models import ProductKind
+from catalog.models import Meter, PlanComponent, ProductKind
 from catalog.quotes import QuoteLine, taxes_for
-from catalog.versions import component_prices_as_of
 from customers.models import Customer
+from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from subscriptions.changes import period_of
 from subscriptions.models import ServiceCharge, Subscription
-from usage.aggregation import aggregate
-from usage.current import ProjectedLine, current_usage
+from tenancy.models import Tenant
+from usage.aggregation import AggregateRow, aggregate_many
+from usage.current import ProjectedLine, UsageContext, current_usage, usage_context_load
 
 
 @dataclass
@@ -61,16 +64,103 @@ def _due_instant(customer: Customer, billing_date: date) -> datetime:
     return local_midnight(billing_date, customer.timezone)
 
 
-def compose(*, customer: Customer, billing_date: date, previous_lines: Sequence[Any] = ()) -> Composition:
-    """Lines of the invoice dated ``billing_date``. ``previous_lines`` are the usage lines of the
-    customer's previous invoice, to bill late events of that period as adjustments."""
+@dataclass
+class BillingContext:
+    """Everything composing the invoices of some customers for one billing date reads, loaded at
+    once (``billing_context_load``): a bill run composes a chunk of hundreds of customers from a
+    dozen queries, whatever its size (no query per customer)."""
+
+    billing_date: date
+    usage: UsageContext
+    existing: dict[Any, Invoice]  # by customer pk: the invoice already dated billing_date
+    previous_lines: dict[Any, list[InvoiceLine]]  # by customer pk: usage lines of its previous invoice
+    pending: dict[Any, list[ServiceCharge]]  # by subscription pk: change entries not invoiced yet
+    remeasured: dict[tuple[uuid.UUID, uuid.UUID, datetime], AggregateRow]  # (subscription, meter, period start)
+
+    def due_subscriptions(self, customer: Customer) -> list[Subscription]:
+        """The live subscriptions of ``customer`` whose period ends at the billing date."""
+        due = _due_instant(customer, self.billing_date)
+        return [s for s in self.usage.subscriptions[customer.pk] if self.usage.periods[s.pk].end == due]
+
+
+def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billing_date: date) -> BillingContext:
+    usage = usage_context_load(
+        tenant=tenant,
+        customers_at=[(c, _due_instant(c, billing_date) - timedelta(microseconds=1)) for c in customers],
+    )
+    ids = [c.pk for c in customers]
+    live = Invoice.objects.filter(customer_id__in=ids, kind=InvoiceKind.INVOICE).exclude(status=InvoiceStatus.VOID)
+    existing = {i.customer_id: i for i in live.filter(issue_date=billing_date).order_by("customer_id", "created_at")}
+    previous = live.filter(issue_date__lt=billing_date).order_by("customer_id", "-issue_date").distinct("customer_id")
+    previous_lines: dict[Any, list[InvoiceLine]] = defaultdict(list)
+    for line in InvoiceLine.objects.filter(
+        invoice__in=previous.values("pk"), type="usage", adjustment=False, subscription__isnull=False
+    ).select_related("invoice"):
+        previous_lines[line.invoice.customer_id].append(line)
+    context = BillingContext(billing_date, usage, existing, previous_lines, defaultdict(list), {})
+    due = {s.pk: s for c in customers for s in context.due_subscriptions(c)}
+    if due:
+        for entry in (
+            ServiceCharge.objects.filter(subscription_id__in=list(due), change__isnull=False, invoiced_at__isnull=True)
+            .select_related("component__product", "device", "change")
+            .order_by("change__effective_at", "id")
+        ):
+            context.pending[entry.subscription_id].append(entry)
+    # Late usage: the previous invoice's pooled usage periods, re-measured from the raw events in one
+    # statement per period (bill runs share periods) and aggregation kind.
+    to_measure: dict[Period, tuple[set[Any], dict[Any, Meter]]] = {}
+    for c in customers:
+        for line in previous_lines.get(c.pk, []):
+            found = _late_component(line, due)
+            if found is not None:
+                subscription, component, period = found
+                subs, meters = to_measure.setdefault(period, (set(), {}))
+                subs.add(subscription.pk)
+                assert component.meter is not None
+                meters[component.meter.pk] = component.meter
+    for period, (subs, meters) in to_measure.items():
+        for (sub_id, meter_id), rows in aggregate_many(
+            subscription_ids=list(subs), meters=meters.values(), period=period
+        ).items():
+            context.remeasured[(sub_id, meter_id, period.start)] = rows[0]
+    return context
+
+
+def _late_component(
+    line: InvoiceLine, due: dict[Any, Subscription]
+) -> tuple[Subscription, PlanComponent, Period] | None:
+    """The subscription, pooled usage component and period a previous usage line billed, when its
+    subscription is due again now."""
+    subscription = due.get(line.subscription_id)
+    if subscription is None:
+        return None
+    component = next(
+        (
+            c
+            for c in subscription.plan.components.all()
+            if c.product.code == line.product and c.kind == ProductKind.USAGE
+        ),
+        None,
+    )
+    if component is None or component.meter is None or not component.pooled or line.period_start is None:
+        return None
+    return subscription, component, period_of(subscription, subscription.plan, line.period_start)
+
+
+def compose(*, customer: Customer, billing_date: date, context: BillingContext | None = None) -> Composition:
+    """Lines of the invoice dated ``billing_date``; ``context`` is what ``billing_context_load`` read
+    for this customer and date (read here when not given). The usage lines of the customer's
+    previous invoice are re-measured, to bill late events of that period as adjustments."""
+    if context is None:
+        context = billing_context_load(tenant=customer.tenant, customers=[customer], billing_date=billing_date)
+    elif context.billing_date != billing_date:
+        raise ValueError("the billing context was loaded for another date")
     due = _due_instant(customer, billing_date)
-    projection = current_usage(customer=customer, at=due - timedelta(microseconds=1))
-    due_subs = {u.subscription for u in projection.subscriptions if u.period.end == due}
-    subs = {s.external_id: s for s in Subscription.objects.filter(customer=customer, external_id__in=due_subs)}
-    lines = [_from_projected(p, subs) for p in projection.projected.lines if p.subscription in due_subs]
-    lines += _adjustments(customer, subs, previous_lines)
-    lines += _pending_changes(customer, subs)
+    projection = current_usage(customer=customer, at=due - timedelta(microseconds=1), context=context.usage)
+    subs = {s.external_id: s for s in context.due_subscriptions(customer)}
+    lines = [_from_projected(p, subs) for p in projection.projected.lines if p.subscription in subs]
+    lines += _adjustments(customer, context, {s.pk: s for s in subs.values()})
+    lines += _pending_changes(subs.values(), context)
     currency = customer.currency
     # A missing tax rate fails this customer's invoice (strict): it must never be billed tax-free by mistake.
     taxes, _ = (
@@ -90,6 +180,7 @@ def compose(*, customer: Customer, billing_date: date, previous_lines: Sequence[
                 for x in lines
             ],
             currency=currency,
+            rates=context.usage.tax_rates.get(customer.country, {}),
         )
         if lines
         else ([], [])
@@ -116,28 +207,24 @@ def _from_projected(p: ProjectedLine, subs: dict[str, Subscription]) -> Composed
     )
 
 
-def _adjustments(
-    customer: Customer, subs: dict[str, Subscription], previous_lines: Sequence[Any]
-) -> list[ComposedLine]:
-    """Late usage: re-measure the previous invoice's usage periods from the raw events; when more has
+def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Subscription]) -> list[ComposedLine]:
+    """Late usage: the previous invoice's usage periods re-measured from the raw events; when more has
     arrived since, bill the difference of the priced amounts (the allowance is applied once, to the
     whole period, never again to the late part: pitfall #12)."""
     out = []
-    for previous in previous_lines:
-        if previous.type != "usage" or previous.subscription_id is None or previous.adjustment:
+    for previous in context.previous_lines.get(customer.pk, []):
+        if previous.adjustment:
             continue
-        subscription = next((s for s in subs.values() if s.pk == previous.subscription_id), None)
-        if subscription is None:
+        found = _late_component(previous, due)
+        if found is None:
             continue
-        component = subscription.plan.components.filter(product__code=previous.product, kind=ProductKind.USAGE).first()
-        if component is None or component.meter is None or not component.pooled:
-            continue
-        period = period_of(subscription, subscription.plan, previous.period_start)
-        [now] = aggregate(subscription_ids=[subscription.pk], meter=component.meter, period=period)
+        subscription, component, period = found
+        assert component.meter is not None
+        now = context.remeasured[(_uuid(subscription.pk), _uuid(component.meter.pk), period.start)]
         billed_quantity = Decimal(str(previous.detail.get("metered_quantity", "0")))
         if now.quantity <= billed_quantity:
             continue
-        prices = component_prices_as_of(
+        prices = context.usage.prices.resolve(
             plan=subscription.plan,
             currency=customer.currency,
             country=customer.country,
@@ -186,15 +273,14 @@ def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _pending_changes(customer: Customer, subs: dict[str, Subscription]) -> list[ComposedLine]:
+def _pending_changes(subscriptions: Iterable[Subscription], context: BillingContext) -> list[ComposedLine]:
     """Credits and charges of subscription changes not invoiced yet, one line per change entry group."""
-    entries = (
-        ServiceCharge.objects.filter(
-            subscription__in=list(subs.values()), change__isnull=False, invoiced_at__isnull=True
-        )
-        .select_related("component__product", "device", "subscription")
-        .order_by("change__effective_at", "id")
+    subscriptions = list(subscriptions)
+    entries = sorted(
+        (e for s in subscriptions for e in context.pending.get(s.pk, [])),
+        key=_change_order,
     )
+    by_pk = {s.pk: s for s in subscriptions}
     groups: dict[tuple[Any, ...], ComposedLine] = {}
     for e in entries:
         key = (e.change_id, e.kind, e.source, e.component_id, e.covered_start, e.description)
@@ -208,7 +294,7 @@ def _pending_changes(customer: Customer, subs: dict[str, Subscription]) -> list[
                 unit_amount=None,
                 amount=Decimal(0),
                 tax_category=e.component.product.tax_category,
-                subscription=e.subscription,
+                subscription=by_pk[e.subscription_id],
                 period_start=e.covered_start,
                 period_end=e.covered_end,
             )
@@ -218,3 +304,12 @@ def _pending_changes(customer: Customer, subs: dict[str, Subscription]) -> list[
         if e.device is not None:
             line.devices.append(e.device.device_id)
     return list(groups.values())
+
+
+def _change_order(entry: ServiceCharge) -> tuple[datetime, int]:
+    assert entry.change is not None  # pending entries are loaded with change__isnull=False
+    return entry.change.effective_at, entry.pk
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -7,15 +7,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from billing_platform.errors import FieldError
 from billing_platform.money import allocate, round_minor
 from billing_platform.periods import clamp_day, local_midnight
-from catalog.models import PlanComponent, ProductKind
+from catalog.models import ProductKind
 from customers.models import Customer
-from invoicing.composition import compose
+from invoicing.composition import BillingContext, billing_context_load, compose
 from invoicing.errors import InvalidCreditNote, InvalidInvoiceTransition
 from invoicing.models import (
     BillRun,
@@ -24,13 +24,12 @@ from invoicing.models import (
     Invoice,
     InvoiceKind,
     InvoiceLine,
-    InvoiceNumberSequence,
     InvoiceStatus,
     InvoiceTax,
     InvoicingSettings,
 )
 from subscriptions.changes import period_of
-from subscriptions.models import ChargeKind, ChargeSource, Device, ServiceCharge
+from subscriptions.models import ChargeKind, ChargeSource, ServiceCharge
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from tenancy.services import audit_record
@@ -45,87 +44,95 @@ ALLOWED = {ST.DRAFT: {ST.FINALIZED, ST.VOID}, ST.FINALIZED: {ST.PAID, ST.VOID}, 
 
 
 def invoice_generate(
-    *, customer: Customer, billing_date: date, at: datetime, bill_run: BillRun | None = None
+    *,
+    customer: Customer,
+    billing_date: date,
+    at: datetime,
+    bill_run: BillRun | None = None,
+    context: BillingContext | None = None,
 ) -> Invoice | None:
     """The one invoice of ``customer`` dated ``billing_date``, created as a draft; ``None`` when there
     is nothing to bill. Idempotent: an existing invoice for that date is returned untouched (the
-    database refuses a second one, so two workers cannot both create it)."""
-    existing = (
+    database refuses a second one, so two workers cannot both create it). ``context`` is what
+    ``billing_context_load`` read for a set of customers including this one (read here if not given)."""
+    if context is None:
+        context = billing_context_load(tenant=customer.tenant, customers=[customer], billing_date=billing_date)
+    existing = context.existing.get(customer.pk)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return _invoice_create(customer=customer, context=context, at=at, bill_run=bill_run)
+    except IntegrityError:
+        # Another worker created it first: use that one.
+        return _invoice_dated(customer, billing_date)
+
+
+def _invoice_dated(customer: Customer, billing_date: date) -> Invoice | None:
+    return (
         Invoice.objects.filter(customer=customer, issue_date=billing_date, kind=InvoiceKind.INVOICE)
         .exclude(status=ST.VOID)
         .first()
     )
-    if existing is not None:
-        return existing
-    previous = (
-        Invoice.objects.filter(customer=customer, kind=InvoiceKind.INVOICE, issue_date__lt=billing_date)
-        .exclude(status=ST.VOID)
-        .order_by("-issue_date")
-        .first()
-    )
-    composition = compose(
-        customer=customer, billing_date=billing_date, previous_lines=list(previous.lines.all()) if previous else []
-    )
+
+
+def _invoice_create(
+    *, customer: Customer, context: BillingContext, at: datetime, bill_run: BillRun | None
+) -> Invoice | None:
+    """Compose and write the invoice, its lines, taxes and charge-ledger entries: four or five
+    statements, inside the caller's transaction."""
+    composition = compose(customer=customer, billing_date=context.billing_date, context=context)
     if not composition.lines:
         return None
-    try:
-        with transaction.atomic():
-            invoice = Invoice.objects.create(
+    invoice = Invoice.objects.create(
+        tenant=customer.tenant,
+        customer=customer,
+        issue_date=context.billing_date,
+        currency=customer.currency,
+        language=customer.language,
+        net_total=composition.net_total,
+        tax_total=sum((t.amount for t in composition.taxes), Decimal(0)),
+        total=composition.total,
+        amount_due=composition.total,
+        bill_run=bill_run,
+    )
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
                 tenant=customer.tenant,
-                customer=customer,
-                issue_date=billing_date,
-                currency=customer.currency,
-                language=customer.language,
-                net_total=composition.net_total,
-                tax_total=sum((t.amount for t in composition.taxes), Decimal(0)),
-                total=composition.total,
-                amount_due=composition.total,
-                bill_run=bill_run,
+                invoice=invoice,
+                position=i,
+                type=x.type,
+                product=x.product,
+                description=x.description[:300],
+                subscription=x.subscription,
+                period_start=x.period_start,
+                period_end=x.period_end,
+                quantity=x.quantity,
+                unit_amount=x.unit_amount,
+                amount=x.amount,
+                tax_category=x.tax_category,
+                devices=x.devices,
+                detail=_jsonable(x.detail),
+                adjustment=x.adjustment,
             )
-            InvoiceLine.objects.bulk_create(
-                [
-                    InvoiceLine(
-                        tenant=customer.tenant,
-                        invoice=invoice,
-                        position=i,
-                        type=x.type,
-                        product=x.product,
-                        description=x.description[:300],
-                        subscription=x.subscription,
-                        period_start=x.period_start,
-                        period_end=x.period_end,
-                        quantity=x.quantity,
-                        unit_amount=x.unit_amount,
-                        amount=x.amount,
-                        tax_category=x.tax_category,
-                        devices=x.devices,
-                        detail=_jsonable(x.detail),
-                        adjustment=x.adjustment,
-                    )
-                    for i, x in enumerate(composition.lines)
-                ]
+            for i, x in enumerate(composition.lines)
+        ]
+    )
+    InvoiceTax.objects.bulk_create(
+        [
+            InvoiceTax(
+                tenant=customer.tenant,
+                invoice=invoice,
+                category=t.category,
+                rate=t.rate,
+                base=t.base,
+                amount=t.amount,
             )
-            InvoiceTax.objects.bulk_create(
-                [
-                    InvoiceTax(
-                        tenant=customer.tenant,
-                        invoice=invoice,
-                        category=t.category,
-                        rate=t.rate,
-                        base=t.base,
-                        amount=t.amount,
-                    )
-                    for t in composition.taxes
-                ]
-            )
-            _record_charges(composition, at)
-    except IntegrityError:
-        # Another worker created it first (or the same period's fee is already charged): use that one.
-        return (
-            Invoice.objects.filter(customer=customer, issue_date=billing_date, kind=InvoiceKind.INVOICE)
-            .exclude(status=ST.VOID)
-            .first()
-        )
+            for t in composition.taxes
+        ]
+    )
+    _record_charges(composition, at)
     return invoice
 
 
@@ -158,17 +165,19 @@ def _record_charges(composition: Any, at: datetime) -> None:
     ]
     if not lines:
         return
+    # The subscriptions come from the billing context, their plan's components and devices loaded.
     subscriptions = {line.subscription.pk: line.subscription for line in lines}
     components = {
-        (c.plan_id, c.product.code): c
-        for c in PlanComponent.objects.filter(
-            plan_id__in={s.plan_id for s in subscriptions.values()}, kind=ProductKind.SERVICE
-        ).select_related("product")
+        (s.plan_id, c.product.code): c
+        for s in subscriptions.values()
+        for c in s.plan.components.all()
+        if c.kind == ProductKind.SERVICE
     }
-    # Live devices last (NULL removed_at sorts last), so they win over a removed device of the same id.
+    # Live devices last (None removed_at sorts last), so they win over a removed device of the same id.
     devices = {
         (d.subscription_id, d.device_id): d
-        for d in Device.objects.filter(subscription_id__in=subscriptions).order_by("removed_at")
+        for s in subscriptions.values()
+        for d in sorted(s.devices.all(), key=lambda d: (d.removed_at is None, d.removed_at or d.added_at))
     }
     rows = []
     for line in lines:
@@ -205,14 +214,21 @@ def _record_charges(composition: Any, at: datetime) -> None:
 # --- lifecycle ---------------------------------------------------------------------------------------
 
 
-def _next_number(tenant: Tenant, series: str, year: int) -> int:
-    """Gapless: the sequence row is locked until the caller's transaction commits, so two
-    finalizations never take the same number and a rolled-back one gives its number back."""
-    InvoiceNumberSequence.objects.get_or_create(tenant=tenant, series=series, year=year)
-    sequence = InvoiceNumberSequence.objects.select_for_update().get(tenant=tenant, series=series, year=year)
-    sequence.last += 1
-    sequence.save(update_fields=["last"])
-    return sequence.last
+NEXT_NUMBER_SQL = """
+INSERT INTO invoicing_invoicenumbersequence (tenant_id, series, year, last) VALUES (%s, %s, %s, 1)
+ON CONFLICT (tenant_id, series, year) DO UPDATE SET last = invoicing_invoicenumbersequence.last + 1
+RETURNING last
+"""
+
+
+def _next_number(tenant_id: Any, series: str, year: int) -> int:
+    """Gapless: one statement takes the next number and locks the sequence row until the caller's
+    transaction commits, so two finalizations never take the same number and a rolled-back one
+    gives its number back."""
+    with connection.cursor() as cursor:
+        cursor.execute(NEXT_NUMBER_SQL, [tenant_id, series, year])
+        (last,) = cursor.fetchone()
+    return int(last)
 
 
 def invoice_finalize(*, invoice: Invoice, actor: Actor, at: datetime) -> Invoice:
@@ -220,27 +236,33 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor, at: datetime) -> Invoice
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         _check(invoice, ST.FINALIZED)
-        year = invoice.issue_date.year
-        prefix = settings.invoice_prefix if invoice.kind == InvoiceKind.INVOICE else settings.credit_note_prefix
-        sequence = _next_number(invoice.tenant, invoice.kind, year)
-        invoice.number = "%s-%d-%06d" % (prefix, year, sequence)
-        invoice.number_year, invoice.number_sequence = year, sequence
-        invoice.status, invoice.finalized_at = ST.FINALIZED, at
-        invoice.save(update_fields=["number", "number_year", "number_sequence", "status", "finalized_at"])
-        audit_record(
-            tenant=invoice.tenant,
-            actor=actor,
-            action="invoice.finalized",
-            object_type="invoice",
-            object_id=invoice.number,
-            at=at,
-            after={"total": str(invoice.total), "currency": invoice.currency},
-        )
-        from invoicing.tasks import invoice_render_task
-
-        pk = str(invoice.pk)
-        transaction.on_commit(lambda: invoice_render_task.delay(pk))
+        _finalize_locked(invoice=invoice, settings=settings, actor=actor, at=at)
     return invoice
+
+
+def _finalize_locked(*, invoice: Invoice, settings: InvoicingSettings, actor: Actor, at: datetime) -> None:
+    """Number a draft the caller holds locked (or has just created), record it, and render and send
+    it once the transaction commits."""
+    year = invoice.issue_date.year
+    prefix = settings.invoice_prefix if invoice.kind == InvoiceKind.INVOICE else settings.credit_note_prefix
+    sequence = _next_number(invoice.tenant_id, invoice.kind, year)
+    invoice.number = "%s-%d-%06d" % (prefix, year, sequence)
+    invoice.number_year, invoice.number_sequence = year, sequence
+    invoice.status, invoice.finalized_at = ST.FINALIZED, at
+    invoice.save(update_fields=["number", "number_year", "number_sequence", "status", "finalized_at"])
+    audit_record(
+        tenant=invoice.tenant,
+        actor=actor,
+        action="invoice.finalized",
+        object_type="invoice",
+        object_id=invoice.number,
+        at=at,
+        after={"total": str(invoice.total), "currency": invoice.currency},
+    )
+    from invoicing.tasks import invoice_render_task
+
+    pk = str(invoice.pk)
+    transaction.on_commit(lambda: invoice_render_task.delay(pk))
 
 
 def _check(invoice: Invoice, to: str) -> None:
@@ -423,47 +445,65 @@ def bill_run_plan(*, run: BillRun, at: datetime) -> list[list[str]]:
 
 
 def bill_run_chunk(*, run_id: str, customer_ids: Sequence[str], at: datetime) -> None:
-    """Invoice a chunk of customers. One customer's failure is recorded with its reason and does not
-    stop the others; a customer already handled by this run (a retried chunk) is skipped."""
+    """Invoice a chunk of customers. What composing their invoices reads is loaded once for the
+    chunk; each customer is then one transaction: its invoice, its outcome row and the run's
+    counters commit together, so a worker killed mid-chunk leaves nothing half done. One customer's
+    failure is recorded with its reason and does not stop the others; a customer already handled
+    by this run (a retried chunk) is skipped."""
     run = BillRun.objects.select_related("tenant").get(pk=run_id)
     settings, _ = InvoicingSettings.objects.get_or_create(tenant=run.tenant)
     handled = set(
         BillRunCustomer.objects.filter(bill_run=run, customer_id__in=customer_ids).values_list("customer_id", flat=True)
     )
-    for customer in Customer.objects.filter(pk__in=customer_ids).exclude(pk__in=handled).select_related("tenant"):
-        outcome, invoice, error = "nothing", None, ""
+    customers = list(
+        Customer.objects.filter(tenant=run.tenant, pk__in=customer_ids).exclude(pk__in=handled).order_by("pk")
+    )
+    for customer in customers:
+        customer.tenant = run.tenant
+    context = billing_context_load(tenant=run.tenant, customers=customers, billing_date=run.billing_date)
+    actor = Actor.system("bill run")
+    for customer in customers:
         try:
             with transaction.atomic():
-                before = (
-                    Invoice.objects.filter(customer=customer, issue_date=run.billing_date, kind=InvoiceKind.INVOICE)
-                    .exclude(status=ST.VOID)
-                    .exists()
-                )
-                invoice = invoice_generate(customer=customer, billing_date=run.billing_date, at=at, bill_run=run)
-                outcome = "nothing" if invoice is None else ("existing" if before else "invoiced")
-                if invoice is not None and outcome == "invoiced" and settings.auto_finalize:
-                    invoice_finalize(invoice=invoice, actor=Actor.system("bill run"), at=at)
+                invoice = context.existing.get(customer.pk)
+                outcome = "existing"
+                if invoice is None:
+                    invoice = _invoice_create(customer=customer, context=context, at=at, bill_run=run)
+                    outcome = "nothing" if invoice is None else "invoiced"
+                    if invoice is not None and settings.auto_finalize:
+                        _finalize_locked(invoice=invoice, settings=settings, actor=actor, at=at)
+                _record_outcome(run, customer, outcome, invoice)
+        except IntegrityError:
+            # Another worker invoiced this customer first, or a concurrent retry of this chunk
+            # recorded it: record what is there, unless the outcome already is.
+            with transaction.atomic():
+                if not BillRunCustomer.objects.filter(bill_run=run, customer=customer).exists():
+                    invoice = _invoice_dated(customer, run.billing_date)
+                    _record_outcome(run, customer, "nothing" if invoice is None else "existing", invoice)
         except Exception as exc:  # a customer's failure is data for the run, not a crash of it
             logger.warning("bill run %s: customer %s failed: %s", run.pk, customer.pk, exc)
-            outcome, invoice, error = "failed", None, getattr(exc, "detail", None) or str(exc) or exc.__class__.__name__
-        try:
-            with transaction.atomic():
-                BillRunCustomer.objects.create(
-                    tenant=run.tenant,
-                    bill_run=run,
-                    customer=customer,
-                    outcome=outcome,
-                    invoice=invoice,
-                    error=error[:2000],
-                )
-        except IntegrityError:
-            continue  # recorded by a concurrent retry of this chunk
-        BillRun.objects.filter(pk=run.pk).update(
-            done=F("done") + (0 if outcome == "failed" else 1),
-            failed=F("failed") + (1 if outcome == "failed" else 0),
-            created=F("created") + (1 if outcome == "invoiced" else 0),
-        )
+            error = getattr(exc, "detail", None) or str(exc) or exc.__class__.__name__
+            try:
+                with transaction.atomic():
+                    _record_outcome(run, customer, "failed", None, error=str(error))
+            except IntegrityError:
+                continue  # recorded by a concurrent retry of this chunk
     _maybe_finish(run.pk, at)
+
+
+def _record_outcome(
+    run: BillRun, customer: Customer, outcome: str, invoice: Invoice | None, *, error: str = ""
+) -> None:
+    """The customer's outcome row and the run's counters, in the caller's transaction (the row is
+    unique per run and customer, so a customer is never counted twice)."""
+    BillRunCustomer.objects.create(
+        tenant=run.tenant, bill_run=run, customer=customer, outcome=outcome, invoice=invoice, error=error[:2000]
+    )
+    BillRun.objects.filter(pk=run.pk).update(
+        done=F("done") + (0 if outcome == "failed" else 1),
+        failed=F("failed") + (1 if outcome == "failed" else 0),
+        created=F("created") + (1 if outcome == "invoiced" else 0),
+    )
 
 
 def _maybe_finish(run_id: Any, at: datetime) -> None:
