@@ -28,10 +28,10 @@ spread over last month, ingested by ``usage.ingest.events_ingest`` in batches of
 rollups are the product's own), and their count and sum are checked.
 
 Measured, in this process, before the run and rolled back (nothing is left behind):
-``invoice_generate`` for ``--sample`` customers inside ``CaptureQueriesContext`` (queries and
-milliseconds per invoice), the same with every query attributed to its call site, the same
-customers through ``bill_run_chunk`` (what a bill run really spends per customer), and a cProfile
-of ``invoice_generate`` for ``--profile-customers`` customers.
+``bill_run_chunk`` over ``--sample`` customers (a chunk: what a bill run really spends per
+customer) inside ``CaptureQueriesContext`` (queries and milliseconds per invoice), the same with
+every query attributed to its call site, ``invoice_generate`` one customer at a time (the path of
+a single invoice), and a cProfile of ``bill_run_chunk`` over ``--profile-customers`` customers.
 
 The run: ``--workers`` ``celery -A billing_platform worker -c CONCURRENCY --pool prefork``
 processes, started in their own sessions and pinged until they answer; ``bill_run_create`` for the
@@ -568,7 +568,10 @@ def customers_for(seed: Seed, indexes: Sequence[int]) -> list[Any]:
 
 
 def measure_queries(seed: Seed, sample: int, profile_customers: int, now: datetime) -> float:
-    """Queries and time per invoice, in this process, rolled back. Returns queries per invoice."""
+    """Queries and time per invoice, in this process, rolled back: first ``bill_run_chunk`` over
+    ``sample`` customers (what a bill run spends per customer; the headline), then
+    ``invoice_generate`` one customer at a time (the path of a single invoice). Returns the bill
+    run's queries per invoice."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -580,69 +583,60 @@ def measure_queries(seed: Seed, sample: int, profile_customers: int, now: dateti
     warm = customers_for(seed, [0])[0]
     with rolled_back():  # first calls: imports, content types, prepared caches
         invoice_generate(customer=warm, billing_date=seed.billing_date, at=now)
-
     customers = customers_for(seed, indexes)
+    ids = [str(c.pk) for c in customers]
+
+    def chunk() -> None:
+        run = BillRun.objects.create(tenant=seed.tenant, billing_date=seed.billing_date)
+        bill_run_chunk(run_id=str(run.pk), customer_ids=ids, at=now)
+
     with rolled_back(), CaptureQueriesContext(connection) as captured:
         started = time.perf_counter()
-        invoices = [invoice_generate(customer=c, billing_date=seed.billing_date, at=now) for c in customers]
+        chunk()
         seconds = time.perf_counter() - started
-    made = sum(1 for i in invoices if i is not None)
-    per_invoice = len(captured.captured_queries) / len(customers)
+    per_invoice = (len(captured.captured_queries) - 1) / len(customers)  # not the BillRun insert
     db_ms = sum(float(q["time"]) for q in captured.captured_queries) * 1000 / len(customers)
-    savepoints = sum(1 for q in captured.captured_queries if sql_shape(q["sql"]) == "SAVEPOINT/RELEASE")
     log(
-        f"invoice_generate, {len(customers)} customers in this process (rolled back): {made} invoices,"
-        f" {per_invoice:.1f} queries per invoice ({savepoints / len(customers):.1f} of them SAVEPOINT/RELEASE),"
-        f" {seconds * 1000 / len(customers):.1f} ms per invoice of which {db_ms:.1f} ms in execute"
-        f" (target <= {TARGET_QUERIES:.0f} queries: {'reached' if per_invoice <= TARGET_QUERIES else 'not reached'})"
+        f"bill_run_chunk over {len(customers)} customers in this process (rolled back):"
+        f" {per_invoice:.1f} queries per invoice, {seconds * 1000 / len(customers):.1f} ms per invoice"
+        f" of which {db_ms:.1f} ms in execute (= {len(customers) / seconds:,.0f} invoices/s per busy core;"
+        f" target <= {TARGET_QUERIES:.0f} queries: {'reached' if per_invoice <= TARGET_QUERIES else 'not reached'})"
     )
-
     attribution = Attribution()
     with rolled_back(), connection.execute_wrapper(attribution):
-        for c in customers:
-            invoice_generate(customer=c, billing_date=seed.billing_date, at=now)
+        chunk()
     by_site: dict[str, list[float]] = defaultdict(list)
     shapes: dict[str, Counter[str]] = defaultdict(Counter)
     for site, shape, duration in attribution.rows:
         by_site[site].append(duration)
         shapes[site][shape] += 1
-    log("  queries per invoice by call site (count, ms, statements):")
+    log("  queries per invoice by call site (count, ms, statements; per chunk when the count is below 1):")
     for site, durations in sorted(by_site.items(), key=lambda kv: -len(kv[1])):
         kinds = ", ".join(f"{shape} x{count / len(customers):g}" for shape, count in shapes[site].most_common(3))
         log(
-            f"    {len(durations) / len(customers):5.1f}  {sum(durations) * 1000 / len(customers):5.2f} ms"
+            f"    {len(durations) / len(customers):6.2f}  {sum(durations) * 1000 / len(customers):5.2f} ms"
             f"  {site}: {kinds}"
         )
 
-    with rolled_back(), CaptureQueriesContext(connection) as chunk_queries:
-        run = BillRun.objects.create(tenant=seed.tenant, billing_date=seed.billing_date)
+    single = customers[: min(len(customers), 20)]
+    with rolled_back(), CaptureQueriesContext(connection) as one_by_one:
         started = time.perf_counter()
-        bill_run_chunk(run_id=str(run.pk), customer_ids=[str(c.pk) for c in customers], at=now)
-        chunk_seconds = time.perf_counter() - started
+        for c in single:
+            invoice_generate(customer=c, billing_date=seed.billing_date, at=now)
+        seconds = time.perf_counter() - started
     log(
-        f"bill_run_chunk over the same {len(customers)} customers (rolled back):"
-        f" {(len(chunk_queries.captured_queries) - 1) / len(customers):.1f} queries per customer,"
-        f" {chunk_seconds * 1000 / len(customers):.1f} ms per customer in one process"
-        f" (= {len(customers) / chunk_seconds:,.0f} invoices/s per busy core)"
+        f"invoice_generate one customer at a time, {len(single)} customers (rolled back):"
+        f" {len(one_by_one.captured_queries) / len(single):.1f} queries, {seconds * 1000 / len(single):.1f} ms"
+        " per invoice"
     )
-    chunk_attribution = Attribution()
-    with rolled_back(), connection.execute_wrapper(chunk_attribution):
-        run = BillRun.objects.create(tenant=seed.tenant, billing_date=seed.billing_date)
-        bill_run_chunk(run_id=str(run.pk), customer_ids=[str(c.pk) for c in customers], at=now)
-    around: Counter[str] = Counter()
-    for site, shape, _ in chunk_attribution.rows:
-        if re.search(r" (bill_run_chunk|_maybe_finish)\b", site.split(" (from")[0]):
-            around[f"{site}: {shape}"] += 1
-    log("  of which outside invoice_generate (per customer; per chunk when below 1):")
-    for site, count in around.most_common():
-        log(f"    {count / len(customers):5.2f}  {site}")
 
     profiled = customers_for(seed, list(range(min(n, sample + 1), min(n, sample + 1 + profile_customers))) or [0])
+    profiled_ids = [str(c.pk) for c in profiled]
     profiler = cProfile.Profile()
     with rolled_back():
+        run = BillRun.objects.create(tenant=seed.tenant, billing_date=seed.billing_date)
         profiler.enable()
-        for c in profiled:
-            invoice_generate(customer=c, billing_date=seed.billing_date, at=now)
+        bill_run_chunk(run_id=str(run.pk), customer_ids=profiled_ids, at=now)
         profiler.disable()
     print_profile(profiler, len(profiled))
     return per_invoice
@@ -670,7 +664,7 @@ def print_profile(profiler: cProfile.Profile, invoices: int) -> None:
     stats = pstats.Stats(profiler)
     raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
     total = sum(tt for _, _, tt, _, _ in raw.values())
-    log(f"cProfile of invoice_generate for {invoices} customer(s): {total * 1000 / invoices:.1f} ms per invoice")
+    log(f"cProfile of bill_run_chunk for {invoices} customer(s): {total * 1000 / invoices:.1f} ms per invoice")
     by_area: dict[str, float] = defaultdict(float)
     for (filename, _, _), (_, _, tt, _, _) in raw.items():
         by_area[area(filename)] += tt
@@ -961,8 +955,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--events-per-device", type=int, default=5, help="usage events per device (%(default)s)")
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (%(default)s)")
     parser.add_argument("--concurrency", type=int, default=2, help="prefork processes per worker (%(default)s)")
-    parser.add_argument("--sample", type=int, default=50, help="customers for the query count (%(default)s)")
-    parser.add_argument("--profile-customers", type=int, default=5, help="customers profiled (%(default)s)")
+    parser.add_argument("--sample", type=int, default=200, help="customers for the query count (%(default)s)")
+    parser.add_argument("--profile-customers", type=int, default=200, help="customers profiled (%(default)s)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the run (%(default)s)")
     parser.add_argument("--skip-run", action="store_true", help="seed and measure queries only, no bill run")
     parser.add_argument("--database-url", default=DEFAULT_DB, help="scratch database (%(default)s)")

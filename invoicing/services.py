@@ -5,6 +5,7 @@ import logging
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -15,7 +16,7 @@ from billing_platform.money import allocate, round_minor
 from billing_platform.periods import clamp_day, local_midnight
 from catalog.models import ProductKind
 from customers.models import Customer
-from invoicing.composition import BillingContext, billing_context_load, compose
+from invoicing.composition import BillingContext, Composition, billing_context_load, compose
 from invoicing.errors import InvalidCreditNote, InvalidInvoiceTransition
 from invoicing.models import (
     BillRun,
@@ -31,8 +32,8 @@ from invoicing.models import (
 from subscriptions.changes import period_of
 from subscriptions.models import ChargeKind, ChargeSource, ServiceCharge
 from tenancy.actors import Actor
-from tenancy.models import Tenant
-from tenancy.services import audit_record
+from tenancy.models import AuditLogEntry, Tenant
+from tenancy.services import audit_entry, audit_record
 from usage.ingest import LIVE_STATUSES
 
 logger = logging.getLogger(__name__)
@@ -79,27 +80,52 @@ def _invoice_dated(customer: Customer, billing_date: date) -> Invoice | None:
 def _invoice_create(
     *, customer: Customer, context: BillingContext, at: datetime, bill_run: BillRun | None
 ) -> Invoice | None:
-    """Compose and write the invoice, its lines, taxes and charge-ledger entries: four or five
-    statements, inside the caller's transaction."""
+    """Compose and write one invoice, inside the caller's transaction; ``None`` when there is nothing to bill."""
     composition = compose(customer=customer, billing_date=context.billing_date, context=context)
     if not composition.lines:
         return None
-    invoice = Invoice.objects.create(
-        tenant=customer.tenant,
-        customer=customer,
-        issue_date=context.billing_date,
-        currency=customer.currency,
-        language=customer.language,
-        net_total=composition.net_total,
-        tax_total=sum((t.amount for t in composition.taxes), Decimal(0)),
-        total=composition.total,
-        amount_due=composition.total,
-        bill_run=bill_run,
-    )
+    [invoice] = _invoices_write([composition], bill_run=bill_run, at=at)
+    return invoice
+
+
+def _invoices_write(
+    compositions: Sequence[Composition],
+    *,
+    bill_run: BillRun | None,
+    at: datetime,
+    finalize_with: InvoicingSettings | None = None,
+    actor: Actor | None = None,
+) -> list[Invoice]:
+    """Write the invoices of ``compositions`` (one customer each, all dated the same day), their lines,
+    taxes and charge-ledger entries: one statement per table, whatever their number, inside the
+    caller's transaction. With ``finalize_with``, they are numbered and finalized as written."""
+    invoices = [
+        Invoice(
+            tenant=c.customer.tenant,
+            customer=c.customer,
+            issue_date=c.billing_date,
+            currency=c.customer.currency,
+            language=c.customer.language,
+            net_total=c.net_total,
+            tax_total=sum((t.amount for t in c.taxes), Decimal(0)),
+            total=c.total,
+            amount_due=c.total,
+            bill_run=bill_run,
+        )
+        for c in compositions
+    ]
+    if finalize_with is not None and invoices:
+        year = invoices[0].issue_date.year
+        last = _next_number(invoices[0].tenant_id, InvoiceKind.INVOICE, year, count=len(invoices))
+        for sequence, invoice in enumerate(invoices, start=last - len(invoices) + 1):
+            invoice.number = "%s-%d-%06d" % (finalize_with.invoice_prefix, year, sequence)
+            invoice.number_year, invoice.number_sequence = year, sequence
+            invoice.status, invoice.finalized_at = ST.FINALIZED, at
+    Invoice.objects.bulk_create(invoices)
     InvoiceLine.objects.bulk_create(
         [
             InvoiceLine(
-                tenant=customer.tenant,
+                tenant=invoice.tenant,
                 invoice=invoice,
                 position=i,
                 type=x.type,
@@ -116,24 +142,28 @@ def _invoice_create(
                 detail=_jsonable(x.detail),
                 adjustment=x.adjustment,
             )
-            for i, x in enumerate(composition.lines)
+            for invoice, c in zip(invoices, compositions, strict=True)
+            for i, x in enumerate(c.lines)
         ]
     )
     InvoiceTax.objects.bulk_create(
         [
             InvoiceTax(
-                tenant=customer.tenant,
+                tenant=invoice.tenant,
                 invoice=invoice,
                 category=t.category,
                 rate=t.rate,
                 base=t.base,
                 amount=t.amount,
             )
-            for t in composition.taxes
+            for invoice, c in zip(invoices, compositions, strict=True)
+            for t in c.taxes
         ]
     )
-    _record_charges(composition, at)
-    return invoice
+    _record_charges(compositions, at)
+    if finalize_with is not None and invoices:
+        _finalized(invoices, actor=actor or Actor.system("bill run"), at=at)
+    return invoices
 
 
 def _jsonable(value: Any) -> Any:
@@ -146,16 +176,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _record_charges(composition: Any, at: datetime) -> None:
+def _record_charges(compositions: Sequence[Composition], at: datetime) -> None:
     """Service fees billed go to the subscription's charge ledger (so later changes credit at most
-    what was charged), and pending change entries are marked invoiced. One insert for the whole
-    invoice; a fee already in the ledger for that period (a retried run) is left as it is."""
-    pending = [pk for line in composition.lines for pk in line.charge_ids]
+    what was charged), and pending change entries are marked invoiced. One insert for all the
+    invoices; a fee already in the ledger for that period (a retried run) is left as it is."""
+    pending = [pk for c in compositions for line in c.lines for pk in line.charge_ids]
     if pending:
         ServiceCharge.objects.filter(pk__in=pending).update(invoiced_at=at)
     lines = [
-        line
-        for line in composition.lines
+        (c.customer.currency, line)
+        for c in compositions
+        for line in c.lines
         if line.type == "service"
         and line.subscription is not None
         and not line.charge_ids
@@ -166,7 +197,7 @@ def _record_charges(composition: Any, at: datetime) -> None:
     if not lines:
         return
     # The subscriptions come from the billing context, their plan's components and devices loaded.
-    subscriptions = {line.subscription.pk: line.subscription for line in lines}
+    subscriptions = {line.subscription.pk: line.subscription for _, line in lines if line.subscription is not None}
     components = {
         (s.plan_id, c.product.code): c
         for s in subscriptions.values()
@@ -180,12 +211,15 @@ def _record_charges(composition: Any, at: datetime) -> None:
         for d in sorted(s.devices.all(), key=lambda d: (d.removed_at is None, d.removed_at or d.added_at))
     }
     rows = []
-    for line in lines:
+    for currency, line in lines:
         subscription = line.subscription
+        assert subscription is not None
+        assert line.period_start is not None
+        assert line.period_end is not None
         component = components.get((subscription.plan_id, line.product))
         if component is None:
             continue
-        shares = allocate(line.amount, [Decimal(1)] * len(line.devices), composition.customer.currency)
+        shares = allocate(line.amount, [Decimal(1)] * len(line.devices), currency)
         source = ChargeSource.ACTIVATION if "days" in line.detail else ChargeSource.IN_ADVANCE
         # The ledger keys a fee by its whole service period; an activation proration covers part of it.
         whole = period_of(subscription, subscription.plan, line.period_start)
@@ -203,7 +237,7 @@ def _record_charges(composition: Any, at: datetime) -> None:
                     covered_start=line.period_start,
                     covered_end=line.period_end,
                     amount=share,
-                    currency=composition.customer.currency,
+                    currency=currency,
                     invoiced_at=at,
                 )
             )
@@ -215,18 +249,19 @@ def _record_charges(composition: Any, at: datetime) -> None:
 
 
 NEXT_NUMBER_SQL = """
-INSERT INTO invoicing_invoicenumbersequence (tenant_id, series, year, last) VALUES (%s, %s, %s, 1)
-ON CONFLICT (tenant_id, series, year) DO UPDATE SET last = invoicing_invoicenumbersequence.last + 1
+INSERT INTO invoicing_invoicenumbersequence (tenant_id, series, year, last) VALUES (%(tenant)s, %(series)s, %(year)s,
+    %(count)s)
+ON CONFLICT (tenant_id, series, year) DO UPDATE SET last = invoicing_invoicenumbersequence.last + %(count)s
 RETURNING last
 """
 
 
-def _next_number(tenant_id: Any, series: str, year: int) -> int:
-    """Gapless: one statement takes the next number and locks the sequence row until the caller's
-    transaction commits, so two finalizations never take the same number and a rolled-back one
-    gives its number back."""
+def _next_number(tenant_id: Any, series: str, year: int, *, count: int = 1) -> int:
+    """The last of ``count`` consecutive numbers taken. Gapless: one statement takes them and locks
+    the sequence row until the caller's transaction commits, so two finalizations never take the
+    same number and a rolled-back one gives its numbers back."""
     with connection.cursor() as cursor:
-        cursor.execute(NEXT_NUMBER_SQL, [tenant_id, series, year])
+        cursor.execute(NEXT_NUMBER_SQL, {"tenant": tenant_id, "series": series, "year": year, "count": count})
         (last,) = cursor.fetchone()
     return int(last)
 
@@ -241,8 +276,8 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor, at: datetime) -> Invoice
 
 
 def _finalize_locked(*, invoice: Invoice, settings: InvoicingSettings, actor: Actor, at: datetime) -> None:
-    """Number a draft the caller holds locked (or has just created), record it, and render and send
-    it once the transaction commits."""
+    """Number a draft the caller holds locked, record it, and render and send it once the
+    transaction commits."""
     year = invoice.issue_date.year
     prefix = settings.invoice_prefix if invoice.kind == InvoiceKind.INVOICE else settings.credit_note_prefix
     sequence = _next_number(invoice.tenant_id, invoice.kind, year)
@@ -250,19 +285,30 @@ def _finalize_locked(*, invoice: Invoice, settings: InvoicingSettings, actor: Ac
     invoice.number_year, invoice.number_sequence = year, sequence
     invoice.status, invoice.finalized_at = ST.FINALIZED, at
     invoice.save(update_fields=["number", "number_year", "number_sequence", "status", "finalized_at"])
-    audit_record(
-        tenant=invoice.tenant,
-        actor=actor,
-        action="invoice.finalized",
-        object_type="invoice",
-        object_id=invoice.number,
-        at=at,
-        after={"total": str(invoice.total), "currency": invoice.currency},
+    _finalized([invoice], actor=actor, at=at)
+
+
+def _finalized(invoices: Sequence[Invoice], *, actor: Actor, at: datetime) -> None:
+    """The audit entries of invoices just finalized, and their rendering and sending once the
+    transaction commits."""
+    AuditLogEntry.objects.bulk_create(
+        [
+            audit_entry(
+                tenant=invoice.tenant,
+                actor=actor,
+                action="invoice.finalized",
+                object_type="invoice",
+                object_id=invoice.number,
+                at=at,
+                after={"total": str(invoice.total), "currency": invoice.currency},
+            )
+            for invoice in invoices
+        ]
     )
     from invoicing.tasks import invoice_render_task
 
-    pk = str(invoice.pk)
-    transaction.on_commit(lambda: invoice_render_task.delay(pk))
+    for pk in [str(invoice.pk) for invoice in invoices]:
+        transaction.on_commit(partial(invoice_render_task.delay, pk))
 
 
 def _check(invoice: Invoice, to: str) -> None:
@@ -444,12 +490,16 @@ def bill_run_plan(*, run: BillRun, at: datetime) -> list[list[str]]:
     return [ids[i : i + CHUNK_SIZE] for i in range(0, len(ids), CHUNK_SIZE)]
 
 
+WRITE_BATCH = 50
+
+
 def bill_run_chunk(*, run_id: str, customer_ids: Sequence[str], at: datetime) -> None:
     """Invoice a chunk of customers. What composing their invoices reads is loaded once for the
-    chunk; each customer is then one transaction: its invoice, its outcome row and the run's
-    counters commit together, so a worker killed mid-chunk leaves nothing half done. One customer's
-    failure is recorded with its reason and does not stop the others; a customer already handled
-    by this run (a retried chunk) is skipped."""
+    chunk. Customers are then written by batches of ``WRITE_BATCH``, each in one transaction: the
+    invoices, lines, taxes, ledger entries, outcome rows and the run's counters of the batch commit
+    together (one statement per table), so a worker killed mid-chunk leaves nothing half done and a
+    retry redoes only what did not commit. One customer's failure is recorded with its reason and
+    does not stop the others; a customer already handled by this run (a retried chunk) is skipped."""
     run = BillRun.objects.select_related("tenant").get(pk=run_id)
     settings, _ = InvoicingSettings.objects.get_or_create(tenant=run.tenant)
     handled = set(
@@ -461,48 +511,99 @@ def bill_run_chunk(*, run_id: str, customer_ids: Sequence[str], at: datetime) ->
     for customer in customers:
         customer.tenant = run.tenant
     context = billing_context_load(tenant=run.tenant, customers=customers, billing_date=run.billing_date)
-    actor = Actor.system("bill run")
-    for customer in customers:
+    for i in range(0, len(customers), WRITE_BATCH):
+        batch = customers[i : i + WRITE_BATCH]
         try:
             with transaction.atomic():
-                invoice = context.existing.get(customer.pk)
-                outcome = "existing"
-                if invoice is None:
-                    invoice = _invoice_create(customer=customer, context=context, at=at, bill_run=run)
-                    outcome = "nothing" if invoice is None else "invoiced"
-                    if invoice is not None and settings.auto_finalize:
-                        _finalize_locked(invoice=invoice, settings=settings, actor=actor, at=at)
-                _record_outcome(run, customer, outcome, invoice)
-        except IntegrityError:
-            # Another worker invoiced this customer first, or a concurrent retry of this chunk
-            # recorded it: record what is there, unless the outcome already is.
-            with transaction.atomic():
-                if not BillRunCustomer.objects.filter(bill_run=run, customer=customer).exists():
-                    invoice = _invoice_dated(customer, run.billing_date)
-                    _record_outcome(run, customer, "nothing" if invoice is None else "existing", invoice)
-        except Exception as exc:  # a customer's failure is data for the run, not a crash of it
-            logger.warning("bill run %s: customer %s failed: %s", run.pk, customer.pk, exc)
-            error = getattr(exc, "detail", None) or str(exc) or exc.__class__.__name__
-            try:
-                with transaction.atomic():
-                    _record_outcome(run, customer, "failed", None, error=str(error))
-            except IntegrityError:
-                continue  # recorded by a concurrent retry of this chunk
+                _bill_batch(run=run, customers=batch, context=context, settings=settings, at=at)
+        except Exception as exc:  # e.g. another worker invoiced one of them meanwhile: one at a time
+            logger.info("bill run %s: batch of %d written one customer at a time: %s", run.pk, len(batch), exc)
+            for customer in batch:
+                _bill_one(run=run, customer=customer, context=context, settings=settings, at=at)
     _maybe_finish(run.pk, at)
 
 
-def _record_outcome(
-    run: BillRun, customer: Customer, outcome: str, invoice: Invoice | None, *, error: str = ""
+def _failure(run: BillRun, customer: Customer, exc: Exception) -> str:
+    logger.warning("bill run %s: customer %s failed: %s", run.pk, customer.pk, exc)
+    return str(getattr(exc, "detail", None) or str(exc) or exc.__class__.__name__)
+
+
+def _bill_batch(
+    *, run: BillRun, customers: Sequence[Customer], context: BillingContext, settings: InvoicingSettings, at: datetime
 ) -> None:
-    """The customer's outcome row and the run's counters, in the caller's transaction (the row is
-    unique per run and customer, so a customer is never counted twice)."""
-    BillRunCustomer.objects.create(
-        tenant=run.tenant, bill_run=run, customer=customer, outcome=outcome, invoice=invoice, error=error[:2000]
+    """Compose every customer of the batch (a failure is that customer's outcome), then write them
+    all, in the caller's transaction."""
+    outcomes: list[tuple[Customer, str, Invoice | None, str]] = []
+    compositions: list[Composition] = []
+    for customer in customers:
+        existing = context.existing.get(customer.pk)
+        if existing is not None:
+            outcomes.append((customer, "existing", existing, ""))
+            continue
+        try:
+            composition = compose(customer=customer, billing_date=run.billing_date, context=context)
+        except Exception as exc:  # a customer's failure is data for the run, not a crash of it
+            outcomes.append((customer, "failed", None, _failure(run, customer, exc)))
+            continue
+        if composition.lines:
+            compositions.append(composition)
+        else:
+            outcomes.append((customer, "nothing", None, ""))
+    invoices = _invoices_write(
+        compositions, bill_run=run, at=at, finalize_with=settings if settings.auto_finalize else None
     )
+    outcomes += [(invoice.customer, "invoiced", invoice, "") for invoice in invoices]
+    _record_outcomes(run, outcomes)
+
+
+def _bill_one(
+    *, run: BillRun, customer: Customer, context: BillingContext, settings: InvoicingSettings, at: datetime
+) -> None:
+    """One customer in its own transaction: the fallback when its batch could not be written whole."""
+    try:
+        with transaction.atomic():
+            invoice = context.existing.get(customer.pk)
+            outcome = "existing"
+            if invoice is None:
+                invoice = _invoice_create(customer=customer, context=context, at=at, bill_run=run)
+                outcome = "nothing" if invoice is None else "invoiced"
+                if invoice is not None and settings.auto_finalize:
+                    _finalize_locked(invoice=invoice, settings=settings, actor=Actor.system("bill run"), at=at)
+            _record_outcomes(run, [(customer, outcome, invoice, "")])
+    except IntegrityError:
+        # Another worker invoiced this customer first, or a concurrent retry of this chunk recorded
+        # it: record what is there, unless the outcome already is.
+        with transaction.atomic():
+            if not BillRunCustomer.objects.filter(bill_run=run, customer=customer).exists():
+                invoice = _invoice_dated(customer, run.billing_date)
+                _record_outcomes(run, [(customer, "nothing" if invoice is None else "existing", invoice, "")])
+    except Exception as exc:
+        error = _failure(run, customer, exc)
+        try:
+            with transaction.atomic():
+                _record_outcomes(run, [(customer, "failed", None, error)])
+        except IntegrityError:
+            pass  # recorded by a concurrent retry of this chunk
+
+
+def _record_outcomes(run: BillRun, outcomes: Sequence[tuple[Customer, str, Invoice | None, str]]) -> None:
+    """The customers' outcome rows and the run's counters, in the caller's transaction (a row is
+    unique per run and customer, so a customer is never counted twice)."""
+    if not outcomes:
+        return
+    BillRunCustomer.objects.bulk_create(
+        [
+            BillRunCustomer(
+                tenant=run.tenant, bill_run=run, customer=customer, outcome=outcome, invoice=invoice, error=error[:2000]
+            )
+            for customer, outcome, invoice, error in outcomes
+        ]
+    )
+    failed = sum(1 for _, outcome, _, _ in outcomes if outcome == "failed")
     BillRun.objects.filter(pk=run.pk).update(
-        done=F("done") + (0 if outcome == "failed" else 1),
-        failed=F("failed") + (1 if outcome == "failed" else 0),
-        created=F("created") + (1 if outcome == "invoiced" else 0),
+        done=F("done") + (len(outcomes) - failed),
+        failed=F("failed") + failed,
+        created=F("created") + sum(1 for _, outcome, _, _ in outcomes if outcome == "invoiced"),
     )
 
 

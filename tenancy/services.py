@@ -18,6 +18,32 @@ from tenancy.models import ApiKey, ApiKeyScope, AuditLogEntry, Membership, Role,
 logger = logging.getLogger(__name__)
 
 
+def audit_entry(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str,
+    at: datetime,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditLogEntry:
+    """An audit-log entry, not saved yet: for writes that record many at once (``bulk_create``)."""
+    return AuditLogEntry(
+        tenant=tenant,
+        at=at,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+    )
+
+
 def audit_record(
     *,
     tenant: Tenant,
@@ -30,18 +56,18 @@ def audit_record(
     after: dict[str, Any] | None = None,
 ) -> AuditLogEntry:
     """Append one entry to the tenant's audit log. Call it inside the write's transaction."""
-    return AuditLogEntry.objects.create(
+    entry = audit_entry(
         tenant=tenant,
-        at=at,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_label=actor.label,
+        actor=actor,
         action=action,
         object_type=object_type,
         object_id=object_id,
+        at=at,
         before=before,
         after=after,
     )
+    entry.save(force_insert=True)
+    return entry
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing_platform.celery import app as celery_app
 from catalog.services import plan_create, product_create, tax_rate_set
 from customers.services import customer_create
 from invoicing.errors import InvalidCreditNote, InvalidInvoiceTransition
-from invoicing.models import BillRun, BillRunCustomer, Invoice, InvoiceLine
+from invoicing.models import BillRun, BillRunCustomer, Invoice, InvoiceLine, InvoicingSettings
 from invoicing.services import (
     bill_run_chunk,
     bill_run_plan,
@@ -28,7 +29,7 @@ from invoicing.services import (
 from subscriptions.models import ServiceCharge
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
-from tenancy.models import Tenant
+from tenancy.models import AuditLogEntry, Tenant
 
 PARIS = ZoneInfo("Europe/Paris")
 ACTOR = Actor.system("tests")
@@ -201,3 +202,112 @@ def test_parallel_finalizations_never_duplicate_or_skip_a_number(tenant: Tenant,
     assert errors == []
     numbers = sorted(n or 0 for n in Invoice.objects.values_list("number_sequence", flat=True))
     assert numbers == list(range(1, 13))
+
+
+@pytest.fixture
+def rendered(monkeypatch: Any) -> list[str]:
+    """Invoices queued for rendering and sending (numbering only here, no PDFs)."""
+    from invoicing import tasks
+
+    queued: list[str] = []
+    monkeypatch.setattr(tasks.invoice_render_task, "delay", queued.append)
+    return queued
+
+
+@pytest.mark.django_db(transaction=True)
+def test_auto_finalize_numbers_a_batch_in_order_and_skips_the_failed_customer(
+    tenant: Tenant, rendered: list[str]
+) -> None:
+    # given: auto-finalize, 5 customers, the third in Germany where the tenant has no tax rate
+    InvoicingSettings.objects.create(tenant=tenant, auto_finalize=True)
+    build(tenant, 5, countries=("FR", "FR", "DE", "FR", "FR"))
+    run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
+    # when
+    for chunk in bill_run_plan(run=run, at=RUN_AT):
+        bill_run_chunk(run_id=str(run.pk), customer_ids=chunk, at=RUN_AT)
+    # then: four invoices numbered 1 to 4 without a gap, each audited once and queued once for sending
+    run.refresh_from_db()
+    assert (run.done, run.failed, run.created) == (4, 1, 4)
+    invoices = Invoice.objects.order_by("number_sequence")
+    assert [(i.number, i.status) for i in invoices] == [(f"INV-2026-00000{n}", "finalized") for n in range(1, 5)]
+    assert sorted(rendered) == sorted(str(i.pk) for i in invoices)
+    assert AuditLogEntry.objects.filter(action="invoice.finalized").count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_bill_runs_finalizing_in_parallel_share_one_gapless_sequence(tenant: Tenant, rendered: list[str]) -> None:
+    InvoicingSettings.objects.create(tenant=tenant, auto_finalize=True)
+    customers = build(tenant, 12)
+    runs = [BillRun.objects.create(tenant=tenant, billing_date=APRIL_1, total=6) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def work(run: BillRun, ids: list[str]) -> None:
+        try:
+            for i in range(0, len(ids), 2):  # several small chunks, interleaved with the other run's
+                bill_run_chunk(run_id=str(run.pk), customer_ids=ids[i : i + 2], at=RUN_AT)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    ids = [str(c.pk) for c in customers]
+    threads = [threading.Thread(target=work, args=(runs[k], ids[k::2])) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    numbers = sorted(n or 0 for n in Invoice.objects.values_list("number_sequence", flat=True))
+    assert numbers == list(range(1, 13))
+    assert len(rendered) == 12
+
+
+@pytest.mark.django_db
+def test_a_batch_that_cannot_be_written_whole_is_written_one_customer_at_a_time(
+    tenant: Tenant, monkeypatch: Any
+) -> None:
+    from invoicing import services
+
+    customers = build(tenant, 3)
+    load = services.billing_context_load
+
+    def load_then_race(**kwargs: Any) -> Any:
+        context = load(**kwargs)
+        # another worker invoices c1 after this chunk read that c1 had no invoice yet
+        invoice_generate(
+            customer=customers[1],
+            billing_date=APRIL_1,
+            at=RUN_AT,
+            context=load(tenant=tenant, customers=[customers[1]], billing_date=APRIL_1),
+        )
+        return context
+
+    monkeypatch.setattr(services, "billing_context_load", load_then_race)
+    run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
+    bill_run_chunk(run_id=str(run.pk), customer_ids=[str(c.pk) for c in customers], at=RUN_AT)
+    run.refresh_from_db()
+    assert (run.done, run.failed, run.created) == (3, 0, 2)
+    outcomes = dict(BillRunCustomer.objects.values_list("customer__external_id", "outcome"))
+    assert outcomes == {"c0": "invoiced", "c1": "existing", "c2": "invoiced"}
+    assert Invoice.objects.count() == 3
+    assert InvoiceLine.objects.count() == 3
+    assert ServiceCharge.objects.filter(source="in_advance").count() == 6
+
+
+@pytest.mark.django_db
+def test_a_chunk_costs_the_same_queries_for_3_customers_as_for_9(tenant: Tenant) -> None:
+    customers = build(tenant, 12)
+    InvoicingSettings.objects.create(tenant=tenant)
+
+    def queries(ids: list[str]) -> int:
+        run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
+        with CaptureQueriesContext(connection) as captured:
+            bill_run_chunk(run_id=str(run.pk), customer_ids=ids, at=RUN_AT)
+        assert BillRunCustomer.objects.filter(bill_run=run, outcome="invoiced").count() == len(ids)
+        return len(captured.captured_queries)
+
+    few = queries([str(c.pk) for c in customers[:3]])
+    many = queries([str(c.pk) for c in customers[3:]])
+    assert few == many
+    # what loading the chunk and writing its one batch cost, whatever the number of customers
+    assert few <= 26
