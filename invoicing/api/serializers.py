@@ -110,6 +110,7 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "finalized_at",
             "voided_at",
+            "sent_at",
         ]
 
 

@@ -575,3 +575,31 @@ def test_render_and_send_stores_the_pdf_once_and_mails_it(april_invoice: Invoice
     assert april_invoice.pdf
     assert len(mail.outbox) == 1
     assert mail.outbox[0].attachments[0][0] == "INV-2026-000001.pdf"
+
+
+def test_a_retried_render_task_never_mails_the_invoice_twice(april_invoice: Invoice, mailoutbox: list[Any]) -> None:
+    assert invoice_render_and_send(invoice=april_invoice) is True
+    assert invoice_render_and_send(invoice=april_invoice) is False
+    april_invoice.refresh_from_db()
+    assert april_invoice.sent_at is not None
+    assert len(mail.outbox) == 1
+
+
+def test_a_failed_send_is_released_so_the_retry_sends_it(
+    april_invoice: Invoice, mailoutbox: list[Any], monkeypatch: Any
+) -> None:
+    from invoicing import mail as invoice_mail
+
+    real_send = invoice_mail.invoice_send
+
+    def broken(**kwargs: Any) -> bool:
+        raise ConnectionError("SMTP server unavailable")
+
+    monkeypatch.setattr(invoice_mail, "invoice_send", broken)
+    with pytest.raises(ConnectionError, match="SMTP server unavailable"):
+        invoice_render_and_send(invoice=april_invoice)
+    april_invoice.refresh_from_db()
+    assert april_invoice.sent_at is None
+    monkeypatch.setattr(invoice_mail, "invoice_send", real_send)
+    assert invoice_render_and_send(invoice=april_invoice) is True
+    assert len(mail.outbox) == 1
