@@ -9,10 +9,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from catalog.errors import NoPriceForCurrency
 from catalog.models import ComponentPrice, Plan, PlanComponent, PriceOverride, PriceVersion
+
+
+class Locked(Protocol):
+    """A subscription's price lock: the version it was sold at, kept until its commitment ends."""
+
+    price_locked: bool
+    locked_price_version_id: Any
+    commitment_ends_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,16 @@ class PriceBook:
             )
         return default, "default"
 
+    def _locked_version(self, plan: Plan, currency: str, at: datetime, locked: "Locked | None") -> PriceVersion | None:
+        if locked is None or not locked.price_locked or locked.locked_price_version_id is None:
+            return None
+        if locked.commitment_ends_at is not None and at >= locked.commitment_ends_at:
+            return None  # renewed: the versions in effect apply again
+        return next(
+            (v for v in self._versions.get((plan.pk, currency), ()) if v.pk == locked.locked_price_version_id),
+            None,
+        )
+
     def _overrides_of(self, customer_id: Any, plan: Plan, currency: str, at: datetime) -> dict[Any, PriceOverride]:
         components = {c.pk for c in plan.components.all()}
         chosen: dict[Any, PriceOverride] = {}
@@ -106,16 +124,28 @@ class PriceBook:
         return chosen
 
     def resolve(
-        self, *, plan: Plan, currency: str, country: str | None, at: datetime, customer_id: Any = None
+        self,
+        *,
+        plan: Plan,
+        currency: str,
+        country: str | None,
+        at: datetime,
+        customer_id: Any = None,
+        locked: Locked | None = None,
     ) -> list[ResolvedPrice]:
-        """Every component's price at ``at``, customer overrides applied (override > region > default)."""
+        """Every component's price at ``at``: customer override > the version a price-locked
+        subscription was sold at (``locked``, until its renewal) > region book > default book."""
         overrides = self._overrides_of(customer_id, plan, currency, at) if customer_id is not None else {}
-        # Customers without overrides on the same plan, country and instant share one resolution.
-        key = (plan.pk, currency, country, at, customer_id if overrides else None)
+        locked_version = self._locked_version(plan, currency, at, locked)
+        # Customers without overrides on the same plan, country, lock and instant share one resolution.
+        key = (plan.pk, currency, country, at, customer_id if overrides else None, locked_version)
         cached = self._resolved.get(key)
         if cached is not None:
             return cached
-        version, source = self.version_as_of(plan=plan, currency=currency, country=country, at=at)
+        if locked_version is not None:
+            version, source = locked_version, "locked"
+        else:
+            version, source = self.version_as_of(plan=plan, currency=currency, country=country, at=at)
         prices = self._prices.get(version.pk, {})
         resolved = []
         for component in plan.components.all():
@@ -152,8 +182,14 @@ def price_version_as_of(*, plan: Plan, currency: str, country: str | None, at: d
 
 
 def component_prices_as_of(
-    *, plan: Plan, currency: str, country: str | None, at: datetime, customer_id: Any = None
+    *,
+    plan: Plan,
+    currency: str,
+    country: str | None,
+    at: datetime,
+    customer_id: Any = None,
+    locked: Locked | None = None,
 ) -> list[ResolvedPrice]:
-    """Every component's price at ``at``, customer overrides applied. Three queries, whatever the size."""
+    """Every component's price at ``at`` (see ``PriceBook.resolve``). Three queries, whatever the size."""
     book = PriceBook.load(plan_ids=[plan.pk], currencies=[currency], customer_ids=[customer_id] if customer_id else [])
-    return book.resolve(plan=plan, currency=currency, country=country, at=at, customer_id=customer_id)
+    return book.resolve(plan=plan, currency=currency, country=country, at=at, customer_id=customer_id, locked=locked)

@@ -230,6 +230,7 @@ def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Sub
             country=customer.country,
             at=period.start,
             customer_id=customer.pk,
+            locked=subscription,
         )
         resolved = next(r for r in prices if r.component.pk == component.pk)
         assert resolved.charge is not None

@@ -129,7 +129,13 @@ def _unit_fees(subscription: Subscription, plan: Plan, at: datetime) -> dict[Any
     customer = subscription.customer
     try:
         resolved = component_prices_as_of(
-            plan=plan, currency=customer.currency, country=customer.country, at=at, customer_id=customer.pk
+            plan=plan,
+            currency=customer.currency,
+            country=customer.country,
+            at=at,
+            customer_id=customer.pk,
+            # The lock holds only on the plan it was sold with.
+            locked=subscription if plan.pk == subscription.plan_id else None,
         )
     except NoPriceForCurrency as exc:
         raise InvalidInput(exc.detail, errors=[FieldError("plan", exc.code, exc.detail)]) from None

@@ -559,7 +559,12 @@ def current_usage(*, customer: Customer, at: datetime, context: UsageContext | N
     for s in subscriptions:
         period = context.periods[s.pk]
         prices = context.prices.resolve(
-            plan=s.plan, currency=currency, country=customer.country, at=period.start, customer_id=customer.pk
+            plan=s.plan,
+            currency=currency,
+            country=customer.country,
+            at=period.start,
+            customer_id=customer.pk,
+            locked=s,
         )
         by_component = {r.component.pk: r for r in prices}
         active = active_devices(s.devices.all(), period, needs_activation=_needs_activation(s.plan.components.all()))
@@ -579,7 +584,12 @@ def current_usage(*, customer: Customer, at: datetime, context: UsageContext | N
             components.append(usage)
         results.append(SubscriptionUsage(s.external_id, s.plan.code, s.status, period, len(active), components))
         prices_next = context.prices.resolve(
-            plan=s.plan, currency=currency, country=customer.country, at=period.end, customer_id=customer.pk
+            plan=s.plan,
+            currency=currency,
+            country=customer.country,
+            at=period.end,
+            customer_id=customer.pk,
+            locked=s,
         )
         lines += _hardware_lines(s, prices, period.end, currency)
         lines += _service_lines(s, period, prices, prices_next, at, currency)

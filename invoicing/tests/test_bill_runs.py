@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing_platform.celery import app as celery_app
-from catalog.services import plan_create, product_create, tax_rate_set
+from catalog.services import plan_create, price_version_create, product_create, tax_rate_set
 from customers.services import customer_create
 from invoicing.errors import InvalidCreditNote, InvalidInvoiceTransition
 from invoicing.models import BillRun, BillRunCustomer, Invoice, InvoiceLine, InvoicingSettings
@@ -311,3 +311,35 @@ def test_a_chunk_costs_the_same_queries_for_3_customers_as_for_9(tenant: Tenant)
     assert few == many
     # what loading the chunk and writing its one batch cost, whatever the number of customers
     assert few <= 26
+
+
+@pytest.mark.django_db
+def test_a_price_locked_subscription_keeps_its_version_until_its_commitment_ends(tenant: Tenant) -> None:
+    # given: two customers on 10.00 per device; c1's subscription is price-locked with a commitment to 1 May
+    locked, floating = build(tenant, 2)
+    subscription = locked.subscriptions.get()
+    subscription.price_locked = True
+    subscription.locked_price_version = subscription.plan.price_versions.get()
+    subscription.commitment_ends_at = datetime(2026, 5, 1, tzinfo=PARIS)
+    subscription.save()
+    # and a new price of 12.00 from 1 April
+    price_version_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=RUN_AT,
+        plan=subscription.plan,
+        data={
+            "currency": "EUR",
+            "effective_from": "2026-04-01T00:00:00+02:00",
+            "components": [{"product": "platform", "charge": {"model": "flat", "amount": "12.00"}}],
+        },
+    )
+    # when / then: April in advance, 2 devices: the locked one 2 x 10.00, the other 2 x 12.00
+    april = {c.external_id: invoice_generate(customer=c, billing_date=APRIL_1, at=RUN_AT) for c in (locked, floating)}
+    assert {k: v.net_total for k, v in april.items() if v is not None} == {"c0": Decimal(20), "c1": Decimal(24)}
+    [line] = april["c0"].lines.all()  # type: ignore[union-attr]
+    assert line.detail["source"] == "locked"
+    # May, once the commitment has ended, the locked subscription pays the new price too
+    may = invoice_generate(customer=locked, billing_date=date(2026, 5, 1), at=datetime(2026, 5, 1, 6, tzinfo=PARIS))
+    assert may is not None
+    assert may.net_total == Decimal(24)
