@@ -28,7 +28,7 @@ from subscriptions.changes import period_of
 from subscriptions.models import ServiceCharge, Subscription
 from tenancy.models import Tenant
 from usage.aggregation import AggregateRow, aggregate_many
-from usage.current import ProjectedLine, UsageContext, current_usage, usage_context_load
+from usage.current import DeviceRow, ProjectedLine, UsageContext, current_usage, usage_context_load
 
 
 @dataclass
@@ -58,6 +58,7 @@ class Composition:
     taxes: Any
     total: Decimal
     due_subscriptions: list[Subscription]
+    devices: dict[Any, list[DeviceRow]] = field(default_factory=dict)  # of the due subscriptions
 
 
 def _due_instant(customer: Customer, billing_date: date) -> datetime:
@@ -187,7 +188,16 @@ def compose(*, customer: Customer, billing_date: date, context: BillingContext |
     )
     signed_net = sum((-x.amount if x.type == "credit" else x.amount for x in lines), Decimal(0))
     total = signed_net + sum((t.amount for t in taxes), Decimal(0))
-    return Composition(customer, billing_date, lines, signed_net, taxes, total, list(subs.values()))
+    return Composition(
+        customer,
+        billing_date,
+        lines,
+        signed_net,
+        taxes,
+        total,
+        list(subs.values()),
+        {s.pk: context.usage.devices[s.pk] for s in subs.values()},
+    )
 
 
 def _from_projected(p: ProjectedLine, subs: dict[str, Subscription]) -> ComposedLine:

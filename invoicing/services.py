@@ -198,6 +198,7 @@ def _record_charges(compositions: Sequence[Composition], at: datetime) -> None:
         return
     # The subscriptions come from the billing context, their plan's components and devices loaded.
     subscriptions = {line.subscription.pk: line.subscription for _, line in lines if line.subscription is not None}
+    devices_of = {pk: rows for c in compositions for pk, rows in c.devices.items()}
     components = {
         (s.plan_id, c.product.code): c
         for s in subscriptions.values()
@@ -206,9 +207,9 @@ def _record_charges(compositions: Sequence[Composition], at: datetime) -> None:
     }
     # Live devices last (None removed_at sorts last), so they win over a removed device of the same id.
     devices = {
-        (d.subscription_id, d.device_id): d
-        for s in subscriptions.values()
-        for d in sorted(s.devices.all(), key=lambda d: (d.removed_at is None, d.removed_at or d.added_at))
+        (d.subscription_id, d.device_id): d.pk
+        for pk in subscriptions
+        for d in sorted(devices_of[pk], key=lambda d: (d.removed_at is None, d.removed_at or d.added_at))
     }
     rows = []
     for currency, line in lines:
@@ -229,7 +230,7 @@ def _record_charges(compositions: Sequence[Composition], at: datetime) -> None:
                     tenant_id=subscription.tenant_id,
                     subscription=subscription,
                     component=component,
-                    device=devices.get((subscription.pk, device_id)),
+                    device_id=devices.get((subscription.pk, device_id)),
                     kind=ChargeKind.CHARGE,
                     source=source,
                     period_start=whole.start,

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Context, Decimal, localcontext
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Prefetch
 
@@ -116,6 +116,20 @@ def _plain(value: Decimal) -> Decimal:
         return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
 
 
+class DeviceRow(NamedTuple):
+    """A subscription's device as billing reads it: a plain row, not a model instance (a customer
+    may have thousands, read on every ``current_usage`` call)."""
+
+    pk: Any
+    subscription_id: Any
+    device_id: str
+    added_at: datetime
+    shipped_at: datetime | None
+    activated_at: datetime | None
+    deactivated_at: datetime | None
+    removed_at: datetime | None
+
+
 @dataclass
 class UsageContext:
     """What ``current_usage`` reads, loaded once for a set of customers, each at its own instant:
@@ -129,6 +143,7 @@ class UsageContext:
     aligned: set[Any]  # subscriptions whose period the rollups can measure exactly
     prices: PriceBook
     tax_rates: dict[str, dict[str, Decimal]]  # by country, then category
+    devices: dict[Any, list[DeviceRow]]  # by subscription pk, ordered by device id
 
 
 def _usage_components(subscription: Subscription) -> list[PlanComponent]:
@@ -151,7 +166,6 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
         .select_related("plan")
         .prefetch_related(
             Prefetch("plan__components", queryset=components),
-            Prefetch("devices", queryset=Device.objects.order_by("device_id")),
         )
         .order_by("starts_at", "external_id")
     ):
@@ -160,6 +174,13 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
         by_customer[subscription.customer_id].append(subscription)
         periods[subscription.pk] = period_of(subscription, subscription.plan, at[subscription.customer_id])
     subscriptions = [s for subs in by_customer.values() for s in subs]
+    devices: dict[Any, list[DeviceRow]] = {s.pk: [] for s in subscriptions}
+    for row in (
+        Device.objects.filter(subscription_id__in=list(devices))
+        .order_by("device_id", "added_at")
+        .values_list(*DeviceRow._fields)
+    ):
+        devices[row[1]].append(DeviceRow(*row))
     # Rollups for every subscription and meter they can serve, in one statement.
     rollup_meters = {
         c.meter_id
@@ -183,6 +204,7 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
             customer_ids=list(customers),
         ),
         tax_rates=tax_rates(tenant=tenant, countries={c.country for c in customers.values()}),
+        devices=devices,
     )
 
 
@@ -190,7 +212,7 @@ def _needs_activation(components: Iterable[PlanComponent]) -> bool:
     return any(c.kind == ProductKind.SERVICE and c.starts_on == StartsOn.ACTIVATION for c in components)
 
 
-def active_devices(devices: Iterable[Device], period: Period, *, needs_activation: bool) -> list[Device]:
+def active_devices(devices: Iterable[DeviceRow], period: Period, *, needs_activation: bool) -> list[DeviceRow]:
     """Devices active at any moment of ``period``: from their activation (or, on a plan whose fees
     do not wait for activation, from when they were added) until deactivated or removed."""
     active = []
@@ -271,7 +293,7 @@ def _component_usage(
     resolved: ResolvedPrice,
     period: Period,
     rollups: Sequence[RollupGroup] | None,
-    active: Sequence[Device],
+    active: Sequence[DeviceRow],
     currency: str,
 ) -> ComponentUsage:
     component = resolved.component
@@ -389,10 +411,13 @@ def _instalment_due(subscription: Subscription, trigger: datetime, due: datetime
 
 
 def _hardware_lines(
-    subscription: Subscription, prices: Sequence[ResolvedPrice], due: datetime, currency: str
+    subscription: Subscription,
+    devices: Sequence[DeviceRow],
+    prices: Sequence[ResolvedPrice],
+    due: datetime,
+    currency: str,
 ) -> list[ProjectedLine]:
     lines = []
-    devices = list(subscription.devices.all())
     due_by_day: dict[tuple[date, int], int | None] = {}
     for r in prices:
         c = r.component
@@ -436,7 +461,7 @@ def _hardware_lines(
     return lines
 
 
-def _billable_at(device: Device, component: PlanComponent, at: datetime) -> bool:
+def _billable_at(device: DeviceRow, component: PlanComponent, at: datetime) -> bool:
     if any(end is not None and end <= at for end in (device.removed_at, device.deactivated_at)):
         return False
     if component.starts_on == StartsOn.ACTIVATION:
@@ -446,6 +471,7 @@ def _billable_at(device: Device, component: PlanComponent, at: datetime) -> bool
 
 def _service_lines(
     subscription: Subscription,
+    devices: Sequence[DeviceRow],
     period: Period,
     prices_now: Sequence[ResolvedPrice],
     prices_next: Sequence[ResolvedPrice],
@@ -455,7 +481,6 @@ def _service_lines(
     """Prorated fees of the devices activated during ``period``, then the in-advance fees of the
     next period for the devices billable at ``at``."""
     tz = subscription.customer.timezone
-    devices = list(subscription.devices.all())
     lines: list[ProjectedLine] = []
     for r in prices_now:
         c = r.component
@@ -567,7 +592,8 @@ def current_usage(*, customer: Customer, at: datetime, context: UsageContext | N
             locked=s,
         )
         by_component = {r.component.pk: r for r in prices}
-        active = active_devices(s.devices.all(), period, needs_activation=_needs_activation(s.plan.components.all()))
+        devices = context.devices[s.pk]
+        active = active_devices(devices, period, needs_activation=_needs_activation(s.plan.components.all()))
         usage_components = _usage_components(s)
         components = []
         for c in usage_components:
@@ -591,8 +617,8 @@ def current_usage(*, customer: Customer, at: datetime, context: UsageContext | N
             customer_id=customer.pk,
             locked=s,
         )
-        lines += _hardware_lines(s, prices, period.end, currency)
-        lines += _service_lines(s, period, prices, prices_next, at, currency)
+        lines += _hardware_lines(s, devices, prices, period.end, currency)
+        lines += _service_lines(s, devices, period, prices, prices_next, at, currency)
         lines += [_usage_line(s, c, u, period) for c, u in zip(usage_components, components, strict=True)]
 
     net = sum((line.amount for line in lines), Decimal(0))
