@@ -28,7 +28,17 @@ from subscriptions.changes import period_of
 from subscriptions.models import ServiceCharge, Subscription
 from tenancy.models import Tenant
 from usage.aggregation import AggregateRow, aggregate_many
-from usage.current import DeviceRow, ProjectedLine, UsageContext, current_usage, usage_context_load
+from usage.current import (
+    DeviceRow,
+    ProjectedLine,
+    UsageContext,
+    active_devices,
+    current_usage,
+    needs_activation,
+    per_device_amount,
+    usage_context_load,
+)
+from usage.models import UsageSettings
 
 
 @dataclass
@@ -66,6 +76,16 @@ def _due_instant(customer: Customer, billing_date: date) -> datetime:
 
 
 @dataclass
+class BilledUsage:
+    """What earlier invoices billed for one usage component of a subscription over one period: the
+    original line plus the late-usage adjustments billed since."""
+
+    line: InvoiceLine  # the original usage line
+    quantity: Decimal  # the metered quantity billed so far (the latest measure)
+    amount: Decimal  # the amount billed so far, adjustments included
+
+
+@dataclass
 class BillingContext:
     """Everything composing the invoices of some customers for one billing date reads, loaded at
     once (``billing_context_load``): a bill run composes a chunk of hundreds of customers from a
@@ -74,9 +94,11 @@ class BillingContext:
     billing_date: date
     usage: UsageContext
     existing: dict[Any, Invoice]  # by customer pk: the invoice already dated billing_date
-    previous_lines: dict[Any, list[InvoiceLine]]  # by customer pk: usage lines of its previous invoice
+    billed_usage: dict[Any, list[BilledUsage]]  # by customer pk: usage periods still open to late events
     pending: dict[Any, list[ServiceCharge]]  # by subscription pk: change entries not invoiced yet
-    remeasured: dict[tuple[uuid.UUID, uuid.UUID, datetime], AggregateRow]  # (subscription, meter, period start)
+    # Those periods re-measured from the raw events, by (subscription, meter, period start): the
+    # total of a pooled component, the quantity of each device of a per-device one.
+    remeasured: dict[tuple[uuid.UUID, uuid.UUID, datetime], list[AggregateRow]]
 
     def due_subscriptions(self, customer: Customer) -> list[Subscription]:
         """The live subscriptions of ``customer`` whose period ends at the billing date."""
@@ -92,13 +114,9 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
     ids = [c.pk for c in customers]
     live = Invoice.objects.filter(customer_id__in=ids, kind=InvoiceKind.INVOICE).exclude(status=InvoiceStatus.VOID)
     existing = {i.customer_id: i for i in live.filter(issue_date=billing_date).order_by("customer_id", "created_at")}
-    previous = live.filter(issue_date__lt=billing_date).order_by("customer_id", "-issue_date").distinct("customer_id")
-    previous_lines: dict[Any, list[InvoiceLine]] = defaultdict(list)
-    for line in InvoiceLine.objects.filter(
-        invoice__in=previous.values("pk"), type="usage", adjustment=False, subscription__isnull=False
-    ).select_related("invoice"):
-        previous_lines[line.invoice.customer_id].append(line)
-    context = BillingContext(billing_date, usage, existing, previous_lines, defaultdict(list), {})
+    context = BillingContext(
+        billing_date, usage, existing, _billed_usage(tenant, customers, billing_date), defaultdict(list), {}
+    )
     due = {s.pk: s for c in customers for s in context.due_subscriptions(c)}
     if due:
         for entry in (
@@ -107,31 +125,65 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
             .order_by("change__effective_at", "id")
         ):
             context.pending[entry.subscription_id].append(entry)
-    # Late usage: the previous invoice's pooled usage periods, re-measured from the raw events in one
-    # statement per period (bill runs share periods) and aggregation kind.
-    to_measure: dict[Period, tuple[set[Any], dict[Any, Meter]]] = {}
+    # Late usage: the billed periods re-measured from the raw events in one statement per period
+    # (bill runs share periods), aggregation kind and grouping (pooled or per device).
+    to_measure: dict[tuple[Period, bool], tuple[set[Any], dict[Any, Meter]]] = {}
     for c in customers:
-        for line in previous_lines.get(c.pk, []):
-            found = _late_component(line, due)
+        for billed in context.billed_usage.get(c.pk, []):
+            found = _late_component(billed.line, due)
             if found is not None:
                 subscription, component, period = found
-                subs, meters = to_measure.setdefault(period, (set(), {}))
-                subs.add(subscription.pk)
                 assert component.meter is not None
+                subs, meters = to_measure.setdefault((period, not component.pooled), (set(), {}))
+                subs.add(subscription.pk)
                 meters[component.meter.pk] = component.meter
-    for period, (subs, meters) in to_measure.items():
+    for (period, by_device), (subs, meters) in to_measure.items():
         for (sub_id, meter_id), rows in aggregate_many(
-            subscription_ids=list(subs), meters=meters.values(), period=period
+            subscription_ids=list(subs), meters=meters.values(), period=period, group_by_device=by_device
         ).items():
-            context.remeasured[(sub_id, meter_id, period.start)] = rows[0]
+            context.remeasured[(sub_id, meter_id, period.start)] = rows
     return context
+
+
+def _billed_usage(tenant: Tenant, customers: Sequence[Customer], billing_date: date) -> dict[Any, list[BilledUsage]]:
+    """The usage billed on the customers' earlier invoices for periods that can still receive events
+    (those ending within the tenant's maximum event age), per subscription, product and period."""
+    settings = UsageSettings.objects.filter(tenant=tenant).first()
+    max_age = settings.max_event_age_days if settings is not None else UsageSettings.max_event_age_days.field.default
+    cutoff = min((_due_instant(c, billing_date) for c in customers), default=None)
+    if cutoff is None:
+        return {}
+    lines = (
+        InvoiceLine.objects.filter(
+            invoice__customer_id__in=[c.pk for c in customers],
+            invoice__kind=InvoiceKind.INVOICE,
+            invoice__issue_date__lt=billing_date,
+            type="usage",
+            subscription__isnull=False,
+            period_end__gt=cutoff - timedelta(days=max_age + 1),
+        )
+        .exclude(invoice__status=InvoiceStatus.VOID)
+        .select_related("invoice")
+        .order_by("period_start", "position", "id")
+    )
+    groups: dict[tuple[Any, ...], list[InvoiceLine]] = defaultdict(list)
+    for line in lines:
+        groups[(line.invoice.customer_id, line.subscription_id, line.product, line.period_start)].append(line)
+    billed: dict[Any, list[BilledUsage]] = defaultdict(list)
+    for (customer_id, *_), group in groups.items():
+        original = next((x for x in group if not x.adjustment), None)
+        if original is None:
+            continue
+        quantity = max(Decimal(str(x.detail.get("metered_quantity", "0"))) for x in group)
+        billed[customer_id].append(BilledUsage(original, quantity, sum((x.amount for x in group), Decimal(0))))
+    return billed
 
 
 def _late_component(
     line: InvoiceLine, due: dict[Any, Subscription]
 ) -> tuple[Subscription, PlanComponent, Period] | None:
-    """The subscription, pooled usage component and period a previous usage line billed, when its
-    subscription is due again now."""
+    """The subscription, usage component and period an earlier usage line billed, when its
+    subscription is due now."""
     subscription = due.get(line.subscription_id)
     if subscription is None:
         return None
@@ -143,7 +195,7 @@ def _late_component(
         ),
         None,
     )
-    if component is None or component.meter is None or not component.pooled or line.period_start is None:
+    if component is None or component.meter is None or line.period_start is None:
         return None
     return subscription, component, period_of(subscription, subscription.plan, line.period_start)
 
@@ -218,21 +270,21 @@ def _from_projected(p: ProjectedLine, subs: dict[str, Subscription]) -> Composed
 
 
 def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Subscription]) -> list[ComposedLine]:
-    """Late usage: the previous invoice's usage periods re-measured from the raw events; when more has
-    arrived since, bill the difference of the priced amounts (the allowance is applied once, to the
-    whole period, never again to the late part: pitfall #12)."""
+    """Late usage: the usage periods billed earlier (still open to late events) re-measured from the
+    raw events; when more has arrived since, bill the difference between the priced amount of the
+    whole period and what was billed for it so far. The allowance is applied once, to the whole
+    period, never again to the late part (pitfall #12)."""
     out = []
-    for previous in context.previous_lines.get(customer.pk, []):
-        if previous.adjustment:
-            continue
+    for billed in context.billed_usage.get(customer.pk, []):
+        previous = billed.line
         found = _late_component(previous, due)
         if found is None:
             continue
         subscription, component, period = found
         assert component.meter is not None
-        now = context.remeasured[(_uuid(subscription.pk), _uuid(component.meter.pk), period.start)]
-        billed_quantity = Decimal(str(previous.detail.get("metered_quantity", "0")))
-        if now.quantity <= billed_quantity:
+        rows = context.remeasured[(_uuid(subscription.pk), _uuid(component.meter.pk), period.start)]
+        quantity = sum((r.quantity for r in rows), Decimal(0))
+        if quantity <= billed.quantity:
             continue
         prices = context.usage.prices.resolve(
             plan=subscription.plan,
@@ -244,17 +296,34 @@ def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Sub
         )
         resolved = next(r for r in prices if r.component.pk == component.pk)
         assert resolved.charge is not None
-        devices = int(previous.detail.get("devices", 0))
-        included = (component.included_per_device or Decimal(0)) * devices
-        billable = max(now.quantity - included, Decimal(0))
-        priced = price(
-            charge=resolved.charge,
-            usage=Usage(quantity=billable, event_count=now.event_count),
-            currency=customer.currency,
-            min_amount=resolved.min_amount,
-            max_amount=resolved.max_amount,
-        )
-        difference = round_minor(priced.precise_amount, customer.currency) - previous.amount
+        if component.pooled:
+            [now] = rows
+            devices = int(previous.detail.get("devices", 0))
+            included = (component.included_per_device or Decimal(0)) * devices
+            billable = max(now.quantity - included, Decimal(0))
+            priced = price(
+                charge=resolved.charge,
+                usage=Usage(quantity=billable, event_count=now.event_count),
+                currency=customer.currency,
+                min_amount=resolved.min_amount,
+                max_amount=resolved.max_amount,
+            )
+            amount = round_minor(priced.precise_amount, customer.currency)
+        else:
+            active = active_devices(
+                context.usage.devices[subscription.pk],
+                period,
+                needs_activation=needs_activation(subscription.plan.components.all()),
+            )
+            amount, _, _, _ = per_device_amount(
+                subscription=subscription,
+                resolved=resolved,
+                period=period,
+                active_ids={d.device_id for d in active},
+                currency=customer.currency,
+                measured=rows,
+            )
+        difference = amount - billed.amount
         if difference <= 0:
             continue
         out.append(
@@ -262,7 +331,7 @@ def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Sub
                 type="usage",
                 product=previous.product,
                 description="%s (late usage)" % previous.description,
-                quantity=now.quantity - billed_quantity,
+                quantity=quantity - billed.quantity,
                 unit_amount=None,
                 amount=difference,
                 tax_category=previous.tax_category,
@@ -270,9 +339,9 @@ def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Sub
                 period_start=period.start,
                 period_end=period.end,
                 detail={
-                    "metered_quantity": _plain(now.quantity),
-                    "billed_quantity": _plain(billed_quantity),
-                    "previously_billed": str(round_minor(previous.amount, customer.currency)),
+                    "metered_quantity": _plain(quantity),
+                    "billed_quantity": _plain(billed.quantity),
+                    "previously_billed": str(round_minor(billed.amount, customer.currency)),
                 },
                 adjustment=True,
             )

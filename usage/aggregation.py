@@ -149,12 +149,12 @@ WITH m AS (
     SELECT * FROM unnest(%(meters)s::uuid[], %(filters)s::jsonb[], %(dims)s::jsonb[], %(fields)s::text[])
         AS m(meter_id, filters, dims, field)
 )
-SELECT e.subscription_id, e.meter_id, {dimensions}, {band}, {quantity}, count(*)
+SELECT e.subscription_id, e.meter_id, {dimensions}, {band}, {device}, {quantity}, count(*)
 FROM usage_event e JOIN m ON m.meter_id = e.meter_id
 WHERE e.subscription_id = ANY(%(subscriptions)s::uuid[])
   AND e."timestamp" >= %(start)s AND e."timestamp" < %(end)s
   AND e.properties @> m.filters
-GROUP BY 1, 2, 3, 4
+GROUP BY 1, 2, 3, 4, 5
 """
 DIMENSIONS_SQL = (
     "(SELECT coalesce(jsonb_object_agg(d.name, e.properties ->> d.name), '{}'::jsonb) "
@@ -171,19 +171,21 @@ def aggregate_many(
     period: Period,
     group_by_dimensions: bool = False,
     by_time_band: bool = False,
+    group_by_device: bool = False,
 ) -> dict[AggregateKey, list[AggregateRow]]:
     """``aggregate`` for every subscription × meter of a bill run's period, keyed by
     ``(subscription id, meter id)``: one SQL statement per aggregation kind present among the
     meters (at most five), whatever the number of subscriptions and meters.
 
     Every pair has an entry. Not grouped, it is one row (quantity 0 without events); grouped by
-    each meter's own dimensions and/or time band, one row per group with events (possibly none).
+    each meter's own dimensions, time band and/or device, one row per group with events (possibly
+    none).
     """
     subscriptions = sorted({_uuid(s) for s in subscription_ids})
     by_kind: dict[str, list[Meter]] = {}
     for meter in meters:
         by_kind.setdefault(meter.aggregation, []).append(meter)
-    grouped = group_by_dimensions or by_time_band
+    grouped = group_by_dimensions or by_time_band or group_by_device
     result: dict[AggregateKey, list[AggregateRow]] = {
         (s, _uuid(m.pk)): [] for s in subscriptions for kind_meters in by_kind.values() for m in kind_meters
     }
@@ -193,6 +195,7 @@ def aggregate_many(
         sql = MANY_SQL.format(
             dimensions=DIMENSIONS_SQL if group_by_dimensions else "'{}'::jsonb",
             band="e.time_band" if by_time_band else "''",
+            device="e.device_id" if group_by_device else "''",
             quantity=QUANTITY_SQL[kind].format(field="m.field"),
         )
         params: dict[str, Any] = {
@@ -207,10 +210,10 @@ def aggregate_many(
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        for subscription_id, meter_id, dimensions, band, quantity, count in rows:
+        for subscription_id, meter_id, dimensions, band, device_id, quantity, count in rows:
             dims = json.loads(dimensions) if isinstance(dimensions, str) else dimensions
             result[(_uuid(subscription_id), _uuid(meter_id))].append(
-                AggregateRow(dict(dims), band, Decimal(quantity), int(count))
+                AggregateRow(dict(dims), band, Decimal(quantity), int(count), device_id)
             )
     dims_of = {_uuid(m.pk): [str(d) for d in m.dimensions] for ms in by_kind.values() for m in ms}
     for (_, meter_id), rows_of_key in result.items():

@@ -40,7 +40,7 @@ from subscriptions.changes import period_of
 from subscriptions.models import Device, Subscription
 from subscriptions.proration import DeviceActivity, activation_prorations
 from tenancy.models import Tenant
-from usage.aggregation import aggregate
+from usage.aggregation import AggregateRow, aggregate
 from usage.ingest import LIVE_STATUSES
 from usage.selectors import RollupGroup, bucket_aligned, rollup_groups
 
@@ -208,7 +208,7 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
     )
 
 
-def _needs_activation(components: Iterable[PlanComponent]) -> bool:
+def needs_activation(components: Iterable[PlanComponent]) -> bool:
     return any(c.kind == ProductKind.SERVICE and c.starts_on == StartsOn.ACTIVATION for c in components)
 
 
@@ -337,7 +337,7 @@ def _component_usage(
         )
         amount, detail = priced.amount, {**priced.details, **detail}
     else:
-        amount, allowance, billable, per_device = _per_device(
+        amount, allowance, billable, per_device = per_device_amount(
             subscription=subscription,
             resolved=resolved,
             period=period,
@@ -359,19 +359,30 @@ def _component_usage(
     )
 
 
-def _per_device(
-    *, subscription: Subscription, resolved: ResolvedPrice, period: Period, active_ids: set[str], currency: str
+def per_device_amount(
+    *,
+    subscription: Subscription,
+    resolved: ResolvedPrice,
+    period: Period,
+    active_ids: set[str],
+    currency: str,
+    measured: Sequence[AggregateRow] | None = None,
 ) -> tuple[Decimal, Decimal, Decimal, list[dict[str, Any]]]:
     """A component priced per device: each device's events (raw, rollups do not keep devices) get
-    that device's allowance and their own charge; min/max apply to the component's total."""
+    that device's allowance and their own charge; min/max apply to the component's total.
+    ``measured`` are the period's quantities per device when already read (``aggregate_many`` with
+    ``group_by_device``); else they are read here. Returns the amount (rounded once), the
+    allowance, the billable quantity and the per-device detail."""
     component, charge = resolved.component, resolved.charge
     assert component.meter is not None
     assert charge is not None
     included = component.included_per_device or Decimal(0)
     precise, billable_total, rows = Decimal(0), Decimal(0), []
-    for row in aggregate(
-        subscription_ids=[subscription.pk], meter=component.meter, period=period, group_by_device=True
-    ):
+    if measured is None:
+        measured = aggregate(
+            subscription_ids=[subscription.pk], meter=component.meter, period=period, group_by_device=True
+        )
+    for row in measured:
         devices = 1 if row.device_id in active_ids else 0
         billable, _ = apply_allowance(quantity=row.quantity, included_per_device=included, devices=devices)
         priced = price(
@@ -593,7 +604,7 @@ def current_usage(*, customer: Customer, at: datetime, context: UsageContext | N
         )
         by_component = {r.component.pk: r for r in prices}
         devices = context.devices[s.pk]
-        active = active_devices(devices, period, needs_activation=_needs_activation(s.plan.components.all()))
+        active = active_devices(devices, period, needs_activation=needs_activation(s.plan.components.all()))
         usage_components = _usage_components(s)
         components = []
         for c in usage_components:
