@@ -20,7 +20,8 @@ post ``--events`` events (distinct transaction ids, devices among the subscripti
 spread over the current month, properties {mb, device_type, region}) from ``--clients`` processes,
 their JSON bodies built with orjson before the clock starts; check that usage_event holds exactly
 that many rows and the right sum; time the month's aggregation (SQL on usage_event, on the rollups,
-``usage.aggregation.aggregate`` and ``GET /api/v1/customers/{id}/current_usage`` when they exist);
+``usage.selectors.rollup_groups`` (daily and 15-minute rollups), ``usage.aggregation.aggregate`` and
+``GET /api/v1/customers/{id}/current_usage`` when they exist);
 stop gunicorn and time one COPY of the same rows into the emptied usage_event (psycopg
 ``cursor.copy``), then the ratio API / COPY. Timings are printed, never asserted; the exit status
 is 1 only when the stored rows are not the events sent.
@@ -48,6 +49,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -326,25 +328,59 @@ class CpuMeter:
     """CPU seconds of gunicorn (master and workers) and of the whole PostgreSQL server (postmaster
     and every backend, autovacuum included: other users of the server count too) over a stretch
     of time, from /proc; the rest of the machine's busy time is the clients, this script and
-    whatever else runs on the machine."""
+    whatever else runs on the machine. On a server shared with other work, the backends of the
+    scratch database alone are sampled too (every 0.2 s; a backend that exits between two samples
+    loses at most its last 0.2 s)."""
 
     def __init__(self, url: str, gunicorn_pid: int) -> None:
+        self.url = url
         self.gunicorn_pid = gunicorn_pid
         with psycopg.connect(url, autocommit=True) as conn:
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
         backend = _stat(row[0]) if row else []
         self.postmaster = int(backend[1]) if backend else 0  # /proc is readable: PostgreSQL runs here
+        self.backends: dict[int, tuple[float, float]] = {}  # pid -> (CPU at start or 0, CPU last seen)
+        self.sampling = threading.Event()
+        self.sampler: threading.Thread | None = None
+
+    def _backend_cpu(self, pid: int) -> float | None:
+        fields = _stat(pid)
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICK if fields else None
+
+    def _sample(self, conn: psycopg.Connection[Any], first: bool) -> None:
+        for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall():
+            seen = self._backend_cpu(pid)
+            if seen is None:
+                continue
+            start = self.backends[pid][0] if pid in self.backends else (seen if first else 0.0)
+            self.backends[pid] = (start, seen)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            self._sample(conn, first=True)
+            while not self.sampling.wait(0.2):
+                self._sample(conn, first=False)
+            self._sample(conn, first=False)
 
     def start(self) -> None:
         self.gunicorn = _tree_cpu(self.gunicorn_pid)
         self.postgres = _tree_cpu(self.postmaster) if self.postmaster else 0.0
         self.machine = _machine()
+        if self.postmaster:
+            self.sampler = threading.Thread(target=self._run, daemon=True)
+            self.sampler.start()
 
     def stop(self) -> dict[str, float]:
         busy, idle = _machine()
+        if self.sampler is not None:
+            self.sampling.set()
+            self.sampler.join()
         return {
             "gunicorn": _tree_cpu(self.gunicorn_pid) - self.gunicorn,
             "postgres": (_tree_cpu(self.postmaster) - self.postgres) if self.postmaster else 0.0,
+            "database": sum(last - first for first, last in self.backends.values()),
             "busy": busy - self.machine[0],
             "idle": idle - self.machine[1],
         }
@@ -362,7 +398,8 @@ def print_cpu(cpu: dict[str, float], run: "Run") -> None:
         f" gunicorn {part(cpu['gunicorn'])}, PostgreSQL {part(cpu['postgres'])},"
         f" clients {part(run.client_cpu)}, other (kernel, this script, other programs) {part(other)},"
         f" idle {part(cpu['idle'])}; per event: gunicorn {cpu['gunicorn'] / max(run.accepted, 1) * 1e6:.0f} us,"
-        f" PostgreSQL {cpu['postgres'] / max(run.accepted, 1) * 1e6:.0f} us"
+        f" PostgreSQL {cpu['postgres'] / max(run.accepted, 1) * 1e6:.0f} us (the scratch database's backends:"
+        f" {cpu['database']:.1f} s, {cpu['database'] / max(run.accepted, 1) * 1e6:.0f} us)"
     )
     if total and other / total > 0.25:
         log("  (something else used the CPU during the run: the rate above is lower than this code can do)")
@@ -504,9 +541,14 @@ class Server:
         return "\n".join(line for line in text.splitlines() if "error" in line.lower())[-2000:]
 
 
+USAGE_TABLES = ("usage_event", "usage_event_key", "usage_usagerollup", "usage_usagedailyrollup", "usage_rejectedevent")
+
+
 def empty_usage_tables(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE usage_event, usage_event_key, usage_usagerollup, usage_rejectedevent")
+        # Those of them that exist: the script also measures older versions of the schema.
+        found = conn.execute("SELECT relname FROM pg_class WHERE relname = ANY(%s)", [list(USAGE_TABLES)]).fetchall()
+        conn.execute("TRUNCATE " + ", ".join(name for (name,) in found))
 
 
 # --- after the ingestion ---------------------------------------------------------------------------
@@ -550,7 +592,26 @@ def time_aggregations(url: str, seed: Seed, now: datetime, runs: int) -> None:
         log(f"  the same after VACUUM (ANALYZE) usage_event: {ms:,.0f} ms")
         ms, rows = median_ms(lambda: conn.execute(ROLLUP_SQL, params).fetchall(), runs)
         log(f"  the same from the 15-minute rollups (usage_usagerollup): {ms:,.1f} ms {_rows(rows)}")
+    time_rollup_groups(seed, start, end, runs)
     time_aggregate_function(seed, now, start, end, runs)
+
+
+def time_rollup_groups(seed: Seed, start: datetime, end: datetime, runs: int) -> None:
+    """``usage.selectors.rollup_groups`` over the month (what the current usage reads: whole UTC days
+    from the daily rollups, the ragged ends from the 15-minute ones), checked against the events."""
+    from billing_platform.periods import Period
+    from tenancy.models import Tenant
+    from usage.selectors import rollup_groups
+
+    tenant = Tenant.objects.get(pk=seed.tenant_id)
+    windows = [(seed.subscription_id, Period(start, end))]
+    ms, groups = median_ms(
+        functools.partial(rollup_groups, tenant=tenant, windows=windows, meter_ids=[seed.meter_id]), runs
+    )
+    events = sum(g.event_count for g in groups)
+    total = sum(g.value_sum for g in groups)
+    log(f"usage.selectors.rollup_groups (the month, {len(groups)} groups): {ms:,.1f} ms")
+    log(f"  ({events:,} events, sum {total:,.0f})")
 
 
 def _rows(rows: list[tuple[Any, ...]]) -> str:

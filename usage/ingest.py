@@ -53,7 +53,16 @@ STAGING_COLUMNS = (
     "counted",
 )
 
-INSERT_SQL = """
+# Buckets are counted from this origin: 15-minute buckets and UTC days.
+BUCKET_ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00+00'"
+
+# The batch's events are rolled up once per 15-minute bucket (``batch_rollups``), and those rows
+# once more per UTC day, so that a daily row is always the sum of its day's 15-minute rows (the
+# latest value included: ties on the timestamp are broken the same way at both levels). Both
+# upserts take their rows in key order: concurrent batches lock the rows they share in the same
+# order and cannot deadlock.
+INSERT_SQL = (
+    """
 WITH new_keys AS (
     INSERT INTO usage_event_key (tenant_id, transaction_id)
     SELECT tenant_id, transaction_id FROM usage_staging
@@ -67,25 +76,61 @@ WITH new_keys AS (
     SELECT tenant_id, transaction_id, meter_id, subscription_id, device_id, ts, value, properties, time_band,
            received_at, late
     FROM new_events
-), rolled AS (
-    INSERT INTO usage_usagerollup AS r (tenant_id, subscription_id, meter_id, bucket, dimensions, time_band,
-                                        event_count,
-                                        value_sum, value_max, latest_at, latest_value)
-    SELECT tenant_id, subscription_id, meter_id, date_bin('15 minutes', ts, TIMESTAMPTZ '2000-01-01 00:00+00'),
-           dims, time_band, count(*), coalesce(sum(value), 0), max(value), max(ts),
-           (array_agg(value ORDER BY ts DESC))[1]
+), batch_rollups AS (
+    SELECT tenant_id, subscription_id, meter_id, date_bin('15 minutes', ts, {origin}) AS bucket,
+           dims, time_band, count(*) AS event_count, coalesce(sum(value), 0) AS value_sum, max(value) AS value_max,
+           max(ts) AS latest_at, (array_agg(value ORDER BY ts DESC, value DESC NULLS LAST))[1] AS latest_value
     FROM new_events WHERE counted
     GROUP BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT (subscription_id, meter_id, bucket, dimensions, time_band) DO UPDATE SET
+), rolled AS (
+    INSERT INTO usage_usagerollup AS r (tenant_id, subscription_id, meter_id, bucket, dimensions, time_band,
+                                        event_count, value_sum, value_max, latest_at, latest_value)
+    SELECT tenant_id, subscription_id, meter_id, bucket, dims, time_band, event_count, value_sum, value_max,
+           latest_at, latest_value
+    FROM batch_rollups
+    ORDER BY subscription_id, meter_id, bucket, dims, time_band
+    ON CONFLICT (subscription_id, meter_id, bucket, dimensions, time_band) DO UPDATE SET {merge}
+), rolled_daily AS (
+    INSERT INTO usage_usagedailyrollup AS r (tenant_id, subscription_id, meter_id, day, dimensions, time_band,
+                                             event_count, value_sum, value_max, latest_at, latest_value)
+    SELECT tenant_id, subscription_id, meter_id, date_bin('1 day', bucket, {origin}) AS day, dims, time_band,
+           sum(event_count), sum(value_sum), max(value_max), max(latest_at),
+           (array_agg(latest_value ORDER BY latest_at DESC))[1]
+    FROM batch_rollups
+    GROUP BY 1, 2, 3, 4, 5, 6
+    ORDER BY subscription_id, meter_id, day, dims, time_band
+    ON CONFLICT (subscription_id, meter_id, day, dimensions, time_band) DO UPDATE SET {merge}
+)
+SELECT transaction_id FROM new_keys
+"""
+).format(
+    origin=BUCKET_ORIGIN,
+    # A row merged into a rollup: counts and sums add up, the later latest value wins (on a tie, the
+    # batch that arrives last, as the raw aggregation's e.id DESC does).
+    merge="""
         event_count = r.event_count + EXCLUDED.event_count,
         value_sum = r.value_sum + EXCLUDED.value_sum,
         value_max = GREATEST(r.value_max, EXCLUDED.value_max),
         latest_value = CASE WHEN r.latest_at IS NULL OR EXCLUDED.latest_at >= r.latest_at
                             THEN EXCLUDED.latest_value ELSE r.latest_value END,
-        latest_at = GREATEST(r.latest_at, EXCLUDED.latest_at)
+        latest_at = GREATEST(r.latest_at, EXCLUDED.latest_at)""",
 )
-SELECT transaction_id FROM new_keys
-"""
+
+# The daily rollups recomputed from the 15-minute ones, from a UTC day on. The lock keeps every
+# batch out meanwhile (a batch writes both tables in one statement, which locks both first).
+REBUILD_DAILY_SQL = (
+    "LOCK TABLE usage_usagerollup IN SHARE ROW EXCLUSIVE MODE",
+    "DELETE FROM usage_usagedailyrollup WHERE day >= %(since)s",
+    f"""
+INSERT INTO usage_usagedailyrollup (tenant_id, subscription_id, meter_id, day, dimensions, time_band,
+                                    event_count, value_sum, value_max, latest_at, latest_value)
+SELECT tenant_id, subscription_id, meter_id, date_bin('1 day', bucket, {BUCKET_ORIGIN}), dimensions, time_band,
+       sum(event_count), sum(value_sum), max(value_max), max(latest_at),
+       (array_agg(latest_value ORDER BY latest_at DESC NULLS LAST))[1]
+FROM usage_usagerollup WHERE bucket >= %(since)s
+GROUP BY 1, 2, 3, 4, 5, 6
+""",
+)
 
 
 @dataclass(frozen=True)
@@ -354,6 +399,17 @@ def events_ingest(
     for transaction_id, i in row_index.items():
         outcomes[i] = Outcome(transaction_id, "accepted" if transaction_id in stored else "duplicate")
     return IngestResult([o for o in outcomes if o is not None])
+
+
+def daily_rollups_rebuild(*, since: datetime | None = None) -> None:
+    """Make the daily rollups from ``since`` (floored to a UTC day; all of them without it) equal to
+    the 15-minute rollups again, e.g. after a deploy that let an older process write only those.
+    Batches wait until it commits."""
+    start = datetime(2000, 1, 1, tzinfo=UTC) if since is None else since.astimezone(UTC)
+    params = {"since": start.replace(hour=0, minute=0, second=0, microsecond=0)}
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in REBUILD_DAILY_SQL:
+            cursor.execute(statement, params)
 
 
 def _write(rows: list[list[Any]]) -> set[str]:

@@ -4,7 +4,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -41,35 +41,74 @@ class RollupGroup:
     latest_value: Decimal | None
 
 
+# Each window is read as its whole UTC days from the daily rollups and its ragged ends from the
+# 15-minute ones (``_pieces``). Every piece is a LATERAL subquery that OFFSET 0 keeps from being
+# flattened: one index scan per piece, never a scan of the tenant's rollups, whatever the
+# statistics say. The pieces cover disjoint times, so the latest value of a group is that of its
+# piece with the latest ``latest_at``, as it would be from the 15-minute rows alone.
+_PIECE = """
+SELECT q.* FROM unnest(%({level}_subscriptions)s::uuid[], %({level}_starts)s::timestamptz[],
+                       %({level}_ends)s::timestamptz[]) AS w(subscription_id, starts, ends)
+CROSS JOIN LATERAL (
+    SELECT subscription_id, meter_id, dimensions, time_band, event_count, value_sum, value_max, latest_at,
+           latest_value
+    FROM {table}
+    WHERE subscription_id = w.subscription_id AND meter_id = ANY(%(meters)s::uuid[]) AND tenant_id = %(tenant)s
+      AND {bucket} >= w.starts AND {bucket} < w.ends
+    OFFSET 0
+) q"""
+
 ROLLUP_SQL = """
 SELECT r.subscription_id, r.meter_id, r.dimensions, r.time_band,
        sum(r.event_count), sum(r.value_sum), max(r.value_max), max(r.latest_at),
        (array_agg(r.latest_value ORDER BY r.latest_at DESC NULLS LAST))[1]
-FROM usage_usagerollup r
-JOIN unnest(%(subscriptions)s::uuid[], %(starts)s::timestamptz[], %(ends)s::timestamptz[])
-    AS w(subscription_id, starts, ends) ON w.subscription_id = r.subscription_id
-WHERE r.tenant_id = %(tenant)s
-  AND r.meter_id = ANY(%(meters)s::uuid[])
-  AND r.bucket >= w.starts AND r.bucket < w.ends
+FROM ({days}
+    UNION ALL{quarters}
+) r
 GROUP BY 1, 2, 3, 4
 ORDER BY 1, 2, 3, 4
-"""
+""".format(
+    days=_PIECE.format(level="day", table="usage_usagedailyrollup", bucket="day"),
+    quarters=_PIECE.format(level="quarter", table="usage_usagerollup", bucket="bucket"),
+)
+
+DAY = timedelta(days=1)
+
+
+def _pieces(start: datetime, end: datetime) -> tuple[list[tuple[datetime, datetime]], tuple[datetime, datetime] | None]:
+    """``[start, end)`` as 15-minute ranges at its ends and the whole UTC days between them (None
+    when no whole day fits). The 15-minute buckets that start in ``[start, end)`` are exactly those
+    of the ranges and of the days, aligned bounds or not, so the sums do not change."""
+    first_midnight = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if first_midnight < start:
+        first_midnight += DAY
+    last_midnight = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if first_midnight >= last_midnight:
+        return [(start, end)], None
+    edges = [(a, b) for a, b in ((start, first_midnight), (last_midnight, end)) if a < b]
+    return edges, (first_midnight, last_midnight)
 
 
 def rollup_groups(
     *, tenant: Tenant, windows: Sequence[tuple[Any, Period]], meter_ids: Sequence[Any]
 ) -> list[RollupGroup]:
     """Each subscription's rollups whose bucket is in its window ``[start, end)``, per meter,
-    dimension values and time band: one statement for every subscription and meter."""
+    dimension values and time band: one statement for every subscription and meter. The whole UTC
+    days of a window are read from the daily rollups, the rest from the 15-minute ones."""
     if not windows or not meter_ids:
         return []
-    params: dict[str, Any] = {
-        "tenant": tenant.pk,
-        "subscriptions": [str(s) for s, _ in windows],
-        "starts": [p.start for _, p in windows],
-        "ends": [p.end for _, p in windows],
-        "meters": [str(m) for m in meter_ids],
-    }
+    days: list[tuple[str, datetime, datetime]] = []
+    quarters: list[tuple[str, datetime, datetime]] = []
+    for subscription, period in windows:
+        edges, whole_days = _pieces(period.start, period.end)
+        quarters += [(str(subscription), a, b) for a, b in edges]
+        if whole_days is not None:
+            days.append((str(subscription), *whole_days))
+    params: dict[str, Any] = {"tenant": tenant.pk, "meters": [str(m) for m in meter_ids]}
+    for level, pieces in (("day", days), ("quarter", quarters)):
+        params[level + "_subscriptions"] = [s for s, _, _ in pieces]
+        params[level + "_starts"] = [a for _, a, _ in pieces]
+        params[level + "_ends"] = [b for _, _, b in pieces]
     with connection.cursor() as cursor:
         cursor.execute(ROLLUP_SQL, params)
         rows = cursor.fetchall()
