@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from backoffice import catalog_views, invoicing_views, subscription_views, usage_views, views
+from backoffice import catalog_views, invoicing_views, settings_views, subscription_views, usage_views, views
 
 app_name = "backoffice"
 
@@ -78,4 +78,23 @@ urlpatterns += [
     path("billing/invoices/<str:pk>/void/", invoicing_views.invoice_void_view, name="invoice-void"),
     path("billing/invoices/<str:pk>/credit-notes/", invoicing_views.invoice_credit_view, name="invoice-credit"),
     path("billing/invoices/<str:pk>/pdf/", invoicing_views.invoice_pdf_view, name="invoice-pdf"),
+]
+
+# Settings: finance roles read the seller identity, invoicing and usage settings and the device-cloud
+# secrets; owners and finance admins change them.
+urlpatterns += [
+    path("settings/", settings_views.settings_page, name="settings"),
+    path("settings/seller/", settings_views.seller_update_view, name="settings-seller"),
+    path("settings/invoicing/", settings_views.invoicing_settings_update_view, name="settings-invoicing"),
+    path("settings/usage/", settings_views.usage_settings_update_view, name="settings-usage"),
+    path(
+        "settings/device-cloud-secrets/",
+        settings_views.device_cloud_secret_add_view,
+        name="settings-secret-add",
+    ),
+    path(
+        "settings/device-cloud-secrets/<str:fingerprint>/remove/",
+        settings_views.device_cloud_secret_remove_view,
+        name="settings-secret-remove",
+    ),
 ]

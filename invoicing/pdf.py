@@ -29,13 +29,27 @@ from billing_platform.periods import local_date
 from catalog.models import TaxCategory
 from invoicing.errors import InvalidInvoiceTransition
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, InvoiceTax
+from tenancy.models import RegistrationScheme, Tenant
 
 # Every string of the invoice documents (here and in templates/invoicing/) is translated in the
 # context "invoice document", written out literally so that makemessages finds it: "Total" on an
 # invoice ("Total TTC") must not collide with a back-office "Total".
 BABEL_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
-# The seller is the tenant, which has no address yet: its country comes from settings (FR when unset).
+# The seller is the tenant; while it has not given its own country, the country comes from settings
+# (FR when unset).
 DEFAULT_SELLER_COUNTRY = "FR"
+# The short names of the registers (ISO/IEC 6523 ICD, EN 16931 BT-30 scheme) as printed on an
+# invoice, "SIREN : 732829320"; they are names, not translated.
+REGISTRATION_SCHEME_NAMES: dict[str, str] = {
+    RegistrationScheme.SIREN: "SIREN",
+    RegistrationScheme.SIRET: "SIRET",
+    RegistrationScheme.SE_ORGNR: "Org.nr",
+    RegistrationScheme.DUNS: "D-U-N-S",
+    RegistrationScheme.GLN: "GLN",
+    RegistrationScheme.NL_KVK: "KvK",
+    RegistrationScheme.DK_CVR: "CVR",
+    RegistrationScheme.BE_KBO: "KBO-BCE",
+}
 DEFAULT_PAYMENT_TERMS_DAYS = 30
 # UNTDID 5305 as restricted by EN 16931 (BR-CL-17) has no "AA": a reduced rate is category S with
 # its own rate, and gets its own VAT breakdown because breakdowns are per (category code, rate).
@@ -77,6 +91,11 @@ def babel_locale(language: str) -> str:
 
 def seller_country() -> str:
     return str(getattr(settings, "TRIPOD", {}).get("SELLER_COUNTRY", DEFAULT_SELLER_COUNTRY)).upper()
+
+
+def tenant_seller_country(tenant: Tenant) -> str:
+    """The seller's country (BT-40): the tenant's own, or the settings' while it has given none."""
+    return tenant.country.upper() if tenant.country else seller_country()
 
 
 def payment_terms_days() -> int:
@@ -426,7 +445,7 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         "credited_date": fmt.day(credited.issue_date) if credited else "",
         "reason": invoice.reason,
         "currency": invoice.currency,
-        "seller": {"name": tenant.name, "country": fmt.country(seller_country())},
+        "seller": _seller_context(tenant, fmt),
         "buyer": {
             "name": customer.name,
             "country": fmt.country(customer.country),
@@ -447,6 +466,34 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         "tax_total": fmt.money(invoice.tax_total),
         "total": fmt.money(invoice.total),
         "amount_due": fmt.money(invoice.amount_due),
+    }
+
+
+def _seller_context(tenant: Tenant, fmt: DocumentFormatter) -> dict[str, Any]:
+    """The seller block: legal name (and the trading name when it differs), address, VAT number and
+    legal registration; what the tenant has not filled in is left out."""
+    city = " ".join(part for part in (tenant.postal_code, tenant.city) if part)
+    registration = ""
+    if tenant.legal_registration_id:
+        scheme = REGISTRATION_SCHEME_NAMES.get(tenant.legal_registration_scheme)
+        if scheme:
+            registration = pgettext("invoice document", "%(scheme)s: %(number)s") % {
+                "scheme": scheme,
+                "number": tenant.legal_registration_id,
+            }
+        else:
+            registration = pgettext("invoice document", "Registration number: %(number)s") % {
+                "number": tenant.legal_registration_id
+            }
+    return {
+        "name": tenant.seller_name,
+        "brand": tenant.name,
+        "trading_name": tenant.name if tenant.seller_name != tenant.name else "",
+        "address": [line for line in (tenant.address_line1, tenant.address_line2, city) if line],
+        "country": fmt.country(tenant_seller_country(tenant)),
+        "vat_number": tenant.vat_number,
+        "registration": registration,
+        "email": tenant.billing_email,
     }
 
 
@@ -596,9 +643,7 @@ def _cii_xml(invoice: Invoice) -> bytes:
         _line_item(transaction, index=index, line=line, currency=currency, rates=rates, tz=customer.timezone)
 
     agreement = _el(transaction, "ram:ApplicableHeaderTradeAgreement")
-    seller = _el(agreement, "ram:SellerTradeParty")
-    _el(seller, "ram:Name", tenant.name)
-    _el(_el(seller, "ram:PostalTradeAddress"), "ram:CountryID", seller_country())
+    _seller_party(agreement, tenant)
     buyer = _el(agreement, "ram:BuyerTradeParty")
     _el(buyer, "ram:Name", customer.name)
     _el(_el(buyer, "ram:PostalTradeAddress"), "ram:CountryID", customer.country.upper())
@@ -640,6 +685,41 @@ def _cii_xml(invoice: Invoice) -> bytes:
         _date_102(reference, "ram:FormattedIssueDateTime", credited.issue_date, qualified=True)
 
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def _seller_party(agreement: Any, tenant: Tenant) -> None:
+    """BG-4, in the order of the CII schema (TradePartyType): Name, SpecifiedLegalOrganization,
+    DefinedTradeContact, PostalTradeAddress, SpecifiedTaxRegistration.
+
+    The VAT identifier (BT-31) is what BR-S-02 asks of an invoice with a standard-rated line, and it
+    or the legal registration (BT-30) what BR-CO-26 asks of every invoice; both stay out while the
+    tenant has not given them, since an empty identifier breaks the schema.
+    """
+    seller = _el(agreement, "ram:SellerTradeParty")
+    _el(seller, "ram:Name", tenant.seller_name)
+    trading_name = tenant.name if tenant.seller_name != tenant.name else ""
+    if tenant.legal_registration_id or trading_name:
+        organization = _el(seller, "ram:SpecifiedLegalOrganization")
+        if tenant.legal_registration_id:
+            scheme = {"schemeID": tenant.legal_registration_scheme} if tenant.legal_registration_scheme else {}
+            _el(organization, "ram:ID", tenant.legal_registration_id, **scheme)
+        if trading_name:
+            _el(organization, "ram:TradingBusinessName", trading_name)  # BT-28
+    if tenant.billing_email:
+        contact = _el(seller, "ram:DefinedTradeContact")  # BG-6, its e-mail BT-43
+        _el(_el(contact, "ram:EmailURIUniversalCommunication"), "ram:URIID", tenant.billing_email)
+    address = _el(seller, "ram:PostalTradeAddress")  # BG-5, TradeAddressType's order
+    for tag, value in (
+        ("ram:PostcodeCode", tenant.postal_code),
+        ("ram:LineOne", tenant.address_line1),
+        ("ram:LineTwo", tenant.address_line2),
+        ("ram:CityName", tenant.city),
+    ):
+        if value:
+            _el(address, tag, value)
+    _el(address, "ram:CountryID", tenant_seller_country(tenant))
+    if tenant.vat_number:
+        _el(_el(seller, "ram:SpecifiedTaxRegistration"), "ram:ID", tenant.vat_number, schemeID="VA")
 
 
 def _line_item(
@@ -704,7 +784,7 @@ def invoice_facturx_pdf(invoice: Invoice) -> bytes:
         check_xsd=True,
         check_schematron=False,
         pdf_metadata={
-            "author": invoice.tenant.name,
+            "author": invoice.tenant.seller_name,
             "keywords": "Factur-X, EN 16931",
             "title": title,
             "subject": "%s, %s" % (title, invoice.customer.name),

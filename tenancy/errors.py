@@ -15,3 +15,15 @@ class ApiKeyAlreadyRevoked(Conflict):
 
 class InvalidTenantSettings(InvalidInput):
     code = "invalid_tenant_settings"
+
+
+class DeviceCloudSecretNotFound(NotFound):
+    code = "device_cloud_secret_not_found"
+
+
+class LastDeviceCloudSecret(Conflict):
+    code = "last_device_cloud_secret"
+
+
+class TooManyDeviceCloudSecrets(Conflict):
+    code = "too_many_device_cloud_secrets"

@@ -23,3 +23,9 @@ def hash_api_key(key: str) -> str:
 def generate_webhook_secret() -> str:
     """A Standard Webhooks secret: ``whsec_`` + base64 of 32 random bytes."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def webhook_secret_fingerprint(secret: str) -> str:
+    """A short, stable name for a secret that reveals nothing of it: the first 12 hex digits of its
+    SHA-256. Pages and the audit log show (and removals name) a secret by it, never by the secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]

@@ -5,6 +5,20 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+class RegistrationScheme(models.TextChoices):
+    """ISO/IEC 6523 ICD codes of the seller's legal registration (EN 16931 BT-30 scheme): the
+    ``schemeID`` that lets a buyer's system look the identifier up in the right register."""
+
+    SIREN = "0002", _("SIREN (France)")
+    SIRET = "0009", _("SIRET (France)")
+    SE_ORGNR = "0007", _("Organisationsnummer (Sweden)")
+    DUNS = "0060", _("D-U-N-S number")
+    GLN = "0088", _("GS1 Global Location Number")
+    NL_KVK = "0106", _("KvK number (Netherlands)")
+    DK_CVR = "0184", _("CVR number (Denmark)")
+    BE_KBO = "0208", _("Enterprise number (Belgium)")
+
+
 class Tenant(models.Model):
     """One IoT vendor using Tripod. Every row of business data points to exactly one tenant."""
 
@@ -16,6 +30,26 @@ class Tenant(models.Model):
     # Standard Webhooks secrets ("whsec_" + base64) for the device cloud. Several are valid at once
     # so that a vendor can rotate: add the new one, switch the sender, then drop the old one.
     device_cloud_secrets = models.JSONField(default=list, blank=True)
+    # The tenant is the seller on every invoice (EN 16931 BG-4). Set through tenant_seller_update,
+    # which validates them; blank until the tenant fills them in on the settings page.
+    # The registered name (BT-27), e.g. "Smart Fleet Telematics SAS"; blank: ``name`` is used.
+    legal_name = models.CharField(max_length=200, blank=True, default="")
+    # With its country prefix, e.g. "FR12345678901" (BT-31): required by EN 16931 (BR-S-02) as
+    # soon as a line is standard-rated.
+    vat_number = models.CharField(max_length=15, blank=True, default="")
+    # The company register's number (BT-30), e.g. a SIREN, and the register it comes from.
+    legal_registration_id = models.CharField(max_length=35, blank=True, default="")
+    legal_registration_scheme = models.CharField(
+        max_length=4, blank=True, default="", choices=RegistrationScheme.choices
+    )
+    address_line1 = models.CharField(max_length=200, blank=True, default="")
+    address_line2 = models.CharField(max_length=200, blank=True, default="")
+    postal_code = models.CharField(max_length=16, blank=True, default="")
+    city = models.CharField(max_length=100, blank=True, default="")
+    # ISO 3166-1 alpha-2; blank: the TRIPOD["SELLER_COUNTRY"] setting (FR) is printed instead.
+    country = models.CharField(max_length=2, blank=True, default="")
+    # Where customers write about their invoices (BT-43, the seller contact's e-mail).
+    billing_email = models.EmailField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -23,6 +57,11 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def seller_name(self) -> str:
+        """The name printed as the seller: the legal name, or the tenant's name until it is set."""
+        return self.legal_name or self.name
 
 
 class Role(models.TextChoices):

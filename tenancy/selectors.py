@@ -2,6 +2,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from tenancy.keys import webhook_secret_fingerprint
 from tenancy.models import ApiKey, AuditLogEntry, Membership, Tenant
 
 
@@ -26,3 +27,8 @@ def audit_log_list(
     if action:
         qs = qs.filter(action=action)
     return qs.order_by("-at", "-id")
+
+
+def device_cloud_secret_fingerprints(*, tenant: Tenant) -> list[str]:
+    """The fingerprints of the tenant's device-cloud secrets, oldest first (the secrets stay hidden)."""
+    return [webhook_secret_fingerprint(secret) for secret in tenant.device_cloud_secrets or []]

@@ -1,19 +1,33 @@
 import logging
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils.crypto import get_random_string
+from stdnum.eu import vat
+from stdnum.fr import siren, siret
 
-from billing_platform.errors import invalid
+from billing_platform.errors import FieldError, InvalidInput, invalid
 from billing_platform.money import is_known_currency
-from billing_platform.validation import validate_timezone
+from billing_platform.validation import validate_country, validate_timezone
 from tenancy.actors import Actor
-from tenancy.errors import ApiKeyAlreadyRevoked, ApiKeyNotFound, TenantSlugTaken
-from tenancy.keys import generate_api_key, generate_webhook_secret
-from tenancy.models import ApiKey, ApiKeyScope, AuditLogEntry, Membership, Role, Tenant
+from tenancy.errors import (
+    ApiKeyAlreadyRevoked,
+    ApiKeyNotFound,
+    DeviceCloudSecretNotFound,
+    InvalidTenantSettings,
+    LastDeviceCloudSecret,
+    TenantSlugTaken,
+    TooManyDeviceCloudSecrets,
+)
+from tenancy.keys import generate_api_key, generate_webhook_secret, webhook_secret_fingerprint
+from tenancy.models import ApiKey, ApiKeyScope, AuditLogEntry, Membership, RegistrationScheme, Role, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -183,3 +197,233 @@ def api_key_revoke(*, tenant: Tenant, key_id: str, actor: Actor, at: datetime) -
             after={"revoked_at": at.isoformat()},
         )
     return api_key
+
+
+# --- the seller identity ---------------------------------------------------------------------------
+
+SELLER_FIELDS = (
+    "legal_name",
+    "vat_number",
+    "legal_registration_id",
+    "legal_registration_scheme",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "billing_email",
+)
+ADDRESS_FIELDS = ("address_line1", "address_line2", "postal_code", "city")
+# EN 16931 allows up to 13 characters after the prefix (the longest, NL and GB, have 12 or 13).
+VAT_NUMBER_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{2,13}$")
+# VAT prefixes that are not ISO 3166 codes: Greece (EL), Northern Ireland (XI) and the non-Union
+# OSS scheme (EU).
+VAT_ONLY_PREFIXES = frozenset({"EL", "XI", "EU"})
+REGISTRATION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9./-]*$")
+# People type VAT and register numbers the way they are printed: "FR 40 303 265 045", "732.829.320".
+_SEPARATORS = re.compile(r"[\s.\-]")
+
+
+def _seller_snapshot(tenant: Tenant) -> dict[str, str]:
+    return {field: getattr(tenant, field) for field in SELLER_FIELDS}
+
+
+def _clean_seller(data: Mapping[str, Any]) -> tuple[dict[str, str], list[FieldError]]:
+    """Strings trimmed (None is blank), numbers without their separators, codes upper-cased."""
+    cleaned: dict[str, str] = {}
+    errors: list[FieldError] = []
+    for field, value in data.items():
+        if field not in SELLER_FIELDS:
+            errors.append(FieldError(field, "not_editable", "%s is not a seller field." % field))
+            continue
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            errors.append(FieldError(field, "invalid_type", "%s must be a string." % field))
+            continue
+        value = value.replace("\x00", "").strip()  # PostgreSQL refuses NUL characters
+        if field == "vat_number":
+            value = _SEPARATORS.sub("", value).upper()
+        elif field == "legal_registration_id":
+            value = re.sub(r"\s", "", value)
+        elif field == "country":
+            value = value.upper()
+        cleaned[field] = value
+    return cleaned, errors
+
+
+def _validate_seller(seller: Mapping[str, str]) -> list[FieldError]:
+    """Every problem of a whole seller identity at once, so that a form can show them all."""
+    errors: list[FieldError] = []
+    for field in SELLER_FIELDS:
+        if field == "vat_number":
+            continue  # its format says how long it may be
+        limit = getattr(Tenant._meta.get_field(field), "max_length", None)
+        if limit is not None and len(seller[field]) > limit:
+            errors.append(FieldError(field, "too_long", "%s has at most %d characters." % (field, limit)))
+    if seller["country"]:
+        try:
+            validate_country(seller["country"], field="country")
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    errors.extend(_vat_number_errors(seller["vat_number"]))
+    errors.extend(_registration_errors(seller["legal_registration_id"], seller["legal_registration_scheme"]))
+    # A street line without a city (or the reverse) cannot be printed as an address.
+    if any(seller[field] for field in ADDRESS_FIELDS):
+        for field, name in (("address_line1", "Address line 1"), ("city", "City")):
+            if not seller[field]:
+                errors.append(FieldError(field, "required", "%s is required once an address is given." % name))
+    if seller["billing_email"]:
+        try:
+            validate_email(seller["billing_email"])
+        except ValidationError:
+            errors.append(
+                FieldError("billing_email", "invalid_email", "%s is not an e-mail address." % seller["billing_email"])
+            )
+    return errors
+
+
+def _vat_number_errors(number: str) -> list[FieldError]:
+    if not number:
+        return []
+    if not VAT_NUMBER_RE.match(number):
+        return [
+            FieldError(
+                "vat_number",
+                "invalid_format",
+                "A VAT number is a 2-letter country prefix and 2 to 13 letters or digits, e.g. FR40303265045.",
+            )
+        ]
+    prefix = number[:2]
+    try:
+        if prefix not in VAT_ONLY_PREFIXES:
+            validate_country(prefix, field="vat_number")
+    except InvalidInput:
+        return [FieldError("vat_number", "unknown_prefix", "%s is not a country's VAT prefix." % prefix)]
+    # EU numbers carry check digits: a typo here would be printed on every invoice of the tenant.
+    if (prefix.lower() in vat.MEMBER_STATES or prefix == "EL") and not vat.is_valid(number):
+        return [FieldError("vat_number", "invalid_checksum", "%s is not a valid EU VAT number." % number)]
+    return []
+
+
+def _registration_errors(number: str, scheme: str) -> list[FieldError]:
+    if scheme and scheme not in RegistrationScheme.values:
+        return [
+            FieldError(
+                "legal_registration_scheme",
+                "invalid_choice",
+                "The registration scheme must be one of: %s." % ", ".join(RegistrationScheme.values),
+            )
+        ]
+    if not number:
+        if scheme:
+            return [FieldError("legal_registration_id", "required", "Give the registration number of this scheme.")]
+        return []
+    if not REGISTRATION_ID_RE.match(number):
+        return [
+            FieldError(
+                "legal_registration_id",
+                "invalid_format",
+                "A registration number has only letters, digits and . / -",
+            )
+        ]
+    if scheme == RegistrationScheme.SIREN and not siren.is_valid(number):
+        return [FieldError("legal_registration_id", "invalid_siren", "A SIREN is 9 digits with a valid check digit.")]
+    if scheme == RegistrationScheme.SIRET and not siret.is_valid(number):
+        return [FieldError("legal_registration_id", "invalid_siret", "A SIRET is 14 digits with a valid check digit.")]
+    return []
+
+
+def tenant_seller_update(*, tenant: Tenant, actor: Actor, at: datetime, data: Mapping[str, Any]) -> Tenant:
+    """Change the tenant's seller identity (EN 16931 BG-4), the party every invoice is issued by.
+
+    ``data`` holds the fields to change (see ``SELLER_FIELDS``); a blank value clears one. The whole
+    identity is checked after the change, so that a registration scheme cannot lose its number.
+    Invoices already finalized keep the PDF rendered at the time.
+    """
+    cleaned, errors = _clean_seller(data)
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        before = _seller_snapshot(locked)
+        errors += _validate_seller({**before, **cleaned})
+        if errors:
+            raise InvalidTenantSettings("; ".join("%s: %s" % (e.field, e.message) for e in errors), errors=errors)
+        changed = {field: value for field, value in cleaned.items() if before[field] != value}
+        if changed:
+            for field, value in changed.items():
+                setattr(locked, field, value)
+            locked.save(update_fields=list(changed))
+            audit_record(
+                tenant=locked,
+                actor=actor,
+                action="tenant.seller_updated",
+                object_type="tenant",
+                object_id=locked.slug,
+                at=at,
+                before={field: before[field] for field in changed},
+                after=changed,
+            )
+    return locked
+
+
+# --- device-cloud webhook secrets ------------------------------------------------------------------
+
+# Rotation needs two at once (the old one until the sender switches); more are a forgotten cleanup.
+MAX_DEVICE_CLOUD_SECRETS = 5
+
+
+def device_cloud_secret_add(*, tenant: Tenant, actor: Actor, at: datetime) -> str:
+    """Add a new device-cloud webhook secret next to the others, and return it: it is shown once.
+
+    Webhooks signed with any of the tenant's secrets are accepted, so the device cloud can switch to
+    the new one whenever it is ready; remove the old one afterwards."""
+    secret = generate_webhook_secret()
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        secrets = list(locked.device_cloud_secrets or [])
+        if len(secrets) >= MAX_DEVICE_CLOUD_SECRETS:
+            raise TooManyDeviceCloudSecrets(
+                "A tenant has at most %d device-cloud secrets: remove one that is no longer used first."
+                % MAX_DEVICE_CLOUD_SECRETS
+            )
+        locked.device_cloud_secrets = [*secrets, secret]
+        locked.save(update_fields=["device_cloud_secrets"])
+        audit_record(
+            tenant=locked,
+            actor=actor,
+            action="device_cloud_secret.added",
+            object_type="tenant",
+            object_id=locked.slug,
+            at=at,
+            # The fingerprint only: the audit log is readable by finance viewers, the secret is not.
+            after={"fingerprint": webhook_secret_fingerprint(secret), "secrets": len(secrets) + 1},
+        )
+    logger.info("device-cloud secret added", extra={"tenant_id": str(tenant.pk)})
+    return secret
+
+
+def device_cloud_secret_remove(*, tenant: Tenant, actor: Actor, at: datetime, fingerprint: str) -> None:
+    """Remove the secret with this fingerprint; the last one stays, or no webhook could be verified."""
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        secrets = list(locked.device_cloud_secrets or [])
+        kept = [s for s in secrets if webhook_secret_fingerprint(s) != fingerprint]
+        if len(kept) == len(secrets):
+            raise DeviceCloudSecretNotFound("No device-cloud secret with fingerprint %s." % fingerprint)
+        if not kept:
+            raise LastDeviceCloudSecret(
+                "This is the tenant's only device-cloud secret: add a new one before removing it."
+            )
+        locked.device_cloud_secrets = kept
+        locked.save(update_fields=["device_cloud_secrets"])
+        audit_record(
+            tenant=locked,
+            actor=actor,
+            action="device_cloud_secret.removed",
+            object_type="tenant",
+            object_id=locked.slug,
+            at=at,
+            before={"fingerprint": fingerprint, "secrets": len(secrets)},
+            after={"secrets": len(kept)},
+        )
+    logger.info("device-cloud secret removed", extra={"tenant_id": str(tenant.pk)})

@@ -8,7 +8,7 @@ from django.utils import timezone
 from catalog.models import Plan, PriceVersion, Product
 from catalog.quotes import UsageInput, price_quote
 from customers.models import Customer
-from tenancy.models import ApiKey, Membership, Tenant
+from tenancy.models import ApiKey, AuditLogEntry, Membership, Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +26,14 @@ def test_seed_demo_is_idempotent_and_its_catalog_prices_the_smart_fleet_offer() 
     assert Product.objects.filter(tenant=tenant).count() == 4
     assert PriceVersion.objects.filter(tenant=tenant).count() == 1
     assert ApiKey.objects.filter(tenant=tenant).count() == 1
+    # the seller identity of its invoices, filled once, through the audited service
+    assert (tenant.seller_name, tenant.vat_number, tenant.legal_registration_id) == (
+        "Smart Fleet Telematics SAS",
+        "FR74852379890",
+        "852379890",
+    )
+    assert (tenant.postal_code, tenant.city, tenant.country) == ("75008", "Paris", "FR")
+    assert AuditLogEntry.objects.filter(tenant=tenant, action="tenant.seller_updated").count() == 1
     dupont = Customer.objects.get(tenant=tenant, external_id="dupont")
     quote = price_quote(
         tenant=tenant,

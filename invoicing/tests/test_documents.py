@@ -27,6 +27,7 @@ from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, I
 from invoicing.pdf import invoice_cii_xml, invoice_facturx_pdf, invoice_html, invoice_pdf
 from tenancy.actors import Actor
 from tenancy.models import Tenant
+from tenancy.services import tenant_seller_update
 
 PARIS = ZoneInfo("Europe/Paris")
 NS = {
@@ -432,6 +433,134 @@ def test_stored_totals_that_disagree_with_the_lines_are_refused(customer: Custom
     invoice = _invoice(customer, SMART_FLEET_APRIL_LINES, SMART_FLEET_APRIL_TAXES, total=Decimal("181.10"))
     with pytest.raises(ValueError, match="stored totals 150.91 / 181.10 differ from its lines and taxes"):
         invoice_cii_xml(invoice)
+
+
+# --- the seller ------------------------------------------------------------------------------------
+
+SELLER = {
+    "legal_name": "Smart Fleet Telematics SAS",
+    "vat_number": "FR74852379890",
+    "legal_registration_id": "852379890",
+    "legal_registration_scheme": "0002",
+    "address_line1": "12 rue de la Boétie",
+    "address_line2": "Bâtiment B",
+    "postal_code": "75008",
+    "city": "Paris",
+    "country": "FR",
+    "billing_email": "facturation@smartfleet.test",
+}
+
+
+def _with_seller(invoice: Invoice, **seller: str) -> Invoice:
+    """The invoice read again after the tenant's seller identity was set through its service."""
+    tenant_seller_update(tenant=invoice.tenant, actor=Actor.system("tests"), at=paris(2026, 3, 1), data=seller)
+    return Invoice.objects.select_related("tenant", "customer").get(pk=invoice.pk)
+
+
+def _children(element: Any) -> list[str]:
+    return [etree.QName(child).localname for child in element]
+
+
+def test_cii_xml_seller_has_vat_id_registration_contact_and_address_in_schema_order(april_invoice: Invoice) -> None:
+    # given
+    invoice = _with_seller(april_invoice, **SELLER)
+    # when
+    xml = invoice_cii_xml(invoice)
+    # then: the XSD accepts it, and the seller is complete (BR-S-02: a standard-rated line needs BT-31)
+    assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931") is True
+    root = _parse(xml)
+    [seller] = root.xpath("//ram:SellerTradeParty", namespaces=NS)
+    assert _children(seller) == [
+        "Name",
+        "SpecifiedLegalOrganization",
+        "DefinedTradeContact",
+        "PostalTradeAddress",
+        "SpecifiedTaxRegistration",
+    ]
+    assert _text(seller, "ram:Name") == "Smart Fleet Telematics SAS"
+    [registration] = seller.xpath("ram:SpecifiedLegalOrganization/ram:ID", namespaces=NS)
+    assert (registration.text, registration.get("schemeID")) == ("852379890", "0002")
+    # the tenant's name, which differs from its legal name, is the trading name (BT-28)
+    assert _text(seller, "ram:SpecifiedLegalOrganization/ram:TradingBusinessName") == "Acme Telematics"
+    assert _text(seller, "ram:DefinedTradeContact/ram:EmailURIUniversalCommunication/ram:URIID") == (
+        "facturation@smartfleet.test"
+    )
+    [address] = seller.xpath("ram:PostalTradeAddress", namespaces=NS)
+    assert _children(address) == ["PostcodeCode", "LineOne", "LineTwo", "CityName", "CountryID"]
+    assert [child.text for child in address] == ["75008", "12 rue de la Boétie", "Bâtiment B", "Paris", "FR"]
+    [vat_id] = seller.xpath("ram:SpecifiedTaxRegistration/ram:ID", namespaces=NS)
+    assert (vat_id.text, vat_id.get("schemeID")) == ("FR74852379890", "VA")
+    # the buyer is unchanged
+    [buyer_vat] = root.xpath("//ram:BuyerTradeParty/ram:SpecifiedTaxRegistration/ram:ID", namespaces=NS)
+    assert buyer_vat.text == "FR40303265045"
+    _assert_en16931_arithmetic(root)
+
+
+def test_cii_xml_seller_without_identity_keeps_name_and_settings_country(april_invoice: Invoice) -> None:
+    # given: nothing filled in (the tenant as created)
+    root = _parse(invoice_cii_xml(april_invoice))
+    [seller] = root.xpath("//ram:SellerTradeParty", namespaces=NS)
+    # then: no empty identifiers (they would break the schema), the country from settings
+    assert _children(seller) == ["Name", "PostalTradeAddress"]
+    assert _text(seller, "ram:Name") == "Acme Telematics"
+    assert _children(seller.xpath("ram:PostalTradeAddress", namespaces=NS)[0]) == ["CountryID"]
+    assert _text(seller, "ram:PostalTradeAddress/ram:CountryID") == "FR"
+
+
+def test_cii_xml_seller_partial_identity_passes_the_xsd(april_invoice: Invoice, settings: Any) -> None:
+    # given: a registration number without a known register, a city and a country; no VAT number
+    settings.TRIPOD = {**getattr(settings, "TRIPOD", {}), "SELLER_COUNTRY": "DE"}
+    invoice = _with_seller(april_invoice, legal_registration_id="HRB-12345", address_line1="Hauptstr. 1", city="Köln")
+    # when
+    xml = invoice_cii_xml(invoice)
+    # then
+    assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931") is True
+    [seller] = _parse(xml).xpath("//ram:SellerTradeParty", namespaces=NS)
+    assert _children(seller) == ["Name", "SpecifiedLegalOrganization", "PostalTradeAddress"]
+    [registration] = seller.xpath("ram:SpecifiedLegalOrganization/ram:ID", namespaces=NS)
+    assert (registration.text, registration.get("schemeID")) == ("HRB-12345", None)
+    # no own country yet: the settings' one
+    assert [c.text for c in seller.xpath("ram:PostalTradeAddress/*", namespaces=NS)] == ["Hauptstr. 1", "Köln", "DE"]
+    # the tenant's own country wins over the settings
+    invoice = _with_seller(invoice, country="at")
+    assert (
+        _text(_parse(invoice_cii_xml(invoice)), "//ram:SellerTradeParty/ram:PostalTradeAddress/ram:CountryID") == "AT"
+    )
+
+
+def test_french_html_shows_the_sellers_legal_name_address_vat_number_and_registration(
+    april_invoice: Invoice,
+) -> None:
+    html = invoice_html(_with_seller(april_invoice, **SELLER))
+    expected = [
+        '<p class="name">Smart Fleet Telematics SAS</p>',
+        "<p>12 rue de la Boétie</p>",
+        "<p>Bâtiment B</p>",
+        "<p>75008 Paris</p>",
+        "<p>France</p>",
+        "<p>N° TVA\xa0: FR74852379890</p>",
+        "<p>SIREN\xa0: 852379890</p>",
+        "facturation@smartfleet.test",
+        '<div class="brand">Acme Telematics</div>',
+    ]
+    assert [text for text in expected if text not in html] == []
+
+
+def test_english_html_names_a_registration_without_register_and_hides_what_is_blank(april_invoice: Invoice) -> None:
+    Invoice.objects.filter(pk=april_invoice.pk).update(language="en")
+    html = invoice_html(_with_seller(april_invoice, legal_registration_id="HRB-12345", country="DE"))
+    assert "<p>Registration number: HRB-12345</p>" in html
+    assert "<p>Germany</p>" in html
+    assert "VAT number" not in html.split("Bill to")[0]  # the seller has none; the buyer's is printed
+    assert '<p class="muted">Acme Telematics</p>' not in html  # no legal name: no separate trading name
+
+
+def test_facturx_pdf_with_a_complete_seller_passes_the_xsd(april_invoice: Invoice) -> None:
+    invoice = _with_seller(april_invoice, **SELLER)
+    pdf = invoice_facturx_pdf(invoice)
+    filename, xml = facturx.get_facturx_xml_from_pdf(pdf, check_xsd=True)
+    assert filename == "factur-x.xml"
+    assert b"FR74852379890" in xml
 
 
 # --- PDF and Factur-X -------------------------------------------------------------------------------

@@ -14,10 +14,25 @@ from customers.services import customer_create
 from tenancy.actors import Actor
 from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, Membership, Role, Tenant
-from tenancy.services import api_key_create
+from tenancy.services import api_key_create, tenant_seller_update
 
 DEMO_EMAIL = "demo@smartfleet.test"
 DEMO_PASSWORD = "smartfleet-demo"  # a demo login, printed on every start; never used outside seed_demo
+
+# Made up, with check digits that pass (SIREN Luhn, FR VAT key = (12 + 3 × (SIREN mod 97)) mod 97),
+# so that the demo's Factur-X invoices carry a complete seller.
+SELLER = {
+    "legal_name": "Smart Fleet Telematics SAS",
+    "vat_number": "FR74852379890",
+    "legal_registration_id": "852379890",
+    "legal_registration_scheme": "0002",  # SIREN
+    "address_line1": "12 rue de la Boétie",
+    "address_line2": "Bâtiment B, 3e étage",
+    "postal_code": "75008",
+    "city": "Paris",
+    "country": "FR",
+    "billing_email": "facturation@smartfleet.test",
+}
 
 CUSTOMERS = [
     {
@@ -75,6 +90,9 @@ class Command(BaseCommand):
             if user is None:
                 user = user_model.objects.create_user(username=DEMO_EMAIL, email=DEMO_EMAIL, password=DEMO_PASSWORD)
             Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
+            # Filled once, also in a demo seeded before tenants had one; later edits on the page stay.
+            if not any(getattr(tenant, field) for field in SELLER):
+                tenant = tenant_seller_update(tenant=tenant, actor=actor, at=now, data=SELLER)
             existing = set(Customer.objects.filter(tenant=tenant).values_list("external_id", flat=True))
             for data in CUSTOMERS:
                 if data["external_id"] not in existing:

@@ -1,0 +1,121 @@
+"""Forms of the settings page. They parse what a person types; the tenancy, invoicing and usage
+settings services validate the rules, and their field errors are put back on the form in the
+reader's language (the services speak English, for the API)."""
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from billing_platform.errors import DomainError, InvalidInput
+from tenancy.models import RegistrationScheme
+from usage.settings_services import USAGE_SETTINGS_LIMITS
+
+# The services' errors by (field, code), then by code alone; an error missing here keeps its
+# English message.
+SERVICE_ERRORS: dict[tuple[str, str] | str, Any] = {
+    ("vat_number", "invalid_format"): _(
+        "A VAT number is a 2-letter country prefix and 2 to 13 letters or digits, e.g. FR40303265045."
+    ),
+    ("vat_number", "unknown_prefix"): _("The country prefix of this VAT number is unknown."),
+    ("vat_number", "invalid_checksum"): _("This is not a valid EU VAT number: check its digits."),
+    ("legal_registration_id", "required"): _("Give the registration number of this register."),
+    ("legal_registration_id", "invalid_format"): _("A registration number has only letters, digits and . / -"),
+    ("legal_registration_id", "invalid_siren"): _("A SIREN is 9 digits with a valid check digit."),
+    ("legal_registration_id", "invalid_siret"): _("A SIRET is 14 digits with a valid check digit."),
+    ("address_line1", "required"): _("Address line 1 is required once an address is given."),
+    ("city", "required"): _("The city is required once an address is given."),
+    "unknown_country": _("Unknown country: give its ISO 3166-1 alpha-2 code, e.g. FR."),
+    "invalid_email": _("Enter a valid email address."),
+    "too_long": _("This value is too long."),
+    "out_of_range": _("This value is out of range."),
+    "invalid_format": _("A prefix has 1 to 8 letters, digits, - or _, and starts with a letter or digit."),
+    "same_prefix": _("Credit notes need a prefix other than the invoices' one."),
+}
+
+
+class ServiceErrorsMixin:
+    fields: dict[str, forms.Field]
+
+    def apply_service_errors(self, exc: DomainError) -> None:
+        form: Any = self
+        for error in exc.errors:
+            message = SERVICE_ERRORS.get((error.field, error.code)) or SERVICE_ERRORS.get(error.code) or error.message
+            form.add_error(error.field if error.field in self.fields else None, message)
+        if not exc.errors or not isinstance(exc, InvalidInput):
+            form.add_error(None, exc.detail)
+
+    def make_read_only(self) -> None:
+        for field in self.fields.values():
+            field.disabled = True
+
+
+class SellerForm(ServiceErrorsMixin, forms.Form):
+    legal_name = forms.CharField(
+        label=_("Legal name"),
+        max_length=200,
+        required=False,
+        help_text=_("As registered, e.g. 'Smart Fleet Telematics SAS'. Blank: the organization's name."),
+    )
+    vat_number = forms.CharField(
+        label=_("VAT number"),
+        max_length=32,  # typed with spaces; the service keeps 15 characters at most
+        required=False,
+        help_text=_("With its country prefix, e.g. FR40303265045."),
+    )
+    legal_registration_scheme = forms.ChoiceField(
+        label=_("Company register"),
+        choices=[("", _("None or other"))] + list(RegistrationScheme.choices),
+        required=False,
+    )
+    legal_registration_id = forms.CharField(
+        label=_("Registration number"),
+        max_length=40,
+        required=False,
+        help_text=_("E.g. the SIREN of a French company."),
+    )
+    address_line1 = forms.CharField(label=_("Address line 1"), max_length=200, required=False)
+    address_line2 = forms.CharField(label=_("Address line 2"), max_length=200, required=False)
+    postal_code = forms.CharField(label=_("Postal code"), max_length=16, required=False)
+    city = forms.CharField(label=_("City"), max_length=100, required=False)
+    country = forms.CharField(
+        label=_("Country (ISO code)"),
+        max_length=2,
+        min_length=2,
+        required=False,
+        help_text=_("Blank: the platform's default seller country."),
+    )
+    billing_email = forms.EmailField(
+        label=_("Billing contact email"),
+        required=False,
+        help_text=_("Printed on invoices, for customers' questions about them."),
+    )
+
+
+class InvoicingSettingsForm(ServiceErrorsMixin, forms.Form):
+    auto_finalize = forms.BooleanField(
+        label=_("Finalize invoices automatically"),
+        required=False,
+        help_text=_("Number, render and send each invoice as soon as a bill run creates it, without review."),
+    )
+    invoice_prefix = forms.CharField(
+        label=_("Invoice number prefix"), max_length=8, help_text=_("INV gives INV-2026-000001.")
+    )
+    credit_note_prefix = forms.CharField(
+        label=_("Credit note number prefix"), max_length=8, help_text=_("CN gives CN-2026-000001.")
+    )
+
+
+class UsageSettingsForm(ServiceErrorsMixin, forms.Form):
+    max_event_age_days = forms.IntegerField(
+        label=_("Oldest usage accepted (days)"),
+        min_value=USAGE_SETTINGS_LIMITS["max_event_age_days"][0],
+        max_value=USAGE_SETTINGS_LIMITS["max_event_age_days"][1],
+        help_text=_("Events older than this are refused as too late to bill."),
+    )
+    rate_limit_per_second = forms.IntegerField(
+        label=_("Usage requests per second per API key"),
+        min_value=USAGE_SETTINGS_LIMITS["rate_limit_per_second"][0],
+        max_value=USAGE_SETTINGS_LIMITS["rate_limit_per_second"][1],
+        help_text=_("Requests above it get 429 and retry after a second."),
+    )

@@ -1,0 +1,169 @@
+"""The settings page of the back-office: the seller identity printed on invoices, the invoicing and
+usage settings, and the device-cloud webhook secrets.
+
+Finance roles read it; owners and finance admins change it. Views stay thin: each form goes to one
+service (``tenant_seller_update``, ``invoicing_settings_update``, ``usage_settings_update``,
+``device_cloud_secret_add`` / ``_remove``), which validates and writes the audit entry.
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
+from backoffice.settings_forms import InvoicingSettingsForm, SellerForm, ServiceErrorsMixin, UsageSettingsForm
+from billing_platform.errors import DomainError
+from invoicing.settings_services import invoicing_settings_get, invoicing_settings_update
+from tenancy.errors import DeviceCloudSecretNotFound, LastDeviceCloudSecret, TooManyDeviceCloudSecrets
+from tenancy.selectors import audit_log_list, device_cloud_secret_fingerprints
+from tenancy.services import (
+    MAX_DEVICE_CLOUD_SECRETS,
+    SELLER_FIELDS,
+    device_cloud_secret_add,
+    device_cloud_secret_remove,
+    tenant_seller_update,
+)
+from usage.settings_services import USAGE_SETTINGS_LIMITS, usage_settings_get, usage_settings_update
+
+HISTORY_SIZE = 10
+
+
+def _settings_page(
+    request: HttpRequest,
+    *,
+    seller_form: SellerForm | None = None,
+    invoicing_form: InvoicingSettingsForm | None = None,
+    usage_form: UsageSettingsForm | None = None,
+    new_secret: str = "",
+) -> HttpResponse:
+    tenant = current_tenant(request)
+    writer = can_write(request)
+    invoicing = invoicing_settings_get(tenant=tenant)
+    usage = usage_settings_get(tenant=tenant)
+    # Unbound forms show what is stored; a form that failed to save keeps what was typed.
+    seller_form = seller_form or SellerForm(initial={f: getattr(tenant, f) for f in SELLER_FIELDS})
+    invoicing_form = invoicing_form or InvoicingSettingsForm(
+        initial={f: getattr(invoicing, f) for f in InvoicingSettingsForm.base_fields}
+    )
+    usage_form = usage_form or UsageSettingsForm(initial={f: getattr(usage, f) for f in USAGE_SETTINGS_LIMITS})
+    if not writer:
+        for form in (seller_form, invoicing_form, usage_form):
+            form.make_read_only()
+    fingerprints = device_cloud_secret_fingerprints(tenant=tenant)
+    context = {
+        "tenant": tenant,
+        "can_write": writer,
+        "seller_form": seller_form,
+        "invoicing_form": invoicing_form,
+        "usage_form": usage_form,
+        # EN 16931 asks for the seller's VAT identifier on any invoice with a standard-rated line.
+        "missing_vat_number": not tenant.vat_number,
+        "secrets": [{"fingerprint": f, "newest": i == len(fingerprints) - 1} for i, f in enumerate(fingerprints)],
+        "can_add_secret": len(fingerprints) < MAX_DEVICE_CLOUD_SECRETS,
+        "new_secret": new_secret,
+        "history": audit_log_list(tenant=tenant, object_type="tenant")[:HISTORY_SIZE],
+    }
+    response = render(request, "backoffice/settings.html", context)
+    if new_secret:
+        response["Cache-Control"] = "no-store"  # the secret is shown once: never from a cache
+    return response
+
+
+@staff_view(FINANCE)
+def settings_page(request: HttpRequest) -> HttpResponse:
+    return _settings_page(request)
+
+
+def _save(
+    request: HttpRequest,
+    form: ServiceErrorsMixin,
+    update: Any,
+    data: dict[str, Any],
+    success: str,
+) -> HttpResponse | None:
+    """Call ``update`` with the form's data; None (and the errors on the form) when it refuses."""
+    try:
+        update(tenant=current_tenant(request), actor=current_actor(request), at=timezone.now(), data=data)
+    except DomainError as exc:
+        form.apply_service_errors(exc)
+        return None
+    messages.success(request, success)
+    return redirect("backoffice:settings")
+
+
+@staff_view(WRITERS)
+@require_POST
+def seller_update_view(request: HttpRequest) -> HttpResponse:
+    form = SellerForm(request.POST)
+    if form.is_valid():
+        data = {field: value or "" for field, value in form.cleaned_data.items()}
+        done = _save(request, form, tenant_seller_update, data, _("Seller identity saved."))
+        if done:
+            return done
+    return _settings_page(request, seller_form=form)
+
+
+@staff_view(WRITERS)
+@require_POST
+def invoicing_settings_update_view(request: HttpRequest) -> HttpResponse:
+    form = InvoicingSettingsForm(request.POST)
+    if form.is_valid():
+        done = _save(request, form, invoicing_settings_update, dict(form.cleaned_data), _("Invoicing settings saved."))
+        if done:
+            return done
+    return _settings_page(request, invoicing_form=form)
+
+
+@staff_view(WRITERS)
+@require_POST
+def usage_settings_update_view(request: HttpRequest) -> HttpResponse:
+    form = UsageSettingsForm(request.POST)
+    if form.is_valid():
+        done = _save(request, form, usage_settings_update, dict(form.cleaned_data), _("Usage settings saved."))
+        if done:
+            return done
+    return _settings_page(request, usage_form=form)
+
+
+@staff_view(WRITERS)
+@require_POST
+def device_cloud_secret_add_view(request: HttpRequest) -> HttpResponse:
+    try:
+        secret = device_cloud_secret_add(
+            tenant=current_tenant(request), actor=current_actor(request), at=timezone.now()
+        )
+    except TooManyDeviceCloudSecrets:
+        messages.error(
+            request,
+            _("At most %(count)s device-cloud secrets at once: remove one that is no longer used first.")
+            % {"count": MAX_DEVICE_CLOUD_SECRETS},
+        )
+        return redirect("backoffice:settings")
+    # Rendered, not redirected to: the secret is stored only in the tenant row and shown this once.
+    request.tenant.refresh_from_db(fields=["device_cloud_secrets"])  # type: ignore[attr-defined]
+    return _settings_page(request, new_secret=secret)
+
+
+@staff_view(WRITERS)
+@require_POST
+def device_cloud_secret_remove_view(request: HttpRequest, fingerprint: str) -> HttpResponse:
+    try:
+        device_cloud_secret_remove(
+            tenant=current_tenant(request), actor=current_actor(request), at=timezone.now(), fingerprint=fingerprint
+        )
+    except LastDeviceCloudSecret:
+        messages.error(request, _("This is the only device-cloud secret: add a new one before removing it."))
+    except DeviceCloudSecretNotFound:
+        messages.error(request, _("No such device-cloud secret."))
+    else:
+        messages.success(
+            request,
+            _("Secret %(fingerprint)s removed: webhooks signed with it are now refused.")
+            % {"fingerprint": fingerprint},
+        )
+    return redirect("backoffice:settings")

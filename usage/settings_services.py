@@ -1,0 +1,70 @@
+"""The tenant's usage ingestion settings: read them, change them (audited).
+
+A module of its own (not ``usage/selectors.py`` and a ``usage/services.py``) so that it changes
+independently of the ingestion code; the getter may move to ``usage/selectors.py`` later.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.forms.models import model_to_dict
+
+from billing_platform.errors import FieldError
+from tenancy.actors import Actor
+from tenancy.errors import InvalidTenantSettings
+from tenancy.models import Tenant
+from tenancy.services import audit_record
+from usage.models import UsageSettings
+
+# (lowest, highest) accepted. A year of late events is already far more than any billing period; a
+# higher rate limit would let one key starve the others.
+USAGE_SETTINGS_LIMITS: dict[str, tuple[int, int]] = {
+    "max_event_age_days": (1, 366),
+    "rate_limit_per_second": (1, 10_000),
+}
+
+
+def usage_settings_get(*, tenant: Tenant) -> UsageSettings:
+    """The tenant's settings, or the defaults (unsaved) while it has never changed them."""
+    return UsageSettings.objects.filter(tenant=tenant).first() or UsageSettings(tenant=tenant)
+
+
+def usage_settings_update(*, tenant: Tenant, actor: Actor, at: datetime, data: Mapping[str, Any]) -> UsageSettings:
+    """Change ``max_event_age_days`` (older events are refused as too late to bill) and/or
+    ``rate_limit_per_second`` (event requests per second per API key). Applies to the next request."""
+    errors: list[FieldError] = []
+    cleaned: dict[str, int] = {}
+    for field, value in data.items():
+        if field not in USAGE_SETTINGS_LIMITS:
+            errors.append(FieldError(field, "not_editable", "%s is not a usage setting." % field))
+            continue
+        lowest, highest = USAGE_SETTINGS_LIMITS[field]
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append(FieldError(field, "invalid_type", "%s must be a whole number." % field))
+        elif not lowest <= value <= highest:
+            errors.append(FieldError(field, "out_of_range", "%s must be between %d and %d." % (field, lowest, highest)))
+        else:
+            cleaned[field] = value
+    if errors:
+        raise InvalidTenantSettings("; ".join("%s: %s" % (e.field, e.message) for e in errors), errors=errors)
+    with transaction.atomic():
+        settings, _ = UsageSettings.objects.select_for_update().get_or_create(tenant=tenant)
+        before = model_to_dict(settings, fields=list(USAGE_SETTINGS_LIMITS))
+        changed = {field: value for field, value in cleaned.items() if before[field] != value}
+        if changed:
+            for field, value in changed.items():
+                setattr(settings, field, value)
+            settings.save(update_fields=list(changed))
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="usage_settings.updated",
+                object_type="tenant",
+                object_id=tenant.slug,
+                at=at,
+                before={field: before[field] for field in changed},
+                after=changed,
+            )
+    return settings
