@@ -532,6 +532,8 @@ def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "any_action": any(actions.values()),
         "pdf": _pdf_available(invoice),
         "tz_name": tz,
+        # EN 16931 wants the seller's VAT number or legal registration on every e-invoice.
+        "seller_unidentified": not (invoice.tenant.vat_number or invoice.tenant.legal_registration_id),
     }
     return render(request, "backoffice/invoicing/invoice_detail.html", context)
 

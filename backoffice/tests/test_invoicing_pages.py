@@ -268,6 +268,21 @@ def test_list_and_detail_show_a_generated_invoice_with_its_lines_by_leg(
     assert "/credit-notes/" not in html(detail)
 
 
+def test_a_draft_warns_while_the_seller_has_no_vat_number_nor_registration(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    build(tenant)
+    run_bill_run(tenant)
+    invoice = the_invoice(tenant)
+    logged_in(client, make_staff(tenant))
+    warning = "Your organization has no VAT number and no company registration yet"
+
+    assert warning in text(client.get(f"/app/billing/invoices/{invoice.pk}/"))
+    tenant.vat_number = "FR74852379890"
+    tenant.save(update_fields=["vat_number"])
+    assert warning not in text(client.get(f"/app/billing/invoices/{invoice.pk}/"))
+
+
 def test_smart_fleet_invoices_show_every_leg_with_the_spec_amounts(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
