@@ -511,7 +511,24 @@ def bill_run_chunk(*, run_id: str, customer_ids: Sequence[str], at: datetime) ->
     )
     for customer in customers:
         customer.tenant = run.tenant
-    context = billing_context_load(tenant=run.tenant, customers=customers, billing_date=run.billing_date)
+    try:
+        context = billing_context_load(tenant=run.tenant, customers=customers, billing_date=run.billing_date)
+    except Exception as exc:  # one customer's data broke the chunk's reads: read and bill them one by one
+        logger.warning("bill run %s: chunk of %d read one customer at a time: %s", run.pk, len(customers), exc)
+        for customer in customers:
+            try:
+                alone = billing_context_load(tenant=run.tenant, customers=[customer], billing_date=run.billing_date)
+            except Exception as exc:
+                error = _failure(run, customer, exc)
+                try:
+                    with transaction.atomic():
+                        _record_outcomes(run, [(customer, "failed", None, error)])
+                except IntegrityError:
+                    pass  # recorded by a concurrent retry of this chunk
+                continue
+            _bill_one(run=run, customer=customer, context=alone, settings=settings, at=at)
+        _maybe_finish(run.pk, at)
+        return
     for i in range(0, len(customers), WRITE_BATCH):
         batch = customers[i : i + WRITE_BATCH]
         try:

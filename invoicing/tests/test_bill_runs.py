@@ -343,3 +343,25 @@ def test_a_price_locked_subscription_keeps_its_version_until_its_commitment_ends
     may = invoice_generate(customer=locked, billing_date=date(2026, 5, 1), at=datetime(2026, 5, 1, 6, tzinfo=PARIS))
     assert may is not None
     assert may.net_total == Decimal(24)
+
+
+@pytest.mark.django_db
+def test_a_customer_whose_data_breaks_the_chunk_reads_fails_alone(tenant: Tenant, monkeypatch: Any) -> None:
+    from invoicing import services
+
+    customers = build(tenant, 3)
+    load = services.billing_context_load
+
+    def load_failing_on_c1(**kwargs: Any) -> Any:
+        if any(c.external_id == "c1" for c in kwargs["customers"]):
+            raise ValueError("corrupt subscription data")
+        return load(**kwargs)
+
+    monkeypatch.setattr(services, "billing_context_load", load_failing_on_c1)
+    run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1, total=3)
+    bill_run_chunk(run_id=str(run.pk), customer_ids=[str(c.pk) for c in customers], at=RUN_AT)
+    run.refresh_from_db()
+    assert (run.status, run.done, run.failed, run.created) == ("completed_with_errors", 2, 1, 2)
+    failure = BillRunCustomer.objects.get(bill_run=run, outcome="failed")
+    assert (failure.customer.external_id, failure.error) == ("c1", "corrupt subscription data")
+    assert Invoice.objects.count() == 2
