@@ -114,13 +114,6 @@ def _invoices_write(
         )
         for c in compositions
     ]
-    if finalize_with is not None and invoices:
-        year = invoices[0].issue_date.year
-        last = _next_number(invoices[0].tenant_id, InvoiceKind.INVOICE, year, count=len(invoices))
-        for sequence, invoice in enumerate(invoices, start=last - len(invoices) + 1):
-            invoice.number = "%s-%d-%06d" % (finalize_with.invoice_prefix, year, sequence)
-            invoice.number_year, invoice.number_sequence = year, sequence
-            invoice.status, invoice.finalized_at = ST.FINALIZED, at
     Invoice.objects.bulk_create(invoices)
     InvoiceLine.objects.bulk_create(
         [
@@ -162,6 +155,16 @@ def _invoices_write(
     )
     _record_charges(compositions, at)
     if finalize_with is not None and invoices:
+        # Numbers are taken last, so the sequence row stays locked only until the batch commits.
+        year = invoices[0].issue_date.year
+        last = _next_number(invoices[0].tenant_id, InvoiceKind.INVOICE, year, count=len(invoices))
+        for sequence, invoice in enumerate(invoices, start=last - len(invoices) + 1):
+            invoice.number = "%s-%d-%06d" % (finalize_with.invoice_prefix, year, sequence)
+            invoice.number_year, invoice.number_sequence = year, sequence
+            invoice.status, invoice.finalized_at = ST.FINALIZED, at
+        Invoice.objects.bulk_update(
+            invoices, ["number", "number_year", "number_sequence", "status", "finalized_at"], batch_size=len(invoices)
+        )
         _finalized(invoices, actor=actor or Actor.system("bill run"), at=at)
     return invoices
 
