@@ -27,7 +27,7 @@ from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from subscriptions.changes import period_of
 from subscriptions.models import ServiceCharge, Subscription
 from tenancy.models import Tenant
-from usage.aggregation import AggregateRow, aggregate_many
+from usage.aggregation import AggregateRow, aggregate_many, with_late_events
 from usage.current import (
     DeviceRow,
     ProjectedLine,
@@ -138,10 +138,17 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
                 subs.add(subscription.pk)
                 meters[component.meter.pk] = component.meter
     for (period, by_device), (subs, meters) in to_measure.items():
+        late = with_late_events(subscription_ids=list(subs), meter_ids=list(meters), period=period)
+        if not late:
+            continue  # nothing arrived after the period closed: what was billed stands
         for (sub_id, meter_id), rows in aggregate_many(
-            subscription_ids=list(subs), meters=meters.values(), period=period, group_by_device=by_device
+            subscription_ids=sorted({s for s, _ in late}),
+            meters=[meters[m] for m in {m for _, m in late}],
+            period=period,
+            group_by_device=by_device,
         ).items():
-            context.remeasured[(sub_id, meter_id, period.start)] = rows
+            if (sub_id, meter_id) in late:
+                context.remeasured[(sub_id, meter_id, period.start)] = rows
     return context
 
 
@@ -282,7 +289,9 @@ def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Sub
             continue
         subscription, component, period = found
         assert component.meter is not None
-        rows = context.remeasured[(_uuid(subscription.pk), _uuid(component.meter.pk), period.start)]
+        rows = context.remeasured.get((_uuid(subscription.pk), _uuid(component.meter.pk), period.start))
+        if rows is None:
+            continue  # no late event in that period
         quantity = sum((r.quantity for r in rows), Decimal(0))
         if quantity <= billed.quantity:
             continue

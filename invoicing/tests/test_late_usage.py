@@ -173,3 +173,25 @@ def test_late_usage_of_a_per_device_component_is_billed_per_device(tenant: Tenan
     assert usage_lines(may) == [("0.0000", False), ("1.5000", True)]
     adjustment = may.lines.get(adjustment=True)
     assert adjustment.detail == {"metered_quantity": "750", "billed_quantity": "550", "previously_billed": "4.00"}
+
+
+def test_a_period_without_late_events_is_not_measured_again(tenant: Tenant, customer: Any, monkeypatch: Any) -> None:
+    from invoicing import composition
+
+    send(tenant, datetime(2026, 3, 31, 12, tzinfo=PARIS), ("m1", datetime(2026, 3, 20, 9, tzinfo=PARIS), 500))
+    invoice_generate(customer=customer, billing_date=date(2026, 4, 1), at=datetime(2026, 4, 1, 1, tzinfo=PARIS))
+    # April usage arrives on time; nothing more for March
+    send(tenant, datetime(2026, 4, 20, 12, tzinfo=PARIS), ("a1", datetime(2026, 4, 20, 9, tzinfo=PARIS), 400))
+    measured: list[Any] = []
+    real = composition.aggregate_many
+
+    def recorded(**kwargs: Any) -> Any:
+        measured.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(composition, "aggregate_many", recorded)
+    may = invoice_generate(customer=customer, billing_date=date(2026, 5, 1), at=datetime(2026, 5, 1, 1, tzinfo=PARIS))
+    assert may is not None
+    # April: 400 - 200 = 200 x 0.01 = 2.00; March is not scanned again and gets no adjustment
+    assert usage_lines(may) == [("2.0000", False)]
+    assert measured == []
