@@ -38,7 +38,7 @@ from usage.current import (
     per_device_amount,
     usage_context_load,
 )
-from usage.models import UsageSettings
+from usage.settings_services import usage_settings_get
 
 
 @dataclass
@@ -155,8 +155,7 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
 def _billed_usage(tenant: Tenant, customers: Sequence[Customer], billing_date: date) -> dict[Any, list[BilledUsage]]:
     """The usage billed on the customers' earlier invoices for periods that can still receive events
     (those ending within the tenant's maximum event age), per subscription, product and period."""
-    settings = UsageSettings.objects.filter(tenant=tenant).first()
-    max_age = settings.max_event_age_days if settings is not None else UsageSettings.max_event_age_days.field.default
+    max_age = usage_settings_get(tenant=tenant).max_event_age_days
     cutoff = min((_due_instant(c, billing_date) for c in customers), default=None)
     if cutoff is None:
         return {}
