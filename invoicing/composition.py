@@ -24,8 +24,8 @@ from catalog.models import Meter, PlanComponent, ProductKind
 from catalog.quotes import QuoteLine, taxes_for
 from customers.models import Customer
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
-from subscriptions.changes import period_of
 from subscriptions.models import ServiceCharge, Subscription
+from subscriptions.periods import subscription_period_at
 from tenancy.models import Tenant
 from usage.aggregation import AggregateRow, aggregate_many, with_late_events
 from usage.current import (
@@ -203,7 +203,7 @@ def _late_component(
     )
     if component is None or component.meter is None or line.period_start is None:
         return None
-    return subscription, component, period_of(subscription, subscription.plan, line.period_start)
+    return subscription, component, subscription_period_at(subscription, at=line.period_start)
 
 
 def compose(*, customer: Customer, billing_date: date, context: BillingContext | None = None) -> Composition:

@@ -29,12 +29,11 @@ from invoicing.models import (
     InvoiceTax,
     InvoicingSettings,
 )
-from subscriptions.changes import period_of
-from subscriptions.models import ChargeKind, ChargeSource, ServiceCharge
+from subscriptions.models import ChargeKind, ChargeSource, ServiceCharge, SubscriptionStatus
+from subscriptions.periods import subscription_period_at
 from tenancy.actors import Actor
 from tenancy.models import AuditLogEntry, Tenant
 from tenancy.services import audit_entry, audit_record
-from usage.ingest import LIVE_STATUSES
 
 logger = logging.getLogger(__name__)
 ST = InvoiceStatus
@@ -226,7 +225,7 @@ def _record_charges(compositions: Sequence[Composition], at: datetime) -> None:
         shares = allocate(line.amount, [Decimal(1)] * len(line.devices), currency)
         source = ChargeSource.ACTIVATION if "days" in line.detail else ChargeSource.IN_ADVANCE
         # The ledger keys a fee by its whole service period; an activation proration covers part of it.
-        whole = period_of(subscription, subscription.plan, line.period_start)
+        whole = subscription_period_at(subscription, at=line.period_start)
         for device_id, share in zip(line.devices, shares, strict=True):
             rows.append(
                 ServiceCharge(
@@ -459,7 +458,7 @@ def customers_due(*, tenant: Tenant, billing_date: date, at: datetime) -> list[A
     if clamp_day(billing_date.year, billing_date.month, 31) == billing_date:
         days += list(range(billing_date.day + 1, 32))  # 29, 30, 31 fall on the 28th of February
     candidates = (
-        Customer.objects.filter(tenant=tenant, billing_day__in=days, subscriptions__status__in=LIVE_STATUSES)
+        Customer.objects.filter(tenant=tenant, billing_day__in=days, subscriptions__status__in=SubscriptionStatus.LIVE)
         .distinct()
         .values_list("pk", "timezone")
     )

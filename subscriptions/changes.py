@@ -26,7 +26,6 @@ from billing_platform.periods import (
     Period,
     active_days,
     days_in,
-    interval_period_containing,
     local_date,
     local_midnight,
 )
@@ -47,6 +46,7 @@ from subscriptions.models import (
     SubscriptionChange,
     SubscriptionStatus,
 )
+from subscriptions.periods import subscription_period_at
 from subscriptions.services import _record, check_device_fields, check_instant, subscription_transition
 from tenancy.actors import Actor
 from tenancy.services import audit_record
@@ -99,25 +99,6 @@ class ChangeResult:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _tz(subscription: Subscription) -> str:
-    return subscription.customer.timezone
-
-
-def _billing_day(subscription: Subscription) -> int:
-    return subscription.customer.billing_day or local_date(subscription.starts_at, _tz(subscription)).day
-
-
-def period_of(subscription: Subscription, plan: Plan, instant: datetime) -> Period:
-    """The service period of ``plan`` that contains ``instant``, for this subscription."""
-    return interval_period_containing(
-        instant,
-        billing_day=_billing_day(subscription),
-        months=INTERVAL_MONTHS[Interval(plan.interval)],
-        anchor=local_date(subscription.starts_at, _tz(subscription)),
-        tz=_tz(subscription),
-    )
 
 
 def _service_components(plan: Plan) -> list[PlanComponent]:
@@ -192,8 +173,8 @@ def _credits(
     subscription: Subscription, plan: Plan, devices: Sequence[Device], at: datetime, description: str
 ) -> list[Entry]:
     """Credit the unused part of each billable fee, never more than was charged for it."""
-    tz, currency = _tz(subscription), subscription.customer.currency
-    period = period_of(subscription, plan, at)
+    tz, currency = subscription.customer.timezone, subscription.customer.currency
+    period = subscription_period_at(subscription, at=at, plan=plan)
     fees = _unit_fees(subscription, plan, period.start)
     entries = []
     for component in _service_components(plan):
@@ -226,8 +207,8 @@ def _charges(
     subscription: Subscription, plan: Plan, devices: Sequence[Device], at: datetime, description: str
 ) -> list[Entry]:
     """Charge the new fee from ``at`` to the end of the plan's own period (rounded per line later)."""
-    tz = _tz(subscription)
-    period = period_of(subscription, plan, at)
+    tz = subscription.customer.timezone
+    period = subscription_period_at(subscription, at=at, plan=plan)
     fees = _unit_fees(subscription, plan, period.start)
     covered, fraction = _remaining(period, at, tz)
     entries = []
@@ -530,7 +511,7 @@ def _change_plan(
     upgrade = _monthly_fee_total(subscription, new_plan, at) >= _monthly_fee_total(subscription, old_plan, at)
     if effective_at is None and not upgrade:
         # Downgrades wait for the end of the period already paid for.
-        when = period_of(subscription, old_plan, at).end
+        when = subscription_period_at(subscription, at=at, plan=old_plan).end
         change = _change_row(subscription, ChangeAction.CHANGE_PLAN, ChangeStatus.SCHEDULED, when, {"plan": code})
         _record(
             subscription,
@@ -568,7 +549,7 @@ def _cancel(
 ) -> ChangeResult:
     at_period_end = params.get("at_period_end", effective_at is None)
     if at_period_end:
-        when = period_of(subscription, subscription.plan, at).end
+        when = subscription_period_at(subscription, at=at).end
         subscription.cancel_at = when
         subscription.save(update_fields=["cancel_at", "updated_at"])
         change = _change_row(subscription, ChangeAction.CANCEL, ChangeStatus.SCHEDULED, when, {"at_period_end": True})
@@ -598,11 +579,11 @@ def _early_termination(subscription: Subscription, devices: Sequence[Device], at
     plan = subscription.plan
     if plan.early_termination != "remaining_fees" or subscription.commitment_ends_at is None:
         return []
-    period = period_of(subscription, plan, at)
+    period = subscription_period_at(subscription, at=at, plan=plan)
     periods_left = 0
     cursor = period
     while cursor.end < subscription.commitment_ends_at:
-        cursor = period_of(subscription, plan, cursor.end)
+        cursor = subscription_period_at(subscription, at=cursor.end, plan=plan)
         periods_left += 1
     if periods_left == 0:
         return []
@@ -724,7 +705,6 @@ def service_charge_record(
 __all__ = [
     "ChangeLine",
     "ChangeResult",
-    "period_of",
     "service_charge_record",
     "subscription_change",
     "subscription_changes_apply_due",

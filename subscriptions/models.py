@@ -2,6 +2,7 @@
 everything that happened to them, and the device-cloud webhooks that drive activation."""
 
 import uuid
+from typing import ClassVar
 
 from django.db import models
 from django.db.models import Q
@@ -15,6 +16,18 @@ class SubscriptionStatus(models.TextChoices):
     SUSPENDED = "suspended", _("Suspended")
     CANCELLED = "cancelled", _("Cancelled")
     ENDED = "ended", _("Ended")
+
+    # The statuses of a subscription that still bills and receives usage (assigned below the class:
+    # inside its body the members are not built yet, and a tuple there would become a member).
+    LIVE: ClassVar[tuple["SubscriptionStatus", ...]]
+
+
+SubscriptionStatus.LIVE = (
+    SubscriptionStatus.PENDING_ACTIVATION,
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.SUSPENDED,
+)
 
 
 class Subscription(models.Model):

@@ -9,13 +9,14 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from billing_platform.errors import FieldError, InvalidInput
-from billing_platform.periods import add_months, clamp_day, local_date, local_midnight
+from billing_platform.periods import local_date, local_midnight
 from catalog.errors import NoPriceForCurrency
 from catalog.models import Plan, PlanComponent, ProductKind, StartsOn
 from catalog.versions import price_version_as_of
 from customers.models import Customer
 from subscriptions.errors import DeviceEventRefused, DeviceInUse, DeviceNotFound, InvalidTransition
 from subscriptions.models import Device, Subscription, SubscriptionEvent, SubscriptionStatus
+from subscriptions.periods import commitment_end
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from tenancy.services import audit_record
@@ -57,12 +58,6 @@ def _record(
         actor_label=actor.label,
         data=dict(data or {}),
     )
-
-
-def _months_later(instant: datetime, months: int, tz: str) -> datetime:
-    day = local_date(instant, tz)
-    year, month = add_months(day.year, day.month, months)
-    return local_midnight(clamp_day(year, month, day.day), tz)
 
 
 def check_instant(value: datetime | date, field: str) -> None:
@@ -134,7 +129,7 @@ def subscription_create(
     status = S.PENDING_ACTIVATION if _needs_activation(components) else S.ACTIVE
     try:
         with transaction.atomic():
-            subscription = Subscription.objects.create(
+            subscription = Subscription(
                 tenant=tenant,
                 external_id=external_id,
                 customer=customer,
@@ -143,13 +138,12 @@ def subscription_create(
                 signed_at=signed_at,
                 starts_at=starts_at,
                 trial_ends_at=starts_at + timedelta(days=plan.trial_days) if plan.trial_days else None,
-                commitment_ends_at=_months_later(starts_at, plan.commitment_months, tz)
-                if plan.commitment_months
-                else None,
                 auto_renew=auto_renew,
                 price_locked=price_locked,
                 locked_price_version=version if price_locked else None,
             )
+            subscription.commitment_ends_at = commitment_end(subscription)
+            subscription.save(force_insert=True)
             Device.objects.bulk_create(
                 [
                     Device(

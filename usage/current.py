@@ -39,12 +39,11 @@ from catalog.models import Aggregation, BillOn, Meter, PlanComponent, ProductKin
 from catalog.quotes import QuoteLine, TaxLine, tax_rates, taxes_for
 from catalog.versions import PriceBook, ResolvedPrice
 from customers.models import Customer
-from subscriptions.changes import period_of
-from subscriptions.models import Subscription
+from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.periods import subscription_period_at
 from subscriptions.proration import DeviceActivity, activation_prorations
 from tenancy.models import Tenant
 from usage.aggregation import AggregateRow, aggregate
-from usage.ingest import LIVE_STATUSES
 from usage.selectors import RollupGroup, bucket_aligned, rollup_groups
 
 TIME_BAND = "time_band"
@@ -185,7 +184,9 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
     by_customer: dict[Any, list[Subscription]] = {pk: [] for pk in customers}
     periods: dict[Any, Period] = {}
     for subscription in (
-        Subscription.objects.filter(tenant_id=tenant.pk, customer_id__in=list(customers), status__in=LIVE_STATUSES)
+        Subscription.objects.filter(
+            tenant_id=tenant.pk, customer_id__in=list(customers), status__in=SubscriptionStatus.LIVE
+        )
         .select_related("plan")
         .prefetch_related(
             Prefetch("plan__components", queryset=components),
@@ -195,7 +196,7 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
         # Periods and prices read the customer's zone, billing day and currency.
         subscription.customer = customers[subscription.customer_id]
         by_customer[subscription.customer_id].append(subscription)
-        periods[subscription.pk] = period_of(subscription, subscription.plan, at[subscription.customer_id])
+        periods[subscription.pk] = subscription_period_at(subscription, at=at[subscription.customer_id])
     subscriptions = [s for subs in by_customer.values() for s in subs]
     devices: dict[Any, list[DeviceRow]] = {s.pk: [] for s in subscriptions}
     for row in _device_rows(list(devices)):
@@ -431,11 +432,10 @@ def per_device_amount(
 def _instalment_due(subscription: Subscription, trigger: datetime, due: datetime, instalments: int) -> int | None:
     """Which instalment (1..N) of hardware billed from ``trigger`` falls on the billing date ``due``:
     instalment k is billed on the k-th billing date after the trigger."""
-    plan = subscription.plan
-    period = period_of(subscription, plan, trigger)
+    period = subscription_period_at(subscription, at=trigger)
     k = 1
     while period.end < due and k <= instalments:
-        period = period_of(subscription, plan, period.end)
+        period = subscription_period_at(subscription, at=period.end)
         k += 1
     return k if period.end == due and k <= instalments else None
 
@@ -542,7 +542,7 @@ def _service_lines(
             )
     if subscription.cancel_at is not None and subscription.cancel_at <= period.end:
         return lines
-    following = period_of(subscription, subscription.plan, period.end)
+    following = subscription_period_at(subscription, at=period.end)
     for r in prices_next:
         c = r.component
         if c.kind != ProductKind.SERVICE or r.charge is None:

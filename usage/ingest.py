@@ -30,12 +30,6 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 FUTURE_TOLERANCE = timedelta(minutes=10)
-LIVE_STATUSES = (
-    SubscriptionStatus.PENDING_ACTIVATION,
-    SubscriptionStatus.ACTIVE,
-    SubscriptionStatus.PAST_DUE,
-    SubscriptionStatus.SUSPENDED,
-)
 
 STAGING_COLUMNS = (
     "tenant_id",
@@ -196,7 +190,7 @@ def _load_context(
     if settings is None:
         settings, _ = UsageSettings.objects.get_or_create(tenant=tenant)
     meters = {m.code: m for m in Meter.objects.filter(tenant=tenant, code__in=strings("code"))}
-    live = Subscription.objects.filter(tenant=tenant, status__in=LIVE_STATUSES).select_related("customer")
+    live = Subscription.objects.filter(tenant=tenant, status__in=SubscriptionStatus.LIVE).select_related("customer")
     by_external_id = {s.external_id: s for s in live.filter(external_id__in=strings("external_subscription_id"))}
     # Devices come as (id, subscription) pairs; their few subscriptions are loaded once, not per device.
     device_rows = list(
@@ -204,7 +198,7 @@ def _load_context(
             tenant=tenant,
             device_id__in=strings("device_id"),
             removed_at__isnull=True,
-            subscription__status__in=LIVE_STATUSES,
+            subscription__status__in=SubscriptionStatus.LIVE,
         ).values_list("device_id", "subscription_id")
     )
     subscriptions = {s.pk: s for s in live.filter(pk__in={sub_id for _, sub_id in device_rows})}

@@ -18,12 +18,12 @@ from catalog.models import Plan
 from catalog.services import plan_create, product_create
 from customers.services import customer_create
 from subscriptions.changes import (
-    period_of,
     service_charge_record,
     subscription_change,
     subscription_changes_apply_due,
 )
 from subscriptions.models import ServiceCharge, Subscription
+from subscriptions.periods import subscription_period_at
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
 from tenancy.models import Tenant
@@ -161,7 +161,7 @@ def test_monthly_to_yearly_prorates_each_side_with_its_own_period(tenant: Tenant
     result = subscription_change(
         subscription=sub, action="change_plan", params={"plan": "yearly"}, actor=ACTOR, at=paris(2026, 4, 16, 10)
     )
-    yearly = period_of(sub, world["plans"]["yearly"], paris(2026, 4, 16, 10))
+    yearly = subscription_period_at(sub, at=paris(2026, 4, 16, 10), plan=world["plans"]["yearly"])
     assert (yearly.start, yearly.end) == (paris(2026, 1, 1), paris(2027, 1, 1))
     # credit 25.00 x 15/30 = 12.50 ; charge 300.00 x 260/365 (16 Apr..31 Dec) = 213.698... -> 213.70
     assert lines(result) == [("credit", "platform", "12.50", 1), ("service", "platform", "213.70", 1)]

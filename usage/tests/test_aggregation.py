@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 from billing_platform.periods import Period, monthly_period_containing
 from catalog.models import Meter
 from customers.services import customer_create
-from subscriptions.changes import period_of
 from subscriptions.models import Subscription
+from subscriptions.periods import subscription_period_at
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
@@ -63,7 +63,7 @@ def totals(tenant: Tenant, subscription: Subscription, code: str, period: Period
 
 
 def test_the_periods_used_below_are_the_customers_local_months(fleet: Subscription) -> None:
-    assert period_of(fleet, fleet.plan, NOW) == APRIL
+    assert subscription_period_at(fleet, at=NOW) == APRIL
     assert monthly_period_containing(datetime(2026, 3, 16, tzinfo=UTC), billing_day=1, tz="Europe/Paris") == MARCH
 
 
@@ -250,7 +250,7 @@ def test_events_around_local_midnight_on_dst_days_land_in_the_right_day_and_peri
     assert (end - start).total_seconds() / 3600 in (23, 25)
     assert totals(tenant, sub, "data_mb", local_day) == (Decimal(110), 2)
     # the billing period starts at the DST day's local midnight: the event a second before is in the previous one
-    previous, current = period_of(sub, fleet.plan, start - second), period_of(sub, fleet.plan, start)
+    previous, current = subscription_period_at(sub, at=start - second), subscription_period_at(sub, at=start)
     assert previous.end == current.start == start
     assert totals(tenant, sub, "data_mb", previous) == (Decimal(1), 1)
     assert totals(tenant, sub, "data_mb", current) == (Decimal(1110), 3)
