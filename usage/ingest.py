@@ -17,11 +17,11 @@ from typing import Any
 import orjson
 from django.db import connection, transaction
 
-from billing_platform.periods import billing_date_due, local_date, local_midnight
 from catalog.models import Aggregation, Meter, PlanComponent, ProductKind
 from catalog.time_bands import time_band_of
 from customers.models import Customer
 from subscriptions.models import Device, Subscription, SubscriptionStatus
+from subscriptions.periods import subscription_open_period_start
 from tenancy.models import Tenant
 from usage.models import RejectedEvent, UsageSettings
 from usage.partitions import ensure_partitions
@@ -171,12 +171,11 @@ class _Context:
     open_period_starts: dict[Any, datetime] = field(default_factory=dict)
 
     def open_period_start(self, subscription: Subscription) -> datetime:
-        """Start of the subscription's current billing period at receipt: earlier events are late."""
+        """Start of the subscription's period open at receipt, that of its own plan (a month, a
+        quarter, a year): earlier events are late. Computed once per subscription and batch."""
         start = self.open_period_starts.get(subscription.pk)
         if start is None:
-            tz = subscription.customer.timezone
-            billing_day = subscription.customer.billing_day or local_date(subscription.starts_at, tz).day
-            start = local_midnight(billing_date_due(self.received_at, billing_day=billing_day, tz=tz), tz)
+            start = subscription_open_period_start(subscription, at=self.received_at)
             self.open_period_starts[subscription.pk] = start
         return start
 
@@ -190,7 +189,10 @@ def _load_context(
     if settings is None:
         settings, _ = UsageSettings.objects.get_or_create(tenant=tenant)
     meters = {m.code: m for m in Meter.objects.filter(tenant=tenant, code__in=strings("code"))}
-    live = Subscription.objects.filter(tenant=tenant, status__in=SubscriptionStatus.LIVE).select_related("customer")
+    # The customer and plan come in the same query: zone, billing day and interval give the open period.
+    live = Subscription.objects.filter(tenant=tenant, status__in=SubscriptionStatus.LIVE).select_related(
+        "customer", "plan"
+    )
     by_external_id = {s.external_id: s for s in live.filter(external_id__in=strings("external_subscription_id"))}
     # Devices come as (id, subscription) pairs; their few subscriptions are loaded once, not per device.
     device_rows = list(

@@ -1,7 +1,7 @@
 """POST /api/v1/events: outcomes per event, write-time deduplication, rejections kept, CloudEvents."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -10,12 +10,18 @@ from cloudevents.core.bindings.http import to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from django.db import connection
+from django.utils import timezone
 
+from catalog.services import plan_create
+from customers.services import customer_create
 from subscriptions.models import Subscription
+from subscriptions.services import subscription_create
+from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.models import RejectedEvent, UsageRollup, UsageSettings
 
 pytestmark = pytest.mark.django_db
+ACTOR = Actor.system("tests")
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 
 
@@ -168,6 +174,67 @@ def test_late_events_are_accepted_and_flagged(fleet: Subscription, tenant: Tenan
     with connection.cursor() as cursor:
         cursor.execute("SELECT transaction_id, late FROM usage_event ORDER BY transaction_id")
         # 22:30Z on 31 March is 00:30 on 1 April in Paris: April, not late
+        assert cursor.fetchall() == [("april", False), ("march", True)]
+
+
+def test_on_a_quarterly_plan_an_event_is_late_only_before_the_open_quarter(
+    fleet: Subscription, tenant: Tenant, make_client: Any
+) -> None:
+    # given: a Paris customer billed on the 1st, on a quarterly plan from 1 January 2026: its
+    # quarters start on 1 January, 1 April and 1 July
+    now = timezone.now()
+    plan = plan_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=now,
+        code="iot-quarterly",
+        name="IoT quarterly",
+        interval="quarter",
+        components=[
+            {"product": "u-data_mb", "meter": "data_mb", "charge": {"model": "per_unit", "unit_amount": "0.01"}}
+        ],
+        prices=[{"currency": "EUR"}],
+    )
+    customer = customer_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=now,
+        external_id="martin",
+        name="Martin Logistique",
+        email="a@martin.test",
+        country="FR",
+        timezone="Europe/Paris",
+        billing_day=1,
+    )
+    subscription_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=now,
+        external_id="martin-quarterly",
+        customer=customer,
+        plan=plan,
+        signed_at=now,
+        starts_on=date(2026, 1, 1),
+    )
+    client = make_client(tenant, ApiKeyScope.INGEST)
+    events = [
+        {
+            "transaction_id": tid,
+            "code": "data_mb",
+            "external_subscription_id": "martin-quarterly",
+            "timestamp": ts,
+            "properties": {"mb": 1},
+        }
+        # April: the last month, in the quarter open since 1 April; 23:30 on 31 March in Paris: the previous quarter
+        for tid, ts in (("april", "2026-04-30T10:00:00Z"), ("march", "2026-03-31T21:30:00Z"))
+    ]
+    # when: they arrive on 20 May
+    with time_machine.travel(datetime(2026, 5, 20, 12, 0, tzinfo=UTC), tick=False):
+        response = client.post("/api/v1/events", data=json.dumps({"events": events}), content_type="application/json")
+    # then: both are accepted; only the one from before 1 April is late
+    assert response.json()["accepted"] == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT transaction_id, late FROM usage_event ORDER BY transaction_id")
         assert cursor.fetchall() == [("april", False), ("march", True)]
 
 
