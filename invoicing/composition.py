@@ -24,6 +24,7 @@ from catalog.models import Meter, PlanComponent, ProductKind
 from catalog.quotes import QuoteLine, taxes_for
 from customers.models import Customer
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
+from subscriptions.devices import devices_active_in, plan_needs_activation
 from subscriptions.models import ServiceCharge, Subscription
 from subscriptions.periods import subscription_period_at
 from tenancy.models import Tenant
@@ -32,9 +33,7 @@ from usage.current import (
     DeviceRow,
     ProjectedLine,
     UsageContext,
-    active_devices,
     current_usage,
-    needs_activation,
     per_device_amount,
     usage_context_load,
 )
@@ -318,10 +317,10 @@ def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Sub
             )
             amount = round_minor(priced.precise_amount, customer.currency)
         else:
-            active = active_devices(
+            active = devices_active_in(
                 context.usage.devices[subscription.pk],
                 period,
-                needs_activation=needs_activation(subscription.plan.components.all()),
+                needs_activation=plan_needs_activation(subscription.plan.components.all()),
             )
             amount, _, _, _ = per_device_amount(
                 subscription=subscription,

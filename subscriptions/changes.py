@@ -32,8 +32,9 @@ from billing_platform.periods import (
 from catalog.charge_models.base import Usage
 from catalog.charge_models.pricing import price
 from catalog.errors import NoPriceForCurrency
-from catalog.models import INTERVAL_MONTHS, Interval, Plan, PlanComponent, ProductKind, StartsOn
+from catalog.models import INTERVAL_MONTHS, Interval, Plan, PlanComponent, ProductKind
 from catalog.versions import component_prices_as_of
+from subscriptions.devices import device_is_billable
 from subscriptions.errors import DeviceInUse, DeviceNotFound, InvalidTransition
 from subscriptions.models import (
     ChangeAction,
@@ -129,17 +130,6 @@ def _unit_fees(subscription: Subscription, plan: Plan, at: datetime) -> dict[Any
     return fees
 
 
-def _billable(device: Device, component: PlanComponent, at: datetime) -> bool:
-    """Does this device pay this component's fee at ``at``?"""
-    if device.removed_at is not None and device.removed_at <= at:
-        return False
-    if device.deactivated_at is not None and device.deactivated_at <= at:
-        return False
-    if component.starts_on == StartsOn.ACTIVATION:
-        return device.activated_at is not None and device.activated_at <= at
-    return True
-
-
 def _net_charged(
     subscription: Subscription, component: PlanComponent, device: Device | None, period: Period
 ) -> Decimal:
@@ -179,7 +169,7 @@ def _credits(
     entries = []
     for component in _service_components(plan):
         targets: list[Device | None] = (
-            [d for d in devices if _billable(d, component, at)] if component.per_device else [None]
+            [d for d in devices if device_is_billable(d, component, at)] if component.per_device else [None]
         )
         covered, fraction = _remaining(period, at, tz)
         for device in targets:
@@ -214,7 +204,7 @@ def _charges(
     entries = []
     for component in _service_components(plan):
         if component.per_device:
-            targets: list[Device | None] = [d for d in devices if _billable(d, component, at)]
+            targets: list[Device | None] = [d for d in devices if device_is_billable(d, component, at)]
         else:
             targets = [None]
         for device in targets:
@@ -590,7 +580,7 @@ def _early_termination(subscription: Subscription, devices: Sequence[Device], at
     fees = _unit_fees(subscription, plan, period.start)
     entries = []
     for component in _service_components(plan):
-        count = len([d for d in devices if _billable(d, component, at)]) if component.per_device else 1
+        count = len([d for d in devices if device_is_billable(d, component, at)]) if component.per_device else 1
         if count == 0:
             continue
         amount = round_minor(fees.get(component.pk, Decimal(0)) * count * periods_left, subscription.customer.currency)

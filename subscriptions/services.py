@@ -11,9 +11,10 @@ from django.db import IntegrityError, transaction
 from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.periods import local_date, local_midnight
 from catalog.errors import NoPriceForCurrency
-from catalog.models import Plan, PlanComponent, ProductKind, StartsOn
+from catalog.models import Plan
 from catalog.versions import price_version_as_of
 from customers.models import Customer
+from subscriptions.devices import plan_needs_activation
 from subscriptions.errors import DeviceEventRefused, DeviceInUse, DeviceNotFound, InvalidTransition
 from subscriptions.models import Device, Subscription, SubscriptionEvent, SubscriptionStatus
 from subscriptions.periods import commitment_end
@@ -81,10 +82,6 @@ def check_device_fields(devices: Sequence[Mapping[str, Any]], prefix: str = "dev
         raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 
 
-def _needs_activation(components: Sequence[PlanComponent]) -> bool:
-    return any(c.kind == ProductKind.SERVICE and c.starts_on == StartsOn.ACTIVATION for c in components)
-
-
 def subscription_create(
     *,
     tenant: Tenant,
@@ -126,7 +123,7 @@ def subscription_create(
     except NoPriceForCurrency as exc:
         raise InvalidInput(exc.detail, errors=[FieldError("plan", exc.code, exc.detail)]) from None
     components = list(plan.components.all())
-    status = S.PENDING_ACTIVATION if _needs_activation(components) else S.ACTIVE
+    status = S.PENDING_ACTIVATION if plan_needs_activation(components) else S.ACTIVE
     try:
         with transaction.atomic():
             subscription = Subscription(

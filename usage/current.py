@@ -19,7 +19,7 @@ the next period's in-advance fees of the devices billable now; taxes as invoicin
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Context, Decimal, localcontext
@@ -39,6 +39,7 @@ from catalog.models import Aggregation, BillOn, Meter, PlanComponent, ProductKin
 from catalog.quotes import QuoteLine, TaxLine, tax_rates, taxes_for
 from catalog.versions import PriceBook, ResolvedPrice
 from customers.models import Customer
+from subscriptions.devices import device_is_billable, devices_active_in, plan_needs_activation
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.periods import subscription_period_at
 from subscriptions.proration import DeviceActivity, activation_prorations
@@ -226,24 +227,6 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
         tax_rates=tax_rates(tenant=tenant, countries={c.country for c in customers.values()}),
         devices=devices,
     )
-
-
-def needs_activation(components: Iterable[PlanComponent]) -> bool:
-    return any(c.kind == ProductKind.SERVICE and c.starts_on == StartsOn.ACTIVATION for c in components)
-
-
-def active_devices(devices: Iterable[DeviceRow], period: Period, *, needs_activation: bool) -> list[DeviceRow]:
-    """Devices active at any moment of ``period``: from their activation (or, on a plan whose fees
-    do not wait for activation, from when they were added) until deactivated or removed."""
-    active = []
-    for device in devices:
-        since = device.activated_at if device.activated_at is not None or needs_activation else device.added_at
-        if since is None or since >= period.end:
-            continue
-        if any(end is not None and end <= period.start for end in (device.deactivated_at, device.removed_at)):
-            continue
-        active.append(device)
-    return active
 
 
 def _combine(aggregation: str, groups: Sequence[RollupGroup]) -> tuple[Decimal, int]:
@@ -491,14 +474,6 @@ def _hardware_lines(
     return lines
 
 
-def _billable_at(device: DeviceRow, component: PlanComponent, at: datetime) -> bool:
-    if any(end is not None and end <= at for end in (device.removed_at, device.deactivated_at)):
-        return False
-    if component.starts_on == StartsOn.ACTIVATION:
-        return device.activated_at is not None and device.activated_at <= at
-    return True
-
-
 def _service_lines(
     subscription: Subscription,
     devices: Sequence[DeviceRow],
@@ -547,7 +522,7 @@ def _service_lines(
         c = r.component
         if c.kind != ProductKind.SERVICE or r.charge is None:
             continue
-        billable = [d.device_id for d in devices if _billable_at(d, c, at)]
+        billable = [d.device_id for d in devices if device_is_billable(d, c, at)]
         if c.per_device:
             units = len(billable)
         else:
@@ -623,7 +598,7 @@ def current_usage(*, customer: Customer, at: datetime, context: UsageContext | N
         )
         by_component = {r.component.pk: r for r in prices}
         devices = context.devices[s.pk]
-        active = active_devices(devices, period, needs_activation=needs_activation(s.plan.components.all()))
+        active = devices_active_in(devices, period, needs_activation=plan_needs_activation(s.plan.components.all()))
         usage_components = _usage_components(s)
         components = []
         for c in usage_components:
