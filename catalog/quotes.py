@@ -1,11 +1,11 @@
 """The price calculator: what one billing period of a plan costs for a number of devices and usage.
 
-No side effects. It uses the same price resolution (``versions.py``), allowance and charge models
-as invoicing, so a quote and the invoice that follows agree.
+No side effects. It uses the same price resolution (``versions.py``), allowance, instalments and charge
+models as invoicing, so a quote and the invoice that follows agree.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -16,9 +16,10 @@ from billing_platform.money import is_known_currency, round_minor
 from catalog.charge_models.allowance import apply_allowance
 from catalog.charge_models.base import Usage
 from catalog.charge_models.base import decimal_str as _decimal_str
+from catalog.charge_models.instalments import instalment_amounts
 from catalog.charge_models.pricing import price
-from catalog.errors import MissingTaxRate
-from catalog.models import Plan, ProductKind, TaxRate
+from catalog.models import Plan, ProductKind
+from catalog.taxes import QuoteLine, TaxLine, taxes_for
 from catalog.versions import component_prices_as_of
 from customers.models import Customer
 from tenancy.models import Tenant
@@ -26,26 +27,6 @@ from tenancy.models import Tenant
 
 def decimal_str(value: Decimal) -> str:
     return _decimal_str(value.normalize())
-
-
-@dataclass(frozen=True)
-class QuoteLine:
-    type: str
-    product: str
-    description: str
-    quantity: Decimal
-    unit_amount: Decimal | None
-    amount: Decimal
-    tax_category: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TaxLine:
-    category: str
-    rate: Decimal
-    base: Decimal
-    amount: Decimal
 
 
 @dataclass(frozen=True)
@@ -69,59 +50,6 @@ class UsageInput:
     quantity: Decimal
     dimensions: Mapping[str, str] = field(default_factory=dict)
     events: int = 0
-
-
-def tax_rates(*, tenant: Tenant, countries: Iterable[str] | None = None) -> dict[str, dict[str, Decimal]]:
-    """The tenant's tax rates by country and category (every country when ``countries`` is None)."""
-    rates: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    query = TaxRate.objects.filter(tenant=tenant)
-    if countries is not None:
-        query = query.filter(country__in=set(countries))
-    for country, category, rate in query.values_list("country", "tax_category", "rate"):
-        rates[country][category] = rate
-    return rates
-
-
-def taxes_for(
-    *,
-    tenant: Tenant,
-    country: str,
-    lines: Sequence[QuoteLine],
-    currency: str,
-    strict: bool = True,
-    rates: Mapping[str, Decimal] | None = None,
-) -> tuple[list[TaxLine], list[str]]:
-    """EN 16931: VAT per category = rate x sum of the category's rounded net lines, rounded once
-    (never a sum of per-line taxes: pitfall #9). ``rates`` are the country's rates by category
-    when already read (``tax_rates``); else they are read here."""
-    bases: dict[str, Decimal] = defaultdict(Decimal)
-    for line in lines:
-        bases[line.tax_category] += line.amount
-    if rates is None:
-        rates = tax_rates(tenant=tenant, countries=[country]).get(country, {})
-    missing = sorted(c for c in bases if c not in rates and c != "exempt")
-    if missing and not strict:
-        warnings = ["No %s tax rate for %s: tax not included." % (c, country) for c in missing]
-        bases = defaultdict(Decimal, {c: b for c, b in bases.items() if c not in missing})
-        return _tax_lines(bases, rates, currency), warnings
-    if missing:
-        raise MissingTaxRate(
-            "No tax rate for %s in %s." % (", ".join(missing), country),
-            errors=[FieldError("country", "missing_tax_rate", "Add a %s rate for %s." % (c, country)) for c in missing],
-        )
-    return _tax_lines(bases, rates, currency), []
-
-
-def _tax_lines(bases: Mapping[str, Decimal], rates: Mapping[str, Decimal], currency: str) -> list[TaxLine]:
-    return [
-        TaxLine(
-            category,
-            rates.get(category, Decimal(0)),
-            base,
-            round_minor(base * rates.get(category, Decimal(0)) / 100, currency),
-        )
-        for category, base in sorted(bases.items())
-    ]
 
 
 def price_quote(
@@ -163,8 +91,8 @@ def price_quote(
         c, product = r.component, r.component.product
         if c.kind == ProductKind.HARDWARE:
             assert r.price is not None
-            # Instalment 1 of N; the last instalment absorbs the rounding remainder.
-            unit = round_minor(r.price / c.instalments, currency)
+            # Instalment 1 of N, in minor units (with a single instalment, the price rounded).
+            unit = round_minor(instalment_amounts(r.price, c.instalments, currency)[0], currency)
             label = f"{product.name}, instalment 1/{c.instalments}" if c.instalments > 1 else product.name
             lines.append(
                 QuoteLine(

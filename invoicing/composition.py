@@ -21,7 +21,7 @@ from billing_platform.periods import Period, local_midnight
 from catalog.charge_models.base import Usage
 from catalog.charge_models.pricing import price
 from catalog.models import Meter, PlanComponent, ProductKind
-from catalog.quotes import QuoteLine, taxes_for
+from catalog.taxes import QuoteLine, taxes_for
 from customers.models import Customer
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from subscriptions.devices import devices_active_in, plan_needs_activation

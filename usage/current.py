@@ -34,9 +34,10 @@ from billing_platform.money import round_minor
 from billing_platform.periods import Period, local_date
 from catalog.charge_models.allowance import apply_allowance
 from catalog.charge_models.base import Usage, decimal_str
+from catalog.charge_models.instalments import instalment_amounts
 from catalog.charge_models.pricing import price
 from catalog.models import Aggregation, BillOn, Meter, PlanComponent, ProductKind, StartsOn
-from catalog.quotes import QuoteLine, TaxLine, tax_rates, taxes_for
+from catalog.taxes import QuoteLine, TaxLine, tax_rates, taxes_for
 from catalog.versions import PriceBook, ResolvedPrice
 from customers.models import Customer
 from subscriptions.devices import device_is_billable, devices_active_in, plan_needs_activation
@@ -452,10 +453,9 @@ def _hardware_lines(
                 k = due_by_day[day]
             if k is not None:
                 by_instalment[k].append(device.device_id)
-        unit = round_minor(r.price / c.instalments, currency)
+        amounts = instalment_amounts(r.price, c.instalments, currency)
         for k, ids in sorted(by_instalment.items()):
-            # The last instalment absorbs the rounding remainder.
-            amount_each = r.price - unit * (c.instalments - 1) if k == c.instalments else unit
+            amount_each = amounts[k - 1]
             label = f"{c.product.name}, instalment {k}/{c.instalments}" if c.instalments > 1 else c.product.name
             lines.append(
                 ProjectedLine(

@@ -1,4 +1,4 @@
-"""The pure rating engine: charge models, the pooled allowance, and one rounding step.
+"""The pure rating engine: charge models, the pooled allowance, hardware instalments, and one rounding step.
 
 No database and no Django models here: each model turns an aggregated quantity into an unrounded
 amount; ``price`` clamps and rounds it once. See specs/pricing.md, "Charge models".
@@ -6,6 +6,7 @@ amount; ``price`` clamps and rounds it once. See specs/pricing.md, "Charge model
 
 from .allowance import apply_allowance
 from .base import ChargeModel, Rated, Usage
+from .instalments import instalment_amounts
 from .matrix import UnpricedMatrixGroup
 from .pricing import Priced, price
 from .registry import CHARGE_MODELS, rate_charge, validate_charge
@@ -18,6 +19,7 @@ __all__ = [
     "UnpricedMatrixGroup",
     "Usage",
     "apply_allowance",
+    "instalment_amounts",
     "price",
     "rate_charge",
     "validate_charge",
