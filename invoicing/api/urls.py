@@ -12,4 +12,9 @@ urlpatterns = [
     path("invoices/<str:pk>/credit_notes", views.CreditNoteCreateApi.as_view(), name="invoice-credit-notes"),
     path("invoices/<str:pk>/pdf", views.InvoicePdfApi.as_view(), name="invoice-pdf"),
     path("invoices/<str:pk>/facturx", views.InvoiceFacturxApi.as_view(), name="invoice-facturx"),
+    path(
+        "customers/<str:external_id>/current_usage",
+        views.CurrentUsageApi.as_view(),
+        name="customer-current-usage",
+    ),
 ]

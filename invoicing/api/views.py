@@ -4,19 +4,22 @@ from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing_platform.api.fields import AmountString, DecimalString, QuantityString
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import problems
 from billing_platform.errors import Conflict, invalid
+from catalog.api.serializers import TaxLineSerializer
 from invoicing.api import serializers as s
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
 from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
 from tenancy.api import request_actor, request_tenant
+from usage.selectors import customer_current_usage
 
 LIST_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("limit", int, description="1 to 500, default 50")]
 
@@ -206,3 +209,74 @@ class InvoiceFacturxApi(_DocumentApi):
     )
     def get(self, request: Request, pk: str) -> HttpResponse:
         return super().get(request, pk)
+
+
+class CurrentUsageComponentSerializer(serializers.Serializer):
+    product = serializers.CharField()
+    meter = serializers.CharField()
+    aggregation = serializers.CharField(help_text="count | sum | max | unique_count | latest")
+    pooled = serializers.BooleanField()
+    quantity = QuantityString(help_text="the meter's aggregate over the open period so far")
+    event_count = serializers.IntegerField()
+    allowance = QuantityString(help_text="included_per_device x devices active in the period")
+    billable_quantity = QuantityString()
+    amount = AmountString(help_text="amount so far, rounded once to the currency's minor unit")
+    detail = serializers.JSONField(help_text="tier or matrix breakdown of the amount")
+
+
+class CurrentUsageSubscriptionSerializer(serializers.Serializer):
+    subscription = serializers.CharField(help_text="the subscription's external_id")
+    plan = serializers.CharField()
+    status = serializers.CharField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    active_devices = serializers.IntegerField(help_text="devices active at any moment of the period")
+    components = CurrentUsageComponentSerializer(many=True)
+
+
+class ProjectedLineSerializer(serializers.Serializer):
+    subscription = serializers.CharField()
+    type = serializers.CharField(help_text="hardware | service | usage")
+    product = serializers.CharField()
+    description = serializers.CharField()
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+    quantity = QuantityString()
+    unit_amount = DecimalString(allow_null=True)
+    amount = AmountString()
+    tax_category = serializers.CharField()
+    devices = serializers.ListField(child=serializers.CharField())
+    detail = serializers.JSONField()
+
+
+class ProjectedInvoiceSerializer(serializers.Serializer):
+    lines = ProjectedLineSerializer(many=True)
+    net_total = AmountString()
+    taxes = TaxLineSerializer(many=True)
+    total = AmountString()
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class CurrentUsageSerializer(serializers.Serializer):
+    customer = serializers.CharField(help_text="the customer's external_id")
+    currency = serializers.CharField()
+    at = serializers.DateTimeField()
+    subscriptions = CurrentUsageSubscriptionSerializer(many=True)
+    projected = ProjectedInvoiceSerializer(help_text="the invoice the open periods close on, as of now")
+
+
+class CurrentUsageApi(APIView):
+    """Live usage of a customer's open periods, priced, and the projected invoice."""
+
+    @extend_schema(
+        operation_id="customers_current_usage",
+        description=(
+            "Per live subscription and usage component of the open period: quantity, allowance, billable "
+            "quantity, amount so far and the tier/matrix detail; and the projected invoice at the period's "
+            "end (usage so far, hardware instalments due, prorated and in-advance service fees, taxes)."
+        ),
+        responses={200: CurrentUsageSerializer, **problems(404)},
+    )
+    def get(self, request: Request, external_id: str) -> Response:
+        usage = customer_current_usage(tenant=request_tenant(request), external_id=external_id, at=timezone.now())
+        return Response(CurrentUsageSerializer(usage).data)

@@ -4,9 +4,4 @@ from usage.api import views
 
 urlpatterns = [
     path("events", views.EventIngestApi.as_view(), name="events"),
-    path(
-        "customers/<str:external_id>/current_usage",
-        views.CurrentUsageApi.as_view(),
-        name="customer-current-usage",
-    ),
 ]
