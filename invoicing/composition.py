@@ -4,8 +4,9 @@ the period that ends, the in-advance fees of the next period, the in-arrears usa
 late-usage adjustments for the previous invoice's period, and pending change credits and charges.
 Taxes per category on the sum of the rounded lines (EN 16931), rounded once.
 
-The projection of ``usage.current`` computes the period's lines; this module adds what only exists
-at bill time (adjustments, pending changes) and keeps the lines of the subscriptions that are due.
+The projection of ``invoicing.upcoming`` computes the period's lines (``invoicing.fees``); this
+module adds what only exists at bill time (adjustments, pending changes) and keeps the lines of the
+subscriptions that are due.
 """
 
 import uuid
@@ -23,21 +24,16 @@ from catalog.charge_models.pricing import price
 from catalog.models import Meter, PlanComponent, ProductKind
 from catalog.taxes import QuoteLine, taxes_for
 from customers.models import Customer
+from invoicing.fees import ProjectedLine, per_device_usage_amount
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
+from invoicing.upcoming import invoice_upcoming
 from subscriptions.devices import devices_active_in, plan_needs_activation
 from subscriptions.models import ServiceCharge, Subscription
 from subscriptions.periods import subscription_period_at
 from tenancy.models import Tenant
 from usage.aggregation import AggregateRow, aggregate_many, with_late_events
-from usage.current import (
-    DeviceRow,
-    ProjectedLine,
-    UsageContext,
-    current_usage,
-    per_device_amount,
-    usage_context_load,
-)
 from usage.settings_services import usage_settings_get
+from usage.usage_context import DeviceRow, UsageContext, usage_context_load
 
 
 @dataclass
@@ -214,7 +210,7 @@ def compose(*, customer: Customer, billing_date: date, context: BillingContext |
     elif context.billing_date != billing_date:
         raise ValueError("the billing context was loaded for another date")
     due = _due_instant(customer, billing_date)
-    projection = current_usage(customer=customer, at=due - timedelta(microseconds=1), context=context.usage)
+    projection = invoice_upcoming(customer=customer, at=due - timedelta(microseconds=1), context=context.usage)
     subs = {s.external_id: s for s in context.due_subscriptions(customer)}
     lines = [_from_projected(p, subs) for p in projection.projected.lines if p.subscription in subs]
     lines += _adjustments(customer, context, {s.pk: s for s in subs.values()})
@@ -322,7 +318,7 @@ def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Sub
                 period,
                 needs_activation=plan_needs_activation(subscription.plan.components.all()),
             )
-            amount, _, _, _ = per_device_amount(
+            amount, _, _, _ = per_device_usage_amount(
                 subscription=subscription,
                 resolved=resolved,
                 period=period,

@@ -74,7 +74,7 @@ EN16931_GUIDELINE = "urn:cen.eu:en16931:2017"
 TYPE_CODE_INVOICE = "380"
 TYPE_CODE_CREDIT_NOTE = "381"
 
-# The composition writes these English qualifiers into line descriptions (usage/current.py,
+# The composition writes these English qualifiers into line descriptions (invoicing/fees.py,
 # invoicing/composition.py). The document states the same facts in the invoice's language from
 # ``line.detail`` instead, so they are cut from the label; any other description is kept verbatim.
 _INSTALMENT_SUFFIX = re.compile(r", instalment \d+/\d+$")

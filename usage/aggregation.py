@@ -1,6 +1,6 @@
 """Bill-time aggregation: exact quantities computed in SQL over the RAW events of a period.
 
-Invoicing reads usage through this module (the rollups serve live usage, ``usage.current``; both
+Invoicing reads usage through this module (the rollups serve live usage, ``usage.measure``; both
 must agree: pitfall #8). Every query
 
 - is one statement, with every value bound as a parameter (dimension and field names included);

@@ -1,4 +1,4 @@
-"""Read-side queries of usage: the rollups of open periods (live usage) and a customer's current usage."""
+"""Read-side queries of usage: the rollups of open periods (live usage)."""
 
 import json
 import uuid
@@ -6,16 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import connection
 
 from billing_platform.periods import Period
-from customers.selectors import customer_get
 from tenancy.models import Tenant
-
-if TYPE_CHECKING:
-    from usage.current import CurrentUsage
 
 # 15-minute buckets (``usage.ingest``): a window whose bounds are on a bucket edge is summed exactly.
 BUCKET_SECONDS = 15 * 60
@@ -126,11 +122,3 @@ def rollup_groups(
         )
         for sub, meter, dims, band, count, value_sum, value_max, latest_at, latest_value in rows
     ]
-
-
-def customer_current_usage(*, tenant: Tenant, external_id: str, at: datetime) -> "CurrentUsage":
-    """The current usage of the tenant's customer ``external_id``; ``CustomerNotFound`` (404) for an
-    unknown customer or another tenant's."""
-    from usage.current import current_usage
-
-    return current_usage(customer=customer_get(tenant=tenant, external_id=external_id), at=at)

@@ -18,8 +18,8 @@ from catalog.api.serializers import TaxLineSerializer
 from invoicing.api import serializers as s
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
 from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
+from invoicing.upcoming import customer_current_usage
 from tenancy.api import request_actor, request_tenant
-from usage.selectors import customer_current_usage
 
 LIST_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("limit", int, description="1 to 500, default 50")]
 

@@ -16,13 +16,13 @@ from rest_framework.test import APIClient
 from billing_platform.periods import Period, monthly_period_containing
 from catalog.models import Meter
 from customers.services import customer_create
+from invoicing.upcoming import invoice_upcoming
 from subscriptions.models import Subscription
 from subscriptions.periods import subscription_period_at
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.aggregation import AggregateRow, aggregate, aggregate_many
-from usage.current import current_usage
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
@@ -255,7 +255,7 @@ def test_events_around_local_midnight_on_dst_days_land_in_the_right_day_and_peri
     assert totals(tenant, sub, "data_mb", previous) == (Decimal(1), 1)
     assert totals(tenant, sub, "data_mb", current) == (Decimal(1110), 3)
     # and the live view from the rollups cuts the period at the same instant
-    [subscription] = current_usage(customer=customer, at=now).subscriptions
+    [subscription] = invoice_upcoming(customer=customer, at=now).subscriptions
     [data] = [c for c in subscription.components if c.meter == "data_mb"]
     assert (subscription.period_start, data.quantity, data.event_count) == (start, Decimal(1110), 3)
 

@@ -18,12 +18,12 @@ from catalog.models import Meter
 from catalog.services import meter_create, plan_create, product_create, tax_rate_set
 from customers.models import Customer
 from customers.services import customer_create
+from invoicing.upcoming import CurrentUsage, invoice_upcoming
 from subscriptions.models import Subscription
 from subscriptions.services import device_event_apply, subscription_create
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.aggregation import aggregate
-from usage.current import CurrentUsage, current_usage
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")
@@ -101,7 +101,7 @@ def test_current_usage_equals_the_raw_aggregation_even_after_a_replayed_batch(
     fleet: Subscription, tenant: Tenant, ingest: Any
 ) -> None:
     ingest(FLEET_BATCH)
-    first = current_usage(customer=fleet.customer, at=NOW)
+    first = invoice_upcoming(customer=fleet.customer, at=NOW)
     [sub] = first.subscriptions
     assert (sub.period_start, sub.period_end) == (
         datetime(2026, 3, 31, 22, 0, tzinfo=UTC),
@@ -116,7 +116,7 @@ def test_current_usage_equals_the_raw_aggregation_even_after_a_replayed_batch(
     # the whole batch again, and one event replayed with another timestamp: nothing changes
     replay = ingest([*FLEET_BATCH, ev("d1", "data_mb", "2026-04-19T06:00:00Z", device_id="A", props={"mb": 5})])
     assert (replay["accepted"], replay["duplicates"]) == (0, len(FLEET_BATCH) + 1)
-    assert current_usage(customer=fleet.customer, at=NOW) == first
+    assert invoice_upcoming(customer=fleet.customer, at=NOW) == first
     assert first.projected.net_total == sum((a for _, _, a in FLEET_APRIL.values()), Decimal(0)) == Decimal("17.84")
     assert first.projected.warnings == ["No standard tax rate for FR: tax not included."]
     assert first.projected.total == Decimal("17.84")
@@ -169,7 +169,7 @@ def test_matrix_groups_from_the_rollups_equal_the_raw_groups(fleet: Subscription
             ev("c1", "data_mb", "2026-04-15T10:00:00Z", **sub, props={"mb": 200, "device_type": "camera"}),
         ]
     )
-    usage = current_usage(customer=fleet.customer, at=NOW)
+    usage = invoice_upcoming(customer=fleet.customer, at=NOW)
     [matrix] = [s for s in usage.subscriptions if s.subscription == "m-sub"]
     [data] = matrix.components
     # tracker/peak 1000 x 0.002 + tracker/off_peak 500 x 0.001 + camera/peak 200 x 0.003 (default)
@@ -283,7 +283,7 @@ def test_smart_fleet_march_projects_the_invoice_of_1_april(smart_fleet: Customer
         ],
         now=MARCH_NOW,
     )
-    usage = current_usage(customer=smart_fleet, at=MARCH_NOW)
+    usage = invoice_upcoming(customer=smart_fleet, at=MARCH_NOW)
     data = component(usage, "data_mb")
     # 3800 - 2 x 1024 = 1752 MB x 0.010
     assert (data.quantity, data.allowance, data.billable_quantity, data.amount) == (
@@ -323,12 +323,12 @@ def test_smart_fleet_april_allowance_is_applied_once_however_often_it_is_compute
     ]
     ingest(batch)
     with CaptureQueriesContext(connection) as queries:
-        first = current_usage(customer=smart_fleet, at=NOW)
+        first = invoice_upcoming(customer=smart_fleet, at=NOW)
     # subscriptions, components, devices, one rollup statement, prices (2 x 3), tax rates
     assert len(queries) <= 12
-    second = current_usage(customer=smart_fleet, at=NOW)
+    second = invoice_upcoming(customer=smart_fleet, at=NOW)
     ingest(batch)  # a replayed batch changes nothing either
-    third = current_usage(customer=smart_fleet, at=NOW)
+    third = invoice_upcoming(customer=smart_fleet, at=NOW)
     assert first == second == third
     data = component(first, "data_mb")
     # 14000 - 3 x 1024 = 10928 MB -> 10000 x 0.010 + 928 x 0.005 = 104.64

@@ -1,0 +1,359 @@
+"""The fees of a subscription's period: the lines an invoice bills, computed the same way for the
+invoice (``invoicing.composition``) and for its projection, the current usage
+(``invoicing.upcoming``). Each function takes the period it bills explicitly; the subscription's
+periods come from ``subscriptions.periods`` and which devices pay from ``subscriptions.devices``.
+
+- Usage, in arrears: the period's quantity (``usage.measure``) less the allowance, priced. The
+  allowance is deducted in one place (``catalog.charge_models.apply_allowance``), from the period's
+  whole quantity: computing the current usage twice never takes the free units off twice (pitfall
+  #12). Prices are those in effect at the period's start, customer overrides applied, and each
+  amount is rounded once by ``catalog.charge_models.pricing.price``.
+- Hardware: the instalments due on the billing date that closes the period.
+- Services: the prorated fees of the devices activated during the period, and the next period's
+  in-advance fees of the devices billable now.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from billing_platform.money import round_minor
+from billing_platform.periods import Period, local_date
+from catalog.charge_models.allowance import apply_allowance
+from catalog.charge_models.base import Usage, decimal_str
+from catalog.charge_models.instalments import instalment_amounts
+from catalog.charge_models.pricing import price
+from catalog.models import BillOn, PlanComponent, ProductKind, StartsOn
+from catalog.taxes import QuoteLine
+from catalog.versions import ResolvedPrice
+from subscriptions.devices import device_is_billable
+from subscriptions.models import Subscription
+from subscriptions.periods import subscription_period_at
+from subscriptions.proration import DeviceActivity, activation_prorations
+from usage.aggregation import AggregateRow, aggregate
+from usage.measure import quantity_plain, usage_measure
+from usage.selectors import RollupGroup
+from usage.usage_context import DeviceRow
+
+
+@dataclass(frozen=True)
+class ComponentUsage:
+    product: str
+    meter: str
+    aggregation: str
+    pooled: bool
+    quantity: Decimal  # the meter's aggregate over the period so far
+    event_count: int
+    allowance: Decimal  # included_per_device x devices active in the period (0 without one)
+    billable_quantity: Decimal
+    amount: Decimal  # rounded once to the currency's minor unit
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProjectedLine(QuoteLine):
+    """A line of the projected invoice: a quote line with the subscription, service period and devices."""
+
+    subscription: str = ""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    devices: tuple[str, ...] = ()
+
+
+# --- usage, in arrears ------------------------------------------------------------------------
+
+
+def usage_component_price(
+    *,
+    subscription: Subscription,
+    resolved: ResolvedPrice,
+    period: Period,
+    rollups: Sequence[RollupGroup] | None,
+    active: Sequence[DeviceRow],
+    currency: str,
+) -> ComponentUsage:
+    """A usage component over ``period``: its quantity (``usage.measure``: from ``rollups`` when
+    given, else from the raw events), the allowance of the ``active`` devices deducted once from the
+    whole period's quantity, and the amount priced and rounded once. A matrix prices each group as
+    metered; a per-device component gives each device its own allowance
+    (``per_device_usage_amount``)."""
+    component = resolved.component
+    meter = component.meter
+    assert meter is not None
+    assert resolved.charge is not None
+    charge = resolved.charge
+    matrix_dimensions = list(charge["dimensions"]) if charge.get("model") == "matrix" else None
+    measured = usage_measure(
+        subscription=subscription, meter=meter, period=period, rollups=rollups, matrix_dimensions=matrix_dimensions
+    )
+    included = component.included_per_device or Decimal(0)
+    detail: dict[str, Any] = {
+        "source": resolved.source,
+        "devices": len(active),
+        "included_per_device": decimal_str(quantity_plain(included)),
+        "event_count": measured.event_count,
+    }
+    if matrix_dimensions is not None:
+        # As the price calculator does: a matrix prices every group as metered, without allowance.
+        allowance, billable = Decimal(0), measured.quantity
+        usage = Usage(quantity=billable, event_count=measured.event_count, groups=measured.groups)
+        priced = price(
+            charge=charge,
+            usage=usage,
+            currency=currency,
+            min_amount=resolved.min_amount,
+            max_amount=resolved.max_amount,
+        )
+        amount, detail = priced.amount, {**priced.details, **detail}
+    elif component.pooled:
+        allowance = quantity_plain(included * len(active))
+        billable, _ = apply_allowance(quantity=measured.quantity, included_per_device=included, devices=len(active))
+        billable = quantity_plain(billable)
+        priced = price(
+            charge=charge,
+            usage=Usage(quantity=billable, event_count=measured.event_count),
+            currency=currency,
+            min_amount=resolved.min_amount,
+            max_amount=resolved.max_amount,
+        )
+        amount, detail = priced.amount, {**priced.details, **detail}
+    else:
+        amount, allowance, billable, per_device = per_device_usage_amount(
+            subscription=subscription,
+            resolved=resolved,
+            period=period,
+            active_ids={d.device_id for d in active},
+            currency=currency,
+        )
+        detail = {**detail, "per_device": per_device}
+    return ComponentUsage(
+        product=component.product.code,
+        meter=meter.code,
+        aggregation=meter.aggregation,
+        pooled=component.pooled,
+        quantity=measured.quantity,
+        event_count=measured.event_count,
+        allowance=allowance,
+        billable_quantity=billable,
+        amount=amount,
+        detail=detail,
+    )
+
+
+def per_device_usage_amount(
+    *,
+    subscription: Subscription,
+    resolved: ResolvedPrice,
+    period: Period,
+    active_ids: set[str],
+    currency: str,
+    measured: Sequence[AggregateRow] | None = None,
+) -> tuple[Decimal, Decimal, Decimal, list[dict[str, Any]]]:
+    """A component priced per device: each device's events (raw, rollups do not keep devices) get
+    that device's allowance and their own charge; min/max apply to the component's total.
+    ``measured`` are the period's quantities per device when already read (``aggregate_many`` with
+    ``group_by_device``); else they are read here. Returns the amount (rounded once), the
+    allowance, the billable quantity and the per-device detail."""
+    component, charge = resolved.component, resolved.charge
+    assert component.meter is not None
+    assert charge is not None
+    included = component.included_per_device or Decimal(0)
+    precise, billable_total, rows = Decimal(0), Decimal(0), []
+    if measured is None:
+        measured = aggregate(
+            subscription_ids=[subscription.pk], meter=component.meter, period=period, group_by_device=True
+        )
+    for row in measured:
+        devices = 1 if row.device_id in active_ids else 0
+        billable, _ = apply_allowance(quantity=row.quantity, included_per_device=included, devices=devices)
+        priced = price(
+            charge=charge,
+            usage=Usage(quantity=quantity_plain(billable), event_count=row.event_count),
+            currency=currency,
+        )
+        precise += priced.precise_amount
+        billable_total += billable
+        rows.append(
+            {
+                "device_id": row.device_id,
+                "quantity": decimal_str(quantity_plain(row.quantity)),
+                "billable_quantity": decimal_str(quantity_plain(billable)),
+                "amount": decimal_str(priced.precise_amount),
+            }
+        )
+    if resolved.min_amount is not None and precise < resolved.min_amount:
+        precise = resolved.min_amount
+    elif resolved.max_amount is not None and precise > resolved.max_amount:
+        precise = resolved.max_amount
+    allowance = quantity_plain(included * len(active_ids))
+    return round_minor(precise, currency), allowance, quantity_plain(billable_total), rows
+
+
+# --- hardware and services -----------------------------------------------------------------------
+
+
+def instalment_due(*, subscription: Subscription, trigger: datetime, period: Period, instalments: int) -> int | None:
+    """Which instalment (1..N) of hardware billed from ``trigger`` falls on the billing date that
+    closes ``period`` (its end): instalment k is billed on the k-th billing date after the trigger."""
+    due = period.end
+    current = subscription_period_at(subscription, at=trigger)
+    k = 1
+    while current.end < due and k <= instalments:
+        current = subscription_period_at(subscription, at=current.end)
+        k += 1
+    return k if current.end == due and k <= instalments else None
+
+
+def hardware_fee_lines(
+    *,
+    subscription: Subscription,
+    devices: Sequence[DeviceRow],
+    prices: Sequence[ResolvedPrice],
+    period: Period,
+    currency: str,
+) -> list[ProjectedLine]:
+    """The hardware instalments due on the billing date that closes ``period``, one line per
+    component and instalment number: a device's instalment k falls on the k-th billing date after
+    its trigger (signature, shipment or activation), and the last one absorbs the rounding
+    remainder (``catalog.charge_models.instalment_amounts``)."""
+    lines = []
+    due_by_day: dict[tuple[date, int], int | None] = {}
+    for r in prices:
+        c = r.component
+        if c.kind != ProductKind.HARDWARE or r.price is None:
+            continue
+        by_instalment: dict[int, list[str]] = defaultdict(list)
+        for device in devices:
+            trigger = {
+                BillOn.SIGNATURE: device.added_at,
+                BillOn.SHIPMENT: device.shipped_at,
+                BillOn.ACTIVATION: device.activated_at,
+            }.get(BillOn(c.bill_on))
+            k = None
+            if trigger is not None:
+                # Devices triggered on the same local day share their instalment: compute it once.
+                day = (local_date(trigger, subscription.customer.timezone), c.instalments)
+                if day not in due_by_day:
+                    due_by_day[day] = instalment_due(
+                        subscription=subscription, trigger=trigger, period=period, instalments=c.instalments
+                    )
+                k = due_by_day[day]
+            if k is not None:
+                by_instalment[k].append(device.device_id)
+        amounts = instalment_amounts(r.price, c.instalments, currency)
+        for k, ids in sorted(by_instalment.items()):
+            amount_each = amounts[k - 1]
+            label = f"{c.product.name}, instalment {k}/{c.instalments}" if c.instalments > 1 else c.product.name
+            lines.append(
+                ProjectedLine(
+                    "hardware",
+                    c.product.code,
+                    label,
+                    Decimal(len(ids)),
+                    amount_each,
+                    round_minor(amount_each * len(ids), currency),
+                    c.product.tax_category,
+                    {"instalment": k, "instalments": c.instalments, "source": r.source},
+                    subscription=subscription.external_id,
+                    devices=tuple(ids),
+                )
+            )
+    return lines
+
+
+def service_fee_lines(
+    *,
+    subscription: Subscription,
+    devices: Sequence[DeviceRow],
+    period: Period,
+    prices_now: Sequence[ResolvedPrice],
+    prices_next: Sequence[ResolvedPrice],
+    at: datetime,
+    currency: str,
+) -> list[ProjectedLine]:
+    """Prorated fees of the devices activated during ``period``, then the in-advance fees of the
+    next period for the devices billable at ``at``."""
+    tz = subscription.customer.timezone
+    lines: list[ProjectedLine] = []
+    for r in prices_now:
+        c = r.component
+        if c.kind != ProductKind.SERVICE or r.charge is None or not c.per_device or c.starts_on != StartsOn.ACTIVATION:
+            continue
+        unit = price(charge=r.charge, usage=Usage(quantity=Decimal(1)), currency=currency).precise_amount
+        activated = [
+            DeviceActivity(d.device_id, d.activated_at, d.deactivated_at or d.removed_at)
+            for d in devices
+            if d.activated_at is not None and d.activated_at in period
+        ]
+        for p in activation_prorations(devices=activated, period=period, unit_amount=unit, currency=currency, tz=tz):
+            first, last = local_date(p.period_start, tz), local_date(p.period_end, tz)
+            lines.append(
+                ProjectedLine(
+                    "service",
+                    c.product.code,
+                    f"{c.product.name}, {first.isoformat()} to {last.isoformat()} ({p.days}/{p.days_in_period})",
+                    Decimal(p.quantity),
+                    unit,
+                    p.amount,
+                    c.product.tax_category,
+                    {"days": p.days, "days_in_period": p.days_in_period, "fraction": str(p.fraction)},
+                    subscription=subscription.external_id,
+                    period_start=p.period_start,
+                    period_end=p.period_end,
+                    devices=p.devices,
+                )
+            )
+    if subscription.cancel_at is not None and subscription.cancel_at <= period.end:
+        return lines
+    following = subscription_period_at(subscription, at=period.end)
+    for r in prices_next:
+        c = r.component
+        if c.kind != ProductKind.SERVICE or r.charge is None:
+            continue
+        billable = [d.device_id for d in devices if device_is_billable(d, c, at)]
+        if c.per_device:
+            units = len(billable)
+        else:
+            units = 1 if billable or c.starts_on != StartsOn.ACTIVATION else 0
+        if not units:
+            continue
+        priced = price(charge=r.charge, usage=Usage(quantity=Decimal(units)), currency=currency)
+        lines.append(
+            ProjectedLine(
+                "service",
+                c.product.code,
+                c.product.name,
+                Decimal(units),
+                priced.precise_amount / units,
+                priced.amount,
+                c.product.tax_category,
+                {**priced.details, "source": r.source},
+                subscription=subscription.external_id,
+                period_start=following.start,
+                period_end=following.end,
+                devices=tuple(billable) if c.per_device else (),
+            )
+        )
+    return lines
+
+
+def usage_fee_line(
+    *, subscription: Subscription, component: PlanComponent, usage: ComponentUsage, period: Period
+) -> ProjectedLine:
+    """The in-arrears usage line of ``period`` for one component, from its priced usage."""
+    return ProjectedLine(
+        "usage",
+        component.product.code,
+        component.product.name,
+        usage.billable_quantity,
+        None,
+        usage.amount,
+        component.product.tax_category,
+        {"meter": usage.meter, "metered_quantity": decimal_str(usage.quantity), **usage.detail},
+        subscription=subscription.external_id,
+        period_start=period.start,
+        period_end=period.end,
+    )

@@ -1,0 +1,160 @@
+"""A customer's upcoming invoice and current usage: for each live subscription and usage component,
+the open period's quantity, allowance, billable quantity and amount so far, and the invoice that
+period will close on.
+
+The projected invoice is the one dated at the open period's end: the usage amounts so far, the
+hardware instalments due that day, the prorated fees of devices activated during the period, and
+the next period's in-advance fees of the devices billable now (``invoicing.fees``); taxes as
+invoicing computes them (``catalog.taxes``). A bill run composes its invoice from this projection
+taken just before the billing date (``invoicing.composition``), so what the customer sees is what
+the invoice bills.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from billing_platform.periods import Period
+from catalog.models import Aggregation
+from catalog.taxes import TaxLine, taxes_for
+from customers.models import Customer
+from customers.selectors import customer_get
+from invoicing.fees import (
+    ComponentUsage,
+    ProjectedLine,
+    hardware_fee_lines,
+    service_fee_lines,
+    usage_component_price,
+    usage_fee_line,
+)
+from subscriptions.devices import devices_active_in, plan_needs_activation
+from tenancy.models import Tenant
+from usage.usage_context import UsageContext, usage_components, usage_context_load
+
+
+@dataclass(frozen=True)
+class SubscriptionUsage:
+    subscription: str
+    plan: str
+    status: str
+    period: Period
+    active_devices: int
+    components: list[ComponentUsage]
+
+    @property
+    def period_start(self) -> datetime:
+        return self.period.start
+
+    @property
+    def period_end(self) -> datetime:
+        return self.period.end
+
+
+@dataclass(frozen=True)
+class Projection:
+    lines: list[ProjectedLine]
+    net_total: Decimal
+    taxes: list[TaxLine]
+    total: Decimal
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CurrentUsage:
+    customer: str
+    currency: str
+    at: datetime
+    subscriptions: list[SubscriptionUsage]
+    projected: Projection
+
+
+def invoice_upcoming(*, customer: Customer, at: datetime, context: UsageContext | None = None) -> CurrentUsage:
+    """The usage of every live subscription of ``customer`` in its period open at ``at``, priced,
+    and the invoice those periods will close on. Reads only; safe to compute any number of times.
+    ``context`` is what ``usage_context_load`` read for this customer at this instant, when loaded
+    for many customers at once; else it is read here."""
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    if context is None:
+        context = usage_context_load(tenant=customer.tenant, customers_at=[(customer, at)])
+    elif context.at.get(customer.pk) != at:
+        raise ValueError("the usage context was loaded for another customer or instant")
+    currency = customer.currency
+    subscriptions = context.subscriptions[customer.pk]
+
+    results: list[SubscriptionUsage] = []
+    lines: list[ProjectedLine] = []
+    for s in subscriptions:
+        period = context.periods[s.pk]
+        prices = context.prices.resolve(
+            plan=s.plan,
+            currency=currency,
+            country=customer.country,
+            at=period.start,
+            customer_id=customer.pk,
+            locked=s,
+        )
+        by_component = {r.component.pk: r for r in prices}
+        devices = context.devices[s.pk]
+        active = devices_active_in(devices, period, needs_activation=plan_needs_activation(s.plan.components.all()))
+        metered = usage_components(s)
+        components = []
+        for c in metered:
+            assert c.meter is not None
+            from_rollups = s.pk in context.aligned and c.meter.aggregation != Aggregation.UNIQUE_COUNT
+            usage = usage_component_price(
+                subscription=s,
+                resolved=by_component[c.pk],
+                period=period,
+                rollups=context.rolled.get((s.pk, c.meter.pk), []) if from_rollups else None,
+                active=active,
+                currency=currency,
+            )
+            components.append(usage)
+        results.append(SubscriptionUsage(s.external_id, s.plan.code, s.status, period, len(active), components))
+        prices_next = context.prices.resolve(
+            plan=s.plan,
+            currency=currency,
+            country=customer.country,
+            at=period.end,
+            customer_id=customer.pk,
+            locked=s,
+        )
+        lines += hardware_fee_lines(subscription=s, devices=devices, prices=prices, period=period, currency=currency)
+        lines += service_fee_lines(
+            subscription=s,
+            devices=devices,
+            period=period,
+            prices_now=prices,
+            prices_next=prices_next,
+            at=at,
+            currency=currency,
+        )
+        lines += [
+            usage_fee_line(subscription=s, component=c, usage=u, period=period)
+            for c, u in zip(metered, components, strict=True)
+        ]
+
+    net = sum((line.amount for line in lines), Decimal(0))
+    taxes, warnings = taxes_for(
+        tenant=customer.tenant,
+        country=customer.country,
+        lines=lines,
+        currency=currency,
+        strict=False,
+        rates=context.tax_rates.get(customer.country, {}),
+    )
+    total = net + sum((t.amount for t in taxes), Decimal(0))
+    return CurrentUsage(
+        customer=customer.external_id,
+        currency=currency,
+        at=at,
+        subscriptions=results,
+        projected=Projection(lines=lines, net_total=net, taxes=taxes, total=total, warnings=warnings),
+    )
+
+
+def customer_current_usage(*, tenant: Tenant, external_id: str, at: datetime) -> CurrentUsage:
+    """The current usage of the tenant's customer ``external_id``; ``CustomerNotFound`` (404) for an
+    unknown customer or another tenant's."""
+    return invoice_upcoming(customer=customer_get(tenant=tenant, external_id=external_id), at=at)

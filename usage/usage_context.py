@@ -1,0 +1,142 @@
+"""What current usage and bill runs read, loaded once for a set of customers, each at its own
+instant (``usage_context_load``): the live subscriptions with their plan and components, the period
+each has open at its customer's instant, the devices as plain rows, the rollups of those periods,
+and the prices and tax rates that apply. A handful of queries, whatever the number of customers.
+
+The rows are what ``invoicing.upcoming`` projects an invoice from; this module reads, it prices
+nothing.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import psycopg
+from django.db import connection
+from django.db.models import Prefetch
+from psycopg.pq import Format
+
+from billing_platform.periods import Period
+from catalog.models import Aggregation, PlanComponent, ProductKind
+from catalog.taxes import tax_rates
+from catalog.versions import PriceBook
+from customers.models import Customer
+from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.periods import subscription_period_at
+from tenancy.models import Tenant
+from usage.selectors import RollupGroup, bucket_aligned, rollup_groups
+
+
+class DeviceRow(NamedTuple):
+    """A subscription's device as billing reads it: a plain row, not a model instance (a customer
+    may have thousands, read on every ``invoice_upcoming`` call)."""
+
+    pk: Any
+    subscription_id: Any
+    device_id: str
+    added_at: datetime
+    shipped_at: datetime | None
+    activated_at: datetime | None
+    deactivated_at: datetime | None
+    removed_at: datetime | None
+
+
+DEVICES_SQL = """
+SELECT id, subscription_id, device_id, added_at, shipped_at, activated_at, deactivated_at, removed_at
+FROM subscriptions_device WHERE subscription_id = ANY(%s) ORDER BY device_id, added_at
+"""
+TIMESTAMPTZ = psycopg.adapters.types["timestamptz"].oid
+
+
+def _device_rows(subscription_ids: Sequence[Any]) -> list[DeviceRow]:
+    """The devices of the subscriptions, ordered by device id. Read with psycopg's own timestamptz
+    loader (compiled) rather than Django's, which converts each value in Python: five instants per
+    device, thousands of devices on a large customer (27 -> 5 ms for 1,000 devices). The session's
+    time zone is UTC (``USE_TZ``), so the values are aware UTC datetimes either way."""
+    if not subscription_ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.cursor.adapters.register_loader(TIMESTAMPTZ, psycopg.adapters.get_loader(TIMESTAMPTZ, Format.TEXT))
+        cursor.execute(DEVICES_SQL, [[str(s) for s in subscription_ids]])
+        return [DeviceRow(*row) for row in cursor.fetchall()]
+
+
+@dataclass
+class UsageContext:
+    """What ``invoicing.upcoming.invoice_upcoming`` reads, loaded once for a set of customers, each at its own instant:
+    a bill-run chunk computes hundreds of customers from about eight queries instead of about ten
+    per customer. Built by ``usage_context_load``."""
+
+    at: dict[Any, datetime]  # by customer pk
+    subscriptions: dict[Any, list[Subscription]]  # live ones, by customer pk, plan and devices loaded
+    periods: dict[Any, Period]  # by subscription pk: its period open at its customer's instant
+    rolled: dict[tuple[uuid.UUID, uuid.UUID], list[RollupGroup]]  # (subscription, meter) -> rollups
+    aligned: set[Any]  # subscriptions whose period the rollups can measure exactly
+    prices: PriceBook
+    tax_rates: dict[str, dict[str, Decimal]]  # by country, then category
+    devices: dict[Any, list[DeviceRow]]  # by subscription pk, ordered by device id
+
+
+def usage_components(subscription: Subscription) -> list[PlanComponent]:
+    """The plan's usage components that have a meter, in the plan's order (components prefetched)."""
+    return [c for c in subscription.plan.components.all() if c.kind == ProductKind.USAGE and c.meter is not None]
+
+
+def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer, datetime]]) -> UsageContext:
+    """Subscriptions, devices, rollups, prices and tax rates of ``customers_at``, each customer's
+    periods taken at its instant. Eight queries, whatever the number of customers."""
+    at = {customer.pk: instant for customer, instant in customers_at}
+    customers = {customer.pk: customer for customer, _ in customers_at}
+    for instant in at.values():
+        if instant.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+    components = PlanComponent.objects.select_related("product", "meter").order_by("position", "product__code")
+    by_customer: dict[Any, list[Subscription]] = {pk: [] for pk in customers}
+    periods: dict[Any, Period] = {}
+    for subscription in (
+        Subscription.objects.filter(
+            tenant_id=tenant.pk, customer_id__in=list(customers), status__in=SubscriptionStatus.LIVE
+        )
+        .select_related("plan")
+        .prefetch_related(
+            Prefetch("plan__components", queryset=components),
+        )
+        .order_by("starts_at", "external_id")
+    ):
+        # Periods and prices read the customer's zone, billing day and currency.
+        subscription.customer = customers[subscription.customer_id]
+        by_customer[subscription.customer_id].append(subscription)
+        periods[subscription.pk] = subscription_period_at(subscription, at=at[subscription.customer_id])
+    subscriptions = [s for subs in by_customer.values() for s in subs]
+    devices: dict[Any, list[DeviceRow]] = {s.pk: [] for s in subscriptions}
+    for row in _device_rows(list(devices)):
+        devices[row.subscription_id].append(row)
+    # Rollups for every subscription and meter they can serve, in one statement.
+    rollup_meters = {
+        c.meter_id
+        for s in subscriptions
+        for c in usage_components(s)
+        if c.meter is not None and c.meter.aggregation != Aggregation.UNIQUE_COUNT
+    }
+    windows = [(s.pk, periods[s.pk]) for s in subscriptions if bucket_aligned(periods[s.pk])]
+    rolled: dict[tuple[uuid.UUID, uuid.UUID], list[RollupGroup]] = defaultdict(list)
+    for g in rollup_groups(tenant=tenant, windows=windows, meter_ids=sorted(map(str, rollup_meters))):
+        rolled[(g.subscription_id, g.meter_id)].append(g)
+    return UsageContext(
+        at=at,
+        subscriptions=by_customer,
+        periods=periods,
+        rolled=rolled,
+        aligned={s for s, _ in windows},
+        prices=PriceBook.load(
+            plan_ids={s.plan_id for s in subscriptions},
+            currencies={c.currency for c in customers.values()},
+            customer_ids=list(customers),
+        ),
+        tax_rates=tax_rates(tenant=tenant, countries={c.country for c in customers.values()}),
+        devices=devices,
+    )
