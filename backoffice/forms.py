@@ -1,8 +1,13 @@
+from collections.abc import Callable
+from datetime import date
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from billing_platform.errors import InvalidInput
+from billing_platform.validation import validate_year
 from customers.models import Language
 from tenancy.models import ApiKeyScope
 
@@ -52,3 +57,18 @@ class ApiKeyForm(forms.Form):
         label=_("Name"), max_length=100, help_text=_("What will use this key, e.g. 'Device cloud prod'.")
     )
     scope = forms.ChoiceField(label=_("Scope"), choices=ApiKeyScope.choices)
+
+
+def year_validator(*, lowest: int, highest: int, message: str | Promise) -> Callable[[date | None], None]:
+    """``validate_year`` as a form validator: a date whose year is outside ``lowest``..``highest`` is
+    refused with ``message`` (with ``%(min)s`` and ``%(max)s``) in the reader's language."""
+
+    def validate(value: date | None) -> None:
+        if value is None:
+            return
+        try:
+            validate_year(value, field="", lowest=lowest, highest=highest, message=str(message))
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.errors[0].message, code="out_of_range") from None
+
+    return validate

@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import logging
 import re
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -32,6 +31,7 @@ from django.views.decorators.http import require_POST
 
 from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, current_tenant, staff_view
 from backoffice.catalog_views import _money, _numbers, _plain
+from backoffice.forms import year_validator
 from backoffice.subscription_views import _days
 from billing_platform.errors import DomainError
 from billing_platform.periods import local_date
@@ -173,15 +173,12 @@ class BillRunForm(forms.Form):
             "Every customer whose billing day falls on this date is billed, once its local midnight of the date "
             "has passed."
         ),
-    )
-
-    def clean_billing_date(self) -> date:
-        value: date = self.cleaned_data["billing_date"]
-        if not MIN_YEAR <= value.year <= MAX_YEAR:
-            raise forms.ValidationError(
-                _("Use a year between %(min)s and %(max)s.") % {"min": MIN_YEAR, "max": MAX_YEAR}
+        validators=[
+            year_validator(
+                lowest=MIN_YEAR, highest=MAX_YEAR, message=gettext_lazy("Use a year between %(min)s and %(max)s.")
             )
-        return value
+        ],
+    )
 
 
 def _progress(run: BillRun) -> dict[str, Any]:

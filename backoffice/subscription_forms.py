@@ -2,7 +2,7 @@
 and time) into the shapes ``subscription_create`` and ``subscription_change`` take; the services
 check the subscription rules, and their field errors come back on the form with their paths."""
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.catalog_forms import DATETIME_LOCAL_FORMAT, DomainErrorsMixin
+from backoffice.forms import year_validator
 from subscriptions.models import ChangeAction, Device
 
 DATETIME_INPUT_FORMATS = [DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
@@ -91,13 +92,7 @@ def local_now(tz: ZoneInfo) -> datetime:
     return timezone.localtime(timezone.now(), tz).replace(second=0, microsecond=0, tzinfo=None)
 
 
-def check_year(value: date | None) -> None:
-    if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise forms.ValidationError(
-            _("Enter a date between %(min)s and %(max)s."),
-            code="out_of_range",
-            params={"min": MIN_YEAR, "max": MAX_YEAR},
-        )
+check_year = year_validator(lowest=MIN_YEAR, highest=MAX_YEAR, message=_("Enter a date between %(min)s and %(max)s."))
 
 
 class LocalTimeMixin:

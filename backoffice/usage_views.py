@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy, pgettext
 
 from backoffice.access import EVERYONE, current_tenant, staff_view
 from backoffice.catalog_views import _plain
+from backoffice.forms import year_validator
 from billing_platform.errors import DomainError
 from billing_platform.periods import local_date, local_midnight
 from catalog.models import Aggregation, Meter, PlanComponent
@@ -120,11 +121,14 @@ class RangeForm(forms.Form):
         data = super().clean() or {}
         if self.errors:
             return data
+        in_range = year_validator(
+            lowest=MIN_YEAR, highest=MAX_YEAR, message=gettext_lazy("Enter a date between %(min)s and %(max)s.")
+        )
         for name in ("start", "end"):
-            if data.get(name) and not MIN_YEAR <= data[name].year <= MAX_YEAR:
-                self.add_error(
-                    name, _("Enter a date between %(min)s and %(max)s.") % {"min": MIN_YEAR, "max": MAX_YEAR}
-                )
+            try:
+                in_range(data.get(name))
+            except forms.ValidationError as error:
+                self.add_error(name, error)
         if self.errors:
             return data
         start = data.get("start") or _month(self.today)[0]

@@ -13,6 +13,7 @@ from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import problems
 from billing_platform.errors import Conflict, invalid
+from billing_platform.validation import validate_year
 from invoicing.api import serializers as s
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
 from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
@@ -44,8 +45,7 @@ class BillRunListCreateApi(APIView):
         serializer = s.BillRunInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         billing_date = serializer.validated_data["billing_date"]
-        if not 1971 <= billing_date.year <= 2999:
-            raise invalid("billing_date", "out_of_range", "Use a year between 1971 and 2999.")
+        validate_year(billing_date, field="billing_date")
         run = bill_run_create(
             tenant=request_tenant(request), billing_date=billing_date, actor=request_actor(request), at=timezone.now()
         )
