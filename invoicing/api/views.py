@@ -12,9 +12,10 @@ from rest_framework.views import APIView
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import problems
-from billing_platform.errors import Conflict, invalid
+from billing_platform.errors import invalid
 from billing_platform.validation import validate_year
 from invoicing.api import serializers as s
+from invoicing.documents import DocumentKind, invoice_document
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
 from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
 from tenancy.api import request_actor, request_tenant
@@ -153,24 +154,11 @@ class CreditNoteCreateApi(APIView):
         )
 
 
-class DocumentNotReady(Conflict):
-    code = "document_not_ready"
-
-
 class _DocumentApi(APIView):
-    kind = "pdf"
+    kind: DocumentKind = "pdf"
 
     def get(self, request: Request, pk: str) -> HttpResponse:
-        invoice = invoice_get(tenant=request_tenant(request), pk=pk)
-        from invoicing import pdf as documents
-
-        if self.kind == "facturx":
-            if invoice.status == "draft":
-                raise DocumentNotReady("A draft has no Factur-X document: finalize it first.")
-            body = bytes(invoice.pdf) if invoice.pdf else documents.invoice_facturx_pdf(invoice)
-        else:
-            body = bytes(invoice.pdf) if invoice.pdf else documents.invoice_pdf(invoice)
-        name = (invoice.number or "draft-%s" % invoice.pk) + ".pdf"
+        body, name = invoice_document(invoice_get(tenant=request_tenant(request), pk=pk), kind=self.kind)
         response = HttpResponse(body, content_type="application/pdf")
         response["Content-Disposition"] = 'inline; filename="%s"' % name
         return response
