@@ -10,11 +10,15 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.catalog_forms import DATETIME_LOCAL_FORMAT, DomainErrorsMixin
-from backoffice.forms import year_validator
+from backoffice.forms import (
+    DATETIME_INPUT_FORMATS,
+    DATETIME_LOCAL_FORMAT,
+    DomainErrorFormMixin,
+    LocalTimeMixin,
+    year_validator,
+)
 from subscriptions.models import ChangeAction, Device
 
-DATETIME_INPUT_FORMATS = [DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 MAX_DEVICE_LINES = 1000
 # The lengths the subscription models store (subscriptions.models.Device).
 DEVICE_FIELD_LENGTHS = (("device_id", 200), ("device_type", 100), ("region", 100))
@@ -95,17 +99,7 @@ def local_now(tz: ZoneInfo) -> datetime:
 check_year = year_validator(lowest=MIN_YEAR, highest=MAX_YEAR, message=_("Enter a date between %(min)s and %(max)s."))
 
 
-class LocalTimeMixin:
-    """datetime-local values have no offset: they are read in the tenant's time zone, not the server's."""
-
-    tz: ZoneInfo
-
-    def full_clean(self) -> None:
-        with timezone.override(self.tz):
-            super().full_clean()  # type: ignore[misc]
-
-
-class SubscriptionForm(LocalTimeMixin, DomainErrorsMixin, forms.Form):
+class SubscriptionForm(LocalTimeMixin, DomainErrorFormMixin, forms.Form):
     customer = forms.ChoiceField(label=_("Customer"))
     plan = forms.ChoiceField(label=_("Plan"))
     external_id = forms.CharField(
@@ -144,7 +138,7 @@ class SubscriptionForm(LocalTimeMixin, DomainErrorsMixin, forms.Form):
         return parse_device_lines(self.cleaned_data.get("devices") or "")
 
 
-class ChangeForm(LocalTimeMixin, DomainErrorsMixin, forms.Form):
+class ChangeForm(LocalTimeMixin, DomainErrorFormMixin, forms.Form):
     """One form for the four actions; only the fields of the chosen action are read."""
 
     action = forms.ChoiceField(label=_("Change"), choices=ChangeAction.choices)
