@@ -17,9 +17,8 @@ from backoffice.access import EVERYONE, FINANCE, WRITERS, current_actor, current
 from backoffice.forms import ApiKeyForm, LoginForm
 from backoffice.pages import page_of
 from billing_platform.errors import DomainError, InvalidInput
-from customers.models import Customer
+from customers.selectors import customer_list
 from tenancy.middleware import SESSION_KEY
-from tenancy.models import ApiKey
 from tenancy.selectors import api_key_list, audit_log_list, membership_get
 from tenancy.services import api_key_create, api_key_revoke
 
@@ -34,8 +33,8 @@ class LoginView(auth_views.LoginView):
 def home(request: HttpRequest) -> HttpResponse:
     tenant = current_tenant(request)
     context = {
-        "customer_count": Customer.objects.filter(tenant=tenant).count(),
-        "active_key_count": ApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).count(),
+        "customer_count": customer_list(tenant=tenant).count(),
+        "active_key_count": api_key_list(tenant=tenant, active_only=True).count(),
         "recent_audit": audit_log_list(tenant=tenant)[:8] if sees_audit(request) else [],
     }
     return render(request, "backoffice/home.html", context)

@@ -10,7 +10,7 @@ from typing import Any
 
 from backoffice.formatting import LINE_TYPES, currency_places, decimal_plain, decimals_in, money_display
 from catalog.charge_models.base import decimal_str
-from catalog.models import Plan, PlanComponent, PriceVersion, Product, ProductKind, TaxCategory
+from catalog.models import Plan, PlanComponent, PriceOverride, PriceVersion, Product, ProductKind, TaxCategory
 from catalog.quotes import Quote, UsageInput
 from catalog.selectors import meter_list, product_list
 from tenancy.models import Tenant
@@ -154,6 +154,18 @@ def price_books(versions: Iterable[PriceVersion], now: datetime) -> list[dict[st
             )
         books.append({"currency": currency, "regions": regions_key.split(",") if regions_key else [], "rows": rows})
     return books
+
+
+def override_row(override: PriceOverride) -> dict[str, Any]:
+    """A price negotiated with a customer, in the customer's currency, ready to print."""
+    currency = override.currency
+    return {
+        "override": override,
+        "price": money_display(override.price, currency),
+        "charge": charge_view(override.charge, currency),
+        "min_amount": money_display(override.min_amount, currency),
+        "max_amount": money_display(override.max_amount, currency),
+    }
 
 
 def price_change_initial(plan: Plan, tenant: Tenant, components: list[PlanComponent]) -> dict[str, Any]:

@@ -33,8 +33,8 @@ from backoffice.catalog.forms import (
     UsageFormSet,
 )
 from backoffice.catalog.presenters import (
-    charge_view,
     example_plan,
+    override_row,
     plan_books,
     price_books,
     price_change_initial,
@@ -45,13 +45,14 @@ from backoffice.catalog.presenters import (
 from backoffice.formatting import decimal_plain, money_display
 from backoffice.pages import page_of
 from billing_platform.errors import DomainError
-from catalog.models import Meter, Plan, PriceOverride
+from catalog.models import Meter, Plan
 from catalog.quotes import UsageInput, price_quote
 from catalog.selectors import (
     meter_get,
     meter_list,
     plan_get,
     plan_list,
+    price_override_list,
     product_get,
     product_list,
     tax_rate_list,
@@ -281,26 +282,14 @@ def _plan_page(request: HttpRequest, plan: Plan, form: PriceVersionForm | None =
     tz = ZoneInfo(tenant.timezone)
     if form is None and can_write(request):
         form = PriceVersionForm(initial=price_change_initial(plan, tenant, components), tz=tz)
-    # The API lists a plan's overrides the same way; there is no selector for them yet.
-    overrides = (
-        PriceOverride.objects.filter(tenant=tenant, component__plan=plan)
-        .select_related("customer", "component__product")
-        .order_by("customer__external_id", "component__position", "effective_from")
+    overrides = price_override_list(tenant=tenant, plan=plan).order_by(
+        "customer__external_id", "component__position", "effective_from"
     )
     context = {
         "plan": plan,
         "components": components,
         "books": price_books(plan.price_versions.all(), timezone.now()),
-        "overrides": [
-            {
-                "override": o,
-                "price": money_display(o.price, o.currency),
-                "charge": charge_view(o.charge, o.currency),
-                "min_amount": money_display(o.min_amount, o.currency),
-                "max_amount": money_display(o.max_amount, o.currency),
-            }
-            for o in overrides
-        ],
+        "overrides": [override_row(o) for o in overrides],
         "form": form,
         "tz_name": tenant.timezone,
         "can_write": can_write(request),

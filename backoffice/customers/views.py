@@ -56,7 +56,7 @@ def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     customer = _customer_or_404(request, external_id)
     history: Any = []
     if sees_audit(request):
-        history = audit_log_list(tenant=tenant, object_type="customer").filter(object_id=external_id)[:20]
+        history = audit_log_list(tenant=tenant, object_type="customer", object_id=external_id)[:20]
     return render(
         request,
         "backoffice/customers/detail.html",

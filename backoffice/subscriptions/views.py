@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
-from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -42,13 +41,21 @@ from subscriptions.models import (
     ChangeStatus,
     Device,
     DeviceCloudWebhook,
-    ServiceCharge,
     Subscription,
-    SubscriptionChange,
     SubscriptionStatus,
     WebhookStatus,
 )
-from subscriptions.selectors import live_device_get, subscription_get, subscription_list, webhook_get, webhook_list
+from subscriptions.selectors import (
+    live_device_get,
+    service_charge_list,
+    subscription_change_list,
+    subscription_get,
+    subscription_list,
+    subscription_status_counts,
+    webhook_get,
+    webhook_list,
+    webhook_status_counts,
+)
 from subscriptions.services import subscription_create
 from subscriptions.webhooks import webhook_replay
 from tenancy.models import Tenant
@@ -74,26 +81,15 @@ def _next_url(request: HttpRequest, default: str) -> str:
     return default
 
 
-def _status_counts(qs: QuerySet[Any]) -> dict[str, int]:
-    return dict(qs.prefetch_related(None).order_by().values_list("status").annotate(n=Count("pk")))
-
-
 @staff_view(EVERYONE)
 def subscriptions(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     status = status if status in SubscriptionStatus.values else ""
     search = clean_text(request.GET.get("q", ""))
-    qs = subscription_list(tenant=current_tenant(request))
-    if search:
-        # The selector filters by an exact customer; the page also finds parts of IDs and names.
-        qs = qs.filter(
-            Q(external_id__icontains=search)
-            | Q(customer__external_id__icontains=search)
-            | Q(customer__name__icontains=search)
-        )
-    tabs = status_tabs(_status_counts(qs), SubscriptionStatus.choices, q=search)
-    if status:
-        qs = qs.filter(status=status)
+    tenant = current_tenant(request)
+    counts = subscription_status_counts(tenant=tenant, search=search or None)
+    tabs = status_tabs(counts, SubscriptionStatus.choices, q=search)
+    qs = subscription_list(tenant=tenant, status=status or None, search=search or None)
     page = page_of(request, qs.order_by("-created_at", "external_id"))
     rows = [{"subscription": s, "devices": device_counts(s)} for s in page.object_list]
     context = {
@@ -213,20 +209,14 @@ def _detail_page(
     if form is None and writable:
         form = _change_form(request, subscription)
     devices = list(subscription.devices.all())
-    scheduled = SubscriptionChange.objects.filter(
-        tenant_id=subscription.tenant_id, subscription=subscription, status=ChangeStatus.SCHEDULED
-    ).order_by("effective_at", "created_at")
+    tenant = current_tenant(request)
+    scheduled = subscription_change_list(tenant=tenant, subscription=subscription, status=ChangeStatus.SCHEDULED)
     active, total = device_counts(subscription)
-    # The API has no listing of the charge ledger yet, so there is no selector for it either.
-    charges = (
-        ServiceCharge.objects.filter(tenant_id=subscription.tenant_id, subscription=subscription)
-        .select_related("component__product", "device")
-        .order_by("period_start", "created_at", "id")
-    )
+    charges = service_charge_list(tenant=tenant, subscription=subscription)
     context = {
         "subscription": subscription,
         "tz_name": tz,
-        "tenant_tz": current_tenant(request).timezone,
+        "tenant_tz": tenant.timezone,
         "devices": devices,
         "active_devices": active,
         "live_devices": total,
@@ -302,7 +292,7 @@ def webhooks(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "rows": [{"webhook": w, "body": pretty_body(w.body)} for w in page.object_list],
-        "tabs": status_tabs(_status_counts(webhook_list(tenant=tenant)), WebhookStatus.choices),
+        "tabs": status_tabs(webhook_status_counts(tenant=tenant), WebhookStatus.choices),
         "status": status,
         "query": query_string(status=status),
         "tz_name": tenant.timezone,

@@ -11,8 +11,9 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
-from backoffice.formatting import quantity_display
+from backoffice.formatting import quantity_display, query_string
 from catalog.models import Aggregation, Meter
+from usage.selectors import DailyUsage
 
 TIME_BAND = "time_band"
 # Meters whose daily quantities add up: their bars stack and their totals are sums.
@@ -78,19 +79,12 @@ def quantity_note(meter: Meter) -> str:
     return _("Quantity: the number of events.")
 
 
-def usage_panel(
-    rows: Sequence[tuple[date, str, Decimal | None, datetime | None]],
-    *,
-    meter: Meter,
-    split: str,
-    start: date,
-    end: date,
-) -> dict[str, Any]:
-    """The chart data and the table (day x series, with totals) of the explorer, from the
-    (local day, series, quantity, latest_at) rows of the range."""
+def usage_panel(rows: Sequence[DailyUsage], *, meter: Meter, split: str, start: date, end: date) -> dict[str, Any]:
+    """The chart data and the table (day x series, with totals) of the explorer, from the daily
+    quantities of the range."""
     aggregation = meter.aggregation
-    keys = sorted({series for _day, series, _q, _at in rows}, key=lambda s: (s == "", s))
-    cells = {(day, series): (quantity, latest_at) for day, series, quantity, latest_at in rows}
+    keys = sorted({r.series for r in rows}, key=lambda s: (s == "", s))
+    cells = {(r.day, r.series): (r.quantity, r.latest_at) for r in rows}
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     labels = [(k or _("(not set)")) if split else meter.name for k in keys]
     if aggregation == Aggregation.MAX:
@@ -112,7 +106,7 @@ def usage_panel(
         )
     columns = [[cells.get((day, k), (None, None)) for day in days] for k in keys]
     totals = [quantity_display(_combine(column, aggregation)) for column in columns]
-    grand = quantity_display(_combine([(q, at) for _d, _s, q, at in rows], aggregation))
+    grand = quantity_display(_combine([(r.quantity, r.latest_at) for r in rows], aggregation))
     chart = {
         "labels": [d.isoformat() for d in days],
         "datasets": [
@@ -131,6 +125,24 @@ def usage_panel(
         "totals": totals,
         "grand": grand,
     }
+
+
+def reason_tabs(counts: dict[str, int], *, reason: str, search: str) -> list[dict[str, Any]]:
+    """The tabs above the refused events: all, then each reason with events (and the one chosen),
+    the known reasons first, each keeping the search."""
+    tabs = [{"reason": "", "label": _("All"), "count": sum(counts.values()), "query": query_string(q=search)}]
+    known = list(REASON_LABELS) + sorted(set(counts) - set(REASON_LABELS))
+    tabs += [
+        {
+            "reason": r,
+            "label": REASON_LABELS.get(r, r),
+            "count": counts.get(r, 0),
+            "query": query_string(reason=r, q=search),
+        }
+        for r in known
+        if counts.get(r) or r == reason
+    ]
+    return tabs
 
 
 def pretty_payload(payload: Any) -> str:

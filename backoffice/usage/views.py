@@ -1,62 +1,42 @@
 """Back-office usage pages: the usage explorer (a customer's metered usage per local day, split by
 a dimension or a time band) and the events refused at ingestion.
 
-Both pages only read. The explorer never scans raw events: it reads the rollups that ingestion
-keeps current (15-minute buckets per subscription, meter, dimension values and time band) and
-groups them by the customer's local day in one SQL query, ``(bucket AT TIME ZONE tz)::date``.
-Local midnights of every time zone fall on a 15-minute edge, so a bucket never straddles two days:
-an event at 2026-03-31T22:30Z counts on 1 April for a customer in Paris. The days of the range,
+Both pages only read. The explorer never scans raw events: ``usage_daily_series`` reads the
+rollups that ingestion keeps current, grouped by the customer's local day. The days of the range,
 the series, the totals and the chart data are computed in ``backoffice.usage.presenters``.
 """
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from backoffice.access import EVERYONE, current_tenant, staff_view
 from backoffice.formatting import query_string
 from backoffice.pages import clean_text, page_of
 from backoffice.usage.forms import RangeForm, month_of
-from backoffice.usage.presenters import REASON_LABELS, TIME_BAND, pretty_payload, split_choices, usage_panel
+from backoffice.usage.presenters import (
+    REASON_LABELS,
+    TIME_BAND,
+    pretty_payload,
+    reason_tabs,
+    split_choices,
+    usage_panel,
+)
 from billing_platform.errors import DomainError
-from billing_platform.periods import local_date, local_midnight
-from catalog.models import Aggregation, Meter, PlanComponent
+from billing_platform.periods import local_date
+from catalog.models import Meter
 from catalog.selectors import meter_list
 from customers.models import Customer
 from customers.selectors import customer_get, customer_list
-from subscriptions.models import Subscription
+from subscriptions.selectors import meter_ids_for_customer
 from tenancy.models import Tenant
-from usage.models import RejectedEvent, UsageRollup
+from usage.selectors import rejected_event_list, rejected_event_reason_counts, usage_daily_series
 
 # The select lists at most this many customers; the search box narrows it.
 MAX_CUSTOMER_CHOICES = 200
-# The quantity of a day for each aggregation, over the rollup rows of that day and series.
-QUANTITY_SQL: dict[str, str] = {
-    Aggregation.COUNT: "sum(r.event_count)",
-    # Distinct values are counted at billing time, over the whole period: here, the events.
-    Aggregation.UNIQUE_COUNT: "sum(r.event_count)",
-    Aggregation.SUM: "sum(r.value_sum)",
-    Aggregation.MAX: "max(r.value_max)",
-    Aggregation.LATEST: "(array_agg(r.latest_value ORDER BY r.latest_at DESC NULLS LAST))[1]",
-}
-USAGE_SQL = """
-SELECT (r.bucket AT TIME ZONE %s)::date AS day, {series} AS series, {quantity} AS quantity,
-       max(r.latest_at) AS latest_at
-FROM {rollups} r
-WHERE r.tenant_id = %s AND r.meter_id = %s
-  AND r.subscription_id IN (SELECT s.id FROM {subscriptions} s WHERE s.tenant_id = %s AND s.customer_id = %s)
-  AND r.bucket >= %s AND r.bucket < %s
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
 
 
 # --- usage explorer -------------------------------------------------------------------------
@@ -94,48 +74,11 @@ def _pick_meter(tenant: Tenant, meters: Sequence[Meter], requested: str, custome
             raise Http404("No such meter.")
         return found
     if customer is not None:
-        first = (
-            PlanComponent.objects.filter(tenant=tenant, plan__subscriptions__customer=customer, meter__isnull=False)
-            .order_by("plan__code", "position")
-            .values_list("meter_id", flat=True)
-            .first()
-        )
+        first = next(iter(meter_ids_for_customer(tenant=tenant, customer=customer)), None)
         found = next((m for m in meters if m.pk == first), None)
         if found is not None:
             return found
     return meters[0] if meters else None
-
-
-def _daily_usage(
-    *, tenant: Tenant, customer: Customer, meter: Meter, split: str, start: date, end: date
-) -> list[tuple[date, str, Decimal | None, datetime | None]]:
-    """(local day, series, quantity, latest_at) of the customer's rollups in [start, end], grouped
-    in SQL by the day in the customer's time zone."""
-    params: list[Any] = [customer.timezone]
-    if split == TIME_BAND:
-        series = "r.time_band"
-    elif split:
-        series = "coalesce(r.dimensions ->> %s, '')"
-        params.append(split)
-    else:
-        series = "''"
-    sql = USAGE_SQL.format(
-        series=series,
-        quantity=QUANTITY_SQL.get(meter.aggregation, "sum(r.event_count)"),
-        rollups=UsageRollup._meta.db_table,
-        subscriptions=Subscription._meta.db_table,
-    )
-    params += [
-        tenant.pk,
-        meter.pk,
-        tenant.pk,
-        customer.pk,
-        local_midnight(start, customer.timezone),
-        local_midnight(end + timedelta(days=1), customer.timezone),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(day, str(s), quantity, latest_at) for day, s, quantity, latest_at in cursor.fetchall()]
 
 
 @staff_view(EVERYONE)
@@ -178,8 +121,16 @@ def usage_explorer(request: HttpRequest) -> HttpResponse:
     if customer is not None and meter is not None and valid:
         start, end = form.cleaned_data["start"], form.cleaned_data["end"]
         context.update(start=start, end=end)
-        rows = _daily_usage(tenant=tenant, customer=customer, meter=meter, split=split, start=start, end=end)
-        context.update(usage_panel(rows, meter=meter, split=split, start=start, end=end))
+        days = usage_daily_series(
+            tenant=tenant,
+            customer=customer,
+            meter=meter,
+            start=start,
+            end=end,
+            dimension=split if split != TIME_BAND else None,
+            by_time_band=split == TIME_BAND,
+        )
+        context.update(usage_panel(days, meter=meter, split=split, start=start, end=end))
     htmx = getattr(request, "htmx", None)
     if htmx and not htmx.history_restore_request:
         return render(request, "backoffice/usage/_panel.html", {**context, "oob": True})
@@ -194,25 +145,9 @@ def usage_rejected(request: HttpRequest) -> HttpResponse:
     tenant = current_tenant(request)
     reason = request.GET.get("reason", "")
     search = clean_text(request.GET.get("q", ""))[:255]
-    qs = RejectedEvent.objects.filter(tenant=tenant)
-    if search:
-        qs = qs.filter(Q(transaction_id__icontains=search) | Q(code__icontains=search))
-    counts = dict(qs.order_by().values_list("reason").annotate(n=Count("pk")))
+    counts = rejected_event_reason_counts(tenant=tenant, search=search or None)
     reason = reason if reason in counts or reason in REASON_LABELS else ""
-    tabs = [{"reason": "", "label": _("All"), "count": sum(counts.values()), "query": query_string(q=search)}]
-    known = list(REASON_LABELS) + sorted(set(counts) - set(REASON_LABELS))
-    tabs += [
-        {
-            "reason": r,
-            "label": REASON_LABELS.get(r, r),
-            "count": counts.get(r, 0),
-            "query": query_string(reason=r, q=search),
-        }
-        for r in known
-        if counts.get(r) or r == reason
-    ]
-    if reason:
-        qs = qs.filter(reason=reason)
+    qs = rejected_event_list(tenant=tenant, search=search or None, reason=reason or None)
     page = page_of(request, qs.order_by("-received_at", "-id"))
     rows = [
         {"event": e, "label": REASON_LABELS.get(e.reason, e.reason), "payload": pretty_payload(e.payload)}
@@ -221,7 +156,7 @@ def usage_rejected(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "rows": rows,
-        "tabs": tabs,
+        "tabs": reason_tabs(counts, reason=reason, search=search),
         "reason": reason,
         "q": search,
         "query": query_string(reason=reason, q=search),
