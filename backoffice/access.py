@@ -52,3 +52,9 @@ def current_actor(request: HttpRequest) -> Actor:
 def can_write(request: HttpRequest) -> bool:
     membership = getattr(request, "membership", None)
     return membership is not None and membership.role in WRITERS
+
+
+def sees_audit(request: HttpRequest) -> bool:
+    """The audit log is for finance roles; support agents see customers, not who changed what."""
+    membership = getattr(request, "membership", None)
+    return membership is not None and membership.role in FINANCE

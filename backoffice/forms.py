@@ -1,10 +1,86 @@
+"""Forms of the back-office's own pages (login, API keys) and what every domain's forms share: the
+service errors put back on the form, datetime-local fields read in the tenant's time zone, and the
+year-range check."""
+
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from billing_platform.errors import InvalidInput
-from customers.models import Language
+from billing_platform.errors import DomainError, FieldError, InvalidInput
+from billing_platform.validation import validate_year
 from tenancy.models import ApiKeyScope
+
+DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+DATETIME_INPUT_FORMATS = [DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
+def field_root(path: str) -> str:
+    """``components[0].product`` -> ``components``; ``time_bands.peak`` -> ``time_bands``."""
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+class DomainErrorFormMixin:
+    """Puts a service's field errors on the matching form field (by the root of their path); the
+    others, and errors without fields, become form-wide errors that keep their full path."""
+
+    fields: dict[str, forms.Field]
+
+    def error_field(self, path: str) -> str:
+        """The form's name for a service field path (a hook for forms that rename fields)."""
+        return path
+
+    def error_message(self, error: FieldError) -> Any:
+        """What the form says for a service error (a hook for forms that translate the services' English)."""
+        return error.message
+
+    def apply_domain_errors(self, exc: DomainError) -> None:
+        form: Any = self
+        for error in exc.errors:
+            message = self.error_message(error)
+            path = self.error_field(error.field)
+            root = field_root(path)
+            if root in self.fields and root == path:
+                form.add_error(root, message)
+            elif root in self.fields:
+                form.add_error(root, "%s: %s" % (error.field, message))
+            else:
+                form.add_error(None, "%s: %s" % (error.field, message) if error.field else message)
+        if not exc.errors or not isinstance(exc, InvalidInput):
+            # A conflict ("code taken") says more in its detail than in its one-word field error.
+            form.add_error(None, exc.detail)
+
+
+class LocalTimeMixin:
+    """datetime-local values have no offset: they are read in the tenant's time zone, not the server's."""
+
+    tz: ZoneInfo
+
+    def full_clean(self) -> None:
+        with timezone.override(self.tz):
+            super().full_clean()  # type: ignore[misc]
+
+
+def year_validator(*, lowest: int, highest: int, message: str | Promise) -> Callable[[date | None], None]:
+    """``validate_year`` as a form validator: a date whose year is outside ``lowest``..``highest`` is
+    refused with ``message`` (with ``%(min)s`` and ``%(max)s``) in the reader's language."""
+
+    def validate(value: date | None) -> None:
+        if value is None:
+            return
+        try:
+            validate_year(value, field="", lowest=lowest, highest=highest, message=str(message))
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.errors[0].message, code="out_of_range") from None
+
+    return validate
 
 
 class LoginForm(AuthenticationForm):
@@ -15,36 +91,6 @@ class LoginForm(AuthenticationForm):
     username = forms.CharField(
         label=_("Email"), widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
-
-
-class CustomerForm(forms.Form):
-    external_id = forms.CharField(label=_("External ID"), max_length=200)
-    name = forms.CharField(label=_("Name"), max_length=200)
-    email = forms.EmailField(label=_("Billing email"))
-    country = forms.CharField(label=_("Country (ISO code)"), max_length=2, min_length=2)
-    currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
-    timezone = forms.CharField(label=_("Time zone"), max_length=64)
-    language = forms.ChoiceField(label=_("Invoice language"), choices=Language.choices)
-    tax_id = forms.CharField(label=_("Tax ID (VAT number)"), max_length=32, required=False)
-    billing_day = forms.IntegerField(
-        label=_("Billing day"),
-        min_value=1,
-        max_value=31,
-        required=False,
-        help_text=_("1 to 31; a day past the month's end bills on its last day."),
-    )
-
-    def apply_domain_errors(self, exc: InvalidInput) -> None:
-        for error in exc.errors:
-            self.add_error(error.field if error.field in self.fields else None, error.message)
-        if not exc.errors:
-            self.add_error(None, exc.detail)
-
-
-class CustomerEditForm(CustomerForm):
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["external_id"].disabled = True
 
 
 class ApiKeyForm(forms.Form):

@@ -1,7 +1,13 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from backoffice import catalog_views, invoicing_views, settings_views, subscription_views, usage_views, views
+from backoffice import views
+from backoffice.catalog import views as catalog_views
+from backoffice.customers import views as customer_views
+from backoffice.invoicing import views as invoicing_views
+from backoffice.settings import views as settings_views
+from backoffice.subscriptions import views as subscription_views
+from backoffice.usage import views as usage_views
 
 app_name = "backoffice"
 
@@ -10,10 +16,10 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tenant/switch/", views.tenant_switch, name="tenant-switch"),
-    path("customers/", views.customers, name="customers"),
-    path("customers/new/", views.customer_new, name="customer-new"),
-    path("customers/<str:external_id>/", views.customer_detail, name="customer-detail"),
-    path("customers/<str:external_id>/edit/", views.customer_edit, name="customer-edit"),
+    path("customers/", customer_views.customers, name="customers"),
+    path("customers/new/", customer_views.customer_new, name="customer-new"),
+    path("customers/<str:external_id>/", customer_views.customer_detail, name="customer-detail"),
+    path("customers/<str:external_id>/edit/", customer_views.customer_edit, name="customer-edit"),
     path("api-keys/", views.api_keys, name="api-keys"),
     path("api-keys/<str:key_id>/revoke/", views.api_key_revoke_view, name="api-key-revoke"),
     path("audit-log/", views.audit_log, name="audit-log"),

@@ -1,29 +1,26 @@
-"""Back-office pages. Views stay thin: they call the same services and selectors as the API."""
+"""The back-office's own pages: login, the tenant switcher, the home page, API keys and the audit
+log. The pages of each domain are in its sub-package (``backoffice.customers``, ``.catalog``,
+``.subscriptions``, ``.usage``, ``.invoicing``, ``.settings``).
 
-from typing import Any
+Views stay thin: they call the same services and selectors as the API."""
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from backoffice.access import EVERYONE, FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
-from backoffice.forms import ApiKeyForm, CustomerEditForm, CustomerForm, LoginForm
+from backoffice.access import EVERYONE, FINANCE, WRITERS, current_actor, current_tenant, sees_audit, staff_view
+from backoffice.forms import ApiKeyForm, LoginForm
+from backoffice.pages import page_of
 from billing_platform.errors import DomainError, InvalidInput
-from customers.models import Customer
-from customers.selectors import customer_get, customer_list
-from customers.services import customer_create, customer_update
+from customers.selectors import customer_list
 from tenancy.middleware import SESSION_KEY
-from tenancy.models import ApiKey
 from tenancy.selectors import api_key_list, audit_log_list, membership_get
 from tenancy.services import api_key_create, api_key_revoke
-
-PAGE_SIZE = 50
 
 
 class LoginView(auth_views.LoginView):
@@ -36,10 +33,9 @@ class LoginView(auth_views.LoginView):
 def home(request: HttpRequest) -> HttpResponse:
     tenant = current_tenant(request)
     context = {
-        "customer_count": Customer.objects.filter(tenant=tenant).count(),
-        "active_key_count": ApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).count(),
-        # The audit log is for finance roles; support agents see customers, not who changed what.
-        "recent_audit": audit_log_list(tenant=tenant)[:8] if _sees_audit(request) else [],
+        "customer_count": customer_list(tenant=tenant).count(),
+        "active_key_count": api_key_list(tenant=tenant, active_only=True).count(),
+        "recent_audit": audit_log_list(tenant=tenant)[:8] if sees_audit(request) else [],
     }
     return render(request, "backoffice/home.html", context)
 
@@ -59,76 +55,6 @@ def tenant_switch(request: HttpRequest) -> HttpResponse:
         request.session[SESSION_KEY] = str(membership.tenant_id)
         messages.success(request, _("Switched to %(tenant)s.") % {"tenant": membership.tenant.name})
     return redirect("backoffice:home")
-
-
-@staff_view(EVERYONE)
-def customers(request: HttpRequest) -> HttpResponse:
-    search = request.GET.get("q", "").strip()
-    qs = customer_list(tenant=current_tenant(request), search=search or None).order_by("name", "id")
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    template = "backoffice/customers/_rows.html" if request.htmx else "backoffice/customers/list.html"  # type: ignore[attr-defined]
-    return render(request, template, {"page": page, "q": search, "can_write": can_write(request)})
-
-
-@staff_view(WRITERS)
-def customer_new(request: HttpRequest) -> HttpResponse:
-    tenant = current_tenant(request)
-    form = CustomerForm(
-        request.POST or None,
-        initial={"currency": tenant.default_currency, "timezone": tenant.timezone, "language": "en"},
-    )
-    if request.method == "POST" and form.is_valid():
-        try:
-            customer = customer_create(
-                tenant=tenant, actor=current_actor(request), at=timezone.now(), **_customer_fields(form)
-            )
-        except InvalidInput as exc:
-            form.apply_domain_errors(exc)
-        except DomainError as exc:
-            form.add_error(None, exc.detail)
-        else:
-            messages.success(request, _("Customer %(name)s created.") % {"name": customer.name})
-            return redirect("backoffice:customer-detail", external_id=customer.external_id)
-    return render(request, "backoffice/customers/form.html", {"form": form, "creating": True})
-
-
-@staff_view(EVERYONE)
-def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
-    tenant = current_tenant(request)
-    customer = _customer_or_404(request, external_id)
-    history: Any = []
-    if _sees_audit(request):
-        history = audit_log_list(tenant=tenant, object_type="customer").filter(object_id=external_id)[:20]
-    return render(
-        request,
-        "backoffice/customers/detail.html",
-        {"customer": customer, "history": history, "can_write": can_write(request)},
-    )
-
-
-@staff_view(WRITERS)
-def customer_edit(request: HttpRequest, external_id: str) -> HttpResponse:
-    tenant = current_tenant(request)
-    customer = _customer_or_404(request, external_id)
-    initial = {f: getattr(customer, f) for f in CustomerForm.base_fields}
-    form = CustomerEditForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        changes = _customer_fields(form)
-        changes.pop("external_id")
-        try:
-            customer_update(
-                tenant=tenant,
-                actor=current_actor(request),
-                at=timezone.now(),
-                external_id=external_id,
-                changes=changes,
-            )
-        except InvalidInput as exc:
-            form.apply_domain_errors(exc)
-        else:
-            messages.success(request, _("Customer updated."))
-            return redirect("backoffice:customer-detail", external_id=external_id)
-    return render(request, "backoffice/customers/form.html", {"form": form, "creating": False, "customer": customer})
 
 
 @staff_view(WRITERS)
@@ -177,23 +103,5 @@ def api_key_revoke_view(request: HttpRequest, key_id: str) -> HttpResponse:
 def audit_log(request: HttpRequest) -> HttpResponse:
     object_type = request.GET.get("object_type") or None
     qs = audit_log_list(tenant=current_tenant(request), object_type=object_type)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_of(request, qs)
     return render(request, "backoffice/audit_log.html", {"page": page, "object_type": object_type or ""})
-
-
-def _customer_fields(form: CustomerForm) -> dict[str, Any]:
-    data = dict(form.cleaned_data)
-    data["tax_id"] = data.get("tax_id") or ""
-    return data
-
-
-def _customer_or_404(request: HttpRequest, external_id: str) -> Customer:
-    try:
-        return customer_get(tenant=current_tenant(request), external_id=external_id)
-    except DomainError:
-        raise Http404("No such customer.") from None
-
-
-def _sees_audit(request: HttpRequest) -> bool:
-    membership = getattr(request, "membership", None)
-    return membership is not None and membership.role in FINANCE

@@ -1,11 +1,12 @@
-"""Validators shared by every app that stores a currency, a time zone, a language or a country."""
+"""Validators shared by every app that stores a currency, a time zone, a language, a country or a date."""
 
+from datetime import date
 from functools import cache
 from zoneinfo import available_timezones
 
 from babel import Locale
 
-from billing_platform.errors import invalid
+from billing_platform.errors import FieldError, InvalidInput, invalid
 from billing_platform.money import is_known_currency
 
 SUPPORTED_LANGUAGES = ("en", "fr")
@@ -43,3 +44,21 @@ def validate_language(value: str, *, field: str) -> None:
         raise invalid(
             field, "unsupported_language", "Language must be one of: {}.".format(", ".join(SUPPORTED_LANGUAGES))
         )
+
+
+def validate_year(
+    value: date,
+    *,
+    field: str,
+    lowest: int = 1971,
+    highest: int = 2999,
+    message: str = "Use a year between %(min)s and %(max)s.",
+    detail: str | None = None,
+) -> None:
+    """Refuse a date (or an instant) whose year is outside ``lowest``..``highest``: such a year is a
+    typing mistake, and month arithmetic on it overflows. ``message`` (with ``%(min)s`` and
+    ``%(max)s``) is the field error, and the detail unless ``detail`` is given."""
+    if lowest <= value.year <= highest:
+        return
+    text = message % {"min": lowest, "max": highest}
+    raise InvalidInput(detail or text, errors=[FieldError(field, "out_of_range", text)])

@@ -1,7 +1,7 @@
 from django.db.models import Prefetch, QuerySet
 
 from catalog.errors import MeterNotFound, PlanNotFound, ProductNotFound
-from catalog.models import ComponentPrice, Meter, Plan, PlanComponent, PriceVersion, Product, TaxRate
+from catalog.models import ComponentPrice, Meter, Plan, PlanComponent, PriceOverride, PriceVersion, Product, TaxRate
 from tenancy.models import Tenant
 
 
@@ -63,4 +63,11 @@ def price_version_list(*, tenant: Tenant, plan: Plan) -> QuerySet[PriceVersion]:
         PriceVersion.objects.filter(tenant=tenant, plan=plan)
         .prefetch_related(Prefetch("prices", queryset=ComponentPrice.objects.select_related("component__product")))
         .order_by("currency", "regions_key", "effective_from")
+    )
+
+
+def price_override_list(*, tenant: Tenant, plan: Plan) -> QuerySet[PriceOverride]:
+    """The prices negotiated with customers for the components of ``plan``."""
+    return PriceOverride.objects.filter(tenant=tenant, component__plan=plan).select_related(
+        "customer", "component__product"
     )

@@ -1,8 +1,30 @@
 """PDF and Factur-X documents of invoices, and the invoice e-mail."""
 
+from typing import Literal
+
 from django.utils import timezone
 
-from invoicing.models import Invoice
+from invoicing.errors import DocumentNotReady
+from invoicing.models import Invoice, InvoiceStatus
+
+# What an invoice can be downloaded as: its PDF (a draft's is marked as such), or its Factur-X
+# PDF/A-3 with the EN 16931 CII XML embedded, which only a finalized invoice has.
+DocumentKind = Literal["pdf", "facturx"]
+
+
+def invoice_document(invoice: Invoice, *, kind: DocumentKind) -> tuple[bytes, str]:
+    """The PDF of an invoice and its file name: the one stored at finalization, else one rendered
+    now. ``DocumentNotReady`` (409) for the Factur-X document of a draft."""
+    # The renderers load WeasyPrint (most of a second): only the document paths pay for it.
+    from invoicing.pdf import invoice_facturx_pdf, invoice_pdf
+
+    if kind == "facturx" and invoice.status == InvoiceStatus.DRAFT:
+        raise DocumentNotReady("A draft has no Factur-X document: finalize it first.")
+    if invoice.pdf:
+        body = bytes(invoice.pdf)
+    else:
+        body = invoice_facturx_pdf(invoice) if kind == "facturx" else invoice_pdf(invoice)
+    return body, (invoice.number or "draft-%s" % invoice.pk) + ".pdf"
 
 
 def invoice_render_and_send(*, invoice: Invoice) -> bool:

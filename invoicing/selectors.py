@@ -1,9 +1,11 @@
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from invoicing.errors import BillRunNotFound, InvoiceNotFound
-from invoicing.models import BillRun, Invoice, InvoiceLine
+from invoicing.models import BillRun, BillRunCustomer, Invoice, InvoiceLine, InvoiceStatus
 from tenancy.models import Tenant
 
 
@@ -32,6 +34,29 @@ def invoice_list(
     )
 
 
+def invoice_search(
+    *,
+    tenant: Tenant,
+    text: str | None = None,
+    bill_run: BillRun | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[Invoice]:
+    """``invoice_list`` without its lines and taxes, narrowed to a part of the customer's name or
+    external ID or of the number (``text``), and to the invoices of ``bill_run``."""
+    qs = invoice_list(tenant=tenant, status=status, kind=kind, date_from=date_from, date_to=date_to)
+    qs = qs.prefetch_related(None)
+    if text:
+        qs = qs.filter(
+            Q(customer__name__icontains=text) | Q(customer__external_id__icontains=text) | Q(number__icontains=text)
+        )
+    if bill_run is not None:
+        qs = qs.filter(_bill_run_invoices(bill_run))
+    return qs
+
+
 def invoice_get(*, tenant: Tenant, pk: str) -> Invoice:
     try:
         invoice = invoice_list(tenant=tenant).filter(pk=pk).first()
@@ -54,3 +79,49 @@ def bill_run_get(*, tenant: Tenant, pk: str) -> BillRun:
 
 def bill_run_list(*, tenant: Tenant) -> QuerySet[BillRun]:
     return BillRun.objects.filter(tenant=tenant)
+
+
+def invoice_credit_notes(invoice: Invoice) -> list[Invoice]:
+    """The credit notes of an invoice, void ones included, oldest first (without their PDFs)."""
+    return list(invoice.credit_notes.defer("pdf").order_by("created_at", "id"))
+
+
+def invoice_credit_balance(invoice: Invoice) -> dict[int, Decimal]:
+    """What the invoice's credit notes (void ones left out) have credited so far, per line id: what
+    is left to credit on a line is its amount minus this, the limit ``credit_note_create`` applies."""
+    credited: dict[int, Decimal] = {}
+    for line in InvoiceLine.objects.filter(invoice__credited_invoice=invoice).exclude(
+        invoice__status=InvoiceStatus.VOID
+    ):
+        key = int(line.detail.get("credited_line", 0))
+        credited[key] = credited.get(key, Decimal(0)) + line.amount
+    return credited
+
+
+def _bill_run_invoices(run: BillRun) -> Q:
+    """The invoices a run created, and those it found already made for its date (a re-run)."""
+    found = BillRunCustomer.objects.filter(bill_run=run, invoice__isnull=False).values("invoice_id")
+    return Q(bill_run=run) | Q(pk__in=found)
+
+
+@dataclass(frozen=True)
+class BillRunProgress:
+    """Where a run stands beyond its own counters: its customers per outcome (invoiced, existing,
+    nothing, failed), the failed ones by customer name, and the invoices it created or found."""
+
+    outcomes: dict[str, int]
+    failures: list[BillRunCustomer]
+    invoice_count: int
+
+
+def bill_run_progress(run: BillRun) -> BillRunProgress:
+    outcomes = dict(
+        BillRunCustomer.objects.filter(bill_run=run).order_by().values_list("outcome").annotate(n=Count("pk"))
+    )
+    failures = (
+        BillRunCustomer.objects.filter(bill_run=run, outcome="failed")
+        .select_related("customer")
+        .order_by("customer__name", "customer__external_id")
+    )
+    invoice_count = Invoice.objects.filter(tenant_id=run.tenant_id).filter(_bill_run_invoices(run)).count()
+    return BillRunProgress(outcomes=outcomes, failures=list(failures), invoice_count=invoice_count)

@@ -1,13 +1,31 @@
-from django.db.models import Prefetch, QuerySet
+import uuid
 
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from catalog.models import PlanComponent
+from customers.models import Customer
 from subscriptions.errors import SubscriptionNotFound, WebhookNotFound
-from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionEvent
+from subscriptions.models import (
+    Device,
+    DeviceCloudWebhook,
+    ServiceCharge,
+    Subscription,
+    SubscriptionChange,
+    SubscriptionEvent,
+)
 from tenancy.models import Tenant
 
 
 def subscription_list(
-    *, tenant: Tenant, status: str | None = None, customer: str | None = None, plan: str | None = None
+    *,
+    tenant: Tenant,
+    status: str | None = None,
+    customer: str | None = None,
+    plan: str | None = None,
+    search: str | None = None,
 ) -> QuerySet[Subscription]:
+    """The tenant's subscriptions; ``customer`` is an exact external ID, while ``search`` finds a
+    part of the subscription's or the customer's external ID or of the customer's name."""
     qs = Subscription.objects.filter(tenant=tenant).select_related("customer", "plan")
     if status:
         qs = qs.filter(status=status)
@@ -15,6 +33,12 @@ def subscription_list(
         qs = qs.filter(customer__external_id=customer)
     if plan:
         qs = qs.filter(plan__code=plan)
+    if search:
+        qs = qs.filter(
+            Q(external_id__icontains=search)
+            | Q(customer__external_id__icontains=search)
+            | Q(customer__name__icontains=search)
+        )
     return qs.prefetch_related(Prefetch("devices", queryset=Device.objects.order_by("device_id")))
 
 
@@ -56,3 +80,42 @@ def webhook_get(*, tenant: Tenant, pk: str) -> DeviceCloudWebhook:
     if webhook is None:
         raise WebhookNotFound("No such webhook.")
     return webhook
+
+
+def subscription_status_counts(*, tenant: Tenant, search: str | None = None) -> dict[str, int]:
+    """How many of the subscriptions ``subscription_list`` finds are in each status."""
+    qs = subscription_list(tenant=tenant, search=search).prefetch_related(None)
+    return dict(qs.order_by().values_list("status").annotate(n=Count("pk")))
+
+
+def webhook_status_counts(*, tenant: Tenant) -> dict[str, int]:
+    """How many of the tenant's device-cloud webhooks are in each status."""
+    return dict(webhook_list(tenant=tenant).order_by().values_list("status").annotate(n=Count("pk")))
+
+
+def service_charge_list(*, tenant: Tenant, subscription: Subscription) -> QuerySet[ServiceCharge]:
+    """The charge ledger of a subscription, in the order its periods were charged."""
+    return (
+        ServiceCharge.objects.filter(tenant=tenant, subscription=subscription)
+        .select_related("component__product", "device")
+        .order_by("period_start", "created_at", "id")
+    )
+
+
+def subscription_change_list(
+    *, tenant: Tenant, subscription: Subscription, status: str | None = None
+) -> QuerySet[SubscriptionChange]:
+    """The changes of a subscription, in the order they take effect."""
+    qs = SubscriptionChange.objects.filter(tenant=tenant, subscription=subscription)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("effective_at", "created_at")
+
+
+def meter_ids_for_customer(*, tenant: Tenant, customer: Customer) -> list[uuid.UUID]:
+    """The meters the customer's subscriptions bill, plan by plan (by code), in component order."""
+    return list(
+        PlanComponent.objects.filter(tenant=tenant, plan__subscriptions__customer=customer, meter__isnull=False)
+        .order_by("plan__code", "position")
+        .values_list("meter_id", flat=True)
+    )

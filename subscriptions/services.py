@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.periods import local_date, local_midnight
+from billing_platform.validation import validate_year
 from catalog.errors import NoPriceForCurrency
 from catalog.models import Plan
 from catalog.versions import price_version_as_of
@@ -63,11 +64,7 @@ def _record(
 
 def check_instant(value: datetime | date, field: str) -> None:
     """Refuse dates outside 1971-2999: they are typing mistakes, and month arithmetic on them overflows."""
-    if not 1971 <= value.year <= 2999:
-        raise InvalidInput(
-            "%s is out of range." % field,
-            errors=[FieldError(field, "out_of_range", "Use a year between 1971 and 2999.")],
-        )
+    validate_year(value, field=field, detail="%s is out of range." % field)
 
 
 def check_device_fields(devices: Sequence[Mapping[str, Any]], prefix: str = "devices") -> None:

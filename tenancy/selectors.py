@@ -14,16 +14,21 @@ def membership_get(*, user: Any, tenant_id: str) -> Membership | None:
     return Membership.objects.filter(user=user, tenant_id=tenant_id).select_related("tenant").first()
 
 
-def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(tenant=tenant).select_related("created_by").order_by("-created_at")
+def api_key_list(*, tenant: Tenant, active_only: bool = False) -> QuerySet[ApiKey]:
+    qs = ApiKey.objects.filter(tenant=tenant)
+    if active_only:
+        qs = qs.filter(revoked_at__isnull=True)
+    return qs.select_related("created_by").order_by("-created_at")
 
 
 def audit_log_list(
-    *, tenant: Tenant, object_type: str | None = None, action: str | None = None
+    *, tenant: Tenant, object_type: str | None = None, object_id: str | None = None, action: str | None = None
 ) -> QuerySet[AuditLogEntry]:
     qs = AuditLogEntry.objects.filter(tenant=tenant)
     if object_type:
         qs = qs.filter(object_type=object_type)
+    if object_id:
+        qs = qs.filter(object_id=object_id)
     if action:
         qs = qs.filter(action=action)
     return qs.order_by("-at", "-id")

@@ -4,14 +4,19 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection
+from django.db.models import Count, Q, QuerySet
 
-from billing_platform.periods import Period
+from billing_platform.periods import Period, local_midnight
+from catalog.models import Aggregation, Meter
+from customers.models import Customer
+from subscriptions.models import Subscription
 from tenancy.models import Tenant
+from usage.models import RejectedEvent, UsageRollup
 
 # 15-minute buckets (``usage.ingest``): a window whose bounds are on a bucket edge is summed exactly.
 BUCKET_SECONDS = 15 * 60
@@ -122,3 +127,100 @@ def rollup_groups(
         )
         for sub, meter, dims, band, count, value_sum, value_max, latest_at, latest_value in rows
     ]
+
+
+# --- the usage explorer's reads (back-office) --------------------------------------------------
+
+# The quantity of a day for each aggregation, over the rollup rows of that day and series.
+DAILY_QUANTITY_SQL: dict[str, str] = {
+    Aggregation.COUNT: "sum(r.event_count)",
+    # Distinct values are counted at billing time, over the whole period: here, the events.
+    Aggregation.UNIQUE_COUNT: "sum(r.event_count)",
+    Aggregation.SUM: "sum(r.value_sum)",
+    Aggregation.MAX: "max(r.value_max)",
+    Aggregation.LATEST: "(array_agg(r.latest_value ORDER BY r.latest_at DESC NULLS LAST))[1]",
+}
+DAILY_USAGE_SQL = """
+SELECT (r.bucket AT TIME ZONE %s)::date AS day, {series} AS series, {quantity} AS quantity,
+       max(r.latest_at) AS latest_at
+FROM {rollups} r
+WHERE r.tenant_id = %s AND r.meter_id = %s
+  AND r.subscription_id IN (SELECT s.id FROM {subscriptions} s WHERE s.tenant_id = %s AND s.customer_id = %s)
+  AND r.bucket >= %s AND r.bucket < %s
+GROUP BY 1, 2
+ORDER BY 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """A customer's usage of a meter on one local day, for one series (a dimension value, a time
+    band, or "" when not split): its quantity for the meter's aggregation, and when it was last
+    measured (which decides a ``latest`` meter's quantity over several days)."""
+
+    day: date
+    series: str
+    quantity: Decimal | None
+    latest_at: datetime | None
+
+
+def usage_daily_series(
+    *,
+    tenant: Tenant,
+    customer: Customer,
+    meter: Meter,
+    start: date,
+    end: date,
+    dimension: str | None = None,
+    by_time_band: bool = False,
+) -> list[DailyUsage]:
+    """The customer's usage of ``meter`` per local day from ``start`` to ``end`` (both included),
+    split by the values of ``dimension`` or by time band, ordered by day and series.
+
+    It reads the 15-minute rollups, never raw events, grouped in one query by the day in the
+    customer's time zone, ``(bucket AT TIME ZONE tz)::date``: local midnights of every zone fall on
+    a 15-minute edge, so a bucket never straddles two days (2026-03-31T22:30Z is 1 April in Paris)."""
+    params: list[Any] = [customer.timezone]
+    if by_time_band:
+        series = "r.time_band"
+    elif dimension:
+        series = "coalesce(r.dimensions ->> %s, '')"
+        params.append(dimension)
+    else:
+        series = "''"
+    sql = DAILY_USAGE_SQL.format(
+        series=series,
+        quantity=DAILY_QUANTITY_SQL.get(meter.aggregation, "sum(r.event_count)"),
+        rollups=UsageRollup._meta.db_table,
+        subscriptions=Subscription._meta.db_table,
+    )
+    params += [
+        tenant.pk,
+        meter.pk,
+        tenant.pk,
+        customer.pk,
+        local_midnight(start, customer.timezone),
+        local_midnight(end + DAY, customer.timezone),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [DailyUsage(day=day, series=str(s), quantity=quantity, latest_at=at) for day, s, quantity, at in rows]
+
+
+def rejected_event_list(
+    *, tenant: Tenant, search: str | None = None, reason: str | None = None
+) -> QuerySet[RejectedEvent]:
+    """The events refused at ingestion; ``search`` finds a part of the transaction ID or the meter code."""
+    qs = RejectedEvent.objects.filter(tenant=tenant)
+    if search:
+        qs = qs.filter(Q(transaction_id__icontains=search) | Q(code__icontains=search))
+    if reason:
+        qs = qs.filter(reason=reason)
+    return qs
+
+
+def rejected_event_reason_counts(*, tenant: Tenant, search: str | None = None) -> dict[str, int]:
+    """How many of the events ``rejected_event_list`` finds were refused for each reason."""
+    qs = rejected_event_list(tenant=tenant, search=search)
+    return dict(qs.order_by().values_list("reason").annotate(n=Count("pk")))

@@ -13,13 +13,13 @@ from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import problems
 from catalog.api import serializers as s
-from catalog.models import PriceOverride
 from catalog.quotes import UsageInput, price_quote
 from catalog.selectors import (
     meter_get,
     meter_list,
     plan_get,
     plan_list,
+    price_override_list,
     price_version_list,
     product_get,
     product_list,
@@ -231,9 +231,7 @@ class PriceOverrideListCreateApi(APIView):
     def get(self, request: Request, code: str) -> Response:
         tenant = request_tenant(request)
         plan = plan_get(tenant=tenant, code=code)
-        qs = PriceOverride.objects.filter(tenant=tenant, component__plan=plan).select_related(
-            "customer", "component__product"
-        )
+        qs = price_override_list(tenant=tenant, plan=plan)
         return _page(request, self, qs, s.PriceOverrideOutputSerializer)
 
     @extend_schema(

@@ -13,9 +13,11 @@ from billing_platform.api.fields import AmountString, DecimalString, QuantityStr
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import problems
-from billing_platform.errors import Conflict, invalid
+from billing_platform.errors import invalid
+from billing_platform.validation import validate_year
 from catalog.api.serializers import TaxLineSerializer
 from invoicing.api import serializers as s
+from invoicing.documents import DocumentKind, invoice_document
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
 from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
 from invoicing.upcoming import customer_current_usage
@@ -47,8 +49,7 @@ class BillRunListCreateApi(APIView):
         serializer = s.BillRunInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         billing_date = serializer.validated_data["billing_date"]
-        if not 1971 <= billing_date.year <= 2999:
-            raise invalid("billing_date", "out_of_range", "Use a year between 1971 and 2999.")
+        validate_year(billing_date, field="billing_date")
         run = bill_run_create(
             tenant=request_tenant(request), billing_date=billing_date, actor=request_actor(request), at=timezone.now()
         )
@@ -156,24 +157,11 @@ class CreditNoteCreateApi(APIView):
         )
 
 
-class DocumentNotReady(Conflict):
-    code = "document_not_ready"
-
-
 class _DocumentApi(APIView):
-    kind = "pdf"
+    kind: DocumentKind = "pdf"
 
     def get(self, request: Request, pk: str) -> HttpResponse:
-        invoice = invoice_get(tenant=request_tenant(request), pk=pk)
-        from invoicing import pdf as documents
-
-        if self.kind == "facturx":
-            if invoice.status == "draft":
-                raise DocumentNotReady("A draft has no Factur-X document: finalize it first.")
-            body = bytes(invoice.pdf) if invoice.pdf else documents.invoice_facturx_pdf(invoice)
-        else:
-            body = bytes(invoice.pdf) if invoice.pdf else documents.invoice_pdf(invoice)
-        name = (invoice.number or "draft-%s" % invoice.pk) + ".pdf"
+        body, name = invoice_document(invoice_get(tenant=request_tenant(request), pk=pk), kind=self.kind)
         response = HttpResponse(body, content_type="application/pdf")
         response["Content-Disposition"] = 'inline; filename="%s"' % name
         return response

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
-from backoffice.settings_forms import InvoicingSettingsForm, SellerForm, ServiceErrorsMixin, UsageSettingsForm
+from backoffice.settings.forms import InvoicingSettingsForm, SellerForm, SettingsFormMixin, UsageSettingsForm
 from billing_platform.errors import DomainError
 from invoicing.settings_services import invoicing_settings_get, invoicing_settings_update
 from tenancy.errors import DeviceCloudSecretNotFound, LastDeviceCloudSecret, TooManyDeviceCloudSecrets
@@ -81,7 +81,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 def _save(
     request: HttpRequest,
-    form: ServiceErrorsMixin,
+    form: SettingsFormMixin,
     update: Any,
     data: dict[str, Any],
     success: str,
@@ -90,7 +90,7 @@ def _save(
     try:
         update(tenant=current_tenant(request), actor=current_actor(request), at=timezone.now(), data=data)
     except DomainError as exc:
-        form.apply_service_errors(exc)
+        form.apply_domain_errors(exc)
         return None
     messages.success(request, success)
     return redirect("backoffice:settings")

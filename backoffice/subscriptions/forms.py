@@ -2,7 +2,7 @@
 and time) into the shapes ``subscription_create`` and ``subscription_change`` take; the services
 check the subscription rules, and their field errors come back on the form with their paths."""
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,10 +10,15 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.catalog_forms import DATETIME_LOCAL_FORMAT, DomainErrorsMixin
+from backoffice.forms import (
+    DATETIME_INPUT_FORMATS,
+    DATETIME_LOCAL_FORMAT,
+    DomainErrorFormMixin,
+    LocalTimeMixin,
+    year_validator,
+)
 from subscriptions.models import ChangeAction, Device
 
-DATETIME_INPUT_FORMATS = [DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 MAX_DEVICE_LINES = 1000
 # The lengths the subscription models store (subscriptions.models.Device).
 DEVICE_FIELD_LENGTHS = (("device_id", 200), ("device_type", 100), ("region", 100))
@@ -91,26 +96,10 @@ def local_now(tz: ZoneInfo) -> datetime:
     return timezone.localtime(timezone.now(), tz).replace(second=0, microsecond=0, tzinfo=None)
 
 
-def check_year(value: date | None) -> None:
-    if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise forms.ValidationError(
-            _("Enter a date between %(min)s and %(max)s."),
-            code="out_of_range",
-            params={"min": MIN_YEAR, "max": MAX_YEAR},
-        )
+check_year = year_validator(lowest=MIN_YEAR, highest=MAX_YEAR, message=_("Enter a date between %(min)s and %(max)s."))
 
 
-class LocalTimeMixin:
-    """datetime-local values have no offset: they are read in the tenant's time zone, not the server's."""
-
-    tz: ZoneInfo
-
-    def full_clean(self) -> None:
-        with timezone.override(self.tz):
-            super().full_clean()  # type: ignore[misc]
-
-
-class SubscriptionForm(LocalTimeMixin, DomainErrorsMixin, forms.Form):
+class SubscriptionForm(LocalTimeMixin, DomainErrorFormMixin, forms.Form):
     customer = forms.ChoiceField(label=_("Customer"))
     plan = forms.ChoiceField(label=_("Plan"))
     external_id = forms.CharField(
@@ -149,7 +138,7 @@ class SubscriptionForm(LocalTimeMixin, DomainErrorsMixin, forms.Form):
         return parse_device_lines(self.cleaned_data.get("devices") or "")
 
 
-class ChangeForm(LocalTimeMixin, DomainErrorsMixin, forms.Form):
+class ChangeForm(LocalTimeMixin, DomainErrorFormMixin, forms.Form):
     """One form for the four actions; only the fields of the chosen action are read."""
 
     action = forms.ChoiceField(label=_("Change"), choices=ChangeAction.choices)

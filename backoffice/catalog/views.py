@@ -2,29 +2,25 @@
 price calculator.
 
 Views stay thin: they parse forms and call the catalog services and selectors the API calls, so a
-rule cannot differ between the pages and the API. What is left here is presentation: grouping the
-price versions of a plan into books and turning stored decimal strings into numbers the templates
-can print in the reader's language.
+rule cannot differ between the pages and the API. What the pages show is computed in
+``backoffice.catalog.presenters``.
 """
 
 import json
 import logging
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, current_tenant, staff_view
-from backoffice.catalog_forms import (
+from backoffice.catalog.forms import (
     MAX_USAGE_ROWS,
     CalculatorForm,
     MeterEditForm,
@@ -36,16 +32,27 @@ from backoffice.catalog_forms import (
     TaxRateForm,
     UsageFormSet,
 )
+from backoffice.catalog.presenters import (
+    example_plan,
+    override_row,
+    plan_books,
+    price_books,
+    price_change_initial,
+    product_ssps,
+    quote_lines,
+    quote_taxes,
+)
+from backoffice.formatting import decimal_plain, money_display
+from backoffice.pages import page_of
 from billing_platform.errors import DomainError
-from billing_platform.money import minor_unit_exponent
-from catalog.charge_models.base import decimal_str
-from catalog.models import Meter, Plan, PlanComponent, PriceOverride, PriceVersion, Product, ProductKind, TaxCategory
-from catalog.quotes import Quote, UsageInput, price_quote
+from catalog.models import Meter, Plan
+from catalog.quotes import UsageInput, price_quote
 from catalog.selectors import (
     meter_get,
     meter_list,
     plan_get,
     plan_list,
+    price_override_list,
     product_get,
     product_list,
     tax_rate_list,
@@ -64,108 +71,17 @@ from tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 50
 CALCULATOR_ROWS = 3
 USAGE_PREFIX = "usage"
-
-# Keys of charges and quote details whose values are names (dimension values, codes), never numbers.
-NAME_KEYS = frozenset(
-    {"values", "match", "meter", "source", "model", "dimensions", "assumption", "clamped_to", "cell", "event_count"}
-)
-LINE_TYPES = {
-    "hardware": gettext_lazy("Hardware"),
-    "service": gettext_lazy("Service"),
-    "usage": gettext_lazy("Usage"),
-    "fee": gettext_lazy("Fee"),
-}
-
-
-# --- presentation helpers -------------------------------------------------------------------
-
-
-def _plain(value: Decimal, places: int = 2) -> Decimal:
-    """Trailing zeros off, but at least ``places`` decimals: 240.0000000000 -> 240.00, 0.0125 stays."""
-    exponent = value.normalize().as_tuple().exponent
-    shown = max(places, -exponent if isinstance(exponent, int) else 0)
-    return value.quantize(Decimal(1).scaleb(-shown))
-
-
-def _places(currency: str) -> int:
-    try:
-        return minor_unit_exponent(currency)
-    except ValueError:  # not an ISO 4217 code: show it as it is stored, two places at least
-        return 2
-
-
-def _money(value: Decimal | None, currency: str) -> Decimal | None:
-    return None if value is None else _plain(value, _places(currency))
-
-
-def _numbers(value: Any, key: str = "") -> Any:
-    """Stored JSON (charges, quote details) with its decimal strings turned into Decimals, so the
-    templates print them in the reader's format (0,010 in French)."""
-    if key in NAME_KEYS:
-        return value
-    if isinstance(value, dict):
-        return {k: _numbers(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_numbers(v) for v in value]
-    if isinstance(value, str):
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            return value
-        return number if number.is_finite() else value
-    return value
-
-
-# Charge properties that are amounts of money (printed with the currency's decimals, 26 -> 26.00);
-# unit amounts keep their own precision (0.0125).
-MONEY_KEYS = frozenset({"amount", "package_amount", "fixed_per_event", "flat_amount"})
-
-
-def _charge(charge: Any, currency: str) -> Any:
-    """A stored charge ready to print: numbers as Decimals, amounts with the currency's decimals,
-    and each tier with its lower bound (tier i covers (up_to[i-1], up_to[i]]), matrix cells included."""
-    if not isinstance(charge, dict):
-        return charge
-    view = _numbers(charge)
-    for key in MONEY_KEYS & set(view):
-        if isinstance(view[key], Decimal):
-            view[key] = _money(view[key], currency)
-    if isinstance(view.get("tiers"), list):
-        lower: Any = Decimal(0)
-        for tier in view["tiers"]:
-            if isinstance(tier, dict):
-                tier["from"] = lower
-                lower = tier.get("up_to") if tier.get("up_to") is not None else lower
-                if isinstance(tier.get("flat_amount"), Decimal):
-                    tier["flat_amount"] = _money(tier["flat_amount"], currency)
-    if isinstance(view.get("cells"), list):
-        view["cells"] = [
-            {**cell, "charge": _charge(charge["cells"][i].get("charge"), currency)} if isinstance(cell, dict) else cell
-            for i, cell in enumerate(view["cells"])
-        ]
-    if isinstance(view.get("default"), dict):
-        view["default"] = _charge(charge["default"], currency)
-    return view
-
-
-def _page(request: HttpRequest, qs: Any) -> Any:
-    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 # --- products -------------------------------------------------------------------------------
 
 
-def _ssps(product: Product) -> list[tuple[str, Decimal]]:
-    return [(s.currency, s.amount) for s in product.ssps.all()]
-
-
 @staff_view(EVERYONE)
 def products(request: HttpRequest) -> HttpResponse:
-    page = _page(request, product_list(tenant=current_tenant(request)))
-    rows = [{"product": p, "ssps": [(c, _money(a, c)) for c, a in _ssps(p)]} for p in page.object_list]
+    page = page_of(request, product_list(tenant=current_tenant(request)))
+    rows = [{"product": p, "ssps": [(c, money_display(a, c)) for c, a in product_ssps(p)]} for p in page.object_list]
     return render(
         request, "backoffice/catalog/products.html", {"page": page, "rows": rows, "can_write": can_write(request)}
     )
@@ -195,7 +111,7 @@ def product_edit(request: HttpRequest, code: str) -> HttpResponse:
         product = product_get(tenant=tenant, code=code)
     except DomainError:
         raise Http404("No such product.") from None
-    current = _ssps(product)
+    current = product_ssps(product)
     ssp_currency, ssp_amount = next(
         ((c, a) for c, a in current if c == tenant.default_currency), current[0] if current else ("", None)
     )
@@ -204,7 +120,7 @@ def product_edit(request: HttpRequest, code: str) -> HttpResponse:
         "tax_category": product.tax_category,
         "revenue_treatment": product.revenue_treatment,
         "ssp_currency": ssp_currency or tenant.default_currency,
-        "ssp_amount": _money(ssp_amount, ssp_currency) if ssp_amount is not None else None,
+        "ssp_amount": money_display(ssp_amount, ssp_currency) if ssp_amount is not None else None,
     }
     form = ProductEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -225,7 +141,7 @@ def product_edit(request: HttpRequest, code: str) -> HttpResponse:
         "form": form,
         "creating": False,
         "product": product,
-        "ssps": [(c, _money(a, c)) for c, a in current],
+        "ssps": [(c, money_display(a, c)) for c, a in current],
     }
     return render(request, "backoffice/catalog/product_form.html", context)
 
@@ -235,7 +151,7 @@ def product_edit(request: HttpRequest, code: str) -> HttpResponse:
 
 @staff_view(EVERYONE)
 def meters(request: HttpRequest) -> HttpResponse:
-    page = _page(request, meter_list(tenant=current_tenant(request)))
+    page = page_of(request, meter_list(tenant=current_tenant(request)))
     return render(request, "backoffice/catalog/meters.html", {"page": page, "can_write": can_write(request)})
 
 
@@ -285,8 +201,8 @@ def meter_edit(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _tax_rates_page(request: HttpRequest, form: TaxRateForm) -> HttpResponse:
-    page = _page(request, tax_rate_list(tenant=current_tenant(request)))
-    rows = [{"rate": r, "percent": _plain(r.rate, 0)} for r in page.object_list]
+    page = page_of(request, tax_rate_list(tenant=current_tenant(request)))
+    rows = [{"rate": r, "percent": decimal_plain(r.rate, 0)} for r in page.object_list]
     context = {"page": page, "rows": rows, "form": form, "can_write": can_write(request)}
     return render(request, "backoffice/catalog/tax_rates.html", context)
 
@@ -311,7 +227,11 @@ def tax_rate_set_view(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request,
                 _("Tax rate for %(country)s, %(category)s set to %(rate)s %%.")
-                % {"country": rate.country, "category": rate.get_tax_category_display(), "rate": _plain(rate.rate, 0)},
+                % {
+                    "country": rate.country,
+                    "category": rate.get_tax_category_display(),
+                    "rate": decimal_plain(rate.rate, 0),
+                },
             )
             return redirect("backoffice:catalog-tax-rates")
     return _tax_rates_page(request, form)
@@ -320,71 +240,19 @@ def tax_rate_set_view(request: HttpRequest) -> HttpResponse:
 # --- plans ----------------------------------------------------------------------------------
 
 
-def _books(plan: Plan) -> list[tuple[str, str]]:
-    seen: dict[tuple[str, str], None] = {}
-    for version in plan.price_versions.all():
-        seen.setdefault((version.currency, version.regions_key), None)
-    return list(seen)
-
-
 @staff_view(EVERYONE)
 def plans(request: HttpRequest) -> HttpResponse:
-    page = _page(request, plan_list(tenant=current_tenant(request)))
-    rows = [{"plan": p, "components": len(p.components.all()), "books": _books(p)} for p in page.object_list]
+    page = page_of(request, plan_list(tenant=current_tenant(request)))
+    rows = [{"plan": p, "components": len(p.components.all()), "books": plan_books(p)} for p in page.object_list]
     return render(
         request, "backoffice/catalog/plans.html", {"page": page, "rows": rows, "can_write": can_write(request)}
     )
 
 
-def _example_plan(tenant: Tenant) -> dict[str, Any]:
-    """api.md's Smart Fleet offer, with the tenant's own product and meter codes where it has them."""
-    codes: dict[str, str] = {}
-    for product in product_list(tenant=tenant):
-        codes.setdefault(product.kind, product.code)
-    for code, kind in (("eld-200", "hardware"), ("fleet-platform", "service"), ("data-overage", "usage")):
-        if product_list(tenant=tenant, kind=kind).filter(code=code).exists():
-            codes[kind] = code
-    meter = meter_list(tenant=tenant).filter(code="data_mb").first() or meter_list(tenant=tenant).first()
-    return {
-        "code": "smart-fleet",
-        "name": "Smart Fleet",
-        "interval": "month",
-        "commitment_months": 12,
-        "components": [
-            {
-                "product": codes.get(ProductKind.HARDWARE, "eld-200"),
-                "kind": "hardware",
-                "price": "240.00",
-                "instalments": 12,
-                "bill_on": "signature",
-            },
-            {
-                "product": codes.get(ProductKind.SERVICE, "fleet-platform"),
-                "kind": "service",
-                "per_device": True,
-                "starts_on": "activation",
-                "charge": {"model": "flat", "amount": "25.00"},
-            },
-            {
-                "product": codes.get(ProductKind.USAGE, "data-overage"),
-                "kind": "usage",
-                "meter": meter.code if meter else "data_mb",
-                "pooled": True,
-                "included_per_device": 1024,
-                "charge": {
-                    "model": "graduated",
-                    "tiers": [{"up_to": 10000, "unit_amount": "0.010"}, {"up_to": None, "unit_amount": "0.005"}],
-                },
-            },
-        ],
-        "prices": [{"currency": tenant.default_currency}],
-    }
-
-
 @staff_view(WRITERS)
 def plan_new(request: HttpRequest) -> HttpResponse:
     tenant = current_tenant(request)
-    form = PlanJsonForm(request.POST or None, initial={"definition": json.dumps(_example_plan(tenant), indent=2)})
+    form = PlanJsonForm(request.POST or None, initial={"definition": json.dumps(example_plan(tenant), indent=2)})
     if request.method == "POST" and form.is_valid():
         try:
             plan = plan_create(tenant=tenant, actor=current_actor(request), at=timezone.now(), **form.service_kwargs())
@@ -401,76 +269,6 @@ def plan_new(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/catalog/plan_new.html", context)
 
 
-def _effective_key(version: PriceVersion) -> tuple[bool, Any]:
-    # As catalog/versions.py orders them: a version without effective_from is in effect from the start.
-    return (version.effective_from is not None, version.effective_from or version.created_at)
-
-
-def _component_price(price: Any, currency: str) -> dict[str, Any]:
-    return {
-        "component": price.component,
-        "price": _money(price.price, currency),
-        "charge": _charge(price.charge, currency),
-        "min_amount": _money(price.min_amount, currency),
-        "max_amount": _money(price.max_amount, currency),
-    }
-
-
-def _price_books(versions: Iterable[PriceVersion], now: Any) -> list[dict[str, Any]]:
-    """The versions grouped by (currency, regions), oldest first, each marked scheduled (not yet in
-    effect), current (the latest in effect) or superseded."""
-    groups: dict[tuple[str, str], list[PriceVersion]] = {}
-    for version in versions:
-        groups.setdefault((version.currency, version.regions_key), []).append(version)
-    books = []
-    for (currency, regions_key), items in groups.items():
-        items.sort(key=_effective_key)
-        in_effect = [v for v in items if v.effective_from is None or v.effective_from <= now]
-        current = in_effect[-1] if in_effect else None
-        rows = []
-        for version in items:
-            if version.effective_from is not None and version.effective_from > now:
-                status = "scheduled"
-            elif version is current:
-                status = "current"
-            else:
-                status = "superseded"
-            prices = sorted(version.prices.all(), key=lambda p: p.component.position)
-            rows.append(
-                {"version": version, "status": status, "prices": [_component_price(p, currency) for p in prices]}
-            )
-        books.append({"currency": currency, "regions": regions_key.split(",") if regions_key else [], "rows": rows})
-    return books
-
-
-def _price_change_initial(plan: Plan, tenant: Tenant, components: list[PlanComponent]) -> dict[str, Any]:
-    """The price change form starts from the latest version (the tenant's currency first), so a
-    change is an edit of the prices in force, not a blank page."""
-    versions = list(plan.price_versions.all())
-    preferred = [v for v in versions if v.currency == tenant.default_currency and not v.regions] or versions
-    latest = max(preferred, key=_effective_key, default=None)
-    entries: list[dict[str, Any]] = []
-    if latest is not None:
-        by_component = {p.component_id: p for p in latest.prices.all()}
-        for component in components:
-            price = by_component.get(component.pk)
-            entry: dict[str, Any] = {"product": component.product.code}
-            if price is not None and price.price is not None:
-                entry["price"] = decimal_str(_plain(price.price, _places(latest.currency)))
-            elif price is not None:
-                entry["charge"] = price.charge
-                for name in ("min_amount", "max_amount"):
-                    value = getattr(price, name)
-                    if value is not None:
-                        entry[name] = decimal_str(_plain(value, _places(latest.currency)))
-            entries.append(entry)
-    return {
-        "currency": latest.currency if latest else tenant.default_currency,
-        "regions": ", ".join(latest.regions) if latest else "",
-        "components": json.dumps(entries, indent=2),
-    }
-
-
 def _plan_or_404(tenant: Tenant, code: str) -> Plan:
     try:
         return plan_get(tenant=tenant, code=code)
@@ -483,27 +281,15 @@ def _plan_page(request: HttpRequest, plan: Plan, form: PriceVersionForm | None =
     components = list(plan.components.all())
     tz = ZoneInfo(tenant.timezone)
     if form is None and can_write(request):
-        form = PriceVersionForm(initial=_price_change_initial(plan, tenant, components), tz=tz)
-    # The API lists a plan's overrides the same way; there is no selector for them yet.
-    overrides = (
-        PriceOverride.objects.filter(tenant=tenant, component__plan=plan)
-        .select_related("customer", "component__product")
-        .order_by("customer__external_id", "component__position", "effective_from")
+        form = PriceVersionForm(initial=price_change_initial(plan, tenant, components), tz=tz)
+    overrides = price_override_list(tenant=tenant, plan=plan).order_by(
+        "customer__external_id", "component__position", "effective_from"
     )
     context = {
         "plan": plan,
         "components": components,
-        "books": _price_books(plan.price_versions.all(), timezone.now()),
-        "overrides": [
-            {
-                "override": o,
-                "price": _money(o.price, o.currency),
-                "charge": _charge(o.charge, o.currency),
-                "min_amount": _money(o.min_amount, o.currency),
-                "max_amount": _money(o.max_amount, o.currency),
-            }
-            for o in overrides
-        ],
+        "books": price_books(plan.price_versions.all(), timezone.now()),
+        "overrides": [override_row(o) for o in overrides],
         "form": form,
         "tz_name": tenant.timezone,
         "can_write": can_write(request),
@@ -553,30 +339,6 @@ def _calculator_choices(tenant: Tenant) -> tuple[list[Plan], list[tuple[str, str
     return all_plans, [(p.code, "%s (%s)" % (p.name, p.code)) for p in all_plans], list(meter_list(tenant=tenant))
 
 
-def _quote_lines(quote: Quote, usage: list[UsageInput]) -> list[dict[str, Any]]:
-    used: dict[str, Decimal] = {}
-    for u in usage:
-        used[u.meter] = used.get(u.meter, Decimal(0)) + u.quantity
-    lines = []
-    for line in quote.lines:
-        detail = _numbers(line.detail)
-        if "price_per_device" in detail:
-            detail["price_per_device"] = _money(detail["price_per_device"], quote.currency)
-        if line.type == "usage":
-            # What was entered for the meter, before the allowance (the line's quantity is after it).
-            detail["used"] = _plain(used.get(str(detail.get("meter")), Decimal(0)), 0)
-        lines.append(
-            {
-                "line": line,
-                "type_label": LINE_TYPES.get(line.type, line.type),
-                "quantity": _plain(line.quantity, 0),
-                "unit_amount": None if line.unit_amount is None else _money(line.unit_amount, quote.currency),
-                "detail": detail,
-            }
-        )
-    return lines
-
-
 def _run_quote(tenant: Tenant, form: CalculatorForm, rows: Iterable[Any]) -> dict[str, Any]:
     data = form.cleaned_data
     try:
@@ -607,15 +369,7 @@ def _run_quote(tenant: Tenant, form: CalculatorForm, rows: Iterable[Any]) -> dic
         # Decimal traps (an amount too large to rate exactly): a bad input, not a page crash.
         logger.warning("price calculator could not rate plan %s", data["plan"], exc_info=True)
         return {"arithmetic_error": True}
-    taxes = [
-        {
-            "tax": t,
-            "label": TaxCategory(t.category).label if t.category in TaxCategory.values else t.category,
-            "rate": _plain(t.rate, 0),
-        }
-        for t in quote.taxes
-    ]
-    return {"quote": quote, "lines": _quote_lines(quote, usage), "taxes": taxes}
+    return {"quote": quote, "lines": quote_lines(quote, usage), "taxes": quote_taxes(quote)}
 
 
 @staff_view(EVERYONE)

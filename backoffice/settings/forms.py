@@ -7,7 +7,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from billing_platform.errors import DomainError, InvalidInput
+from backoffice.forms import DomainErrorFormMixin
+from billing_platform.errors import FieldError
 from tenancy.models import RegistrationScheme
 from usage.settings_services import USAGE_SETTINGS_LIMITS
 
@@ -34,23 +35,16 @@ SERVICE_ERRORS: dict[tuple[str, str] | str, Any] = {
 }
 
 
-class ServiceErrorsMixin:
-    fields: dict[str, forms.Field]
-
-    def apply_service_errors(self, exc: DomainError) -> None:
-        form: Any = self
-        for error in exc.errors:
-            message = SERVICE_ERRORS.get((error.field, error.code)) or SERVICE_ERRORS.get(error.code) or error.message
-            form.add_error(error.field if error.field in self.fields else None, message)
-        if not exc.errors or not isinstance(exc, InvalidInput):
-            form.add_error(None, exc.detail)
+class SettingsFormMixin(DomainErrorFormMixin):
+    def error_message(self, error: FieldError) -> Any:
+        return SERVICE_ERRORS.get((error.field, error.code)) or SERVICE_ERRORS.get(error.code) or error.message
 
     def make_read_only(self) -> None:
         for field in self.fields.values():
             field.disabled = True
 
 
-class SellerForm(ServiceErrorsMixin, forms.Form):
+class SellerForm(SettingsFormMixin, forms.Form):
     legal_name = forms.CharField(
         label=_("Legal name"),
         max_length=200,
@@ -92,7 +86,7 @@ class SellerForm(ServiceErrorsMixin, forms.Form):
     )
 
 
-class InvoicingSettingsForm(ServiceErrorsMixin, forms.Form):
+class InvoicingSettingsForm(SettingsFormMixin, forms.Form):
     auto_finalize = forms.BooleanField(
         label=_("Finalize invoices automatically"),
         required=False,
@@ -106,7 +100,7 @@ class InvoicingSettingsForm(ServiceErrorsMixin, forms.Form):
     )
 
 
-class UsageSettingsForm(ServiceErrorsMixin, forms.Form):
+class UsageSettingsForm(SettingsFormMixin, forms.Form):
     max_event_age_days = forms.IntegerField(
         label=_("Oldest usage accepted (days)"),
         min_value=USAGE_SETTINGS_LIMITS["max_event_age_days"][0],

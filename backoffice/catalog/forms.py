@@ -3,51 +3,18 @@
 validate the catalog rules, and their field errors are put back on the form."""
 
 import json
-import re
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from billing_platform.errors import DomainError, InvalidInput
+from backoffice.forms import DATETIME_INPUT_FORMATS, DATETIME_LOCAL_FORMAT, DomainErrorFormMixin, LocalTimeMixin
+from billing_platform.errors import DomainError
 from catalog.models import Aggregation, ProductKind, RevenueTreatment, TaxCategory
 
-DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 MAX_USAGE_ROWS = 50
-
-
-def field_root(path: str) -> str:
-    """``components[0].product`` -> ``components``; ``time_bands.peak`` -> ``time_bands``."""
-    return re.split(r"[.\[]", path, maxsplit=1)[0]
-
-
-class DomainErrorsMixin:
-    """Puts a service's field errors on the matching form field (by the root of their path); the
-    others, and errors without fields, become form-wide errors that keep their full path."""
-
-    fields: dict[str, forms.Field]
-
-    def error_field(self, path: str) -> str:
-        """The form's name for a service field path (a hook for forms that rename fields)."""
-        return path
-
-    def apply_domain_errors(self, exc: DomainError) -> None:
-        form: Any = self
-        for error in exc.errors:
-            path = self.error_field(error.field)
-            root = field_root(path)
-            if root in self.fields and root == path:
-                form.add_error(root, error.message)
-            elif root in self.fields:
-                form.add_error(root, "%s: %s" % (error.field, error.message))
-            else:
-                form.add_error(None, "%s: %s" % (error.field, error.message) if error.field else error.message)
-        if not exc.errors or not isinstance(exc, InvalidInput):
-            # A conflict ("code taken") says more in its detail than in its one-word field error.
-            form.add_error(None, exc.detail)
 
 
 def _parse_json(value: str, *, empty: Any) -> Any:
@@ -86,7 +53,7 @@ class SspFieldsMixin:
             form.add_error("ssp_currency", _("Give the currency of the standalone selling price."))
 
 
-class ProductForm(SspFieldsMixin, DomainErrorsMixin, forms.Form):
+class ProductForm(SspFieldsMixin, DomainErrorFormMixin, forms.Form):
     code = forms.CharField(
         label=_("Code"),
         max_length=100,
@@ -131,7 +98,7 @@ class ProductForm(SspFieldsMixin, DomainErrorsMixin, forms.Form):
         }
 
 
-class ProductEditForm(SspFieldsMixin, DomainErrorsMixin, forms.Form):
+class ProductEditForm(SspFieldsMixin, DomainErrorFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
     revenue_treatment = forms.ChoiceField(label=_("Revenue treatment"), choices=RevenueTreatment.choices)
@@ -169,7 +136,7 @@ class ProductEditForm(SspFieldsMixin, DomainErrorsMixin, forms.Form):
 # --- meters ---------------------------------------------------------------------------------
 
 
-class MeterForm(DomainErrorsMixin, forms.Form):
+class MeterForm(DomainErrorFormMixin, forms.Form):
     code = forms.CharField(
         label=_("Code"),
         max_length=100,
@@ -218,14 +185,14 @@ class MeterForm(DomainErrorsMixin, forms.Form):
         return data
 
 
-class MeterEditForm(DomainErrorsMixin, forms.Form):
+class MeterEditForm(DomainErrorFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
 
 
 # --- tax rates ------------------------------------------------------------------------------
 
 
-class TaxRateForm(DomainErrorsMixin, forms.Form):
+class TaxRateForm(DomainErrorFormMixin, forms.Form):
     country = forms.CharField(label=_("Country (ISO code)"), max_length=2, min_length=2)
     tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
     rate = forms.DecimalField(
@@ -303,7 +270,7 @@ class PlanJsonForm(forms.Form):
         return data
 
 
-class PriceVersionForm(DomainErrorsMixin, forms.Form):
+class PriceVersionForm(LocalTimeMixin, DomainErrorFormMixin, forms.Form):
     currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
     regions = forms.CharField(
         label=_("Regions"),
@@ -313,7 +280,7 @@ class PriceVersionForm(DomainErrorsMixin, forms.Form):
     )
     effective_from = forms.DateTimeField(
         label=_("Effective from"),
-        input_formats=[DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        input_formats=DATETIME_INPUT_FORMATS,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
     )
     components = forms.CharField(
@@ -329,11 +296,6 @@ class PriceVersionForm(DomainErrorsMixin, forms.Form):
             "Every billing period that starts at or after this instant uses the new prices. "
             "Time in the tenant's time zone (%(tz)s)."
         ) % {"tz": tz.key}
-
-    def full_clean(self) -> None:
-        # A datetime-local value has no offset: it is read in the tenant's time zone, not the server's.
-        with timezone.override(self.tz):
-            super().full_clean()
 
     def clean_currency(self) -> str:
         return str(self.cleaned_data["currency"]).strip().upper()

@@ -1,0 +1,93 @@
+"""How the back-office pages print what they show: stored decimals as plain numbers the templates
+localize (0,010 in French), amounts with their currency's decimals, a half-open period as its first
+and last local days, and the labels of choices and line types."""
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy
+
+from billing_platform.money import minor_unit_exponent
+from billing_platform.periods import local_date
+
+# Keys of charges and stored details whose values are names (dimension values, codes), never numbers.
+NAME_KEYS = frozenset(
+    {"values", "match", "meter", "source", "model", "dimensions", "assumption", "clamped_to", "cell", "event_count"}
+)
+# The types of invoice and quote lines (``InvoiceLine.type``); a quote has no credit line.
+LINE_TYPES = {
+    "hardware": gettext_lazy("Hardware"),
+    "service": gettext_lazy("Service"),
+    "usage": gettext_lazy("Usage"),
+    "fee": gettext_lazy("Fee"),
+    "credit": gettext_lazy("Credit"),
+}
+
+
+def decimal_plain(value: Decimal, places: int = 2) -> Decimal:
+    """Trailing zeros off, but at least ``places`` decimals: 240.0000000000 -> 240.00, 0.0125 stays."""
+    exponent = value.normalize().as_tuple().exponent
+    shown = max(places, -exponent if isinstance(exponent, int) else 0)
+    return value.quantize(Decimal(1).scaleb(-shown))
+
+
+def currency_places(currency: str) -> int:
+    try:
+        return minor_unit_exponent(currency)
+    except ValueError:  # not an ISO 4217 code: show it as it is stored, two places at least
+        return 2
+
+
+def money_display(value: Decimal | None, currency: str) -> Decimal | None:
+    """An amount with its currency's decimals at least: 26 EUR -> 26.00, 1500 JPY -> 1500."""
+    return None if value is None else decimal_plain(value, currency_places(currency))
+
+
+def decimal_or_none(value: Any) -> Decimal | None:
+    """A stored number (a Decimal, or a string in a JSON detail) as a finite Decimal, else None."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    return number if number.is_finite() else None
+
+
+def quantity_display(value: Any) -> Decimal | None:
+    """A stored quantity as printed: 1752.0000000000 -> 1752, 25.5000000000 -> 25.5."""
+    number = decimal_or_none(value)
+    return None if number is None else decimal_plain(number, 0)
+
+
+def decimals_in(value: Any, key: str = "") -> Any:
+    """Stored JSON (charges, quote and line details) with its decimal strings turned into Decimals,
+    so the templates print them in the reader's format (0,010 in French)."""
+    if key in NAME_KEYS:
+        return value
+    if isinstance(value, dict):
+        return {k: decimals_in(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decimals_in(v) for v in value]
+    if isinstance(value, str):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return value
+        return number if number.is_finite() else value
+    return value
+
+
+def period_days(start: datetime, end: datetime, tz: str) -> tuple[date, date]:
+    """A half-open period as the first and last local days it covers: [1 Apr, 1 May) -> 1 Apr, 30 Apr."""
+    return local_date(start, tz), local_date(end - timedelta(microseconds=1), tz)
+
+
+def choice_label(choices: Any, value: str) -> str:
+    """The label of a stored choice (``TextChoices``), the value itself when it is not one."""
+    return str(dict(choices.choices).get(value, value)) if value else ""
+
+
+def query_string(**params: str) -> str:
+    """A query string of the non-empty parameters, for links that keep the filters."""
+    return urlencode({k: v for k, v in params.items() if v})

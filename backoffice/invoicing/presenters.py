@@ -1,0 +1,223 @@
+"""What the invoicing pages show: the live panel of a bill run, an invoice's totals, its lines
+grouped by leg with the usage detail stored with each usage line, its taxes, and what is left to
+credit per line; local dates, amounts with the currency's decimals."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import gettext_lazy
+
+from backoffice.formatting import (
+    LINE_TYPES,
+    choice_label,
+    decimal_or_none,
+    decimal_plain,
+    decimals_in,
+    money_display,
+    period_days,
+    quantity_display,
+)
+from catalog.models import TaxCategory
+from invoicing.models import BillRun, BillRunStatus, Invoice, InvoiceLine, InvoiceStatus
+from invoicing.selectors import bill_run_progress, invoice_credit_balance
+
+# A run is followed live (its progress polled every second) until it reaches another status.
+IN_PROGRESS = (BillRunStatus.PENDING, BillRunStatus.RUNNING)
+VOIDABLE = (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED)
+CREDITABLE = (InvoiceStatus.FINALIZED, InvoiceStatus.PAID)
+
+# The legs of an invoice, in the order the page shows them.
+LEGS = (
+    ("hardware", gettext_lazy("Hardware")),
+    ("service", gettext_lazy("Service")),
+    ("usage", gettext_lazy("Usage")),
+    ("fees", gettext_lazy("Fees and credits")),
+    ("adjustments", gettext_lazy("Adjustments")),
+)
+OUTCOMES = {
+    "invoiced": gettext_lazy("Invoiced"),
+    "existing": gettext_lazy("Already invoiced"),
+    "nothing": gettext_lazy("Nothing to bill"),
+    "failed": gettext_lazy("Failed"),
+}
+
+
+def bill_run_panel(run: BillRun) -> dict[str, Any]:
+    """What the live panel of a run shows; it polls while the run is pending or running."""
+    processed = run.done + run.failed
+    if run.total:
+        percent = min(100, processed * 100 // run.total)
+    else:
+        percent = 0 if run.status in IN_PROGRESS else 100
+    progress = bill_run_progress(run)
+    return {
+        "run": run,
+        "polling": run.status in IN_PROGRESS,
+        "percent": percent,
+        "processed": processed,
+        "outcomes": [
+            {"outcome": k, "label": label, "count": progress.outcomes.get(k, 0)} for k, label in OUTCOMES.items()
+        ],
+        "failures": progress.failures,
+        "invoice_count": progress.invoice_count,
+        "tz_name": run.tenant.timezone,
+    }
+
+
+def invoice_totals(invoice: Invoice) -> dict[str, Decimal | None]:
+    c = invoice.currency
+    return {
+        "net": money_display(invoice.net_total, c),
+        "tax": money_display(invoice.tax_total, c),
+        "total": money_display(invoice.total, c),
+        "due": money_display(invoice.amount_due, c),
+    }
+
+
+def _signed(line: InvoiceLine) -> Decimal:
+    """A line's amount as it counts in the invoice's net total: credits are negative."""
+    return -line.amount if line.type == "credit" else line.amount
+
+
+def _leg(line: InvoiceLine) -> str:
+    if line.adjustment:
+        return "adjustments"
+    if line.type in ("hardware", "service", "usage"):
+        return line.type
+    return "fees"
+
+
+def usage_detail(line: InvoiceLine, currency: str) -> dict[str, Any]:
+    """The metering behind a usage line, from the detail stored with it: the quantity measured, the
+    allowance (included per device x devices), the billable quantity and the tiers or groups priced."""
+    d = line.detail if isinstance(line.detail, dict) else {}
+    if line.adjustment:
+        previously_billed = decimal_or_none(d.get("previously_billed"))
+        return {
+            "meter": d.get("meter", ""),
+            "metered": quantity_display(d.get("metered_quantity")),
+            "billed": quantity_display(d.get("billed_quantity")),
+            "late": quantity_display(line.quantity),
+            "previously_billed": money_display(previously_billed, currency) if previously_billed is not None else None,
+        }
+    included = decimal_or_none(d.get("included_per_device"))
+    devices = decimal_or_none(d.get("devices"))
+    allowance = included * devices if included is not None and devices is not None else None
+    tiers = []
+    for tier in d.get("tiers") or []:
+        if isinstance(tier, dict):
+            view = decimals_in(tier)
+            tiers.append(
+                {
+                    **view,
+                    "units": quantity_display(tier.get("units")),
+                    "amount": decimal_plain(view["amount"], 2) if isinstance(view.get("amount"), Decimal) else None,
+                    "flat_amount": decimal_plain(view["flat_amount"], 2)
+                    if isinstance(view.get("flat_amount"), Decimal) and view["flat_amount"]
+                    else None,
+                }
+            )
+    per_device = [
+        {
+            "device_id": row.get("device_id", ""),
+            "quantity": quantity_display(row.get("quantity")),
+            "billable": quantity_display(row.get("billable_quantity")),
+            "amount": money_display(decimal_or_none(row.get("amount")) or Decimal(0), currency),
+        }
+        for row in d.get("per_device") or []
+        if isinstance(row, dict)
+    ]
+    groups = [
+        {
+            "values": ", ".join(str(v) for v in (row.get("values") or {}).values()) or "—",
+            "quantity": quantity_display(row.get("quantity")),
+            "amount": decimal_plain(decimal_or_none(row.get("amount")) or Decimal(0), 2),
+        }
+        for row in d.get("groups") or []
+        if isinstance(row, dict)
+    ]
+    return {
+        "meter": d.get("meter", ""),
+        "metered": quantity_display(d.get("metered_quantity")),
+        "included_per_device": quantity_display(included),
+        "devices": quantity_display(devices),
+        "allowance": quantity_display(allowance),
+        "billable": quantity_display(line.quantity),
+        "events": d.get("event_count"),
+        "tiers": tiers,
+        "per_device": per_device,
+        "groups": groups,
+        "clamped_to": d.get("clamped_to", ""),
+    }
+
+
+def line_row(line: InvoiceLine, currency: str, tz: str) -> dict[str, Any]:
+    """A line of the invoice page: its local days, quantity, unit amount, signed amount, tax
+    category, the instalment or the days it bills, and the usage detail of a usage line."""
+    d = line.detail if isinstance(line.detail, dict) else {}
+    first = last = None
+    if line.period_start is not None and line.period_end is not None:
+        first, last = period_days(line.period_start, line.period_end, tz)
+    row: dict[str, Any] = {
+        "line": line,
+        "type_label": LINE_TYPES.get(line.type, line.type),
+        "first": first,
+        "last": last,
+        "quantity": quantity_display(line.quantity),
+        "unit_amount": decimal_plain(line.unit_amount, 2) if line.unit_amount is not None else None,
+        "amount": money_display(_signed(line), currency),
+        "tax_category": choice_label(TaxCategory, line.tax_category),
+        "usage": usage_detail(line, currency) if line.type == "usage" else None,
+        "instalment": (d["instalment"], d["instalments"]) if "instalment" in d and "instalments" in d else None,
+        "days": (d["days"], d["days_in_period"]) if "days" in d and "days_in_period" in d else None,
+    }
+    return row
+
+
+def invoice_legs(invoice: Invoice, tz: str) -> list[dict[str, Any]]:
+    """The lines grouped by leg (hardware, service, usage, fees and credits, adjustments), each leg
+    with its subtotal; legs without a line are left out."""
+    grouped: dict[str, list[InvoiceLine]] = {key: [] for key, _label in LEGS}
+    for line in invoice.lines.all():
+        grouped[_leg(line)].append(line)
+    return [
+        {
+            "key": key,
+            "label": label,
+            "rows": [line_row(line, invoice.currency, tz) for line in grouped[key]],
+            "subtotal": money_display(sum((_signed(x) for x in grouped[key]), Decimal(0)), invoice.currency),
+        }
+        for key, label in LEGS
+        if grouped[key]
+    ]
+
+
+def tax_rows(invoice: Invoice) -> list[dict[str, Any]]:
+    return [
+        {
+            "tax": t,
+            "category": choice_label(TaxCategory, t.category),
+            "rate": decimal_plain(t.rate, 0),
+            "base": money_display(t.base, invoice.currency),
+            "amount": money_display(t.amount, invoice.currency),
+        }
+        for t in invoice.taxes.all()
+    ]
+
+
+def credit_rows(invoice: Invoice) -> list[dict[str, Any]]:
+    """The lines of a creditable invoice with what is already credited and what is left."""
+    credited = invoice_credit_balance(invoice)
+    rows = []
+    for line in invoice.lines.all():
+        done = credited.get(line.pk, Decimal(0))
+        rows.append(
+            {
+                "line": line,
+                "amount": money_display(line.amount, invoice.currency),
+                "credited": money_display(done, invoice.currency),
+                "left": money_display(line.amount - done, invoice.currency),
+                "open": line.amount - done > 0,
+            }
+        )
+    return rows

@@ -1,0 +1,280 @@
+"""Back-office invoicing pages: bill runs (launch one, follow its progress live), the invoices list
+with its filters, and an invoice's detail (lines grouped by leg, taxes, credit notes) with the
+finalize, void and credit-note actions and a PDF preview.
+
+Views stay thin: they parse forms and call the invoicing services and selectors the API calls
+(``bill_run_create``, ``invoice_finalize``, ``invoice_void``, ``credit_note_create``,
+``invoice_document``), so a rule cannot differ between the pages and the API. A ``DomainError``
+from a service becomes an error message on the page, never a 500. What the pages show is computed
+in ``backoffice.invoicing.presenters``.
+"""
+
+import logging
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_POST
+
+from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, current_tenant, staff_view
+from backoffice.formatting import money_display, query_string
+from backoffice.invoicing.forms import BillRunForm, InvoiceFilterForm, credit_lines
+from backoffice.invoicing.presenters import (
+    CREDITABLE,
+    IN_PROGRESS,
+    VOIDABLE,
+    bill_run_panel,
+    credit_rows,
+    invoice_legs,
+    invoice_totals,
+    tax_rows,
+)
+from backoffice.pages import clean_text, page_of
+from billing_platform.errors import DomainError
+from billing_platform.periods import local_date
+from invoicing.documents import invoice_document
+from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceStatus
+from invoicing.selectors import bill_run_get, bill_run_list, invoice_credit_notes, invoice_get, invoice_search
+from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
+from tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+def _invoice_or_404(tenant: Tenant, pk: str) -> Invoice:
+    try:
+        return invoice_get(tenant=tenant, pk=pk)
+    except DomainError:
+        raise Http404("No such invoice.") from None
+
+
+def _run_or_404(tenant: Tenant, pk: str) -> BillRun:
+    try:
+        return bill_run_get(tenant=tenant, pk=pk)
+    except DomainError:
+        raise Http404("No such bill run.") from None
+
+
+# --- bill runs ------------------------------------------------------------------------------
+
+
+def _runs_page(request: HttpRequest, form: BillRunForm) -> HttpResponse:
+    tenant = current_tenant(request)
+    page = page_of(request, bill_run_list(tenant=tenant).order_by("-created_at"))
+    context = {
+        "page": page,
+        "form": form if can_write(request) else None,
+        "tz_name": tenant.timezone,
+        "in_progress": IN_PROGRESS,
+    }
+    return render(request, "backoffice/invoicing/bill_runs.html", context)
+
+
+@staff_view(EVERYONE)
+def bill_runs(request: HttpRequest) -> HttpResponse:
+    today = local_date(timezone.now(), current_tenant(request).timezone)
+    return _runs_page(request, BillRunForm(initial={"billing_date": today}))
+
+
+@staff_view(WRITERS)
+@require_POST
+def bill_run_new(request: HttpRequest) -> HttpResponse:
+    """Start a run: the run is created at once and its Celery task queued when the transaction commits."""
+    form = BillRunForm(request.POST)
+    if not form.is_valid():
+        return _runs_page(request, form)
+    billing_date = form.cleaned_data["billing_date"]
+    try:
+        run = bill_run_create(
+            tenant=current_tenant(request), billing_date=billing_date, actor=current_actor(request), at=timezone.now()
+        )
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("backoffice:bill-runs")
+    messages.success(request, _("Bill run for %(date)s started.") % {"date": billing_date.isoformat()})
+    return redirect("backoffice:bill-run-detail", pk=run.pk)
+
+
+@staff_view(EVERYONE)
+def bill_run_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    run = _run_or_404(current_tenant(request), pk)
+    return render(request, "backoffice/invoicing/bill_run_detail.html", bill_run_panel(run))
+
+
+@staff_view(EVERYONE)
+def bill_run_progress(request: HttpRequest, pk: str) -> HttpResponse:
+    """The live panel alone, polled by HTMX every second; once the run is over it comes back without
+    its trigger, which stops the polling."""
+    run = _run_or_404(current_tenant(request), pk)
+    return render(request, "backoffice/invoicing/_run_progress.html", bill_run_panel(run))
+
+
+# --- invoices list --------------------------------------------------------------------------
+
+
+@staff_view(EVERYONE)
+def invoices(request: HttpRequest) -> HttpResponse:
+    """GET only: the filters are a GET form, so the page works without JavaScript; with HTMX a change
+    of filter reloads the rows alone. The page also finds parts of names and numbers; a filter whose
+    value is invalid is left out (the form shows why)."""
+    tenant = current_tenant(request)
+    run_id = clean_text(request.GET.get("run", ""))
+    run = _run_or_404(tenant, run_id) if run_id else None
+    form = InvoiceFilterForm(request.GET)
+    form.is_valid()
+    data = form.cleaned_data
+    qs = invoice_search(
+        tenant=tenant,
+        text=clean_text(data.get("q") or ""),
+        bill_run=run,
+        status=data.get("status") or None,
+        kind=data.get("kind") or None,
+        date_from=data.get("date_from"),
+        date_to=data.get("date_to"),
+    )
+    page = page_of(request, qs.order_by("-issue_date", "-created_at", "-id"))
+    rows = [{"invoice": i, **invoice_totals(i)} for i in page.object_list]
+    params = {k: clean_text(request.GET.get(k, "")) for k in ("q", "status", "kind", "date_from", "date_to", "run")}
+    context = {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "run": run,
+        "query": query_string(**params),
+        "filtered": any(params.values()),
+        "tz_name": tenant.timezone,
+    }
+    htmx = getattr(request, "htmx", None)
+    if htmx and not htmx.history_restore_request:
+        return render(request, "backoffice/invoicing/_invoice_rows.html", context)
+    return render(request, "backoffice/invoicing/invoices.html", context)
+
+
+# --- invoice detail -------------------------------------------------------------------------
+
+
+@staff_view(EVERYONE)
+def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    invoice = _invoice_or_404(current_tenant(request), pk)
+    tz = invoice.customer.timezone
+    writable = can_write(request)
+    is_invoice = invoice.kind == InvoiceKind.INVOICE
+    credit_notes = invoice_credit_notes(invoice) if is_invoice else []
+    live_notes = [n for n in credit_notes if n.status != InvoiceStatus.VOID]
+    actions = {
+        "finalize": writable and invoice.status == InvoiceStatus.DRAFT,
+        # A credit note is settled against its invoice: voiding it would not give the amount back.
+        "void": writable and is_invoice and invoice.status in VOIDABLE and not live_notes,
+        "credit": writable and is_invoice and invoice.status in CREDITABLE,
+    }
+    rows = credit_rows(invoice) if actions["credit"] else []
+    if actions["credit"] and not any(r["open"] for r in rows):
+        actions["credit"] = False
+    context = {
+        "invoice": invoice,
+        "totals": invoice_totals(invoice),
+        "legs": invoice_legs(invoice, tz),
+        "taxes": tax_rows(invoice),
+        "credit_notes": [{"note": n, **invoice_totals(n)} for n in credit_notes],
+        "credit_rows": rows,
+        "actions": actions,
+        "any_action": any(actions.values()),
+        "tz_name": tz,
+        # EN 16931 wants the seller's VAT number or legal registration on every e-invoice.
+        "seller_unidentified": not (invoice.tenant.vat_number or invoice.tenant.legal_registration_id),
+    }
+    return render(request, "backoffice/invoicing/invoice_detail.html", context)
+
+
+def _back(invoice: Invoice) -> HttpResponse:
+    return redirect("backoffice:invoice-detail", pk=invoice.pk)
+
+
+@staff_view(WRITERS)
+@require_POST
+def invoice_finalize_view(request: HttpRequest, pk: str) -> HttpResponse:
+    invoice = _invoice_or_404(current_tenant(request), pk)
+    try:
+        invoice = invoice_finalize(invoice=invoice, actor=current_actor(request), at=timezone.now())
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(
+            request,
+            _("Invoice %(number)s finalized: its PDF is rendered and e-mailed to %(email)s.")
+            % {"number": invoice.number, "email": invoice.customer.email},
+        )
+    return _back(invoice)
+
+
+@staff_view(WRITERS)
+@require_POST
+def invoice_void_view(request: HttpRequest, pk: str) -> HttpResponse:
+    invoice = _invoice_or_404(current_tenant(request), pk)
+    reason = clean_text(request.POST.get("reason", ""))
+    if not reason:
+        messages.error(request, _("Give the reason for voiding the invoice."))
+        return _back(invoice)
+    if len(reason) > 300:
+        messages.error(request, _("The reason is longer than 300 characters."))
+        return _back(invoice)
+    try:
+        invoice = invoice_void(invoice=invoice, actor=current_actor(request), at=timezone.now(), reason=reason)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("Invoice %(number)s voided.") % {"number": invoice.number or _("draft")})
+    return _back(invoice)
+
+
+@staff_view(WRITERS)
+@require_POST
+def invoice_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
+    invoice = _invoice_or_404(current_tenant(request), pk)
+    reason = clean_text(request.POST.get("reason", ""))
+    full = request.POST.get("mode") == "full"
+    lines = None if full else credit_lines(request.POST)
+    if lines == []:
+        messages.error(request, _("Enter the amount to credit on at least one line, or credit the invoice in full."))
+        return _back(invoice)
+    if len(reason) > 300:
+        messages.error(request, _("The reason is longer than 300 characters."))
+        return _back(invoice)
+    try:
+        note = credit_note_create(
+            invoice=invoice, actor=current_actor(request), at=timezone.now(), lines=lines, reason=reason
+        )
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(
+            request,
+            _("Credit note %(number)s created: %(total)s %(currency)s.")
+            % {
+                "number": note.number,
+                "total": formats.localize(money_display(note.total, note.currency)),
+                "currency": note.currency,
+            },
+        )
+    return _back(invoice)
+
+
+@xframe_options_sameorigin  # the detail page shows it in a frame
+@staff_view(EVERYONE)
+def invoice_pdf_view(request: HttpRequest, pk: str) -> HttpResponse:
+    """The invoice's PDF from ``invoice_document``, as the API serves it (a draft's is rendered now
+    and marked as such), shown inline."""
+    invoice = _invoice_or_404(current_tenant(request), pk)
+    try:
+        body, name = invoice_document(invoice, kind="pdf")
+    except DomainError as exc:
+        return HttpResponse(exc.detail, status=409, content_type="text/plain; charset=utf-8")
+    except Exception:
+        logger.exception("rendering the PDF of invoice %s failed", invoice.pk)
+        return HttpResponse(_("The PDF could not be rendered."), status=503, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(body, content_type="application/pdf")
+    response["Content-Disposition"] = 'inline; filename="%s"' % name
+    return response
