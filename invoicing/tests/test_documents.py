@@ -61,7 +61,9 @@ def customer(tenant: Tenant) -> Customer:
     )
 
 
-def _invoice(customer: Customer, lines: list[dict[str, Any]], taxes: list[tuple[str, str, str, str]], **fields: Any):
+def _invoice(
+    customer: Customer, lines: list[dict[str, Any]], taxes: list[tuple[str, str, str, str]], **fields: Any
+) -> Invoice:
     """An invoice written straight to the database: totals as the composition stores them."""
     signed = sum((Decimal(x["amount"]) * (-1 if x["type"] == "credit" else 1) for x in lines), Decimal(0))
     tax = sum((Decimal(t[3]) for t in taxes), Decimal(0))
