@@ -17,10 +17,12 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python scripts/devenv.py test $(ARGS)
 
+# lint-imports: the apps' layers and no app using another app's private names ([tool.importlinter])
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports --no-logo
 
 # makemigrations --check and the committed OpenAPI schema diff
 check: $(BIN)/.installed

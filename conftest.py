@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from customers.tests.factories import DUPONT
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Membership, Role, Tenant
 from tenancy.services import api_key_create
@@ -72,18 +73,6 @@ def make_staff(db: Any) -> Callable[..., Any]:
     return make
 
 
-CUSTOMER_BODY = {
-    "external_id": "dupont",
-    "name": "Transports Dupont",
-    "email": "compta@dupont.test",
-    "currency": "EUR",
-    "timezone": "Europe/Paris",
-    "language": "fr",
-    "country": "FR",
-    "billing_day": 1,
-}
-
-
 @pytest.fixture
 def customer_body() -> dict[str, Any]:
-    return dict(CUSTOMER_BODY)
+    return dict(DUPONT)

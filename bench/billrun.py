@@ -180,11 +180,10 @@ def months(now: datetime) -> tuple[date, date]:
 
 
 def seed_catalog(now: datetime) -> tuple[Any, Any, Any]:
-    from catalog.services import meter_create, plan_create, product_create, tax_rate_set
-    from tenancy.actors import Actor
+    from catalog.models import Meter
+    from catalog.tests.factories import smart_fleet_catalog
     from tenancy.services import tenant_create
 
-    actor = Actor.system("bench")
     tenant = tenant_create(
         name="Bench Fleet Billing",
         slug="bench-billrun",
@@ -193,58 +192,9 @@ def seed_catalog(now: datetime) -> tuple[Any, Any, Any]:
         admin_email="billrun@tripod.test",
         at=now,
     ).tenant
-    meter = meter_create(
-        tenant=tenant,
-        actor=actor,
-        at=now,
-        code="data_mb",
-        name="Data (MB)",
-        aggregation="sum",
-        field="mb",
-        dimensions=["device_type", "region"],
-    )
-    product_create(
-        tenant=tenant,
-        actor=actor,
-        at=now,
-        code="eld-200",
-        name="ELD-200 tracker",
-        kind="hardware",
-        ssp=[{"currency": "EUR", "amount": "240.00"}],
-    )
-    product_create(tenant=tenant, actor=actor, at=now, code="fleet-platform", name="Fleet platform", kind="service")
-    product_create(tenant=tenant, actor=actor, at=now, code="data-overage", name="Data overage", kind="usage")
-    tax_rate_set(tenant=tenant, actor=actor, at=now, country="FR", tax_category="standard", rate="20")
-    plan = plan_create(
-        tenant=tenant,
-        actor=actor,
-        at=now,
-        code="smart-fleet",
-        name="Smart Fleet",
-        commitment_months=12,
-        components=[
-            {"product": "eld-200", "kind": "hardware", "price": "240.00", "instalments": 12, "bill_on": "signature"},
-            {
-                "product": "fleet-platform",
-                "kind": "service",
-                "per_device": True,
-                "starts_on": "subscription_start",
-                "charge": {"model": "flat", "amount": "25.00"},
-            },
-            {
-                "product": "data-overage",
-                "kind": "usage",
-                "meter": "data_mb",
-                "pooled": True,
-                "included_per_device": 1024,
-                "charge": {
-                    "model": "graduated",
-                    "tiers": [{"up_to": 10000, "unit_amount": "0.010"}, {"up_to": None, "unit_amount": "0.005"}],
-                },
-            },
-        ],
-        prices=[{"currency": "EUR"}],
-    )
+    # billing.md's offer, the platform fee charged from each subscription's start
+    plan = smart_fleet_catalog(tenant, at=now, fee_starts_on="subscription_start")
+    meter = Meter.objects.get(tenant=tenant, code="data_mb")
     return tenant, plan, meter
 
 

@@ -144,6 +144,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@tripod.localh
 # Money columns are sized once here (max digits / decimal places) and reused by every app.
 MONEY_MAX_DIGITS = 19
 MONEY_DECIMAL_PLACES = 4
+UNIT_PRICE_MAX_DIGITS = 28
 UNIT_PRICE_DECIMAL_PLACES = 10
 CURRENCIES_DEFAULT_ROUNDING = Decimal("0.01")
 

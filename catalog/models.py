@@ -7,6 +7,7 @@ A published price version is never edited: a price change is a new version with 
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -69,7 +70,7 @@ class ProductSsp(models.Model):
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="ssps")
     currency = models.CharField(max_length=3)
-    amount = models.DecimalField(max_digits=19, decimal_places=4)
+    amount = models.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES)
 
     class Meta:
         ordering = ["currency"]
@@ -241,10 +242,19 @@ class ComponentPrice(models.Model):
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     version = models.ForeignKey(PriceVersion, on_delete=models.CASCADE, related_name="prices")
     component = models.ForeignKey(PlanComponent, on_delete=models.CASCADE, related_name="prices")
-    price = models.DecimalField(null=True, blank=True, max_digits=28, decimal_places=10)
+    price = models.DecimalField(
+        null=True,
+        blank=True,
+        max_digits=settings.UNIT_PRICE_MAX_DIGITS,
+        decimal_places=settings.UNIT_PRICE_DECIMAL_PLACES,
+    )
     charge = models.JSONField(null=True, blank=True)
-    min_amount = models.DecimalField(null=True, blank=True, max_digits=19, decimal_places=4)
-    max_amount = models.DecimalField(null=True, blank=True, max_digits=19, decimal_places=4)
+    min_amount = models.DecimalField(
+        null=True, blank=True, max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES
+    )
+    max_amount = models.DecimalField(
+        null=True, blank=True, max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "component"], name="component_price_unique")]
@@ -261,10 +271,19 @@ class PriceOverride(models.Model):
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
     component = models.ForeignKey(PlanComponent, on_delete=models.CASCADE, related_name="overrides")
     currency = models.CharField(max_length=3)
-    price = models.DecimalField(null=True, blank=True, max_digits=28, decimal_places=10)
+    price = models.DecimalField(
+        null=True,
+        blank=True,
+        max_digits=settings.UNIT_PRICE_MAX_DIGITS,
+        decimal_places=settings.UNIT_PRICE_DECIMAL_PLACES,
+    )
     charge = models.JSONField(null=True, blank=True)
-    min_amount = models.DecimalField(null=True, blank=True, max_digits=19, decimal_places=4)
-    max_amount = models.DecimalField(null=True, blank=True, max_digits=19, decimal_places=4)
+    min_amount = models.DecimalField(
+        null=True, blank=True, max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES
+    )
+    max_amount = models.DecimalField(
+        null=True, blank=True, max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES
+    )
     effective_from = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

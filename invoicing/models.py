@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -33,10 +34,18 @@ class Invoice(models.Model):
     issue_date = models.DateField()
     currency = models.CharField(max_length=3)
     language = models.CharField(max_length=2, default="en")
-    net_total = models.DecimalField(max_digits=19, decimal_places=4, default=0)
-    tax_total = models.DecimalField(max_digits=19, decimal_places=4, default=0)
-    total = models.DecimalField(max_digits=19, decimal_places=4, default=0)
-    amount_due = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    net_total = models.DecimalField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
+    )
+    tax_total = models.DecimalField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
+    )
+    total = models.DecimalField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
+    )
+    amount_due = models.DecimalField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
+    )
     credited_invoice = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
     )
@@ -85,8 +94,13 @@ class InvoiceLine(models.Model):
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
     quantity = models.DecimalField(max_digits=28, decimal_places=10)
-    unit_amount = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
-    amount = models.DecimalField(max_digits=19, decimal_places=4)
+    unit_amount = models.DecimalField(
+        max_digits=settings.UNIT_PRICE_MAX_DIGITS,
+        decimal_places=settings.UNIT_PRICE_DECIMAL_PLACES,
+        null=True,
+        blank=True,
+    )
+    amount = models.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES)
     tax_category = models.CharField(max_length=16)
     devices = models.JSONField(default=list, blank=True)
     detail = models.JSONField(default=dict, blank=True)
@@ -105,8 +119,8 @@ class InvoiceTax(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="taxes")
     category = models.CharField(max_length=16)
     rate = models.DecimalField(max_digits=7, decimal_places=4)
-    base = models.DecimalField(max_digits=19, decimal_places=4)
-    amount = models.DecimalField(max_digits=19, decimal_places=4)
+    base = models.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES)
+    amount = models.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES)
 
     class Meta:
         ordering = ["invoice", "category"]

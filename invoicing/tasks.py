@@ -1,6 +1,6 @@
 import logging
 
-from celery import group, shared_task
+from celery import Task, group, shared_task
 from django.utils import timezone
 
 from invoicing.models import BillRun, Invoice
@@ -9,7 +9,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, max_retries=3, acks_late=True)
-def bill_run_execute_task(self, run_id: str) -> int:  # type: ignore[no-untyped-def]
+def bill_run_execute_task(self: Task, run_id: str) -> int:
     """Plan the run, then fan its customer chunks out to the workers."""
     from invoicing.services import bill_run_plan
 
@@ -21,7 +21,7 @@ def bill_run_execute_task(self, run_id: str) -> int:  # type: ignore[no-untyped-
 
 
 @shared_task(bind=True, max_retries=5, acks_late=True)
-def bill_run_chunk_task(self, run_id: str, customer_ids: list[str]) -> None:  # type: ignore[no-untyped-def]
+def bill_run_chunk_task(self: Task, run_id: str, customer_ids: list[str]) -> None:
     """Invoice one chunk; safe to run twice (customers already handled are skipped, invoices are unique)."""
     from invoicing.services import bill_run_chunk
 
@@ -39,7 +39,7 @@ def bill_runs_scheduled_task() -> int:
 
 
 @shared_task(bind=True, max_retries=5, acks_late=True)
-def invoice_render_task(self, invoice_id: str) -> None:  # type: ignore[no-untyped-def]
+def invoice_render_task(self: Task, invoice_id: str) -> None:
     """Render the PDF (with its Factur-X XML) of a finalized invoice and e-mail it."""
     from invoicing.documents import invoice_render_and_send
 

@@ -4,6 +4,7 @@ everything that happened to them, and the device-cloud webhooks that drive activ
 import uuid
 from typing import ClassVar
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -188,7 +189,7 @@ class ServiceCharge(models.Model):
     covered_start = models.DateTimeField()
     covered_end = models.DateTimeField()
     # Positive for both kinds; a credit is subtracted.
-    amount = models.DecimalField(max_digits=19, decimal_places=4)
+    amount = models.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES)
     currency = models.CharField(max_length=3)
     description = models.CharField(max_length=300, blank=True, default="")
     change = models.ForeignKey(

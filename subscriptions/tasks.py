@@ -1,6 +1,6 @@
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.utils import timezone
 
 from subscriptions.models import DeviceCloudWebhook
@@ -10,7 +10,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, max_retries=8, acks_late=True)
-def webhook_apply_task(self, webhook_pk: str) -> str:  # type: ignore[no-untyped-def]
+def webhook_apply_task(self: Task, webhook_pk: str) -> str:
     """Apply one stored device-cloud webhook; retried with backoff when the database step fails."""
     try:
         return str(webhook_apply(webhook_pk=webhook_pk, at=timezone.now()).status)

@@ -15,42 +15,14 @@ from django.test import Client
 from django.utils import timezone
 
 from catalog.models import ComponentPrice, Meter, Plan, PlanComponent, PriceVersion, Product, TaxRate
-from catalog.services import meter_create, plan_create, product_create, tax_rate_set
+from catalog.services import meter_create, product_create
+from catalog.tests.factories import SMART_FLEET_PLAN, smart_fleet_catalog, smart_fleet_products
 from tenancy.actors import Actor
 from tenancy.models import AuditLogEntry, Role, Tenant
 
 pytestmark = pytest.mark.django_db
 
 StaffMaker = Callable[..., Any]
-
-SMART_FLEET: dict[str, Any] = {
-    "code": "smart-fleet",
-    "name": "Smart Fleet",
-    "interval": "month",
-    "commitment_months": 12,
-    "components": [
-        {"product": "eld-200", "kind": "hardware", "price": "240.00", "instalments": 12, "bill_on": "signature"},
-        {
-            "product": "fleet-platform",
-            "kind": "service",
-            "per_device": True,
-            "starts_on": "activation",
-            "charge": {"model": "flat", "amount": "25.00"},
-        },
-        {
-            "product": "data-overage",
-            "kind": "usage",
-            "meter": "data_mb",
-            "pooled": True,
-            "included_per_device": 1024,
-            "charge": {
-                "model": "graduated",
-                "tiers": [{"up_to": 10000, "unit_amount": "0.010"}, {"up_to": None, "unit_amount": "0.005"}],
-            },
-        },
-    ],
-    "prices": [{"currency": "EUR"}],
-}
 
 
 def html(response: Any) -> str:
@@ -65,35 +37,6 @@ def text(response: Any) -> str:
 def logged_in(client: Client, user: Any) -> Client:
     client.force_login(user)
     return client
-
-
-def add_smart_fleet_catalog(tenant: Tenant, *, with_plan: bool = True) -> None:
-    """The products, meter and FR tax rate of billing.md's Smart Fleet scenario, through the services."""
-    system, now = Actor.system("tests"), timezone.now()
-    product_create(
-        tenant=tenant,
-        actor=system,
-        at=now,
-        code="eld-200",
-        name="ELD-200 tracker",
-        kind="hardware",
-        ssp=[{"currency": "EUR", "amount": "240.00"}],
-    )
-    product_create(tenant=tenant, actor=system, at=now, code="fleet-platform", name="Fleet platform", kind="service")
-    product_create(tenant=tenant, actor=system, at=now, code="data-overage", name="Data overage", kind="usage")
-    meter_create(
-        tenant=tenant,
-        actor=system,
-        at=now,
-        code="data_mb",
-        name="Data (MB)",
-        aggregation="sum",
-        field="mb",
-        dimensions=["device_type", "region"],
-    )
-    tax_rate_set(tenant=tenant, actor=system, at=now, country="FR", tax_category="standard", rate="20")
-    if with_plan:
-        plan_create(tenant=tenant, actor=system, at=now, **SMART_FLEET)
 
 
 def calculator_data(**changes: Any) -> dict[str, Any]:
@@ -157,7 +100,7 @@ def test_creating_a_product_stores_exactly_what_was_entered(
 
 
 def test_a_taken_product_code_is_reported_on_the_form(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    add_smart_fleet_catalog(tenant, with_plan=False)
+    smart_fleet_products(tenant)
     logged_in(client, make_staff(tenant))
 
     response = client.post(
@@ -173,7 +116,7 @@ def test_a_taken_product_code_is_reported_on_the_form(client: Client, tenant: Te
 def test_editing_a_product_keeps_the_ssps_of_other_currencies(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant, with_plan=False)
+    smart_fleet_products(tenant)
     logged_in(client, make_staff(tenant))
     page = client.get("/app/catalog/products/eld-200/edit/")
     assert page.status_code == 200
@@ -252,7 +195,7 @@ def test_meter_json_and_service_errors_come_back_on_the_form(
 
 
 def test_a_meter_can_only_be_renamed(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    add_smart_fleet_catalog(tenant, with_plan=False)
+    smart_fleet_products(tenant)
     logged_in(client, make_staff(tenant))
 
     page = client.get("/app/catalog/meters/data_mb/edit/")
@@ -313,10 +256,10 @@ def test_new_plan_page_is_prefilled_with_smart_fleet_using_the_tenants_codes(
 def test_creating_a_plan_from_json_stores_it_and_shows_its_prices(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant, with_plan=False)
+    smart_fleet_products(tenant)
     logged_in(client, make_staff(tenant))
 
-    response = client.post("/app/catalog/plans/new/", {"definition": json.dumps(SMART_FLEET)})
+    response = client.post("/app/catalog/plans/new/", {"definition": json.dumps(SMART_FLEET_PLAN)})
 
     assert response.status_code == 302
     assert response["Location"] == "/app/catalog/plans/smart-fleet/"
@@ -361,9 +304,9 @@ def test_creating_a_plan_from_json_stores_it_and_shows_its_prices(
 def test_a_bad_plan_is_listed_with_field_paths_and_nothing_is_created(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant, with_plan=False)
+    smart_fleet_products(tenant)
     logged_in(client, make_staff(tenant))
-    bad = json.loads(json.dumps(SMART_FLEET))
+    bad = json.loads(json.dumps(SMART_FLEET_PLAN))
     bad["components"][0]["product"] = "no-such-product"
     bad["components"][1]["charge"] = {"model": "flat"}
     audit_before = AuditLogEntry.objects.filter(tenant=tenant).count()
@@ -400,7 +343,7 @@ def test_plan_json_that_does_not_parse_is_reported(client: Client, tenant: Tenan
 def test_plan_detail_shows_each_version_in_the_tenants_time_zone(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     logged_in(client, make_staff(tenant))
 
     with time_machine.travel(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False):
@@ -431,7 +374,7 @@ def test_plan_detail_shows_each_version_in_the_tenants_time_zone(
 def test_scheduling_a_price_change_reads_the_time_in_the_tenants_time_zone(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     assert tenant.timezone == "Europe/Paris"
     logged_in(client, make_staff(tenant))
     page = html(client.get("/app/catalog/plans/smart-fleet/"))
@@ -494,7 +437,7 @@ def test_scheduling_a_price_change_reads_the_time_in_the_tenants_time_zone(
 def test_a_bad_price_change_shows_the_field_path_and_creates_nothing(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     logged_in(client, make_staff(tenant))
 
     response = client.post(
@@ -520,7 +463,7 @@ def test_a_bad_price_change_shows_the_field_path_and_creates_nothing(
 def test_calculator_prices_smart_fleet_for_three_devices(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     logged_in(client, make_staff(tenant, role=Role.FINANCE_VIEWER, email="viewer@acme.test"))
     page = client.get("/app/catalog/calculator/")
     assert page.status_code == 200
@@ -548,7 +491,7 @@ def test_calculator_prices_smart_fleet_for_three_devices(
 def test_calculator_htmx_request_returns_only_the_result_partial(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     logged_in(client, make_staff(tenant))
 
     response = client.post("/app/catalog/calculator/", calculator_data(), HTTP_HX_REQUEST="true")
@@ -562,7 +505,7 @@ def test_calculator_htmx_request_returns_only_the_result_partial(
 def test_calculator_without_region_warns_that_taxes_are_not_included(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     logged_in(client, make_staff(tenant))
 
     body = text(client.post("/app/catalog/calculator/", calculator_data(region=""), HTTP_HX_REQUEST="true"))
@@ -575,7 +518,7 @@ def test_calculator_without_region_warns_that_taxes_are_not_included(
 def test_calculator_errors_show_in_the_panel_and_never_500(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     logged_in(client, make_staff(tenant))
     cases = {
         "no price in USD": (calculator_data(currency="USD"), "Plan smart-fleet has no price in USD"),
@@ -597,7 +540,7 @@ def test_calculator_errors_show_in_the_panel_and_never_500(
 
 
 def test_calculator_add_row_without_javascript(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     logged_in(client, make_staff(tenant))
 
     response = client.post("/app/catalog/calculator/", {**calculator_data(), "add_row": "1"})
@@ -613,7 +556,7 @@ def test_calculator_add_row_without_javascript(client: Client, tenant: Tenant, m
 def test_another_tenants_catalog_is_not_found(
     client: Client, tenant: Tenant, other_tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(other_tenant)
+    smart_fleet_catalog(other_tenant)
     logged_in(client, make_staff(tenant))
 
     assert client.get("/app/catalog/plans/smart-fleet/").status_code == 404
@@ -631,7 +574,7 @@ def test_another_tenants_catalog_is_not_found(
 def test_finance_viewer_reads_the_catalog_but_cannot_change_it(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     logged_in(client, make_staff(tenant, role=Role.FINANCE_VIEWER, email="viewer@acme.test"))
 
     for path in (
@@ -672,7 +615,7 @@ def test_finance_viewer_reads_the_catalog_but_cannot_change_it(
 
 
 def test_support_agent_can_use_the_calculator(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     logged_in(client, make_staff(tenant, role=Role.SUPPORT_AGENT, email="support@acme.test"))
 
     response = client.post("/app/catalog/calculator/", calculator_data(), HTTP_HX_REQUEST="true")
@@ -707,7 +650,7 @@ def test_sidebar_has_a_catalog_section_marking_the_current_page(
 
 
 def test_catalog_pages_in_french(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    add_smart_fleet_catalog(tenant)
+    smart_fleet_catalog(tenant)
     logged_in(client, make_staff(tenant))
 
     products = html(client.get("/app/catalog/products/", HTTP_ACCEPT_LANGUAGE="fr"))

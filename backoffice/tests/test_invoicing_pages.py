@@ -17,14 +17,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.test import Client
-from django.utils import timezone
 
-from catalog.services import meter_create, plan_create, product_create, tax_rate_set
 from customers.models import Customer
-from customers.services import customer_create
 from invoicing.models import BillRun, BillRunStatus, Invoice, InvoiceLine
 from invoicing.services import bill_run_chunk, bill_run_plan, invoice_finalize
-from subscriptions.services import device_event_apply, subscription_create
+from subscriptions.tests.factories import monthly_fee_customers, smart_fleet_activate
+from subscriptions.tests.factories import smart_fleet as smart_fleet_subscription
 from tenancy.actors import Actor
 from tenancy.models import AuditLogEntry, Role, Tenant
 from usage.ingest import events_ingest
@@ -75,57 +73,6 @@ def partitions() -> Iterator[None]:
 # --- data -------------------------------------------------------------------------------------------
 
 
-def build(tenant: Tenant, customers: int = 1, *, countries: tuple[str, ...] = ("FR",)) -> list[Customer]:
-    """As invoicing/tests/test_bill_runs.py: customers on a plan of 10.00 per device per month from the
-    subscription start, 2 devices each, VAT 20 % in France. The 1 April invoice bills April in
-    advance: 2 x 10.00 = 20.00, VAT 4.00, total 24.00."""
-    now = timezone.now()
-    product_create(tenant=tenant, actor=ACTOR, at=now, code="platform", name="Platform", kind="service")
-    plan = plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="p",
-        name="P",
-        prices=[{"currency": "EUR"}],
-        components=[
-            {
-                "product": "platform",
-                "per_device": True,
-                "starts_on": "subscription_start",
-                "charge": {"model": "flat", "amount": "10.00"},
-            }
-        ],
-    )
-    tax_rate_set(tenant=tenant, actor=ACTOR, at=now, country="FR", tax_category="standard", rate="20")
-    out = []
-    for i in range(customers):
-        customer = customer_create(
-            tenant=tenant,
-            actor=ACTOR,
-            at=now,
-            external_id=f"c{i}",
-            name=f"Customer {i}",
-            email=f"c{i}@x.test",
-            country=countries[i % len(countries)],
-            timezone="Europe/Paris",
-            billing_day=1,
-        )
-        subscription_create(
-            tenant=tenant,
-            actor=ACTOR,
-            at=now,
-            external_id=f"s{i}",
-            customer=customer,
-            plan=plan,
-            signed_at=paris(2026, 3, 1, 9),
-            starts_on=date(2026, 3, 1),
-            devices=[{"device_id": f"c{i}-d{j}"} for j in range(2)],
-        )
-        out.append(customer)
-    return out
-
-
 def run_bill_run(tenant: Tenant, billing_date: date = APRIL_1, at: datetime = RUN_AT) -> BillRun:
     """A bill run executed synchronously, as its Celery tasks would."""
     with time_machine.travel(at, tick=False):
@@ -144,70 +91,8 @@ def smart_fleet(tenant: Tenant) -> Customer:
     """The Smart Fleet scenario of billing.md through the services: hardware in 12 instalments,
     a per-device fee from activation, pooled usage with graduated tiers; A, B, C activated on
     15 March, 20 March and 10 April; March usage A 800 MB, B 3000 MB; April A 5000, B 7000, C 2000."""
-    with time_machine.travel(paris(2026, 3, 1, 9), tick=False):
-        now = timezone.now()
-        product_create(tenant=tenant, actor=ACTOR, at=now, code="eld-200", name="ELD-200", kind="hardware")
-        product_create(tenant=tenant, actor=ACTOR, at=now, code="fleet-platform", name="Fleet platform", kind="service")
-        product_create(tenant=tenant, actor=ACTOR, at=now, code="data-overage", name="Data overage", kind="usage")
-        meter_create(tenant=tenant, actor=ACTOR, at=now, code="data_mb", name="Data", aggregation="sum", field="mb")
-        tax_rate_set(tenant=tenant, actor=ACTOR, at=now, country="FR", tax_category="standard", rate="20")
-        plan = plan_create(
-            tenant=tenant,
-            actor=ACTOR,
-            at=now,
-            code="smart-fleet",
-            name="Smart Fleet",
-            interval="month",
-            commitment_months=12,
-            prices=[{"currency": "EUR"}],
-            components=[
-                {"product": "eld-200", "price": "240.00", "instalments": 12, "bill_on": "signature"},
-                {
-                    "product": "fleet-platform",
-                    "per_device": True,
-                    "starts_on": "activation",
-                    "charge": {"model": "flat", "amount": "25.00"},
-                },
-                {
-                    "product": "data-overage",
-                    "meter": "data_mb",
-                    "pooled": True,
-                    "included_per_device": 1024,
-                    "charge": {
-                        "model": "graduated",
-                        "tiers": [{"up_to": 10000, "unit_amount": "0.010"}, {"up_to": None, "unit_amount": "0.005"}],
-                    },
-                },
-            ],
-        )
-        customer = customer_create(
-            tenant=tenant,
-            actor=ACTOR,
-            at=now,
-            external_id="dupont",
-            name="Transports Dupont",
-            email="compta@dupont.test",
-            country="FR",
-            timezone="Europe/Paris",
-            language="fr",
-            billing_day=1,
-        )
-    with time_machine.travel(paris(2026, 3, 10, 10), tick=False):
-        subscription_create(
-            tenant=tenant,
-            actor=ACTOR,
-            at=timezone.now(),
-            external_id="dupont-fleet",
-            customer=customer,
-            plan=plan,
-            signed_at=paris(2026, 3, 10, 10),
-            devices=[{"device_id": d, "device_type": "eld"} for d in ("A", "B", "C")],
-        )
-    for device, at in (("A", paris(2026, 3, 15, 9)), ("B", paris(2026, 3, 20, 14)), ("C", paris(2026, 4, 10, 8))):
-        with time_machine.travel(at, tick=False):
-            device_event_apply(
-                tenant=tenant, device_id=device, event_type="device.activated", occurred_at=at, actor=ACTOR
-            )
+    customer = smart_fleet_subscription(tenant, names={"eld-200": "ELD-200"}).customer
+    smart_fleet_activate(tenant)
     send_usage(tenant, paris(2026, 3, 31, 12), ("a-1", "A", paris(2026, 3, 16, 11), 800))
     send_usage(tenant, paris(2026, 3, 31, 12), ("b-1", "B", paris(2026, 3, 25, 11), 3000))
     return customer
@@ -238,7 +123,7 @@ def send_usage(tenant: Tenant, received: datetime, *events: tuple[str, str, date
 def test_list_and_detail_show_a_generated_invoice_with_its_lines_by_leg(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    build(tenant)
+    monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = the_invoice(tenant)
     logged_in(client, make_staff(tenant))
@@ -271,7 +156,7 @@ def test_list_and_detail_show_a_generated_invoice_with_its_lines_by_leg(
 def test_a_draft_warns_while_the_seller_has_no_vat_number_nor_registration(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    build(tenant)
+    monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = the_invoice(tenant)
     logged_in(client, make_staff(tenant))
@@ -341,7 +226,7 @@ def test_smart_fleet_invoices_show_every_leg_with_the_spec_amounts(
 
 
 def test_invoice_filters_and_the_htmx_rows(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    build(tenant, 2)
+    monthly_fee_customers(tenant, 2)
     run_bill_run(tenant)
     finalized = invoice_finalize(invoice=the_invoice(tenant, "c1"), actor=ACTOR, at=RUN_AT)
     logged_in(client, make_staff(tenant))
@@ -386,7 +271,7 @@ def test_invoice_filters_and_the_htmx_rows(client: Client, tenant: Tenant, make_
 def test_launching_a_bill_run_queues_its_task_and_opens_its_page(
     client: Client, tenant: Tenant, make_staff: StaffMaker, django_capture_on_commit_callbacks: Any
 ) -> None:
-    build(tenant)
+    monthly_fee_customers(tenant)
     logged_in(client, make_staff(tenant, role=Role.FINANCE_ADMIN, email="admin@acme.test"))
 
     page = client.get("/app/billing/runs/")
@@ -424,7 +309,7 @@ def test_launching_a_bill_run_queues_its_task_and_opens_its_page(
 def test_the_run_detail_polls_its_progress_until_the_run_completes(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    [customer] = build(tenant)
+    [customer] = monthly_fee_customers(tenant)
     logged_in(client, make_staff(tenant))
     run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
     progress = f"/app/billing/runs/{run.pk}/progress/"
@@ -462,7 +347,7 @@ def test_the_run_detail_polls_its_progress_until_the_run_completes(
 
 
 def test_a_customer_failure_is_listed_with_its_reason(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    build(tenant, 3, countries=("FR", "DE", "FR"))
+    monthly_fee_customers(tenant, 3, countries=("FR", "DE", "FR"))
     run = run_bill_run(tenant)
     logged_in(client, make_staff(tenant))
 
@@ -491,7 +376,7 @@ def test_a_customer_failure_is_listed_with_its_reason(client: Client, tenant: Te
 def test_finalize_through_the_page_assigns_the_first_number(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    build(tenant)
+    monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = the_invoice(tenant)
     logged_in(client, make_staff(tenant, role=Role.FINANCE_ADMIN, email="admin@acme.test"))
@@ -513,7 +398,7 @@ def test_finalize_through_the_page_assigns_the_first_number(
 
 
 def test_credit_notes_through_the_page(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    build(tenant)
+    monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = invoice_finalize(invoice=the_invoice(tenant), actor=ACTOR, at=RUN_AT)
     [line] = invoice.lines.all()
@@ -574,7 +459,7 @@ def test_credit_notes_through_the_page(client: Client, tenant: Tenant, make_staf
 
 
 def test_void_through_the_page_needs_a_reason(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    build(tenant)
+    monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = the_invoice(tenant)
     void = f"/app/billing/invoices/{invoice.pk}/void/"
@@ -599,7 +484,7 @@ def test_void_through_the_page_needs_a_reason(client: Client, tenant: Tenant, ma
 
 def test_the_pdf_route_returns_the_invoice_pdf_inline(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
     pytest.importorskip("invoicing.pdf")
-    build(tenant)
+    monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = the_invoice(tenant)
     logged_in(client, make_staff(tenant))
@@ -615,7 +500,7 @@ def test_the_pdf_route_returns_the_invoice_pdf_inline(client: Client, tenant: Te
 
 
 def test_a_stored_pdf_is_returned_as_it_is(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    build(tenant)
+    monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = invoice_finalize(invoice=the_invoice(tenant), actor=ACTOR, at=RUN_AT)
     Invoice.objects.filter(pk=invoice.pk).update(pdf=b"%PDF-1.7 stored")
@@ -636,7 +521,7 @@ def test_a_stored_pdf_is_returned_as_it_is(client: Client, tenant: Tenant, make_
 def test_another_tenants_invoices_and_runs_are_not_found(
     client: Client, tenant: Tenant, other_tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    build(other_tenant)
+    monthly_fee_customers(other_tenant)
     run = run_bill_run(other_tenant)
     invoice = the_invoice(other_tenant)
     logged_in(client, make_staff(tenant))
@@ -661,7 +546,7 @@ def test_another_tenants_invoices_and_runs_are_not_found(
 def test_finance_viewer_reads_but_cannot_launch_finalize_void_or_credit(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
-    build(tenant, 2)
+    monthly_fee_customers(tenant, 2)
     run = run_bill_run(tenant)
     draft = the_invoice(tenant, "c0")
     final = invoice_finalize(invoice=the_invoice(tenant, "c1"), actor=ACTOR, at=RUN_AT)
@@ -697,7 +582,7 @@ def test_finance_viewer_reads_but_cannot_launch_finalize_void_or_credit(
 
 
 def test_support_agent_reads_invoices(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    build(tenant)
+    monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = the_invoice(tenant)
     logged_in(client, make_staff(tenant, role=Role.SUPPORT_AGENT, email="support@acme.test"))
@@ -714,7 +599,7 @@ def test_anonymous_is_sent_to_login(client: Client) -> None:
 
 
 def test_get_is_not_allowed_on_actions(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    build(tenant)
+    monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = the_invoice(tenant)
     logged_in(client, make_staff(tenant))
@@ -744,7 +629,7 @@ def test_sidebar_lists_bill_runs_and_invoices_in_billing(
 
 
 def test_invoice_pages_in_french(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
-    build(tenant)
+    monthly_fee_customers(tenant)
     run = run_bill_run(tenant)
     invoice = the_invoice(tenant)
     logged_in(client, make_staff(tenant))

@@ -18,9 +18,8 @@ from django.utils import timezone
 
 from billing_platform.celery import app as celery_app
 from billing_platform.periods import monthly_period_starting
-from catalog.models import Plan
-from catalog.services import plan_create, product_create
-from customers.services import customer_create
+from catalog.tests.factories import platform_plan
+from customers.tests.factories import dupont
 from subscriptions.changes import service_charge_record
 from subscriptions.models import (
     Device,
@@ -30,7 +29,8 @@ from subscriptions.models import (
     SubscriptionChange,
     SubscriptionEvent,
 )
-from subscriptions.services import device_event_apply, subscription_create
+from subscriptions.services import device_event_apply
+from subscriptions.tests.factories import signed_subscription
 from tenancy.actors import Actor
 from tenancy.models import AuditLogEntry, Role, Tenant
 
@@ -59,48 +59,16 @@ def logged_in(client: Client, user: Any) -> Client:
     return client
 
 
-def make_plan(tenant: Tenant, code: str, amount: str, starts_on: str = "subscription_start") -> Plan:
-    return plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=timezone.now(),
-        code=code,
-        name=code.title(),
-        interval="month",
-        components=[
-            {
-                "product": "platform",
-                "per_device": True,
-                "starts_on": starts_on,
-                "charge": {"model": "flat", "amount": amount},
-            }
-        ],
-        prices=[{"currency": "EUR"}],
-    )
-
-
 def build_world(tenant: Tenant) -> dict[str, Any]:
     """As subscriptions/tests/test_changes.py: a per-device platform fee at 25.00 (basic) or 40.00
     (premium) from the subscription start, and "fleet" whose fee starts on device activation; the
     customer is in Paris with billing day 1."""
-    product_create(tenant=tenant, actor=ACTOR, at=timezone.now(), code="platform", name="Platform", kind="service")
     plans = {
-        "basic": make_plan(tenant, "basic", "25.00"),
-        "premium": make_plan(tenant, "premium", "40.00"),
-        "fleet": make_plan(tenant, "fleet", "25.00", starts_on="activation"),
+        "basic": platform_plan(tenant, "basic", "25.00"),
+        "premium": platform_plan(tenant, "premium", "40.00"),
+        "fleet": platform_plan(tenant, "fleet", "25.00", starts_on="activation"),
     }
-    customer = customer_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=timezone.now(),
-        external_id="dupont",
-        name="Transports Dupont",
-        email="compta@dupont.test",
-        country="FR",
-        timezone="Europe/Paris",
-        billing_day=1,
-    )
-    return {"plans": plans, "customer": customer}
+    return {"plans": plans, "customer": dupont(tenant)}
 
 
 @pytest.fixture
@@ -124,16 +92,14 @@ def subscribe(
     devices: tuple[str, ...] = ("A",),
     external_id: str = "sub",
 ) -> Subscription:
-    return subscription_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=timezone.now(),
-        external_id=external_id,
+    """Signed on 1 January 2026, 09:00 Paris, started that day, with ELD devices."""
+    return signed_subscription(
+        tenant,
         customer=world["customer"],
         plan=world["plans"][plan],
-        signed_at=paris(2026, 1, 1, 9),
-        devices=[{"device_id": d, "device_type": "eld"} for d in devices],
-        starts_on=date(2026, 1, 1),
+        devices=devices,
+        device_type="eld",
+        external_id=external_id,
     )
 
 

@@ -6,38 +6,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from catalog.models import ComponentPrice, Plan, PriceVersion
+from catalog.tests.factories import smart_fleet_catalog_posted
 from tenancy.models import Tenant
 
 pytestmark = pytest.mark.django_db
-
-SMART_FLEET = {
-    "code": "smart-fleet",
-    "name": "Smart Fleet",
-    "interval": "month",
-    "commitment_months": 12,
-    "components": [
-        {"product": "eld-200", "kind": "hardware", "price": "240.00", "instalments": 12, "bill_on": "signature"},
-        {
-            "product": "fleet-platform",
-            "kind": "service",
-            "per_device": True,
-            "starts_on": "activation",
-            "charge": {"model": "flat", "amount": "25.00"},
-        },
-        {
-            "product": "data-overage",
-            "kind": "usage",
-            "meter": "data_mb",
-            "pooled": True,
-            "included_per_device": 1024,
-            "charge": {
-                "model": "graduated",
-                "tiers": [{"up_to": 10000, "unit_amount": "0.010"}, {"up_to": None, "unit_amount": "0.005"}],
-            },
-        },
-    ],
-    "prices": [{"currency": "EUR"}],
-}
 
 
 def post(api: APIClient, path: str, body: Any) -> Any:
@@ -48,31 +20,7 @@ def post(api: APIClient, path: str, body: Any) -> Any:
 
 @pytest.fixture
 def smart_fleet(api: APIClient) -> dict[str, Any]:
-    post(
-        api,
-        "/api/v1/products",
-        {
-            "code": "eld-200",
-            "name": "ELD-200 tracker",
-            "kind": "hardware",
-            "ssp": [{"currency": "EUR", "amount": "240.00"}],
-        },
-    )
-    post(api, "/api/v1/products", {"code": "fleet-platform", "name": "Fleet platform", "kind": "service"})
-    post(api, "/api/v1/products", {"code": "data-overage", "name": "Data overage", "kind": "usage"})
-    post(
-        api,
-        "/api/v1/meters",
-        {
-            "code": "data_mb",
-            "name": "Data (MB)",
-            "aggregation": "sum",
-            "field": "mb",
-            "dimensions": ["device_type", "region"],
-        },
-    )
-    post(api, "/api/v1/tax_rates", {"country": "FR", "tax_category": "standard", "rate": "20"})
-    return post(api, "/api/v1/plans", SMART_FLEET)
+    return smart_fleet_catalog_posted(api)
 
 
 def quote(api: APIClient, body: dict[str, Any]) -> Any:

@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from billing_platform.api.fields import DecimalString, MoneyAmount, QuantityString
@@ -120,7 +121,9 @@ class VoidInputSerializer(StrictSerializer):
 
 class CreditLineInputSerializer(StrictSerializer):
     line = serializers.IntegerField()
-    amount = serializers.DecimalField(max_digits=19, decimal_places=4, required=False)  # type: ignore[arg-type]
+    amount = serializers.DecimalField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, required=False
+    )
 
 
 class CreditNoteInputSerializer(StrictSerializer):

@@ -10,11 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from billing_platform.celery import app as celery_app
-from catalog.services import plan_create, price_version_create, product_create, tax_rate_set
-from customers.services import customer_create
+from catalog.services import price_version_create
 from invoicing.errors import InvalidCreditNote, InvalidInvoiceTransition
 from invoicing.models import BillRun, BillRunCustomer, Invoice, InvoiceLine, InvoicingSettings
 from invoicing.services import (
@@ -27,7 +25,7 @@ from invoicing.services import (
     invoice_void,
 )
 from subscriptions.models import ServiceCharge
-from subscriptions.services import subscription_create
+from subscriptions.tests.factories import monthly_fee_customers
 from tenancy.actors import Actor
 from tenancy.models import AuditLogEntry, Tenant
 
@@ -44,60 +42,10 @@ def eager() -> Iterator[None]:
     celery_app.conf.task_always_eager = False
 
 
-def build(tenant: Tenant, customers: int, *, countries: tuple[str, ...] = ("FR",)) -> list[Any]:
-    """Customers on a plan of 10.00 per device per month (from subscription start), 2 devices each."""
-    now = timezone.now()
-    product_create(tenant=tenant, actor=ACTOR, at=now, code="platform", name="Platform", kind="service")
-    plan = plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="p",
-        name="P",
-        prices=[{"currency": "EUR"}],
-        components=[
-            {
-                "product": "platform",
-                "per_device": True,
-                "starts_on": "subscription_start",
-                "charge": {"model": "flat", "amount": "10.00"},
-            }
-        ],
-    )
-    tax_rate_set(tenant=tenant, actor=ACTOR, at=now, country="FR", tax_category="standard", rate="20")
-    out = []
-    for i in range(customers):
-        country = countries[i % len(countries)]
-        customer = customer_create(
-            tenant=tenant,
-            actor=ACTOR,
-            at=now,
-            external_id=f"c{i}",
-            name=f"C{i}",
-            email=f"c{i}@x.test",
-            country=country,
-            timezone="Europe/Paris",
-            billing_day=1,
-        )
-        subscription_create(
-            tenant=tenant,
-            actor=ACTOR,
-            at=now,
-            external_id=f"s{i}",
-            customer=customer,
-            plan=plan,
-            signed_at=datetime(2026, 3, 1, 9, tzinfo=PARIS),
-            starts_on=date(2026, 3, 1),
-            devices=[{"device_id": f"c{i}-d{j}"} for j in range(2)],
-        )
-        out.append(customer)
-    return out
-
-
 @pytest.mark.django_db
 def test_a_customer_failure_is_recorded_and_does_not_stop_the_others(tenant: Tenant) -> None:
     # given: 3 customers, one in Germany where the tenant has no tax rate
-    build(tenant, 3, countries=("FR", "DE", "FR"))
+    monthly_fee_customers(tenant, 3, countries=("FR", "DE", "FR"))
     run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
     # when
     for chunk in bill_run_plan(run=run, at=RUN_AT):
@@ -114,7 +62,7 @@ def test_a_customer_failure_is_recorded_and_does_not_stop_the_others(tenant: Ten
 
 @pytest.mark.django_db
 def test_an_interrupted_run_resumes_without_duplicates(tenant: Tenant) -> None:
-    build(tenant, 5)
+    monthly_fee_customers(tenant, 5)
     run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
     [chunk] = bill_run_plan(run=run, at=RUN_AT)
     # a worker dies after two customers...
@@ -135,7 +83,7 @@ def test_an_interrupted_run_resumes_without_duplicates(tenant: Tenant) -> None:
 
 @pytest.mark.django_db
 def test_customers_due_are_found_in_their_own_time_zone(tenant: Tenant) -> None:
-    [customer] = build(tenant, 1)
+    [customer] = monthly_fee_customers(tenant, 1)
     # 31 March 23:30 in Paris: not due yet for 1 April; 00:10 on 1 April: due
     assert customers_due(tenant=tenant, billing_date=APRIL_1, at=datetime(2026, 3, 31, 23, 30, tzinfo=PARIS)) == []
     assert customers_due(tenant=tenant, billing_date=APRIL_1, at=datetime(2026, 4, 1, 0, 10, tzinfo=PARIS)) == [
@@ -145,7 +93,7 @@ def test_customers_due_are_found_in_their_own_time_zone(tenant: Tenant) -> None:
 
 @pytest.mark.django_db
 def test_billing_day_31_is_due_on_30_april(tenant: Tenant) -> None:
-    [customer] = build(tenant, 1)
+    [customer] = monthly_fee_customers(tenant, 1)
     customer.billing_day = 31
     customer.save()
     assert customers_due(tenant=tenant, billing_date=date(2026, 4, 30), at=RUN_AT.replace(month=5)) == [customer.pk]
@@ -154,7 +102,7 @@ def test_billing_day_31_is_due_on_30_april(tenant: Tenant) -> None:
 
 @pytest.mark.django_db
 def test_lifecycle_finalize_void_and_credit_notes(tenant: Tenant) -> None:
-    [customer] = build(tenant, 1)
+    [customer] = monthly_fee_customers(tenant, 1)
     invoice = invoice_generate(customer=customer, billing_date=APRIL_1, at=RUN_AT)
     assert invoice is not None
     invoice_finalize(invoice=invoice, actor=ACTOR, at=RUN_AT)
@@ -181,7 +129,7 @@ def test_parallel_finalizations_never_duplicate_or_skip_a_number(tenant: Tenant,
     from invoicing import tasks
 
     monkeypatch.setattr(tasks.invoice_render_task, "delay", lambda *args: None)  # numbering only, no PDFs
-    customers = build(tenant, 12)
+    customers = monthly_fee_customers(tenant, 12)
     invoices = [invoice_generate(customer=c, billing_date=APRIL_1, at=RUN_AT) for c in customers]
     errors: list[BaseException] = []
 
@@ -220,7 +168,7 @@ def test_auto_finalize_numbers_a_batch_in_order_and_skips_the_failed_customer(
 ) -> None:
     # given: auto-finalize, 5 customers, the third in Germany where the tenant has no tax rate
     InvoicingSettings.objects.create(tenant=tenant, auto_finalize=True)
-    build(tenant, 5, countries=("FR", "FR", "DE", "FR", "FR"))
+    monthly_fee_customers(tenant, 5, countries=("FR", "FR", "DE", "FR", "FR"))
     run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
     # when
     for chunk in bill_run_plan(run=run, at=RUN_AT):
@@ -237,7 +185,7 @@ def test_auto_finalize_numbers_a_batch_in_order_and_skips_the_failed_customer(
 @pytest.mark.django_db(transaction=True)
 def test_two_bill_runs_finalizing_in_parallel_share_one_gapless_sequence(tenant: Tenant, rendered: list[str]) -> None:
     InvoicingSettings.objects.create(tenant=tenant, auto_finalize=True)
-    customers = build(tenant, 12)
+    customers = monthly_fee_customers(tenant, 12)
     runs = [BillRun.objects.create(tenant=tenant, billing_date=APRIL_1, total=6) for _ in range(2)]
     errors: list[BaseException] = []
 
@@ -268,7 +216,7 @@ def test_a_batch_that_cannot_be_written_whole_is_written_one_customer_at_a_time(
 ) -> None:
     from invoicing import services
 
-    customers = build(tenant, 3)
+    customers = monthly_fee_customers(tenant, 3)
     load = services.billing_context_load
 
     def load_then_race(**kwargs: Any) -> Any:
@@ -296,7 +244,7 @@ def test_a_batch_that_cannot_be_written_whole_is_written_one_customer_at_a_time(
 
 @pytest.mark.django_db
 def test_a_chunk_costs_the_same_queries_for_3_customers_as_for_9(tenant: Tenant) -> None:
-    customers = build(tenant, 12)
+    customers = monthly_fee_customers(tenant, 12)
     InvoicingSettings.objects.create(tenant=tenant)
 
     def queries(ids: list[str]) -> int:
@@ -316,7 +264,7 @@ def test_a_chunk_costs_the_same_queries_for_3_customers_as_for_9(tenant: Tenant)
 @pytest.mark.django_db
 def test_a_price_locked_subscription_keeps_its_version_until_its_commitment_ends(tenant: Tenant) -> None:
     # given: two customers on 10.00 per device; c1's subscription is price-locked with a commitment to 1 May
-    locked, floating = build(tenant, 2)
+    locked, floating = monthly_fee_customers(tenant, 2)
     subscription = locked.subscriptions.get()
     subscription.price_locked = True
     subscription.locked_price_version = subscription.plan.price_versions.get()
@@ -349,7 +297,7 @@ def test_a_price_locked_subscription_keeps_its_version_until_its_commitment_ends
 def test_a_customer_whose_data_breaks_the_chunk_reads_fails_alone(tenant: Tenant, monkeypatch: Any) -> None:
     from invoicing import services
 
-    customers = build(tenant, 3)
+    customers = monthly_fee_customers(tenant, 3)
     load = services.billing_context_load
 
     def load_failing_on_c1(**kwargs: Any) -> Any:

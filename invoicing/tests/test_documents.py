@@ -19,7 +19,7 @@ from pypdf import PdfReader
 
 from billing_platform.money import round_minor
 from customers.models import Customer
-from customers.services import customer_create
+from customers.tests.factories import dupont
 from invoicing.documents import invoice_render_and_send
 from invoicing.errors import InvalidInvoiceTransition
 from invoicing.mail import invoice_send
@@ -46,22 +46,12 @@ def paris(year: int, month: int, day: int, hour: int = 0) -> datetime:
 
 @pytest.fixture
 def customer(tenant: Tenant) -> Customer:
-    return customer_create(
-        tenant=tenant,
-        actor=Actor.system("tests"),
-        at=paris(2026, 3, 10, 9),
-        external_id="dupont",
-        name="Transports Dupont",
-        email="compta@dupont.test",
-        country="FR",
-        currency="EUR",
-        timezone="Europe/Paris",
-        language="fr",
-        tax_id="FR40303265045",
-    )
+    return dupont(tenant, at=paris(2026, 3, 10, 9), tax_id="FR40303265045", billing_day=None)
 
 
-def _invoice(customer: Customer, lines: list[dict[str, Any]], taxes: list[tuple[str, str, str, str]], **fields: Any):
+def _invoice(
+    customer: Customer, lines: list[dict[str, Any]], taxes: list[tuple[str, str, str, str]], **fields: Any
+) -> Invoice:
     """An invoice written straight to the database: totals as the composition stores them."""
     signed = sum((Decimal(x["amount"]) * (-1 if x["type"] == "credit" else 1) for x in lines), Decimal(0))
     tax = sum((Decimal(t[3]) for t in taxes), Decimal(0))

@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from catalog.services import meter_create, plan_create, product_create, tax_rate_set
-from customers.services import customer_create
+from customers.tests.factories import dupont
 from invoicing.services import invoice_generate
-from subscriptions.services import subscription_create
+from subscriptions.tests.factories import signed_subscription
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from usage.ingest import events_ingest
@@ -58,29 +58,17 @@ def customer(tenant: Tenant, pooled: bool) -> Any:
             }
         ],
     )
-    c = customer_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        external_id="c",
-        name="C",
-        email="c@x.test",
-        country="FR",
-        timezone="Europe/Paris",
-        billing_day=1,
-    )
-    subscription_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        external_id="s",
-        customer=c,
+    customer = dupont(tenant)
+    signed_subscription(
+        tenant,
+        customer=customer,
         plan=plan,
+        external_id="s",
+        devices=("A", "B"),
         signed_at=datetime(2026, 3, 1, 9, tzinfo=PARIS),
         starts_on=date(2026, 3, 1),
-        devices=[{"device_id": "A"}, {"device_id": "B"}],
     )
-    return c
+    return customer
 
 
 def send(tenant: Tenant, received: datetime, *events: tuple[str, datetime, int], device: str = "A") -> None:

@@ -8,15 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db.models import Sum
-from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from billing_platform.periods import monthly_period_starting
-from catalog.models import Plan
-from catalog.services import plan_create, product_create
-from customers.services import customer_create
+from catalog.tests.factories import platform_plan
+from customers.tests.factories import dupont
 from subscriptions.changes import (
     service_charge_record,
     subscription_change,
@@ -24,7 +22,7 @@ from subscriptions.changes import (
 )
 from subscriptions.models import ServiceCharge, Subscription
 from subscriptions.periods import subscription_period_at
-from subscriptions.services import subscription_create
+from subscriptions.tests.factories import signed_subscription
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 
@@ -37,49 +35,18 @@ def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
     return datetime(year, month, day, hour, minute, tzinfo=PARIS)
 
 
-def make_plan(tenant: Tenant, code: str, amount: str, interval: str = "month", **extra: Any) -> Plan:
-    return plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=timezone.now(),
-        code=code,
-        name=code.title(),
-        interval=interval,
-        components=[
-            {
-                "product": "platform",
-                "per_device": True,
-                "starts_on": "subscription_start",
-                "charge": {"model": "flat", "amount": amount},
-            }
-        ],
-        prices=[{"currency": "EUR"}],
-        **extra,
-    )
-
-
 @pytest.fixture
 def world(tenant: Tenant) -> dict[str, Any]:
-    product_create(tenant=tenant, actor=ACTOR, at=timezone.now(), code="platform", name="Platform", kind="service")
     plans = {
-        "basic": make_plan(tenant, "basic", "25.00"),
-        "premium": make_plan(tenant, "premium", "40.00"),
-        "gold": make_plan(tenant, "gold", "55.00"),
-        "yearly": make_plan(tenant, "yearly", "300.00", interval="year"),
-        "committed": make_plan(tenant, "committed", "25.00", commitment_months=12, early_termination="remaining_fees"),
+        "basic": platform_plan(tenant, "basic", "25.00"),
+        "premium": platform_plan(tenant, "premium", "40.00"),
+        "gold": platform_plan(tenant, "gold", "55.00"),
+        "yearly": platform_plan(tenant, "yearly", "300.00", interval="year"),
+        "committed": platform_plan(
+            tenant, "committed", "25.00", commitment_months=12, early_termination="remaining_fees"
+        ),
     }
-    customer = customer_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=timezone.now(),
-        external_id="dupont",
-        name="Dupont",
-        email="a@b.test",
-        country="FR",
-        timezone="Europe/Paris",
-        billing_day=1,
-    )
-    return {"plans": plans, "customer": customer}
+    return {"plans": plans, "customer": dupont(tenant)}
 
 
 def subscribe(
@@ -89,16 +56,9 @@ def subscribe(
     devices: tuple[str, ...] = ("A",),
     external_id: str = "sub",
 ) -> Subscription:
-    return subscription_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=timezone.now(),
-        external_id=external_id,
-        customer=world["customer"],
-        plan=world["plans"][plan],
-        signed_at=paris(2026, 1, 1, 9),
-        devices=[{"device_id": d} for d in devices],
-        starts_on=date(2026, 1, 1),
+    """Signed on 1 January 2026, 09:00 Paris, started that day."""
+    return signed_subscription(
+        tenant, customer=world["customer"], plan=world["plans"][plan], devices=devices, external_id=external_id
     )
 
 

@@ -14,11 +14,11 @@ from standardwebhooks import Webhook
 
 from billing_platform.celery import app as celery_app
 from billing_platform.periods import monthly_period_starting
-from catalog.services import meter_create, plan_create, product_create
-from customers.services import customer_create
+from catalog.tests.factories import smart_fleet_catalog
+from customers.tests.factories import dupont
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionEvent
 from subscriptions.proration import DeviceActivity, activation_prorations
-from tenancy.actors import Actor
+from subscriptions.tests.factories import SMART_FLEET_SUBSCRIPTION
 from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, Tenant
 
@@ -45,57 +45,10 @@ def secret(tenant: Tenant) -> str:
 
 @pytest.fixture
 def smart_fleet(tenant: Tenant, api: APIClient) -> Subscription:
-    actor, at = Actor.system("tests"), timezone.now()
-    for code, kind in (("eld-200", "hardware"), ("fleet-platform", "service"), ("data-overage", "usage")):
-        product_create(tenant=tenant, actor=actor, at=at, code=code, name=code, kind=kind)
-    meter_create(tenant=tenant, actor=actor, at=at, code="data_mb", name="Data", aggregation="sum", field="mb")
-    plan_create(
-        tenant=tenant,
-        actor=actor,
-        at=at,
-        code="smart-fleet",
-        name="Smart Fleet",
-        commitment_months=12,
-        components=[
-            {"product": "eld-200", "price": "240.00", "instalments": 12},
-            {
-                "product": "fleet-platform",
-                "per_device": True,
-                "starts_on": "activation",
-                "charge": {"model": "flat", "amount": "25.00"},
-            },
-            {
-                "product": "data-overage",
-                "meter": "data_mb",
-                "included_per_device": 1024,
-                "charge": {"model": "per_unit", "unit_amount": "0.01"},
-            },
-        ],
-        prices=[{"currency": "EUR"}],
-    )
-    customer_create(
-        tenant=tenant,
-        actor=actor,
-        at=at,
-        external_id="dupont",
-        name="Transports Dupont",
-        email="compta@dupont.test",
-        country="FR",
-        currency="EUR",
-        timezone=PARIS,
-        language="fr",
-    )
-    response = api.post(
-        "/api/v1/subscriptions",
-        {
-            "external_id": "dupont-fleet",
-            "customer": "dupont",
-            "plan": "smart-fleet",
-            "signed_at": "2026-03-10T10:00:00+01:00",
-            "devices": [{"device_id": d, "device_type": "eld"} for d in ("A", "B", "C")],
-        },
-        format="json",
-    )
+    # no billing day yet: signing sets it
+    smart_fleet_catalog(tenant)
+    dupont(tenant, billing_day=None)
+    response = api.post("/api/v1/subscriptions", SMART_FLEET_SUBSCRIPTION, format="json")
     assert response.status_code == 201, response.content
     return Subscription.objects.get(tenant=tenant, external_id="dupont-fleet")
 

@@ -13,11 +13,8 @@ from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
 from billing_platform.celery import app as celery_app
-from catalog.services import plan_create, product_create
-from customers.services import customer_create
 from subscriptions.models import Device, DeviceCloudWebhook
-from subscriptions.services import subscription_create
-from tenancy.actors import Actor
+from subscriptions.tests.factories import smart_fleet
 from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, Tenant
 
@@ -32,33 +29,11 @@ def worker(transactional_db: Any) -> Iterator[None]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_applies_the_activation(tenant: Tenant, make_client: Any, worker: None) -> None:
-    actor, now = Actor.system("tests"), timezone.now()
+    now = timezone.now()
     secret = generate_webhook_secret()
     tenant.device_cloud_secrets = [secret]
     tenant.save()
-    product_create(tenant=tenant, actor=actor, at=now, code="platform", name="Platform", kind="service")
-    plan = plan_create(
-        tenant=tenant,
-        actor=actor,
-        at=now,
-        code="p",
-        name="P",
-        prices=[{"currency": "EUR"}],
-        components=[{"product": "platform", "charge": {"model": "flat", "amount": "25.00"}}],
-    )
-    customer = customer_create(
-        tenant=tenant, actor=actor, at=now, external_id="c", name="C", email="c@x.test", country="FR"
-    )
-    subscription_create(
-        tenant=tenant,
-        actor=actor,
-        at=now,
-        external_id="s",
-        customer=customer,
-        plan=plan,
-        signed_at=now,
-        devices=[{"device_id": "A"}],
-    )
+    smart_fleet(tenant)
     payload = json.dumps({"type": "device.activated", "data": {"device_id": "A", "occurred_at": now.isoformat()}})
     client: APIClient = make_client(tenant, ApiKeyScope.DEVICE_CLOUD)
     response = client.post(

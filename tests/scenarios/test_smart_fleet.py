@@ -14,6 +14,9 @@ from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
 from billing_platform.celery import app as celery_app
+from catalog.tests.factories import smart_fleet_catalog_posted
+from customers.tests.factories import DUPONT
+from subscriptions.tests.factories import SMART_FLEET_ACTIVATIONS, SMART_FLEET_SUBSCRIPTION
 from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, Tenant
 from usage.partitions import forget_known_partitions
@@ -46,102 +49,12 @@ def fleet(tenant: Tenant, api: APIClient, make_client: Any, django_capture_on_co
     tenant.device_cloud_secrets = [secret]
     tenant.save()
     with time_machine.travel(paris(2026, 3, 1, 9), tick=False):
-        ok(api.post("/api/v1/products", {"code": "eld-200", "name": "ELD-200", "kind": "hardware"}, format="json"))
-        ok(
-            api.post(
-                "/api/v1/products",
-                {"code": "fleet-platform", "name": "Fleet platform", "kind": "service"},
-                format="json",
-            )
-        )
-        ok(
-            api.post(
-                "/api/v1/products", {"code": "data-overage", "name": "Data overage", "kind": "usage"}, format="json"
-            )
-        )
-        ok(
-            api.post(
-                "/api/v1/meters",
-                {"code": "data_mb", "name": "Data", "aggregation": "sum", "field": "mb"},
-                format="json",
-            )
-        )
-        ok(api.post("/api/v1/tax_rates", {"country": "FR", "tax_category": "standard", "rate": "20"}, format="json"))
-        ok(
-            api.post(
-                "/api/v1/plans",
-                {
-                    "code": "smart-fleet",
-                    "name": "Smart Fleet",
-                    "interval": "month",
-                    "commitment_months": 12,
-                    "components": [
-                        {
-                            "product": "eld-200",
-                            "kind": "hardware",
-                            "price": "240.00",
-                            "instalments": 12,
-                            "bill_on": "signature",
-                        },
-                        {
-                            "product": "fleet-platform",
-                            "kind": "service",
-                            "per_device": True,
-                            "starts_on": "activation",
-                            "charge": {"model": "flat", "amount": "25.00"},
-                        },
-                        {
-                            "product": "data-overage",
-                            "kind": "usage",
-                            "meter": "data_mb",
-                            "pooled": True,
-                            "included_per_device": 1024,
-                            "charge": {
-                                "model": "graduated",
-                                "tiers": [
-                                    {"up_to": 10000, "unit_amount": "0.010"},
-                                    {"up_to": None, "unit_amount": "0.005"},
-                                ],
-                            },
-                        },
-                    ],
-                    "prices": [{"currency": "EUR"}],
-                },
-                format="json",
-            )
-        )
-        ok(
-            api.post(
-                "/api/v1/customers",
-                {
-                    "external_id": "dupont",
-                    "name": "Transports Dupont",
-                    "email": "compta@dupont.test",
-                    "currency": "EUR",
-                    "timezone": "Europe/Paris",
-                    "language": "fr",
-                    "country": "FR",
-                    "billing_day": 1,
-                },
-                format="json",
-            )
-        )
+        smart_fleet_catalog_posted(api)
+        ok(api.post("/api/v1/customers", DUPONT, format="json"))
     with time_machine.travel(paris(2026, 3, 10, 10), tick=False):
-        ok(
-            api.post(
-                "/api/v1/subscriptions",
-                {
-                    "external_id": "dupont-fleet",
-                    "customer": "dupont",
-                    "plan": "smart-fleet",
-                    "signed_at": "2026-03-10T10:00:00+01:00",
-                    "devices": [{"device_id": d, "device_type": "eld"} for d in ("A", "B", "C")],
-                },
-                format="json",
-            )
-        )
+        ok(api.post("/api/v1/subscriptions", SMART_FLEET_SUBSCRIPTION, format="json"))
     cloud = make_client(tenant, ApiKeyScope.DEVICE_CLOUD)
-    for device, at in (("A", paris(2026, 3, 15, 9)), ("B", paris(2026, 3, 20, 14)), ("C", paris(2026, 4, 10, 8))):
+    for device, at in SMART_FLEET_ACTIVATIONS.items():
         body = json.dumps({"type": "device.activated", "data": {"device_id": device, "occurred_at": at.isoformat()}})
         with time_machine.travel(at, tick=False), django_capture_on_commit_callbacks(execute=True):
             ok(

@@ -140,7 +140,7 @@ class EventIngestApi(APIView):
     def post(self, request: Request) -> Response:
         tenant = request_tenant(request)
         settings, _ = UsageSettings.objects.get_or_create(tenant=tenant)
-        check_rate(key_id=str(request.auth.pk), limit_per_second=settings.rate_limit_per_second)  # type: ignore[union-attr]
+        check_rate(key_id=str(request.auth.pk), limit_per_second=settings.rate_limit_per_second)
         content_type = (request.content_type or "").split(";")[0].strip().lower()
         events = parse_events(request.body, content_type)
         result = events_ingest(tenant=tenant, events=events, received_at=timezone.now(), settings=settings)

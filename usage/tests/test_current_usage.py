@@ -15,12 +15,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from catalog.models import Meter
-from catalog.services import meter_create, plan_create, product_create, tax_rate_set
+from catalog.services import plan_create, product_create
 from customers.models import Customer
-from customers.services import customer_create
 from invoicing.upcoming import CurrentUsage, invoice_upcoming
 from subscriptions.models import Subscription
 from subscriptions.services import device_event_apply, subscription_create
+from subscriptions.tests.factories import smart_fleet as smart_fleet_subscription
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.aggregation import aggregate
@@ -199,63 +199,10 @@ def test_matrix_groups_from_the_rollups_equal_the_raw_groups(fleet: Subscription
 
 @pytest.fixture
 def smart_fleet(tenant: Tenant) -> Customer:
-    at = timezone.now()
-    for code, kind in (("eld-200", "hardware"), ("fleet-platform", "service"), ("data-overage", "usage")):
-        product_create(tenant=tenant, actor=ACTOR, at=at, code=code, name=code, kind=kind)
-    meter_create(tenant=tenant, actor=ACTOR, at=at, code="data_mb", name="Data", aggregation="sum", field="mb")
-    tax_rate_set(tenant=tenant, actor=ACTOR, at=at, country="FR", tax_category="standard", rate="20")
-    plan = plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=at,
-        code="smart-fleet",
-        name="Smart Fleet",
-        commitment_months=12,
-        components=[
-            {"product": "eld-200", "price": "240.00", "instalments": 12, "bill_on": "signature"},
-            {
-                "product": "fleet-platform",
-                "per_device": True,
-                "starts_on": "activation",
-                "charge": {"model": "flat", "amount": "25.00"},
-            },
-            {
-                "product": "data-overage",
-                "meter": "data_mb",
-                "pooled": True,
-                "included_per_device": 1024,
-                "charge": {
-                    "model": "graduated",
-                    "tiers": [{"up_to": 10000, "unit_amount": "0.010"}, {"up_to": None, "unit_amount": "0.005"}],
-                },
-            },
-        ],
-        prices=[{"currency": "EUR"}],
-    )
-    customer = customer_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=at,
-        external_id="dupont",
-        name="Transports Dupont",
-        email="compta@dupont.test",
-        country="FR",
-        currency="EUR",
-        timezone="Europe/Paris",
-        language="fr",
-        billing_day=1,
-    )
-    subscription_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=at,
-        external_id="dupont-fleet",
-        customer=customer,
-        plan=plan,
-        signed_at=datetime.fromisoformat("2026-03-10T10:00:00+01:00"),
-        devices=[{"device_id": d, "device_type": "eld"} for d in ("A", "B", "C")],
-    )
-    return customer
+    # products named by their codes: the projected lines' descriptions below start with the name
+    return smart_fleet_subscription(
+        tenant, names={"eld-200": "eld-200", "fleet-platform": "fleet-platform", "data-overage": "data-overage"}
+    ).customer
 
 
 def activate(tenant: Tenant, device: str, when: str) -> None:

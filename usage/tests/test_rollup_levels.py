@@ -19,16 +19,16 @@ from django.utils import timezone
 
 from billing_platform.periods import Period, local_midnight
 from catalog.models import Meter
-from catalog.services import meter_create, plan_create, product_create
 from customers.services import customer_create
 from subscriptions.models import Subscription
-from subscriptions.services import subscription_create
+from subscriptions.tests.factories import signed_subscription
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from usage.aggregation import aggregate
 from usage.ingest import daily_rollups_rebuild, events_ingest
 from usage.models import UsageDailyRollup, UsageRollup
 from usage.selectors import RollupGroup, _pieces, rollup_groups
+from usage.tests.factories import metered_plan
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")
@@ -83,15 +83,7 @@ def utc(text: str) -> datetime:
 
 @pytest.fixture
 def plan(tenant: Tenant) -> Any:
-    now = timezone.now()
-    components = []
-    for code, spec in METERS.items():
-        meter_create(tenant=tenant, actor=ACTOR, at=now, code=code, name=code, **spec)
-        product_create(tenant=tenant, actor=ACTOR, at=now, code=f"u-{code}", name=code, kind="usage")
-        components.append({"product": f"u-{code}", "meter": code, "charge": {"model": "per_unit", "unit_amount": "1"}})
-    return plan_create(
-        tenant=tenant, actor=ACTOR, at=now, code="iot", name="IoT", components=components, prices=[{"currency": "EUR"}]
-    )
+    return metered_plan(tenant, METERS, unit_amount="1")
 
 
 def subscribe(tenant: Tenant, plan: Any, name: str, tz: str) -> Subscription:
@@ -108,15 +100,8 @@ def subscribe(tenant: Tenant, plan: Any, name: str, tz: str) -> Subscription:
         timezone=tz,
         billing_day=1,
     )
-    return subscription_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        external_id=f"{name}-fleet",
-        customer=customer,
-        plan=plan,
-        signed_at=now,
-        starts_on=date(2026, 1, 1),
+    return signed_subscription(
+        tenant, customer=customer, plan=plan, external_id=f"{name}-fleet", devices=(), signed_at=now
     )
 
 
