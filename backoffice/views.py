@@ -70,7 +70,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                 scope=form.cleaned_data["scope"],
                 actor=current_actor(request),
                 at=timezone.now(),
-                created_by=request.user,  # type: ignore[arg-type]
+                created_by=request.user,
             )
         except InvalidInput as exc:
             form.add_error(None, exc.detail)

@@ -2,7 +2,7 @@
 both DST changes of Europe/Paris and America/Los_Angeles, time bands and dimensions."""
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,8 +15,6 @@ from rest_framework.test import APIClient
 
 from billing_platform.periods import Period, monthly_period_containing
 from catalog.models import Meter
-from customers.services import customer_create
-from invoicing.upcoming import invoice_upcoming
 from subscriptions.models import Subscription
 from subscriptions.periods import subscription_period_at
 from subscriptions.services import subscription_create
@@ -204,60 +202,6 @@ DST_DAYS = [
 
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-@pytest.mark.parametrize(("tz", "day", "starts", "ends"), DST_DAYS)
-def test_events_around_local_midnight_on_dst_days_land_in_the_right_day_and_period(
-    fleet: Subscription, tenant: Tenant, ingest: Any, tz: str, day: date, starts: str, ends: str
-) -> None:
-    # given: a customer in that zone billed on that day of the month (a period starts at its midnight)
-    customer = customer_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=timezone.now(),
-        external_id="dst",
-        name="DST",
-        email="dst@x.test",
-        country="FR",
-        timezone=tz,
-        billing_day=day.day,
-    )
-    sub = subscription_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=timezone.now(),
-        external_id="dst-sub",
-        customer=customer,
-        plan=fleet.plan,
-        signed_at=timezone.now(),
-        starts_on=date(2026, 1, 1),
-    )
-    start, end = _utc(starts), _utc(ends)
-    second = timedelta(seconds=1)
-    now = end + timedelta(days=3)
-    # when: one event just before and one at each of the two local midnights of the DST day
-    ingest(
-        [
-            ev("before-start", "data_mb", (start - second).isoformat(), "dst-sub", mb=1),
-            ev("at-start", "data_mb", start.isoformat(), "dst-sub", mb=10),
-            ev("before-end", "data_mb", (end - second).isoformat(), "dst-sub", mb=100),
-            ev("at-end", "data_mb", end.isoformat(), "dst-sub", mb=1000),
-        ],
-        now=now,
-    )
-    # then: the local day is 23 or 25 hours long and holds exactly its two events
-    local_day = Period(start, end)
-    assert (end - start).total_seconds() / 3600 in (23, 25)
-    assert totals(tenant, sub, "data_mb", local_day) == (Decimal(110), 2)
-    # the billing period starts at the DST day's local midnight: the event a second before is in the previous one
-    previous, current = subscription_period_at(sub, at=start - second), subscription_period_at(sub, at=start)
-    assert previous.end == current.start == start
-    assert totals(tenant, sub, "data_mb", previous) == (Decimal(1), 1)
-    assert totals(tenant, sub, "data_mb", current) == (Decimal(1110), 3)
-    # and the live view from the rollups cuts the period at the same instant
-    [subscription] = invoice_upcoming(customer=customer, at=now).subscriptions
-    [data] = [c for c in subscription.components if c.meter == "data_mb"]
-    assert (subscription.period_start, data.quantity, data.event_count) == (start, Decimal(1110), 3)
 
 
 def test_time_band_edges_08_00_is_peak_and_20_00_is_off_peak(fleet: Subscription, tenant: Tenant, ingest: Any) -> None:

@@ -3,7 +3,7 @@ the allowance is taken once however often it is computed (pitfall #12), and the 
 scenario's numbers, through the API."""
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,16 +14,21 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from billing_platform.periods import Period
 from catalog.models import Meter
 from catalog.services import plan_create, product_create
 from customers.models import Customer
+from customers.services import customer_create
 from invoicing.upcoming import CurrentUsage, invoice_upcoming
 from subscriptions.models import Subscription
+from subscriptions.periods import subscription_period_at
 from subscriptions.services import device_event_apply, subscription_create
 from subscriptions.tests.factories import smart_fleet as smart_fleet_subscription
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.aggregation import aggregate
+from usage.tests.test_aggregation import DST_DAYS, totals
+from usage.tests.test_aggregation import ev as usage_event
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")
@@ -355,3 +360,58 @@ def test_the_api_shows_the_smart_fleet_numbers_and_404s_an_unknown_customer(
     assert unknown.status_code == 404
     assert unknown["Content-Type"] == "application/problem+json"
     assert unknown.json()["code"] == "customer_not_found"
+
+
+# The live view cuts a period at the same local midnight as the raw-event aggregation.
+@pytest.mark.parametrize(("tz", "day", "starts", "ends"), DST_DAYS)
+def test_events_around_local_midnight_on_dst_days_land_in_the_right_day_and_period(
+    fleet: Subscription, tenant: Tenant, ingest: Any, tz: str, day: date, starts: str, ends: str
+) -> None:
+    # given: a customer in that zone billed on that day of the month (a period starts at its midnight)
+    customer = customer_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=timezone.now(),
+        external_id="dst",
+        name="DST",
+        email="dst@x.test",
+        country="FR",
+        timezone=tz,
+        billing_day=day.day,
+    )
+    sub = subscription_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=timezone.now(),
+        external_id="dst-sub",
+        customer=customer,
+        plan=fleet.plan,
+        signed_at=timezone.now(),
+        starts_on=date(2026, 1, 1),
+    )
+    start, end = datetime.fromisoformat(starts), datetime.fromisoformat(ends)
+    second = timedelta(seconds=1)
+    now = end + timedelta(days=3)
+    # when: one event just before and one at each of the two local midnights of the DST day
+    ingest(
+        [
+            usage_event("before-start", "data_mb", (start - second).isoformat(), "dst-sub", mb=1),
+            usage_event("at-start", "data_mb", start.isoformat(), "dst-sub", mb=10),
+            usage_event("before-end", "data_mb", (end - second).isoformat(), "dst-sub", mb=100),
+            usage_event("at-end", "data_mb", end.isoformat(), "dst-sub", mb=1000),
+        ],
+        now=now,
+    )
+    # then: the local day is 23 or 25 hours long and holds exactly its two events
+    local_day = Period(start, end)
+    assert (end - start).total_seconds() / 3600 in (23, 25)
+    assert totals(tenant, sub, "data_mb", local_day) == (Decimal(110), 2)
+    # the billing period starts at the DST day's local midnight: the event a second before is in the previous one
+    previous, current = subscription_period_at(sub, at=start - second), subscription_period_at(sub, at=start)
+    assert previous.end == current.start == start
+    assert totals(tenant, sub, "data_mb", previous) == (Decimal(1), 1)
+    assert totals(tenant, sub, "data_mb", current) == (Decimal(1110), 3)
+    # and the live view from the rollups cuts the period at the same instant
+    [subscription] = invoice_upcoming(customer=customer, at=now).subscriptions
+    [data] = [c for c in subscription.components if c.meter == "data_mb"]
+    assert (subscription.period_start, data.quantity, data.event_count) == (start, Decimal(1110), 3)
