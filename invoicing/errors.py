@@ -15,3 +15,7 @@ class InvalidInvoiceTransition(Conflict):
 
 class InvalidCreditNote(InvalidInput):
     code = "invalid_credit_note"
+
+
+class DocumentNotReady(Conflict):
+    code = "document_not_ready"

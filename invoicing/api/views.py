@@ -12,8 +12,9 @@ from rest_framework.views import APIView
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import problems
-from billing_platform.errors import Conflict, invalid
+from billing_platform.errors import invalid
 from invoicing.api import serializers as s
+from invoicing.errors import DocumentNotReady
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
 from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
 from tenancy.api import request_actor, request_tenant
@@ -151,10 +152,6 @@ class CreditNoteCreateApi(APIView):
         return Response(
             s.InvoiceOutputSerializer(invoice_get(tenant=tenant, pk=str(note.pk))).data, status=status.HTTP_201_CREATED
         )
-
-
-class DocumentNotReady(Conflict):
-    code = "document_not_ready"
 
 
 class _DocumentApi(APIView):
