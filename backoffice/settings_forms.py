@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing_platform.errors import DomainError, InvalidInput
 from tenancy.models import RegistrationScheme
-from usage.settings_services import USAGE_SETTINGS_LIMITS
+from usage.services import USAGE_SETTINGS_LIMITS
 
 # The services' errors by (field, code), then by code alone; an error missing here keeps its
 # English message.

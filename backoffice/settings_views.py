@@ -28,7 +28,7 @@ from tenancy.services import (
     device_cloud_secret_remove,
     tenant_seller_update,
 )
-from usage.settings_services import USAGE_SETTINGS_LIMITS, usage_settings_get, usage_settings_update
+from usage.services import USAGE_SETTINGS_LIMITS, usage_settings_get, usage_settings_update
 
 HISTORY_SIZE = 10
 

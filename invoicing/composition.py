@@ -38,7 +38,7 @@ from usage.current import (
     per_device_amount,
     usage_context_load,
 )
-from usage.settings_services import usage_settings_get
+from usage.services import usage_settings_get
 
 
 @dataclass
