@@ -47,11 +47,13 @@ from invoicing.models import (
 )
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
 from invoicing.services import (
-    _credited_per_line,  # what is left to credit per line: the rule credit_note_create applies
     bill_run_create,
     credit_note_create,
     invoice_finalize,
     invoice_void,
+)
+from invoicing.services.credit_notes import (
+    _credited_per_line,  # what is left to credit per line: the rule credit_note_create applies
 )
 from tenancy.models import Tenant
 
