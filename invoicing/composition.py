@@ -32,7 +32,7 @@ from subscriptions.models import ServiceCharge, Subscription
 from subscriptions.periods import subscription_period_at
 from tenancy.models import Tenant
 from usage.aggregation import AggregateRow, aggregate_many, with_late_events
-from usage.settings_services import usage_settings_get
+from usage.services import usage_settings_get
 from usage.usage_context import DeviceRow, UsageContext, usage_context_load
 
 

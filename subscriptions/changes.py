@@ -36,6 +36,7 @@ from catalog.models import INTERVAL_MONTHS, Interval, Plan, PlanComponent, Produ
 from catalog.versions import component_prices_as_of
 from subscriptions.devices import device_is_billable
 from subscriptions.errors import DeviceInUse, DeviceNotFound, InvalidTransition
+from subscriptions.ledger import LedgerEntry, service_charges_record
 from subscriptions.models import (
     ChangeAction,
     ChangeStatus,
@@ -266,27 +267,22 @@ def _group(entries: list[Entry], currency: str) -> list[ChangeLine]:
 
 
 def _write_ledger(subscription: Subscription, change: SubscriptionChange, entries: Sequence[Entry]) -> None:
-    ServiceCharge.objects.bulk_create(
-        [
-            ServiceCharge(
-                tenant_id=subscription.tenant_id,
-                subscription=subscription,
-                component=e.component,
-                device=e.device,
-                kind=e.kind,
-                source=e.source,
-                period_start=e.period.start,
-                period_end=e.period.end,
-                covered_start=e.covered.start,
-                covered_end=e.covered.end,
-                amount=e.amount,
-                currency=subscription.customer.currency,
-                description=e.description,
-                change=change,
-            )
-            for e in entries
-            if e.amount > 0
-        ]
+    service_charges_record(
+        LedgerEntry(
+            subscription=subscription,
+            component=e.component,
+            device_id=e.device.pk if e.device is not None else None,
+            kind=e.kind,
+            source=e.source,
+            period=e.period,
+            covered=e.covered,
+            amount=e.amount,
+            currency=subscription.customer.currency,
+            description=e.description,
+            change=change,
+        )
+        for e in entries
+        if e.amount > 0
     )
 
 
@@ -667,29 +663,27 @@ def service_charge_record(
 ) -> ServiceCharge:
     """Record a fee billed for a service period (bill runs call this for every in-advance or activation
     fee they invoice), so that later changes credit at most what was charged."""
-    covered = covered or period
-    try:
-        with transaction.atomic():
-            return ServiceCharge.objects.create(
-                tenant_id=subscription.tenant_id,
+    service_charges_record(
+        [
+            LedgerEntry(
                 subscription=subscription,
                 component=component,
-                device=device,
+                device_id=device.pk if device is not None else None,
                 kind=ChargeKind.CHARGE,
                 source=source,
-                period_start=period.start,
-                period_end=period.end,
-                covered_start=covered.start,
-                covered_end=covered.end,
+                period=period,
+                covered=covered or period,
                 amount=amount,
                 currency=subscription.customer.currency,
                 invoiced_at=invoiced_at,
             )
-    except IntegrityError:
-        # Already charged for this period: a retried or repeated bill run changes nothing (pitfall #1).
-        return ServiceCharge.objects.get(
-            subscription=subscription, component=component, device=device, period_start=period.start, source=source
-        )
+        ]
+    )
+    # The row written, or the one already charged for this period: a retried or repeated bill run
+    # changes nothing (pitfall #1).
+    return ServiceCharge.objects.filter(
+        subscription=subscription, component=component, device=device, period_start=period.start, source=source
+    ).latest("id")
 
 
 __all__ = [

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils.crypto import get_random_string
 from stdnum.eu import vat
 from stdnum.fr import siren, siret
@@ -82,6 +83,42 @@ def audit_record(
     )
     entry.save(force_insert=True)
     return entry
+
+
+def audited_update(
+    *,
+    obj: Model,
+    changes: Mapping[str, Any],
+    actor: Actor,
+    at: datetime,
+    action: str,
+    object_type: str,
+    object_id: str,
+) -> dict[str, Any]:
+    """Change a settings row and record it: the one way to do so. ``obj`` is a row the caller holds
+    locked (``select_for_update``) and ``changes`` are values it has validated, by field.
+
+    Only the fields whose value differs are set and saved (``update_fields``), and one audit entry
+    records them before and after; when none differs, nothing is written. Returns the fields that
+    changed, with their new values. The entry's tenant is ``obj`` itself or ``obj.tenant``.
+    """
+    before = {field: getattr(obj, field) for field in changes}
+    changed = {field: value for field, value in changes.items() if before[field] != value}
+    if changed:
+        for field, value in changed.items():
+            setattr(obj, field, value)
+        obj.save(update_fields=list(changed))
+        audit_record(
+            tenant=obj if isinstance(obj, Tenant) else obj.tenant,  # type: ignore[attr-defined]
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            at=at,
+            before={field: before[field] for field in changed},
+            after=changed,
+        )
+    return changed
 
 
 @dataclass(frozen=True)
@@ -348,21 +385,15 @@ def tenant_seller_update(*, tenant: Tenant, actor: Actor, at: datetime, data: Ma
         errors += _validate_seller({**before, **cleaned})
         if errors:
             raise InvalidTenantSettings("; ".join("%s: %s" % (e.field, e.message) for e in errors), errors=errors)
-        changed = {field: value for field, value in cleaned.items() if before[field] != value}
-        if changed:
-            for field, value in changed.items():
-                setattr(locked, field, value)
-            locked.save(update_fields=list(changed))
-            audit_record(
-                tenant=locked,
-                actor=actor,
-                action="tenant.seller_updated",
-                object_type="tenant",
-                object_id=locked.slug,
-                at=at,
-                before={field: before[field] for field in changed},
-                after=changed,
-            )
+        audited_update(
+            obj=locked,
+            changes=cleaned,
+            actor=actor,
+            at=at,
+            action="tenant.seller_updated",
+            object_type="tenant",
+            object_id=locked.slug,
+        )
     return locked
 
 

@@ -18,13 +18,11 @@ from backoffice.formatting import (
     quantity_display,
 )
 from catalog.models import TaxCategory
-from invoicing.models import BillRun, BillRunStatus, Invoice, InvoiceLine, InvoiceStatus
+from invoicing.models import BillRun, BillRunStatus, Invoice, InvoiceLine
 from invoicing.selectors import bill_run_progress, invoice_credit_balance
 
 # A run is followed live (its progress polled every second) until it reaches another status.
 IN_PROGRESS = (BillRunStatus.PENDING, BillRunStatus.RUNNING)
-VOIDABLE = (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED)
-CREDITABLE = (InvoiceStatus.FINALIZED, InvoiceStatus.PAID)
 
 # The legs of an invoice, in the order the page shows them.
 LEGS = (

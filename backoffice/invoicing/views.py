@@ -23,9 +23,7 @@ from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, curre
 from backoffice.formatting import money_display, query_string
 from backoffice.invoicing.forms import BillRunForm, InvoiceFilterForm, credit_lines
 from backoffice.invoicing.presenters import (
-    CREDITABLE,
     IN_PROGRESS,
-    VOIDABLE,
     bill_run_panel,
     credit_rows,
     invoice_legs,
@@ -37,6 +35,7 @@ from billing_platform.errors import DomainError
 from billing_platform.periods import local_date
 from invoicing.documents import invoice_document
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceStatus
+from invoicing.policies import invoice_actions
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_credit_notes, invoice_get, invoice_search
 from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
 from tenancy.models import Tenant
@@ -164,11 +163,12 @@ def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
     is_invoice = invoice.kind == InvoiceKind.INVOICE
     credit_notes = invoice_credit_notes(invoice) if is_invoice else []
     live_notes = [n for n in credit_notes if n.status != InvoiceStatus.VOID]
+    allowed = invoice_actions(invoice)
     actions = {
-        "finalize": writable and invoice.status == InvoiceStatus.DRAFT,
+        "finalize": writable and "finalize" in allowed,
         # A credit note is settled against its invoice: voiding it would not give the amount back.
-        "void": writable and is_invoice and invoice.status in VOIDABLE and not live_notes,
-        "credit": writable and is_invoice and invoice.status in CREDITABLE,
+        "void": writable and is_invoice and "void" in allowed and not live_notes,
+        "credit": writable and "credit" in allowed,
     }
     rows = credit_rows(invoice) if actions["credit"] else []
     if actions["credit"] and not any(r["open"] for r in rows):

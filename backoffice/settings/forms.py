@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from backoffice.forms import DomainErrorFormMixin
 from billing_platform.errors import FieldError
 from tenancy.models import RegistrationScheme
-from usage.settings_services import USAGE_SETTINGS_LIMITS
+from usage.services import USAGE_SETTINGS_LIMITS
 
 # The services' errors by (field, code), then by code alone; an error missing here keeps its
 # English message.

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
 from backoffice.settings.forms import InvoicingSettingsForm, SellerForm, SettingsFormMixin, UsageSettingsForm
 from billing_platform.errors import DomainError
-from invoicing.settings_services import invoicing_settings_get, invoicing_settings_update
+from invoicing.services import invoicing_settings_get, invoicing_settings_update
 from tenancy.errors import DeviceCloudSecretNotFound, LastDeviceCloudSecret, TooManyDeviceCloudSecrets
 from tenancy.selectors import audit_log_list, device_cloud_secret_fingerprints
 from tenancy.services import (
@@ -28,7 +28,7 @@ from tenancy.services import (
     device_cloud_secret_remove,
     tenant_seller_update,
 )
-from usage.settings_services import USAGE_SETTINGS_LIMITS, usage_settings_get, usage_settings_update
+from usage.services import USAGE_SETTINGS_LIMITS, usage_settings_get, usage_settings_update
 
 HISTORY_SIZE = 10
 

@@ -5,9 +5,10 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from billing_platform.errors import FieldError, InvalidInput
+from billing_platform.validation import FieldErrors
 
 from .base import ChargeModel, Rated, Usage, decimal_str, exact_arithmetic
-from .properties import ErrorCollector, check_unknown_fields, item, join
+from .properties import charge_invalid, check_unknown_fields, item, join
 
 WILDCARD = "*"
 
@@ -51,17 +52,17 @@ class MatrixCharge:
         self.cell_models = cell_models
 
     def validate_properties(self, properties: Mapping[str, Any]) -> dict[str, Any]:
-        errors = ErrorCollector()
+        errors = FieldErrors()
         check_unknown_fields(properties, allowed=self.fields, model=self.key, errors=errors)
         dimensions = self._validate_dimensions(properties, errors)
         cells = self._validate_cells(properties, dimensions, errors)
         default = None
         if properties.get("default") is not None:
             default = self._validate_cell_charge(properties["default"], path="default", errors=errors)
-        errors.raise_if_any()
+        errors.raise_if_any(charge_invalid)
         return {"dimensions": dimensions or [], "cells": cells, "default": default}
 
-    def _validate_dimensions(self, properties: Mapping[str, Any], errors: ErrorCollector) -> list[str] | None:
+    def _validate_dimensions(self, properties: Mapping[str, Any], errors: FieldErrors) -> list[str] | None:
         """The dimension names, or None when the list itself is unusable (cells are then not matched)."""
         if "dimensions" not in properties:
             errors.add("dimensions", "required", "This field is required.")
@@ -84,7 +85,7 @@ class MatrixCharge:
         return dimensions
 
     def _validate_cells(
-        self, properties: Mapping[str, Any], dimensions: list[str] | None, errors: ErrorCollector
+        self, properties: Mapping[str, Any], dimensions: list[str] | None, errors: FieldErrors
     ) -> list[dict[str, Any]]:
         if "cells" not in properties:
             errors.add("cells", "required", "This field is required.")
@@ -113,7 +114,7 @@ class MatrixCharge:
         return cells
 
     def _validate_match(
-        self, cell: Mapping[str, Any], dimensions: list[str] | None, *, path: str, errors: ErrorCollector
+        self, cell: Mapping[str, Any], dimensions: list[str] | None, *, path: str, errors: FieldErrors
     ) -> dict[str, str]:
         field = join(path, "match")
         if "match" not in cell:
@@ -137,7 +138,7 @@ class MatrixCharge:
         # A dimension left out of match matches anything; written out so the stored cell is explicit.
         return {name: str(raw.get(name, WILDCARD)) for name in dimensions}
 
-    def _validate_cell_charge(self, charge: object, *, path: str, errors: ErrorCollector) -> dict[str, Any] | None:
+    def _validate_cell_charge(self, charge: object, *, path: str, errors: FieldErrors) -> dict[str, Any] | None:
         if not isinstance(charge, Mapping):
             errors.add(path, "invalid", "Must be a charge object with a model.")
             return None

@@ -4,8 +4,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from billing_platform.validation import FieldErrors
+
 from .base import Rated, Usage, decimal_str, exact_arithmetic
-from .properties import ErrorCollector, check_unknown_fields, parse_decimal, read_amount
+from .properties import charge_invalid, check_unknown_fields, parse_decimal, read_amount
 
 
 class PackageCharge:
@@ -18,7 +20,7 @@ class PackageCharge:
     fields: ClassVar[frozenset[str]] = frozenset({"package_size", "package_amount"})
 
     def validate_properties(self, properties: Mapping[str, Any]) -> dict[str, Any]:
-        errors = ErrorCollector()
+        errors = FieldErrors()
         check_unknown_fields(properties, allowed=self.fields, model=self.key, errors=errors)
         package_size: int | None = None
         if "package_size" not in properties:
@@ -31,7 +33,7 @@ class PackageCharge:
             else:
                 package_size = int(size)
         package_amount = read_amount(properties, "package_amount", errors=errors)
-        errors.raise_if_any()
+        errors.raise_if_any(charge_invalid)
         return {"package_size": package_size, "package_amount": package_amount}
 
     def rate(self, *, usage: Usage, properties: Mapping[str, Any]) -> Rated:

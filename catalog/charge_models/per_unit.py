@@ -4,8 +4,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from billing_platform.validation import FieldErrors
+
 from .base import Rated, Usage, decimal_str, exact_arithmetic
-from .properties import ErrorCollector, check_unknown_fields, read_amount
+from .properties import charge_invalid, check_unknown_fields, read_amount
 
 
 class PerUnitCharge:
@@ -15,10 +17,10 @@ class PerUnitCharge:
     fields: ClassVar[frozenset[str]] = frozenset({"unit_amount"})
 
     def validate_properties(self, properties: Mapping[str, Any]) -> dict[str, Any]:
-        errors = ErrorCollector()
+        errors = FieldErrors()
         check_unknown_fields(properties, allowed=self.fields, model=self.key, errors=errors)
         unit_amount = read_amount(properties, "unit_amount", errors=errors)
-        errors.raise_if_any()
+        errors.raise_if_any(charge_invalid)
         return {"unit_amount": unit_amount}
 
     def rate(self, *, usage: Usage, properties: Mapping[str, Any]) -> Rated:

@@ -4,8 +4,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from billing_platform.validation import FieldErrors
+
 from .base import Rated, Usage, decimal_str, exact_arithmetic
-from .properties import ErrorCollector, check_unknown_fields, read_amount
+from .properties import charge_invalid, check_unknown_fields, read_amount
 
 HUNDRED = Decimal(100)
 
@@ -21,13 +23,13 @@ class PercentageCharge:
     fields: ClassVar[frozenset[str]] = frozenset({"rate", "fixed_per_event"})
 
     def validate_properties(self, properties: Mapping[str, Any]) -> dict[str, Any]:
-        errors = ErrorCollector()
+        errors = FieldErrors()
         check_unknown_fields(properties, allowed=self.fields, model=self.key, errors=errors)
         rate = read_amount(properties, "rate", errors=errors)
         if rate is not None and Decimal(rate) > HUNDRED:
             errors.add("rate", "out_of_range", "Must be a percentage between 0 and 100.")
         fixed_per_event = read_amount(properties, "fixed_per_event", errors=errors, default="0")
-        errors.raise_if_any()
+        errors.raise_if_any(charge_invalid)
         return {"rate": rate, "fixed_per_event": fixed_per_event}
 
     def rate(self, *, usage: Usage, properties: Mapping[str, Any]) -> Rated:

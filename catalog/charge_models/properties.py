@@ -11,6 +11,7 @@ from typing import Any
 
 from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.money import UNIT_PRICE_PLACES
+from billing_platform.validation import FieldErrors
 
 from .base import decimal_str
 
@@ -37,33 +38,15 @@ def item(prefix: str, index: int) -> str:
 
 
 def charge_invalid(errors: Iterable[FieldError]) -> InvalidInput:
-    """One 422 for every problem of a charge; the detail lists them like the API handler does."""
+    """One 422 for every problem of a charge; the detail lists them like the API handler does. The
+    exception the models' ``FieldErrors`` raise: ``errors.raise_if_any(charge_invalid)``."""
     errors = list(errors)
     detail = "Invalid charge: %s" % "; ".join("%s: %s" % (e.field or "charge", e.message) for e in errors)
     return InvalidInput(detail, errors=errors)
 
 
-class ErrorCollector:
-    """Collects the field errors of one charge so that all of them are reported at once."""
-
-    def __init__(self) -> None:
-        self.errors: list[FieldError] = []
-
-    def add(self, field: str, code: str, message: str) -> None:
-        self.errors.append(FieldError(field, code, message))
-
-    def absorb(self, exc: InvalidInput, *, prefix: str) -> None:
-        """Take a nested charge's errors, re-pathed under ``prefix`` (``cells[0].charge``)."""
-        for error in exc.errors:
-            self.add(join(prefix, error.field), error.code, error.message)
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            raise charge_invalid(self.errors)
-
-
 def check_unknown_fields(
-    properties: Mapping[str, Any], *, allowed: Collection[str], model: str, errors: ErrorCollector, prefix: str = ""
+    properties: Mapping[str, Any], *, allowed: Collection[str], model: str, errors: FieldErrors, prefix: str = ""
 ) -> None:
     """A misspelt key (``unit_ammount``) must not silently fall back to a default."""
     for name in properties:
@@ -105,7 +88,7 @@ def _places(value: Decimal) -> int:
     return max(0, -(exponent + trailing_zeros))
 
 
-def check_decimal(value: object, *, field: str, errors: ErrorCollector) -> Decimal | None:
+def check_decimal(value: object, *, field: str, errors: FieldErrors) -> Decimal | None:
     """A non-negative decimal with at most 10 places and 18 integer digits, or None (error added)."""
     number = parse_decimal(value)
     if number is None:
@@ -132,7 +115,7 @@ def read_amount(
     properties: Mapping[str, Any],
     name: str,
     *,
-    errors: ErrorCollector,
+    errors: FieldErrors,
     prefix: str = "",
     default: str | None = None,
 ) -> str | None:

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from billing_platform.validation import FieldErrors
+
 from .base import decimal_str
-from .properties import ErrorCollector, check_decimal, check_unknown_fields, item, join, read_amount
+from .properties import check_decimal, check_unknown_fields, item, join, read_amount
 
 TIER_FIELDS = frozenset({"up_to", "unit_amount", "flat_amount"})
 
@@ -41,7 +43,7 @@ class Tier:
         }
 
 
-def validate_tiers(properties: Mapping[str, Any], *, model: str, errors: ErrorCollector) -> list[dict[str, Any]]:
+def validate_tiers(properties: Mapping[str, Any], *, model: str, errors: FieldErrors) -> list[dict[str, Any]]:
     """Normalise ``tiers``; add an error for every bad tier rather than stopping at the first."""
     if "tiers" not in properties:
         errors.add("tiers", "required", "This field is required.")
@@ -79,7 +81,7 @@ def validate_tiers(properties: Mapping[str, Any], *, model: str, errors: ErrorCo
 
 
 def _check_up_to(
-    tier: Mapping[str, Any], *, path: str, is_last: bool, highest: Decimal | None, errors: ErrorCollector
+    tier: Mapping[str, Any], *, path: str, is_last: bool, highest: Decimal | None, errors: FieldErrors
 ) -> Decimal | None:
     field = join(path, "up_to")
     if "up_to" not in tier:

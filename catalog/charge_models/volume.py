@@ -4,8 +4,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from billing_platform.validation import FieldErrors
+
 from .base import Rated, Usage, decimal_str, exact_arithmetic
-from .properties import ErrorCollector, check_unknown_fields
+from .properties import charge_invalid, check_unknown_fields
 from .tiers import parse_tiers, validate_tiers
 
 
@@ -20,10 +22,10 @@ class VolumeCharge:
     fields: ClassVar[frozenset[str]] = frozenset({"tiers"})
 
     def validate_properties(self, properties: Mapping[str, Any]) -> dict[str, Any]:
-        errors = ErrorCollector()
+        errors = FieldErrors()
         check_unknown_fields(properties, allowed=self.fields, model=self.key, errors=errors)
         tiers = validate_tiers(properties, model=self.key, errors=errors)
-        errors.raise_if_any()
+        errors.raise_if_any(charge_invalid)
         return {"tiers": tiers}
 
     def rate(self, *, usage: Usage, properties: Mapping[str, Any]) -> Rated:

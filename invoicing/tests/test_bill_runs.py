@@ -214,7 +214,7 @@ def test_two_bill_runs_finalizing_in_parallel_share_one_gapless_sequence(tenant:
 def test_a_batch_that_cannot_be_written_whole_is_written_one_customer_at_a_time(
     tenant: Tenant, monkeypatch: Any
 ) -> None:
-    from invoicing import services
+    from invoicing.services import bill_runs as services
 
     customers = monthly_fee_customers(tenant, 3)
     load = services.billing_context_load
@@ -295,7 +295,7 @@ def test_a_price_locked_subscription_keeps_its_version_until_its_commitment_ends
 
 @pytest.mark.django_db
 def test_a_customer_whose_data_breaks_the_chunk_reads_fails_alone(tenant: Tenant, monkeypatch: Any) -> None:
-    from invoicing import services
+    from invoicing.services import bill_runs as services
 
     customers = monthly_fee_customers(tenant, 3)
     load = services.billing_context_load

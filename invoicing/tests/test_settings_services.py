@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from invoicing.models import InvoicingSettings
-from invoicing.settings_services import invoicing_settings_get, invoicing_settings_update
+from invoicing.services import invoicing_settings_get, invoicing_settings_update
 from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
 from tenancy.models import AuditLogEntry, Tenant

@@ -10,9 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_platform.api.serializers import problems
-from billing_platform.errors import DomainError, FieldError, InvalidInput
+from billing_platform.errors import FieldError, InvalidInput
 from tenancy.api import request_tenant
 from tenancy.models import ApiKeyScope
+from usage.errors import MalformedRequest, UnsupportedMediaType
 from usage.ingest import MAX_BATCH, events_ingest
 from usage.models import UsageSettings
 from usage.ratelimit import check_rate
@@ -20,18 +21,6 @@ from usage.ratelimit import check_rate
 JSON = "application/json"
 CE_SINGLE = "application/cloudevents+json"
 CE_BATCH = "application/cloudevents-batch+json"
-
-
-class MalformedRequest(DomainError):
-    status = 400
-    code = "malformed_request"
-    title = "Malformed request"
-
-
-class UnsupportedMediaType(DomainError):
-    status = 415
-    code = "unsupported_media_type"
-    title = "Unsupported media type"
 
 
 def _from_cloudevent(ce: Any) -> Any:

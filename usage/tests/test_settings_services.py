@@ -8,7 +8,7 @@ from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
 from tenancy.models import AuditLogEntry, Tenant
 from usage.models import UsageSettings
-from usage.settings_services import usage_settings_get, usage_settings_update
+from usage.services import usage_settings_get, usage_settings_update
 
 pytestmark = pytest.mark.django_db
 

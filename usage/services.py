@@ -1,21 +1,17 @@
-"""The tenant's usage ingestion settings: read them, change them (audited).
-
-A module of its own (not ``usage/selectors.py`` and a ``usage/services.py``) so that it changes
-independently of the ingestion code; the getter may move to ``usage/selectors.py`` later.
-"""
+"""Usage writes outside ingestion (``usage/ingest.py``): the tenant's usage settings, read and
+changed (audited). The getter may move to ``usage/selectors.py`` later."""
 
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.forms.models import model_to_dict
 
 from billing_platform.errors import FieldError
 from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
 from tenancy.models import Tenant
-from tenancy.services import audit_record
+from tenancy.services import audited_update
 from usage.models import UsageSettings
 
 # (lowest, highest) accepted. A year of late events is already far more than any billing period; a
@@ -51,20 +47,14 @@ def usage_settings_update(*, tenant: Tenant, actor: Actor, at: datetime, data: M
         raise InvalidTenantSettings("; ".join("%s: %s" % (e.field, e.message) for e in errors), errors=errors)
     with transaction.atomic():
         settings, _ = UsageSettings.objects.select_for_update().get_or_create(tenant=tenant)
-        before = model_to_dict(settings, fields=list(USAGE_SETTINGS_LIMITS))
-        changed = {field: value for field, value in cleaned.items() if before[field] != value}
-        if changed:
-            for field, value in changed.items():
-                setattr(settings, field, value)
-            settings.save(update_fields=list(changed))
-            audit_record(
-                tenant=tenant,
-                actor=actor,
-                action="usage_settings.updated",
-                object_type="tenant",
-                object_id=tenant.slug,
-                at=at,
-                before={field: before[field] for field in changed},
-                after=changed,
-            )
+        settings.tenant = tenant  # known: the audit entry reads no row for it
+        audited_update(
+            obj=settings,
+            changes=cleaned,
+            actor=actor,
+            at=at,
+            action="usage_settings.updated",
+            object_type="tenant",
+            object_id=tenant.slug,
+        )
     return settings

@@ -1,7 +1,7 @@
 """The tenant's invoicing settings: read them, change them (audited).
 
-Kept out of ``invoicing/services.py`` on purpose: a small settings object with its own page, and a
-module that can change without touching the bill-run code.
+A module of its own: a small settings object with its own page, which can change without touching
+the bill-run code.
 """
 
 import re
@@ -17,7 +17,7 @@ from invoicing.models import InvoicingSettings
 from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
 from tenancy.models import Tenant
-from tenancy.services import audit_record
+from tenancy.services import audited_update
 
 INVOICING_SETTINGS_FIELDS = ("auto_finalize", "invoice_prefix", "credit_note_prefix")
 # A number is "<prefix>-<year>-<sequence>" (INV-2026-000001), at most 32 characters: the prefix has
@@ -77,19 +77,14 @@ def invoicing_settings_update(
             )
         if errors:
             raise InvalidTenantSettings("; ".join("%s: %s" % (e.field, e.message) for e in errors), errors=errors)
-        changed = {field: value for field, value in cleaned.items() if before[field] != value}
-        if changed:
-            for field, value in changed.items():
-                setattr(settings, field, value)
-            settings.save(update_fields=list(changed))
-            audit_record(
-                tenant=tenant,
-                actor=actor,
-                action="invoicing_settings.updated",
-                object_type="tenant",
-                object_id=tenant.slug,
-                at=at,
-                before={field: before[field] for field in changed},
-                after=changed,
-            )
+        settings.tenant = tenant  # known: the audit entry reads no row for it
+        audited_update(
+            obj=settings,
+            changes=cleaned,
+            actor=actor,
+            at=at,
+            action="invoicing_settings.updated",
+            object_type="tenant",
+            object_id=tenant.slug,
+        )
     return settings

@@ -1,22 +1,19 @@
-"""Catalog writes. Each service validates everything first (all field errors at once), then writes
-inside one transaction and appends to the audit log."""
+"""Plans, their components, and their price versions and per-customer price overrides. Published
+versions are never edited: a price change is a new version with its own effective date."""
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from billing_platform.errors import FieldError, InvalidInput, invalid
-from billing_platform.money import UNIT_PRICE_PLACES, is_known_currency
-from billing_platform.validation import validate_country
+from billing_platform.errors import FieldError, InvalidInput
+from billing_platform.money import is_known_currency
+from billing_platform.validation import FieldErrors, validate_country
 from catalog.charge_models.registry import validate_charge
 from catalog.errors import CodeTaken, PriceOverrideExists, PriceVersionExists
 from catalog.models import (
-    DEFAULT_REVENUE_TREATMENT,
-    Aggregation,
     BillOn,
     ComponentPrice,
     Interval,
@@ -27,372 +24,12 @@ from catalog.models import (
     PriceVersion,
     Product,
     ProductKind,
-    ProductSsp,
-    RevenueTreatment,
     StartsOn,
-    TaxCategory,
-    TaxRate,
 )
+from catalog.services._validation import audit, check_choice, check_code, decimal_field
 from customers.models import Customer
 from tenancy.actors import Actor
 from tenancy.models import Tenant
-from tenancy.services import audit_record
-
-CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-OFF_PEAK = "off_peak"
-
-
-class Errors:
-    """Collects field errors so that one response lists them all."""
-
-    def __init__(self) -> None:
-        self.items: list[FieldError] = []
-
-    def add(self, field: str, code: str, message: str) -> None:
-        self.items.append(FieldError(field, code, message))
-
-    def extend(self, exc: InvalidInput, prefix: str) -> None:
-        for e in exc.errors or [FieldError("", exc.code, exc.detail)]:
-            path = f"{prefix}.{e.field}" if e.field and not e.field.startswith("[") else f"{prefix}{e.field}"
-            self.items.append(FieldError(path, e.code, e.message))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in self.items[:5]), errors=self.items)
-
-
-def _decimal(value: Any, field: str, errors: Errors, *, places: int = UNIT_PRICE_PLACES) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        errors.add(field, "invalid", 'Must be a decimal number written as a string, e.g. "12.50".')
-        return None
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        errors.add(field, "invalid", 'Must be a decimal number written as a string, e.g. "12.50".')
-        return None
-    if not amount.is_finite():
-        errors.add(field, "invalid", "Must be a finite number.")
-        return None
-    if amount < 0:
-        errors.add(field, "negative", "Must not be negative.")
-        return None
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > places:
-        errors.add(field, "too_many_decimals", "At most %d decimal places." % places)
-        return None
-    if amount.adjusted() >= 15:
-        errors.add(field, "too_large", "Too large.")
-        return None
-    return amount
-
-
-def _check_code(code: str, field: str, errors: Errors) -> None:
-    if not CODE_RE.match(code or ""):
-        errors.add(
-            field, "invalid_format", "Use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit."
-        )
-
-
-def _check_choice(value: str, choices: Sequence[str], field: str, errors: Errors) -> None:
-    if value not in choices:
-        errors.add(field, "invalid_choice", "Must be one of: %s." % ", ".join(choices))
-
-
-def _audit(
-    tenant: Tenant, actor: Actor, at: datetime, action: str, object_type: str, object_id: str, after: Any
-) -> None:
-    audit_record(
-        tenant=tenant, actor=actor, action=action, object_type=object_type, object_id=object_id, at=at, after=after
-    )
-
-
-# --- products -------------------------------------------------------------------------------
-
-
-def _validate_ssp(ssp: Sequence[Mapping[str, Any]], errors: Errors) -> list[tuple[str, Decimal]]:
-    out: list[tuple[str, Decimal]] = []
-    seen: set[str] = set()
-    for i, item in enumerate(ssp):
-        currency = str(item.get("currency", "")).upper()
-        if not is_known_currency(currency):
-            errors.add(f"ssp[{i}].currency", "unknown_currency", "Unknown ISO 4217 currency: %s." % currency)
-        elif currency in seen:
-            errors.add(f"ssp[{i}].currency", "duplicate", "One SSP per currency.")
-        seen.add(currency)
-        amount = _decimal(item.get("amount"), f"ssp[{i}].amount", errors)
-        if item.get("amount") is None:
-            errors.add(f"ssp[{i}].amount", "required", "This field is required.")
-        if amount is not None:
-            out.append((currency, amount))
-    return out
-
-
-def product_create(
-    *,
-    tenant: Tenant,
-    actor: Actor,
-    at: datetime,
-    code: str,
-    name: str,
-    kind: str,
-    tax_category: str = TaxCategory.STANDARD,
-    revenue_treatment: str | None = None,
-    ssp: Sequence[Mapping[str, Any]] = (),
-    description: str = "",
-    requires_shipment: bool | None = None,
-    requires_activation: bool | None = None,
-) -> Product:
-    errors = Errors()
-    _check_code(code, "code", errors)
-    _check_choice(kind, ProductKind.values, "kind", errors)
-    _check_choice(tax_category, TaxCategory.values, "tax_category", errors)
-    if revenue_treatment is not None:
-        _check_choice(revenue_treatment, RevenueTreatment.values, "revenue_treatment", errors)
-    ssps = _validate_ssp(ssp, errors)
-    errors.raise_if_any()
-    is_hardware = kind == ProductKind.HARDWARE
-    try:
-        with transaction.atomic():
-            product = Product.objects.create(
-                tenant=tenant,
-                code=code,
-                name=name.strip(),
-                kind=kind,
-                description=description,
-                tax_category=tax_category,
-                revenue_treatment=revenue_treatment or DEFAULT_REVENUE_TREATMENT[ProductKind(kind)],
-                requires_shipment=is_hardware if requires_shipment is None else requires_shipment,
-                requires_activation=is_hardware if requires_activation is None else requires_activation,
-            )
-            ProductSsp.objects.bulk_create(
-                [ProductSsp(tenant=tenant, product=product, currency=c, amount=a) for c, a in ssps]
-            )
-            _audit(tenant, actor, at, "product.created", "product", code, product_snapshot(product, ssps))
-    except IntegrityError:
-        raise CodeTaken(
-            "A product with code %s already exists." % code, errors=[FieldError("code", "taken", "Taken.")]
-        ) from None
-    return product
-
-
-def product_snapshot(product: Product, ssps: Sequence[tuple[str, Decimal]] | None = None) -> dict[str, Any]:
-    if ssps is None:
-        ssps = [(s.currency, s.amount) for s in product.ssps.all()]
-    return {
-        "code": product.code,
-        "name": product.name,
-        "kind": product.kind,
-        "revenue_treatment": product.revenue_treatment,
-        "tax_category": product.tax_category,
-        "ssp": [{"currency": c, "amount": str(a)} for c, a in ssps],
-    }
-
-
-def product_update(*, tenant: Tenant, actor: Actor, at: datetime, code: str, changes: Mapping[str, Any]) -> Product:
-    """Name, description, tax category, revenue treatment and SSPs can change; code and kind cannot
-    (invoices and revenue schedules refer to them)."""
-    from catalog.selectors import product_get
-
-    errors = Errors()
-    for field in sorted(set(changes) - {"name", "description", "tax_category", "revenue_treatment", "ssp"}):
-        errors.add(field, "not_editable", "%s cannot be changed." % field)
-    if "tax_category" in changes:
-        _check_choice(changes["tax_category"], TaxCategory.values, "tax_category", errors)
-    if "revenue_treatment" in changes:
-        _check_choice(changes["revenue_treatment"], RevenueTreatment.values, "revenue_treatment", errors)
-    ssps = _validate_ssp(changes["ssp"], errors) if "ssp" in changes else None
-    errors.raise_if_any()
-    with transaction.atomic():
-        product = product_get(tenant=tenant, code=code)
-        before = product_snapshot(product)
-        for field in ("name", "description", "tax_category", "revenue_treatment"):
-            if field in changes:
-                setattr(product, field, changes[field])
-        product.save()
-        if ssps is not None:
-            ProductSsp.objects.filter(product=product).delete()
-            ProductSsp.objects.bulk_create(
-                [ProductSsp(tenant=tenant, product=product, currency=c, amount=a) for c, a in ssps]
-            )
-        after = product_snapshot(product, ssps)
-        audit_record(
-            tenant=tenant,
-            actor=actor,
-            action="product.updated",
-            object_type="product",
-            object_id=code,
-            at=at,
-            before=before,
-            after=after,
-        )
-    return product
-
-
-# --- meters ---------------------------------------------------------------------------------
-
-
-def _validate_meter_fields(
-    *, aggregation: str, field: str, filters: Any, dimensions: Any, time_bands: Any, errors: Errors
-) -> None:
-    _check_choice(aggregation, Aggregation.values, "aggregation", errors)
-    if aggregation == Aggregation.COUNT and field:
-        errors.add("field", "not_allowed", "A count meter counts events; it has no field.")
-    if aggregation in Aggregation.values and aggregation != Aggregation.COUNT and not field:
-        errors.add("field", "required", "A %s meter needs the event property to aggregate." % aggregation)
-    if not isinstance(filters, dict) or not all(
-        isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in filters.items()
-    ):
-        errors.add("filters", "invalid", 'Filters are {"property": "value"} pairs.')
-    if not isinstance(dimensions, list) or not all(isinstance(d, str) and d for d in dimensions):
-        errors.add("dimensions", "invalid", "Dimensions are a list of event property names.")
-    elif len(set(dimensions)) != len(dimensions):
-        errors.add("dimensions", "duplicate", "Each dimension once.")
-    elif "time_band" in dimensions:
-        errors.add("dimensions", "reserved", "time_band is derived from time_bands; do not list it.")
-    if not isinstance(time_bands, dict):
-        errors.add("time_bands", "invalid", 'Time bands are {"peak": ["08:00", "20:00"]}.')
-        return
-    for name, band in time_bands.items():
-        if name == OFF_PEAK:
-            errors.add(f"time_bands.{name}", "reserved", "off_peak is every time outside the bands.")
-        elif not (
-            isinstance(band, list) and len(band) == 2 and all(isinstance(t, str) and TIME_RE.match(t) for t in band)
-        ):
-            errors.add(f"time_bands.{name}", "invalid", 'A band is ["HH:MM", "HH:MM"], start included, end excluded.')
-        elif band[0] == band[1]:
-            errors.add(f"time_bands.{name}", "empty", "A band's start and end differ.")
-
-
-def meter_create(
-    *,
-    tenant: Tenant,
-    actor: Actor,
-    at: datetime,
-    code: str,
-    name: str,
-    aggregation: str,
-    field: str = "",
-    filters: Any = None,
-    dimensions: Any = None,
-    time_bands: Any = None,
-) -> Meter:
-    filters = {} if filters is None else filters
-    dimensions = [] if dimensions is None else dimensions
-    time_bands = {} if time_bands is None else time_bands
-    errors = Errors()
-    _check_code(code, "code", errors)
-    _validate_meter_fields(
-        aggregation=aggregation,
-        field=field,
-        filters=filters,
-        dimensions=dimensions,
-        time_bands=time_bands,
-        errors=errors,
-    )
-    errors.raise_if_any()
-    try:
-        with transaction.atomic():
-            meter = Meter.objects.create(
-                tenant=tenant,
-                code=code,
-                name=name.strip(),
-                aggregation=aggregation,
-                field=field,
-                filters=filters,
-                dimensions=dimensions,
-                time_bands=time_bands,
-            )
-            _audit(tenant, actor, at, "meter.created", "meter", code, meter_snapshot(meter))
-    except IntegrityError:
-        raise CodeTaken(
-            "A meter with code %s already exists." % code, errors=[FieldError("code", "taken", "Taken.")]
-        ) from None
-    return meter
-
-
-def meter_snapshot(meter: Meter) -> dict[str, Any]:
-    return {
-        "code": meter.code,
-        "name": meter.name,
-        "aggregation": meter.aggregation,
-        "field": meter.field,
-        "filters": meter.filters,
-        "dimensions": meter.dimensions,
-        "time_bands": meter.time_bands,
-    }
-
-
-def meter_update(*, tenant: Tenant, actor: Actor, at: datetime, code: str, changes: Mapping[str, Any]) -> Meter:
-    """Only the name can change: the aggregation, field, filters and dimensions define quantities that
-    invoices were built from. A different measure is a new meter."""
-    from catalog.selectors import meter_get
-
-    errors = Errors()
-    for field in sorted(set(changes) - {"name"}):
-        errors.add(field, "not_editable", "%s cannot be changed; create a new meter." % field)
-    errors.raise_if_any()
-    with transaction.atomic():
-        meter = meter_get(tenant=tenant, code=code)
-        before = meter_snapshot(meter)
-        meter.name = str(changes.get("name", meter.name)).strip()
-        meter.save()
-        audit_record(
-            tenant=tenant,
-            actor=actor,
-            action="meter.updated",
-            object_type="meter",
-            object_id=code,
-            at=at,
-            before=before,
-            after=meter_snapshot(meter),
-        )
-    return meter
-
-
-# --- tax rates ------------------------------------------------------------------------------
-
-
-def tax_rate_set(*, tenant: Tenant, actor: Actor, at: datetime, country: str, tax_category: str, rate: Any) -> TaxRate:
-    """Create or change the rate of a (country, tax category)."""
-    errors = Errors()
-    country = str(country).upper()
-    try:
-        validate_country(country, field="country")
-    except InvalidInput as exc:
-        errors.items.extend(exc.errors)
-    _check_choice(tax_category, TaxCategory.values, "tax_category", errors)
-    value = _decimal(rate, "rate", errors, places=4)
-    if value is not None and value > 100:
-        errors.add("rate", "out_of_range", "A rate is a percentage between 0 and 100.")
-    errors.raise_if_any()
-    assert value is not None
-    with transaction.atomic():
-        existing = (
-            TaxRate.objects.select_for_update()
-            .filter(tenant=tenant, country=country, tax_category=tax_category)
-            .first()
-        )
-        before = {"rate": str(existing.rate)} if existing else None
-        tax_rate, _ = TaxRate.objects.update_or_create(
-            tenant=tenant, country=country, tax_category=tax_category, defaults={"rate": value}
-        )
-        audit_record(
-            tenant=tenant,
-            actor=actor,
-            action="tax_rate.set",
-            object_type="tax_rate",
-            object_id=f"{country}/{tax_category}",
-            at=at,
-            before=before,
-            after={"rate": str(value)},
-        )
-    return tax_rate
-
-
-# --- plans, components and price versions ---------------------------------------------------
 
 COMPONENT_FIELDS = {
     ProductKind.HARDWARE: {"product", "kind", "price", "instalments", "bill_on"},
@@ -413,7 +50,7 @@ PRICE_FIELDS = {"price", "charge", "min_amount", "max_amount"}
 
 
 def _validate_price(
-    kind: str, data: Mapping[str, Any], path: str, errors: Errors, meter: Meter | None
+    kind: str, data: Mapping[str, Any], path: str, errors: FieldErrors, meter: Meter | None
 ) -> dict[str, Any] | None:
     """A component's price in a version: ``price`` for hardware and fees, ``charge`` for services and
     usage (with optional ``min_amount``/``max_amount`` for usage). Returns None when nothing is given."""
@@ -423,7 +60,7 @@ def _validate_price(
     if kind in (ProductKind.HARDWARE, ProductKind.FEE):
         if "charge" in data:
             errors.add(f"{path}.charge", "not_allowed", "A %s component has a price, not a charge." % kind)
-        out["price"] = _decimal(data.get("price"), f"{path}.price", errors)
+        out["price"] = decimal_field(data.get("price"), f"{path}.price", errors)
         if data.get("price") is None:
             errors.add(f"{path}.price", "required", "This field is required.")
         return out
@@ -436,11 +73,11 @@ def _validate_price(
     try:
         out["charge"] = validate_charge(charge)
     except InvalidInput as exc:
-        errors.extend(exc, f"{path}.charge")
+        errors.absorb(exc, f"{path}.charge")
         return out
     if kind == ProductKind.USAGE:
-        out["min_amount"] = _decimal(data.get("min_amount"), f"{path}.min_amount", errors, places=4)
-        out["max_amount"] = _decimal(data.get("max_amount"), f"{path}.max_amount", errors, places=4)
+        out["min_amount"] = decimal_field(data.get("min_amount"), f"{path}.min_amount", errors, places=4)
+        out["max_amount"] = decimal_field(data.get("max_amount"), f"{path}.max_amount", errors, places=4)
         if out["min_amount"] is not None and out["max_amount"] is not None and out["min_amount"] > out["max_amount"]:
             errors.add(f"{path}.max_amount", "less_than_min", "max_amount must be at least min_amount.")
         if meter is not None and out["charge"] and out["charge"].get("model") == "matrix":
@@ -459,7 +96,7 @@ def _validate_price(
 
 
 def _validate_components(
-    tenant: Tenant, components: Any, errors: Errors
+    tenant: Tenant, components: Any, errors: FieldErrors
 ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
     """Returns (component fields, inline price or None) for each component."""
     if not isinstance(components, list) or not components:
@@ -498,14 +135,14 @@ def _validate_components(
             if not isinstance(instalments, int) or isinstance(instalments, bool) or not 1 <= instalments <= 120:
                 errors.add(f"{path}.instalments", "invalid", "instalments is a whole number from 1 to 120.")
             bill_on = data.get("bill_on", BillOn.SIGNATURE)
-            _check_choice(bill_on, BillOn.values, f"{path}.bill_on", errors)
+            check_choice(bill_on, BillOn.values, f"{path}.bill_on", errors)
             fields.update(instalments=instalments, bill_on=bill_on)
         elif kind == ProductKind.SERVICE:
             per_device = data.get("per_device", True)
             if not isinstance(per_device, bool):
                 errors.add(f"{path}.per_device", "invalid", "per_device is true or false.")
             starts_on = data.get("starts_on", StartsOn.ACTIVATION if per_device else StartsOn.SUBSCRIPTION_START)
-            _check_choice(starts_on, StartsOn.values, f"{path}.starts_on", errors)
+            check_choice(starts_on, StartsOn.values, f"{path}.starts_on", errors)
             fields.update(per_device=per_device, starts_on=starts_on)
         elif kind == ProductKind.USAGE:
             meter = meters.get(data["meter"]) if isinstance(data.get("meter"), str) else None
@@ -514,7 +151,7 @@ def _validate_components(
             pooled = data.get("pooled", True)
             if not isinstance(pooled, bool):
                 errors.add(f"{path}.pooled", "invalid", "pooled is true or false.")
-            included = _decimal(data.get("included_per_device"), f"{path}.included_per_device", errors)
+            included = decimal_field(data.get("included_per_device"), f"{path}.included_per_device", errors)
             fields.update(meter=meter, pooled=pooled, included_per_device=included)
         price = _validate_price(kind, data, path, errors, meter)
         if (
@@ -530,7 +167,7 @@ def _validate_components(
     return out
 
 
-def _regions(value: Any, path: str, errors: Errors) -> list[str]:
+def _regions(value: Any, path: str, errors: FieldErrors) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
@@ -541,11 +178,11 @@ def _regions(value: Any, path: str, errors: Errors) -> list[str]:
         try:
             validate_country(region, field=path)
         except InvalidInput as exc:
-            errors.items.extend(exc.errors)
+            errors.absorb(exc)
     return regions
 
 
-def _parse_effective_from(value: Any, path: str, errors: Errors) -> datetime | None:
+def _parse_effective_from(value: Any, path: str, errors: FieldErrors) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -594,7 +231,7 @@ def _create_version(
 
 
 def _version_input(
-    entry: Any, path: str, components: Sequence[tuple[dict[str, Any], dict[str, Any] | None]], errors: Errors
+    entry: Any, path: str, components: Sequence[tuple[dict[str, Any], dict[str, Any] | None]], errors: FieldErrors
 ) -> tuple[str, list[str], datetime | None, dict[str, dict[str, Any]]] | None:
     """Validates one price version entry; its component prices are its own ``components`` list or,
     when absent, the prices written inline on the plan's components."""
@@ -665,10 +302,10 @@ def plan_create(
     Prices written inline on components form the version named by the single ``prices`` entry that
     has no ``components`` of its own (api.md's Smart Fleet example: ``"prices": [{"currency": "EUR"}]``).
     """
-    errors = Errors()
-    _check_code(code, "code", errors)
-    _check_choice(interval, Interval.values, "interval", errors)
-    _check_choice(early_termination, ["none", "remaining_fees"], "early_termination", errors)
+    errors = FieldErrors()
+    check_code(code, "code", errors)
+    check_choice(interval, Interval.values, "interval", errors)
+    check_choice(early_termination, ["none", "remaining_fees"], "early_termination", errors)
     validated = _validate_components(tenant, components, errors)
     has_inline = any(inline is not None for _, inline in validated)
     entries = prices if prices is not None else []
@@ -711,7 +348,7 @@ def plan_create(
                     effective_from=effective_from,
                     prices=component_prices,
                 )
-            _audit(
+            audit(
                 tenant,
                 actor,
                 at,
@@ -732,7 +369,7 @@ def price_version_create(
 ) -> PriceVersion:
     """Schedule a price change: a new version that prices every period starting on/after
     ``effective_from``. Published versions are never edited."""
-    errors = Errors()
+    errors = FieldErrors()
     components = list(plan.components.select_related("product", "meter"))
     validated = [({"product": c.product, "kind": c.kind, "meter": c.meter}, None) for c in components]
     entry = _version_input(dict(data), "", validated, errors)
@@ -753,7 +390,7 @@ def price_version_create(
             effective_from=effective_from,
             prices=prices,
         )
-        _audit(
+        audit(
             tenant,
             actor,
             at,
@@ -777,7 +414,7 @@ def price_override_create(
     *, tenant: Tenant, actor: Actor, at: datetime, customer: Customer, plan: Plan, data: Mapping[str, Any]
 ) -> PriceOverride:
     """A negotiated price for one customer and one component, in the customer's currency."""
-    errors = Errors()
+    errors = FieldErrors()
     for field in sorted(set(data) - PRICE_FIELDS - {"product", "effective_from"}):
         errors.add(field, "unknown_field", "Unknown field.")
     component = plan.components.select_related("product", "meter").filter(product__code=data.get("product")).first()
@@ -807,7 +444,7 @@ def price_override_create(
                 effective_from=effective_from,
                 **price,
             )
-            _audit(
+            audit(
                 tenant,
                 actor,
                 at,
@@ -823,8 +460,3 @@ def price_override_create(
     except IntegrityError:
         raise PriceOverrideExists("This customer already has an override for this component from that date.") from None
     return override
-
-
-def require_valid(condition: bool, field: str, code: str, message: str) -> None:
-    if not condition:
-        raise invalid(field, code, message)

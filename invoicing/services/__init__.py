@@ -1,0 +1,41 @@
+"""Invoice writes, one module per concern: ``generation`` (the invoice of a billing date, and the
+one writer of invoice lines), ``numbering`` (gapless numbers), ``lifecycle`` (finalize, void),
+``credit_notes``, ``bill_runs`` (chunked by customer across Celery workers) and ``settings``."""
+
+from invoicing.services.bill_runs import (
+    CHUNK_SIZE,
+    BillRunChunk,
+    bill_run_chunk,
+    bill_run_create,
+    bill_run_plan,
+    bill_runs_for_every_tenant,
+    customers_due,
+)
+from invoicing.services.credit_notes import credit_note_create
+from invoicing.services.generation import invoice_generate, invoice_lines_write, invoice_taxes_write, invoices_write
+from invoicing.services.lifecycle import INVOICE_TRANSITIONS, invoice_finalize, invoice_void
+from invoicing.services.numbering import number_format, numbers_take
+from invoicing.services.settings import INVOICING_SETTINGS_FIELDS, invoicing_settings_get, invoicing_settings_update
+
+__all__ = [
+    "CHUNK_SIZE",
+    "INVOICE_TRANSITIONS",
+    "INVOICING_SETTINGS_FIELDS",
+    "BillRunChunk",
+    "bill_run_chunk",
+    "bill_run_create",
+    "bill_run_plan",
+    "bill_runs_for_every_tenant",
+    "credit_note_create",
+    "customers_due",
+    "invoice_finalize",
+    "invoice_generate",
+    "invoice_lines_write",
+    "invoice_taxes_write",
+    "invoice_void",
+    "invoices_write",
+    "invoicing_settings_get",
+    "invoicing_settings_update",
+    "number_format",
+    "numbers_take",
+]

@@ -1,0 +1,125 @@
+"""Credit notes: a finalized or paid invoice credited in full or for some lines and amounts. A
+credit note is an invoice of kind ``credit_note``, written like any invoice (``invoice_lines_write``),
+taxed at the credited invoice's rates (``taxes_for``) and numbered in its own series."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from billing_platform.errors import FieldError
+from billing_platform.money import round_minor
+from catalog.taxes import QuoteLine, taxes_for
+from invoicing.composition import ComposedLine
+from invoicing.errors import InvalidCreditNote
+from invoicing.models import Invoice, InvoiceKind, InvoiceLine
+from invoicing.selectors import invoice_credit_balance
+from invoicing.services.generation import invoice_lines_write, invoice_taxes_write
+from invoicing.services.lifecycle import invoice_action_check, invoice_finalize, reason_check
+from tenancy.actors import Actor
+
+
+def credit_note_create(
+    *, invoice: Invoice, actor: Actor, at: datetime, lines: Sequence[dict[str, Any]] | None = None, reason: str = ""
+) -> Invoice:
+    """A credit note for a finalized invoice: in full (``lines`` None) or for some lines and amounts
+    (``[{"line": id, "amount": "10.00"}]``), never more than what is left to credit on a line."""
+    reason_check(reason)
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        invoice_action_check(invoice, "credit")
+        wanted = _credited_lines(invoice, lines)
+        credited = [
+            ComposedLine(
+                type=line.type,
+                product=line.product,
+                description=line.description,
+                quantity=line.quantity,
+                unit_amount=line.unit_amount,
+                amount=amount,
+                tax_category=line.tax_category,
+                subscription=line.subscription,
+                period_start=line.period_start,
+                period_end=line.period_end,
+                devices=line.devices,
+                detail={"credited_line": line.pk},
+            )
+            for line, amount in wanted
+        ]
+        signed = [
+            QuoteLine(x.type, x.product, x.description, x.quantity, x.unit_amount, _signed(x), x.tax_category)
+            for x in credited
+        ]
+        # The credited invoice's rates, not today's: the note gives back the tax that was charged. A
+        # category without a tax row on the invoice was taxed at nothing.
+        rates = {x.tax_category: Decimal(0) for x in credited} | {t.category: t.rate for t in invoice.taxes.all()}
+        taxes, _ = taxes_for(
+            tenant=invoice.tenant,
+            country=invoice.customer.country,
+            lines=signed,
+            currency=invoice.currency,
+            rates=rates,
+        )
+        net = sum((x.amount for x in signed), Decimal(0))
+        tax = sum((t.amount for t in taxes), Decimal(0))
+        note = Invoice.objects.create(
+            tenant=invoice.tenant,
+            customer=invoice.customer,
+            kind=InvoiceKind.CREDIT_NOTE,
+            issue_date=at.date(),
+            currency=invoice.currency,
+            language=invoice.language,
+            credited_invoice=invoice,
+            reason=reason,
+            net_total=net,
+            tax_total=tax,
+            total=net + tax,
+        )
+        invoice_lines_write({note: credited})
+        invoice_taxes_write({note: taxes})
+        invoice.amount_due = max(invoice.amount_due - note.total, Decimal(0))
+        invoice.save(update_fields=["amount_due"])
+    return invoice_finalize(invoice=note, actor=actor, at=at)
+
+
+def _signed(line: ComposedLine) -> Decimal:
+    return -line.amount if line.type == "credit" else line.amount
+
+
+def _credited_lines(invoice: Invoice, lines: Sequence[dict[str, Any]] | None) -> list[tuple[InvoiceLine, Decimal]]:
+    """The invoice's lines to credit and the amount of each: what is left on every line (``lines``
+    None), or the lines and amounts asked for, each between 0.01 and what is left on it."""
+    invoice_lines = {line.pk: line for line in invoice.lines.select_related("subscription")}
+    credited = invoice_credit_balance(invoice)
+    wanted: list[tuple[InvoiceLine, Decimal]] = []
+    errors: list[FieldError] = []
+    if lines is None:
+        wanted = [(line, line.amount - credited.get(line.pk, Decimal(0))) for line in invoice_lines.values()]
+        wanted = [(line, amount) for line, amount in wanted if amount != 0]
+    else:
+        for i, item in enumerate(lines):
+            line = invoice_lines.get(item.get("line"))  # type: ignore[arg-type]
+            if line is None:
+                errors.append(FieldError(f"lines[{i}].line", "unknown_line", "Not a line of this invoice."))
+                continue
+            try:
+                amount = round_minor(Decimal(str(item.get("amount", line.amount))), invoice.currency)
+            except Exception:
+                errors.append(FieldError(f"lines[{i}].amount", "invalid", "A decimal amount."))
+                continue
+            left = line.amount - credited.get(line.pk, Decimal(0))
+            if amount <= 0 or amount > left:
+                errors.append(
+                    FieldError(
+                        f"lines[{i}].amount",
+                        "out_of_range",
+                        "Between 0.01 and %s." % round_minor(left, invoice.currency),
+                    )
+                )
+                continue
+            wanted.append((line, amount))
+    if errors or not wanted:
+        raise InvalidCreditNote("Nothing left to credit." if not errors else errors[0].message, errors=errors)
+    return wanted

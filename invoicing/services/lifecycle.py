@@ -1,0 +1,123 @@
+"""An invoice's status changes: finalization with a gapless number, and void. Each checks the
+transition against ``INVOICE_TRANSITIONS`` (``invoicing.policies``) on the row it holds locked."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from functools import partial
+
+from django.db import transaction
+
+from billing_platform.errors import invalid
+from invoicing.errors import InvalidInvoiceTransition
+from invoicing.models import Invoice, InvoiceKind, InvoiceStatus, InvoicingSettings
+from invoicing.policies import INVOICE_TRANSITIONS, TRANSITION_ACTIONS, invoice_actions
+from invoicing.services.numbering import number_format, numbers_take
+from tenancy.actors import Actor
+from tenancy.models import AuditLogEntry
+from tenancy.services import audit_entry, audit_record
+
+ST = InvoiceStatus
+# The stored reason's length (``Invoice.reason``): a longer one is refused, never cut.
+REASON_MAX_LENGTH = 300
+_ACTION_STATUS = {action: status for status, action in TRANSITION_ACTIONS.items()}
+_FINALIZED_FIELDS = ["number", "number_year", "number_sequence", "status", "finalized_at"]
+
+__all__ = [
+    "INVOICE_TRANSITIONS",
+    "REASON_MAX_LENGTH",
+    "invoice_action_check",
+    "invoice_finalize",
+    "invoice_void",
+    "invoices_finalize_locked",
+    "reason_check",
+]
+
+
+def invoice_action_check(invoice: Invoice, action: str) -> None:
+    """Refuse ``action`` (``finalize``, ``void``, ``credit``...) unless ``invoice_actions`` allows it."""
+    if action in invoice_actions(invoice):
+        return
+    if action == "credit":
+        raise InvalidInvoiceTransition("Only a finalized or paid invoice can be credited.")
+    raise InvalidInvoiceTransition("A %s invoice cannot become %s." % (invoice.status, _ACTION_STATUS[action]))
+
+
+def reason_check(reason: str) -> None:
+    """A void's or credit note's reason is printed and audited whole: a longer one is refused."""
+    if len(reason) > REASON_MAX_LENGTH:
+        raise invalid("reason", "too_long", "The reason has at most %d characters." % REASON_MAX_LENGTH)
+
+
+def invoice_finalize(*, invoice: Invoice, actor: Actor, at: datetime) -> Invoice:
+    settings, _ = InvoicingSettings.objects.get_or_create(tenant_id=invoice.tenant_id)
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        invoice_action_check(invoice, "finalize")
+        invoices_finalize_locked([invoice], settings=settings, actor=actor, at=at)
+    return invoice
+
+
+def invoices_finalize_locked(
+    invoices: Sequence[Invoice], *, settings: InvoicingSettings, actor: Actor, at: datetime
+) -> None:
+    """Number and finalize drafts the caller holds locked (or has just written), in its transaction,
+    record them, and render and send them once it commits. Numbers follow the order of ``invoices``,
+    taken in one statement per series and year."""
+    series: dict[tuple[str, int], list[Invoice]] = {}
+    for invoice in invoices:
+        series.setdefault((invoice.kind, invoice.issue_date.year), []).append(invoice)
+    for (kind, year), drafts in series.items():
+        prefix = settings.invoice_prefix if kind == InvoiceKind.INVOICE else settings.credit_note_prefix
+        numbers = numbers_take(tenant_id=drafts[0].tenant_id, series=kind, year=year, count=len(drafts))
+        for invoice, sequence in zip(drafts, numbers, strict=True):
+            invoice.number = number_format(prefix, year, sequence)
+            invoice.number_year, invoice.number_sequence = year, sequence
+            invoice.status, invoice.finalized_at = ST.FINALIZED, at
+    Invoice.objects.bulk_update(invoices, _FINALIZED_FIELDS, batch_size=len(invoices))
+    _finalized(invoices, actor=actor, at=at)
+
+
+def _finalized(invoices: Sequence[Invoice], *, actor: Actor, at: datetime) -> None:
+    """The audit entries of invoices just finalized, and their rendering and sending once the
+    transaction commits."""
+    AuditLogEntry.objects.bulk_create(
+        [
+            audit_entry(
+                tenant=invoice.tenant,
+                actor=actor,
+                action="invoice.finalized",
+                object_type="invoice",
+                object_id=invoice.number,
+                at=at,
+                after={"total": str(invoice.total), "currency": invoice.currency},
+            )
+            for invoice in invoices
+        ]
+    )
+    from invoicing.tasks import invoice_render_task
+
+    for pk in [str(invoice.pk) for invoice in invoices]:
+        transaction.on_commit(partial(invoice_render_task.delay, pk))
+
+
+def invoice_void(*, invoice: Invoice, actor: Actor, at: datetime, reason: str = "") -> Invoice:
+    reason_check(reason)
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        invoice_action_check(invoice, "void")
+        if invoice.credit_notes.exclude(status=ST.VOID).exists():
+            raise InvalidInvoiceTransition("An invoice with credit notes cannot be voided.")
+        invoice.status, invoice.voided_at, invoice.amount_due = ST.VOID, at, Decimal(0)
+        invoice.reason = reason
+        invoice.save(update_fields=["status", "voided_at", "amount_due", "reason"])
+        audit_record(
+            tenant=invoice.tenant,
+            actor=actor,
+            action="invoice.voided",
+            object_type="invoice",
+            object_id=invoice.number or str(invoice.pk),
+            at=at,
+            after={"reason": reason},
+        )
+    return invoice
