@@ -1,11 +1,14 @@
 """Invoices (and credit notes), their lines and taxes, gapless numbering, and bill runs."""
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from invoicing.lines import LineType, line_signed_amount
 
 
 class InvoiceKind(models.TextChoices):
@@ -85,9 +88,13 @@ class InvoiceLine(models.Model):
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField(default=0)
-    type = models.CharField(max_length=16)  # hardware | service | usage | fee | credit
+    type = models.CharField(max_length=16, choices=LineType.choices)
     product = models.CharField(max_length=100)
+    # What the line bills: the product's name, or a change's own words ("Unused Basic"). Pages show
+    # it with its qualifiers (``invoicing.lines.line_description``); a line written before the
+    # qualifiers existed and not recognised then holds its whole description here, and none.
     description = models.CharField(max_length=300)
+    qualifiers = models.JSONField(default=dict, blank=True)
     subscription = models.ForeignKey(
         "subscriptions.Subscription", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -101,17 +108,34 @@ class InvoiceLine(models.Model):
         blank=True,
     )
     amount = models.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES)
+    # The unrounded figure ``amount`` was rounded from, for auditors (25.00 x 17/31 = 13.7096774194
+    # for 13.71); empty where there was none finer (change lines, credit notes, older lines).
+    precise_amount = models.DecimalField(
+        max_digits=settings.UNIT_PRICE_MAX_DIGITS,
+        decimal_places=settings.UNIT_PRICE_DECIMAL_PLACES,
+        null=True,
+        blank=True,
+    )
     tax_category = models.CharField(max_length=16)
     devices = models.JSONField(default=list, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     # A usage adjustment: late events of a period that an earlier invoice already billed.
     adjustment = models.BooleanField(default=False)
+    # The charge a service or change line is in the subscription's ledger: a
+    # ``subscriptions.models.ChargeSource`` value (in_advance, activation, change,
+    # early_termination); empty for hardware, usage and older lines.
+    source = models.CharField(max_length=24, null=True, blank=True)
 
     class Meta:
         ordering = ["invoice", "position"]
 
     def __str__(self) -> str:
         return f"{self.type} {self.product} {self.amount}"
+
+    @property
+    def signed_amount(self) -> Decimal:
+        """The line's effect on the invoice's net total: a credit line subtracts."""
+        return line_signed_amount(self.type, self.amount)
 
 
 class InvoiceTax(models.Model):
