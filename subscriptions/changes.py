@@ -36,7 +36,7 @@ from catalog.models import INTERVAL_MONTHS, Interval, Plan, PlanComponent, Produ
 from catalog.versions import component_prices_as_of
 from subscriptions.devices import device_is_billable
 from subscriptions.errors import DeviceInUse, DeviceNotFound, InvalidTransition
-from subscriptions.ledger import LedgerEntry, service_charges_record
+from subscriptions.ledger import LedgerEntry, charge_line_type, charge_signed_amount, service_charges_record
 from subscriptions.models import (
     ChangeAction,
     ChangeStatus,
@@ -74,7 +74,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class ChangeLine:
-    type: str  # "credit" | "service" | "fee"
+    kind: str  # ChargeKind
+    source: str  # ChargeSource
     product: str
     description: str
     devices: tuple[str, ...]
@@ -83,7 +84,16 @@ class ChangeLine:
     quantity: int
     unit_amount: Decimal
     fraction: Decimal
-    amount: Decimal
+    amount: Decimal  # positive, a credit's included
+
+    @property
+    def type(self) -> str:
+        """The type of the invoice line that will bill it: credit, service or fee."""
+        return charge_line_type(kind=self.kind, source=self.source)
+
+    @property
+    def signed_amount(self) -> Decimal:
+        return charge_signed_amount(self.kind, self.amount)
 
 
 @dataclass
@@ -97,7 +107,7 @@ class ChangeResult:
 
     @property
     def total(self) -> Decimal:
-        return sum((-line.amount if line.type == "credit" else line.amount for line in self.lines), Decimal(0))
+        return sum((line.signed_amount for line in self.lines), Decimal(0))
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -244,14 +254,10 @@ def _group(entries: list[Entry], currency: str) -> list[ChangeLine]:
         total = sum((e.amount for e in items), Decimal(0))
         if total == 0:
             continue
-        line_type = (
-            "credit"
-            if kind == ChargeKind.CREDIT
-            else ("fee" if first.source == ChargeSource.EARLY_TERMINATION else "service")
-        )
         lines.append(
             ChangeLine(
-                type=line_type,
+                kind=kind,
+                source=first.source,
                 product=first.component.product.code,
                 description=description,
                 devices=tuple(sorted(e.device.device_id for e in items if e.device is not None)),

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from billing_platform.periods import Period
 from catalog.models import PlanComponent
-from subscriptions.models import ServiceCharge, Subscription, SubscriptionChange
+from subscriptions.models import ChargeKind, ChargeSource, ServiceCharge, Subscription, SubscriptionChange
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +32,24 @@ class LedgerEntry:
     description: str = ""
     change: SubscriptionChange | None = None  # the change that made it, for a change's charge or credit
     invoiced_at: datetime | None = None
+
+
+def charge_signed_amount(kind: str, amount: Decimal) -> Decimal:
+    """An entry's effect on what the customer owes: amounts are positive for both kinds, and a
+    credit subtracts (a 25.00 charge and a 12.10 credit leave 12.90)."""
+    return -amount if kind == ChargeKind.CREDIT else amount
+
+
+def charge_line_type(*, kind: str, source: str) -> str:
+    """The type of the invoice line that bills a change's entries (one of
+    ``invoicing.lines.LineType``'s values, which this app sits below): a credit is a ``credit``
+    line, an early-termination charge a ``fee``, any other charge a ``service`` line. A change's
+    lines are typed by it, and so are the lines of the invoice that bills them."""
+    if kind == ChargeKind.CREDIT:
+        return "credit"
+    if source == ChargeSource.EARLY_TERMINATION:
+        return "fee"
+    return "service"
 
 
 def service_charges_record(entries: Iterable[LedgerEntry]) -> None:

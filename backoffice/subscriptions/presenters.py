@@ -16,9 +16,9 @@ from django.utils.translation import gettext_lazy
 
 from backoffice.formatting import choice_label, money_display, period_days, query_string
 from subscriptions.changes import ChangeLine
+from subscriptions.ledger import charge_signed_amount
 from subscriptions.models import (
     ChangeAction,
-    ChargeKind,
     ServiceCharge,
     Subscription,
     SubscriptionEvent,
@@ -130,7 +130,7 @@ def ledger(charges: Iterable[ServiceCharge], currency: str, tz: str) -> dict[str
     days, and the total not invoiced yet, in the customer's ``currency``."""
     rows, pending = [], Decimal(0)
     for charge in charges:
-        signed = -charge.amount if charge.kind == ChargeKind.CREDIT else charge.amount
+        signed = charge_signed_amount(charge.kind, charge.amount)
         if charge.invoiced_at is None:
             pending += signed
         rows.append(
@@ -161,7 +161,7 @@ def change_lines(lines: Iterable[ChangeLine], currency: str, tz: str) -> list[di
                 "last": last,
                 "days": days,
                 "unit_amount": money_display(line.unit_amount, currency),
-                "amount": money_display(line.amount, currency),
+                "amount": money_display(line.signed_amount, currency),
             }
         )
     return rows
