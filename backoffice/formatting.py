@@ -1,13 +1,12 @@
 """How the back-office pages print what they show: stored decimals as plain numbers the templates
 localize (0,010 in French), amounts with their currency's decimals, a half-open period as its first
-and last local days, and the labels of choices and line types."""
+and last local days, and the labels of choices."""
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.utils.http import urlencode
-from django.utils.translation import gettext_lazy
 
 from billing_platform.money import minor_unit_exponent
 from billing_platform.periods import local_date
@@ -16,14 +15,6 @@ from billing_platform.periods import local_date
 NAME_KEYS = frozenset(
     {"values", "match", "meter", "source", "model", "dimensions", "assumption", "clamped_to", "cell", "event_count"}
 )
-# The types of invoice and quote lines (``InvoiceLine.type``); a quote has no credit line.
-LINE_TYPES = {
-    "hardware": gettext_lazy("Hardware"),
-    "service": gettext_lazy("Service"),
-    "usage": gettext_lazy("Usage"),
-    "fee": gettext_lazy("Fee"),
-    "credit": gettext_lazy("Credit"),
-}
 
 
 def decimal_plain(value: Decimal, places: int = 2) -> Decimal:

@@ -1,10 +1,11 @@
 """Taxes on priced lines, next to the tenant's ``TaxRate`` rows: the rates by country and category
 (``tax_rates``), and VAT per category as EN 16931 computes it (``taxes_for``), for a quote, a
-projected invoice or an invoice alike. Also the line a quote is made of (``QuoteLine``, which the
-projected invoice's lines extend) and the tax line (``TaxLine``).
+projected invoice or an invoice alike. Also the line a quote is made of (``QuoteLine``) and the tax
+line (``TaxLine``).
 
-``taxes_for`` needs of a line only its ``tax_category`` and signed ``amount`` (``Taxable``), so any
-app's line can be taxed here without catalog knowing its shape.
+``taxes_for`` needs of a line only its ``tax_category`` and ``signed_amount`` (``Taxable``), so any
+app's line (an invoice's draft lines: ``invoicing.lines.DraftLine``) can be taxed here without
+catalog knowing its shape.
 """
 
 from collections import defaultdict
@@ -31,6 +32,11 @@ class QuoteLine:
     tax_category: str
     detail: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def signed_amount(self) -> Decimal:
+        """A quote bills one period of a plan: it has no credit line, every amount adds."""
+        return self.amount
+
 
 @dataclass(frozen=True)
 class TaxLine:
@@ -41,13 +47,13 @@ class TaxLine:
 
 
 class Taxable(Protocol):
-    """What a line needs to be taxed: its tax category and its amount (negative for a credit)."""
+    """What a line needs to be taxed: its tax category and its amount, negative for a credit."""
 
     @property
     def tax_category(self) -> str: ...
 
     @property
-    def amount(self) -> Decimal: ...
+    def signed_amount(self) -> Decimal: ...
 
 
 def tax_rates(*, tenant: Tenant, countries: Iterable[str] | None = None) -> dict[str, dict[str, Decimal]]:
@@ -75,7 +81,7 @@ def taxes_for(
     when already read (``tax_rates``); else they are read here."""
     bases: dict[str, Decimal] = defaultdict(Decimal)
     for line in lines:
-        bases[line.tax_category] += line.amount
+        bases[line.tax_category] += line.signed_amount
     if rates is None:
         rates = tax_rates(tenant=tenant, countries=[country]).get(country, {})
     missing = sorted(c for c in bases if c not in rates and c != "exempt")

@@ -22,13 +22,15 @@ from billing_platform.periods import Period, local_midnight
 from catalog.charge_models.base import Usage
 from catalog.charge_models.pricing import price
 from catalog.models import Meter, PlanComponent, ProductKind
-from catalog.taxes import QuoteLine, taxes_for
+from catalog.taxes import taxes_for
 from customers.models import Customer
-from invoicing.fees import ProjectedLine, per_device_usage_amount
+from invoicing.fees import per_device_usage_amount
+from invoicing.lines import DraftLine, LineType
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from invoicing.upcoming import invoice_upcoming
 from subscriptions.devices import devices_active_in, plan_needs_activation
-from subscriptions.models import ServiceCharge, Subscription
+from subscriptions.ledger import charge_line_type
+from subscriptions.models import ChargeSource, ServiceCharge, Subscription
 from subscriptions.periods import subscription_period_at
 from tenancy.models import Tenant
 from usage.aggregation import AggregateRow, aggregate_many, with_late_events
@@ -37,28 +39,10 @@ from usage.usage_context import DeviceRow, UsageContext, usage_context_load
 
 
 @dataclass
-class ComposedLine:
-    type: str
-    product: str
-    description: str
-    quantity: Decimal
-    unit_amount: Decimal | None
-    amount: Decimal
-    tax_category: str
-    subscription: Subscription | None
-    period_start: datetime | None
-    period_end: datetime | None
-    devices: list[str] = field(default_factory=list)
-    detail: dict[str, Any] = field(default_factory=dict)
-    adjustment: bool = False
-    charge_ids: list[int] = field(default_factory=list)  # pending change entries this line bills
-
-
-@dataclass
 class Composition:
     customer: Customer
     billing_date: date
-    lines: list[ComposedLine]
+    lines: list[DraftLine]
     net_total: Decimal
     taxes: Any
     total: Decimal
@@ -159,7 +143,7 @@ def _billed_usage(tenant: Tenant, customers: Sequence[Customer], billing_date: d
             invoice__customer_id__in=[c.pk for c in customers],
             invoice__kind=InvoiceKind.INVOICE,
             invoice__issue_date__lt=billing_date,
-            type="usage",
+            type=LineType.USAGE,
             subscription__isnull=False,
             period_end__gt=cutoff - timedelta(days=max_age + 1),
         )
@@ -211,35 +195,23 @@ def compose(*, customer: Customer, billing_date: date, context: BillingContext |
         raise ValueError("the billing context was loaded for another date")
     due = _due_instant(customer, billing_date)
     projection = invoice_upcoming(customer=customer, at=due - timedelta(microseconds=1), context=context.usage)
-    subs = {s.external_id: s for s in context.due_subscriptions(customer)}
-    lines = [_from_projected(p, subs) for p in projection.projected.lines if p.subscription in subs]
-    lines += _adjustments(customer, context, {s.pk: s for s in subs.values()})
+    subs = {s.pk: s for s in context.due_subscriptions(customer)}
+    lines = [p for p in projection.projected.lines if p.subscription is not None and p.subscription.pk in subs]
+    lines += _adjustments(customer, context, subs)
     lines += _pending_changes(subs.values(), context)
-    currency = customer.currency
     # A missing tax rate fails this customer's invoice (strict): it must never be billed tax-free by mistake.
     taxes, _ = (
         taxes_for(
             tenant=customer.tenant,
             country=customer.country,
-            lines=[
-                QuoteLine(
-                    x.type,
-                    x.product,
-                    x.description,
-                    x.quantity,
-                    x.unit_amount,
-                    -x.amount if x.type == "credit" else x.amount,
-                    x.tax_category,
-                )
-                for x in lines
-            ],
-            currency=currency,
+            lines=lines,
+            currency=customer.currency,
             rates=context.usage.tax_rates.get(customer.country, {}),
         )
         if lines
         else ([], [])
     )
-    signed_net = sum((-x.amount if x.type == "credit" else x.amount for x in lines), Decimal(0))
+    signed_net = sum((x.signed_amount for x in lines), Decimal(0))
     total = signed_net + sum((t.amount for t in taxes), Decimal(0))
     return Composition(
         customer,
@@ -249,28 +221,11 @@ def compose(*, customer: Customer, billing_date: date, context: BillingContext |
         taxes,
         total,
         list(subs.values()),
-        {s.pk: context.usage.devices[s.pk] for s in subs.values()},
+        {pk: context.usage.devices[pk] for pk in subs},
     )
 
 
-def _from_projected(p: ProjectedLine, subs: dict[str, Subscription]) -> ComposedLine:
-    return ComposedLine(
-        type=p.type,
-        product=p.product,
-        description=p.description,
-        quantity=p.quantity,
-        unit_amount=p.unit_amount,
-        amount=p.amount,
-        tax_category=p.tax_category,
-        subscription=subs.get(p.subscription),
-        period_start=p.period_start,
-        period_end=p.period_end,
-        devices=list(p.devices),
-        detail=dict(p.detail),
-    )
-
-
-def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Subscription]) -> list[ComposedLine]:
+def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Subscription]) -> list[DraftLine]:
     """Late usage: the usage periods billed earlier (still open to late events) re-measured from the
     raw events; when more has arrived since, bill the difference between the priced amount of the
     whole period and what was billed for it so far. The allowance is applied once, to the whole
@@ -311,14 +266,14 @@ def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Sub
                 min_amount=resolved.min_amount,
                 max_amount=resolved.max_amount,
             )
-            amount = round_minor(priced.precise_amount, customer.currency)
+            amount, precise = round_minor(priced.precise_amount, customer.currency), priced.precise_amount
         else:
             active = devices_active_in(
                 context.usage.devices[subscription.pk],
                 period,
                 needs_activation=plan_needs_activation(subscription.plan.components.all()),
             )
-            amount, _, _, _ = per_device_usage_amount(
+            by_device = per_device_usage_amount(
                 subscription=subscription,
                 resolved=resolved,
                 period=period,
@@ -326,21 +281,23 @@ def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Sub
                 currency=customer.currency,
                 measured=rows,
             )
+            amount, precise = by_device.amount, by_device.precise_amount
         difference = amount - billed.amount
         if difference <= 0:
             continue
         out.append(
-            ComposedLine(
-                type="usage",
-                product=previous.product,
-                description="%s (late usage)" % previous.description,
+            DraftLine(
+                type=LineType.USAGE,
+                product_code=previous.product,
+                product_name=previous.description,
+                qualifiers={"late_usage": True},
                 quantity=quantity - billed.quantity,
                 unit_amount=None,
                 amount=difference,
+                precise_amount=precise - billed.amount,
                 tax_category=previous.tax_category,
                 subscription=subscription,
-                period_start=period.start,
-                period_end=period.end,
+                period=period,
                 detail={
                     "metered_quantity": _plain(quantity),
                     "billed_quantity": _plain(billed.quantity),
@@ -356,7 +313,7 @@ def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _pending_changes(subscriptions: Iterable[Subscription], context: BillingContext) -> list[ComposedLine]:
+def _pending_changes(subscriptions: Iterable[Subscription], context: BillingContext) -> list[DraftLine]:
     """Credits and charges of subscription changes not invoiced yet, one line per change entry group."""
     subscriptions = list(subscriptions)
     entries = sorted(
@@ -364,29 +321,29 @@ def _pending_changes(subscriptions: Iterable[Subscription], context: BillingCont
         key=_change_order,
     )
     by_pk = {s.pk: s for s in subscriptions}
-    groups: dict[tuple[Any, ...], ComposedLine] = {}
+    groups: dict[tuple[Any, ...], list[ServiceCharge]] = defaultdict(list)
     for e in entries:
-        key = (e.change_id, e.kind, e.source, e.component_id, e.covered_start, e.description)
-        line = groups.get(key)
-        if line is None:
-            line = groups[key] = ComposedLine(
-                type="credit" if e.kind == "credit" else ("fee" if e.source == "early_termination" else "service"),
-                product=e.component.product.code,
-                description=e.description or e.component.product.name,
-                quantity=Decimal(0),
+        groups[(e.change_id, e.kind, e.source, e.component_id, e.covered_start, e.description)].append(e)
+    lines = []
+    for group in groups.values():
+        first = group[0]
+        lines.append(
+            DraftLine(
+                type=LineType(charge_line_type(kind=first.kind, source=first.source)),
+                product_code=first.component.product.code,
+                product_name=first.description or first.component.product.name,
+                quantity=Decimal(len(group)),
                 unit_amount=None,
-                amount=Decimal(0),
-                tax_category=e.component.product.tax_category,
-                subscription=by_pk[e.subscription_id],
-                period_start=e.covered_start,
-                period_end=e.covered_end,
+                amount=sum((e.amount for e in group), Decimal(0)),
+                tax_category=first.component.product.tax_category,
+                subscription=by_pk[first.subscription_id],
+                period=Period(first.covered_start, first.covered_end),
+                devices=tuple(e.device.device_id for e in group if e.device is not None),
+                source=ChargeSource(first.source),
+                charge_ids=tuple(e.pk for e in group),
             )
-        line.quantity += 1
-        line.amount += e.amount
-        line.charge_ids.append(e.pk)
-        if e.device is not None:
-            line.devices.append(e.device.device_id)
-    return list(groups.values())
+        )
+    return lines
 
 
 def _change_order(entry: ServiceCharge) -> tuple[datetime, int]:

@@ -27,10 +27,10 @@ from catalog.charge_models.base import Usage, decimal_str
 from catalog.charge_models.instalments import instalment_amounts
 from catalog.charge_models.pricing import price
 from catalog.models import BillOn, PlanComponent, ProductKind, StartsOn
-from catalog.taxes import QuoteLine
 from catalog.versions import ResolvedPrice
+from invoicing.lines import DraftLine, LineType
 from subscriptions.devices import device_is_billable
-from subscriptions.models import Subscription
+from subscriptions.models import ChargeSource, Subscription
 from subscriptions.periods import subscription_period_at
 from subscriptions.proration import DeviceActivity, activation_prorations
 from usage.aggregation import AggregateRow, aggregate
@@ -51,16 +51,18 @@ class ComponentUsage:
     billable_quantity: Decimal
     amount: Decimal  # rounded once to the currency's minor unit
     detail: dict[str, Any]
+    precise_amount: Decimal  # before that rounding
 
 
 @dataclass(frozen=True)
-class ProjectedLine(QuoteLine):
-    """A line of the projected invoice: a quote line with the subscription, service period and devices."""
+class DeviceUsage:
+    """A component priced per device (``per_device_usage_amount``)."""
 
-    subscription: str = ""
-    period_start: datetime | None = None
-    period_end: datetime | None = None
-    devices: tuple[str, ...] = ()
+    amount: Decimal  # rounded once
+    precise_amount: Decimal
+    allowance: Decimal
+    billable_quantity: Decimal
+    per_device: list[dict[str, Any]]
 
 
 # --- usage, in arrears ------------------------------------------------------------------------
@@ -107,7 +109,7 @@ def usage_component_price(
             min_amount=resolved.min_amount,
             max_amount=resolved.max_amount,
         )
-        amount, detail = priced.amount, {**priced.details, **detail}
+        amount, precise, detail = priced.amount, priced.precise_amount, {**priced.details, **detail}
     elif component.pooled:
         allowance = quantity_plain(included * len(active))
         billable, _ = apply_allowance(quantity=measured.quantity, included_per_device=included, devices=len(active))
@@ -119,16 +121,18 @@ def usage_component_price(
             min_amount=resolved.min_amount,
             max_amount=resolved.max_amount,
         )
-        amount, detail = priced.amount, {**priced.details, **detail}
+        amount, precise, detail = priced.amount, priced.precise_amount, {**priced.details, **detail}
     else:
-        amount, allowance, billable, per_device = per_device_usage_amount(
+        by_device = per_device_usage_amount(
             subscription=subscription,
             resolved=resolved,
             period=period,
             active_ids={d.device_id for d in active},
             currency=currency,
         )
-        detail = {**detail, "per_device": per_device}
+        amount, precise = by_device.amount, by_device.precise_amount
+        allowance, billable = by_device.allowance, by_device.billable_quantity
+        detail = {**detail, "per_device": by_device.per_device}
     return ComponentUsage(
         product=component.product.code,
         meter=meter.code,
@@ -140,6 +144,7 @@ def usage_component_price(
         billable_quantity=billable,
         amount=amount,
         detail=detail,
+        precise_amount=precise,
     )
 
 
@@ -151,12 +156,12 @@ def per_device_usage_amount(
     active_ids: set[str],
     currency: str,
     measured: Sequence[AggregateRow] | None = None,
-) -> tuple[Decimal, Decimal, Decimal, list[dict[str, Any]]]:
+) -> DeviceUsage:
     """A component priced per device: each device's events (raw, rollups do not keep devices) get
     that device's allowance and their own charge; min/max apply to the component's total.
     ``measured`` are the period's quantities per device when already read (``aggregate_many`` with
-    ``group_by_device``); else they are read here. Returns the amount (rounded once), the
-    allowance, the billable quantity and the per-device detail."""
+    ``group_by_device``); else they are read here. Returns the amount (rounded once) and the
+    unrounded one, the allowance, the billable quantity and the per-device detail."""
     component, charge = resolved.component, resolved.charge
     assert component.meter is not None
     assert charge is not None
@@ -189,7 +194,7 @@ def per_device_usage_amount(
     elif resolved.max_amount is not None and precise > resolved.max_amount:
         precise = resolved.max_amount
     allowance = quantity_plain(included * len(active_ids))
-    return round_minor(precise, currency), allowance, quantity_plain(billable_total), rows
+    return DeviceUsage(round_minor(precise, currency), precise, allowance, quantity_plain(billable_total), rows)
 
 
 # --- hardware and services -----------------------------------------------------------------------
@@ -214,7 +219,7 @@ def hardware_fee_lines(
     prices: Sequence[ResolvedPrice],
     period: Period,
     currency: str,
-) -> list[ProjectedLine]:
+) -> list[DraftLine]:
     """The hardware instalments due on the billing date that closes ``period``, one line per
     component and instalment number: a device's instalment k falls on the k-th billing date after
     its trigger (signature, shipment or activation), and the last one absorbs the rounding
@@ -246,18 +251,19 @@ def hardware_fee_lines(
         amounts = instalment_amounts(r.price, c.instalments, currency)
         for k, ids in sorted(by_instalment.items()):
             amount_each = amounts[k - 1]
-            label = f"{c.product.name}, instalment {k}/{c.instalments}" if c.instalments > 1 else c.product.name
             lines.append(
-                ProjectedLine(
-                    "hardware",
-                    c.product.code,
-                    label,
-                    Decimal(len(ids)),
-                    amount_each,
-                    round_minor(amount_each * len(ids), currency),
-                    c.product.tax_category,
-                    {"instalment": k, "instalments": c.instalments, "source": r.source},
-                    subscription=subscription.external_id,
+                DraftLine(
+                    type=LineType.HARDWARE,
+                    product_code=c.product.code,
+                    product_name=c.product.name,
+                    qualifiers={"instalment": k, "of": c.instalments} if c.instalments > 1 else {},
+                    quantity=Decimal(len(ids)),
+                    unit_amount=amount_each,
+                    amount=round_minor(amount_each * len(ids), currency),
+                    precise_amount=amount_each * len(ids),
+                    tax_category=c.product.tax_category,
+                    detail={"instalment": k, "instalments": c.instalments, "source": r.source},
+                    subscription=subscription,
                     devices=tuple(ids),
                 )
             )
@@ -273,11 +279,11 @@ def service_fee_lines(
     prices_next: Sequence[ResolvedPrice],
     at: datetime,
     currency: str,
-) -> list[ProjectedLine]:
+) -> list[DraftLine]:
     """Prorated fees of the devices activated during ``period``, then the in-advance fees of the
     next period for the devices billable at ``at``."""
     tz = subscription.customer.timezone
-    lines: list[ProjectedLine] = []
+    lines: list[DraftLine] = []
     for r in prices_now:
         c = r.component
         if c.kind != ProductKind.SERVICE or r.charge is None or not c.per_device or c.starts_on != StartsOn.ACTIVATION:
@@ -289,21 +295,28 @@ def service_fee_lines(
             if d.activated_at is not None and d.activated_at in period
         ]
         for p in activation_prorations(devices=activated, period=period, unit_amount=unit, currency=currency, tz=tz):
-            first, last = local_date(p.period_start, tz), local_date(p.period_end, tz)
             lines.append(
-                ProjectedLine(
-                    "service",
-                    c.product.code,
-                    f"{c.product.name}, {first.isoformat()} to {last.isoformat()} ({p.days}/{p.days_in_period})",
-                    Decimal(p.quantity),
-                    unit,
-                    p.amount,
-                    c.product.tax_category,
-                    {"days": p.days, "days_in_period": p.days_in_period, "fraction": str(p.fraction)},
-                    subscription=subscription.external_id,
-                    period_start=p.period_start,
-                    period_end=p.period_end,
+                DraftLine(
+                    type=LineType.SERVICE,
+                    product_code=c.product.code,
+                    product_name=c.product.name,
+                    # The local days of the proration, its end exclusive as the period's.
+                    qualifiers={
+                        "from": local_date(p.period_start, tz).isoformat(),
+                        "to": local_date(p.period_end, tz).isoformat(),
+                        "days": p.days,
+                        "days_in_period": p.days_in_period,
+                    },
+                    quantity=Decimal(p.quantity),
+                    unit_amount=unit,
+                    amount=p.amount,
+                    precise_amount=p.quantity * unit * p.fraction,
+                    tax_category=c.product.tax_category,
+                    detail={"days": p.days, "days_in_period": p.days_in_period, "fraction": str(p.fraction)},
+                    subscription=subscription,
+                    period=Period(p.period_start, p.period_end),
                     devices=p.devices,
+                    source=ChargeSource.ACTIVATION,
                 )
             )
     if subscription.cancel_at is not None and subscription.cancel_at <= period.end:
@@ -322,19 +335,20 @@ def service_fee_lines(
             continue
         priced = price(charge=r.charge, usage=Usage(quantity=Decimal(units)), currency=currency)
         lines.append(
-            ProjectedLine(
-                "service",
-                c.product.code,
-                c.product.name,
-                Decimal(units),
-                priced.precise_amount / units,
-                priced.amount,
-                c.product.tax_category,
-                {**priced.details, "source": r.source},
-                subscription=subscription.external_id,
-                period_start=following.start,
-                period_end=following.end,
+            DraftLine(
+                type=LineType.SERVICE,
+                product_code=c.product.code,
+                product_name=c.product.name,
+                quantity=Decimal(units),
+                unit_amount=priced.precise_amount / units,
+                amount=priced.amount,
+                precise_amount=priced.precise_amount,
+                tax_category=c.product.tax_category,
+                detail={**priced.details, "source": r.source},
+                subscription=subscription,
+                period=following,
                 devices=tuple(billable) if c.per_device else (),
+                source=ChargeSource.IN_ADVANCE,
             )
         )
     return lines
@@ -342,18 +356,18 @@ def service_fee_lines(
 
 def usage_fee_line(
     *, subscription: Subscription, component: PlanComponent, usage: ComponentUsage, period: Period
-) -> ProjectedLine:
+) -> DraftLine:
     """The in-arrears usage line of ``period`` for one component, from its priced usage."""
-    return ProjectedLine(
-        "usage",
-        component.product.code,
-        component.product.name,
-        usage.billable_quantity,
-        None,
-        usage.amount,
-        component.product.tax_category,
-        {"meter": usage.meter, "metered_quantity": decimal_str(usage.quantity), **usage.detail},
-        subscription=subscription.external_id,
-        period_start=period.start,
-        period_end=period.end,
+    return DraftLine(
+        type=LineType.USAGE,
+        product_code=component.product.code,
+        product_name=component.product.name,
+        quantity=usage.billable_quantity,
+        unit_amount=None,
+        amount=usage.amount,
+        precise_amount=usage.precise_amount,
+        tax_category=component.product.tax_category,
+        detail={"meter": usage.meter, "metered_quantity": decimal_str(usage.quantity), **usage.detail},
+        subscription=subscription,
+        period=period,
     )

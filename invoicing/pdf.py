@@ -6,7 +6,6 @@ finalization, and stores it. Every amount printed or exported is the stored, alr
 figure; this module only formats and checks them, it never re-prices a line.
 """
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -28,6 +27,7 @@ from billing_platform.money import minor_unit_exponent, round_minor
 from billing_platform.periods import local_date
 from catalog.models import TaxCategory
 from invoicing.errors import InvalidInvoiceTransition
+from invoicing.lines import LineType, line_description
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, InvoiceTax
 from tenancy.models import RegistrationScheme, Tenant
 
@@ -62,7 +62,7 @@ VAT_CATEGORY_CODES: dict[str, str] = {
 # Unit prices (BT-146) keep at most this many places; enough for 0.005 EUR per MB tiers.
 MAX_PRICE_PLACES = 6
 
-SECTIONS = ("hardware", "service", "usage", "other")
+SECTIONS = (LineType.HARDWARE, LineType.SERVICE, LineType.USAGE, "other")
 
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
@@ -73,14 +73,6 @@ NS = {
 EN16931_GUIDELINE = "urn:cen.eu:en16931:2017"
 TYPE_CODE_INVOICE = "380"
 TYPE_CODE_CREDIT_NOTE = "381"
-
-# The composition writes these English qualifiers into line descriptions (invoicing/fees.py,
-# invoicing/composition.py). The document states the same facts in the invoice's language from
-# ``line.detail`` instead, so they are cut from the label; any other description is kept verbatim.
-_INSTALMENT_SUFFIX = re.compile(r", instalment \d+/\d+$")
-_PRORATION_SUFFIX = re.compile(r", \d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2} \(\d+/\d+\)$")
-_LATE_USAGE_SUFFIX = " (late usage)"
-
 
 # --- shared helpers ------------------------------------------------------------------------------
 
@@ -107,11 +99,6 @@ def invoice_due_date(invoice: Invoice) -> date | None:
     if invoice.kind == InvoiceKind.CREDIT_NOTE:
         return None
     return invoice.issue_date + timedelta(days=payment_terms_days())
-
-
-def signed_amount(line: InvoiceLine) -> Decimal:
-    """A line's effect on the net total: ``credit`` lines are stored positive and subtract."""
-    return -line.amount if line.type == "credit" else line.amount
 
 
 def vat_id(*, tax_id: str, country: str) -> str:
@@ -242,38 +229,31 @@ class DocumentFormatter:
 
 
 def _section_of(line: InvoiceLine) -> str:
-    if line.adjustment or line.type not in ("hardware", "service", "usage"):
+    if line.adjustment or line.type not in (LineType.HARDWARE, LineType.SERVICE, LineType.USAGE):
         return "other"
     return line.type
 
 
-def _label(line: InvoiceLine) -> str:
-    label = line.description
-    if line.type == "hardware" and "instalment" in line.detail:
-        label = _INSTALMENT_SUFFIX.sub("", label)
-    if line.type == "service" and "days" in line.detail:
-        label = _PRORATION_SUFFIX.sub("", label)
-    if line.adjustment and label.endswith(_LATE_USAGE_SUFFIX):
-        label = label[: -len(_LATE_USAGE_SUFFIX)]
-    return label
-
-
 def _notes(line: InvoiceLine, fmt: DocumentFormatter) -> list[str]:
+    """What qualifies the line, each fact a note under its name (the row's label), in the invoice's
+    language: its instalment, its proration, that it is a credit or late usage."""
     detail: Mapping[str, Any] = line.detail or {}
+    qualifiers: Mapping[str, Any] = line.qualifiers or {}
     notes = []
-    if line.type == "hardware" and detail.get("instalment") and int(detail.get("instalments") or 1) > 1:
+    if "instalment" in qualifiers:
         notes.append(
             pgettext("invoice document", "Instalment %(number)s of %(count)s")
-            % {"number": detail["instalment"], "count": detail["instalments"]}
+            % {"number": qualifiers["instalment"], "count": qualifiers["of"]}
         )
-    if line.type == "service" and "days" in detail and "days_in_period" in detail:
+    if "days" in qualifiers:
         notes.append(
             pgettext("invoice document", "Prorated: %(days)s of %(total)s days")
-            % {"days": detail["days"], "total": detail["days_in_period"]}
+            % {"days": qualifiers["days"], "total": qualifiers["days_in_period"]}
         )
-    if line.type == "credit":
+    if line.type == LineType.CREDIT:
         notes.append(pgettext("invoice document", "Credit"))
-    if line.adjustment:
+    # An adjustment, or a credit-note line that credits one (it keeps the qualifier, not the flag).
+    if line.adjustment or qualifiers.get("late_usage"):
         notes.append(pgettext("invoice document", "Adjustment: late usage of a period already invoiced"))
         billed = _decimal(detail.get("billed_quantity"))
         if billed is not None:
@@ -370,17 +350,18 @@ def _shown_unit_price(line: InvoiceLine, currency: str) -> Decimal | None:
         fraction = _decimal((line.detail or {}).get("fraction")) or Decimal(1)
         if round_minor(abs(line.quantity) * line.unit_amount * fraction, currency) == line.amount:
             return line.unit_amount
-    elif line.type == "usage":
+    elif line.type == LineType.USAGE:
         return None
     return _net_price(line, currency)[1]
 
 
 def _row(line: InvoiceLine, *, fmt: DocumentFormatter, rates: Mapping[str, Decimal], tz: str) -> Row:
     period = _line_period(line, tz)
-    amount = signed_amount(line)
+    amount = line.signed_amount
     unit_price = _shown_unit_price(line, fmt.currency)
     return Row(
-        label=_label(line),
+        # The name alone: the notes state its qualifiers.
+        label=line.description,
         notes=_notes(line, fmt),
         period=fmt.period(*period) if period else "",
         devices=[str(d) for d in line.devices or []],
@@ -389,15 +370,15 @@ def _row(line: InvoiceLine, *, fmt: DocumentFormatter, rates: Mapping[str, Decim
         tax_rate=fmt.percent(rates.get(line.tax_category, Decimal(0))),
         amount=fmt.money(amount),
         negative=amount < 0,
-        usage=_usage_block(line, fmt) if line.type == "usage" and not line.adjustment else None,
+        usage=_usage_block(line, fmt) if line.type == LineType.USAGE and not line.adjustment else None,
     )
 
 
 def _section_titles() -> dict[str, str]:
     return {
-        "hardware": pgettext("invoice document", "Hardware"),
-        "service": pgettext("invoice document", "Service"),
-        "usage": pgettext("invoice document", "Usage"),
+        LineType.HARDWARE: pgettext("invoice document", "Hardware"),
+        LineType.SERVICE: pgettext("invoice document", "Service"),
+        LineType.USAGE: pgettext("invoice document", "Usage"),
         "other": pgettext("invoice document", "Fees, credits and adjustments"),
     }
 
@@ -419,7 +400,7 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
                     key=key,
                     title=titles[key],
                     rows=[_row(line, fmt=fmt, rates=rates, tz=customer.timezone) for line in members],
-                    subtotal=fmt.money(sum((signed_amount(line) for line in members), Decimal(0))),
+                    subtotal=fmt.money(sum((line.signed_amount for line in members), Decimal(0))),
                 )
             )
     is_credit_note = invoice.kind == InvoiceKind.CREDIT_NOTE
@@ -549,7 +530,7 @@ def _net_price(line: InvoiceLine, currency: str) -> tuple[Decimal, Decimal]:
     quantity with the fewest places, from the currency's to six, that still multiply back
     (17.52 ÷ 1752 = 0.01; 104.64 ÷ 10928 = 0.009575, × 10928 = 104.6356 -> 104.64).
     """
-    signed = signed_amount(line)
+    signed = line.signed_amount
     amount = abs(round_minor(signed, currency))
     units = abs(line.quantity)
     if units == 0:
@@ -614,7 +595,7 @@ def _cii_xml(invoice: Invoice) -> bytes:
     taxes = list(invoice.taxes.all())
     rates = _tax_rates(taxes)
     breakdowns = _breakdowns(taxes, currency)
-    line_total = sum((round_minor(signed_amount(line), currency) for line in lines), Decimal(0))
+    line_total = sum((round_minor(line.signed_amount, currency) for line in lines), Decimal(0))
     tax_total = sum((b.amount for b in breakdowns), Decimal(0))
     grand_total = line_total + tax_total
     # The stored totals are what the customer was told: a document that disagrees with them is a bug.
@@ -640,7 +621,15 @@ def _cii_xml(invoice: Invoice) -> bytes:
 
     transaction = _el(root, "rsm:SupplyChainTradeTransaction")
     for index, line in enumerate(lines, start=1):
-        _line_item(transaction, index=index, line=line, currency=currency, rates=rates, tz=customer.timezone)
+        _line_item(
+            transaction,
+            index=index,
+            line=line,
+            currency=currency,
+            rates=rates,
+            tz=customer.timezone,
+            language=invoice.language,
+        )
 
     agreement = _el(transaction, "ram:ApplicableHeaderTradeAgreement")
     _seller_party(agreement, tenant)
@@ -723,7 +712,14 @@ def _seller_party(agreement: Any, tenant: Tenant) -> None:
 
 
 def _line_item(
-    transaction: Any, *, index: int, line: InvoiceLine, currency: str, rates: Mapping[str, Decimal], tz: str
+    transaction: Any,
+    *,
+    index: int,
+    line: InvoiceLine,
+    currency: str,
+    rates: Mapping[str, Decimal],
+    tz: str,
+    language: str,
 ) -> None:
     item = _el(transaction, "ram:IncludedSupplyChainTradeLineItem")
     document = _el(item, "ram:AssociatedDocumentLineDocument")
@@ -736,7 +732,8 @@ def _line_item(
     product = _el(item, "ram:SpecifiedTradeProduct")
     if line.product:
         _el(product, "ram:SellerAssignedID", line.product)
-    _el(product, "ram:Name", line.description or line.product)
+    # BT-153, the item name: the line's description in the invoice's language, as the back-office shows it.
+    _el(product, "ram:Name", line_description(line.description, line.qualifiers, language=language) or line.product)
     quantity, price = _net_price(line, currency)
     agreement = _el(item, "ram:SpecifiedLineTradeAgreement")
     places = max(_places(price), minor_unit_exponent(currency))
@@ -757,7 +754,7 @@ def _line_item(
         _date_102(billing, "ram:StartDateTime", period[0])
         _date_102(billing, "ram:EndDateTime", period[1])
     summation = _el(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation")
-    _el(summation, "ram:LineTotalAmount", _amount(signed_amount(line), currency))
+    _el(summation, "ram:LineTotalAmount", _amount(line.signed_amount, currency))
 
 
 # --- Factur-X -------------------------------------------------------------------------------------

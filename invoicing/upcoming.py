@@ -21,12 +21,12 @@ from customers.models import Customer
 from customers.selectors import customer_get
 from invoicing.fees import (
     ComponentUsage,
-    ProjectedLine,
     hardware_fee_lines,
     service_fee_lines,
     usage_component_price,
     usage_fee_line,
 )
+from invoicing.lines import DraftLine
 from subscriptions.devices import devices_active_in, plan_needs_activation
 from tenancy.models import Tenant
 from usage.usage_context import UsageContext, usage_components, usage_context_load
@@ -52,7 +52,7 @@ class SubscriptionUsage:
 
 @dataclass(frozen=True)
 class Projection:
-    lines: list[ProjectedLine]
+    lines: list[DraftLine]
     net_total: Decimal
     taxes: list[TaxLine]
     total: Decimal
@@ -83,7 +83,7 @@ def invoice_upcoming(*, customer: Customer, at: datetime, context: UsageContext 
     subscriptions = context.subscriptions[customer.pk]
 
     results: list[SubscriptionUsage] = []
-    lines: list[ProjectedLine] = []
+    lines: list[DraftLine] = []
     for s in subscriptions:
         period = context.periods[s.pk]
         prices = context.prices.resolve(
@@ -135,7 +135,7 @@ def invoice_upcoming(*, customer: Customer, at: datetime, context: UsageContext 
             for c, u in zip(metered, components, strict=True)
         ]
 
-    net = sum((line.amount for line in lines), Decimal(0))
+    net = sum((line.signed_amount for line in lines), Decimal(0))
     taxes, warnings = taxes_for(
         tenant=customer.tenant,
         country=customer.country,

@@ -8,11 +8,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from backoffice.formatting import LINE_TYPES, currency_places, decimal_plain, decimals_in, money_display
+from backoffice.formatting import choice_label, currency_places, decimal_plain, decimals_in, money_display
 from catalog.charge_models.base import decimal_str
 from catalog.models import Plan, PlanComponent, PriceOverride, PriceVersion, Product, ProductKind, TaxCategory
 from catalog.quotes import Quote, UsageInput
 from catalog.selectors import meter_list, product_list
+from invoicing.lines import LineType
 from tenancy.models import Tenant
 
 # Charge properties that are amounts of money (printed with the currency's decimals, 26 -> 26.00);
@@ -215,7 +216,7 @@ def quote_lines(quote: Quote, usage: list[UsageInput]) -> list[dict[str, Any]]:
         lines.append(
             {
                 "line": line,
-                "type_label": LINE_TYPES.get(line.type, line.type),
+                "type_label": choice_label(LineType, line.type),
                 "quantity": decimal_plain(line.quantity, 0),
                 "unit_amount": None if line.unit_amount is None else money_display(line.unit_amount, quote.currency),
                 "detail": detail,

@@ -5,10 +5,9 @@ credit per line; local dates, amounts with the currency's decimals."""
 from decimal import Decimal
 from typing import Any
 
-from django.utils.translation import gettext_lazy
+from django.utils.translation import get_language, gettext_lazy
 
 from backoffice.formatting import (
-    LINE_TYPES,
     choice_label,
     decimal_or_none,
     decimal_plain,
@@ -18,6 +17,7 @@ from backoffice.formatting import (
     quantity_display,
 )
 from catalog.models import TaxCategory
+from invoicing.lines import LineType, line_description
 from invoicing.models import BillRun, BillRunStatus, Invoice, InvoiceLine
 from invoicing.selectors import bill_run_progress, invoice_credit_balance
 
@@ -26,9 +26,9 @@ IN_PROGRESS = (BillRunStatus.PENDING, BillRunStatus.RUNNING)
 
 # The legs of an invoice, in the order the page shows them.
 LEGS = (
-    ("hardware", gettext_lazy("Hardware")),
-    ("service", gettext_lazy("Service")),
-    ("usage", gettext_lazy("Usage")),
+    (LineType.HARDWARE, gettext_lazy("Hardware")),
+    (LineType.SERVICE, gettext_lazy("Service")),
+    (LineType.USAGE, gettext_lazy("Usage")),
     ("fees", gettext_lazy("Fees and credits")),
     ("adjustments", gettext_lazy("Adjustments")),
 )
@@ -72,17 +72,17 @@ def invoice_totals(invoice: Invoice) -> dict[str, Decimal | None]:
     }
 
 
-def _signed(line: InvoiceLine) -> Decimal:
-    """A line's amount as it counts in the invoice's net total: credits are negative."""
-    return -line.amount if line.type == "credit" else line.amount
-
-
 def _leg(line: InvoiceLine) -> str:
     if line.adjustment:
         return "adjustments"
-    if line.type in ("hardware", "service", "usage"):
+    if line.type in (LineType.HARDWARE, LineType.SERVICE, LineType.USAGE):
         return line.type
     return "fees"
+
+
+def _description(line: InvoiceLine) -> str:
+    """The line's description in the reader's language."""
+    return line_description(line.description, line.qualifiers, language=get_language())
 
 
 def usage_detail(line: InvoiceLine, currency: str) -> dict[str, Any]:
@@ -150,22 +150,23 @@ def usage_detail(line: InvoiceLine, currency: str) -> dict[str, Any]:
 
 
 def line_row(line: InvoiceLine, currency: str, tz: str) -> dict[str, Any]:
-    """A line of the invoice page: its local days, quantity, unit amount, signed amount, tax
-    category, the instalment or the days it bills, and the usage detail of a usage line."""
+    """A line of the invoice page: its description, local days, quantity, unit amount, signed
+    amount, tax category, the instalment or the days it bills, and the usage detail of a usage line."""
     d = line.detail if isinstance(line.detail, dict) else {}
     first = last = None
     if line.period_start is not None and line.period_end is not None:
         first, last = period_days(line.period_start, line.period_end, tz)
     row: dict[str, Any] = {
         "line": line,
-        "type_label": LINE_TYPES.get(line.type, line.type),
+        "description": _description(line),
+        "type_label": choice_label(LineType, line.type),
         "first": first,
         "last": last,
         "quantity": quantity_display(line.quantity),
         "unit_amount": decimal_plain(line.unit_amount, 2) if line.unit_amount is not None else None,
-        "amount": money_display(_signed(line), currency),
+        "amount": money_display(line.signed_amount, currency),
         "tax_category": choice_label(TaxCategory, line.tax_category),
-        "usage": usage_detail(line, currency) if line.type == "usage" else None,
+        "usage": usage_detail(line, currency) if line.type == LineType.USAGE else None,
         "instalment": (d["instalment"], d["instalments"]) if "instalment" in d and "instalments" in d else None,
         "days": (d["days"], d["days_in_period"]) if "days" in d and "days_in_period" in d else None,
     }
@@ -183,7 +184,7 @@ def invoice_legs(invoice: Invoice, tz: str) -> list[dict[str, Any]]:
             "key": key,
             "label": label,
             "rows": [line_row(line, invoice.currency, tz) for line in grouped[key]],
-            "subtotal": money_display(sum((_signed(x) for x in grouped[key]), Decimal(0)), invoice.currency),
+            "subtotal": money_display(sum((x.signed_amount for x in grouped[key]), Decimal(0)), invoice.currency),
         }
         for key, label in LEGS
         if grouped[key]
@@ -212,6 +213,7 @@ def credit_rows(invoice: Invoice) -> list[dict[str, Any]]:
         rows.append(
             {
                 "line": line,
+                "description": _description(line),
                 "amount": money_display(line.amount, invoice.currency),
                 "credited": money_display(done, invoice.currency),
                 "left": money_display(line.amount - done, invoice.currency),

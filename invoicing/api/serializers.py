@@ -1,8 +1,11 @@
+from typing import Any
+
 from django.conf import settings
 from rest_framework import serializers
 
 from billing_platform.api.fields import DecimalString, MoneyAmount, QuantityString
 from billing_platform.api.serializers import StrictSerializer
+from invoicing.lines import API_LANGUAGE, line_description
 from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
 
 
@@ -44,7 +47,22 @@ class BillRunOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class LineDescription(serializers.CharField):
+    """A stored line's description as the API has always given it: its name and qualifiers, in
+    English (``invoicing.lines.line_description``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        line: InvoiceLine = value  # source="*": the line itself
+        return line_description(line.description, line.qualifiers, language=API_LANGUAGE)
+
+
 class InvoiceLineSerializer(serializers.ModelSerializer):
+    # A plain string, not the model's choices: the API's schema lists no enum of line types.
+    type = serializers.CharField(max_length=16)
+    description = LineDescription(max_length=300)
     subscription = serializers.CharField(source="subscription.external_id", allow_null=True, default=None)
     quantity = QuantityString()
     unit_amount = DecimalString()

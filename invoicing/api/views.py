@@ -222,13 +222,14 @@ class CurrentUsageSubscriptionSerializer(serializers.Serializer):
     components = CurrentUsageComponentSerializer(many=True)
 
 
+# A ``DraftLine`` of the projected invoice (its ``description``: in English, as always).
 class ProjectedLineSerializer(serializers.Serializer):
-    subscription = serializers.CharField()
+    subscription = serializers.CharField(source="subscription.external_id")
     type = serializers.CharField(help_text="hardware | service | usage")
-    product = serializers.CharField()
+    product = serializers.CharField(source="product_code")
     description = serializers.CharField()
-    period_start = serializers.DateTimeField(allow_null=True)
-    period_end = serializers.DateTimeField(allow_null=True)
+    period_start = serializers.DateTimeField(source="period.start", allow_null=True)
+    period_end = serializers.DateTimeField(source="period.end", allow_null=True)
     quantity = QuantityString()
     unit_amount = DecimalString(allow_null=True)
     amount = AmountString()

@@ -11,9 +11,10 @@ from django.db import transaction
 
 from billing_platform.errors import FieldError
 from billing_platform.money import round_minor
-from catalog.taxes import QuoteLine, taxes_for
-from invoicing.composition import ComposedLine
+from billing_platform.periods import Period
+from catalog.taxes import taxes_for
 from invoicing.errors import InvalidCreditNote
+from invoicing.lines import DraftLine, LineType
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine
 from invoicing.selectors import invoice_credit_balance
 from invoicing.services.generation import invoice_lines_write, invoice_taxes_write
@@ -32,25 +33,23 @@ def credit_note_create(
         invoice_action_check(invoice, "credit")
         wanted = _credited_lines(invoice, lines)
         credited = [
-            ComposedLine(
-                type=line.type,
-                product=line.product,
-                description=line.description,
+            DraftLine(
+                type=LineType(line.type),
+                product_code=line.product,
+                product_name=line.description,
+                qualifiers=line.qualifiers,
                 quantity=line.quantity,
                 unit_amount=line.unit_amount,
                 amount=amount,
                 tax_category=line.tax_category,
                 subscription=line.subscription,
-                period_start=line.period_start,
-                period_end=line.period_end,
-                devices=line.devices,
+                period=Period(line.period_start, line.period_end)
+                if line.period_start is not None and line.period_end is not None
+                else None,
+                devices=tuple(line.devices),
                 detail={"credited_line": line.pk},
             )
             for line, amount in wanted
-        ]
-        signed = [
-            QuoteLine(x.type, x.product, x.description, x.quantity, x.unit_amount, _signed(x), x.tax_category)
-            for x in credited
         ]
         # The credited invoice's rates, not today's: the note gives back the tax that was charged. A
         # category without a tax row on the invoice was taxed at nothing.
@@ -58,11 +57,11 @@ def credit_note_create(
         taxes, _ = taxes_for(
             tenant=invoice.tenant,
             country=invoice.customer.country,
-            lines=signed,
+            lines=credited,
             currency=invoice.currency,
             rates=rates,
         )
-        net = sum((x.amount for x in signed), Decimal(0))
+        net = sum((x.signed_amount for x in credited), Decimal(0))
         tax = sum((t.amount for t in taxes), Decimal(0))
         note = Invoice.objects.create(
             tenant=invoice.tenant,
@@ -82,10 +81,6 @@ def credit_note_create(
         invoice.amount_due = max(invoice.amount_due - note.total, Decimal(0))
         invoice.save(update_fields=["amount_due"])
     return invoice_finalize(invoice=note, actor=actor, at=at)
-
-
-def _signed(line: ComposedLine) -> Decimal:
-    return -line.amount if line.type == "credit" else line.amount
 
 
 def _credited_lines(invoice: Invoice, lines: Sequence[dict[str, Any]] | None) -> list[tuple[InvoiceLine, Decimal]]:

@@ -4,17 +4,18 @@ bill run). ``invoice_lines_write`` is the one writer of invoice lines, credit no
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from billing_platform.money import allocate
-from billing_platform.periods import Period
 from catalog.models import ProductKind
 from catalog.taxes import TaxLine
 from customers.models import Customer
-from invoicing.composition import BillingContext, ComposedLine, Composition, billing_context_load, compose
+from invoicing.composition import BillingContext, Composition, billing_context_load, compose
+from invoicing.lines import DraftLine
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, InvoiceTax, InvoicingSettings
 from invoicing.services.lifecycle import invoices_finalize_locked
 from subscriptions.ledger import LedgerEntry, service_charges_invoiced, service_charges_record
@@ -104,7 +105,7 @@ def invoices_write(
     return invoices
 
 
-def invoice_lines_write(lines: Mapping[Invoice, Sequence[ComposedLine]]) -> None:
+def invoice_lines_write(lines: Mapping[Invoice, Sequence[DraftLine]]) -> None:
     """Write the lines of each invoice (``{invoice: its lines}``), numbered in order: one insert for
     all of them, inside the caller's transaction."""
     InvoiceLine.objects.bulk_create(
@@ -114,23 +115,35 @@ def invoice_lines_write(lines: Mapping[Invoice, Sequence[ComposedLine]]) -> None
                 invoice=invoice,
                 position=i,
                 type=x.type,
-                product=x.product,
-                description=x.description[:300],
+                product=x.product_code,
+                description=x.product_name[:300],
+                qualifiers=_jsonable(x.qualifiers),
                 subscription=x.subscription,
-                period_start=x.period_start,
-                period_end=x.period_end,
+                period_start=x.period.start if x.period is not None else None,
+                period_end=x.period.end if x.period is not None else None,
                 quantity=x.quantity,
                 unit_amount=x.unit_amount,
                 amount=x.amount,
+                precise_amount=_precise(x.precise_amount),
                 tax_category=x.tax_category,
-                devices=x.devices,
+                devices=list(x.devices),
                 detail=_jsonable(x.detail),
                 adjustment=x.adjustment,
+                source=x.source,
             )
             for invoice, invoice_lines in lines.items()
             for i, x in enumerate(invoice_lines)
         ]
     )
+
+
+# The places of ``InvoiceLine.precise_amount``, as many as a unit price keeps.
+_PRECISE_QUANTUM = Decimal(1).scaleb(-settings.UNIT_PRICE_DECIMAL_PLACES)
+
+
+def _precise(value: Decimal | None) -> Decimal | None:
+    """An unrounded amount as stored: 25.00 x 17/31 = 13.709677419354838... -> 13.7096774194."""
+    return None if value is None else value.quantize(_PRECISE_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 def invoice_taxes_write(taxes: Mapping[Invoice, Sequence[TaxLine]]) -> None:
@@ -147,13 +160,17 @@ def invoice_taxes_write(taxes: Mapping[Invoice, Sequence[TaxLine]]) -> None:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, Decimal | datetime | date):
         return str(value)
     return value
+
+
+# The fees a bill run records in the charge ledger as it invoices them; change lines are there already.
+LEDGER_FEES = (ChargeSource.IN_ADVANCE, ChargeSource.ACTIVATION)
 
 
 def _ledger_record(compositions: Sequence[Composition], at: datetime) -> None:
@@ -165,12 +182,7 @@ def _ledger_record(compositions: Sequence[Composition], at: datetime) -> None:
         (c.customer.currency, line)
         for c in compositions
         for line in c.lines
-        if line.type == "service"
-        and line.subscription is not None
-        and not line.charge_ids
-        and line.devices
-        and line.period_start is not None
-        and line.period_end is not None
+        if line.source in LEDGER_FEES and line.subscription is not None and line.devices and line.period is not None
     ]
     if not lines:
         return
@@ -191,18 +203,16 @@ def _ledger_record(compositions: Sequence[Composition], at: datetime) -> None:
     }
     entries = []
     for currency, line in lines:
-        subscription = line.subscription
+        subscription, covered = line.subscription, line.period
         assert subscription is not None
-        assert line.period_start is not None
-        assert line.period_end is not None
-        component = components.get((subscription.plan_id, line.product))
+        assert covered is not None
+        assert line.source is not None
+        component = components.get((subscription.plan_id, line.product_code))
         if component is None:
             continue
         shares = allocate(line.amount, [Decimal(1)] * len(line.devices), currency)
-        source = ChargeSource.ACTIVATION if "days" in line.detail else ChargeSource.IN_ADVANCE
         # The ledger keys a fee by its whole service period; an activation proration covers part of it.
-        whole = subscription_period_at(subscription, at=line.period_start)
-        covered = Period(line.period_start, line.period_end)
+        whole = subscription_period_at(subscription, at=covered.start)
         for device_id, share in zip(line.devices, shares, strict=True):
             entries.append(
                 LedgerEntry(
@@ -210,7 +220,7 @@ def _ledger_record(compositions: Sequence[Composition], at: datetime) -> None:
                     component=component,
                     device_id=devices.get((subscription.pk, device_id)),
                     kind=ChargeKind.CHARGE,
-                    source=source,
+                    source=line.source,
                     period=whole,
                     covered=covered,
                     amount=share,

@@ -93,7 +93,8 @@ SMART_FLEET_APRIL_LINES: list[dict[str, Any]] = [
     {
         "type": "hardware",
         "product": "eld-200",
-        "description": "ELD-200 tracker, instalment 1/12",
+        "description": "ELD-200 tracker",
+        "qualifiers": {"instalment": 1, "of": 12},
         "quantity": "3",
         "unit_amount": "20.00",
         "amount": "60.00",
@@ -103,7 +104,8 @@ SMART_FLEET_APRIL_LINES: list[dict[str, Any]] = [
     {
         "type": "service",
         "product": "fleet-platform",
-        "description": "Fleet platform, 2026-03-15 to 2026-03-31 (17/31)",
+        "description": "Fleet platform",
+        "qualifiers": {"from": "2026-03-15", "to": "2026-03-31", "days": 17, "days_in_period": 31},
         "quantity": "1",
         "unit_amount": "25.00",
         "amount": "13.71",
@@ -115,7 +117,8 @@ SMART_FLEET_APRIL_LINES: list[dict[str, Any]] = [
     {
         "type": "service",
         "product": "fleet-platform",
-        "description": "Fleet platform, 2026-03-20 to 2026-03-31 (12/31)",
+        "description": "Fleet platform",
+        "qualifiers": {"from": "2026-03-20", "to": "2026-03-31", "days": 12, "days_in_period": 31},
         "quantity": "1",
         "unit_amount": "25.00",
         "amount": "9.68",
