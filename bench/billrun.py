@@ -860,6 +860,7 @@ def bill_run(seed: Seed, workers: Workers, url: str, timeout: float) -> bool:
 
 def check_invoices(seed: Seed, run: Any) -> None:
     """Customer 0's invoice, and whether a bulk customer's fixed lines are the same."""
+    from invoicing.lines import line_description
     from invoicing.models import Invoice, InvoiceLine
 
     n = len(seed.customer_ids)
@@ -874,14 +875,18 @@ def check_invoices(seed: Seed, run: Any) -> None:
     lines = list(InvoiceLine.objects.filter(invoice=ref).order_by("position"))
     log(
         f"  customer 0's invoice: net {ref.net_total}, tax {ref.tax_total}, total {ref.total} EUR; "
-        + "; ".join(f"{x.type} {x.description} x{x.quantity.normalize():f} = {x.amount}" for x in lines)
+        + "; ".join(
+            f"{x.type} {line_description(x.description, x.qualifiers, language='en')} "
+            f"x{x.quantity.normalize():f} = {x.amount}"
+            for x in lines
+        )
     )
     other = mine.get(seed.customer_ids[-1])
     if n > 1 and other is not None:
 
         def fixed(invoice: Any) -> list[tuple[Any, ...]]:
             return [
-                (x.type, x.product, x.description, x.quantity, x.amount, x.period_start, x.period_end)
+                (x.type, x.product, x.description, x.qualifiers, x.quantity, x.amount, x.period_start, x.period_end)
                 for x in InvoiceLine.objects.filter(invoice=invoice).exclude(type="usage").order_by("position")
             ]
 
