@@ -81,8 +81,9 @@ class DraftLine:
 
     ``amount`` is rounded once to the currency's minor unit and positive, a credit's included (its
     sign is ``signed_amount``); ``precise_amount`` is the unrounded figure it was rounded from, where
-    there was one. ``source`` says which charge of the ledger a service line is (an in-advance fee,
-    an activation proration) or which change entries a change line bills.
+    there was one. ``source`` says which charge of the ledger a line is: an in-advance fee or an
+    activation proration (the bill run records it), or a change's charge or credit (recorded by the
+    change, and listed in ``charge_ids``); hardware and usage lines have none.
     """
 
     type: LineType

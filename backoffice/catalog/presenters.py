@@ -210,7 +210,7 @@ def quote_lines(quote: Quote, usage: list[UsageInput]) -> list[dict[str, Any]]:
         detail = decimals_in(line.detail)
         if "price_per_device" in detail:
             detail["price_per_device"] = money_display(detail["price_per_device"], quote.currency)
-        if line.type == "usage":
+        if line.type == LineType.USAGE:
             # What was entered for the meter, before the allowance (the line's quantity is after it).
             detail["used"] = decimal_plain(used.get(str(detail.get("meter")), Decimal(0)), 0)
         lines.append(
