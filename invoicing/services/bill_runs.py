@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from billing_platform.errors import FieldError
 from billing_platform.periods import clamp_day, local_date, local_midnight
@@ -26,6 +26,7 @@ from invoicing.models import (
 )
 from invoicing.services.generation import invoice_dated, invoices_write
 from subscriptions.models import SubscriptionStatus
+from subscriptions.selectors import subscriptions_ended_billed_on
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from tenancy.services import audit_record
@@ -43,12 +44,15 @@ Outcome = tuple[Customer, str, Invoice | None, str]
 
 def customers_due(*, tenant: Tenant, billing_date: date, at: datetime) -> list[Any]:
     """Customers whose billing day falls on ``billing_date`` (clamped in short months), who have a live
-    subscription, and whose local midnight of that date has passed at ``at``."""
+    subscription (or one that ended during the period closing on that date), and whose local midnight
+    of that date has passed at ``at``."""
     days = [billing_date.day]
     if clamp_day(billing_date.year, billing_date.month, 31) == billing_date:
         days += list(range(billing_date.day + 1, 32))  # 29, 30, 31 fall on the 28th of February
+    ended = subscriptions_ended_billed_on(tenant=tenant, billing_date=billing_date, billing_days=days)
     candidates = (
-        Customer.objects.filter(tenant=tenant, billing_day__in=days, subscriptions__status__in=SubscriptionStatus.LIVE)
+        Customer.objects.filter(tenant=tenant, billing_day__in=days)
+        .filter(Q(subscriptions__status__in=SubscriptionStatus.LIVE) | Q(pk__in={s.customer_id for s in ended}))
         .distinct()
         .values_list("pk", "timezone")
     )
