@@ -1,6 +1,7 @@
 """A subscription that has ended is billed once more, by the invoice that closes the period during
 which it ended: its usage in arrears and the credits and fees of its end, never a fee for a period
-after it (billing.md)."""
+after it (billing.md). A cancellation at once, and a commitment not renewed that ends inside a
+period billed in advance."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,7 +13,8 @@ from catalog.services import tax_rate_set
 from catalog.tests.factories import platform_plan
 from customers.tests.factories import dupont
 from invoicing.services import invoice_generate
-from subscriptions.changes import subscription_change
+from subscriptions.changes import subscription_change, subscription_ends_apply_due
+from subscriptions.models import ServiceCharge
 from subscriptions.tests.factories import signed_subscription
 from tenancy.actors import Actor
 from tenancy.models import Tenant
@@ -55,4 +57,47 @@ def test_a_subscription_cancelled_at_once_has_its_credits_and_fee_on_the_invoice
     ]
     assert may.net_total == Decimal("525.00")
     # and nothing after
+    assert invoice_generate(customer=customer, billing_date=date(2026, 6, 1), at=paris(2026, 6, 1, 6)) is None
+
+
+def test_a_commitment_that_ends_inside_a_billed_period_credits_the_rest_of_it(tenant: Tenant) -> None:
+    # given: started on 15 January with billing day 1, 3 months: the commitment ends on 15 April,
+    # inside April, which the invoice of 1 April bills in advance (2 x 25.00 = 50.00)
+    tax_rate_set(tenant=tenant, actor=ACTOR, at=paris(2026, 1, 1), country="FR", tax_category="standard", rate="20")
+    plan = platform_plan(tenant, "committed", "25.00", commitment_months=3)
+    subscription = signed_subscription(
+        tenant,
+        customer=dupont(tenant),
+        plan=plan,
+        devices=("A", "B"),
+        starts_on=date(2026, 1, 15),
+        auto_renew=False,
+    )
+    assert subscription.commitment_ends_at == paris(2026, 4, 15)
+    customer = subscription.customer
+    april = invoice_generate(customer=customer, billing_date=date(2026, 4, 1), at=paris(2026, 4, 1, 6))
+    assert april is not None
+    assert [(line.type, line.amount, line.period_start) for line in april.lines.all()] == [
+        ("service", Decimal("50.00"), paris(2026, 4, 1))
+    ]
+    # when: the schedule passes on 15 April
+    assert subscription_ends_apply_due(at=paris(2026, 4, 15, 0, 10)) == 1
+    # then: the unused part is credited per device, 15-30 April: 25.00 x 16/30 = 13.333... -> 13.33
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.ended_at) == ("ended", paris(2026, 4, 15))
+    credits = ServiceCharge.objects.filter(subscription=subscription, kind="credit")
+    assert sorted((c.device.device_id, c.amount, c.covered_start) for c in credits if c.device) == [
+        ("A", Decimal("13.33"), paris(2026, 4, 15)),
+        ("B", Decimal("13.33"), paris(2026, 4, 15)),
+    ]
+    [change] = subscription.changes.all()
+    assert (change.action, change.status, change.effective_at) == ("cancel", "applied", paris(2026, 4, 15))
+    # and the invoice of 1 May bills that credit and no fee for May: -26.66, VAT -5.33
+    may = invoice_generate(customer=customer, billing_date=date(2026, 5, 1), at=paris(2026, 5, 1, 6))
+    assert may is not None
+    assert [(line.type, line.amount, line.devices) for line in may.lines.all()] == [
+        ("credit", Decimal("26.66"), ["A", "B"])
+    ]
+    assert (may.net_total, may.tax_total, may.total) == (Decimal("-26.66"), Decimal("-5.33"), Decimal("-31.99"))
+    # and nothing on 1 June
     assert invoice_generate(customer=customer, billing_date=date(2026, 6, 1), at=paris(2026, 6, 1, 6)) is None
