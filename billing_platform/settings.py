@@ -109,6 +109,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "subscriptions.tasks.subscription_changes_apply_due_task",
         "schedule": 900.0,  # every 15 minutes: period ends fall on local midnights in every time zone
     },
+    "end-subscriptions-not-renewed": {
+        "task": "subscriptions.tasks.subscription_ends_apply_due_task",
+        "schedule": 900.0,  # every 15 minutes: commitments end at local midnights in every time zone
+    },
     "bill-runs": {
         "task": "invoicing.tasks.bill_runs_scheduled_task",
         "schedule": 3600.0,  # hourly: each customer is billed once its local midnight of the billing date has passed

@@ -9,6 +9,10 @@ class BillRunNotFound(NotFound):
     code = "bill_run_not_found"
 
 
+class BillingDateNotArrived(InvalidInput):
+    code = "billing_date_not_arrived"
+
+
 class InvalidInvoiceTransition(Conflict):
     code = "invalid_invoice_transition"
 

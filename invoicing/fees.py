@@ -31,7 +31,7 @@ from catalog.versions import ResolvedPrice
 from invoicing.lines import DraftLine, LineType
 from subscriptions.devices import device_is_billable
 from subscriptions.models import ChargeSource, Subscription
-from subscriptions.periods import subscription_period_at
+from subscriptions.periods import subscription_end, subscription_period_at
 from subscriptions.proration import DeviceActivity, activation_prorations
 from usage.aggregation import AggregateRow, aggregate
 from usage.measure import quantity_plain, usage_measure
@@ -319,8 +319,9 @@ def service_fee_lines(
                     source=ChargeSource.ACTIVATION,
                 )
             )
-    if subscription.cancel_at is not None and subscription.cancel_at <= period.end:
-        return lines
+    end = subscription_end(subscription)
+    if end is not None and end <= period.end:
+        return lines  # cancelled, or not renewed: no period after the end is billed
     following = subscription_period_at(subscription, at=period.end)
     for r in prices_next:
         c = r.component

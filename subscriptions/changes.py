@@ -10,6 +10,7 @@ charged for that device, component and period, net of earlier credits (pitfall #
 and writes nothing.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from tenancy.actors import Actor
 from tenancy.services import audit_record
 
 S = SubscriptionStatus
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -656,6 +658,51 @@ def subscription_changes_apply_due(*, at: datetime) -> int:
     return applied
 
 
+def subscription_ends_apply_due(*, at: datetime) -> int:
+    """End the subscriptions that do not renew (``auto_renew: false``) once their commitment is over
+    at ``at`` (billing.md: they end, their devices stop billing). Each ends at its
+    ``commitment_ends_at``, however late this runs: cancelled, then ended, on its timeline. When the
+    commitment ends inside a period whose in-advance fee was billed, the part after the end is
+    credited on the next invoice, as an immediate cancellation credits it; at a period's end there is
+    nothing to credit, since no fee is billed for a period after the end (``subscription_end``).
+    Safe to run twice, and beside another run: each subscription is ended once, under a row lock. One
+    that cannot be ended (no price left to credit with, say) is logged and left for the next run, and
+    the others are ended. Returns how many were ended."""
+    due = Subscription.objects.filter(
+        status__in=S.LIVE, auto_renew=False, commitment_ends_at__isnull=False, commitment_ends_at__lte=at
+    )
+    ended = 0
+    for pk in list(due.order_by("commitment_ends_at", "pk").values_list("pk", flat=True)):
+        try:
+            with transaction.atomic():
+                subscription = (
+                    due.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("customer", "plan", "tenant")
+                    .filter(pk=pk)
+                    .first()
+                )
+                if subscription is None:
+                    continue  # ended meanwhile, or being ended by another run
+                _end_not_renewed(subscription, at=at)
+        except Exception as exc:  # one subscription's broken data must not keep the others running
+            logger.warning("ending subscription %s at its commitment end failed: %s", pk, exc)
+            continue
+        ended += 1
+    return ended
+
+
+def _end_not_renewed(subscription: Subscription, *, at: datetime) -> None:
+    actor = Actor.system("commitment ended")
+    end = subscription.commitment_ends_at
+    assert end is not None  # only subscriptions with a commitment are due
+    entries = _credits(subscription, subscription.plan, _live_devices(subscription), end, "Not renewed")
+    if entries:
+        params = {"at_period_end": False}
+        _finish(subscription, ChangeAction.CANCEL, end, params, entries, actor, at, {"reason": "not renewed"})
+    for status, reason in ((S.CANCELLED, "not renewed"), (S.ENDED, "commitment ended")):
+        subscription_transition(subscription=subscription, to_status=status, actor=actor, at=end, reason=reason)
+
+
 def service_charge_record(
     *,
     subscription: Subscription,
@@ -698,4 +745,5 @@ __all__ = [
     "service_charge_record",
     "subscription_change",
     "subscription_changes_apply_due",
+    "subscription_ends_apply_due",
 ]

@@ -1,6 +1,6 @@
 """A subscription's dates: its billing day, the service period of its plan that contains an
-instant, the start of the period open at an instant (before which usage is late), and the end of
-its commitment.
+instant, the start of the period open at an instant (before which usage is late), the end of its
+commitment, when it stops (``subscription_end``) and which of its periods it still bills.
 
 This is the one place that turns a subscription into periods (Lago's ``Subscriptions::DatesService``):
 changes, ingestion, current usage and invoicing all ask here, so a yearly or quarterly plan has the
@@ -8,7 +8,7 @@ same periods everywhere. The calendar arithmetic itself (clamped months, local m
 ``billing_platform.periods``.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from billing_platform.periods import (
     Period,
@@ -19,7 +19,11 @@ from billing_platform.periods import (
     local_midnight,
 )
 from catalog.models import INTERVAL_MONTHS, Interval, Plan
-from subscriptions.models import Subscription
+from subscriptions.models import Subscription, SubscriptionStatus
+
+# Longer than any period of a plan (a year), leap day and time zones included: a subscription that
+# ended longer ago than this bills no period any more (``subscription_billed_in``).
+LONGEST_PERIOD = timedelta(days=368)
 
 
 def _tz(subscription: Subscription) -> str:
@@ -69,9 +73,33 @@ def commitment_end(subscription: Subscription) -> datetime | None:
     return _months_later(subscription.starts_at, months, _tz(subscription))
 
 
+def subscription_end(subscription: Subscription) -> datetime | None:
+    """When the subscription stops: when it ended, once it has; before that, the earliest of a
+    cancellation scheduled at a period end (``cancel_at``) and, for a subscription that does not
+    renew (``auto_renew: false``), the end of its commitment. None while it goes on: with
+    ``auto_renew`` it continues period after period once its commitment is over (billing.md). No
+    in-advance fee is billed for a period that starts at or after it."""
+    if subscription.ended_at is not None:
+        return subscription.ended_at
+    ends = [subscription.cancel_at, None if subscription.auto_renew else subscription.commitment_ends_at]
+    return min((end for end in ends if end is not None), default=None)
+
+
+def subscription_billed_in(subscription: Subscription, period: Period) -> bool:
+    """Does the subscription bill ``period``, one of its periods? While it is live, yes. Once it has
+    ended, only the period during which it ended: the invoice that closes that period bills the usage
+    up to the end and the credits of the end; no period after it is billed."""
+    if subscription.status in SubscriptionStatus.LIVE:
+        return True
+    return subscription.ended_at is not None and subscription.ended_at > period.start
+
+
 __all__ = [
+    "LONGEST_PERIOD",
     "commitment_end",
+    "subscription_billed_in",
     "subscription_billing_day",
+    "subscription_end",
     "subscription_open_period_start",
     "subscription_period_at",
 ]

@@ -1,7 +1,10 @@
 import uuid
+from collections.abc import Collection
+from datetime import date, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
+from billing_platform.periods import local_midnight
 from catalog.models import PlanComponent
 from customers.models import Customer
 from subscriptions.errors import SubscriptionNotFound, WebhookNotFound
@@ -12,7 +15,9 @@ from subscriptions.models import (
     Subscription,
     SubscriptionChange,
     SubscriptionEvent,
+    SubscriptionStatus,
 )
+from subscriptions.periods import LONGEST_PERIOD, subscription_billed_in, subscription_period_at
 from tenancy.models import Tenant
 
 
@@ -55,6 +60,32 @@ def subscription_get(*, tenant: Tenant, external_id: str) -> Subscription:
     if subscription is None:
         raise SubscriptionNotFound("No subscription with external_id %s." % external_id)
     return subscription
+
+
+def subscriptions_ended_billed_on(
+    *, tenant: Tenant, billing_date: date, billing_days: Collection[int]
+) -> list[Subscription]:
+    """The subscriptions that have ended, of customers billed on one of ``billing_days``, whose
+    period closes on ``billing_date`` (at local midnight in the customer's zone) and is the one
+    during which they ended: the invoice of that date still bills their usage up to the end and the
+    credits of the end (``subscription_billed_in``). Only those ended within ``LONGEST_PERIOD`` are
+    read."""
+    ended = (
+        Subscription.objects.filter(
+            tenant=tenant,
+            customer__billing_day__in=list(billing_days),
+            ended_at__gt=local_midnight(billing_date, "UTC") - LONGEST_PERIOD,
+        )
+        .exclude(status__in=SubscriptionStatus.LIVE)
+        .select_related("customer", "plan")
+    )
+    billed = []
+    for subscription in ended:
+        closing = local_midnight(billing_date, subscription.customer.timezone)
+        period = subscription_period_at(subscription, at=closing - timedelta(microseconds=1))
+        if period.end == closing and subscription_billed_in(subscription, period):
+            billed.append(subscription)
+    return billed
 
 
 def live_device_get(*, tenant: Tenant, device_id: str) -> Device | None:

@@ -29,3 +29,11 @@ def subscription_changes_apply_due_task() -> int:
     from subscriptions.changes import subscription_changes_apply_due
 
     return subscription_changes_apply_due(at=timezone.now())
+
+
+@shared_task
+def subscription_ends_apply_due_task() -> int:
+    """Scheduled by beat: end the subscriptions that do not renew once their commitment is over."""
+    from subscriptions.changes import subscription_ends_apply_due
+
+    return subscription_ends_apply_due(at=timezone.now())

@@ -1,7 +1,8 @@
 """What current usage and bill runs read, loaded once for a set of customers, each at its own
-instant (``usage_context_load``): the live subscriptions with their plan and components, the period
-each has open at its customer's instant, the devices as plain rows, the rollups of those periods,
-and the prices and tax rates that apply. A handful of queries, whatever the number of customers.
+instant (``usage_context_load``): the subscriptions that bill the period open at their customer's
+instant (the live ones, and those that ended during it) with their plan and components, that period,
+the devices as plain rows, the rollups of those periods, and the prices and tax rates that apply. A
+handful of queries, whatever the number of customers.
 
 The rows are what ``invoicing.upcoming`` projects an invoice from; this module reads, it prices
 nothing.
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from django.db import connection
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from psycopg.pq import Format
 
 from billing_platform.periods import Period
@@ -26,7 +27,7 @@ from catalog.taxes import tax_rates
 from catalog.versions import PriceBook
 from customers.models import Customer
 from subscriptions.models import Subscription, SubscriptionStatus
-from subscriptions.periods import subscription_period_at
+from subscriptions.periods import LONGEST_PERIOD, subscription_billed_in, subscription_period_at
 from tenancy.models import Tenant
 from usage.selectors import RollupGroup, bucket_aligned, rollup_groups
 
@@ -72,13 +73,21 @@ class UsageContext:
     per customer. Built by ``usage_context_load``."""
 
     at: dict[Any, datetime]  # by customer pk
-    subscriptions: dict[Any, list[Subscription]]  # live ones, by customer pk, plan and devices loaded
+    subscriptions: dict[Any, list[Subscription]]  # billing their open period, by customer pk, plan loaded
     periods: dict[Any, Period]  # by subscription pk: its period open at its customer's instant
     rolled: dict[tuple[uuid.UUID, uuid.UUID], list[RollupGroup]]  # (subscription, meter) -> rollups
     aligned: set[Any]  # subscriptions whose period the rollups can measure exactly
     prices: PriceBook
     tax_rates: dict[str, dict[str, Decimal]]  # by country, then category
     devices: dict[Any, list[DeviceRow]]  # by subscription pk, ordered by device id
+
+
+def _until(row: DeviceRow, end: datetime | None) -> DeviceRow:
+    """A device of a subscription that has ended stops at the end, if it had not stopped before:
+    nothing is billed for it after the end."""
+    if end is None or (row.deactivated_at is not None and row.deactivated_at <= end):
+        return row
+    return row._replace(deactivated_at=end)
 
 
 def usage_components(subscription: Subscription) -> list[PlanComponent]:
@@ -97,10 +106,11 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
     components = PlanComponent.objects.select_related("product", "meter").order_by("position", "product__code")
     by_customer: dict[Any, list[Subscription]] = {pk: [] for pk in customers}
     periods: dict[Any, Period] = {}
+    # A subscription that has ended still bills the period during which it ended, and no period after.
+    ended_lately = Q(ended_at__gt=min(at.values()) - LONGEST_PERIOD) if at else Q(pk__in=[])
     for subscription in (
-        Subscription.objects.filter(
-            tenant_id=tenant.pk, customer_id__in=list(customers), status__in=SubscriptionStatus.LIVE
-        )
+        Subscription.objects.filter(tenant_id=tenant.pk, customer_id__in=list(customers))
+        .filter(Q(status__in=SubscriptionStatus.LIVE) | ended_lately)
         .select_related("plan")
         .prefetch_related(
             Prefetch("plan__components", queryset=components),
@@ -109,12 +119,16 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
     ):
         # Periods and prices read the customer's zone, billing day and currency.
         subscription.customer = customers[subscription.customer_id]
+        period = subscription_period_at(subscription, at=at[subscription.customer_id])
+        if not subscription_billed_in(subscription, period):
+            continue
         by_customer[subscription.customer_id].append(subscription)
-        periods[subscription.pk] = subscription_period_at(subscription, at=at[subscription.customer_id])
+        periods[subscription.pk] = period
     subscriptions = [s for subs in by_customer.values() for s in subs]
     devices: dict[Any, list[DeviceRow]] = {s.pk: [] for s in subscriptions}
+    ends = {s.pk: s.ended_at for s in subscriptions if s.ended_at is not None}
     for row in _device_rows(list(devices)):
-        devices[row.subscription_id].append(row)
+        devices[row.subscription_id].append(_until(row, ends.get(row.subscription_id)))
     # Rollups for every subscription and meter they can serve, in one statement.
     rollup_meters = {
         c.meter_id

@@ -34,6 +34,7 @@ from backoffice.pages import clean_text, page_of
 from billing_platform.errors import DomainError
 from billing_platform.periods import local_date
 from invoicing.documents import invoice_document
+from invoicing.errors import BillingDateNotArrived
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceStatus
 from invoicing.policies import invoice_actions
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_credit_notes, invoice_get, invoice_search
@@ -90,6 +91,11 @@ def bill_run_new(request: HttpRequest) -> HttpResponse:
         run = bill_run_create(
             tenant=current_tenant(request), billing_date=billing_date, actor=current_actor(request), at=timezone.now()
         )
+    except BillingDateNotArrived as exc:
+        message = _("The billing date %(date)s has not arrived yet: it is %(today)s in %(zone)s.")
+        values = {"date": billing_date.isoformat(), "today": exc.extra["today"], "zone": exc.extra["time_zone"]}
+        form.add_error("billing_date", message % values)
+        return _runs_page(request, form)
     except DomainError as exc:
         messages.error(request, exc.detail)
         return redirect("backoffice:bill-runs")

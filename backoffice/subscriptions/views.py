@@ -45,6 +45,7 @@ from subscriptions.models import (
     SubscriptionStatus,
     WebhookStatus,
 )
+from subscriptions.periods import subscription_end
 from subscriptions.selectors import (
     live_device_get,
     service_charge_list,
@@ -226,6 +227,7 @@ def _detail_page(
         "form": form if writable else None,
         "can_write": can_write(request),
         "closed": subscription.status in CLOSED,
+        "ends_at": subscription_end(subscription),
         **(panel or {}),
     }
     return render(request, "backoffice/subscriptions/detail.html", context)

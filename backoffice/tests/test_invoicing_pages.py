@@ -306,6 +306,31 @@ def test_launching_a_bill_run_queues_its_task_and_opens_its_page(
     assert BillRun.objects.filter(tenant=tenant).count() == 1
 
 
+def test_a_bill_run_for_a_date_still_to_come_is_refused_with_a_form_error_in_english_and_french(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    # given: 23:30 on 31 March in Paris, the tenant's time zone (21:30 UTC)
+    monthly_fee_customers(tenant)
+    logged_in(client, make_staff(tenant, role=Role.FINANCE_ADMIN))
+    with time_machine.travel(datetime(2026, 3, 31, 21, 30, tzinfo=ZoneInfo("UTC")), tick=False):
+        # when
+        english = client.post("/app/billing/runs/new/", {"billing_date": "2026-04-01"})
+        french = client.post("/app/billing/runs/new/", {"billing_date": "2026-04-01"}, HTTP_ACCEPT_LANGUAGE="fr")
+    # then: the form says why, and no run is stored
+    assert english.status_code == 200
+    assert (
+        "The bill run was not started: Billing date : "
+        "The billing date 2026-04-01 has not arrived yet: it is 2026-03-31 in Europe/Paris."
+    ) in text(english)
+    assert french.status_code == 200
+    assert (
+        "La tournée de facturation n'a pas été lancée : Date de facturation : "
+        "La date de facturation 2026-04-01 n'est pas encore arrivée : nous sommes le 2026-03-31 dans le fuseau "
+        "Europe/Paris."
+    ) in text(french)
+    assert not BillRun.objects.filter(tenant=tenant).exists()
+
+
 def test_the_run_detail_polls_its_progress_until_the_run_completes(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:

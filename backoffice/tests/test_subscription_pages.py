@@ -20,7 +20,7 @@ from billing_platform.celery import app as celery_app
 from billing_platform.periods import monthly_period_starting
 from catalog.tests.factories import platform_plan
 from customers.tests.factories import dupont
-from subscriptions.changes import service_charge_record
+from subscriptions.changes import service_charge_record, subscription_ends_apply_due
 from subscriptions.models import (
     Device,
     DeviceCloudWebhook,
@@ -303,6 +303,28 @@ def test_detail_shows_devices_the_timeline_and_the_ledger(
     # a finance viewer sees no change form
     assert 'id="change"' not in page
     assert "/change/" not in page
+
+
+def test_detail_shows_when_a_subscription_not_renewed_ends_then_that_it_ended(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    # given: 3 months' commitment from 1 January 2026, not renewed
+    plan = platform_plan(tenant, "committed", "25.00", commitment_months=3)
+    signed_subscription(tenant, customer=dupont(tenant), plan=plan, external_id="dupont-3m", auto_renew=False)
+    logged_in(client, make_staff(tenant, role=Role.FINANCE_VIEWER, email="viewer@acme.test"))
+    # when / then: before the end, in English and in French
+    before = text(client.get("/app/subscriptions/dupont-3m/"))
+    assert "Commitment ends 2026-04-01" in before
+    assert "Renewal none Ends 2026-04-01 00:00 CEST" in before
+    french = text(client.get("/app/subscriptions/dupont-3m/", HTTP_ACCEPT_LANGUAGE="fr"))
+    assert "Renouvellement aucun Fin le 2026-04-01 00:00 CEST" in french
+    # and once the schedule has ended it
+    assert subscription_ends_apply_due(at=paris(2026, 4, 1, 0, 10)) == 1
+    after = text(client.get("/app/subscriptions/dupont-3m/"))
+    assert "dupont-3m Ended" in after
+    assert "Ended 2026-04-01 00:00 CEST" in after
+    assert "Status changed Cancelled → Ended Reason: commitment ended commitment ended System" in after
+    assert "Ends 2026-04-01" not in after
 
 
 # --- Changes --------------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ class BillRunListCreateApi(APIView):
         operation_id="bill_runs_create",
         request=s.BillRunInputSerializer,
         description="Bill every customer due on `billing_date`, in Celery, chunked by customer. "
-        "Idempotent: a second run creates no invoice that already exists.",
+        "Idempotent: a second run creates no invoice that already exists. A date that has not arrived yet, "
+        "in the tenant's time zone or in one of its customers', is refused (422, `billing_date_not_arrived`).",
         responses={202: s.BillRunOutputSerializer, **problems(400, 422)},
     )
     @idempotent

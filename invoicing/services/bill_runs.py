@@ -8,11 +8,13 @@ from functools import partial
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
-from billing_platform.periods import clamp_day, local_midnight
+from billing_platform.errors import FieldError
+from billing_platform.periods import clamp_day, local_date, local_midnight
 from customers.models import Customer
 from invoicing.composition import BillingContext, Composition, billing_context_load, compose
+from invoicing.errors import BillingDateNotArrived
 from invoicing.models import (
     BillRun,
     BillRunCustomer,
@@ -24,6 +26,7 @@ from invoicing.models import (
 )
 from invoicing.services.generation import invoice_dated, invoices_write
 from subscriptions.models import SubscriptionStatus
+from subscriptions.selectors import subscriptions_ended_billed_on
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from tenancy.services import audit_record
@@ -41,19 +44,46 @@ Outcome = tuple[Customer, str, Invoice | None, str]
 
 def customers_due(*, tenant: Tenant, billing_date: date, at: datetime) -> list[Any]:
     """Customers whose billing day falls on ``billing_date`` (clamped in short months), who have a live
-    subscription, and whose local midnight of that date has passed at ``at``."""
+    subscription (or one that ended during the period closing on that date), and whose local midnight
+    of that date has passed at ``at``."""
     days = [billing_date.day]
     if clamp_day(billing_date.year, billing_date.month, 31) == billing_date:
         days += list(range(billing_date.day + 1, 32))  # 29, 30, 31 fall on the 28th of February
+    ended = subscriptions_ended_billed_on(tenant=tenant, billing_date=billing_date, billing_days=days)
     candidates = (
-        Customer.objects.filter(tenant=tenant, billing_day__in=days, subscriptions__status__in=SubscriptionStatus.LIVE)
+        Customer.objects.filter(tenant=tenant, billing_day__in=days)
+        .filter(Q(subscriptions__status__in=SubscriptionStatus.LIVE) | Q(pk__in={s.customer_id for s in ended}))
         .distinct()
         .values_list("pk", "timezone")
     )
     return [pk for pk, tz in candidates if local_midnight(billing_date, tz) <= at]
 
 
+def _billing_date_check(*, tenant: Tenant, billing_date: date, at: datetime) -> None:
+    """Refuse a run for a date that has not arrived: it would find nobody due and complete with
+    nothing billed. The date has arrived once it is that day in the tenant's time zone, or in the zone
+    of one of its customers (a Paris tenant bills its Tokyo customers on their 1 April while it is
+    still 31 March in Paris; the schedule starts runs for such dates)."""
+    zones = {tenant.timezone} | set(
+        Customer.objects.filter(tenant=tenant).order_by().values_list("timezone", flat=True).distinct()
+    )
+    dates = {tz: local_date(at, tz) for tz in zones}
+    today = max(dates.values())
+    if billing_date <= today:
+        return
+    zone = tenant.timezone if dates[tenant.timezone] == today else min(tz for tz in zones if dates[tz] == today)
+    message = "The billing date %s has not arrived yet: it is %s in %s." % (billing_date, today, zone)
+    raise BillingDateNotArrived(
+        message,
+        errors=[FieldError("billing_date", "not_arrived", message)],
+        extra={"today": today.isoformat(), "time_zone": zone},
+    )
+
+
 def bill_run_create(*, tenant: Tenant, billing_date: date, actor: Actor, at: datetime) -> BillRun:
+    """Start a run for ``billing_date`` (``BillingDateNotArrived``, 422, for a date still to come);
+    its Celery task is queued once the run is committed."""
+    _billing_date_check(tenant=tenant, billing_date=billing_date, at=at)
     with transaction.atomic():
         run = BillRun.objects.create(tenant=tenant, billing_date=billing_date)
         audit_record(

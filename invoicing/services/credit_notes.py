@@ -11,7 +11,7 @@ from django.db import transaction
 
 from billing_platform.errors import FieldError
 from billing_platform.money import round_minor
-from billing_platform.periods import Period
+from billing_platform.periods import Period, local_date
 from catalog.taxes import taxes_for
 from invoicing.errors import InvalidCreditNote
 from invoicing.lines import DraftLine, LineType
@@ -67,7 +67,9 @@ def credit_note_create(
             tenant=invoice.tenant,
             customer=invoice.customer,
             kind=InvoiceKind.CREDIT_NOTE,
-            issue_date=at.date(),
+            # Dated in the seller's time zone, as invoices are dated on their local billing date: a
+            # Paris note made at 00:30 on 1 January (23:30 UTC) is in the new year's number series.
+            issue_date=local_date(at, invoice.tenant.timezone),
             currency=invoice.currency,
             language=invoice.language,
             credited_invoice=invoice,

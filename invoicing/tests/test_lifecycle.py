@@ -1,9 +1,12 @@
 """What an invoice allows (``invoice_actions``) and the lifecycle services' checks."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
+from rest_framework.test import APIClient
 
 from billing_platform.errors import InvalidInput
 from catalog.services import plan_create, product_create, tax_rate_set
@@ -104,3 +107,28 @@ def test_a_credit_note_cannot_be_credited(tenant: Tenant) -> None:
     note = credit_note_create(invoice=invoice, actor=ACTOR, at=RUN_AT, reason="Devices returned")
     with pytest.raises(InvalidInvoiceTransition, match="Only a finalized or paid invoice can be credited."):
         credit_note_create(invoice=note, actor=ACTOR, at=RUN_AT)
+
+
+@pytest.mark.django_db
+def test_a_credit_note_is_dated_and_numbered_in_the_sellers_time_zone(tenant: Tenant, api: APIClient) -> None:
+    # given: a Paris tenant's finalized invoice, INV-2026-000001
+    invoice = finalized_invoice(tenant)
+    # when: credited at 23:30 UTC on 31 December 2026, 00:30 on 1 January 2027 in Paris
+    with time_machine.travel(datetime(2026, 12, 31, 23, 30, tzinfo=UTC), tick=False):
+        response = api.post(f"/api/v1/invoices/{invoice.pk}/credit_notes", {"reason": "Returned"}, format="json")
+    # then: the note is dated 1 January 2027 and is the first of the 2027 series
+    assert response.status_code == 201, response.content
+    note = Invoice.objects.get(pk=response.json()["id"])
+    assert (note.issue_date, note.number, note.number_year) == (date(2027, 1, 1), "CN-2027-000001", 2027)
+    assert response.json()["issue_date"] == "2027-01-01"
+
+
+@pytest.mark.django_db
+def test_a_credit_note_of_a_tenant_west_of_utc_keeps_the_old_year(make_tenant: Any) -> None:
+    # given: a Los Angeles tenant's finalized invoice
+    tenant = make_tenant("west", timezone="America/Los_Angeles")
+    invoice = finalized_invoice(tenant)
+    # when: credited at 03:00 UTC on 1 January 2027, 19:00 on 31 December 2026 in Los Angeles
+    note = credit_note_create(invoice=invoice, actor=ACTOR, at=datetime(2027, 1, 1, 3, 0, tzinfo=UTC))
+    # then: dated 31 December 2026, in the 2026 series
+    assert (note.issue_date, note.number) == (date(2026, 12, 31), "CN-2026-000001")

@@ -1,8 +1,11 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from billing_platform.api.fields import AmountString, DecimalString, QuantityString
 from billing_platform.api.serializers import StrictSerializer
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionEvent
+from subscriptions.periods import subscription_end
 
 
 class DeviceInputSerializer(StrictSerializer):
@@ -24,7 +27,11 @@ class SubscriptionInputSerializer(StrictSerializer):
         help_text="local date in the customer's time zone; default: the signature day",
     )
     price_locked = serializers.BooleanField(required=False, default=False)
-    auto_renew = serializers.BooleanField(required=False, default=True)
+    auto_renew = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="true: the subscription goes on after the end of its commitment; false: it ends then",
+    )
 
 
 class DeviceOutputSerializer(serializers.ModelSerializer):
@@ -48,10 +55,21 @@ class SubscriptionEventOutputSerializer(serializers.ModelSerializer):
         fields = ["at", "type", "device_id", "from_status", "to_status", "actor_type", "actor_label", "data"]
 
 
+class SubscriptionEndField(serializers.DateTimeField):
+    def get_attribute(self, instance: Subscription) -> Any:
+        return subscription_end(instance)
+
+
 class SubscriptionOutputSerializer(serializers.ModelSerializer):
     customer = serializers.CharField(source="customer.external_id")
     plan = serializers.CharField(source="plan.code")
     devices = DeviceOutputSerializer(many=True)
+    ends_at = SubscriptionEndField(
+        read_only=True,
+        allow_null=True,
+        help_text="when the subscription ends or ended: a cancellation at a period end, or the end of its "
+        "commitment when it does not renew (auto_renew false); null while it renews",
+    )
 
     class Meta:
         model = Subscription
@@ -70,6 +88,7 @@ class SubscriptionOutputSerializer(serializers.ModelSerializer):
             "cancel_at",
             "cancelled_at",
             "ended_at",
+            "ends_at",
             "devices",
             "created_at",
         ]

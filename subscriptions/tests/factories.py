@@ -82,10 +82,12 @@ def signed_subscription(
     device_type: str | None = None,
     signed_at: datetime = datetime(2026, 1, 1, 9, 0, tzinfo=PARIS),
     starts_on: date | None = date(2026, 1, 1),
+    auto_renew: bool = True,
 ) -> Subscription:
     """Subscription ``external_id`` of ``customer`` to ``plan``, signed on 1 January 2026 (09:00
     Paris) and started that day unless told otherwise (``starts_on=None``: the day of signature),
-    with ``devices`` (ids, all of ``device_type`` if given)."""
+    with ``devices`` (ids, all of ``device_type`` if given); renewed at the end of its commitment
+    unless ``auto_renew=False``."""
     extra = {} if device_type is None else {"device_type": device_type}
     return subscription_create(
         tenant=tenant,
@@ -97,6 +99,7 @@ def signed_subscription(
         signed_at=signed_at,
         devices=[{"device_id": d, **extra} for d in devices],
         starts_on=starts_on,
+        auto_renew=auto_renew,
     )
 
 

@@ -238,6 +238,79 @@ def test_on_a_quarterly_plan_an_event_is_late_only_before_the_open_quarter(
         assert cursor.fetchall() == [("april", False), ("march", True)]
 
 
+def test_on_a_yearly_plan_an_event_is_late_only_before_the_open_year(
+    fleet: Subscription, tenant: Tenant, make_client: Any
+) -> None:
+    # given: a Paris customer billed on the 1st, on a yearly plan from 1 March 2026: its years start
+    # on 1 March 2026 and 1 March 2027
+    now = timezone.now()
+    plan = plan_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=now,
+        code="iot-yearly",
+        name="IoT yearly",
+        interval="year",
+        components=[
+            {"product": "u-data_mb", "meter": "data_mb", "charge": {"model": "per_unit", "unit_amount": "0.01"}}
+        ],
+        prices=[{"currency": "EUR"}],
+    )
+    customer = customer_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=now,
+        external_id="martin",
+        name="Martin Logistique",
+        email="a@martin.test",
+        country="FR",
+        timezone="Europe/Paris",
+        billing_day=1,
+    )
+    subscription_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=now,
+        external_id="martin-yearly",
+        customer=customer,
+        plan=plan,
+        signed_at=now,
+        starts_on=date(2026, 3, 1),
+    )
+    client = make_client(tenant, ApiKeyScope.INGEST)
+
+    def send(at: datetime, events: tuple[tuple[str, str], ...]) -> Any:
+        body = {
+            "events": [
+                {
+                    "transaction_id": tid,
+                    "code": "data_mb",
+                    "external_subscription_id": "martin-yearly",
+                    "timestamp": ts,
+                    "properties": {"mb": 1},
+                }
+                for tid, ts in events
+            ]
+        }
+        with time_machine.travel(at, tick=False):
+            return client.post("/api/v1/events", data=json.dumps(body), content_type="application/json").json()
+
+    # when: a January event arrives on 20 February 2027, inside the year open since 1 March 2026 (a
+    # monthly period would have closed on 1 February)...
+    january = send(datetime(2027, 2, 20, 12, 0, tzinfo=UTC), (("january", "2027-01-15T10:00:00Z"),))
+    # ...and on 20 March 2027, 23:30 on 28 February in Paris (the year that closed on 1 March) and
+    # 00:30 on 1 March (the new year)
+    march = send(
+        datetime(2027, 3, 20, 12, 0, tzinfo=UTC),
+        (("last-year", "2027-02-28T22:30:00Z"), ("this-year", "2027-02-28T23:30:00Z")),
+    )
+    # then: all are accepted; only the one from before 1 March 2027 is late
+    assert (january["accepted"], march["accepted"]) == (1, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT transaction_id, late FROM usage_event ORDER BY transaction_id")
+        assert cursor.fetchall() == [("january", False), ("last-year", True), ("this-year", False)]
+
+
 def test_events_in_two_months_go_to_two_partitions(fleet: Subscription, tenant: Tenant, ingest: Any) -> None:
     ingest([ev("m", ts="2026-03-31T23:59:59Z"), ev("a", ts="2026-04-01T00:00:00Z")])
     with connection.cursor() as cursor:
