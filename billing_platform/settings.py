@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tenancy.middleware.StaffTenantMiddleware",
+    "billing_platform.middleware.ApiTransactionMiddleware",
 ]
 
 ROOT_URLCONF = "billing_platform.urls"
