@@ -2,7 +2,6 @@
 applied by a Celery task that is safe to run twice. Nothing received is ever dropped: a webhook
 that cannot be applied is kept with its outcome and can be replayed by staff."""
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook
 
 from billing_platform.errors import DomainError
+from billing_platform.json_input import JsonTooDeep, json_load
 from subscriptions.errors import WebhookSignatureInvalid
 from subscriptions.models import DeviceCloudWebhook, WebhookStatus
 from subscriptions.selectors import live_device_get
@@ -56,8 +56,10 @@ def parse_event(body: bytes, content_type: str) -> ParsedEvent:
     """``{type, data: {device_id, occurred_at}}``, or a structured CloudEvent with the same ``type``
     (device id from ``data.device_id`` or ``subject``, instant from ``data.occurred_at`` or ``time``)."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        payload = json_load(body)
+    except JsonTooDeep as exc:
+        return ParsedEvent("", "", None, exc.detail)
+    except ValueError:  # UnicodeDecodeError included
         return ParsedEvent("", "", None, "The body is not JSON.")
     if not isinstance(payload, dict):
         return ParsedEvent("", "", None, "The body must be a JSON object.")

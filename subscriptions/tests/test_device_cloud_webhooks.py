@@ -73,10 +73,13 @@ def post_webhook(
         sent_at: datetime | None = None,
         content_type: str = "application/json",
         body: dict[str, Any] | None = None,
+        raw: str | None = None,
     ) -> Any:
         counter["n"] += 1
         webhook_id = webhook_id or f"msg_{counter['n']}"
-        payload = json.dumps(body or {"type": event_type, "data": {"device_id": device_id, "occurred_at": occurred_at}})
+        payload = raw or json.dumps(
+            body or {"type": event_type, "data": {"device_id": device_id, "occurred_at": occurred_at}}
+        )
         sent_at = sent_at or timezone.now()
         signature = Webhook(sign_with or secret).sign(webhook_id, sent_at, payload)
         with django_capture_on_commit_callbacks(execute=True):
@@ -330,3 +333,22 @@ def test_a_failing_apply_is_kept_as_failed_and_retried(
     # eager Celery runs the retry at once: the second attempt applies it
     assert (webhook.status, webhook.attempts, calls["n"]) == ("applied", 2, 2)
     assert devices(smart_fleet)["A"].activated_at is not None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_body_nested_too_deep_is_kept_as_rejected_with_a_clear_422(
+    smart_fleet: Subscription, post_webhook: Poster
+) -> None:
+    # given: a signed body nested 1,000 levels deep, which failed the JSON decoder (500)
+    deep = "[" * 1000 + "]" * 1000
+    raw = '{"type": "device.activated", "data": {"device_id": "A", "occurred_at": "2026-03-15T09:00:00Z", "x": %s}}'
+    # when
+    response = post_webhook("", "", "", raw=raw % deep, webhook_id="msg_deep")
+    # then: refused as every body that cannot be read, and kept for staff to see
+    assert response.status_code == 422, response.content
+    assert (response.json()["code"], response.json()["detail"]) == (
+        "invalid_event",
+        "JSON nested deeper than 32 levels is not accepted.",
+    )
+    assert DeviceCloudWebhook.objects.get(webhook_id="msg_deep").status == "rejected"
+    assert devices(smart_fleet)["A"].activated_at is None
