@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 
 from billing_platform.errors import DomainError
 from billing_platform.json_input import JsonTooDeep, json_load
+from billing_platform.validation import date_in_range
 from subscriptions.errors import WebhookSignatureInvalid
 from subscriptions.models import DeviceCloudWebhook, WebhookStatus
 from subscriptions.selectors import live_device_get
@@ -44,6 +45,11 @@ def verify_signature(*, tenant: Tenant, body: bytes, headers: Mapping[str, str])
     raise WebhookSignatureInvalid("Webhook signature rejected: %s." % last_error.rstrip("."))
 
 
+def _storable(instant: datetime | None) -> bool:
+    """An instant the webhook can keep: with its offset, between the years 1900 and 9999."""
+    return instant is not None and instant.tzinfo is not None and date_in_range(instant)
+
+
 @dataclass(frozen=True)
 class ParsedEvent:
     event_type: str
@@ -68,13 +74,18 @@ def parse_event(body: bytes, content_type: str) -> ParsedEvent:
     event_type = str(payload.get("type", ""))
     device_id = str(data.get("device_id") or payload.get("subject") or "")
     raw_time = data.get("occurred_at") or (payload.get("time") if content_type == CLOUDEVENTS_CONTENT_TYPE else None)
-    occurred_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+    try:
+        occurred_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+    except ValueError:  # well formed but not a date, e.g. 30 February
+        occurred_at = None
     if event_type not in DEVICE_EVENT_TYPES:
         problem = "Unknown event type %r; expected one of %s." % (event_type, ", ".join(DEVICE_EVENT_TYPES))
     elif not device_id:
         problem = "data.device_id is required."
     elif occurred_at is None or occurred_at.tzinfo is None:
         problem = "data.occurred_at must be an ISO 8601 instant with its offset."
+    elif not _storable(occurred_at):
+        problem = "data.occurred_at must fall between the years 1900 and 9999."
     else:
         problem = ""
     return ParsedEvent(event_type, device_id, occurred_at, problem)
@@ -103,7 +114,7 @@ def webhook_receive(
                 body=body.decode("utf-8", errors="replace"),
                 event_type=parsed.event_type[:64],
                 device_id=parsed.device_id[:200],
-                occurred_at=parsed.occurred_at if parsed.occurred_at and parsed.occurred_at.tzinfo else None,
+                occurred_at=parsed.occurred_at if _storable(parsed.occurred_at) else None,
                 status=status,
                 outcome=outcome,
             )

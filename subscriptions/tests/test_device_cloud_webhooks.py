@@ -352,3 +352,16 @@ def test_a_body_nested_too_deep_is_kept_as_rejected_with_a_clear_422(
     )
     assert DeviceCloudWebhook.objects.get(webhook_id="msg_deep").status == "rejected"
     assert devices(smart_fleet)["A"].activated_at is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_instant_outside_1900_to_9999_is_refused_and_the_list_still_answers(
+    smart_fleet: Subscription, post_webhook: Poster, api: APIClient
+) -> None:
+    # 1 January of year 1 at +14:00 is year 0 in UTC: stored, it made the list of webhooks fail
+    response = post_webhook("device.activated", "A", "0001-01-01T00:00:00+14:00", webhook_id="msg_year_0")
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"] == "data.occurred_at must fall between the years 1900 and 9999."
+    stored = DeviceCloudWebhook.objects.get(webhook_id="msg_year_0")
+    assert (stored.status, stored.occurred_at) == ("rejected", None)
+    assert api.get("/api/v1/device_cloud_webhooks").status_code == 200
