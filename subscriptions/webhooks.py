@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook
 
-from billing_platform.errors import DomainError
+from billing_platform.errors import DomainError, invalid
 from billing_platform.json_input import JsonTooDeep, json_load
 from billing_platform.validation import date_in_range
 from subscriptions.errors import WebhookSignatureInvalid
@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
 ACTOR = Actor.system("device cloud")
+# The longest ``webhook-id`` kept (the column's size). Standard Webhooks sets no length; the id is
+# the replay key, so a longer one is refused rather than cut: two ids that differ after the cut
+# would be taken for one webhook, and the second event lost as a replay.
+WEBHOOK_ID_MAX_LENGTH = DeviceCloudWebhook._meta.get_field("webhook_id").max_length or 255
 
 
 def verify_signature(*, tenant: Tenant, body: bytes, headers: Mapping[str, str]) -> None:
@@ -97,7 +101,9 @@ def webhook_receive(
     """Verify, then store before anything else. Returns (webhook, created). A replay of the same
     ``webhook-id`` returns the stored webhook untouched. The apply task is queued on commit."""
     verify_signature(tenant=tenant, body=body, headers=headers)
-    webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"][:255]
+    webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+    if len(webhook_id) > WEBHOOK_ID_MAX_LENGTH:
+        raise invalid("webhook-id", "too_long", "webhook-id is at most %d characters." % WEBHOOK_ID_MAX_LENGTH)
     parsed = parse_event(body, content_type)
     status, outcome = WebhookStatus.RECEIVED, ""
     if parsed.problem:

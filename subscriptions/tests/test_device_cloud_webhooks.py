@@ -20,7 +20,7 @@ from subscriptions.models import Device, DeviceCloudWebhook, Subscription, Subsc
 from subscriptions.proration import DeviceActivity, activation_prorations
 from subscriptions.tests.factories import SMART_FLEET_SUBSCRIPTION
 from tenancy.keys import generate_webhook_secret
-from tenancy.models import ApiKeyScope, Tenant
+from tenancy.models import ApiKeyScope, AuditLogEntry, Tenant
 
 pytestmark = pytest.mark.django_db
 PARIS = "Europe/Paris"
@@ -365,3 +365,34 @@ def test_an_instant_outside_1900_to_9999_is_refused_and_the_list_still_answers(
     stored = DeviceCloudWebhook.objects.get(webhook_id="msg_year_0")
     assert (stored.status, stored.occurred_at) == ("rejected", None)
     assert api.get("/api/v1/device_cloud_webhooks").status_code == 200
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_webhook_id_of_255_characters_is_kept_whole_and_can_be_replayed(
+    smart_fleet: Subscription, post_webhook: Poster, api: APIClient, tenant: Tenant
+) -> None:
+    # given: a refused webhook whose id is longer than the 200 characters the audit log held
+    webhook_id = "evt_" + "7" * 251
+    assert post_webhook("device.activated", "Z", "2026-03-15T09:00:00Z", webhook_id=webhook_id).status_code == 422
+    stored = DeviceCloudWebhook.objects.get(webhook_id=webhook_id)
+    # when: staff replay it (this answered 500: the audit entry could not hold the id)
+    replay = api.post(f"/api/v1/device_cloud_webhooks/{stored.pk}/replay")
+    # then
+    assert replay.status_code == 202, replay.content
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="webhook.replayed")
+    assert entry.object_id == webhook_id
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_webhook_id_longer_than_255_characters_is_refused_not_cut(
+    smart_fleet: Subscription, post_webhook: Poster
+) -> None:
+    # two ids that differ only after 255 characters were cut to one: the second event was lost as a replay
+    webhook_id = "evt_" + "7" * 251 + "-first"
+    response = post_webhook("device.activated", "A", "2026-03-15T09:00:00Z", webhook_id=webhook_id)
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [
+        {"field": "webhook-id", "code": "too_long", "message": "webhook-id is at most 255 characters."}
+    ]
+    assert not DeviceCloudWebhook.objects.exists()
+    assert devices(smart_fleet)["A"].activated_at is None
