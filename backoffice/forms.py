@@ -1,6 +1,6 @@
 """Forms of the back-office's own pages (login, API keys) and what every domain's forms share: the
-service errors put back on the form, datetime-local fields read in the tenant's time zone, and the
-year-range check."""
+input rules (no control characters, no date outside 1900-9999), the service errors put back on the
+form, datetime-local fields read in the tenant's time zone, and the year-range check."""
 
 import re
 from collections.abc import Callable
@@ -15,7 +15,13 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from billing_platform.errors import DomainError, FieldError, InvalidInput
-from billing_platform.validation import validate_year
+from billing_platform.validation import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    date_in_range,
+    find_refused_character,
+    validate_year,
+)
 from tenancy.models import ApiKeyScope
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -25,6 +31,48 @@ DATETIME_INPUT_FORMATS = [DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d 
 def field_root(path: str) -> str:
     """``components[0].product`` -> ``components``; ``time_bands.peak`` -> ``time_bands``."""
     return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+def text_validator(*, multiline: bool) -> Callable[[Any], None]:
+    """Refuses a text holding a character no text may hold (``refused_character``: control
+    characters, NUL, unpaired surrogates); a multi-line text keeps tab and line breaks."""
+
+    def validate(value: Any) -> None:
+        found = find_refused_character(value, multiline=multiline) if isinstance(value, str) else None
+        if found is not None:
+            raise forms.ValidationError(
+                _("Remove the invisible character %(character)s: it cannot be printed or stored."),
+                code="control_character",
+                params={"character": "U+%04X" % ord(found.group())},
+            )
+
+    return validate
+
+
+def date_range_validator(value: Any) -> None:
+    if value is not None and not date_in_range(value):
+        raise forms.ValidationError(
+            _("Use a date between the years %(min)s and %(max)s."),
+            code="out_of_range",
+            params={"min": EARLIEST_YEAR, "max": LATEST_YEAR},
+        )
+
+
+class InputRulesMixin:
+    """The input rules of every back-office form, the API's own (``billing_platform.validation``): no
+    text field holds a control character (a multi-line text box keeps tab and line breaks), and no
+    date or instant falls outside the years 1900 to 9999. Put it first among a form's bases."""
+
+    fields: dict[str, forms.Field]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.CharField):
+                field.validators.append(text_validator(multiline=isinstance(field.widget, forms.Textarea)))
+            elif isinstance(field, forms.DateField | forms.DateTimeField):
+                if not any(getattr(v, "checks_year", False) for v in field.validators):  # a narrower range
+                    field.validators.append(date_range_validator)
 
 
 class DomainErrorFormMixin:
@@ -80,9 +128,11 @@ def year_validator(*, lowest: int, highest: int, message: str | Promise) -> Call
         except InvalidInput as exc:
             raise forms.ValidationError(exc.errors[0].message, code="out_of_range") from None
 
+    validate.checks_year = True  # type: ignore[attr-defined]
     return validate
 
 
+# Without the input rules: it stores nothing, and a password is a secret, not a text.
 class LoginForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -93,7 +143,7 @@ class LoginForm(AuthenticationForm):
     )
 
 
-class ApiKeyForm(forms.Form):
+class ApiKeyForm(InputRulesMixin, forms.Form):
     name = forms.CharField(
         label=_("Name"), max_length=100, help_text=_("What will use this key, e.g. 'Device cloud prod'.")
     )

@@ -5,6 +5,8 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.http import HttpRequest
 
+from billing_platform.validation import without_refused_characters
+
 PAGE_SIZE = 50
 
 
@@ -14,4 +16,6 @@ def page_of(request: HttpRequest, rows: Any) -> Any:
 
 
 def clean_text(value: str) -> str:
-    return value.replace("\x00", "").strip()  # PostgreSQL refuses NUL characters
+    """Typed text outside a form (a search, a reason) as Tripod takes it: without NUL, which
+    PostgreSQL refuses, and with the other control characters made spaces, as no form would take them."""
+    return without_refused_characters(value).strip()

@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -202,6 +204,24 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Http404())
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> Any:
+    """Django's answer to a request it refuses before any view runs (a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE``, too many fields): problem+json on the API, 413 for a body too large."""
+    if _wants_problem(request):
+        if isinstance(exception, RequestDataTooBig):
+            return problem_response(
+                413,
+                "request_too_large",
+                "Request too large",
+                "The body is larger than %d bytes; send less per request (e.g. smaller batches)."
+                % settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            )
+        return problem_response(400, "malformed_request", "Malformed request", "The request could not be read.")
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception or Exception())
 
 
 def handler500(request: HttpRequest) -> Any:

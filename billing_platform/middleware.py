@@ -4,8 +4,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import structlog
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 logger = logging.getLogger("tripod.request")
@@ -56,3 +58,31 @@ class RejectNulMiddleware:
         if request.path.startswith("/api/"):
             return problem_response(400, "nul_character", "Malformed request", "NUL characters are not allowed.")
         return HttpResponseBadRequest("NUL characters are not allowed.")
+
+
+class ApiTransactionMiddleware:
+    """An API request that may write (any method but GET, HEAD and OPTIONS) is one transaction, and
+    an error answer rolls it back: a request answered 4xx or 5xx leaves nothing behind, even when
+    the error comes after a write (a response that cannot be rendered, a check made late). The
+    last middleware, so it wraps the view alone.
+
+    A view that keeps what it stored while answering an error says so with a class attribute
+    ``keeps_writes_on_error = True`` (the device-cloud webhook keeps a refused webhook); its
+    services' own transactions still apply.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method in ("GET", "HEAD", "OPTIONS") or not request.path.startswith("/api/"):
+            return self.get_response(request)
+        with transaction.atomic():
+            response = self.get_response(request)
+            if response.status_code >= 400 and not getattr(request, "keeps_writes_on_error", False):
+                transaction.set_rollback(True)
+        return response
+
+    def process_view(self, request: HttpRequest, view_func: Callable[..., Any], *args: Any) -> None:
+        view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+        request.keeps_writes_on_error = bool(getattr(view_class, "keeps_writes_on_error", False))  # type: ignore[attr-defined]

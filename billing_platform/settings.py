@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tenancy.middleware.StaffTenantMiddleware",
+    "billing_platform.middleware.ApiTransactionMiddleware",
 ]
 
 ROOT_URLCONF = "billing_platform.urls"
@@ -152,11 +153,16 @@ UNIT_PRICE_MAX_DIGITS = 28
 UNIT_PRICE_DECIMAL_PLACES = 10
 CURRENCIES_DEFAULT_ROUNDING = Decimal("0.01")
 
+# Bodies above this size are refused before any view reads them: 413 problem+json on the API
+# (``billing_platform.errors.handler400``). Django's default, stated: a full batch of 1,000 usage
+# events is far below it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenancy.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenancy.permissions.HasTenantScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["billing_platform.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "billing_platform.api.pagination.CursorPagination",
     "EXCEPTION_HANDLER": "billing_platform.errors.problem_exception_handler",
@@ -180,6 +186,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "billing_platform.api.schema.declare_body_refusals",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",
         "WebhookStatusEnum": "subscriptions.models.WebhookStatus",
@@ -194,6 +204,9 @@ TRIPOD = {
     # Last-used time of an API key is written at most this often (seconds), not on every request.
     "API_KEY_TOUCH_INTERVAL": 60,
     "IDEMPOTENCY_KEY_MAX_LENGTH": 255,
+    # JSON nested deeper is refused: API bodies and webhooks (400), a usage event (that event is
+    # rejected), the back-office's JSON fields. See billing_platform.json_input.
+    "JSON_MAX_DEPTH": 32,
 }
 
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")

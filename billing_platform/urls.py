@@ -22,5 +22,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 
+handler400 = "billing_platform.errors.handler400"
 handler404 = "billing_platform.errors.handler404"
 handler500 = "billing_platform.errors.handler500"

@@ -1,9 +1,12 @@
-"""Validators shared by every app that stores a currency, a time zone, a language, a country or a
-date, and the collector of field errors that lets a service report every problem of a request at once."""
+"""Validators shared by every app that stores a currency, a time zone, a language, a country, a
+date or a text, and the collector of field errors that lets a service report every problem of a
+request at once."""
 
-from collections.abc import Callable
-from datetime import date
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from functools import cache
+from typing import Any
 from zoneinfo import available_timezones
 
 from babel import Locale
@@ -64,6 +67,107 @@ def validate_year(
         return
     text = message % {"min": lowest, "max": highest}
     raise InvalidInput(detail or text, errors=[FieldError(field, "out_of_range", text)])
+
+
+# The years a date or an instant given to Tripod may fall in, in UTC for an instant. Earlier or later
+# is a typing mistake that breaks what reads it back: "0001-01-01T00:00:00+14:00" is year 0 in UTC,
+# which PostgreSQL stores but Python cannot load, and year 10000 overflows. Tighter bounds of their
+# own stay where a rule needs them (a subscription signed between 1971 and 2999, a billing date).
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 9999
+
+
+DATE_RANGE_MESSAGE = "Use a date between the years %(min)s and %(max)s."
+
+
+def date_in_range(value: date) -> bool:
+    """Whether a date, or an instant once in UTC, lies in ``EARLIEST_YEAR``..``LATEST_YEAR``."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # year 0 or year 10000 once the offset is applied
+            return False
+    return EARLIEST_YEAR <= value.year <= LATEST_YEAR
+
+
+def validate_date_range(value: date, *, field: str) -> None:
+    """The rule for every date and instant of the API and the back-office (``date_in_range``);
+    raises ``InvalidInput`` with an ``out_of_range`` error on ``field``."""
+    if not date_in_range(value):
+        text = DATE_RANGE_MESSAGE % {"min": EARLIEST_YEAR, "max": LATEST_YEAR}
+        raise InvalidInput(text, errors=[FieldError(field, "out_of_range", text)])
+
+
+# Characters no text given to Tripod may hold. The C0 controls and DEL are invisible, and XML 1.0
+# refuses the C0 ones: a single one in a customer's name breaks the Factur-X document and the
+# invoice's mail. NUL cannot be stored by PostgreSQL; an unpaired surrogate is not a character and
+# cannot be written as UTF-8; U+FFFE and U+FFFF are not characters either (XML refuses them too).
+# A multi-line text (a description, a postal address) keeps tab and line breaks.
+_REFUSED_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_REFUSED_IN_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def find_refused_character(text: str, *, multiline: bool = False) -> re.Match[str] | None:
+    """The first character of ``text`` that no text may hold, or None."""
+    return (_REFUSED_IN_MULTILINE if multiline else _REFUSED_CHARACTERS).search(text)
+
+
+def refused_character(text: str, *, multiline: bool = False) -> str | None:
+    """Why ``text`` cannot be taken (its first character that no text may hold), or None."""
+    found = find_refused_character(text, multiline=multiline)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if 0xD800 <= code <= 0xDFFF:
+        kind = "Unpaired surrogates are"
+    elif code >= 0xFFFE:
+        kind = "Non-characters are"
+    elif multiline:
+        kind = "Control characters other than tab and line breaks are"
+    else:
+        kind = "Control characters (line breaks and tabs included) are"
+    return "%s not allowed: U+%04X at position %d." % (kind, code, found.start() + 1)
+
+
+def without_refused_characters(text: str) -> str:
+    """``text`` with each character no single-line text may hold made a space (NUL removed): for
+    what is typed outside a form, such as a search or a one-line reason."""
+    return _REFUSED_CHARACTERS.sub(" ", text.replace("\x00", ""))
+
+
+def validate_text(value: str, *, field: str, multiline: bool = False) -> None:
+    """Refuse a text holding a character no text may hold (``refused_character``): a 422 on ``field``."""
+    message = refused_character(value, multiline=multiline)
+    if message is not None:
+        raise invalid(field, "control_character", message)
+
+
+def json_strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string of a JSON value with its path (``components[0].charge.model``), keys included
+    (with the path of their object); walked without recursion."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            yield where, item
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str):
+                    yield where, key
+                stack.append((field_path(where, str(key)), child))
+        elif isinstance(item, list):
+            stack.extend((field_path(where, "[%d]" % i), child) for i, child in enumerate(item))
+
+
+def json_refused_character(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The path and the reason of the first string of a JSON value that holds a character no
+    single-line text may hold (``refused_character``), or None. JSON values are codes, amounts,
+    dimensions and names: none of them spans lines."""
+    for where, text in json_strings(value, path):
+        message = refused_character(text)
+        if message is not None:
+            return where, message
+    return None
 
 
 # How many errors the detail of the default exception names; ``errors`` carries all of them.

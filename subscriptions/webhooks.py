@@ -2,7 +2,6 @@
 applied by a Celery task that is safe to run twice. Nothing received is ever dropped: a webhook
 that cannot be applied is kept with its outcome and can be replayed by staff."""
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +13,9 @@ from django.db.models import F
 from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook
 
-from billing_platform.errors import DomainError
+from billing_platform.errors import DomainError, invalid
+from billing_platform.json_input import JsonTooDeep, json_load
+from billing_platform.validation import date_in_range
 from subscriptions.errors import WebhookSignatureInvalid
 from subscriptions.models import DeviceCloudWebhook, WebhookStatus
 from subscriptions.selectors import live_device_get
@@ -26,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
 ACTOR = Actor.system("device cloud")
+# The longest ``webhook-id`` kept (the column's size). Standard Webhooks sets no length; the id is
+# the replay key, so a longer one is refused rather than cut: two ids that differ after the cut
+# would be taken for one webhook, and the second event lost as a replay.
+WEBHOOK_ID_MAX_LENGTH = DeviceCloudWebhook._meta.get_field("webhook_id").max_length or 255
 
 
 def verify_signature(*, tenant: Tenant, body: bytes, headers: Mapping[str, str]) -> None:
@@ -44,6 +49,11 @@ def verify_signature(*, tenant: Tenant, body: bytes, headers: Mapping[str, str])
     raise WebhookSignatureInvalid("Webhook signature rejected: %s." % last_error.rstrip("."))
 
 
+def _storable(instant: datetime | None) -> bool:
+    """An instant the webhook can keep: with its offset, between the years 1900 and 9999."""
+    return instant is not None and instant.tzinfo is not None and date_in_range(instant)
+
+
 @dataclass(frozen=True)
 class ParsedEvent:
     event_type: str
@@ -56,8 +66,10 @@ def parse_event(body: bytes, content_type: str) -> ParsedEvent:
     """``{type, data: {device_id, occurred_at}}``, or a structured CloudEvent with the same ``type``
     (device id from ``data.device_id`` or ``subject``, instant from ``data.occurred_at`` or ``time``)."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        payload = json_load(body)
+    except JsonTooDeep as exc:
+        return ParsedEvent("", "", None, exc.detail)
+    except ValueError:  # UnicodeDecodeError included
         return ParsedEvent("", "", None, "The body is not JSON.")
     if not isinstance(payload, dict):
         return ParsedEvent("", "", None, "The body must be a JSON object.")
@@ -66,13 +78,18 @@ def parse_event(body: bytes, content_type: str) -> ParsedEvent:
     event_type = str(payload.get("type", ""))
     device_id = str(data.get("device_id") or payload.get("subject") or "")
     raw_time = data.get("occurred_at") or (payload.get("time") if content_type == CLOUDEVENTS_CONTENT_TYPE else None)
-    occurred_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+    try:
+        occurred_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+    except ValueError:  # well formed but not a date, e.g. 30 February
+        occurred_at = None
     if event_type not in DEVICE_EVENT_TYPES:
         problem = "Unknown event type %r; expected one of %s." % (event_type, ", ".join(DEVICE_EVENT_TYPES))
     elif not device_id:
         problem = "data.device_id is required."
     elif occurred_at is None or occurred_at.tzinfo is None:
         problem = "data.occurred_at must be an ISO 8601 instant with its offset."
+    elif not _storable(occurred_at):
+        problem = "data.occurred_at must fall between the years 1900 and 9999."
     else:
         problem = ""
     return ParsedEvent(event_type, device_id, occurred_at, problem)
@@ -84,7 +101,9 @@ def webhook_receive(
     """Verify, then store before anything else. Returns (webhook, created). A replay of the same
     ``webhook-id`` returns the stored webhook untouched. The apply task is queued on commit."""
     verify_signature(tenant=tenant, body=body, headers=headers)
-    webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"][:255]
+    webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+    if len(webhook_id) > WEBHOOK_ID_MAX_LENGTH:
+        raise invalid("webhook-id", "too_long", "webhook-id is at most %d characters." % WEBHOOK_ID_MAX_LENGTH)
     parsed = parse_event(body, content_type)
     status, outcome = WebhookStatus.RECEIVED, ""
     if parsed.problem:
@@ -101,7 +120,7 @@ def webhook_receive(
                 body=body.decode("utf-8", errors="replace"),
                 event_type=parsed.event_type[:64],
                 device_id=parsed.device_id[:200],
-                occurred_at=parsed.occurred_at if parsed.occurred_at and parsed.occurred_at.tzinfo else None,
+                occurred_at=parsed.occurred_at if _storable(parsed.occurred_at) else None,
                 status=status,
                 outcome=outcome,
             )

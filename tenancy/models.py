@@ -139,7 +139,8 @@ class AuditLogEntry(models.Model):
     actor_label = models.CharField(max_length=200, blank=True)
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)
-    object_id = models.CharField(max_length=200)
+    # As long as the longest id recorded: a device-cloud webhook's webhook-id (255).
+    object_id = models.CharField(max_length=255)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
 

@@ -213,6 +213,14 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
 # POST actions without a request body (their input is the path).
 BODYLESS_ACTIONS = {"device-cloud-webhook-replay", "invoice-finalize"}
 
+
+def _nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for i in range(levels):
+        value = {"n": value} if i % 2 else [value]
+    return value
+
+
 BAD_BODIES: list[Any] = [
     "not json at all",
     "[]",
@@ -222,6 +230,8 @@ BAD_BODIES: list[Any] = [
     json.dumps({"external_id": "x" * 10000, "name": "\u0000", "email": "a@b", "country": "??", "billing_day": "31st"}),
     json.dumps({"billing_day": 10**30, "currency": None, "timezone": ["Europe/Paris"], "unknown": 1}),
     "{" * 5000,
+    json.dumps(_nested(300)),  # valid JSON, nested deeper than any body Tripod reads
+    "[" * 5000 + "]" * 5000,  # deeper than a JSON parser goes
 ]
 
 
@@ -380,3 +390,186 @@ def test_bad_input_gets_a_problem_json_4xx_and_never_a_500(
             body = response.json()
             assert response["Content-Type"] == "application/problem+json"
             assert {"type", "title", "status", "detail"} <= set(body)
+
+
+# --- Fuzzing: hostile values in every field, query parameter and path of every route ----------
+
+
+# What probing the API found breaking things: instants that leave years 1900-9999 once their
+# offset is applied, numbers beyond every column, control characters, and deep nesting.
+FUZZ_VALUES: list[Any] = [
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01",
+    10**30,
+    -(10**30),
+    -1,
+    "9" * 27,
+    "-" + "9" * 27,
+    "Ctl\u0001Name",
+    "tab\there\u007f",
+    _nested(300),
+]
+FUZZ_QUERY_VALUES = ["0001-01-01", "0001-01-01T00:00:00+14:00", "9" * 30, "-1", "Ctl\u0001Name", "\u007f"]
+FUZZ_PATH_VALUES = ["0001-01-01", "9" * 30, "-1", "Ctl%01Name"]
+# Every filter a list of the API reads, and the pagination.
+QUERY_FILTERS = ["q", "currency", "country", "kind", "status", "customer", "plan", "date_from", "date_to"]
+
+# A valid body for the routes VALID_BODIES leaves empty, so that each of their fields gets fuzzed.
+FUZZ_BODIES: dict[str, Any] = {
+    **VALID_BODIES,
+    "tax-rates": VALID_BODIES["tax_rates"],
+    "plans": {
+        "code": "fuzz-plan",
+        "name": "Fuzz plan",
+        "interval": "month",
+        "trial_days": 0,
+        "components": [{"product": "secret-product", "charge": {"model": "flat", "amount": "9.00"}}],
+        "prices": [{"currency": "EUR", "effective_from": "2026-01-01T00:00:00+01:00"}],
+    },
+    "plan-price-overrides": {
+        **VALID_BODIES["plan-price-overrides"],
+        "effective_from": "2026-05-01T00:00:00+02:00",
+    },
+    "price-quotes": {**VALID_BODIES["price-quotes"], "at": "2026-04-01T00:00:00Z"},
+    # recent enough not to be too old, so that the rest of the event is read
+    "events": {"events": [{**VALID_BODIES["events"]["events"][0], "timestamp": "NOW", "properties": {"n": 1}}]},
+}
+# Routes that render a document (slow): not read again after every route's fuzzing.
+DOCUMENT_ROUTES = {"invoice-pdf", "invoice-facturx"}
+# The values that name what a body creates: each variant gets its own, so that one accepted variant
+# does not make every later one a conflict that hides what its fuzzed field does.
+FRESH_IDS: dict[str, tuple[str, ...]] = {
+    "customers": ("new-one",),
+    "products": ("new-product",),
+    "meters": ("new-meter",),
+    "plans": ("fuzz-plan",),
+    "events": ("b-1",),
+    "subscriptions": ("new-sub", "secret-device"),
+}
+# Tables whose text keeps what was sent as it was sent (event properties, rejected events, webhook
+# bodies): they are data, never printed as a name or a description.
+KEPT_AS_SENT = {"usage_event", "usage_rejectedevent", "subscriptions_devicecloudwebhook"}
+
+
+def _variants(body: Any) -> list[Any]:
+    """``body`` with one of its values (at any depth) replaced by each of ``FUZZ_VALUES``."""
+    out: list[Any] = []
+
+    def walk(node: Any, replace: Callable[[Any], Any]) -> None:
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for key, child in items:
+
+            def replace_child(value: Any, key: Any = key) -> Any:
+                copy = dict(node) if isinstance(node, dict) else list(node)
+                copy[key] = value
+                return replace(copy)
+
+            out.extend(replace_child(value) for value in FUZZ_VALUES)
+            if isinstance(child, dict | list):
+                walk(child, replace_child)
+
+    if isinstance(body, dict | list):
+        walk(body, lambda whole: whole)
+    return out
+
+
+def _fresh(body: Any, ids: tuple[str, ...], n: int) -> Any:
+    """``body`` with each of ``ids`` made ``<id>-<n>``, and ``"NOW"`` the current instant."""
+    if isinstance(body, dict):
+        return {key: _fresh(value, ids, n) for key, value in body.items()}
+    if isinstance(body, list):
+        return [_fresh(value, ids, n) for value in body]
+    if body == "NOW":
+        return timezone.now().isoformat()
+    return "%s-%d" % (body, n) if isinstance(body, str) and body in ids else body
+
+
+@pytest.fixture(scope="module")
+def tenant_tables(django_db_setup: Any, django_db_blocker: Any) -> list[str]:
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE a.attname = 'tenant_id' AND n.nspname = 'public' AND c.relkind IN ('r', 'p') "
+            "AND NOT c.relispartition ORDER BY 1"
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
+def _row_counts(tenant: Tenant, tables: list[str]) -> dict[str, int]:
+    sql = " UNION ALL ".join("SELECT '%s', count(*) FROM %s WHERE tenant_id = %%(t)s" % (t, t) for t in tables)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"t": tenant.pk})
+        return dict(cursor.fetchall())
+
+
+def _texts_with_control_characters(tenant: Tenant, tables: list[str]) -> list[str]:
+    """Tables where a row of the tenant holds a control character in a text column (jsonb columns
+    escape theirs as \\u0001, so they do not match)."""
+    sql = " UNION ALL ".join(
+        "SELECT '%s' FROM %s x WHERE x.tenant_id = %%(t)s AND x::text ~ '[\\x01-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]'"
+        % (t, t)
+        for t in tables
+        if t not in KEPT_AS_SENT
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"t": tenant.pk})
+        return sorted({name for (name,) in cursor.fetchall()})
+
+
+def _objects_of(tenant: Tenant) -> dict[str, dict[str, str]]:
+    return {name: maker(tenant) for name, maker in OBJECT_MAKERS.items()}
+
+
+def _assert_every_read_answers(client: APIClient, objects: dict[str, dict[str, str]]) -> None:
+    """Nothing stored breaks a page: every GET route (the invoice's PDF and Factur-X included) and
+    a price quote still answer."""
+    for route in ROUTES:
+        if "get" in route.methods:
+            response = client.get(route.path(**objects.get(route.name, {})))
+            assert response.status_code < 500, (route.name, response.content[:300])
+    quote = client.post("/api/v1/price_quotes", data=FUZZ_BODIES["price-quotes"], format="json")
+    assert quote.status_code < 500, quote.content[:300]
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_hostile_values_never_give_a_500_and_a_refusal_stores_nothing(
+    route: ApiRoute, tenant: Tenant, make_client: Callable[..., APIClient], tenant_tables: list[str]
+) -> None:
+    objects = _objects_of(tenant)
+    client = make_client(tenant, ApiKeyScope.FULL)
+    client.raise_request_exception = False  # a 500 is asserted on, not raised
+    path = route.path(**objects.get(route.name, {}))
+    wrote = False
+    for method in route.methods:
+        if method == "get" and route.name in DOCUMENT_ROUTES:
+            continue  # a document's only input is its path, fuzzed by the other invoice routes
+        if method == "get":
+            queries = [{"limit": v} for v in FUZZ_QUERY_VALUES] + [{"cursor": v} for v in FUZZ_QUERY_VALUES]
+            queries += [dict.fromkeys(QUERY_FILTERS, v) for v in FUZZ_QUERY_VALUES]
+            for query in queries:
+                response = client.get(path, data=query)
+                assert response.status_code < 500, (query, response.content[:300])
+            for value in FUZZ_PATH_VALUES if route.params else []:
+                response = client.get(route.path(**dict.fromkeys(route.params, value)))
+                assert response.status_code < 500, (value, response.content[:300])
+            continue
+        if route.name in BODYLESS_ACTIONS:
+            continue
+        counts = _row_counts(tenant, tenant_tables)
+        for n, variant in enumerate(_variants(FUZZ_BODIES.get(route.name, {}))):
+            body = _fresh(variant, FRESH_IDS.get(route.name, ()), n)
+            # when
+            response = _send(client, method, path, body)
+            # then: a clear answer, and a refusal leaves every table of the tenant as it was
+            assert response.status_code < 500, (method, json.dumps(body)[:300], response.content[:300])
+            wrote = wrote or response.status_code < 300
+            after = _row_counts(tenant, tenant_tables)
+            if response.status_code >= 400:
+                assert response["Content-Type"] == "application/problem+json"
+                assert after == counts, (json.dumps(body)[:300], response.status_code)
+            counts = after
+    assert _texts_with_control_characters(tenant, tenant_tables) == []
+    if wrote:
+        _assert_every_read_answers(client, objects)

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from django.db import connection, transaction
 
+from billing_platform.json_input import json_depth_exceeds, max_json_depth
 from catalog.models import Aggregation, Meter, PlanComponent, ProductKind
 from catalog.time_bands import time_band_of
 from customers.models import Customer
@@ -30,6 +31,26 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 FUTURE_TOLERANCE = timedelta(minutes=10)
+
+# The largest value an event may carry, in absolute value (``value_out_of_range`` above it). Event
+# values are summed into columns of fixed size, and a sum that overflows its column fails the whole
+# statement, so the bound comes from those columns and from how many events can reach one sum:
+#
+# - ``usage_event.value`` and the rollups' ``value_sum``/``value_max``/``latest_value`` are
+#   numeric(38, 10): below 10^28.
+# - A batch is at most MAX_BATCH = 10^3 events: its sum stays below 10^3 x 10^12 = 10^15.
+# - Rollup rows add up across batches. An API key sends at most 10^4 requests a second (the highest
+#   rate limit a tenant can set, usage.services.USAGE_SETTINGS_LIMITS) of 10^3 events, so at most
+#   8.64 x 10^11 events a day; a daily row (the larger of the two) then holds at most
+#   8.64 x 10^11 x 10^12 < 10^24 per key, and it takes more than 10^4 keys sending nothing but
+#   maximum values to one subscription's meter all day to reach 10^28.
+# - Billing sums a period's events into ``invoice_line.quantity`` (numeric(28, 10): below 10^18) and
+#   prices it into an amount (numeric(19, 4)): 10^6 events at the bound fill the quantity. No bound
+#   on single events can cap a period's total, which grows with their number; a period that does
+#   not fit fails that customer's bill with the reason, and the run goes on (invoicing's bill runs).
+#
+# 10^12 is far above any single reading a device sends (a terabyte counted in bytes).
+MAX_EVENT_VALUE = Decimal(10) ** 12
 
 STAGING_COLUMNS = (
     "tenant_id",
@@ -253,8 +274,14 @@ def _number(value: Any, field_name: str) -> Decimal:
         raise Rejected(
             "value_not_a_number", "properties.%s must be a number, not %r." % (field_name, str(value)[:40])
         ) from None
-    if not number.is_finite() or abs(number) >= Decimal("1e27"):
-        raise Rejected("value_not_a_number", "properties.%s is not a finite number in range." % field_name)
+    if not number.is_finite():
+        raise Rejected("value_not_a_number", "properties.%s is not a finite number." % field_name)
+    if abs(number) > MAX_EVENT_VALUE:
+        raise Rejected(
+            "value_out_of_range",
+            "properties.%s is out of range: at most %s in absolute value."
+            % (field_name, format(MAX_EVENT_VALUE, ",f")),
+        )
     return number
 
 
@@ -299,6 +326,8 @@ def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
     """Validate one event; returns its staging row and transaction id, or raises ``Rejected``."""
     if not isinstance(event, Mapping):
         raise Rejected("missing_field", "An event is a JSON object.")
+    if json_depth_exceeds(event, max_json_depth()):
+        raise Rejected("too_deep", "The event is nested deeper than %d levels." % max_json_depth())
     transaction_id = event.get("transaction_id")
     if not isinstance(transaction_id, str) or not transaction_id.strip():
         raise Rejected("missing_field", "transaction_id is required.")
@@ -355,6 +384,15 @@ def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
     return row, transaction_id
 
 
+def _payload_kept(event: Any) -> Any:
+    """What a rejected event keeps of what was sent: all of it, but of an event nested too deep to
+    store, only its fields that are neither objects nor lists."""
+    payload = event if isinstance(event, Mapping) else {"event": event}
+    if json_depth_exceeds(payload, max_json_depth()):
+        return {k: v for k, v in payload.items() if not isinstance(v, Mapping | list)}
+    return payload
+
+
 def events_ingest(
     *, tenant: Tenant, events: Sequence[Any], received_at: datetime, settings: UsageSettings | None = None
 ) -> IngestResult:
@@ -379,7 +417,7 @@ def events_ingest(
                     code=str(event.get("code", ""))[:64] if isinstance(event, Mapping) else "",
                     reason=exc.reason,
                     detail=exc.detail[:500],
-                    payload=event if isinstance(event, Mapping) else {"event": event},
+                    payload=_payload_kept(event),
                 )
             )
             continue

@@ -2,7 +2,6 @@
 "key=value" pairs, a local date and time) into the shapes the catalog services take; the services
 validate the catalog rules, and their field errors are put back on the form."""
 
-import json
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,24 +9,50 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.forms import DATETIME_INPUT_FORMATS, DATETIME_LOCAL_FORMAT, DomainErrorFormMixin, LocalTimeMixin
+from backoffice.forms import (
+    DATETIME_INPUT_FORMATS,
+    DATETIME_LOCAL_FORMAT,
+    DomainErrorFormMixin,
+    InputRulesMixin,
+    LocalTimeMixin,
+)
 from billing_platform.errors import DomainError
+from billing_platform.json_input import JsonTooDeep, json_load, max_json_depth
+from billing_platform.validation import find_refused_character, json_strings
 from catalog.models import Aggregation, ProductKind, RevenueTreatment, TaxCategory
 
 MAX_USAGE_ROWS = 50
 
 
-def _parse_json(value: str, *, empty: Any) -> Any:
+def _parse_json(value: str, *, empty: Any, multiline: frozenset[str] = frozenset()) -> Any:
+    """The JSON typed in a text box, read as the API reads a body (``json_load``: nested at most
+    ``JSON_MAX_DEPTH`` levels), and holding no text the API would refuse: no control characters,
+    except tab and line breaks in the strings at the paths named in ``multiline``."""
     if not value.strip():
         return empty
     try:
-        return json.loads(value)
+        data = json_load(value)
+    except JsonTooDeep:
+        raise forms.ValidationError(
+            _("The JSON is nested more than %(levels)s levels deep."),
+            code="json_too_deep",
+            params={"levels": max_json_depth()},
+        ) from None
     except ValueError as exc:
         raise forms.ValidationError(
             _("Not valid JSON (line %(line)s, column %(column)s): %(error)s"),
             code="invalid_json",
             params={"line": getattr(exc, "lineno", "?"), "column": getattr(exc, "colno", "?"), "error": exc},
         ) from None
+    for path, text in json_strings(data):
+        found = find_refused_character(text, multiline=path in multiline)
+        if found is not None:
+            raise forms.ValidationError(
+                _("Remove the invisible character %(character)s from %(path)s: it cannot be printed or stored."),
+                code="control_character",
+                params={"character": "U+%04X" % ord(found.group()), "path": path or "JSON"},
+            )
+    return data
 
 
 def _comma_list(value: str) -> list[str]:
@@ -53,7 +78,7 @@ class SspFieldsMixin:
             form.add_error("ssp_currency", _("Give the currency of the standalone selling price."))
 
 
-class ProductForm(SspFieldsMixin, DomainErrorFormMixin, forms.Form):
+class ProductForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, forms.Form):
     code = forms.CharField(
         label=_("Code"),
         max_length=100,
@@ -98,7 +123,7 @@ class ProductForm(SspFieldsMixin, DomainErrorFormMixin, forms.Form):
         }
 
 
-class ProductEditForm(SspFieldsMixin, DomainErrorFormMixin, forms.Form):
+class ProductEditForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
     revenue_treatment = forms.ChoiceField(label=_("Revenue treatment"), choices=RevenueTreatment.choices)
@@ -136,7 +161,7 @@ class ProductEditForm(SspFieldsMixin, DomainErrorFormMixin, forms.Form):
 # --- meters ---------------------------------------------------------------------------------
 
 
-class MeterForm(DomainErrorFormMixin, forms.Form):
+class MeterForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
     code = forms.CharField(
         label=_("Code"),
         max_length=100,
@@ -185,14 +210,14 @@ class MeterForm(DomainErrorFormMixin, forms.Form):
         return data
 
 
-class MeterEditForm(DomainErrorFormMixin, forms.Form):
+class MeterEditForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
 
 
 # --- tax rates ------------------------------------------------------------------------------
 
 
-class TaxRateForm(DomainErrorFormMixin, forms.Form):
+class TaxRateForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
     country = forms.CharField(label=_("Country (ISO code)"), max_length=2, min_length=2)
     tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
     rate = forms.DecimalField(
@@ -210,7 +235,7 @@ PLAN_FIELDS = frozenset(
 )
 
 
-class PlanJsonForm(forms.Form):
+class PlanJsonForm(InputRulesMixin, forms.Form):
     definition = forms.CharField(
         label=_("Plan (JSON)"),
         widget=forms.Textarea(attrs={"rows": 28, "class": "tp-code", "spellcheck": "false"}),
@@ -222,7 +247,7 @@ class PlanJsonForm(forms.Form):
         self.path_errors: list[tuple[str, str]] = []
 
     def clean_definition(self) -> dict[str, Any]:
-        data = _parse_json(self.cleaned_data["definition"], empty=None)
+        data = _parse_json(self.cleaned_data["definition"], empty=None, multiline=frozenset({"description"}))
         if not isinstance(data, dict):
             raise forms.ValidationError(_("The plan is a JSON object."), code="invalid")
         return data
@@ -270,7 +295,7 @@ class PlanJsonForm(forms.Form):
         return data
 
 
-class PriceVersionForm(LocalTimeMixin, DomainErrorFormMixin, forms.Form):
+class PriceVersionForm(InputRulesMixin, LocalTimeMixin, DomainErrorFormMixin, forms.Form):
     currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
     regions = forms.CharField(
         label=_("Regions"),
@@ -314,7 +339,7 @@ class PriceVersionForm(LocalTimeMixin, DomainErrorFormMixin, forms.Form):
 # --- price calculator -----------------------------------------------------------------------
 
 
-class CalculatorForm(forms.Form):
+class CalculatorForm(InputRulesMixin, forms.Form):
     plan = forms.ChoiceField(label=_("Plan"))
     currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
     region = forms.CharField(
@@ -346,7 +371,7 @@ class CalculatorForm(forms.Form):
         return str(self.cleaned_data.get("customer") or "").strip() or None
 
 
-class UsageRowForm(forms.Form):
+class UsageRowForm(InputRulesMixin, forms.Form):
     meter = forms.ChoiceField(label=_("Meter"), required=False)
     quantity = forms.DecimalField(
         label=_("Quantity"), required=False, min_value=Decimal(0), max_digits=28, decimal_places=10

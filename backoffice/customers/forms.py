@@ -3,11 +3,11 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.forms import DomainErrorFormMixin
+from backoffice.forms import DomainErrorFormMixin, InputRulesMixin
 from customers.models import Language
 
 
-class CustomerForm(DomainErrorFormMixin, forms.Form):
+class CustomerForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
     external_id = forms.CharField(label=_("External ID"), max_length=200)
     name = forms.CharField(label=_("Name"), max_length=200)
     email = forms.EmailField(label=_("Billing email"))
@@ -27,5 +27,5 @@ class CustomerForm(DomainErrorFormMixin, forms.Form):
 
 class CustomerEditForm(CustomerForm):
     def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.fields["external_id"].disabled = True

@@ -9,7 +9,7 @@ from django.http import QueryDict
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from backoffice.forms import year_validator
+from backoffice.forms import InputRulesMixin, year_validator
 from backoffice.pages import clean_text
 from invoicing.models import InvoiceKind, InvoiceStatus
 
@@ -18,7 +18,7 @@ MIN_YEAR, MAX_YEAR = 1971, 2999
 AMOUNT_FIELD = re.compile(r"^amount-(\d{1,18})$")
 
 
-class BillRunForm(forms.Form):
+class BillRunForm(InputRulesMixin, forms.Form):
     billing_date = forms.DateField(
         label=gettext_lazy("Billing date"),
         input_formats=["%Y-%m-%d"],
@@ -35,7 +35,7 @@ class BillRunForm(forms.Form):
     )
 
 
-class InvoiceFilterForm(forms.Form):
+class InvoiceFilterForm(InputRulesMixin, forms.Form):
     q = forms.CharField(
         label=gettext_lazy("Customer"),
         required=False,

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.forms import DomainErrorFormMixin
+from backoffice.forms import DomainErrorFormMixin, InputRulesMixin
 from billing_platform.errors import FieldError
 from tenancy.models import RegistrationScheme
 from usage.services import USAGE_SETTINGS_LIMITS
@@ -44,7 +44,7 @@ class SettingsFormMixin(DomainErrorFormMixin):
             field.disabled = True
 
 
-class SellerForm(SettingsFormMixin, forms.Form):
+class SellerForm(InputRulesMixin, SettingsFormMixin, forms.Form):
     legal_name = forms.CharField(
         label=_("Legal name"),
         max_length=200,
@@ -86,7 +86,7 @@ class SellerForm(SettingsFormMixin, forms.Form):
     )
 
 
-class InvoicingSettingsForm(SettingsFormMixin, forms.Form):
+class InvoicingSettingsForm(InputRulesMixin, SettingsFormMixin, forms.Form):
     auto_finalize = forms.BooleanField(
         label=_("Finalize invoices automatically"),
         required=False,
@@ -100,7 +100,7 @@ class InvoicingSettingsForm(SettingsFormMixin, forms.Form):
     )
 
 
-class UsageSettingsForm(SettingsFormMixin, forms.Form):
+class UsageSettingsForm(InputRulesMixin, SettingsFormMixin, forms.Form):
     max_event_age_days = forms.IntegerField(
         label=_("Oldest usage accepted (days)"),
         min_value=USAGE_SETTINGS_LIMITS["max_event_age_days"][0],

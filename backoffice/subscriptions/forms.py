@@ -14,6 +14,7 @@ from backoffice.forms import (
     DATETIME_INPUT_FORMATS,
     DATETIME_LOCAL_FORMAT,
     DomainErrorFormMixin,
+    InputRulesMixin,
     LocalTimeMixin,
     year_validator,
 )
@@ -99,7 +100,7 @@ def local_now(tz: ZoneInfo) -> datetime:
 check_year = year_validator(lowest=MIN_YEAR, highest=MAX_YEAR, message=_("Enter a date between %(min)s and %(max)s."))
 
 
-class SubscriptionForm(LocalTimeMixin, DomainErrorFormMixin, forms.Form):
+class SubscriptionForm(InputRulesMixin, LocalTimeMixin, DomainErrorFormMixin, forms.Form):
     customer = forms.ChoiceField(label=_("Customer"))
     plan = forms.ChoiceField(label=_("Plan"))
     external_id = forms.CharField(
@@ -138,7 +139,7 @@ class SubscriptionForm(LocalTimeMixin, DomainErrorFormMixin, forms.Form):
         return parse_device_lines(self.cleaned_data.get("devices") or "")
 
 
-class ChangeForm(LocalTimeMixin, DomainErrorFormMixin, forms.Form):
+class ChangeForm(InputRulesMixin, LocalTimeMixin, DomainErrorFormMixin, forms.Form):
     """One form for the four actions; only the fields of the chosen action are read."""
 
     action = forms.ChoiceField(label=_("Change"), choices=ChangeAction.choices)

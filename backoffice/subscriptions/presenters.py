@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.formatting import choice_label, money_display, period_days, query_string
+from billing_platform.json_input import JsonTooDeep, json_load
 from subscriptions.changes import ChangeLine
 from subscriptions.ledger import charge_signed_amount
 from subscriptions.models import (
@@ -168,8 +169,8 @@ def change_lines(lines: Iterable[ChangeLine], currency: str, tz: str) -> list[di
 
 
 def pretty_body(body: str) -> str:
-    """A webhook body as indented JSON, or as received when it is not JSON."""
+    """A webhook body as indented JSON, or as received when it is not JSON we read (too deep, too)."""
     try:
-        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except ValueError:
+        return json.dumps(json_load(body), indent=2, ensure_ascii=False)
+    except (ValueError, JsonTooDeep):
         return body

@@ -340,6 +340,67 @@ def test_plan_json_that_does_not_parse_is_reported(client: Client, tenant: Tenan
     assert Plan.objects.count() == 0
 
 
+def test_a_plan_effective_in_year_zero_is_refused_on_the_form_and_the_pages_still_open(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    # given: the Smart Fleet plan with a price book from 1 January of year 1 at +14:00 (year 0 in
+    # UTC): it was created, and the plan pages then failed to load it
+    smart_fleet_products(tenant)
+    logged_in(client, make_staff(tenant))
+    plan = {**SMART_FLEET_PLAN, "prices": [{"currency": "EUR", "effective_from": "0001-01-01T00:00:00+14:00"}]}
+    # when
+    response = client.post("/app/catalog/plans/new/", {"definition": json.dumps(plan)})
+    # then
+    assert response.status_code == 200
+    assert "<code>prices[0].effective_from</code> Use a date between the years 1900 and 9999." in html(response)
+    assert Plan.objects.count() == 0
+    assert client.get("/app/catalog/plans/").status_code == 200
+
+
+def test_plan_json_nested_too_deep_or_holding_control_characters_is_refused(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    smart_fleet_products(tenant)
+    logged_in(client, make_staff(tenant))
+    # 1,000 levels went past the JSON decoder's recursion limit: the page failed (500)
+    deep = client.post("/app/catalog/plans/new/", {"definition": '{"code": %s}' % ("[" * 1000 + "]" * 1000)})
+    # a control character written as a JSON escape is still one once read
+    named = client.post(
+        "/app/catalog/plans/new/", {"definition": json.dumps({**SMART_FLEET_PLAN, "name": "Smart\u0001Fleet"})}
+    )
+    described = client.post(
+        "/app/catalog/plans/new/",
+        {"definition": json.dumps({**SMART_FLEET_PLAN, "description": "Two lines:\ntracker and platform"})},
+    )
+
+    assert deep.status_code == 200
+    assert "The JSON is nested more than 32 levels deep." in html(deep)
+    assert "Remove the invisible character U+0001 from name" in html(named)
+    assert described.status_code == 302  # a description may span lines
+    assert list(Plan.objects.values_list("description", flat=True)) == ["Two lines:\ntracker and platform"]
+
+
+def test_a_price_change_before_1900_is_refused_on_the_form(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant))
+
+    response = client.post(
+        "/app/catalog/plans/smart-fleet/price-versions/new/",
+        {
+            "currency": "EUR",
+            "regions": "",
+            "effective_from": "1899-12-31T23:00",
+            "components": json.dumps([{"product": "eld-200", "price": "250.00"}]),
+        },
+    )
+
+    assert response.status_code == 200
+    assert "Use a date between the years 1900 and 9999." in html(response)
+    assert PriceVersion.objects.filter(plan__code="smart-fleet").count() == 1
+
+
 def test_plan_detail_shows_each_version_in_the_tenants_time_zone(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:

@@ -223,3 +223,18 @@ def test_other_tenant_customer_is_404(
     response = client.post("/app/customers/secret-co/edit/", {"name": "Pwned", "billing_day": 3})
     assert response.status_code == 404
     assert Customer.objects.get(external_id="secret-co").name == "Globex Secret Customer"
+
+
+def test_a_control_character_in_a_customer_field_is_refused_on_the_form(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    # a name with U+0001 was stored; that customer's invoices then could not be made into Factur-X
+    customer = add_customer(tenant, "dupont", "Transports Dupont", "compta@dupont.test")
+    logged_in(client, make_staff(tenant))
+
+    response = client.post("/app/customers/dupont/edit/", form_data(customer, name="Ctl\u0001Name"))
+
+    assert response.status_code == 200
+    assert "Remove the invisible character U+0001: it cannot be printed or stored." in html(response)
+    customer.refresh_from_db()
+    assert customer.name == "Transports Dupont"

@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from backoffice.forms import year_validator
+from backoffice.forms import InputRulesMixin, year_validator
 
 # A bar per day: a year is the most a chart can show legibly.
 MAX_DAYS = 366
@@ -20,7 +20,7 @@ def month_of(day: date) -> tuple[date, date]:
     return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
-class RangeForm(forms.Form):
+class RangeForm(InputRulesMixin, forms.Form):
     """The first and last local days shown (both included); empty means the current month."""
 
     start = forms.DateField(

@@ -19,7 +19,8 @@ TIME_BAND = "time_band"
 # Meters whose daily quantities add up: their bars stack and their totals are sums.
 ADDITIVE = frozenset({Aggregation.COUNT, Aggregation.SUM, Aggregation.UNIQUE_COUNT})
 
-# The reasons of usage.ingest, in the order a device-cloud engineer meets them.
+# The reasons of usage.ingest, in the order a device-cloud engineer meets them (too_deep comes
+# first in ingestion, but is the rarest).
 REASON_LABELS = {
     "missing_field": gettext_lazy("Missing field"),
     "unknown_meter": gettext_lazy("Unknown meter"),
@@ -31,6 +32,8 @@ REASON_LABELS = {
     "ambiguous_customer": gettext_lazy("Ambiguous customer"),
     "meter_not_in_plan": gettext_lazy("Meter not in plan"),
     "value_not_a_number": gettext_lazy("Value not a number"),
+    "value_out_of_range": gettext_lazy("Value out of range"),
+    "too_deep": gettext_lazy("Nested too deep"),
 }
 
 

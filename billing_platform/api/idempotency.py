@@ -1,6 +1,8 @@
 """``Idempotency-Key`` for POSTs: a replay with the same key and body returns the first response;
 the same key with another request is a 409. The database's unique (tenant, key) is the referee, so
-two concurrent first requests cannot both run."""
+two concurrent first requests cannot both run: a request is one transaction (``ATOMIC_REQUESTS``),
+so the second waits on the first's claim of the key, then replays its response or, when the first
+failed (its claim rolled back), runs itself."""
 
 import functools
 import hashlib
@@ -18,6 +20,9 @@ from billing_platform.errors import Conflict, invalid
 from billing_platform.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+# Claims of a key that another request holds and then gives back (it failed) are tried again this
+# many times before the client is told to retry.
+CLAIM_ATTEMPTS = 3
 
 Handler = Callable[..., Response]
 
@@ -51,33 +56,46 @@ def idempotent(handler: Handler) -> Handler:
             raise invalid(HEADER, "invalid", "Idempotency-Key must be 1 to 255 characters.")
         tenant = request.tenant  # type: ignore[attr-defined]
         request_hash = _request_hash(request)
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    tenant=tenant,
-                    key=key,
-                    method=request.method or "",
-                    path=request.path[:500],
-                    request_hash=request_hash,
+        record = None
+        for _ in range(CLAIM_ATTEMPTS):
+            try:
+                with transaction.atomic():
+                    record = IdempotencyRecord.objects.create(
+                        tenant=tenant,
+                        key=key,
+                        method=request.method or "",
+                        path=request.path[:500],
+                        request_hash=request_hash,
+                    )
+                break
+            except IntegrityError:
+                existing = IdempotencyRecord.objects.filter(tenant=tenant, key=key).first()
+                if existing is None:
+                    continue  # the first request failed and gave its key back meanwhile: claim it again
+                if existing.request_hash != request_hash:
+                    raise IdempotencyKeyReused(
+                        "This Idempotency-Key was already used with a different request."
+                    ) from None
+                if existing.response_status is None:
+                    raise IdempotentRequestInProgress(
+                        "A request with this Idempotency-Key is still being processed; retry shortly."
+                    ) from None
+                return Response(
+                    json.loads(existing.response_body or "null"),
+                    status=existing.response_status,
+                    headers={"Idempotent-Replayed": "true"},
                 )
-        except IntegrityError:
-            existing = IdempotencyRecord.objects.get(tenant=tenant, key=key)
-            if existing.request_hash != request_hash:
-                raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request.") from None
-            if existing.response_status is None:
-                raise IdempotentRequestInProgress(
-                    "A request with this Idempotency-Key is still being processed; retry shortly."
-                ) from None
-            return Response(
-                json.loads(existing.response_body or "null"),
-                status=existing.response_status,
-                headers={"Idempotent-Replayed": "true"},
+        if record is None:
+            raise IdempotentRequestInProgress(
+                "Requests with this Idempotency-Key keep arriving at the same time; retry shortly."
             )
         try:
             response = handler(view, request, *args, **kwargs)
         except Exception:
             # Errors are not remembered: the client may fix the cause and retry with the same key.
-            record.delete()
+            # A transaction that an error already dooms takes the claim with it when it rolls back.
+            if not transaction.get_connection().needs_rollback:
+                record.delete()
             raise
         if response.status_code >= 500 or response.status_code in (409, 429):
             record.delete()

@@ -3,12 +3,14 @@
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from drf_spectacular.utils import inline_serializer
 from rest_framework import pagination, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing_platform.errors import invalid
+from billing_platform.validation import date_in_range
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -32,11 +34,32 @@ class CursorPagination(pagination.CursorPagination):
             raise invalid("limit", "out_of_range", "limit must be an integer between 1 and 500.")
         return value
 
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        self.model = queryset.model  # the cursor's position is read as the ordering field of this model
+        return super().paginate_queryset(queryset, request, view)
+
     def decode_cursor(self, request: Request) -> Any:
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except Exception:  # DRF raises NotFound for a garbled cursor; it is bad input, not a missing page
-            raise invalid("cursor", "invalid", "The cursor is not valid; use the `next` value of a list.") from None
+            raise _invalid_cursor() from None
+        if cursor is not None and cursor.position is not None:
+            self._check_position(str(cursor.position))
+        return cursor
+
+    def _check_position(self, position: str) -> None:
+        """A cursor decodes to any text: its position must read as a value of the ordering field
+        (a timestamp), or the page's query fails instead of answering."""
+        try:
+            field = self.model._meta.get_field(self.ordering[0].lstrip("-"))
+        except (AttributeError, FieldDoesNotExist):
+            return
+        try:
+            value = field.to_python(position)
+        except (ValidationError, ValueError, TypeError, OverflowError):
+            raise _invalid_cursor() from None
+        if value is None or (hasattr(value, "year") and not date_in_range(value)):
+            raise _invalid_cursor()
 
     def next_cursor(self) -> str | None:
         link = self.get_next_link()
@@ -60,6 +83,10 @@ class CursorPagination(pagination.CursorPagination):
                 },
             },
         }
+
+
+def _invalid_cursor() -> Exception:
+    return invalid("cursor", "invalid", "The cursor is not valid; use the `next` value of a list.")
 
 
 def paginated(serializer_class: type[serializers.Serializer], name: str) -> serializers.Serializer:

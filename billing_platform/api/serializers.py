@@ -3,12 +3,23 @@ from typing import Any
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from billing_platform.api.input_rules import apply_input_rules
+
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know: a misspelt ``billingday`` is a 422, not silently ignored.
 
     Unknown fields are reported together with the other field errors, so one round trip shows all.
     """
+
+    # Every field follows the API's input rules (billing_platform.api.input_rules): no control
+    # characters in texts, no dates outside 1900-9999. (A comment: the docstring is the schema's
+    # description of the serializers that have none of their own.)
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for field in fields.values():
+            apply_input_rules(field)
+        return fields
 
     def to_internal_value(self, data: Any) -> Any:
         unknown: dict[str, list[str]] = {}

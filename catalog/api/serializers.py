@@ -3,6 +3,7 @@ from typing import Any
 from rest_framework import serializers
 
 from billing_platform.api.fields import AmountString, DecimalString, QuantityString, decimal_str
+from billing_platform.api.input_rules import MULTILINE
 from billing_platform.api.serializers import StrictSerializer
 from catalog.models import Meter, Plan, PlanComponent, PriceVersion, Product, TaxRate
 
@@ -25,14 +26,14 @@ class ProductInputSerializer(StrictSerializer):
         required=False, default="standard", help_text="standard | reduced | zero | exempt"
     )
     ssp = SspSerializer(many=True, required=False, default=list)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="", style=MULTILINE)
     requires_shipment = serializers.BooleanField(required=False, allow_null=True, default=None)
     requires_activation = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
 class ProductPatchSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, style=MULTILINE)
     revenue_treatment = serializers.CharField(required=False)
     tax_category = serializers.CharField(required=False)
     ssp = SspSerializer(many=True, required=False)
@@ -146,7 +147,7 @@ class ComponentOutputSerializer(serializers.ModelSerializer):
 class PlanInputSerializer(StrictSerializer):
     code = serializers.CharField(max_length=100)
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="", style=MULTILINE)
     interval = serializers.CharField(required=False, default="month", help_text="month | quarter | year")
     trial_days = serializers.IntegerField(required=False, default=0, min_value=0, max_value=3650)
     commitment_months = serializers.IntegerField(required=False, default=0, min_value=0, max_value=240)

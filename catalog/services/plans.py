@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.money import is_known_currency
-from billing_platform.validation import FieldErrors, validate_country
+from billing_platform.validation import FieldErrors, validate_country, validate_date_range
 from catalog.charge_models.registry import validate_charge
 from catalog.errors import CodeTaken, PriceOverrideExists, PriceVersionExists
 from catalog.models import (
@@ -195,6 +195,11 @@ def _parse_effective_from(value: Any, path: str, errors: FieldErrors) -> datetim
             return None
     if parsed.tzinfo is None:
         errors.add(path, "naive_datetime", "Give the offset (e.g. +02:00 or Z): a price change happens at an instant.")
+        return None
+    try:
+        validate_date_range(parsed, field=path)
+    except InvalidInput as exc:
+        errors.absorb(exc)
         return None
     return parsed
 

@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from catalog.models import ComponentPrice, Plan, PriceVersion
+from catalog.models import ComponentPrice, Meter, Plan, PriceOverride, PriceVersion, Product
 from catalog.tests.factories import smart_fleet_catalog_posted
-from tenancy.models import Tenant
+from tenancy.models import AuditLogEntry, Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -466,3 +466,113 @@ def test_non_string_references_are_422_not_500(api: APIClient, bad: Any) -> None
             format="json",
         )
         assert response.status_code == 422, response.content
+
+
+# --- dates out of range, control characters --------------------------------------------------
+
+# 1 January of year 1 at +14:00 is 31 December of year 0 in UTC: PostgreSQL stores it, Python cannot
+# read it back, and every page that loads the plan failed.
+YEAR_ZERO = "0001-01-01T00:00:00+14:00"
+
+
+def test_a_price_book_effective_in_year_zero_is_422_and_stores_no_plan(api: APIClient, tenant: Tenant) -> None:
+    post(api, "/api/v1/products", {"code": "fleet-platform", "name": "Fleet platform", "kind": "service"})
+    before = AuditLogEntry.objects.filter(tenant=tenant).count()
+    # when
+    response = api.post(
+        "/api/v1/plans", {**SIMPLE_PLAN, "prices": [{"currency": "EUR", "effective_from": YEAR_ZERO}]}, format="json"
+    )
+    # then: refused with the field, and nothing of the plan is stored
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [
+        {
+            "field": "prices[0].effective_from",
+            "code": "out_of_range",
+            "message": "Use a date between the years 1900 and 9999.",
+        }
+    ]
+    assert not Plan.objects.filter(tenant=tenant).exists()
+    assert AuditLogEntry.objects.filter(tenant=tenant).count() == before
+    # and the pages that read plans still answer
+    assert api.get("/api/v1/plans").status_code == 200
+    assert api.post("/api/v1/plans", SIMPLE_PLAN, format="json").status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("effective_from", "accepted"),
+    [
+        ("1900-01-01T00:00:00Z", True),
+        ("1900-01-01T00:00:00+01:00", False),  # 31 December 1899 in UTC
+        ("9999-12-31T10:00:00+14:00", True),
+        ("9999-12-31T23:00:00-02:00", False),  # year 10000 in UTC
+    ],
+)
+def test_an_override_effective_outside_1900_to_9999_is_422_and_not_saved(
+    api: APIClient, basic: None, tenant: Tenant, effective_from: str, accepted: bool
+) -> None:
+    post(api, "/api/v1/customers", {"external_id": "berlin", "name": "B", "email": "b@b.test", "country": "DE"})
+    response = api.post(
+        "/api/v1/plans/basic/price_overrides",
+        {
+            "customer": "berlin",
+            "product": "fleet-platform",
+            "charge": {"model": "flat", "amount": "20.00"},
+            "effective_from": effective_from,
+        },
+        format="json",
+    )
+    if accepted:
+        assert response.status_code == 201, response.content
+        assert PriceOverride.objects.filter(tenant=tenant).count() == 1
+        return
+    assert response.status_code == 422, response.content
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("effective_from", "out_of_range")]
+    assert not PriceOverride.objects.filter(tenant=tenant).exists()
+    assert api.get("/api/v1/plans/basic/price_overrides").status_code == 200
+
+
+def test_every_date_field_of_the_api_keeps_to_1900_to_9999(api: APIClient, basic: None) -> None:
+    # a quote "as of" 1850 used to be priced with the plan's first version
+    response = quote(api, {"plan": "basic", "currency": "EUR", "devices": 1, "at": "1850-06-01T00:00:00Z"})
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [
+        {"field": "at", "code": "out_of_range", "message": "Use a date between the years 1900 and 9999."}
+    ]
+
+
+def test_control_characters_are_refused_in_every_text_field(api: APIClient, tenant: Tenant) -> None:
+    # a name with U+0001 was stored, then its invoices could not be made into Factur-X nor mailed
+    response = api.post("/api/v1/products", {"code": "p", "name": "Ctl\u0001Name", "kind": "fee"}, format="json")
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [
+        {
+            "field": "name",
+            "code": "control_character",
+            "message": "Control characters (line breaks and tabs included) are not allowed: U+0001 at position 4.",
+        }
+    ]
+    # in a list of the body, in a nested serializer, and inside a JSON field, DEL and NUL's kin too
+    ssp = api.post(
+        "/api/v1/products",
+        {"code": "p", "name": "P", "kind": "fee", "ssp": [{"currency": "EU\u007f", "amount": "1"}]},
+        format="json",
+    )
+    assert [(e["field"], e["code"]) for e in ssp.json()["errors"]] == [("ssp[0].currency", "control_character")]
+    meter = api.post(
+        "/api/v1/meters",
+        {"code": "m", "name": "M", "aggregation": "count", "time_bands": {"pe\u001bak": ["08:00", "20:00"]}},
+        format="json",
+    )
+    assert meter.status_code == 422, meter.content
+    assert [(e["field"], e["code"]) for e in meter.json()["errors"]] == [("time_bands", "control_character")]
+    assert not Product.objects.filter(tenant=tenant).exists()
+    assert not Meter.objects.filter(tenant=tenant).exists()
+
+
+def test_a_description_may_span_lines_but_a_name_may_not(api: APIClient) -> None:
+    body = {"code": "p", "name": "P", "kind": "fee", "description": "First line\r\n\tthen an indented one"}
+    created = api.post("/api/v1/products", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["description"] == "First line\r\n\tthen an indented one"
+    renamed = api.patch("/api/v1/products/p", {"name": "Two\nlines"}, format="json")
+    assert (renamed.status_code, renamed.json()["errors"][0]["code"]) == (422, "control_character")

@@ -110,6 +110,9 @@ class DeviceCloudWebhookApi(APIView):
     read_scopes: frozenset[str] = frozenset()
     write_scopes = frozenset({ApiKeyScope.DEVICE_CLOUD, ApiKeyScope.FULL})
     permission_classes = [DeviceCloudPermission]
+    # A refused webhook is stored with its outcome (staff can replay it) and answered 422: the
+    # error must not roll it back (billing_platform.middleware.ApiTransactionMiddleware).
+    keeps_writes_on_error = True
 
     @extend_schema(
         operation_id="webhooks_device_cloud",

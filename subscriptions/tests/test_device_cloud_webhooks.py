@@ -20,7 +20,7 @@ from subscriptions.models import Device, DeviceCloudWebhook, Subscription, Subsc
 from subscriptions.proration import DeviceActivity, activation_prorations
 from subscriptions.tests.factories import SMART_FLEET_SUBSCRIPTION
 from tenancy.keys import generate_webhook_secret
-from tenancy.models import ApiKeyScope, Tenant
+from tenancy.models import ApiKeyScope, AuditLogEntry, Tenant
 
 pytestmark = pytest.mark.django_db
 PARIS = "Europe/Paris"
@@ -73,10 +73,13 @@ def post_webhook(
         sent_at: datetime | None = None,
         content_type: str = "application/json",
         body: dict[str, Any] | None = None,
+        raw: str | None = None,
     ) -> Any:
         counter["n"] += 1
         webhook_id = webhook_id or f"msg_{counter['n']}"
-        payload = json.dumps(body or {"type": event_type, "data": {"device_id": device_id, "occurred_at": occurred_at}})
+        payload = raw or json.dumps(
+            body or {"type": event_type, "data": {"device_id": device_id, "occurred_at": occurred_at}}
+        )
         sent_at = sent_at or timezone.now()
         signature = Webhook(sign_with or secret).sign(webhook_id, sent_at, payload)
         with django_capture_on_commit_callbacks(execute=True):
@@ -330,3 +333,66 @@ def test_a_failing_apply_is_kept_as_failed_and_retried(
     # eager Celery runs the retry at once: the second attempt applies it
     assert (webhook.status, webhook.attempts, calls["n"]) == ("applied", 2, 2)
     assert devices(smart_fleet)["A"].activated_at is not None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_body_nested_too_deep_is_kept_as_rejected_with_a_clear_422(
+    smart_fleet: Subscription, post_webhook: Poster
+) -> None:
+    # given: a signed body nested 1,000 levels deep, which failed the JSON decoder (500)
+    deep = "[" * 1000 + "]" * 1000
+    raw = '{"type": "device.activated", "data": {"device_id": "A", "occurred_at": "2026-03-15T09:00:00Z", "x": %s}}'
+    # when
+    response = post_webhook("", "", "", raw=raw % deep, webhook_id="msg_deep")
+    # then: refused as every body that cannot be read, and kept for staff to see
+    assert response.status_code == 422, response.content
+    assert (response.json()["code"], response.json()["detail"]) == (
+        "invalid_event",
+        "JSON nested deeper than 32 levels is not accepted.",
+    )
+    assert DeviceCloudWebhook.objects.get(webhook_id="msg_deep").status == "rejected"
+    assert devices(smart_fleet)["A"].activated_at is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_instant_outside_1900_to_9999_is_refused_and_the_list_still_answers(
+    smart_fleet: Subscription, post_webhook: Poster, api: APIClient
+) -> None:
+    # 1 January of year 1 at +14:00 is year 0 in UTC: stored, it made the list of webhooks fail
+    response = post_webhook("device.activated", "A", "0001-01-01T00:00:00+14:00", webhook_id="msg_year_0")
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"] == "data.occurred_at must fall between the years 1900 and 9999."
+    stored = DeviceCloudWebhook.objects.get(webhook_id="msg_year_0")
+    assert (stored.status, stored.occurred_at) == ("rejected", None)
+    assert api.get("/api/v1/device_cloud_webhooks").status_code == 200
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_webhook_id_of_255_characters_is_kept_whole_and_can_be_replayed(
+    smart_fleet: Subscription, post_webhook: Poster, api: APIClient, tenant: Tenant
+) -> None:
+    # given: a refused webhook whose id is longer than the 200 characters the audit log held
+    webhook_id = "evt_" + "7" * 251
+    assert post_webhook("device.activated", "Z", "2026-03-15T09:00:00Z", webhook_id=webhook_id).status_code == 422
+    stored = DeviceCloudWebhook.objects.get(webhook_id=webhook_id)
+    # when: staff replay it (this answered 500: the audit entry could not hold the id)
+    replay = api.post(f"/api/v1/device_cloud_webhooks/{stored.pk}/replay")
+    # then
+    assert replay.status_code == 202, replay.content
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="webhook.replayed")
+    assert entry.object_id == webhook_id
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_webhook_id_longer_than_255_characters_is_refused_not_cut(
+    smart_fleet: Subscription, post_webhook: Poster
+) -> None:
+    # two ids that differ only after 255 characters were cut to one: the second event was lost as a replay
+    webhook_id = "evt_" + "7" * 251 + "-first"
+    response = post_webhook("device.activated", "A", "2026-03-15T09:00:00Z", webhook_id=webhook_id)
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [
+        {"field": "webhook-id", "code": "too_long", "message": "webhook-id is at most 255 characters."}
+    ]
+    assert not DeviceCloudWebhook.objects.exists()
+    assert devices(smart_fleet)["A"].activated_at is None

@@ -18,6 +18,7 @@ from subscriptions.models import Subscription
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
+from usage.ingest import MAX_EVENT_VALUE
 from usage.models import RejectedEvent, UsageRollup, UsageSettings
 
 pytestmark = pytest.mark.django_db
@@ -373,3 +374,68 @@ def test_a_read_key_cannot_ingest(fleet: Subscription, make_client: Any, tenant:
     client = make_client(tenant, ApiKeyScope.READ)
     response = client.post("/api/v1/events", data=json.dumps({"events": [ev("t")]}), content_type="application/json")
     assert response.status_code == 403
+
+
+def test_values_past_the_bound_are_rejected_one_by_one_and_the_rest_is_stored(
+    fleet: Subscription, tenant: Tenant, ingest: Any
+) -> None:
+    # given: eleven values of 27 nines, whose sum overflowed the usage totals and lost the batch (500)
+    huge = "9" * 27
+    # when
+    response = ingest([*(ev(f"h{i}", mb=huge) for i in range(11)), ev("ok")])
+    # then
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (1, 11)
+    assert body["results"][0] == {
+        "transaction_id": "h0",
+        "status": "rejected",
+        "reason": "value_out_of_range",
+        "detail": "properties.mb is out of range: at most 1,000,000,000,000 in absolute value.",
+    }
+    assert stored(tenant) == [("ok", 100)]
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        (str(MAX_EVENT_VALUE), "accepted"),  # 10^12
+        ("1000000000001", "rejected"),
+        ("1000000000000.0000000001", "rejected"),
+        ("-1000000000001", "rejected"),
+    ],
+)
+def test_the_event_value_bound(fleet: Subscription, ingest: Any, value: str, status: str) -> None:
+    [result] = ingest([ev("x", mb=value)]).json()["results"]
+    assert result["status"] == status
+    if status == "rejected":
+        assert result["reason"] == "value_out_of_range"
+
+
+def test_an_event_nested_too_deep_is_rejected_alone(fleet: Subscription, tenant: Tenant, ingest: Any) -> None:
+    # given: properties nested 300 levels deep, beside a plain event; the whole batch used to fail (500)
+    deep: Any = 1
+    for _ in range(300):
+        deep = {"a": deep}
+    # when
+    response = ingest([ev("deep", mb=1, nested=deep), ev("plain")])
+    # then
+    assert response.status_code == 202, response.content
+    assert response.json()["results"] == [
+        {
+            "transaction_id": "deep",
+            "status": "rejected",
+            "reason": "too_deep",
+            "detail": "The event is nested deeper than 32 levels.",
+        },
+        {"transaction_id": "plain", "status": "accepted"},
+    ]
+    assert stored(tenant) == [("plain", 100)]
+    # what is kept of the rejected event: its fields that are neither objects nor lists
+    kept = RejectedEvent.objects.get(tenant=tenant, transaction_id="deep")
+    assert kept.payload == {
+        "transaction_id": "deep",
+        "code": "data_mb",
+        "device_id": "A",
+        "timestamp": "2026-04-16T10:00:00Z",
+    }
