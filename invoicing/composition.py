@@ -1,7 +1,8 @@
 """What the invoice of a customer and billing date D holds (billing.md): for every subscription
 whose period ends at D, the hardware instalments due, the prorated fees of devices activated in
 the period that ends, the in-advance fees of the next period, the in-arrears usage of the period,
-late-usage adjustments for the previous invoice's period, and pending change credits and charges.
+the one-time fees triggered and not billed yet, late-usage adjustments for the previous invoice's
+period, and pending change credits and charges.
 Taxes per category on the sum of the rounded lines (EN 16931), rounded once.
 
 The projection of ``invoicing.upcoming`` computes the period's lines (``invoicing.fees``); this
@@ -29,7 +30,7 @@ from invoicing.lines import DraftLine, LineType
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from invoicing.upcoming import invoice_upcoming
 from subscriptions.devices import devices_active_in, plan_needs_activation
-from subscriptions.ledger import charge_line_type
+from subscriptions.ledger import charge_line_type, one_time_fees_billed
 from subscriptions.models import ChargeSource, ServiceCharge, Subscription
 from subscriptions.periods import subscription_period_at
 from tenancy.models import Tenant
@@ -78,6 +79,8 @@ class BillingContext:
     # Those periods re-measured from the raw events, by (subscription, meter, period start): the
     # total of a pooled component, the quantity of each device of a per-device one.
     remeasured: dict[tuple[uuid.UUID, uuid.UUID, datetime], list[AggregateRow]]
+    # The one-time fees already billed, (subscription, component, device or None): left out.
+    billed_fees: set[tuple[Any, Any, Any]] = field(default_factory=set)
 
     def due_subscriptions(self, customer: Customer) -> list[Subscription]:
         """The live subscriptions of ``customer`` whose period ends at the billing date."""
@@ -97,6 +100,8 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
         billing_date, usage, existing, _billed_usage(tenant, customers, billing_date), defaultdict(list), {}
     )
     due = {s.pk: s for c in customers for s in context.due_subscriptions(c)}
+    with_fees = [pk for pk, s in due.items() if any(c.kind == ProductKind.FEE for c in s.plan.components.all())]
+    context.billed_fees = one_time_fees_billed(subscription_ids=with_fees)
     if due:
         for entry in (
             ServiceCharge.objects.filter(subscription_id__in=list(due), change__isnull=False, invoiced_at__isnull=True)
@@ -194,7 +199,12 @@ def compose(*, customer: Customer, billing_date: date, context: BillingContext |
     elif context.billing_date != billing_date:
         raise ValueError("the billing context was loaded for another date")
     due = _due_instant(customer, billing_date)
-    projection = invoice_upcoming(customer=customer, at=due - timedelta(microseconds=1), context=context.usage)
+    projection = invoice_upcoming(
+        customer=customer,
+        at=due - timedelta(microseconds=1),
+        context=context.usage,
+        billed_fees=context.billed_fees,
+    )
     subs = {s.pk: s for s in context.due_subscriptions(customer)}
     lines = [p for p in projection.projected.lines if p.subscription is not None and p.subscription.pk in subs]
     lines += _adjustments(customer, context, subs)

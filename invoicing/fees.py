@@ -11,10 +11,11 @@ periods come from ``subscriptions.periods`` and which devices pay from ``subscri
 - Hardware: the instalments due on the billing date that closes the period.
 - Services: the prorated fees of the devices activated during the period, and the next period's
   in-advance fees of the devices billable now.
+- One-time fees: once per subscription or per device, on the first invoice after their trigger.
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -352,6 +353,65 @@ def service_fee_lines(
             )
         )
     return lines
+
+
+def one_time_fee_lines(
+    *,
+    subscription: Subscription,
+    devices: Sequence[DeviceRow],
+    prices: Sequence[ResolvedPrice],
+    at: datetime,
+    billed: Set[tuple[Any, Any, Any]],
+    currency: str,
+) -> list[DraftLine]:
+    """The one-time fees (setup, activation fee) triggered by ``at`` that no invoice has billed yet
+    (``billed``: ``subscriptions.ledger.one_time_fees_billed``), one line per fee: billed once, on
+    the first invoice dated after its trigger (pricing.md). The trigger is the signature (``starts_on:
+    subscription_start``; for a fee per device, the device joining the subscription) or the
+    activation (each device's, or the subscription's first). A fee of 15.00 per device, A and B
+    activated: 2 x 15.00 = 30.00."""
+    lines = []
+    for r in prices:
+        c = r.component
+        if c.kind != ProductKind.FEE or r.price is None:
+            continue
+        activation = c.starts_on == StartsOn.ACTIVATION
+        if c.per_device:
+            due = tuple(
+                d.device_id
+                for d in devices
+                if _triggered(d.activated_at if activation else d.added_at, at)
+                and (subscription.pk, c.pk, d.pk) not in billed
+            )
+            quantity = len(due)
+        else:
+            due = ()
+            first = min((d.activated_at for d in devices if d.activated_at is not None), default=None)
+            trigger = first if activation else subscription.signed_at
+            quantity = 1 if _triggered(trigger, at) and (subscription.pk, c.pk, None) not in billed else 0
+        if not quantity:
+            continue
+        lines.append(
+            DraftLine(
+                type=LineType.FEE,
+                product_code=c.product.code,
+                product_name=c.product.name,
+                quantity=Decimal(quantity),
+                unit_amount=r.price,
+                amount=round_minor(r.price * quantity, currency),
+                precise_amount=r.price * quantity,
+                tax_category=c.product.tax_category,
+                detail={"source": r.source, "starts_on": c.starts_on, "per_device": c.per_device},
+                subscription=subscription,
+                devices=due,
+                source=ChargeSource.ONE_TIME,
+            )
+        )
+    return lines
+
+
+def _triggered(trigger: datetime | None, at: datetime) -> bool:
+    return trigger is not None and trigger <= at
 
 
 def usage_fee_line(
