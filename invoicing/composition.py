@@ -1,8 +1,8 @@
 """What the invoice of a customer and billing date D holds (billing.md): for every subscription
-whose period ends at D, the hardware instalments due, the prorated fees of devices activated in
-the period that ends, the in-advance fees of the next period, the in-arrears usage of the period,
-the one-time fees triggered and not billed yet, late-usage adjustments for the previous invoice's
-period, and pending change credits and charges.
+whose period ends at D, the hardware instalments due, the first days of the fees that started in
+the period that ends (activations, a start mid-period, a trial's end), the in-advance fees of the
+next period, the in-arrears usage of the period, the one-time fees triggered and not billed yet,
+late-usage adjustments for the previous invoice's period, and pending change credits and charges.
 Taxes per category on the sum of the rounded lines (EN 16931), rounded once.
 
 The projection of ``invoicing.upcoming`` computes the period's lines (``invoicing.fees``); this

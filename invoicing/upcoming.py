@@ -3,7 +3,7 @@ the open period's quantity, allowance, billable quantity and amount so far, and 
 period will close on.
 
 The projected invoice is the one dated at the open period's end: the usage amounts so far, the
-hardware instalments due that day, the prorated fees of devices activated during the period, the
+hardware instalments due that day, the first days of the fees that started during the period, the
 next period's in-advance fees of the devices billable now, and the one-time fees triggered and not
 billed yet (``invoicing.fees``); taxes as invoicing computes them (``catalog.taxes``). A bill run
 composes its invoice from this projection taken just before the billing date

@@ -83,9 +83,10 @@ def _row(e: LedgerEntry) -> ServiceCharge:
 
 
 def service_charges_record(entries: Iterable[LedgerEntry]) -> None:
-    """Write ``entries`` in one insert, inside the caller's transaction. An in-advance or activation
-    fee already in the ledger for its period (a retried or repeated bill run) is left as it is: ON
-    CONFLICT DO NOTHING honours the partial unique index "charge once per period" (pitfall #1)."""
+    """Write ``entries`` in one insert, inside the caller's transaction. An in-advance, activation or
+    first-period fee already in the ledger for its period (a retried or repeated bill run) is left as
+    it is: ON CONFLICT DO NOTHING honours the partial unique index "charge once per period" (pitfall
+    #1)."""
     ServiceCharge.objects.bulk_create([_row(e) for e in entries], ignore_conflicts=True)
 
 

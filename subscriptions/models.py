@@ -165,6 +165,9 @@ class ChargeSource(models.TextChoices):
     ACTIVATION = "activation", _("Activation proration")
     CHANGE = "change", _("Subscription change")
     EARLY_TERMINATION = "early_termination", _("Early termination fee")
+    # The part of its first period a fee was not billed in advance for: it started after the
+    # period began (signature mid-period, end of a trial), so the invoice closing it bills the rest.
+    FIRST_PERIOD = "first_period", _("First period proration")
     ONE_TIME = "one_time", _("One-time fee")
 
 
@@ -221,7 +224,7 @@ class ServiceCharge(models.Model):
             # often a bill run is retried or run late (pitfall #1).
             models.UniqueConstraint(
                 fields=["subscription", "component", "device", "period_start", "source"],
-                condition=Q(source__in=["in_advance", "activation"]),
+                condition=Q(source__in=["in_advance", "activation", "first_period"]),
                 nulls_distinct=False,
                 name="charge_once_per_period",
             ),

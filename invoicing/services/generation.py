@@ -177,7 +177,7 @@ def _jsonable(value: Any) -> Any:
 
 
 # The fees a bill run records in the charge ledger as it invoices them; change lines are there already.
-LEDGER_FEES = (ChargeSource.IN_ADVANCE, ChargeSource.ACTIVATION)
+LEDGER_FEES = (ChargeSource.IN_ADVANCE, ChargeSource.ACTIVATION, ChargeSource.FIRST_PERIOD)
 
 
 def _ledger_record(written: Sequence[tuple[Invoice, Composition]], at: datetime) -> None:
