@@ -96,9 +96,11 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
     ids = [c.pk for c in customers]
     live = Invoice.objects.filter(customer_id__in=ids, kind=InvoiceKind.INVOICE).exclude(status=InvoiceStatus.VOID)
     existing = {i.customer_id: i for i in live.filter(issue_date=billing_date).order_by("customer_id", "created_at")}
-    context = BillingContext(
-        billing_date, usage, existing, _billed_usage(tenant, customers, billing_date), defaultdict(list), {}
-    )
+    # Late events billed now are those that arrived since each subscription's previous billing date:
+    # the start of the period that closes now (a quarter back for a quarterly plan).
+    since = min((usage.periods[s.pk].start for c in customers for s in usage.subscriptions[c.pk]), default=None)
+    billed_usage = _billed_usage(tenant, customers, billing_date, since)
+    context = BillingContext(billing_date, usage, existing, billed_usage, defaultdict(list), {})
     due = {s.pk: s for c in customers for s in context.due_subscriptions(c)}
     with_fees = [pk for pk, s in due.items() if any(c.kind == ProductKind.FEE for c in s.plan.components.all())]
     context.billed_fees = one_time_fees_billed(subscription_ids=with_fees)
@@ -136,13 +138,20 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
     return context
 
 
-def _billed_usage(tenant: Tenant, customers: Sequence[Customer], billing_date: date) -> dict[Any, list[BilledUsage]]:
-    """The usage billed on the customers' earlier invoices for periods that can still receive events
-    (those ending within the tenant's maximum event age), per subscription, product and period."""
+def _billed_usage(
+    tenant: Tenant, customers: Sequence[Customer], billing_date: date, since: datetime | None
+) -> dict[Any, list[BilledUsage]]:
+    """The usage billed on the customers' earlier invoices for periods that can have received events
+    since ``since`` (their previous billing date): those ending within the tenant's maximum event
+    age before it, per subscription, product and period. A period takes events until the maximum
+    age after its end; counting back from the billing date instead would leave out a quarterly
+    plan's previous quarter, whose invoice comes three months later, and its late events with it."""
     max_age = usage_settings_get(tenant=tenant).max_event_age_days
     cutoff = min((_due_instant(c, billing_date) for c in customers), default=None)
     if cutoff is None:
         return {}
+    if since is not None:
+        cutoff = min(cutoff, since)
     lines = (
         InvoiceLine.objects.filter(
             invoice__customer_id__in=[c.pk for c in customers],
