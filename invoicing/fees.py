@@ -440,9 +440,9 @@ def one_time_fee_lines(
         if c.per_device:
             due = tuple(
                 d.device_id
-                for d in devices
+                for d in _one_per_device_id(devices)
                 if _triggered(d.activated_at if activation else d.added_at, at)
-                and (subscription.pk, c.pk, d.pk) not in billed
+                and (subscription.pk, c.pk, d.device_id) not in billed
             )
             quantity = len(due)
         else:
@@ -473,6 +473,13 @@ def one_time_fee_lines(
 
 def _triggered(trigger: datetime | None, at: datetime) -> bool:
     return trigger is not None and trigger <= at
+
+
+def _one_per_device_id(devices: Sequence[DeviceRow]) -> list[DeviceRow]:
+    """One row per device id, the live one over a removed one: a device removed from the
+    subscription and added again is the same device, and pays its fee once."""
+    rows = {d.device_id: d for d in sorted(devices, key=lambda d: (d.removed_at is None, d.removed_at or d.added_at))}
+    return sorted(rows.values(), key=lambda d: d.device_id)
 
 
 def usage_fee_line(

@@ -107,16 +107,17 @@ def one_time_fees_record(entries: Iterable[LedgerEntry]) -> None:
         raise OneTimeFeeAlreadyBilled("A one-time fee of this invoice was billed meanwhile.") from exc
 
 
-def one_time_fees_billed(*, subscription_ids: Iterable[Any]) -> set[tuple[Any, Any, Any]]:
+def one_time_fees_billed(*, subscription_ids: Iterable[Any]) -> set[tuple[Any, Any, str | None]]:
     """The one-time fees of these subscriptions that an invoice (not voided) billed, as
-    ``(subscription id, component id, device id or None)``: the next invoices leave them out."""
+    ``(subscription id, component id, the device's device_id or None)``: the next invoices leave
+    them out. A device is known by its id, so one removed and added again is not billed twice."""
     ids = list(subscription_ids)
     if not ids:
         return set()
     return set(
         ServiceCharge.objects.filter(
             subscription_id__in=ids, source=ChargeSource.ONE_TIME, released_at__isnull=True
-        ).values_list("subscription_id", "component_id", "device_id")
+        ).values_list("subscription_id", "component_id", "device__device_id")
     )
 
 

@@ -267,3 +267,23 @@ def test_a_voided_invoice_gives_back_the_change_charges_it_billed(
     assert summary(again) == summary(first)
     february = bill(api, paris(2027, 2, 1, 6), "2027-02-01", django_capture_on_commit_callbacks)
     assert summary(february) == [("service", "platform", "d1,d2,d3", "30.00")]
+
+
+def test_a_fee_per_device_is_billed_once_per_device_even_if_it_leaves_and_comes_back(
+    api: APIClient, django_capture_on_commit_callbacks: Capture
+) -> None:
+    # given: 15.00 per device from the signature (from its addition for a device added later)
+    catalog(api, fee={"kind": "fee", "price": "15.00", "per_device": True})
+    sign(api)
+    december = bill(api, paris(2026, 12, 1, 6), "2026-12-01", django_capture_on_commit_callbacks)
+    assert ("fee", "setup", "d1,d2", "30.00") in summary(december)  # 2 x 15.00
+
+    # when: d2 is removed on 5 December and added again on 10 December, with a new device d3
+    post(api, paris(2026, 12, 5, 10), "subscriptions/s1/changes", {"action": "remove_devices", "device_ids": ["d2"]})
+    devices = [{"device_id": "d2"}, {"device_id": "d3"}]
+    post(api, paris(2026, 12, 10, 10), "subscriptions/s1/changes", {"action": "add_devices", "devices": devices})
+    january = bill(api, paris(2027, 1, 1, 6), "2027-01-01", django_capture_on_commit_callbacks)
+
+    # then: d3 pays its fee; d2 has paid its own already
+    assert [line for line in summary(january) if line[0] == "fee"] == [("fee", "setup", "d3", "15.00")]
+    assert fee_rows() == [("15.00", "d1", False), ("15.00", "d2", False), ("15.00", "d3", False)]
