@@ -14,7 +14,7 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from invoicing.tests.billing_api import Capture, bill, eager_celery, paris, post, projected, summary
+from invoicing.tests.billing_api import Capture, bill, eager_celery, get, paris, post, projected, summary
 from subscriptions.models import ServiceCharge
 from subscriptions.services import device_event_apply
 from tenancy.actors import Actor
@@ -252,3 +252,22 @@ def test_billing_md_smart_fleet_prorations_are_unchanged(
         ("service", "platform", "A,B,C", "75.00"),  # May in advance, 3 x 25.00
     ]
     assert date.fromisoformat(may["issue_date"]) == date(2026, 5, 1)
+
+
+def test_a_trial_ends_at_local_midnight_across_a_change_of_time(
+    api: APIClient, django_capture_on_commit_callbacks: Capture
+) -> None:
+    # given: a 14-day trial from 20 October 2026 (Paris, summer time): it ends on 3 November at
+    # 00:00, after the clocks went back on 25 October (14 x 24 hours would end it an hour earlier,
+    # on 2 November at 23:00, and charge that day)
+    catalog(api, trial_days=14)
+    sign(api, paris(2026, 10, 20, 10))
+    assert get(api, paris(2026, 10, 20, 11), "subscriptions/s1")["trial_ends_at"] == "2026-11-02T23:00:00Z"
+
+    # when / then: nothing on 1 November (still in trial); on 1 December, 3-30 November, 28/30 x 30.00 = 28.00
+    assert bill(api, paris(2026, 11, 1, 6), "2026-11-01", django_capture_on_commit_callbacks) == {}
+    december = bill(api, paris(2026, 12, 1, 6), "2026-12-01", django_capture_on_commit_callbacks)
+    assert lines_with_days(december) == [
+        ("Platform, 2026-11-03 to 2026-12-01 (28/30)", "d1", "28.00", "2026-11-02"),
+        ("Platform", "d1", "30.00", "2026-11-30"),
+    ]
