@@ -108,15 +108,16 @@ def price_quote(
             )
         elif c.kind == ProductKind.FEE:
             assert r.price is not None
-            amount = round_minor(r.price, currency)
+            # Billed once: for each device when the fee is per device, else once.
+            units = Decimal(devices if c.per_device else 1)
             lines.append(
                 QuoteLine(
                     "fee",
                     product.code,
                     product.name,
-                    Decimal(1),
+                    units,
                     r.price,
-                    amount,
+                    round_minor(r.price * units, currency),
                     product.tax_category,
                     {"source": r.source},
                 )

@@ -1,6 +1,7 @@
 """What the invoice of a customer and billing date D holds (billing.md): for every subscription
-whose period ends at D, the hardware instalments due, the prorated fees of devices activated in
-the period that ends, the in-advance fees of the next period, the in-arrears usage of the period,
+whose period ends at D, the hardware instalments due, the first days of the fees that started in
+the period that ends (activations, a start mid-period, a trial's end), the in-advance fees of the
+next period, the in-arrears usage of the period, the one-time fees triggered and not billed yet,
 late-usage adjustments for the previous invoice's period, and pending change credits and charges.
 Taxes per category on the sum of the rounded lines (EN 16931), rounded once.
 
@@ -29,7 +30,7 @@ from invoicing.lines import DraftLine, LineType
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from invoicing.upcoming import invoice_upcoming
 from subscriptions.devices import devices_active_in, plan_needs_activation
-from subscriptions.ledger import charge_line_type
+from subscriptions.ledger import charge_line_type, one_time_fees_billed
 from subscriptions.models import ChargeSource, ServiceCharge, Subscription
 from subscriptions.periods import subscription_period_at
 from tenancy.models import Tenant
@@ -78,6 +79,8 @@ class BillingContext:
     # Those periods re-measured from the raw events, by (subscription, meter, period start): the
     # total of a pooled component, the quantity of each device of a per-device one.
     remeasured: dict[tuple[uuid.UUID, uuid.UUID, datetime], list[AggregateRow]]
+    # The one-time fees already billed, (subscription, component, device or None): left out.
+    billed_fees: set[tuple[Any, Any, Any]] = field(default_factory=set)
 
     def due_subscriptions(self, customer: Customer) -> list[Subscription]:
         """The live subscriptions of ``customer`` whose period ends at the billing date."""
@@ -93,10 +96,14 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
     ids = [c.pk for c in customers]
     live = Invoice.objects.filter(customer_id__in=ids, kind=InvoiceKind.INVOICE).exclude(status=InvoiceStatus.VOID)
     existing = {i.customer_id: i for i in live.filter(issue_date=billing_date).order_by("customer_id", "created_at")}
-    context = BillingContext(
-        billing_date, usage, existing, _billed_usage(tenant, customers, billing_date), defaultdict(list), {}
-    )
+    # Late events billed now are those that arrived since each subscription's previous billing date:
+    # the start of the period that closes now (a quarter back for a quarterly plan).
+    since = min((usage.periods[s.pk].start for c in customers for s in usage.subscriptions[c.pk]), default=None)
+    billed_usage = _billed_usage(tenant, customers, billing_date, since)
+    context = BillingContext(billing_date, usage, existing, billed_usage, defaultdict(list), {})
     due = {s.pk: s for c in customers for s in context.due_subscriptions(c)}
+    with_fees = [pk for pk, s in due.items() if any(c.kind == ProductKind.FEE for c in s.plan.components.all())]
+    context.billed_fees = one_time_fees_billed(subscription_ids=with_fees)
     if due:
         for entry in (
             ServiceCharge.objects.filter(subscription_id__in=list(due), change__isnull=False, invoiced_at__isnull=True)
@@ -131,13 +138,20 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
     return context
 
 
-def _billed_usage(tenant: Tenant, customers: Sequence[Customer], billing_date: date) -> dict[Any, list[BilledUsage]]:
-    """The usage billed on the customers' earlier invoices for periods that can still receive events
-    (those ending within the tenant's maximum event age), per subscription, product and period."""
+def _billed_usage(
+    tenant: Tenant, customers: Sequence[Customer], billing_date: date, since: datetime | None
+) -> dict[Any, list[BilledUsage]]:
+    """The usage billed on the customers' earlier invoices for periods that can have received events
+    since ``since`` (their previous billing date): those ending within the tenant's maximum event
+    age before it, per subscription, product and period. A period takes events until the maximum
+    age after its end; counting back from the billing date instead would leave out a quarterly
+    plan's previous quarter, whose invoice comes three months later, and its late events with it."""
     max_age = usage_settings_get(tenant=tenant).max_event_age_days
     cutoff = min((_due_instant(c, billing_date) for c in customers), default=None)
     if cutoff is None:
         return {}
+    if since is not None:
+        cutoff = min(cutoff, since)
     lines = (
         InvoiceLine.objects.filter(
             invoice__customer_id__in=[c.pk for c in customers],
@@ -194,7 +208,12 @@ def compose(*, customer: Customer, billing_date: date, context: BillingContext |
     elif context.billing_date != billing_date:
         raise ValueError("the billing context was loaded for another date")
     due = _due_instant(customer, billing_date)
-    projection = invoice_upcoming(customer=customer, at=due - timedelta(microseconds=1), context=context.usage)
+    projection = invoice_upcoming(
+        customer=customer,
+        at=due - timedelta(microseconds=1),
+        context=context.usage,
+        billed_fees=context.billed_fees,
+    )
     subs = {s.pk: s for s in context.due_subscriptions(customer)}
     lines = [p for p in projection.projected.lines if p.subscription is not None and p.subscription.pk in subs]
     lines += _adjustments(customer, context, subs)

@@ -9,12 +9,14 @@ periods come from ``subscriptions.periods`` and which devices pay from ``subscri
   #12). Prices are those in effect at the period's start, customer overrides applied, and each
   amount is rounded once by ``catalog.charge_models.pricing.price``.
 - Hardware: the instalments due on the billing date that closes the period.
-- Services: the prorated fees of the devices activated during the period, and the next period's
-  in-advance fees of the devices billable now.
+- Services: the first days of the fees that started during the period (a device's activation, the
+  subscription's start, the end of its trial), prorated, and the next period's in-advance fees of
+  the devices billable now.
+- One-time fees: once per subscription or per device, on the first invoice after their trigger.
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -280,21 +282,21 @@ def service_fee_lines(
     at: datetime,
     currency: str,
 ) -> list[DraftLine]:
-    """Prorated fees of the devices activated during ``period``, then the in-advance fees of the
-    next period for the devices billable at ``at``."""
+    """The first days of the fees that started during ``period``, prorated (``first_days``); then the
+    in-advance fees of the next period for the devices billable at ``at``, once the fee has started
+    by the period's end (not before the subscription's start, nor during a trial)."""
     tz = subscription.customer.timezone
     lines: list[DraftLine] = []
     for r in prices_now:
         c = r.component
-        if c.kind != ProductKind.SERVICE or r.charge is None or not c.per_device or c.starts_on != StartsOn.ACTIVATION:
+        if c.kind != ProductKind.SERVICE or r.charge is None:
             continue
         unit = price(charge=r.charge, usage=Usage(quantity=Decimal(1)), currency=currency).precise_amount
-        activated = [
-            DeviceActivity(d.device_id, d.activated_at, d.deactivated_at or d.removed_at)
-            for d in devices
-            if d.activated_at is not None and d.activated_at in period
-        ]
-        for p in activation_prorations(devices=activated, period=period, unit_amount=unit, currency=currency, tz=tz):
+        started = first_days(subscription=subscription, component=c, devices=devices, period=period)
+        # A fee that waits for the device cloud is an activation proration, as it always was; any
+        # other is its first period's.
+        source = ChargeSource.ACTIVATION if c.starts_on == StartsOn.ACTIVATION else ChargeSource.FIRST_PERIOD
+        for p in activation_prorations(devices=started, period=period, unit_amount=unit, currency=currency, tz=tz):
             lines.append(
                 DraftLine(
                     type=LineType.SERVICE,
@@ -315,8 +317,8 @@ def service_fee_lines(
                     detail={"days": p.days, "days_in_period": p.days_in_period, "fraction": str(p.fraction)},
                     subscription=subscription,
                     period=Period(p.period_start, p.period_end),
-                    devices=p.devices,
-                    source=ChargeSource.ACTIVATION,
+                    devices=p.devices if c.per_device else (),
+                    source=source,
                 )
             )
     end = subscription_end(subscription)
@@ -327,6 +329,9 @@ def service_fee_lines(
         c = r.component
         if c.kind != ProductKind.SERVICE or r.charge is None:
             continue
+        not_before = _fee_not_before(subscription, c)
+        if not_before is not None and not_before > period.end:
+            continue  # starts inside the next period: its first days are billed when it closes
         billable = [d.device_id for d in devices if device_is_billable(d, c, at)]
         if c.per_device:
             units = len(billable)
@@ -353,6 +358,129 @@ def service_fee_lines(
             )
         )
     return lines
+
+
+def _fee_not_before(subscription: Subscription, component: PlanComponent) -> datetime | None:
+    """The instant before which a service fee bills nothing, whatever its devices: the end of the
+    trial, and for a fee from the subscription's start, that start."""
+    bounds = [b for b in (subscription.trial_ends_at,) if b is not None]
+    if component.starts_on != StartsOn.ACTIVATION:
+        bounds.append(subscription.starts_at)
+    return max(bounds, default=None)
+
+
+def _billed_in_advance(component: PlanComponent, base: datetime, trial_end: datetime | None, day: datetime) -> bool:
+    """Was a fee from ``base`` (an activation, or the subscription's start) billed in advance by the
+    invoice dated ``day`` (a local midnight)? Only if it had started by then: a device activated
+    before that midnight (the invoice is composed as of the instant before), a subscription started
+    by it, and the trial over."""
+    started = base < day if component.starts_on == StartsOn.ACTIVATION else base <= day
+    return started and (trial_end is None or trial_end <= day)
+
+
+def first_days(
+    *, subscription: Subscription, component: PlanComponent, devices: Sequence[DeviceRow], period: Period
+) -> list[DeviceActivity]:
+    """Who starts paying a service fee during ``period`` without the invoice of its start having
+    billed the period in advance, and from when: the days the invoice that closes ``period`` bills,
+    prorated (billing.md: proration by calendar days in the customer's zone).
+
+    A fee starts at the device's activation (``starts_on: activation``) or at the subscription's
+    start, for the devices it was signed with (a device added later is charged by its change); never
+    before the trial ends. Per device, or once for the subscription for a fee that is not per device
+    (from its first activation, when it waits for one). Signed on 15 November (Paris, billing day
+    1), 30.00 per device: the 1 December invoice bills 15-30 November, 16/30 x 30.00 = 16.00, with
+    December in advance; with a trial to 24 November, 24-30 November, 7/30 x 30.00 = 7.00."""
+    trial_end = subscription.trial_ends_at
+    activation = component.starts_on == StartsOn.ACTIVATION
+    if component.per_device:
+        bases = [
+            (
+                d.device_id,
+                d.activated_at
+                if activation
+                else (subscription.starts_at if d.added_at <= subscription.signed_at else None),
+                d.deactivated_at or d.removed_at,
+            )
+            for d in devices
+        ]
+    else:
+        first = min((d.activated_at for d in devices if d.activated_at is not None), default=None)
+        bases = [("", first if activation else subscription.starts_at, None)]
+    started = []
+    for device_id, base, until in bases:
+        if base is None:
+            continue
+        start = max(base, trial_end) if trial_end is not None else base
+        if start in period and not _billed_in_advance(component, base, trial_end, period.start):
+            started.append(DeviceActivity(device_id, start, until))
+    return started
+
+
+def one_time_fee_lines(
+    *,
+    subscription: Subscription,
+    devices: Sequence[DeviceRow],
+    prices: Sequence[ResolvedPrice],
+    at: datetime,
+    billed: Set[tuple[Any, Any, Any]],
+    currency: str,
+) -> list[DraftLine]:
+    """The one-time fees (setup, activation fee) triggered by ``at`` that no invoice has billed yet
+    (``billed``: ``subscriptions.ledger.one_time_fees_billed``), one line per fee: billed once, on
+    the first invoice dated after its trigger (pricing.md). The trigger is the signature (``starts_on:
+    subscription_start``; for a fee per device, the device joining the subscription) or the
+    activation (each device's, or the subscription's first). A fee of 15.00 per device, A and B
+    activated: 2 x 15.00 = 30.00."""
+    lines = []
+    for r in prices:
+        c = r.component
+        if c.kind != ProductKind.FEE or r.price is None:
+            continue
+        activation = c.starts_on == StartsOn.ACTIVATION
+        if c.per_device:
+            due = tuple(
+                d.device_id
+                for d in _one_per_device_id(devices)
+                if _triggered(d.activated_at if activation else d.added_at, at)
+                and (subscription.pk, c.pk, d.device_id) not in billed
+            )
+            quantity = len(due)
+        else:
+            due = ()
+            first = min((d.activated_at for d in devices if d.activated_at is not None), default=None)
+            trigger = first if activation else subscription.signed_at
+            quantity = 1 if _triggered(trigger, at) and (subscription.pk, c.pk, None) not in billed else 0
+        if not quantity:
+            continue
+        lines.append(
+            DraftLine(
+                type=LineType.FEE,
+                product_code=c.product.code,
+                product_name=c.product.name,
+                quantity=Decimal(quantity),
+                unit_amount=r.price,
+                amount=round_minor(r.price * quantity, currency),
+                precise_amount=r.price * quantity,
+                tax_category=c.product.tax_category,
+                detail={"source": r.source, "starts_on": c.starts_on, "per_device": c.per_device},
+                subscription=subscription,
+                devices=due,
+                source=ChargeSource.ONE_TIME,
+            )
+        )
+    return lines
+
+
+def _triggered(trigger: datetime | None, at: datetime) -> bool:
+    return trigger is not None and trigger <= at
+
+
+def _one_per_device_id(devices: Sequence[DeviceRow]) -> list[DeviceRow]:
+    """One row per device id, the live one over a removed one: a device removed from the
+    subscription and added again is the same device, and pays its fee once."""
+    rows = {d.device_id: d for d in sorted(devices, key=lambda d: (d.removed_at is None, d.removed_at or d.added_at))}
+    return sorted(rows.values(), key=lambda d: d.device_id)
 
 
 def usage_fee_line(

@@ -3,31 +3,36 @@ the open period's quantity, allowance, billable quantity and amount so far, and 
 period will close on.
 
 The projected invoice is the one dated at the open period's end: the usage amounts so far, the
-hardware instalments due that day, the prorated fees of devices activated during the period, and
-the next period's in-advance fees of the devices billable now (``invoicing.fees``); taxes as
-invoicing computes them (``catalog.taxes``). A bill run composes its invoice from this projection
-taken just before the billing date (``invoicing.composition``), so what the customer sees is what
-the invoice bills.
+hardware instalments due that day, the first days of the fees that started during the period, the
+next period's in-advance fees of the devices billable now, and the one-time fees triggered and not
+billed yet (``invoicing.fees``); taxes as invoicing computes them (``catalog.taxes``). A bill run
+composes its invoice from this projection taken just before the billing date
+(``invoicing.composition``), so what the customer sees is what the invoice bills.
 """
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from billing_platform.periods import Period
-from catalog.models import Aggregation
+from catalog.models import Aggregation, ProductKind
 from catalog.taxes import TaxLine, taxes_for
 from customers.models import Customer
 from customers.selectors import customer_get
 from invoicing.fees import (
     ComponentUsage,
     hardware_fee_lines,
+    one_time_fee_lines,
     service_fee_lines,
     usage_component_price,
     usage_fee_line,
 )
 from invoicing.lines import DraftLine
 from subscriptions.devices import devices_active_in, plan_needs_activation
+from subscriptions.ledger import one_time_fees_billed
+from subscriptions.models import Subscription
 from tenancy.models import Tenant
 from usage.usage_context import UsageContext, usage_components, usage_context_load
 
@@ -68,11 +73,18 @@ class CurrentUsage:
     projected: Projection
 
 
-def invoice_upcoming(*, customer: Customer, at: datetime, context: UsageContext | None = None) -> CurrentUsage:
+def invoice_upcoming(
+    *,
+    customer: Customer,
+    at: datetime,
+    context: UsageContext | None = None,
+    billed_fees: Set[tuple[Any, Any, Any]] | None = None,
+) -> CurrentUsage:
     """The usage of every live subscription of ``customer`` in its period open at ``at``, priced,
     and the invoice those periods will close on. Reads only; safe to compute any number of times.
-    ``context`` is what ``usage_context_load`` read for this customer at this instant, when loaded
-    for many customers at once; else it is read here."""
+    ``context`` is what ``usage_context_load`` read for this customer at this instant, and
+    ``billed_fees`` the one-time fees already billed (``one_time_fees_billed``), when loaded for many
+    customers at once; else they are read here."""
     if at.tzinfo is None:
         raise ValueError("at must be timezone-aware")
     if context is None:
@@ -81,6 +93,8 @@ def invoice_upcoming(*, customer: Customer, at: datetime, context: UsageContext 
         raise ValueError("the usage context was loaded for another customer or instant")
     currency = customer.currency
     subscriptions = context.subscriptions[customer.pk]
+    if billed_fees is None:
+        billed_fees = one_time_fees_billed(subscription_ids=[s.pk for s in subscriptions if _has_fees(s)])
 
     results: list[SubscriptionUsage] = []
     lines: list[DraftLine] = []
@@ -134,6 +148,9 @@ def invoice_upcoming(*, customer: Customer, at: datetime, context: UsageContext 
             usage_fee_line(subscription=s, component=c, usage=u, period=period)
             for c, u in zip(metered, components, strict=True)
         ]
+        lines += one_time_fee_lines(
+            subscription=s, devices=devices, prices=prices, at=at, billed=billed_fees, currency=currency
+        )
 
     net = sum((line.signed_amount for line in lines), Decimal(0))
     taxes, warnings = taxes_for(
@@ -152,6 +169,11 @@ def invoice_upcoming(*, customer: Customer, at: datetime, context: UsageContext 
         subscriptions=results,
         projected=Projection(lines=lines, net_total=net, taxes=taxes, total=total, warnings=warnings),
     )
+
+
+def _has_fees(subscription: Subscription) -> bool:
+    """Does the plan have a one-time fee (components prefetched)? Only then is the ledger read."""
+    return any(c.kind == ProductKind.FEE for c in subscription.plan.components.all())
 
 
 def customer_current_usage(*, tenant: Tenant, external_id: str, at: datetime) -> CurrentUsage:

@@ -23,6 +23,12 @@ class DeviceEventRefused(Conflict):
     code = "device_event_refused"
 
 
+class OneTimeFeeAlreadyBilled(Conflict):
+    """An invoice would bill a one-time fee that another invoice has billed: it is not written."""
+
+    code = "one_time_fee_already_billed"
+
+
 class WebhookSignatureInvalid(DomainError):
     status = 401
     code = "invalid_signature"

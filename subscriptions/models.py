@@ -165,6 +165,10 @@ class ChargeSource(models.TextChoices):
     ACTIVATION = "activation", _("Activation proration")
     CHANGE = "change", _("Subscription change")
     EARLY_TERMINATION = "early_termination", _("Early termination fee")
+    # The part of its first period a fee was not billed in advance for: it started after the
+    # period began (signature mid-period, end of a trial), so the invoice closing it bills the rest.
+    FIRST_PERIOD = "first_period", _("First period proration")
+    ONE_TIME = "one_time", _("One-time fee")
 
 
 class ServiceCharge(models.Model):
@@ -174,6 +178,10 @@ class ServiceCharge(models.Model):
     device, component and period, net of earlier credits (pitfall #5). Bill runs record the fees
     they invoice here; changes record their prorated charges and credits, which the next invoice
     bills (``invoiced_at`` is set then).
+
+    A one-time fee (``one_time``) is billed once per subscription, or once per device: the row its
+    invoice writes is what says it was billed, and the database refuses a second one. Voiding that
+    invoice releases it (``released_at``), so the invoice made again bills it once more.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -197,19 +205,36 @@ class ServiceCharge(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     invoiced_at = models.DateTimeField(null=True, blank=True)
+    # The invoice that billed it: an invoicing id, which this app sits below (no foreign key). Voiding
+    # that invoice releases what it billed.
+    invoiced_by = models.UUIDField(null=True, blank=True)
+    # A one-time fee whose invoice was voided: billable again, by a new row.
+    released_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["period_start", "id"]
-        indexes = [models.Index(fields=["subscription", "component", "device", "period_start"], name="charge_period")]
+        indexes = [
+            models.Index(fields=["subscription", "component", "device", "period_start"], name="charge_period"),
+            # What an invoice billed, found again when it is voided.
+            models.Index(fields=["invoiced_by"], condition=Q(invoiced_by__isnull=False), name="charge_invoiced_by"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="charge_amount_not_negative"),
             # A period's in-advance fee (or activation proration) is charged once per device, however
             # often a bill run is retried or run late (pitfall #1).
             models.UniqueConstraint(
                 fields=["subscription", "component", "device", "period_start", "source"],
-                condition=Q(source__in=["in_advance", "activation"]),
+                condition=Q(source__in=["in_advance", "activation", "first_period"]),
                 nulls_distinct=False,
                 name="charge_once_per_period",
+            ),
+            # A one-time fee is charged once per subscription (device null) or per device, whatever
+            # the billing date, until the invoice that billed it is voided.
+            models.UniqueConstraint(
+                fields=["subscription", "component", "device"],
+                condition=Q(source="one_time", released_at__isnull=True),
+                nulls_distinct=False,
+                name="one_time_fee_once",
             ),
         ]
 

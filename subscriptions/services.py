@@ -131,7 +131,13 @@ def subscription_create(
                 status=status,
                 signed_at=signed_at,
                 starts_at=starts_at,
-                trial_ends_at=starts_at + timedelta(days=plan.trial_days) if plan.trial_days else None,
+                # The local midnight trial_days after the start: 14 x 24 hours across a change of
+                # time would end it an hour off, and bill (or not) a day of the trial.
+                trial_ends_at=(
+                    local_midnight(local_date(starts_at, tz) + timedelta(days=plan.trial_days), tz)
+                    if plan.trial_days
+                    else None
+                ),
                 auto_renew=auto_renew,
                 price_locked=price_locked,
                 locked_price_version=version if price_locked else None,

@@ -139,7 +139,7 @@ class ComponentOutputSerializer(serializers.ModelSerializer):
             "hardware": {"instalments", "bill_on"},
             "service": {"per_device", "starts_on"},
             "usage": {"meter", "pooled", "included_per_device"},
-            "fee": set(),
+            "fee": {"per_device", "starts_on"},
         }[instance.kind] | {"product", "kind", "position"}
         return {k: v for k, v in data.items() if k in keep}
 

@@ -44,7 +44,7 @@ COMPONENT_FIELDS = {
         "min_amount",
         "max_amount",
     },
-    ProductKind.FEE: {"product", "kind", "price"},
+    ProductKind.FEE: {"product", "kind", "price", "per_device", "starts_on"},
 }
 PRICE_FIELDS = {"price", "charge", "min_amount", "max_amount"}
 
@@ -142,6 +142,15 @@ def _validate_components(
             if not isinstance(per_device, bool):
                 errors.add(f"{path}.per_device", "invalid", "per_device is true or false.")
             starts_on = data.get("starts_on", StartsOn.ACTIVATION if per_device else StartsOn.SUBSCRIPTION_START)
+            check_choice(starts_on, StartsOn.values, f"{path}.starts_on", errors)
+            fields.update(per_device=per_device, starts_on=starts_on)
+        elif kind == ProductKind.FEE:
+            # Billed once: per subscription unless per device, from the signature unless from the
+            # (first) activation (pricing.md).
+            per_device = data.get("per_device", False)
+            if not isinstance(per_device, bool):
+                errors.add(f"{path}.per_device", "invalid", "per_device is true or false.")
+            starts_on = data.get("starts_on", StartsOn.SUBSCRIPTION_START)
             check_choice(starts_on, StartsOn.values, f"{path}.starts_on", errors)
             fields.update(per_device=per_device, starts_on=starts_on)
         elif kind == ProductKind.USAGE:

@@ -198,6 +198,51 @@ def test_vat_is_computed_once_on_the_sum_of_rounded_lines(api: APIClient) -> Non
     assert body["total"] == "0.11"
 
 
+def test_a_one_time_fee_is_per_subscription_or_per_device_from_the_signature_or_the_activation(
+    api: APIClient,
+) -> None:
+    # pricing.md: billed once per subscription (the default) or per device, from the signature (the
+    # default) or the first activation
+    for code in ("setup", "activation"):
+        post(api, "/api/v1/products", {"code": code, "name": code.title(), "kind": "fee"})
+    plan = post(
+        api,
+        "/api/v1/plans",
+        {
+            "code": "fees",
+            "name": "Fees",
+            "prices": [{"currency": "EUR"}],
+            "components": [
+                {"product": "setup", "price": "50.00"},
+                {"product": "activation", "price": "15.00", "per_device": True, "starts_on": "activation"},
+            ],
+        },
+    )
+    assert [(c["product"], c["per_device"], c["starts_on"]) for c in plan["components"]] == [
+        ("setup", False, "subscription_start"),
+        ("activation", True, "activation"),
+    ]
+    # quoted for 3 devices: 50.00 once, 3 x 15.00 = 45.00
+    body = quote(api, {"plan": "fees", "currency": "EUR", "devices": 3}).json()
+    assert [(line["quantity"], line["amount"]) for line in body["lines"]] == [("1", "50.00"), ("3", "45.00")]
+    assert body["net_total"] == "95.00"
+    response = api.post(
+        "/api/v1/plans",
+        {
+            "code": "bad",
+            "name": "Bad",
+            "prices": [{"currency": "EUR"}],
+            "components": [{"product": "setup", "price": "1.00", "starts_on": "shipment", "per_device": "yes"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 422
+    assert sorted(e["field"] for e in response.json()["errors"]) == [
+        "components[0].per_device",
+        "components[0].starts_on",
+    ]
+
+
 SIMPLE_PLAN = {
     "code": "basic",
     "name": "Basic",

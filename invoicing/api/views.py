@@ -226,7 +226,7 @@ class CurrentUsageSubscriptionSerializer(serializers.Serializer):
 # A ``DraftLine`` of the projected invoice (its ``description``: in English, as always).
 class ProjectedLineSerializer(serializers.Serializer):
     subscription = serializers.CharField(source="subscription.external_id")
-    type = serializers.CharField(help_text="hardware | service | usage")
+    type = serializers.CharField(help_text="hardware | service | usage | fee")
     product = serializers.CharField(source="product_code")
     description = serializers.CharField()
     period_start = serializers.DateTimeField(source="period.start", allow_null=True)

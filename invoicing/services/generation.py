@@ -2,8 +2,9 @@
 lines, taxes and charge-ledger entries (or numbered and finalized at once by an auto-finalizing
 bill run). ``invoice_lines_write`` is the one writer of invoice lines, credit notes' included."""
 
+import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from billing_platform.money import allocate
+from billing_platform.periods import local_midnight
 from catalog.models import ProductKind
 from catalog.taxes import TaxLine
 from customers.models import Customer
@@ -18,7 +20,12 @@ from invoicing.composition import BillingContext, Composition, billing_context_l
 from invoicing.lines import DraftLine
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, InvoiceTax, InvoicingSettings
 from invoicing.services.lifecycle import invoices_finalize_locked
-from subscriptions.ledger import LedgerEntry, service_charges_invoiced, service_charges_record
+from subscriptions.ledger import (
+    LedgerEntry,
+    one_time_fees_record,
+    service_charges_invoiced,
+    service_charges_record,
+)
 from subscriptions.models import ChargeKind, ChargeSource
 from subscriptions.periods import subscription_period_at
 from tenancy.actors import Actor
@@ -98,7 +105,7 @@ def invoices_write(
     Invoice.objects.bulk_create(invoices)
     invoice_lines_write({invoice: c.lines for invoice, c in zip(invoices, compositions, strict=True)})
     invoice_taxes_write({invoice: c.taxes for invoice, c in zip(invoices, compositions, strict=True)})
-    _ledger_record(compositions, at)
+    _ledger_record(list(zip(invoices, compositions, strict=True)), at)
     if finalize_with is not None and invoices:
         # Numbers are taken last, so the sequence row stays locked only until the batch commits.
         invoices_finalize_locked(invoices, settings=finalize_with, actor=actor or Actor.system("bill run"), at=at)
@@ -170,30 +177,37 @@ def _jsonable(value: Any) -> Any:
 
 
 # The fees a bill run records in the charge ledger as it invoices them; change lines are there already.
-LEDGER_FEES = (ChargeSource.IN_ADVANCE, ChargeSource.ACTIVATION)
+LEDGER_FEES = (ChargeSource.IN_ADVANCE, ChargeSource.ACTIVATION, ChargeSource.FIRST_PERIOD)
 
 
-def _ledger_record(compositions: Sequence[Composition], at: datetime) -> None:
+def _ledger_record(written: Sequence[tuple[Invoice, Composition]], at: datetime) -> None:
     """Service fees billed go to the subscription's charge ledger (so later changes credit at most
-    what was charged), and pending change entries are marked invoiced. One insert for all the
-    invoices; a fee already in the ledger for that period (a retried run) is left as it is."""
-    service_charges_invoiced([pk for c in compositions for line in c.lines for pk in line.charge_ids], at=at)
+    what was charged), one-time fees too (so that no other invoice bills them again), and pending
+    change entries are marked invoiced; each row keeps the invoice that billed it. One insert for
+    all the invoices; a service fee already in the ledger for that period (a retried run) is left as
+    it is, while a one-time fee billed meanwhile by another invoice refuses the whole write
+    (``OneTimeFeeAlreadyBilled``)."""
+    service_charges_invoiced({i.pk: [pk for line in c.lines for pk in line.charge_ids] for i, c in written}, at=at)
     lines = [
-        (c.customer.currency, line)
-        for c in compositions
+        (invoice, c, line)
+        for invoice, c in written
         for line in c.lines
-        if line.source in LEDGER_FEES and line.subscription is not None and line.devices and line.period is not None
+        if line.subscription is not None
+        and (
+            (line.source in LEDGER_FEES and line.devices and line.period is not None)
+            or line.source == ChargeSource.ONE_TIME
+        )
     ]
     if not lines:
         return
     # The subscriptions come from the billing context, their plan's components and devices loaded.
-    subscriptions = {line.subscription.pk: line.subscription for _, line in lines if line.subscription is not None}
-    devices_of = {pk: rows for c in compositions for pk, rows in c.devices.items()}
+    subscriptions = {line.subscription.pk: line.subscription for _, _, line in lines if line.subscription is not None}
+    devices_of = {pk: rows for _, c in written for pk, rows in c.devices.items()}
     components = {
-        (s.plan_id, c.product.code): c
+        (s.plan_id, c.product.code, c.kind): c
         for s in subscriptions.values()
         for c in s.plan.components.all()
-        if c.kind == ProductKind.SERVICE
+        if c.kind in (ProductKind.SERVICE, ProductKind.FEE)
     }
     # Live devices last (None removed_at sorts last), so they win over a removed device of the same id.
     devices = {
@@ -201,24 +215,35 @@ def _ledger_record(compositions: Sequence[Composition], at: datetime) -> None:
         for pk in subscriptions
         for d in sorted(devices_of[pk], key=lambda d: (d.removed_at is None, d.removed_at or d.added_at))
     }
-    entries = []
-    for currency, line in lines:
-        subscription, covered = line.subscription, line.period
+    entries: list[LedgerEntry] = []
+    fees: list[LedgerEntry] = []
+    for invoice, composition, line in lines:
+        subscription = line.subscription
         assert subscription is not None
-        assert covered is not None
         assert line.source is not None
-        component = components.get((subscription.plan_id, line.product_code))
+        currency = composition.customer.currency
+        one_time = line.source == ChargeSource.ONE_TIME
+        kind = ProductKind.FEE if one_time else ProductKind.SERVICE
+        component = components.get((subscription.plan_id, line.product_code, kind))
         if component is None:
             continue
-        shares = allocate(line.amount, [Decimal(1)] * len(line.devices), currency)
-        # The ledger keys a fee by its whole service period; an activation proration covers part of it.
-        whole = subscription_period_at(subscription, at=covered.start)
-        for device_id, share in zip(line.devices, shares, strict=True):
-            entries.append(
+        if one_time:
+            # A one-time fee has no service period: it is kept with the period its invoice closes.
+            due = local_midnight(composition.billing_date, composition.customer.timezone)
+            whole = covered = subscription_period_at(subscription, at=due - timedelta(microseconds=1))
+        else:
+            assert line.period is not None
+            covered = line.period
+            # The ledger keys a fee by its whole service period; a proration covers part of it.
+            whole = subscription_period_at(subscription, at=covered.start)
+        payers: list[uuid.UUID | None] = [devices.get((subscription.pk, d)) for d in line.devices] or [None]
+        shares = allocate(line.amount, [Decimal(1)] * len(payers), currency)
+        for device_pk, share in zip(payers, shares, strict=True):
+            (fees if one_time else entries).append(
                 LedgerEntry(
                     subscription=subscription,
                     component=component,
-                    device_id=devices.get((subscription.pk, device_id)),
+                    device_id=device_pk,
                     kind=ChargeKind.CHARGE,
                     source=line.source,
                     period=whole,
@@ -226,6 +251,8 @@ def _ledger_record(compositions: Sequence[Composition], at: datetime) -> None:
                     amount=share,
                     currency=currency,
                     invoiced_at=at,
+                    invoiced_by=invoice.pk,
                 )
             )
     service_charges_record(entries)
+    one_time_fees_record(fees)

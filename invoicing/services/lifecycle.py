@@ -13,6 +13,7 @@ from invoicing.errors import InvalidInvoiceTransition
 from invoicing.models import Invoice, InvoiceKind, InvoiceStatus, InvoicingSettings
 from invoicing.policies import INVOICE_TRANSITIONS, TRANSITION_ACTIONS, invoice_actions
 from invoicing.services.numbering import number_format, numbers_take
+from subscriptions.ledger import service_charges_release
 from tenancy.actors import Actor
 from tenancy.models import AuditLogEntry
 from tenancy.services import audit_entry, audit_record
@@ -111,6 +112,8 @@ def invoice_void(*, invoice: Invoice, actor: Actor, at: datetime, reason: str = 
         invoice.status, invoice.voided_at, invoice.amount_due = ST.VOID, at, Decimal(0)
         invoice.reason = reason
         invoice.save(update_fields=["status", "voided_at", "amount_due", "reason"])
+        # Its one-time fees and change entries are billed again by the invoice made in its place.
+        service_charges_release(invoice_id=invoice.pk, at=at)
         audit_record(
             tenant=invoice.tenant,
             actor=actor,
