@@ -22,7 +22,7 @@ from typing import Any
 
 from billing_platform.money import round_minor
 from billing_platform.periods import Period, local_date
-from catalog.charge_models.allowance import apply_allowance
+from catalog.charge_models.allowance import apply_allowance, not_negative
 from catalog.charge_models.base import Usage, decimal_str
 from catalog.charge_models.instalments import instalment_amounts
 from catalog.charge_models.pricing import price
@@ -100,7 +100,7 @@ def usage_component_price(
     }
     if matrix_dimensions is not None:
         # As the price calculator does: a matrix prices every group as metered, without allowance.
-        allowance, billable = Decimal(0), measured.quantity
+        allowance, billable = Decimal(0), not_negative(measured.quantity)
         usage = Usage(quantity=billable, event_count=measured.event_count, groups=measured.groups)
         priced = price(
             charge=charge,

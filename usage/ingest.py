@@ -328,6 +328,12 @@ def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
         if meter.field not in properties:
             raise Rejected("missing_field", "properties.%s is required by meter %s." % (meter.field, code))
         value = _number(properties[meter.field], meter.field)
+        if value < 0 and not meter.accepts_negative:
+            # A negative volume would lower the bill: refused, unless the meter measures a net quantity.
+            raise Rejected(
+                "negative_value",
+                "properties.%s is negative; meter %s does not accept negative values." % (meter.field, code),
+            )
     elif meter.aggregation == Aggregation.UNIQUE_COUNT and properties.get(meter.field) in (None, ""):
         raise Rejected("missing_field", "properties.%s is required by meter %s." % (meter.field, code))
     customer: Customer = subscription.customer

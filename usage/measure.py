@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 
 from billing_platform.periods import Period
+from catalog.charge_models.allowance import not_negative
 from catalog.charge_models.base import Usage
 from catalog.models import Aggregation, Meter
 from subscriptions.models import Subscription
@@ -59,6 +60,12 @@ class _Measured:
     groups: dict[tuple[str, ...], Usage]  # by the matrix's dimensions, when the charge is a matrix
 
 
+def _group_usage(quantity: Decimal, event_count: int) -> Usage:
+    """A matrix group as its cell prices it: a group that a meter accepting negative values measured
+    below zero bills nothing (``not_negative``)."""
+    return Usage(quantity=quantity_plain(not_negative(quantity)), event_count=event_count)
+
+
 def usage_measure(
     *,
     subscription: Subscription,
@@ -77,7 +84,7 @@ def usage_measure(
                 split[_group_key(g.dimensions, g.time_band, matrix_dimensions)].append(g)
             for key, items in sorted(split.items()):
                 q, c = rollups_combine(meter.aggregation, items)
-                groups[key] = Usage(quantity=quantity_plain(q), event_count=c)
+                groups[key] = _group_usage(q, c)
         return _Measured(quantity_plain(quantity), count, groups)
     [total] = aggregate(subscription_ids=[subscription.pk], meter=meter, period=period)
     if matrix_dimensions is not None:
@@ -89,5 +96,5 @@ def usage_measure(
             by_time_band=TIME_BAND in matrix_dimensions,
         ):
             key = _group_key(row.dimensions, row.time_band, matrix_dimensions)
-            groups[key] = Usage(quantity=quantity_plain(row.quantity), event_count=row.event_count)
+            groups[key] = _group_usage(row.quantity, row.event_count)
     return _Measured(quantity_plain(total.quantity), total.event_count, groups)
