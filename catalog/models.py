@@ -102,6 +102,10 @@ class Meter(models.Model):
     dimensions = models.JSONField(default=list, blank=True)
     # {"peak": ["08:00", "20:00"]}, in the customer's time zone; the rest of the day is "off_peak".
     time_bands = models.JSONField(default=dict, blank=True)
+    # Whether an event's field may be negative (sum, max and latest meters). Off by default: a
+    # negative data volume is a client bug that would lower the bill, so ingestion refuses it; a
+    # meter of net energy or a temperature says it accepts them.
+    accepts_negative = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

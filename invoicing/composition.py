@@ -18,14 +18,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Q
+
 from billing_platform.money import round_minor
 from billing_platform.periods import Period, local_midnight
-from catalog.charge_models.base import Usage
-from catalog.charge_models.pricing import price
 from catalog.models import Meter, PlanComponent, ProductKind
 from catalog.taxes import taxes_for
+from catalog.versions import ResolvedPrice
 from customers.models import Customer
-from invoicing.fees import per_device_usage_amount
+from invoicing.fees import usage_component_price
 from invoicing.lines import DraftLine, LineType
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from invoicing.upcoming import invoice_upcoming
@@ -35,6 +36,7 @@ from subscriptions.models import ChargeSource, ServiceCharge, Subscription
 from subscriptions.periods import subscription_period_at
 from tenancy.models import Tenant
 from usage.aggregation import AggregateRow, aggregate_many, with_late_events
+from usage.measure import matrix_grouping, usage_measured_from_rows
 from usage.services import usage_settings_get
 from usage.usage_context import DeviceRow, UsageContext, usage_context_load
 
@@ -62,7 +64,44 @@ class BilledUsage:
 
     line: InvoiceLine  # the original usage line
     quantity: Decimal  # the metered quantity billed so far (the latest measure)
-    amount: Decimal  # the amount billed so far, adjustments included
+    amount: Decimal  # the amount billed so far, adjustments included (a credit one subtracts)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How a usage line measured its period: the pooled total, per device, or by a matrix's
+    dimensions (time band included). A late-usage adjustment re-measures the period the same way."""
+
+    by_device: bool = False
+    dimensions: tuple[str, ...] | None = None
+
+
+TOTAL = Grouping()
+BY_DEVICE = Grouping(by_device=True)
+
+
+@dataclass(frozen=True)
+class LateUsage:
+    """A usage period billed earlier whose subscription is due now: what re-rating it needs."""
+
+    billed: BilledUsage
+    subscription: Subscription
+    component: PlanComponent
+    period: Period
+    resolved: ResolvedPrice
+
+    @property
+    def meter(self) -> Meter:
+        assert self.component.meter is not None
+        return self.component.meter
+
+    @property
+    def groupings(self) -> tuple[Grouping, ...]:
+        """The pooled total (the line's metered quantity), and the grouping its amount is priced by."""
+        assert self.resolved.charge is not None
+        if self.resolved.charge.get("model") == "matrix":
+            return TOTAL, Grouping(dimensions=tuple(self.resolved.charge["dimensions"]))
+        return (TOTAL,) if self.component.pooled else (TOTAL, BY_DEVICE)
 
 
 @dataclass
@@ -76,9 +115,10 @@ class BillingContext:
     existing: dict[Any, Invoice]  # by customer pk: the invoice already dated billing_date
     billed_usage: dict[Any, list[BilledUsage]]  # by customer pk: usage periods still open to late events
     pending: dict[Any, list[ServiceCharge]]  # by subscription pk: change entries not invoiced yet
-    # Those periods re-measured from the raw events, by (subscription, meter, period start): the
-    # total of a pooled component, the quantity of each device of a per-device one.
-    remeasured: dict[tuple[uuid.UUID, uuid.UUID, datetime], list[AggregateRow]]
+    # Those periods that received late events re-measured from the raw events, by (subscription,
+    # meter, period start, grouping): the pooled total, and the rows of the grouping each line
+    # was priced by (per device, or by a matrix's dimensions and time band).
+    remeasured: dict[tuple[uuid.UUID, uuid.UUID, datetime, Grouping], list[AggregateRow]]
     # The one-time fees already billed, (subscription, component, device or None): left out.
     billed_fees: set[tuple[Any, Any, Any]] = field(default_factory=set)
 
@@ -111,30 +151,38 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
             .order_by("change__effective_at", "id")
         ):
             context.pending[entry.subscription_id].append(entry)
-    # Late usage: the billed periods re-measured from the raw events in one statement per period
-    # (bill runs share periods), aggregation kind and grouping (pooled or per device).
-    to_measure: dict[tuple[Period, bool], tuple[set[Any], dict[Any, Meter]]] = {}
+    # Late usage: the billed periods that received late events re-measured from the raw events,
+    # one statement per period (bill runs share periods), grouping and aggregation kind.
+    to_measure: dict[tuple[Period, Grouping], tuple[set[Any], dict[Any, Meter]]] = {}
+    watched: dict[Period, tuple[set[Any], set[Any]]] = {}  # each period's subscriptions and meters
     for c in customers:
-        for billed in context.billed_usage.get(c.pk, []):
-            found = _late_component(billed.line, due)
-            if found is not None:
-                subscription, component, period = found
-                assert component.meter is not None
-                subs, meters = to_measure.setdefault((period, not component.pooled), (set(), {}))
-                subs.add(subscription.pk)
-                meters[component.meter.pk] = component.meter
-    for (period, by_device), (subs, meters) in to_measure.items():
-        late = with_late_events(subscription_ids=list(subs), meter_ids=list(meters), period=period)
-        if not late:
+        for late in _late_usage(c, context, due):
+            for grouping in late.groupings:
+                subs, meters = to_measure.setdefault((late.period, grouping), (set(), {}))
+                subs.add(late.subscription.pk)
+                meters[late.meter.pk] = late.meter
+            watched_subs, watched_meters = watched.setdefault(late.period, (set(), set()))
+            watched_subs.add(late.subscription.pk)
+            watched_meters.add(late.meter.pk)
+    late_pairs = {
+        period: with_late_events(subscription_ids=list(subs), meter_ids=list(meter_ids), period=period)
+        for period, (subs, meter_ids) in watched.items()
+    }
+    for (period, grouping), (subs, meters) in to_measure.items():
+        pairs = {(s, m) for s, m in late_pairs[period] if s in subs and m in meters}
+        if not pairs:
             continue  # nothing arrived after the period closed: what was billed stands
+        dimensions, by_band = matrix_grouping(grouping.dimensions or ())
         for (sub_id, meter_id), rows in aggregate_many(
-            subscription_ids=sorted({s for s, _ in late}),
-            meters=[meters[m] for m in {m for _, m in late}],
+            subscription_ids=sorted({s for s, _ in pairs}),
+            meters=[meters[m] for m in {m for _, m in pairs}],
             period=period,
-            group_by_device=by_device,
+            group_by_dimensions=dimensions if grouping.dimensions is not None else False,
+            by_time_band=by_band,
+            group_by_device=grouping.by_device,
         ).items():
-            if (sub_id, meter_id) in late:
-                context.remeasured[(sub_id, meter_id, period.start)] = rows
+            if (sub_id, meter_id) in pairs:
+                context.remeasured[(sub_id, meter_id, period.start, grouping)] = rows
     return context
 
 
@@ -145,7 +193,9 @@ def _billed_usage(
     since ``since`` (their previous billing date): those ending within the tenant's maximum event
     age before it, per subscription, product and period. A period takes events until the maximum
     age after its end; counting back from the billing date instead would leave out a quarterly
-    plan's previous quarter, whose invoice comes three months later, and its late events with it."""
+    plan's previous quarter, whose invoice comes three months later, and its late events with it.
+    The original line is returned with the late-usage adjustments billed since (a credit one when a
+    re-rated period came to less, e.g. across a volume tier's edge)."""
     max_age = usage_settings_get(tenant=tenant).max_event_age_days
     cutoff = min((_due_instant(c, billing_date) for c in customers), default=None)
     if cutoff is None:
@@ -154,10 +204,10 @@ def _billed_usage(
         cutoff = min(cutoff, since)
     lines = (
         InvoiceLine.objects.filter(
+            Q(type=LineType.USAGE) | Q(type=LineType.CREDIT, adjustment=True),
             invoice__customer_id__in=[c.pk for c in customers],
             invoice__kind=InvoiceKind.INVOICE,
             invoice__issue_date__lt=billing_date,
-            type=LineType.USAGE,
             subscription__isnull=False,
             period_end__gt=cutoff - timedelta(days=max_age + 1),
         )
@@ -173,30 +223,46 @@ def _billed_usage(
         original = next((x for x in group if not x.adjustment), None)
         if original is None:
             continue
-        quantity = max(Decimal(str(x.detail.get("metered_quantity", "0"))) for x in group)
-        billed[customer_id].append(BilledUsage(original, quantity, sum((x.amount for x in group), Decimal(0))))
+        # The latest measure: a latest-value meter, or one that accepts negative values, can measure less later.
+        last = max(group, key=lambda x: (x.invoice.issue_date, x.pk))
+        quantity = Decimal(str(last.detail.get("metered_quantity", "0")))
+        billed[customer_id].append(BilledUsage(original, quantity, sum((x.signed_amount for x in group), Decimal(0))))
     return billed
 
 
-def _late_component(
-    line: InvoiceLine, due: dict[Any, Subscription]
-) -> tuple[Subscription, PlanComponent, Period] | None:
-    """The subscription, usage component and period an earlier usage line billed, when its
-    subscription is due now."""
-    subscription = due.get(line.subscription_id)
-    if subscription is None:
-        return None
-    component = next(
-        (
-            c
-            for c in subscription.plan.components.all()
-            if c.product.code == line.product and c.kind == ProductKind.USAGE
-        ),
-        None,
-    )
-    if component is None or component.meter is None or line.period_start is None:
-        return None
-    return subscription, component, subscription_period_at(subscription, at=line.period_start)
+def _late_usage(customer: Customer, context: BillingContext, due: dict[Any, Subscription]) -> list[LateUsage]:
+    """The usage periods billed on ``customer``'s earlier invoices whose subscription is due now,
+    each with its component and the prices in effect at the period's start."""
+    out = []
+    for billed in context.billed_usage.get(customer.pk, []):
+        line = billed.line
+        subscription = due.get(line.subscription_id)
+        if subscription is None or line.period_start is None:
+            continue
+        component = next(
+            (
+                c
+                for c in subscription.plan.components.all()
+                if c.product.code == line.product and c.kind == ProductKind.USAGE
+            ),
+            None,
+        )
+        if component is None or component.meter is None:
+            continue
+        period = subscription_period_at(subscription, at=line.period_start)
+        prices = context.usage.prices.resolve(
+            plan=subscription.plan,
+            currency=customer.currency,
+            country=customer.country,
+            at=period.start,
+            customer_id=customer.pk,
+            locked=subscription,
+        )
+        resolved = next(r for r in prices if r.component.pk == component.pk)
+        if resolved.charge is None:
+            continue
+        out.append(LateUsage(billed, subscription, component, period, resolved))
+    return out
 
 
 def compose(*, customer: Customer, billing_date: date, context: BillingContext | None = None) -> Composition:
@@ -245,80 +311,61 @@ def compose(*, customer: Customer, billing_date: date, context: BillingContext |
 
 
 def _adjustments(customer: Customer, context: BillingContext, due: dict[Any, Subscription]) -> list[DraftLine]:
-    """Late usage: the usage periods billed earlier (still open to late events) re-measured from the
-    raw events; when more has arrived since, bill the difference between the priced amount of the
-    whole period and what was billed for it so far. The allowance is applied once, to the whole
-    period, never again to the late part (pitfall #12)."""
+    """Late usage: the usage periods billed earlier (still open to late events) that received late
+    events, re-rated from the raw events as a whole, with the same grouping as their original line
+    (the pooled total with its allowance, per device, or by a matrix's dimensions and time bands,
+    ``invoicing.fees.usage_component_price``). The difference with everything billed for the
+    period so far is billed as an adjustment, or credited when the period now comes to less (a
+    volume tier's edge, a latest value). The allowance is applied once, to the whole period, never
+    again to the late part (pitfall #12)."""
     out = []
-    for billed in context.billed_usage.get(customer.pk, []):
-        previous = billed.line
-        found = _late_component(previous, due)
-        if found is None:
-            continue
-        subscription, component, period = found
-        assert component.meter is not None
-        rows = context.remeasured.get((_uuid(subscription.pk), _uuid(component.meter.pk), period.start))
-        if rows is None:
+    for late in _late_usage(customer, context, due):
+        subscription, period = late.subscription, late.period
+        key = (_uuid(subscription.pk), _uuid(late.meter.pk), period.start)
+        measured = {g: context.remeasured.get((*key, g)) for g in late.groupings}
+        total = measured[TOTAL]
+        if total is None:
             continue  # no late event in that period
-        quantity = sum((r.quantity for r in rows), Decimal(0))
-        if quantity <= billed.quantity:
-            continue
-        prices = context.usage.prices.resolve(
-            plan=subscription.plan,
-            currency=customer.currency,
-            country=customer.country,
-            at=period.start,
-            customer_id=customer.pk,
-            locked=subscription,
+        [total_row] = total
+        grouping = late.groupings[-1]
+        active = devices_active_in(
+            context.usage.devices[subscription.pk],
+            period,
+            needs_activation=plan_needs_activation(subscription.plan.components.all()),
         )
-        resolved = next(r for r in prices if r.component.pk == component.pk)
-        assert resolved.charge is not None
-        if component.pooled:
-            [now] = rows
-            devices = int(previous.detail.get("devices", 0))
-            included = (component.included_per_device or Decimal(0)) * devices
-            billable = max(now.quantity - included, Decimal(0))
-            priced = price(
-                charge=resolved.charge,
-                usage=Usage(quantity=billable, event_count=now.event_count),
-                currency=customer.currency,
-                min_amount=resolved.min_amount,
-                max_amount=resolved.max_amount,
-            )
-            amount, precise = round_minor(priced.precise_amount, customer.currency), priced.precise_amount
-        else:
-            active = devices_active_in(
-                context.usage.devices[subscription.pk],
-                period,
-                needs_activation=plan_needs_activation(subscription.plan.components.all()),
-            )
-            by_device = per_device_usage_amount(
-                subscription=subscription,
-                resolved=resolved,
-                period=period,
-                active_ids={d.device_id for d in active},
-                currency=customer.currency,
-                measured=rows,
-            )
-            amount, precise = by_device.amount, by_device.precise_amount
-        difference = amount - billed.amount
-        if difference <= 0:
+        usage = usage_component_price(
+            subscription=subscription,
+            resolved=late.resolved,
+            period=period,
+            rollups=None,
+            active=active,
+            currency=customer.currency,
+            measured=usage_measured_from_rows(
+                total=total_row,
+                groups=measured[grouping] if grouping.dimensions is not None else None,
+                matrix_dimensions=grouping.dimensions,
+            ),
+            by_device=measured[grouping] if grouping.by_device else None,
+        )
+        billed, previous = late.billed, late.billed.line
+        difference = usage.amount - billed.amount
+        if difference == 0:
             continue
         out.append(
             DraftLine(
-                type=LineType.USAGE,
+                type=LineType.USAGE if difference > 0 else LineType.CREDIT,
                 product_code=previous.product,
                 product_name=previous.description,
                 qualifiers={"late_usage": True},
-                quantity=quantity - billed.quantity,
+                quantity=usage.quantity - billed.quantity,
                 unit_amount=None,
-                amount=difference,
-                precise_amount=precise - billed.amount,
+                amount=abs(difference),
+                precise_amount=abs(usage.precise_amount - billed.amount),
                 tax_category=previous.tax_category,
                 subscription=subscription,
                 period=period,
                 detail={
-                    "metered_quantity": _plain(quantity),
+                    "metered_quantity": _plain(usage.quantity),
                     "billed_quantity": _plain(billed.quantity),
                     "previously_billed": str(round_minor(billed.amount, customer.currency)),
                 },

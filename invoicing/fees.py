@@ -24,7 +24,7 @@ from typing import Any
 
 from billing_platform.money import round_minor
 from billing_platform.periods import Period, local_date
-from catalog.charge_models.allowance import apply_allowance
+from catalog.charge_models.allowance import apply_allowance, not_negative
 from catalog.charge_models.base import Usage, decimal_str
 from catalog.charge_models.instalments import instalment_amounts
 from catalog.charge_models.pricing import price
@@ -36,7 +36,7 @@ from subscriptions.models import ChargeSource, Subscription
 from subscriptions.periods import subscription_end, subscription_period_at
 from subscriptions.proration import DeviceActivity, activation_prorations
 from usage.aggregation import AggregateRow, aggregate
-from usage.measure import quantity_plain, usage_measure
+from usage.measure import Measured, quantity_plain, usage_measure
 from usage.selectors import RollupGroup
 from usage.usage_context import DeviceRow
 
@@ -78,21 +78,26 @@ def usage_component_price(
     rollups: Sequence[RollupGroup] | None,
     active: Sequence[DeviceRow],
     currency: str,
+    measured: Measured | None = None,
+    by_device: Sequence[AggregateRow] | None = None,
 ) -> ComponentUsage:
     """A usage component over ``period``: its quantity (``usage.measure``: from ``rollups`` when
     given, else from the raw events), the allowance of the ``active`` devices deducted once from the
     whole period's quantity, and the amount priced and rounded once. A matrix prices each group as
     metered; a per-device component gives each device its own allowance
-    (``per_device_usage_amount``)."""
+    (``per_device_usage_amount``). ``measured`` and ``by_device`` are the period's raw measures when
+    read already (a late-usage adjustment re-rates a whole period this way, with the same grouping
+    as its original line)."""
     component = resolved.component
     meter = component.meter
     assert meter is not None
     assert resolved.charge is not None
     charge = resolved.charge
     matrix_dimensions = list(charge["dimensions"]) if charge.get("model") == "matrix" else None
-    measured = usage_measure(
-        subscription=subscription, meter=meter, period=period, rollups=rollups, matrix_dimensions=matrix_dimensions
-    )
+    if measured is None:
+        measured = usage_measure(
+            subscription=subscription, meter=meter, period=period, rollups=rollups, matrix_dimensions=matrix_dimensions
+        )
     included = component.included_per_device or Decimal(0)
     detail: dict[str, Any] = {
         "source": resolved.source,
@@ -102,7 +107,7 @@ def usage_component_price(
     }
     if matrix_dimensions is not None:
         # As the price calculator does: a matrix prices every group as metered, without allowance.
-        allowance, billable = Decimal(0), measured.quantity
+        allowance, billable = Decimal(0), not_negative(measured.quantity)
         usage = Usage(quantity=billable, event_count=measured.event_count, groups=measured.groups)
         priced = price(
             charge=charge,
@@ -125,16 +130,17 @@ def usage_component_price(
         )
         amount, precise, detail = priced.amount, priced.precise_amount, {**priced.details, **detail}
     else:
-        by_device = per_device_usage_amount(
+        devices_usage = per_device_usage_amount(
             subscription=subscription,
             resolved=resolved,
             period=period,
             active_ids={d.device_id for d in active},
             currency=currency,
+            measured=by_device,
         )
-        amount, precise = by_device.amount, by_device.precise_amount
-        allowance, billable = by_device.allowance, by_device.billable_quantity
-        detail = {**detail, "per_device": by_device.per_device}
+        amount, precise = devices_usage.amount, devices_usage.precise_amount
+        allowance, billable = devices_usage.allowance, devices_usage.billable_quantity
+        detail = {**detail, "per_device": devices_usage.per_device}
     return ComponentUsage(
         product=component.product.code,
         meter=meter.code,

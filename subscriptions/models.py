@@ -92,6 +92,11 @@ class Device(models.Model):
                 fields=["tenant", "device_id"], condition=Q(removed_at__isnull=True), name="device_unique_live_id"
             )
         ]
+        indexes = [
+            # A device's rows over time, removed ones included: ingestion reads the attributes a
+            # device had when an event happened (its dimensions), for a batch's devices at once.
+            models.Index(fields=["tenant", "device_id", "added_at"], name="device_history"),
+        ]
 
     def __str__(self) -> str:
         return self.device_id

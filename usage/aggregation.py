@@ -169,7 +169,7 @@ def aggregate_many(
     subscription_ids: Sequence[Any],
     meters: Iterable[Meter],
     period: Period,
-    group_by_dimensions: bool = False,
+    group_by_dimensions: bool | Sequence[str] = False,
     by_time_band: bool = False,
     group_by_device: bool = False,
 ) -> dict[AggregateKey, list[AggregateRow]]:
@@ -178,14 +178,14 @@ def aggregate_many(
     meters (at most five), whatever the number of subscriptions and meters.
 
     Every pair has an entry. Not grouped, it is one row (quantity 0 without events); grouped by
-    each meter's own dimensions, time band and/or device, one row per group with events (possibly
-    none).
+    each meter's own dimensions (``True``) or by the same explicit property names for every meter
+    (a matrix charge's), time band and/or device, one row per group with events (possibly none).
     """
     subscriptions = sorted({_uuid(s) for s in subscription_ids})
     by_kind: dict[str, list[Meter]] = {}
     for meter in meters:
         by_kind.setdefault(meter.aggregation, []).append(meter)
-    grouped = group_by_dimensions or by_time_band or group_by_device
+    grouped = bool(group_by_dimensions) or by_time_band or group_by_device
     result: dict[AggregateKey, list[AggregateRow]] = {
         (s, _uuid(m.pk)): [] for s in subscriptions for kind_meters in by_kind.values() for m in kind_meters
     }
@@ -201,7 +201,7 @@ def aggregate_many(
         params: dict[str, Any] = {
             "meters": [str(m.pk) for m in kind_meters],
             "filters": [json.dumps(m.filters or {}) for m in kind_meters],
-            "dims": [json.dumps([str(d) for d in m.dimensions]) for m in kind_meters],
+            "dims": [json.dumps(_dimension_names(m, group_by_dimensions)) for m in kind_meters],
             "fields": [m.field for m in kind_meters],
             "subscriptions": [str(s) for s in subscriptions],
             "start": period.start,
@@ -215,7 +215,7 @@ def aggregate_many(
             result[(_uuid(subscription_id), _uuid(meter_id))].append(
                 AggregateRow(dict(dims), band, Decimal(quantity), int(count), device_id)
             )
-    dims_of = {_uuid(m.pk): [str(d) for d in m.dimensions] for ms in by_kind.values() for m in ms}
+    dims_of = {_uuid(m.pk): _dimension_names(m, group_by_dimensions) for ms in by_kind.values() for m in ms}
     for (_, meter_id), rows_of_key in result.items():
         if not grouped and not rows_of_key:
             rows_of_key.append(AggregateRow({}, "", Decimal(0), 0))

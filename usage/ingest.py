@@ -8,7 +8,7 @@ stored, in this batch or earlier) or ``rejected`` with a reason. Rejected events
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 FUTURE_TOLERANCE = timedelta(minutes=10)
+# The attributes a device keeps, which an event's missing dimension of the same name takes (pricing.md).
+DEVICE_ATTRIBUTES = ("device_type", "region")
 
 # The largest value an event may carry, in absolute value (``value_out_of_range`` above it). Event
 # values are summed into columns of fixed size, and a sum that overflows its column fails the whole
@@ -177,6 +179,27 @@ class Rejected(Exception):
         self.reason, self.detail = reason, detail
 
 
+@dataclass(frozen=True)
+class _DeviceVersion:
+    """A device's attributes while it was on one subscription, from ``added_at`` until ``removed_at``:
+    a device whose attributes change is removed and added again, so its rows are its history."""
+
+    added_at: datetime
+    removed_at: datetime | None
+    attributes: dict[str, str]  # the attributes it has (an empty one is not set)
+
+
+def _attributes_at(versions: Sequence[_DeviceVersion], at: datetime) -> dict[str, str]:
+    """The device's attributes as they were at ``at`` (``versions`` by ``added_at``): those of the
+    row it was on then; between a removal and the next addition, those of the last row before; before
+    its first addition, those of its first row."""
+    containing = [v for v in versions if v.added_at <= at and (v.removed_at is None or at < v.removed_at)]
+    if containing:
+        return containing[-1].attributes
+    earlier = [v for v in versions if v.added_at <= at]
+    return (earlier[-1] if earlier else versions[0]).attributes
+
+
 @dataclass
 class _Context:
     """Everything a batch needs, loaded with a handful of set-based queries."""
@@ -190,6 +213,9 @@ class _Context:
     by_customer: dict[str, list[Subscription]]
     plan_meters: dict[Any, set[Any]]
     open_period_starts: dict[Any, datetime] = field(default_factory=dict)
+    # The attribute history of the devices the batch names, when one of its meters has a device
+    # attribute among its dimensions: by device id, ordered by the time each row was added.
+    devices: dict[str, list[_DeviceVersion]] = field(default_factory=dict)
 
     def open_period_start(self, subscription: Subscription) -> datetime:
         """Start of the subscription's period open at receipt, that of its own plan (a month, a
@@ -199,6 +225,21 @@ class _Context:
             start = subscription_open_period_start(subscription, at=self.received_at)
             self.open_period_starts[subscription.pk] = start
         return start
+
+    def with_device_dimensions(
+        self, properties: Mapping[str, Any], *, meter: Meter, device_id: str, at: datetime
+    ) -> Mapping[str, Any]:
+        """``properties`` with each dimension of ``meter`` the event lacks (or sends as null) taken
+        from the device it names, as the device was at ``at`` (pricing.md): a device registered as
+        a probe is priced as a probe without every event saying so. The stored event carries the
+        value, so its rollups, current usage and the invoice all read the same."""
+        missing = [d for d in meter.dimensions if d in DEVICE_ATTRIBUTES and properties.get(d) is None]
+        versions = self.devices.get(device_id)
+        if not missing or not versions:
+            return properties
+        attributes = _attributes_at(versions, at)
+        filled = {d: attributes[d] for d in missing if d in attributes}
+        return {**properties, **filled} if filled else properties
 
 
 def _load_context(
@@ -250,7 +291,26 @@ def _load_context(
         by_device,
         by_customer,
         plan_meters,
+        devices=_device_history(tenant, strings("device_id"), meters.values()),
     )
+
+
+def _device_history(tenant: Tenant, device_ids: set[str], meters: Iterable[Meter]) -> dict[str, list[_DeviceVersion]]:
+    """Every row, removed ones included, of the devices named, with the attributes the meters price
+    on: one query, and none when no meter has a device attribute among its dimensions."""
+    wanted = sorted({d for m in meters for d in m.dimensions if d in DEVICE_ATTRIBUTES})
+    if not wanted or not device_ids:
+        return {}
+    history: dict[str, list[_DeviceVersion]] = {}
+    rows = (
+        Device.objects.filter(tenant=tenant, device_id__in=device_ids)
+        .order_by("device_id", "added_at", "pk")
+        .values_list("device_id", "added_at", "removed_at", *wanted)
+    )
+    for device_id, added_at, removed_at, *values in rows:
+        attributes = {name: value for name, value in zip(wanted, values, strict=True) if value}
+        history.setdefault(device_id, []).append(_DeviceVersion(added_at, removed_at, attributes))
+    return history
 
 
 def _parse_time(value: Any) -> datetime:
@@ -352,11 +412,18 @@ def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
         raise Rejected(
             "meter_not_in_plan", "Subscription %s does not bill meter %s." % (subscription.external_id, code)
         )
+    properties = ctx.with_device_dimensions(properties, meter=meter, device_id=device_id, at=timestamp)
     value = None
     if meter.aggregation in (Aggregation.SUM, Aggregation.MAX, Aggregation.LATEST):
         if meter.field not in properties:
             raise Rejected("missing_field", "properties.%s is required by meter %s." % (meter.field, code))
         value = _number(properties[meter.field], meter.field)
+        if value < 0 and not meter.accepts_negative:
+            # A negative volume would lower the bill: refused, unless the meter measures a net quantity.
+            raise Rejected(
+                "negative_value",
+                "properties.%s is negative; meter %s does not accept negative values." % (meter.field, code),
+            )
     elif meter.aggregation == Aggregation.UNIQUE_COUNT and properties.get(meter.field) in (None, ""):
         raise Rejected("missing_field", "properties.%s is required by meter %s." % (meter.field, code))
     customer: Customer = subscription.customer

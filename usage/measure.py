@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 
 from billing_platform.periods import Period
+from catalog.charge_models.allowance import not_negative
 from catalog.charge_models.base import Usage
 from catalog.models import Aggregation, Meter
 from subscriptions.models import Subscription
-from usage.aggregation import aggregate
+from usage.aggregation import AggregateRow, aggregate
 from usage.selectors import RollupGroup
 
 TIME_BAND = "time_band"
@@ -53,10 +54,39 @@ def _group_key(dimensions: Mapping[str, str], band: str, names: Sequence[str]) -
 
 
 @dataclass(frozen=True)
-class _Measured:
+class Measured:
+    """A usage component's period as measured: the meter's quantity and event count, and for a
+    matrix charge the same split by the matrix's dimensions (time band included)."""
+
     quantity: Decimal
     event_count: int
     groups: dict[tuple[str, ...], Usage]  # by the matrix's dimensions, when the charge is a matrix
+
+
+def _group_usage(quantity: Decimal, event_count: int) -> Usage:
+    """A matrix group as its cell prices it: a group that a meter accepting negative values measured
+    below zero bills nothing (``not_negative``)."""
+    return Usage(quantity=quantity_plain(not_negative(quantity)), event_count=event_count)
+
+
+def usage_measured_from_rows(
+    *, total: AggregateRow, groups: Sequence[AggregateRow] | None, matrix_dimensions: Sequence[str] | None
+) -> Measured:
+    """What ``usage_measure`` gives from the raw events, from rows read already: ``total``, the
+    period's ungrouped row, and ``groups``, its rows grouped by the matrix's dimensions and time
+    band (``usage.aggregation.aggregate`` or ``aggregate_many``)."""
+    split: dict[tuple[str, ...], Usage] = {}
+    if matrix_dimensions is not None:
+        for row in groups or ():
+            split[_group_key(row.dimensions, row.time_band, matrix_dimensions)] = _group_usage(
+                row.quantity, row.event_count
+            )
+    return Measured(quantity_plain(total.quantity), total.event_count, split)
+
+
+def matrix_grouping(matrix_dimensions: Sequence[str]) -> tuple[list[str], bool]:
+    """What groups the raw events of a matrix charge: its event properties, and whether its time band is one."""
+    return [d for d in matrix_dimensions if d != TIME_BAND], TIME_BAND in matrix_dimensions
 
 
 def usage_measure(
@@ -66,7 +96,7 @@ def usage_measure(
     period: Period,
     rollups: Sequence[RollupGroup] | None,
     matrix_dimensions: Sequence[str] | None,
-) -> _Measured:
+) -> Measured:
     """The period's quantity of ``meter``: from the rollups when given, else from the raw events."""
     groups: dict[tuple[str, ...], Usage] = {}
     if rollups is not None:
@@ -76,18 +106,17 @@ def usage_measure(
             for g in rollups:
                 split[_group_key(g.dimensions, g.time_band, matrix_dimensions)].append(g)
             for key, items in sorted(split.items()):
-                q, c = rollups_combine(meter.aggregation, items)
-                groups[key] = Usage(quantity=quantity_plain(q), event_count=c)
-        return _Measured(quantity_plain(quantity), count, groups)
+                groups[key] = _group_usage(*rollups_combine(meter.aggregation, items))
+        return Measured(quantity_plain(quantity), count, groups)
     [total] = aggregate(subscription_ids=[subscription.pk], meter=meter, period=period)
+    rows = None
     if matrix_dimensions is not None:
-        for row in aggregate(
+        names, by_band = matrix_grouping(matrix_dimensions)
+        rows = aggregate(
             subscription_ids=[subscription.pk],
             meter=meter,
             period=period,
-            group_by_dimensions=[d for d in matrix_dimensions if d != TIME_BAND],
-            by_time_band=TIME_BAND in matrix_dimensions,
-        ):
-            key = _group_key(row.dimensions, row.time_band, matrix_dimensions)
-            groups[key] = Usage(quantity=quantity_plain(row.quantity), event_count=row.event_count)
-    return _Measured(quantity_plain(total.quantity), total.event_count, groups)
+            group_by_dimensions=names,
+            by_time_band=by_band,
+        )
+    return usage_measured_from_rows(total=total, groups=rows, matrix_dimensions=matrix_dimensions)

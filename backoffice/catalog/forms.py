@@ -161,6 +161,12 @@ class ProductEditForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, for
 # --- meters ---------------------------------------------------------------------------------
 
 
+ACCEPTS_NEGATIVE_HELP = _(
+    "Sum, max and latest meters only. Unticked, an event whose field is negative is rejected, so that a "
+    "client's mistake cannot lower a bill; tick it for a net quantity or a temperature."
+)
+
+
 class MeterForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
     code = forms.CharField(
         label=_("Code"),
@@ -193,6 +199,11 @@ class MeterForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"peak": ["08:00", "20:00"]}', "class": "tp-code"}),
         help_text=_("In the customer's time zone; any time outside every band is off_peak."),
     )
+    accepts_negative = forms.BooleanField(
+        label=_("Accepts negative values"),
+        required=False,
+        help_text=ACCEPTS_NEGATIVE_HELP,
+    )
 
     def clean_dimensions(self) -> list[str]:
         return _comma_list(self.cleaned_data.get("dimensions") or "")
@@ -212,6 +223,11 @@ class MeterForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
 
 class MeterEditForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
+    accepts_negative = forms.BooleanField(
+        label=_("Accepts negative values"),
+        required=False,
+        help_text=ACCEPTS_NEGATIVE_HELP,
+    )
 
 
 # --- tax rates ------------------------------------------------------------------------------

@@ -179,7 +179,7 @@ def meter_edit(request: HttpRequest, code: str) -> HttpResponse:
         meter = meter_get(tenant=tenant, code=code)
     except DomainError:
         raise Http404("No such meter.") from None
-    form = MeterEditForm(request.POST or None, initial={"name": meter.name})
+    form = MeterEditForm(request.POST or None, initial={"name": meter.name, "accepts_negative": meter.accepts_negative})
     if request.method == "POST" and form.is_valid():
         try:
             meter_update(
@@ -187,7 +187,7 @@ def meter_edit(request: HttpRequest, code: str) -> HttpResponse:
                 actor=current_actor(request),
                 at=timezone.now(),
                 code=code,
-                changes={"name": form.cleaned_data["name"]},
+                changes={"name": form.cleaned_data["name"], "accepts_negative": form.cleaned_data["accepts_negative"]},
             )
         except DomainError as exc:
             form.apply_domain_errors(exc)

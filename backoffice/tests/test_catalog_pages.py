@@ -203,11 +203,33 @@ def test_a_meter_can_only_be_renamed(client: Client, tenant: Tenant, make_staff:
         "/app/catalog/meters/data_mb/edit/", {"name": "Cellular data (MB)", "aggregation": "count", "field": ""}
     )
 
-    assert "Only the name of a meter can change." in html(page)
+    assert "Only the name of a meter, and whether it accepts negative values, can change." in html(page)
     assert "create a new meter" in html(page)
     assert response.status_code == 302
     meter = Meter.objects.get(tenant=tenant, code="data_mb")
     assert (meter.name, meter.aggregation, meter.field) == ("Cellular data (MB)", "sum", "mb")
+
+
+def test_a_meter_accepts_negative_values_when_ticked_on_the_form(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    logged_in(client, make_staff(tenant))
+    base = {"name": "Net kWh", "aggregation": "sum", "field": "kwh", "dimensions": "", "filters": "", "time_bands": ""}
+    # when: created ticked, a count meter ticked, then the first one unticked on its edit page
+    created = client.post("/app/catalog/meters/new/", {**base, "code": "kwh", "accepts_negative": "on"})
+    count_meter = {**base, "code": "calls", "aggregation": "count", "field": "", "accepts_negative": "on"}
+    refused = client.post("/app/catalog/meters/new/", count_meter)
+    assert created.status_code == 302
+    assert Meter.objects.get(tenant=tenant, code="kwh").accepts_negative is True
+    edit = client.get("/app/catalog/meters/kwh/edit/")
+    unticked = client.post("/app/catalog/meters/kwh/edit/", {"name": "Net kWh"})
+    # then
+    assert refused.status_code == 200
+    assert "only sum, max and latest meters can accept negative values" in html(refused)
+    assert not Meter.objects.filter(tenant=tenant, code="calls").exists()
+    assert re.search(r'<input type="checkbox" name="accepts_negative"[^>]* checked>', html(edit))
+    assert unticked.status_code == 302
+    assert Meter.objects.get(tenant=tenant, code="kwh").accepts_negative is False
 
 
 # --- Tax rates ----------------------------------------------------------------------------------

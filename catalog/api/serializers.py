@@ -63,6 +63,12 @@ class ProductOutputSerializer(serializers.ModelSerializer):
         return [{"currency": s.currency, "amount": decimal_str(s.amount)} for s in product.ssps.all()]
 
 
+ACCEPTS_NEGATIVE_HELP = (
+    "Whether events may carry a negative value in the meter's field (sum, max and latest meters). "
+    "When false (the default), such an event is rejected with reason negative_value."
+)
+
+
 class MeterInputSerializer(StrictSerializer):
     code = serializers.CharField(max_length=100)
     name = serializers.CharField(max_length=200)
@@ -71,16 +77,29 @@ class MeterInputSerializer(StrictSerializer):
     filters = serializers.JSONField(required=False, default=dict)
     dimensions = serializers.JSONField(required=False, default=_empty_list)
     time_bands = serializers.JSONField(required=False, default=dict, help_text='e.g. {"peak": ["08:00", "20:00"]}')
+    accepts_negative = serializers.BooleanField(required=False, default=False, help_text=ACCEPTS_NEGATIVE_HELP)
 
 
 class MeterPatchSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
+    accepts_negative = serializers.BooleanField(required=False, help_text=ACCEPTS_NEGATIVE_HELP)
 
 
 class MeterOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Meter
-        fields = ["id", "code", "name", "aggregation", "field", "filters", "dimensions", "time_bands", "created_at"]
+        fields = [
+            "id",
+            "code",
+            "name",
+            "aggregation",
+            "field",
+            "filters",
+            "dimensions",
+            "time_bands",
+            "accepts_negative",
+            "created_at",
+        ]
 
 
 class TaxRateInputSerializer(StrictSerializer):

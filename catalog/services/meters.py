@@ -20,6 +20,22 @@ TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 OFF_PEAK = "off_peak"
 
 
+# The aggregations that read a number from each event: only their events can carry a negative one.
+VALUED_AGGREGATIONS = (Aggregation.SUM, Aggregation.MAX, Aggregation.LATEST)
+
+
+def _validate_accepts_negative(*, aggregation: str, accepts_negative: Any, errors: FieldErrors) -> None:
+    if not isinstance(accepts_negative, bool):
+        errors.add("accepts_negative", "invalid", "accepts_negative is true or false.")
+    elif accepts_negative and aggregation in Aggregation.values and aggregation not in VALUED_AGGREGATIONS:
+        errors.add(
+            "accepts_negative",
+            "not_allowed",
+            "A %s meter reads no number from its events; only sum, max and latest meters can accept negative "
+            "values." % aggregation,
+        )
+
+
 def _validate_meter_fields(
     *, aggregation: str, field: str, filters: Any, dimensions: Any, time_bands: Any, errors: FieldErrors
 ) -> None:
@@ -64,7 +80,9 @@ def meter_create(
     filters: Any = None,
     dimensions: Any = None,
     time_bands: Any = None,
+    accepts_negative: Any = False,
 ) -> Meter:
+    """A meter; its events' negative values are refused at ingestion unless ``accepts_negative``."""
     filters = {} if filters is None else filters
     dimensions = [] if dimensions is None else dimensions
     time_bands = {} if time_bands is None else time_bands
@@ -78,6 +96,7 @@ def meter_create(
         time_bands=time_bands,
         errors=errors,
     )
+    _validate_accepts_negative(aggregation=aggregation, accepts_negative=accepts_negative, errors=errors)
     errors.raise_if_any()
     try:
         with transaction.atomic():
@@ -90,6 +109,7 @@ def meter_create(
                 filters=filters,
                 dimensions=dimensions,
                 time_bands=time_bands,
+                accepts_negative=accepts_negative,
             )
             audit(tenant, actor, at, "meter.created", "meter", code, meter_snapshot(meter))
     except IntegrityError:
@@ -108,21 +128,30 @@ def meter_snapshot(meter: Meter) -> dict[str, Any]:
         "filters": meter.filters,
         "dimensions": meter.dimensions,
         "time_bands": meter.time_bands,
+        "accepts_negative": meter.accepts_negative,
     }
 
 
 def meter_update(*, tenant: Tenant, actor: Actor, at: datetime, code: str, changes: Mapping[str, Any]) -> Meter:
-    """Only the name can change: the aggregation, field, filters and dimensions define quantities that
-    invoices were built from. A different measure is a new meter."""
+    """Only the name and ``accepts_negative`` can change: the aggregation, field, filters and
+    dimensions define quantities that invoices were built from, and a different measure is a new
+    meter. Whether negative values are accepted only decides which events ingestion refuses from
+    now on; the events already stored stay as they are."""
     from catalog.selectors import meter_get
 
     errors = FieldErrors()
-    for field in sorted(set(changes) - {"name"}):
+    for field in sorted(set(changes) - {"name", "accepts_negative"}):
         errors.add(field, "not_editable", "%s cannot be changed; create a new meter." % field)
     errors.raise_if_any()
     with transaction.atomic():
         meter = meter_get(tenant=tenant, code=code)
         before = meter_snapshot(meter)
+        if "accepts_negative" in changes:
+            _validate_accepts_negative(
+                aggregation=meter.aggregation, accepts_negative=changes["accepts_negative"], errors=errors
+            )
+            errors.raise_if_any()
+            meter.accepts_negative = changes["accepts_negative"]
         meter.name = str(changes.get("name", meter.name)).strip()
         meter.save()
         audit_record(

@@ -299,14 +299,6 @@ def test_the_quarter_bills_the_first_days_after_the_trial_the_quarter_in_advance
     assert (may["issue_date"], february["issue_date"]) == ("2026-05-31", "2026-02-28")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "pricing.md: an event's missing dimension takes the value of its device's attribute "
-        "(device_type), and billing.md: late usage is adjusted for every charge model (matrix); "
-        "both are being added on the usage side"
-    ),
-)
 def test_every_line_and_total_of_the_quarter(invoices: dict[str, dict[str, Any]]) -> None:
     february, may = invoices["february"], invoices["may"]
     assert lines(february) == [

@@ -25,7 +25,8 @@ IOT_METERS: dict[str, dict[str, Any]] = {
         "time_bands": {"peak": ["08:00", "20:00"]},
     },
     "api_calls": {"aggregation": "count"},
-    "peak_temp": {"aggregation": "max", "field": "celsius"},
+    # A temperature may be below zero.
+    "peak_temp": {"aggregation": "max", "field": "celsius", "accepts_negative": True},
     "active_sims": {"aggregation": "unique_count", "field": "iccid"},
     "odometer": {"aggregation": "latest", "field": "km"},
     "gps_fixes": {"aggregation": "count", "filters": {"quality": "good"}},

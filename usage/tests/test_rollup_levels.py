@@ -36,16 +36,18 @@ KOLKATA, KATHMANDU = "Asia/Kolkata", "Asia/Kathmandu"
 # April 2026 between local midnights: 2026-03-31T18:30Z to 2026-04-30T18:30Z in Kolkata.
 KOLKATA_APRIL = Period(local_midnight(date(2026, 4, 1), KOLKATA), local_midnight(date(2026, 5, 1), KOLKATA))
 KATHMANDU_APRIL = Period(local_midnight(date(2026, 4, 1), KATHMANDU), local_midnight(date(2026, 5, 1), KATHMANDU))
+# Values go below zero too (the rollups must add them up exactly): every valued meter accepts them.
 METERS: dict[str, dict[str, Any]] = {
     "data_mb": {
         "aggregation": "sum",
         "field": "mb",
         "dimensions": ["region"],
         "time_bands": {"peak": ["08:00", "20:00"]},
+        "accepts_negative": True,
     },
     "api_calls": {"aggregation": "count"},
-    "peak_temp": {"aggregation": "max", "field": "celsius"},
-    "odometer": {"aggregation": "latest", "field": "km"},
+    "peak_temp": {"aggregation": "max", "field": "celsius", "accepts_negative": True},
+    "odometer": {"aggregation": "latest", "field": "km", "accepts_negative": True},
 }
 FIELDS = {"data_mb": "mb", "peak_temp": "celsius", "odometer": "km"}
 
