@@ -3,7 +3,6 @@ event's time (pricing.md): a device registered as a probe is priced as a probe w
 repeating it, and the stored event, current usage and the invoice all read that value."""
 
 import json
-from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,19 +21,11 @@ from subscriptions.services import subscription_create
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.models import UsageRollup
-from usage.partitions import forget_known_partitions
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")
 ACTOR = Actor.system("tests")
 MARCH_31 = datetime(2026, 3, 31, 12, tzinfo=PARIS)
-
-
-@pytest.fixture(autouse=True)
-def partitions() -> Iterator[None]:
-    forget_known_partitions()
-    yield
-    forget_known_partitions()
 
 
 @pytest.fixture

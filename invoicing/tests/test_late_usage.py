@@ -1,7 +1,6 @@
 """Pitfalls #11 and #12: late usage is billed as an adjustment on the next invoice, once, and the
 allowance is applied once to the whole period."""
 
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,18 +16,10 @@ from subscriptions.tests.factories import signed_subscription
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from usage.ingest import events_ingest
-from usage.partitions import forget_known_partitions
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")
 ACTOR = Actor.system("tests")
-
-
-@pytest.fixture(autouse=True)
-def partitions() -> Iterator[None]:
-    forget_known_partitions()
-    yield
-    forget_known_partitions()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ them (a net quantity), and where it does, a period or matrix group that nets out
 nothing instead of failing current usage and the bill run."""
 
 import json
-from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,19 +21,11 @@ from subscriptions.tests.factories import signed_subscription
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.models import RejectedEvent
-from usage.partitions import forget_known_partitions
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")
 ACTOR = Actor.system("tests")
 MARCH_20 = datetime(2026, 3, 20, 12, tzinfo=PARIS)
-
-
-@pytest.fixture(autouse=True)
-def partitions() -> Iterator[None]:
-    forget_known_partitions()
-    yield
-    forget_known_partitions()
 
 
 @pytest.fixture

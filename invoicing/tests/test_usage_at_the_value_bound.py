@@ -1,7 +1,6 @@
 """Usage at the largest value an event may carry (usage.ingest.MAX_EVENT_VALUE), summed many times:
 stored, rolled up and billed without overflowing a column."""
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -18,18 +17,10 @@ from tenancy.actors import Actor
 from tenancy.models import Tenant
 from usage.ingest import MAX_BATCH, MAX_EVENT_VALUE, events_ingest
 from usage.models import UsageDailyRollup, UsageRollup
-from usage.partitions import forget_known_partitions
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")
 ACTOR = Actor.system("tests")
-
-
-@pytest.fixture(autouse=True)
-def partitions() -> Iterator[None]:
-    forget_known_partitions()
-    yield
-    forget_known_partitions()
 
 
 def test_full_batches_at_the_bound_are_stored_rolled_up_and_billed(tenant: Tenant) -> None:
