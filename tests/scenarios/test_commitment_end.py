@@ -4,24 +4,21 @@ its last in-advance fee (March); the invoice of 1 April bills only March's usage
 the schedule ends the subscription before or after the run; nothing is billed after. With
 ``auto_renew: true`` April is billed in advance as usual."""
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from billing_platform.celery import app as celery_app
 from catalog.tests.factories import SMART_FLEET_METER, SMART_FLEET_TAX_RATE
 from customers.tests.factories import DUPONT
+from invoicing.tests.billing_api import eager_celery, ok, paris
 from subscriptions.tasks import subscription_ends_apply_due_task
 from tenancy.models import ApiKeyScope, Tenant
-from usage.partitions import forget_known_partitions
 
-pytestmark = pytest.mark.django_db
-PARIS = ZoneInfo("Europe/Paris")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
+__all__ = ["eager_celery"]
 
 # 25.00 per device and month from the subscription's start, data at 0.010 per MB, 3 months' commitment.
 PLAN: dict[str, Any] = {
@@ -47,24 +44,6 @@ PLAN: dict[str, Any] = {
     ],
     "prices": [{"currency": "EUR"}],
 }
-
-
-def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=PARIS)
-
-
-@pytest.fixture(autouse=True)
-def eager() -> Iterator[None]:
-    forget_known_partitions()
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-    forget_known_partitions()
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code in (200, 201, 202), response.content
-    return response.json()
 
 
 def signed(api: APIClient, *, auto_renew: bool) -> None:

@@ -22,7 +22,6 @@ T1 on 5 March. No event names a device type: each is priced as its device is reg
 """
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,12 +31,12 @@ import time_machine
 from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
-from billing_platform.celery import app as celery_app
+from invoicing.tests.billing_api import eager_celery, ok, post
 from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, Tenant
-from usage.partitions import forget_known_partitions
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
+__all__ = ["eager_celery"]
 LA = ZoneInfo("America/Los_Angeles")
 
 
@@ -47,25 +46,6 @@ def la(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datet
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def eager() -> Iterator[None]:
-    forget_known_partitions()
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-    forget_known_partitions()
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code in (200, 201, 202), response.content
-    return response.json()
-
-
-def post(api: APIClient, at: datetime, path: str, body: dict[str, Any]) -> Any:
-    with time_machine.travel(at, tick=False):
-        return ok(api.post(f"/api/v1/{path}", body, format="json"))
 
 
 OFFER: list[tuple[str, dict[str, Any]]] = [

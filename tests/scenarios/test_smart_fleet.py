@@ -3,44 +3,23 @@ subscription, activation webhooks, usage events, bill runs on 1 April and 1 May 
 and total equals the spec."""
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
-from billing_platform.celery import app as celery_app
 from catalog.tests.factories import smart_fleet_catalog_posted
 from customers.tests.factories import DUPONT
+from invoicing.tests.billing_api import eager_celery, ok, paris
 from subscriptions.tests.factories import SMART_FLEET_ACTIVATIONS, SMART_FLEET_SUBSCRIPTION
 from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, Tenant
-from usage.partitions import forget_known_partitions
 
-pytestmark = pytest.mark.django_db
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=PARIS)
-
-
-@pytest.fixture(autouse=True)
-def eager() -> Iterator[None]:
-    forget_known_partitions()
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-    forget_known_partitions()
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code in (200, 201, 202), response.content
-    return response.json()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
+__all__ = ["eager_celery"]
 
 
 @pytest.fixture
