@@ -21,6 +21,7 @@ from subscriptions.services import subscription_create
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.models import UsageRollup
+from usage.tests.factories import post_events
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")
@@ -98,9 +99,8 @@ def event(tid: str, device: str, at: datetime, **properties: Any) -> dict[str, A
     }
 
 
-def post_events(client: APIClient, events: list[dict[str, Any]], at: datetime) -> None:
-    with time_machine.travel(at, tick=False):
-        response = client.post("/api/v1/events", data=json.dumps({"events": events}), content_type="application/json")
+def post_accepted(client: APIClient, events: list[dict[str, Any]], at: datetime) -> None:
+    response = post_events(client, events, at)
     assert response.status_code == 202, response.content
     assert response.json()["accepted"] == len(events), response.json()
 
@@ -124,7 +124,7 @@ def test_a_probe_is_priced_as_a_probe_without_its_events_saying_so(
 ) -> None:
     client = make_client(tenant, ApiKeyScope.FULL)
     # given: events that carry no device_type, but one that says its own
-    post_events(
+    post_accepted(
         client,
         [
             event("p1", "P", datetime(2026, 3, 10, 10, tzinfo=PARIS), mb=100),
@@ -179,7 +179,7 @@ def test_an_event_before_a_device_changes_type_is_priced_with_the_old_type(
             response = client.post("/api/v1/subscriptions/s/changes", body, format="json")
             assert response.status_code == 201, response.content
     # when: P's events before and after the change arrive together, after it
-    post_events(
+    post_accepted(
         client,
         [
             event("before", "P", datetime(2026, 3, 10, 10, tzinfo=PARIS), mb=100),

@@ -2,7 +2,6 @@
 them (a net quantity), and where it does, a period or matrix group that nets out below zero bills
 nothing instead of failing current usage and the bill run."""
 
-import json
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,7 +9,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from catalog.services import meter_create, plan_create, product_create, tax_rate_set
 from customers.models import Customer
@@ -21,6 +19,7 @@ from subscriptions.tests.factories import signed_subscription
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.models import RejectedEvent
+from usage.tests.factories import post_events
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")
@@ -87,11 +86,6 @@ def event(tid: str, code: str, at: datetime, **properties: Any) -> dict[str, Any
         "timestamp": at.isoformat(),
         "properties": properties,
     }
-
-
-def post_events(client: APIClient, events: list[dict[str, Any]], at: datetime) -> Any:
-    with time_machine.travel(at, tick=False):
-        return client.post("/api/v1/events", data=json.dumps({"events": events}), content_type="application/json")
 
 
 def test_a_negative_value_is_refused_for_a_meter_that_does_not_accept_it(

@@ -2,7 +2,6 @@
 the allowance is taken once however often it is computed (pitfall #12), and the Smart Fleet
 scenario's numbers, through the API."""
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,7 +11,6 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from billing_platform.periods import Period
 from catalog.models import Meter
@@ -27,6 +25,7 @@ from subscriptions.tests.factories import smart_fleet as smart_fleet_subscriptio
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.aggregation import aggregate
+from usage.tests.factories import events_poster
 from usage.tests.test_aggregation import DST_DAYS, totals
 from usage.tests.test_aggregation import ev as usage_event
 
@@ -43,19 +42,7 @@ def ev(tid: str, code: str, ts: str, **fields: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def ingest(make_client: Any, tenant: Tenant) -> Any:
-    client: APIClient = make_client(tenant, ApiKeyScope.INGEST)
-
-    def post(events: list[dict[str, Any]], now: datetime = NOW) -> dict[str, Any]:
-        with time_machine.travel(now, tick=False):
-            response = client.post(
-                "/api/v1/events", data=json.dumps({"events": events}), content_type="application/json"
-            )
-        assert response.status_code == 202, response.content
-        body: dict[str, Any] = response.json()
-        assert body["rejected"] == 0, body
-        return body
-
-    return post
+    return events_poster(make_client(tenant, ApiKeyScope.INGEST), NOW)
 
 
 def component(usage: CurrentUsage, meter: str, subscription: int = 0) -> Any:

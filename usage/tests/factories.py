@@ -1,10 +1,14 @@
-"""Usage test data shared by the usage and back-office tests: plans that bill meters per unit, and
-Transports Dupont's fleet on the six-meter IoT plan."""
+"""Usage test data shared by the usage, invoicing and back-office tests: plans that bill meters per
+unit, Transports Dupont's fleet on the six-meter IoT plan, and event batches posted to the API."""
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+import time_machine
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from catalog.models import Plan
 from catalog.services import meter_create, plan_create, product_create
@@ -62,3 +66,23 @@ def build_fleet(tenant: Tenant, customer_id: str = "dupont", name: str = "Transp
         devices=("A", "B", "C"),
         signed_at=timezone.now(),
     )
+
+
+def post_events(client: APIClient, events: Sequence[Mapping[str, Any]], at: datetime) -> Any:
+    """``POST /api/v1/events`` with ``events`` as a JSON batch, time frozen at ``at``: the response."""
+    with time_machine.travel(at, tick=False):
+        return client.post("/api/v1/events", data=json.dumps({"events": events}), content_type="application/json")
+
+
+def events_poster(client: APIClient, now: datetime) -> Callable[..., dict[str, Any]]:
+    """A function posting a batch (at ``now`` unless told) that must be taken whole, none rejected,
+    and returning the response's body."""
+
+    def post(events: Sequence[Mapping[str, Any]], now: datetime = now) -> dict[str, Any]:
+        response = post_events(client, events, now)
+        assert response.status_code == 202, response.content
+        body: dict[str, Any] = response.json()
+        assert body["rejected"] == 0, body
+        return body
+
+    return post

@@ -1,17 +1,14 @@
 """Bill-time aggregation over the raw events: each aggregation, meter filters, local periods across
 both DST changes of Europe/Paris and America/Los_Angeles, time bands and dimensions."""
 
-import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from billing_platform.periods import Period, monthly_period_containing
 from catalog.models import Meter
@@ -21,6 +18,7 @@ from subscriptions.services import subscription_create
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.aggregation import AggregateRow, aggregate, aggregate_many
+from usage.tests.factories import events_poster
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
@@ -36,19 +34,7 @@ def ev(tid: str, code: str, ts: str, sub: str = "dupont-fleet", **props: Any) ->
 
 @pytest.fixture
 def ingest(make_client: Any, tenant: Tenant) -> Any:
-    client: APIClient = make_client(tenant, ApiKeyScope.INGEST)
-
-    def post(events: list[dict[str, Any]], now: datetime = NOW) -> dict[str, Any]:
-        with time_machine.travel(now, tick=False):
-            response = client.post(
-                "/api/v1/events", data=json.dumps({"events": events}), content_type="application/json"
-            )
-        assert response.status_code == 202, response.content
-        body: dict[str, Any] = response.json()
-        assert body["rejected"] == 0, body
-        return body
-
-    return post
+    return events_poster(make_client(tenant, ApiKeyScope.INGEST), NOW)
 
 
 def meter(tenant: Tenant, code: str) -> Meter:
