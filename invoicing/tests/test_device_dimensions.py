@@ -10,14 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.db import connection
-from django.utils import timezone
 from rest_framework.test import APIClient
 
-from catalog.services import meter_create, plan_create, product_create, tax_rate_set
 from customers.models import Customer
-from customers.tests.factories import dupont
 from invoicing.services import invoice_generate
-from subscriptions.services import subscription_create
+from invoicing.tests.factories import usage_customer
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.models import UsageRollup
@@ -34,26 +31,10 @@ def customer(tenant: Tenant) -> Customer:
     """Dupont (Paris, billing day 1) since 1 March 2026: data priced by device type (a probe's MB
     0.05, a tracker's 0.01, any other 0.02 by default), devices P (a probe, in region EU), T (a
     tracker) and X (no type)."""
-    now = timezone.now()
-    product_create(tenant=tenant, actor=ACTOR, at=now, code="data", name="Data", kind="usage")
-    meter_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="mb",
-        name="MB",
-        aggregation="sum",
-        field="mb",
-        dimensions=["device_type", "region"],
-    )
-    tax_rate_set(tenant=tenant, actor=ACTOR, at=now, country="FR", tax_category="standard", rate="20")
-    plan = plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="p",
-        name="P",
-        prices=[{"currency": "EUR"}],
+    return usage_customer(
+        tenant,
+        products={"data": "Data"},
+        meters={"mb": {"name": "MB", "aggregation": "sum", "field": "mb", "dimensions": ["device_type", "region"]}},
         components=[
             {
                 "product": "data",
@@ -69,24 +50,12 @@ def customer(tenant: Tenant) -> Customer:
                 },
             }
         ],
-    )
-    customer = dupont(tenant)
-    subscription_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        external_id="s",
-        customer=customer,
-        plan=plan,
-        signed_at=datetime(2026, 3, 1, 9, tzinfo=PARIS),
-        starts_on=date(2026, 3, 1),
         devices=[
             {"device_id": "P", "device_type": "probe", "region": "EU"},
             {"device_id": "T", "device_type": "tracker"},
             {"device_id": "X"},
         ],
     )
-    return customer
 
 
 def event(tid: str, device: str, at: datetime, **properties: Any) -> dict[str, Any]:

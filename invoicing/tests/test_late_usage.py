@@ -7,12 +7,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
 
-from catalog.services import meter_create, plan_create, product_create, tax_rate_set
-from customers.tests.factories import dupont
 from invoicing.services import invoice_generate
-from subscriptions.tests.factories import signed_subscription
+from invoicing.tests.factories import usage_customer
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from usage.ingest import events_ingest
@@ -29,17 +26,10 @@ def pooled() -> bool:
 
 @pytest.fixture
 def customer(tenant: Tenant, pooled: bool) -> Any:
-    now = timezone.now()
-    product_create(tenant=tenant, actor=ACTOR, at=now, code="data", name="Data", kind="usage")
-    meter_create(tenant=tenant, actor=ACTOR, at=now, code="mb", name="MB", aggregation="sum", field="mb")
-    tax_rate_set(tenant=tenant, actor=ACTOR, at=now, country="FR", tax_category="standard", rate="20")
-    plan = plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="p",
-        name="P",
-        prices=[{"currency": "EUR"}],
+    return usage_customer(
+        tenant,
+        products={"data": "Data"},
+        meters={"mb": {"name": "MB", "aggregation": "sum", "field": "mb"}},
         components=[
             {
                 "product": "data",
@@ -49,18 +39,8 @@ def customer(tenant: Tenant, pooled: bool) -> Any:
                 "charge": {"model": "per_unit", "unit_amount": "0.01"},
             }
         ],
-    )
-    customer = dupont(tenant)
-    signed_subscription(
-        tenant,
-        customer=customer,
-        plan=plan,
-        external_id="s",
         devices=("A", "B"),
-        signed_at=datetime(2026, 3, 1, 9, tzinfo=PARIS),
-        starts_on=date(2026, 3, 1),
     )
-    return customer
 
 
 def send(tenant: Tenant, received: datetime, *events: tuple[str, datetime, int], device: str = "A") -> None:
@@ -212,40 +192,21 @@ def charge() -> dict[str, Any]:
 def priced_customer(tenant: Tenant, pooled: bool, charge: dict[str, Any]) -> Any:
     """Dupont (Paris, billing day 1) since 1 March 2026, devices A and B, data billed by ``charge``
     (pooled or per device) from a meter with the dimension device_type and a peak band."""
-    now = timezone.now()
-    product_create(tenant=tenant, actor=ACTOR, at=now, code="data", name="Data", kind="usage")
-    meter_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="mb",
-        name="MB",
-        aggregation="sum",
-        field="mb",
-        dimensions=["device_type"],
-        time_bands={"peak": ["08:00", "20:00"]},
-    )
-    tax_rate_set(tenant=tenant, actor=ACTOR, at=now, country="FR", tax_category="standard", rate="20")
-    plan = plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="p",
-        name="P",
-        prices=[{"currency": "EUR"}],
-        components=[{"product": "data", "meter": "mb", "pooled": pooled, "charge": charge}],
-    )
-    customer = dupont(tenant)
-    signed_subscription(
+    return usage_customer(
         tenant,
-        customer=customer,
-        plan=plan,
-        external_id="s",
+        products={"data": "Data"},
+        meters={
+            "mb": {
+                "name": "MB",
+                "aggregation": "sum",
+                "field": "mb",
+                "dimensions": ["device_type"],
+                "time_bands": {"peak": ["08:00", "20:00"]},
+            }
+        },
+        components=[{"product": "data", "meter": "mb", "pooled": pooled, "charge": charge}],
         devices=("A", "B"),
-        signed_at=datetime(2026, 3, 1, 9, tzinfo=PARIS),
-        starts_on=date(2026, 3, 1),
     )
-    return customer
 
 
 def send_typed(tenant: Tenant, received: datetime, *events: tuple[str, str, datetime, str, int]) -> None:

@@ -10,17 +10,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing_platform.money import round_minor
 from catalog.charge_models import Usage, price
-from catalog.services import meter_create, plan_create, product_create, tax_rate_set
-from customers.tests.factories import dupont
 from invoicing.models import InvoiceLine
 from invoicing.services import invoice_generate
-from subscriptions.services import subscription_create
+from invoicing.tests.factories import usage_customer
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from usage.ingest import events_ingest
@@ -83,47 +80,25 @@ EVENTS = st.lists(
 def world(tenant: Tenant) -> Any:
     """Dupont (Paris, billing day 1) since 1 March 2026 with tracker A and camera B, billed for
     data (``DATA``) and SMS (``SMS``, per device)."""
-    now = timezone.now()
-    product_create(tenant=tenant, actor=ACTOR, at=now, code="data", name="Data", kind="usage")
-    product_create(tenant=tenant, actor=ACTOR, at=now, code="sms", name="SMS", kind="usage")
-    meter_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="mb",
-        name="MB",
-        aggregation="sum",
-        field="mb",
-        dimensions=["device_type"],
-        time_bands={"peak": ["08:00", "20:00"]},
-    )
-    meter_create(tenant=tenant, actor=ACTOR, at=now, code="sms", name="SMS", aggregation="sum", field="n")
-    tax_rate_set(tenant=tenant, actor=ACTOR, at=now, country="FR", tax_category="standard", rate="20")
-    plan = plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="p",
-        name="P",
-        prices=[{"currency": "EUR"}],
+    return usage_customer(
+        tenant,
+        products={"data": "Data", "sms": "SMS"},
+        meters={
+            "mb": {
+                "name": "MB",
+                "aggregation": "sum",
+                "field": "mb",
+                "dimensions": ["device_type"],
+                "time_bands": {"peak": ["08:00", "20:00"]},
+            },
+            "sms": {"name": "SMS", "aggregation": "sum", "field": "n"},
+        },
         components=[
             {"product": "data", "meter": "mb", "charge": DATA},
             {"product": "sms", "meter": "sms", "pooled": False, "included_per_device": 5, "charge": SMS},
         ],
-    )
-    customer = dupont(tenant)
-    subscription_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        external_id="s",
-        customer=customer,
-        plan=plan,
-        signed_at=datetime(2026, 3, 1, 9, tzinfo=PARIS),
-        starts_on=date(2026, 3, 1),
         devices=[{"device_id": d, "device_type": t} for d, t in DEVICE_TYPES.items()],
     )
-    return customer
 
 
 def timestamp(day: int, hour: int) -> datetime:

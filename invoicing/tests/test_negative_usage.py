@@ -8,14 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.utils import timezone
 
-from catalog.services import meter_create, plan_create, product_create, tax_rate_set
 from customers.models import Customer
-from customers.tests.factories import dupont
 from invoicing.models import BillRun, BillRunCustomer, Invoice
 from invoicing.services import bill_run_chunk, bill_run_plan
-from subscriptions.tests.factories import signed_subscription
+from invoicing.tests.factories import usage_customer
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Tenant
 from usage.models import RejectedEvent
@@ -32,30 +29,20 @@ def customer(tenant: Tenant) -> Customer:
     """Dupont (Paris, billing day 1) since 1 March 2026 on a plan billing data at 0.01 per MB (a
     meter with the default: negative values refused) and net energy at 0.10 per kWh by site (a
     meter that accepts them: a site may give back more than it takes)."""
-    now = timezone.now()
-    product_create(tenant=tenant, actor=ACTOR, at=now, code="data", name="Data", kind="usage")
-    product_create(tenant=tenant, actor=ACTOR, at=now, code="energy", name="Energy", kind="usage")
-    meter_create(tenant=tenant, actor=ACTOR, at=now, code="mb", name="MB", aggregation="sum", field="mb")
-    meter_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="kwh",
-        name="Net kWh",
-        aggregation="sum",
-        field="kwh",
-        dimensions=["site"],
-        accepts_negative=True,
-    )
-    tax_rate_set(tenant=tenant, actor=ACTOR, at=now, country="FR", tax_category="standard", rate="20")
     per_kwh = {"model": "per_unit", "unit_amount": "0.10"}
-    plan = plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="p",
-        name="P",
-        prices=[{"currency": "EUR"}],
+    return usage_customer(
+        tenant,
+        products={"data": "Data", "energy": "Energy"},
+        meters={
+            "mb": {"name": "MB", "aggregation": "sum", "field": "mb"},
+            "kwh": {
+                "name": "Net kWh",
+                "aggregation": "sum",
+                "field": "kwh",
+                "dimensions": ["site"],
+                "accepts_negative": True,
+            },
+        },
         components=[
             {"product": "data", "meter": "mb", "charge": {"model": "per_unit", "unit_amount": "0.01"}},
             {
@@ -64,18 +51,8 @@ def customer(tenant: Tenant) -> Customer:
                 "charge": {"model": "matrix", "dimensions": ["site"], "cells": [{"match": {}, "charge": per_kwh}]},
             },
         ],
-    )
-    customer = dupont(tenant)
-    signed_subscription(
-        tenant,
-        customer=customer,
-        plan=plan,
-        external_id="s",
         devices=("A",),
-        signed_at=datetime(2026, 3, 1, 9, tzinfo=PARIS),
-        starts_on=date(2026, 3, 1),
     )
-    return customer
 
 
 def event(tid: str, code: str, at: datetime, **properties: Any) -> dict[str, Any]:

@@ -7,12 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db.models import Sum
-from django.utils import timezone
 
-from catalog.services import meter_create, plan_create, product_create, tax_rate_set
-from customers.tests.factories import dupont
 from invoicing.services import invoice_generate
-from subscriptions.tests.factories import signed_subscription
+from invoicing.tests.factories import usage_customer
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from usage.ingest import MAX_BATCH, MAX_EVENT_VALUE, events_ingest
@@ -25,28 +22,12 @@ ACTOR = Actor.system("tests")
 
 def test_full_batches_at_the_bound_are_stored_rolled_up_and_billed(tenant: Tenant) -> None:
     # given: data billed per unit at 0.0001 EUR, no allowance, a Paris customer signed on 1 March
-    now = timezone.now()
-    product_create(tenant=tenant, actor=ACTOR, at=now, code="data", name="Data", kind="usage")
-    meter_create(tenant=tenant, actor=ACTOR, at=now, code="bytes", name="Bytes", aggregation="sum", field="n")
-    tax_rate_set(tenant=tenant, actor=ACTOR, at=now, country="FR", tax_category="standard", rate="20")
-    plan = plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="p",
-        name="P",
-        prices=[{"currency": "EUR"}],
-        components=[{"product": "data", "meter": "bytes", "charge": {"model": "per_unit", "unit_amount": "0.0001"}}],
-    )
-    customer = dupont(tenant)
-    signed_subscription(
+    customer = usage_customer(
         tenant,
-        customer=customer,
-        plan=plan,
-        external_id="s",
+        products={"data": "Data"},
+        meters={"bytes": {"name": "Bytes", "aggregation": "sum", "field": "n"}},
+        components=[{"product": "data", "meter": "bytes", "charge": {"model": "per_unit", "unit_amount": "0.0001"}}],
         devices=("A",),
-        signed_at=datetime(2026, 3, 1, 9, tzinfo=PARIS),
-        starts_on=date(2026, 3, 1),
     )
     # when: two full batches of events at the bound, in March (several per 15-minute bucket)
     first = datetime(2026, 3, 2, tzinfo=PARIS)
