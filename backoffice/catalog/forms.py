@@ -72,10 +72,13 @@ class SspFieldsMixin:
     def clean_ssp_currency(self) -> str:
         return str(self.cleaned_data.get("ssp_currency") or "").strip().upper()
 
-    def _check_ssp_pair(self) -> None:
+    def clean(self) -> dict[str, Any]:
+        # An amount needs its currency.
         form: Any = self
+        cleaned: dict[str, Any] = super().clean() or {}  # type: ignore[misc]
         if self.cleaned_data.get("ssp_amount") is not None and not self.cleaned_data.get("ssp_currency"):
             form.add_error("ssp_currency", _("Give the currency of the standalone selling price."))
+        return cleaned
 
 
 class ProductForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, forms.Form):
@@ -102,11 +105,6 @@ class ProductForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, forms.F
         decimal_places=4,
         help_text=_("Optional; the basis of revenue allocation (ASC 606)."),
     )
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        self._check_ssp_pair()
-        return cleaned
 
     def service_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -136,11 +134,6 @@ class ProductEditForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, for
         decimal_places=4,
         help_text=_("Sets the SSP in this currency; SSPs in other currencies are kept. Empty: removes it."),
     )
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        self._check_ssp_pair()
-        return cleaned
 
     def changes(self, current_ssp: list[tuple[str, Decimal]]) -> dict[str, Any]:
         """The ``changes`` for ``product_update``; its ``ssp`` replaces the whole list, so the SSPs
