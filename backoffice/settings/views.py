@@ -6,6 +6,7 @@ service (``tenant_seller_update``, ``invoicing_settings_update``, ``usage_settin
 ``device_cloud_secret_add`` / ``_remove``), which validates and writes the audit entry.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -96,38 +97,46 @@ def _save(
     return redirect("backoffice:settings")
 
 
+def _update(
+    request: HttpRequest,
+    form: SellerForm | InvoicingSettingsForm | UsageSettingsForm,
+    update: Any,
+    data: Callable[[dict[str, Any]], dict[str, Any]],
+    success: str,
+    form_name: str,
+) -> HttpResponse:
+    """The settings page's answer to one of its forms: ``update`` called with ``data`` of the valid
+    form's cleaned data, or the page again with the form (``form_name``) and its errors."""
+    if form.is_valid():
+        done = _save(request, form, update, data(form.cleaned_data), success)
+        if done:
+            return done
+    page_forms: dict[str, Any] = {form_name: form}
+    return _settings_page(request, **page_forms)
+
+
 @staff_view(WRITERS)
 @require_POST
 def seller_update_view(request: HttpRequest) -> HttpResponse:
+    def data(cleaned: dict[str, Any]) -> dict[str, Any]:
+        return {field: value or "" for field, value in cleaned.items()}
+
     form = SellerForm(request.POST)
-    if form.is_valid():
-        data = {field: value or "" for field, value in form.cleaned_data.items()}
-        done = _save(request, form, tenant_seller_update, data, _("Seller identity saved."))
-        if done:
-            return done
-    return _settings_page(request, seller_form=form)
+    return _update(request, form, tenant_seller_update, data, _("Seller identity saved."), "seller_form")
 
 
 @staff_view(WRITERS)
 @require_POST
 def invoicing_settings_update_view(request: HttpRequest) -> HttpResponse:
     form = InvoicingSettingsForm(request.POST)
-    if form.is_valid():
-        done = _save(request, form, invoicing_settings_update, dict(form.cleaned_data), _("Invoicing settings saved."))
-        if done:
-            return done
-    return _settings_page(request, invoicing_form=form)
+    return _update(request, form, invoicing_settings_update, dict, _("Invoicing settings saved."), "invoicing_form")
 
 
 @staff_view(WRITERS)
 @require_POST
 def usage_settings_update_view(request: HttpRequest) -> HttpResponse:
     form = UsageSettingsForm(request.POST)
-    if form.is_valid():
-        done = _save(request, form, usage_settings_update, dict(form.cleaned_data), _("Usage settings saved."))
-        if done:
-            return done
-    return _settings_page(request, usage_form=form)
+    return _update(request, form, usage_settings_update, dict, _("Usage settings saved."), "usage_form")
 
 
 @staff_view(WRITERS)
