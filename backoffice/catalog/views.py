@@ -8,7 +8,7 @@ rule cannot differ between the pages and the API. What the pages show is compute
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,6 +78,23 @@ USAGE_PREFIX = "usage"
 # --- products -------------------------------------------------------------------------------
 
 
+def _created(request: HttpRequest, form: Any, create: Callable[..., Any], message: str) -> Any:
+    """On a valid POST, the object made by the catalog service ``create`` from the form's
+    ``service_kwargs``, with ``message`` (its code in ``%(code)s``) flashed; else None, and the
+    service's refusal on the form."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        made = create(
+            tenant=current_tenant(request), actor=current_actor(request), at=timezone.now(), **form.service_kwargs()
+        )
+    except DomainError as exc:
+        form.apply_domain_errors(exc)
+        return None
+    messages.success(request, message % {"code": made.code})
+    return made
+
+
 @staff_view(EVERYONE)
 def products(request: HttpRequest) -> HttpResponse:
     page = page_of(request, product_list(tenant=current_tenant(request)))
@@ -91,16 +108,8 @@ def products(request: HttpRequest) -> HttpResponse:
 def product_new(request: HttpRequest) -> HttpResponse:
     tenant = current_tenant(request)
     form = ProductForm(request.POST or None, initial={"ssp_currency": tenant.default_currency})
-    if request.method == "POST" and form.is_valid():
-        try:
-            product = product_create(
-                tenant=tenant, actor=current_actor(request), at=timezone.now(), **form.service_kwargs()
-            )
-        except DomainError as exc:
-            form.apply_domain_errors(exc)
-        else:
-            messages.success(request, _("Product %(code)s created.") % {"code": product.code})
-            return redirect("backoffice:catalog-products")
+    if _created(request, form, product_create, _("Product %(code)s created.")) is not None:
+        return redirect("backoffice:catalog-products")
     return render(request, "backoffice/catalog/product_form.html", {"form": form, "creating": True})
 
 
@@ -157,18 +166,9 @@ def meters(request: HttpRequest) -> HttpResponse:
 
 @staff_view(WRITERS)
 def meter_new(request: HttpRequest) -> HttpResponse:
-    tenant = current_tenant(request)
     form = MeterForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            meter = meter_create(
-                tenant=tenant, actor=current_actor(request), at=timezone.now(), **form.service_kwargs()
-            )
-        except DomainError as exc:
-            form.apply_domain_errors(exc)
-        else:
-            messages.success(request, _("Meter %(code)s created.") % {"code": meter.code})
-            return redirect("backoffice:catalog-meters")
+    if _created(request, form, meter_create, _("Meter %(code)s created.")) is not None:
+        return redirect("backoffice:catalog-meters")
     return render(request, "backoffice/catalog/meter_form.html", {"form": form, "creating": True})
 
 
@@ -253,14 +253,9 @@ def plans(request: HttpRequest) -> HttpResponse:
 def plan_new(request: HttpRequest) -> HttpResponse:
     tenant = current_tenant(request)
     form = PlanJsonForm(request.POST or None, initial={"definition": json.dumps(example_plan(tenant), indent=2)})
-    if request.method == "POST" and form.is_valid():
-        try:
-            plan = plan_create(tenant=tenant, actor=current_actor(request), at=timezone.now(), **form.service_kwargs())
-        except DomainError as exc:
-            form.apply_domain_errors(exc)
-        else:
-            messages.success(request, _("Plan %(code)s created.") % {"code": plan.code})
-            return redirect("backoffice:catalog-plan-detail", code=plan.code)
+    plan = _created(request, form, plan_create, _("Plan %(code)s created."))
+    if plan is not None:
+        return redirect("backoffice:catalog-plan-detail", code=plan.code)
     context = {
         "form": form,
         "products": product_list(tenant=tenant),
