@@ -43,6 +43,25 @@ def post(api: APIClient, at: datetime, path: str, body: dict[str, Any]) -> Any:
         return ok(api.post(f"/api/v1/{path}", body, format="json"))
 
 
+def send_data_mb(client: APIClient, at: datetime, events: list[tuple[str, str, datetime, int]]) -> dict[str, Any]:
+    """Post ``events`` (transaction id, device, time, MB) of meter ``data_mb`` at ``at``; the
+    response's body."""
+    body = {
+        "events": [
+            {
+                "transaction_id": tid,
+                "code": "data_mb",
+                "device_id": device,
+                "timestamp": ts.isoformat(),
+                "properties": {"mb": mb},
+            }
+            for tid, device, ts, mb in events
+        ]
+    }
+    result: dict[str, Any] = post(client, at, "events", body)
+    return result
+
+
 def get(api: APIClient, at: datetime, path: str) -> Any:
     with time_machine.travel(at, tick=False):
         return ok(api.get(f"/api/v1/{path}"))

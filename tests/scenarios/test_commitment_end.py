@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from catalog.tests.factories import SMART_FLEET_METER, SMART_FLEET_TAX_RATE
 from customers.tests.factories import DUPONT
-from invoicing.tests.billing_api import eager_celery, ok, paris
+from invoicing.tests.billing_api import eager_celery, ok, paris, send_data_mb
 from subscriptions.tasks import subscription_ends_apply_due_task
 from tenancy.models import ApiKeyScope, Tenant
 
@@ -74,23 +74,6 @@ def signed(api: APIClient, *, auto_renew: bool) -> None:
     )
 
 
-def send(client: APIClient, at: datetime, events: list[tuple[str, str, datetime, int]]) -> dict[str, Any]:
-    body = {
-        "events": [
-            {
-                "transaction_id": tid,
-                "code": "data_mb",
-                "device_id": device,
-                "timestamp": ts.isoformat(),
-                "properties": {"mb": mb},
-            }
-            for tid, device, ts, mb in events
-        ]
-    }
-    with time_machine.travel(at, tick=False):
-        return ok(client.post("/api/v1/events", body, format="json"))
-
-
 def bill(api: APIClient, at: datetime, billing_date: str, capture: Any) -> list[dict[str, Any]]:
     """A bill run through the API; the customer's invoices of that date."""
     with time_machine.travel(at, tick=False), capture(execute=True):
@@ -116,10 +99,10 @@ def summary(invoice: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 def usage_of_february_and_march(make_client: Any, tenant: Tenant) -> APIClient:
     ingest = make_client(tenant, ApiKeyScope.INGEST)
     february = [("f-a", "A", paris(2026, 2, 10, 12), 600), ("f-b", "B", paris(2026, 2, 20, 12), 400)]
-    assert send(ingest, paris(2026, 2, 28, 12), february)["accepted"] == 2
+    assert send_data_mb(ingest, paris(2026, 2, 28, 12), february)["accepted"] == 2
     # 23:30 on 31 March in Paris is still March
     march = [("m-a", "A", paris(2026, 3, 15, 12), 1500), ("m-b", "B", paris(2026, 3, 31, 23, 30), 500)]
-    assert send(ingest, paris(2026, 3, 31, 23, 45), march)["accepted"] == 2
+    assert send_data_mb(ingest, paris(2026, 3, 31, 23, 45), march)["accepted"] == 2
     return ingest
 
 
@@ -160,7 +143,7 @@ def test_a_subscription_not_renewed_bills_its_last_fee_then_only_its_trailing_us
         "2026-03-31T22:00:00Z",
     )
     # usage after the end is not taken, and the next billing date bills nothing
-    assert send(ingest, paris(2026, 4, 2, 12), [("x-a", "A", paris(2026, 4, 2, 10), 100)])["accepted"] == 0
+    assert send_data_mb(ingest, paris(2026, 4, 2, 12), [("x-a", "A", paris(2026, 4, 2, 10), 100)])["accepted"] == 0
     assert bill(api, paris(2026, 5, 1, 6), "2026-05-01", capture) == []
     assert end_commitments(paris(2026, 5, 1, 6)) == 0
 

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from catalog.tests.factories import smart_fleet_catalog_posted
 from customers.tests.factories import DUPONT
-from invoicing.tests.billing_api import eager_celery, ok, paris
+from invoicing.tests.billing_api import eager_celery, ok, paris, send_data_mb
 from subscriptions.tests.factories import SMART_FLEET_ACTIVATIONS, SMART_FLEET_SUBSCRIPTION
 from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, Tenant
@@ -50,20 +50,7 @@ def fleet(tenant: Tenant, api: APIClient, make_client: Any, django_capture_on_co
 
 
 def send_usage(client: APIClient, at: datetime, events: list[tuple[str, str, datetime, int]]) -> None:
-    body = {
-        "events": [
-            {
-                "transaction_id": tid,
-                "code": "data_mb",
-                "device_id": device,
-                "timestamp": ts.isoformat(),
-                "properties": {"mb": mb},
-            }
-            for tid, device, ts, mb in events
-        ]
-    }
-    with time_machine.travel(at, tick=False):
-        result = ok(client.post("/api/v1/events", body, format="json"))
+    result = send_data_mb(client, at, events)
     assert result["accepted"] == len(events), result
 
 
