@@ -110,6 +110,11 @@ class SharedCurrencyMoneyField(MoneyField):
         # there once, not beside each amount as django-money's form field would offer.
         return models.DecimalField.formfield(self, **kwargs)
 
+    def value_from_object(self, obj: models.Model) -> Any:
+        # What forms show and serializers dump: the amount, beside the row's own currency field.
+        value = super().value_from_object(obj)
+        return value.amount if isinstance(value, BaseMoney) else value
+
 
 class MoneyManager(models.Manager[_M]):
     """The manager of a model with ``SharedCurrencyMoneyField`` amounts: a filter also accepts a

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
+from django.forms import modelform_factory
 from djmoney.money import Money
 
 from billing_platform.money_fields import CurrencyMismatch
@@ -130,3 +131,12 @@ def test_the_tables_keep_one_currency_column_and_their_amounts_sizes() -> None:
             assert [name for name in columns if "currency" in name] == ["currency"], model
             for name, size in amounts.items():
                 assert (columns[name].precision, columns[name].scale) == size, (model, name)
+
+
+def test_a_form_edits_the_amount_and_the_currency_is_the_rows_own_field() -> None:
+    form_class = modelform_factory(Invoice, fields=["currency", "total"])
+    row = Invoice(currency="JPY", total=Decimal("1500.0000"))
+    assert form_class(instance=row)["total"].value() == Decimal("1500.0000")  # the amount, not "¥1,500"
+    form = form_class(instance=row, data={"currency": "JPY", "total": "1600"})
+    assert form.is_valid(), form.errors
+    assert form.save(commit=False).total == Money(1600, "JPY")
