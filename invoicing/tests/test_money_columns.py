@@ -114,6 +114,9 @@ def test_queries_see_decimals_and_a_money_filter_checks_the_currency(customer: C
         ]
     )
     assert sorted(Invoice.objects.get(pk=m.pk).total for m in made) == [Money(1, "EUR"), Money(2, "EUR")]
+    made[0].amount_due, made[1].amount_due = Money("0.50", "EUR"), Decimal("1.50")
+    Invoice.objects.bulk_update(made, ["amount_due"])
+    assert [Invoice.objects.get(pk=m.pk).amount_due for m in made] == [Money("0.50", "EUR"), Money("1.50", "EUR")]
 
 
 @pytest.mark.django_db
