@@ -110,6 +110,11 @@ class SharedCurrencyMoneyField(MoneyField):
         # there once, not beside each amount as django-money's form field would offer.
         return models.DecimalField.formfield(self, **kwargs)
 
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        # The stored amount as it is (saves and bulk writes): no Money is made only to be taken apart.
+        data = model_instance.__dict__
+        return data[self.attname] if self.attname in data else super().pre_save(model_instance, add)
+
     def value_from_object(self, obj: models.Model) -> Any:
         # What forms show and serializers dump: the amount, beside the row's own currency field.
         value = super().value_from_object(obj)
