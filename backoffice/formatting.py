@@ -1,12 +1,18 @@
 """How the back-office pages print what they show: stored decimals as plain numbers the templates
-localize (0,010 in French), amounts with their currency's decimals, a half-open period as its first
-and last local days, and the labels of choices."""
+localize (0,010 in French), amounts (a ``Money``, or a line's ``Decimal`` with its document's
+currency) with their currency's decimals, a half-open period as its first and last local days, and
+the labels of choices.
+
+The pages print an amount as a number in the reader's format followed (or preceded) by the ISO
+code, "24,00 EUR", in table columns that line up; the invoice documents print it with its symbol
+("24,00 €", ``invoicing.pdf``)."""
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, overload
 
 from django.utils.http import urlencode
+from djmoney.money import Money
 
 from billing_platform.money import minor_unit_exponent
 from billing_platform.periods import local_date
@@ -31,9 +37,23 @@ def currency_places(currency: str) -> int:
         return 2
 
 
-def money_display(value: Decimal | None, currency: str) -> Decimal | None:
-    """An amount with its currency's decimals at least: 26 EUR -> 26.00, 1500 JPY -> 1500."""
-    return None if value is None else decimal_plain(value, currency_places(currency))
+@overload
+def money_display(value: Money | None) -> Decimal | None: ...
+@overload
+def money_display(value: Money | Decimal | None, currency: str) -> Decimal | None: ...
+def money_display(value: Money | Decimal | None, currency: str | None = None) -> Decimal | None:
+    """An amount with its currency's decimals at least: Money(26, "EUR") -> 26.00, Money(1500, "JPY")
+    -> 1500. A ``Decimal`` (a line's amount, a price) is given with its document's ``currency``."""
+    if isinstance(value, Money):
+        code = value.currency.code
+        if currency is not None and currency != code:
+            raise ValueError("a %s amount shown as %s" % (code, currency))
+        value, currency = value.amount, code
+    if value is None:
+        return None
+    if currency is None:
+        raise TypeError("a Decimal amount needs its currency")
+    return decimal_plain(value, currency_places(currency))
 
 
 def decimal_or_none(value: Any) -> Decimal | None:

@@ -874,7 +874,8 @@ def check_invoices(seed: Seed, run: Any) -> None:
         return
     lines = list(InvoiceLine.objects.filter(invoice=ref).order_by("position"))
     log(
-        f"  customer 0's invoice: net {ref.net_total}, tax {ref.tax_total}, total {ref.total} EUR; "
+        f"  customer 0's invoice: net {ref.net_total.amount}, tax {ref.tax_total.amount}, "
+        f"total {ref.total.amount} EUR; "
         + "; ".join(
             f"{x.type} {line_description(x.description, x.qualifiers, language='en')} "
             f"x{x.quantity.normalize():f} = {x.amount}"

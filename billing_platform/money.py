@@ -1,14 +1,17 @@
 """Money primitives: ISO 4217 exponents, one rounding rule, allocation that always adds up.
 
-Amounts are ``Decimal``; an amount that lands on an invoice line is rounded once, half-up, to the
-currency's minor unit (EUR 2, JPY 0, KWD 3). Never ``float``.
+An amount that travels with its currency (a document's total, a stored price) is django-money's
+``Money``; the arithmetic inside a line stays in ``Decimal``, in the currency of its document. An
+amount that lands on an invoice line is rounded once, half-up, to the currency's minor unit (EUR 2,
+JPY 0, KWD 3). Never ``float``.
 """
 
 from collections.abc import Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from functools import cache
 
-from babel.numbers import get_currency_precision, list_currencies
+import moneyed
+from babel.numbers import get_currency_name, get_currency_precision, list_currencies
 
 # Unit prices keep this many places until the line is rounded (0.067 x 55 = 3.685 must survive).
 UNIT_PRICE_PLACES = 10
@@ -22,6 +25,26 @@ def _known_currencies() -> frozenset[str]:
 def is_known_currency(code: str) -> bool:
     """True for an ISO 4217 alphabetic code that Babel's CLDR data knows (``EUR``, ``JPY``...)."""
     return code in _known_currencies()
+
+
+def iso_currency_codes() -> list[str]:
+    """Every currency Tripod accepts, sorted: django-money's ``CURRENCIES`` (its form choices)."""
+    return sorted(_known_currencies())
+
+
+def _register_with_moneyed() -> None:
+    """py-moneyed's table lags ISO 4217 behind Babel's CLDR (XCG of 2025, ZWG of 2024): the codes it
+    lacks are added, so that every currency a customer may have makes a ``Money``."""
+    for code in sorted(_known_currencies() - set(moneyed.CURRENCIES)):
+        moneyed.add_currency(
+            code,
+            numeric=None,
+            sub_unit=10 ** int(get_currency_precision(code)),
+            name=get_currency_name(code, locale="en"),
+        )
+
+
+_register_with_moneyed()
 
 
 def minor_unit_exponent(currency: str) -> int:

@@ -9,6 +9,8 @@ import dj_database_url
 import structlog
 from django.utils.translation import gettext_lazy as _
 
+from billing_platform.money import iso_currency_codes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -39,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
+    "djmoney",
     "billing_platform",
     "tenancy",
     "customers",
@@ -152,6 +155,8 @@ MONEY_DECIMAL_PLACES = 4
 UNIT_PRICE_MAX_DIGITS = 28
 UNIT_PRICE_DECIMAL_PLACES = 10
 CURRENCIES_DEFAULT_ROUNDING = Decimal("0.01")
+# django-money's currencies (its form choices): the ISO 4217 codes Tripod accepts, no more.
+CURRENCIES = iso_currency_codes()
 
 # Bodies above this size are refused before any view reads them: 413 problem+json on the API
 # (``billing_platform.errors.handler400``). Django's default, stated: a full batch of 1,000 usage

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from billing_platform.money_fields import MoneyManager, SharedCurrencyMoneyField
+
 
 class ProductKind(models.TextChoices):
     HARDWARE = "hardware", _("Hardware")
@@ -70,7 +72,11 @@ class ProductSsp(models.Model):
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="ssps")
     currency = models.CharField(max_length=3)
-    amount = models.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES)
+    amount = SharedCurrencyMoneyField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES
+    )
+
+    objects = MoneyManager()
 
     class Meta:
         ordering = ["currency"]
@@ -274,22 +280,25 @@ class PriceOverride(models.Model):
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
     component = models.ForeignKey(PlanComponent, on_delete=models.CASCADE, related_name="overrides")
+    # The price and its bounds are Money in the customer's currency, this column.
     currency = models.CharField(max_length=3)
-    price = models.DecimalField(
+    price = SharedCurrencyMoneyField(
         null=True,
         blank=True,
         max_digits=settings.UNIT_PRICE_MAX_DIGITS,
         decimal_places=settings.UNIT_PRICE_DECIMAL_PLACES,
     )
     charge = models.JSONField(null=True, blank=True)
-    min_amount = models.DecimalField(
+    min_amount = SharedCurrencyMoneyField(
         null=True, blank=True, max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES
     )
-    max_amount = models.DecimalField(
+    max_amount = SharedCurrencyMoneyField(
         null=True, blank=True, max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES
     )
     effective_from = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = MoneyManager()
 
     class Meta:
         constraints = [

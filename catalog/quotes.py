@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from djmoney.money import Money
+
 from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.money import is_known_currency, round_minor
 from catalog.charge_models.allowance import apply_allowance
@@ -31,6 +33,9 @@ def decimal_str(value: Decimal) -> str:
 
 @dataclass(frozen=True)
 class Quote:
+    """One period of a plan priced: its lines and taxes (amounts in ``currency``, each rounded to
+    its minor unit) and their totals, as ``Money``."""
+
     plan: str
     currency: str
     country: str | None
@@ -38,9 +43,9 @@ class Quote:
     price_source: str
     price_version_id: str
     lines: list[QuoteLine]
-    net_total: Decimal
+    net_total: Money
     taxes: list[TaxLine]
-    total: Decimal
+    total: Money
     warnings: list[str] = field(default_factory=list)
 
 
@@ -161,9 +166,9 @@ def price_quote(
         price_source=next((r.source for r in resolved if r.source != "override"), "override"),
         price_version_id=str(version.pk) if version else "",
         lines=lines,
-        net_total=net,
+        net_total=Money(net, currency),
         taxes=taxes,
-        total=total,
+        total=Money(total, currency),
         warnings=warnings,
     )
 

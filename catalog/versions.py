@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from djmoney.money import Money
+
 from catalog.errors import NoPriceForCurrency
 from catalog.models import ComponentPrice, Plan, PlanComponent, PriceOverride, PriceVersion
 
@@ -25,6 +27,9 @@ class Locked(Protocol):
 
 @dataclass(frozen=True)
 class ResolvedPrice:
+    """A component's price as rating uses it: amounts in the currency it was resolved in (a price
+    version's, or the customer's for an override), as ``Decimal``."""
+
     component: PlanComponent
     source: str  # "override" | "region" | "default"
     version: PriceVersion | None
@@ -32,6 +37,10 @@ class ResolvedPrice:
     charge: dict[str, Any] | None
     min_amount: Decimal | None
     max_amount: Decimal | None
+
+
+def _amount(value: Money | None) -> Decimal | None:
+    return None if value is None else value.amount
 
 
 def _in_effect(effective_from: datetime | None, at: datetime) -> bool:
@@ -156,10 +165,10 @@ class PriceBook:
                         component,
                         "override",
                         version,
-                        chosen.price,
+                        _amount(chosen.price),
                         chosen.charge,
-                        chosen.min_amount,
-                        chosen.max_amount,
+                        _amount(chosen.min_amount),
+                        _amount(chosen.max_amount),
                     )
                 )
                 continue

@@ -19,11 +19,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q
+from djmoney.money import Money
 
 from billing_platform.money import round_minor
 from billing_platform.periods import Period, local_midnight
 from catalog.models import Meter, PlanComponent, ProductKind
-from catalog.taxes import taxes_for
+from catalog.taxes import TaxLine, taxes_for
 from catalog.versions import ResolvedPrice
 from customers.models import Customer
 from invoicing.fees import usage_component_price
@@ -43,12 +44,16 @@ from usage.usage_context import DeviceRow, UsageContext, usage_context_load
 
 @dataclass
 class Composition:
+    """An invoice to write: its lines and taxes (amounts in the customer's currency) and its totals
+    as ``Money``."""
+
     customer: Customer
     billing_date: date
     lines: list[DraftLine]
-    net_total: Decimal
-    taxes: Any
-    total: Decimal
+    net_total: Money
+    taxes: list[TaxLine]
+    tax_total: Money
+    total: Money
     due_subscriptions: list[Subscription]
     devices: dict[Any, list[DeviceRow]] = field(default_factory=dict)  # of the due subscriptions
 
@@ -297,14 +302,15 @@ def compose(*, customer: Customer, billing_date: date, context: BillingContext |
         else ([], [])
     )
     signed_net = sum((x.signed_amount for x in lines), Decimal(0))
-    total = signed_net + sum((t.amount for t in taxes), Decimal(0))
+    tax = sum((t.amount for t in taxes), Decimal(0))
     return Composition(
         customer,
         billing_date,
         lines,
-        signed_net,
+        Money(signed_net, customer.currency),
         taxes,
-        total,
+        Money(tax, customer.currency),
+        Money(signed_net + tax, customer.currency),
         list(subs.values()),
         {pk: context.usage.devices[pk] for pk in subs},
     )

@@ -45,7 +45,7 @@ def invoice_send(*, invoice: Invoice) -> bool:
         "issue_date": fmt.day(invoice.issue_date),
         "total": fmt.money(invoice.total),
         "amount_due": fmt.money(invoice.amount_due),
-        "due_date": fmt.day(due) if due and invoice.amount_due > 0 else "",
+        "due_date": fmt.day(due) if due and invoice.amount_due.amount > 0 else "",
         "credited_number": credited.number if credited else "",
     }
     with translation.override(language):

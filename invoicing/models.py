@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from billing_platform.money_fields import MoneyManager, SharedCurrencyMoneyField
 from invoicing.lines import LineType, line_signed_amount
 
 
@@ -37,16 +38,17 @@ class Invoice(models.Model):
     issue_date = models.DateField()
     currency = models.CharField(max_length=3)
     language = models.CharField(max_length=2, default="en")
-    net_total = models.DecimalField(
+    # The totals are Money in the invoice's currency (one currency column for the four of them).
+    net_total = SharedCurrencyMoneyField(
         max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
     )
-    tax_total = models.DecimalField(
+    tax_total = SharedCurrencyMoneyField(
         max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
     )
-    total = models.DecimalField(
+    total = SharedCurrencyMoneyField(
         max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
     )
-    amount_due = models.DecimalField(
+    amount_due = SharedCurrencyMoneyField(
         max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
     )
     credited_invoice = models.ForeignKey(
@@ -61,6 +63,8 @@ class Invoice(models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
     # When the invoice e-mail went out: set before sending, so a retried render task never sends twice.
     sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MoneyManager()
 
     class Meta:
         ordering = ["-issue_date", "-created_at"]

@@ -15,12 +15,14 @@ from typing import Any
 import facturx
 from babel import Locale
 from babel.dates import format_date, format_interval
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import format_decimal, format_percent
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import npgettext, pgettext
+from djmoney.money import Money
 from lxml import etree
+from moneyed.l10n import format_money
 from weasyprint import HTML
 
 from billing_platform.money import minor_unit_exponent, round_minor
@@ -201,14 +203,20 @@ class DocumentFormatter:
         self.locale = babel_locale(language)
         self.currency = currency
 
-    def money(self, amount: Decimal) -> str:
-        return format_currency(round_minor(amount, self.currency), self.currency, locale=self.locale)
+    def money(self, amount: Money | Decimal) -> str:
+        """An amount at its currency's minor unit (181,09 €): a ``Money`` in the invoice's currency,
+        or a line's ``Decimal``, which is in it."""
+        if isinstance(amount, Money):
+            if amount.currency.code != self.currency:
+                raise ValueError("a %s amount on a %s document" % (amount.currency.code, self.currency))
+            amount = amount.amount
+        return format_money(Money(round_minor(amount, self.currency), self.currency), locale=self.locale)
 
     def unit_price(self, amount: Decimal) -> str:
         """Unit prices keep their own places (0,005 €), at least the currency's (25,00 €)."""
         places = max(minor_unit_exponent(self.currency), _places(amount))
         shown = amount.quantize(Decimal(1).scaleb(-min(places, MAX_PRICE_PLACES)))
-        return format_currency(shown, self.currency, locale=self.locale, decimal_quantization=False)
+        return format_money(Money(shown, self.currency), locale=self.locale, decimal_quantization=False)
 
     def number(self, value: Decimal) -> str:
         return format_decimal(_plain(value), locale=self.locale, decimal_quantization=False)
@@ -599,13 +607,14 @@ def _cii_xml(invoice: Invoice) -> bytes:
     tax_total = sum((b.amount for b in breakdowns), Decimal(0))
     grand_total = line_total + tax_total
     # The stored totals are what the customer was told: a document that disagrees with them is a bug.
-    if (round_minor(invoice.net_total, currency), round_minor(invoice.total, currency)) != (line_total, grand_total):
+    stored = (round_minor(invoice.net_total.amount, currency), round_minor(invoice.total.amount, currency))
+    if stored != (line_total, grand_total):
         raise ValueError(
             "invoice %s: stored totals %s / %s differ from its lines and taxes %s / %s"
-            % (invoice.number, invoice.net_total, invoice.total, line_total, grand_total)
+            % (invoice.number, invoice.net_total.amount, invoice.total.amount, line_total, grand_total)
         )
     is_credit_note = invoice.kind == InvoiceKind.CREDIT_NOTE
-    due_payable = grand_total if is_credit_note else round_minor(invoice.amount_due, currency)
+    due_payable = grand_total if is_credit_note else round_minor(invoice.amount_due.amount, currency)
     prepaid = grand_total - due_payable
 
     root = etree.Element("{%s}CrossIndustryInvoice" % NS["rsm"], nsmap=NS)

@@ -16,6 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from djmoney.money import Money
+
 from billing_platform.periods import Period
 from catalog.models import Aggregation, ProductKind
 from catalog.taxes import TaxLine, taxes_for
@@ -57,10 +59,12 @@ class SubscriptionUsage:
 
 @dataclass(frozen=True)
 class Projection:
+    """The projected invoice: lines and taxes in the customer's currency, and their totals as ``Money``."""
+
     lines: list[DraftLine]
-    net_total: Decimal
+    net_total: Money
     taxes: list[TaxLine]
-    total: Decimal
+    total: Money
     warnings: list[str] = field(default_factory=list)
 
 
@@ -167,7 +171,9 @@ def invoice_upcoming(
         currency=currency,
         at=at,
         subscriptions=results,
-        projected=Projection(lines=lines, net_total=net, taxes=taxes, total=total, warnings=warnings),
+        projected=Projection(
+            lines=lines, net_total=Money(net, currency), taxes=taxes, total=Money(total, currency), warnings=warnings
+        ),
     )
 
 

@@ -46,4 +46,4 @@ def test_seed_demo_is_idempotent_and_its_catalog_prices_the_smart_fleet_offer() 
     )
     # 2 x 20.00 + 2 x 25.00 + (3800 - 2048) x 0.010 = 40.00 + 50.00 + 17.52 = 107.52; VAT 20 % = 21.50
     assert [str(line.amount) for line in quote.lines] == ["40.00", "50.00", "17.52"]
-    assert (str(quote.net_total), str(quote.total)) == ("107.52", "129.02")
+    assert (str(quote.net_total.amount), str(quote.total.amount)) == ("107.52", "129.02")

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from djmoney.money import Money
 
 from backoffice.forms import (
     DATETIME_INPUT_FORMATS,
@@ -135,12 +136,14 @@ class ProductEditForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, for
         help_text=_("Sets the SSP in this currency; SSPs in other currencies are kept. Empty: removes it."),
     )
 
-    def changes(self, current_ssp: list[tuple[str, Decimal]]) -> dict[str, Any]:
+    def changes(self, current_ssp: list[Money]) -> dict[str, Any]:
         """The ``changes`` for ``product_update``; its ``ssp`` replaces the whole list, so the SSPs
         in other currencies are carried over unchanged."""
         data = self.cleaned_data
         currency = data.get("ssp_currency") or ""
-        ssp = [{"currency": c, "amount": str(a)} for c, a in current_ssp if c != currency]
+        ssp = [
+            {"currency": m.currency.code, "amount": str(m.amount)} for m in current_ssp if m.currency.code != currency
+        ]
         if currency and data.get("ssp_amount") is not None:
             ssp.append({"currency": currency, "amount": str(data["ssp_amount"])})
         return {

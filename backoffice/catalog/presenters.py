@@ -8,6 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from djmoney.money import Money
+
 from backoffice.formatting import choice_label, currency_places, decimal_plain, decimals_in, money_display
 from catalog.charge_models.base import decimal_str
 from catalog.models import Plan, PlanComponent, PriceOverride, PriceVersion, Product, ProductKind, TaxCategory
@@ -53,9 +55,9 @@ def charge_view(charge: Any, currency: str) -> Any:
 # --- products -------------------------------------------------------------------------------
 
 
-def product_ssps(product: Product) -> list[tuple[str, Decimal]]:
-    """The standalone selling prices of a product, as (currency, amount)."""
-    return [(s.currency, s.amount) for s in product.ssps.all()]
+def product_ssps(product: Product) -> list[Money]:
+    """The standalone selling prices of a product, one per currency."""
+    return [s.amount for s in product.ssps.all()]
 
 
 # --- plans ----------------------------------------------------------------------------------

@@ -98,7 +98,9 @@ def _created(request: HttpRequest, form: Any, create: Callable[..., Any], messag
 @staff_view(EVERYONE)
 def products(request: HttpRequest) -> HttpResponse:
     page = page_of(request, product_list(tenant=current_tenant(request)))
-    rows = [{"product": p, "ssps": [(c, money_display(a, c)) for c, a in product_ssps(p)]} for p in page.object_list]
+    rows = [
+        {"product": p, "ssps": [(m.currency.code, money_display(m)) for m in product_ssps(p)]} for p in page.object_list
+    ]
     return render(
         request, "backoffice/catalog/products.html", {"page": page, "rows": rows, "can_write": can_write(request)}
     )
@@ -121,15 +123,13 @@ def product_edit(request: HttpRequest, code: str) -> HttpResponse:
     except DomainError:
         raise Http404("No such product.") from None
     current = product_ssps(product)
-    ssp_currency, ssp_amount = next(
-        ((c, a) for c, a in current if c == tenant.default_currency), current[0] if current else ("", None)
-    )
+    ssp = next((m for m in current if m.currency.code == tenant.default_currency), current[0] if current else None)
     initial = {
         "name": product.name,
         "tax_category": product.tax_category,
         "revenue_treatment": product.revenue_treatment,
-        "ssp_currency": ssp_currency or tenant.default_currency,
-        "ssp_amount": money_display(ssp_amount, ssp_currency) if ssp_amount is not None else None,
+        "ssp_currency": ssp.currency.code if ssp is not None else tenant.default_currency,
+        "ssp_amount": money_display(ssp),
     }
     form = ProductEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -150,7 +150,7 @@ def product_edit(request: HttpRequest, code: str) -> HttpResponse:
         "form": form,
         "creating": False,
         "product": product,
-        "ssps": [(c, money_display(a, c)) for c, a in current],
+        "ssps": [(m.currency.code, money_display(m)) for m in current],
     }
     return render(request, "backoffice/catalog/product_form.html", context)
 

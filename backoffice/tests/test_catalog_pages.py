@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.test import Client
 from django.utils import timezone
+from djmoney.money import Money
 
 from catalog.models import ComponentPrice, Meter, Plan, PlanComponent, PriceVersion, Product, TaxRate
 from catalog.services import meter_create, product_create
@@ -90,7 +91,7 @@ def test_creating_a_product_stores_exactly_what_was_entered(
     product = Product.objects.get(tenant=tenant, code="eld-200")
     assert (product.name, product.kind, product.tax_category) == ("ELD-200 tracker", "hardware", "reduced")
     assert product.revenue_treatment == "point_in_time"  # the default for hardware
-    assert [(s.currency, s.amount) for s in product.ssps.all()] == [("EUR", Decimal("240.0000"))]
+    assert [(s.currency, s.amount) for s in product.ssps.all()] == [("EUR", Money("240.0000", "EUR"))]
     entry = AuditLogEntry.objects.get(tenant=tenant, action="product.created")
     assert entry.actor_label == "admin@acme.test"
     listing = text(client.get("/app/catalog/products/"))
@@ -142,8 +143,8 @@ def test_editing_a_product_keeps_the_ssps_of_other_currencies(
         "ratable",
     )
     assert [(s.currency, s.amount) for s in product.ssps.all()] == [
-        ("EUR", Decimal("240.0000")),
-        ("USD", Decimal("260.5000")),
+        ("EUR", Money("240.0000", "EUR")),
+        ("USD", Money("260.5000", "USD")),
     ]
 
 

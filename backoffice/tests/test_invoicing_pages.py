@@ -10,13 +10,13 @@ test captures them."""
 import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.test import Client
+from djmoney.money import Money
 
 from customers.models import Customer
 from invoicing.models import BillRun, BillRunStatus, Invoice, InvoiceLine
@@ -441,13 +441,13 @@ def test_credit_notes_through_the_page(client: Client, tenant: Tenant, make_staf
     assert (note.number, note.status, note.net_total, note.tax_total, note.total) == (
         "CN-2026-000001",
         "finalized",
-        Decimal("5.00"),
-        Decimal("1.00"),
-        Decimal("6.00"),
+        Money("5.00", "EUR"),
+        Money("1.00", "EUR"),
+        Money("6.00", "EUR"),
     )
     assert note.reason == "Two days offline"
     invoice.refresh_from_db()
-    assert invoice.amount_due == Decimal("18.00")
+    assert invoice.amount_due == Money("18.00", "EUR")
     body = follow(client, response)
     assert "Credit note CN-2026-000001 created: 6.00 EUR." in body
     assert "Amount due 18.00 EUR" in body
@@ -473,7 +473,7 @@ def test_credit_notes_through_the_page(client: Client, tenant: Tenant, make_staf
     # the rest in full, then nothing is left to credit and the invoice cannot be voided
     full = client.post(credit, {"mode": "full", f"amount-{line.pk}": "1.00"})
     assert "Credit note CN-2026-000002 created: 18.00 EUR." in follow(client, full)
-    assert Invoice.objects.get(number="CN-2026-000002").net_total == Decimal("15.00")
+    assert Invoice.objects.get(number="CN-2026-000002").net_total == Money("15.00", "EUR")
     assert "Nothing left to credit." in follow(client, client.post(credit, {"mode": "full"}))
     detail = client.get(f"/app/billing/invoices/{invoice.pk}/")
     assert f'action="{credit}"' not in html(detail)
@@ -495,7 +495,7 @@ def test_void_through_the_page_needs_a_reason(client: Client, tenant: Tenant, ma
     response = client.post(void, {"reason": "Wrong customer"})
 
     invoice.refresh_from_db()
-    assert (invoice.status, invoice.reason, invoice.amount_due) == ("void", "Wrong customer", Decimal(0))
+    assert (invoice.status, invoice.reason, invoice.amount_due) == ("void", "Wrong customer", Money(0, "EUR"))
     page = follow(client, response)
     assert "Invoice draft voided." in page
     assert "Invoice Draft Void" in page

@@ -1,8 +1,11 @@
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
+from djmoney.money import Money
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
+
+from billing_platform.money import round_minor
 
 
 def decimal_str(value: Decimal | None) -> str | None:
@@ -69,8 +72,6 @@ class MoneyAmount(serializers.Field):
         self.attr, self.currency_path = attr, currency
 
     def to_representation(self, value: Any) -> str | None:
-        from billing_platform.money import round_minor
-
         amount = getattr(value, self.attr)
         if amount is None:
             return None
@@ -82,3 +83,33 @@ class MoneyAmount(serializers.Field):
 
 class MoneyAmountSchema(DecimalStringSchema):
     target_class = "billing_platform.api.fields.MoneyAmount"
+
+
+class MoneyAmountField(serializers.Field):
+    """A ``Money`` as the API writes an amount: its amount as a string, never a float, next to the
+    object's ``currency`` field (the currency is not repeated). ``places`` says how the amount is
+    written:
+
+    - ``"minor"``: at the currency's minor unit ("24.00", JPY "4"), for stored amounts (4 places);
+    - ``"exact"``: as computed ("239.64", or "0" for an empty sum), for totals summed from lines
+      already rounded to the minor unit;
+    - ``"price"``: without trailing zeros past the second place ("240.00", "0.0125"), for prices.
+    """
+
+    def __init__(self, *, places: Literal["minor", "exact", "price"] = "minor", **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+        self.places = places
+
+    def to_representation(self, value: Money | None) -> str | None:
+        if value is None:
+            return None
+        if self.places == "minor":
+            return str(round_minor(value.amount, value.currency.code))
+        if self.places == "price":
+            return decimal_str(value.amount)
+        return str(value.amount)
+
+
+class MoneyAmountFieldSchema(DecimalStringSchema):
+    target_class = "billing_platform.api.fields.MoneyAmountField"

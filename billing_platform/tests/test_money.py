@@ -1,10 +1,12 @@
 from decimal import Decimal
 
 import pytest
+from djmoney.models.fields import CURRENCY_CHOICES
+from djmoney.money import Money
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing_platform.money import allocate, is_known_currency, minor_unit_exponent, round_minor
+from billing_platform.money import allocate, is_known_currency, iso_currency_codes, minor_unit_exponent, round_minor
 
 
 @pytest.mark.parametrize(("currency", "exponent"), [("EUR", 2), ("USD", 2), ("JPY", 0), ("CLP", 0), ("KWD", 3)])
@@ -17,6 +19,16 @@ def test_unknown_currency_is_refused() -> None:
     assert not is_known_currency("eur")
     with pytest.raises(ValueError, match="unknown currency 'EUX'"):
         minor_unit_exponent("EUX")
+
+
+def test_every_accepted_currency_makes_a_money_and_no_other_is_offered() -> None:
+    codes = iso_currency_codes()
+    assert {"EUR", "JPY", "KWD", "XCG", "ZWG"} <= set(codes)  # XCG and ZWG: newer than py-moneyed's table
+    assert [Money(1, code).currency.code for code in codes] == codes
+    # django-money's choices (its form field) are the same ISO 4217 codes, none of py-moneyed's others
+    assert CURRENCY_CHOICES is not None
+    assert sorted(code for code, _ in CURRENCY_CHOICES) == codes
+    assert not is_known_currency("IMP")  # Isle of Man pound: py-moneyed knows it, ISO 4217 does not
 
 
 @pytest.mark.parametrize(

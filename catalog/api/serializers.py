@@ -2,7 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from billing_platform.api.fields import AmountString, DecimalString, QuantityString, decimal_str
+from billing_platform.api.fields import AmountString, DecimalString, MoneyAmountField, QuantityString, decimal_str
 from billing_platform.api.input_rules import MULTILINE
 from billing_platform.api.serializers import StrictSerializer
 from catalog.models import Meter, Plan, PlanComponent, PriceVersion, Product, TaxRate
@@ -60,7 +60,7 @@ class ProductOutputSerializer(serializers.ModelSerializer):
         ]
 
     def get_ssp(self, product: Product) -> list[dict[str, str | None]]:
-        return [{"currency": s.currency, "amount": decimal_str(s.amount)} for s in product.ssps.all()]
+        return [{"currency": s.currency, "amount": decimal_str(s.amount.amount)} for s in product.ssps.all()]
 
 
 ACCEPTS_NEGATIVE_HELP = (
@@ -224,10 +224,10 @@ class PriceOverrideOutputSerializer(serializers.Serializer):
     customer = serializers.CharField(source="customer.external_id")
     product = serializers.CharField(source="component.product.code")
     currency = serializers.CharField()
-    price = DecimalString()
+    price = MoneyAmountField(places="price")
     charge = serializers.JSONField()
-    min_amount = DecimalString()
-    max_amount = DecimalString()
+    min_amount = MoneyAmountField(places="price")
+    max_amount = MoneyAmountField(places="price")
     effective_from = serializers.DateTimeField(allow_null=True)
 
 
@@ -276,7 +276,7 @@ class PriceQuoteOutputSerializer(serializers.Serializer):
     price_source = serializers.CharField(help_text="override | region | default")
     price_version_id = serializers.CharField()
     lines = QuoteLineSerializer(many=True)
-    net_total = AmountString()
+    net_total = MoneyAmountField(places="exact")
     taxes = TaxLineSerializer(many=True)
-    total = AmountString()
+    total = MoneyAmountField(places="exact")
     warnings = serializers.ListField(child=serializers.CharField())

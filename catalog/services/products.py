@@ -2,10 +2,10 @@
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from djmoney.money import Money
 
 from billing_platform.errors import FieldError
 from billing_platform.money import is_known_currency
@@ -25,12 +25,14 @@ from tenancy.models import Tenant
 from tenancy.services import audit_record
 
 
-def _validate_ssp(ssp: Sequence[Mapping[str, Any]], errors: FieldErrors) -> list[tuple[str, Decimal]]:
-    out: list[tuple[str, Decimal]] = []
+def _validate_ssp(ssp: Sequence[Mapping[str, Any]], errors: FieldErrors) -> list[Money]:
+    """The standalone selling prices asked for, one ``Money`` per currency."""
+    out: list[Money] = []
     seen: set[str] = set()
     for i, item in enumerate(ssp):
         currency = str(item.get("currency", "")).upper()
-        if not is_known_currency(currency):
+        known = is_known_currency(currency)
+        if not known:
             errors.add(f"ssp[{i}].currency", "unknown_currency", "Unknown ISO 4217 currency: %s." % currency)
         elif currency in seen:
             errors.add(f"ssp[{i}].currency", "duplicate", "One SSP per currency.")
@@ -38,8 +40,8 @@ def _validate_ssp(ssp: Sequence[Mapping[str, Any]], errors: FieldErrors) -> list
         amount = decimal_field(item.get("amount"), f"ssp[{i}].amount", errors)
         if item.get("amount") is None:
             errors.add(f"ssp[{i}].amount", "required", "This field is required.")
-        if amount is not None:
-            out.append((currency, amount))
+        if amount is not None and known:
+            out.append(Money(amount, currency))
     return out
 
 
@@ -80,9 +82,7 @@ def product_create(
                 requires_shipment=is_hardware if requires_shipment is None else requires_shipment,
                 requires_activation=is_hardware if requires_activation is None else requires_activation,
             )
-            ProductSsp.objects.bulk_create(
-                [ProductSsp(tenant=tenant, product=product, currency=c, amount=a) for c, a in ssps]
-            )
+            ProductSsp.objects.bulk_create([ProductSsp(tenant=tenant, product=product, amount=m) for m in ssps])
             audit(tenant, actor, at, "product.created", "product", code, product_snapshot(product, ssps))
     except IntegrityError:
         raise CodeTaken(
@@ -91,16 +91,16 @@ def product_create(
     return product
 
 
-def product_snapshot(product: Product, ssps: Sequence[tuple[str, Decimal]] | None = None) -> dict[str, Any]:
+def product_snapshot(product: Product, ssps: Sequence[Money] | None = None) -> dict[str, Any]:
     if ssps is None:
-        ssps = [(s.currency, s.amount) for s in product.ssps.all()]
+        ssps = [s.amount for s in product.ssps.all()]
     return {
         "code": product.code,
         "name": product.name,
         "kind": product.kind,
         "revenue_treatment": product.revenue_treatment,
         "tax_category": product.tax_category,
-        "ssp": [{"currency": c, "amount": str(a)} for c, a in ssps],
+        "ssp": [{"currency": m.currency.code, "amount": str(m.amount)} for m in ssps],
     }
 
 
@@ -127,9 +127,7 @@ def product_update(*, tenant: Tenant, actor: Actor, at: datetime, code: str, cha
         product.save()
         if ssps is not None:
             ProductSsp.objects.filter(product=product).delete()
-            ProductSsp.objects.bulk_create(
-                [ProductSsp(tenant=tenant, product=product, currency=c, amount=a) for c, a in ssps]
-            )
+            ProductSsp.objects.bulk_create([ProductSsp(tenant=tenant, product=product, amount=m) for m in ssps])
         after = product_snapshot(product, ssps)
         audit_record(
             tenant=tenant,

@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from billing_platform.api.fields import DecimalString, MoneyAmount, QuantityString
+from billing_platform.api.fields import DecimalString, MoneyAmount, MoneyAmountField, QuantityString
 from billing_platform.api.serializers import StrictSerializer
 from invoicing.lines import API_LANGUAGE, line_description
 from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
@@ -103,10 +103,10 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
     credited_invoice = serializers.CharField(source="credited_invoice.number", allow_null=True, default=None)
     lines = InvoiceLineSerializer(many=True)
     taxes = InvoiceTaxSerializer(many=True)
-    net_total = MoneyAmount("net_total")
-    tax_total = MoneyAmount("tax_total")
-    total = MoneyAmount("total")
-    amount_due = MoneyAmount("amount_due")
+    net_total = MoneyAmountField()
+    tax_total = MoneyAmountField()
+    total = MoneyAmountField()
+    amount_due = MoneyAmountField()
 
     class Meta:
         model = Invoice

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing_platform.api.fields import AmountString, DecimalString, QuantityString
+from billing_platform.api.fields import AmountString, DecimalString, MoneyAmountField, QuantityString
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import problems
@@ -241,9 +241,9 @@ class ProjectedLineSerializer(serializers.Serializer):
 
 class ProjectedInvoiceSerializer(serializers.Serializer):
     lines = ProjectedLineSerializer(many=True)
-    net_total = AmountString()
+    net_total = MoneyAmountField(places="exact")
     taxes = TaxLineSerializer(many=True)
-    total = AmountString()
+    total = MoneyAmountField(places="exact")
     warnings = serializers.ListField(child=serializers.CharField())
 
 

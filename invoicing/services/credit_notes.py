@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from djmoney.money import Money
 
 from billing_platform.errors import FieldError
 from billing_platform.money import round_minor
@@ -61,8 +62,8 @@ def credit_note_create(
             currency=invoice.currency,
             rates=rates,
         )
-        net = sum((x.signed_amount for x in credited), Decimal(0))
-        tax = sum((t.amount for t in taxes), Decimal(0))
+        net = Money(sum((x.signed_amount for x in credited), Decimal(0)), invoice.currency)
+        tax = Money(sum((t.amount for t in taxes), Decimal(0)), invoice.currency)
         note = Invoice.objects.create(
             tenant=invoice.tenant,
             customer=invoice.customer,
@@ -80,7 +81,7 @@ def credit_note_create(
         )
         invoice_lines_write({note: credited})
         invoice_taxes_write({note: taxes})
-        invoice.amount_due = max(invoice.amount_due - note.total, Decimal(0))
+        invoice.amount_due = max(invoice.amount_due - note.total, Money(0, invoice.currency))
         invoice.save(update_fields=["amount_due"])
     return invoice_finalize(invoice=note, actor=actor, at=at)
 

@@ -95,7 +95,7 @@ def invoices_write(
             currency=c.customer.currency,
             language=c.customer.language,
             net_total=c.net_total,
-            tax_total=sum((t.amount for t in c.taxes), Decimal(0)),
+            tax_total=c.tax_total,
             total=c.total,
             amount_due=c.total,
             bill_run=bill_run,

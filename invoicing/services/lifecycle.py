@@ -3,10 +3,10 @@ transition against ``INVOICE_TRANSITIONS`` (``invoicing.policies``) on the row i
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from functools import partial
 
 from django.db import transaction
+from djmoney.money import Money
 
 from billing_platform.errors import invalid
 from invoicing.errors import InvalidInvoiceTransition
@@ -91,7 +91,7 @@ def _finalized(invoices: Sequence[Invoice], *, actor: Actor, at: datetime) -> No
                 object_type="invoice",
                 object_id=invoice.number,
                 at=at,
-                after={"total": str(invoice.total), "currency": invoice.currency},
+                after={"total": str(invoice.total.amount), "currency": invoice.currency},
             )
             for invoice in invoices
         ]
@@ -109,7 +109,7 @@ def invoice_void(*, invoice: Invoice, actor: Actor, at: datetime, reason: str = 
         invoice_action_check(invoice, "void")
         if invoice.credit_notes.exclude(status=ST.VOID).exists():
             raise InvalidInvoiceTransition("An invoice with credit notes cannot be voided.")
-        invoice.status, invoice.voided_at, invoice.amount_due = ST.VOID, at, Decimal(0)
+        invoice.status, invoice.voided_at, invoice.amount_due = ST.VOID, at, Money(0, invoice.currency)
         invoice.reason = reason
         invoice.save(update_fields=["status", "voided_at", "amount_due", "reason"])
         # Its one-time fees and change entries are billed again by the invoice made in its place.

@@ -3,13 +3,13 @@
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from djmoney.money import Money
 
 from billing_platform.celery import app as celery_app
 from catalog.services import price_version_create
@@ -57,7 +57,7 @@ def test_a_customer_failure_is_recorded_and_does_not_stop_the_others(tenant: Ten
     assert failure.customer.external_id == "c1"
     assert failure.error == "No tax rate for standard in DE."
     # April in advance: 2 x 10.00 = 20.00, VAT 4.00
-    assert sorted(str(i.total) for i in Invoice.objects.all()) == ["24.0000", "24.0000"]
+    assert sorted(str(i.total.amount) for i in Invoice.objects.all()) == ["24.0000", "24.0000"]
 
 
 @pytest.mark.django_db
@@ -113,13 +113,13 @@ def test_lifecycle_finalize_void_and_credit_notes(tenant: Tenant) -> None:
     [line] = invoice.lines.all()
     # partial credit of 5.00 on the 20.00 line: VAT 1.00, total 6.00
     note = credit_note_create(invoice=invoice, actor=ACTOR, at=RUN_AT, lines=[{"line": line.pk, "amount": "5.00"}])
-    assert (note.kind, note.number, note.total) == ("credit_note", "CN-2026-000001", Decimal("6.00"))
+    assert (note.kind, note.number, note.total) == ("credit_note", "CN-2026-000001", Money("6.00", "EUR"))
     invoice.refresh_from_db()
-    assert invoice.amount_due == Decimal("18.00")
+    assert invoice.amount_due == Money("18.00", "EUR")
     with pytest.raises(InvalidCreditNote, match="Between 0.01 and 15.00"):
         credit_note_create(invoice=invoice, actor=ACTOR, at=RUN_AT, lines=[{"line": line.pk, "amount": "15.01"}])
     full = credit_note_create(invoice=invoice, actor=ACTOR, at=RUN_AT)
-    assert (full.number, full.net_total) == ("CN-2026-000002", Decimal("15.00"))
+    assert (full.number, full.net_total) == ("CN-2026-000002", Money("15.00", "EUR"))
     with pytest.raises(InvalidInvoiceTransition, match="credit notes cannot be voided"):
         invoice_void(invoice=invoice, actor=ACTOR, at=RUN_AT)
 
@@ -284,13 +284,16 @@ def test_a_price_locked_subscription_keeps_its_version_until_its_commitment_ends
     )
     # when / then: April in advance, 2 devices: the locked one 2 x 10.00, the other 2 x 12.00
     april = {c.external_id: invoice_generate(customer=c, billing_date=APRIL_1, at=RUN_AT) for c in (locked, floating)}
-    assert {k: v.net_total for k, v in april.items() if v is not None} == {"c0": Decimal(20), "c1": Decimal(24)}
+    assert {k: v.net_total for k, v in april.items() if v is not None} == {
+        "c0": Money(20, "EUR"),
+        "c1": Money(24, "EUR"),
+    }
     [line] = april["c0"].lines.all()  # type: ignore[union-attr]
     assert line.detail["source"] == "locked"
     # May, once the commitment has ended, the locked subscription pays the new price too
     may = invoice_generate(customer=locked, billing_date=date(2026, 5, 1), at=datetime(2026, 5, 1, 6, tzinfo=PARIS))
     assert may is not None
-    assert may.net_total == Decimal(24)
+    assert may.net_total == Money(24, "EUR")
 
 
 @pytest.mark.django_db

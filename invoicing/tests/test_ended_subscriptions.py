@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from djmoney.money import Money
 
 from catalog.services import tax_rate_set
 from catalog.tests.factories import platform_plan
@@ -55,7 +56,7 @@ def test_a_subscription_cancelled_at_once_has_its_credits_and_fee_on_the_invoice
         ("credit", Decimal("25.00")),
         ("fee", Decimal("550.00")),
     ]
-    assert may.net_total == Decimal("525.00")
+    assert may.net_total == Money("525.00", "EUR")
     # and nothing after
     assert invoice_generate(customer=customer, billing_date=date(2026, 6, 1), at=paris(2026, 6, 1, 6)) is None
 
@@ -98,6 +99,10 @@ def test_a_commitment_that_ends_inside_a_billed_period_credits_the_rest_of_it(te
     assert [(line.type, line.amount, line.devices) for line in may.lines.all()] == [
         ("credit", Decimal("26.66"), ["A", "B"])
     ]
-    assert (may.net_total, may.tax_total, may.total) == (Decimal("-26.66"), Decimal("-5.33"), Decimal("-31.99"))
+    assert (may.net_total, may.tax_total, may.total) == (
+        Money("-26.66", "EUR"),
+        Money("-5.33", "EUR"),
+        Money("-31.99", "EUR"),
+    )
     # and nothing on 1 June
     assert invoice_generate(customer=customer, billing_date=date(2026, 6, 1), at=paris(2026, 6, 1, 6)) is None

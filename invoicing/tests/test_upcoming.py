@@ -11,6 +11,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from djmoney.money import Money
 
 from billing_platform.periods import Period
 from catalog.models import Meter
@@ -109,9 +110,13 @@ def test_current_usage_equals_the_raw_aggregation_even_after_a_replayed_batch(
     replay = ingest([*FLEET_BATCH, ev("d1", "data_mb", "2026-04-19T06:00:00Z", device_id="A", props={"mb": 5})])
     assert (replay["accepted"], replay["duplicates"]) == (0, len(FLEET_BATCH) + 1)
     assert invoice_upcoming(customer=fleet.customer, at=NOW) == first
-    assert first.projected.net_total == sum((a for _, _, a in FLEET_APRIL.values()), Decimal(0)) == Decimal("17.84")
+    assert (
+        first.projected.net_total
+        == Money(sum((a for _, _, a in FLEET_APRIL.values()), Decimal(0)), "EUR")
+        == Money("17.84", "EUR")
+    )
     assert first.projected.warnings == ["No standard tax rate for FR: tax not included."]
-    assert first.projected.total == Decimal("17.84")
+    assert first.projected.total == Money("17.84", "EUR")
 
 
 def test_matrix_groups_from_the_rollups_equal_the_raw_groups(fleet: Subscription, tenant: Tenant, ingest: Any) -> None:
@@ -238,7 +243,7 @@ def test_smart_fleet_march_projects_the_invoice_of_1_april(smart_fleet: Customer
         ("service", "fleet-platform", Decimal(2), Decimal("50.00")),
         ("usage", "data-overage", Decimal(1752), Decimal("17.52")),
     ]
-    assert (usage.projected.net_total, usage.projected.total) == (Decimal("150.91"), Decimal("181.09"))
+    assert (usage.projected.net_total, usage.projected.total) == (Money("150.91", "EUR"), Money("181.09", "EUR"))
     [vat] = usage.projected.taxes
     assert (vat.category, vat.rate, vat.base, vat.amount) == (
         "standard",
@@ -289,9 +294,9 @@ def test_smart_fleet_april_allowance_is_applied_once_however_often_it_is_compute
         ("usage", "data-overage", Decimal(10928), Decimal("104.64")),
     ]
     assert (first.projected.net_total, first.projected.taxes[0].amount, first.projected.total) == (
-        Decimal("257.14"),
+        Money("257.14", "EUR"),
         Decimal("51.43"),
-        Decimal("308.57"),
+        Money("308.57", "EUR"),
     )
 
 

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db.models import Sum
+from djmoney.money import Money
 
 from invoicing.services import invoice_generate
 from invoicing.tests.factories import usage_customer
@@ -55,4 +56,4 @@ def test_full_batches_at_the_bound_are_stored_rolled_up_and_billed(tenant: Tenan
     assert invoice is not None
     [line] = invoice.lines.filter(type="usage")
     assert (line.quantity, line.amount) == (total, Decimal("200000000000.00"))
-    assert (invoice.net_total, invoice.total) == (Decimal("200000000000.00"), Decimal("240000000000.00"))
+    assert (invoice.net_total, invoice.total) == (Money("200000000000.00", "EUR"), Money("240000000000.00", "EUR"))
