@@ -138,4 +138,4 @@ def test_a_negative_sum_bills_nothing_in_current_usage_and_in_the_bill_run(
         ("data", "1.0000"),
         ("energy", "1.2000"),
     ]
-    assert str(invoice.total) == "2.6400"
+    assert invoice.total == Money("2.64", "EUR")
