@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from djmoney.money import Money
 
 from customers.models import Customer
 from invoicing.models import BillRun, BillRunCustomer, Invoice
