@@ -24,6 +24,11 @@ class Customer(models.Model):
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.EN)
     country = models.CharField(max_length=2)
     tax_id = models.CharField(max_length=32, blank=True, default="")
+    # The postal address invoices are sent to (EN 16931 BG-8); its country is ``country``.
+    address_line1 = models.CharField(max_length=200, blank=True, default="")
+    address_line2 = models.CharField(max_length=200, blank=True, default="")
+    postal_code = models.CharField(max_length=16, blank=True, default="")
+    city = models.CharField(max_length=100, blank=True, default="")
     # 1..31; a day past the month's end falls on its last day (31 -> 30 April, 28/29 February).
     # Null until set explicitly or by the first subscription (the day it starts).
     billing_day = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -50,6 +50,21 @@ class Tenant(models.Model):
     country = models.CharField(max_length=2, blank=True, default="")
     # Where customers write about their invoices (BT-43, the seller contact's e-mail).
     billing_email = models.EmailField(blank=True, default="")
+    # Payment instructions printed on every invoice and carried in its XML (BG-16, BG-17, BG-19).
+    # The account customers pay by transfer into (BT-84), with its bank's BIC (BT-86).
+    iban = models.CharField(max_length=34, blank=True, default="")
+    bic = models.CharField(max_length=11, blank=True, default="")
+    # The SEPA creditor identifier (BT-90) under which the tenant collects direct debits.
+    sepa_creditor_id = models.CharField(max_length=35, blank=True, default="")
+    # Days between an invoice's issue date and its due date (BT-9).
+    payment_terms_days = models.PositiveSmallIntegerField(default=30)
+    # Legal mentions (notes with their UNTDID 4451 subject codes in the XML). Blank: the defaults
+    # of the seller's country are printed (France: the late-payment penalty of three times the
+    # legal interest rate, the recovery indemnity for business buyers, no early-payment discount).
+    late_payment_penalty = models.CharField(max_length=300, blank=True, default="")
+    # The fixed recovery indemnity owed by a business buyer paying late (France: 40 EUR).
+    recovery_indemnity = models.DecimalField(max_digits=9, decimal_places=2, default=40)
+    early_payment_discount = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
