@@ -1,12 +1,14 @@
 """Settings, read from the environment (twelve-factor): nothing here differs between machines."""
 
 import os
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 import structlog
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from billing_platform.money import iso_currency_codes
@@ -22,8 +24,31 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# The development key is only used when nothing is configured; production sets DJANGO_SECRET_KEY.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production")
+
+# --- Production or not: secrets are required unless developing or testing -------------------------
+# Development sets DJANGO_DEBUG=true (`make run` does). Tests (pytest sets PYTEST_VERSION) and the
+# type checker (django-stubs imports these settings inside mypy) run without a deployment's
+# secrets too. Anything else is production: it refuses to start without its secrets rather than
+# fall back on a key everyone can read in this file.
+TESTING = "PYTEST_VERSION" in os.environ
+PRODUCTION = not (DEBUG or TESTING or "mypy" in sys.modules)
+
+
+def required_secret(name: str, development_value: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "%s is not set. Production needs it (see docs/operations.md); "
+            "for development, set DJANGO_DEBUG=true." % name
+        )
+    return development_value
+
+
+SECRET_KEY = required_secret("DJANGO_SECRET_KEY", "dev-only-insecure-key-never-used-in-production")
+# --- end: production or not -------------------------------------------------------------------------
+
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -258,6 +283,26 @@ structlog.configure(
     cache_logger_on_first_use=True,
 )
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    X_FRAME_OPTIONS = "DENY"
+# --- Transport security: HTTPS, HSTS, cookies (`manage.py check --deploy` passes in production) ------
+# Production defaults are strict; development and tests speak plain HTTP to 127.0.0.1.
+# Behind a proxy that terminates TLS, name the header it sets, e.g.
+# DJANGO_SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (the proxy must overwrite it on every request).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+# The container's health check asks over plain HTTP from inside the host.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+_proxy_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+# One year, sent on HTTPS responses only; start lower (e.g. 3600) while trying HTTPS out.
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000" if PRODUCTION else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Asking browsers to preload HTTPS for the whole domain is the operator's decision (it is hard to
+# undo): off unless DJANGO_SECURE_HSTS_PRELOAD=true, and Django's reminder (W021) is silenced.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
+SESSION_COOKIE_HTTPONLY = True
+# Pages hand the token to htmx and forms in the HTML; no script reads the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+# --- end: transport security ------------------------------------------------------------------------
