@@ -21,8 +21,8 @@ RUN pip install -r requirements.lock
 COPY . .
 
 # The build steps read no secret: they run with development settings (DJANGO_DEBUG for these two
-# commands only). The image itself is production: without DJANGO_SECRET_KEY in its environment, it
-# refuses to start.
+# commands only). The image itself is production: without DJANGO_SECRET_KEY and
+# TRIPOD_ENCRYPTION_KEYS in its environment, it refuses to start (docs/operations.md).
 RUN DJANGO_DEBUG=true python manage.py compilemessages --ignore=.venv --ignore=var --ignore=node_modules \
     && DJANGO_DEBUG=true python manage.py collectstatic --noinput
 

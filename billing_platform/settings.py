@@ -1,5 +1,7 @@
 """Settings, read from the environment (twelve-factor): nothing here differs between machines."""
 
+import base64
+import hashlib
 import os
 import sys
 from decimal import Decimal
@@ -8,6 +10,7 @@ from typing import Any
 
 import dj_database_url
 import structlog
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -306,3 +309,26 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 # --- end: transport security ------------------------------------------------------------------------
+
+# --- Encryption of secrets at rest (billing_platform.encryption) -----------------------------------
+# TRIPOD_ENCRYPTION_KEYS: comma-separated Fernet keys, newest first. The first encrypts; every one
+# decrypts, so a key is rotated by putting a new one in front, running `manage.py
+# encryption_rotate`, then dropping the old one. Make a key with
+# `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.
+# Development and tests derive one from SECRET_KEY; production refuses to start without it.
+_dev_encryption_key = base64.urlsafe_b64encode(hashlib.sha256(b"tripod-encryption:" + SECRET_KEY.encode()).digest())
+TRIPOD_ENCRYPTION_KEYS = [
+    key.strip()
+    for key in required_secret("TRIPOD_ENCRYPTION_KEYS", _dev_encryption_key.decode()).split(",")
+    if key.strip()
+]
+if not TRIPOD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("TRIPOD_ENCRYPTION_KEYS holds no key.")
+for _position, _key in enumerate(TRIPOD_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "TRIPOD_ENCRYPTION_KEYS: key %d is not a Fernet key (32 bytes, url-safe base64)." % _position
+        ) from None
+# --- end: encryption of secrets at rest -------------------------------------------------------------

@@ -18,7 +18,8 @@ SHOW = (
     "'proxy': settings.SECURE_PROXY_SSL_HEADER, 'hsts': settings.SECURE_HSTS_SECONDS, "
     "'subdomains': settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, 'preload': settings.SECURE_HSTS_PRELOAD, "
     "'cookies': [settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE, settings.SESSION_COOKIE_HTTPONLY, "
-    "settings.CSRF_COOKIE_HTTPONLY, settings.SESSION_COOKIE_SAMESITE, settings.CSRF_COOKIE_SAMESITE]}))"
+    "settings.CSRF_COOKIE_HTTPONLY, settings.SESSION_COOKIE_SAMESITE, settings.CSRF_COOKIE_SAMESITE], "
+    "'keys': len(settings.TRIPOD_ENCRYPTION_KEYS)}))"
 )
 
 
@@ -64,6 +65,7 @@ def test_production_defaults_are_https_only() -> None:
         "subdomains": True,
         "preload": False,
         "cookies": [True, True, True, True, "Lax", "Lax"],
+        "keys": 1,
     }
 
 
@@ -75,11 +77,18 @@ def test_hsts_and_redirect_are_configurable() -> None:
     assert (shown["hsts"], shown["ssl_redirect"], shown["preload"], shown["proxy"]) == (3600, False, True, None)
 
 
-@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY"])
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "TRIPOD_ENCRYPTION_KEYS"])
 def test_production_refuses_to_start_without_its_secrets(missing: str) -> None:
     done = run(production_env(**{missing: "<unset>"}), "manage.py", "check")
     assert done.returncode != 0
     assert "ImproperlyConfigured: %s is not set." % missing in done.stderr
+
+
+def test_a_key_that_is_not_a_fernet_key_is_refused() -> None:
+    keys = "%s,not-a-key" % Fernet.generate_key().decode()
+    done = run(production_env(TRIPOD_ENCRYPTION_KEYS=keys), "manage.py", "check")
+    assert done.returncode != 0
+    assert "TRIPOD_ENCRYPTION_KEYS: key 2 is not a Fernet key" in done.stderr
 
 
 def test_development_needs_nothing_set() -> None:
@@ -94,3 +103,4 @@ def test_development_needs_nothing_set() -> None:
         0,
         [False, False],
     )
+    assert shown["keys"] == 1
