@@ -144,6 +144,9 @@ def test_api_key_lifecycle(client: Client, tenant: Tenant, make_staff: StaffMake
     assert key.startswith("tpk_")
     assert re.fullmatch(r"tpk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}", key)
     assert f'<p class="tp-secret" id="new-key">{key}</p>' in html(response)
+    # shown once: neither the browser nor a proxy may keep the page
+    assert "no-store" in response["Cache-Control"].split(", ")
+    assert "private" in response["Cache-Control"].split(", ")
 
     row = ApiKey.objects.get(tenant=tenant, name="Device cloud prod")
     assert row.key_hash == hash_api_key(key)
