@@ -11,6 +11,7 @@ from typing import Any
 import dj_database_url
 import structlog
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -84,6 +86,7 @@ MIDDLEWARE = [
     "billing_platform.middleware.RequestLogMiddleware",
     "billing_platform.middleware.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -219,6 +222,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No badge fetched from the public Swagger validator: the page loads nothing from elsewhere.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "billing_platform.api.schema.declare_body_refusals",
@@ -309,6 +314,27 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 # --- end: transport security ------------------------------------------------------------------------
+
+# --- Content-Security-Policy (django-csp): only this host's own, vendored assets ---------------------
+# No inline script or style anywhere: pages load static/tripod.js and CSS files. Images may be
+# data: URIs (Pico's and Swagger UI's icons are). The invoice PDF is shown in a frame of the same
+# origin and gets its own policy (backoffice.invoicing.views, invoicing.api.views).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# --- end: Content-Security-Policy -------------------------------------------------------------------
 
 # --- Encryption of secrets at rest (billing_platform.encryption) -----------------------------------
 # TRIPOD_ENCRYPTION_KEYS: comma-separated Fernet keys, newest first. The first encrypts; every one
