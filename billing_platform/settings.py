@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import os
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -97,6 +98,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tenancy.middleware.StaffTenantMiddleware",
+    "billing_platform.middleware.RateLimitHeadersMiddleware",
     "billing_platform.middleware.ApiTransactionMiddleware",
 ]
 
@@ -201,6 +203,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["billing_platform.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "billing_platform.api.pagination.CursorPagination",
+    # Per API key and per tenant on every route (TRIPOD_RATE_LIMITS below).
+    "DEFAULT_THROTTLE_CLASSES": ["tenancy.throttling.ApiRateThrottle"],
     "EXCEPTION_HANDLER": "billing_platform.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
@@ -227,6 +231,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "billing_platform.api.schema.declare_body_refusals",
+        "billing_platform.api.schema.declare_rate_limits",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",
@@ -335,6 +340,32 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # --- end: Content-Security-Policy -------------------------------------------------------------------
+
+# --- API rate limits (billing_platform.ratelimit, tenancy.throttling) --------------------------------
+# "<requests>/<period>", period one of s, min, h, day. Counted in Redis in fixed windows.
+# Per API key and per tenant (all its keys together) on every API route; usage events and
+# device-cloud webhooks have their own, higher limits (the per-key limit on events is each tenant's
+# usage setting, rate_limit_per_second).
+TRIPOD_RATE_LIMITS = {
+    "api": {
+        "key": os.environ.get("TRIPOD_RATE_LIMIT_API_KEY", "1200/min"),
+        "tenant": os.environ.get("TRIPOD_RATE_LIMIT_API_TENANT", "3000/min"),
+    },
+    "ingest": {
+        "tenant": os.environ.get("TRIPOD_RATE_LIMIT_INGEST_TENANT", "500/s"),
+    },
+    "webhooks": {
+        "tenant": os.environ.get("TRIPOD_RATE_LIMIT_WEBHOOKS_TENANT", "50/s"),
+    },
+}
+for _scope, _limits in TRIPOD_RATE_LIMITS.items():
+    for _holder, _rate in _limits.items():
+        # The same grammar as billing_platform.ratelimit.parse_rate, checked before anything starts.
+        if not re.fullmatch(r"\s*[1-9]\d*\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*", _rate):
+            raise ImproperlyConfigured(
+                "Rate limit %s/%s is %r: write <requests>/<s|min|h|day>, e.g. 1200/min." % (_scope, _holder, _rate)
+            )
+# --- end: API rate limits ---------------------------------------------------------------------------
 
 # --- Encryption of secrets at rest (billing_platform.encryption) -----------------------------------
 # TRIPOD_ENCRYPTION_KEYS: comma-separated Fernet keys, newest first. The first encrypts; every one

@@ -91,6 +91,12 @@ def test_a_key_that_is_not_a_fernet_key_is_refused() -> None:
     assert "TRIPOD_ENCRYPTION_KEYS: key 2 is not a Fernet key" in done.stderr
 
 
+def test_a_malformed_rate_limit_is_refused() -> None:
+    done = run(production_env(TRIPOD_RATE_LIMIT_API_KEY="lots"), "manage.py", "check")
+    assert done.returncode != 0
+    assert "Rate limit api/key is 'lots'" in done.stderr
+
+
 def test_development_needs_nothing_set() -> None:
     # `make run` sets DJANGO_DEBUG=true and nothing else: a development key, plain HTTP
     env = production_env(DJANGO_DEBUG="true", DJANGO_SECRET_KEY="<unset>", TRIPOD_ENCRYPTION_KEYS="<unset>")

@@ -24,6 +24,7 @@ from subscriptions.services import subscription_create
 from subscriptions.webhooks import webhook_receive, webhook_replay
 from tenancy.api import request_actor, request_tenant
 from tenancy.models import ApiKey, ApiKeyScope, Tenant
+from tenancy.throttling import ApiRateThrottle
 
 LIST_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("limit", int, description="1 to 500, default 50")]
 
@@ -106,10 +107,25 @@ class DeviceCloudPermission(permissions.BasePermission):
         return bool(request.query_params.get("tenant"))
 
 
+class DeviceCloudThrottle(ApiRateThrottle):
+    """Webhooks count against their tenant's limit, named by the API key or by ``?tenant=<slug>``.
+    A slug that no tenant has is counted the same way, under its own name: a 429 must not tell
+    which slugs exist."""
+
+    def tenant_ident(self, request: Request, api_key: ApiKey | None) -> str:
+        if api_key is not None:
+            return str(api_key.tenant_id)
+        slug = request.query_params.get("tenant", "")[:63]
+        tenant_id = Tenant.objects.filter(slug=slug).values_list("pk", flat=True).first()
+        return str(tenant_id) if tenant_id is not None else "slug:%s" % slug
+
+
 class DeviceCloudWebhookApi(APIView):
     read_scopes: frozenset[str] = frozenset()
     write_scopes = frozenset({ApiKeyScope.DEVICE_CLOUD, ApiKeyScope.FULL})
     permission_classes = [DeviceCloudPermission]
+    throttle_classes = [DeviceCloudThrottle]
+    rate_limit_scope = "webhooks"
     # A refused webhook is stored with its outcome (staff can replay it) and answered 422: the
     # error must not roll it back (billing_platform.middleware.ApiTransactionMiddleware).
     keeps_writes_on_error = True
