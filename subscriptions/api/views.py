@@ -17,11 +17,10 @@ from customers.errors import CustomerNotFound
 from customers.selectors import customer_get
 from subscriptions.api import serializers as s
 from subscriptions.changes import subscription_change
-from subscriptions.errors import WebhookSignatureInvalid
 from subscriptions.models import WebhookStatus
 from subscriptions.selectors import subscription_get, subscription_list, webhook_get, webhook_list
 from subscriptions.services import subscription_create
-from subscriptions.webhooks import webhook_receive, webhook_replay
+from subscriptions.webhooks import signature_refuse_unknown_tenant, webhook_receive, webhook_replay
 from tenancy.api import request_actor, request_tenant
 from tenancy.models import ApiKey, ApiKeyScope, Tenant
 from tenancy.throttling import ApiRateThrottle
@@ -152,6 +151,8 @@ class DeviceCloudWebhookApi(APIView):
     )
     def post(self, request: Request) -> Response:
         tenant = self._tenant(request)
+        if tenant is None:
+            signature_refuse_unknown_tenant(body=request.body, headers=dict(request.headers))
         webhook, created = webhook_receive(
             tenant=tenant,
             body=request.body,
@@ -171,14 +172,10 @@ class DeviceCloudWebhookApi(APIView):
         return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
     @staticmethod
-    def _tenant(request: Request) -> Tenant:
+    def _tenant(request: Request) -> Tenant | None:
         if isinstance(request.auth, ApiKey):
             return request.auth.tenant
-        tenant = Tenant.objects.filter(slug=request.query_params.get("tenant", "")).first()
-        if tenant is None:
-            # Same answer as a bad signature: no way to probe which tenants exist.
-            raise WebhookSignatureInvalid("Webhook signature rejected.")
-        return tenant
+        return Tenant.objects.filter(slug=request.query_params.get("tenant", "")).first()
 
 
 class WebhookListApi(APIView):
