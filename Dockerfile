@@ -20,13 +20,18 @@ RUN pip install -r requirements.lock
 
 COPY . .
 
-# The secret key here only lets Django load its settings at build time; it is not kept in the image.
-RUN DJANGO_SECRET_KEY=build-only-not-a-secret python manage.py compilemessages \
-        --ignore=.venv --ignore=var --ignore=node_modules \
-    && DJANGO_SECRET_KEY=build-only-not-a-secret python manage.py collectstatic --noinput
+# The build steps read no secret: they run with development settings (DJANGO_DEBUG for these two
+# commands only). The image itself is production: without DJANGO_SECRET_KEY and
+# TRIPOD_ENCRYPTION_KEYS in its environment, it refuses to start (docs/operations.md).
+RUN DJANGO_DEBUG=true python manage.py compilemessages --ignore=.venv --ignore=var --ignore=node_modules \
+    && DJANGO_DEBUG=true python manage.py collectstatic --noinput
 
 RUN useradd --system --uid 10001 --create-home --shell /usr/sbin/nologin tripod
 USER tripod
+
+# Production settings: HTTPS only (redirect, Secure cookies, one year of HSTS). Behind a proxy
+# that terminates TLS, set DJANGO_SECURE_PROXY_SSL_HEADER (docker-compose.yml does).
+ENV DJANGO_DEBUG=false
 
 EXPOSE 8000
 CMD ["gunicorn", "billing_platform.wsgi:application", "-b", "0.0.0.0:8000", "-w", "3"]

@@ -24,16 +24,17 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy .
 	$(BIN)/lint-imports --no-logo
 
-# makemigrations --check and the committed OpenAPI schema diff
+# check --deploy on production settings, makemigrations --check and the committed OpenAPI schema diff
 check: $(BIN)/.installed
 	$(BIN)/python scripts/devenv.py check
 
 schema: $(BIN)/.installed
 	$(BIN)/python scripts/devenv.py check --write
 
+# Development settings (DJANGO_DEBUG): without it the settings are production's, which need secrets.
 messages: $(BIN)/.installed
-	$(BIN)/python manage.py makemessages -l fr --ignore=.venv --ignore=var --ignore=node_modules
-	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules
+	DJANGO_DEBUG=true $(BIN)/python manage.py makemessages -l fr --ignore=.venv --ignore=var --ignore=node_modules
+	DJANGO_DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules
 
 vendor:
 	npm install --no-audit --no-fund

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -76,11 +77,14 @@ def api_keys(request: HttpRequest) -> HttpResponse:
             form.add_error(None, exc.detail)
         else:
             form = ApiKeyForm()
-    return render(
+    response = render(
         request,
         "backoffice/api_keys.html",
         {"keys": api_key_list(tenant=tenant), "form": form, "new_key": new_key},
     )
+    if new_key:
+        add_never_cache_headers(response)  # the key is shown this once: no cache may keep the page
+    return response
 
 
 @staff_view(WRITERS)

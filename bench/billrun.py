@@ -65,7 +65,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from scratchdb import admin_url, create_database, drop_database  # bench/scratchdb.py
+from scratchdb import admin_url, create_database, drop_database, production_settings  # bench/scratchdb.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -932,9 +932,10 @@ def main() -> int:
     args = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     url = args.database_url
-    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=args.redis_url, DJANGO_DEBUG="false", LOG_LEVEL="WARNING")
+    production = production_settings()
+    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=args.redis_url, LOG_LEVEL="WARNING", **production)
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
-    os.environ.update(DATABASE_URL=url, REDIS_URL=args.redis_url, DJANGO_DEBUG="false", LOG_LEVEL="WARNING")
+    os.environ.update(DATABASE_URL=url, REDIS_URL=args.redis_url, LOG_LEVEL="WARNING", **production)
     os.environ.pop("CELERY_TASK_ALWAYS_EAGER", None)
     log(
         f"scratch database {url}, broker {args.redis_url}; {args.customers:,} customers x {args.devices} devices,"

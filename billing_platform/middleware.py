@@ -86,3 +86,21 @@ class ApiTransactionMiddleware:
     def process_view(self, request: HttpRequest, view_func: Callable[..., Any], *args: Any) -> None:
         view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
         request.keeps_writes_on_error = bool(getattr(view_class, "keeps_writes_on_error", False))  # type: ignore[attr-defined]
+
+
+class RateLimitHeadersMiddleware:
+    """``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds) on every API
+    answer that a rate limit counted, for the limit closest to being reached
+    (``billing_platform.ratelimit.rate_limit`` keeps it on the request)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        count = getattr(request, "rate_limit", None)
+        if count is not None:
+            response["RateLimit-Limit"] = str(count.limit.rate.requests)
+            response["RateLimit-Remaining"] = str(count.remaining)
+            response["RateLimit-Reset"] = str(count.reset)
+        return response

@@ -1,12 +1,19 @@
 """Settings, read from the environment (twelve-factor): nothing here differs between machines."""
 
+import base64
+import hashlib
 import os
+import re
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 import structlog
+from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from billing_platform.money import iso_currency_codes
@@ -22,8 +29,31 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# The development key is only used when nothing is configured; production sets DJANGO_SECRET_KEY.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production")
+
+# --- Production or not: secrets are required unless developing or testing -------------------------
+# Development sets DJANGO_DEBUG=true (`make run` does). Tests (pytest sets PYTEST_VERSION) and the
+# type checker (django-stubs imports these settings inside mypy) run without a deployment's
+# secrets too. Anything else is production: it refuses to start without its secrets rather than
+# fall back on a key everyone can read in this file.
+TESTING = "PYTEST_VERSION" in os.environ
+PRODUCTION = not (DEBUG or TESTING or "mypy" in sys.modules)
+
+
+def required_secret(name: str, development_value: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "%s is not set. Production needs it (see docs/operations.md); "
+            "for development, set DJANGO_DEBUG=true." % name
+        )
+    return development_value
+
+
+SECRET_KEY = required_secret("DJANGO_SECRET_KEY", "dev-only-insecure-key-never-used-in-production")
+# --- end: production or not -------------------------------------------------------------------------
+
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -36,6 +66,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -56,6 +87,7 @@ MIDDLEWARE = [
     "billing_platform.middleware.RequestLogMiddleware",
     "billing_platform.middleware.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -66,6 +98,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tenancy.middleware.StaffTenantMiddleware",
+    "billing_platform.middleware.RateLimitHeadersMiddleware",
     "billing_platform.middleware.ApiTransactionMiddleware",
 ]
 
@@ -170,6 +203,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["billing_platform.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "billing_platform.api.pagination.CursorPagination",
+    # Per API key and per tenant on every route (TRIPOD_RATE_LIMITS below).
+    "DEFAULT_THROTTLE_CLASSES": ["tenancy.throttling.ApiRateThrottle"],
     "EXCEPTION_HANDLER": "billing_platform.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
@@ -191,9 +226,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No badge fetched from the public Swagger validator: the page loads nothing from elsewhere.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "billing_platform.api.schema.declare_body_refusals",
+        "billing_platform.api.schema.declare_rate_limits",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",
@@ -258,6 +296,96 @@ structlog.configure(
     cache_logger_on_first_use=True,
 )
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    X_FRAME_OPTIONS = "DENY"
+# --- Transport security: HTTPS, HSTS, cookies (`manage.py check --deploy` passes in production) ------
+# Production defaults are strict; development and tests speak plain HTTP to 127.0.0.1.
+# Behind a proxy that terminates TLS, name the header it sets, e.g.
+# DJANGO_SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (the proxy must overwrite it on every request).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+# The container's health check asks over plain HTTP from inside the host.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+_proxy_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+# One year, sent on HTTPS responses only; start lower (e.g. 3600) while trying HTTPS out.
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000" if PRODUCTION else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Asking browsers to preload HTTPS for the whole domain is the operator's decision (it is hard to
+# undo): off unless DJANGO_SECURE_HSTS_PRELOAD=true, and Django's reminder (W021) is silenced.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
+SESSION_COOKIE_HTTPONLY = True
+# Pages hand the token to htmx and forms in the HTML; no script reads the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+# --- end: transport security ------------------------------------------------------------------------
+
+# --- Content-Security-Policy (django-csp): only this host's own, vendored assets ---------------------
+# No inline script or style anywhere: pages load static/tripod.js and CSS files. Images may be
+# data: URIs (Pico's and Swagger UI's icons are). The invoice PDF is shown in a frame of the same
+# origin and gets its own policy (backoffice.invoicing.views, invoicing.api.views).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# --- end: Content-Security-Policy -------------------------------------------------------------------
+
+# --- API rate limits (billing_platform.ratelimit, tenancy.throttling) --------------------------------
+# "<requests>/<period>", period one of s, min, h, day. Counted in Redis in fixed windows.
+# Per API key and per tenant (all its keys together) on every API route; usage events and
+# device-cloud webhooks have their own, higher limits (the per-key limit on events is each tenant's
+# usage setting, rate_limit_per_second).
+TRIPOD_RATE_LIMITS = {
+    "api": {
+        "key": os.environ.get("TRIPOD_RATE_LIMIT_API_KEY", "1200/min"),
+        "tenant": os.environ.get("TRIPOD_RATE_LIMIT_API_TENANT", "3000/min"),
+    },
+    "ingest": {
+        "tenant": os.environ.get("TRIPOD_RATE_LIMIT_INGEST_TENANT", "500/s"),
+    },
+    "webhooks": {
+        "tenant": os.environ.get("TRIPOD_RATE_LIMIT_WEBHOOKS_TENANT", "50/s"),
+    },
+}
+for _scope, _limits in TRIPOD_RATE_LIMITS.items():
+    for _holder, _rate in _limits.items():
+        # The same grammar as billing_platform.ratelimit.parse_rate, checked before anything starts.
+        if not re.fullmatch(r"\s*[1-9]\d*\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*", _rate):
+            raise ImproperlyConfigured(
+                "Rate limit %s/%s is %r: write <requests>/<s|min|h|day>, e.g. 1200/min." % (_scope, _holder, _rate)
+            )
+# --- end: API rate limits ---------------------------------------------------------------------------
+
+# --- Encryption of secrets at rest (billing_platform.encryption) -----------------------------------
+# TRIPOD_ENCRYPTION_KEYS: comma-separated Fernet keys, newest first. The first encrypts; every one
+# decrypts, so a key is rotated by putting a new one in front, running `manage.py
+# encryption_rotate`, then dropping the old one. Make a key with
+# `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.
+# Development and tests derive one from SECRET_KEY; production refuses to start without it.
+_dev_encryption_key = base64.urlsafe_b64encode(hashlib.sha256(b"tripod-encryption:" + SECRET_KEY.encode()).digest())
+TRIPOD_ENCRYPTION_KEYS = [
+    key.strip()
+    for key in required_secret("TRIPOD_ENCRYPTION_KEYS", _dev_encryption_key.decode()).split(",")
+    if key.strip()
+]
+if not TRIPOD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("TRIPOD_ENCRYPTION_KEYS holds no key.")
+for _position, _key in enumerate(TRIPOD_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "TRIPOD_ENCRYPTION_KEYS: key %d is not a Fernet key (32 bytes, url-safe base64)." % _position
+        ) from None
+# --- end: encryption of secrets at rest -------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Starts what Tripod needs and runs it: ``run`` (the product with demo data), ``test``, ``check``.
+"""Starts what Tripod needs and runs it: ``run`` (the product with demo data), ``test``, ``check``
+(migrations, the OpenAPI schema, and ``check --deploy`` on production settings).
 
 PostgreSQL: ``DATABASE_URL`` when set. Otherwise ``test``/``check`` use the server at 127.0.0.1:5432
 when it answers, and ``run`` (or ``test`` on a machine without one) starts an embedded PostgreSQL
@@ -9,6 +10,7 @@ data in ``var/redis``. Every process started here is stopped on exit.
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -173,8 +175,29 @@ def cmd_test(args: argparse.Namespace) -> int:
     return code
 
 
+def deploy_check(env: dict[str, str]) -> None:
+    """``check --deploy --fail-level WARNING`` with the settings of a production deployment: DEBUG
+    off, a long random secret key and encryption key made here (thrown away afterwards), HTTPS
+    behind a proxy. Any security warning (cookies, HSTS, SSL redirect, secret key) fails."""
+    from cryptography.fernet import Fernet
+
+    production = {k: v for k, v in env.items() if not k.startswith(("DJANGO_", "TRIPOD_", "PYTEST_"))}
+    production.update(
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+        TRIPOD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        DJANGO_ALLOWED_HOSTS="billing.example.com",
+        DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+    )
+    manage(production, "check", "--deploy", "--fail-level", "WARNING")
+    log("production settings pass check --deploy")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     env = resolve_services(prefer_local=True)
+    deploy_check(env)
+    # The other checks read the code, not a deployment: development settings.
+    env.setdefault("DJANGO_DEBUG", "true")
     manage(env, "makemigrations", "--check", "--dry-run")
     generated = VAR / "openapi.yaml"
     VAR.mkdir(exist_ok=True)

@@ -18,8 +18,8 @@ def webhook_apply_task(self: Task, webhook_pk: str) -> str:
         logger.warning("webhook %s no longer exists; nothing to apply", webhook_pk)
         return "missing"
     except Exception as exc:
-        logger.warning("applying webhook %s failed: %s", webhook_pk, exc)
-        webhook_mark_failed(webhook_pk=webhook_pk, error=str(exc) or exc.__class__.__name__)
+        logger.warning("applying webhook %s failed", webhook_pk, exc_info=True)
+        webhook_mark_failed(webhook_pk=webhook_pk)
         raise self.retry(exc=exc, countdown=min(2**self.request.retries * 5, 600)) from exc
 
 

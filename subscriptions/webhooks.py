@@ -3,10 +3,10 @@ applied by a Celery task that is safe to run twice. Nothing received is ever dro
 that cannot be applied is kept with its outcome and can be replayed by staff."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -21,6 +21,7 @@ from subscriptions.models import DeviceCloudWebhook, WebhookStatus
 from subscriptions.selectors import live_device_get
 from subscriptions.services import DEVICE_EVENT_TYPES, device_event_apply
 from tenancy.actors import Actor
+from tenancy.keys import generate_webhook_secret
 from tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -33,20 +34,50 @@ ACTOR = Actor.system("device cloud")
 WEBHOOK_ID_MAX_LENGTH = DeviceCloudWebhook._meta.get_field("webhook_id").max_length or 255
 
 
+# The one answer to a webhook that cannot be verified, whatever the reason (bad or stale signature,
+# missing headers, a tenant without secrets, an unknown tenant): the sender learns nothing else, in
+# particular not which tenant slugs exist. The reason goes to the log.
+SIGNATURE_REJECTED = "Webhook signature rejected."
+# Checked for an unknown tenant, or one without a secret, so that refusing takes the work of a real
+# verification. Random and never stored or shown: nothing can be signed with it.
+_UNKNOWN_TENANT_SECRET = generate_webhook_secret()
+
+
+def _verified(secrets: Sequence[str], body: bytes, headers: Mapping[str, str]) -> tuple[bool, str]:
+    """Whether any of ``secrets`` signed the message, and otherwise why not (for the log only)."""
+    wanted = {k.lower(): v for k, v in headers.items() if k.lower().startswith("webhook-")}
+    reason = "no matching signature"
+    for secret in secrets:
+        try:
+            Webhook(secret).verify(body, wanted, json_parse=False)
+        except Exception as exc:  # the library raises its own error, KeyError or ValueError on bad headers
+            reason = "%s: %s" % (exc.__class__.__name__, exc)
+        else:
+            return True, ""
+    return False, reason
+
+
 def verify_signature(*, tenant: Tenant, body: bytes, headers: Mapping[str, str]) -> None:
     """HMAC-SHA256 of ``id.timestamp.body`` with any of the tenant's secrets (rotation), and a
     timestamp within 5 minutes. Raises ``WebhookSignatureInvalid`` (401) otherwise."""
-    wanted = {k.lower(): v for k, v in headers.items() if k.lower().startswith("webhook-")}
-    if not tenant.device_cloud_secrets:
-        raise WebhookSignatureInvalid("This tenant has no device-cloud secret.")
-    last_error = "No matching signature found."
-    for secret in tenant.device_cloud_secrets:
-        try:
-            Webhook(secret).verify(body, wanted, json_parse=False)
-            return
-        except Exception as exc:  # the library raises its own error, or ValueError on a garbled header
-            last_error = str(exc) or exc.__class__.__name__
-    raise WebhookSignatureInvalid("Webhook signature rejected: %s." % last_error.rstrip("."))
+    secrets = list(tenant.device_cloud_secrets or [])
+    ok, reason = _verified(secrets or [_UNKNOWN_TENANT_SECRET], body, headers)
+    if ok and secrets:
+        return
+    logger.info(
+        "device-cloud webhook refused: %s",
+        reason if secrets else "the tenant has no secret",
+        extra={"tenant_id": str(tenant.pk)},
+    )
+    raise WebhookSignatureInvalid(SIGNATURE_REJECTED)
+
+
+def signature_refuse_unknown_tenant(*, body: bytes, headers: Mapping[str, str]) -> NoReturn:
+    """A webhook for a tenant slug that does not exist: the same work and the same 401 as a known
+    tenant's bad signature."""
+    _verified([_UNKNOWN_TENANT_SECRET], body, headers)
+    logger.info("device-cloud webhook refused: unknown tenant")
+    raise WebhookSignatureInvalid(SIGNATURE_REJECTED)
 
 
 def _storable(instant: datetime | None) -> bool:
@@ -171,10 +202,14 @@ def webhook_apply(*, webhook_pk: str, at: datetime) -> DeviceCloudWebhook:
     return webhook
 
 
-def webhook_mark_failed(*, webhook_pk: str, error: str) -> None:
+# What staff and the API see of an apply that failed on our side; the error itself is in the log.
+APPLY_FAILED_OUTCOME = "Applying failed on our side; it is retried automatically."
+
+
+def webhook_mark_failed(*, webhook_pk: str) -> None:
     DeviceCloudWebhook.objects.filter(pk=webhook_pk).exclude(
         status__in=(WebhookStatus.APPLIED, WebhookStatus.IGNORED)
-    ).update(status=WebhookStatus.FAILED, outcome=error[:2000], attempts=F("attempts") + 1)
+    ).update(status=WebhookStatus.FAILED, outcome=APPLY_FAILED_OUTCOME, attempts=F("attempts") + 1)
 
 
 def webhook_replay(*, tenant: Tenant, webhook: DeviceCloudWebhook, actor: Actor, at: datetime) -> DeviceCloudWebhook:

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from billing_platform.encryption import EncryptedJSONField
+
 
 class RegistrationScheme(models.TextChoices):
     """ISO/IEC 6523 ICD codes of the seller's legal registration (EN 16931 BT-30 scheme): the
@@ -29,7 +31,8 @@ class Tenant(models.Model):
     timezone = models.CharField(max_length=64)
     # Standard Webhooks secrets ("whsec_" + base64) for the device cloud. Several are valid at once
     # so that a vendor can rotate: add the new one, switch the sender, then drop the old one.
-    device_cloud_secrets = models.JSONField(default=list, blank=True)
+    # HMAC keys cannot be hashed (they verify signatures), so the list is encrypted at rest.
+    device_cloud_secrets = EncryptedJSONField(default=list, blank=True)
     # The tenant is the seller on every invoice (EN 16931 BG-4). Set through tenant_seller_update,
     # which validates them; blank until the tenant fills them in on the settings page.
     # The registered name (BT-27), e.g. "Smart Fleet Telematics SAS"; blank: ``name`` is used.

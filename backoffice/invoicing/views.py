@@ -31,6 +31,7 @@ from backoffice.invoicing.presenters import (
     tax_rows,
 )
 from backoffice.pages import clean_text, page_of
+from billing_platform.content_security import pdf_policy
 from billing_platform.errors import DomainError
 from billing_platform.periods import local_date
 from invoicing.documents import invoice_document
@@ -269,6 +270,7 @@ def invoice_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 @xframe_options_sameorigin  # the detail page shows it in a frame
+@pdf_policy
 @staff_view(EVERYONE)
 def invoice_pdf_view(request: HttpRequest, pk: str) -> HttpResponse:
     """The invoice's PDF from ``invoice_document``, as the API serves it (a draft's is rendered now

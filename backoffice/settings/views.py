@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -71,7 +72,7 @@ def _settings_page(
     }
     response = render(request, "backoffice/settings.html", context)
     if new_secret:
-        response["Cache-Control"] = "no-store"  # the secret is shown once: never from a cache
+        add_never_cache_headers(response)  # the secret is shown this once: no cache may keep the page
     return response
 
 

@@ -522,6 +522,11 @@ def test_the_pdf_route_returns_the_invoice_pdf_inline(client: Client, tenant: Te
     assert response["Content-Disposition"] == f'inline; filename="draft-{invoice.pk}.pdf"'
     assert response.content.startswith(b"%PDF")
     assert response["X-Frame-Options"] == "SAMEORIGIN"
+    # Chrome's PDF viewer needs inline styles and an <embed>: the PDF has its own policy, which
+    # only keeps it out of other sites' frames (the page that frames it keeps the site's policy)
+    assert response["Content-Security-Policy"] == "frame-ancestors 'self'"
+    page = client.get(f"/app/billing/invoices/{invoice.pk}/")
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
 
 
 def test_a_stored_pdf_is_returned_as_it_is(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:

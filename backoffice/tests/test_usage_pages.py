@@ -10,10 +10,12 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -242,7 +244,8 @@ def test_explorer_htmx_returns_the_panel_alone_and_the_page_works_without_javasc
     assert '<button type="submit">Show</button>' in full
     # Chart.js comes from our static files, and is drawn again after each swap
     assert 'src="/static/vendor/chart.umd.min.js"' in full
-    assert "htmx:afterSwap" in full
+    assert 'src="/static/usage-explorer.js"' in full
+    assert "htmx:afterSwap" in (Path(settings.BASE_DIR) / "static" / "usage-explorer.js").read_text()
     assert "cdn" not in full.lower()
     # without a customer chosen, the tenant's only customer is offered and chosen first by the meter
     assert '<option value="dupont" >Transports Dupont (dupont)</option>' in full
@@ -501,6 +504,8 @@ def test_the_chart_is_drawn_and_redrawn_after_each_htmx_swap(
             page = browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # the chart's script is a static file: the Content-Security-Policy refuses nothing
+            page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
             page.goto(live_server.url + "/app/login/")
             page.fill("input[name=username]", "staff@acme.test")
             page.fill("input[name=password]", "correct-horse-battery")

@@ -13,6 +13,7 @@ from billing_platform.api.fields import AmountString, DecimalString, MoneyAmount
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import problems
+from billing_platform.content_security import pdf_policy
 from billing_platform.errors import invalid
 from billing_platform.validation import validate_year
 from catalog.api.serializers import TaxLineSerializer
@@ -161,6 +162,7 @@ class CreditNoteCreateApi(APIView):
 class _DocumentApi(APIView):
     kind: DocumentKind = "pdf"
 
+    @pdf_policy
     def get(self, request: Request, pk: str) -> HttpResponse:
         body, name = invoice_document(invoice_get(tenant=request_tenant(request), pk=pk), kind=self.kind)
         response = HttpResponse(body, content_type="application/pdf")

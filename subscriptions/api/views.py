@@ -17,13 +17,13 @@ from customers.errors import CustomerNotFound
 from customers.selectors import customer_get
 from subscriptions.api import serializers as s
 from subscriptions.changes import subscription_change
-from subscriptions.errors import WebhookSignatureInvalid
 from subscriptions.models import WebhookStatus
 from subscriptions.selectors import subscription_get, subscription_list, webhook_get, webhook_list
 from subscriptions.services import subscription_create
-from subscriptions.webhooks import webhook_receive, webhook_replay
+from subscriptions.webhooks import signature_refuse_unknown_tenant, webhook_receive, webhook_replay
 from tenancy.api import request_actor, request_tenant
 from tenancy.models import ApiKey, ApiKeyScope, Tenant
+from tenancy.throttling import ApiRateThrottle
 
 LIST_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("limit", int, description="1 to 500, default 50")]
 
@@ -106,10 +106,25 @@ class DeviceCloudPermission(permissions.BasePermission):
         return bool(request.query_params.get("tenant"))
 
 
+class DeviceCloudThrottle(ApiRateThrottle):
+    """Webhooks count against their tenant's limit, named by the API key or by ``?tenant=<slug>``.
+    A slug that no tenant has is counted the same way, under its own name: a 429 must not tell
+    which slugs exist."""
+
+    def tenant_ident(self, request: Request, api_key: ApiKey | None) -> str:
+        if api_key is not None:
+            return str(api_key.tenant_id)
+        slug = request.query_params.get("tenant", "")[:63]
+        tenant_id = Tenant.objects.filter(slug=slug).values_list("pk", flat=True).first()
+        return str(tenant_id) if tenant_id is not None else "slug:%s" % slug
+
+
 class DeviceCloudWebhookApi(APIView):
     read_scopes: frozenset[str] = frozenset()
     write_scopes = frozenset({ApiKeyScope.DEVICE_CLOUD, ApiKeyScope.FULL})
     permission_classes = [DeviceCloudPermission]
+    throttle_classes = [DeviceCloudThrottle]
+    rate_limit_scope = "webhooks"
     # A refused webhook is stored with its outcome (staff can replay it) and answered 422: the
     # error must not roll it back (billing_platform.middleware.ApiTransactionMiddleware).
     keeps_writes_on_error = True
@@ -136,6 +151,8 @@ class DeviceCloudWebhookApi(APIView):
     )
     def post(self, request: Request) -> Response:
         tenant = self._tenant(request)
+        if tenant is None:
+            signature_refuse_unknown_tenant(body=request.body, headers=dict(request.headers))
         webhook, created = webhook_receive(
             tenant=tenant,
             body=request.body,
@@ -155,14 +172,10 @@ class DeviceCloudWebhookApi(APIView):
         return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
     @staticmethod
-    def _tenant(request: Request) -> Tenant:
+    def _tenant(request: Request) -> Tenant | None:
         if isinstance(request.auth, ApiKey):
             return request.auth.tenant
-        tenant = Tenant.objects.filter(slug=request.query_params.get("tenant", "")).first()
-        if tenant is None:
-            # Same answer as a bad signature: no way to probe which tenants exist.
-            raise WebhookSignatureInvalid("Webhook signature rejected.")
-        return tenant
+        return Tenant.objects.filter(slug=request.query_params.get("tenant", "")).first()
 
 
 class WebhookListApi(APIView):

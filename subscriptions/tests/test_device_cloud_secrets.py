@@ -4,8 +4,12 @@ import base64
 import json
 import time
 from datetime import UTC, datetime
+from io import StringIO
+from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
 from standardwebhooks import Webhook
 
 from subscriptions.errors import WebhookSignatureInvalid
@@ -106,3 +110,15 @@ def test_another_tenants_secret_cannot_be_removed_by_its_fingerprint(
         device_cloud_secret_remove(tenant=tenant, actor=ACTOR, at=AT, fingerprint=fingerprint)
     other_tenant.refresh_from_db()
     assert len(other_tenant.device_cloud_secrets) == 2
+
+
+def test_webhooks_verify_across_an_encryption_key_rotation(tenant: Tenant, old_secret: str, settings: Any) -> None:
+    # given: the secret stored under the key in force; then a new key put first and rotated to
+    new_key = Fernet.generate_key().decode()
+    settings.TRIPOD_ENCRYPTION_KEYS = [new_key, *settings.TRIPOD_ENCRYPTION_KEYS]
+    call_command("encryption_rotate", stdout=StringIO())
+    # when: the old key is dropped
+    settings.TRIPOD_ENCRYPTION_KEYS = [new_key]
+    # then: the stored secret still verifies the device cloud's signatures
+    tenant = Tenant.objects.get(pk=tenant.pk)
+    verify_signature(tenant=tenant, body=BODY, headers=signed_headers(old_secret))

@@ -332,6 +332,15 @@ def test_a_failing_apply_is_kept_as_failed_and_retried(
     webhook = DeviceCloudWebhook.objects.get()
     # eager Celery runs the retry at once: the second attempt applies it
     assert (webhook.status, webhook.attempts, calls["n"]) == ("applied", 2, 2)
+    # in between it was "failed" with an outcome that says nothing of the error (that is logged)
+    webhooks.webhook_mark_failed(webhook_pk=str(webhook.pk))
+    webhook.refresh_from_db()
+    assert webhook.status == "applied"  # an applied webhook stays applied
+    DeviceCloudWebhook.objects.filter(pk=webhook.pk).update(status="received")
+    webhooks.webhook_mark_failed(webhook_pk=str(webhook.pk))
+    webhook.refresh_from_db()
+    assert (webhook.status, webhook.outcome) == ("failed", "Applying failed on our side; it is retried automatically.")
+    assert "database went away" not in webhook.outcome
     assert devices(smart_fleet)["A"].activated_at is not None
 
 
@@ -396,3 +405,69 @@ def test_a_webhook_id_longer_than_255_characters_is_refused_not_cut(
     ]
     assert not DeviceCloudWebhook.objects.exists()
     assert devices(smart_fleet)["A"].activated_at is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_unknown_tenant_is_answered_as_a_known_one_with_a_bad_signature(
+    tenant: Tenant, smart_fleet: Subscription, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a webhook signed with a secret that is not the tenant's
+    payload = json.dumps(
+        {"type": "device.activated", "data": {"device_id": "A", "occurred_at": "2026-03-15T09:00:00Z"}}
+    )
+    headers: dict[str, Any] = {
+        "HTTP_WEBHOOK_ID": "msg_probe",
+        "HTTP_WEBHOOK_TIMESTAMP": str(int(NOW.timestamp())),
+        "HTTP_WEBHOOK_SIGNATURE": Webhook(generate_webhook_secret()).sign("msg_probe", NOW, payload),
+    }
+    verified: list[str] = []
+    real_verify = Webhook.verify
+
+    def counting_verify(self: Webhook, *args: Any, **kwargs: Any) -> Any:
+        verified.append("checked")
+        return real_verify(self, *args, **kwargs)
+
+    monkeypatch.setattr(Webhook, "verify", counting_verify)
+
+    def post(slug: str, **extra: Any) -> Any:
+        url = "/api/v1/webhooks/device-cloud?tenant=%s" % slug
+        return APIClient().post(url, data=payload, content_type="application/json", **{**headers, **extra})
+
+    # when: sent to the real tenant, to a slug no tenant has, and without its signature headers
+    known = post(tenant.slug)
+    checks_for_known = len(verified)
+    unknown = post("no-such-tenant")
+    checks_for_unknown = len(verified) - checks_for_known
+    unsigned = post(tenant.slug, HTTP_WEBHOOK_SIGNATURE="", HTTP_WEBHOOK_ID="")
+
+    # then: one answer, word for word, with nothing of Python or of the tenant in it
+    expected = {
+        "type": "https://tripod.dev/problems/invalid_signature",
+        "title": "Unauthenticated",
+        "status": 401,
+        "detail": "Webhook signature rejected.",
+        "code": "invalid_signature",
+    }
+    for response in (known, unknown, unsigned):
+        assert response.status_code == 401
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json() == expected
+    # the unknown slug took the same work as the known tenant's one secret: a signature check
+    assert (checks_for_known, checks_for_unknown) == (1, 1)
+    assert not DeviceCloudWebhook.objects.exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_tenant_without_secrets_is_answered_as_any_bad_signature(tenant: Tenant, smart_fleet: Subscription) -> None:
+    tenant.device_cloud_secrets = []
+    tenant.save()
+    payload = "{}"
+    response = APIClient().post(
+        "/api/v1/webhooks/device-cloud?tenant=%s" % tenant.slug,
+        data=payload,
+        content_type="application/json",
+        HTTP_WEBHOOK_ID="msg_1",
+        HTTP_WEBHOOK_TIMESTAMP=str(int(NOW.timestamp())),
+        HTTP_WEBHOOK_SIGNATURE=Webhook(generate_webhook_secret()).sign("msg_1", NOW, payload),
+    )
+    assert (response.status_code, response.json()["detail"]) == (401, "Webhook signature rejected.")

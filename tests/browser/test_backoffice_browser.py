@@ -1,5 +1,7 @@
 """The back-office in a real browser (Debian's Chromium driven by Playwright): log in, then the
-price calculator updates live (htmx) as finance staff type."""
+price calculator updates live (htmx) as finance staff type; the pages' scripts (static/tripod.js)
+and the API reference (Swagger UI) work under the Content-Security-Policy, which the browser
+enforces: any violation, or any error on the console, fails the test."""
 
 import os
 import shutil
@@ -38,8 +40,29 @@ def page() -> Iterator[Any]:
             ],
         )
         page = browser.new_page()
+        # What the browser refused under the Content-Security-Policy (the violation events, and its
+        # console messages), script errors, and answers in error. Other console errors are not
+        # counted: htmx logs the requests it cancels (hx-sync) and Chromium the missing favicon.
+        page.add_init_script(
+            "window.__cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push("
+            "e.violatedDirective + ' ' + (e.blockedURI || 'inline') + ' ' + e.sourceFile + ':' + e.lineNumber));"
+        )
+        problems: list[str] = []
+        page.on(
+            "console",
+            lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
+        )
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("response", lambda r: problems.append("%d %s" % (r.status, r.url)) if r.status >= 400 else None)
+        page.problems = problems  # type: ignore[attr-defined]
         yield page
         browser.close()
+
+
+def assert_no_violation(page: Any) -> None:
+    assert page.evaluate("window.__cspViolations") == []
+    assert page.problems == [], "\n".join(page.problems)
 
 
 def test_login_then_the_calculator_updates_live(live_server: Any, page: Any) -> None:
@@ -59,8 +82,50 @@ def test_login_then_the_calculator_updates_live(live_server: Any, page: Any) -> 
     quantity.fill("14000")
     quantity.press("Tab")
     # htmx posts the form and swaps in the result: 60.00 + 75.00 + 104.64 = 239.64, VAT 47.93
-    page.wait_for_function("document.body.innerText.includes('287.57')", timeout=10000)
+    page.wait_for_function("() => document.body.innerText.includes('287.57')", timeout=10000)
     text = page.inner_text("body")
     assert "104.64" in text
     assert "239.64" in text
     page.wait_for_load_state("networkidle")  # let the last live update finish before the server stops
+    assert_no_violation(page)
+
+
+def test_page_scripts_and_the_api_reference_work_under_the_policy(live_server: Any, page: Any) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    page.goto(live_server.url + "/app/login/")
+    page.fill("input[name=username]", "demo@smartfleet.test")
+    page.fill("input[name=password]", "smartfleet-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/app/")
+    assert_no_violation(page)
+
+    # the language menu submits itself when a language is chosen (data-autosubmit, static/tripod.js)
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "fr")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "en")
+
+    # a form with data-confirm asks first: dismissed, nothing happens; accepted, the key is revoked
+    page.goto(live_server.url + "/app/api-keys/")
+    page.click("summary")
+    page.fill("input[name=name]", "Browser test key")
+    page.click("form button[type=submit] >> text=Create key")
+    page.wait_for_selector("#new-key")
+    answers = iter(["dismiss", "accept"])
+    page.on("dialog", lambda dialog: getattr(dialog, next(answers))())
+    revoke = page.locator("tr", has_text="Browser test key").locator("button", has_text="Revoke")
+    revoke.click()
+    page.wait_for_timeout(300)
+    assert page.locator("tr", has_text="Browser test key").locator("text=Active").count() == 1
+    with page.expect_navigation():
+        revoke.click()
+    assert "Key Browser test key revoked." in page.content()
+    assert_no_violation(page)
+
+    # the API reference: Swagger UI renders the operations from the schema
+    page.goto(live_server.url + "/api/v1/docs/")
+    page.wait_for_selector(".opblock", timeout=15000)
+    assert page.locator(".opblock").count() > 10
+    page.wait_for_load_state("networkidle")
+    assert_no_violation(page)

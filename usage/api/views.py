@@ -11,12 +11,12 @@ from rest_framework.views import APIView
 
 from billing_platform.api.serializers import problems
 from billing_platform.errors import FieldError, InvalidInput
+from billing_platform.ratelimit import Limit, Rate, rate_limit
 from tenancy.api import request_tenant
 from tenancy.models import ApiKeyScope
 from usage.errors import MalformedRequest, UnsupportedMediaType
 from usage.ingest import MAX_BATCH, events_ingest
 from usage.models import UsageSettings
-from usage.ratelimit import check_rate
 
 JSON = "application/json"
 CE_SINGLE = "application/cloudevents+json"
@@ -114,6 +114,9 @@ BATCH_RESULT = inline_serializer(
 class EventIngestApi(APIView):
     read_scopes: frozenset[str] = frozenset()
     write_scopes = frozenset({ApiKeyScope.FULL, ApiKeyScope.INGEST})
+    # Ingestion has its own limits: per tenant TRIPOD_RATE_LIMITS["ingest"], per key each tenant's
+    # usage setting (below), both higher than the rest of the API's.
+    rate_limit_scope = "ingest"
 
     @extend_schema(
         operation_id="events_ingest",
@@ -129,7 +132,8 @@ class EventIngestApi(APIView):
     def post(self, request: Request) -> Response:
         tenant = request_tenant(request)
         settings, _ = UsageSettings.objects.get_or_create(tenant=tenant)
-        check_rate(key_id=str(request.auth.pk), limit_per_second=settings.rate_limit_per_second)
+        per_second = Rate(settings.rate_limit_per_second, 1)
+        rate_limit(request._request, [Limit("ingest:key:%s" % request.auth.pk, per_second, "this API key")])
         content_type = (request.content_type or "").split(";")[0].strip().lower()
         events = parse_events(request.body, content_type)
         result = events_ingest(tenant=tenant, events=events, received_at=timezone.now(), settings=settings)
