@@ -76,8 +76,8 @@ def test_rotation_reencrypts_every_secret_under_the_new_key(
 def test_the_migration_encrypts_the_secrets_stored_before_it() -> None:
     # given: the schema before encryption, and a tenant whose secret is stored in clear (jsonb)
     before, after = (
-        [("tenancy", "0003_audit_object_id_holds_a_webhook_id")],
-        [("tenancy", "0004_device_cloud_secrets_encrypted")],
+        [("tenancy", "0004_payment_instructions")],
+        [("tenancy", "0005_device_cloud_secrets_encrypted")],
     )
     executor = MigrationExecutor(connection)
     executor.migrate(before)

@@ -40,7 +40,7 @@ def decrypt_secrets(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenancy', '0003_audit_object_id_holds_a_webhook_id'),
+        ('tenancy', '0004_payment_instructions'),
     ]
 
     operations = [
