@@ -68,7 +68,7 @@ def _address_errors(data: dict[str, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
     for field, path in ADDRESS_FIELDS.items():
         value = data[field]
-        limit = Customer._meta.get_field(field).max_length
+        limit = getattr(Customer._meta.get_field(field), "max_length", None)
         if limit is not None and len(value) > limit:
             errors.append(FieldError(path, "too_long", "%s has at most %d characters." % (path, limit)))
             continue
