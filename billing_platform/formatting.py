@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_interval, format_time
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import format_currency, format_decimal, format_percent, parse_pattern
 from djmoney.money import Money
 
 from billing_platform.money import minor_unit_exponent, round_minor
@@ -64,16 +64,25 @@ def places(value: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def money_text(value: Money | Decimal, *, language: str | None, currency: str | None = None) -> str:
+def money_text(
+    value: Money | Decimal, *, language: str | None, currency: str | None = None, whole: bool = False
+) -> str:
     """An amount at its currency's minor unit, with its symbol: ``Money("12345.674", "EUR")`` ->
     "12 345,67 €" in French, "€12,345.67" in English. A ``Decimal`` (a line's amount) is given with
-    its document's ``currency``; a ``Money`` shown as another currency is refused."""
+    its document's ``currency``; a ``Money`` shown as another currency is refused. ``whole``: a
+    whole amount without its zero cents, as a sentence says it ("40 €"; 40.50 stays "40,50 €")."""
     amount, code = _amount_and_currency(value, currency)
     try:
         amount = round_minor(amount, code)
     except ValueError:  # not an ISO 4217 code: as stored, Babel's two places
         pass
-    return format_currency(amount, code, locale=babel_locale(language))
+    locale = babel_locale(language)
+    if whole and amount == amount.to_integral_value():
+        parsed = Locale.parse(locale)
+        pattern = parse_pattern(parsed.currency_formats["standard"])
+        pattern.frac_prec = (0, 0)
+        return pattern.apply(amount, parsed, currency=code, currency_digits=False)
+    return format_currency(amount, code, locale=locale)
 
 
 def unit_price_text(value: Money | Decimal, *, language: str | None, currency: str | None = None) -> str:

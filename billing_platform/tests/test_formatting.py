@@ -43,6 +43,13 @@ def test_an_amount_is_rounded_to_its_currency_and_shown_with_its_symbol(
     assert money_text(Money(amount, currency), language="fr") == fr
 
 
+def test_a_whole_amount_in_a_sentence_drops_its_zero_cents() -> None:
+    assert money_text(Decimal("40.00"), currency="EUR", language="fr", whole=True) == f"40{NBSP}€"
+    assert money_text(Decimal("40.00"), currency="EUR", language="en", whole=True) == "€40"
+    assert money_text(Decimal("40.5"), currency="EUR", language="fr", whole=True) == f"40,50{NBSP}€"
+    assert money_text(Decimal("1500"), currency="EUR", language="fr", whole=True) == f"1{NNBSP}500{NBSP}€"
+
+
 def test_a_money_shown_as_another_currency_is_refused() -> None:
     with pytest.raises(ValueError, match="a EUR amount shown as USD"):
         money_text(Money(1, "EUR"), currency="USD", language="en")
