@@ -20,7 +20,7 @@ from customers.services import customer_create, customer_update
 from tenancy.api import request_actor, request_tenant
 
 
-class AddressOutputSerializer(serializers.Serializer):
+class CustomerAddressSerializer(serializers.Serializer):
     """The customer's postal address (EN 16931 BG-8); blank lines are empty strings."""
 
     line1 = serializers.CharField(source="address_line1")
@@ -30,7 +30,7 @@ class AddressOutputSerializer(serializers.Serializer):
     country = serializers.CharField()
 
 
-class AddressInputSerializer(StrictSerializer):
+class CustomerAddressInputSerializer(StrictSerializer):
     """A postal address, whole or in part: a PATCH changes the lines it names and keeps the others.
     ``country`` is the customer's ``country``."""
 
@@ -88,7 +88,7 @@ def country_errors_named_as_sent(data: dict[str, Any]) -> Iterator[None]:
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):
-    address = AddressOutputSerializer(source="*")
+    address = CustomerAddressSerializer(source="*")
 
     class Meta:
         model = Customer
@@ -115,13 +115,17 @@ class CustomerListCreateApi(APIView):
         external_id = serializers.CharField(max_length=200)
         name = serializers.CharField(max_length=200)
         email = serializers.EmailField(max_length=254)
-        # Required, here or as address.country.
-        country = serializers.CharField(max_length=2, min_length=2, required=False)
+        country = serializers.CharField(
+            max_length=2,
+            min_length=2,
+            required=False,
+            help_text="ISO 3166-1 alpha-2; required, here or as address.country (the same country if both).",
+        )
         currency = serializers.CharField(max_length=3, min_length=3, required=False)
         timezone = serializers.CharField(max_length=64, required=False)
         language = serializers.CharField(max_length=2, required=False, default="en")
         tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-        address = AddressInputSerializer(required=False)
+        address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
         reseller = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
@@ -178,7 +182,7 @@ class CustomerDetailApi(APIView):
         timezone = serializers.CharField(max_length=64, required=False)
         language = serializers.CharField(max_length=2, required=False)
         tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True)
-        address = AddressInputSerializer(required=False)
+        address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
         reseller = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
