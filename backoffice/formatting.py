@@ -1,19 +1,33 @@
-"""How the back-office pages print what they show: stored decimals as plain numbers the templates
-localize (0,010 in French), amounts (a ``Money``, or a line's ``Decimal`` with its document's
-currency) with their currency's decimals, a half-open period as its first and last local days, and
-the labels of choices.
+"""How the back-office pages print what they show, in the reader's language: amounts, unit prices,
+quantities, rates, days, instants and periods (the functions below, which the templates use as
+filters: ``{% load tripod_format %}``, ``backoffice/templatetags/tripod_format.py``), with
+``billing_platform.formatting``, the Babel formats of the invoice documents ("12 345,67 €" in
+French, "€12,345.67" in English; "1–30 nov. 2026"); and the labels of choices.
 
-The pages print an amount as a number in the reader's format followed (or preceded) by the ISO
-code, "24,00 EUR", in table columns that line up; the invoice documents print it with its symbol
-("24,00 €", ``invoicing.pdf``)."""
+Presenters hand the templates typed values, an amount as a ``Money`` (a line's ``Decimal`` made one
+with its document's currency), never a formatted string; a template prints it with ``|money``
+(rounded to the currency's minor unit) or ``|unit_price`` (its own places). A period is shown with
+its last day, the day before its exclusive end (``period_days``)."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, overload
+from typing import Any
 
 from django.utils.http import urlencode
+from django.utils.translation import get_language
 from djmoney.money import Money
 
+from billing_platform.formatting import (
+    country_name,
+    day_text,
+    instant_text,
+    money_text,
+    number_text,
+    percent_text,
+    period_text,
+    unit_price_text,
+)
+from billing_platform.formatting import period_days as period_days
 from billing_platform.money import minor_unit_exponent
 from billing_platform.periods import local_date
 
@@ -37,38 +51,26 @@ def currency_places(currency: str) -> int:
         return 2
 
 
-@overload
-def money_display(value: Money | None) -> Decimal | None: ...
-@overload
-def money_display(value: Money | Decimal | None, currency: str) -> Decimal | None: ...
-def money_display(value: Money | Decimal | None, currency: str | None = None) -> Decimal | None:
-    """An amount with its currency's decimals at least: Money(26, "EUR") -> 26.00, Money(1500, "JPY")
-    -> 1500. A ``Decimal`` (a line's amount, a price) is given with its document's ``currency``."""
-    if isinstance(value, Money):
-        code = value.currency.code
-        if currency is not None and currency != code:
-            raise ValueError("a %s amount shown as %s" % (code, currency))
-        value, currency = value.amount, code
-    if value is None:
-        return None
-    if currency is None:
-        raise TypeError("a Decimal amount needs its currency")
-    return decimal_plain(value, currency_places(currency))
+def money_of(value: Money | Decimal | None, currency: str) -> Money | None:
+    """A line's ``Decimal`` (or a stored detail's amount) as a ``Money`` in its document's currency."""
+    if value is None or isinstance(value, Money):
+        return value
+    return Money(value, currency)
 
 
 def decimal_or_none(value: Any) -> Decimal | None:
     """A stored number (a Decimal, or a string in a JSON detail) as a finite Decimal, else None."""
     try:
-        number = Decimal(str(value))
+        parsed = Decimal(str(value))
     except (InvalidOperation, ValueError, TypeError):
         return None
-    return number if number.is_finite() else None
+    return parsed if parsed.is_finite() else None
 
 
 def quantity_display(value: Any) -> Decimal | None:
-    """A stored quantity as printed: 1752.0000000000 -> 1752, 25.5000000000 -> 25.5."""
-    number = decimal_or_none(value)
-    return None if number is None else decimal_plain(number, 0)
+    """A stored quantity without its trailing zeros: 1752.0000000000 -> 1752, 25.5000000000 -> 25.5."""
+    parsed = decimal_or_none(value)
+    return None if parsed is None else decimal_plain(parsed, 0)
 
 
 def decimals_in(value: Any, key: str = "") -> Any:
@@ -89,11 +91,6 @@ def decimals_in(value: Any, key: str = "") -> Any:
     return value
 
 
-def period_days(start: datetime, end: datetime, tz: str) -> tuple[date, date]:
-    """A half-open period as the first and last local days it covers: [1 Apr, 1 May) -> 1 Apr, 30 Apr."""
-    return local_date(start, tz), local_date(end - timedelta(microseconds=1), tz)
-
-
 def choice_label(choices: Any, value: str) -> str:
     """The label of a stored choice (``TextChoices``), the value itself when it is not one."""
     return str(dict(choices.choices).get(value, value)) if value else ""
@@ -102,3 +99,95 @@ def choice_label(choices: Any, value: str) -> str:
 def query_string(**params: str) -> str:
     """A query string of the non-empty parameters, for links that keep the filters."""
     return urlencode({k: v for k, v in params.items() if v})
+
+
+# --- in the reader's language (the template filters) ----------------------------------------------
+
+
+def _amount(value: Any) -> Money | Decimal | None:
+    """A value to print as an amount: a ``Money``, or a number (a stored detail's string included)."""
+    if isinstance(value, Money):
+        return value
+    return decimal_or_none(value) if not isinstance(value, bool) else None
+
+
+def money(value: Any, currency: str | None = None) -> str:
+    """An amount at its currency's minor unit, with its symbol; a ``Decimal`` needs ``currency``.
+    What is not a number is printed as it is."""
+    if value is None or value == "":
+        return ""
+    amount = _amount(value)
+    if amount is None:
+        return str(value)
+    return money_text(amount, currency=currency or None, language=get_language())
+
+
+def unit_price(value: Any, currency: str | None = None) -> str:
+    """A unit price (or a catalog price) with the places it was set with, at least its currency's."""
+    if value is None or value == "":
+        return ""
+    amount = _amount(value)
+    if amount is None:
+        return str(value)
+    return unit_price_text(amount, currency=currency or None, language=get_language())
+
+
+def number(value: Any) -> str:
+    """A quantity without trailing zeros, with the language's separators; what is not a number is
+    printed as it is."""
+    if value is None or value == "":
+        return ""
+    parsed = None if isinstance(value, bool) else decimal_or_none(value)
+    return str(value) if parsed is None else number_text(parsed, language=get_language())
+
+
+def percent(value: Any) -> str:
+    """A rate given in percent (20 -> "20 %" in French, "20%" in English)."""
+    if value is None or value == "":
+        return ""
+    parsed = None if isinstance(value, bool) else decimal_or_none(value)
+    return str(value) if parsed is None else percent_text(parsed, language=get_language())
+
+
+def day(value: date | None) -> str:
+    """A calendar day; an instant is refused, as its day depends on a time zone (use ``moment``)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        raise TypeError("day takes a date; an instant needs its time zone: use moment")
+    return day_text(value, language=get_language())
+
+
+def local_day(value: datetime | None, tz: str) -> str:
+    """The calendar day of an instant in a time zone: 2026-03-31T22:30Z is "1 Apr 2026" in Paris."""
+    if value is None or value == "":
+        return ""
+    return day_text(local_date(value, tz), language=get_language())
+
+
+def moment(value: datetime | None, tz: str) -> str:
+    """An instant in a time zone, to the minute, with the zone: "1 Nov 2026, 14:05 CET"."""
+    if value is None or value == "":
+        return ""
+    return instant_text(value, tz=tz, language=get_language())
+
+
+def moment_seconds(value: datetime | None, tz: str) -> str:
+    """An instant in a time zone, to the second, with the zone: "1 Nov 2026, 14:05:07 CET"."""
+    if value is None or value == "":
+        return ""
+    return instant_text(value, tz=tz, language=get_language(), seconds=True)
+
+
+def period(first: date | None, last: date | None) -> str:
+    """The days of a period, both included (``last`` is its last day, not its exclusive end)."""
+    if first is None or last is None:
+        return ""
+    return period_text(first, last, language=get_language())
+
+
+def country(code: str | None) -> str:
+    """A country's name from its ISO code."""
+    if not code:
+        return ""
+    return country_name(code, language=get_language())

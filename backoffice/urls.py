@@ -91,6 +91,7 @@ urlpatterns += [
 urlpatterns += [
     path("settings/", settings_views.settings_page, name="settings"),
     path("settings/seller/", settings_views.seller_update_view, name="settings-seller"),
+    path("settings/payment/", settings_views.payment_update_view, name="settings-payment"),
     path("settings/invoicing/", settings_views.invoicing_settings_update_view, name="settings-invoicing"),
     path("settings/usage/", settings_views.usage_settings_update_view, name="settings-usage"),
     path(

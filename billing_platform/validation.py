@@ -44,6 +44,33 @@ def validate_country(value: str, *, field: str) -> None:
         raise invalid(field, "unknown_country", f"Unknown ISO 3166-1 alpha-2 country: {value}.")
 
 
+# A postal code anywhere: letters, digits, spaces and hyphens ("75008", "SW1A 1AA", "00-950").
+_POSTAL_CODE = re.compile(r"^[A-Z0-9](?:[A-Z0-9 -]*[A-Z0-9])?$")
+# The countries whose format is short to state and without exceptions, by ISO 3166 code; any other
+# country's postal code follows the rule above only.
+POSTAL_CODE_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
+    "FR": (re.compile(r"^\d{5}$"), "5 digits, e.g. 75008"),
+    "DE": (re.compile(r"^\d{5}$"), "5 digits, e.g. 10115"),
+    "ES": (re.compile(r"^\d{5}$"), "5 digits, e.g. 28001"),
+    "IT": (re.compile(r"^\d{5}$"), "5 digits, e.g. 00184"),
+    "BE": (re.compile(r"^\d{4}$"), "4 digits, e.g. 1000"),
+    "NL": (re.compile(r"^\d{4} ?[A-Z]{2}$"), "4 digits and 2 letters, e.g. 1012 AB"),
+    "SE": (re.compile(r"^\d{3} ?\d{2}$"), "5 digits, e.g. 114 55"),
+    "US": (re.compile(r"^\d{5}(?:-\d{4})?$"), "a ZIP code of 5 digits, or 5+4, e.g. 94105-1804"),
+}
+
+
+def postal_code_error(value: str, country: str) -> str | None:
+    """Why ``value`` (upper-cased, trimmed) is not a postal code of ``country``, or None."""
+    known = POSTAL_CODE_FORMATS.get(country.upper())
+    if known is not None:
+        pattern, shape = known
+        return None if pattern.match(value) else "A postal code in %s is %s." % (country.upper(), shape)
+    if not _POSTAL_CODE.match(value):
+        return "A postal code has letters, digits, spaces and hyphens only."
+    return None
+
+
 def validate_language(value: str, *, field: str) -> None:
     if value not in SUPPORTED_LANGUAGES:
         raise invalid(

@@ -1,4 +1,4 @@
-from billing_platform.errors import Conflict, InvalidInput, NotFound
+from billing_platform.errors import Conflict, DomainError, InvalidInput, NotFound
 
 
 class CustomerNotFound(NotFound):
@@ -11,3 +11,9 @@ class CustomerExternalIdTaken(Conflict):
 
 class InvalidTaxId(InvalidInput):
     code = "invalid_tax_id"
+
+
+class CustomerCountryConflict(DomainError):
+    """``country`` and ``address.country`` name two countries: the request says two things."""
+
+    code = "country_conflict"

@@ -8,6 +8,8 @@ from stdnum.eu import vat
 
 from billing_platform.errors import FieldError, InvalidInput, invalid
 from billing_platform.validation import (
+    postal_code_error,
+    refused_character,
     validate_country,
     validate_currency,
     validate_language,
@@ -28,18 +30,67 @@ EDITABLE_FIELDS = (
     "language",
     "country",
     "tax_id",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
     "billing_day",
     "reseller",
 )
 AUDITED_FIELDS = ("external_id", *EDITABLE_FIELDS)
+# The postal address's lines, by the path the API names them with (its country is ``country``).
+ADDRESS_FIELDS = {
+    "address_line1": "address.line1",
+    "address_line2": "address.line2",
+    "postal_code": "address.postal_code",
+    "city": "address.city",
+}
+_SPACES = re.compile(r"\s+")
 
 
 def _snapshot(customer: Customer) -> dict[str, Any]:
     return model_to_dict(customer, fields=AUDITED_FIELDS)
 
 
-def _validate(data: dict[str, Any]) -> None:
-    """Collects every field error so the caller sees them all at once."""
+def _clean_address(data: dict[str, Any]) -> None:
+    """Address lines trimmed (None is blank); a postal code upper-cased with single spaces, as printed."""
+    for field in ADDRESS_FIELDS:
+        if field in data:
+            value = (data[field] or "").strip()
+            data[field] = _SPACES.sub(" ", value).upper() if field == "postal_code" else value
+
+
+def _address_errors(data: dict[str, Any]) -> list[FieldError]:
+    """The postal address of a whole customer (``data`` holds its four lines and its country): no
+    line too long or holding a control character, a street line and a city once any line is given
+    (an address without them cannot be printed on an invoice), and a postal code shaped as the
+    country's (``billing_platform.validation.postal_code_error``)."""
+    errors: list[FieldError] = []
+    for field, path in ADDRESS_FIELDS.items():
+        value = data[field]
+        limit = getattr(Customer._meta.get_field(field), "max_length", None)
+        if limit is not None and len(value) > limit:
+            errors.append(FieldError(path, "too_long", "%s has at most %d characters." % (path, limit)))
+            continue
+        message = refused_character(value)
+        if message is not None:
+            errors.append(FieldError(path, "control_character", message))
+    if any(data[field] for field in ADDRESS_FIELDS):
+        for field in ("address_line1", "city"):
+            if not data[field]:
+                path = ADDRESS_FIELDS[field]
+                errors.append(FieldError(path, "required", "%s is required once an address is given." % path))
+    postal_code = data["postal_code"]
+    if postal_code and not any(e.field == ADDRESS_FIELDS["postal_code"] for e in errors):
+        message = postal_code_error(postal_code, data["country"])
+        if message is not None:
+            errors.append(FieldError(ADDRESS_FIELDS["postal_code"], "invalid_postal_code", message))
+    return errors
+
+
+def _validate(data: dict[str, Any], *, address: dict[str, Any] | None = None) -> None:
+    """Collects every field error so the caller sees them all at once; ``address`` is the whole
+    postal address to check (its lines and country) when it is given or changes."""
     errors: list[FieldError] = []
     checks = (
         ("currency", validate_currency),
@@ -62,6 +113,8 @@ def _validate(data: dict[str, Any]) -> None:
         number = tax_id if tax_id[:2].isalpha() else country + tax_id
         if not vat.is_valid(number):
             errors.append(FieldError("tax_id", InvalidTaxId.code, f"{tax_id} is not a valid EU VAT number."))
+    if address is not None:
+        errors.extend(_address_errors(address))
     if errors:
         raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 
@@ -79,10 +132,15 @@ def customer_create(
     timezone: str | None = None,
     language: str = "en",
     tax_id: str = "",
+    address_line1: str = "",
+    address_line2: str = "",
+    postal_code: str = "",
+    city: str = "",
     billing_day: int | None = None,
     reseller: str = "",
 ) -> Customer:
-    """Create a customer; currency and time zone default to the tenant's."""
+    """Create a customer; currency and time zone default to the tenant's. Its postal address (the
+    four lines, in ``country``) is optional, but a street line and a city come together."""
     if not EXTERNAL_ID_RE.match(external_id):
         raise invalid(
             "external_id",
@@ -97,10 +155,15 @@ def customer_create(
         "language": language,
         "country": country.upper(),
         "tax_id": tax_id.strip().replace(" ", ""),
+        "address_line1": address_line1,
+        "address_line2": address_line2,
+        "postal_code": postal_code,
+        "city": city,
         "billing_day": billing_day,
         "reseller": reseller,
     }
-    _validate(data)
+    _clean_address(data)
+    _validate(data, address=data)
     try:
         with transaction.atomic():
             customer = Customer.objects.create(tenant=tenant, external_id=external_id, **data)
@@ -135,12 +198,19 @@ def customer_update(
             data[key] = data[key].upper()
     if "tax_id" in data:
         data["tax_id"] = (data["tax_id"] or "").strip().replace(" ", "")
+    _clean_address(data)
     with transaction.atomic():
         customer = Customer.objects.select_for_update().filter(tenant=tenant, external_id=external_id).first()
         if customer is None:
             raise CustomerNotFound(f"No customer with external_id {external_id}.")
         merged = {**_snapshot(customer), **data}
-        _validate({**data, "country": merged["country"], "tax_id": merged["tax_id"]})
+        # The address is checked whole, as it will be stored: a new postal code against the stored
+        # country, a new country against the stored postal code.
+        address_changes = "country" in data or any(field in data for field in ADDRESS_FIELDS)
+        _validate(
+            {**data, "country": merged["country"], "tax_id": merged["tax_id"]},
+            address=merged if address_changes else None,
+        )
         before = _snapshot(customer)
         for key, value in data.items():
             setattr(customer, key, value)

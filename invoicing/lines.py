@@ -12,6 +12,7 @@ language, the invoice document in the invoice's.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
+from billing_platform.formatting import last_day, period_text
 from billing_platform.periods import Period
 
 if TYPE_CHECKING:
@@ -49,7 +51,11 @@ def line_description(name: str, qualifiers: Mapping[str, Any], *, language: str 
     """A line's description in ``language``: its name and its qualifiers. ``("ELD-200", {"instalment":
     2, "of": 12})`` -> "ELD-200, instalment 2/12" ("ELD-200, échéance 2/12" in French). A line
     without qualifiers (one written before they existed included) is its name, as stored. A
-    ``language`` of None (translation deactivated) is English."""
+    ``language`` of None (translation deactivated) is English.
+
+    A proration's days are printed as every period is, with its last day: its ``to`` is exclusive
+    (the next period's first day), so ``{"from": "2026-11-15", "to": "2026-12-01", "days": 16,
+    "days_in_period": 30}`` reads "Fleet platform, 15–30 Nov 2026 (16/30)"."""
     if not qualifiers:
         return name
     text = name
@@ -61,10 +67,11 @@ def line_description(name: str, qualifiers: Mapping[str, Any], *, language: str 
                 "count": qualifiers["of"],
             }
         if "days" in qualifiers:
-            text = pgettext("invoice line", "%(name)s, %(first)s to %(last)s (%(days)s/%(total)s)") % {
+            first = date.fromisoformat(qualifiers["from"])
+            last = last_day(date.fromisoformat(qualifiers["to"]))
+            text = pgettext("invoice line", "%(name)s, %(period)s (%(days)s/%(total)s)") % {
                 "name": text,
-                "first": qualifiers["from"],
-                "last": qualifiers["to"],
+                "period": period_text(first, last, language=language),
                 "days": qualifiers["days"],
                 "total": qualifiers["days_in_period"],
             }

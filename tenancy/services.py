@@ -2,7 +2,8 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -11,12 +12,15 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils.crypto import get_random_string
-from stdnum.eu import vat
+from stdnum import bic, iban
+from stdnum.eu import at_02, vat
+from stdnum.exceptions import InvalidChecksum, InvalidLength
+from stdnum.exceptions import ValidationError as NumberError
 from stdnum.fr import siren, siret
 
 from billing_platform.errors import FieldError, InvalidInput, invalid
 from billing_platform.money import is_known_currency
-from billing_platform.validation import validate_country, validate_timezone
+from billing_platform.validation import refused_character, validate_country, validate_timezone
 from tenancy.actors import Actor
 from tenancy.errors import (
     ApiKeyAlreadyRevoked,
@@ -85,6 +89,15 @@ def audit_record(
     return entry
 
 
+def _json_value(value: Any) -> Any:
+    """A value as the audit log's JSON holds it: an amount as its string ("40.00"), a day in ISO."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
 def audited_update(
     *,
     obj: Model,
@@ -115,8 +128,8 @@ def audited_update(
             object_type=object_type,
             object_id=object_id,
             at=at,
-            before={field: before[field] for field in changed},
-            after=changed,
+            before={field: _json_value(before[field]) for field in changed},
+            after={field: _json_value(value) for field, value in changed.items()},
         )
     return changed
 
@@ -391,6 +404,159 @@ def tenant_seller_update(*, tenant: Tenant, actor: Actor, at: datetime, data: Ma
             actor=actor,
             at=at,
             action="tenant.seller_updated",
+            object_type="tenant",
+            object_id=locked.slug,
+        )
+    return locked
+
+
+# --- payment instructions and legal mentions ------------------------------------------------------
+
+PAYMENT_FIELDS = (
+    "iban",
+    "bic",
+    "sepa_creditor_id",
+    "payment_terms_days",
+    "late_payment_penalty",
+    "recovery_indemnity",
+    "early_payment_discount",
+)
+MENTION_FIELDS = ("late_payment_penalty", "early_payment_discount")
+PAYMENT_TERMS_DAYS_MAX = 365
+# The recovery indemnity's column: numeric(9, 2).
+RECOVERY_INDEMNITY_MAX = Decimal("9999999.99")
+# A SEPA creditor identifier: country, 2 check digits, a 3-character business code (ZZZ when none),
+# then the national identifier (at most 28 characters).
+SEPA_CREDITOR_ID_RE = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{3}[A-Z0-9]{1,28}$")
+# People type account numbers the way they are printed: "FR76 3000 6000 0112 3456 7890 189".
+_ACCOUNT_SEPARATORS = re.compile(r"[\s.\-]")
+
+
+def _payment_errors(field: str, value: str) -> list[FieldError]:
+    """The format and check digits of an IBAN (ISO 13616: mod 97), a BIC (ISO 9362) or a SEPA creditor
+    identifier (its country, and ISO 7064 mod 97-10 check digits), with python-stdnum."""
+    if not value:
+        return []
+    if field == "iban":
+        try:
+            iban.validate(value)
+        except InvalidChecksum:
+            return [FieldError(field, "invalid_checksum", "%s is not a valid IBAN: check its digits." % value)]
+        except InvalidLength:
+            return [FieldError(field, "invalid_length", "%s has not the length of an IBAN of its country." % value)]
+        except NumberError:
+            return [
+                FieldError(field, "invalid_format", "An IBAN is a country code, 2 check digits and the account number.")
+            ]
+    elif field == "bic":
+        try:
+            bic.validate(value)
+        except NumberError:
+            return [
+                FieldError(
+                    field,
+                    "invalid_format",
+                    "A BIC has 8 or 11 characters: 4 letters for the bank, its country, 2 for the place and an "
+                    "optional branch, e.g. BNPAFRPPXXX.",
+                )
+            ]
+    elif field == "sepa_creditor_id":
+        message = "A SEPA creditor identifier is a country code, 2 check digits, 3 characters and a national number."
+        if not SEPA_CREDITOR_ID_RE.match(value):
+            return [FieldError(field, "invalid_format", message)]
+        try:
+            validate_country(value[:2], field=field)
+        except InvalidInput:
+            return [FieldError(field, "unknown_prefix", "%s is not a country code." % value[:2])]
+        if not at_02.is_valid(value):
+            return [
+                FieldError(
+                    field, "invalid_checksum", "%s is not a valid SEPA creditor identifier: check its digits." % value
+                )
+            ]
+    return []
+
+
+def _clean_payment(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """Each field parsed: account codes upper-cased without their separators, texts trimmed (None is
+    blank), the payment terms a whole number of days, the indemnity an amount in euros."""
+    cleaned: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for field, value in data.items():
+        if field not in PAYMENT_FIELDS:
+            errors.append(FieldError(field, "not_editable", "%s is not a payment setting." % field))
+        elif field == "payment_terms_days":
+            if isinstance(value, bool) or not isinstance(value, int):
+                errors.append(FieldError(field, "invalid_type", "payment_terms_days must be a whole number of days."))
+            elif not 0 <= value <= PAYMENT_TERMS_DAYS_MAX:
+                errors.append(
+                    FieldError(field, "out_of_range", "Payment terms are 0 to %d days." % PAYMENT_TERMS_DAYS_MAX)
+                )
+            else:
+                cleaned[field] = value
+        elif field == "recovery_indemnity":
+            try:
+                amount = Decimal(str(value)) if not isinstance(value, bool | float) and value is not None else None
+            except InvalidOperation:
+                amount = None
+            if amount is None or not amount.is_finite():
+                errors.append(FieldError(field, "invalid_type", "recovery_indemnity must be an amount, e.g. 40.00."))
+            elif not Decimal(0) <= amount <= RECOVERY_INDEMNITY_MAX or amount != amount.quantize(Decimal("0.01")):
+                errors.append(
+                    FieldError(field, "out_of_range", "The recovery indemnity is 0.00 to 9999999.99 euros, in cents.")
+                )
+            else:
+                cleaned[field] = amount.quantize(Decimal("0.01"))
+        elif value is not None and not isinstance(value, str):
+            errors.append(FieldError(field, "invalid_type", "%s must be a string." % field))
+        else:
+            text = (value or "").replace("\x00", "").strip()
+            if field not in MENTION_FIELDS:
+                text = _ACCOUNT_SEPARATORS.sub("", text).upper()
+            cleaned[field] = text
+    return cleaned, errors
+
+
+def _validate_payment(payment: Mapping[str, Any]) -> list[FieldError]:
+    """Every problem of the tenant's payment settings at once, so that a form can show them all."""
+    errors: list[FieldError] = []
+    for field in ("iban", "bic", "sepa_creditor_id", *MENTION_FIELDS):
+        value = payment[field]
+        limit = getattr(Tenant._meta.get_field(field), "max_length", None)
+        if limit is not None and len(value) > limit:
+            errors.append(FieldError(field, "too_long", "%s has at most %d characters." % (field, limit)))
+            continue
+        message = refused_character(value)
+        if message is not None:
+            errors.append(FieldError(field, "control_character", message))
+            continue
+        errors.extend(_payment_errors(field, value))
+    # A BIC names the bank of an account: alone, it says nowhere to pay.
+    if payment["bic"] and not payment["iban"]:
+        errors.append(FieldError("iban", "required", "Give the IBAN of the account this BIC belongs to."))
+    return errors
+
+
+def tenant_payment_update(*, tenant: Tenant, actor: Actor, at: datetime, data: Mapping[str, Any]) -> Tenant:
+    """Change the tenant's payment instructions and legal mentions (see ``PAYMENT_FIELDS``), printed
+    on its invoices and carried in their XML: the IBAN and BIC customers pay by transfer into, the
+    SEPA creditor identifier of its direct debits, the payment terms (0 to 365 days), and the
+    late-payment penalty, recovery indemnity and early-payment discount texts (blank: the seller's
+    country's default, ``tenancy.legal_mentions``). Audited; finalized invoices keep their PDF.
+    """
+    cleaned, errors = _clean_payment(data)
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        before = {field: getattr(locked, field) for field in PAYMENT_FIELDS}
+        errors += _validate_payment({**before, **cleaned})
+        if errors:
+            raise InvalidTenantSettings("; ".join("%s: %s" % (e.field, e.message) for e in errors), errors=errors)
+        audited_update(
+            obj=locked,
+            changes=cleaned,
+            actor=actor,
+            at=at,
+            action="tenant.payment_updated",
             object_type="tenant",
             object_id=locked.slug,
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 from djmoney.money import Money
 
-from backoffice.formatting import choice_label, currency_places, decimal_plain, decimals_in, money_display
+from backoffice.formatting import choice_label, currency_places, decimal_plain, decimals_in
 from catalog.charge_models.base import decimal_str
 from catalog.models import Plan, PlanComponent, PriceOverride, PriceVersion, Product, ProductKind, TaxCategory
 from catalog.quotes import Quote, UsageInput
@@ -18,28 +18,20 @@ from catalog.selectors import meter_list, product_list
 from invoicing.lines import LineType
 from tenancy.models import Tenant
 
-# Charge properties that are amounts of money (printed with the currency's decimals, 26 -> 26.00);
-# unit amounts keep their own precision (0.0125).
-MONEY_KEYS = frozenset({"amount", "package_amount", "fixed_per_event", "flat_amount"})
-
 
 def charge_view(charge: Any, currency: str) -> Any:
-    """A stored charge ready to print: numbers as Decimals, amounts with the currency's decimals,
-    and each tier with its lower bound (tier i covers (up_to[i-1], up_to[i]]), matrix cells included."""
+    """A stored charge ready to print: numbers as Decimals (the template prints its prices in
+    ``currency``, with their own places), and each tier with its lower bound (tier i covers
+    (up_to[i-1], up_to[i]]), matrix cells included."""
     if not isinstance(charge, dict):
         return charge
     view = decimals_in(charge)
-    for key in MONEY_KEYS & set(view):
-        if isinstance(view[key], Decimal):
-            view[key] = money_display(view[key], currency)
     if isinstance(view.get("tiers"), list):
         lower: Any = Decimal(0)
         for tier in view["tiers"]:
             if isinstance(tier, dict):
                 tier["from"] = lower
                 lower = tier.get("up_to") if tier.get("up_to") is not None else lower
-                if isinstance(tier.get("flat_amount"), Decimal):
-                    tier["flat_amount"] = money_display(tier["flat_amount"], currency)
     if isinstance(view.get("cells"), list):
         view["cells"] = [
             {**cell, "charge": charge_view(charge["cells"][i].get("charge"), currency)}
@@ -125,10 +117,10 @@ def component_price(price: Any, currency: str) -> dict[str, Any]:
     """A component's price in a version or an override, ready to print."""
     return {
         "component": price.component,
-        "price": money_display(price.price, currency),
+        "price": price.price,
         "charge": charge_view(price.charge, currency),
-        "min_amount": money_display(price.min_amount, currency),
-        "max_amount": money_display(price.max_amount, currency),
+        "min_amount": price.min_amount,
+        "max_amount": price.max_amount,
     }
 
 
@@ -164,10 +156,10 @@ def override_row(override: PriceOverride) -> dict[str, Any]:
     currency = override.currency
     return {
         "override": override,
-        "price": money_display(override.price, currency),
+        "price": override.price,
         "charge": charge_view(override.charge, currency),
-        "min_amount": money_display(override.min_amount, currency),
-        "max_amount": money_display(override.max_amount, currency),
+        "min_amount": override.min_amount,
+        "max_amount": override.max_amount,
     }
 
 
@@ -210,8 +202,6 @@ def quote_lines(quote: Quote, usage: list[UsageInput]) -> list[dict[str, Any]]:
     lines = []
     for line in quote.lines:
         detail = decimals_in(line.detail)
-        if "price_per_device" in detail:
-            detail["price_per_device"] = money_display(detail["price_per_device"], quote.currency)
         if line.type == LineType.USAGE:
             # What was entered for the meter, before the allowance (the line's quantity is after it).
             detail["used"] = decimal_plain(used.get(str(detail.get("meter")), Decimal(0)), 0)
@@ -219,8 +209,8 @@ def quote_lines(quote: Quote, usage: list[UsageInput]) -> list[dict[str, Any]]:
             {
                 "line": line,
                 "type_label": choice_label(LineType, line.type),
-                "quantity": decimal_plain(line.quantity, 0),
-                "unit_amount": None if line.unit_amount is None else money_display(line.unit_amount, quote.currency),
+                "quantity": line.quantity,
+                "unit_amount": line.unit_amount,
                 "detail": detail,
             }
         )
@@ -232,7 +222,7 @@ def quote_taxes(quote: Quote) -> list[dict[str, Any]]:
         {
             "tax": t,
             "label": TaxCategory(t.category).label if t.category in TaxCategory.values else t.category,
-            "rate": decimal_plain(t.rate, 0),
+            "rate": t.rate,
         }
         for t in quote.taxes
     ]

@@ -42,7 +42,7 @@ from backoffice.catalog.presenters import (
     quote_lines,
     quote_taxes,
 )
-from backoffice.formatting import decimal_plain, money_display
+from backoffice.formatting import currency_places, decimal_plain, moment, percent
 from backoffice.pages import page_of
 from billing_platform.errors import DomainError
 from catalog.models import Meter, Plan
@@ -98,9 +98,7 @@ def _created(request: HttpRequest, form: Any, create: Callable[..., Any], messag
 @staff_view(EVERYONE)
 def products(request: HttpRequest) -> HttpResponse:
     page = page_of(request, product_list(tenant=current_tenant(request)))
-    rows = [
-        {"product": p, "ssps": [(m.currency.code, money_display(m)) for m in product_ssps(p)]} for p in page.object_list
-    ]
+    rows = [{"product": p, "ssps": product_ssps(p)} for p in page.object_list]
     return render(
         request, "backoffice/catalog/products.html", {"page": page, "rows": rows, "can_write": can_write(request)}
     )
@@ -129,7 +127,7 @@ def product_edit(request: HttpRequest, code: str) -> HttpResponse:
         "tax_category": product.tax_category,
         "revenue_treatment": product.revenue_treatment,
         "ssp_currency": ssp.currency.code if ssp is not None else tenant.default_currency,
-        "ssp_amount": money_display(ssp),
+        "ssp_amount": decimal_plain(ssp.amount, currency_places(ssp.currency.code)) if ssp is not None else None,
     }
     form = ProductEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -150,7 +148,7 @@ def product_edit(request: HttpRequest, code: str) -> HttpResponse:
         "form": form,
         "creating": False,
         "product": product,
-        "ssps": [(m.currency.code, money_display(m)) for m in current],
+        "ssps": current,
     }
     return render(request, "backoffice/catalog/product_form.html", context)
 
@@ -202,7 +200,7 @@ def meter_edit(request: HttpRequest, code: str) -> HttpResponse:
 
 def _tax_rates_page(request: HttpRequest, form: TaxRateForm) -> HttpResponse:
     page = page_of(request, tax_rate_list(tenant=current_tenant(request)))
-    rows = [{"rate": r, "percent": decimal_plain(r.rate, 0)} for r in page.object_list]
+    rows = [{"rate": r} for r in page.object_list]
     context = {"page": page, "rows": rows, "form": form, "can_write": can_write(request)}
     return render(request, "backoffice/catalog/tax_rates.html", context)
 
@@ -226,11 +224,11 @@ def tax_rate_set_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(
                 request,
-                _("Tax rate for %(country)s, %(category)s set to %(rate)s %%.")
+                _("Tax rate for %(country)s, %(category)s set to %(rate)s.")
                 % {
                     "country": rate.country,
                     "category": rate.get_tax_category_display(),
-                    "rate": decimal_plain(rate.rate, 0),
+                    "rate": percent(rate.rate),
                 },
             )
             return redirect("backoffice:catalog-tax-rates")
@@ -312,15 +310,11 @@ def price_version_new(request: HttpRequest, code: str) -> HttpResponse:
         except DomainError as exc:
             form.apply_domain_errors(exc)
         else:
-            when = (
-                timezone.localtime(version.effective_from, ZoneInfo(tenant.timezone))
-                if version.effective_from
-                else None
-            )
+            when = moment(version.effective_from, tenant.timezone) if version.effective_from else "—"
             messages.success(
                 request,
                 _("Price change scheduled: %(currency)s prices from %(when)s.")
-                % {"currency": version.currency, "when": when.strftime("%Y-%m-%d %H:%M %Z") if when else "—"},
+                % {"currency": version.currency, "when": when},
             )
             return redirect("backoffice:catalog-plan-detail", code=plan.code)
     return _plan_page(request, plan, form)

@@ -91,7 +91,8 @@ def customer_edit(request: HttpRequest, external_id: str) -> HttpResponse:
 
 def _customer_fields(form: CustomerForm) -> dict[str, Any]:
     data = dict(form.cleaned_data)
-    data["tax_id"] = data.get("tax_id") or ""
+    for field in ("tax_id", "address_line1", "address_line2", "postal_code", "city"):
+        data[field] = data.get(field) or ""
     return data
 
 

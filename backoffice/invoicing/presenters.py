@@ -1,18 +1,20 @@
 """What the invoicing pages show: the live panel of a bill run, an invoice's totals, its lines
 grouped by leg with the usage detail stored with each usage line, its taxes, and what is left to
-credit per line; local dates, amounts with the currency's decimals."""
+credit per line: local days, amounts as ``Money`` the templates print in the reader's language."""
 
 from decimal import Decimal
 from typing import Any
 
 from django.utils.translation import get_language, gettext_lazy
+from djmoney.money import Money
 
 from backoffice.formatting import (
     choice_label,
+    currency_places,
     decimal_or_none,
     decimal_plain,
     decimals_in,
-    money_display,
+    money_of,
     period_days,
     quantity_display,
 )
@@ -62,13 +64,12 @@ def bill_run_panel(run: BillRun) -> dict[str, Any]:
     }
 
 
-def invoice_totals(invoice: Invoice) -> dict[str, Decimal | None]:
-    c = invoice.currency
+def invoice_totals(invoice: Invoice) -> dict[str, Money]:
     return {
-        "net": money_display(invoice.net_total, c),
-        "tax": money_display(invoice.tax_total, c),
-        "total": money_display(invoice.total, c),
-        "due": money_display(invoice.amount_due, c),
+        "net": invoice.net_total,
+        "tax": invoice.tax_total,
+        "total": invoice.total,
+        "due": invoice.amount_due,
     }
 
 
@@ -96,7 +97,7 @@ def usage_detail(line: InvoiceLine, currency: str) -> dict[str, Any]:
             "metered": quantity_display(d.get("metered_quantity")),
             "billed": quantity_display(d.get("billed_quantity")),
             "late": quantity_display(line.quantity),
-            "previously_billed": money_display(previously_billed, currency) if previously_billed is not None else None,
+            "previously_billed": money_of(previously_billed, currency),
         }
     included = decimal_or_none(d.get("included_per_device"))
     devices = decimal_or_none(d.get("devices"))
@@ -105,14 +106,14 @@ def usage_detail(line: InvoiceLine, currency: str) -> dict[str, Any]:
     for tier in d.get("tiers") or []:
         if isinstance(tier, dict):
             view = decimals_in(tier)
+            unit_amount, amount, flat = (decimal_or_none(tier.get(k)) for k in ("unit_amount", "amount", "flat_amount"))
             tiers.append(
                 {
                     **view,
                     "units": quantity_display(tier.get("units")),
-                    "amount": decimal_plain(view["amount"], 2) if isinstance(view.get("amount"), Decimal) else None,
-                    "flat_amount": decimal_plain(view["flat_amount"], 2)
-                    if isinstance(view.get("flat_amount"), Decimal) and view["flat_amount"]
-                    else None,
+                    "unit_amount": money_of(unit_amount, currency),
+                    "amount": money_of(amount, currency),
+                    "flat_amount": money_of(flat, currency) if flat else None,
                 }
             )
     per_device = [
@@ -120,7 +121,7 @@ def usage_detail(line: InvoiceLine, currency: str) -> dict[str, Any]:
             "device_id": row.get("device_id", ""),
             "quantity": quantity_display(row.get("quantity")),
             "billable": quantity_display(row.get("billable_quantity")),
-            "amount": money_display(decimal_or_none(row.get("amount")) or Decimal(0), currency),
+            "amount": money_of(decimal_or_none(row.get("amount")) or Decimal(0), currency),
         }
         for row in d.get("per_device") or []
         if isinstance(row, dict)
@@ -129,7 +130,7 @@ def usage_detail(line: InvoiceLine, currency: str) -> dict[str, Any]:
         {
             "values": ", ".join(str(v) for v in (row.get("values") or {}).values()) or "—",
             "quantity": quantity_display(row.get("quantity")),
-            "amount": decimal_plain(decimal_or_none(row.get("amount")) or Decimal(0), 2),
+            "amount": money_of(decimal_or_none(row.get("amount")) or Decimal(0), currency),
         }
         for row in d.get("groups") or []
         if isinstance(row, dict)
@@ -162,9 +163,9 @@ def line_row(line: InvoiceLine, currency: str, tz: str) -> dict[str, Any]:
         "type_label": choice_label(LineType, line.type),
         "first": first,
         "last": last,
-        "quantity": quantity_display(line.quantity),
-        "unit_amount": decimal_plain(line.unit_amount, 2) if line.unit_amount is not None else None,
-        "amount": money_display(line.signed_amount, currency),
+        "quantity": line.quantity,
+        "unit_amount": money_of(line.unit_amount, currency),
+        "amount": money_of(line.signed_amount, currency),
         "tax_category": choice_label(TaxCategory, line.tax_category),
         "usage": usage_detail(line, currency) if line.type == LineType.USAGE else None,
         "instalment": (d["instalment"], d["instalments"]) if "instalment" in d and "instalments" in d else None,
@@ -184,7 +185,7 @@ def invoice_legs(invoice: Invoice, tz: str) -> list[dict[str, Any]]:
             "key": key,
             "label": label,
             "rows": [line_row(line, invoice.currency, tz) for line in grouped[key]],
-            "subtotal": money_display(sum((x.signed_amount for x in grouped[key]), Decimal(0)), invoice.currency),
+            "subtotal": money_of(sum((x.signed_amount for x in grouped[key]), Decimal(0)), invoice.currency),
         }
         for key, label in LEGS
         if grouped[key]
@@ -196,9 +197,9 @@ def tax_rows(invoice: Invoice) -> list[dict[str, Any]]:
         {
             "tax": t,
             "category": choice_label(TaxCategory, t.category),
-            "rate": decimal_plain(t.rate, 0),
-            "base": money_display(t.base, invoice.currency),
-            "amount": money_display(t.amount, invoice.currency),
+            "rate": t.rate,
+            "base": money_of(t.base, invoice.currency),
+            "amount": money_of(t.amount, invoice.currency),
         }
         for t in invoice.taxes.all()
     ]
@@ -214,9 +215,11 @@ def credit_rows(invoice: Invoice) -> list[dict[str, Any]]:
             {
                 "line": line,
                 "description": _description(line),
-                "amount": money_display(line.amount, invoice.currency),
-                "credited": money_display(done, invoice.currency),
-                "left": money_display(line.amount - done, invoice.currency),
+                "amount": money_of(line.amount, invoice.currency),
+                "credited": money_of(done, invoice.currency),
+                "left": money_of(line.amount - done, invoice.currency),
+                # What the amount field takes, a plain number (12.50, 12,50 in French).
+                "left_number": decimal_plain(line.amount - done, currency_places(invoice.currency)),
                 "open": line.amount - done > 0,
             }
         )

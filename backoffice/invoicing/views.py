@@ -10,17 +10,18 @@ in ``backoffice.invoicing.presenters``.
 """
 
 import logging
+from datetime import date
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, current_tenant, staff_view
-from backoffice.formatting import money_display, query_string
+from backoffice.formatting import day, money, query_string
 from backoffice.invoicing.forms import BillRunForm, InvoiceFilterForm, credit_lines
 from backoffice.invoicing.presenters import (
     IN_PROGRESS,
@@ -94,13 +95,18 @@ def bill_run_new(request: HttpRequest) -> HttpResponse:
         )
     except BillingDateNotArrived as exc:
         message = _("The billing date %(date)s has not arrived yet: it is %(today)s in %(zone)s.")
-        values = {"date": billing_date.isoformat(), "today": exc.extra["today"], "zone": exc.extra["time_zone"]}
+        today = date.fromisoformat(exc.extra["today"]) if isinstance(exc.extra.get("today"), str) else None
+        values = {
+            "date": day(billing_date),
+            "today": day(today) if today else exc.extra["today"],
+            "zone": exc.extra["time_zone"],
+        }
         form.add_error("billing_date", message % values)
         return _runs_page(request, form)
     except DomainError as exc:
         messages.error(request, exc.detail)
         return redirect("backoffice:bill-runs")
-    messages.success(request, _("Bill run for %(date)s started.") % {"date": billing_date.isoformat()})
+    messages.success(request, _("Bill run for %(date)s started.") % {"date": day(billing_date)})
     return redirect("backoffice:bill-run-detail", pk=run.pk)
 
 
@@ -259,12 +265,7 @@ def invoice_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
     else:
         messages.success(
             request,
-            _("Credit note %(number)s created: %(total)s %(currency)s.")
-            % {
-                "number": note.number,
-                "total": formats.localize(money_display(note.total, note.currency)),
-                "currency": note.currency,
-            },
+            _("Credit note %(number)s created: %(total)s.") % {"number": note.number, "total": money(note.total)},
         )
     return _back(invoice)
 

@@ -25,6 +25,17 @@ SERVICE_ERRORS: dict[tuple[str, str] | str, Any] = {
     ("legal_registration_id", "invalid_siren"): _("A SIREN is 9 digits with a valid check digit."),
     ("legal_registration_id", "invalid_siret"): _("A SIRET is 14 digits with a valid check digit."),
     ("address_line1", "required"): _("Address line 1 is required once an address is given."),
+    ("iban", "invalid_checksum"): _("This is not a valid IBAN: check its digits."),
+    ("iban", "invalid_length"): _("This IBAN does not have the length of its country's IBANs."),
+    ("iban", "invalid_format"): _("An IBAN is a country code, 2 check digits and the account number."),
+    ("iban", "required"): _("Give the IBAN of the account this BIC belongs to."),
+    ("bic", "invalid_format"): _("A BIC has 8 or 11 letters and digits, e.g. BNPAFRPPXXX."),
+    ("sepa_creditor_id", "invalid_format"): _(
+        "A SEPA creditor identifier is a country code, 2 check digits, 3 characters and a national number, "
+        "e.g. FR72ZZZ123456."
+    ),
+    ("sepa_creditor_id", "unknown_prefix"): _("A SEPA creditor identifier starts with a country code."),
+    ("sepa_creditor_id", "invalid_checksum"): _("This is not a valid SEPA creditor identifier: check its digits."),
     ("city", "required"): _("The city is required once an address is given."),
     "unknown_country": _("Unknown country: give its ISO 3166-1 alpha-2 code, e.g. FR."),
     "invalid_email": _("Enter a valid email address."),
@@ -84,6 +95,54 @@ class SellerForm(InputRulesMixin, SettingsFormMixin, forms.Form):
         required=False,
         help_text=_("Printed on invoices, for customers' questions about them."),
     )
+
+
+class PaymentForm(InputRulesMixin, SettingsFormMixin, forms.Form):
+    """The payment instructions and legal mentions; ``defaults`` are the texts a blank mention prints
+    (``tenancy.legal_mentions``), shown beside their fields."""
+
+    iban = forms.CharField(
+        label=_("IBAN"),
+        max_length=50,  # typed with spaces; the service keeps 34 characters at most
+        required=False,
+        help_text=_("The account customers pay by transfer into, e.g. FR76 3000 6000 0112 3456 7890 189."),
+    )
+    bic = forms.CharField(
+        label=_("BIC"), max_length=14, required=False, help_text=_("Its bank's code, e.g. BNPAFRPPXXX.")
+    )
+    sepa_creditor_id = forms.CharField(
+        label=_("SEPA creditor identifier"),
+        max_length=45,
+        required=False,
+        help_text=_("Under which you collect SEPA direct debits, e.g. FR72ZZZ123456."),
+    )
+    payment_terms_days = forms.IntegerField(
+        label=_("Payment terms (days)"),
+        min_value=0,
+        max_value=365,
+        help_text=_("Days between an invoice's issue date and its due date."),
+    )
+    late_payment_penalty = forms.CharField(label=_("Late-payment penalty"), max_length=300, required=False)
+    recovery_indemnity = forms.DecimalField(
+        label=_("Recovery indemnity (EUR)"),
+        min_value=0,
+        max_digits=9,
+        decimal_places=2,
+        localize=True,  # 40,00 in French
+        help_text=_("The fixed indemnity a business buyer owes for recovery costs when paying late (France: 40)."),
+    )
+    early_payment_discount = forms.CharField(label=_("Early-payment discount"), max_length=300, required=False)
+
+    def __init__(self, *args: Any, defaults: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field, default in (defaults or {}).items():
+            if default:
+                self.fields[field].widget.attrs["placeholder"] = default
+                self.fields[field].help_text = _("Blank: “%(default)s”, in each invoice's language.") % {
+                    "default": default
+                }
+            else:
+                self.fields[field].help_text = _("Blank: nothing is printed.")
 
 
 class InvoicingSettingsForm(InputRulesMixin, SettingsFormMixin, forms.Form):

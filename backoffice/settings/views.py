@@ -1,9 +1,11 @@
-"""The settings page of the back-office: the seller identity printed on invoices, the invoicing and
-usage settings, and the device-cloud webhook secrets.
+"""The settings page of the back-office: the seller identity printed on invoices, the payment
+instructions and legal mentions, the invoicing and usage settings, and the device-cloud webhook
+secrets.
 
 Finance roles read it; owners and finance admins change it. Views stay thin: each form goes to one
-service (``tenant_seller_update``, ``invoicing_settings_update``, ``usage_settings_update``,
-``device_cloud_secret_add`` / ``_remove``), which validates and writes the audit entry.
+service (``tenant_seller_update``, ``tenant_payment_update``, ``invoicing_settings_update``,
+``usage_settings_update``, ``device_cloud_secret_add`` / ``_remove``), which validates and writes
+the audit entry.
 """
 
 from collections.abc import Callable
@@ -14,20 +16,36 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
-from backoffice.settings.forms import InvoicingSettingsForm, SellerForm, SettingsFormMixin, UsageSettingsForm
+from backoffice.settings.forms import (
+    InvoicingSettingsForm,
+    PaymentForm,
+    SellerForm,
+    SettingsFormMixin,
+    UsageSettingsForm,
+)
 from billing_platform.errors import DomainError
 from invoicing.services import invoicing_settings_get, invoicing_settings_update
 from tenancy.errors import DeviceCloudSecretNotFound, LastDeviceCloudSecret, TooManyDeviceCloudSecrets
+from tenancy.legal_mentions import (
+    default_early_payment_discount,
+    default_late_payment_penalty,
+    legal_mentions,
+    seller_country,
+)
+from tenancy.models import Tenant
 from tenancy.selectors import audit_log_list, device_cloud_secret_fingerprints
 from tenancy.services import (
     MAX_DEVICE_CLOUD_SECRETS,
+    PAYMENT_FIELDS,
     SELLER_FIELDS,
     device_cloud_secret_add,
     device_cloud_secret_remove,
+    tenant_payment_update,
     tenant_seller_update,
 )
 from usage.services import USAGE_SETTINGS_LIMITS, usage_settings_get, usage_settings_update
@@ -35,10 +53,20 @@ from usage.services import USAGE_SETTINGS_LIMITS, usage_settings_get, usage_sett
 HISTORY_SIZE = 10
 
 
+def _mention_defaults(tenant: Tenant) -> dict[str, str]:
+    """What each blank mention prints, in the reader's language (a French seller's defaults)."""
+    country, language = seller_country(tenant), get_language()
+    return {
+        "late_payment_penalty": default_late_payment_penalty(country, language=language),
+        "early_payment_discount": default_early_payment_discount(country, language=language),
+    }
+
+
 def _settings_page(
     request: HttpRequest,
     *,
     seller_form: SellerForm | None = None,
+    payment_form: PaymentForm | None = None,
     invoicing_form: InvoicingSettingsForm | None = None,
     usage_form: UsageSettingsForm | None = None,
     new_secret: str = "",
@@ -49,18 +77,24 @@ def _settings_page(
     usage = usage_settings_get(tenant=tenant)
     # Unbound forms show what is stored; a form that failed to save keeps what was typed.
     seller_form = seller_form or SellerForm(initial={f: getattr(tenant, f) for f in SELLER_FIELDS})
+    payment_form = payment_form or PaymentForm(
+        initial={f: getattr(tenant, f) for f in PAYMENT_FIELDS}, defaults=_mention_defaults(tenant)
+    )
     invoicing_form = invoicing_form or InvoicingSettingsForm(
         initial={f: getattr(invoicing, f) for f in InvoicingSettingsForm.base_fields}
     )
     usage_form = usage_form or UsageSettingsForm(initial={f: getattr(usage, f) for f in USAGE_SETTINGS_LIMITS})
     if not writer:
-        for form in (seller_form, invoicing_form, usage_form):
+        for form in (seller_form, payment_form, invoicing_form, usage_form):
             form.make_read_only()
     fingerprints = device_cloud_secret_fingerprints(tenant=tenant)
     context = {
         "tenant": tenant,
         "can_write": writer,
         "seller_form": seller_form,
+        "payment_form": payment_form,
+        # What a business buyer's invoice prints, in the reader's language.
+        "mentions": legal_mentions(tenant, language=get_language()),
         "invoicing_form": invoicing_form,
         "usage_form": usage_form,
         # EN 16931 asks for the seller's VAT identifier on any invoice with a standard-rated line.
@@ -100,7 +134,7 @@ def _save(
 
 def _update(
     request: HttpRequest,
-    form: SellerForm | InvoicingSettingsForm | UsageSettingsForm,
+    form: SellerForm | PaymentForm | InvoicingSettingsForm | UsageSettingsForm,
     update: Any,
     data: Callable[[dict[str, Any]], dict[str, Any]],
     success: str,
@@ -124,6 +158,23 @@ def seller_update_view(request: HttpRequest) -> HttpResponse:
 
     form = SellerForm(request.POST)
     return _update(request, form, tenant_seller_update, data, _("Seller identity saved."), "seller_form")
+
+
+@staff_view(WRITERS)
+@require_POST
+def payment_update_view(request: HttpRequest) -> HttpResponse:
+    def data(cleaned: dict[str, Any]) -> dict[str, Any]:
+        return {field: "" if value is None else value for field, value in cleaned.items()}
+
+    form = PaymentForm(request.POST, defaults=_mention_defaults(current_tenant(request)))
+    return _update(
+        request,
+        form,
+        tenant_payment_update,
+        data,
+        _("Payment instructions and legal mentions saved."),
+        "payment_form",
+    )
 
 
 @staff_view(WRITERS)

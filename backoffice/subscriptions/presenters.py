@@ -5,16 +5,15 @@ decimals, the status tabs of the lists, and webhook bodies as indented JSON."""
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from backoffice.formatting import choice_label, money_display, period_days, query_string
+from backoffice.formatting import choice_label, moment, money, money_of, period_days, query_string
 from billing_platform.json_input import JsonTooDeep, json_load
 from subscriptions.changes import ChangeLine
 from subscriptions.ledger import charge_signed_amount
@@ -47,17 +46,10 @@ CHANGE_LINE_TYPES = {
 }
 
 
-def _local(value: str, tz: str) -> datetime | None:
-    """An ISO instant stored in an event's data, in ``tz``."""
+def _instant(value: Any) -> datetime | None:
+    """An ISO instant stored in an event's data."""
     instant = parse_datetime(value) if isinstance(value, str) else None
-    return timezone.localtime(instant, ZoneInfo(tz)) if instant and timezone.is_aware(instant) else None
-
-
-def _number(value: Any) -> Any:
-    try:
-        return formats.localize(Decimal(str(value)))
-    except (InvalidOperation, ValueError):
-        return value
+    return instant if instant and timezone.is_aware(instant) else None
 
 
 def device_counts(subscription: Subscription) -> tuple[int, int]:
@@ -77,8 +69,9 @@ def status_tabs(counts: dict[str, int], choices: Iterable[tuple[str, Any]], q: s
     return tabs
 
 
-def event_details(event: SubscriptionEvent, tz: str) -> list[str]:
-    """The data of a timeline entry as short sentences; unknown keys are left out."""
+def event_details(event: SubscriptionEvent, tz: str, currency: str) -> list[str]:
+    """The data of a timeline entry as short sentences, its instants in ``tz`` and its amounts in
+    ``currency``; unknown keys are left out."""
     data = event.data if isinstance(event.data, dict) else {}
     details: list[str] = []
     if data.get("plan") and event.type == "subscription.signed":
@@ -89,14 +82,11 @@ def event_details(event: SubscriptionEvent, tz: str) -> list[str]:
         if isinstance(data.get(key), list) and data[key]:
             details.append(_("Devices: %(devices)s") % {"devices": ", ".join(str(d) for d in data[key])})
     if event.type == "subscription.change_scheduled":
-        when = _local(data.get("effective_at", ""), tz)
+        when = _instant(data.get("effective_at"))
         action = choice_label(ChangeAction, str(data.get("action", "")))
         if data.get("plan"):
             action = "%s (%s)" % (action, data["plan"])
-        details.append(
-            _("%(action)s on %(when)s")
-            % {"action": action, "when": when.strftime("%Y-%m-%d %H:%M %Z") if when else "?"}
-        )
+        details.append(_("%(action)s on %(when)s") % {"action": action, "when": moment(when, tz) if when else "?"})
     for line in data.get("lines") or []:
         if isinstance(line, dict):
             details.append(
@@ -104,7 +94,7 @@ def event_details(event: SubscriptionEvent, tz: str) -> list[str]:
                 % (
                     CHANGE_LINE_TYPES.get(str(line.get("type")), line.get("type", "")),
                     line.get("product", ""),
-                    _number(line.get("amount", "")),
+                    money(line.get("amount", ""), currency),
                 )
             )
     if data.get("reason"):
@@ -120,7 +110,7 @@ def timeline(subscription: Subscription, tz: str) -> list[dict[str, Any]]:
             "from_status": choice_label(SubscriptionStatus, e.from_status),
             "to_status": choice_label(SubscriptionStatus, e.to_status),
             "actor_type": choice_label(ActorType, e.actor_type),
-            "details": event_details(e, tz),
+            "details": event_details(e, tz, subscription.customer.currency),
         }
         for e in subscription.events.all()
     ]
@@ -139,10 +129,10 @@ def ledger(charges: Iterable[ServiceCharge], currency: str, tz: str) -> dict[str
                 "charge": charge,
                 "period": period_days(charge.period_start, charge.period_end, tz),
                 "covered": period_days(charge.covered_start, charge.covered_end, tz),
-                "amount": money_display(signed, charge.currency),
+                "amount": money_of(signed, charge.currency),
             }
         )
-    return {"rows": rows, "pending": money_display(pending, currency), "currency": currency}
+    return {"rows": rows, "pending": money_of(pending, currency), "currency": currency}
 
 
 def change_lines(lines: Iterable[ChangeLine], currency: str, tz: str) -> list[dict[str, Any]]:
@@ -161,8 +151,8 @@ def change_lines(lines: Iterable[ChangeLine], currency: str, tz: str) -> list[di
                 "first": first,
                 "last": last,
                 "days": days,
-                "unit_amount": money_display(line.unit_amount, currency),
-                "amount": money_display(line.signed_amount, currency),
+                "unit_amount": money_of(line.unit_amount, currency),
+                "amount": money_of(line.signed_amount, currency),
             }
         )
     return rows

@@ -15,13 +15,13 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, current_tenant, staff_view
-from backoffice.formatting import choice_label, money_display, query_string
+from backoffice.formatting import choice_label, moment, money, money_of, query_string
 from backoffice.pages import clean_text, page_of
 from backoffice.subscriptions.forms import ChangeForm, SubscriptionForm, local_now
 from backoffice.subscriptions.presenters import (
@@ -191,7 +191,7 @@ def _change_outcome(
         "result": result,
         "would": would,
         "lines": change_lines(result.lines, currency, tz),
-        "total": money_display(result.total, currency),
+        "total": money_of(result.total, currency),
         "currency": currency,
         "effective_at": timezone.localtime(result.effective_at, ZoneInfo(tz)),
         "tz_name": tz,
@@ -266,18 +266,14 @@ def subscription_change_apply(request: HttpRequest, external_id: str) -> HttpRes
             _("%(action)s scheduled for %(when)s.")
             % {
                 "action": choice_label(ChangeAction, result.action),
-                "when": panel["effective_at"].strftime("%Y-%m-%d %H:%M %Z"),
+                "when": moment(panel["effective_at"], panel["tz_name"]),
             },
         )
     else:
         messages.success(
             request,
-            _("%(action)s applied: %(total)s %(currency)s on the next invoice.")
-            % {
-                "action": choice_label(ChangeAction, result.action),
-                "total": formats.localize(panel["total"]),
-                "currency": panel["currency"],
-            },
+            _("%(action)s applied: %(total)s on the next invoice.")
+            % {"action": choice_label(ChangeAction, result.action), "total": money(panel["total"])},
         )
     return redirect("backoffice:subscription-detail", external_id=subscription.external_id)
 

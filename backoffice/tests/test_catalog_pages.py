@@ -96,7 +96,7 @@ def test_creating_a_product_stores_exactly_what_was_entered(
     assert entry.actor_label == "admin@acme.test"
     listing = text(client.get("/app/catalog/products/"))
     assert "eld-200" in listing
-    assert "240.00 EUR" in listing
+    assert "€240.00" in listing
     assert "Point in time" in listing
 
 
@@ -251,7 +251,7 @@ def test_setting_a_tax_rate(client: Client, tenant: Tenant, make_staff: StaffMak
     assert invalid.status_code == 200
     assert 'role="alert"' in html(invalid)
     listing = text(client.get("/app/catalog/tax-rates/"))
-    assert "DE Standard rate 19.5 %" in listing
+    assert "DE Standard rate 19.5%" in listing
 
 
 # --- Plans --------------------------------------------------------------------------------------
@@ -317,11 +317,11 @@ def test_creating_a_plan_from_json_stores_it_and_shows_its_prices(
     assert "1024 included per device" in detail
     assert "EUR · default price book" in detail
     assert "From the start" in detail
-    assert "240.00 EUR per device" in detail
-    assert "25.00 EUR flat" in detail
-    # the graduated tiers as a small table: quantity range, unit amount
-    assert "0 – 10000 0.010" in detail
-    assert "above 10000 0.005" in detail
+    assert "€240.00 per device" in detail
+    assert "€25.00 flat" in detail
+    # the graduated tiers as a small table: quantity range, unit price
+    assert "0 – 10,000 €0.01" in detail
+    assert "above 10,000 €0.005" in detail
 
 
 def test_a_bad_plan_is_listed_with_field_paths_and_nothing_is_created(
@@ -450,9 +450,9 @@ def test_plan_detail_shows_each_version_in_the_tenants_time_zone(
 
     assert created.status_code == 302
     assert "From the start In effect" in detail
-    assert "From 2026-11-30 00:00 CET Scheduled" in detail
-    assert "27.50 EUR flat" in detail
-    assert "0.008 EUR per unit" in detail
+    assert "From 30 Nov 2026, 00:00 CET Scheduled" in detail
+    assert "€27.50 flat" in detail
+    assert "€0.008 per unit" in detail  # a unit price keeps its places
 
 
 def test_scheduling_a_price_change_reads_the_time_in_the_tenants_time_zone(
@@ -560,16 +560,17 @@ def test_calculator_prices_smart_fleet_for_three_devices(
     body = text(response)
     assert "<html" in html(response)  # without JS: the whole page again
     # 240.00 / 12 = 20.00 x 3; 25.00 x 3; (14000 - 3 x 1024) = 10928 -> 10000 x 0.010 + 928 x 0.005
-    assert "Hardware eld-200 ELD-200 tracker, instalment 1/12 3 20.00 60.00" in body
-    assert "Service fleet-platform Fleet platform 3 25.00 75.00" in body
-    assert "Usage data-overage Data overage 10928 — 104.64" in body
-    assert "14000 used · allowance 3072 · 10928 billable" in body
-    assert "1 0 – 10000 10000 0.010 — 100.000" in body  # tier 1 of the graduated charge
-    assert "2 above 10000 928 0.005 — 4.640" in body
+    assert "Hardware eld-200 ELD-200 tracker, instalment 1/12 3 €20.00 €60.00" in body
+    assert "Service fleet-platform Fleet platform 3 €25.00 €75.00" in body
+    assert "Usage data-overage Data overage 10,928 — €104.64" in body
+    assert "14,000 used · allowance 3,072 · 10,928 billable" in body
+    # tier 1 of the graduated charge: its unit price keeps its places, its amount has the currency's 2
+    assert "1 0 – 10,000 10,000 €0.01 — €100.00" in body
+    assert "2 above 10,000 928 €0.005 — €4.64" in body
     # net 239.64; VAT 20 % = 47.928 -> 47.93; total 287.57
-    assert "Net total 239.64" in body
-    assert "VAT, Standard rate: 20 % of 239.64 47.93" in body
-    assert "Total EUR 287.57" in body
+    assert "Net total €239.64" in body
+    assert "VAT, Standard rate: 20% of €239.64 €47.93" in body
+    assert "Total €287.57" in body
 
 
 def test_calculator_htmx_request_returns_only_the_result_partial(
@@ -594,8 +595,8 @@ def test_calculator_without_region_warns_that_taxes_are_not_included(
 
     body = text(client.post("/app/catalog/calculator/", calculator_data(region=""), HTTP_HX_REQUEST="true"))
 
-    assert "Net total 239.64" in body
-    assert "Total EUR 239.64" in body
+    assert "Net total €239.64" in body
+    assert "Total €239.64" in body
     assert "No country given: taxes not included." in body
 
 
@@ -746,5 +747,7 @@ def test_catalog_pages_in_french(client: Client, tenant: Tenant, make_staff: Sta
     assert "Calculateur de prix" in products
     assert "Nouveau produit" in products
     # amounts are printed the French way
-    assert "Total TTC EUR 287,57" in quote
-    assert "Total HT 239,64" in quote
+    assert "Total TTC 287,57 €" in quote
+    assert "Total HT 239,64 €" in quote
+    assert "TVA, Taux normal : 20 % de 239,64 € 47,93 €" in quote
+    assert "1 0 – 10 000 10 000 0,01 € — 100,00 €" in quote

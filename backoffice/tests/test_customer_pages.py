@@ -238,3 +238,86 @@ def test_a_control_character_in_a_customer_field_is_refused_on_the_form(
     assert "Remove the invisible character U+0001: it cannot be printed or stored." in html(response)
     customer.refresh_from_db()
     assert customer.name == "Transports Dupont"
+
+
+# --- Postal address --------------------------------------------------------------------------------
+
+
+def test_the_postal_address_is_entered_on_the_form_and_shown_on_the_customer_page(
+    client: Client, tenant: Tenant, make_staff: StaffMaker, customer_body: dict[str, Any]
+) -> None:
+    logged_in(client, make_staff(tenant))
+    address = {
+        "address_line1": "12 rue des Lilas",
+        "address_line2": "Bâtiment C",
+        "postal_code": "69003",
+        "city": "Lyon",
+    }
+
+    response = client.post("/app/customers/new/", {**customer_body, **address})
+
+    assert response.status_code == 302
+    customer = Customer.objects.get(tenant=tenant, external_id="dupont")
+    assert (customer.address_line1, customer.address_line2, customer.postal_code, customer.city) == (
+        "12 rue des Lilas",
+        "Bâtiment C",
+        "69003",
+        "Lyon",
+    )
+    english = html(client.get("/app/customers/dupont/"))
+    assert "<dt>Postal address</dt><dd>12 rue des Lilas<br>Bâtiment C<br>69003 Lyon<br>France (FR)</dd>" in english
+    french = html(client.get("/app/customers/dupont/", HTTP_ACCEPT_LANGUAGE="fr"))
+    assert "<dt>Adresse postale</dt><dd>12 rue des Lilas<br>Bâtiment C<br>69003 Lyon<br>France (FR)</dd>" in french
+
+
+def test_editing_part_of_the_address_keeps_the_rest_and_is_audited(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    customer = add_customer(
+        tenant,
+        "dupont",
+        "Transports Dupont",
+        "compta@dupont.test",
+        address_line1="12 rue des Lilas",
+        postal_code="69003",
+        city="Lyon",
+    )
+    logged_in(client, make_staff(tenant))
+    page = client.get("/app/customers/dupont/edit/")
+    assert page.context["form"].initial["postal_code"] == "69003"
+    assert 'value="12 rue des Lilas"' in html(page)
+
+    response = client.post(
+        "/app/customers/dupont/edit/",
+        form_data(customer, address_line1="12 rue des Lilas", postal_code="69007", city="Lyon"),
+    )
+
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert (customer.address_line1, customer.postal_code, customer.city) == ("12 rue des Lilas", "69007", "Lyon")
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="customer.updated")
+    assert (entry.before, entry.after) == ({"postal_code": "69003"}, {"postal_code": "69007"})
+
+
+def test_a_bad_address_is_shown_on_its_fields(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    customer = add_customer(tenant, "dupont", "Transports Dupont", "compta@dupont.test")
+    logged_in(client, make_staff(tenant))
+
+    # a 4-digit postal code in France, and a city without a street line
+    response = client.post("/app/customers/dupont/edit/", form_data(customer, postal_code="6900", city="Lyon"))
+
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.errors["postal_code"] == ["A postal code in FR is 5 digits, e.g. 75008."]
+    assert form.errors["address_line1"] == ["Address line 1 is required once an address is given."]
+    customer.refresh_from_db()
+    assert (customer.postal_code, customer.city) == ("", "")
+
+
+def test_a_customer_without_an_address_says_so(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    add_customer(tenant, "berlin", "Berlin Fleet", "ap@berlin.test", country="DE")
+    logged_in(client, make_staff(tenant))
+
+    body = html(client.get("/app/customers/berlin/", HTTP_ACCEPT_LANGUAGE="fr"))
+
+    assert '<dt>Adresse postale</dt><dd><span class="tp-muted">aucune pour l\'instant</span><br>Allemagne (DE)' in body

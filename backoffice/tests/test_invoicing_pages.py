@@ -133,19 +133,19 @@ def test_list_and_detail_show_a_generated_invoice_with_its_lines_by_leg(
 
     assert listing.status_code == 200
     assert "<h1>Invoices</h1>" in html(listing)
-    assert "Draft Customer 0 c0 2026-04-01 Draft 20.00 EUR 4.00 EUR 24.00 EUR 24.00 EUR" in text(listing), text(listing)
+    assert "Draft Customer 0 c0 1 Apr 2026 Draft €20.00 €4.00 €24.00 €24.00" in text(listing), text(listing)
     assert f'href="/app/billing/invoices/{invoice.pk}/"' in html(listing)
     assert detail.status_code == 200
     body = text(detail)
     assert "Invoice Draft Draft" in body
-    assert "Customer Customer 0 c0 Issue date 2026-04-01 Currency EUR" in body
-    assert "Net 20.00 EUR Tax 4.00 EUR Total 24.00 EUR Amount due 24.00 EUR" in body
+    assert "Customer Customer 0 c0 Issue date 1 Apr 2026 Currency EUR" in body
+    assert "Net €20.00 Tax €4.00 Total €24.00 Amount due €24.00" in body
     # one leg, Service: April in advance for both devices
     assert re.findall(r'<h2 class="tp-section tp-leg">([^<]+)</h2>', html(detail)) == ["Service"]
-    assert "Platform platform 2026-04-01 – 2026-04-30 2 10.00 Standard rate 20.00" in body
+    assert "Platform platform 1–30 Apr 2026 2 €10.00 Standard rate €20.00" in body
     assert "Devices: c0-d0, c0-d1" in body
-    assert "Subtotal Service 20.00 EUR" in body
-    assert "Standard rate standard 20 % 20.00 EUR 4.00 EUR" in body
+    assert "Subtotal Service €20.00" in body
+    assert "Standard rate standard 20% €20.00 €4.00" in body
     assert "No credit note." in body
     # an owner may finalize or void a draft; a draft cannot be credited yet
     assert f'action="/app/billing/invoices/{invoice.pk}/finalize/"' in html(detail)
@@ -180,22 +180,24 @@ def test_smart_fleet_invoices_show_every_leg_with_the_spec_amounts(
 
     body = text(page)
     assert re.findall(r'<h2 class="tp-section tp-leg">([^<]+)</h2>', html(page)) == ["Hardware", "Service", "Usage"]
-    assert "ELD-200, instalment 1/12 eld-200 — 3 20.00 Standard rate 60.00" in body
+    assert "ELD-200, instalment 1/12 eld-200 — 3 €20.00 Standard rate €60.00" in body
     assert "Instalment 1 of 12" in body
-    assert "Subtotal Hardware 60.00 EUR" in body
-    assert "2026-03-15 – 2026-03-31 1 25.00 Standard rate 13.71" in body
+    assert "Subtotal Hardware €60.00" in body
+    # the description and the Period column show the same last day, 31 March (the period ends on
+    # 1 April 00:00, exclusive)
+    assert "Fleet platform, 15–31 Mar 2026 (17/31) fleet-platform 15–31 Mar 2026 1 €25.00 Standard rate €13.71" in body
     assert "Prorated: 17 of 31 days" in body
-    assert "2026-03-20 – 2026-03-31 1 25.00 Standard rate 9.68" in body
-    assert "Fleet platform fleet-platform 2026-04-01 – 2026-04-30 2 25.00 Standard rate 50.00" in body
-    assert "Subtotal Service 73.39 EUR" in body
+    assert "Fleet platform, 20–31 Mar 2026 (12/31) fleet-platform 20–31 Mar 2026 1 €25.00 Standard rate €9.68" in body
+    assert "Fleet platform fleet-platform 1–30 Apr 2026 2 €25.00 Standard rate €50.00" in body
+    assert "Subtotal Service €73.39" in body
     # usage: 3800 MB metered, 2 x 1024 included, 1752 billable in the first tier
-    assert "Data overage data-overage 2026-03-01 – 2026-03-31 1752 — Standard rate 17.52" in body
-    assert "Meter data_mb · 3800 metered · allowance 2048 (1024 × 2 devices) · 1752 billable · 2 events" in body
-    assert "1 0 – 10000 1752 0.010 — 17.52" in body
-    assert "2 above 10000 0 0.005 — 0.00" in body
-    assert "Subtotal Usage 17.52 EUR" in body
-    assert "Net 150.91 EUR Tax 30.18 EUR Total 181.09 EUR Amount due 181.09 EUR" in body
-    assert "Standard rate standard 20 % 150.91 EUR 30.18 EUR" in body
+    assert "Data overage data-overage 1–31 Mar 2026 1,752 — Standard rate €17.52" in body
+    assert "Meter data_mb · 3,800 metered · allowance 2,048 (1,024 × 2 devices) · 1,752 billable · 2 events" in body
+    assert "1 0 – 10,000 1,752 €0.01 — €17.52"  # a unit price at least with the currency's places in body
+    assert "2 above 10,000 0 €0.005 — €0.00" in body
+    assert "Subtotal Usage €17.52" in body
+    assert "Net €150.91 Tax €30.18 Total €181.09 Amount due €181.09" in body
+    assert "Standard rate standard 20% €150.91 €30.18" in body
 
     # April's usage, and 100 MB of March that arrive late: an adjustment on the May invoice
     send_usage(
@@ -211,18 +213,18 @@ def test_smart_fleet_invoices_show_every_leg_with_the_spec_amounts(
 
     body = text(client.get(f"/app/billing/invoices/{may.pk}/"))
 
-    assert "ELD-200, instalment 2/12 eld-200 — 3 20.00 Standard rate 60.00" in body
-    assert "2026-04-10 – 2026-04-30 1 25.00 Standard rate 17.50" in body
-    assert "Fleet platform fleet-platform 2026-05-01 – 2026-05-31 3 25.00 Standard rate 75.00" in body
-    assert "Data overage data-overage 2026-04-01 – 2026-04-30 10928 — Standard rate 104.64" in body
-    assert "1 0 – 10000 10000 0.010 — 100.00" in body
-    assert "2 above 10000 928 0.005 — 4.64" in body
+    assert "ELD-200, instalment 2/12 eld-200 — 3 €20.00 Standard rate €60.00" in body
+    assert "Fleet platform, 10–30 Apr 2026 (21/30) fleet-platform 10–30 Apr 2026 1 €25.00 Standard rate €17.50" in body
+    assert "Fleet platform fleet-platform 1–31 May 2026 3 €25.00 Standard rate €75.00" in body
+    assert "Data overage data-overage 1–30 Apr 2026 10,928 — Standard rate €104.64" in body
+    assert "1 0 – 10,000 10,000 €0.01 — €100.00" in body
+    assert "2 above 10,000 928 €0.005 — €4.64" in body
     # March measured again: 3900 - 2048 = 1852 x 0.010 = 18.52, 17.52 billed then: 1.00
-    assert "Data overage (late usage) data-overage 2026-03-01 – 2026-03-31 100 — Standard rate 1.00" in body
-    assert "3900 metered now, 3800 when it was invoiced: 100 arrived late." in body
-    assert "17.52 EUR were billed then." in body
-    assert "Subtotal Adjustments 1.00 EUR" in body
-    assert "Net 258.14 EUR Tax 51.63 EUR Total 309.77 EUR" in body
+    assert "Data overage (late usage) data-overage 1–31 Mar 2026 100 — Standard rate €1.00" in body
+    assert "3,900 metered now, 3,800 when it was invoiced: 100 arrived late." in body
+    assert "€17.52 were billed then." in body
+    assert "Subtotal Adjustments €1.00" in body
+    assert "Net €258.14 Tax €51.63 Total €309.77" in body
 
 
 def test_invoice_filters_and_the_htmx_rows(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
@@ -288,11 +290,11 @@ def test_launching_a_bill_run_queues_its_task_and_opens_its_page(
     assert (run.billing_date, run.status) == (APRIL_1, "pending")
     assert AuditLogEntry.objects.get(tenant=tenant, action="bill_run.started").actor_label == "admin@acme.test"
     detail = follow(client, response)
-    assert "Bill run for 2026-04-01 started." in detail
-    assert "Bill run of 2026-04-01" in detail
+    assert "Bill run for 1 Apr 2026 started." in detail
+    assert "Bill run of 1 Apr 2026" in detail
     assert "Pending Waiting for a worker" in detail
     listing = text(client.get("/app/billing/runs/"))
-    assert "2026-04-01 Pending — 0 0 queued —" in listing
+    assert "1 Apr 2026 Pending — 0 0 queued —" in listing
 
     for bad, message in (
         ({"billing_date": ""}, "This field is required."),
@@ -320,12 +322,12 @@ def test_a_bill_run_for_a_date_still_to_come_is_refused_with_a_form_error_in_eng
     assert english.status_code == 200
     assert (
         "The bill run was not started: Billing date : "
-        "The billing date 2026-04-01 has not arrived yet: it is 2026-03-31 in Europe/Paris."
+        "The billing date 1 Apr 2026 has not arrived yet: it is 31 Mar 2026 in Europe/Paris."
     ) in text(english)
     assert french.status_code == 200
     assert (
         "La tournée de facturation n'a pas été lancée : Date de facturation : "
-        "La date de facturation 2026-04-01 n'est pas encore arrivée : nous sommes le 2026-03-31 dans le fuseau "
+        "La date de facturation 1 avr. 2026 n'est pas encore arrivée : nous sommes le 31 mars 2026 dans le fuseau "
         "Europe/Paris."
     ) in text(french)
     assert not BillRun.objects.filter(tenant=tenant).exists()
@@ -364,9 +366,9 @@ def test_the_run_detail_polls_its_progress_until_the_run_completes(
     assert "Invoiced 1 Already invoiced 0 Nothing to bill 0 Failed 0" in body
     assert "hx-trigger" not in html(client.get(f"/app/billing/runs/{run.pk}/"))
     listing = text(client.get("/app/billing/runs/"))
-    assert "2026-04-01 Completed 1 / 1 0 1 2026-04-01 06:00:00 2026-04-01 06:00:00" in listing
+    assert "1 Apr 2026 Completed 1 / 1 0 1 1 Apr 2026, 06:00:00 CEST 1 Apr 2026, 06:00:00 CEST" in listing
     invoices = client.get(f"/app/billing/invoices/?run={run.pk}")
-    assert "Invoices of the bill run of 2026-04-01." in text(invoices)
+    assert "Invoices of the bill run of 1 Apr 2026." in text(invoices)
     assert "Customer 0" in text(invoices)
     assert customer.name in text(invoices)
 
@@ -383,7 +385,7 @@ def test_a_customer_failure_is_listed_with_its_reason(client: Client, tenant: Te
     assert "Failures" in body
     assert "Customer 1 c1 No tax rate for standard in DE." in body
     assert "Invoiced 2 Already invoiced 0 Nothing to bill 0 Failed 1" in body
-    assert "2026-04-01 Completed with errors 2 / 3 1 2" in text(client.get("/app/billing/runs/"))
+    assert "1 Apr 2026 Completed with errors 2 / 3 1 2" in text(client.get("/app/billing/runs/"))
     # a second run for the same date makes nothing twice: its page links the invoices it found
     second = run_bill_run(tenant)
     body = text(client.get(f"/app/billing/runs/{second.pk}/"))
@@ -419,7 +421,7 @@ def test_finalize_through_the_page_assigns_the_first_number(
     assert "A finalized invoice cannot become finalized." in follow(client, again)
     assert Invoice.objects.get(pk=invoice.pk).number == "INV-2026-000001"
     listing = text(client.get("/app/billing/invoices/"))
-    assert "INV-2026-000001 Customer 0 c0 2026-04-01 Finalized 20.00 EUR 4.00 EUR 24.00 EUR 24.00 EUR" in listing
+    assert "INV-2026-000001 Customer 0 c0 1 Apr 2026 Finalized €20.00 €4.00 €24.00 €24.00" in listing
 
 
 def test_credit_notes_through_the_page(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
@@ -449,15 +451,15 @@ def test_credit_notes_through_the_page(client: Client, tenant: Tenant, make_staf
     invoice.refresh_from_db()
     assert invoice.amount_due == Money("18.00", "EUR")
     body = follow(client, response)
-    assert "Credit note CN-2026-000001 created: 6.00 EUR." in body
-    assert "Amount due 18.00 EUR" in body
-    assert "CN-2026-000001 2026-" in body
-    assert "Finalized Two days offline 5.00 EUR 6.00 EUR" in body
-    assert "Platform platform 20.00 5.00 15.00" in body  # credited 5.00, 15.00 left
+    assert "Credit note CN-2026-000001 created: €6.00." in body
+    assert "Amount due €18.00" in body
+    assert re.search(r"CN-2026-000001 \d{1,2} [A-Z][a-z]{2} 2026 Finalized", body)
+    assert "Finalized Two days offline €5.00 €6.00" in body
+    assert "Platform platform €20.00 €5.00 €15.00" in body  # credited 5.00, 15.00 left
     note_page = text(client.get(f"/app/billing/invoices/{note.pk}/"))
     assert "Credit note CN-2026-000001 Finalized" in note_page
     assert "Credits INV-2026-000001" in note_page
-    assert "Net 5.00 EUR Tax 1.00 EUR Total 6.00 EUR" in note_page
+    assert "Net €5.00 Tax €1.00 Total €6.00" in note_page
 
     # never more than what is left on the line; errors are messages, never a 500
     for data, message in (
@@ -472,7 +474,7 @@ def test_credit_notes_through_the_page(client: Client, tenant: Tenant, make_staf
 
     # the rest in full, then nothing is left to credit and the invoice cannot be voided
     full = client.post(credit, {"mode": "full", f"amount-{line.pk}": "1.00"})
-    assert "Credit note CN-2026-000002 created: 18.00 EUR." in follow(client, full)
+    assert "Credit note CN-2026-000002 created: €18.00." in follow(client, full)
     assert Invoice.objects.get(number="CN-2026-000002").net_total == Money("15.00", "EUR")
     assert "Nothing left to credit." in follow(client, client.post(credit, {"mode": "full"}))
     detail = client.get(f"/app/billing/invoices/{invoice.pk}/")
@@ -500,7 +502,7 @@ def test_void_through_the_page_needs_a_reason(client: Client, tenant: Tenant, ma
     assert "Invoice draft voided." in page
     assert "Invoice Draft Void" in page
     assert "Reason Wrong customer" in page
-    assert "Amount due 0.00 EUR" in page
+    assert "Amount due €0.00" in page
     assert "A void invoice cannot become void." in follow(client, client.post(void, {"reason": "again"}))
     assert "A void invoice cannot become finalized." in follow(
         client, client.post(f"/app/billing/invoices/{invoice.pk}/finalize/")
@@ -669,8 +671,11 @@ def test_invoice_pages_in_french(client: Client, tenant: Tenant, make_staff: Sta
     runs = text(client.get(f"/app/billing/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="fr"))
 
     assert "Factures" in listing
-    assert "20,00 EUR 4,00 EUR 24,00 EUR 24,00 EUR" in listing
-    assert "Sous-total Service 20,00 EUR" in detail
+    assert "20,00 € 4,00 € 24,00 € 24,00 €" in listing
+    assert "Sous-total Service 20,00 €" in detail
+    # the period's last day, in French: [1 Apr, 1 May) is 1–30 April
+    assert "Platform platform 1–30 avr. 2026 2 10,00 € Taux normal 20,00 €" in detail
+    assert "Taux normal standard 20 % 20,00 € 4,00 €" in detail
     assert "Finaliser la facture" in detail
-    assert "Tournée de facturation du 2026-04-01" in runs
+    assert "Tournée de facturation du 1 avr. 2026" in runs
     assert BillRunStatus.COMPLETED == run.status

@@ -35,6 +35,15 @@ SELLER_FORM = {
     "country": "fr",
     "billing_email": "facturation@smartfleet.test",
 }
+PAYMENT_FORM = {
+    "iban": "FR14 2004 1010 0505 0001 3M02 606",
+    "bic": "BNPAFRPPXXX",
+    "sepa_creditor_id": "FR72ZZZ123456",
+    "payment_terms_days": "45",
+    "late_payment_penalty": "",
+    "recovery_indemnity": "40.00",
+    "early_payment_discount": "Escompte de 2 % pour paiement sous 10 jours",
+}
 
 
 def html(response: Any) -> str:
@@ -140,6 +149,7 @@ def test_a_finance_viewer_reads_but_cannot_post(tenant: Tenant, make_staff: Staf
     assert re.search(r'<input[^>]*name="legal_name"[^>]*disabled', html(response))
     posts = [
         ("/app/settings/seller/", SELLER_FORM),
+        ("/app/settings/payment/", PAYMENT_FORM),
         ("/app/settings/invoicing/", {"invoice_prefix": "X", "credit_note_prefix": "Y"}),
         ("/app/settings/usage/", {"max_event_age_days": "5", "rate_limit_per_second": "5"}),
         ("/app/settings/device-cloud-secrets/", {}),
@@ -219,3 +229,86 @@ def test_secret_rotation_from_the_page(tenant: Tenant, make_staff: StaffMaker, s
     assert tenant.device_cloud_secrets == [new_secret]
     actions = list(AuditLogEntry.objects.filter(tenant=tenant).order_by("id").values_list("action", flat=True))
     assert actions == ["device_cloud_secret.added", "device_cloud_secret.removed"]
+
+
+# --- payment instructions and legal mentions ------------------------------------------------------
+
+
+def test_blank_mentions_show_the_defaults_they_print_in_english_and_in_french(
+    tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    # given: a French seller that has not written its mentions
+    tenant.country = "FR"
+    tenant.save()
+    client = client_for(tenant, make_staff)
+    # when
+    english, french = client.get(URL), client.get(URL, HTTP_ACCEPT_LANGUAGE="fr")
+    # then: the form says what a blank text prints, and the page lists what an invoice prints
+    assert 'name="payment_terms_days" value="30"' in html(english)
+    assert 'name="recovery_indemnity" value="40.00"' in html(english)
+    assert 'placeholder="Late-payment penalty: three times the French legal interest rate"' in html(english)
+    assert "Blank: “No discount for early payment”, in each invoice's language." in text(english)
+    assert (
+        "What a business customer's invoice prints Late-payment penalty: three times the French legal interest "
+        "rate default Fixed indemnity for recovery costs: €40 default No discount for early payment default"
+    ) in text(english)
+    assert 'placeholder="Pénalités de retard : trois fois le taux d\'intérêt légal"' in html(french).replace(
+        "&#x27;", "'"
+    )
+    assert 'name="recovery_indemnity" value="40,00"' in html(french)
+    assert (
+        "Pénalités de retard : trois fois le taux d'intérêt légal par défaut "
+        "Indemnité forfaitaire pour frais de recouvrement : 40 € par défaut "
+        "Pas d'escompte pour paiement anticipé par défaut"
+    ) in text(french)
+
+
+def test_owner_saves_the_payment_instructions_and_mentions(tenant: Tenant, make_staff: StaffMaker) -> None:
+    tenant.country = "FR"
+    tenant.save()
+    client = client_for(tenant, make_staff)
+
+    response = client.post("/app/settings/payment/", PAYMENT_FORM)
+
+    assert response.status_code == 302
+    tenant.refresh_from_db()
+    assert (tenant.iban, tenant.bic, tenant.sepa_creditor_id, tenant.payment_terms_days) == (
+        "FR1420041010050500013M02606",
+        "BNPAFRPPXXX",
+        "FR72ZZZ123456",
+        45,
+    )
+    assert tenant.early_payment_discount == "Escompte de 2 % pour paiement sous 10 jours"
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="tenant.payment_updated")
+    assert entry.after is not None
+    assert entry.after["iban"] == "FR1420041010050500013M02606"
+    page = text(client.get(URL))
+    assert "Payment instructions and legal mentions saved." in page
+    # the discount is the tenant's own text now, printed as typed
+    assert "Escompte de 2 % pour paiement sous 10 jours" in page.split("What a business customer's invoice prints")[1]
+
+
+def test_payment_errors_are_shown_on_their_fields_in_french(tenant: Tenant, make_staff: StaffMaker) -> None:
+    client = client_for(tenant, make_staff)
+    bad = {
+        **PAYMENT_FORM,
+        "iban": "FR14 2004 1010 0505 0001 3M02 607",  # the last check digit is off by one
+        "sepa_creditor_id": "FR72ZZZ123457",
+        "payment_terms_days": "400",
+    }
+
+    response = client.post("/app/settings/payment/", bad, HTTP_ACCEPT_LANGUAGE="fr")
+
+    assert response.status_code == 200
+    form = response.context["payment_form"]
+    # the form's own range check first, then the service's checks once the form is valid
+    assert form.errors["payment_terms_days"] == ["Assurez-vous que cette valeur est inférieure ou égale à 365."]
+    response = client.post("/app/settings/payment/", {**bad, "payment_terms_days": "30"}, HTTP_ACCEPT_LANGUAGE="fr")
+    form = response.context["payment_form"]
+    assert form.errors["iban"] == ["Ce n'est pas un IBAN valide : vérifiez ses chiffres."]
+    assert form.errors["sepa_creditor_id"] == [
+        "Ce n'est pas un identifiant créancier SEPA valide : vérifiez ses chiffres."
+    ]
+    tenant.refresh_from_db()
+    assert (tenant.iban, tenant.payment_terms_days) == ("", 30)
+    assert not AuditLogEntry.objects.filter(tenant=tenant, action="tenant.payment_updated").exists()

@@ -159,7 +159,7 @@ def test_list_filters_by_status_and_never_shows_another_tenants_subscriptions(
     assert everything.status_code == 200
     body = text(everything)
     # basic's fee starts with the subscription: its devices pay without being activated
-    assert "sub-basic Transports Dupont dupont Basic basic Active 0/2 2026-01-01 2026-01-01" in body
+    assert "sub-basic Transports Dupont dupont Basic basic Active 0/2 1 Jan 2026 1 Jan 2026" in body
     assert "sub-fleet Transports Dupont dupont Fleet fleet Pending activation 0/3" in body
     assert "All 2 Pending activation 1 Active 1 Past due 0" in body
     assert "globex-sub" not in html(everything)
@@ -219,7 +219,7 @@ def test_creating_a_subscription_stores_the_devices_and_waits_for_activation(
     assert AuditLogEntry.objects.get(tenant=tenant, action="subscription.created").actor_label == "admin@acme.test"
     detail = text(client.get(response["Location"]))
     assert "Subscription dupont-fleet created: Pending activation." in detail
-    assert "2026-03-10 10:00 CET Signed" in detail
+    assert "10 Mar 2026, 10:00 CET Signed" in detail
 
 
 def test_subscription_form_errors_show_their_field_paths_and_nothing_is_created(
@@ -282,24 +282,21 @@ def test_detail_shows_devices_the_timeline_and_the_ledger(
     assert 'href="/app/catalog/plans/fleet/"' in page
     assert "dupont-fleet Active" in body
     assert "Devices 1 active of 2" in body
-    assert "Signed 2026-01-01 09:00 CET" in body
-    assert "Starts 2026-01-01" in body
+    assert "Signed 1 Jan 2026, 09:00 CET" in body
+    assert "Starts 1 Jan 2026" in body
     # devices: A activated at 09:00 Paris time
-    assert "A eld — — 2026-03-15 09:00 — —" in body
+    assert "A eld — — 15 Mar 2026, 09:00 CET — —" in body
     assert "B eld — — not yet — —" in body
     # the timeline, in the customer's time zone, with human labels
-    assert "2026-01-01 09:00 CET Signed Pending activation Plan fleet · Devices: A, B tests System" in body
-    assert "2026-03-15 09:00 CET Device activated A device cloud System" in body
+    assert "1 Jan 2026, 09:00 CET Signed Pending activation Plan fleet · Devices: A, B tests System" in body
+    assert "15 Mar 2026, 09:00 CET Device activated A device cloud System" in body
     assert (
-        "2026-03-15 09:00 CET Status changed Pending activation → Active Reason: first device activated device cloud"
+        "15 Mar 2026, 09:00 CET Status changed Pending activation → Active Reason: first device activated device cloud"
         in body
     )
     # the ledger: what the bill run of 1 April charged, waiting for its invoice
-    assert (
-        "Charge Fee billed in advance platform A 2026-04-01 – 2026-04-30 2026-04-01 – 2026-04-30 25.00 EUR pending"
-        in body
-    )
-    assert "Pending, for the next invoice 50.00 EUR" in body
+    assert "Charge Fee billed in advance platform A 1–30 Apr 2026 1–30 Apr 2026 €25.00 pending" in body
+    assert "Pending, for the next invoice €50.00" in body
     # a finance viewer sees no change form
     assert 'id="change"' not in page
     assert "/change/" not in page
@@ -314,17 +311,17 @@ def test_detail_shows_when_a_subscription_not_renewed_ends_then_that_it_ended(
     logged_in(client, make_staff(tenant, role=Role.FINANCE_VIEWER, email="viewer@acme.test"))
     # when / then: before the end, in English and in French
     before = text(client.get("/app/subscriptions/dupont-3m/"))
-    assert "Commitment ends 2026-04-01" in before
-    assert "Renewal none Ends 2026-04-01 00:00 CEST" in before
+    assert "Commitment ends 1 Apr 2026, 00:00 CEST" in before
+    assert "Renewal none Ends 1 Apr 2026, 00:00 CEST" in before
     french = text(client.get("/app/subscriptions/dupont-3m/", HTTP_ACCEPT_LANGUAGE="fr"))
-    assert "Renouvellement aucun Fin le 2026-04-01 00:00 CEST" in french
+    assert "Renouvellement aucun Fin le 1 avr. 2026, 00:00 CEST" in french
     # and once the schedule has ended it
     assert subscription_ends_apply_due(at=paris(2026, 4, 1, 0, 10)) == 1
     after = text(client.get("/app/subscriptions/dupont-3m/"))
     assert "dupont-3m Ended" in after
-    assert "Ended 2026-04-01 00:00 CEST" in after
+    assert "Ended 1 Apr 2026, 00:00 CEST" in after
     assert "Status changed Cancelled → Ended Reason: commitment ended commitment ended System" in after
-    assert "Ends 2026-04-01" not in after
+    assert "Ends 1 Apr 2026" not in after
 
 
 # --- Changes --------------------------------------------------------------------------------------
@@ -350,14 +347,14 @@ def test_change_preview_shows_the_proration_and_writes_nothing(
     assert "<html" not in html(response)
     body = text(response)
     # 16..30 April is 15 of April's 30 days: credit 25.00 x 15/30, charge 40.00 x 15/30
-    assert "Applies at once, effective 2026-04-16 10:00 CEST." in body
-    assert "Credit platform 2026-04-16 – 2026-04-30 1 × 25.00 15/30 -12.50" in body
+    assert "Applies at once, effective 16 Apr 2026, 10:00 CEST." in body
+    assert "Credit platform 16–30 Apr 2026 1 × €25.00 15/30 -€12.50" in body
     assert "Unused Basic · Devices: A" in body
-    assert "Charge platform 2026-04-16 – 2026-04-30 1 × 40.00 15/30 20.00" in body
-    assert "Total on the next invoice EUR 7.50" in body
+    assert "Charge platform 16–30 Apr 2026 1 × €40.00 15/30 €20.00" in body
+    assert "Total on the next invoice €7.50" in body
     assert "Nothing has been saved." in body
     assert "<html" in html(no_js)  # without JavaScript: the whole page, with the preview
-    assert "Total on the next invoice EUR 7.50" in text(no_js)
+    assert "Total on the next invoice €7.50" in text(no_js)
     # nothing written
     subscription.refresh_from_db()
     assert subscription.plan.code == "basic"
@@ -391,11 +388,13 @@ def test_applying_the_upgrade_changes_the_plan(
         ("credit", "12.5000"),
     ]
     body = text(client.get(response["Location"]))
-    assert "Change plan applied: 7.50 EUR on the next invoice." in body
-    assert "2026-04-16 10:00 CEST Plan changed basic → premium · Credit platform 12.50 · Charge platform 20.00" in body
+    assert "Change plan applied: €7.50 on the next invoice." in body
+    assert (
+        "16 Apr 2026, 10:00 CEST Plan changed basic → premium · Credit platform €12.50 · Charge platform €20.00" in body
+    )
     assert "admin@acme.test Staff user" in body
-    assert "Credit Subscription change platform A 2026-04-01 – 2026-04-30 2026-04-16 – 2026-04-30 -12.50 EUR" in body
-    assert "Pending, for the next invoice 32.50 EUR" in body
+    assert "Credit Subscription change platform A 1–30 Apr 2026 16–30 Apr 2026 -€12.50" in body
+    assert "Pending, for the next invoice €32.50" in body
 
 
 def test_a_downgrade_and_a_cancellation_are_scheduled_for_the_period_end(
@@ -411,15 +410,15 @@ def test_a_downgrade_and_a_cancellation_are_scheduled_for_the_period_end(
         cancel = client.post("/app/subscriptions/sub/change/", change_data(action="cancel", at_period_end="on"))
         detail = text(client.get("/app/subscriptions/sub/"))
 
-    assert "Scheduled for 2026-05-01 00:00 CEST: nothing is credited or charged now." in preview
+    assert "Scheduled for 1 May 2026, 00:00 CEST: nothing is credited or charged now." in preview
     assert (downgrade.status_code, cancel.status_code) == (302, 302)
     subscription.refresh_from_db()
     assert subscription.plan.code == "premium"
     assert subscription.cancel_at == paris(2026, 5, 1)
-    assert "Change plan 2026-05-01 00:00 CEST New plan basic" in detail
-    assert "Cancel 2026-05-01 00:00 CEST At the end of the current period" in detail
-    assert "Cancel at 2026-05-01 00:00 CEST" in detail
-    assert "Change scheduled Cancel on 2026-05-01 00:00 CEST" in detail
+    assert "Change plan 1 May 2026, 00:00 CEST New plan basic" in detail
+    assert "Cancel 1 May 2026, 00:00 CEST At the end of the current period" in detail
+    assert "Cancel at 1 May 2026, 00:00 CEST" in detail
+    assert "Change scheduled Cancel on 1 May 2026, 00:00 CEST" in detail
 
 
 def test_change_errors_show_in_the_panel_and_never_500(
@@ -506,7 +505,7 @@ def test_webhooks_page_lists_a_rejected_webhook_and_replay_requeues_it(
     assert listing.status_code == 200
     body = text(listing)
     assert (
-        "2026-03-15 09:01:00 msg_z device.activated Z 2026-03-15 09:00 Rejected "
+        "15 Mar 2026, 09:01:00 CET msg_z device.activated Z 15 Mar 2026, 09:00 CET Rejected "
         "Unknown device Z: no live subscription holds it." in body
     )
     assert "&quot;device_id&quot;: &quot;Z&quot;" in html(listing)  # the stored body, in the expandable row
@@ -648,6 +647,6 @@ def test_subscription_pages_in_french(
     assert "Nouvel abonnement" in listing
     assert "Tous 1 En attente d'activation 0" in text(listing_page).replace("&#x27;", "'")
     assert "Webhooks des appareils" in webhooks
-    assert "Crédit platform 2026-04-16 – 2026-04-30 1 × 25,00 15/30 -12,50" in preview
-    assert "Débit platform 2026-04-16 – 2026-04-30 1 × 40,00 15/30 20,00" in preview
-    assert "Total sur la prochaine facture EUR 7,50" in preview
+    assert "Crédit platform 16–30 avr. 2026 1 × 25,00 € 15/30 -12,50 €" in preview
+    assert "Débit platform 16–30 avr. 2026 1 × 40,00 € 15/30 20,00 €" in preview
+    assert "Total sur la prochaine facture 7,50 €" in preview

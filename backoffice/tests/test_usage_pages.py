@@ -141,19 +141,19 @@ def test_explorer_shows_the_days_of_the_customers_time_zone_split_by_a_dimension
     body = text(response)
     assert 'value="2026-04-01"' in html(response)
     assert 'value="2026-04-30"' in html(response)
-    assert "From 2026-04-01 to 2026-04-30, days in Europe/Paris." in body
+    assert "From 1 Apr 2026 to 30 Apr 2026, days in Europe/Paris." in body
     assert "Quantity: the sum of properties.mb. Split by region." in body
     assert "Day DE FR (not set) Total" in body
-    assert "2026-04-01 50 100 — 150" in body
-    assert "2026-04-02 — 25.5 10 35.5" in body
-    assert "2026-04-03 — — — —" in body
+    assert "1 Apr 2026 50 100 — 150" in body
+    assert "2 Apr 2026 — 25.5 10 35.5" in body
+    assert "3 Apr 2026 — — — —" in body
     assert "Total 50 125.5 10 185.5" in body
 
     # the last day of March and the first of April, not split: 23:30 on 31 March counts on 31 March
     both = get(client, "/app/usage/?customer=dupont&meter=data_mb&start=2026-03-31&end=2026-04-01")
     assert chart(both)["labels"] == ["2026-03-31", "2026-04-01"]
     assert series(both) == {"data_mb": [7, 150]}
-    assert "Day Quantity 2026-03-31 7 2026-04-01 150 Total 157" in text(both)
+    assert "Day Quantity 31 Mar 2026 7 1 Apr 2026 150 Total 157" in text(both)
 
 
 def test_explorer_splits_by_time_band_and_offers_the_meters_dimensions(
@@ -212,7 +212,7 @@ def test_explorer_quantities_of_max_latest_unique_count_and_filtered_meters(
     assert "Highest 42" in text(peak)
     # latest: the value measured last in the day (o3 arrived last but was measured before o2)
     assert series(odometer) == {"odometer": padded(1100, 1250)}
-    assert "Latest 1250" in text(odometer)
+    assert "Latest 1,250" in text(odometer)
     # unique_count: distinct values are counted at billing time; the page shows the events
     assert series(sims) == {"active_sims": padded(2, 1)}
     assert "Distinct counts of properties.iccid are computed at billing time" in text(sims)
@@ -333,8 +333,9 @@ def test_rejected_events_are_listed_with_their_reason_and_filtered(
     listing = text(everything)
     assert "All 2 Unknown meter 1 Too old 1" in listing
     # received at 14:00 in Paris (the tenant's time zone)
-    assert "2026-04-20 14:00:00 bad-meter nope Unknown meter unknown_meter No meter with code nope. Payload" in listing
-    assert "2026-04-20 14:00:00 bad-old data_mb Too old too_old Events older than 62 days are not accepted." in listing
+    received = "20 Apr 2026, 14:00:00 CEST"
+    assert f"{received} bad-meter nope Unknown meter unknown_meter No meter with code nope. Payload" in listing
+    assert f"{received} bad-old data_mb Too old too_old Events older than 62 days are not accepted." in listing
     assert "ok-1" not in listing
     assert "<details" in html(everything)
     assert "&quot;code&quot;: &quot;nope&quot;" in html(everything)  # the payload as it was sent
@@ -457,9 +458,9 @@ def test_usage_pages_in_french(
 
     body = text(explorer)
     assert "<h1>Explorateur de consommation</h1>" in html(explorer)
-    assert "Du 2026-04-01 au 2026-04-30, jours du fuseau Europe/Paris." in body
+    assert "Du 1 avr. 2026 au 30 avr. 2026, jours du fuseau Europe/Paris." in body
     assert "Jour DE FR (non renseigné) Total" in body
-    assert "2026-04-02 — 25,5 10 35,5" in body
+    assert "2 avr. 2026 — 25,5 10 35,5" in body
     assert "Total 50 125,5 10 185,5" in body
     listing = text(rejected)
     assert "<h1>Événements rejetés</h1>" in html(rejected)

@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.utils import timezone
@@ -10,13 +12,84 @@ from rest_framework.views import APIView
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import StrictSerializer, problems
+from billing_platform.errors import FieldError, InvalidInput, invalid
+from customers.errors import CustomerCountryConflict
 from customers.models import Customer
 from customers.selectors import customer_get, customer_list
 from customers.services import customer_create, customer_update
 from tenancy.api import request_actor, request_tenant
 
 
+class CustomerAddressSerializer(serializers.Serializer):
+    """The customer's postal address (EN 16931 BG-8); blank lines are empty strings."""
+
+    line1 = serializers.CharField(source="address_line1")
+    line2 = serializers.CharField(source="address_line2")
+    postal_code = serializers.CharField()
+    city = serializers.CharField()
+    country = serializers.CharField()
+
+
+class CustomerAddressInputSerializer(StrictSerializer):
+    """A postal address, whole or in part: a PATCH changes the lines it names and keeps the others.
+    ``country`` is the customer's ``country``."""
+
+    line1 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    postal_code = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=2, min_length=2, required=False)
+
+
+# The address's lines by their names in the API and in the services.
+ADDRESS_LINES = (
+    ("line1", "address_line1"),
+    ("line2", "address_line2"),
+    ("postal_code", "postal_code"),
+    ("city", "city"),
+)
+
+
+def address_flattened(data: dict[str, Any]) -> dict[str, Any]:
+    """The request's fields with ``address`` spread into the services' fields (``address_line1``…);
+    ``address.country`` becomes ``country``. Both countries given and different: a 400 naming
+    ``address.country``, rather than one of them silently winning."""
+    fields = dict(data)
+    address: dict[str, Any] = fields.pop("address", None) or {}
+    if "country" in address:
+        country = address["country"]
+        if "country" in fields and fields["country"].upper() != country.upper():
+            message = "address.country (%s) and country (%s) differ: give one of them, or the same." % (
+                country,
+                fields["country"],
+            )
+            raise CustomerCountryConflict(
+                message, errors=[FieldError("address.country", CustomerCountryConflict.code, message)]
+            )
+        fields["country"] = country
+    for name, field in ADDRESS_LINES:
+        if name in address:
+            fields[field] = address[name]
+    return fields
+
+
+@contextmanager
+def country_errors_named_as_sent(data: dict[str, Any]) -> Iterator[None]:
+    """A country given as ``address.country`` only has its errors (``unknown_country``) named so."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if "country" in data or "country" not in (data.get("address") or {}):
+            raise
+        exc.errors = [
+            FieldError("address.country", e.code, e.message) if e.field == "country" else e for e in exc.errors
+        ]
+        raise
+
+
 class CustomerOutputSerializer(serializers.ModelSerializer):
+    address = CustomerAddressSerializer(source="*")
+
     class Meta:
         model = Customer
         fields = [
@@ -29,6 +102,7 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
             "language",
             "country",
             "tax_id",
+            "address",
             "billing_day",
             "reseller",
             "created_at",
@@ -41,11 +115,17 @@ class CustomerListCreateApi(APIView):
         external_id = serializers.CharField(max_length=200)
         name = serializers.CharField(max_length=200)
         email = serializers.EmailField(max_length=254)
-        country = serializers.CharField(max_length=2, min_length=2)
+        country = serializers.CharField(
+            max_length=2,
+            min_length=2,
+            required=False,
+            help_text="ISO 3166-1 alpha-2; required, here or as address.country (the same country if both).",
+        )
         currency = serializers.CharField(max_length=3, min_length=3, required=False)
         timezone = serializers.CharField(max_length=64, required=False)
         language = serializers.CharField(max_length=2, required=False, default="en")
         tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+        address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
         reseller = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
@@ -80,12 +160,16 @@ class CustomerListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        customer = customer_create(
-            tenant=request_tenant(request),
-            actor=request_actor(request),
-            at=timezone.now(),
-            **serializer.validated_data,
-        )
+        fields = address_flattened(serializer.validated_data)
+        if "country" not in fields:
+            raise invalid("country", "required", "Give the customer's country, as country or address.country.")
+        with country_errors_named_as_sent(serializer.validated_data):
+            customer = customer_create(
+                tenant=request_tenant(request),
+                actor=request_actor(request),
+                at=timezone.now(),
+                **fields,
+            )
         return Response(CustomerOutputSerializer(customer).data, status=status.HTTP_201_CREATED)
 
 
@@ -98,6 +182,7 @@ class CustomerDetailApi(APIView):
         timezone = serializers.CharField(max_length=64, required=False)
         language = serializers.CharField(max_length=2, required=False)
         tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True)
+        address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
         reseller = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
@@ -114,12 +199,13 @@ class CustomerDetailApi(APIView):
     def patch(self, request: Request, external_id: str) -> Response:
         serializer = self.PatchSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        changes: dict[str, Any] = dict(serializer.validated_data)
-        customer = customer_update(
-            tenant=request_tenant(request),
-            actor=request_actor(request),
-            at=timezone.now(),
-            external_id=external_id,
-            changes=changes,
-        )
+        changes = address_flattened(serializer.validated_data)
+        with country_errors_named_as_sent(serializer.validated_data):
+            customer = customer_update(
+                tenant=request_tenant(request),
+                actor=request_actor(request),
+                at=timezone.now(),
+                external_id=external_id,
+                changes=changes,
+            )
         return Response(CustomerOutputSerializer(customer).data)

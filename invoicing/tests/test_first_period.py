@@ -94,7 +94,7 @@ def test_a_subscription_signed_mid_month_pays_its_first_days_on_the_first_invoic
 
     # then: 15-30 November, 16 of November's 30 days: 16/30 x 30.00 = 16.00; December in advance
     assert lines_with_days(december) == [
-        ("Platform, 2026-11-15 to 2026-12-01 (16/30)", "d1", "16.00", "2026-11-14"),  # 15 Nov 00:00 Paris
+        ("Platform, 15–30 Nov 2026 (16/30)", "d1", "16.00", "2026-11-14"),  # 15 Nov 00:00 Paris
         ("Platform", "d1", "30.00", "2026-11-30"),  # 1 Dec 00:00 Paris is 30 Nov 23:00 UTC
     ]
     # 46.00 + 20 % VAT 9.20 = 55.20
@@ -122,7 +122,7 @@ def test_after_a_trial_the_rest_of_the_period_is_billed_prorated(
 
     # then: no fee for the trial days; 24-30 November, 7/30 x 30.00 = 7.00; December in advance
     assert lines_with_days(december) == [
-        ("Platform, 2026-11-24 to 2026-12-01 (7/30)", "d1", "7.00", "2026-11-23"),
+        ("Platform, 24–30 Nov 2026 (7/30)", "d1", "7.00", "2026-11-23"),
         ("Platform", "d1", "30.00", "2026-11-30"),
     ]
     assert (december["net_total"], december["total"]) == ("37.00", "44.40")  # VAT 7.40
@@ -141,7 +141,7 @@ def test_a_trial_that_ends_after_the_billing_date_defers_the_fee_to_its_end(
     # 1 January: 9-31 December, 23 of 31 days: 2 x 30.00 x 23/31 = 44.516... -> 44.52; January in advance
     january = bill(api, paris(2027, 1, 1, 6), "2027-01-01", django_capture_on_commit_callbacks)
     assert lines_with_days(january) == [
-        ("Platform, 2026-12-09 to 2027-01-01 (23/31)", "d1,d2", "44.52", "2026-12-08"),
+        ("Platform, 9–31 Dec 2026 (23/31)", "d1,d2", "44.52", "2026-12-08"),
         ("Platform", "d1,d2", "60.00", "2026-12-31"),  # 2 x 30.00
     ]
 
@@ -198,8 +198,8 @@ def test_a_fee_from_activation_is_prorated_from_the_activation_once_even_with_a_
     # then: d1 from the trial's end, 24-30 November, 7/30 x 30.00 = 7.00 (not from its activation);
     # d2 from its activation, 26-30 November, 5/30 x 30.00 = 5.00; December in advance for both
     assert lines_with_days(december) == [
-        ("Platform, 2026-11-24 to 2026-12-01 (7/30)", "d1", "7.00", "2026-11-23"),
-        ("Platform, 2026-11-26 to 2026-12-01 (5/30)", "d2", "5.00", "2026-11-25"),
+        ("Platform, 24–30 Nov 2026 (7/30)", "d1", "7.00", "2026-11-23"),
+        ("Platform, 26–30 Nov 2026 (5/30)", "d2", "5.00", "2026-11-25"),
         ("Platform", "d1,d2", "60.00", "2026-11-30"),
     ]
     # each once in the ledger, as activation prorations
@@ -268,6 +268,6 @@ def test_a_trial_ends_at_local_midnight_across_a_change_of_time(
     assert bill(api, paris(2026, 11, 1, 6), "2026-11-01", django_capture_on_commit_callbacks) == {}
     december = bill(api, paris(2026, 12, 1, 6), "2026-12-01", django_capture_on_commit_callbacks)
     assert lines_with_days(december) == [
-        ("Platform, 2026-11-03 to 2026-12-01 (28/30)", "d1", "28.00", "2026-11-02"),
+        ("Platform, 3–30 Nov 2026 (28/30)", "d1", "28.00", "2026-11-02"),
         ("Platform", "d1", "30.00", "2026-11-30"),
     ]

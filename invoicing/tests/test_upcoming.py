@@ -238,8 +238,8 @@ def test_smart_fleet_march_projects_the_invoice_of_1_april(smart_fleet: Customer
     )
     assert lines(usage) == [
         ("hardware", "eld-200, instalment 1/12", Decimal(3), Decimal("60.00")),
-        ("service", "fleet-platform, 2026-03-15 to 2026-04-01 (17/31)", Decimal(1), Decimal("13.71")),
-        ("service", "fleet-platform, 2026-03-20 to 2026-04-01 (12/31)", Decimal(1), Decimal("9.68")),
+        ("service", "fleet-platform, 15–31 Mar 2026 (17/31)", Decimal(1), Decimal("13.71")),
+        ("service", "fleet-platform, 20–31 Mar 2026 (12/31)", Decimal(1), Decimal("9.68")),
         ("service", "fleet-platform", Decimal(2), Decimal("50.00")),
         ("usage", "data-overage", Decimal(1752), Decimal("17.52")),
     ]
@@ -289,7 +289,7 @@ def test_smart_fleet_april_allowance_is_applied_once_however_often_it_is_compute
     ]
     assert lines(first) == [
         ("hardware", "eld-200, instalment 2/12", Decimal(3), Decimal("60.00")),
-        ("service", "fleet-platform, 2026-04-10 to 2026-05-01 (21/30)", Decimal(1), Decimal("17.50")),
+        ("service", "fleet-platform, 10–30 Apr 2026 (21/30)", Decimal(1), Decimal("17.50")),
         ("service", "fleet-platform", Decimal(3), Decimal("75.00")),
         ("usage", "data-overage", Decimal(10928), Decimal("104.64")),
     ]

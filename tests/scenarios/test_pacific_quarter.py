@@ -263,7 +263,7 @@ def test_the_quarter_bills_the_first_days_after_the_trial_the_quarter_in_advance
         ("fee", "activation", "P1", "", "15.00"),
     ]
     [first_days] = [line for line in february["lines"] if line["description"].startswith("Platform, ")]
-    assert first_days["description"] == "Platform, 2026-02-24 to 2026-02-28 (4/90)"
+    assert first_days["description"] == "Platform, 24–27 Feb 2026 (4/90)"
     # the usage of the first quarter: 1000 + 2000 + 4000 MB, T1's event of 28 Feb UTC counted in February
     [usage] = [line for line in february["lines"] if line["type"] == "usage"]
     assert (usage["product"], usage["detail"]["metered_quantity"], usage["period_start"]) == (
