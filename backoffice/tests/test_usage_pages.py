@@ -502,7 +502,7 @@ def test_the_chart_is_drawn_and_redrawn_after_each_htmx_swap(
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(live_server.url + "/app/login/")
-            page.fill("input[name=username]", "staff@acme.test")
+            page.fill("input[name=login]", "staff@acme.test")
             page.fill("input[name=password]", "correct-horse-battery")
             page.click("button[type=submit]")
             page.wait_for_url(live_server.url + "/app/")
