@@ -289,6 +289,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_SESSION_REMEMBER = True  # no "remember me": every session ends after SESSION_COOKIE_AGE idle
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Tripod] "
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # a short e-mail after a password or second-factor change
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # a reset asked for an unknown address mails nobody
 ACCOUNT_RATE_LIMITS = {
     # django-axes throttles password logins (per account and per address): allauth's own login
