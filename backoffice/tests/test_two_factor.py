@@ -11,6 +11,7 @@ import pyotp
 import pytest
 import time_machine
 from allauth.mfa.models import Authenticator
+from django.core import mail
 from django.test import Client
 
 from backoffice.tests.passkey import SoftwarePasskey
@@ -125,18 +126,15 @@ def test_a_recovery_code_logs_in_once(client: Client, owner: Any) -> None:
     assert len(rc.wrap().get_unused_codes()) == 9
 
 
+# allauth signals a new factor (and e-mails its owner) once the activation commits, inside the request
+@pytest.mark.django_db(transaction=True)
 def test_enrolment_is_written_to_the_audit_log_of_each_team(
-    client: Client,
-    tenant: Tenant,
-    other_tenant: Tenant,
-    owner: Any,
-    make_staff: StaffMaker,
-    django_capture_on_commit_callbacks: Any,
+    client: Client, tenant: Tenant, other_tenant: Tenant, owner: Any, make_staff: StaffMaker
 ) -> None:
     make_staff(other_tenant, email="owner@acme.test", role=Role.FINANCE_VIEWER)
-    with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
+    with time_machine.travel(T0, tick=False):
         password_login(client, "owner@acme.test")
-        enrol_totp(client)  # allauth signals the new factors once the activation commits
+        enrol_totp(client)
     for team in (tenant, other_tenant):
         actions = set(
             AuditLogEntry.objects.filter(tenant=team, object_type="user", object_id=str(owner.pk)).values_list(
@@ -145,6 +143,8 @@ def test_enrolment_is_written_to_the_audit_log_of_each_team(
         )
         # the app, and the recovery codes made with it
         assert actions == {"totp", "recovery_codes"}
+    # and the owner got a security e-mail about it
+    assert [m.subject for m in mail.outbox] == ["[Tripod] Authenticator App Activated"]
 
 
 # --- the tenant's requirement -----------------------------------------------------------------------
