@@ -1,4 +1,4 @@
-"""Forms of the back-office's own pages (login, API keys) and what every domain's forms share: the
+"""Forms of the back-office's own pages (API keys) and what every domain's forms share: the
 input rules (no control characters, no date outside 1900-9999), the service errors put back on the
 form, datetime-local fields read in the tenant's time zone, and the year-range check."""
 
@@ -9,7 +9,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -133,16 +132,6 @@ def year_validator(*, lowest: int, highest: int, message: str | Promise) -> Call
 
 
 # Without the input rules: it stores nothing, and a password is a secret, not a text.
-class LoginForm(AuthenticationForm):
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "invalid_login": _("Please enter a correct email and password. Both fields may be case-sensitive."),
-    }
-    username = forms.CharField(
-        label=_("Email"), widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "email"})
-    )
-
-
 class ApiKeyForm(InputRulesMixin, forms.Form):
     name = forms.CharField(
         label=_("Name"), max_length=100, help_text=_("What will use this key, e.g. 'Device cloud prod'.")

@@ -7,6 +7,7 @@ from backoffice.customers import views as customer_views
 from backoffice.invoicing import views as invoicing_views
 from backoffice.settings import views as settings_views
 from backoffice.subscriptions import views as subscription_views
+from backoffice.team import views as team_views
 from backoffice.usage import views as usage_views
 
 app_name = "backoffice"
@@ -104,4 +105,20 @@ urlpatterns += [
         settings_views.device_cloud_secret_remove_view,
         name="settings-secret-remove",
     ),
+]
+
+# Team (Settings → Team): finance roles read; owners invite, change roles, remove members and set
+# the two-factor requirement. The invitation link is public: its token is the credential.
+urlpatterns += [
+    path("settings/team/", team_views.team, name="team"),
+    path("settings/team/invite/", team_views.invite_view, name="team-invite"),
+    path(
+        "settings/team/invitations/<str:pk>/revoke/",
+        team_views.invitation_revoke_view,
+        name="team-invitation-revoke",
+    ),
+    path("settings/team/members/<str:pk>/role/", team_views.role_change_view, name="team-role"),
+    path("settings/team/members/<str:pk>/remove/", team_views.member_remove_view, name="team-remove"),
+    path("settings/security/", team_views.two_factor_requirement_view, name="settings-security"),
+    path("invitations/<str:token>/", team_views.invitation_accept_view, name="invitation-accept"),
 ]

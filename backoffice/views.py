@@ -4,8 +4,8 @@ log. The pages of each domain are in its sub-package (``backoffice.customers``, 
 
 Views stay thin: they call the same services and selectors as the API."""
 
+from allauth.account.views import LoginView as AllauthLoginView
 from django.contrib import messages
-from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.access import EVERYONE, FINANCE, WRITERS, current_actor, current_tenant, sees_audit, staff_view
-from backoffice.forms import ApiKeyForm, LoginForm
+from backoffice.forms import ApiKeyForm
 from backoffice.pages import page_of
 from billing_platform.errors import DomainError, InvalidInput
 from customers.selectors import customer_list
@@ -24,10 +24,11 @@ from tenancy.selectors import api_key_list, audit_log_list, membership_get
 from tenancy.services import api_key_create, api_key_revoke
 
 
-class LoginView(auth_views.LoginView):
+class LoginView(AllauthLoginView):
+    """allauth's login (e-mail and password, then the second factor of those who enrolled one),
+    on the back-office's page. django-axes refuses it while the account or the address is locked out."""
+
     template_name = "backoffice/login.html"
-    authentication_form = LoginForm
-    redirect_authenticated_user = True
 
 
 @staff_view(EVERYONE)

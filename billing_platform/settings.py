@@ -5,6 +5,7 @@ import hashlib
 import os
 import re
 import sys
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -389,3 +390,64 @@ for _position, _key in enumerate(TRIPOD_ENCRYPTION_KEYS, start=1):
             "TRIPOD_ENCRYPTION_KEYS: key %d is not a Fernet key (32 bytes, url-safe base64)." % _position
         ) from None
 # --- end: encryption of secrets at rest -------------------------------------------------------------
+
+# --- Staff login: allauth (login, password reset, two-factor), axes (lockout), sessions -----------
+# The back-office's doors. allauth's LoginView serves /app/login/ and its MFA (TOTP, WebAuthn
+# passkeys, recovery codes) challenges a staff member who enrolled a second factor; django-axes
+# counts failed logins in the database and locks out per account and per address.
+INSTALLED_APPS += ["allauth", "allauth.account", "allauth.mfa", "axes"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "allauth.account.middleware.AccountMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes asks: it turns a lockout into its page
+AUTHENTICATION_BACKENDS = [
+    # First: refuses before any password is checked while the account or the address is locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Staff log in with their e-mail address; nobody signs up (owners invite, see tenancy.team).
+ACCOUNT_ADAPTER = "backoffice.auth.StaffAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"  # an invitation link already proves the mailbox
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_SESSION_REMEMBER = True  # no "remember me": every session ends after SESSION_COOKIE_AGE idle
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Tripod] "
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # a short e-mail after a password or second-factor change
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # a reset asked for an unknown address mails nobody
+ACCOUNT_RATE_LIMITS = {
+    # django-axes throttles password logins (per account and per address): allauth's own login
+    # limits would answer before axes counts the attempt. Its "login_failed" limit stays: it also
+    # throttles second-factor codes (5 wrong codes per user in 5 minutes).
+    "login": None,
+}
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = "Tripod"
+MFA_RECOVERY_CODES_SHOW_ONCE = True  # shown once, right after they are generated
+MFA_ALLOW_UNVERIFIED_EMAIL = True  # staff addresses are proven by their invitation, not by allauth
+# Browsers allow WebAuthn over plain HTTP on localhost only; fido2 checks the origin's scheme.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+
+AXES_FAILURE_LIMIT = int(os.environ.get("STAFF_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("STAFF_LOGIN_COOLOFF_MINUTES", "15")))
+# Two separate counters: an account is locked after that many failures from any address, an address
+# after that many failures on any accounts.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_CALLABLE = "backoffice.auth.login_username"
+AXES_CLIENT_IP_CALLABLE = "backoffice.auth.client_ip"
+AXES_LOCKOUT_CALLABLE = "backoffice.auth.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_RESET_ON_SUCCESS = False  # failures are forgotten after the cool-off, not by a success in between
+# Reverse proxies in front of Tripod that append to X-Forwarded-For (0: none, REMOTE_ADDR is the client).
+STAFF_LOGIN_TRUSTED_PROXIES = int(os.environ.get("DJANGO_TRUSTED_PROXY_COUNT", "0"))
+
+# A staff session ends after 12 hours without a request; each request starts the 12 hours again.
+SESSION_COOKIE_AGE = 12 * 3600
+SESSION_SAVE_EVERY_REQUEST = True
+
+# Invitations to join a tenant's team are valid this long, and once.
+STAFF_INVITATION_MAX_AGE = timedelta(days=int(os.environ.get("STAFF_INVITATION_DAYS", "7")))

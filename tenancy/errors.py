@@ -27,3 +27,29 @@ class LastDeviceCloudSecret(Conflict):
 
 class TooManyDeviceCloudSecrets(Conflict):
     code = "too_many_device_cloud_secrets"
+
+
+class InvitationNotFound(NotFound):
+    code = "invitation_not_found"
+
+
+class InvitationNotPending(Conflict):
+    """The link was used already, revoked, or is past its expiry."""
+
+    code = "invitation_not_pending"
+
+
+class InvitationForAnotherEmail(Conflict):
+    code = "invitation_for_another_email"
+
+
+class AlreadyMember(Conflict):
+    code = "already_member"
+
+
+class MembershipNotFound(NotFound):
+    code = "membership_not_found"
+
+
+class LastOwner(Conflict):
+    code = "last_owner"

@@ -1,4 +1,5 @@
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -68,6 +69,9 @@ class Tenant(models.Model):
     # The fixed recovery indemnity owed by a business buyer paying late (France: 40 EUR).
     recovery_indemnity = models.DecimalField(max_digits=9, decimal_places=2, default=40)
     early_payment_discount = models.CharField(max_length=300, blank=True, default="")
+    # Staff whose role can finalize invoices or issue credit notes must use a second factor (TOTP or
+    # a passkey) before the back-office lets them in. Set by owners, through tenant_two_factor_update.
+    two_factor_required = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -103,6 +107,37 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class Invitation(models.Model):
+    """An owner's invitation to join the tenant's team with a role, e-mailed as a link. Only the
+    SHA-256 of the link's token is stored; the link works once, until ``expires_at``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=32, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "email"], name="invitation_tenant_email")]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.tenant} ({self.role})"
+
+    def is_pending(self, at: datetime) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and at < self.expires_at
 
 
 class ApiKeyScope(models.TextChoices):

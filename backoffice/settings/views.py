@@ -20,7 +20,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
+from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, is_owner, staff_view
 from backoffice.settings.forms import (
     InvoicingSettingsForm,
     PaymentForm,
@@ -28,6 +28,7 @@ from backoffice.settings.forms import (
     SettingsFormMixin,
     UsageSettingsForm,
 )
+from backoffice.team.forms import TwoFactorRequirementForm
 from billing_platform.errors import DomainError
 from invoicing.services import invoicing_settings_get, invoicing_settings_update
 from tenancy.errors import DeviceCloudSecretNotFound, LastDeviceCloudSecret, TooManyDeviceCloudSecrets
@@ -103,6 +104,9 @@ def _settings_page(
         "can_add_secret": len(fingerprints) < MAX_DEVICE_CLOUD_SECRETS,
         "new_secret": new_secret,
         "history": audit_log_list(tenant=tenant, object_type="tenant")[:HISTORY_SIZE],
+        # Security: the two-factor requirement, which owners set (backoffice.team).
+        "two_factor_form": TwoFactorRequirementForm(initial={"two_factor_required": tenant.two_factor_required}),
+        "can_manage_security": is_owner(request),
     }
     response = render(request, "backoffice/settings.html", context)
     if new_secret:

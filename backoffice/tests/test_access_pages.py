@@ -55,7 +55,7 @@ def test_login_page_renders_with_password_field(client: Client) -> None:
     body = html(response)
     assert 'type="password"' in body
     assert 'name="password"' in body
-    assert 'name="username"' in body
+    assert 'name="login"' in body
     assert "Log in" in body
 
 
@@ -64,7 +64,7 @@ def test_login_with_email_and_password_redirects_to_home(
 ) -> None:
     user = make_staff(tenant, email="owner@acme.test")
 
-    response = client.post("/app/login/", {"username": "owner@acme.test", "password": PASSWORD})
+    response = client.post("/app/login/", {"login": "owner@acme.test", "password": PASSWORD})
 
     assert response.status_code == 302
     assert response["Location"] == "/app/"
@@ -79,7 +79,7 @@ def test_login_with_wrong_password_stays_on_page_with_error(
 ) -> None:
     make_staff(tenant, email="owner@acme.test")
 
-    response = client.post("/app/login/", {"username": "owner@acme.test", "password": "wrong-password-123"})
+    response = client.post("/app/login/", {"login": "owner@acme.test", "password": "wrong-password-123"})
 
     assert response.status_code == 200
     assert response.context["form"].errors["__all__"]

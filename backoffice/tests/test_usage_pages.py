@@ -508,7 +508,7 @@ def test_the_chart_is_drawn_and_redrawn_after_each_htmx_swap(
             # the chart's script is a static file: the Content-Security-Policy refuses nothing
             page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
             page.goto(live_server.url + "/app/login/")
-            page.fill("input[name=username]", "staff@acme.test")
+            page.fill("input[name=login]", "staff@acme.test")
             page.fill("input[name=password]", "correct-horse-battery")
             page.click("button[type=submit]")
             page.wait_for_url(live_server.url + "/app/")
