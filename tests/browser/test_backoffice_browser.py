@@ -93,7 +93,7 @@ def test_login_then_the_calculator_updates_live(live_server: Any, page: Any) -> 
 def test_page_scripts_and_the_api_reference_work_under_the_policy(live_server: Any, page: Any) -> None:
     call_command("seed_demo", stdout=StringIO())
     page.goto(live_server.url + "/app/login/")
-    page.fill("input[name=username]", "demo@smartfleet.test")
+    page.fill("input[name=login]", "demo@smartfleet.test")
     page.fill("input[name=password]", "smartfleet-demo")
     page.click("button[type=submit]")
     page.wait_for_url(live_server.url + "/app/")
