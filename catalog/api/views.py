@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_platform.api.idempotency import idempotent
-from billing_platform.api.pagination import CursorPagination, paginated
+from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import problems
 from catalog.api import serializers as s
 from catalog.quotes import UsageInput, price_quote
@@ -38,8 +38,6 @@ from catalog.services import (
 from customers.selectors import customer_get
 from tenancy.api import request_actor, request_tenant
 
-LIST_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("limit", int, description="1 to 500, default 50")]
-
 
 def _page(request: Request, view: APIView, qs: Any, serializer: Any) -> Response:
     paginator = CursorPagination()
@@ -56,7 +54,7 @@ def _validated(serializer_class: Any, request: Request, *, partial: bool = False
 class ProductListCreateApi(APIView):
     @extend_schema(
         operation_id="products_list",
-        parameters=[*LIST_PARAMS, OpenApiParameter("kind", str)],
+        parameters=[*LIST_PARAMETERS, OpenApiParameter("kind", str)],
         responses={200: paginated(s.ProductOutputSerializer, "ProductPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
@@ -103,7 +101,7 @@ class ProductDetailApi(APIView):
 class MeterListCreateApi(APIView):
     @extend_schema(
         operation_id="meters_list",
-        parameters=LIST_PARAMS,
+        parameters=LIST_PARAMETERS,
         responses={200: paginated(s.MeterOutputSerializer, "MeterPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
@@ -142,7 +140,7 @@ class MeterDetailApi(APIView):
 class TaxRateListCreateApi(APIView):
     @extend_schema(
         operation_id="tax_rates_list",
-        parameters=[*LIST_PARAMS, OpenApiParameter("country", str)],
+        parameters=[*LIST_PARAMETERS, OpenApiParameter("country", str)],
         responses={200: paginated(s.TaxRateOutputSerializer, "TaxRatePage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
@@ -165,7 +163,7 @@ class TaxRateListCreateApi(APIView):
 class PlanListCreateApi(APIView):
     @extend_schema(
         operation_id="plans_list",
-        parameters=LIST_PARAMS,
+        parameters=LIST_PARAMETERS,
         responses={200: paginated(s.PlanOutputSerializer, "PlanPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
@@ -195,7 +193,7 @@ class PlanDetailApi(APIView):
 class PriceVersionListCreateApi(APIView):
     @extend_schema(
         operation_id="price_versions_list",
-        parameters=LIST_PARAMS,
+        parameters=LIST_PARAMETERS,
         responses={200: paginated(s.PriceVersionOutputSerializer, "PriceVersionPage"), **problems(404, 422)},
     )
     def get(self, request: Request, code: str) -> Response:
@@ -225,7 +223,7 @@ class PriceVersionListCreateApi(APIView):
 class PriceOverrideListCreateApi(APIView):
     @extend_schema(
         operation_id="price_overrides_list",
-        parameters=LIST_PARAMS,
+        parameters=LIST_PARAMETERS,
         responses={200: paginated(s.PriceOverrideOutputSerializer, "PriceOverridePage"), **problems(404, 422)},
     )
     def get(self, request: Request, code: str) -> Response:

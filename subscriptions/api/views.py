@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_platform.api.idempotency import idempotent
-from billing_platform.api.pagination import CursorPagination, paginated
+from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import PROBLEM_SCHEMA, problems
 from billing_platform.errors import FieldError, InvalidInput
 from catalog.errors import PlanNotFound
@@ -25,14 +25,12 @@ from subscriptions.webhooks import webhook_receive, webhook_replay
 from tenancy.api import request_actor, request_tenant
 from tenancy.models import ApiKey, ApiKeyScope, Tenant
 
-LIST_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("limit", int, description="1 to 500, default 50")]
-
 
 class SubscriptionListCreateApi(APIView):
     @extend_schema(
         operation_id="subscriptions_list",
         parameters=[
-            *LIST_PARAMS,
+            *LIST_PARAMETERS,
             OpenApiParameter("status", str),
             OpenApiParameter("customer", str),
             OpenApiParameter("plan", str),
@@ -168,7 +166,7 @@ class DeviceCloudWebhookApi(APIView):
 class WebhookListApi(APIView):
     @extend_schema(
         operation_id="device_cloud_webhooks_list",
-        parameters=[*LIST_PARAMS, OpenApiParameter("status", str)],
+        parameters=[*LIST_PARAMETERS, OpenApiParameter("status", str)],
         responses={200: paginated(s.WebhookOutputSerializer, "WebhookPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
