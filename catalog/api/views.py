@@ -9,10 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing_platform.api.filters import choice_filters, choice_parameter
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import problems
 from catalog.api import serializers as s
+from catalog.models import ProductKind
 from catalog.quotes import UsageInput, price_quote
 from catalog.selectors import (
     meter_get,
@@ -54,11 +56,12 @@ def _validated(serializer_class: Any, request: Request, *, partial: bool = False
 class ProductListCreateApi(APIView):
     @extend_schema(
         operation_id="products_list",
-        parameters=[*LIST_PARAMETERS, OpenApiParameter("kind", str)],
+        parameters=[*LIST_PARAMETERS, choice_parameter("kind", ProductKind.values)],
         responses={200: paginated(s.ProductOutputSerializer, "ProductPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
-        qs = product_list(tenant=request_tenant(request), kind=request.query_params.get("kind"))
+        filters = choice_filters(request, {"kind": ProductKind.values})
+        qs = product_list(tenant=request_tenant(request), kind=filters["kind"])
         return _page(request, self, qs, s.ProductOutputSerializer)
 
     @extend_schema(

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_platform.api.fields import AmountString, DecimalString, DetailField, MoneyAmountField, QuantityString
+from billing_platform.api.filters import choice_filters, choice_parameter
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import problems
@@ -20,6 +21,7 @@ from catalog.models import Aggregation, TaxCategory
 from invoicing.api import serializers as s
 from invoicing.documents import DocumentKind, invoice_document
 from invoicing.lines import LineType
+from invoicing.models import InvoiceKind, InvoiceStatus
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
 from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
 from invoicing.upcoming import customer_current_usage
@@ -71,8 +73,8 @@ class InvoiceListApi(APIView):
         parameters=[
             *LIST_PARAMETERS,
             OpenApiParameter("customer", str),
-            OpenApiParameter("status", str),
-            OpenApiParameter("kind", str),
+            choice_parameter("status", InvoiceStatus.values),
+            choice_parameter("kind", InvoiceKind.values),
             OpenApiParameter("date_from", OpenApiTypes.DATE),
             OpenApiParameter("date_to", OpenApiTypes.DATE),
         ],
@@ -89,11 +91,12 @@ class InvoiceListApi(APIView):
                     dates[name] = date.fromisoformat(raw)
                 except ValueError:
                     raise invalid(name, "invalid", "A date, YYYY-MM-DD.") from None
+        filters = choice_filters(request, {"status": InvoiceStatus.values, "kind": InvoiceKind.values})
         qs = invoice_list(
             tenant=request_tenant(request),
             customer=request.query_params.get("customer"),
-            status=request.query_params.get("status"),
-            kind=request.query_params.get("kind"),
+            status=filters["status"],
+            kind=filters["kind"],
             **dates,
         )
         paginator = CursorPagination()

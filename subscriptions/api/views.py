@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing_platform.api.filters import choice_filters, choice_parameter
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import PROBLEM_SCHEMA, problems
@@ -18,7 +19,7 @@ from customers.selectors import customer_get
 from subscriptions.api import serializers as s
 from subscriptions.changes import subscription_change
 from subscriptions.errors import WebhookSignatureInvalid
-from subscriptions.models import WebhookStatus
+from subscriptions.models import SubscriptionStatus, WebhookStatus
 from subscriptions.selectors import subscription_get, subscription_list, webhook_get, webhook_list
 from subscriptions.services import subscription_create
 from subscriptions.webhooks import webhook_receive, webhook_replay
@@ -31,16 +32,17 @@ class SubscriptionListCreateApi(APIView):
         operation_id="subscriptions_list",
         parameters=[
             *LIST_PARAMETERS,
-            OpenApiParameter("status", str),
+            choice_parameter("status", SubscriptionStatus.values),
             OpenApiParameter("customer", str),
             OpenApiParameter("plan", str),
         ],
         responses={200: paginated(s.SubscriptionOutputSerializer, "SubscriptionPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
+        filters = choice_filters(request, {"status": SubscriptionStatus.values})
         qs = subscription_list(
             tenant=request_tenant(request),
-            status=request.query_params.get("status"),
+            status=filters["status"],
             customer=request.query_params.get("customer"),
             plan=request.query_params.get("plan"),
         )
@@ -166,11 +168,12 @@ class DeviceCloudWebhookApi(APIView):
 class WebhookListApi(APIView):
     @extend_schema(
         operation_id="device_cloud_webhooks_list",
-        parameters=[*LIST_PARAMETERS, OpenApiParameter("status", str)],
+        parameters=[*LIST_PARAMETERS, choice_parameter("status", WebhookStatus.values)],
         responses={200: paginated(s.WebhookOutputSerializer, "WebhookPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
-        qs = webhook_list(tenant=request_tenant(request), status=request.query_params.get("status"))
+        filters = choice_filters(request, {"status": WebhookStatus.values})
+        qs = webhook_list(tenant=request_tenant(request), status=filters["status"])
         paginator = CursorPagination()
         paginator.ordering = ("-received_at", "-id")
         page: Any = paginator.paginate_queryset(qs, request, view=self)
