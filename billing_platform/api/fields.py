@@ -173,7 +173,8 @@ class DecimalTextSchema(OpenApiSerializerFieldExtension):
         "additionalProperties": {},
         "description": "How the amount was computed, by line type and charge model: instalment k of n, "
         "proration days, tiers, matrix groups, allowance, the price book it came from.",
-    }
+    },
+    component_name="LineDetail",
 )
 class DetailField(serializers.JSONField):
     """A line's detail: an object whose keys depend on the line's type and charge model."""

@@ -57,10 +57,10 @@ class ShapeSchema(OpenApiSerializerExtension):
         return schema
 
 
+# A model as a response writes it. Its model fields are read-only, so the schema lists each as
+# required: the server always sends it, null when the column allows it. (A comment: a docstring
+# would describe every output in the schema.)
 class OutputModelSerializer(serializers.ModelSerializer):
-    """A model as a response writes it. Its model fields are read-only, so the schema lists each as
-    required: the server always sends it, null when the column allows it."""
-
     def get_extra_kwargs(self) -> dict[str, Any]:
         extra: dict[str, Any] = super().get_extra_kwargs()
         for name in getattr(self.Meta, "fields", ()):

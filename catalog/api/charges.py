@@ -94,9 +94,20 @@ class CellChargeField(serializers.JSONField):
     """The charge of a matrix cell (any model but ``matrix``)."""
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "example": {"device_type": "tracker", "region": "*"},
+    },
+    component_name="MatrixMatch",
+)
+class MatrixMatchField(serializers.JSONField):
+    """The dimension values a matrix cell prices."""
+
+
 class MatrixCellSerializer(Shape):
-    match = serializers.DictField(
-        child=serializers.CharField(),
+    match = MatrixMatchField(
         help_text='Dimension: value, or "*" for any value. A dimension left out matches any value.',
     )
     charge = CellChargeField()

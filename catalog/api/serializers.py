@@ -113,7 +113,8 @@ TIME_BANDS_HELP = (
         "type": "object",
         "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
         "example": {"network": "lte"},
-    }
+    },
+    component_name="MeterFilters",
 )
 class MeterFiltersField(serializers.JSONField):
     pass
@@ -135,7 +136,8 @@ class NamesField(serializers.JSONField):
             "maxItems": 2,
         },
         "example": {"peak": ["08:00", "20:00"]},
-    }
+    },
+    component_name="TimeBands",
 )
 class TimeBandsField(serializers.JSONField):
     pass
@@ -464,10 +466,18 @@ class PriceOverrideOutputSerializer(serializers.Serializer):
     effective_from = serializers.DateTimeField(allow_null=True)
 
 
+@extend_schema_field(
+    {"type": "object", "additionalProperties": {"type": "string"}, "example": {"device_type": "tracker"}},
+    component_name="DimensionValues",
+)
+class DimensionValuesField(serializers.DictField):
+    """Dimension: value pairs (``{"device_type": "tracker", "region": "EU"}``)."""
+
+
 class UsageQuantitySerializer(StrictSerializer):
     meter = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=28, decimal_places=10, min_value=0)
-    dimensions = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
+    dimensions = DimensionValuesField(child=serializers.CharField(), required=False, default=dict)
     events = serializers.IntegerField(
         required=False, default=0, min_value=0, help_text="number of events (percentage charges)"
     )

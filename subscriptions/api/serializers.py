@@ -58,7 +58,7 @@ class DeviceOutputSerializer(OutputModelSerializer):
         ]
 
 
-@extend_schema_field({"type": "object", "additionalProperties": {}})
+@extend_schema_field({"type": "object", "additionalProperties": {}}, component_name="SubscriptionEventData")
 class EventDataField(serializers.JSONField):
     """What else a subscription event records, by its type (the plan changed from and to, a reason)."""
 
