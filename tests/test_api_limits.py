@@ -143,3 +143,11 @@ def test_every_unknown_filter_value_is_reported_at_once_and_known_ones_filter(ap
         "results": [],
         "next": None,
     }
+
+
+@pytest.mark.parametrize("path", ["/api/v1/plans", "/api/v1/meters", "/api/v1/bill_runs", "/api/v1/tax_rates"])
+def test_a_body_that_is_not_utf8_is_a_400_problem(api: APIClient, path: str) -> None:
+    # bytes that are no UTF-8 text (found by schemathesis): this was a 500
+    response = api.post(path, data=b"\x80{\xe3\xbc", content_type="application/json")
+    assert response.status_code == 400
+    assert problem(response)["code"] == "malformed_request"
