@@ -223,6 +223,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A PATCH body is named after its serializer ("CustomerPatchRequest"), not "Patched..."; its
+    # fields are optional anyway.
+    "COMPONENT_SPLIT_PATCH": False,
     # Served from the drf-spectacular-sidecar package: the docs work offline, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -241,6 +244,12 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "invoicing.models.InvoiceStatus",
         "BillRunStatusEnum": "invoicing.models.BillRunStatus",
         "ProductKindEnum": "catalog.models.ProductKind",
+        "TaxCategoryEnum": "catalog.models.TaxCategory",
+        "LineTypeEnum": "invoicing.lines.LineType",
+        "ChangeActionEnum": "subscriptions.models.ChangeAction",
+        "ChangeLineTypeEnum": "subscriptions.api.serializers.CHANGE_LINE_TYPES",
+        "ChangeStatusEnum": "subscriptions.api.serializers.CHANGE_STATUSES",
+        "ChangeOutcomeEnum": "subscriptions.models.ChangeStatus",
     },
 }
 

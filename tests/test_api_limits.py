@@ -112,3 +112,42 @@ def test_the_same_idempotency_key_twice_at_once_with_a_refused_body_is_never_a_5
     assert set(statuses) <= {409, 422}, statuses
     assert not IdempotencyRecord.objects.filter(tenant=tenant).exists()
     assert not Customer.objects.filter(tenant=tenant).exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "allowed"),
+    [
+        ("/api/v1/products", {"kind": "gadget"}, "hardware, service, usage, fee"),
+        ("/api/v1/invoices", {"status": "paid-ish"}, "draft, finalized, paid, void"),
+        ("/api/v1/subscriptions", {"status": "alive"}, "pending_activation, active, past_due, suspended"),
+        ("/api/v1/device_cloud_webhooks", {"status": "done"}, "received, applied, ignored, rejected, failed"),
+    ],
+)
+def test_a_filter_outside_its_values_is_a_422_not_an_empty_list(
+    api: APIClient, path: str, query: dict[str, str], allowed: str
+) -> None:
+    # the schema lists the values as an enum; another value matched nothing and answered 200 []
+    response = api.get(path, data=query)
+    assert response.status_code == 422
+    [error] = problem(response)["errors"]
+    [name] = query
+    assert (error["field"], error["code"]) == (name, "invalid_choice")
+    assert error["message"].startswith("Must be one of: " + allowed)
+
+
+def test_every_unknown_filter_value_is_reported_at_once_and_known_ones_filter(api: APIClient) -> None:
+    response = api.get("/api/v1/invoices", data={"status": "x", "kind": "y"})
+    assert [e["field"] for e in problem(response)["errors"]] == ["status", "kind"]
+    # an empty value is no filter; a known one filters (no invoice yet: an empty page)
+    assert api.get("/api/v1/invoices", data={"status": "", "kind": "credit_note"}).json() == {
+        "results": [],
+        "next": None,
+    }
+
+
+@pytest.mark.parametrize("path", ["/api/v1/plans", "/api/v1/meters", "/api/v1/bill_runs", "/api/v1/tax_rates"])
+def test_a_body_that_is_not_utf8_is_a_400_problem(api: APIClient, path: str) -> None:
+    # bytes that are no UTF-8 text (found by schemathesis): this was a 500
+    response = api.post(path, data=b"\x80{\xe3\xbc", content_type="application/json")
+    assert response.status_code == 400
+    assert problem(response)["code"] == "malformed_request"

@@ -1,8 +1,11 @@
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Literal
 
 from djmoney.money import Money
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_choice_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_platform.money import round_minor
@@ -113,3 +116,65 @@ class MoneyAmountField(serializers.Field):
 
 class MoneyAmountFieldSchema(DecimalStringSchema):
     target_class = "billing_platform.api.fields.MoneyAmountField"
+
+
+class ChoiceText(serializers.CharField):
+    """Text with a fixed set of values, listed as an enum in the OpenAPI schema. The service checks
+    the value, so a wrong choice is reported with the request's other field errors, in one answer.
+
+    ``choices`` are ``(value, label)`` pairs, as a model's ``TextChoices.choices``: the schema then
+    shares the enum the model's output fields already name (``ProductKindEnum``).
+    """
+
+    def __init__(self, *, choices: Iterable[tuple[str, Any]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.choices = list(choices)
+
+
+class ChoiceTextSchema(OpenApiSerializerFieldExtension):
+    target_class = "billing_platform.api.fields.ChoiceText"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return build_choice_field(serializers.ChoiceField(choices=self.target.choices))
+
+
+class NumberText(serializers.Field):
+    """A decimal quantity the API writes as a string ("1024") and reads as a string or a JSON number
+    (``"included_per_device": 1024`` in api.md). Only describes a shape for the schema: the service
+    that reads the request checks the value."""
+
+
+class NumberTextSchema(OpenApiSerializerFieldExtension):
+    target_class = "billing_platform.api.fields.NumberText"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        text = {"type": "string", "format": "decimal", "example": "1024"}
+        if direction == "request":
+            return {"oneOf": [text, {"type": "number"}]}
+        return text
+
+
+class DecimalText(serializers.CharField):
+    """A decimal amount written as a string ("0.0125") in a JSON object the API reads and writes (a
+    charge's amounts). Only describes a shape for the schema: the service that reads the request
+    checks the value."""
+
+
+class DecimalTextSchema(OpenApiSerializerFieldExtension):
+    target_class = "billing_platform.api.fields.DecimalText"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {"type": "string", "format": "decimal", "example": "12.50"}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "description": "How the amount was computed, by line type and charge model: instalment k of n, "
+        "proration days, tiers, matrix groups, allowance, the price book it came from.",
+    },
+    component_name="LineDetail",
+)
+class DetailField(serializers.JSONField):
+    """A line's detail: an object whose keys depend on the line's type and charge model."""

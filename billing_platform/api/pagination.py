@@ -4,7 +4,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import pagination, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +14,16 @@ from billing_platform.validation import date_in_range
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+
+# The query parameters of every list operation, with the bounds the paginator enforces.
+LIST_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="The `next` value of the previous page."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        description=f"Items per page, 1 to {MAX_LIMIT}.",
+    ),
+]
 
 
 class CursorPagination(pagination.CursorPagination):

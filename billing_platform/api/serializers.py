@@ -1,5 +1,6 @@
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
@@ -34,6 +35,37 @@ class StrictSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError(unknown, code="unknown_field")
         return value
+
+
+# A JSON object the API reads and writes inside a request or a response (a charge, a tier, a plan
+# component), declared field by field for the OpenAPI schema; the service that receives it checks
+# it. In a response every field is present (``null`` when the field allows it); in a request the
+# fields declared ``required=False`` may be left out. (A comment, not a docstring: a docstring
+# would become the schema's description of every shape that has none of its own.)
+class Shape(serializers.Serializer):
+    pass
+
+
+class ShapeSchema(OpenApiSerializerExtension):
+    target_class = "billing_platform.api.serializers.Shape"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "response" and schema.get("properties"):
+            schema["required"] = list(schema["properties"])
+        return schema
+
+
+# A model as a response writes it. Its model fields are read-only, so the schema lists each as
+# required: the server always sends it, null when the column allows it. (A comment: a docstring
+# would describe every output in the schema.)
+class OutputModelSerializer(serializers.ModelSerializer):
+    def get_extra_kwargs(self) -> dict[str, Any]:
+        extra: dict[str, Any] = super().get_extra_kwargs()
+        for name in getattr(self.Meta, "fields", ()):
+            extra[name] = {**extra.get(name, {}), "read_only": True}
+        return extra
 
 
 class ProblemErrorSerializer(serializers.Serializer):

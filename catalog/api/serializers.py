@@ -1,11 +1,39 @@
 from typing import Any
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from billing_platform.api.fields import AmountString, DecimalString, MoneyAmountField, QuantityString, decimal_str
+from billing_platform.api.fields import (
+    AmountString,
+    ChoiceText,
+    DecimalString,
+    DecimalText,
+    DetailField,
+    MoneyAmountField,
+    NumberText,
+    QuantityString,
+    decimal_str,
+)
 from billing_platform.api.input_rules import MULTILINE
-from billing_platform.api.serializers import StrictSerializer
-from catalog.models import Meter, Plan, PlanComponent, PriceVersion, Product, TaxRate
+from billing_platform.api.serializers import OutputModelSerializer, Shape, StrictSerializer
+from catalog.api.charges import ChargeField
+from catalog.models import (
+    Aggregation,
+    BillOn,
+    Interval,
+    Meter,
+    Plan,
+    PlanComponent,
+    PriceVersion,
+    Product,
+    ProductKind,
+    RevenueTreatment,
+    StartsOn,
+    TaxCategory,
+    TaxRate,
+)
+
+EARLY_TERMINATION_CHOICES = Plan._meta.get_field("early_termination").choices or []
 
 
 def _empty_list() -> Any:
@@ -20,11 +48,13 @@ class SspSerializer(serializers.Serializer):
 class ProductInputSerializer(StrictSerializer):
     code = serializers.CharField(max_length=100)
     name = serializers.CharField(max_length=200)
-    kind = serializers.CharField(help_text="hardware | service | usage | fee")
-    revenue_treatment = serializers.CharField(required=False, help_text="point_in_time | ratable | as_consumed")
-    tax_category = serializers.CharField(
-        required=False, default="standard", help_text="standard | reduced | zero | exempt"
+    kind = ChoiceText(choices=ProductKind.choices)
+    revenue_treatment = ChoiceText(
+        choices=RevenueTreatment.choices,
+        required=False,
+        help_text="Default by kind: hardware and fee point_in_time, service ratable, usage as_consumed.",
     )
+    tax_category = ChoiceText(choices=TaxCategory.choices, required=False, default="standard")
     ssp = SspSerializer(many=True, required=False, default=list)
     description = serializers.CharField(required=False, allow_blank=True, default="", style=MULTILINE)
     requires_shipment = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -34,12 +64,12 @@ class ProductInputSerializer(StrictSerializer):
 class ProductPatchSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True, style=MULTILINE)
-    revenue_treatment = serializers.CharField(required=False)
-    tax_category = serializers.CharField(required=False)
+    revenue_treatment = ChoiceText(choices=RevenueTreatment.choices, required=False)
+    tax_category = ChoiceText(choices=TaxCategory.choices, required=False)
     ssp = SspSerializer(many=True, required=False)
 
 
-class ProductOutputSerializer(serializers.ModelSerializer):
+class ProductOutputSerializer(OutputModelSerializer):
     ssp = serializers.SerializerMethodField()
 
     class Meta:
@@ -59,6 +89,7 @@ class ProductOutputSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    @extend_schema_field(SspSerializer(many=True))
     def get_ssp(self, product: Product) -> list[dict[str, str | None]]:
         return [{"currency": s.currency, "amount": decimal_str(s.amount.amount)} for s in product.ssps.all()]
 
@@ -69,14 +100,63 @@ ACCEPTS_NEGATIVE_HELP = (
 )
 
 
+FILTERS_HELP = "Only events whose property equals the value count: {property: value}."
+DIMENSIONS_HELP = "Event properties pricing may depend on (a matrix charge's dimensions)."
+TIME_BANDS_HELP = (
+    'Named bands of the day in the customer\'s time zone, e.g. {"peak": ["08:00", "20:00"]} (start included, '
+    "end excluded); any time outside every band is off_peak. They add the dimension time_band."
+)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
+        "example": {"network": "lte"},
+    },
+    component_name="MeterFilters",
+)
+class MeterFiltersField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}, "example": ["device_type", "region"]})
+class NamesField(serializers.JSONField):
+    """A list of names (a meter's dimensions, a price version's regions), read as JSON and checked by
+    the service."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+            "minItems": 2,
+            "maxItems": 2,
+        },
+        "example": {"peak": ["08:00", "20:00"]},
+    },
+    component_name="TimeBands",
+)
+class TimeBandsField(serializers.JSONField):
+    pass
+
+
 class MeterInputSerializer(StrictSerializer):
     code = serializers.CharField(max_length=100)
     name = serializers.CharField(max_length=200)
-    aggregation = serializers.CharField(help_text="count | sum | max | unique_count | latest")
-    field = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
-    filters = serializers.JSONField(required=False, default=dict)
-    dimensions = serializers.JSONField(required=False, default=_empty_list)
-    time_bands = serializers.JSONField(required=False, default=dict, help_text='e.g. {"peak": ["08:00", "20:00"]}')
+    aggregation = ChoiceText(choices=Aggregation.choices)
+    field = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=100,
+        help_text="The event property aggregated; none for count.",
+    )
+    filters = MeterFiltersField(required=False, default=dict, help_text=FILTERS_HELP)
+    dimensions = NamesField(required=False, default=_empty_list, help_text=DIMENSIONS_HELP)
+    time_bands = TimeBandsField(required=False, default=dict, help_text=TIME_BANDS_HELP)
     accepts_negative = serializers.BooleanField(required=False, default=False, help_text=ACCEPTS_NEGATIVE_HELP)
 
 
@@ -85,7 +165,11 @@ class MeterPatchSerializer(StrictSerializer):
     accepts_negative = serializers.BooleanField(required=False, help_text=ACCEPTS_NEGATIVE_HELP)
 
 
-class MeterOutputSerializer(serializers.ModelSerializer):
+class MeterOutputSerializer(OutputModelSerializer):
+    filters = MeterFiltersField(help_text=FILTERS_HELP)
+    dimensions = NamesField(help_text=DIMENSIONS_HELP)
+    time_bands = TimeBandsField(help_text=TIME_BANDS_HELP)
+
     class Meta:
         model = Meter
         fields = [
@@ -104,11 +188,11 @@ class MeterOutputSerializer(serializers.ModelSerializer):
 
 class TaxRateInputSerializer(StrictSerializer):
     country = serializers.CharField(max_length=2, min_length=2)
-    tax_category = serializers.CharField()
+    tax_category = ChoiceText(choices=TaxCategory.choices)
     rate = serializers.CharField(help_text='Percent, as a decimal string: "20.0"')
 
 
-class TaxRateOutputSerializer(serializers.ModelSerializer):
+class TaxRateOutputSerializer(OutputModelSerializer):
     rate = DecimalString()
 
     class Meta:
@@ -117,72 +201,223 @@ class TaxRateOutputSerializer(serializers.ModelSerializer):
 
 
 class ComponentPriceOutputSerializer(serializers.Serializer):
+    """A component's price in a version: `price` for hardware and fees, `charge` for services and
+    usage (with `min_amount`/`max_amount` for usage); the others are null."""
+
     product = serializers.CharField(source="component.product.code")
-    price = DecimalString()
-    charge = serializers.JSONField()
-    min_amount = DecimalString()
-    max_amount = DecimalString()
+    price = DecimalString(allow_null=True)
+    charge = ChargeField(allow_null=True, read_only=True)
+    min_amount = DecimalString(allow_null=True)
+    max_amount = DecimalString(allow_null=True)
 
 
-class PriceVersionOutputSerializer(serializers.ModelSerializer):
+class PriceVersionOutputSerializer(OutputModelSerializer):
     components = ComponentPriceOutputSerializer(source="prices", many=True)
+    regions = NamesField(help_text="ISO 3166 country codes; empty for the default book of the currency.")
 
     class Meta:
         model = PriceVersion
         fields = ["id", "currency", "regions", "effective_from", "created_at", "components"]
 
 
-class ComponentOutputSerializer(serializers.ModelSerializer):
+# A plan's components as the API writes them: the fields of their kind only (pricing.md).
+class _ComponentSerializer(OutputModelSerializer):
     product = serializers.CharField(source="product.code")
-    meter = serializers.CharField(source="meter.code", allow_null=True, default=None)
-    included_per_device = DecimalString()
 
     class Meta:
         model = PlanComponent
-        fields = [
-            "product",
-            "kind",
-            "position",
-            "instalments",
-            "bill_on",
-            "per_device",
-            "starts_on",
-            "meter",
-            "pooled",
-            "included_per_device",
-        ]
+        fields = ["product", "kind", "position"]
 
-    def to_representation(self, instance: PlanComponent) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        keep = {
-            "hardware": {"instalments", "bill_on"},
-            "service": {"per_device", "starts_on"},
-            "usage": {"meter", "pooled", "included_per_device"},
-            "fee": {"per_device", "starts_on"},
-        }[instance.kind] | {"product", "kind", "position"}
-        return {k: v for k, v in data.items() if k in keep}
+
+def _kind(kind: str) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=[kind], read_only=True)
+
+
+class HardwareComponentSerializer(_ComponentSerializer):
+    """Hardware: its price per device, billed in `instalments` from `bill_on`."""
+
+    kind = _kind("hardware")
+
+    class Meta(_ComponentSerializer.Meta):
+        fields = [*_ComponentSerializer.Meta.fields, "instalments", "bill_on"]
+
+
+class ServiceComponentSerializer(_ComponentSerializer):
+    """A recurring service, billed in advance: per device or per subscription, from `starts_on`."""
+
+    kind = _kind("service")
+
+    class Meta(_ComponentSerializer.Meta):
+        fields = [*_ComponentSerializer.Meta.fields, "per_device", "starts_on"]
+
+
+class UsageComponentSerializer(_ComponentSerializer):
+    """Usage of a meter, billed in arrears, pooled across devices or per device."""
+
+    kind = _kind("usage")
+    meter = serializers.CharField(source="meter.code", read_only=True)
+    included_per_device = DecimalString(
+        allow_null=True, help_text="Allowance per device active in the period, deducted before the charge."
+    )
+
+    class Meta(_ComponentSerializer.Meta):
+        fields = [*_ComponentSerializer.Meta.fields, "meter", "pooled", "included_per_device"]
+
+
+class FeeComponentSerializer(_ComponentSerializer):
+    """A one-time fee, billed once per subscription or per device, after `starts_on`."""
+
+    kind = _kind("fee")
+
+    class Meta(_ComponentSerializer.Meta):
+        fields = [*_ComponentSerializer.Meta.fields, "per_device", "starts_on"]
+
+
+COMPONENT_OUTPUTS: dict[str, Any] = {
+    "hardware": HardwareComponentSerializer,
+    "service": ServiceComponentSerializer,
+    "usage": UsageComponentSerializer,
+    "fee": FeeComponentSerializer,
+}
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(
+        component_name="PlanComponent", serializers=COMPONENT_OUTPUTS, resource_type_field_name="kind"
+    )
+)
+class PlanComponentField(serializers.Field):
+    """A component with the fields of its kind."""
+
+    def to_representation(self, value: PlanComponent) -> dict[str, Any]:
+        return dict(COMPONENT_OUTPUTS[value.kind](value).data)
+
+
+# What a plan's components and prices are written as in a request; plan_create checks them.
+class _ComponentInputSerializer(Shape):
+    product = serializers.CharField(help_text="The product's code; the component's kind is the product's.")
+
+
+@extend_schema_serializer(component_name="HardwareComponent")
+class HardwareComponentInputSerializer(_ComponentInputSerializer):
+    """Hardware: its price per device, billed in `instalments` from `bill_on`."""
+
+    kind = serializers.ChoiceField(choices=["hardware"])
+    price = DecimalText(required=False, help_text="Per device; here or in a price version's components.")
+    instalments = serializers.IntegerField(required=False, min_value=1, max_value=120, default=1)
+    bill_on = serializers.ChoiceField(choices=BillOn.choices, required=False, default=BillOn.SIGNATURE)
+
+
+@extend_schema_serializer(component_name="ServiceComponent")
+class ServiceComponentInputSerializer(_ComponentInputSerializer):
+    """A recurring service, billed in advance: per device or per subscription, from `starts_on`."""
+
+    kind = serializers.ChoiceField(choices=["service"])
+    per_device = serializers.BooleanField(required=False, default=True)
+    starts_on = serializers.ChoiceField(
+        choices=StartsOn.choices,
+        required=False,
+        help_text="Default: activation for a per-device fee, else subscription_start.",
+    )
+    charge = ChargeField(required=False, help_text="Here or in a price version's components; usually flat.")
+
+
+@extend_schema_serializer(component_name="UsageComponent")
+class UsageComponentInputSerializer(_ComponentInputSerializer):
+    """Usage of a meter, billed in arrears, pooled across devices or per device."""
+
+    kind = serializers.ChoiceField(choices=["usage"])
+    meter = serializers.CharField(help_text="The meter's code.")
+    pooled = serializers.BooleanField(required=False, default=True)
+    included_per_device = NumberText(
+        required=False, allow_null=True, help_text="Allowance per device active in the period, pooled."
+    )
+    charge = ChargeField(required=False, help_text="Here or in a price version's components.")
+    min_amount = DecimalText(required=False, allow_null=True, help_text="Per period.")
+    max_amount = DecimalText(required=False, allow_null=True, help_text="Per period.")
+
+
+@extend_schema_serializer(component_name="FeeComponent")
+class FeeComponentInputSerializer(_ComponentInputSerializer):
+    """A one-time fee, billed once per subscription or per device, after `starts_on`."""
+
+    kind = serializers.ChoiceField(choices=["fee"])
+    price = DecimalText(required=False, help_text="Here or in a price version's components.")
+    per_device = serializers.BooleanField(required=False, default=False)
+    starts_on = serializers.ChoiceField(choices=StartsOn.choices, required=False, default=StartsOn.SUBSCRIPTION_START)
+
+
+COMPONENT_INPUTS: dict[str, Any] = {
+    "hardware": HardwareComponentInputSerializer,
+    "service": ServiceComponentInputSerializer,
+    "usage": UsageComponentInputSerializer,
+    "fee": FeeComponentInputSerializer,
+}
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(
+        component_name="PlanComponent", serializers=COMPONENT_INPUTS, resource_type_field_name="kind", many=True
+    )
+)
+class PlanComponentsField(serializers.JSONField):
+    """The components of a new plan, read as JSON and checked by ``plan_create``."""
+
+
+class ComponentPriceInputSerializer(Shape):
+    """A component's price in a price version: `price` for hardware and fees, `charge` for services and
+    usage, with optional `min_amount`/`max_amount` for usage."""
+
+    product = serializers.CharField(help_text="The component's product code.")
+    price = DecimalText(required=False)
+    charge = ChargeField(required=False)
+    min_amount = DecimalText(required=False, allow_null=True)
+    max_amount = DecimalText(required=False, allow_null=True)
+
+
+@extend_schema_field(ComponentPriceInputSerializer(many=True))
+class ComponentPricesField(serializers.JSONField):
+    """The component prices of a price version, read as JSON and checked by the catalog service."""
+
+
+REGIONS_HELP = "ISO 3166 country codes the version prices; none for the currency's default book."
+EFFECTIVE_FROM_HELP = "ISO 8601 instant with its offset; none: from the start."
+
+
+class PlanPriceVersionInputSerializer(Shape):
+    """A price version of a new plan. Without `components`, it takes the prices written on the
+    plan's components (one such entry at most)."""
+
+    currency = serializers.CharField(min_length=3, max_length=3)
+    regions = NamesField(required=False, allow_null=True, help_text=REGIONS_HELP)
+    effective_from = serializers.DateTimeField(required=False, allow_null=True, help_text=EFFECTIVE_FROM_HELP)
+    components = ComponentPricesField(required=False)
+
+
+@extend_schema_field(PlanPriceVersionInputSerializer(many=True))
+class PlanPricesField(serializers.JSONField):
+    """The price versions of a new plan, read as JSON and checked by ``plan_create``."""
 
 
 class PlanInputSerializer(StrictSerializer):
     code = serializers.CharField(max_length=100)
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="", style=MULTILINE)
-    interval = serializers.CharField(required=False, default="month", help_text="month | quarter | year")
+    interval = ChoiceText(choices=Interval.choices, required=False, default="month")
     trial_days = serializers.IntegerField(required=False, default=0, min_value=0, max_value=3650)
     commitment_months = serializers.IntegerField(required=False, default=0, min_value=0, max_value=240)
-    early_termination = serializers.CharField(
-        required=False, default="none", help_text="none | remaining_fees (the committed service fees left)"
-    )
-    components = serializers.JSONField(help_text="See pricing.md: kind-specific fields, inline price or charge")
-    prices = serializers.JSONField(
+    early_termination = ChoiceText(
+        choices=EARLY_TERMINATION_CHOICES,
         required=False,
-        default=_empty_list,
-        help_text="[{currency, regions?, effective_from?, components?}]",
+        default="none",
+        help_text="remaining_fees: cancelling inside the commitment bills the committed service fees left.",
     )
+    components = PlanComponentsField(help_text="The fields of each component's kind, with its price or charge inline.")
+    prices = PlanPricesField(required=False, default=_empty_list)
 
 
-class PlanOutputSerializer(serializers.ModelSerializer):
-    components = ComponentOutputSerializer(many=True)
+class PlanOutputSerializer(OutputModelSerializer):
+    components = serializers.ListField(child=PlanComponentField(), source="components.all", read_only=True)
     price_versions = PriceVersionOutputSerializer(many=True)
 
     class Meta:
@@ -204,19 +439,19 @@ class PlanOutputSerializer(serializers.ModelSerializer):
 
 class PriceVersionInputSerializer(StrictSerializer):
     currency = serializers.CharField()
-    regions = serializers.JSONField(required=False, default=None)
-    effective_from = serializers.CharField(required=False, default=None, allow_null=True)
-    components = serializers.JSONField(help_text="[{product, price? | charge?, min_amount?, max_amount?}]")
+    regions = NamesField(required=False, default=None, allow_null=True, help_text=REGIONS_HELP)
+    effective_from = serializers.CharField(required=False, default=None, allow_null=True, help_text=EFFECTIVE_FROM_HELP)
+    components = ComponentPricesField()
 
 
 class PriceOverrideInputSerializer(StrictSerializer):
     customer = serializers.CharField(help_text="the customer's external_id")
     product = serializers.CharField()
-    price = serializers.CharField(required=False)
-    charge = serializers.JSONField(required=False)
-    min_amount = serializers.CharField(required=False)
-    max_amount = serializers.CharField(required=False)
-    effective_from = serializers.CharField(required=False, allow_null=True)
+    price = DecimalText(required=False, help_text="For a hardware or fee component.")
+    charge = ChargeField(required=False, help_text="For a service or usage component.")
+    min_amount = DecimalText(required=False, allow_null=True, help_text="For a usage component, per period.")
+    max_amount = DecimalText(required=False, allow_null=True, help_text="For a usage component, per period.")
+    effective_from = serializers.CharField(required=False, allow_null=True, help_text=EFFECTIVE_FROM_HELP)
 
 
 class PriceOverrideOutputSerializer(serializers.Serializer):
@@ -224,17 +459,25 @@ class PriceOverrideOutputSerializer(serializers.Serializer):
     customer = serializers.CharField(source="customer.external_id")
     product = serializers.CharField(source="component.product.code")
     currency = serializers.CharField()
-    price = MoneyAmountField(places="price")
-    charge = serializers.JSONField()
-    min_amount = MoneyAmountField(places="price")
-    max_amount = MoneyAmountField(places="price")
+    price = MoneyAmountField(places="price", allow_null=True)
+    charge = ChargeField(allow_null=True, read_only=True)
+    min_amount = MoneyAmountField(places="price", allow_null=True)
+    max_amount = MoneyAmountField(places="price", allow_null=True)
     effective_from = serializers.DateTimeField(allow_null=True)
+
+
+@extend_schema_field(
+    {"type": "object", "additionalProperties": {"type": "string"}, "example": {"device_type": "tracker"}},
+    component_name="DimensionValues",
+)
+class DimensionValuesField(serializers.DictField):
+    """Dimension: value pairs (``{"device_type": "tracker", "region": "EU"}``)."""
 
 
 class UsageQuantitySerializer(StrictSerializer):
     meter = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=28, decimal_places=10, min_value=0)
-    dimensions = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
+    dimensions = DimensionValuesField(child=serializers.CharField(), required=False, default=dict)
     events = serializers.IntegerField(
         required=False, default=0, min_value=0, help_text="number of events (percentage charges)"
     )
@@ -250,19 +493,22 @@ class PriceQuoteInputSerializer(StrictSerializer):
     at = serializers.DateTimeField(required=False, allow_null=True, default=None, help_text="price as of; default now")
 
 
+PRICE_SOURCES = ["override", "region", "default"]
+
+
 class QuoteLineSerializer(serializers.Serializer):
-    type = serializers.CharField()
+    type = serializers.ChoiceField(choices=ProductKind.choices, help_text="The kind of the component it prices.")
     product = serializers.CharField()
     description = serializers.CharField()
     quantity = QuantityString()
-    unit_amount = DecimalString()
+    unit_amount = DecimalString(allow_null=True, help_text="null for usage, priced by its charge as a whole.")
     amount = AmountString()
-    tax_category = serializers.CharField()
-    detail = serializers.JSONField()
+    tax_category = serializers.ChoiceField(choices=TaxCategory.choices)
+    detail = DetailField()
 
 
 class TaxLineSerializer(serializers.Serializer):
-    category = serializers.CharField()
+    category = serializers.ChoiceField(choices=TaxCategory.choices)
     rate = DecimalString()
     base = AmountString()
     amount = AmountString()
@@ -273,7 +519,9 @@ class PriceQuoteOutputSerializer(serializers.Serializer):
     currency = serializers.CharField()
     country = serializers.CharField(allow_null=True)
     devices = serializers.IntegerField()
-    price_source = serializers.CharField(help_text="override | region | default")
+    price_source = serializers.ChoiceField(
+        choices=PRICE_SOURCES, help_text="The book the prices came from: a customer override, a region's, the default."
+    )
     price_version_id = serializers.CharField()
     lines = QuoteLineSerializer(many=True)
     net_total = MoneyAmountField(places="exact")

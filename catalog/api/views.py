@@ -9,10 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing_platform.api.filters import choice_filters, choice_parameter
 from billing_platform.api.idempotency import idempotent
-from billing_platform.api.pagination import CursorPagination, paginated
+from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import problems
 from catalog.api import serializers as s
+from catalog.models import ProductKind
 from catalog.quotes import UsageInput, price_quote
 from catalog.selectors import (
     meter_get,
@@ -38,8 +40,6 @@ from catalog.services import (
 from customers.selectors import customer_get
 from tenancy.api import request_actor, request_tenant
 
-LIST_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("limit", int, description="1 to 500, default 50")]
-
 
 def _page(request: Request, view: APIView, qs: Any, serializer: Any) -> Response:
     paginator = CursorPagination()
@@ -56,11 +56,12 @@ def _validated(serializer_class: Any, request: Request, *, partial: bool = False
 class ProductListCreateApi(APIView):
     @extend_schema(
         operation_id="products_list",
-        parameters=[*LIST_PARAMS, OpenApiParameter("kind", str)],
+        parameters=[*LIST_PARAMETERS, choice_parameter("kind", ProductKind.values)],
         responses={200: paginated(s.ProductOutputSerializer, "ProductPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
-        qs = product_list(tenant=request_tenant(request), kind=request.query_params.get("kind"))
+        filters = choice_filters(request, {"kind": ProductKind.values})
+        qs = product_list(tenant=request_tenant(request), kind=filters["kind"])
         return _page(request, self, qs, s.ProductOutputSerializer)
 
     @extend_schema(
@@ -103,7 +104,7 @@ class ProductDetailApi(APIView):
 class MeterListCreateApi(APIView):
     @extend_schema(
         operation_id="meters_list",
-        parameters=LIST_PARAMS,
+        parameters=LIST_PARAMETERS,
         responses={200: paginated(s.MeterOutputSerializer, "MeterPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
@@ -142,7 +143,7 @@ class MeterDetailApi(APIView):
 class TaxRateListCreateApi(APIView):
     @extend_schema(
         operation_id="tax_rates_list",
-        parameters=[*LIST_PARAMS, OpenApiParameter("country", str)],
+        parameters=[*LIST_PARAMETERS, OpenApiParameter("country", str)],
         responses={200: paginated(s.TaxRateOutputSerializer, "TaxRatePage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
@@ -165,7 +166,7 @@ class TaxRateListCreateApi(APIView):
 class PlanListCreateApi(APIView):
     @extend_schema(
         operation_id="plans_list",
-        parameters=LIST_PARAMS,
+        parameters=LIST_PARAMETERS,
         responses={200: paginated(s.PlanOutputSerializer, "PlanPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
@@ -195,7 +196,7 @@ class PlanDetailApi(APIView):
 class PriceVersionListCreateApi(APIView):
     @extend_schema(
         operation_id="price_versions_list",
-        parameters=LIST_PARAMS,
+        parameters=LIST_PARAMETERS,
         responses={200: paginated(s.PriceVersionOutputSerializer, "PriceVersionPage"), **problems(404, 422)},
     )
     def get(self, request: Request, code: str) -> Response:
@@ -225,7 +226,7 @@ class PriceVersionListCreateApi(APIView):
 class PriceOverrideListCreateApi(APIView):
     @extend_schema(
         operation_id="price_overrides_list",
-        parameters=LIST_PARAMS,
+        parameters=LIST_PARAMETERS,
         responses={200: paginated(s.PriceOverrideOutputSerializer, "PriceOverridePage"), **problems(404, 422)},
     )
     def get(self, request: Request, code: str) -> Response:

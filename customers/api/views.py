@@ -3,18 +3,19 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing_platform.api.fields import ChoiceText
 from billing_platform.api.idempotency import idempotent
-from billing_platform.api.pagination import CursorPagination, paginated
-from billing_platform.api.serializers import StrictSerializer, problems
+from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
+from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer, problems
 from billing_platform.errors import FieldError, InvalidInput, invalid
 from customers.errors import CustomerCountryConflict
-from customers.models import Customer
+from customers.models import Customer, Language
 from customers.selectors import customer_get, customer_list
 from customers.services import customer_create, customer_update
 from tenancy.api import request_actor, request_tenant
@@ -87,7 +88,7 @@ def country_errors_named_as_sent(data: dict[str, Any]) -> Iterator[None]:
         raise
 
 
-class CustomerOutputSerializer(serializers.ModelSerializer):
+class CustomerOutputSerializer(OutputModelSerializer):
     address = CustomerAddressSerializer(source="*")
 
     class Meta:
@@ -111,6 +112,7 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
 
 
 class CustomerListCreateApi(APIView):
+    @extend_schema_serializer(component_name="CustomerInput")
     class InputSerializer(StrictSerializer):
         external_id = serializers.CharField(max_length=200)
         name = serializers.CharField(max_length=200)
@@ -123,7 +125,7 @@ class CustomerListCreateApi(APIView):
         )
         currency = serializers.CharField(max_length=3, min_length=3, required=False)
         timezone = serializers.CharField(max_length=64, required=False)
-        language = serializers.CharField(max_length=2, required=False, default="en")
+        language = ChoiceText(choices=Language.choices, max_length=2, required=False, default="en")
         tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
         address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
@@ -135,8 +137,7 @@ class CustomerListCreateApi(APIView):
             OpenApiParameter("q", str, description="Search in name, external_id and email"),
             OpenApiParameter("currency", str),
             OpenApiParameter("country", str),
-            OpenApiParameter("cursor", str),
-            OpenApiParameter("limit", int, description="1 to 500, default 50"),
+            *LIST_PARAMETERS,
         ],
         responses={200: paginated(CustomerOutputSerializer, "CustomerPage"), **problems(422)},
     )
@@ -174,13 +175,14 @@ class CustomerListCreateApi(APIView):
 
 
 class CustomerDetailApi(APIView):
+    @extend_schema_serializer(component_name="CustomerPatch")
     class PatchSerializer(StrictSerializer):
         name = serializers.CharField(max_length=200, required=False)
         email = serializers.EmailField(max_length=254, required=False)
         country = serializers.CharField(max_length=2, min_length=2, required=False)
         currency = serializers.CharField(max_length=3, min_length=3, required=False)
         timezone = serializers.CharField(max_length=64, required=False)
-        language = serializers.CharField(max_length=2, required=False)
+        language = ChoiceText(choices=Language.choices, max_length=2, required=False)
         tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True)
         address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)

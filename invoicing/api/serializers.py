@@ -1,11 +1,13 @@
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing_platform.api.fields import DecimalString, MoneyAmount, MoneyAmountField, QuantityString
-from billing_platform.api.serializers import StrictSerializer
-from invoicing.lines import API_LANGUAGE, line_description
+from billing_platform.api.fields import DecimalString, DetailField, MoneyAmount, MoneyAmountField, QuantityString
+from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer
+from catalog.models import TaxCategory
+from invoicing.lines import API_LANGUAGE, LineType, line_description
 from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
 
 
@@ -13,13 +15,18 @@ class BillRunInputSerializer(StrictSerializer):
     billing_date = serializers.DateField()
 
 
-class ProgressSerializer(serializers.Serializer):
-    done = serializers.IntegerField()
-    total = serializers.IntegerField()
+class BillRunProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="customers processed")
+    total = serializers.IntegerField(help_text="customers due")
     failed = serializers.IntegerField()
 
 
-class BillRunOutputSerializer(serializers.ModelSerializer):
+class BillRunFailureSerializer(serializers.Serializer):
+    customer = serializers.CharField(help_text="the customer's external_id")
+    error = serializers.CharField()
+
+
+class BillRunOutputSerializer(OutputModelSerializer):
     progress = serializers.SerializerMethodField()
     failures = serializers.SerializerMethodField()
 
@@ -37,9 +44,11 @@ class BillRunOutputSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
 
+    @extend_schema_field(BillRunProgressSerializer)
     def get_progress(self, run: BillRun) -> dict[str, int]:
         return {"done": run.done, "total": run.total, "failed": run.failed}
 
+    @extend_schema_field(BillRunFailureSerializer(many=True, help_text="the first 100 customers that failed"))
     def get_failures(self, run: BillRun) -> list[dict[str, str]]:
         return [
             {"customer": c.customer.external_id, "error": c.error}
@@ -59,14 +68,21 @@ class LineDescription(serializers.CharField):
         return line_description(line.description, line.qualifiers, language=API_LANGUAGE)
 
 
-class InvoiceLineSerializer(serializers.ModelSerializer):
-    # A plain string, not the model's choices: the API's schema lists no enum of line types.
-    type = serializers.CharField(max_length=16)
+@extend_schema_field({"type": "array", "items": {"type": "string"}, "example": ["A", "B"]})
+class DeviceIdsField(serializers.JSONField):
+    """The device ids a line bills."""
+
+
+class InvoiceLineSerializer(OutputModelSerializer):
+    type = serializers.ChoiceField(choices=LineType.choices)
     description = LineDescription(max_length=300)
-    subscription = serializers.CharField(source="subscription.external_id", allow_null=True, default=None)
+    subscription = serializers.CharField(source="subscription.external_id", allow_null=True)
     quantity = QuantityString()
-    unit_amount = DecimalString()
+    unit_amount = DecimalString(allow_null=True, help_text="null for usage, priced by its charge as a whole")
     amount = MoneyAmount("amount", currency="invoice.currency")
+    tax_category = serializers.ChoiceField(choices=TaxCategory.choices)
+    devices = DeviceIdsField()
+    detail = DetailField()
 
     class Meta:
         model = InvoiceLine
@@ -88,7 +104,8 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
         ]
 
 
-class InvoiceTaxSerializer(serializers.ModelSerializer):
+class InvoiceTaxSerializer(OutputModelSerializer):
+    category = serializers.ChoiceField(choices=TaxCategory.choices)
     rate = DecimalString()
     base = MoneyAmount("base", currency="invoice.currency")
     amount = MoneyAmount("amount", currency="invoice.currency")
@@ -98,9 +115,11 @@ class InvoiceTaxSerializer(serializers.ModelSerializer):
         fields = ["category", "rate", "base", "amount"]
 
 
-class InvoiceOutputSerializer(serializers.ModelSerializer):
+class InvoiceOutputSerializer(OutputModelSerializer):
     customer = serializers.CharField(source="customer.external_id")
-    credited_invoice = serializers.CharField(source="credited_invoice.number", allow_null=True, default=None)
+    credited_invoice = serializers.CharField(
+        source="credited_invoice.number", allow_null=True, help_text="a credit note's invoice number"
+    )
     lines = InvoiceLineSerializer(many=True)
     taxes = InvoiceTaxSerializer(many=True)
     net_total = MoneyAmountField()

@@ -9,28 +9,31 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing_platform.api.fields import AmountString, DecimalString, MoneyAmountField, QuantityString
+from billing_platform.api.fields import AmountString, DecimalString, DetailField, MoneyAmountField, QuantityString
+from billing_platform.api.filters import choice_filters, choice_parameter
 from billing_platform.api.idempotency import idempotent
-from billing_platform.api.pagination import CursorPagination, paginated
+from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import problems
 from billing_platform.content_security import pdf_policy
 from billing_platform.errors import invalid
 from billing_platform.validation import validate_year
 from catalog.api.serializers import TaxLineSerializer
+from catalog.models import Aggregation, TaxCategory
 from invoicing.api import serializers as s
 from invoicing.documents import DocumentKind, invoice_document
+from invoicing.lines import LineType
+from invoicing.models import InvoiceKind, InvoiceStatus
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
 from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
 from invoicing.upcoming import customer_current_usage
+from subscriptions.models import SubscriptionStatus
 from tenancy.api import request_actor, request_tenant
-
-LIST_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("limit", int, description="1 to 500, default 50")]
 
 
 class BillRunListCreateApi(APIView):
     @extend_schema(
         operation_id="bill_runs_list",
-        parameters=LIST_PARAMS,
+        parameters=LIST_PARAMETERS,
         responses={200: paginated(s.BillRunOutputSerializer, "BillRunPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
@@ -69,10 +72,10 @@ class InvoiceListApi(APIView):
     @extend_schema(
         operation_id="invoices_list",
         parameters=[
-            *LIST_PARAMS,
+            *LIST_PARAMETERS,
             OpenApiParameter("customer", str),
-            OpenApiParameter("status", str),
-            OpenApiParameter("kind", str),
+            choice_parameter("status", InvoiceStatus.values),
+            choice_parameter("kind", InvoiceKind.values),
             OpenApiParameter("date_from", OpenApiTypes.DATE),
             OpenApiParameter("date_to", OpenApiTypes.DATE),
         ],
@@ -89,11 +92,12 @@ class InvoiceListApi(APIView):
                     dates[name] = date.fromisoformat(raw)
                 except ValueError:
                     raise invalid(name, "invalid", "A date, YYYY-MM-DD.") from None
+        filters = choice_filters(request, {"status": InvoiceStatus.values, "kind": InvoiceKind.values})
         qs = invoice_list(
             tenant=request_tenant(request),
             customer=request.query_params.get("customer"),
-            status=request.query_params.get("status"),
-            kind=request.query_params.get("kind"),
+            status=filters["status"],
+            kind=filters["kind"],
             **dates,
         )
         paginator = CursorPagination()
@@ -205,20 +209,20 @@ class InvoiceFacturxApi(_DocumentApi):
 class CurrentUsageComponentSerializer(serializers.Serializer):
     product = serializers.CharField()
     meter = serializers.CharField()
-    aggregation = serializers.CharField(help_text="count | sum | max | unique_count | latest")
+    aggregation = serializers.ChoiceField(choices=Aggregation.choices)
     pooled = serializers.BooleanField()
     quantity = QuantityString(help_text="the meter's aggregate over the open period so far")
     event_count = serializers.IntegerField()
     allowance = QuantityString(help_text="included_per_device x devices active in the period")
     billable_quantity = QuantityString()
     amount = AmountString(help_text="amount so far, rounded once to the currency's minor unit")
-    detail = serializers.JSONField(help_text="tier or matrix breakdown of the amount")
+    detail = DetailField(help_text="tier or matrix breakdown of the amount")
 
 
 class CurrentUsageSubscriptionSerializer(serializers.Serializer):
     subscription = serializers.CharField(help_text="the subscription's external_id")
     plan = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=SubscriptionStatus.choices)
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField()
     active_devices = serializers.IntegerField(help_text="devices active at any moment of the period")
@@ -228,7 +232,7 @@ class CurrentUsageSubscriptionSerializer(serializers.Serializer):
 # A ``DraftLine`` of the projected invoice (its ``description``: in English, as always).
 class ProjectedLineSerializer(serializers.Serializer):
     subscription = serializers.CharField(source="subscription.external_id")
-    type = serializers.CharField(help_text="hardware | service | usage | fee")
+    type = serializers.ChoiceField(choices=LineType.choices)
     product = serializers.CharField(source="product_code")
     description = serializers.CharField()
     period_start = serializers.DateTimeField(source="period.start", allow_null=True)
@@ -236,9 +240,9 @@ class ProjectedLineSerializer(serializers.Serializer):
     quantity = QuantityString()
     unit_amount = DecimalString(allow_null=True)
     amount = AmountString()
-    tax_category = serializers.CharField()
+    tax_category = serializers.ChoiceField(choices=TaxCategory.choices)
     devices = serializers.ListField(child=serializers.CharField())
-    detail = serializers.JSONField()
+    detail = DetailField()
 
 
 class ProjectedInvoiceSerializer(serializers.Serializer):

@@ -1,10 +1,19 @@
 from typing import Any
 
+from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_platform.api.fields import AmountString, DecimalString, QuantityString
-from billing_platform.api.serializers import StrictSerializer
-from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionEvent
+from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer
+from subscriptions.models import (
+    ChangeAction,
+    ChangeStatus,
+    Device,
+    DeviceCloudWebhook,
+    Subscription,
+    SubscriptionEvent,
+)
 from subscriptions.periods import subscription_end
 
 
@@ -34,7 +43,7 @@ class SubscriptionInputSerializer(StrictSerializer):
     )
 
 
-class DeviceOutputSerializer(serializers.ModelSerializer):
+class DeviceOutputSerializer(OutputModelSerializer):
     class Meta:
         model = Device
         fields = [
@@ -49,7 +58,15 @@ class DeviceOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class SubscriptionEventOutputSerializer(serializers.ModelSerializer):
+@extend_schema_field({"type": "object", "additionalProperties": {}}, component_name="SubscriptionEventData")
+class EventDataField(serializers.JSONField):
+    """What else a subscription event records, by its type (the plan changed from and to, a reason)."""
+
+
+class SubscriptionEventOutputSerializer(OutputModelSerializer):
+    # ``data`` as an EventDataField (a field of that name cannot be declared: Serializer.data).
+    serializer_field_mapping = {**OutputModelSerializer.serializer_field_mapping, models.JSONField: EventDataField}
+
     class Meta:
         model = SubscriptionEvent
         fields = ["at", "type", "device_id", "from_status", "to_status", "actor_type", "actor_label", "data"]
@@ -60,7 +77,7 @@ class SubscriptionEndField(serializers.DateTimeField):
         return subscription_end(instance)
 
 
-class SubscriptionOutputSerializer(serializers.ModelSerializer):
+class SubscriptionOutputSerializer(OutputModelSerializer):
     customer = serializers.CharField(source="customer.external_id")
     plan = serializers.CharField(source="plan.code")
     devices = DeviceOutputSerializer(many=True)
@@ -101,7 +118,7 @@ class SubscriptionDetailOutputSerializer(SubscriptionOutputSerializer):
         fields = [*SubscriptionOutputSerializer.Meta.fields, "events"]
 
 
-class WebhookOutputSerializer(serializers.ModelSerializer):
+class WebhookOutputSerializer(OutputModelSerializer):
     type = serializers.CharField(source="event_type")
 
     class Meta:
@@ -121,7 +138,7 @@ class WebhookOutputSerializer(serializers.ModelSerializer):
 
 
 class ChangeInputSerializer(StrictSerializer):
-    action = serializers.ChoiceField(choices=["add_devices", "remove_devices", "change_plan", "cancel"])
+    action = serializers.ChoiceField(choices=ChangeAction.choices)
     effective_at = serializers.DateTimeField(
         required=False,
         allow_null=True,
@@ -137,8 +154,13 @@ class ChangeInputSerializer(StrictSerializer):
     at_period_end = serializers.BooleanField(required=False, help_text="cancel: default true")
 
 
+# The line types a change produces (charge_line_type): a subset of the invoice's.
+CHANGE_LINE_TYPES = ["service", "fee", "credit"]
+CHANGE_STATUSES = [*ChangeStatus.values, "preview"]
+
+
 class ChangeLineSerializer(serializers.Serializer):
-    type = serializers.CharField()
+    type = serializers.ChoiceField(choices=CHANGE_LINE_TYPES)
     product = serializers.CharField()
     description = serializers.CharField()
     devices = serializers.ListField(child=serializers.CharField())
@@ -151,10 +173,14 @@ class ChangeLineSerializer(serializers.Serializer):
 
 
 class ChangeOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="change.id", allow_null=True, default=None)
-    action = serializers.CharField()
-    status = serializers.CharField(help_text="applied | scheduled | preview")
-    outcome = serializers.CharField(help_text="for a preview: applied or scheduled, what applying would do")
+    id = serializers.UUIDField(source="change.id", allow_null=True, help_text="null for a preview")
+    action = serializers.ChoiceField(choices=ChangeAction.choices)
+    status = serializers.ChoiceField(choices=CHANGE_STATUSES)
+    outcome = serializers.ChoiceField(
+        choices=ChangeStatus.choices,
+        allow_blank=True,
+        help_text="for a preview: applied or scheduled, what applying would do; empty otherwise",
+    )
     effective_at = serializers.DateTimeField()
     lines = ChangeLineSerializer(many=True)
     total = AmountString(help_text="charges minus credits, on the next invoice")

@@ -7,8 +7,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing_platform.api.filters import choice_filters, choice_parameter
 from billing_platform.api.idempotency import idempotent
-from billing_platform.api.pagination import CursorPagination, paginated
+from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import PROBLEM_SCHEMA, problems
 from billing_platform.errors import FieldError, InvalidInput
 from catalog.errors import PlanNotFound
@@ -17,7 +18,7 @@ from customers.errors import CustomerNotFound
 from customers.selectors import customer_get
 from subscriptions.api import serializers as s
 from subscriptions.changes import subscription_change
-from subscriptions.models import WebhookStatus
+from subscriptions.models import SubscriptionStatus, WebhookStatus
 from subscriptions.selectors import subscription_get, subscription_list, webhook_get, webhook_list
 from subscriptions.services import subscription_create
 from subscriptions.webhooks import signature_refuse_unknown_tenant, webhook_receive, webhook_replay
@@ -25,24 +26,23 @@ from tenancy.api import request_actor, request_tenant
 from tenancy.models import ApiKey, ApiKeyScope, Tenant
 from tenancy.throttling import ApiRateThrottle
 
-LIST_PARAMS = [OpenApiParameter("cursor", str), OpenApiParameter("limit", int, description="1 to 500, default 50")]
-
 
 class SubscriptionListCreateApi(APIView):
     @extend_schema(
         operation_id="subscriptions_list",
         parameters=[
-            *LIST_PARAMS,
-            OpenApiParameter("status", str),
+            *LIST_PARAMETERS,
+            choice_parameter("status", SubscriptionStatus.values),
             OpenApiParameter("customer", str),
             OpenApiParameter("plan", str),
         ],
         responses={200: paginated(s.SubscriptionOutputSerializer, "SubscriptionPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
+        filters = choice_filters(request, {"status": SubscriptionStatus.values})
         qs = subscription_list(
             tenant=request_tenant(request),
-            status=request.query_params.get("status"),
+            status=filters["status"],
             customer=request.query_params.get("customer"),
             plan=request.query_params.get("plan"),
         )
@@ -181,11 +181,12 @@ class DeviceCloudWebhookApi(APIView):
 class WebhookListApi(APIView):
     @extend_schema(
         operation_id="device_cloud_webhooks_list",
-        parameters=[*LIST_PARAMS, OpenApiParameter("status", str)],
+        parameters=[*LIST_PARAMETERS, choice_parameter("status", WebhookStatus.values)],
         responses={200: paginated(s.WebhookOutputSerializer, "WebhookPage"), **problems(422)},
     )
     def get(self, request: Request) -> Response:
-        qs = webhook_list(tenant=request_tenant(request), status=request.query_params.get("status"))
+        filters = choice_filters(request, {"status": WebhookStatus.values})
+        qs = webhook_list(tenant=request_tenant(request), status=filters["status"])
         paginator = CursorPagination()
         paginator.ordering = ("-received_at", "-id")
         page: Any = paginator.paginate_queryset(qs, request, view=self)
