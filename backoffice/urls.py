@@ -8,6 +8,7 @@ from backoffice.invoicing import views as invoicing_views
 from backoffice.settings import views as settings_views
 from backoffice.subscriptions import views as subscription_views
 from backoffice.usage import views as usage_views
+from backoffice.webhooks import views as webhook_views
 
 app_name = "backoffice"
 
@@ -103,4 +104,17 @@ urlpatterns += [
         settings_views.device_cloud_secret_remove_view,
         name="settings-secret-remove",
     ),
+]
+
+# Outbound webhooks: finance roles read the endpoints and their deliveries; owners and finance admins act.
+urlpatterns += [
+    path("webhook-endpoints/", webhook_views.endpoints, name="endpoints"),
+    path("webhook-endpoints/new/", webhook_views.endpoint_new, name="endpoint-new"),
+    path("webhook-endpoints/<str:pk>/", webhook_views.endpoint_detail, name="endpoint-detail"),
+    path("webhook-endpoints/<str:pk>/edit/", webhook_views.endpoint_edit, name="endpoint-edit"),
+    path("webhook-endpoints/<str:pk>/disable/", webhook_views.endpoint_disable_view, name="endpoint-disable"),
+    path("webhook-endpoints/<str:pk>/enable/", webhook_views.endpoint_enable_view, name="endpoint-enable"),
+    path("webhook-endpoints/<str:pk>/rotate/", webhook_views.endpoint_rotate_view, name="endpoint-rotate"),
+    path("webhook-endpoints/<str:pk>/delete/", webhook_views.endpoint_delete_view, name="endpoint-delete"),
+    path("webhook-deliveries/<str:pk>/replay/", webhook_views.delivery_replay_view, name="delivery-replay"),
 ]

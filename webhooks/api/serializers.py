@@ -63,11 +63,13 @@ class EndpointPatchSerializer(StrictSerializer):
 def _one_events_field(attrs: dict[str, Any], *, required: bool) -> dict[str, Any]:
     events, aliased = attrs.pop("events", None), attrs.pop("event_types", None)
     if events is not None and aliased is not None and events != aliased:
-        raise serializers.ValidationError({"event_types": ["Give events or event_types, not both."]})
+        raise serializers.ValidationError({"event_types": ["Give events or event_types, not both."]}, code="conflict")
     chosen = events if events is not None else aliased
     if chosen is None:
         if required:
-            raise serializers.ValidationError({"events": ['List the event types to receive, or ["*"].']})
+            raise serializers.ValidationError(
+                {"events": ['List the event types to receive, or ["*"] for all of them.']}, code="required"
+            )
         return attrs
     return {**attrs, "events": chosen}
 
