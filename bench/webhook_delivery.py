@@ -1,9 +1,12 @@
 """Outbound webhook benchmark: events written to the outbox and delivered to a local receiver,
 batched as Tripod does it against one by one, measured in the same run.
 
-    .venv/bin/python bench/webhooks.py [--events 2000] [--baseline-events 300] [--endpoints 1]
+    .venv/bin/python bench/webhook_delivery.py [--events 2000] [--baseline-events 300] [--endpoints 1]
         [--latency-ms 0] [--database-url postgres://postgres@127.0.0.1:5432/tripod_webhooks_bench]
         [--redis-url redis://127.0.0.1:6379/9]
+
+(Its name is not ``webhooks.py``: a script run from ``bench/`` puts that folder first on the import
+path, where ``webhooks`` must be the app.)
 
 Everything happens in a scratch database that the script creates, migrates and drops at the end
 (its name must contain "bench"). Writing an event queues its deliveries to Celery once committed,
