@@ -2,10 +2,12 @@
 receives and answers as scripted, and can be stopped (connections refused) and started again on
 the same port."""
 
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,9 @@ import pytest
 # Scripted answers: an HTTP status, or KILL to drop the connection mid-request without answering
 # (the receiver dies while the delivery is in flight).
 KILL = "kill"
+# A test certificate authority (``ca.pem``) and the certificate it issued for hooks.acme.test
+# (``server.pem``, ``server.key``), valid until 2126: made once with openssl for these tests.
+TLS = Path(__file__).parent / "tls"
 
 
 @dataclass
@@ -29,6 +34,7 @@ class Receiver:
     default: Any = 200
     received: list[Received] = field(default_factory=list)
     redirect_to: str = ""
+    tls: bool = False  # https, with the hooks.acme.test certificate
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -63,6 +69,10 @@ class Receiver:
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(TLS / "server.pem", TLS / "server.key")
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

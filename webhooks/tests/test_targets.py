@@ -160,3 +160,40 @@ def test_a_try_connects_to_the_address_it_checked_with_the_urls_host(
     assert got.headers["host"] == "hooks.acme.test:%d" % receiver.port
     assert got.path == "/in?tenant=acme"
     assert looked_up == ["hooks.acme.test"]
+
+
+def test_https_connects_to_the_checked_address_and_checks_the_certificate_against_the_urls_name(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: an https receiver with a certificate for hooks.acme.test, from a test authority that
+    # this test trusts; two names resolving to it
+    from webhooks.tests.receiver import TLS
+
+    server = Receiver(tls=True).start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(TLS / "ca.pem"))
+        dns(monkeypatch, {"hooks.acme.test": ["127.0.0.1"], "other.acme.test": ["127.0.0.1"]})
+        good, _ = endpoint(tenant, "https://hooks.acme.test:%d/in" % server.port)
+        wrong, _ = endpoint(tenant, "https://other.acme.test:%d/in" % server.port)
+        event_emit(tenant=tenant, type="invoice.finalized", data={}, at=T0)
+        # when
+        deliveries_send(at=T0)
+        # then: the certificate matches hooks.acme.test only
+        assert WebhookDelivery.objects.get(endpoint=good).status == "delivered"
+        [refused] = WebhookAttempt.objects.filter(delivery__endpoint=wrong)
+        assert (refused.status_code, refused.error) == (
+            None,
+            "SSLError: hostname 'other.acme.test' doesn't match 'hooks.acme.test'",
+        )
+        assert [r.headers["host"] for r in server.received] == ["hooks.acme.test:%d" % server.port]
+
+        # an authority nobody trusts: the try fails before anything is sent
+        monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        event_emit(tenant=tenant, type="invoice.voided", data={}, at=T0)
+        deliveries_send(at=T0)
+        latest = WebhookAttempt.objects.filter(delivery__endpoint=good).order_by("-id").first()
+        assert latest is not None
+        assert "CERTIFICATE_VERIFY_FAILED" in latest.error
+        assert len(server.received) == 1
+    finally:
+        server.stop()
