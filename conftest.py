@@ -17,6 +17,13 @@ TenantMaker = Callable[..., Tenant]
 ClientMaker = Callable[..., APIClient]
 
 
+@pytest.fixture(autouse=True)
+def webhooks_to_private_targets(settings: Any) -> None:
+    """Tests send webhooks to receivers on 127.0.0.1: private targets are allowed, as under DEBUG.
+    The tests of the refusal turn it off."""
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+
+
 @pytest.fixture
 def make_tenant(db: Any) -> TenantMaker:
     counter = {"n": 0}

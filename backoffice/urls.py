@@ -9,6 +9,7 @@ from backoffice.settings import views as settings_views
 from backoffice.subscriptions import views as subscription_views
 from backoffice.team import views as team_views
 from backoffice.usage import views as usage_views
+from backoffice.webhooks import views as webhook_views
 
 app_name = "backoffice"
 
@@ -121,4 +122,17 @@ urlpatterns += [
     path("settings/team/members/<str:pk>/remove/", team_views.member_remove_view, name="team-remove"),
     path("settings/security/", team_views.two_factor_requirement_view, name="settings-security"),
     path("invitations/<str:token>/", team_views.invitation_accept_view, name="invitation-accept"),
+]
+
+# Outbound webhooks: finance roles read the endpoints and their deliveries; owners and finance admins act.
+urlpatterns += [
+    path("webhook-endpoints/", webhook_views.endpoints, name="endpoints"),
+    path("webhook-endpoints/new/", webhook_views.endpoint_new, name="endpoint-new"),
+    path("webhook-endpoints/<str:pk>/", webhook_views.endpoint_detail, name="endpoint-detail"),
+    path("webhook-endpoints/<str:pk>/edit/", webhook_views.endpoint_edit, name="endpoint-edit"),
+    path("webhook-endpoints/<str:pk>/disable/", webhook_views.endpoint_disable_view, name="endpoint-disable"),
+    path("webhook-endpoints/<str:pk>/enable/", webhook_views.endpoint_enable_view, name="endpoint-enable"),
+    path("webhook-endpoints/<str:pk>/rotate/", webhook_views.endpoint_rotate_view, name="endpoint-rotate"),
+    path("webhook-endpoints/<str:pk>/delete/", webhook_views.endpoint_delete_view, name="endpoint-delete"),
+    path("webhook-deliveries/<str:pk>/replay/", webhook_views.delivery_replay_view, name="delivery-replay"),
 ]

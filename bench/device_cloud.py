@@ -1,4 +1,6 @@
-"""A simulated device cloud: sends signed device webhooks to Tripod.
+"""A simulated device cloud: sends signed device webhooks to Tripod, and receives Tripod's.
+
+Sending (the default) and receiving (``receive``) are described below in turn.
 
 It posts one Standard Webhooks-signed event per device to ``POST /api/v1/webhooks/device-cloud``
 and prints each response's status and body. The signature is made with the ``standardwebhooks``
@@ -24,6 +26,22 @@ Usage (from the repository root)::
 ``--secret`` and ``--api-key`` default to the environment variables
 ``TRIPOD_DEVICE_CLOUD_SECRET`` and ``TRIPOD_API_KEY``. The exit status is 0 when every request
 got a 2xx answer, 1 otherwise.
+
+Receiving: ``receive`` listens for Tripod's outbound webhooks, as the device cloud would, verifies
+each with the reference ``standardwebhooks`` library and the endpoint's secret (several with
+``--secret`` given more than once, for a rotation), deduplicates by ``webhook-id``, answers 2xx, and
+prints what it got: suspensions and reactivations (the device ids whose service to cut or
+restore), devices starting to be billed, and every other event type with its data. A message that
+fails verification is answered 401 and printed as refused. ``--fail-first N`` answers 503 to the
+first N messages, to watch Tripod retry them (5 s, 5 min, 30 min...)::
+
+    # make the endpoint (the secret is shown once), then listen on it
+    curl -s -X POST http://127.0.0.1:8000/api/v1/webhook_endpoints -H "Authorization: Bearer $TRIPOD_API_KEY" \\
+        -H 'Content-Type: application/json' -d '{"url": "http://127.0.0.1:8470/tripod", "events": ["*"]}'
+    .venv/bin/python bench/device_cloud.py receive --port 8470 --secret 'whsec_...'
+
+Tripod calls http and 127.0.0.1 only with ``WEBHOOKS_ALLOW_PRIVATE_TARGETS`` on (it is under
+``DJANGO_DEBUG``, hence ``make run``). ``--secret`` defaults to ``$TRIPOD_WEBHOOK_SECRET``.
 """
 
 import argparse
@@ -38,6 +56,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from standardwebhooks import Webhook
@@ -214,7 +233,133 @@ def pretty(text: str) -> str:
         return text[:2000]
 
 
+# --- receiving Tripod's webhooks -----------------------------------------------------------------
+
+MAX_BODY = 1_048_576  # a larger body is refused (413) unread
+
+
+def parse_receive_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="device_cloud.py receive",
+        description="Receive Tripod's outbound webhooks, verify them (Standard Webhooks) and print them.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8470, help="default: %(default)s")
+    parser.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        help="the endpoint's signing secret, whsec_...; twice during a rotation (default: $TRIPOD_WEBHOOK_SECRET)",
+    )
+    parser.add_argument("--fail-first", type=int, default=0, help="answer 503 to the first N messages (to see retries)")
+    args = parser.parse_args(argv)
+    secrets = args.secret or [s for s in [os.environ.get("TRIPOD_WEBHOOK_SECRET", "")] if s]
+    if not secrets:
+        parser.error("give --secret (or set TRIPOD_WEBHOOK_SECRET): the endpoint's secret, shown at its creation")
+    try:
+        args.webhooks = [Webhook(secret) for secret in secrets]
+    except Exception as exc:  # the library raises binascii.Error or its own error on a bad secret
+        parser.error(f"--secret is not a Standard Webhooks secret (whsec_ + base64): {exc}")
+    return args
+
+
+def verify(webhooks: list[Webhook], body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """The message's JSON once a secret verifies it; raises the library's error otherwise."""
+    error: Exception | None = None
+    for webhook in webhooks:
+        try:
+            payload: dict[str, Any] = webhook.verify(body, headers)
+            return payload
+        except Exception as exc:  # WebhookVerificationError, or a garbled header
+            error = exc
+    raise error or ValueError("no secret")
+
+
+def describe(payload: dict[str, Any]) -> str:
+    """One line for an event: what the device cloud does about it."""
+    event_type = str(payload.get("type", ""))
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    assert isinstance(data, dict)
+    devices = ", ".join(str(d) for d in data.get("devices") or []) or "no device"
+    if event_type == "subscription.suspended":
+        return f"SUSPEND service of {devices} (subscription {data.get('external_id')}, customer {data.get('customer')})"
+    if event_type == "subscription.reactivated":
+        return (
+            f"REACTIVATE service of {devices} (subscription {data.get('external_id')}, customer {data.get('customer')})"
+        )
+    if event_type == "subscription.cancelled":
+        return f"cancelled: subscription {data.get('external_id')}, devices {devices}"
+    if event_type == "device.billing_started":
+        return (
+            f"device {data.get('device_id')} billed from {data.get('billing_started_at')} "
+            f"({data.get('trigger')}, subscription {data.get('subscription')})"
+        )
+    if event_type.startswith(("invoice.", "credit_note.")):
+        return f"{data.get('number')} of {data.get('customer')}: {data.get('total')} {data.get('currency')}"
+    return json.dumps(data, ensure_ascii=False)[:2000]
+
+
+def receive(argv: list[str]) -> int:
+    args = parse_receive_args(argv)
+    seen: set[str] = set()
+    counter = {"received": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self.answer(413, "too large")
+                return
+            body = self.rfile.read(length)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            webhook_id = headers.get("webhook-id", "?")
+            counter["received"] += 1
+            if counter["received"] <= args.fail_first:
+                print(f"<- {webhook_id}: answering 503 on purpose ({counter['received']}/{args.fail_first})")
+                self.answer(503, "try again later")
+                return
+            try:
+                payload = verify(args.webhooks, body, headers)
+            except Exception as exc:
+                print(f"<- {webhook_id}: REFUSED, {exc}")
+                self.answer(401, "bad signature")
+                return
+            if webhook_id in seen:
+                print(f"<- {webhook_id}: duplicate of a message already handled, ignored")
+                self.answer(200, "duplicate")
+                return
+            seen.add(webhook_id)
+            print(f"<- {payload.get('type')} at {payload.get('timestamp')} [{webhook_id}]: {describe(payload)}")
+            sys.stdout.flush()
+            self.answer(200, "ok")
+
+        def answer(self, status: int, text: str) -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *log_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    print(f"listening on http://{args.host}:{server.server_address[1]}/ for Tripod's webhooks (Ctrl-C stops)")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["receive"]:
+        return receive(argv[1:])
     args = parse_args(argv)
     url = endpoint(args.url, args.tenant)
     ok = True

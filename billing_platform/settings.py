@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "djmoney",
     "billing_platform",
     "tenancy",
+    "webhooks",
     "customers",
     "catalog",
     "subscriptions",
@@ -155,7 +156,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "invoicing.tasks.bill_runs_scheduled_task",
         "schedule": 3600.0,  # hourly: each customer is billed once its local midnight of the billing date has passed
     },
+    "webhook-deliveries-sweep": {
+        "task": "webhooks.tasks.webhook_deliveries_sweep_task",
+        # Retries fall due (5 min, 30 min...), and a delivery committed but never queued is found.
+        "schedule": 30.0,  # webhooks.delivery.SWEEP_INTERVAL
+    },
 }
+
+# Outbound webhooks go to https URLs whose host resolves to public addresses only (webhooks.targets).
+# On, plain http and private, loopback and link-local addresses are allowed too: for development
+# (a receiver on 127.0.0.1), never in production. On under DEBUG; the tests turn it on (conftest.py).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", DEBUG)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

@@ -35,8 +35,9 @@ from catalog.charge_models.pricing import price
 from catalog.errors import NoPriceForCurrency
 from catalog.models import INTERVAL_MONTHS, Interval, Plan, PlanComponent, ProductKind
 from catalog.versions import component_prices_as_of
-from subscriptions.devices import device_is_billable
+from subscriptions.devices import device_billing_triggers, device_is_billable
 from subscriptions.errors import DeviceInUse, DeviceNotFound, InvalidTransition
+from subscriptions.events import devices_billing_started_emit
 from subscriptions.ledger import LedgerEntry, charge_line_type, charge_signed_amount, service_charges_record
 from subscriptions.models import (
     ChangeAction,
@@ -442,6 +443,10 @@ def _add_devices(
             Device.objects.bulk_create(new)
     except IntegrityError:  # added elsewhere at the same moment: the database is the referee
         raise DeviceInUse("One of these devices was just added to a live subscription.") from None
+    # Devices whose plan bills them from their addition start being billed now (a preview rolls it back).
+    devices_billing_started_emit(
+        subscription, new, device_billing_triggers(subscription.plan.components.all()), at=when
+    )
     # Fees that start on activation are charged when the device cloud activates the device.
     entries = _charges(subscription, subscription.plan, new, when, "Devices added")
     return _finish(subscription, ChangeAction.ADD_DEVICES, when, {"devices": ids}, entries, actor, at, {"devices": ids})

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from billing_platform.periods import Period
-from catalog.models import PlanComponent, ProductKind, StartsOn
+from catalog.models import BillOn, PlanComponent, ProductKind, StartsOn
 
 
 class DeviceLike(Protocol):
@@ -66,4 +66,52 @@ def devices_active_in(devices: Iterable[D], period: Period, *, needs_activation:
     return active
 
 
-__all__ = ["DeviceLike", "device_is_billable", "devices_active_in", "plan_needs_activation"]
+class ShippableDevice(DeviceLike, Protocol):
+    @property
+    def shipped_at(self) -> datetime | None: ...
+
+
+# What starts a device's billing, and the device's instant for it.
+BILLING_TRIGGERS = (BillOn.SIGNATURE, BillOn.SHIPMENT, BillOn.ACTIVATION)
+
+
+def device_billing_triggers(components: Iterable[PlanComponent]) -> frozenset[str]:
+    """What makes a device of the plan start being billed: the ``bill_on`` of its hardware
+    (signature, shipment or activation) and the start of its per-device services and one-time fees
+    (``subscription_start`` counts as the signature: the device's addition to the subscription).
+    A plan with none of those bills its devices by usage only, from their addition."""
+    triggers: set[str] = set()
+    for c in components:
+        if c.kind == ProductKind.HARDWARE:
+            triggers.add(c.bill_on)
+        elif c.kind in (ProductKind.SERVICE, ProductKind.FEE) and c.per_device:
+            triggers.add(BillOn.ACTIVATION if c.starts_on == StartsOn.ACTIVATION else BillOn.SIGNATURE)
+    return frozenset(triggers) or frozenset({BillOn.SIGNATURE})
+
+
+def device_billing_start(device: ShippableDevice, triggers: Iterable[str]) -> tuple[datetime, str] | None:
+    """When the device started being billed and by what (``signature``, ``shipment``,
+    ``activation``): the earliest of the plan's triggers that has happened; None until one has."""
+    instants = {
+        BillOn.SIGNATURE: device.added_at,
+        BillOn.SHIPMENT: device.shipped_at,
+        BillOn.ACTIVATION: device.activated_at,
+    }
+    wanted = set(triggers)
+    started: list[tuple[datetime, str]] = []
+    for trigger in BILLING_TRIGGERS:
+        when = instants[trigger]
+        if trigger in wanted and when is not None:
+            started.append((when, str(trigger)))
+    return min(started) if started else None
+
+
+__all__ = [
+    "DeviceLike",
+    "ShippableDevice",
+    "device_billing_start",
+    "device_billing_triggers",
+    "device_is_billable",
+    "devices_active_in",
+    "plan_needs_activation",
+]

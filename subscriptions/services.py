@@ -15,8 +15,9 @@ from catalog.errors import NoPriceForCurrency
 from catalog.models import Plan
 from catalog.versions import price_version_as_of
 from customers.models import Customer
-from subscriptions.devices import plan_needs_activation
+from subscriptions.devices import device_billing_start, device_billing_triggers, plan_needs_activation
 from subscriptions.errors import DeviceEventRefused, DeviceInUse, DeviceNotFound, InvalidTransition
+from subscriptions.events import devices_billing_started_emit, subscription_cancelled_emit, subscription_created_emit
 from subscriptions.models import Device, Subscription, SubscriptionEvent, SubscriptionStatus
 from subscriptions.periods import commitment_end
 from tenancy.actors import Actor
@@ -144,7 +145,7 @@ def subscription_create(
             )
             subscription.commitment_ends_at = commitment_end(subscription)
             subscription.save(force_insert=True)
-            Device.objects.bulk_create(
+            new_devices = Device.objects.bulk_create(
                 [
                     Device(
                         tenant=tenant,
@@ -177,6 +178,9 @@ def subscription_create(
                 at=at,
                 after={"customer": customer.external_id, "plan": plan.code, "devices": sorted(seen), "status": status},
             )
+            subscription_created_emit(subscription, sorted(seen), at=signed_at)
+            # Devices whose plan bills them from the signature start being billed now.
+            devices_billing_started_emit(subscription, new_devices, device_billing_triggers(components), at=signed_at)
     except IntegrityError as exc:
         if "device_unique_live_id" in str(exc):
             live = set(
@@ -222,6 +226,8 @@ def subscription_transition(
         to_status=to_status,
         data={"reason": reason} if reason else None,
     )
+    if to_status == S.CANCELLED:
+        subscription_cancelled_emit(subscription, at=at, reason=reason)
     return subscription
 
 
@@ -248,6 +254,8 @@ def device_event_apply(*, tenant: Tenant, device_id: str, event_type: str, occur
                 errors=[FieldError("data.device_id", "unknown_device", "Unknown device %s." % device_id)],
             )
         subscription = Subscription.objects.select_for_update().get(pk=device.subscription_id)
+        triggers = device_billing_triggers(subscription.plan.components.all())
+        billed_before = device_billing_start(device, triggers) is not None
         changed = False
         if event_type == "device.shipped":
             if device.shipped_at is None or occurred_at < device.shipped_at:
@@ -273,6 +281,8 @@ def device_event_apply(*, tenant: Tenant, device_id: str, event_type: str, occur
             return False
         device.save(update_fields=["shipped_at", "activated_at", "deactivated_at"])
         _record(subscription, type=event_type, at=occurred_at, actor=actor, device_id=device_id)
+        if not billed_before:
+            devices_billing_started_emit(subscription, [device], triggers, at=occurred_at)
         if event_type == "device.activated" and subscription.status == S.PENDING_ACTIVATION:
             subscription_transition(
                 subscription=subscription,

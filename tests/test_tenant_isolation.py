@@ -26,6 +26,9 @@ from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, AuditLogEntry, Tenant
 from tests.api_routes import ApiRoute, api_routes
 from usage.models import UsageRollup
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.outbox import event_emit
+from webhooks.services import webhook_endpoint_create
 
 pytestmark = pytest.mark.django_db
 
@@ -145,6 +148,29 @@ def _bill_run(tenant: Tenant) -> dict[str, str]:
     return {"pk": str(run.pk)}
 
 
+def _webhook_endpoint(tenant: Tenant) -> dict[str, str]:
+    endpoint = WebhookEndpoint.objects.filter(tenant=tenant, description="Secret endpoint of A").first()
+    if endpoint is None:
+        endpoint, _ = webhook_endpoint_create(
+            tenant=tenant,
+            actor=Actor.system("tests"),
+            at=timezone.now(),
+            url="https://erp.a.test/secret-hook",
+            events=["*"],
+            description="Secret endpoint of A",
+        )
+    return {"pk": str(endpoint.pk)}
+
+
+def _webhook_delivery(tenant: Tenant) -> dict[str, str]:
+    endpoint = WebhookEndpoint.objects.get(pk=_webhook_endpoint(tenant)["pk"])
+    delivery = WebhookDelivery.objects.filter(endpoint=endpoint).first()
+    if delivery is None:
+        event_emit(tenant=tenant, type="invoice.voided", data={"number": "Secret-INV"}, at=timezone.now())
+        delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    return {"pk": str(delivery.pk)}
+
+
 # route name -> makes tenant A's object and returns the path parameters that address it
 OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-detail": _customer,
@@ -164,6 +190,10 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "invoice-credit-notes": _invoice,
     "invoice-pdf": _invoice,
     "invoice-facturx": _invoice,
+    "webhook-endpoint-detail": _webhook_endpoint,
+    "webhook-endpoint-rotate-secret": _webhook_endpoint,
+    "webhook-endpoint-deliveries": _webhook_endpoint,
+    "webhook-delivery-replay": _webhook_delivery,
 }
 
 # A plausible, valid body per route, so that a 404 is about the tenant and not about the body.
@@ -201,6 +231,8 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
             }
         ]
     },
+    "webhook-endpoints": {"url": "https://erp.b.test/hook", "events": ["invoice.finalized"], "description": "B"},
+    "webhook-endpoint-detail": {"description": "Renamed by B", "enabled": False},
     "subscriptions": {
         "external_id": "new-sub",
         "customer": "secret-customer",
@@ -211,7 +243,12 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
 }
 
 # POST actions without a request body (their input is the path).
-BODYLESS_ACTIONS = {"device-cloud-webhook-replay", "invoice-finalize"}
+BODYLESS_ACTIONS = {
+    "device-cloud-webhook-replay",
+    "invoice-finalize",
+    "webhook-endpoint-rotate-secret",
+    "webhook-delivery-replay",
+}
 
 
 def _nested(levels: int) -> Any:
@@ -250,6 +287,8 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     changes = SubscriptionChange.objects.filter(tenant=tenant).count()
     invoices = list(Invoice.objects.filter(tenant=tenant).values("id", "status", "number", "amount_due"))
     runs = BillRun.objects.filter(tenant=tenant).count()
+    endpoints = list(WebhookEndpoint.objects.filter(tenant=tenant).order_by("pk").values())
+    deliveries = list(WebhookDelivery.objects.filter(tenant=tenant).order_by("pk").values())
     rollups = UsageRollup.objects.filter(tenant=tenant).count()
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM usage_event WHERE tenant_id = %s", [tenant.pk])
@@ -271,6 +310,8 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         events,
         invoices,
         runs,
+        endpoints,
+        deliveries,
     )
 
 

@@ -43,8 +43,18 @@ def _request_hash(request: Request) -> str:
     return digest.hexdigest()
 
 
+def _redacted(data: Any, fields: tuple[str, ...]) -> Any:
+    """The response as it is kept for replays: without the top-level ``fields`` that are shown once
+    (a secret), which a replay returns as null."""
+    if not fields or not isinstance(data, dict):
+        return data
+    return {key: (None if key in fields else value) for key, value in data.items()}
+
+
 def idempotent(handler: Handler) -> Handler:
-    """Decorate an APIView's ``post``. Without the header the request runs as usual."""
+    """Decorate an APIView's ``post``. Without the header the request runs as usual. A view whose
+    answer holds a secret shown once names it in ``idempotency_redact``: it is not kept, and a
+    replay answers it as null."""
 
     @functools.wraps(handler)
     def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -100,7 +110,7 @@ def idempotent(handler: Handler) -> Handler:
         if response.status_code >= 500 or response.status_code in (409, 429):
             record.delete()
             return response
-        body = json.dumps(response.data, cls=JSONEncoder)
+        body = json.dumps(_redacted(response.data, getattr(view, "idempotency_redact", ())), cls=JSONEncoder)
         IdempotencyRecord.objects.filter(pk=record.pk).update(response_status=response.status_code, response_body=body)
         return response
 

@@ -15,6 +15,7 @@ from billing_platform.periods import clamp_day, local_date, local_midnight
 from customers.models import Customer
 from invoicing.composition import BillingContext, Composition, billing_context_load, compose
 from invoicing.errors import BillingDateNotArrived
+from invoicing.events import bill_run_completed_emit
 from invoicing.models import (
     BillRun,
     BillRunCustomer,
@@ -256,13 +257,14 @@ class BillRunChunk:
 
 def _maybe_finish(run_id: Any, at: datetime) -> None:
     with transaction.atomic():
-        run = BillRun.objects.select_for_update().get(pk=run_id)
+        run = BillRun.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=run_id)
         if run.status in (BillRunStatus.COMPLETED, BillRunStatus.COMPLETED_WITH_ERRORS):
             return
         if run.done + run.failed >= run.total:
             run.status = BillRunStatus.COMPLETED_WITH_ERRORS if run.failed else BillRunStatus.COMPLETED
             run.finished_at = at
             run.save(update_fields=["status", "finished_at"])
+            bill_run_completed_emit(run, at=at)
 
 
 def bill_runs_for_every_tenant(*, at: datetime) -> int:

@@ -10,6 +10,7 @@ from djmoney.money import Money
 
 from billing_platform.errors import invalid
 from invoicing.errors import InvalidInvoiceTransition
+from invoicing.events import invoice_voided_emit, invoices_finalized_emit
 from invoicing.models import Invoice, InvoiceKind, InvoiceStatus, InvoicingSettings
 from invoicing.policies import INVOICE_TRANSITIONS, TRANSITION_ACTIONS, invoice_actions
 from invoicing.services.numbering import number_format, numbers_take
@@ -80,8 +81,8 @@ def invoices_finalize_locked(
 
 
 def _finalized(invoices: Sequence[Invoice], *, actor: Actor, at: datetime) -> None:
-    """The audit entries of invoices just finalized, and their rendering and sending once the
-    transaction commits."""
+    """The audit entries and webhook events of invoices just finalized, and their rendering and
+    sending once the transaction commits."""
     AuditLogEntry.objects.bulk_create(
         [
             audit_entry(
@@ -96,6 +97,8 @@ def _finalized(invoices: Sequence[Invoice], *, actor: Actor, at: datetime) -> No
             for invoice in invoices
         ]
     )
+    # Integrators hear of them in the same transaction: finalized is sent once it commits, never otherwise.
+    invoices_finalized_emit(invoices, at=at)
     from invoicing.tasks import invoice_render_task
 
     for pk in [str(invoice.pk) for invoice in invoices]:
@@ -123,4 +126,5 @@ def invoice_void(*, invoice: Invoice, actor: Actor, at: datetime, reason: str = 
             at=at,
             after={"reason": reason},
         )
+        invoice_voided_emit(invoice, at=at)
     return invoice

@@ -257,8 +257,9 @@ def test_a_chunk_costs_the_same_queries_for_3_customers_as_for_9(tenant: Tenant)
     few = queries([str(c.pk) for c in customers[:3]])
     many = queries([str(c.pk) for c in customers[3:]])
     assert few == many
-    # what loading the chunk and writing its one batch cost, whatever the number of customers
-    assert few <= 27
+    # what loading the chunk and writing its one batch cost, whatever the number of customers (the
+    # run completes with this chunk: one more statement writes its bill_run.completed event)
+    assert few <= 28
 
 
 @pytest.mark.django_db

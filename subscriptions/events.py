@@ -1,0 +1,76 @@
+"""Subscriptions' outbound webhook events (docs/webhooks.md): ``subscription.created``,
+``subscription.cancelled`` and ``device.billing_started``, written by the services that make those
+changes, in their transaction (``webhooks.outbox``). Subscriptions, customers and plans are named by
+their external ids and codes, devices by the device cloud's own ids."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from subscriptions.devices import device_billing_start
+from subscriptions.models import Device, Subscription
+from webhooks.outbox import events_emit, instant
+
+
+def subscription_event_data(subscription: Subscription, devices: Sequence[str]) -> dict[str, Any]:
+    """A subscription as ``subscription.*`` events carry it, with its live devices."""
+    return {
+        "id": str(subscription.pk),
+        "external_id": subscription.external_id,
+        "customer": subscription.customer.external_id,
+        "plan": subscription.plan.code,
+        "status": subscription.status,
+        "signed_at": instant(subscription.signed_at),
+        "starts_at": instant(subscription.starts_at),
+        "commitment_ends_at": instant(subscription.commitment_ends_at) if subscription.commitment_ends_at else None,
+        "devices": sorted(devices),
+    }
+
+
+def subscription_created_emit(subscription: Subscription, devices: Sequence[str], *, at: datetime) -> None:
+    events_emit(
+        tenant=subscription.tenant,
+        events=[("subscription.created", subscription_event_data(subscription, devices))],
+        at=at,
+    )
+
+
+def subscription_cancelled_emit(subscription: Subscription, *, at: datetime, reason: str) -> None:
+    """``subscription.cancelled``, with the devices that were live on it, so the device cloud can
+    tell which ones lose service."""
+    devices = Device.objects.filter(subscription=subscription, removed_at__isnull=True).values_list(
+        "device_id", flat=True
+    )
+    data = subscription_event_data(subscription, list(devices))
+    data.update(cancelled_at=instant(subscription.cancelled_at or at), reason=reason)
+    events_emit(tenant=subscription.tenant, events=[("subscription.cancelled", data)], at=at)
+
+
+def devices_billing_started_emit(
+    subscription: Subscription, devices: Iterable[Device], triggers: Iterable[str], *, at: datetime
+) -> int:
+    """``device.billing_started`` for each of ``devices`` whose billing has started (by the plan's
+    ``triggers``: ``subscriptions.devices.device_billing_triggers``); one statement for all. The
+    caller passes devices that were not billed before its change. Returns how many were sent."""
+    wanted = frozenset(triggers)
+    events = []
+    for device in devices:
+        started = device_billing_start(device, wanted)
+        if started is None:
+            continue
+        when, trigger = started
+        events.append(
+            (
+                "device.billing_started",
+                {
+                    "device_id": device.device_id,
+                    "subscription": subscription.external_id,
+                    "customer": subscription.customer.external_id,
+                    "plan": subscription.plan.code,
+                    "trigger": trigger,
+                    "billing_started_at": instant(when),
+                },
+            )
+        )
+    events_emit(tenant=subscription.tenant, events=events, at=at)
+    return len(events)
