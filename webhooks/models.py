@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from billing_platform.encryption import EncryptedTextField
+
 
 class WebhookEndpoint(models.Model):
     """Where a tenant receives its events, signed per Standard Webhooks."""
@@ -17,12 +19,11 @@ class WebhookEndpoint(models.Model):
     # Event types (``webhooks.events.EVENT_TYPES``), or ["*"] for all of them.
     events = models.JSONField(default=list)
     description = models.CharField(max_length=300, blank=True, default="")
-    # The signing secret, "whsec_" + base64, shown once (at creation and rotation). Kept in clear
-    # until the project's encrypted-at-rest field exists: then this column and the previous one
-    # below become encrypted. Never logged, never in the audit log (its fingerprint only).
-    signing_secret = models.CharField(max_length=100)
+    # The signing secret, "whsec_" + base64, shown once (at creation and rotation), encrypted at rest
+    # (an HMAC key must be read back to sign). Never logged, never in the audit log (its fingerprint only).
+    signing_secret = EncryptedTextField()
     # After a rotation the old secret signs too, for 24 hours, so the receiver can switch.
-    previous_signing_secret = models.CharField(max_length=100, blank=True, default="")
+    previous_signing_secret = EncryptedTextField(blank=True, default="")
     previous_signing_secret_expires_at = models.DateTimeField(null=True, blank=True)
     # Null while enabled. A disabled endpoint gets no new deliveries and its pending ones are failed.
     disabled_at = models.DateTimeField(null=True, blank=True)

@@ -5,13 +5,13 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from tenancy.models import Tenant
 from webhooks.delivery import deliveries_due_enqueue, deliveries_send
-from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEvent
+from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.outbox import event_emit, events_emit
-from webhooks.services import webhook_endpoint_disable
+from webhooks.services import webhook_endpoint_disable, webhook_endpoint_rotate_secret
 from webhooks.tests.factories import ACTOR, T0, endpoint
 from webhooks.tests.receiver import Receiver
 
@@ -126,3 +126,22 @@ def test_a_delivery_held_by_a_dead_worker_is_due_again_after_its_lease(tenant: T
     assert deliveries_send(at=T0 + LEASE - timedelta(seconds=1)).tried == 0
     assert deliveries_send(at=T0 + LEASE).delivered == 1
     assert len(receiver.received) == 1
+
+
+@pytest.mark.django_db
+def test_signing_secrets_are_encrypted_at_rest(tenant: Tenant) -> None:
+    # given: an endpoint, then a rotation (the old secret kept for 24 h)
+    made, first = endpoint(tenant, "https://hooks.acme.test/tripod")
+    second = webhook_endpoint_rotate_secret(endpoint=made, actor=ACTOR, at=T0)[1]
+    # then: the columns hold Fernet tokens, never the secrets; the model reads them back in clear
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT signing_secret, previous_signing_secret FROM webhooks_webhookendpoint WHERE id = %s", [made.pk]
+        )
+        stored_current, stored_previous = cursor.fetchone()
+    assert stored_current.startswith("gAAAAA")
+    assert second not in stored_current
+    assert stored_previous.startswith("gAAAAA")
+    assert first not in stored_previous
+    reread = WebhookEndpoint.objects.get(pk=made.pk)
+    assert (reread.signing_secret, reread.previous_signing_secret) == (second, first)
