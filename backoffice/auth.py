@@ -10,15 +10,52 @@ from datetime import timedelta
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
+from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from billing_platform.encryption import decrypt, encrypt, rotate, secrets_rotate
+
 logger = logging.getLogger("backoffice.login")
+
+# The secrets allauth keeps in an authenticator's JSON data, by authenticator type.
+_MFA_SECRETS = {Authenticator.Type.TOTP: ("secret",), Authenticator.Type.RECOVERY_CODES: ("seed",)}
+
+
+class StaffMFAAdapter(DefaultMFAAdapter):
+    """Second-factor secrets (the TOTP key, the recovery codes' seed) are encrypted at rest with the
+    keys of TRIPOD_ENCRYPTION_KEYS, like every other secret Tripod must read back."""
+
+    def encrypt(self, text: str) -> str:
+        return encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return decrypt(encrypted_text)
+
+
+@receiver(secrets_rotate)
+def mfa_secrets_rotate(sender: Any, **kwargs: Any) -> dict[str, int]:
+    """``manage.py encryption_rotate``: the second-factor secrets, encrypted again under the newest key."""
+    done = 0
+    with transaction.atomic():
+        for authenticator in Authenticator.objects.select_for_update().filter(type__in=list(_MFA_SECRETS)):
+            data = dict(authenticator.data)
+            for key in _MFA_SECRETS[Authenticator.Type(authenticator.type)]:
+                if key in data:
+                    data[key] = rotate(data[key])
+            if "migrated_codes" in data:
+                data["migrated_codes"] = [rotate(code) for code in data["migrated_codes"]]
+            authenticator.data = data
+            authenticator.save(update_fields=["data"])
+            done += 1
+    return {"mfa_authenticator.data": done}
 
 
 class StaffAccountAdapter(DefaultAccountAdapter):

@@ -13,15 +13,25 @@ the old key.
 import json
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.apps import apps
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models.lookups import Lookup
+from django.dispatch import Signal
 
-__all__ = ["EncryptedJSONField", "EncryptedTextField", "InvalidToken", "decrypt", "encrypt", "encrypted_columns"]
+__all__ = [
+    "EncryptedJSONField",
+    "EncryptedTextField",
+    "InvalidToken",
+    "decrypt",
+    "encrypt",
+    "encrypted_columns",
+    "rotate",
+    "secrets_rotate",
+]
 
 
 @lru_cache(maxsize=4)
@@ -120,6 +130,11 @@ def encrypted_columns() -> Iterator[tuple[type[models.Model], _EncryptedField]]:
                 yield model, field
 
 
+# Sent by ``rotate_all`` after the encrypted columns: receivers re-encrypt the secrets that live
+# inside other structures (a library's JSON data) and return ``{name: count}``.
+secrets_rotate = Signal()
+
+
 def rotate_all(*, batch_size: int = 500) -> dict[str, int]:
     """Encrypt every stored value again under the newest key (``manage.py encryption_rotate``).
     Works on the tokens in SQL, a batch of rows at a time in primary-key order, so that no model
@@ -158,4 +173,6 @@ def rotate_all(*, batch_size: int = 500) -> dict[str, int]:
                 cursor.executemany(update, [(rotate(token), key) for key, token in rows])
             done[name] += len(rows)
             last = rows[-1][0]
+    for _receiver, counts in secrets_rotate.send(sender=rotate_all):
+        done.update(cast(dict[str, int], counts))
     return done

@@ -430,6 +430,7 @@ AUTHENTICATION_BACKENDS = [
 
 # Staff log in with their e-mail address; nobody signs up (owners invite, see tenancy.team).
 ACCOUNT_ADAPTER = "backoffice.auth.StaffAccountAdapter"
+MFA_ADAPTER = "backoffice.auth.StaffMFAAdapter"  # second-factor secrets encrypted at rest
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"  # an invitation link already proves the mailbox

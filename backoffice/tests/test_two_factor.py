@@ -11,10 +11,12 @@ import pyotp
 import pytest
 import time_machine
 from allauth.mfa.models import Authenticator
+from cryptography.fernet import Fernet
 from django.core import mail
 from django.test import Client
 
 from backoffice.tests.passkey import SoftwarePasskey
+from billing_platform.encryption import rotate_all
 from tenancy.models import AuditLogEntry, Role, Tenant
 
 pytestmark = pytest.mark.django_db
@@ -286,3 +288,31 @@ def test_a_passkey_from_another_site_is_refused(client: Client, owner: Any) -> N
         )
     assert response.status_code == 200
     assert not Authenticator.objects.filter(type=Authenticator.Type.WEBAUTHN).exists()
+
+
+def test_second_factor_secrets_are_encrypted_at_rest_and_follow_a_key_rotation(
+    client: Client, owner: Any, settings: Any
+) -> None:
+    with time_machine.travel(T0, tick=False):
+        password_login(client, "owner@acme.test")
+        secret = enrol_totp(client)
+        client.get("/app/account/2fa/recovery-codes/")
+        client.post("/app/logout/")
+    # then: the TOTP key and the recovery codes' seed are Fernet tokens in the database
+    totp = Authenticator.objects.get(user=owner, type=Authenticator.Type.TOTP)
+    seed = Authenticator.objects.get(user=owner, type=Authenticator.Type.RECOVERY_CODES)
+    assert totp.data["secret"].startswith("gAAAAA")
+    assert secret not in json.dumps(totp.data)
+    assert seed.data["seed"].startswith("gAAAAA")
+    # when: a new key is put first and the secrets are encrypted again under it, then the old key is dropped
+    old_keys = list(settings.TRIPOD_ENCRYPTION_KEYS)
+    new_key = Fernet.generate_key().decode()
+    settings.TRIPOD_ENCRYPTION_KEYS = [new_key, *old_keys]
+    assert rotate_all()["mfa_authenticator.data"] == 2
+    settings.TRIPOD_ENCRYPTION_KEYS = [new_key]
+    # then: the code the app shows still logs in
+    with time_machine.travel(T0 + timedelta(minutes=5), tick=False):
+        password_login(client, "owner@acme.test")
+        response = client.post("/app/account/2fa/authenticate/", {"code": pyotp.TOTP(secret).now()})
+        assert response["Location"] == "/app/"
+        assert logged_in(client)
