@@ -235,6 +235,7 @@ class ProjectedLineSerializer(serializers.Serializer):
     unit_amount = DecimalString(allow_null=True)
     amount = AmountString()
     tax_category = serializers.CharField()
+    vat_category = serializers.CharField(help_text="EN 16931 VAT category code the tax rules give the line")
     devices = serializers.ListField(child=serializers.CharField())
     detail = serializers.JSONField()
 
