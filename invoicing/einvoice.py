@@ -131,6 +131,15 @@ def einvoice_check(*, tenant: Tenant, customer: Customer, vat_categories: Iterab
         raise EinvoiceIncomplete(einvoice_incomplete_detail(errors), errors=errors)
 
 
+def einvoice_draft_missing(invoice: Invoice) -> list[FieldError]:
+    """What a draft lacks to be finalized (``einvoice_check``'s list), for a page to show before."""
+    if not einvoice_applies(invoice.tenant):
+        return []
+    return einvoice_missing(
+        tenant=invoice.tenant, customer=invoice.customer, vat_categories=invoice_vat_categories(invoice)
+    )
+
+
 def einvoice_incomplete_detail(errors: Iterable[FieldError]) -> str:
     return "Not a valid EN 16931 e-invoice yet, missing: %s." % ", ".join(e.field for e in errors)
 

@@ -153,19 +153,42 @@ def test_list_and_detail_show_a_generated_invoice_with_its_lines_by_leg(
     assert "/credit-notes/" not in html(detail)
 
 
-def test_a_draft_warns_while_the_seller_has_no_vat_number_nor_registration(
+def test_a_seller_without_a_vat_number_is_warned_and_cannot_finalize_a_vat_rated_draft(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
+    # given: a seller with its SIREN but no VAT number, and a 20 % draft
+    tenant.vat_number = ""
+    tenant.save(update_fields=["vat_number"])
     monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = the_invoice(tenant)
     logged_in(client, make_staff(tenant))
-    warning = "Your organization has no VAT number and no company registration yet"
-
+    warning = (
+        "This draft cannot be finalized yet: it would not be a valid e-invoice (EN 16931). Missing: your VAT number."
+    )
     assert warning in text(client.get(f"/app/billing/invoices/{invoice.pk}/"))
+
+    # when: finalize is pressed anyway
+    page = follow(client, client.post(f"/app/billing/invoices/{invoice.pk}/finalize/"))
+
+    # then: refused, naming the field, and the draft stays a draft
+    assert "Not finalized: it would not be a valid e-invoice (EN 16931). Missing: your VAT number." in page
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.number) == ("draft", "")
+
+    # in French too
+    page = follow(client, client.post(f"/app/billing/invoices/{invoice.pk}/finalize/", HTTP_ACCEPT_LANGUAGE="fr"))
+    assert (
+        "Non finalisée\xa0: ce ne serait pas une facture électronique valide (EN 16931). "
+        "Manque\xa0: votre numéro de TVA." in page
+    )
+
+    # once the VAT number is given, the warning goes and the draft can be finalized
     tenant.vat_number = "FR74852379890"
     tenant.save(update_fields=["vat_number"])
-    assert warning not in text(client.get(f"/app/billing/invoices/{invoice.pk}/"))
+    assert "cannot be finalized yet" not in text(
+        client.get(f"/app/billing/invoices/{invoice.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+    )
 
 
 def test_smart_fleet_invoices_show_every_leg_with_the_spec_amounts(

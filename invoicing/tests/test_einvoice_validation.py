@@ -8,7 +8,6 @@ tax table: France standard 20 %, reduced 5.5 %, zero 0 %; Germany standard 19 %.
 """
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 import facturx
@@ -17,16 +16,11 @@ from djmoney.money import Money
 from lxml import etree
 
 from catalog.services import tax_rate_set
-from catalog.taxes import customer_tax_parties, document_taxes, tax_rate_table
-from customers.models import Customer
-from customers.tests.factories import dupont, with_address
-from invoicing.composition import Composition
 from invoicing.errors import FacturxNotAvailable
-from invoicing.lines import DraftLine, LineType
 from invoicing.models import Invoice, InvoiceKind
 from invoicing.pdf import invoice_cii_xml, invoice_facturx_pdf
-from invoicing.services import credit_note_create, invoice_finalize
-from invoicing.services.generation import invoices_write
+from invoicing.services import credit_note_create
+from invoicing.tests.factories import buyer, issue, line
 from invoicing.tests.schematron import Schematron, schematron
 from tenancy.actors import Actor
 from tenancy.models import Tenant
@@ -36,13 +30,11 @@ pytestmark = pytest.mark.django_db
 
 ACTOR = Actor.system("tests")
 AT = datetime(2026, 4, 1, 6, tzinfo=UTC)  # 1 April 2026, 08:00 in Paris
-APRIL_1 = date(2026, 4, 1)
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
     "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
     "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
 }
-PERIOD_APRIL = (datetime(2026, 3, 31, 22, tzinfo=UTC), datetime(2026, 4, 30, 22, tzinfo=UTC))  # April in Paris
 
 
 @pytest.fixture
@@ -57,58 +49,6 @@ def seller(tenant: Tenant) -> Tenant:
     ):
         tax_rate_set(tenant=tenant, actor=ACTOR, at=AT, country=country, tax_category=category, rate=rate)
     return tenant
-
-
-def buyer(tenant: Tenant, external_id: str, **fields: Any) -> Customer:
-    """A customer with a postal address in its country."""
-    address = fields.pop("address", {"address_line1": "1 Main Street", "postal_code": "10115", "city": "Berlin"})
-    return with_address(dupont(tenant, external_id=external_id, address=False, **fields), **address)
-
-
-def line(kind: str, product: str, amount: str, *, quantity: str = "1", tax_category: str = "standard") -> DraftLine:
-    """A line of ``quantity`` × (``amount`` / ``quantity``); services bill April (in Paris)."""
-    period = None
-    if kind != "hardware":
-        from billing_platform.periods import Period
-
-        period = Period(*PERIOD_APRIL)
-    units = Decimal(quantity)
-    return DraftLine(
-        type=LineType(kind),
-        product_code=product,
-        product_name=product.replace("-", " ").title(),
-        quantity=units,
-        unit_amount=Decimal(amount) / units,
-        amount=Decimal(amount),
-        tax_category=tax_category,
-        period=period,
-    )
-
-
-def issue(customer: Customer, lines: list[DraftLine], *, on: date = APRIL_1) -> Invoice:
-    """The invoice of ``lines`` to ``customer`` dated ``on``, taxed by the tax decision and written
-    as a bill run writes it, then finalized (which checks it is a valid e-invoice)."""
-    decided = document_taxes(
-        parties=customer_tax_parties(customer),
-        lines=lines,
-        table=tax_rate_table(tenant=customer.tenant, countries=[customer.country]),
-        on=on,
-        currency=customer.currency,
-        language=customer.language,
-    )
-    lines = [_decided(x, decided.vat_category(x)) for x in lines]
-    net = sum((x.signed_amount for x in lines), Decimal(0))
-    tax = sum((t.amount for t in decided.taxes), Decimal(0))
-    money = lambda value: Money(value, customer.currency)  # noqa: E731
-    composition = Composition(customer, on, lines, money(net), decided.taxes, money(tax), money(net + tax), [])
-    [invoice] = invoices_write([composition], bill_run=None, at=AT)
-    return invoice_finalize(invoice=invoice, actor=ACTOR, at=AT)
-
-
-def _decided(draft: DraftLine, vat_category: str) -> DraftLine:
-    from dataclasses import replace
-
-    return replace(draft, vat_category=vat_category)
 
 
 def xml_of(invoice: Invoice) -> bytes:
