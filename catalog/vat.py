@@ -52,7 +52,7 @@ EXPORT = "G"
 NOT_SUBJECT = "O"
 VAT_CATEGORIES = (STANDARD, ZERO_RATED, EXEMPT, REVERSE_CHARGE, INTRA_COMMUNITY, EXPORT, NOT_SUBJECT)
 # The categories taxed at a rate of the table, by the product's tax category; the others are 0 %.
-RATED = {
+RATED: dict[str, str] = {
     TaxCategory.STANDARD: STANDARD,
     TaxCategory.REDUCED: STANDARD,
     TaxCategory.ZERO: ZERO_RATED,

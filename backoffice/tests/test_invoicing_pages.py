@@ -179,8 +179,9 @@ def test_a_seller_without_a_vat_number_is_warned_and_cannot_finalize_a_vat_rated
     # in French too
     page = follow(client, client.post(f"/app/billing/invoices/{invoice.pk}/finalize/", HTTP_ACCEPT_LANGUAGE="fr"))
     assert (
-        "Non finalisée\xa0: ce ne serait pas une facture électronique valide (EN 16931). "
-        "Manque\xa0: votre numéro de TVA." in page
+        # (``text`` reads the non-breaking spaces before the colons as spaces)
+        "Non finalisée : ce ne serait pas une facture électronique valide (EN 16931). "
+        "Manque : votre numéro de TVA." in page
     )
 
     # once the VAT number is given, the warning goes and the draft can be finalized

@@ -61,7 +61,7 @@ def xml_of(invoice: Invoice) -> bytes:
 def breakdown(xml: bytes) -> list[tuple[str, ...]]:
     """Each VAT breakdown as (category, rate or "", base, tax, exemption code, exemption reason)."""
     root = etree.fromstring(xml)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for tax in root.xpath("//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax", namespaces=NS):
 
         def text(path: str, tax: Any = tax) -> str:

@@ -185,6 +185,6 @@ def test_a_seller_outside_the_eu_has_no_factur_x_until_it_turns_it_on(tenant: Te
     pdf, name = invoice_document(invoice, kind="pdf")
     assert (pdf[:4], name) == (b"%PDF", "INV-2026-000001.pdf")
     # when it turns Factur-X on, its next draft is checked as an e-invoice (the VAT number is missing)
-    InvoicingSettings.objects.create(tenant=tenant, facturx_outside_eu=True)
+    InvoicingSettings.objects.update_or_create(tenant=tenant, defaults={"facturx_outside_eu": True})
     with pytest.raises(Exception, match="missing: seller.vat_number"):
         issue(customer, [line("service", "fleet-platform", "100.00")], on=date(2026, 5, 1))
