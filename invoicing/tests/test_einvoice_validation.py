@@ -14,11 +14,12 @@ import facturx
 import pytest
 from djmoney.money import Money
 from lxml import etree
+from rest_framework.test import APIClient
 
 from catalog.services import tax_rate_set
 from invoicing.errors import FacturxNotAvailable
 from invoicing.models import Invoice, InvoiceKind
-from invoicing.pdf import invoice_cii_xml, invoice_facturx_pdf
+from invoicing.pdf import invoice_cii_xml, invoice_facturx_pdf, invoice_html
 from invoicing.services import credit_note_create
 from invoicing.tests.factories import buyer, issue, line
 from invoicing.tests.schematron import Schematron, schematron
@@ -259,7 +260,7 @@ def test_a_yen_invoice_has_whole_amounts(seller: Tenant, schematron: Schematron)
 # --- three decimals ------------------------------------------------------------------------------
 
 
-def test_a_dinar_invoice_is_a_plain_pdf_without_factur_x(seller: Tenant) -> None:
+def test_a_dinar_invoice_is_a_plain_pdf_without_factur_x(seller: Tenant, api: APIClient) -> None:
     customer = buyer(
         seller,
         "kuwait",
@@ -276,3 +277,11 @@ def test_a_dinar_invoice_is_a_plain_pdf_without_factur_x(seller: Tenant) -> None
         invoice_cii_xml(invoice)
     with pytest.raises(FacturxNotAvailable):
         invoice_facturx_pdf(invoice)
+    # through the API: /facturx is a problem naming why, /pdf the document, without XML
+    response = api.get(f"/api/v1/invoices/{invoice.pk}/facturx")
+    assert (response.status_code, response["Content-Type"]) == (409, "application/problem+json")
+    assert response.json()["code"] == "facturx_not_available"
+    pdf = api.get(f"/api/v1/invoices/{invoice.pk}/pdf")
+    assert (pdf.status_code, pdf.content[:4]) == (200, b"%PDF")
+    assert b"factur-x.xml" not in pdf.content
+    assert "7,500" in invoice_html(invoice) or "7.500" in invoice_html(invoice)
