@@ -271,15 +271,16 @@ class TaxRateForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
         overlapping = exc.extra.get("overlapping") or {}
         for error in exc.errors:
             self.add_error("valid_from", self.error_message(error))
-        self.add_error(
-            "valid_from",
-            _("It overlaps the rate of %(rate)s %% valid from %(start)s to %(end)s.")
-            % {
-                "rate": Decimal(str(overlapping.get("rate", "0"))).normalize(),
-                "start": overlapping.get("valid_from", ""),
-                "end": overlapping.get("valid_to") or _("open-ended"),
-            },
-        )
+        values = {
+            "rate": format(Decimal(str(overlapping.get("rate", "0"))).normalize(), "f"),
+            "start": overlapping.get("valid_from", ""),
+            "end": overlapping.get("valid_to") or "",
+        }
+        if values["end"]:
+            message = _("It overlaps the rate of %(rate)s %% valid from %(start)s to %(end)s.") % values
+        else:
+            message = _("It overlaps the rate of %(rate)s %% valid from %(start)s, with no end.") % values
+        self.add_error("valid_from", message)
 
 
 # --- plans and price versions ---------------------------------------------------------------

@@ -145,7 +145,7 @@ def test_list_and_detail_show_a_generated_invoice_with_its_lines_by_leg(
     assert "Platform platform 2026-04-01 – 2026-04-30 2 10.00 Standard rate 20.00" in body
     assert "Devices: c0-d0, c0-d1" in body
     assert "Subtotal Service 20.00 EUR" in body
-    assert "Standard rate standard 20 % 20.00 EUR 4.00 EUR" in body
+    assert "Standard rate standard S 20 % 20.00 EUR 4.00 EUR" in body
     assert "No credit note." in body
     # an owner may finalize or void a draft; a draft cannot be credited yet
     assert f'action="/app/billing/invoices/{invoice.pk}/finalize/"' in html(detail)
@@ -219,7 +219,7 @@ def test_smart_fleet_invoices_show_every_leg_with_the_spec_amounts(
     assert "2 above 10000 0 0.005 — 0.00" in body
     assert "Subtotal Usage 17.52 EUR" in body
     assert "Net 150.91 EUR Tax 30.18 EUR Total 181.09 EUR Amount due 181.09 EUR" in body
-    assert "Standard rate standard 20 % 150.91 EUR 30.18 EUR" in body
+    assert "Standard rate standard S 20 % 150.91 EUR 30.18 EUR" in body
 
     # April's usage, and 100 MB of March that arrive late: an adjustment on the May invoice
     send_usage(

@@ -125,7 +125,7 @@ def _overlap_error(country: str, tax_category: str, other: TaxRate) -> TaxRatePe
     message = (
         "The period overlaps the %s %s rate of %s%% valid from %s to %s: end that period first (the same "
         "valid_from with a valid_to), or choose days it does not cover."
-        % (country, tax_category, other.rate.normalize(), other.valid_from.isoformat(), until)
+        % (country, tax_category, format(other.rate.normalize(), "f"), other.valid_from.isoformat(), until)
     )
     return TaxRatePeriodOverlap(
         message,
