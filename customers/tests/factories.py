@@ -49,7 +49,3 @@ def with_address(customer: Customer, **address: str) -> Customer:
     customer.save(update_fields=[*DUPONT_ADDRESS, *address])
     return customer
 
-
-def give_address(tenant: Tenant, external_id: str, **address: str) -> Customer:
-    """The address of a customer created through the API, which takes none yet: set on the row."""
-    return with_address(Customer.objects.get(tenant=tenant, external_id=external_id), **address)
