@@ -48,4 +48,3 @@ def with_address(customer: Customer, **address: str) -> Customer:
         setattr(customer, field, value)
     customer.save(update_fields=[*DUPONT_ADDRESS, *address])
     return customer
-
