@@ -16,6 +16,21 @@ from tenancy.services import api_key_create
 TenantMaker = Callable[..., Tenant]
 ClientMaker = Callable[..., APIClient]
 
+# A complete French seller (made-up numbers whose check digits pass: SIREN Luhn, FR VAT key), so
+# that the tests' invoices can be finalized: Tripod refuses to finalize a document that would not
+# be a valid EN 16931 e-invoice (``invoicing.einvoice``).
+SELLER: dict[str, Any] = {
+    "legal_name": "Acme Telematics SAS",
+    "vat_number": "FR74852379890",
+    "legal_registration_id": "852379890",
+    "legal_registration_scheme": "0002",
+    "address_line1": "12 rue de la Boétie",
+    "postal_code": "75008",
+    "city": "Paris",
+    "country": "FR",
+    "billing_email": "factures@acme.test",
+}
+
 
 @pytest.fixture(autouse=True)
 def webhooks_to_private_targets(settings: Any) -> None:
@@ -28,10 +43,14 @@ def webhooks_to_private_targets(settings: Any) -> None:
 def make_tenant(db: Any) -> TenantMaker:
     counter = {"n": 0}
 
-    def make(slug: str | None = None, **fields: Any) -> Tenant:
+    def make(slug: str | None = None, *, seller: bool = True, **fields: Any) -> Tenant:
+        """A tenant, with the complete French seller identity ``SELLER`` unless ``seller`` is False
+        (a tenant that has not filled in its settings page yet)."""
         counter["n"] += 1
         slug = slug or f"tenant-{counter['n']}"
         defaults = {"name": slug.title(), "default_currency": "EUR", "timezone": "Europe/Paris"}
+        if seller:
+            defaults.update(SELLER)
         defaults.update(fields)
         return Tenant.objects.create(slug=slug, **defaults)
 

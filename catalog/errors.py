@@ -34,3 +34,9 @@ class NoPriceForCurrency(InvalidInput):
 
 class MissingTaxRate(InvalidInput):
     code = "missing_tax_rate"
+
+
+class TaxRatePeriodOverlap(Conflict):
+    """A tax rate's period that shares days with another period of the same country and category."""
+
+    code = "tax_rate_period_overlap"

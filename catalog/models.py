@@ -6,10 +6,13 @@ A published price version is never edited: a price change is a new version with 
 """
 
 import uuid
+from datetime import date
 
 from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateRangeField, RangeOperators
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
 from django.utils.translation import gettext_lazy as _
 
 from billing_platform.money_fields import MoneyManager, SharedCurrencyMoneyField
@@ -123,23 +126,56 @@ class Meter(models.Model):
         return self.code
 
 
+class DateRange(models.Func):
+    """PostgreSQL's ``daterange(lower, upper, bounds)``."""
+
+    function = "daterange"
+    output_field = DateRangeField()
+
+
+# The start of the period of a rate given without one: "since always". Rates written before rates
+# had periods were given this start by migration 0006.
+TAX_RATE_SINCE_ALWAYS = date(1900, 1, 1)
+
+
 class TaxRate(models.Model):
+    """The rate of a (country, tax category) over a period of days: from ``valid_from`` to
+    ``valid_to`` included (open-ended when empty). An invoice takes the rate in force on its issue
+    date; the periods of one (country, category) never overlap (the database refuses it)."""
+
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="tax_rates")
     country = models.CharField(max_length=2)
     tax_category = models.CharField(max_length=16, choices=TaxCategory.choices)
     rate = models.DecimalField(max_digits=7, decimal_places=4, help_text="percent, e.g. 20.0000")
+    valid_from = models.DateField(default=TAX_RATE_SINCE_ALWAYS)
+    # The last day the rate applies; null: until a later period is given an end.
+    valid_to = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["country", "tax_category"]
+        ordering = ["country", "tax_category", "valid_from"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "country", "tax_category"], name="tax_rate_unique"),
+            models.UniqueConstraint(fields=["tenant", "country", "tax_category", "valid_from"], name="tax_rate_unique"),
+            # Two periods of one (country, category) never share a day: "[]" includes both ends, and a
+            # null end is unbounded. Needs btree_gist for the equality parts (migration 0006).
+            ExclusionConstraint(
+                name="tax_rate_periods_do_not_overlap",
+                expressions=[
+                    ("tenant", RangeOperators.EQUAL),
+                    ("country", RangeOperators.EQUAL),
+                    ("tax_category", RangeOperators.EQUAL),
+                    (DateRange("valid_from", "valid_to", Value("[]")), RangeOperators.OVERLAPS),
+                ],
+            ),
             models.CheckConstraint(condition=Q(rate__gte=0) & Q(rate__lte=100), name="tax_rate_0_100"),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=F("valid_from")), name="tax_rate_period_order"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.country} {self.tax_category} {self.rate}%"
+        return f"{self.country} {self.tax_category} {self.rate}% from {self.valid_from}"
 
 
 class Interval(models.TextChoices):

@@ -6,7 +6,7 @@ models as invoicing, so a quote and the invoice that follows agree.
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,13 +15,15 @@ from djmoney.money import Money
 
 from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.money import is_known_currency, round_minor
+from billing_platform.periods import local_date
 from catalog.charge_models.allowance import apply_allowance
 from catalog.charge_models.base import Usage
 from catalog.charge_models.base import decimal_str as _decimal_str
 from catalog.charge_models.instalments import instalment_amounts
 from catalog.charge_models.pricing import price
 from catalog.models import Plan, ProductKind
-from catalog.taxes import QuoteLine, TaxLine, taxes_for
+from catalog.taxes import QuoteLine, TaxLine, customer_tax_parties, document_taxes, tax_rate_table
+from catalog.vat import tax_parties, tenant_seller_country
 from catalog.versions import component_prices_as_of
 from customers.models import Customer
 from tenancy.models import Tenant
@@ -152,7 +154,22 @@ def price_quote(
     taxes: list[TaxLine] = []
     warnings: list[str] = []
     if country:
-        taxes, warnings = taxes_for(tenant=tenant, country=country, lines=lines, currency=currency, strict=False)
+        parties = (
+            customer_tax_parties(customer, country=country)
+            if customer is not None
+            else tax_parties(seller_country=tenant_seller_country(tenant), buyer_country=country)
+        )
+        decided = document_taxes(
+            parties=parties,
+            lines=lines,
+            table=tax_rate_table(tenant=tenant, countries=[parties.buyer_country]),
+            on=local_date(at, customer.timezone if customer is not None else tenant.timezone),
+            currency=currency,
+            language=customer.language if customer is not None else None,
+            strict=False,
+        )
+        taxes, warnings = decided.taxes, decided.warnings
+        lines = [replace(line, vat_category=decided.vat_category(line)) for line in lines]
     else:
         warnings.append("No country given: taxes not included.")
     total = net + sum((t.amount for t in taxes), Decimal(0))

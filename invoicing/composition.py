@@ -13,7 +13,7 @@ subscriptions that are due.
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,7 +24,7 @@ from djmoney.money import Money
 from billing_platform.money import round_minor
 from billing_platform.periods import Period, local_midnight
 from catalog.models import Meter, PlanComponent, ProductKind
-from catalog.taxes import TaxLine, taxes_for
+from catalog.taxes import TaxLine, customer_tax_parties, document_taxes
 from catalog.versions import ResolvedPrice
 from customers.models import Customer
 from invoicing.fees import usage_component_price
@@ -289,18 +289,20 @@ def compose(*, customer: Customer, billing_date: date, context: BillingContext |
     lines = [p for p in projection.projected.lines if p.subscription is not None and p.subscription.pk in subs]
     lines += _adjustments(customer, context, subs)
     lines += _pending_changes(subs.values(), context)
-    # A missing tax rate fails this customer's invoice (strict): it must never be billed tax-free by mistake.
-    taxes, _ = (
-        taxes_for(
-            tenant=customer.tenant,
-            country=customer.country,
+    # A missing tax rate fails this customer's invoice (strict): it must never be billed tax-free by
+    # mistake. The rates are those in force on the billing date, the invoice's issue date.
+    taxes: list[TaxLine] = []
+    if lines:
+        decided = document_taxes(
+            parties=customer_tax_parties(customer),
             lines=lines,
+            table=context.usage.tax_rates,
+            on=billing_date,
             currency=customer.currency,
-            rates=context.usage.tax_rates.get(customer.country, {}),
+            language=customer.language,
         )
-        if lines
-        else ([], [])
-    )
+        taxes = decided.taxes
+        lines = [replace(x, vat_category=decided.vat_category(x)) for x in lines]
     signed_net = sum((x.signed_amount for x in lines), Decimal(0))
     tax = sum((t.amount for t in taxes), Decimal(0))
     return Composition(

@@ -4,6 +4,7 @@ from typing import Literal
 
 from django.utils import timezone
 
+from invoicing.einvoice import facturx_check
 from invoicing.errors import DocumentNotReady
 from invoicing.models import Invoice, InvoiceStatus
 
@@ -14,30 +15,38 @@ DocumentKind = Literal["pdf", "facturx"]
 
 def invoice_document(invoice: Invoice, *, kind: DocumentKind) -> tuple[bytes, str]:
     """The PDF of an invoice and its file name: the one stored at finalization, else one rendered
-    now. ``DocumentNotReady`` (409) for the Factur-X document of a draft."""
+    now, as the document was finalized (a credit note issued since does not change it).
+    ``DocumentNotReady`` (409) for the Factur-X document of a draft; ``FacturxNotAvailable`` (409)
+    for that of a document without one (a currency with three decimals, a seller outside the EU
+    that did not turn it on), whose PDF is the document."""
     # The renderers load WeasyPrint (most of a second): only the document paths pay for it.
-    from invoicing.pdf import invoice_facturx_pdf, invoice_pdf
+    from invoicing.pdf import invoice_finalized_pdf, invoice_pdf
 
     if kind == "facturx" and invoice.status == InvoiceStatus.DRAFT:
         raise DocumentNotReady("A draft has no Factur-X document: finalize it first.")
+    if kind == "facturx":
+        facturx_check(invoice)
     if invoice.pdf:
         body = bytes(invoice.pdf)
+    elif invoice.status == InvoiceStatus.DRAFT:
+        body = invoice_pdf(invoice)
     else:
-        body = invoice_facturx_pdf(invoice) if kind == "facturx" else invoice_pdf(invoice)
+        body = invoice_finalized_pdf(invoice)
     return body, (invoice.number or "draft-%s" % invoice.pk) + ".pdf"
 
 
 def invoice_render_and_send(*, invoice: Invoice) -> bool:
-    """Render the invoice PDF (PDF/A-3 with its EN 16931 CII XML) once, store it, e-mail it once.
+    """Render the invoice PDF (PDF/A-3 with its EN 16931 CII XML, or without for a document that has
+    none) once, store it, e-mail it once.
 
     The e-mail is claimed (``sent_at`` set where it is still empty) before it is sent and released
     if sending fails, so a retried task, or two tasks for the same invoice, never e-mail it twice.
     Returns whether this call sent it."""
     from invoicing.mail import invoice_send
-    from invoicing.pdf import invoice_facturx_pdf
+    from invoicing.pdf import invoice_finalized_pdf
 
     if not invoice.pdf:
-        Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice_facturx_pdf(invoice))
+        Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice_finalized_pdf(invoice))
         invoice.refresh_from_db()
     claimed_at = timezone.now()
     if not Invoice.objects.filter(pk=invoice.pk, sent_at__isnull=True).update(sent_at=claimed_at):

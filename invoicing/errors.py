@@ -23,3 +23,17 @@ class InvalidCreditNote(InvalidInput):
 
 class DocumentNotReady(Conflict):
     code = "document_not_ready"
+
+
+class EinvoiceIncomplete(InvalidInput):
+    """Finalizing would issue a document that is not a valid EN 16931 e-invoice: ``errors`` names
+    each missing field (``seller.vat_number``, ``buyer.address_line1``...)."""
+
+    code = "einvoice_incomplete"
+
+
+class FacturxNotAvailable(Conflict):
+    """The document has no Factur-X XML: a currency with three decimals, or a seller outside the EU
+    that did not turn it on. Its PDF is the document."""
+
+    code = "facturx_not_available"

@@ -110,6 +110,8 @@ class DraftLine:
     source: "ChargeSource | None" = None
     adjustment: bool = False  # late usage of a period an earlier invoice billed
     charge_ids: tuple[int, ...] = ()  # the pending change entries (``ServiceCharge``) it bills
+    # The EN 16931 VAT category the tax decision gave it (``catalog.vat``): S, Z, E, AE, K, G or O.
+    vat_category: str = ""
 
     @property
     def signed_amount(self) -> Decimal:

@@ -120,7 +120,11 @@ class InvoiceLine(models.Model):
         null=True,
         blank=True,
     )
+    # The product's tax category (standard, reduced, zero, exempt) and the EN 16931 VAT category
+    # the tax decision gave the line (S, Z, E, AE, K, G, O: ``catalog.vat``); empty on lines written
+    # before the decision existed, whose category follows from ``tax_category``.
     tax_category = models.CharField(max_length=16)
+    vat_category = models.CharField(max_length=2, blank=True, default="")
     devices = models.JSONField(default=list, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     # A usage adjustment: late events of a period that an earlier invoice already billed.
@@ -143,15 +147,22 @@ class InvoiceLine(models.Model):
 
 
 class InvoiceTax(models.Model):
+    """One VAT breakdown of an invoice, stored as finalized: the lines of a (product tax category,
+    EN 16931 VAT category, rate), their base and tax, and for the 0 % and exempt categories the
+    exemption reason (code from the VATEX list, and the legal mention in the invoice's language)."""
+
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="taxes")
     category = models.CharField(max_length=16)
+    vat_category = models.CharField(max_length=2, blank=True, default="")
+    exemption_reason_code = models.CharField(max_length=30, blank=True, default="")
+    exemption_reason = models.CharField(max_length=300, blank=True, default="")
     rate = models.DecimalField(max_digits=7, decimal_places=4)
     base = models.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES)
     amount = models.DecimalField(max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES)
 
     class Meta:
-        ordering = ["invoice", "category"]
+        ordering = ["invoice", "category", "vat_category"]
 
     def __str__(self) -> str:
         return f"{self.category} {self.rate}%"
@@ -178,6 +189,9 @@ class InvoicingSettings(models.Model):
     auto_finalize = models.BooleanField(default=False)
     invoice_prefix = models.CharField(max_length=8, default="INV")
     credit_note_prefix = models.CharField(max_length=8, default="CN")
+    # A seller established in the EU always embeds its EN 16931 XML (Factur-X); one established
+    # outside the EU only when it turns this on (its invoices then pass the same checks).
+    facturx_outside_eu = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"invoicing settings of {self.tenant_id}"

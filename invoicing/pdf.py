@@ -9,14 +9,13 @@ figure; this module only formats and checks them, it never re-prices a line.
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import facturx
 from babel import Locale
 from babel.dates import format_date, format_interval
 from babel.numbers import format_decimal, format_percent
-from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import npgettext, pgettext
@@ -27,19 +26,28 @@ from weasyprint import HTML
 
 from billing_platform.money import minor_unit_exponent, round_minor
 from billing_platform.periods import local_date
-from catalog.models import TaxCategory
+from catalog.vat import (
+    EU_COUNTRIES,
+    GOODS,
+    NOT_SUBJECT,
+    WITH_EXEMPTION_REASON,
+    rated_vat_category,
+    supply_of,
+    tenant_seller_country,
+    vat_category_label,
+)
+from customers.models import Customer
+from invoicing.einvoice import facturx_check, facturx_refusal
 from invoicing.errors import InvalidInvoiceTransition
 from invoicing.lines import LineType, line_description
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, InvoiceTax
+from tenancy.legal_mentions import legal_mentions as tenant_legal_mentions
 from tenancy.models import RegistrationScheme, Tenant
 
 # Every string of the invoice documents (here and in templates/invoicing/) is translated in the
 # context "invoice document", written out literally so that makemessages finds it: "Total" on an
 # invoice ("Total TTC") must not collide with a back-office "Total".
 BABEL_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
-# The seller is the tenant; while it has not given its own country, the country comes from settings
-# (FR when unset).
-DEFAULT_SELLER_COUNTRY = "FR"
 # The short names of the registers (ISO/IEC 6523 ICD, EN 16931 BT-30 scheme) as printed on an
 # invoice, "SIREN : 732829320"; they are names, not translated.
 REGISTRATION_SCHEME_NAMES: dict[str, str] = {
@@ -52,15 +60,13 @@ REGISTRATION_SCHEME_NAMES: dict[str, str] = {
     RegistrationScheme.DK_CVR: "CVR",
     RegistrationScheme.BE_KBO: "KBO-BCE",
 }
-DEFAULT_PAYMENT_TERMS_DAYS = 30
-# UNTDID 5305 as restricted by EN 16931 (BR-CL-17) has no "AA": a reduced rate is category S with
-# its own rate, and gets its own VAT breakdown because breakdowns are per (category code, rate).
-VAT_CATEGORY_CODES: dict[str, str] = {
-    TaxCategory.STANDARD: "S",
-    TaxCategory.REDUCED: "S",
-    TaxCategory.ZERO: "Z",
-    TaxCategory.EXEMPT: "E",
-}
+# The countries of the SEPA scheme: a EUR transfer to an IBAN there is a SEPA credit transfer
+# (UNTDID 4461 code 58), any other a plain credit transfer (30).
+SEPA_COUNTRIES = EU_COUNTRIES | frozenset({"IS", "LI", "NO", "CH", "GB", "MC", "SM", "VA", "AD", "GI"})
+PAYMENT_MEANS_SEPA_TRANSFER = "58"
+PAYMENT_MEANS_TRANSFER = "30"
+# Quantities in the XML keep at most four places (BR-FR-DEC-02).
+MAX_QUANTITY_PLACES = 4
 # Unit prices (BT-146) keep at most this many places; enough for 0.005 EUR per MB tiers.
 MAX_PRICE_PLACES = 6
 
@@ -83,24 +89,11 @@ def babel_locale(language: str) -> str:
     return BABEL_LOCALES.get(language, BABEL_LOCALES["en"])
 
 
-def seller_country() -> str:
-    return str(getattr(settings, "TRIPOD", {}).get("SELLER_COUNTRY", DEFAULT_SELLER_COUNTRY)).upper()
-
-
-def tenant_seller_country(tenant: Tenant) -> str:
-    """The seller's country (BT-40): the tenant's own, or the settings' while it has given none."""
-    return tenant.country.upper() if tenant.country else seller_country()
-
-
-def payment_terms_days() -> int:
-    return int(getattr(settings, "TRIPOD", {}).get("PAYMENT_TERMS_DAYS", DEFAULT_PAYMENT_TERMS_DAYS))
-
-
-def invoice_due_date(invoice: Invoice) -> date | None:
-    """The payment due date of an invoice (issue date + the payment terms); a credit note has none."""
-    if invoice.kind == InvoiceKind.CREDIT_NOTE:
-        return None
-    return invoice.issue_date + timedelta(days=payment_terms_days())
+def invoice_due_date(invoice: Invoice) -> date:
+    """The payment due date (BT-9): the issue date plus the tenant's payment terms, for an invoice
+    and for a credit note alike (EN 16931 wants one or the terms on any document with an amount to
+    pay, BR-CO-25; a credit note's is when its amount is refunded or set off)."""
+    return invoice.issue_date + timedelta(days=invoice.tenant.payment_terms_days)
 
 
 def vat_id(*, tax_id: str, country: str) -> str:
@@ -145,8 +138,26 @@ def _line_period(line: InvoiceLine, tz: str) -> tuple[date, date] | None:
     return first, max(first, last)
 
 
-def _tax_rates(taxes: Iterable[InvoiceTax]) -> dict[str, Decimal]:
-    return {t.category: t.rate for t in taxes}
+def line_vat_category(line: InvoiceLine) -> str:
+    """The EN 16931 category of a stored line (a line written before the tax decision existed takes
+    its product tax category's)."""
+    return line.vat_category or rated_vat_category(line.tax_category)
+
+
+def _tax_vat_category(tax: InvoiceTax) -> str:
+    return tax.vat_category or rated_vat_category(tax.category)
+
+
+# The rate of each line, by its (product tax category, EN 16931 category): the invoice's tax rows.
+Rates = Mapping[tuple[str, str], Decimal]
+
+
+def _tax_rates(taxes: Iterable[InvoiceTax]) -> dict[tuple[str, str], Decimal]:
+    return {(t.category, _tax_vat_category(t)): t.rate for t in taxes}
+
+
+def _line_rate(line: InvoiceLine, rates: Rates) -> Decimal:
+    return rates.get((line.tax_category, line_vat_category(line)), Decimal(0))
 
 
 # --- HTML and PDF -------------------------------------------------------------------------------
@@ -200,6 +211,7 @@ class DocumentFormatter:
     """Babel formatting in the invoice's locale (``fr_FR``: 3 800 MB, 181,09 €, 1 avril 2026)."""
 
     def __init__(self, *, language: str, currency: str) -> None:
+        self.language = language
         self.locale = babel_locale(language)
         self.currency = currency
 
@@ -363,7 +375,7 @@ def _shown_unit_price(line: InvoiceLine, currency: str) -> Decimal | None:
     return _net_price(line, currency)[1]
 
 
-def _row(line: InvoiceLine, *, fmt: DocumentFormatter, rates: Mapping[str, Decimal], tz: str) -> Row:
+def _row(line: InvoiceLine, *, fmt: DocumentFormatter, rates: Rates, tz: str) -> Row:
     period = _line_period(line, tz)
     amount = line.signed_amount
     unit_price = _shown_unit_price(line, fmt.currency)
@@ -375,11 +387,21 @@ def _row(line: InvoiceLine, *, fmt: DocumentFormatter, rates: Mapping[str, Decim
         devices=[str(d) for d in line.devices or []],
         quantity=fmt.number(line.quantity),
         unit_price=fmt.unit_price(unit_price) if unit_price is not None else "",
-        tax_rate=fmt.percent(rates.get(line.tax_category, Decimal(0))),
+        tax_rate=_line_tax_label(line, fmt, rates),
         amount=fmt.money(amount),
         negative=amount < 0,
         usage=_usage_block(line, fmt) if line.type == LineType.USAGE and not line.adjustment else None,
     )
+
+
+def _line_tax_label(line: InvoiceLine, fmt: DocumentFormatter, rates: Rates) -> str:
+    """The VAT column of a line: its rate, and the category's code where it is not plain VAT
+    ("0 % AE"), which the mentions under the breakdown explain; "O" alone when not subject to VAT."""
+    code = line_vat_category(line)
+    if code == NOT_SUBJECT:
+        return code
+    rate = fmt.percent(_line_rate(line, rates))
+    return "%s %s" % (rate, code) if code in WITH_EXEMPTION_REASON else rate
 
 
 def _section_titles() -> dict[str, str]:
@@ -392,7 +414,10 @@ def _section_titles() -> dict[str, str]:
 
 
 def invoice_context(invoice: Invoice) -> dict[str, Any]:
-    """Everything the invoice template shows, already formatted; call it inside the invoice's language."""
+    """Everything the invoice template shows, already formatted; call it inside the invoice's language.
+
+    A finalized document shows what it was when finalized: its amount due is its total (a credit
+    note issued later does not change the invoice it credits)."""
     customer, tenant = invoice.customer, invoice.tenant
     fmt = DocumentFormatter(language=invoice.language, currency=invoice.currency)
     lines = list(invoice.lines.all())
@@ -412,24 +437,22 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
                 )
             )
     is_credit_note = invoice.kind == InvoiceKind.CREDIT_NOTE
+    is_draft = invoice.status == InvoiceStatus.DRAFT or not invoice.number
     due = invoice_due_date(invoice)
     credited = invoice.credited_invoice
+    breakdowns = _breakdowns(taxes, invoice.currency)
     return {
         "language": invoice.language,
         "is_credit_note": is_credit_note,
-        "is_draft": invoice.status == InvoiceStatus.DRAFT or not invoice.number,
+        "is_draft": is_draft,
         "title": pgettext("invoice document", "Credit note")
         if is_credit_note
         else pgettext("invoice document", "Invoice"),
         "number": invoice.number or pgettext("invoice document", "Draft"),
         "issue_date": fmt.day(invoice.issue_date),
-        "due_date": fmt.day(due) if due else "",
-        "payment_terms": (
-            pgettext("invoice document", "Payment due within %(days)s days of the issue date, by %(date)s.")
-            % {"days": payment_terms_days(), "date": fmt.day(due)}
-            if due
-            else ""
-        ),
+        "due_date": fmt.day(due),
+        "payment_terms": payment_terms_text(invoice, fmt),
+        "payment": _payment_context(invoice),
         "credited_number": credited.number if credited else "",
         "credited_date": fmt.day(credited.issue_date) if credited else "",
         "reason": invoice.reason,
@@ -437,6 +460,9 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         "seller": _seller_context(tenant, fmt),
         "buyer": {
             "name": customer.name,
+            "address": _address_lines(
+                customer.address_line1, customer.address_line2, customer.postal_code, customer.city
+            ),
             "country": fmt.country(customer.country),
             "tax_id": vat_id(tax_id=customer.tax_id, country=customer.country) if customer.tax_id else "",
             "email": customer.email,
@@ -444,24 +470,87 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         "sections": sections,
         "taxes": [
             {
-                "category": str(TaxCategory(t.category).label) if t.category in TaxCategory.values else t.category,
-                "rate": fmt.percent(t.rate),
-                "base": fmt.money(t.base),
-                "amount": fmt.money(t.amount),
+                "category": "%s (%s)" % (vat_category_label(b.code), b.code),
+                "rate": "" if b.code == NOT_SUBJECT else fmt.percent(b.rate),
+                "base": fmt.money(b.base),
+                "amount": fmt.money(b.amount),
             }
-            for t in taxes
+            for b in breakdowns
         ],
+        # The legal mention of each 0 % or exempt category (the XML's exemption reasons).
+        "exemptions": [b.exemption_reason for b in breakdowns if b.exemption_reason],
+        "mentions": [text for _, text in legal_mentions(invoice, fmt)],
         "net_total": fmt.money(invoice.net_total),
         "tax_total": fmt.money(invoice.tax_total),
         "total": fmt.money(invoice.total),
-        "amount_due": fmt.money(invoice.amount_due),
+        "amount_due": fmt.money(invoice.total),
+        "facturx": not is_draft and not facturx_refusal(invoice),
     }
+
+
+def payment_terms_text(invoice: Invoice, fmt: DocumentFormatter) -> str:
+    """The payment terms (BT-20) in the document's language: when an invoice is due, or how a credit
+    note is settled."""
+    due = invoice_due_date(invoice)
+    days = invoice.tenant.payment_terms_days
+    credited = invoice.credited_invoice
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        return pgettext(
+            "invoice document",
+            "Set off against invoice %(number)s, or refunded within %(days)s days of the issue date, by %(date)s.",
+        ) % {"number": credited.number if credited else "", "days": days, "date": fmt.day(due)}
+    if days == 0:
+        return pgettext("invoice document", "Payment due on receipt, on %(date)s.") % {"date": fmt.day(due)}
+    return pgettext("invoice document", "Payment due within %(days)s days of the issue date, by %(date)s.") % {
+        "days": days,
+        "date": fmt.day(due),
+    }
+
+
+def _payment_context(invoice: Invoice) -> dict[str, str]:
+    """How to pay: the tenant's account for transfers (BG-17) and its SEPA creditor identifier."""
+    tenant = invoice.tenant
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        return {}
+    return {
+        "iban": _spaced(tenant.iban),
+        "bic": tenant.bic,
+        "reference": invoice.number,
+        "sepa_creditor_id": tenant.sepa_creditor_id,
+    }
+
+
+def _spaced(iban: str) -> str:
+    """An IBAN as printed, in groups of four: FR76 3000 6000 0112 3456 7890 189."""
+    compact = iban.replace(" ", "").upper()
+    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+
+
+def _address_lines(line1: str, line2: str, postal_code: str, city: str) -> list[str]:
+    town = " ".join(part for part in (postal_code, city) if part)
+    return [line for line in (line1, line2, town) if line]
+
+
+def is_business_buyer(customer: Customer) -> bool:
+    """A customer with a VAT number is a business: the French recovery indemnity applies to it."""
+    return bool(customer.tax_id)
+
+
+def legal_mentions(invoice: Invoice, fmt: DocumentFormatter) -> list[tuple[str, str]]:
+    """The payment mentions of a document with their UNTDID 4451 subject codes, in its language
+    (``tenancy.legal_mentions``: a French seller's late-payment penalty, recovery indemnity for a
+    business buyer and early-payment discount, each the tenant's own text or the default)."""
+    return [
+        (mention.subject_code, mention.text)
+        for mention in tenant_legal_mentions(
+            invoice.tenant, language=fmt.language, business_buyer=is_business_buyer(invoice.customer)
+        )
+    ]
 
 
 def _seller_context(tenant: Tenant, fmt: DocumentFormatter) -> dict[str, Any]:
     """The seller block: legal name (and the trading name when it differs), address, VAT number and
     legal registration; what the tenant has not filled in is left out."""
-    city = " ".join(part for part in (tenant.postal_code, tenant.city) if part)
     registration = ""
     if tenant.legal_registration_id:
         scheme = REGISTRATION_SCHEME_NAMES.get(tenant.legal_registration_scheme)
@@ -478,7 +567,7 @@ def _seller_context(tenant: Tenant, fmt: DocumentFormatter) -> dict[str, Any]:
         "name": tenant.seller_name,
         "brand": tenant.name,
         "trading_name": tenant.name if tenant.seller_name != tenant.name else "",
-        "address": [line for line in (tenant.address_line1, tenant.address_line2, city) if line],
+        "address": _address_lines(tenant.address_line1, tenant.address_line2, tenant.postal_code, tenant.city),
         "country": fmt.country(tenant_seller_country(tenant)),
         "vat_number": tenant.vat_number,
         "registration": registration,
@@ -541,6 +630,9 @@ def _net_price(line: InvoiceLine, currency: str) -> tuple[Decimal, Decimal]:
     signed = line.signed_amount
     amount = abs(round_minor(signed, currency))
     units = abs(line.quantity)
+    if _places(units) > MAX_QUANTITY_PLACES:
+        # 12.3456789 MB is billed as 12.3457: the price below still multiplies back to the amount.
+        units = units.quantize(Decimal(1).scaleb(-MAX_QUANTITY_PLACES), rounding=ROUND_HALF_UP)
     if units == 0:
         # Nothing measured but something charged (a minimum): one unit at that amount.
         units = Decimal(1) if amount else Decimal(0)
@@ -564,19 +656,24 @@ class VatBreakdown:
     rate: Decimal
     base: Decimal
     amount: Decimal
-    exempt: bool
+    exemption_reason_code: str = ""
+    exemption_reason: str = ""
 
 
 def _breakdowns(taxes: Sequence[InvoiceTax], currency: str) -> list[VatBreakdown]:
-    """One VAT breakdown (BG-23) per category code and rate; two Tripod categories that map to the
-    same code and rate (standard and reduced at one rate) are merged."""
+    """One VAT breakdown (BG-23) per EN 16931 category and rate: the invoice's tax rows of one
+    category and rate (standard and reduced products at one rate; the products of a reverse-charged
+    document) are merged, with the exemption reason they share."""
     merged: dict[tuple[str, Decimal], tuple[Decimal, Decimal]] = {}
+    reasons: dict[tuple[str, Decimal], tuple[str, str]] = {}
     for tax in taxes:
-        key = (VAT_CATEGORY_CODES.get(tax.category, "S"), tax.rate.normalize())
+        key = (_tax_vat_category(tax), tax.rate.normalize())
         base, amount = merged.get(key, (Decimal(0), Decimal(0)))
         merged[key] = (base + round_minor(tax.base, currency), amount + round_minor(tax.amount, currency))
+        if key not in reasons or not reasons[key][1]:
+            reasons[key] = (tax.exemption_reason_code, tax.exemption_reason)
     return [
-        VatBreakdown(code=code, rate=rate, base=base, amount=amount, exempt=code == "E")
+        VatBreakdown(code, rate, base, amount, *reasons[(code, rate)])
         for (code, rate), (base, amount) in sorted(merged.items())
     ]
 
@@ -586,19 +683,32 @@ def invoice_cii_xml(invoice: Invoice) -> bytes:
 
     Line amounts are the stored, rounded amounts (``credit`` lines negative); LineTotalAmount is
     their sum, TaxBasisTotal = LineTotal (no document-level allowances or charges), GrandTotal =
-    TaxBasisTotal + TaxTotal, DuePayable = GrandTotal − TotalPrepaid. Smart Fleet 1 April:
-    60.00 + 13.71 + 9.68 + 50.00 + 17.52 = 150.91; 150.91 + 30.18 = 181.09.
+    TaxBasisTotal + TaxTotal, DuePayable = GrandTotal: the document as finalized, whatever was paid or
+    credited since. Smart Fleet 1 April: 60.00 + 13.71 + 9.68 + 50.00 + 17.52 = 150.91; 150.91 +
+    30.18 = 181.09. ``FacturxNotAvailable`` (409) for a document that has none (three decimals, a
+    seller outside the EU that did not turn it on).
     """
     if not invoice.number:
         raise InvalidInvoiceTransition("A draft has no number: finalize it before building its Factur-X XML.")
-    # The free texts (exemption reason, device notes) are in the invoice's language, as on the PDF.
+    facturx_check(invoice)
+    # The free texts (exemption reasons, mentions, device notes) are in the invoice's language, as on the PDF.
     with translation.override(invoice.language):
         return _cii_xml(invoice)
+
+
+def _business_process(lines: Sequence[InvoiceLine]) -> str:
+    """The French billing mode (BT-23, BR-FR-08): B1 goods, S1 services, M1 both; each a plain
+    invoice or credit note to be paid ("1")."""
+    supplies = {supply_of(line.type) for line in lines}
+    if supplies == {GOODS}:
+        return "B1"
+    return "M1" if GOODS in supplies else "S1"
 
 
 def _cii_xml(invoice: Invoice) -> bytes:
     currency = invoice.currency
     customer, tenant = invoice.customer, invoice.tenant
+    fmt = DocumentFormatter(language=invoice.language, currency=currency)
     lines = list(invoice.lines.all())
     taxes = list(invoice.taxes.all())
     rates = _tax_rates(taxes)
@@ -614,11 +724,14 @@ def _cii_xml(invoice: Invoice) -> bytes:
             % (invoice.number, invoice.net_total.amount, invoice.total.amount, line_total, grand_total)
         )
     is_credit_note = invoice.kind == InvoiceKind.CREDIT_NOTE
-    due_payable = grand_total if is_credit_note else round_minor(invoice.amount_due.amount, currency)
-    prepaid = grand_total - due_payable
+    seller_country = tenant_seller_country(tenant)
+    # A document not subject to VAT carries no VAT identifier at all (BR-O-02).
+    not_subject = any(b.code == NOT_SUBJECT for b in breakdowns)
 
     root = etree.Element("{%s}CrossIndustryInvoice" % NS["rsm"], nsmap=NS)
     context = _el(root, "rsm:ExchangedDocumentContext")
+    if seller_country == "FR":
+        _el(_el(context, "ram:BusinessProcessSpecifiedDocumentContextParameter"), "ram:ID", _business_process(lines))
     _el(_el(context, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID", EN16931_GUIDELINE)
 
     document = _el(root, "rsm:ExchangedDocument")
@@ -627,6 +740,10 @@ def _cii_xml(invoice: Invoice) -> bytes:
     _date_102(document, "ram:IssueDateTime", invoice.issue_date)
     if invoice.reason:
         _el(_el(document, "ram:IncludedNote"), "ram:Content", invoice.reason)
+    for subject, text in legal_mentions(invoice, fmt):  # BG-1, with their UNTDID 4451 subject codes
+        note = _el(document, "ram:IncludedNote")
+        _el(note, "ram:Content", text)
+        _el(note, "ram:SubjectCode", subject)
 
     transaction = _el(root, "rsm:SupplyChainTradeTransaction")
     for index, line in enumerate(lines, start=1):
@@ -641,64 +758,123 @@ def _cii_xml(invoice: Invoice) -> bytes:
         )
 
     agreement = _el(transaction, "ram:ApplicableHeaderTradeAgreement")
-    _seller_party(agreement, tenant)
-    buyer = _el(agreement, "ram:BuyerTradeParty")
-    _el(buyer, "ram:Name", customer.name)
-    _el(_el(buyer, "ram:PostalTradeAddress"), "ram:CountryID", customer.country.upper())
-    if customer.email:
-        _el(_el(buyer, "ram:URIUniversalCommunication"), "ram:URIID", customer.email, schemeID="EM")
-    if customer.tax_id:
-        registration = _el(buyer, "ram:SpecifiedTaxRegistration")
-        _el(registration, "ram:ID", vat_id(tax_id=customer.tax_id, country=customer.country), schemeID="VA")
+    _seller_party(agreement, tenant, with_vat_number=not not_subject)
+    _buyer_party(agreement, customer, with_vat_number=not not_subject)
 
-    _el(transaction, "ram:ApplicableHeaderTradeDelivery")
+    # BG-13: delivered to the buyer's address (its country is what an intra-community supply needs,
+    # BR-IC-12); a document whose lines have no service period gets its issue date as the delivery
+    # date (BR-IC-11 wants it or a period).
+    delivery = _el(transaction, "ram:ApplicableHeaderTradeDelivery")
+    ship_to = _el(delivery, "ram:ShipToTradeParty")
+    _el(ship_to, "ram:Name", customer.name)
+    _postal_address(
+        ship_to, customer.address_line1, customer.address_line2, customer.postal_code, customer.city, customer.country
+    )
+    period = _document_period(lines, customer.timezone)
+    if period is None:
+        event = _el(delivery, "ram:ActualDeliverySupplyChainEvent")
+        _date_102(event, "ram:OccurrenceDateTime", invoice.issue_date)
 
     settlement = _el(transaction, "ram:ApplicableHeaderTradeSettlement")
+    if not is_credit_note:
+        _el(settlement, "ram:PaymentReference", invoice.number)  # BT-83, the transfer's reference
     _el(settlement, "ram:InvoiceCurrencyCode", currency)
+    if not is_credit_note and tenant.iban:
+        means = _el(settlement, "ram:SpecifiedTradeSettlementPaymentMeans")  # BG-16
+        iban = tenant.iban.replace(" ", "").upper()
+        sepa = currency == "EUR" and iban[:2] in SEPA_COUNTRIES
+        _el(means, "ram:TypeCode", PAYMENT_MEANS_SEPA_TRANSFER if sepa else PAYMENT_MEANS_TRANSFER)
+        _el(_el(means, "ram:PayeePartyCreditorFinancialAccount"), "ram:IBANID", iban)  # BT-84
+        if tenant.bic:
+            _el(_el(means, "ram:PayeeSpecifiedCreditorFinancialInstitution"), "ram:BICID", tenant.bic)  # BT-86
     for b in breakdowns:
         tax = _el(settlement, "ram:ApplicableTradeTax")
         _el(tax, "ram:CalculatedAmount", _amount(b.amount, currency))
         _el(tax, "ram:TypeCode", "VAT")
-        if b.exempt:
-            _el(tax, "ram:ExemptionReason", pgettext("invoice document", "Exempt from VAT"))
+        if b.code in WITH_EXEMPTION_REASON and b.exemption_reason:
+            _el(tax, "ram:ExemptionReason", b.exemption_reason)  # BT-120
         _el(tax, "ram:BasisAmount", _amount(b.base, currency))
         _el(tax, "ram:CategoryCode", b.code)
-        _el(tax, "ram:RateApplicablePercent", _rate(b.rate))
-    due = invoice_due_date(invoice)
-    if due is not None:
-        terms = _el(settlement, "ram:SpecifiedTradePaymentTerms")
-        _date_102(terms, "ram:DueDateDateTime", due)
+        if b.code in WITH_EXEMPTION_REASON and b.exemption_reason_code:
+            _el(tax, "ram:ExemptionReasonCode", b.exemption_reason_code)  # BT-121
+        if b.code != NOT_SUBJECT:  # BR-O-08: no rate when not subject to VAT
+            _el(tax, "ram:RateApplicablePercent", _rate(b.rate))
+    if period is not None:
+        billing = _el(settlement, "ram:BillingSpecifiedPeriod")  # BG-14
+        _date_102(billing, "ram:StartDateTime", period[0])
+        _date_102(billing, "ram:EndDateTime", period[1])
+    terms = _el(settlement, "ram:SpecifiedTradePaymentTerms")  # BT-20 and BT-9 (BR-CO-25)
+    _el(terms, "ram:Description", payment_terms_text(invoice, fmt))
+    _date_102(terms, "ram:DueDateDateTime", invoice_due_date(invoice))
     summation = _el(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
     _el(summation, "ram:LineTotalAmount", _amount(line_total, currency))
     _el(summation, "ram:TaxBasisTotalAmount", _amount(line_total, currency))
     _el(summation, "ram:TaxTotalAmount", _amount(tax_total, currency), currencyID=currency)
     _el(summation, "ram:GrandTotalAmount", _amount(grand_total, currency))
-    if prepaid:
-        _el(summation, "ram:TotalPrepaidAmount", _amount(prepaid, currency))
-    _el(summation, "ram:DuePayableAmount", _amount(due_payable, currency))
+    _el(summation, "ram:DuePayableAmount", _amount(grand_total, currency))
     credited = invoice.credited_invoice
     if credited is not None and credited.number:
-        reference = _el(settlement, "ram:InvoiceReferencedDocument")
+        reference = _el(settlement, "ram:InvoiceReferencedDocument")  # BG-3: the invoice corrected
         _el(reference, "ram:IssuerAssignedID", credited.number)
         _date_102(reference, "ram:FormattedIssueDateTime", credited.issue_date, qualified=True)
 
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
-def _seller_party(agreement: Any, tenant: Tenant) -> None:
-    """BG-4, in the order of the CII schema (TradePartyType): Name, SpecifiedLegalOrganization,
-    DefinedTradeContact, PostalTradeAddress, SpecifiedTaxRegistration.
+def _document_period(lines: Sequence[InvoiceLine], tz: str) -> tuple[date, date] | None:
+    """The first and last days the document's lines bill (BG-14), None when no line has a period."""
+    periods = [p for p in (_line_period(line, tz) for line in lines) if p is not None]
+    if not periods:
+        return None
+    return min(p[0] for p in periods), max(p[1] for p in periods)
 
-    The VAT identifier (BT-31) is what BR-S-02 asks of an invoice with a standard-rated line, and it
-    or the legal registration (BT-30) what BR-CO-26 asks of every invoice; both stay out while the
-    tenant has not given them, since an empty identifier breaks the schema.
+
+def _postal_address(party: Any, line1: str, line2: str, postal_code: str, city: str, country: str) -> None:
+    """A PostalTradeAddress in TradeAddressType's order, leaving out what is blank."""
+    address = _el(party, "ram:PostalTradeAddress")
+    for tag, value in (
+        ("ram:PostcodeCode", postal_code),
+        ("ram:LineOne", line1),
+        ("ram:LineTwo", line2),
+        ("ram:CityName", city),
+    ):
+        if value:
+            _el(address, tag, value)
+    _el(address, "ram:CountryID", country.upper())
+
+
+def _french_siren(tenant: Tenant) -> str:
+    """A French seller's SIREN (BT-30 with scheme 0002, BR-FR-10): its registration, or a SIRET's
+    first nine digits."""
+    number = tenant.legal_registration_id
+    if tenant.legal_registration_scheme == RegistrationScheme.SIREN:
+        return number
+    if tenant.legal_registration_scheme == RegistrationScheme.SIRET:
+        return number[:9]
+    return ""
+
+
+def _seller_party(agreement: Any, tenant: Tenant, *, with_vat_number: bool) -> None:
+    """BG-4, in the order of the CII schema (TradePartyType): GlobalID, Name,
+    SpecifiedLegalOrganization, DefinedTradeContact, PostalTradeAddress, URIUniversalCommunication,
+    SpecifiedTaxRegistration.
+
+    A French seller's legal registration is its SIREN (scheme 0002), a SIRET then being its
+    identifier (BT-29, scheme 0009). The VAT identifier (BT-31) is what BR-S-02 asks of a document
+    with a line subject to VAT, and must be left out of one not subject to VAT (BR-O-02).
     """
     seller = _el(agreement, "ram:SellerTradeParty")
+    french = tenant_seller_country(tenant) == "FR"
+    siren = _french_siren(tenant) if french else ""
+    if siren and tenant.legal_registration_scheme == RegistrationScheme.SIRET:
+        _el(seller, "ram:GlobalID", tenant.legal_registration_id, schemeID=RegistrationScheme.SIRET)
     _el(seller, "ram:Name", tenant.seller_name)
     trading_name = tenant.name if tenant.seller_name != tenant.name else ""
     if tenant.legal_registration_id or trading_name:
         organization = _el(seller, "ram:SpecifiedLegalOrganization")
-        if tenant.legal_registration_id:
+        if siren:
+            _el(organization, "ram:ID", siren, schemeID=RegistrationScheme.SIREN)
+        elif tenant.legal_registration_id:
             scheme = {"schemeID": tenant.legal_registration_scheme} if tenant.legal_registration_scheme else {}
             _el(organization, "ram:ID", tenant.legal_registration_id, **scheme)
         if trading_name:
@@ -706,18 +882,46 @@ def _seller_party(agreement: Any, tenant: Tenant) -> None:
     if tenant.billing_email:
         contact = _el(seller, "ram:DefinedTradeContact")  # BG-6, its e-mail BT-43
         _el(_el(contact, "ram:EmailURIUniversalCommunication"), "ram:URIID", tenant.billing_email)
-    address = _el(seller, "ram:PostalTradeAddress")  # BG-5, TradeAddressType's order
-    for tag, value in (
-        ("ram:PostcodeCode", tenant.postal_code),
-        ("ram:LineOne", tenant.address_line1),
-        ("ram:LineTwo", tenant.address_line2),
-        ("ram:CityName", tenant.city),
-    ):
-        if value:
-            _el(address, tag, value)
-    _el(address, "ram:CountryID", tenant_seller_country(tenant))
-    if tenant.vat_number:
+    _postal_address(
+        seller,
+        tenant.address_line1,
+        tenant.address_line2,
+        tenant.postal_code,
+        tenant.city,
+        tenant_seller_country(tenant),
+    )
+    if tenant.billing_email:  # BT-34, the seller's electronic address (BR-FR-13)
+        _el(_el(seller, "ram:URIUniversalCommunication"), "ram:URIID", tenant.billing_email, schemeID="EM")
+    if tenant.vat_number and with_vat_number:
         _el(_el(seller, "ram:SpecifiedTaxRegistration"), "ram:ID", tenant.vat_number, schemeID="VA")
+
+
+def _buyer_siren(customer: Customer) -> str:
+    """A French buyer's SIREN, read from its French VAT number (FR, two check characters, the
+    SIREN): BT-47, scheme 0002."""
+    if customer.country.upper() != "FR":
+        return ""
+    number = vat_id(tax_id=customer.tax_id, country=customer.country)
+    return number[4:] if number.startswith("FR") and len(number) == 13 and number[4:].isdigit() else ""
+
+
+def _buyer_party(agreement: Any, customer: Customer, *, with_vat_number: bool) -> None:
+    """BG-7 in TradePartyType's order: name, legal registration (a French buyer's SIREN), postal
+    address (BG-8), electronic address (BT-49: its billing e-mail) and VAT number (BT-48, left out
+    of a document not subject to VAT)."""
+    buyer = _el(agreement, "ram:BuyerTradeParty")
+    _el(buyer, "ram:Name", customer.name)
+    siren = _buyer_siren(customer)
+    if siren:
+        _el(_el(buyer, "ram:SpecifiedLegalOrganization"), "ram:ID", siren, schemeID=RegistrationScheme.SIREN)
+    _postal_address(
+        buyer, customer.address_line1, customer.address_line2, customer.postal_code, customer.city, customer.country
+    )
+    if customer.email:
+        _el(_el(buyer, "ram:URIUniversalCommunication"), "ram:URIID", customer.email, schemeID="EM")
+    if customer.tax_id and with_vat_number:
+        registration = _el(buyer, "ram:SpecifiedTaxRegistration")
+        _el(registration, "ram:ID", vat_id(tax_id=customer.tax_id, country=customer.country), schemeID="VA")
 
 
 def _line_item(
@@ -726,7 +930,7 @@ def _line_item(
     index: int,
     line: InvoiceLine,
     currency: str,
-    rates: Mapping[str, Decimal],
+    rates: Rates,
     tz: str,
     language: str,
 ) -> None:
@@ -755,8 +959,10 @@ def _line_item(
     settlement = _el(item, "ram:SpecifiedLineTradeSettlement")
     tax = _el(settlement, "ram:ApplicableTradeTax")
     _el(tax, "ram:TypeCode", "VAT")
-    _el(tax, "ram:CategoryCode", VAT_CATEGORY_CODES.get(line.tax_category, "S"))
-    _el(tax, "ram:RateApplicablePercent", _rate(rates.get(line.tax_category, Decimal(0))))
+    code = line_vat_category(line)
+    _el(tax, "ram:CategoryCode", code)
+    if code != NOT_SUBJECT:  # BR-O-05: no rate on a line not subject to VAT
+        _el(tax, "ram:RateApplicablePercent", _rate(_line_rate(line, rates)))
     period = _line_period(line, tz)
     if period is not None:
         billing = _el(settlement, "ram:BillingSpecifiedPeriod")
@@ -771,8 +977,9 @@ def _line_item(
 
 def invoice_facturx_pdf(invoice: Invoice) -> bytes:
     """The PDF/A-3b with its CII XML embedded as ``factur-x.xml`` (Factur-X EN16931), XSD-checked.
+    ``FacturxNotAvailable`` (409) for a document that has no XML (``einvoice.facturx_refusal``).
 
-    The EN 16931 schematron is not run: it needs a Saxon server that this deployment does not have.
+    The schematrons are not run here: the tests run them (with saxonche) on every kind of document.
     """
     xml = invoice_cii_xml(invoice)
     with translation.override(invoice.language):
@@ -798,3 +1005,9 @@ def invoice_facturx_pdf(invoice: Invoice) -> bytes:
         lang=babel_locale(invoice.language).replace("_", "-"),
     )
     return bytes(pdf)
+
+
+def invoice_finalized_pdf(invoice: Invoice) -> bytes:
+    """The document stored at finalization: the Factur-X PDF, or the plain PDF/A-3b of a document
+    that has no XML (``einvoice.facturx_refusal``)."""
+    return invoice_pdf(invoice) if facturx_refusal(invoice) else invoice_facturx_pdf(invoice)

@@ -11,16 +11,16 @@ composes its invoice from this projection taken just before the billing date
 """
 
 from collections.abc import Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from djmoney.money import Money
 
-from billing_platform.periods import Period
+from billing_platform.periods import Period, local_date
 from catalog.models import Aggregation, ProductKind
-from catalog.taxes import TaxLine, taxes_for
+from catalog.taxes import TaxLine, customer_tax_parties, document_taxes
 from customers.models import Customer
 from customers.selectors import customer_get
 from invoicing.fees import (
@@ -157,14 +157,20 @@ def invoice_upcoming(
         )
 
     net = sum((line.signed_amount for line in lines), Decimal(0))
-    taxes, warnings = taxes_for(
-        tenant=customer.tenant,
-        country=customer.country,
+    # The projected invoice is dated at the end of the open periods: the rates in force that day.
+    ends = [context.periods[s.pk].end for s in subscriptions]
+    issue_date = local_date(min(ends) if ends else at, customer.timezone)
+    decided = document_taxes(
+        parties=customer_tax_parties(customer),
         lines=lines,
+        table=context.tax_rates,
+        on=issue_date,
         currency=currency,
+        language=customer.language,
         strict=False,
-        rates=context.tax_rates.get(customer.country, {}),
     )
+    taxes, warnings = decided.taxes, decided.warnings
+    lines = [replace(line, vat_category=decided.vat_category(line)) for line in lines]
     total = net + sum((t.amount for t in taxes), Decimal(0))
     return CurrentUsage(
         customer=customer.external_id,

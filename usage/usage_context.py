@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 import psycopg
@@ -23,7 +22,7 @@ from psycopg.pq import Format
 
 from billing_platform.periods import Period
 from catalog.models import Aggregation, PlanComponent, ProductKind
-from catalog.taxes import tax_rates
+from catalog.taxes import TaxRateTable, tax_rate_table
 from catalog.versions import PriceBook
 from customers.models import Customer
 from subscriptions.models import Subscription, SubscriptionStatus
@@ -78,7 +77,7 @@ class UsageContext:
     rolled: dict[tuple[uuid.UUID, uuid.UUID], list[RollupGroup]]  # (subscription, meter) -> rollups
     aligned: set[Any]  # subscriptions whose period the rollups can measure exactly
     prices: PriceBook
-    tax_rates: dict[str, dict[str, Decimal]]  # by country, then category
+    tax_rates: TaxRateTable  # of the customers' countries, every period
     devices: dict[Any, list[DeviceRow]]  # by subscription pk, ordered by device id
 
 
@@ -151,6 +150,6 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
             currencies={c.currency for c in customers.values()},
             customer_ids=list(customers),
         ),
-        tax_rates=tax_rates(tenant=tenant, countries={c.country for c in customers.values()}),
+        tax_rates=tax_rate_table(tenant=tenant, countries={c.country for c in customers.values()}),
         devices=devices,
     )

@@ -17,9 +17,10 @@ from backoffice.forms import (
     InputRulesMixin,
     LocalTimeMixin,
 )
-from billing_platform.errors import DomainError
+from billing_platform.errors import DomainError, FieldError
 from billing_platform.json_input import JsonTooDeep, json_load, max_json_depth
 from billing_platform.validation import find_refused_character, json_strings
+from catalog.errors import TaxRatePeriodOverlap
 from catalog.models import Aggregation, ProductKind, RevenueTreatment, TaxCategory
 
 MAX_USAGE_ROWS = 50
@@ -235,9 +236,51 @@ class TaxRateForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
     rate = forms.DecimalField(
         label=_("Rate (%)"), min_value=Decimal(0), max_value=Decimal(100), max_digits=7, decimal_places=4
     )
+    valid_from = forms.DateField(
+        label=_("Valid from"),
+        required=False,
+        help_text=_("The first day the rate applies; empty: the rate's only period (or since always)."),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    valid_to = forms.DateField(
+        label=_("Valid until"),
+        required=False,
+        help_text=_("The last day the rate applies (included); empty: open-ended."),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
 
     def clean_country(self) -> str:
         return str(self.cleaned_data["country"]).strip().upper()
+
+    def error_message(self, error: FieldError) -> Any:
+        messages = {
+            ("valid_from", "overlap"): _(
+                "This period shares days with another period of this country and category: end that period "
+                "first (its first day with a last day), or choose other days."
+            ),
+            ("valid_from", "required"): _("This rate has several periods: give the first day of the one to change."),
+            ("valid_to", "before_valid_from"): _("The last day comes on or after the first day."),
+        }
+        return messages.get((error.field, error.code), error.message)
+
+    def apply_domain_errors(self, exc: DomainError) -> None:
+        if not isinstance(exc, TaxRatePeriodOverlap):
+            super().apply_domain_errors(exc)
+            return
+        # The translated field errors say it all; the detail would add the same in English.
+        overlapping = exc.extra.get("overlapping") or {}
+        for error in exc.errors:
+            self.add_error("valid_from", self.error_message(error))
+        values = {
+            "rate": format(Decimal(str(overlapping.get("rate", "0"))).normalize(), "f"),
+            "start": overlapping.get("valid_from", ""),
+            "end": overlapping.get("valid_to") or "",
+        }
+        if values["end"]:
+            message = _("It overlaps the rate of %(rate)s %% valid from %(start)s to %(end)s.") % values
+        else:
+            message = _("It overlaps the rate of %(rate)s %% valid from %(start)s, with no end.") % values
+        self.add_error("valid_from", message)
 
 
 # --- plans and price versions ---------------------------------------------------------------

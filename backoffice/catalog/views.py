@@ -45,7 +45,7 @@ from backoffice.catalog.presenters import (
 from backoffice.formatting import currency_places, decimal_plain, moment, percent
 from backoffice.pages import page_of
 from billing_platform.errors import DomainError
-from catalog.models import Meter, Plan
+from catalog.models import TAX_RATE_SINCE_ALWAYS, Meter, Plan
 from catalog.quotes import UsageInput, price_quote
 from catalog.selectors import (
     meter_get,
@@ -200,7 +200,10 @@ def meter_edit(request: HttpRequest, code: str) -> HttpResponse:
 
 def _tax_rates_page(request: HttpRequest, form: TaxRateForm) -> HttpResponse:
     page = page_of(request, tax_rate_list(tenant=current_tenant(request)))
-    rows = [{"rate": r} for r in page.object_list]
+    rows = [
+        {"rate": r, "since_always": r.valid_from == TAX_RATE_SINCE_ALWAYS}
+        for r in page.object_list
+    ]
     context = {"page": page, "rows": rows, "form": form, "can_write": can_write(request)}
     return render(request, "backoffice/catalog/tax_rates.html", context)
 
@@ -224,11 +227,12 @@ def tax_rate_set_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(
                 request,
-                _("Tax rate for %(country)s, %(category)s set to %(rate)s.")
+                _("Tax rate for %(country)s, %(category)s set to %(rate)s %% from %(start)s.")
                 % {
                     "country": rate.country,
                     "category": rate.get_tax_category_display(),
-                    "rate": percent(rate.rate),
+                    "rate": decimal_plain(rate.rate, 0),
+                    "start": _("always") if rate.valid_from == TAX_RATE_SINCE_ALWAYS else rate.valid_from.isoformat(),
                 },
             )
             return redirect("backoffice:catalog-tax-rates")

@@ -33,10 +33,11 @@ from backoffice.invoicing.presenters import (
 )
 from backoffice.pages import clean_text, page_of
 from billing_platform.content_security import pdf_policy
-from billing_platform.errors import DomainError
+from billing_platform.errors import DomainError, FieldError
 from billing_platform.periods import local_date
 from invoicing.documents import invoice_document
-from invoicing.errors import BillingDateNotArrived
+from invoicing.einvoice import einvoice_draft_missing, missing_field_label
+from invoicing.errors import BillingDateNotArrived, EinvoiceIncomplete
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceStatus
 from invoicing.policies import invoice_actions
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_credit_notes, invoice_get, invoice_search
@@ -196,8 +197,8 @@ def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "actions": actions,
         "any_action": any(actions.values()),
         "tz_name": tz,
-        # EN 16931 wants the seller's VAT number or legal registration on every e-invoice.
-        "seller_unidentified": not (invoice.tenant.vat_number or invoice.tenant.legal_registration_id),
+        # What a draft lacks to be finalized as a valid EN 16931 e-invoice (the check finalizing runs).
+        "einvoice_missing": _missing_labels(einvoice_draft_missing(invoice)) if invoice.status == "draft" else [],
     }
     return render(request, "backoffice/invoicing/invoice_detail.html", context)
 
@@ -206,12 +207,26 @@ def _back(invoice: Invoice) -> HttpResponse:
     return redirect("backoffice:invoice-detail", pk=invoice.pk)
 
 
+def _missing_labels(errors: list[FieldError]) -> list[str]:
+    return [missing_field_label(e.field) for e in errors]
+
+
+def _not_an_einvoice(request: HttpRequest, exc: EinvoiceIncomplete) -> None:
+    messages.error(
+        request,
+        _("Not finalized: it would not be a valid e-invoice (EN 16931). Missing: %(fields)s.")
+        % {"fields": ", ".join(_missing_labels(exc.errors))},
+    )
+
+
 @staff_view(WRITERS)
 @require_POST
 def invoice_finalize_view(request: HttpRequest, pk: str) -> HttpResponse:
     invoice = _invoice_or_404(current_tenant(request), pk)
     try:
         invoice = invoice_finalize(invoice=invoice, actor=current_actor(request), at=timezone.now())
+    except EinvoiceIncomplete as exc:
+        _not_an_einvoice(request, exc)
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
@@ -260,6 +275,8 @@ def invoice_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
         note = credit_note_create(
             invoice=invoice, actor=current_actor(request), at=timezone.now(), lines=lines, reason=reason
         )
+    except EinvoiceIncomplete as exc:
+        _not_an_einvoice(request, exc)
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:

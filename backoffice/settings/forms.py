@@ -157,6 +157,14 @@ class InvoicingSettingsForm(InputRulesMixin, SettingsFormMixin, forms.Form):
     credit_note_prefix = forms.CharField(
         label=_("Credit note number prefix"), max_length=8, help_text=_("CN gives CN-2026-000001.")
     )
+    facturx_outside_eu = forms.BooleanField(
+        label=_("Embed Factur-X outside the EU"),
+        required=False,
+        help_text=_(
+            "A seller established in the EU always embeds the EN 16931 e-invoice (Factur-X) in its PDFs. "
+            "Established elsewhere, turn this on to embed it too: its documents must then be complete e-invoices."
+        ),
+    )
 
 
 class UsageSettingsForm(InputRulesMixin, SettingsFormMixin, forms.Form):

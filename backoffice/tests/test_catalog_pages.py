@@ -251,7 +251,34 @@ def test_setting_a_tax_rate(client: Client, tenant: Tenant, make_staff: StaffMak
     assert invalid.status_code == 200
     assert 'role="alert"' in html(invalid)
     listing = text(client.get("/app/catalog/tax-rates/"))
-    assert "DE Standard rate 19.5%" in listing
+    assert "DE Standard rate 19.5% always open-ended" in listing
+
+
+def test_a_vat_change_is_a_new_period_and_an_overlap_is_refused_in_french(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    logged_in(client, make_staff(tenant))
+    url = "/app/catalog/tax-rates/set/"
+    client.post(url, {"country": "FR", "tax_category": "standard", "rate": "20"})
+    # a new rate from 1 July 2027 while the 20 % period is open-ended: refused, on the field, in French
+    overlap = client.post(
+        url,
+        {"country": "FR", "tax_category": "standard", "rate": "21", "valid_from": "2027-07-01"},
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    assert overlap.status_code == 200
+    assert "Elle chevauche le taux de 20 % valable à partir du 1900-01-01, sans date de fin." in text(overlap)
+    # end the 20 % period on 30 June 2027, then 21 % from 1 July 2027
+    ended = client.post(url, {"country": "FR", "tax_category": "standard", "rate": "20", "valid_to": "2027-06-30"})
+    added = client.post(url, {"country": "FR", "tax_category": "standard", "rate": "21", "valid_from": "2027-07-01"})
+    assert (ended.status_code, added.status_code) == (302, 302)
+    assert [
+        (r.rate, r.valid_from.isoformat(), r.valid_to and r.valid_to.isoformat())
+        for r in TaxRate.objects.filter(tenant=tenant)
+    ] == [(Decimal("20.0000"), "1900-01-01", "2027-06-30"), (Decimal("21.0000"), "2027-07-01", None)]
+    listing = text(client.get("/app/catalog/tax-rates/"))
+    assert "FR Standard rate 20% always 30 Jun 2027" in listing
+    assert "FR Standard rate 21% 1 Jul 2027 open-ended" in listing
 
 
 # --- Plans --------------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ def test_list_and_detail_show_a_generated_invoice_with_its_lines_by_leg(
     assert "Platform platform 1–30 Apr 2026 2 €10.00 Standard rate €20.00" in body
     assert "Devices: c0-d0, c0-d1" in body
     assert "Subtotal Service €20.00" in body
-    assert "Standard rate standard 20% €20.00 €4.00" in body
+    assert "Standard rate standard S 20% €20.00 €4.00" in body
     assert "No credit note." in body
     # an owner may finalize or void a draft; a draft cannot be credited yet
     assert f'action="/app/billing/invoices/{invoice.pk}/finalize/"' in html(detail)
@@ -153,19 +153,43 @@ def test_list_and_detail_show_a_generated_invoice_with_its_lines_by_leg(
     assert "/credit-notes/" not in html(detail)
 
 
-def test_a_draft_warns_while_the_seller_has_no_vat_number_nor_registration(
+def test_a_seller_without_a_vat_number_is_warned_and_cannot_finalize_a_vat_rated_draft(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
+    # given: a seller with its SIREN but no VAT number, and a 20 % draft
+    tenant.vat_number = ""
+    tenant.save(update_fields=["vat_number"])
     monthly_fee_customers(tenant)
     run_bill_run(tenant)
     invoice = the_invoice(tenant)
     logged_in(client, make_staff(tenant))
-    warning = "Your organization has no VAT number and no company registration yet"
-
+    warning = (
+        "This draft cannot be finalized yet: it would not be a valid e-invoice (EN 16931). Missing: your VAT number."
+    )
     assert warning in text(client.get(f"/app/billing/invoices/{invoice.pk}/"))
+
+    # when: finalize is pressed anyway
+    page = follow(client, client.post(f"/app/billing/invoices/{invoice.pk}/finalize/"))
+
+    # then: refused, naming the field, and the draft stays a draft
+    assert "Not finalized: it would not be a valid e-invoice (EN 16931). Missing: your VAT number." in page
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.number) == ("draft", "")
+
+    # in French too
+    page = follow(client, client.post(f"/app/billing/invoices/{invoice.pk}/finalize/", HTTP_ACCEPT_LANGUAGE="fr"))
+    assert (
+        # (``text`` reads the non-breaking spaces before the colons as spaces)
+        "Non finalisée : ce ne serait pas une facture électronique valide (EN 16931). "
+        "Manque : votre numéro de TVA." in page
+    )
+
+    # once the VAT number is given, the warning goes and the draft can be finalized
     tenant.vat_number = "FR74852379890"
     tenant.save(update_fields=["vat_number"])
-    assert warning not in text(client.get(f"/app/billing/invoices/{invoice.pk}/"))
+    assert "cannot be finalized yet" not in text(
+        client.get(f"/app/billing/invoices/{invoice.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+    )
 
 
 def test_smart_fleet_invoices_show_every_leg_with_the_spec_amounts(
@@ -197,7 +221,7 @@ def test_smart_fleet_invoices_show_every_leg_with_the_spec_amounts(
     assert "2 above 10,000 0 €0.005 — €0.00" in body
     assert "Subtotal Usage €17.52" in body
     assert "Net €150.91 Tax €30.18 Total €181.09 Amount due €181.09" in body
-    assert "Standard rate standard 20% €150.91 €30.18" in body
+    assert "Standard rate standard S 20% €150.91 €30.18" in body
 
     # April's usage, and 100 MB of March that arrive late: an adjustment on the May invoice
     send_usage(

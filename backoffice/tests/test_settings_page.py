@@ -55,6 +55,12 @@ def text(response: Any) -> str:
 
 
 @pytest.fixture
+def tenant(make_tenant: Callable[..., Tenant]) -> Tenant:
+    """A tenant that has not filled in its settings page yet."""
+    return make_tenant("acme", name="Acme Telematics", seller=False)
+
+
+@pytest.fixture
 def secret(tenant: Tenant) -> str:
     value = generate_webhook_secret()
     tenant.device_cloud_secrets = [value]

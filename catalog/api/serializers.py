@@ -190,6 +190,14 @@ class TaxRateInputSerializer(StrictSerializer):
     country = serializers.CharField(max_length=2, min_length=2)
     tax_category = ChoiceText(choices=TaxCategory.choices)
     rate = serializers.CharField(help_text='Percent, as a decimal string: "20.0"')
+    valid_from = serializers.DateField(
+        required=False,
+        help_text="The first day the rate applies. Omitted: the (country, tax_category)'s one period is "
+        "changed, or one valid since always (1900-01-01) is created.",
+    )
+    valid_to = serializers.DateField(
+        required=False, allow_null=True, help_text="The last day the rate applies (included); null: open-ended."
+    )
 
 
 class TaxRateOutputSerializer(OutputModelSerializer):
@@ -197,7 +205,7 @@ class TaxRateOutputSerializer(OutputModelSerializer):
 
     class Meta:
         model = TaxRate
-        fields = ["country", "tax_category", "rate", "created_at", "updated_at"]
+        fields = ["country", "tax_category", "rate", "valid_from", "valid_to", "created_at", "updated_at"]
 
 
 class ComponentPriceOutputSerializer(serializers.Serializer):
@@ -504,6 +512,7 @@ class QuoteLineSerializer(serializers.Serializer):
     unit_amount = DecimalString(allow_null=True, help_text="null for usage, priced by its charge as a whole.")
     amount = AmountString()
     tax_category = serializers.ChoiceField(choices=TaxCategory.choices)
+    vat_category = serializers.CharField(help_text="EN 16931 VAT category code the tax rules give the line")
     detail = DetailField()
 
 
@@ -512,6 +521,9 @@ class TaxLineSerializer(serializers.Serializer):
     rate = DecimalString()
     base = AmountString()
     amount = AmountString()
+    vat_category = serializers.CharField(help_text="EN 16931 VAT category code: S, Z, E, AE, K, G, O")
+    exemption_reason_code = serializers.CharField(help_text="VATEX code, e.g. VATEX-EU-AE; empty for S, Z and E")
+    exemption_reason = serializers.CharField(help_text="the legal mention; empty for S and Z")
 
 
 class PriceQuoteOutputSerializer(serializers.Serializer):

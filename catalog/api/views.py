@@ -152,9 +152,13 @@ class TaxRateListCreateApi(APIView):
 
     @extend_schema(
         operation_id="tax_rates_create",
-        description="Creates the rate of a (country, tax category), or changes it when it exists.",
+        description="Creates the rate of a (country, tax category) over a period of days (`valid_from` to "
+        "`valid_to`, both included; no `valid_to`: open-ended), or changes the period starting on `valid_from` "
+        "when it exists. An invoice takes the rate in force on its issue date. A period sharing a day with "
+        "another of the same country and category is refused (409, `tax_rate_period_overlap`): end the "
+        "earlier period first by posting it again with its `valid_to`.",
         request=s.TaxRateInputSerializer,
-        responses={201: s.TaxRateOutputSerializer, **problems(400, 422)},
+        responses={201: s.TaxRateOutputSerializer, **problems(400, 409, 422)},
     )
     @idempotent
     def post(self, request: Request) -> Response:

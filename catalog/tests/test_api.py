@@ -72,7 +72,17 @@ def test_smart_fleet_quote_for_three_devices(api: APIClient, smart_fleet: dict[s
     assert [t["units"] for t in usage_line["detail"]["tiers"]] == ["10000", "928"]
     # net 239.64; VAT 20 % = 47.928 -> 47.93; total 287.57
     assert body["net_total"] == "239.64"
-    assert body["taxes"] == [{"category": "standard", "rate": "20.00", "base": "239.64", "amount": "47.93"}]
+    assert body["taxes"] == [
+        {
+            "category": "standard",
+            "rate": "20.00",
+            "base": "239.64",
+            "amount": "47.93",
+            "vat_category": "S",
+            "exemption_reason_code": "",
+            "exemption_reason": "",
+        }
+    ]
     assert body["total"] == "287.57"
 
 

@@ -25,8 +25,26 @@ DUPONT: dict[str, Any] = {
 }
 
 
-def dupont(tenant: Tenant, *, at: datetime | None = None, **changes: Any) -> Customer:
-    """Transports Dupont: FR, Europe/Paris, EUR, French, billing day 1. A change to None leaves the
-    field to its default (``billing_day=None``: the first subscription's start sets it)."""
+# Dupont's postal address, which its invoices are sent to (EN 16931 BG-8).
+DUPONT_ADDRESS: dict[str, str] = {
+    "address_line1": "8 avenue des Transporteurs",
+    "postal_code": "94150",
+    "city": "Rungis",
+}
+
+
+def dupont(tenant: Tenant, *, at: datetime | None = None, address: bool = True, **changes: Any) -> Customer:
+    """Transports Dupont: FR, Europe/Paris, EUR, French, billing day 1, with its postal address
+    (``address=False``: none yet). A change to None leaves the field to its default
+    (``billing_day=None``: the first subscription's start sets it)."""
     fields = {name: value for name, value in {**DUPONT, **changes}.items() if value is not None}
-    return customer_create(tenant=tenant, actor=ACTOR, at=at or timezone.now(), **fields)
+    customer = customer_create(tenant=tenant, actor=ACTOR, at=at or timezone.now(), **fields)
+    return with_address(customer) if address else customer
+
+
+def with_address(customer: Customer, **address: str) -> Customer:
+    """Give ``customer`` a postal address (Dupont's, or ``address``), written on the row."""
+    for field, value in {**DUPONT_ADDRESS, **address}.items():
+        setattr(customer, field, value)
+    customer.save(update_fields=[*DUPONT_ADDRESS, *address])
+    return customer

@@ -98,6 +98,7 @@ class InvoiceLineSerializer(OutputModelSerializer):
             "unit_amount",
             "amount",
             "tax_category",
+            "vat_category",
             "devices",
             "detail",
             "adjustment",
@@ -109,10 +110,16 @@ class InvoiceTaxSerializer(OutputModelSerializer):
     rate = DecimalString()
     base = MoneyAmount("base", currency="invoice.currency")
     amount = MoneyAmount("amount", currency="invoice.currency")
+    vat_category = serializers.CharField(
+        help_text="EN 16931 VAT category code: S, Z, E, AE (reverse charge), K (intra-community supply), G "
+        "(export), O (not subject to VAT)"
+    )
+    exemption_reason_code = serializers.CharField(help_text="VATEX code, e.g. VATEX-EU-AE; empty for S, Z and E")
+    exemption_reason = serializers.CharField(help_text="the legal mention, in the invoice's language; empty for S, Z")
 
     class Meta:
         model = InvoiceTax
-        fields = ["category", "rate", "base", "amount"]
+        fields = ["category", "rate", "base", "amount", "vat_category", "exemption_reason_code", "exemption_reason"]
 
 
 class InvoiceOutputSerializer(OutputModelSerializer):

@@ -113,7 +113,12 @@ class InvoiceDetailApi(APIView):
 
 class InvoiceFinalizeApi(APIView):
     @extend_schema(
-        operation_id="invoices_finalize", request=None, responses={200: s.InvoiceOutputSerializer, **problems(404, 409)}
+        operation_id="invoices_finalize",
+        request=None,
+        description="Numbers the draft, renders its documents and e-mails them. A document that would not be a "
+        "valid EN 16931 e-invoice is refused (422, `einvoice_incomplete`), with one entry per missing field in "
+        "`errors` (`seller.vat_number`, `buyer.address_line1`...).",
+        responses={200: s.InvoiceOutputSerializer, **problems(404, 409, 422)},
     )
     def post(self, request: Request, pk: str) -> Response:
         tenant = request_tenant(request)
@@ -197,7 +202,10 @@ class InvoiceFacturxApi(_DocumentApi):
         operation_id="invoices_facturx",
         responses={
             (200, "application/pdf"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="PDF/A-3 with the EN 16931 CII XML embedded"
+                OpenApiTypes.BINARY,
+                description="PDF/A-3 with the EN 16931 CII XML embedded. 409 `document_not_ready` for a draft; 409 "
+                "`facturx_not_available` for a document without one (a currency with three decimals, a seller "
+                "outside the EU that has not turned Factur-X on): its PDF is the document.",
             ),
             **problems(404, 409),
         },
@@ -241,6 +249,7 @@ class ProjectedLineSerializer(serializers.Serializer):
     unit_amount = DecimalString(allow_null=True)
     amount = AmountString()
     tax_category = serializers.ChoiceField(choices=TaxCategory.choices)
+    vat_category = serializers.CharField(help_text="EN 16931 VAT category code the tax rules give the line")
     devices = serializers.ListField(child=serializers.CharField())
     detail = DetailField()
 

@@ -14,6 +14,7 @@ from billing_platform.errors import FieldError
 from billing_platform.periods import clamp_day, local_date, local_midnight
 from customers.models import Customer
 from invoicing.composition import BillingContext, Composition, billing_context_load, compose
+from invoicing.einvoice import einvoice_applies, einvoice_incomplete_detail, einvoice_missing
 from invoicing.errors import BillingDateNotArrived
 from invoicing.events import bill_run_completed_emit
 from invoicing.models import (
@@ -149,6 +150,7 @@ class BillRunChunk:
         self.run = run
         self.settings = settings
         self.at = at
+        self.einvoices = einvoice_applies(run.tenant, settings)
 
     def bill(self, customers: Sequence[Customer]) -> None:
         # Reads failing point at broken data (a warning); a write racing another worker is routine.
@@ -198,10 +200,23 @@ class BillRunChunk:
                 except Exception as exc:  # a customer's failure is data for the run, not a crash of it
                     outcomes.append((customer, "failed", None, self._failure(customer, exc)))
                     continue
-                if composition.lines:
-                    compositions.append(composition)
-                else:
+                if not composition.lines:
                     outcomes.append((customer, "nothing", None, ""))
+                    continue
+                # An invoice finalized as it is written must be a valid e-invoice: else the
+                # customer fails, with what is missing, and nothing is written for it.
+                if self.settings.auto_finalize and self.einvoices:
+                    missing = einvoice_missing(
+                        tenant=self.run.tenant,
+                        customer=customer,
+                        vat_categories={x.vat_category for x in composition.lines},
+                    )
+                    if missing:
+                        reason = einvoice_incomplete_detail(missing)
+                        logger.warning("bill run %s: customer %s not invoiced: %s", self.run.pk, customer.pk, reason)
+                        outcomes.append((customer, "failed", None, reason))
+                        continue
+                compositions.append(composition)
             finalize_with = self.settings if self.settings.auto_finalize else None
             invoices = invoices_write(compositions, bill_run=self.run, at=self.at, finalize_with=finalize_with)
             outcomes += [(invoice.customer, "invoiced", invoice, "") for invoice in invoices]

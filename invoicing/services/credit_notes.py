@@ -13,7 +13,9 @@ from djmoney.money import Money
 from billing_platform.errors import FieldError
 from billing_platform.money import round_minor
 from billing_platform.periods import Period, local_date
-from catalog.taxes import taxes_for
+from catalog.taxes import LineTax, Taxable, taxes_for
+from catalog.vat import rated_vat_category
+from invoicing.einvoice import einvoice_check
 from invoicing.errors import InvalidCreditNote
 from invoicing.lines import DraftLine, LineType
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine
@@ -43,6 +45,7 @@ def credit_note_create(
                 unit_amount=line.unit_amount,
                 amount=amount,
                 tax_category=line.tax_category,
+                vat_category=line.vat_category or rated_vat_category(line.tax_category),
                 subscription=line.subscription,
                 period=Period(line.period_start, line.period_end)
                 if line.period_start is not None and line.period_end is not None
@@ -52,15 +55,25 @@ def credit_note_create(
             )
             for line, amount in wanted
         ]
-        # The credited invoice's rates, not today's: the note gives back the tax that was charged. A
-        # category without a tax row on the invoice was taxed at nothing.
-        rates = {x.tax_category: Decimal(0) for x in credited} | {t.category: t.rate for t in invoice.taxes.all()}
+        # A credit note is finalized at once: refused before anything is written when it would not
+        # be a valid e-invoice (the seller's identity may have changed since the invoice).
+        einvoice_check(
+            tenant=invoice.tenant, customer=invoice.customer, vat_categories={x.vat_category for x in credited}
+        )
+        # The credited invoice's taxes, not today's rates nor today's decision: the note gives back
+        # the tax that was charged, under the same category and mention. A line whose category has
+        # no tax row on the invoice was taxed at nothing.
+        charged = {(t.category, t.vat_category or rated_vat_category(t.category)): t for t in invoice.taxes.all()}
+
+        def line_tax(line: Taxable) -> LineTax:
+            code = getattr(line, "vat_category", "") or rated_vat_category(line.tax_category)
+            tax = charged.get((line.tax_category, code))
+            if tax is None:
+                return LineTax(code, Decimal(0))
+            return LineTax(code, tax.rate, tax.exemption_reason_code, tax.exemption_reason)
+
         taxes, _ = taxes_for(
-            tenant=invoice.tenant,
-            country=invoice.customer.country,
-            lines=credited,
-            currency=invoice.currency,
-            rates=rates,
+            lines=credited, line_tax=line_tax, currency=invoice.currency, country=invoice.customer.country
         )
         net = Money(sum((x.signed_amount for x in credited), Decimal(0)), invoice.currency)
         tax = Money(sum((t.amount for t in taxes), Decimal(0)), invoice.currency)

@@ -133,6 +133,7 @@ def invoice_lines_write(lines: Mapping[Invoice, Sequence[DraftLine]]) -> None:
                 amount=x.amount,
                 precise_amount=_precise(x.precise_amount),
                 tax_category=x.tax_category,
+                vat_category=x.vat_category,
                 devices=list(x.devices),
                 detail=_jsonable(x.detail),
                 adjustment=x.adjustment,
@@ -158,7 +159,15 @@ def invoice_taxes_write(taxes: Mapping[Invoice, Sequence[TaxLine]]) -> None:
     InvoiceTax.objects.bulk_create(
         [
             InvoiceTax(
-                tenant=invoice.tenant, invoice=invoice, category=t.category, rate=t.rate, base=t.base, amount=t.amount
+                tenant=invoice.tenant,
+                invoice=invoice,
+                category=t.category,
+                vat_category=t.vat_category,
+                exemption_reason_code=t.exemption_reason_code,
+                exemption_reason=t.exemption_reason,
+                rate=t.rate,
+                base=t.base,
+                amount=t.amount,
             )
             for invoice, invoice_taxes in taxes.items()
             for t in invoice_taxes

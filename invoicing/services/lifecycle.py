@@ -9,6 +9,7 @@ from django.db import transaction
 from djmoney.money import Money
 
 from billing_platform.errors import invalid
+from invoicing.einvoice import einvoice_check, invoice_vat_categories
 from invoicing.errors import InvalidInvoiceTransition
 from invoicing.events import invoice_voided_emit, invoices_finalized_emit
 from invoicing.models import Invoice, InvoiceKind, InvoiceStatus, InvoicingSettings
@@ -54,8 +55,11 @@ def reason_check(reason: str) -> None:
 def invoice_finalize(*, invoice: Invoice, actor: Actor, at: datetime) -> Invoice:
     settings, _ = InvoicingSettings.objects.get_or_create(tenant_id=invoice.tenant_id)
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        invoice = Invoice.objects.select_for_update().select_related("tenant", "customer").get(pk=invoice.pk)
         invoice_action_check(invoice, "finalize")
+        # A finalized document is never changed: one that would not be a valid e-invoice is refused
+        # now, naming what is missing.
+        einvoice_check(tenant=invoice.tenant, customer=invoice.customer, vat_categories=invoice_vat_categories(invoice))
         invoices_finalize_locked([invoice], settings=settings, actor=actor, at=at)
     return invoice
 

@@ -19,7 +19,9 @@ from tenancy.errors import InvalidTenantSettings
 from tenancy.models import Tenant
 from tenancy.services import audited_update
 
-INVOICING_SETTINGS_FIELDS = ("auto_finalize", "invoice_prefix", "credit_note_prefix")
+INVOICING_SETTINGS_FIELDS = ("auto_finalize", "invoice_prefix", "credit_note_prefix", "facturx_outside_eu")
+# The settings that are true or false.
+BOOLEAN_FIELDS = ("auto_finalize", "facturx_outside_eu")
 # A number is "<prefix>-<year>-<sequence>" (INV-2026-000001), at most 32 characters: the prefix has
 # up to 8, starts with a letter or digit and adds no spaces that a customer would mistype.
 PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,7}$")
@@ -33,7 +35,8 @@ def invoicing_settings_get(*, tenant: Tenant) -> InvoicingSettings:
 def invoicing_settings_update(
     *, tenant: Tenant, actor: Actor, at: datetime, data: Mapping[str, Any]
 ) -> InvoicingSettings:
-    """Change some of ``auto_finalize``, ``invoice_prefix`` and ``credit_note_prefix``.
+    """Change some of ``auto_finalize``, ``invoice_prefix``, ``credit_note_prefix`` and
+    ``facturx_outside_eu`` (a seller outside the EU embeds Factur-X too).
 
     A new prefix applies to the documents finalized from now on; numbers already given stay, and
     the gapless sequence of the year goes on (INV-2026-000041, then FAC-2026-000042).
@@ -43,11 +46,11 @@ def invoicing_settings_update(
     for field, value in data.items():
         if field not in INVOICING_SETTINGS_FIELDS:
             errors.append(FieldError(field, "not_editable", "%s is not an invoicing setting." % field))
-        elif field == "auto_finalize":
+        elif field in BOOLEAN_FIELDS:
             if isinstance(value, bool):
                 cleaned[field] = value
             else:
-                errors.append(FieldError(field, "invalid_type", "auto_finalize must be true or false."))
+                errors.append(FieldError(field, "invalid_type", "%s must be true or false." % field))
         elif isinstance(value, str):
             cleaned[field] = value.strip()
         else:

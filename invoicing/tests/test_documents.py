@@ -4,6 +4,7 @@ and the invoice e-mail, on the Smart Fleet invoice of 1 April 2026 (specs/billin
 import io
 import subprocess
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from billing_platform.money import round_minor
+from catalog.vat import exemption_reason, rated_vat_category
 from customers.models import Customer
 from customers.tests.factories import dupont
 from invoicing.documents import invoice_render_and_send
@@ -42,6 +44,13 @@ NNBSP = "\u202f"  # Babel's thousands separator in fr_FR: 3 800
 
 def paris(year: int, month: int, day: int, hour: int = 0) -> datetime:
     return datetime(year, month, day, hour, tzinfo=PARIS)
+
+
+@pytest.fixture
+def tenant(make_tenant: Callable[..., Tenant]) -> Tenant:
+    """A tenant that has not filled in its seller identity: the documents leave out what it lacks
+    (these documents are written straight to the database; finalizing one checks it first)."""
+    return make_tenant("acme", name="Acme Telematics", seller=False)
 
 
 @pytest.fixture
@@ -78,10 +87,13 @@ def _invoice(
             data["unit_amount"] = Decimal(data["unit_amount"])
         InvoiceLine.objects.create(tenant=customer.tenant, invoice=invoice, position=position, **data)
     for category, rate, base, amount in taxes:
+        code = rated_vat_category(category)
         InvoiceTax.objects.create(
             tenant=customer.tenant,
             invoice=invoice,
             category=category,
+            vat_category=code,
+            exemption_reason=exemption_reason(code, language=invoice.language),
             rate=Decimal(rate),
             base=Decimal(base),
             amount=Decimal(amount),
@@ -399,7 +411,12 @@ def test_credit_note_has_type_code_381_and_references_the_credited_invoice(
     assert _text(root, "//ram:InvoiceReferencedDocument/ram:FormattedIssueDateTime/qdt:DateTimeString") == "20260401"
     assert _text(root, SUMMATION + "ram:GrandTotalAmount") == "60.00"
     assert _text(root, SUMMATION + "ram:DuePayableAmount") == "60.00"
-    assert not root.xpath("//ram:SpecifiedTradePaymentTerms", namespaces=NS)
+    # BR-CO-25: an amount to pay needs a due date or terms; 3 April + 30 days = 3 May
+    assert _text(root, "//ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString") == "20260503"
+    assert _text(root, "//ram:SpecifiedTradePaymentTerms/ram:Description") == (
+        "Imputé sur la facture INV-2026-000001, ou remboursé sous 30 jours à compter de la date d’émission, "
+        "au plus tard le 3 mai 2026."
+    )
     _assert_en16931_arithmetic(root)
     html = invoice_html(note)
     expected = ["Avoir", "CN-2026-000001", "INV-2026-000001", "1 avril 2026", "Motif\xa0: Devices returned"]
@@ -468,6 +485,7 @@ def test_cii_xml_seller_has_vat_id_registration_contact_and_address_in_schema_or
         "SpecifiedLegalOrganization",
         "DefinedTradeContact",
         "PostalTradeAddress",
+        "URIUniversalCommunication",
         "SpecifiedTaxRegistration",
     ]
     assert _text(seller, "ram:Name") == "Smart Fleet Telematics SAS"

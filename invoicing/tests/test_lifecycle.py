@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from billing_platform.errors import InvalidInput
 from catalog.services import plan_create, product_create, tax_rate_set
 from customers.services import customer_create
+from customers.tests.factories import with_address
 from invoicing.errors import InvalidInvoiceTransition
 from invoicing.models import Invoice, InvoiceKind, InvoiceStatus
 from invoicing.policies import invoice_actions
@@ -50,6 +51,7 @@ def finalized_invoice(tenant: Tenant) -> Invoice:
         timezone="Europe/Paris",
         billing_day=1,
     )
+    with_address(customer)
     subscription_create(
         tenant=tenant,
         actor=ACTOR,

@@ -348,7 +348,17 @@ def test_the_api_shows_the_smart_fleet_numbers_and_404s_an_unknown_customer(
     ]
     assert projected["lines"][1]["devices"] == ["C"]
     assert (projected["net_total"], projected["total"]) == ("257.14", "308.57")
-    assert projected["taxes"] == [{"category": "standard", "rate": "20.00", "base": "257.14", "amount": "51.43"}]
+    assert projected["taxes"] == [
+        {
+            "category": "standard",
+            "rate": "20.00",
+            "base": "257.14",
+            "amount": "51.43",
+            "vat_category": "S",
+            "exemption_reason_code": "",
+            "exemption_reason": "",
+        }
+    ]
     assert unknown.status_code == 404
     assert unknown["Content-Type"] == "application/problem+json"
     assert unknown.json()["code"] == "customer_not_found"

@@ -14,7 +14,7 @@ from catalog.services import tax_rate_set
 from catalog.tests.factories import platform_plan, smart_fleet_catalog
 from customers.models import Customer
 from customers.services import customer_create
-from customers.tests.factories import dupont
+from customers.tests.factories import dupont, with_address
 from subscriptions.models import Subscription
 from subscriptions.services import device_event_apply, subscription_create
 from tenancy.actors import Actor
@@ -125,6 +125,7 @@ def monthly_fee_customers(tenant: Tenant, count: int = 1, *, countries: Sequence
             timezone="Europe/Paris",
             billing_day=1,
         )
+        with_address(customer)
         signed_subscription(
             tenant=tenant,
             customer=customer,

@@ -4,7 +4,9 @@ mid-period signature, a one-time activation fee per device, data priced by a mat
 (from the device's attributes) and time band (in the customer's zone), and a late event. Every
 invoice line and total is computed by hand below.
 
-The offer (USD, sales tax 7.25 % on every product), plan ``pacific-quarterly``, quarterly, 14-day trial:
+The seller is established in the United States (a seller outside the EU keeps the rate table of the
+buyer's country, and issues no Factur-X unless it turns it on). The offer (USD, sales tax 7.25 % on
+every product), plan ``pacific-quarterly``, quarterly, 14-day trial:
 
 - service ``platform``: 90.00 per device and quarter, in advance, from the subscription's start;
 - fee ``activation``: 15.00 per device, once, on its first activation;
@@ -137,6 +139,14 @@ class Quarter:
     def __init__(self, tenant: Tenant, api: APIClient, make_client: Any, capture: Any) -> None:
         self.secret = generate_webhook_secret()
         tenant.device_cloud_secrets = [self.secret]
+        # A seller established in the United States: its US customers pay the sales tax of their
+        # state, a rate of its table (a seller outside the EU keeps the buyer country's rates).
+        tenant.country, tenant.vat_number, tenant.legal_registration_id, tenant.legal_registration_scheme = (
+            "US",
+            "",
+            "",
+            "",
+        )
         tenant.save()
         self.api, self.capture = api, capture
         self.cloud = make_client(tenant, ApiKeyScope.DEVICE_CLOUD)

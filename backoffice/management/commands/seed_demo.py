@@ -34,6 +34,13 @@ SELLER = {
     "billing_email": "facturation@smartfleet.test",
 }
 
+# Where each demo customer's invoices are sent (EN 16931 BG-8), set on the rows.
+ADDRESSES = {
+    "dupont": {"address_line1": "8 avenue des Transporteurs", "postal_code": "94150", "city": "Rungis"},
+    "nordlog": {"address_line1": "Hamngatan 4", "postal_code": "111 47", "city": "Stockholm"},
+    "pacific-haul": {"address_line1": "100 Harbor Blvd", "postal_code": "90731", "city": "San Pedro"},
+}
+
 CUSTOMERS = [
     {
         "external_id": "dupont",
@@ -54,6 +61,9 @@ CUSTOMERS = [
         "currency": "EUR",
         "timezone": "Europe/Stockholm",
         "language": "en",
+        # A Swedish business with its VAT number: its hardware is an intra-community supply (K) and
+        # its services are reverse-charged (AE).
+        "tax_id": "SE556012579001",
         "billing_day": 15,
     },
     {
@@ -96,7 +106,14 @@ class Command(BaseCommand):
             existing = set(Customer.objects.filter(tenant=tenant).values_list("external_id", flat=True))
             for data in CUSTOMERS:
                 if data["external_id"] not in existing:
-                    customer_create(tenant=tenant, actor=actor, at=now, **data)  # type: ignore[arg-type]
+                    customer = customer_create(tenant=tenant, actor=actor, at=now, **data)  # type: ignore[arg-type]
+                    for field, value in ADDRESSES[customer.external_id].items():
+                        setattr(customer, field, value)
+                    customer.save(update_fields=list(ADDRESSES[customer.external_id]))
+            if not tenant.iban:
+                # The demo's bank account, printed as the payment instructions of its invoices.
+                tenant.iban, tenant.bic = "FR7630006000011234567890189", "AGRIFRPPXXX"
+                tenant.save(update_fields=["iban", "bic"])
             if not Plan.objects.filter(tenant=tenant, code="smart-fleet").exists():
                 _seed_catalog(tenant, actor, now)
             new_key = None
