@@ -80,13 +80,15 @@ BUCKET_ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00+00'"
 # order and cannot deadlock.
 INSERT_SQL = (
     """
-WITH new_keys AS (
+WITH staged AS (
+    DELETE FROM usage_staging RETURNING *
+), new_keys AS (
     INSERT INTO usage_event_key (tenant_id, transaction_id)
-    SELECT tenant_id, transaction_id FROM usage_staging
+    SELECT tenant_id, transaction_id FROM staged
     ON CONFLICT DO NOTHING
     RETURNING transaction_id
 ), new_events AS (
-    SELECT s.* FROM usage_staging s JOIN new_keys k ON k.transaction_id = s.transaction_id
+    SELECT s.* FROM staged s JOIN new_keys k ON k.transaction_id = s.transaction_id
 ), inserted AS (
     INSERT INTO usage_event (tenant_id, transaction_id, meter_id, subscription_id, device_id, "timestamp", value,
                              properties, time_band, received_at, late)
@@ -137,14 +139,14 @@ SELECT transaction_id FROM new_keys
 # batch out meanwhile (a batch writes both tables in one statement, which locks both first).
 REBUILD_DAILY_SQL = (
     "LOCK TABLE usage_usagerollup IN SHARE ROW EXCLUSIVE MODE",
-    "DELETE FROM usage_usagedailyrollup WHERE day >= %(since)s",
+    "DELETE FROM usage_usagedailyrollup WHERE tenant_id = %(tenant)s AND day >= %(since)s",
     f"""
 INSERT INTO usage_usagedailyrollup (tenant_id, subscription_id, meter_id, day, dimensions, time_band,
                                     event_count, value_sum, value_max, latest_at, latest_value)
 SELECT tenant_id, subscription_id, meter_id, date_bin('1 day', bucket, {BUCKET_ORIGIN}), dimensions, time_band,
        sum(event_count), sum(value_sum), max(value_max), max(latest_at),
        (array_agg(latest_value ORDER BY latest_at DESC NULLS LAST))[1]
-FROM usage_usagerollup WHERE bucket >= %(since)s
+FROM usage_usagerollup WHERE tenant_id = %(tenant)s AND bucket >= %(since)s
 GROUP BY 1, 2, 3, 4, 5, 6
 """,
 )
@@ -515,12 +517,13 @@ def events_ingest(
     return IngestResult([o for o in outcomes if o is not None])
 
 
-def daily_rollups_rebuild(*, since: datetime | None = None) -> None:
-    """Make the daily rollups from ``since`` (floored to a UTC day; all of them without it) equal to
-    the 15-minute rollups again, e.g. after a deploy that let an older process write only those.
-    Batches wait until it commits."""
+def daily_rollups_rebuild(*, tenant: Tenant, since: datetime | None = None) -> None:
+    """Make the tenant's daily rollups from ``since`` (floored to a UTC day; all of them without it)
+    equal to the 15-minute rollups again, e.g. after a deploy that let an older process write only
+    those. Batches wait until it commits. Run it under the tenant's row-level security, for each
+    tenant: ``with tenant_context(tenant): daily_rollups_rebuild(tenant=tenant)``."""
     start = datetime(2000, 1, 1, tzinfo=UTC) if since is None else since.astimezone(UTC)
-    params = {"since": start.replace(hour=0, minute=0, second=0, microsecond=0)}
+    params: dict[str, Any] = {"tenant": tenant.pk, "since": start.replace(hour=0, minute=0, second=0, microsecond=0)}
     with transaction.atomic(), connection.cursor() as cursor:
         for statement in REBUILD_DAILY_SQL:
             cursor.execute(statement, params)

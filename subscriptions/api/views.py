@@ -11,6 +11,7 @@ from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import PROBLEM_SCHEMA, problems
 from billing_platform.errors import FieldError, InvalidInput
+from billing_platform.rls import tenant_activate
 from catalog.errors import PlanNotFound
 from catalog.selectors import plan_get
 from customers.errors import CustomerNotFound
@@ -162,6 +163,7 @@ class DeviceCloudWebhookApi(APIView):
         if tenant is None:
             # Same answer as a bad signature: no way to probe which tenants exist.
             raise WebhookSignatureInvalid("Webhook signature rejected.")
+        tenant_activate(tenant)  # the database's row-level security: this tenant's rows from here on
         return tenant
 
 
