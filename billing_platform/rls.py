@@ -38,8 +38,10 @@ from psycopg.pq import TransactionStatus
 TENANT_SETTING = "tripod.tenant_id"
 POLICY = "tenant_isolation"
 # The current tenant as the policies read it: NULL when none is set (an unset setting, or '' once
-# reset), and a NULL matches no row. A stable expression, so the (tenant_id, ...) indexes serve it.
-CURRENT_TENANT = f"NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid"
+# reset), and a NULL matches no row. As a scalar subquery it is computed once per statement (an
+# InitPlan), not once per row, and compared like a parameter: the (tenant_id, ...) indexes serve it,
+# and next to the query's own ``tenant_id = X`` it is a single one-time check.
+CURRENT_TENANT = f"(SELECT NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid)"
 
 # Tables with a tenant column that stay outside the wall, and why: each is read to find the tenant.
 TABLES_OUTSIDE_RLS = {

@@ -8,14 +8,17 @@ stored, in this batch or earlier) or ``rejected`` with a reason. Rejected events
 """
 
 import logging
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from billing_platform.json_input import json_depth_exceeds, max_json_depth
 from catalog.models import Aggregation, Meter, PlanComponent, ProductKind
@@ -80,15 +83,13 @@ BUCKET_ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00+00'"
 # order and cannot deadlock.
 INSERT_SQL = (
     """
-WITH staged AS (
-    DELETE FROM usage_staging RETURNING *
-), new_keys AS (
+WITH new_keys AS (
     INSERT INTO usage_event_key (tenant_id, transaction_id)
-    SELECT tenant_id, transaction_id FROM staged
+    SELECT tenant_id, transaction_id FROM usage_staging
     ON CONFLICT DO NOTHING
     RETURNING transaction_id
 ), new_events AS (
-    SELECT s.* FROM staged s JOIN new_keys k ON k.transaction_id = s.transaction_id
+    SELECT s.* FROM usage_staging s JOIN new_keys k ON k.transaction_id = s.transaction_id
 ), inserted AS (
     INSERT INTO usage_event (tenant_id, transaction_id, meter_id, subscription_id, device_id, "timestamp", value,
                              properties, time_band, received_at, late)
@@ -529,6 +530,10 @@ def daily_rollups_rebuild(*, tenant: Tenant, since: datetime | None = None) -> N
             cursor.execute(statement, params)
 
 
+# Connections whose staging table may still hold a batch of their open transaction.
+_staging_filled: "weakref.WeakSet[BaseDatabaseWrapper]" = weakref.WeakSet()
+
+
 def _write(rows: list[list[Any]]) -> set[str]:
     ensure_partitions(r[5].astimezone(UTC).date() for r in rows)  # partitions are UTC months
     with connection.cursor() as cursor:
@@ -539,6 +544,14 @@ def _write(rows: list[list[Any]]) -> set[str]:
                 time_band varchar(50), received_at timestamptz, late boolean, dims jsonb, counted boolean
             ) ON COMMIT DELETE ROWS"""
         )
+        # The table empties when its transaction commits. A batch written earlier in the same
+        # transaction (a script, a test) left its rows: they must not be written again, and under
+        # row-level security another tenant's rows would be refused.
+        wrapper = connections[DEFAULT_DB_ALIAS]
+        if wrapper in _staging_filled:
+            cursor.execute("TRUNCATE usage_staging")
+        _staging_filled.add(wrapper)
+        transaction.on_commit(partial(_staging_filled.discard, wrapper))
         raw = cursor.cursor  # psycopg's own cursor, for COPY
         with raw.copy("COPY usage_staging (%s) FROM STDIN" % ", ".join(STAGING_COLUMNS)) as copy:
             for row in rows:
