@@ -7,6 +7,6 @@ class BillingPlatformConfig(AppConfig):
     verbose_name = "Billing platform"
 
     def ready(self) -> None:
-        from billing_platform import rls
+        from billing_platform import checks, rls  # noqa: F401 - checks registers the system check
 
         connection_created.connect(rls.connection_created, dispatch_uid="tripod_rls_connection_created")

@@ -274,3 +274,20 @@ def test_the_application_role_is_bound_by_the_policies_and_owns_nothing() -> Non
             "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = %s)", [role]
         )
         assert cursor.fetchone() == (0,)
+
+
+def test_the_system_check_refuses_a_role_that_bypasses_the_policies(settings: Any) -> None:
+    from billing_platform.checks import app_role_bound_by_row_level_security as check
+
+    assert check(None, databases=["default"]) == []
+    # with no switch, the application would run as the suite's login role, a superuser
+    settings.DATABASE_APP_ROLE = ""
+    [error] = check(None, databases=["default"])
+    assert error.id == "tripod.E001"
+    assert "is a superuser: row-level security does not bind it" in error.msg
+    settings.DATABASE_APP_ROLE = "tripod_not_created_yet"
+    [warning] = check(None, databases=["default"])
+    assert (warning.id, warning.msg) == (
+        "tripod.W001",
+        "The database role 'tripod_not_created_yet' (DATABASE_APP_ROLE) does not exist yet.",
+    )

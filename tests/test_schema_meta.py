@@ -70,7 +70,10 @@ def tenant_tables() -> dict[str, tuple[bool, bool, str | None, str | None]]:
 def test_every_table_with_a_tenant_column_is_behind_row_level_security() -> None:
     tables = tenant_tables()
     # as PostgreSQL prints the policy's expression back
-    rule = "(tenant_id = ( SELECT (NULLIF(current_setting('tripod.tenant_id'::text, true), ''::text))::uuid AS \"nullif\"))"
+    rule = (
+        "(tenant_id = ( SELECT (NULLIF(current_setting('tripod.tenant_id'::text, true), ''::text))::uuid"
+        ' AS "nullif"))'
+    )
     behind = {name: state for name, state in tables.items() if name not in rls.TABLES_OUTSIDE_RLS}
     assert len(behind) >= 31
     unprotected = sorted(name for name, state in behind.items() if state != (True, True, rule, rule))
