@@ -1,6 +1,15 @@
-"""Fixtures shared by every app's tests: tenants, API clients with keys of each scope, staff users."""
+"""Fixtures shared by every app's tests: tenants, API clients with keys of each scope, staff users.
 
-from collections.abc import Callable
+Row-level security in tests (``billing_platform.rls``): a test body runs as the session user (the
+superuser of DATABASE_URL), which the policies do not bind, so fixtures and factories create data
+for several tenants and assertions read it without ceremony. What the test calls runs as in
+production: a request (``TenantScopeMiddleware``), a Celery task (``ScopedTask``/``TenantTask``,
+eager or in a worker) and a ``tenant_context`` block switch to the application role and see one
+tenant's rows, or none. A test that must see the database as the application does outside those
+takes the ``app_role`` fixture.
+"""
+
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -8,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from billing_platform import rls
 from customers.tests.factories import DUPONT
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Membership, Role, Tenant
@@ -37,6 +47,19 @@ def webhooks_to_private_targets(settings: Any) -> None:
     """Tests send webhooks to receivers on 127.0.0.1: private targets are allowed, as under DEBUG.
     The tests of the refusal turn it off."""
     settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+
+
+# Test bodies keep the session user; requests, tasks and tenant_context blocks switch (see above).
+rls.set_role_on_connect = False
+
+
+@pytest.fixture
+def app_role(db: Any) -> Iterator[None]:
+    """The test body runs as the application role with no tenant set, as a management command or a
+    shell does in production: tenant-owned tables read empty until a ``tenant_context`` block. Ask
+    for it after the fixtures that create data (fixtures are set up in the order they are named)."""
+    with rls.tenant_context(None):
+        yield
 
 
 @pytest.fixture

@@ -949,9 +949,15 @@ def main() -> int:
         import django
 
         django.setup()
+        from billing_platform import rls
+
+        # This process seeds as the login role, as the tests do; what it measures runs under the
+        # tenant's row-level security (tenant_context), and the workers as in production.
+        rls.set_role_on_connect = False
         now = now_utc()
         seeded, ok = seed(args, now, url)
-        measure_queries(seeded, args.sample, args.profile_customers, now)
+        with rls.tenant_context(seeded.tenant):
+            measure_queries(seeded, args.sample, args.profile_customers, now)
         if not args.skip_run:
             workers = Workers(count=args.workers, concurrency=args.concurrency, env=env, logdir=Path(tmp))
             try:

@@ -592,8 +592,11 @@ def time_aggregations(url: str, seed: Seed, now: datetime, runs: int) -> None:
         log(f"  the same after VACUUM (ANALYZE) usage_event: {ms:,.0f} ms")
         ms, rows = median_ms(lambda: conn.execute(ROLLUP_SQL, params).fetchall(), runs)
         log(f"  the same from the 15-minute rollups (usage_usagerollup): {ms:,.1f} ms {_rows(rows)}")
-    time_rollup_groups(seed, start, end, runs)
-    time_aggregate_function(seed, now, start, end, runs)
+    from billing_platform.rls import tenant_context
+
+    with tenant_context(seed.tenant_id):  # as the product reads them: under the tenant's row-level security
+        time_rollup_groups(seed, start, end, runs)
+        time_aggregate_function(seed, now, start, end, runs)
 
 
 def time_rollup_groups(seed: Seed, start: datetime, end: datetime, runs: int) -> None:
@@ -819,6 +822,11 @@ def main() -> int:
         django.setup()
         from django.db import connections
 
+        from billing_platform import rls
+
+        # This process seeds as the login role, as the tests do; what it measures runs under the
+        # tenant's row-level security (tenant_context), and gunicorn as in production.
+        rls.set_role_on_connect = False
         now = datetime.now(UTC)
         seeded = seed(args.devices, now)
         connections.close_all()  # before the client processes fork

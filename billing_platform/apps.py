@@ -1,6 +1,12 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class BillingPlatformConfig(AppConfig):
     name = "billing_platform"
     verbose_name = "Billing platform"
+
+    def ready(self) -> None:
+        from billing_platform import checks, rls  # noqa: F401 - checks registers the system check
+
+        connection_created.connect(rls.connection_created, dispatch_uid="tripod_rls_connection_created")

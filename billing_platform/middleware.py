@@ -10,6 +10,8 @@ import structlog
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
+from billing_platform.rls import request_scope
+
 logger = logging.getLogger("tripod.request")
 
 
@@ -58,6 +60,23 @@ class RejectNulMiddleware:
         if request.path.startswith("/api/"):
             return problem_response(400, "nul_character", "Malformed request", "NUL characters are not allowed.")
         return HttpResponseBadRequest("NUL characters are not allowed.")
+
+
+class TenantScopeMiddleware:
+    """The request runs as the application's database role with no tenant set, until the code that
+    learns the tenant sets it (``billing_platform.rls.tenant_activate``: the API key, the webhook's
+    tenant slug, the back-office membership); at the end the connection is put back as it was. So a
+    request never sees what the previous request on the same connection had set. The switch is made
+    just before the request's first query (``rls.request_scope``): a request that reads nothing
+    costs nothing, and a database that does not answer fails that first query as it would anyway.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with request_scope():
+            return self.get_response(request)
 
 
 class ApiTransactionMiddleware:

@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "billing_platform.middleware.TenantScopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -132,6 +133,11 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The role the application runs as (``SET ROLE`` on every connection), bound by the row-level
+# security policies of tenant-owned tables: no superuser, no BYPASSRLS, owner of nothing. The login
+# role of DATABASE_URL owns the tables and runs ``migrate``, which creates this role when it may and
+# grants it what it needs. Empty: the login role is used as it is (see docs/operations.md).
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "tripod_app")
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL

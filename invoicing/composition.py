@@ -139,7 +139,9 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
         customers_at=[(c, _due_instant(c, billing_date) - timedelta(microseconds=1)) for c in customers],
     )
     ids = [c.pk for c in customers]
-    live = Invoice.objects.filter(customer_id__in=ids, kind=InvoiceKind.INVOICE).exclude(status=InvoiceStatus.VOID)
+    live = Invoice.objects.filter(tenant=tenant, customer_id__in=ids, kind=InvoiceKind.INVOICE).exclude(
+        status=InvoiceStatus.VOID
+    )
     existing = {i.customer_id: i for i in live.filter(issue_date=billing_date).order_by("customer_id", "created_at")}
     # Late events billed now are those that arrived since each subscription's previous billing date:
     # the start of the period that closes now (a quarter back for a quarterly plan).
@@ -151,7 +153,9 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
     context.billed_fees = one_time_fees_billed(subscription_ids=with_fees)
     if due:
         for entry in (
-            ServiceCharge.objects.filter(subscription_id__in=list(due), change__isnull=False, invoiced_at__isnull=True)
+            ServiceCharge.objects.filter(
+                tenant=tenant, subscription_id__in=list(due), change__isnull=False, invoiced_at__isnull=True
+            )
             .select_related("component__product", "device", "change")
             .order_by("change__effective_at", "id")
         ):
@@ -210,6 +214,8 @@ def _billed_usage(
     lines = (
         InvoiceLine.objects.filter(
             Q(type=LineType.USAGE) | Q(type=LineType.CREDIT, adjustment=True),
+            tenant=tenant,
+            invoice__tenant=tenant,
             invoice__customer_id__in=[c.pk for c in customers],
             invoice__kind=InvoiceKind.INVOICE,
             invoice__issue_date__lt=billing_date,

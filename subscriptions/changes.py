@@ -53,6 +53,7 @@ from subscriptions.models import (
 from subscriptions.periods import subscription_period_at
 from subscriptions.services import _record, check_device_fields, check_instant, subscription_transition
 from tenancy.actors import Actor
+from tenancy.models import Tenant
 from tenancy.services import audit_record
 
 S = SubscriptionStatus
@@ -611,13 +612,13 @@ def _early_termination(subscription: Subscription, devices: Sequence[Device], at
     return entries
 
 
-def subscription_changes_apply_due(*, at: datetime) -> int:
-    """Apply scheduled changes whose time has come (downgrades, cancellations at period end).
-    Safe to run twice: each change is applied once, under a row lock."""
+def subscription_changes_apply_due(*, tenant: Tenant, at: datetime) -> int:
+    """Apply the tenant's scheduled changes whose time has come (downgrades, cancellations at period
+    end). Safe to run twice: each change is applied once, under a row lock."""
     applied = 0
-    due = SubscriptionChange.objects.filter(status=ChangeStatus.SCHEDULED, effective_at__lte=at).values_list(
-        "pk", flat=True
-    )
+    due = SubscriptionChange.objects.filter(
+        tenant=tenant, status=ChangeStatus.SCHEDULED, effective_at__lte=at
+    ).values_list("pk", flat=True)
     for pk in list(due):
         with transaction.atomic():
             change = SubscriptionChange.objects.select_for_update().filter(pk=pk, status=ChangeStatus.SCHEDULED).first()
@@ -663,8 +664,8 @@ def subscription_changes_apply_due(*, at: datetime) -> int:
     return applied
 
 
-def subscription_ends_apply_due(*, at: datetime) -> int:
-    """End the subscriptions that do not renew (``auto_renew: false``) once their commitment is over
+def subscription_ends_apply_due(*, tenant: Tenant, at: datetime) -> int:
+    """End the tenant's subscriptions that do not renew (``auto_renew: false``) once their commitment is over
     at ``at`` (billing.md: they end, their devices stop billing). Each ends at its
     ``commitment_ends_at``, however late this runs: cancelled, then ended, on its timeline. When the
     commitment ends inside a period whose in-advance fee was billed, the part after the end is
@@ -674,7 +675,11 @@ def subscription_ends_apply_due(*, at: datetime) -> int:
     that cannot be ended (no price left to credit with, say) is logged and left for the next run, and
     the others are ended. Returns how many were ended."""
     due = Subscription.objects.filter(
-        status__in=S.LIVE, auto_renew=False, commitment_ends_at__isnull=False, commitment_ends_at__lte=at
+        tenant=tenant,
+        status__in=S.LIVE,
+        auto_renew=False,
+        commitment_ends_at__isnull=False,
+        commitment_ends_at__lte=at,
     )
     ended = 0
     for pk in list(due.order_by("commitment_ends_at", "pk").values_list("pk", flat=True)):

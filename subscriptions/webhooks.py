@@ -166,8 +166,8 @@ def webhook_receive(
 def _enqueue(webhook: DeviceCloudWebhook) -> None:
     from subscriptions.tasks import webhook_apply_task
 
-    pk = str(webhook.pk)
-    transaction.on_commit(lambda: webhook_apply_task.delay(pk))
+    pk, tenant_id = str(webhook.pk), str(webhook.tenant_id)
+    transaction.on_commit(lambda: webhook_apply_task.delay(pk, tenant_id=tenant_id))
 
 
 def webhook_apply(*, webhook_pk: str, at: datetime) -> DeviceCloudWebhook:

@@ -9,6 +9,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from billing_platform.rls import tenant_activate
 from tenancy.keys import hash_api_key
 from tenancy.models import ApiKey, Tenant
 
@@ -46,6 +47,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if api_key is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         self._touch(api_key)
+        # From here on the database's row-level security shows this tenant's rows only.
+        tenant_activate(api_key.tenant_id)
         # On the Django request too, so middleware (request log) and helpers see the tenant.
         request._request.tenant = api_key.tenant  # type: ignore[attr-defined]
         return ApiKeyPrincipal(api_key), api_key

@@ -1,10 +1,12 @@
 """For logged-in staff, the current tenant is the one chosen in the session (tenant switcher),
-provided the user still has a membership there; otherwise the first of their memberships."""
+provided the user still has a membership there; otherwise the first of their memberships. The
+database's row-level security is set to it for the rest of the request."""
 
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from billing_platform.rls import tenant_activate
 from tenancy.selectors import membership_get, membership_list_for_user
 
 SESSION_KEY = "tenant_id"
@@ -28,6 +30,8 @@ class StaffTenantMiddleware:
                 if membership is not None:
                     request.session[SESSION_KEY] = str(membership.tenant_id)
             if membership is not None:
+                # The request's scope (TenantScopeMiddleware) now sees this tenant's rows only.
+                tenant_activate(membership.tenant_id)
                 request.tenant = membership.tenant  # type: ignore[attr-defined]
                 request.membership = membership  # type: ignore[attr-defined]
         return self.get_response(request)

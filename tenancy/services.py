@@ -20,6 +20,7 @@ from stdnum.fr import siren, siret
 
 from billing_platform.errors import FieldError, InvalidInput, invalid
 from billing_platform.money import is_known_currency
+from billing_platform.rls import tenant_context
 from billing_platform.validation import refused_character, validate_country, validate_timezone
 from tenancy.actors import Actor
 from tenancy.errors import (
@@ -174,18 +175,19 @@ def tenant_create(
             user = user_model.objects.create_user(username=admin_email, email=admin_email, password=password)
         Membership.objects.create(tenant=tenant, user=user, role=Role.OWNER)
         actor = Actor.system("create_tenant")
-        audit_record(
-            tenant=tenant,
-            actor=actor,
-            action="tenant.created",
-            object_type="tenant",
-            object_id=tenant.slug,
-            at=at,
-            after={"name": name, "currency": currency, "timezone": timezone, "owner": admin_email},
-        )
-        _, key = api_key_create(
-            tenant=tenant, name="Initial full-access key", scope=ApiKeyScope.FULL, actor=actor, at=at
-        )
+        with tenant_context(tenant):  # the new tenant's rows, behind row-level security
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="tenant.created",
+                object_type="tenant",
+                object_id=tenant.slug,
+                at=at,
+                after={"name": name, "currency": currency, "timezone": timezone, "owner": admin_email},
+            )
+            _, key = api_key_create(
+                tenant=tenant, name="Initial full-access key", scope=ApiKeyScope.FULL, actor=actor, at=at
+            )
     logger.info("tenant created", extra={"tenant_id": str(tenant.pk), "tenant_slug": slug})
     return TenantCreated(tenant=tenant, api_key=key, device_cloud_secret=secret, admin_password=password)
 

@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from billing_platform.errors import FieldError, InvalidInput, invalid
+from billing_platform.rls import tenant_context
 from tenancy.actors import Actor
 from tenancy.errors import (
     AlreadyMember,
@@ -241,20 +242,21 @@ def invitation_accept(*, token: str, at: datetime, user: Any = None, password: s
         invitation.accepted_at = at
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
-        audit_record(
-            tenant=invitation.tenant,
-            actor=Actor.user(user),
-            action="membership.created",
-            object_type="membership",
-            object_id=str(membership.pk),
-            at=at,
-            after={
-                "email": invitation.email,
-                "role": invitation.role,
-                "invitation": str(invitation.pk),
-                "new_login": new_login,
-            },
-        )
+        with tenant_context(invitation.tenant):  # opened before any tenant: the audit log is the tenant's
+            audit_record(
+                tenant=invitation.tenant,
+                actor=Actor.user(user),
+                action="membership.created",
+                object_type="membership",
+                object_id=str(membership.pk),
+                at=at,
+                after={
+                    "email": invitation.email,
+                    "role": invitation.role,
+                    "invitation": str(invitation.pk),
+                    "new_login": new_login,
+                },
+            )
     logger.info(
         "invitation accepted",
         extra={"tenant_id": str(invitation.tenant_id), "invitation_id": str(invitation.pk)},
@@ -351,17 +353,16 @@ def staff_security_record(*, user: Any, action: str, at: datetime, after: dict[s
     """Record a staff member's change to their own login (a second factor added or removed, a
     password reset) in the audit log of every tenant they belong to; returns how many entries."""
     actor = Actor.user(user)
-    entries = [
-        audit_entry(
-            tenant=tenant,
-            actor=actor,
-            action=action,
-            object_type="user",
-            object_id=str(user.pk),
-            at=at,
-            after=after,
-        )
-        for tenant in Tenant.objects.filter(memberships__user=user).order_by("pk")
-    ]
-    AuditLogEntry.objects.bulk_create(entries)
-    return len(entries)
+    tenants = list(Tenant.objects.filter(memberships__user=user).order_by("pk"))
+    for tenant in tenants:
+        with tenant_context(tenant):  # each tenant's audit log behind its own row-level security
+            audit_entry(
+                tenant=tenant,
+                actor=actor,
+                action=action,
+                object_type="user",
+                object_id=str(user.pk),
+                at=at,
+                after=after,
+            ).save()
+    return len(tenants)

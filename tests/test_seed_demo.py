@@ -5,6 +5,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from billing_platform.rls import tenant_context
 from catalog.models import Plan, PriceVersion, Product
 from catalog.quotes import UsageInput, price_quote
 from customers.models import Customer
@@ -15,8 +16,10 @@ pytestmark = pytest.mark.django_db
 
 def test_seed_demo_is_idempotent_and_its_catalog_prices_the_smart_fleet_offer() -> None:
     first, second = StringIO(), StringIO()
-    call_command("seed_demo", stdout=first)
-    call_command("seed_demo", stdout=second)
+    # as in production: the command runs as the application role, under row-level security
+    with tenant_context(None):
+        call_command("seed_demo", stdout=first)
+        call_command("seed_demo", stdout=second)
     assert "Back-office login: demo@smartfleet.test / smartfleet-demo" in second.getvalue()
     assert "Demo API key" in first.getvalue()
     assert "Demo API key" not in second.getvalue()

@@ -8,14 +8,17 @@ stored, in this batch or earlier) or ``rejected`` with a reason. Rejected events
 """
 
 import logging
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from billing_platform.json_input import json_depth_exceeds, max_json_depth
 from catalog.models import Aggregation, Meter, PlanComponent, ProductKind
@@ -137,14 +140,14 @@ SELECT transaction_id FROM new_keys
 # batch out meanwhile (a batch writes both tables in one statement, which locks both first).
 REBUILD_DAILY_SQL = (
     "LOCK TABLE usage_usagerollup IN SHARE ROW EXCLUSIVE MODE",
-    "DELETE FROM usage_usagedailyrollup WHERE day >= %(since)s",
+    "DELETE FROM usage_usagedailyrollup WHERE tenant_id = %(tenant)s AND day >= %(since)s",
     f"""
 INSERT INTO usage_usagedailyrollup (tenant_id, subscription_id, meter_id, day, dimensions, time_band,
                                     event_count, value_sum, value_max, latest_at, latest_value)
 SELECT tenant_id, subscription_id, meter_id, date_bin('1 day', bucket, {BUCKET_ORIGIN}), dimensions, time_band,
        sum(event_count), sum(value_sum), max(value_max), max(latest_at),
        (array_agg(latest_value ORDER BY latest_at DESC NULLS LAST))[1]
-FROM usage_usagerollup WHERE bucket >= %(since)s
+FROM usage_usagerollup WHERE tenant_id = %(tenant)s AND bucket >= %(since)s
 GROUP BY 1, 2, 3, 4, 5, 6
 """,
 )
@@ -515,15 +518,20 @@ def events_ingest(
     return IngestResult([o for o in outcomes if o is not None])
 
 
-def daily_rollups_rebuild(*, since: datetime | None = None) -> None:
-    """Make the daily rollups from ``since`` (floored to a UTC day; all of them without it) equal to
-    the 15-minute rollups again, e.g. after a deploy that let an older process write only those.
-    Batches wait until it commits."""
+def daily_rollups_rebuild(*, tenant: Tenant, since: datetime | None = None) -> None:
+    """Make the tenant's daily rollups from ``since`` (floored to a UTC day; all of them without it)
+    equal to the 15-minute rollups again, e.g. after a deploy that let an older process write only
+    those. Batches wait until it commits. Run it under the tenant's row-level security, for each
+    tenant: ``with tenant_context(tenant): daily_rollups_rebuild(tenant=tenant)``."""
     start = datetime(2000, 1, 1, tzinfo=UTC) if since is None else since.astimezone(UTC)
-    params = {"since": start.replace(hour=0, minute=0, second=0, microsecond=0)}
+    params: dict[str, Any] = {"tenant": tenant.pk, "since": start.replace(hour=0, minute=0, second=0, microsecond=0)}
     with transaction.atomic(), connection.cursor() as cursor:
         for statement in REBUILD_DAILY_SQL:
             cursor.execute(statement, params)
+
+
+# Connections whose staging table may still hold a batch of their open transaction.
+_staging_filled: "weakref.WeakSet[BaseDatabaseWrapper]" = weakref.WeakSet()
 
 
 def _write(rows: list[list[Any]]) -> set[str]:
@@ -536,6 +544,14 @@ def _write(rows: list[list[Any]]) -> set[str]:
                 time_band varchar(50), received_at timestamptz, late boolean, dims jsonb, counted boolean
             ) ON COMMIT DELETE ROWS"""
         )
+        # The table empties when its transaction commits. A batch written earlier in the same
+        # transaction (a script, a test) left its rows: they must not be written again, and under
+        # row-level security another tenant's rows would be refused.
+        wrapper = connections[DEFAULT_DB_ALIAS]
+        if wrapper in _staging_filled:
+            cursor.execute("TRUNCATE usage_staging")
+        _staging_filled.add(wrapper)
+        transaction.on_commit(partial(_staging_filled.discard, wrapper))
         raw = cursor.cursor  # psycopg's own cursor, for COPY
         with raw.copy("COPY usage_staging (%s) FROM STDIN" % ", ".join(STAGING_COLUMNS)) as copy:
             for row in rows:

@@ -14,18 +14,17 @@ def partition_name(month: date) -> str:
 
 def ensure_partitions(months: Iterable[date]) -> None:
     """Create the partitions of these months (first days, UTC) if they do not exist yet. Runs inside
-    the caller's transaction; an advisory lock keeps two writers from racing on the same month."""
+    the caller's transaction. Only the owner of ``usage_event`` may add a partition to it, and the
+    application runs as a role that owns nothing: the database function
+    ``usage_event_partition_create`` (``SECURITY DEFINER``, migration ``billing_platform.0002``)
+    creates the month's partition for it, behind row-level security like its parent, under an
+    advisory lock that keeps two writers from racing on the same month."""
     missing = sorted({date(m.year, m.month, 1) for m in months} - _known)
     if not missing:
         return
     with connection.cursor() as cursor:
         for month in missing:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [partition_name(month)])
-            following = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
-            cursor.execute(
-                "CREATE TABLE IF NOT EXISTS \"%s\" PARTITION OF usage_event FOR VALUES FROM ('%s') TO ('%s')"
-                % (partition_name(month), month.isoformat() + " 00:00+00", following.isoformat() + " 00:00+00")
-            )
+            cursor.execute("SELECT usage_event_partition_create(%s)", [month])
     # Remembered only for this process: after a rollback the next call simply checks again.
     transaction.on_commit(lambda: _known.update(missing))
 

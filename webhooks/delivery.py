@@ -304,7 +304,7 @@ def _record(claimed: Sequence[WebhookDelivery], results: Sequence[TryResult], at
                 for d in deliveries
             ]
         )
-        soon: list[tuple[str, float]] = []
+        soon: list[tuple[str, str, float]] = []
         failed = 0
         for d in deliveries:
             result = outcome[str(d.pk)]
@@ -320,7 +320,7 @@ def _record(claimed: Sequence[WebhookDelivery], results: Sequence[TryResult], at
                 delay = RETRY_DELAYS[d.round_attempts - 1]
                 d.status, d.next_attempt_at = DeliveryStatus.PENDING, at + delay
                 if delay < SWEEP_INTERVAL:
-                    soon.append((str(d.pk), delay.total_seconds()))
+                    soon.append((str(d.tenant_id), str(d.pk), delay.total_seconds()))
         _deliveries_update(deliveries)
         answered = {d.endpoint_id for d in deliveries if outcome[str(d.pk)].delivered}
         failing = {d.endpoint_id for d in deliveries} - answered
@@ -329,9 +329,9 @@ def _record(claimed: Sequence[WebhookDelivery], results: Sequence[TryResult], at
         if failing:
             WebhookEndpoint.objects.filter(pk__in=failing, failing_since__isnull=True).update(failing_since=at)
             webhook_endpoints_disable_failing(endpoint_ids=failing, at=at)
-        for countdown in sorted({c for _, c in soon}):
-            ids = [pk for pk, c in soon if c == countdown]
-            deliveries_enqueue_on_commit(ids, countdown + COUNTDOWN_MARGIN.total_seconds())
+        for tenant_id, countdown in sorted({(t, c) for t, _, c in soon}):
+            ids = [pk for t, pk, c in soon if (t, c) == (tenant_id, countdown)]
+            deliveries_enqueue_on_commit(ids, countdown + COUNTDOWN_MARGIN.total_seconds(), tenant_id=tenant_id)
     delivered = sum(1 for d in deliveries if outcome[str(d.pk)].delivered)
     _log(deliveries, outcome)
     return SendReport(len(deliveries), delivered, failed)
@@ -376,7 +376,7 @@ def _log(deliveries: Iterable[WebhookDelivery], outcome: dict[str, TryResult]) -
             )
 
 
-def deliveries_due_enqueue(*, at: datetime, max_batches: int = 50) -> int:
+def deliveries_due_enqueue(*, tenant_id: str, at: datetime, max_batches: int = 50) -> int:
     """The sweep: queue a task per ``BATCH_SIZE`` deliveries due at ``at`` (at most
     ``max_batches``), each of which claims that many. It sends what was committed but never
     queued, what a dead worker held beyond its lease, and the retries that fall due. Returns the
@@ -385,7 +385,10 @@ def deliveries_due_enqueue(*, at: datetime, max_batches: int = 50) -> int:
 
     due = (
         WebhookDelivery.objects.filter(
-            status=DeliveryStatus.PENDING, next_attempt_at__lte=at, endpoint__disabled_at__isnull=True
+            tenant_id=tenant_id,
+            status=DeliveryStatus.PENDING,
+            next_attempt_at__lte=at,
+            endpoint__disabled_at__isnull=True,
         )
         .order_by()
         .values("pk")[: max_batches * BATCH_SIZE]
@@ -393,5 +396,5 @@ def deliveries_due_enqueue(*, at: datetime, max_batches: int = 50) -> int:
     )
     tasks = -(-due // BATCH_SIZE)
     for _ in range(tasks):
-        webhook_deliveries_send_task.delay(None)
+        webhook_deliveries_send_task.delay(None, tenant_id=tenant_id)
     return tasks

@@ -82,27 +82,30 @@ def events_emit(*, tenant: Tenant, events: Sequence[tuple[str, Mapping[str, Any]
         cursor.execute(sql, [*params, DeliveryStatus.PENDING, at, at])
         delivery_ids = [str(pk) for (pk,) in cursor.fetchall()]
     if delivery_ids:
-        deliveries_enqueue_on_commit(delivery_ids)
+        deliveries_enqueue_on_commit(delivery_ids, tenant_id=str(tenant.pk))
     return rows
 
 
-def deliveries_enqueue_on_commit(delivery_ids: Sequence[str], countdown: float | None = None) -> None:
+def deliveries_enqueue_on_commit(
+    delivery_ids: Sequence[str], countdown: float | None = None, *, tenant_id: str
+) -> None:
     """Queue the deliveries once the caller's transaction commits (at once outside one). Robust: a
     broker down must not fail a change already committed; its error is logged and the sweep sends
     the deliveries later."""
 
     def enqueue() -> None:
-        deliveries_enqueue(delivery_ids, countdown)
+        deliveries_enqueue(delivery_ids, countdown, tenant_id=tenant_id)
 
     transaction.on_commit(enqueue, robust=True)
 
 
-def deliveries_enqueue(delivery_ids: Sequence[str], countdown: float | None = None) -> int:
-    """Queue the deliveries to Celery, ``BATCH_SIZE`` per task. Returns the number of tasks."""
+def deliveries_enqueue(delivery_ids: Sequence[str], countdown: float | None = None, *, tenant_id: str) -> int:
+    """Queue the deliveries of one tenant to Celery, ``BATCH_SIZE`` per task, each task running under
+    that tenant (row-level security). Returns the number of tasks."""
     from webhooks.tasks import webhook_deliveries_send_task
 
     ids = list(delivery_ids)
     batches = [ids[i : i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
     for batch in batches:
-        webhook_deliveries_send_task.apply_async(args=[batch], countdown=countdown)
+        webhook_deliveries_send_task.apply_async(args=[batch], kwargs={"tenant_id": tenant_id}, countdown=countdown)
     return len(batches)

@@ -314,7 +314,7 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, actor: Actor, at: date
             at=at,
             after={"event": locked.event.webhook_id, "type": locked.event.type, "endpoint": str(locked.endpoint_id)},
         )
-        deliveries_enqueue_on_commit([str(locked.pk)])
+        deliveries_enqueue_on_commit([str(locked.pk)], tenant_id=str(locked.tenant_id))
     return locked
 
 

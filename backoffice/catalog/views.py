@@ -42,7 +42,7 @@ from backoffice.catalog.presenters import (
     quote_lines,
     quote_taxes,
 )
-from backoffice.formatting import currency_places, decimal_plain, moment, percent
+from backoffice.formatting import currency_places, decimal_plain, moment
 from backoffice.pages import page_of
 from billing_platform.errors import DomainError
 from catalog.models import TAX_RATE_SINCE_ALWAYS, Meter, Plan

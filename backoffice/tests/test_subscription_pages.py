@@ -316,7 +316,7 @@ def test_detail_shows_when_a_subscription_not_renewed_ends_then_that_it_ended(
     french = text(client.get("/app/subscriptions/dupont-3m/", HTTP_ACCEPT_LANGUAGE="fr"))
     assert "Renouvellement aucun Fin le 1 avr. 2026, 00:00 CEST" in french
     # and once the schedule has ended it
-    assert subscription_ends_apply_due(at=paris(2026, 4, 1, 0, 10)) == 1
+    assert subscription_ends_apply_due(tenant=tenant, at=paris(2026, 4, 1, 0, 10)) == 1
     after = text(client.get("/app/subscriptions/dupont-3m/"))
     assert "dupont-3m Ended" in after
     assert "Ended 1 Apr 2026, 00:00 CEST" in after

@@ -8,7 +8,7 @@ from invoicing.services.bill_runs import (
     bill_run_chunk,
     bill_run_create,
     bill_run_plan,
-    bill_runs_for_every_tenant,
+    bill_runs_start_due,
     customers_due,
 )
 from invoicing.services.credit_notes import credit_note_create
@@ -25,7 +25,7 @@ __all__ = [
     "bill_run_chunk",
     "bill_run_create",
     "bill_run_plan",
-    "bill_runs_for_every_tenant",
+    "bill_runs_start_due",
     "credit_note_create",
     "customers_due",
     "invoice_finalize",

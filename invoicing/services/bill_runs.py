@@ -99,8 +99,8 @@ def bill_run_create(*, tenant: Tenant, billing_date: date, actor: Actor, at: dat
         )
         from invoicing.tasks import bill_run_execute_task
 
-        pk = str(run.pk)
-        transaction.on_commit(lambda: bill_run_execute_task.delay(pk))
+        pk, tenant_id = str(run.pk), str(tenant.pk)
+        transaction.on_commit(lambda: bill_run_execute_task.delay(pk, tenant_id=tenant_id))
     return run
 
 
@@ -282,22 +282,22 @@ def _maybe_finish(run_id: Any, at: datetime) -> None:
             bill_run_completed_emit(run, at=at)
 
 
-def bill_runs_for_every_tenant(*, at: datetime) -> int:
-    """The schedule: for today's and yesterday's dates (UTC), a run in every tenant that has customers
-    due and not yet invoiced. Local midnights decide who is due, so east and west of UTC are billed on
-    their own billing day, once (pitfall #1)."""
+def bill_runs_start_due(*, tenant: Tenant, at: datetime) -> int:
+    """The schedule, for one tenant (a task per tenant, ``bill_runs_scheduled_task``): for today's and
+    yesterday's dates (UTC), a run when the tenant has customers due and not yet invoiced. Local
+    midnights decide who is due, so east and west of UTC are billed on their own billing day, once
+    (pitfall #1). Returns how many runs were started."""
     started = 0
-    for tenant in Tenant.objects.all():
-        for billing_date in sorted({at.date(), (at - timedelta(days=1)).date()}):
-            due = customers_due(tenant=tenant, billing_date=billing_date, at=at)
-            invoiced = (
-                Invoice.objects.filter(
-                    tenant=tenant, kind=InvoiceKind.INVOICE, issue_date=billing_date, customer_id__in=due
-                )
-                .exclude(status=InvoiceStatus.VOID)
-                .count()
+    for billing_date in sorted({at.date(), (at - timedelta(days=1)).date()}):
+        due = customers_due(tenant=tenant, billing_date=billing_date, at=at)
+        invoiced = (
+            Invoice.objects.filter(
+                tenant=tenant, kind=InvoiceKind.INVOICE, issue_date=billing_date, customer_id__in=due
             )
-            if due and invoiced < len(due):
-                bill_run_create(tenant=tenant, billing_date=billing_date, actor=Actor.system("schedule"), at=at)
-                started += 1
+            .exclude(status=InvoiceStatus.VOID)
+            .count()
+        )
+        if due and invoiced < len(due):
+            bill_run_create(tenant=tenant, billing_date=billing_date, actor=Actor.system("schedule"), at=at)
+            started += 1
     return started

@@ -105,8 +105,8 @@ def _finalized(invoices: Sequence[Invoice], *, actor: Actor, at: datetime) -> No
     invoices_finalized_emit(invoices, at=at)
     from invoicing.tasks import invoice_render_task
 
-    for pk in [str(invoice.pk) for invoice in invoices]:
-        transaction.on_commit(partial(invoice_render_task.delay, pk))
+    for invoice in invoices:
+        transaction.on_commit(partial(invoice_render_task.delay, str(invoice.pk), tenant_id=str(invoice.tenant_id)))
 
 
 def invoice_void(*, invoice: Invoice, actor: Actor, at: datetime, reason: str = "") -> Invoice:

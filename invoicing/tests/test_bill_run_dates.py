@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from customers.tests.factories import dupont
 from invoicing.errors import BillingDateNotArrived
 from invoicing.models import BillRun
-from invoicing.services import bill_run_create, bill_runs_for_every_tenant
+from invoicing.services import bill_run_create, bill_runs_start_due
 from subscriptions.tests.factories import monthly_fee_customers, signed_subscription
 from tenancy.actors import Actor
 from tenancy.models import AuditLogEntry, Tenant
@@ -114,10 +114,10 @@ def test_the_schedule_never_starts_a_run_for_a_date_that_has_not_arrived(make_te
     )
     # when: the schedule runs at 23:30 UTC on 31 March (01:30 on 1 April in Paris, 16:30 on 31 March
     # in Los Angeles): the UTC dates 30 and 31 March, on which nobody is billed
-    assert bill_runs_for_every_tenant(at=datetime(2026, 3, 31, 23, 30, tzinfo=UTC)) == 0
+    assert bill_runs_start_due(tenant=tenant, at=datetime(2026, 3, 31, 23, 30, tzinfo=UTC)) == 0
     # at 00:30 UTC on 1 April: 1 April has arrived in Paris, not in Los Angeles (17:30 on 31 March),
     # nor in the tenant's zone; the run is started for the Paris customer, and not refused
-    assert bill_runs_for_every_tenant(at=datetime(2026, 4, 1, 0, 30, tzinfo=UTC)) == 1
+    assert bill_runs_start_due(tenant=tenant, at=datetime(2026, 4, 1, 0, 30, tzinfo=UTC)) == 1
     [run] = BillRun.objects.filter(tenant=tenant)
     assert run.billing_date == APRIL_1
     assert run.billing_date <= datetime(2026, 4, 1, 0, 30, tzinfo=UTC).astimezone(PARIS).date()

@@ -128,7 +128,7 @@ def test_lifecycle_finalize_void_and_credit_notes(tenant: Tenant) -> None:
 def test_parallel_finalizations_never_duplicate_or_skip_a_number(tenant: Tenant, monkeypatch: Any) -> None:
     from invoicing import tasks
 
-    monkeypatch.setattr(tasks.invoice_render_task, "delay", lambda *args: None)  # numbering only, no PDFs
+    monkeypatch.setattr(tasks.invoice_render_task, "delay", lambda *args, **kwargs: None)  # numbering only, no PDFs
     customers = monthly_fee_customers(tenant, 12)
     invoices = [invoice_generate(customer=c, billing_date=APRIL_1, at=RUN_AT) for c in customers]
     errors: list[BaseException] = []
@@ -158,7 +158,7 @@ def rendered(monkeypatch: Any) -> list[str]:
     from invoicing import tasks
 
     queued: list[str] = []
-    monkeypatch.setattr(tasks.invoice_render_task, "delay", queued.append)
+    monkeypatch.setattr(tasks.invoice_render_task, "delay", lambda invoice_id, *, tenant_id: queued.append(invoice_id))
     return queued
 
 

@@ -82,7 +82,7 @@ def test_a_commitment_that_ends_inside_a_billed_period_credits_the_rest_of_it(te
         ("service", Decimal("50.00"), paris(2026, 4, 1))
     ]
     # when: the schedule passes on 15 April
-    assert subscription_ends_apply_due(at=paris(2026, 4, 15, 0, 10)) == 1
+    assert subscription_ends_apply_due(tenant=tenant, at=paris(2026, 4, 15, 0, 10)) == 1
     # then: the unused part is credited per device, 15-30 April: 25.00 x 16/30 = 13.333... -> 13.33
     subscription.refresh_from_db()
     assert (subscription.status, subscription.ended_at) == ("ended", paris(2026, 4, 15))

@@ -12,6 +12,7 @@ from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import PROBLEM_SCHEMA, problems
 from billing_platform.errors import FieldError, InvalidInput
+from billing_platform.rls import tenant_activate
 from catalog.errors import PlanNotFound
 from catalog.selectors import plan_get
 from customers.errors import CustomerNotFound
@@ -175,7 +176,10 @@ class DeviceCloudWebhookApi(APIView):
     def _tenant(request: Request) -> Tenant | None:
         if isinstance(request.auth, ApiKey):
             return request.auth.tenant
-        return Tenant.objects.filter(slug=request.query_params.get("tenant", "")).first()
+        tenant = Tenant.objects.filter(slug=request.query_params.get("tenant", "")).first()
+        if tenant is not None:
+            tenant_activate(tenant)  # the database's row-level security: this tenant's rows from here on
+        return tenant
 
 
 class WebhookListApi(APIView):

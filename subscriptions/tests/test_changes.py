@@ -185,9 +185,9 @@ def test_a_downgrade_waits_for_the_period_end(tenant: Tenant, world: dict[str, A
         subscription=sub, action="change_plan", params={"plan": "basic"}, actor=ACTOR, at=paris(2026, 4, 16, 10)
     )
     assert (result.status, result.effective_at, result.lines) == ("scheduled", paris(2026, 5, 1), [])
-    assert subscription_changes_apply_due(at=paris(2026, 4, 30, 23)) == 0
-    assert subscription_changes_apply_due(at=paris(2026, 5, 1, 0, 5)) == 1
-    assert subscription_changes_apply_due(at=paris(2026, 5, 1, 0, 20)) == 0  # safe to run twice
+    assert subscription_changes_apply_due(tenant=tenant, at=paris(2026, 4, 30, 23)) == 0
+    assert subscription_changes_apply_due(tenant=tenant, at=paris(2026, 5, 1, 0, 5)) == 1
+    assert subscription_changes_apply_due(tenant=tenant, at=paris(2026, 5, 1, 0, 20)) == 0  # safe to run twice
     sub.refresh_from_db()
     assert sub.plan.code == "basic"
 
@@ -198,7 +198,7 @@ def test_cancel_at_period_end_then_ended(tenant: Tenant, world: dict[str, Any]) 
     assert (result.status, result.effective_at) == ("scheduled", paris(2026, 5, 1))
     sub.refresh_from_db()
     assert (sub.status, sub.cancel_at) == ("active", paris(2026, 5, 1))
-    subscription_changes_apply_due(at=paris(2026, 5, 1, 0, 5))
+    subscription_changes_apply_due(tenant=tenant, at=paris(2026, 5, 1, 0, 5))
     sub.refresh_from_db()
     assert (sub.status, sub.ended_at) == ("ended", paris(2026, 5, 1))
 

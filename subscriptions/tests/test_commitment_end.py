@@ -1,6 +1,7 @@
 """Renewal (billing.md): at the end of its commitment a subscription with ``auto_renew: false``
 ends and its devices stop billing; with ``auto_renew: true`` it goes on."""
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -8,12 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from rest_framework.test import APIClient
 
+from billing_platform.celery import app as celery_app
 from catalog.tests.factories import platform_plan
 from customers.tests.factories import dupont
 from subscriptions import changes
 from subscriptions.changes import subscription_change, subscription_ends_apply_due
 from subscriptions.models import Subscription
-from subscriptions.tasks import subscription_ends_apply_due_task
+from subscriptions.tasks import subscription_ends_apply_due_task, subscription_ends_apply_due_tenant_task
 from subscriptions.tests.factories import signed_subscription
 from tenancy.actors import Actor
 from tenancy.models import Tenant
@@ -55,9 +57,9 @@ def test_a_subscription_that_does_not_renew_ends_when_its_commitment_does(tenant
     before = api.get("/api/v1/subscriptions/sub").json()
     assert (before["status"], before["auto_renew"], before["ends_at"]) == ("active", False, "2026-03-31T22:00:00Z")
     # when: the schedule passes a minute before, then after the end, then again
-    assert subscription_ends_apply_due(at=paris(2026, 3, 31, 23, 59)) == 0
-    assert subscription_ends_apply_due(at=paris(2026, 4, 1, 0, 10)) == 1
-    assert subscription_ends_apply_due(at=paris(2026, 4, 1, 0, 25)) == 0  # safe to run twice
+    assert subscription_ends_apply_due(tenant=tenant, at=paris(2026, 3, 31, 23, 59)) == 0
+    assert subscription_ends_apply_due(tenant=tenant, at=paris(2026, 4, 1, 0, 10)) == 1
+    assert subscription_ends_apply_due(tenant=tenant, at=paris(2026, 4, 1, 0, 25)) == 0  # safe to run twice
     # then: cancelled, then ended, at the end of the commitment (not when the schedule ran)
     subscription.refresh_from_db()
     assert (subscription.status, subscription.cancelled_at, subscription.ended_at) == (
@@ -79,12 +81,21 @@ def test_a_subscription_that_does_not_renew_ends_when_its_commitment_does(tenant
     )
 
 
-def test_a_subscription_that_renews_goes_on_after_its_commitment(tenant: Tenant, api: APIClient) -> None:
+@pytest.fixture
+def eager() -> Iterator[None]:
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def test_a_subscription_that_renews_goes_on_after_its_commitment(tenant: Tenant, api: APIClient, eager: None) -> None:
     # given: the same commitment, renewed
     subscription = committed(tenant, auto_renew=True)
-    # when: the schedule passes after the end of the commitment (the Celery task beat runs)
-    assert subscription_ends_apply_due_task.apply().get() == 0
-    assert subscription_ends_apply_due(at=paris(2026, 4, 1, 0, 10)) == 0
+    # when: the schedule passes after the end of the commitment (the Celery task beat runs, which
+    # queues one task per tenant: 1 tenant here, whose task ends nothing)
+    assert subscription_ends_apply_due_task.apply().get() == 1
+    assert subscription_ends_apply_due_tenant_task.apply(kwargs={"tenant_id": str(tenant.pk)}).get() == 0
+    assert subscription_ends_apply_due(tenant=tenant, at=paris(2026, 4, 1, 0, 10)) == 0
     # then: still active, with no end
     subscription.refresh_from_db()
     assert (subscription.status, subscription.ended_at) == ("active", None)
@@ -98,9 +109,9 @@ def test_a_cancellation_scheduled_before_the_end_of_the_commitment_wins(tenant: 
     subscription_change(subscription=subscription, action="cancel", params={}, actor=ACTOR, at=paris(2026, 2, 16, 10))
     from subscriptions.changes import subscription_changes_apply_due
 
-    assert subscription_changes_apply_due(at=paris(2026, 3, 1, 0, 5)) == 1
+    assert subscription_changes_apply_due(tenant=tenant, at=paris(2026, 3, 1, 0, 5)) == 1
     # when: the end of the commitment passes
-    assert subscription_ends_apply_due(at=paris(2026, 4, 1, 0, 10)) == 0
+    assert subscription_ends_apply_due(tenant=tenant, at=paris(2026, 4, 1, 0, 10)) == 0
     # then: it ended on 1 March, as cancelled
     subscription.refresh_from_db()
     assert (subscription.status, subscription.ended_at) == ("ended", paris(2026, 3, 1))
@@ -121,12 +132,12 @@ def test_a_subscription_that_cannot_be_ended_is_left_for_the_next_run(tenant: Te
 
     monkeypatch.setattr(changes, "_credits", broken)
     # when
-    assert subscription_ends_apply_due(at=paris(2026, 4, 1, 0, 10)) == 1
+    assert subscription_ends_apply_due(tenant=tenant, at=paris(2026, 4, 1, 0, 10)) == 1
     # then: the other one has ended; the first is ended by the next run, once fixed, at its end
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.status, second.status) == ("active", "ended")
     monkeypatch.undo()
-    assert subscription_ends_apply_due(at=paris(2026, 4, 1, 0, 25)) == 1
+    assert subscription_ends_apply_due(tenant=tenant, at=paris(2026, 4, 1, 0, 25)) == 1
     first.refresh_from_db()
     assert (first.status, first.ended_at) == ("ended", paris(2026, 4, 1))

@@ -186,7 +186,7 @@ def test_a_scheduled_cancellation_is_announced_when_it_takes_effect(tenant: Tena
     at = datetime(2026, 2, 10, 9, 0, tzinfo=UTC)
     subscription_change(subscription=subscription, action="cancel", params={}, actor=ACTOR, at=at)
     assert events(tenant, "subscription.cancelled") == []  # scheduled for the period's end
-    subscription_changes_apply_due(at=datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
+    subscription_changes_apply_due(tenant=tenant, at=datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
     [cancelled] = events(tenant, "subscription.cancelled")
     # 1 March, local midnight in Paris
     assert (cancelled["timestamp"], cancelled["data"]["reason"]) == ("2026-02-28T23:00:00Z", "cancelled at period end")

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from billing_platform.rls import tenant_context
 from tenancy.keys import hash_api_key
 from tenancy.models import ApiKey, AuditLogEntry, Membership, Tenant
 
@@ -27,7 +28,9 @@ ARGS = [
 
 def run(*args: str) -> list[str]:
     out = StringIO()
-    call_command("create_tenant", *args, stdout=out)
+    # as in production: the command runs as the application role, under row-level security
+    with tenant_context(None):
+        call_command("create_tenant", *args, stdout=out)
     return out.getvalue().strip().splitlines()
 
 

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from catalog.tests.factories import SMART_FLEET_METER, SMART_FLEET_TAX_RATE
 from customers.tests.factories import DUPONT
 from invoicing.tests.billing_api import eager_celery, ok, paris, send_data_mb
-from subscriptions.tasks import subscription_ends_apply_due_task
+from subscriptions.tasks import subscription_ends_apply_due_tenant_task
 from tenancy.models import ApiKeyScope, Tenant
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
@@ -83,10 +83,11 @@ def bill(api: APIClient, at: datetime, billing_date: str, capture: Any) -> list[
     return list(invoices["results"])
 
 
-def end_commitments(at: datetime) -> int:
-    """The beat task that ends the subscriptions not renewed."""
+def end_commitments(tenant: Tenant, at: datetime) -> int:
+    """The task that ends the tenant's subscriptions not renewed, as beat queues it for each tenant;
+    how many it ended."""
     with time_machine.travel(at, tick=False):
-        return int(subscription_ends_apply_due_task.apply().get())
+        return int(subscription_ends_apply_due_tenant_task.apply(kwargs={"tenant_id": str(tenant.pk)}).get())
 
 
 def summary(invoice: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
@@ -125,11 +126,11 @@ def test_a_subscription_not_renewed_bills_its_last_fee_then_only_its_trailing_us
 
     # when: on 1 April the schedule ends the subscription, before or after the bill run
     if ended_first:
-        assert end_commitments(paris(2026, 4, 1, 0, 10)) == 1
+        assert end_commitments(tenant, paris(2026, 4, 1, 0, 10)) == 1
         [april] = bill(api, paris(2026, 4, 1, 6), "2026-04-01", capture)
     else:
         [april] = bill(api, paris(2026, 4, 1, 0, 5), "2026-04-01", capture)
-        assert end_commitments(paris(2026, 4, 1, 0, 10)) == 1
+        assert end_commitments(tenant, paris(2026, 4, 1, 0, 10)) == 1
 
     # then: the invoice of 1 April bills March's usage in arrears, and no fee for April
     assert summary(april) == [
@@ -145,7 +146,7 @@ def test_a_subscription_not_renewed_bills_its_last_fee_then_only_its_trailing_us
     # usage after the end is not taken, and the next billing date bills nothing
     assert send_data_mb(ingest, paris(2026, 4, 2, 12), [("x-a", "A", paris(2026, 4, 2, 10), 100)])["accepted"] == 0
     assert bill(api, paris(2026, 5, 1, 6), "2026-05-01", capture) == []
-    assert end_commitments(paris(2026, 5, 1, 6)) == 0
+    assert end_commitments(tenant, paris(2026, 5, 1, 6)) == 0
 
 
 def test_a_subscription_renewed_goes_on_billing_in_advance(
@@ -155,7 +156,7 @@ def test_a_subscription_renewed_goes_on_billing_in_advance(
     signed(api, auto_renew=True)
     usage_of_february_and_march(make_client, tenant)
     # when: the schedule passes the end of the commitment, then the run of 1 April
-    assert end_commitments(paris(2026, 4, 1, 0, 10)) == 0
+    assert end_commitments(tenant, paris(2026, 4, 1, 0, 10)) == 0
     [april] = bill(api, paris(2026, 4, 1, 6), "2026-04-01", django_capture_on_commit_callbacks)
     # then: April in advance and March's usage, as any month
     assert summary(april) == [

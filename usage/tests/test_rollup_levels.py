@@ -515,11 +515,11 @@ def test_rebuild_makes_the_daily_rows_equal_to_the_15_minute_rows_again(tenant: 
     kept.value_sum = Decimal(-1)
     kept.save()
 
-    daily_rollups_rebuild(since=utc("2026-04-05T06:00Z"))  # from the start of that UTC day
+    daily_rollups_rebuild(tenant=tenant, since=utc("2026-04-05T06:00Z"))  # from the start of that UTC day
 
     assert UsageDailyRollup.objects.get(day=utc("2026-04-02T00:00Z")).value_sum == -1  # before since: kept
     assert UsageDailyRollup.objects.filter(day=utc("2026-04-08T00:00Z")).exists()
-    daily_rollups_rebuild()
+    daily_rollups_rebuild(tenant=tenant)
     assert_daily_equals_quarters()
     window = [(k.pk, Period(utc("2026-03-31T18:30Z"), utc("2026-04-30T18:30Z")))]
     assert as_rows(rollup_groups(tenant=tenant, windows=window, meter_ids=meter_ids(tenant))) == reference(

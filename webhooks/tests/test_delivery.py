@@ -184,7 +184,7 @@ def test_the_sweep_sends_what_is_due_by_batches(tenant: Tenant, receiver: Receiv
     events_emit(tenant=tenant, events=[("invoice.finalized", {"n": i}) for i in range(250)], at=T0)
     # when: the sweep runs; each task it queues takes a batch of 100
     with mock.patch("webhooks.tasks.webhook_deliveries_send_task.delay") as delay:
-        assert deliveries_due_enqueue(at=T0) == 3  # 100 + 100 + 50
+        assert deliveries_due_enqueue(tenant_id=str(tenant.pk), at=T0) == 3  # 100 + 100 + 50
     assert delay.call_count == 3
     for _ in range(3):
         deliveries_send(at=T0)

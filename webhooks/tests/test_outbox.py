@@ -80,6 +80,7 @@ def test_a_rolled_back_change_sends_nothing_and_a_committed_one_is_sent(tenant: 
         # then: queued once committed, with its delivery
         delivery = WebhookDelivery.objects.get(event=event)
         assert queued.call_args.kwargs["args"] == [[str(delivery.pk)]]
+        assert queued.call_args.kwargs["kwargs"] == {"tenant_id": str(tenant.pk)}  # the task runs under it
     # and the task sends it
     deliveries_send(at=T0, delivery_ids=[str(delivery.pk)])
     assert [r.headers["webhook-id"] for r in receiver.received] == ["msg_" + event.id.hex]
@@ -101,8 +102,8 @@ def test_a_committed_event_whose_queueing_failed_is_sent_by_the_sweep(
     assert "broker down" in caplog.text
     # when: the sweep runs on beat, the broker back
     with mock.patch("webhooks.tasks.webhook_deliveries_send_task.delay") as delay:
-        assert deliveries_due_enqueue(at=T0) == 1
-    delay.assert_called_once_with(None)
+        assert deliveries_due_enqueue(tenant_id=str(tenant.pk), at=T0) == 1
+    delay.assert_called_once_with(None, tenant_id=str(tenant.pk))
     deliveries_send(at=T0)  # what that task does
     # then: delivered, once
     assert [r.headers["webhook-id"] for r in receiver.received] == ["msg_" + event.id.hex]

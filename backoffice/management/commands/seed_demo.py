@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from billing_platform.rls import tenant_context
 from catalog.models import Plan
 from catalog.services import meter_create, plan_create, product_create, tax_rate_set
 from customers.models import Customer
@@ -100,25 +101,28 @@ class Command(BaseCommand):
             if user is None:
                 user = user_model.objects.create_user(username=DEMO_EMAIL, email=DEMO_EMAIL, password=DEMO_PASSWORD)
             Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
-            # Filled once, also in a demo seeded before tenants had one; later edits on the page stay.
-            if not any(getattr(tenant, field) for field in SELLER):
-                tenant = tenant_seller_update(tenant=tenant, actor=actor, at=now, data=SELLER)
-            existing = set(Customer.objects.filter(tenant=tenant).values_list("external_id", flat=True))
-            for data in CUSTOMERS:
-                if data["external_id"] not in existing:
-                    customer = customer_create(tenant=tenant, actor=actor, at=now, **data)  # type: ignore[arg-type]
-                    for field, value in ADDRESSES[customer.external_id].items():
-                        setattr(customer, field, value)
-                    customer.save(update_fields=list(ADDRESSES[customer.external_id]))
-            if not tenant.iban:
-                # The demo's bank account, printed as the payment instructions of its invoices.
-                tenant.iban, tenant.bic = "FR7630006000011234567890189", "AGRIFRPPXXX"
-                tenant.save(update_fields=["iban", "bic"])
-            if not Plan.objects.filter(tenant=tenant, code="smart-fleet").exists():
-                _seed_catalog(tenant, actor, now)
-            new_key = None
-            if created:
-                _, new_key = api_key_create(tenant=tenant, name="Demo key", scope=ApiKeyScope.FULL, actor=actor, at=now)
+            with tenant_context(tenant):  # the demo tenant's rows, behind row-level security
+                # Filled once, also in a demo seeded before tenants had one; later edits on the page stay.
+                if not any(getattr(tenant, field) for field in SELLER):
+                    tenant = tenant_seller_update(tenant=tenant, actor=actor, at=now, data=SELLER)
+                existing = set(Customer.objects.filter(tenant=tenant).values_list("external_id", flat=True))
+                for data in CUSTOMERS:
+                    if data["external_id"] not in existing:
+                        customer = customer_create(tenant=tenant, actor=actor, at=now, **data)  # type: ignore[arg-type]
+                        for field, value in ADDRESSES[customer.external_id].items():
+                            setattr(customer, field, value)
+                        customer.save(update_fields=list(ADDRESSES[customer.external_id]))
+                if not tenant.iban:
+                    # The demo's bank account, printed as the payment instructions of its invoices.
+                    tenant.iban, tenant.bic = "FR7630006000011234567890189", "AGRIFRPPXXX"
+                    tenant.save(update_fields=["iban", "bic"])
+                if not Plan.objects.filter(tenant=tenant, code="smart-fleet").exists():
+                    _seed_catalog(tenant, actor, now)
+                new_key = None
+                if created:
+                    _, new_key = api_key_create(
+                        tenant=tenant, name="Demo key", scope=ApiKeyScope.FULL, actor=actor, at=now
+                    )
         self.stdout.write("Demo tenant: {} ({})".format(tenant.name, "created" if created else "already there"))
         self.stdout.write(f"Back-office login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         if new_key:
