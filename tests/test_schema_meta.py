@@ -85,6 +85,7 @@ def test_every_table_with_a_tenant_column_is_behind_row_level_security() -> None
     assert {name: tables[name][:2] for name in rls.TABLES_OUTSIDE_RLS} == {
         "tenancy_apikey": (False, False),
         "tenancy_membership": (False, False),
+        "tenancy_invitation": (False, False),
     }
 
 
