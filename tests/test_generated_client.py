@@ -22,9 +22,13 @@ import httpx
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.utils import timezone
 from standardwebhooks import Webhook
 
 from invoicing.tests.billing_api import eager_celery, paris
+from tenancy.actors import Actor
+from tenancy.models import Tenant
+from tenancy.services import tenant_seller_update
 from tests.openapi import SCHEMA_PATH
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
@@ -142,6 +146,24 @@ def tenant_keys() -> dict[str, str]:
         stdout=out,
     )
     keys: dict[str, str] = json.loads(out.getvalue().splitlines()[-1])
+    # the seller identity its owner enters on the settings page (there is no API for it): its invoices
+    # must be valid e-invoices to be finalized
+    tenant_seller_update(
+        tenant=Tenant.objects.get(slug="acme"),
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        data={
+            "legal_name": "Acme Telematics SAS",
+            "vat_number": "FR74852379890",
+            "legal_registration_id": "852379890",
+            "legal_registration_scheme": "0002",
+            "address_line1": "12 rue de la Boétie",
+            "postal_code": "75008",
+            "city": "Paris",
+            "country": "FR",
+            "billing_email": "factures@acme.test",
+        },
+    )
     return keys
 
 
@@ -249,6 +271,8 @@ def test_the_smart_fleet_scenario_through_a_generated_client(
             timezone="Europe/Paris",
             language=m("LanguageEnum").FR,
             billing_day=1,
+            # an invoice names its buyer's postal address (EN 16931 BG-8): finalizing needs it
+            address=m("CustomerAddressInputRequest")(line1="4 quai de Bercy", postal_code="75012", city="Paris"),
         )
         call(g.api("customers.customers_create"), 201, m("CustomerOutput"), client=client, body=dupont)
         # the price calculator: a month of 3 devices, 14000 MB, before anything is signed

@@ -138,8 +138,15 @@ def test_the_pdf_and_the_xml_show_the_same_last_day(
     assert [row.period for row in section.rows] == [monthly, first_days]
     root = etree.fromstring(invoice_cii_xml(invoice))
     assert root.xpath("//ram:SpecifiedTradeProduct/ram:Name/text()", namespaces=NS) == ["Platform", name]
-    ends = root.xpath("//ram:BillingSpecifiedPeriod/ram:EndDateTime/*/text()", namespaces=NS)
-    assert ends == ["20261130", "20261130"]
+    # each line's period (BG-26) and the invoice's (BG-14) end on 30 November, inclusive
+    line_ends = root.xpath(
+        "//ram:IncludedSupplyChainTradeLineItem//ram:BillingSpecifiedPeriod/ram:EndDateTime/*/text()", namespaces=NS
+    )
+    assert line_ends == ["20261130", "20261130"]
+    header_ends = root.xpath(
+        "//ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/ram:EndDateTime/*/text()", namespaces=NS
+    )
+    assert header_ends == ["20261130"]
 
 
 def test_the_api_describes_the_last_day_and_keeps_the_exclusive_end_instant(api: APIClient, tenant: Tenant) -> None:

@@ -122,6 +122,7 @@ CUSTOMER = {
     "language": "fr",
     "country": "FR",
     "billing_day": 1,
+    "address": {"line1": "4 quai de Bercy", "postal_code": "75012", "city": "Paris"},
 }
 
 

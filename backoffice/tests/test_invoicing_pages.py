@@ -699,7 +699,7 @@ def test_invoice_pages_in_french(client: Client, tenant: Tenant, make_staff: Sta
     assert "Sous-total Service 20,00 €" in detail
     # the period's last day, in French: [1 Apr, 1 May) is 1–30 April
     assert "Platform platform 1–30 avr. 2026 2 10,00 € Taux normal 20,00 €" in detail
-    assert "Taux normal standard 20 % 20,00 € 4,00 €" in detail
+    assert "Taux normal standard S 20 % 20,00 € 4,00 €" in detail
     assert "Finaliser la facture" in detail
     assert "Tournée de facturation du 1 avr. 2026" in runs
     assert BillRunStatus.COMPLETED == run.status

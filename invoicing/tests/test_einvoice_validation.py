@@ -130,7 +130,7 @@ def test_a_domestic_invoice_with_standard_reduced_zero_and_exempt_lines_and_its_
         for n in root.xpath("//rsm:ExchangedDocument/ram:IncludedNote", namespaces=NS)
     }
     assert sorted(notes) == ["AAB", "PMD", "PMT"]
-    assert "40,00\xa0€" in notes["PMT"]
+    assert notes["PMT"] == "Indemnité forfaitaire pour frais de recouvrement : 40\xa0€"
     assert root.xpath("//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode/text()", namespaces=NS) == ["58"]
     assert_valid(schematron, xml, french=True)
 
