@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tenancy.middleware.StaffTenantMiddleware",
+    "billing_platform.api.query.UnknownQueryParametersMiddleware",
     "billing_platform.middleware.ApiTransactionMiddleware",
 ]
 
@@ -168,7 +169,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenancy.permissions.HasTenantScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing_platform.api.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "billing_platform.api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "billing_platform.api.pagination.CursorPagination",
     "EXCEPTION_HANDLER": "billing_platform.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -193,7 +194,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "billing_platform.api.schema.declare_body_refusals",
+        "billing_platform.api.schema.declare_problems",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",
