@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from billing_platform.api.fields import DecimalString, MoneyAmount, MoneyAmountField, QuantityString
+from billing_platform.api.fields import DecimalString, MetadataField, MoneyAmount, MoneyAmountField, QuantityString
 from billing_platform.api.serializers import StrictSerializer
 from invoicing.lines import API_LANGUAGE, line_description
 from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
@@ -107,6 +107,7 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
     tax_total = MoneyAmountField()
     total = MoneyAmountField()
     amount_due = MoneyAmountField()
+    metadata = MetadataField(read_only=True)
 
     class Meta:
         model = Invoice
@@ -126,11 +127,16 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             "amount_due",
             "credited_invoice",
             "reason",
+            "metadata",
             "created_at",
             "finalized_at",
             "voided_at",
             "sent_at",
         ]
+
+
+class InvoicePatchSerializer(StrictSerializer):
+    metadata = MetadataField(removals=True)
 
 
 class VoidInputSerializer(StrictSerializer):

@@ -2,7 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from billing_platform.api.fields import AmountString, DecimalString, QuantityString
+from billing_platform.api.fields import AmountString, DecimalString, MetadataField, QuantityString
 from billing_platform.api.serializers import StrictSerializer
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionEvent
 from subscriptions.periods import subscription_end
@@ -32,6 +32,11 @@ class SubscriptionInputSerializer(StrictSerializer):
         default=True,
         help_text="true: the subscription goes on after the end of its commitment; false: it ends then",
     )
+    metadata = MetadataField(required=False, default=dict)
+
+
+class SubscriptionPatchSerializer(StrictSerializer):
+    metadata = MetadataField(removals=True)
 
 
 class DeviceOutputSerializer(serializers.ModelSerializer):
@@ -62,6 +67,7 @@ class SubscriptionEndField(serializers.DateTimeField):
 
 class SubscriptionOutputSerializer(serializers.ModelSerializer):
     customer = serializers.CharField(source="customer.external_id")
+    metadata = MetadataField(read_only=True)
     plan = serializers.CharField(source="plan.code")
     devices = DeviceOutputSerializer(many=True)
     ends_at = SubscriptionEndField(
@@ -90,6 +96,7 @@ class SubscriptionOutputSerializer(serializers.ModelSerializer):
             "ended_at",
             "ends_at",
             "devices",
+            "metadata",
             "created_at",
         ]
 

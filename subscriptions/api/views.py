@@ -20,7 +20,7 @@ from subscriptions.changes import subscription_change
 from subscriptions.errors import WebhookSignatureInvalid
 from subscriptions.models import WebhookStatus
 from subscriptions.selectors import subscription_get, subscription_list, webhook_get, webhook_list
-from subscriptions.services import subscription_create
+from subscriptions.services import subscription_create, subscription_update
 from subscriptions.webhooks import webhook_receive, webhook_replay
 from tenancy.api import request_actor, request_tenant
 from tenancy.models import ApiKey, ApiKeyScope, Tenant
@@ -92,6 +92,29 @@ class SubscriptionDetailApi(APIView):
     def get(self, request: Request, external_id: str) -> Response:
         subscription = subscription_get(tenant=request_tenant(request), external_id=external_id)
         return Response(s.SubscriptionDetailOutputSerializer(subscription).data)
+
+    @extend_schema(
+        operation_id="subscriptions_update",
+        description="Changes a subscription's metadata: the keys given are set, a key given null is removed, "
+        "the others are kept. Devices, plan and cancellation change through `/changes`, which prorates.",
+        request=s.SubscriptionPatchSerializer,
+        responses={200: s.SubscriptionDetailOutputSerializer, **problems(400, 404, 422)},
+    )
+    def patch(self, request: Request, external_id: str) -> Response:
+        tenant = request_tenant(request)
+        subscription_get(tenant=tenant, external_id=external_id)  # 404 before validating the body
+        serializer = s.SubscriptionPatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription_update(
+            tenant=tenant,
+            actor=request_actor(request),
+            at=timezone.now(),
+            external_id=external_id,
+            metadata=serializer.validated_data["metadata"],
+        )
+        return Response(
+            s.SubscriptionDetailOutputSerializer(subscription_get(tenant=tenant, external_id=external_id)).data
+        )
 
 
 class DeviceCloudPermission(permissions.BasePermission):
