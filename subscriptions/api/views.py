@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import CursorPagination, paginated
 from billing_platform.api.serializers import PROBLEM_SCHEMA, problems
+from billing_platform.cloud_events import BINARY_HEADERS
 from billing_platform.errors import FieldError, InvalidInput
 from catalog.errors import PlanNotFound
 from catalog.selectors import plan_get
@@ -21,7 +22,7 @@ from subscriptions.errors import WebhookSignatureInvalid
 from subscriptions.models import WebhookStatus
 from subscriptions.selectors import subscription_get, subscription_list, webhook_get, webhook_list
 from subscriptions.services import subscription_create, subscription_update
-from subscriptions.webhooks import webhook_receive, webhook_replay
+from subscriptions.webhooks import WEBHOOK_ID_MAX_LENGTH, webhook_receive, webhook_replay
 from tenancy.api import request_actor, request_tenant
 from tenancy.models import ApiKey, ApiKeyScope, Tenant
 
@@ -141,14 +142,52 @@ class DeviceCloudWebhookApi(APIView):
         operation_id="webhooks_device_cloud",
         description=(
             "Signed per Standard Webhooks: headers `webhook-id`, `webhook-timestamp`, `webhook-signature` "
-            "(`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` with the tenant's device-cloud secret). "
-            "Body `{type: device.activated|device.shipped|device.deactivated, data: {device_id, occurred_at}}` "
-            "or a structured CloudEvent (`application/cloudevents+json`). The tenant is the API key's "
+            "(`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` with the tenant's device-cloud secret); a "
+            "timestamp more than 5 minutes away or a bad signature is a 401. "
+            "Body `{type: device.activated|device.shipped|device.deactivated, data: {device_id, occurred_at}}`, "
+            "a structured CloudEvent (`application/cloudevents+json`) with the same `type`, or a CloudEvent in "
+            "binary mode, as the CloudEvents SDKs send by default: `ce-type`, `ce-id`, `ce-source`, "
+            "`ce-specversion` (and `ce-subject`, `ce-time`) headers, the body its data `{device_id?, occurred_at?}` "
+            "(or `ce-subject` and `ce-time`). The signature covers the body only. The tenant is the API key's "
             "(scope `device_cloud`) or `?tenant=<slug>`. Stored at once, applied asynchronously; a replayed "
             "`webhook-id` answers 200 with the stored outcome."
         ),
-        parameters=[OpenApiParameter("tenant", str, description="tenant slug, when no API key is sent")],
-        request={"application/json": dict, "application/cloudevents+json": dict},
+        # An API key, or none (``?tenant=``): the signature authenticates. The stubs type auth as names.
+        auth=[{"ApiKey": []}, {}],  # type: ignore[list-item]
+        parameters=[
+            OpenApiParameter("tenant", str, description="tenant slug, when no API key is sent"),
+            OpenApiParameter(
+                "webhook-id",
+                {"type": "string", "minLength": 1, "maxLength": WEBHOOK_ID_MAX_LENGTH},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="the message id: a replay with the same id counts once",
+            ),
+            OpenApiParameter(
+                "webhook-timestamp",
+                {"type": "string", "pattern": "^[0-9]{1,12}$"},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="seconds since the epoch, within 5 minutes of now",
+            ),
+            OpenApiParameter(
+                "webhook-signature",
+                {"type": "string", "minLength": 1},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="`v1,<base64 HMAC-SHA256>`; several separated by spaces during a secret's rotation",
+            ),
+            *[
+                OpenApiParameter(
+                    name, {"type": "string"}, OpenApiParameter.HEADER, description="CloudEvents binary mode: %s." % text
+                )
+                for name, text in BINARY_HEADERS.items()
+            ],
+        ],
+        request={
+            "application/json": s.DeviceWebhookJsonBody,
+            "application/cloudevents+json": s.DeviceCloudEventSerializer,
+        },
         responses={
             202: s.WebhookOutputSerializer,
             200: OpenApiResponse(s.WebhookOutputSerializer, description="a replay: the stored webhook"),
