@@ -133,21 +133,18 @@ def _field_errors_to_drf(errors: list[FieldError], field: str) -> serializers.Va
         if e.field != field:
             nested.setdefault(e.field[len(field) + 1 :], []).append(serializers.ErrorDetail(e.message, code=e.code))
     if own and nested:
-        nested[""] = own
+        nested["non_field_errors"] = own
     return serializers.ValidationError(nested or own)
 
 
 class CountryField(serializers.CharField):
     """An ISO 3166-1 alpha-2 country as assigned ("FR"; "ZZ", "EU", "XK" refused), read in either case."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 2)
-        kwargs.setdefault("min_length", 2)
-        super().__init__(**kwargs)
+    # No length validators: the schema's enum (CountryCode) says it all, and they would wrap its $ref.
 
     def to_internal_value(self, data: Any) -> str:
         value = str(super().to_internal_value(data)).upper()
-        if len(value) == 2 and not is_country(value):
+        if not is_country(value):
             raise serializers.ValidationError("Unknown ISO 3166-1 alpha-2 country: %s." % value, code="unknown_country")
         return value
 
@@ -155,14 +152,9 @@ class CountryField(serializers.CharField):
 class CurrencyField(serializers.CharField):
     """An ISO 4217 alphabetic currency ("EUR"), read in either case."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 3)
-        kwargs.setdefault("min_length", 3)
-        super().__init__(**kwargs)
-
     def to_internal_value(self, data: Any) -> str:
         value = str(super().to_internal_value(data)).upper()
-        if len(value) == 3 and not is_known_currency(value):
+        if not is_known_currency(value):
             raise serializers.ValidationError("Unknown ISO 4217 currency: %s." % value, code="unknown_currency")
         return value
 

@@ -14,8 +14,8 @@ from billing_platform.json_input import json_load
 class JSONParser(parsers.JSONParser):
     def parse(self, stream: IO[Any], media_type: str | None = None, parser_context: Any = None) -> Any:
         encoding = get_encoding(parser_context or {})
-        text = stream.read().decode(encoding) if stream is not None else ""
         try:
+            text = stream.read().decode(encoding) if stream is not None else ""
             return json_load(text, parse_constant=drf_json.strict_constant if self.strict else None)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError("JSON parse error - %s" % exc) from None

@@ -18,6 +18,7 @@ from drf_spectacular import openapi
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiParameter
 
+from billing_platform.api.fields import CountryField, CurrencyField
 from billing_platform.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from billing_platform.api.idempotency import KEY_PATTERN, accepts_idempotency_key
 from billing_platform.api.serializers import StrictSerializer
@@ -25,6 +26,7 @@ from billing_platform.errors import PROBLEM_CONTENT_TYPE
 from billing_platform.money import iso_currency_codes
 from billing_platform.validation import iso_country_codes
 
+CODE_FIELDS = (CountryField, CurrencyField)
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 PROBLEM_COMPONENTS: dict[str, Any] = {
@@ -77,6 +79,14 @@ class AutoSchema(openapi.AutoSchema):
         if direction == "request" and isinstance(force_instance(serializer), StrictSerializer):
             result["additionalProperties"] = False
         return result
+
+    def _get_serializer_field_meta(self, field: Any, direction: Any) -> dict[str, Any]:
+        meta: dict[str, Any] = super()._get_serializer_field_meta(field, direction)
+        if isinstance(field, CODE_FIELDS):
+            # The named enum (CountryCode, CurrencyCode) says it all: a length beside its $ref would
+            # wrap it in allOf for nothing.
+            meta.pop("minLength", None)
+        return meta
 
     def get_override_parameters(self) -> list[Any]:
         parameters = list(super().get_override_parameters())

@@ -2,7 +2,14 @@ from typing import Any
 
 from rest_framework import serializers
 
-from billing_platform.api.fields import AmountString, DecimalString, MoneyAmountField, QuantityString, decimal_str
+from billing_platform.api.fields import (
+    AmountString,
+    CountryField,
+    DecimalString,
+    MoneyAmountField,
+    QuantityString,
+    decimal_str,
+)
 from billing_platform.api.input_rules import MULTILINE
 from billing_platform.api.serializers import StrictSerializer
 from catalog.models import Meter, Plan, PlanComponent, PriceVersion, Product, TaxRate
@@ -103,7 +110,7 @@ class MeterOutputSerializer(serializers.ModelSerializer):
 
 
 class TaxRateInputSerializer(StrictSerializer):
-    country = serializers.CharField(max_length=2, min_length=2)
+    country = CountryField()
     tax_category = serializers.CharField()
     rate = serializers.CharField(help_text='Percent, as a decimal string: "20.0"')
 
@@ -243,7 +250,9 @@ class UsageQuantitySerializer(StrictSerializer):
 class PriceQuoteInputSerializer(StrictSerializer):
     plan = serializers.CharField()
     currency = serializers.CharField(min_length=3, max_length=3)
-    region = serializers.CharField(required=False, allow_null=True, default=None, help_text="ISO 3166 country code")
+    region = CountryField(
+        required=False, allow_null=True, default=None, help_text="the country whose prices and taxes apply"
+    )
     devices = serializers.IntegerField(min_value=0, max_value=10_000_000)
     usage = UsageQuantitySerializer(many=True, required=False, default=list)
     customer = serializers.CharField(required=False, allow_null=True, default=None)

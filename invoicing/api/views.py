@@ -89,7 +89,7 @@ class InvoiceListApi(APIView):
         dates = {}
         for name in ("date_from", "date_to"):
             raw = request.query_params.get(name)
-            if raw:
+            if raw is not None:  # an empty date is refused, as the schema's format says
                 try:
                     dates[name] = date.fromisoformat(raw)
                 except ValueError:
