@@ -55,6 +55,7 @@ def test_every_error_of_every_operation_is_problem_json(schema: dict[str, Any]) 
                 method,
                 code,
             )
+        assert set(errors["429"]["headers"]) == {"Retry-After"}
         located = {p["in"] for p in operation.get("parameters", [])}
         if "path" in located:
             assert "404" in errors, (path, method)
@@ -79,6 +80,8 @@ def test_idempotency_key_is_declared_on_every_post_that_takes_it(schema: dict[st
                 declared.add(operation["operationId"])
                 assert parameter["schema"]["maxLength"] == 255
                 assert "409" in operation["responses"]
+                success = [r for code, r in operation["responses"].items() if code.startswith("2")]
+                assert all("Idempotent-Replayed" in r["headers"] for r in success), operation["operationId"]
     assert declared == IDEMPOTENT_OPERATIONS
 
 

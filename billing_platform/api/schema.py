@@ -112,11 +112,44 @@ def code_components() -> dict[str, Any]:
     }
 
 
+# Headers an error may carry (never required: a 401 of the device-cloud webhook's signature has no
+# WWW-Authenticate, a 429 without a known wait no Retry-After).
+PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "schema": {"type": "string"},
+            "description": '`Bearer realm="api"`: send `Authorization: Bearer <api key>`',
+        }
+    },
+    429: {
+        "Retry-After": {
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            "description": "seconds to wait before retrying",
+        }
+    },
+}
+
+
 def _problem_response(status: int, description: str = "") -> dict[str, Any]:
-    return {
+    response: dict[str, Any] = {
         "content": {PROBLEM_CONTENT_TYPE: {"schema": dict(PROBLEM_REF)}},
         "description": description or HTTPStatus(status).phrase,
     }
+    if status in PROBLEM_HEADERS:
+        response["headers"] = PROBLEM_HEADERS[status]
+    return response
+
+
+REPLAYED_HEADER = {
+    "Idempotent-Replayed": {
+        "schema": {"type": "string", "enum": ["true"]},
+        "description": "present on a replay: the first response to this Idempotency-Key, returned again",
+    }
+}
+
+
+def _takes_idempotency_key(operation: dict[str, Any]) -> bool:
+    return any(p.get("in") == "header" and p.get("name") == IDEMPOTENCY_HEADER for p in operation.get("parameters", []))
 
 
 def _statuses_of(operation: dict[str, Any]) -> set[int]:
@@ -128,7 +161,7 @@ def _statuses_of(operation: dict[str, Any]) -> set[int]:
         statuses |= {401, 403}
     if "path" in located:
         statuses.add(404)
-    if any(p.get("in") == "header" and p.get("name") == IDEMPOTENCY_HEADER for p in parameters):
+    if _takes_idempotency_key(operation):
         statuses.add(409)
     if "requestBody" in operation:
         statuses |= {413, 415, 422}
@@ -157,5 +190,9 @@ def declare_problems(result: dict[str, Any], generator: Any, request: Any, publi
                         **_problem_response(int(code), response.get("description", "")),
                         **{k: v for k, v in response.items() if k not in ("content", "description")},
                     }
+            if "409" in responses and _takes_idempotency_key(operation):
+                for code, response in responses.items():
+                    if code.startswith("2"):
+                        response.setdefault("headers", {}).update(REPLAYED_HEADER)
             operation["responses"] = dict(sorted(responses.items(), key=lambda item: item[0]))
     return result
