@@ -29,11 +29,6 @@ def _countries() -> frozenset[str]:
     return frozenset(country.alpha_2 for country in pycountry.countries)
 
 
-def iso_country_codes() -> list[str]:
-    """Every country Tripod accepts, sorted: the 249 assigned ISO 3166-1 alpha-2 codes."""
-    return sorted(_countries())
-
-
 def is_country(code: str) -> bool:
     return code in _countries()
 

@@ -23,8 +23,6 @@ from billing_platform.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from billing_platform.api.idempotency import KEY_PATTERN, accepts_idempotency_key
 from billing_platform.api.serializers import StrictSerializer
 from billing_platform.errors import PROBLEM_CONTENT_TYPE
-from billing_platform.money import iso_currency_codes
-from billing_platform.validation import iso_country_codes
 
 CODE_FIELDS = (CountryField, CurrencyField)
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -97,17 +95,23 @@ class AutoSchema(openapi.AutoSchema):
 
 
 def code_components() -> dict[str, Any]:
-    """The codes the API takes, as named enums (``CountryField``, ``CurrencyField``)."""
+    """The codes the API takes (``CountryField``, ``CurrencyField``), as named schemas. A pattern,
+    not an enum of every code: the server reads either case, and an enum of 249 countries and 300
+    currencies would be a type of its own in every generated client."""
     return {
         "CountryCode": {
             "type": "string",
-            "description": "ISO 3166-1 alpha-2, an assigned code (lower case is read too)",
-            "enum": iso_country_codes(),
+            "pattern": "^[A-Za-z]{2}$",
+            "example": "FR",
+            "description": "ISO 3166-1 alpha-2, an assigned code (read in either case): codes that name no "
+            "country (ZZ, EU, XA, XK, UK) are refused with 422 `unknown_country`",
         },
         "CurrencyCode": {
             "type": "string",
-            "description": "ISO 4217 alphabetic code (lower case is read too)",
-            "enum": iso_currency_codes(),
+            "pattern": "^[A-Za-z]{3}$",
+            "example": "EUR",
+            "description": "ISO 4217 alphabetic code (read in either case); an unknown one is refused with 422 "
+            "`unknown_currency`",
         },
     }
 
