@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "tenancy.middleware.StaffTenantMiddleware",
     "billing_platform.middleware.RateLimitHeadersMiddleware",
+    "billing_platform.api.query.UnknownQueryParametersMiddleware",
     "billing_platform.middleware.ApiTransactionMiddleware",
 ]
 
@@ -219,7 +220,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenancy.permissions.HasTenantScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing_platform.api.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "billing_platform.api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "billing_platform.api.pagination.CursorPagination",
     # Per API key and per tenant on every route (TRIPOD_RATE_LIMITS below).
     "DEFAULT_THROTTLE_CLASSES": ["tenancy.throttling.ApiRateThrottle"],
@@ -251,8 +252,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "billing_platform.api.schema.declare_body_refusals",
-        "billing_platform.api.schema.declare_rate_limits",
+        "billing_platform.api.schema.declare_problems",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",
@@ -267,6 +267,7 @@ SPECTACULAR_SETTINGS = {
         "ChangeLineTypeEnum": "subscriptions.api.serializers.CHANGE_LINE_TYPES",
         "ChangeStatusEnum": "subscriptions.api.serializers.CHANGE_STATUSES",
         "ChangeOutcomeEnum": "subscriptions.models.ChangeStatus",
+        "DeviceEventTypeEnum": "subscriptions.api.serializers.DEVICE_EVENT_TYPE_CHOICES",
     },
 }
 

@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from babel import Locale
+import pycountry
 
 from billing_platform.errors import DomainError, FieldError, InvalidInput, invalid
 from billing_platform.money import is_known_currency
@@ -24,9 +24,13 @@ def _timezones() -> frozenset[str]:
 
 @cache
 def _countries() -> frozenset[str]:
-    return frozenset(
-        code for code in Locale("en").territories if isinstance(code, str) and len(code) == 2 and code.isalpha()
-    )
+    # ISO 3166-1 alpha-2 as assigned (pycountry ships Debian's iso-codes): no user-assigned codes
+    # (XA, XK, ZZ), no exceptional reservations (EU, UN): an invoice's country must be a real one.
+    return frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+def is_country(code: str) -> bool:
+    return code in _countries()
 
 
 def validate_timezone(value: str, *, field: str) -> None:
@@ -243,3 +247,69 @@ def field_path(prefix: str, name: str) -> str:
     if name.startswith("["):
         return prefix + name
     return "%s.%s" % (prefix, name)
+
+
+# Metadata: the integrator's own keys and values on a customer, a subscription or an invoice (their
+# ERP's ids, a sales rep), never read by Tripod. Stripe's limits, which integrators already know.
+METADATA_MAX_KEYS = 50
+METADATA_KEY_MAX_LENGTH = 40
+METADATA_VALUE_MAX_LENGTH = 500
+# Square brackets would make ``?metadata[key]=value`` ambiguous.
+_METADATA_KEY_REFUSED = re.compile(r"[\[\]]")
+
+
+def metadata_errors(value: Any, *, field: str = "metadata", removals: bool = False) -> list[FieldError]:
+    """Why ``value`` cannot be stored as metadata, one error per key: an object of at most 50 keys of
+    1 to 40 characters (no square brackets), each with a string of at most 500 characters. With
+    ``removals`` (a PATCH), a key may be null: it is removed."""
+    if not isinstance(value, dict):
+        return [FieldError(field, "invalid", "metadata is an object of string keys and string values.")]
+    errors: list[FieldError] = []
+    if len(value) > METADATA_MAX_KEYS:
+        errors.append(FieldError(field, "too_many_keys", "At most %d keys (got %d)." % (METADATA_MAX_KEYS, len(value))))
+    for key, item in value.items():
+        where = field_path(field, str(key))
+        if not 1 <= len(key) <= METADATA_KEY_MAX_LENGTH:
+            errors.append(FieldError(where, "invalid_key", "A key has 1 to %d characters." % METADATA_KEY_MAX_LENGTH))
+        elif _METADATA_KEY_REFUSED.search(key) or refused_character(key):
+            errors.append(FieldError(where, "invalid_key", "A key holds no square brackets and no control characters."))
+        if item is None and removals:
+            continue
+        if not isinstance(item, str):
+            errors.append(FieldError(where, "invalid_value", "A value is a string."))
+        elif len(item) > METADATA_VALUE_MAX_LENGTH:
+            errors.append(
+                FieldError(where, "too_long", "A value has at most %d characters." % METADATA_VALUE_MAX_LENGTH)
+            )
+        else:
+            message = refused_character(item, multiline=True)
+            if message is not None:
+                errors.append(FieldError(where, "control_character", message))
+    return errors
+
+
+def validate_metadata(value: Any, *, field: str = "metadata") -> dict[str, str]:
+    """``value`` as stored metadata, or ``InvalidInput`` listing every refused key."""
+    errors = metadata_errors(value, field=field)
+    if errors:
+        raise InvalidInput("; ".join("%s: %s" % (e.field, e.message) for e in errors[:DETAIL_ERRORS]), errors=errors)
+    return dict(value)
+
+
+def metadata_merge(current: dict[str, str], changes: Any, *, field: str = "metadata") -> dict[str, str]:
+    """A PATCH of metadata, as Stripe's: the keys given are set, a key given null is removed, the
+    others are kept. The result holds at most 50 keys."""
+    errors = metadata_errors(changes, field=field, removals=True)
+    if not errors:
+        merged = {k: v for k, v in {**current, **changes}.items() if v is not None}
+        if len(merged) > METADATA_MAX_KEYS:
+            errors.append(
+                FieldError(
+                    field,
+                    "too_many_keys",
+                    "At most %d keys: this change would leave %d." % (METADATA_MAX_KEYS, len(merged)),
+                )
+            )
+    if errors:
+        raise InvalidInput("; ".join("%s: %s" % (e.field, e.message) for e in errors[:DETAIL_ERRORS]), errors=errors)
+    return merged

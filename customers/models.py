@@ -34,6 +34,9 @@ class Customer(models.Model):
     billing_day = models.PositiveSmallIntegerField(null=True, blank=True)
     # The reseller that sold to this customer (its code), if any.
     reseller = models.CharField(max_length=100, blank=True, default="")
+    # The tenant's own string keys and values (its ERP's ids...), never read by Tripod
+    # (billing_platform.validation.validate_metadata: at most 50 keys).
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

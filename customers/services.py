@@ -8,11 +8,13 @@ from stdnum.eu import vat
 
 from billing_platform.errors import FieldError, InvalidInput, invalid
 from billing_platform.validation import (
+    metadata_merge,
     postal_code_error,
     refused_character,
     validate_country,
     validate_currency,
     validate_language,
+    validate_metadata,
     validate_timezone,
 )
 from customers.errors import CustomerExternalIdTaken, CustomerNotFound, InvalidTaxId
@@ -22,6 +24,7 @@ from tenancy.models import Tenant
 from tenancy.services import audit_record
 
 EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
+EXTERNAL_ID_MESSAGE = "external_id must start with a letter or digit and use only letters, digits and . _ : @ -"
 EDITABLE_FIELDS = (
     "name",
     "email",
@@ -36,6 +39,7 @@ EDITABLE_FIELDS = (
     "city",
     "billing_day",
     "reseller",
+    "metadata",
 )
 AUDITED_FIELDS = ("external_id", *EDITABLE_FIELDS)
 # The postal address's lines, by the path the API names them with (its country is ``country``).
@@ -88,6 +92,18 @@ def _address_errors(data: dict[str, Any]) -> list[FieldError]:
     return errors
 
 
+def tax_id_errors(*, tax_id: str, country: str) -> list[FieldError]:
+    """An EU customer's VAT number must pass its checksum: a typo here would put an invalid number
+    on every invoice. ``tax_id`` may omit the country prefix ("40303265045" for FR)."""
+    tax_id = tax_id.strip().replace(" ", "")
+    if not tax_id or country.lower() not in vat.MEMBER_STATES:
+        return []
+    number = tax_id if tax_id[:2].isalpha() else country + tax_id
+    if vat.is_valid(number):
+        return []
+    return [FieldError("tax_id", InvalidTaxId.code, f"{tax_id} is not a valid EU VAT number.")]
+
+
 def _validate(data: dict[str, Any], *, address: dict[str, Any] | None = None) -> None:
     """Collects every field error so the caller sees them all at once; ``address`` is the whole
     postal address to check (its lines and country) when it is given or changes."""
@@ -107,12 +123,12 @@ def _validate(data: dict[str, Any], *, address: dict[str, Any] | None = None) ->
     billing_day = data.get("billing_day")
     if billing_day is not None and not 1 <= billing_day <= 31:
         errors.append(FieldError("billing_day", "out_of_range", "billing_day must be between 1 and 31."))
-    tax_id, country = data.get("tax_id"), data.get("country", "")
-    if tax_id and country.lower() in vat.MEMBER_STATES:
-        # EU VAT numbers carry a checksum: a typo here would put an invalid number on every invoice.
-        number = tax_id if tax_id[:2].isalpha() else country + tax_id
-        if not vat.is_valid(number):
-            errors.append(FieldError("tax_id", InvalidTaxId.code, f"{tax_id} is not a valid EU VAT number."))
+    errors.extend(tax_id_errors(tax_id=data.get("tax_id") or "", country=data.get("country") or ""))
+    if "metadata" in data:
+        try:
+            validate_metadata(data["metadata"])
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
     if address is not None:
         errors.extend(_address_errors(address))
     if errors:
@@ -138,15 +154,12 @@ def customer_create(
     city: str = "",
     billing_day: int | None = None,
     reseller: str = "",
+    metadata: dict[str, str] | None = None,
 ) -> Customer:
     """Create a customer; currency and time zone default to the tenant's. Its postal address (the
     four lines, in ``country``) is optional, but a street line and a city come together."""
     if not EXTERNAL_ID_RE.match(external_id):
-        raise invalid(
-            "external_id",
-            "invalid_format",
-            "external_id must start with a letter or digit and use only letters, digits and . _ : @ -",
-        )
+        raise invalid("external_id", "invalid_format", EXTERNAL_ID_MESSAGE)
     data: dict[str, Any] = {
         "name": name.strip(),
         "email": email,
@@ -161,6 +174,7 @@ def customer_create(
         "city": city,
         "billing_day": billing_day,
         "reseller": reseller,
+        "metadata": metadata or {},
     }
     _clean_address(data)
     _validate(data, address=data)
@@ -203,6 +217,8 @@ def customer_update(
         customer = Customer.objects.select_for_update().filter(tenant=tenant, external_id=external_id).first()
         if customer is None:
             raise CustomerNotFound(f"No customer with external_id {external_id}.")
+        if "metadata" in data:
+            data["metadata"] = metadata_merge(customer.metadata, data["metadata"])
         merged = {**_snapshot(customer), **data}
         # The address is checked whole, as it will be stored: a new postal code against the stored
         # country, a new country against the stored postal code.

@@ -55,6 +55,9 @@ class Invoice(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
     )
     reason = models.CharField(max_length=300, blank=True, default="")
+    # The tenant's own string keys and values, never read by Tripod (validate_metadata). Not part of
+    # the legal document: it may change after finalization, and the PDF and Factur-X never show it.
+    metadata = models.JSONField(default=dict, blank=True)
     bill_run = models.ForeignKey("BillRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices")
     pdf = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

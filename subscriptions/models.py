@@ -54,6 +54,8 @@ class Subscription(models.Model):
     cancel_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The tenant's own string keys and values, never read by Tripod (validate_metadata).
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -143,6 +145,9 @@ class DeviceCloudWebhook(models.Model):
     received_at = models.DateTimeField()
     content_type = models.CharField(max_length=100)
     body = models.TextField()
+    # The ``ce-*`` headers of a CloudEvent sent in binary mode (its attributes; the body is its data),
+    # kept so that a replay reads the event as it was received. Empty otherwise.
+    cloud_event_headers = models.JSONField(default=dict, blank=True)
     event_type = models.CharField(max_length=64, blank=True, default="")
     device_id = models.CharField(max_length=200, blank=True, default="")
     occurred_at = models.DateTimeField(null=True, blank=True)

@@ -10,13 +10,19 @@ from django.db import IntegrityError, transaction
 
 from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.periods import local_date, local_midnight
-from billing_platform.validation import validate_year
+from billing_platform.validation import metadata_errors, metadata_merge, validate_year
 from catalog.errors import NoPriceForCurrency
 from catalog.models import Plan
 from catalog.versions import price_version_as_of
 from customers.models import Customer
 from subscriptions.devices import device_billing_start, device_billing_triggers, plan_needs_activation
-from subscriptions.errors import DeviceEventRefused, DeviceInUse, DeviceNotFound, InvalidTransition
+from subscriptions.errors import (
+    DeviceEventRefused,
+    DeviceInUse,
+    DeviceNotFound,
+    InvalidTransition,
+    SubscriptionNotFound,
+)
 from subscriptions.events import devices_billing_started_emit, subscription_cancelled_emit, subscription_created_emit
 from subscriptions.models import Device, Subscription, SubscriptionEvent, SubscriptionStatus
 from subscriptions.periods import commitment_end
@@ -93,6 +99,7 @@ def subscription_create(
     starts_on: date | None = None,
     price_locked: bool = False,
     auto_renew: bool = True,
+    metadata: Mapping[str, str] | None = None,
 ) -> Subscription:
     """Sign a subscription. Per-device fees that start on activation wait for the device cloud;
     the customer's billing day, when unset, becomes the day the subscription starts."""
@@ -100,7 +107,7 @@ def subscription_create(
     if starts_on is not None:
         check_instant(starts_on, "starts_on")
     check_device_fields(devices)
-    errors: list[FieldError] = []
+    errors: list[FieldError] = metadata_errors(dict(metadata or {}))
     if not EXTERNAL_ID_RE.match(external_id):
         errors.append(FieldError("external_id", "invalid_format", "Use letters, digits and . _ : @ - (max 200)."))
     seen: set[str] = set()
@@ -142,6 +149,7 @@ def subscription_create(
                 auto_renew=auto_renew,
                 price_locked=price_locked,
                 locked_price_version=version if price_locked else None,
+                metadata=dict(metadata or {}),
             )
             subscription.commitment_ends_at = commitment_end(subscription)
             subscription.save(force_insert=True)
@@ -201,6 +209,32 @@ def subscription_create(
             code="subscription_external_id_taken",
             errors=[FieldError("external_id", "taken", "This external_id is already used.")],
         ) from None
+    return subscription
+
+
+def subscription_update(
+    *, tenant: Tenant, actor: Actor, at: datetime, external_id: str, metadata: Mapping[str, str | None]
+) -> Subscription:
+    """PATCH a subscription: its metadata (the keys given are set, a key given null is removed).
+    Everything else changes through ``subscription_change``, which prorates."""
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().filter(tenant=tenant, external_id=external_id).first()
+        if subscription is None:
+            raise SubscriptionNotFound("No subscription with external_id %s." % external_id)
+        before = dict(subscription.metadata)
+        subscription.metadata = metadata_merge(before, dict(metadata))
+        if subscription.metadata != before:
+            subscription.save(update_fields=["metadata", "updated_at"])
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="subscription.updated",
+                object_type="subscription",
+                object_id=external_id,
+                at=at,
+                before={"metadata": before},
+                after={"metadata": subscription.metadata},
+            )
     return subscription
 
 

@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook
 
+from billing_platform.cloud_events import binary_event_read, cloud_event_headers
 from billing_platform.errors import DomainError, invalid
 from billing_platform.json_input import JsonTooDeep, json_load
 from billing_platform.validation import date_in_range
@@ -93,22 +94,36 @@ class ParsedEvent:
     problem: str  # empty when the event is well formed
 
 
-def parse_event(body: bytes, content_type: str) -> ParsedEvent:
-    """``{type, data: {device_id, occurred_at}}``, or a structured CloudEvent with the same ``type``
-    (device id from ``data.device_id`` or ``subject``, instant from ``data.occurred_at`` or ``time``)."""
-    try:
-        payload = json_load(body)
-    except JsonTooDeep as exc:
-        return ParsedEvent("", "", None, exc.detail)
-    except ValueError:  # UnicodeDecodeError included
-        return ParsedEvent("", "", None, "The body is not JSON.")
-    if not isinstance(payload, dict):
-        return ParsedEvent("", "", None, "The body must be a JSON object.")
+def parse_event(body: bytes, content_type: str, ce_headers: Mapping[str, str] | None = None) -> ParsedEvent:
+    """``{type, data: {device_id, occurred_at}}``, or a CloudEvent with the same ``type``: structured
+    (``application/cloudevents+json``), or in binary mode (``ce_headers``: its ``ce-*`` headers, the
+    body its data). A CloudEvent's device id comes from ``data.device_id`` or ``subject``, its instant
+    from ``data.occurred_at`` or ``time``."""
+    if ce_headers:
+        try:
+            event = binary_event_read(ce_headers, body)
+        except DomainError as exc:  # a header at fault, a body that is not JSON or is too deep
+            return ParsedEvent("", "", None, exc.detail)
+        if event.data is not None and not isinstance(event.data, dict):
+            return ParsedEvent("", "", None, "The body (the event's data) must be a JSON object.")
+        payload: dict[str, Any] = {**event.attributes, "data": event.data or {}}
+        structured = True
+    else:
+        try:
+            loaded = json_load(body)
+        except JsonTooDeep as exc:
+            return ParsedEvent("", "", None, exc.detail)
+        except ValueError:  # UnicodeDecodeError included
+            return ParsedEvent("", "", None, "The body is not JSON.")
+        if not isinstance(loaded, dict):
+            return ParsedEvent("", "", None, "The body must be a JSON object.")
+        payload = loaded
+        structured = content_type == CLOUDEVENTS_CONTENT_TYPE
     raw_data = payload.get("data")
     data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     event_type = str(payload.get("type", ""))
     device_id = str(data.get("device_id") or payload.get("subject") or "")
-    raw_time = data.get("occurred_at") or (payload.get("time") if content_type == CLOUDEVENTS_CONTENT_TYPE else None)
+    raw_time = data.get("occurred_at") or (payload.get("time") if structured else None)
     try:
         occurred_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
     except ValueError:  # well formed but not a date, e.g. 30 February
@@ -135,7 +150,8 @@ def webhook_receive(
     webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
     if len(webhook_id) > WEBHOOK_ID_MAX_LENGTH:
         raise invalid("webhook-id", "too_long", "webhook-id is at most %d characters." % WEBHOOK_ID_MAX_LENGTH)
-    parsed = parse_event(body, content_type)
+    ce_headers = cloud_event_headers(headers) if content_type != CLOUDEVENTS_CONTENT_TYPE else {}
+    parsed = parse_event(body, content_type, ce_headers)
     status, outcome = WebhookStatus.RECEIVED, ""
     if parsed.problem:
         status, outcome = WebhookStatus.REJECTED, parsed.problem
@@ -149,6 +165,7 @@ def webhook_receive(
                 received_at=at,
                 content_type=content_type[:100],
                 body=body.decode("utf-8", errors="replace"),
+                cloud_event_headers=ce_headers,
                 event_type=parsed.event_type[:64],
                 device_id=parsed.device_id[:200],
                 occurred_at=parsed.occurred_at if _storable(parsed.occurred_at) else None,
@@ -179,7 +196,7 @@ def webhook_apply(*, webhook_pk: str, at: datetime) -> DeviceCloudWebhook:
         if webhook.status in (WebhookStatus.APPLIED, WebhookStatus.IGNORED):
             return webhook
         webhook.attempts += 1
-        parsed = parse_event(webhook.body.encode(), webhook.content_type)
+        parsed = parse_event(webhook.body.encode(), webhook.content_type, webhook.cloud_event_headers)
         try:
             with transaction.atomic():
                 if parsed.problem:

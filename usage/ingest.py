@@ -316,6 +316,20 @@ def _device_history(tenant: Tenant, device_ids: set[str], meters: Iterable[Meter
     return history
 
 
+# The fields of a usage event (``POST /events``); any other is refused with reason ``unknown_field``.
+EVENT_FIELDS = frozenset(
+    {
+        "transaction_id",
+        "code",
+        "timestamp",
+        "external_subscription_id",
+        "device_id",
+        "external_customer_id",
+        "properties",
+    }
+)
+
+
 def _parse_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise Rejected("bad_timestamp", "timestamp must be an ISO 8601 string with its offset.")
@@ -401,6 +415,10 @@ def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
     """Validate one event; returns its staging row and transaction id, or raises ``Rejected``."""
     if not isinstance(event, Mapping):
         raise Rejected("missing_field", "An event is a JSON object.")
+    unknown = sorted(str(key) for key in event if key not in EVENT_FIELDS)
+    if unknown:
+        # A misspelt "device" would otherwise leave the event without its device: refused, named.
+        raise Rejected("unknown_field", "Unknown field%s: %s." % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
     limit = max_json_depth()
     if (limit < 2 or not _at_most_two_levels(event)) and json_depth_exceeds(event, limit):
         raise Rejected("too_deep", "The event is nested deeper than %d levels." % limit)

@@ -8,7 +8,16 @@ from drf_spectacular.plumbing import build_choice_field
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing_platform.money import round_minor
+from billing_platform.errors import FieldError, InvalidInput
+from billing_platform.money import is_known_currency, round_minor
+from billing_platform.validation import (
+    METADATA_KEY_MAX_LENGTH,
+    METADATA_MAX_KEYS,
+    METADATA_VALUE_MAX_LENGTH,
+    is_country,
+    metadata_errors,
+    validate_timezone,
+)
 
 
 def decimal_str(value: Decimal | None) -> str | None:
@@ -178,3 +187,119 @@ class DecimalTextSchema(OpenApiSerializerFieldExtension):
 )
 class DetailField(serializers.JSONField):
     """A line's detail: an object whose keys depend on the line's type and charge model."""
+def _field_errors_to_drf(errors: list[FieldError], field: str) -> serializers.ValidationError:
+    """Field errors of ``billing_platform.validation`` as a DRF error of one field: the field's own
+    errors as a list, the errors of its keys (``metadata.erp_id``) as a dict keyed by the key."""
+    own = [serializers.ErrorDetail(e.message, code=e.code) for e in errors if e.field == field]
+    nested: dict[str, list[serializers.ErrorDetail]] = {}
+    for e in errors:
+        if e.field != field:
+            nested.setdefault(e.field[len(field) + 1 :], []).append(serializers.ErrorDetail(e.message, code=e.code))
+    if own and nested:
+        nested["non_field_errors"] = own
+    return serializers.ValidationError(nested or own)
+
+
+class CountryField(serializers.CharField):
+    """An ISO 3166-1 alpha-2 country as assigned ("FR"; "ZZ", "EU", "XK" refused), read in either case."""
+
+    # No length validators: the schema's enum (CountryCode) says it all, and they would wrap its $ref.
+
+    def to_internal_value(self, data: Any) -> str:
+        value = str(super().to_internal_value(data)).upper()
+        if not is_country(value):
+            raise serializers.ValidationError("Unknown ISO 3166-1 alpha-2 country: %s." % value, code="unknown_country")
+        return value
+
+
+class CurrencyField(serializers.CharField):
+    """An ISO 4217 alphabetic currency ("EUR"), read in either case."""
+
+    def to_internal_value(self, data: Any) -> str:
+        value = str(super().to_internal_value(data)).upper()
+        if not is_known_currency(value):
+            raise serializers.ValidationError("Unknown ISO 4217 currency: %s." % value, code="unknown_currency")
+        return value
+
+
+class TimezoneField(serializers.CharField):
+    """An IANA time zone ("Europe/Paris")."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = str(super().to_internal_value(data))
+        try:
+            validate_timezone(value, field=self.field_name or "")
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.detail, code="unknown_timezone") from None
+        return value
+
+
+class MetadataField(serializers.Field):
+    """Metadata: the client's own string keys and string values (``billing_platform.validation``:
+    at most 50 keys of 1 to 40 characters, values of at most 500). ``removals=True`` (a PATCH): a key
+    given null is removed, the others given are set, the rest kept."""
+
+    def __init__(self, *, removals: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.removals = removals
+
+    def to_internal_value(self, data: Any) -> dict[str, str | None]:
+        name = self.field_name or "metadata"
+        errors = metadata_errors(data, field=name, removals=self.removals)
+        if errors:
+            raise _field_errors_to_drf(errors, name)
+        return dict(data)
+
+    def to_representation(self, value: Any) -> dict[str, str]:
+        return dict(value or {})
+
+
+def _ref(component: str) -> dict[str, Any]:
+    return {"$ref": "#/components/schemas/%s" % component}
+
+
+class CountryFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = "billing_platform.api.fields.CountryField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return _ref("CountryCode")
+
+
+class CurrencyFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = "billing_platform.api.fields.CurrencyField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return _ref("CurrencyCode")
+
+
+class TimezoneFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = "billing_platform.api.fields.TimezoneField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {"type": "string", "maxLength": 64, "example": "Europe/Paris", "description": "an IANA time zone"}
+
+
+class MetadataFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = "billing_platform.api.fields.MetadataField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        value: dict[str, Any] = {"type": "string", "maxLength": METADATA_VALUE_MAX_LENGTH}
+        text = (
+            "Your own string keys and values (at most %d keys of 1 to %d characters without square brackets, "
+            "values of at most %d characters); Tripod never reads them."
+            % (METADATA_MAX_KEYS, METADATA_KEY_MAX_LENGTH, METADATA_VALUE_MAX_LENGTH)
+        )
+        if direction == "request" and self.target.removals:
+            value["nullable"] = True
+            text += " On PATCH the keys given are set, a key given null is removed, the others are kept."
+        return {
+            "type": "object",
+            "additionalProperties": value,
+            "maxProperties": METADATA_MAX_KEYS,
+            "description": text,
+            "example": {"erp_id": "C-0042"},
+        }

@@ -7,6 +7,7 @@ failed (its claim rolled back), runs itself."""
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,10 @@ from billing_platform.errors import Conflict, invalid
 from billing_platform.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+# 1 to 255 visible ASCII characters, spaces allowed inside: a UUID, a ULID, "order-42/retry". HTTP
+# strips a header value's outer spaces; other characters are not safely carried in a header.
+KEY_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"
+_KEY_RE = re.compile(KEY_PATTERN)
 # Claims of a key that another request holds and then gives back (it failed) are tried again this
 # many times before the client is told to retry.
 CLAIM_ATTEMPTS = 3
@@ -62,8 +67,8 @@ def idempotent(handler: Handler) -> Handler:
         if key is None:
             return handler(view, request, *args, **kwargs)
         key = key.strip()
-        if not key or len(key) > settings.TRIPOD["IDEMPOTENCY_KEY_MAX_LENGTH"]:
-            raise invalid(HEADER, "invalid", "Idempotency-Key must be 1 to 255 characters.")
+        if not _KEY_RE.match(key) or len(key) > settings.TRIPOD["IDEMPOTENCY_KEY_MAX_LENGTH"]:
+            raise invalid(HEADER, "invalid", "Idempotency-Key must be 1 to 255 visible ASCII characters.")
         tenant = request.tenant  # type: ignore[attr-defined]
         request_hash = _request_hash(request)
         record = None
@@ -114,4 +119,10 @@ def idempotent(handler: Handler) -> Handler:
         IdempotencyRecord.objects.filter(pk=record.pk).update(response_status=response.status_code, response_body=body)
         return response
 
+    wrapper.accepts_idempotency_key = True  # type: ignore[attr-defined]  # read by the OpenAPI schema
     return wrapper
+
+
+def accepts_idempotency_key(handler: Any) -> bool:
+    """Whether a view's method is decorated with ``idempotent`` (its schema then declares the header)."""
+    return bool(getattr(handler, "accepts_idempotency_key", False))

@@ -69,3 +69,62 @@ def apply_input_rules(field: serializers.Field | None) -> None:
         field.validators.append(JsonTextValidator())
     elif isinstance(field, serializers.DateTimeField | serializers.DateField):
         field.validators.append(DateRangeValidator())
+
+
+# The JSON type each kind of field takes, as the OpenAPI schema declares it. DRF coerces more (0 for
+# false, 12 for "12", a number for a decimal string): a client generated from the schema never sends
+# those, and a server that takes them lets typing mistakes through, so they are refused.
+_STRING_FIELDS = (
+    serializers.CharField,
+    serializers.DateField,
+    serializers.DateTimeField,
+    serializers.TimeField,
+    serializers.DurationField,
+    serializers.UUIDField,
+    serializers.DecimalField,  # amounts travel as strings, never as JSON numbers
+)
+_TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", dict: "an object", list: "an array"}
+
+
+def _expected_type(field: serializers.Field) -> type | None:
+    if isinstance(field, serializers.BooleanField):
+        return bool
+    if isinstance(field, serializers.IntegerField):
+        return int
+    if isinstance(field, serializers.ChoiceField):
+        choices = list(field.choices)
+        return str if choices and all(isinstance(c, str) for c in choices) else None
+    if isinstance(field, _STRING_FIELDS):
+        return str
+    if isinstance(field, serializers.DictField):
+        return dict
+    if isinstance(field, serializers.ListField):
+        return list
+    return None
+
+
+def json_type_error(field: serializers.Field, value: Any) -> str | None:
+    """Why ``value``, as sent in JSON, is not of the type ``field`` takes, or None. Null is left to
+    the field (``allow_null``)."""
+    if value is None:
+        return None
+    expected = _expected_type(field)
+    if expected is None:
+        return None
+    if expected is int:
+        matches = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        matches = isinstance(value, expected)
+    if not matches:
+        return "Expected %s." % _TYPE_NAMES[expected]
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        for index, item in enumerate(value):
+            message = json_type_error(field.child, item)
+            if message is not None:
+                return "Item %d: %s" % (index, message)
+    if isinstance(field, serializers.DictField) and isinstance(value, dict):
+        for key, item in value.items():
+            message = json_type_error(field.child, item)
+            if message is not None:
+                return "%s: %s" % (key, message)
+    return None

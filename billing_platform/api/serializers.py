@@ -4,13 +4,14 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from billing_platform.api.input_rules import apply_input_rules
+from billing_platform.api.input_rules import apply_input_rules, json_type_error
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know: a misspelt ``billingday`` is a 422, not silently ignored.
+    """Refuses fields it does not know: a misspelt ``billingday`` is a 422, not silently ignored;
+    and values of another JSON type than the schema's (``0`` for ``false``, a number for a string).
 
-    Unknown fields are reported together with the other field errors, so one round trip shows all.
+    They are reported together with the other field errors, so one round trip shows all.
     """
 
     # Every field follows the API's input rules (billing_platform.api.input_rules): no control
@@ -23,17 +24,24 @@ class StrictSerializer(serializers.Serializer):
         return fields
 
     def to_internal_value(self, data: Any) -> Any:
-        unknown: dict[str, list[str]] = {}
+        refused: dict[str, Any] = {}
         if isinstance(data, dict):
-            unknown = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+            refused = {
+                name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")]
+                for name in sorted(set(data) - set(self.fields))
+            }
+            for name, field in self.fields.items():
+                message = json_type_error(field, data[name]) if name in data and not field.read_only else None
+                if message is not None:
+                    refused[name] = [serializers.ErrorDetail(message, code="invalid_type")]
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
-            if unknown and isinstance(exc.detail, dict):
-                raise serializers.ValidationError({**exc.detail, **unknown}) from None
+            if refused and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **refused}) from None
             raise
-        if unknown:
-            raise serializers.ValidationError(unknown, code="unknown_field")
+        if refused:
+            raise serializers.ValidationError(refused)
         return value
 
 

@@ -141,3 +141,24 @@ def test_the_texts_of_a_json_value_are_checked_with_their_path() -> None:
 
 def test_typed_text_outside_a_form_loses_its_control_characters() -> None:
     assert without_refused_characters("Wrong\u0001amount\x00 billed\n") == "Wrong amount billed "
+
+
+@pytest.mark.parametrize("code", ["ZZ", "EU", "XA", "XK", "UK", "UN", "QO"])
+def test_codes_that_name_no_country_are_refused(code: str) -> None:
+    # user-assigned (XA, XK, ZZ, QO) and exceptionally reserved (EU, UK, UN) codes name no country
+    from billing_platform.validation import is_country, validate_country
+
+    assert not is_country(code)
+    with pytest.raises(InvalidInput, match="Unknown ISO 3166-1 alpha-2 country: %s." % code):
+        validate_country(code, field="country")
+
+
+def test_the_249_assigned_countries_are_taken() -> None:
+    import pycountry
+
+    from billing_platform.validation import is_country
+
+    codes = [country.alpha_2 for country in pycountry.countries]
+    assert len(codes) == 249
+    assert all(is_country(code) for code in codes)
+    assert {"FR", "DE", "GB", "GR", "US", "AQ"} <= set(codes)

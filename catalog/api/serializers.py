@@ -6,6 +6,7 @@ from rest_framework import serializers
 from billing_platform.api.fields import (
     AmountString,
     ChoiceText,
+    CountryField,
     DecimalString,
     DecimalText,
     DetailField,
@@ -187,7 +188,7 @@ class MeterOutputSerializer(OutputModelSerializer):
 
 
 class TaxRateInputSerializer(StrictSerializer):
-    country = serializers.CharField(max_length=2, min_length=2)
+    country = CountryField()
     tax_category = ChoiceText(choices=TaxCategory.choices)
     rate = serializers.CharField(help_text='Percent, as a decimal string: "20.0"')
     valid_from = serializers.DateField(
@@ -494,7 +495,9 @@ class UsageQuantitySerializer(StrictSerializer):
 class PriceQuoteInputSerializer(StrictSerializer):
     plan = serializers.CharField()
     currency = serializers.CharField(min_length=3, max_length=3)
-    region = serializers.CharField(required=False, allow_null=True, default=None, help_text="ISO 3166 country code")
+    region = CountryField(
+        required=False, allow_null=True, default=None, help_text="the country whose prices and taxes apply"
+    )
     devices = serializers.IntegerField(min_value=0, max_value=10_000_000)
     usage = UsageQuantitySerializer(many=True, required=False, default=list)
     customer = serializers.CharField(required=False, allow_null=True, default=None)

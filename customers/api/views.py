@@ -2,6 +2,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -9,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing_platform.api.fields import ChoiceText
+from billing_platform.api.fields import CountryField, CurrencyField, MetadataField, TimezoneField
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer, problems
@@ -17,7 +18,7 @@ from billing_platform.errors import FieldError, InvalidInput, invalid
 from customers.errors import CustomerCountryConflict
 from customers.models import Customer, Language
 from customers.selectors import customer_get, customer_list
-from customers.services import customer_create, customer_update
+from customers.services import EXTERNAL_ID_MESSAGE, EXTERNAL_ID_RE, customer_create, customer_update, tax_id_errors
 from tenancy.api import request_actor, request_tenant
 
 
@@ -39,7 +40,7 @@ class CustomerAddressInputSerializer(StrictSerializer):
     line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
     postal_code = serializers.CharField(max_length=16, required=False, allow_blank=True)
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    country = serializers.CharField(max_length=2, min_length=2, required=False)
+    country = CountryField(required=False)
 
 
 # The address's lines by their names in the API and in the services.
@@ -106,30 +107,77 @@ class CustomerOutputSerializer(OutputModelSerializer):
             "address",
             "billing_day",
             "reseller",
+            "metadata",
             "created_at",
             "updated_at",
         ]
 
 
+class LanguageField(serializers.ChoiceField):
+    """The language of the customer's invoices and e-mails."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=Language.choices, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            raise serializers.ValidationError(
+                "Language must be one of: %s." % ", ".join(Language.values), code="unsupported_language"
+            ) from None
+
+
+class _CustomerFields(StrictSerializer):
+    """Every field is checked in one pass, the tax id against the country included: one answer
+    lists every error of the request (a bad e-mail no longer hides an unknown country or a VAT typo)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail
+            if isinstance(detail, dict) and isinstance(data, dict) and not {"tax_id", "country"} & set(detail):
+                detail.update(_tax_id_detail(data))
+            raise serializers.ValidationError(detail) from None
+        tax_id_detail = _tax_id_detail(data)
+        if tax_id_detail:
+            raise serializers.ValidationError(tax_id_detail)
+        return value
+
+
+def _tax_id_detail(data: dict[str, Any]) -> dict[str, Any]:
+    tax_id, country = data.get("tax_id"), data.get("country")
+    if not isinstance(tax_id, str) or not isinstance(country, str):
+        return {}  # on PATCH the service checks the tax id against the stored country
+    return {
+        e.field: [serializers.ErrorDetail(e.message, code=e.code)]
+        for e in tax_id_errors(tax_id=tax_id, country=country.upper())
+    }
+
+
 class CustomerListCreateApi(APIView):
     @extend_schema_serializer(component_name="CustomerInput")
-    class InputSerializer(StrictSerializer):
-        external_id = serializers.CharField(max_length=200)
+    class InputSerializer(_CustomerFields):
+        external_id = serializers.CharField(
+            max_length=200,
+            validators=[RegexValidator(EXTERNAL_ID_RE, EXTERNAL_ID_MESSAGE, code="invalid_format")],
+            help_text="your own id, used in paths: letters, digits and . _ : @ -, starting with a letter or digit",
+        )
         name = serializers.CharField(max_length=200)
         email = serializers.EmailField(max_length=254)
-        country = serializers.CharField(
-            max_length=2,
-            min_length=2,
+        country = CountryField(
             required=False,
             help_text="ISO 3166-1 alpha-2; required, here or as address.country (the same country if both).",
         )
-        currency = serializers.CharField(max_length=3, min_length=3, required=False)
-        timezone = serializers.CharField(max_length=64, required=False)
-        language = ChoiceText(choices=Language.choices, max_length=2, required=False, default="en")
+        currency = CurrencyField(required=False, help_text="default: the tenant's")
+        timezone = TimezoneField(required=False, help_text="default: the tenant's")
+        language = LanguageField(required=False, default="en")
         tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
         address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
         reseller = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        metadata = MetadataField(required=False, default=dict)
 
     @extend_schema(
         operation_id="customers_list",
@@ -176,17 +224,18 @@ class CustomerListCreateApi(APIView):
 
 class CustomerDetailApi(APIView):
     @extend_schema_serializer(component_name="CustomerPatch")
-    class PatchSerializer(StrictSerializer):
+    class PatchSerializer(_CustomerFields):
         name = serializers.CharField(max_length=200, required=False)
         email = serializers.EmailField(max_length=254, required=False)
-        country = serializers.CharField(max_length=2, min_length=2, required=False)
-        currency = serializers.CharField(max_length=3, min_length=3, required=False)
-        timezone = serializers.CharField(max_length=64, required=False)
-        language = ChoiceText(choices=Language.choices, max_length=2, required=False)
+        country = CountryField(required=False)
+        currency = CurrencyField(required=False)
+        timezone = TimezoneField(required=False)
+        language = LanguageField(required=False)
         tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True)
         address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
         reseller = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        metadata = MetadataField(required=False, removals=True)
 
     @extend_schema(operation_id="customers_retrieve", responses={200: CustomerOutputSerializer, **problems(404)})
     def get(self, request: Request, external_id: str) -> Response:

@@ -4,7 +4,14 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing_platform.api.fields import DecimalString, DetailField, MoneyAmount, MoneyAmountField, QuantityString
+from billing_platform.api.fields import (
+    DecimalString,
+    DetailField,
+    MetadataField,
+    MoneyAmount,
+    MoneyAmountField,
+    QuantityString,
+)
 from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer
 from catalog.models import TaxCategory
 from invoicing.lines import API_LANGUAGE, LineType, line_description
@@ -133,6 +140,7 @@ class InvoiceOutputSerializer(OutputModelSerializer):
     tax_total = MoneyAmountField()
     total = MoneyAmountField()
     amount_due = MoneyAmountField()
+    metadata = MetadataField(read_only=True)
 
     class Meta:
         model = Invoice
@@ -152,11 +160,16 @@ class InvoiceOutputSerializer(OutputModelSerializer):
             "amount_due",
             "credited_invoice",
             "reason",
+            "metadata",
             "created_at",
             "finalized_at",
             "voided_at",
             "sent_at",
         ]
+
+
+class InvoicePatchSerializer(StrictSerializer):
+    metadata = MetadataField(removals=True)
 
 
 class VoidInputSerializer(StrictSerializer):

@@ -24,7 +24,13 @@ from invoicing.documents import DocumentKind, invoice_document
 from invoicing.lines import LineType
 from invoicing.models import InvoiceKind, InvoiceStatus
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
-from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
+from invoicing.services import (
+    bill_run_create,
+    credit_note_create,
+    invoice_finalize,
+    invoice_metadata_update,
+    invoice_void,
+)
 from invoicing.upcoming import customer_current_usage
 from subscriptions.models import SubscriptionStatus
 from tenancy.api import request_actor, request_tenant
@@ -87,7 +93,7 @@ class InvoiceListApi(APIView):
         dates = {}
         for name in ("date_from", "date_to"):
             raw = request.query_params.get(name)
-            if raw:
+            if raw is not None:  # an empty date is refused, as the schema's format says
                 try:
                     dates[name] = date.fromisoformat(raw)
                 except ValueError:
@@ -109,6 +115,27 @@ class InvoiceDetailApi(APIView):
     @extend_schema(operation_id="invoices_retrieve", responses={200: s.InvoiceOutputSerializer, **problems(404)})
     def get(self, request: Request, pk: str) -> Response:
         return Response(s.InvoiceOutputSerializer(invoice_get(tenant=request_tenant(request), pk=pk)).data)
+
+    @extend_schema(
+        operation_id="invoices_update",
+        description="Changes an invoice's metadata, at any status (metadata is not part of the legal document): "
+        "the keys given are set, a key given null is removed, the others are kept.",
+        request=s.InvoicePatchSerializer,
+        responses={200: s.InvoiceOutputSerializer, **problems(400, 404, 422)},
+    )
+    def patch(self, request: Request, pk: str) -> Response:
+        tenant = request_tenant(request)
+        invoice = invoice_get(tenant=tenant, pk=pk)  # 404 before validating the body
+        serializer = s.InvoicePatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invoice_metadata_update(
+            tenant=tenant,
+            actor=request_actor(request),
+            at=timezone.now(),
+            invoice_id=str(invoice.pk),
+            metadata=serializer.validated_data["metadata"],
+        )
+        return Response(s.InvoiceOutputSerializer(invoice_get(tenant=tenant, pk=pk)).data)
 
 
 class InvoiceFinalizeApi(APIView):

@@ -1,6 +1,7 @@
 """Invoice writes, one module per concern: ``generation`` (the invoice of a billing date, and the
 one writer of invoice lines), ``numbering`` (gapless numbers), ``lifecycle`` (finalize, void),
-``credit_notes``, ``bill_runs`` (chunked by customer across Celery workers) and ``settings``."""
+``credit_notes``, ``metadata`` (the tenant's own keys, editable at any status), ``bill_runs``
+(chunked by customer across Celery workers) and ``settings``."""
 
 from invoicing.services.bill_runs import (
     CHUNK_SIZE,
@@ -14,6 +15,7 @@ from invoicing.services.bill_runs import (
 from invoicing.services.credit_notes import credit_note_create
 from invoicing.services.generation import invoice_generate, invoice_lines_write, invoice_taxes_write, invoices_write
 from invoicing.services.lifecycle import INVOICE_TRANSITIONS, invoice_finalize, invoice_void
+from invoicing.services.metadata import invoice_metadata_update
 from invoicing.services.numbering import number_format, numbers_take
 from invoicing.services.settings import INVOICING_SETTINGS_FIELDS, invoicing_settings_get, invoicing_settings_update
 
@@ -31,6 +33,7 @@ __all__ = [
     "invoice_finalize",
     "invoice_generate",
     "invoice_lines_write",
+    "invoice_metadata_update",
     "invoice_taxes_write",
     "invoice_void",
     "invoices_write",

@@ -1,10 +1,11 @@
 from typing import Any
 
 from django.db import models
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing_platform.api.fields import AmountString, DecimalString, QuantityString
+from billing_platform.api.fields import AmountString, DecimalString, MetadataField, QuantityString
 from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer
 from subscriptions.models import (
     ChangeAction,
@@ -15,6 +16,7 @@ from subscriptions.models import (
     SubscriptionEvent,
 )
 from subscriptions.periods import subscription_end
+from subscriptions.services import DEVICE_EVENT_TYPES
 
 
 class DeviceInputSerializer(StrictSerializer):
@@ -41,6 +43,11 @@ class SubscriptionInputSerializer(StrictSerializer):
         default=True,
         help_text="true: the subscription goes on after the end of its commitment; false: it ends then",
     )
+    metadata = MetadataField(required=False, default=dict)
+
+
+class SubscriptionPatchSerializer(StrictSerializer):
+    metadata = MetadataField(removals=True)
 
 
 class DeviceOutputSerializer(OutputModelSerializer):
@@ -79,6 +86,7 @@ class SubscriptionEndField(serializers.DateTimeField):
 
 class SubscriptionOutputSerializer(OutputModelSerializer):
     customer = serializers.CharField(source="customer.external_id")
+    metadata = MetadataField(read_only=True)
     plan = serializers.CharField(source="plan.code")
     devices = DeviceOutputSerializer(many=True)
     ends_at = SubscriptionEndField(
@@ -107,6 +115,7 @@ class SubscriptionOutputSerializer(OutputModelSerializer):
             "ended_at",
             "ends_at",
             "devices",
+            "metadata",
             "created_at",
         ]
 
@@ -184,3 +193,56 @@ class ChangeOutputSerializer(serializers.Serializer):
     effective_at = serializers.DateTimeField()
     lines = ChangeLineSerializer(many=True)
     total = AmountString(help_text="charges minus credits, on the next invoice")
+
+
+# The device-cloud webhook's bodies, for the OpenAPI schema (the webhook reads its raw body itself:
+# the signature covers its bytes). Not strict: senders may add fields, CloudEvents extensions.
+DEVICE_EVENT_TYPE_CHOICES = list(DEVICE_EVENT_TYPES)
+
+
+class DeviceEventDataSerializer(serializers.Serializer):
+    device_id = serializers.CharField(max_length=200)
+    occurred_at = serializers.DateTimeField(help_text="ISO 8601 with offset")
+
+
+class DeviceEventSerializer(serializers.Serializer):
+    """A device-cloud event (Standard Webhooks payload)."""
+
+    type = serializers.ChoiceField(choices=DEVICE_EVENT_TYPE_CHOICES)
+    data = DeviceEventDataSerializer()  # type: ignore[assignment]  # a field named data, as the payload has
+
+
+class DeviceCloudEventDataSerializer(serializers.Serializer):
+    """A CloudEvent's data: each field may come from the event's ``subject`` and ``time`` instead."""
+
+    device_id = serializers.CharField(max_length=200, required=False)
+    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with offset")
+
+
+class DeviceCloudEventSerializer(serializers.Serializer):
+    """A device-cloud event as a structured CloudEvent."""
+
+    specversion = serializers.ChoiceField(choices=["1.0"])
+    id = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the CloudEvents attribute
+    type = serializers.ChoiceField(choices=DEVICE_EVENT_TYPE_CHOICES)
+    subject = serializers.CharField(required=False, help_text="the device id, when data.device_id is absent")
+    time = serializers.DateTimeField(required=False, help_text="the instant, when data.occurred_at is absent")
+    datacontenttype = serializers.CharField(required=False)
+    data = DeviceCloudEventDataSerializer(required=False)  # type: ignore[assignment]  # the attribute
+
+
+class DeviceWebhookJsonBody(serializers.Serializer):
+    """The JSON body of the device-cloud webhook: the event, or in CloudEvents binary mode its data."""
+
+
+class DeviceWebhookJsonBodySchema(OpenApiSerializerExtension):
+    target_class = DeviceWebhookJsonBody
+
+    def get_name(self, auto_schema: Any, direction: Any) -> str:
+        return "DeviceWebhookJson"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        event = auto_schema.resolve_serializer(DeviceEventSerializer, direction).ref
+        data = auto_schema.resolve_serializer(DeviceCloudEventDataSerializer, direction).ref
+        return {"anyOf": [event, data]}

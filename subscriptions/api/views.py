@@ -11,6 +11,7 @@ from billing_platform.api.filters import choice_filters, choice_parameter
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import PROBLEM_SCHEMA, problems
+from billing_platform.cloud_events import BINARY_HEADERS
 from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.rls import tenant_activate
 from catalog.errors import PlanNotFound
@@ -21,8 +22,13 @@ from subscriptions.api import serializers as s
 from subscriptions.changes import subscription_change
 from subscriptions.models import SubscriptionStatus, WebhookStatus
 from subscriptions.selectors import subscription_get, subscription_list, webhook_get, webhook_list
-from subscriptions.services import subscription_create
-from subscriptions.webhooks import signature_refuse_unknown_tenant, webhook_receive, webhook_replay
+from subscriptions.services import subscription_create, subscription_update
+from subscriptions.webhooks import (
+    WEBHOOK_ID_MAX_LENGTH,
+    signature_refuse_unknown_tenant,
+    webhook_receive,
+    webhook_replay,
+)
 from tenancy.api import request_actor, request_tenant
 from tenancy.models import ApiKey, ApiKeyScope, Tenant
 from tenancy.throttling import ApiRateThrottle
@@ -94,6 +100,29 @@ class SubscriptionDetailApi(APIView):
         subscription = subscription_get(tenant=request_tenant(request), external_id=external_id)
         return Response(s.SubscriptionDetailOutputSerializer(subscription).data)
 
+    @extend_schema(
+        operation_id="subscriptions_update",
+        description="Changes a subscription's metadata: the keys given are set, a key given null is removed, "
+        "the others are kept. Devices, plan and cancellation change through `/changes`, which prorates.",
+        request=s.SubscriptionPatchSerializer,
+        responses={200: s.SubscriptionDetailOutputSerializer, **problems(400, 404, 422)},
+    )
+    def patch(self, request: Request, external_id: str) -> Response:
+        tenant = request_tenant(request)
+        subscription_get(tenant=tenant, external_id=external_id)  # 404 before validating the body
+        serializer = s.SubscriptionPatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription_update(
+            tenant=tenant,
+            actor=request_actor(request),
+            at=timezone.now(),
+            external_id=external_id,
+            metadata=serializer.validated_data["metadata"],
+        )
+        return Response(
+            s.SubscriptionDetailOutputSerializer(subscription_get(tenant=tenant, external_id=external_id)).data
+        )
+
 
 class DeviceCloudPermission(permissions.BasePermission):
     """A ``device_cloud`` (or ``full``) key names the tenant; without a key, ``?tenant=<slug>`` does.
@@ -134,14 +163,52 @@ class DeviceCloudWebhookApi(APIView):
         operation_id="webhooks_device_cloud",
         description=(
             "Signed per Standard Webhooks: headers `webhook-id`, `webhook-timestamp`, `webhook-signature` "
-            "(`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` with the tenant's device-cloud secret). "
-            "Body `{type: device.activated|device.shipped|device.deactivated, data: {device_id, occurred_at}}` "
-            "or a structured CloudEvent (`application/cloudevents+json`). The tenant is the API key's "
+            "(`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` with the tenant's device-cloud secret); a "
+            "timestamp more than 5 minutes away or a bad signature is a 401. "
+            "Body `{type: device.activated|device.shipped|device.deactivated, data: {device_id, occurred_at}}`, "
+            "a structured CloudEvent (`application/cloudevents+json`) with the same `type`, or a CloudEvent in "
+            "binary mode, as the CloudEvents SDKs send by default: `ce-type`, `ce-id`, `ce-source`, "
+            "`ce-specversion` (and `ce-subject`, `ce-time`) headers, the body its data `{device_id?, occurred_at?}` "
+            "(or `ce-subject` and `ce-time`). The signature covers the body only. The tenant is the API key's "
             "(scope `device_cloud`) or `?tenant=<slug>`. Stored at once, applied asynchronously; a replayed "
             "`webhook-id` answers 200 with the stored outcome."
         ),
-        parameters=[OpenApiParameter("tenant", str, description="tenant slug, when no API key is sent")],
-        request={"application/json": dict, "application/cloudevents+json": dict},
+        # An API key, or none (``?tenant=``): the signature authenticates. The stubs type auth as names.
+        auth=[{"ApiKey": []}, {}],  # type: ignore[list-item]
+        parameters=[
+            OpenApiParameter("tenant", str, description="tenant slug, when no API key is sent"),
+            OpenApiParameter(
+                "webhook-id",
+                {"type": "string", "minLength": 1, "maxLength": WEBHOOK_ID_MAX_LENGTH},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="the message id: a replay with the same id counts once",
+            ),
+            OpenApiParameter(
+                "webhook-timestamp",
+                {"type": "string", "pattern": "^[0-9]{1,12}$"},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="seconds since the epoch, within 5 minutes of now",
+            ),
+            OpenApiParameter(
+                "webhook-signature",
+                {"type": "string", "minLength": 1},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="`v1,<base64 HMAC-SHA256>`; several separated by spaces during a secret's rotation",
+            ),
+            *[
+                OpenApiParameter(
+                    name, {"type": "string"}, OpenApiParameter.HEADER, description="CloudEvents binary mode: %s." % text
+                )
+                for name, text in BINARY_HEADERS.items()
+            ],
+        ],
+        request={
+            "application/json": s.DeviceWebhookJsonBody,
+            "application/cloudevents+json": s.DeviceCloudEventSerializer,
+        },
         responses={
             202: s.WebhookOutputSerializer,
             200: OpenApiResponse(s.WebhookOutputSerializer, description="a replay: the stored webhook"),

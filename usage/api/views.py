@@ -1,15 +1,17 @@
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing_platform.api.serializers import problems
+from billing_platform.api.serializers import StrictSerializer, problems
+from billing_platform.cloud_events import BINARY_HEADERS, binary_event_read, is_binary_mode
 from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.ratelimit import Limit, Rate, rate_limit
 from tenancy.api import request_tenant
@@ -44,7 +46,18 @@ def _from_cloudevent(ce: Any) -> Any:
     return event
 
 
-def parse_events(body: bytes, content_type: str) -> list[Any]:
+def _from_binary(body: bytes, content_type: str, headers: Mapping[str, str]) -> Any:
+    """One CloudEvent in binary mode: its attributes in ``ce-*`` headers, its data (the event's
+    properties) as a JSON body, or no body at all."""
+    if content_type not in (JSON, "") and body.strip():
+        raise UnsupportedMediaType("In binary mode the data of a usage event is JSON (%s)." % JSON)
+    event = binary_event_read(headers, body)
+    return _from_cloudevent({**event.attributes, "data": event.data})
+
+
+def parse_events(body: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> list[Any]:
+    if headers is not None and content_type not in (CE_BATCH, CE_SINGLE) and is_binary_mode(headers):
+        return [_from_binary(body, content_type, headers)]
     if content_type not in (JSON, CE_BATCH, CE_SINGLE):
         raise UnsupportedMediaType("Send %s, %s or %s." % (JSON, CE_BATCH, CE_SINGLE))
     try:
@@ -62,6 +75,12 @@ def parse_events(body: bytes, content_type: str) -> list[Any]:
             raise InvalidInput(
                 'The body is {"events": [...]}.', errors=[FieldError("events", "required", "A list of events.")]
             )
+        unknown = sorted(set(payload) - {"events"})
+        if unknown:
+            raise InvalidInput(
+                'The body is {"events": [...]}; unknown field: %s.' % ", ".join(unknown),
+                errors=[FieldError(name, "unknown_field", "Unknown field.") for name in unknown],
+            )
         events = payload["events"]
     if not events:
         raise InvalidInput("The batch is empty.", errors=[FieldError("events", "empty", "At least one event.")])
@@ -73,24 +92,78 @@ def parse_events(body: bytes, content_type: str) -> list[Any]:
     return events
 
 
-EVENT_BATCH = inline_serializer(
-    "EventBatch",
-    fields={
-        "events": inline_serializer(
-            "UsageEventIn",
-            many=True,
-            fields={
-                "transaction_id": serializers.CharField(max_length=255, help_text="your unique id: replays count once"),
-                "code": serializers.CharField(help_text="the meter code"),
-                "timestamp": serializers.DateTimeField(help_text="ISO 8601 with offset"),
-                "external_subscription_id": serializers.CharField(required=False),
-                "device_id": serializers.CharField(required=False),
-                "external_customer_id": serializers.CharField(required=False),
-                "properties": serializers.DictField(required=False),
-            },
-        ),
-    },
-)
+class UsageEventInSerializer(StrictSerializer):
+    """A usage event. Fields other than these are refused (the event is rejected, `unknown_field`)."""
+
+    transaction_id = serializers.CharField(max_length=255, help_text="your unique id: replays count once")
+    code = serializers.CharField(help_text="the meter code")
+    timestamp = serializers.DateTimeField(help_text="ISO 8601 with offset")
+    external_subscription_id = serializers.CharField(required=False)
+    device_id = serializers.CharField(required=False)
+    external_customer_id = serializers.CharField(required=False)
+    properties = serializers.DictField(required=False)
+
+
+class EventBatchSerializer(StrictSerializer):
+    """Up to 1,000 usage events."""
+
+    events = serializers.ListField(child=UsageEventInSerializer(), min_length=1, max_length=MAX_BATCH)
+
+
+class UsageCloudEventSerializer(serializers.Serializer):
+    """A usage event as a structured CloudEvent (extension attributes are allowed)."""
+
+    specversion = serializers.ChoiceField(choices=["1.0"])
+    id = serializers.CharField(max_length=255, help_text="the transaction id: replays count once")
+    source = serializers.CharField(help_text="a URI naming the sender")  # type: ignore[assignment]
+    type = serializers.CharField(help_text="the meter code")
+    subject = serializers.CharField(required=False, help_text="the device id")
+    time = serializers.DateTimeField(help_text="RFC 3339 with offset")
+    datacontenttype = serializers.CharField(required=False)
+    data = serializers.DictField(required=False, help_text="the event's properties")  # type: ignore[assignment]
+    externalsubscriptionid = serializers.CharField(required=False, help_text="extension: the subscription")
+    externalcustomerid = serializers.CharField(required=False, help_text="extension: the customer")
+
+
+class EventIngestJsonBody(serializers.Serializer):
+    """The JSON body of ``POST /events``: a batch, or in CloudEvents binary mode one event's data."""
+
+
+class EventIngestJsonBodySchema(OpenApiSerializerExtension):
+    target_class = EventIngestJsonBody
+
+    def get_name(self, auto_schema: Any, direction: Any) -> str:
+        return "EventIngestJson"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        batch = auto_schema.resolve_serializer(EventBatchSerializer, direction).ref
+        return {
+            "anyOf": [
+                batch,
+                {
+                    "type": "object",
+                    "title": "UsageEventProperties",
+                    "description": "CloudEvents binary mode (`ce-*` headers): the event's properties.",
+                },
+            ]
+        }
+
+
+BINARY_MODE_PARAMETERS = [
+    OpenApiParameter(
+        name,
+        {"type": "string", "enum": ["1.0"]}
+        if name == "ce-specversion"
+        else {"type": "string", "format": "date-time"}
+        if name == "ce-time"
+        else {"type": "string", "minLength": 1},
+        OpenApiParameter.HEADER,
+        description="CloudEvents binary mode: %s." % text,
+    )
+    for name, text in BINARY_HEADERS.items()
+]
+
+
 OUTCOME = inline_serializer(
     "EventOutcome",
     fields={
@@ -123,10 +196,19 @@ class EventIngestApi(APIView):
         description=(
             'Up to 1,000 usage events: `{"events": [{transaction_id, code, timestamp, external_subscription_id? | '
             "device_id? | external_customer_id?, properties}]}`, a CloudEvents batch "
-            "(`application/cloudevents-batch+json`) or one CloudEvent (`application/cloudevents+json`). "
+            "(`application/cloudevents-batch+json`, a JSON array), one structured CloudEvent "
+            "(`application/cloudevents+json`), or one CloudEvent in binary mode, as the CloudEvents SDKs send "
+            "by default: its attributes in `ce-*` headers (`ce-id` the transaction id, `ce-type` the meter code, "
+            "`ce-subject` the device, `ce-time` the timestamp; extensions `ce-externalsubscriptionid`, "
+            "`ce-externalcustomerid`) and its data, the event's properties, as the JSON body. "
             "Deduplicated by transaction_id. One outcome per event; rejected events never block accepted ones."
         ),
-        request={JSON: EVENT_BATCH, CE_BATCH: OpenApiTypes.OBJECT, CE_SINGLE: OpenApiTypes.OBJECT},
+        parameters=BINARY_MODE_PARAMETERS,
+        request={
+            JSON: EventIngestJsonBody,
+            CE_BATCH: UsageCloudEventSerializer(many=True),
+            CE_SINGLE: UsageCloudEventSerializer,
+        },
         responses={202: BATCH_RESULT, **problems(400, 415, 422, 429)},
     )
     def post(self, request: Request) -> Response:
@@ -135,7 +217,7 @@ class EventIngestApi(APIView):
         per_second = Rate(settings.rate_limit_per_second, 1)
         rate_limit(request._request, [Limit("ingest:key:%s" % request.auth.pk, per_second, "this API key")])
         content_type = (request.content_type or "").split(";")[0].strip().lower()
-        events = parse_events(request.body, content_type)
+        events = parse_events(request.body, content_type, request.headers)
         result = events_ingest(tenant=tenant, events=events, received_at=timezone.now(), settings=settings)
         body = {
             "results": [r.as_dict() for r in result.results],
