@@ -200,10 +200,7 @@ def meter_edit(request: HttpRequest, code: str) -> HttpResponse:
 
 def _tax_rates_page(request: HttpRequest, form: TaxRateForm) -> HttpResponse:
     page = page_of(request, tax_rate_list(tenant=current_tenant(request)))
-    rows = [
-        {"rate": r, "since_always": r.valid_from == TAX_RATE_SINCE_ALWAYS}
-        for r in page.object_list
-    ]
+    rows = [{"rate": r, "since_always": r.valid_from == TAX_RATE_SINCE_ALWAYS} for r in page.object_list]
     context = {"page": page, "rows": rows, "form": form, "can_write": can_write(request)}
     return render(request, "backoffice/catalog/tax_rates.html", context)
 

@@ -187,6 +187,8 @@ class DecimalTextSchema(OpenApiSerializerFieldExtension):
 )
 class DetailField(serializers.JSONField):
     """A line's detail: an object whose keys depend on the line's type and charge model."""
+
+
 def _field_errors_to_drf(errors: list[FieldError], field: str) -> serializers.ValidationError:
     """Field errors of ``billing_platform.validation`` as a DRF error of one field: the field's own
     errors as a list, the errors of its keys (``metadata.erp_id``) as a dict keyed by the key."""
