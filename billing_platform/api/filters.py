@@ -16,12 +16,13 @@ def choice_parameter(name: str, values: Sequence[str], description: str = "") ->
 
 
 def choice_filters(request: Request, filters: Mapping[str, Sequence[str]]) -> dict[str, str | None]:
-    """The value of each choice filter of ``filters`` (name: allowed values), None when absent or
-    empty. Unknown values are refused together, one field error each (422, ``invalid_choice``)."""
+    """The value of each choice filter of ``filters`` (name: allowed values), None when absent.
+    Unknown values, the empty one included (the schema's enum has none), are refused together, one
+    field error each (422, ``invalid_choice``)."""
     errors = FieldErrors()
     found: dict[str, str | None] = {}
     for name, values in filters.items():
-        value = request.query_params.get(name) or None
+        value = request.query_params.get(name)
         if value is not None and value not in values:
             errors.add(name, "invalid_choice", "Must be one of: %s." % ", ".join(values))
         found[name] = value

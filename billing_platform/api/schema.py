@@ -166,7 +166,7 @@ def _statuses_of(operation: dict[str, Any]) -> set[int]:
     if "path" in located:
         statuses.add(404)
     if _takes_idempotency_key(operation):
-        statuses.add(409)
+        statuses |= {409, 422}  # a key already used with another body; a key that is not 1-255 visible ASCII
     if "requestBody" in operation:
         statuses |= {413, 415, 422}
     if "query" in located:
