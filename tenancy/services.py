@@ -1,6 +1,6 @@
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -394,22 +394,16 @@ def tenant_seller_update(*, tenant: Tenant, actor: Actor, at: datetime, data: Ma
     Invoices already finalized keep the PDF rendered at the time.
     """
     cleaned, errors = _clean_seller(data)
-    with transaction.atomic():
-        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
-        before = _seller_snapshot(locked)
-        errors += _validate_seller({**before, **cleaned})
-        if errors:
-            raise InvalidTenantSettings("; ".join("%s: %s" % (e.field, e.message) for e in errors), errors=errors)
-        audited_update(
-            obj=locked,
-            changes=cleaned,
-            actor=actor,
-            at=at,
-            action="tenant.seller_updated",
-            object_type="tenant",
-            object_id=locked.slug,
-        )
-    return locked
+    return _tenant_fields_update(
+        tenant=tenant,
+        actor=actor,
+        at=at,
+        cleaned=cleaned,
+        errors=errors,
+        snapshot=_seller_snapshot,
+        validate=_validate_seller,
+        action="tenant.seller_updated",
+    )
 
 
 # --- payment instructions and legal mentions ------------------------------------------------------
@@ -547,10 +541,35 @@ def tenant_payment_update(*, tenant: Tenant, actor: Actor, at: datetime, data: M
     country's default, ``tenancy.legal_mentions``). Audited; finalized invoices keep their PDF.
     """
     cleaned, errors = _clean_payment(data)
+    return _tenant_fields_update(
+        tenant=tenant,
+        actor=actor,
+        at=at,
+        cleaned=cleaned,
+        errors=errors,
+        snapshot=lambda locked: {field: getattr(locked, field) for field in PAYMENT_FIELDS},
+        validate=_validate_payment,
+        action="tenant.payment_updated",
+    )
+
+
+def _tenant_fields_update(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    at: datetime,
+    cleaned: dict[str, Any],
+    errors: list[FieldError],
+    snapshot: Callable[[Tenant], Mapping[str, Any]],
+    validate: Callable[[Mapping[str, Any]], list[FieldError]],
+    action: str,
+) -> Tenant:
+    """A group of the tenant's own fields changed at once: the row locked, the group validated as it
+    will be stored (the stored values with the changes), every error raised together, then the
+    change and its audit entry (``audited_update``)."""
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
-        before = {field: getattr(locked, field) for field in PAYMENT_FIELDS}
-        errors += _validate_payment({**before, **cleaned})
+        errors = errors + validate({**snapshot(locked), **cleaned})
         if errors:
             raise InvalidTenantSettings("; ".join("%s: %s" % (e.field, e.message) for e in errors), errors=errors)
         audited_update(
@@ -558,7 +577,7 @@ def tenant_payment_update(*, tenant: Tenant, actor: Actor, at: datetime, data: M
             changes=cleaned,
             actor=actor,
             at=at,
-            action="tenant.payment_updated",
+            action=action,
             object_type="tenant",
             object_id=locked.slug,
         )
