@@ -9,7 +9,7 @@ from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from billing_platform.rls import app_role
+from billing_platform.rls import app_role, schema_changes
 
 
 @register(Tags.database)
@@ -19,12 +19,21 @@ def app_role_bound_by_row_level_security(
     if not databases or DEFAULT_DB_ALIAS not in databases:
         return []
     role = app_role()
-    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(
-            "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = COALESCE(%s, session_user)",
-            [role or None],
-        )
-        row = cursor.fetchone()
+    connection = connections[DEFAULT_DB_ALIAS]
+    # Read as the login role: before the first `migrate` (which creates it) the application role
+    # does not exist, and a connection could not switch to it. A connection opened here never took
+    # the application role: it is closed after, so that the next one opens as it.
+    opened_here = connection.connection is None
+    try:
+        with schema_changes(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = COALESCE(%s, session_user)",
+                [role or None],
+            )
+            row = cursor.fetchone()
+    finally:
+        if opened_here:
+            connection.close()
     if row is None:
         return [
             CheckWarning(
