@@ -59,17 +59,23 @@ def rotate(token: str) -> str:
     return _keys().rotate(token.encode("ascii")).decode("ascii")
 
 
-class _EncryptedField(models.TextField):
-    """A text column holding a Fernet token; the model attribute holds the plaintext value.
+class EncryptedTextField(models.TextField):
+    """A secret string (a gateway key, an outbound webhook secret), encrypted at rest: the column
+    holds a Fernet token, the model attribute the plaintext.
 
     Encryption is randomised, so two rows with the same secret store different tokens: the column
-    can be neither searched nor indexed (only ``isnull`` lookups are allowed)."""
+    can be neither searched nor indexed (only ``isnull`` lookups are allowed). A subclass stores
+    another kind of value by converting it to and from text (``to_plaintext``, ``from_plaintext``)."""
+
+    # What django-stubs' mypy plugin types the model attribute as (set, read).
+    _pyi_private_set_type: str
+    _pyi_private_get_type: str
 
     def to_plaintext(self, value: Any) -> str:
-        raise NotImplementedError
+        return str(value)
 
     def from_plaintext(self, text: str) -> Any:
-        raise NotImplementedError
+        return text
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if value is None:
@@ -90,21 +96,7 @@ class _EncryptedField(models.TextField):
         return super().get_lookup(lookup_name)
 
 
-class EncryptedTextField(_EncryptedField):
-    """A secret string (a gateway key, an outbound webhook secret), encrypted at rest."""
-
-    # What django-stubs' mypy plugin types the model attribute as (set, read).
-    _pyi_private_set_type: str
-    _pyi_private_get_type: str
-
-    def to_plaintext(self, value: Any) -> str:
-        return str(value)
-
-    def from_plaintext(self, text: str) -> str:
-        return text
-
-
-class EncryptedJSONField(_EncryptedField):
+class EncryptedJSONField(EncryptedTextField):
     """A JSON value (e.g. a list of secrets), encrypted at rest as one token."""
 
     # What django-stubs' mypy plugin types the model attribute as (set, read), as for JSONField.
@@ -122,11 +114,11 @@ class EncryptedJSONField(_EncryptedField):
         return self.value_from_object(obj)
 
 
-def encrypted_columns() -> Iterator[tuple[type[models.Model], _EncryptedField]]:
+def encrypted_columns() -> Iterator[tuple[type[models.Model], EncryptedTextField]]:
     """Every encrypted field of every installed model."""
     for model in apps.get_models():
         for field in model._meta.concrete_fields:
-            if isinstance(field, _EncryptedField):
+            if isinstance(field, EncryptedTextField):
                 yield model, field
 
 
