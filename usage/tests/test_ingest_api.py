@@ -178,19 +178,17 @@ def test_late_events_are_accepted_and_flagged(fleet: Subscription, tenant: Tenan
         assert cursor.fetchall() == [("april", False), ("march", True)]
 
 
-def test_on_a_quarterly_plan_an_event_is_late_only_before_the_open_quarter(
-    fleet: Subscription, tenant: Tenant, make_client: Any
-) -> None:
-    # given: a Paris customer billed on the 1st, on a quarterly plan from 1 January 2026: its
-    # quarters start on 1 January, 1 April and 1 July
+def martin_subscribed(tenant: Tenant, *, interval: str, external_id: str, starts_on: date) -> None:
+    """Martin Logistique (Paris, billed on the 1st), subscribed from ``starts_on`` to a usage plan
+    billed every ``interval``."""
     now = timezone.now()
     plan = plan_create(
         tenant=tenant,
         actor=ACTOR,
         at=now,
-        code="iot-quarterly",
-        name="IoT quarterly",
-        interval="quarter",
+        code="iot-" + interval,
+        name="IoT " + interval,
+        interval=interval,
         components=[
             {"product": "u-data_mb", "meter": "data_mb", "charge": {"model": "per_unit", "unit_amount": "0.01"}}
         ],
@@ -211,12 +209,20 @@ def test_on_a_quarterly_plan_an_event_is_late_only_before_the_open_quarter(
         tenant=tenant,
         actor=ACTOR,
         at=now,
-        external_id="martin-quarterly",
+        external_id=external_id,
         customer=customer,
         plan=plan,
         signed_at=now,
-        starts_on=date(2026, 1, 1),
+        starts_on=starts_on,
     )
+
+
+def test_on_a_quarterly_plan_an_event_is_late_only_before_the_open_quarter(
+    fleet: Subscription, tenant: Tenant, make_client: Any
+) -> None:
+    # given: a Paris customer billed on the 1st, on a quarterly plan from 1 January 2026: its
+    # quarters start on 1 January, 1 April and 1 July
+    martin_subscribed(tenant, interval="quarter", external_id="martin-quarterly", starts_on=date(2026, 1, 1))
     client = make_client(tenant, ApiKeyScope.INGEST)
     events = [
         {
@@ -244,40 +250,7 @@ def test_on_a_yearly_plan_an_event_is_late_only_before_the_open_year(
 ) -> None:
     # given: a Paris customer billed on the 1st, on a yearly plan from 1 March 2026: its years start
     # on 1 March 2026 and 1 March 2027
-    now = timezone.now()
-    plan = plan_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        code="iot-yearly",
-        name="IoT yearly",
-        interval="year",
-        components=[
-            {"product": "u-data_mb", "meter": "data_mb", "charge": {"model": "per_unit", "unit_amount": "0.01"}}
-        ],
-        prices=[{"currency": "EUR"}],
-    )
-    customer = customer_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        external_id="martin",
-        name="Martin Logistique",
-        email="a@martin.test",
-        country="FR",
-        timezone="Europe/Paris",
-        billing_day=1,
-    )
-    subscription_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=now,
-        external_id="martin-yearly",
-        customer=customer,
-        plan=plan,
-        signed_at=now,
-        starts_on=date(2026, 3, 1),
-    )
+    martin_subscribed(tenant, interval="year", external_id="martin-yearly", starts_on=date(2026, 3, 1))
     client = make_client(tenant, ApiKeyScope.INGEST)
 
     def send(at: datetime, events: tuple[tuple[str, str], ...]) -> Any:
