@@ -15,11 +15,7 @@ from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
 from billing_platform.celery import app as celery_app
-from catalog.tests.factories import smart_fleet_catalog
-from customers.tests.factories import dupont
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription
-from subscriptions.tests.factories import SMART_FLEET_SUBSCRIPTION
-from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, Tenant
 
 pytestmark = pytest.mark.django_db
@@ -31,23 +27,6 @@ def eager_celery() -> Iterator[None]:
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def secret(tenant: Tenant) -> str:
-    value = generate_webhook_secret()
-    tenant.device_cloud_secrets = [value]
-    tenant.save()
-    return value
-
-
-@pytest.fixture
-def smart_fleet(tenant: Tenant, api: APIClient) -> Subscription:
-    smart_fleet_catalog(tenant)
-    dupont(tenant, billing_day=None)
-    response = api.post("/api/v1/subscriptions", SMART_FLEET_SUBSCRIPTION, format="json")
-    assert response.status_code == 201, response.content
-    return Subscription.objects.get(tenant=tenant, external_id="dupont-fleet")
 
 
 Sender = Callable[..., Any]

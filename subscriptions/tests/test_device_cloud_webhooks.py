@@ -14,11 +14,8 @@ from standardwebhooks import Webhook
 
 from billing_platform.celery import app as celery_app
 from billing_platform.periods import monthly_period_starting
-from catalog.tests.factories import smart_fleet_catalog
-from customers.tests.factories import dupont
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionEvent
 from subscriptions.proration import DeviceActivity, activation_prorations
-from subscriptions.tests.factories import SMART_FLEET_SUBSCRIPTION
 from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, AuditLogEntry, Tenant
 
@@ -33,24 +30,6 @@ def eager_celery() -> Iterator[None]:
     yield
     celery_app.conf.task_always_eager = False
     celery_app.conf.task_eager_propagates = False
-
-
-@pytest.fixture
-def secret(tenant: Tenant) -> str:
-    value = generate_webhook_secret()
-    tenant.device_cloud_secrets = [value]
-    tenant.save()
-    return value
-
-
-@pytest.fixture
-def smart_fleet(tenant: Tenant, api: APIClient) -> Subscription:
-    # no billing day yet: signing sets it
-    smart_fleet_catalog(tenant)
-    dupont(tenant, billing_day=None)
-    response = api.post("/api/v1/subscriptions", SMART_FLEET_SUBSCRIPTION, format="json")
-    assert response.status_code == 201, response.content
-    return Subscription.objects.get(tenant=tenant, external_id="dupont-fleet")
 
 
 Poster = Callable[..., Any]
