@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "usage",
     "invoicing",
+    "payments",
     "backoffice",
 ]
 

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -8,6 +9,13 @@ from django.utils.translation import gettext_lazy as _
 class Language(models.TextChoices):
     EN = "en", _("English")
     FR = "fr", _("French")
+
+
+class Collection(models.TextChoices):
+    """How an invoice's money is collected (the names Stripe users know)."""
+
+    CHARGE_AUTOMATICALLY = "charge_automatically", _("Charge automatically")
+    SEND_INVOICE = "send_invoice", _("Send invoice")
 
 
 class Customer(models.Model):
@@ -34,6 +42,15 @@ class Customer(models.Model):
     billing_day = models.PositiveSmallIntegerField(null=True, blank=True)
     # The reseller that sold to this customer (its code), if any.
     reseller = models.CharField(max_length=100, blank=True, default="")
+    # Set at creation from the tenant's default_collection when not given.
+    collection = models.CharField(max_length=24, choices=Collection.choices, default=Collection.SEND_INVOICE)
+    # Days from issue to due date; null: the tenant's payment_terms_days (0 when charged automatically).
+    payment_terms_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Credit the customer holds, in its currency: the sum of its payments.BalanceTransaction rows,
+    # applied to its next invoices.
+    balance = models.DecimalField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
+    )
     # The tenant's own string keys and values (its ERP's ids...), never read by Tripod
     # (billing_platform.validation.validate_metadata: at most 50 keys).
     metadata = models.JSONField(default=dict, blank=True)

@@ -24,6 +24,15 @@ class InvoiceStatus(models.TextChoices):
     VOID = "void", _("Void")
 
 
+class InvoicePaymentStatus(models.TextChoices):
+    """Whether a finalized invoice's money came in (specs/payments.md), beside its document status."""
+
+    UNPAID = "unpaid", _("Unpaid")
+    PARTIALLY_PAID = "partially_paid", _("Partially paid")
+    PAID = "paid", _("Paid")
+    UNCOLLECTIBLE = "uncollectible", _("Uncollectible")
+
+
 class Invoice(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
@@ -51,6 +60,17 @@ class Invoice(models.Model):
     amount_due = SharedCurrencyMoneyField(
         max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
     )
+    # Payments and the credit balance applied to it, net of refunds (payments.PaymentAllocation);
+    # amount_due = max(0, total - credited - amount_paid), kept by payments.ledger.
+    amount_paid = SharedCurrencyMoneyField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, default=0
+    )
+    payment_status = models.CharField(
+        max_length=16, choices=InvoicePaymentStatus.choices, default=InvoicePaymentStatus.UNPAID
+    )
+    # issue_date + the customer's payment terms (0 days when it is charged automatically); set at
+    # finalization.
+    due_date = models.DateField(null=True, blank=True)
     credited_invoice = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
     )
@@ -84,7 +104,15 @@ class Invoice(models.Model):
                 name="invoice_number_unique",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "status", "issue_date"], name="invoice_tenant_status_date")]
+        indexes = [
+            models.Index(fields=["tenant", "status", "issue_date"], name="invoice_tenant_status_date"),
+            # Dunning and receivables read the open invoices by due date.
+            models.Index(
+                fields=["tenant", "due_date"],
+                condition=Q(status="finalized", kind="invoice", payment_status__in=["unpaid", "partially_paid"]),
+                name="invoice_open_by_due_date",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.number or f"draft {self.pk}"
@@ -195,6 +223,8 @@ class InvoicingSettings(models.Model):
     # A seller established in the EU always embeds its EN 16931 XML (Factur-X); one established
     # outside the EU only when it turns this on (its invoices then pass the same checks).
     facturx_outside_eu = models.BooleanField(default=False)
+    # Whether bill runs still invoice a subscription suspended for non-payment (payments.md).
+    bill_while_suspended = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return f"invoicing settings of {self.tenant_id}"

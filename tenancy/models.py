@@ -62,6 +62,8 @@ class Tenant(models.Model):
     sepa_creditor_id = models.CharField(max_length=35, blank=True, default="")
     # Days between an invoice's issue date and its due date (BT-9).
     payment_terms_days = models.PositiveSmallIntegerField(default=30)
+    # How new customers pay unless told otherwise: "send_invoice" or "charge_automatically".
+    default_collection = models.CharField(max_length=24, default="send_invoice")
     # Legal mentions (notes with their UNTDID 4451 subject codes in the XML). Blank: the defaults
     # of the seller's country are printed (France: the late-payment penalty of three times the
     # legal interest rate, the recovery indemnity for business buyers, no early-payment discount).

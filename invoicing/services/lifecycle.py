@@ -2,19 +2,21 @@
 transition against ``INVOICE_TRANSITIONS`` (``invoicing.policies``) on the row it holds locked."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import partial
 
 from django.db import transaction
 from djmoney.money import Money
 
 from billing_platform.errors import invalid
+from customers.models import Collection
 from invoicing.einvoice import einvoice_check, invoice_vat_categories
 from invoicing.errors import InvalidInvoiceTransition
 from invoicing.events import invoice_voided_emit, invoices_finalized_emit
-from invoicing.models import Invoice, InvoiceKind, InvoiceStatus, InvoicingSettings
+from invoicing.models import Invoice, InvoiceKind, InvoicePaymentStatus, InvoiceStatus, InvoicingSettings
 from invoicing.policies import INVOICE_TRANSITIONS, TRANSITION_ACTIONS, invoice_actions
 from invoicing.services.numbering import number_format, numbers_take
+from invoicing.signals import credit_note_finalized, invoice_voided, invoices_finalized
 from subscriptions.ledger import service_charges_release
 from tenancy.actors import Actor
 from tenancy.models import AuditLogEntry
@@ -24,12 +26,22 @@ ST = InvoiceStatus
 # The stored reason's length (``Invoice.reason``): a longer one is refused, never cut.
 REASON_MAX_LENGTH = 300
 _ACTION_STATUS = {action: status for status, action in TRANSITION_ACTIONS.items()}
-_FINALIZED_FIELDS = ["number", "number_year", "number_sequence", "status", "finalized_at"]
+_FINALIZED_FIELDS = [
+    "number",
+    "number_year",
+    "number_sequence",
+    "status",
+    "finalized_at",
+    "due_date",
+    "payment_status",
+    "paid_at",
+]
 
 __all__ = [
     "INVOICE_TRANSITIONS",
     "REASON_MAX_LENGTH",
     "invoice_action_check",
+    "invoice_due_date",
     "invoice_finalize",
     "invoice_void",
     "invoices_finalize_locked",
@@ -80,8 +92,22 @@ def invoices_finalize_locked(
             invoice.number = number_format(prefix, year, sequence)
             invoice.number_year, invoice.number_sequence = year, sequence
             invoice.status, invoice.finalized_at = ST.FINALIZED, at
+            if kind == InvoiceKind.INVOICE:
+                invoice.due_date = invoice_due_date(invoice)
+                if invoice.total.amount == 0:  # nothing to collect
+                    invoice.payment_status, invoice.paid_at = InvoicePaymentStatus.PAID, at
     Invoice.objects.bulk_update(invoices, _FINALIZED_FIELDS, batch_size=len(invoices))
     _finalized(invoices, actor=actor, at=at)
+
+
+def invoice_due_date(invoice: Invoice) -> date:
+    """issue date + the customer's payment terms; without terms of its own, the tenant's, or none
+    for a customer charged automatically (specs/payments.md)."""
+    customer = invoice.customer
+    days = customer.payment_terms_days
+    if days is None:
+        days = 0 if customer.collection == Collection.CHARGE_AUTOMATICALLY else customer.tenant.payment_terms_days
+    return invoice.issue_date + timedelta(days=days)
 
 
 def _finalized(invoices: Sequence[Invoice], *, actor: Actor, at: datetime) -> None:
@@ -103,6 +129,13 @@ def _finalized(invoices: Sequence[Invoice], *, actor: Actor, at: datetime) -> No
     )
     # Integrators hear of them in the same transaction: finalized is sent once it commits, never otherwise.
     invoices_finalized_emit(invoices, at=at)
+    # Payments settles them in this transaction (credit balance applied, first charge queued).
+    finalized = [x for x in invoices if x.kind == InvoiceKind.INVOICE]
+    if finalized:
+        invoices_finalized.send(sender=Invoice, invoices=finalized, at=at)
+    for note in invoices:
+        if note.kind == InvoiceKind.CREDIT_NOTE and note.credited_invoice_id is not None:
+            credit_note_finalized.send(sender=Invoice, note=note, invoice=note.credited_invoice, at=at)
     from invoicing.tasks import invoice_render_task
 
     for invoice in invoices:
@@ -121,6 +154,7 @@ def invoice_void(*, invoice: Invoice, actor: Actor, at: datetime, reason: str = 
         invoice.save(update_fields=["status", "voided_at", "amount_due", "reason"])
         # Its one-time fees and change entries are billed again by the invoice made in its place.
         service_charges_release(invoice_id=invoice.pk, at=at)
+        invoice_voided.send(sender=Invoice, invoice=invoice, at=at)
         audit_record(
             tenant=invoice.tenant,
             actor=actor,

@@ -1,0 +1,1 @@
+"""What payments does when invoicing announces a change (invoicing.signals)."""
