@@ -106,3 +106,25 @@ def test_a_gateway_payment_is_recorded_once(tenant: Tenant) -> None:
     assert _state(invoice) == ("paid", "120.0000", "0.0000")  # once, not 240.00
     assert WebhookEvent.objects.filter(type="invoice.paid").count() == 1
     assert Customer.objects.get(pk=customer.pk).balance == Decimal("0")
+
+
+def test_the_invoice_document_shows_what_the_credit_balance_paid(tenant: Tenant) -> None:
+    from django.utils import translation
+
+    from invoicing.pdf import invoice_context
+
+    # given: 1.43 left on the balance (121.43 paid on 120.00)
+    customer = payer(tenant)
+    invoice_of(customer, "100.00", on=date(2026, 4, 1))
+    pay(customer, "121.43")
+    # when: the next invoice of 120.00 is finalized
+    may = invoice_of(customer, "100.00", on=date(2026, 5, 1))
+    with translation.override(may.language):  # Dupont reads French
+        context = invoice_context(may)
+    # then: 120.00 − 1.43 = 118.57 due, by 1 May + 30 days
+    assert (context["total"], context["paid_from_balance"], context["amount_due"]) == (
+        "120,00\xa0€",
+        "1,43\xa0€",
+        "118,57\xa0€",
+    )
+    assert context["due_date"] == "31 mai 2026"
