@@ -105,7 +105,7 @@ def paid_from_balance(invoice: Invoice) -> Decimal:
     import payments). It is not a line: the total and the tax stay as invoiced."""
     if invoice.kind != InvoiceKind.INVOICE or invoice.pk is None:
         return Decimal(0)
-    rows = invoice.allocations.filter(source="balance").values_list("amount", flat=True)  # type: ignore[attr-defined]
+    rows = invoice.allocations.filter(source="balance").values_list("amount", flat=True)
     return sum((Decimal(x) for x in rows), Decimal(0))
 
 

@@ -1,6 +1,7 @@
 """Reads of payments, their refunds and customers' balance movements."""
 
 import uuid
+from uuid import UUID
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -47,5 +48,5 @@ def payment_get(*, tenant: Tenant, pk: str) -> Payment:
     return payment
 
 
-def balance_transaction_list(*, tenant: Tenant, customer_id: object) -> QuerySet[BalanceTransaction]:
+def balance_transaction_list(*, tenant: Tenant, customer_id: UUID) -> QuerySet[BalanceTransaction]:
     return BalanceTransaction.objects.filter(tenant=tenant, customer_id=customer_id).select_related("invoice")

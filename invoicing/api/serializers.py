@@ -188,7 +188,7 @@ class InvoiceOutputSerializer(OutputModelSerializer):
     @extend_schema_field(PaymentAttemptSerializer(many=True))
     def get_attempts(self, invoice: Invoice) -> list[dict[str, Any]]:
         # The payments app's rows, read through the reverse relation: invoicing does not import payments.
-        rows = sorted(invoice.payment_attempts.all(), key=lambda x: x.number)  # type: ignore[attr-defined]
+        rows = sorted(invoice.payment_attempts.all(), key=lambda x: x.number)
         return [
             {
                 "number": row.number,
