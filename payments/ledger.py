@@ -45,6 +45,7 @@ from payments.models import (
     PaymentStatus,
     Refund,
 )
+from subscriptions.models import Subscription, SubscriptionStatus
 from tenancy.actors import Actor
 from tenancy.services import audit_record
 
@@ -309,14 +310,25 @@ def invoices_settle(invoice_ids: Sequence[UUID], *, at: datetime) -> list[UUID]:
 
 
 def invoices_settled(*, tenant_id: Any, paid: Sequence[UUID], customer_ids: Sequence[Any], at: datetime) -> None:
-    """After a settlement: ``invoice.paid`` for the invoices that became paid, and the customers'
-    suspended subscriptions reactivated when nothing is overdue any more (``customer_ids``: those
-    whose invoices became paid or were credited)."""
+    """After a settlement: ``invoice.paid`` for the invoices that became paid, and the suspended
+    subscriptions of ``customer_ids`` (those whose invoices just became paid or were cleared by a
+    credit note) reactivated when nothing is overdue any more."""
     invoices_paid_emit(paid, at=at)
-    if customer_ids:
+    if not customer_ids:
+        return
+    # Only a customer with a suspended subscription has anything to reactivate (one query).
+    suspended = sorted(
+        set(
+            Subscription.objects.filter(
+                tenant_id=tenant_id, customer_id__in=customer_ids, status=SubscriptionStatus.SUSPENDED
+            ).values_list("customer_id", flat=True)
+        ),
+        key=str,
+    )
+    if suspended:
         from payments.dunning import customers_reactivate_if_clear
 
-        customers_reactivate_if_clear(tenant_id=tenant_id, customer_ids=sorted(set(customer_ids), key=str), at=at)
+        customers_reactivate_if_clear(tenant_id=tenant_id, customer_ids=suspended, at=at)
 
 
 def payment_invoice_shares(*, payment_id: Any = None, invoice_id: Any = None) -> list[tuple[Any, Any, Decimal]]:

@@ -160,7 +160,9 @@ def credit_note_settle(*, note: Invoice, invoice: Invoice, at: datetime) -> None
         if excess > 0:
             _credit_to_balance(note=note, invoice=invoice, excess=excess, currency=currency)
     paid_now = invoices_settle([invoice.pk], at=at)
-    invoices_settled(tenant_id=invoice.tenant_id, paid=paid_now, customer_ids=[invoice.customer_id], at=at)
+    # Only an invoice the credit clears can end an overdue state: nothing to reactivate otherwise.
+    cleared = [invoice.customer_id] if paid_now else []
+    invoices_settled(tenant_id=invoice.tenant_id, paid=paid_now, customer_ids=cleared, at=at)
 
 
 def _credit_refunded(*, note: Invoice, invoice: Invoice, excess: Decimal, at: datetime) -> Decimal:

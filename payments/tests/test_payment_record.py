@@ -59,7 +59,7 @@ def test_a_payment_goes_to_the_oldest_invoices_first_and_the_rest_to_the_balance
     # three invoices became paid: one invoice.paid each, and the customer checked for reactivation
     assert WebhookEvent.objects.filter(tenant=tenant, type="invoice.paid").count() == 3
     assert WebhookEvent.objects.filter(tenant=tenant, type="payment.succeeded").count() == 1
-    assert [c["customer_ids"] for c in reactivations] == [[customer.pk]]
+    assert reactivations == []  # no suspended subscription: nothing to reactivate
 
 
 def test_the_balance_left_by_a_payment_is_applied_to_the_next_invoice(tenant: Tenant) -> None:
@@ -128,3 +128,22 @@ def test_the_invoice_document_shows_what_the_credit_balance_paid(tenant: Tenant)
         "118,57\xa0€",
     )
     assert context["due_date"] == "31 mai 2026"
+
+
+def test_paying_a_suspended_customers_invoice_asks_for_its_reactivation(
+    tenant: Tenant, reactivations: list[Any]
+) -> None:
+    from subscriptions.models import Subscription
+    from subscriptions.tests.factories import monthly_fee_customers
+
+    # given: a customer whose subscription was suspended, with an invoice of 120.00 (100.00 + 20 %)
+    [customer] = monthly_fee_customers(tenant, 1)
+    Subscription.objects.filter(customer=customer).update(status="suspended")
+    invoice = invoice_of(customer, "100.00", on=date(2026, 6, 1))
+    # when: 50.00 then 70.00 received
+    pay(customer, "50.00", invoice=invoice)
+    assert reactivations == []  # 70.00 still due
+    pay(customer, "70.00", invoice=invoice)
+    # then: paid (50.00 + 70.00 = 120.00), and dunning asked to reactivate what is clear
+    assert _state(invoice) == ("paid", "120.0000", "0.0000")
+    assert [c["customer_ids"] for c in reactivations] == [[customer.pk]]
