@@ -18,7 +18,7 @@ from billing_platform.validation import (
     validate_timezone,
 )
 from customers.errors import CustomerExternalIdTaken, CustomerNotFound, InvalidTaxId
-from customers.models import Customer
+from customers.models import Collection, Customer
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from tenancy.services import audit_record
@@ -40,6 +40,8 @@ EDITABLE_FIELDS = (
     "billing_day",
     "reseller",
     "metadata",
+    "collection",
+    "payment_terms_days",
 )
 AUDITED_FIELDS = ("external_id", *EDITABLE_FIELDS)
 # The postal address's lines, by the path the API names them with (its country is ``country``).
@@ -120,6 +122,13 @@ def _validate(data: dict[str, Any], *, address: dict[str, Any] | None = None) ->
                 check(data[field], field=field)
             except InvalidInput as exc:
                 errors.extend(exc.errors)
+    if "collection" in data and data["collection"] not in Collection.values:
+        errors.append(
+            FieldError("collection", "invalid_choice", "collection is one of: %s." % ", ".join(Collection.values))
+        )
+    terms = data.get("payment_terms_days")
+    if terms is not None and not 0 <= terms <= 365:
+        errors.append(FieldError("payment_terms_days", "out_of_range", "payment_terms_days is between 0 and 365."))
     billing_day = data.get("billing_day")
     if billing_day is not None and not 1 <= billing_day <= 31:
         errors.append(FieldError("billing_day", "out_of_range", "billing_day must be between 1 and 31."))
@@ -155,8 +164,10 @@ def customer_create(
     billing_day: int | None = None,
     reseller: str = "",
     metadata: dict[str, str] | None = None,
+    collection: str | None = None,
+    payment_terms_days: int | None = None,
 ) -> Customer:
-    """Create a customer; currency and time zone default to the tenant's. Its postal address (the
+    """Create a customer; currency, time zone and collection default to the tenant's. Its postal address (the
     four lines, in ``country``) is optional, but a street line and a city come together."""
     if not EXTERNAL_ID_RE.match(external_id):
         raise invalid("external_id", "invalid_format", EXTERNAL_ID_MESSAGE)
@@ -175,6 +186,8 @@ def customer_create(
         "billing_day": billing_day,
         "reseller": reseller,
         "metadata": metadata or {},
+        "collection": collection or tenant.default_collection,
+        "payment_terms_days": payment_terms_days,
     }
     _clean_address(data)
     _validate(data, address=data)

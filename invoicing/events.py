@@ -51,9 +51,19 @@ def invoice_event_data(invoice: Invoice, subscriptions: Sequence[str]) -> dict[s
         "tax_total": _amount(invoice.tax_total),
         "total": _amount(invoice.total),
         "amount_due": _amount(invoice.amount_due),
+        "amount_paid": _amount(invoice.amount_paid),
+        "payment_status": invoice.payment_status,
+        "due_date": invoice.due_date.isoformat() if invoice.due_date else None,
         "bill_run": str(invoice.bill_run_id) if invoice.bill_run_id else None,
         "finalized_at": instant(invoice.finalized_at) if invoice.finalized_at else None,
     }
+
+
+def invoices_event_data(invoices: Sequence[Invoice]) -> dict[Any, dict[str, Any]]:
+    """Each invoice as ``invoice.*`` events carry it, by id: for the layers above that emit invoice
+    events of their own (``invoice.paid``), with the subscriptions read in one query for all."""
+    subscriptions = _subscriptions_of(invoices)
+    return {invoice.pk: invoice_event_data(invoice, subscriptions[invoice.pk]) for invoice in invoices}
 
 
 def credit_note_event_data(note: Invoice, subscriptions: Sequence[str]) -> dict[str, Any]:

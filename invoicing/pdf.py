@@ -92,8 +92,21 @@ def babel_locale(language: str) -> str:
 def invoice_due_date(invoice: Invoice) -> date:
     """The payment due date (BT-9): the issue date plus the tenant's payment terms, for an invoice
     and for a credit note alike (EN 16931 wants one or the terms on any document with an amount to
-    pay, BR-CO-25; a credit note's is when its amount is refunded or set off)."""
+    pay, BR-CO-25; a credit note's is when its amount is refunded or set off). An invoice finalized
+    with a due date of its own (the customer's terms) shows that one."""
+    if invoice.due_date is not None:
+        return invoice.due_date
     return invoice.issue_date + timedelta(days=invoice.tenant.payment_terms_days)
+
+
+def paid_from_balance(invoice: Invoice) -> Decimal:
+    """What the customer's credit balance paid of the invoice when it was finalized: the payments
+    app's allocations of source ``balance``, read through the reverse relation (invoicing does not
+    import payments). It is not a line: the total and the tax stay as invoiced."""
+    if invoice.kind != InvoiceKind.INVOICE or invoice.pk is None:
+        return Decimal(0)
+    rows = invoice.allocations.filter(source="balance").values_list("amount", flat=True)
+    return sum((Decimal(x) for x in rows), Decimal(0))
 
 
 def vat_id(*, tax_id: str, country: str) -> str:
@@ -441,6 +454,7 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
     due = invoice_due_date(invoice)
     credited = invoice.credited_invoice
     breakdowns = _breakdowns(taxes, invoice.currency)
+    from_balance = paid_from_balance(invoice)
     return {
         "language": invoice.language,
         "is_credit_note": is_credit_note,
@@ -483,7 +497,8 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         "net_total": fmt.money(invoice.net_total),
         "tax_total": fmt.money(invoice.tax_total),
         "total": fmt.money(invoice.total),
-        "amount_due": fmt.money(invoice.total),
+        "paid_from_balance": fmt.money(from_balance) if from_balance > 0 else "",
+        "amount_due": fmt.money(invoice.total.amount - from_balance),
         "facturx": not is_draft and not facturx_refusal(invoice),
     }
 
@@ -492,7 +507,7 @@ def payment_terms_text(invoice: Invoice, fmt: DocumentFormatter) -> str:
     """The payment terms (BT-20) in the document's language: when an invoice is due, or how a credit
     note is settled."""
     due = invoice_due_date(invoice)
-    days = invoice.tenant.payment_terms_days
+    days = (due - invoice.issue_date).days if invoice.due_date is not None else invoice.tenant.payment_terms_days
     credited = invoice.credited_invoice
     if invoice.kind == InvoiceKind.CREDIT_NOTE:
         return pgettext(

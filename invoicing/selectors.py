@@ -30,7 +30,9 @@ def invoice_list(
     if date_to:
         qs = qs.filter(issue_date__lte=date_to)
     return qs.prefetch_related(
-        Prefetch("lines", queryset=InvoiceLine.objects.select_related("subscription").order_by("position")), "taxes"
+        Prefetch("lines", queryset=InvoiceLine.objects.select_related("subscription").order_by("position")),
+        "taxes",
+        "payment_attempts",
     )
 
 

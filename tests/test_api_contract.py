@@ -16,6 +16,8 @@ IDEMPOTENT_OPERATIONS = {
     "customers_create",
     "invoices_credit_notes_create",
     "meters_create",
+    "payments_create",
+    "payments_refunds_create",
     "plans_create",
     "price_overrides_create",
     "price_versions_create",

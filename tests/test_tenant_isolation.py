@@ -20,6 +20,7 @@ from catalog.services import meter_create, plan_create, product_create
 from customers.models import Customer
 from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
+from payments.models import Payment
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
@@ -141,6 +142,20 @@ def _invoice(tenant: Tenant) -> dict[str, str]:
     return {"pk": str(invoice.pk)}
 
 
+def _payment(tenant: Tenant) -> dict[str, str]:
+    _invoice(tenant)
+    payment = Payment.objects.filter(tenant=tenant).first() or Payment.objects.create(
+        tenant=tenant,
+        customer=Customer.objects.get(tenant=tenant, external_id="secret-customer"),
+        currency="EUR",
+        amount=Decimal("9.00"),
+        method="bank_transfer",
+        received_at=timezone.now(),
+        reference="Secret transfer of A",
+    )
+    return {"pk": str(payment.pk)}
+
+
 def _bill_run(tenant: Tenant) -> dict[str, str]:
     run = BillRun.objects.filter(tenant=tenant).first() or BillRun.objects.create(
         tenant=tenant, billing_date=date(2026, 4, 1)
@@ -194,6 +209,9 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "webhook-endpoint-rotate-secret": _webhook_endpoint,
     "webhook-endpoint-deliveries": _webhook_endpoint,
     "webhook-delivery-replay": _webhook_delivery,
+    "payment-detail": _payment,
+    "payment-refunds": _payment,
+    "customer-balance-transactions": _customer,
 }
 
 # A plausible, valid body per route, so that a 404 is about the tenant and not about the body.
@@ -218,6 +236,14 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "price-quotes": {"plan": "secret-plan", "currency": "EUR", "devices": 1},
     "subscription-changes": {"action": "remove_devices", "device_ids": ["secret-device"]},
     "bill-runs": {"billing_date": "2026-04-01"},
+    "payments": {
+        "customer": "secret-customer",
+        "amount": "9.00",
+        "currency": "EUR",
+        "method": "bank_transfer",
+        "received_at": "2026-04-20T10:00:00Z",
+    },
+    "payment-refunds": {"amount": "1.00", "reason": "by B"},
     "invoice-void": {"reason": "by B"},
     "invoice-credit-notes": {"reason": "by B"},
     "events": {
@@ -290,6 +316,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     endpoints = list(WebhookEndpoint.objects.filter(tenant=tenant).order_by("pk").values())
     deliveries = list(WebhookDelivery.objects.filter(tenant=tenant).order_by("pk").values())
     rollups = UsageRollup.objects.filter(tenant=tenant).count()
+    payments = list(Payment.objects.filter(tenant=tenant).order_by("pk").values())
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM usage_event WHERE tenant_id = %s", [tenant.pk])
         events = cursor.fetchone()
@@ -312,6 +339,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         runs,
         endpoints,
         deliveries,
+        payments,
     )
 
 

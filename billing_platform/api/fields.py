@@ -90,7 +90,7 @@ class MoneyAmount(serializers.Field):
         currency: Any = value
         for part in self.currency_path.split("."):
             currency = getattr(currency, part)
-        return str(round_minor(amount, currency))
+        return str(round_minor(Decimal(amount), currency))
 
 
 class MoneyAmountSchema(DecimalStringSchema):

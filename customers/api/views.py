@@ -10,13 +10,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing_platform.api.fields import CountryField, CurrencyField, MetadataField, TimezoneField
+from billing_platform.api.fields import CountryField, CurrencyField, MetadataField, MoneyAmount, TimezoneField
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer, problems
 from billing_platform.errors import FieldError, InvalidInput, invalid
 from customers.errors import CustomerCountryConflict
-from customers.models import Customer, Language
+from customers.models import Collection, Customer, Language
 from customers.selectors import customer_get, customer_list
 from customers.services import EXTERNAL_ID_MESSAGE, EXTERNAL_ID_RE, customer_create, customer_update, tax_id_errors
 from tenancy.api import request_actor, request_tenant
@@ -91,6 +91,10 @@ def country_errors_named_as_sent(data: dict[str, Any]) -> Iterator[None]:
 
 class CustomerOutputSerializer(OutputModelSerializer):
     address = CustomerAddressSerializer(source="*")
+    collection = serializers.ChoiceField(choices=Collection.choices)
+    balance = MoneyAmount(
+        "balance", help_text="credit the customer holds, in its currency, applied to its next invoices"
+    )
 
     class Meta:
         model = Customer
@@ -107,6 +111,9 @@ class CustomerOutputSerializer(OutputModelSerializer):
             "address",
             "billing_day",
             "reseller",
+            "collection",
+            "payment_terms_days",
+            "balance",
             "metadata",
             "created_at",
             "updated_at",
@@ -177,6 +184,16 @@ class CustomerListCreateApi(APIView):
         address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
         reseller = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        collection = serializers.ChoiceField(
+            choices=Collection.choices, required=False, help_text="default: the tenant's default collection"
+        )
+        payment_terms_days = serializers.IntegerField(
+            min_value=0,
+            max_value=365,
+            required=False,
+            allow_null=True,
+            help_text="days from issue to due date; null: the tenant's (0 when charged automatically)",
+        )
         metadata = MetadataField(required=False, default=dict)
 
     @extend_schema(
@@ -235,6 +252,8 @@ class CustomerDetailApi(APIView):
         address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
         reseller = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        collection = serializers.ChoiceField(choices=Collection.choices, required=False)
+        payment_terms_days = serializers.IntegerField(min_value=0, max_value=365, required=False, allow_null=True)
         metadata = MetadataField(required=False, removals=True)
 
     @extend_schema(operation_id="customers_retrieve", responses={200: CustomerOutputSerializer, **problems(404)})

@@ -13,6 +13,7 @@ from billing_platform.api.fields import (
     QuantityString,
 )
 from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer
+from billing_platform.money import round_minor
 from catalog.models import TaxCategory
 from invoicing.lines import API_LANGUAGE, LineType, line_description
 from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
@@ -129,6 +130,17 @@ class InvoiceTaxSerializer(OutputModelSerializer):
         fields = ["category", "rate", "base", "amount", "vat_category", "exemption_reason_code", "exemption_reason"]
 
 
+class PaymentAttemptSerializer(serializers.Serializer):
+    """A try at charging the invoice through the gateway (read from its ``payment_attempts``)."""
+
+    number = serializers.IntegerField()
+    status = serializers.CharField(help_text="created, processing, succeeded, failed or unknown")
+    amount = DecimalString()
+    failure_code = serializers.CharField()
+    next_retry_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
 class InvoiceOutputSerializer(OutputModelSerializer):
     customer = serializers.CharField(source="customer.external_id")
     credited_invoice = serializers.CharField(
@@ -140,6 +152,8 @@ class InvoiceOutputSerializer(OutputModelSerializer):
     tax_total = MoneyAmountField()
     total = MoneyAmountField()
     amount_due = MoneyAmountField()
+    amount_paid = MoneyAmountField(help_text="payments and credit balance applied, net of refunds")
+    attempts = serializers.SerializerMethodField()
     metadata = MetadataField(read_only=True)
 
     class Meta:
@@ -158,6 +172,10 @@ class InvoiceOutputSerializer(OutputModelSerializer):
             "tax_total",
             "total",
             "amount_due",
+            "amount_paid",
+            "payment_status",
+            "due_date",
+            "attempts",
             "credited_invoice",
             "reason",
             "metadata",
@@ -165,6 +183,22 @@ class InvoiceOutputSerializer(OutputModelSerializer):
             "finalized_at",
             "voided_at",
             "sent_at",
+        ]
+
+    @extend_schema_field(PaymentAttemptSerializer(many=True))
+    def get_attempts(self, invoice: Invoice) -> list[dict[str, Any]]:
+        # The payments app's rows, read through the reverse relation: invoicing does not import payments.
+        rows = sorted(invoice.payment_attempts.all(), key=lambda x: x.number)
+        return [
+            {
+                "number": row.number,
+                "status": row.status,
+                "amount": str(round_minor(row.amount.amount, row.currency)),
+                "failure_code": row.failure_code,
+                "next_retry_at": row.next_retry_at,
+                "created_at": row.created_at,
+            }
+            for row in rows
         ]
 
 

@@ -69,6 +69,9 @@ def test_finalizing_an_invoice_emits_invoice_finalized_with_its_numbers(tenant: 
             "tax_total": "4.00",
             "total": "24.00",
             "amount_due": "24.00",
+            "amount_paid": "0.00",
+            "payment_status": "unpaid",
+            "due_date": "2026-05-01",  # 1 April + the tenant's 30 days
             "bill_run": None,
             "finalized_at": "2026-04-02T09:30:00Z",
         },

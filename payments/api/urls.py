@@ -1,0 +1,14 @@
+from django.urls import path
+
+from payments.api import views
+
+urlpatterns = [
+    path("payments", views.PaymentListCreateApi.as_view(), name="payments"),
+    path("payments/<str:pk>", views.PaymentDetailApi.as_view(), name="payment-detail"),
+    path("payments/<str:pk>/refunds", views.PaymentRefundCreateApi.as_view(), name="payment-refunds"),
+    path(
+        "customers/<str:external_id>/balance_transactions",
+        views.CustomerBalanceTransactionListApi.as_view(),
+        name="customer-balance-transactions",
+    ),
+]

@@ -1,0 +1,52 @@
+"""Reads of payments, their refunds and customers' balance movements."""
+
+import uuid
+from uuid import UUID
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from invoicing.models import Invoice
+from payments.errors import PaymentNotFound
+from payments.models import BalanceTransaction, Payment, PaymentAllocation
+from tenancy.models import Tenant
+
+
+def payment_list(*, tenant: Tenant, customer: str | None = None, invoice: str | None = None) -> QuerySet[Payment]:
+    """The tenant's payments, newest first; ``customer`` by external id, ``invoice`` by id or number."""
+    qs = Payment.objects.filter(tenant=tenant).select_related("customer")
+    if customer:
+        qs = qs.filter(customer__external_id=customer)
+    if invoice:
+        qs = qs.filter(
+            pk__in=PaymentAllocation.objects.filter(invoice__in=invoice_lookup(tenant=tenant, ref=invoice)).values(
+                "payment_id"
+            )
+        )
+    return qs.prefetch_related(
+        Prefetch(
+            "allocations", queryset=PaymentAllocation.objects.select_related("invoice").order_by("created_at", "id")
+        ),
+        "refunds",
+    )
+
+
+def invoice_lookup(*, tenant: Tenant, ref: str) -> QuerySet[Invoice]:
+    """An invoice as the API names it: its id, or its number."""
+    try:
+        return Invoice.objects.filter(tenant=tenant).filter(Q(pk=uuid.UUID(ref)) | Q(number=ref))
+    except ValueError:
+        return Invoice.objects.filter(tenant=tenant, number=ref)
+
+
+def payment_get(*, tenant: Tenant, pk: str) -> Payment:
+    try:
+        payment = payment_list(tenant=tenant).filter(pk=uuid.UUID(pk)).first()
+    except ValueError:
+        payment = None
+    if payment is None:
+        raise PaymentNotFound("No such payment.")
+    return payment
+
+
+def balance_transaction_list(*, tenant: Tenant, customer_id: UUID) -> QuerySet[BalanceTransaction]:
+    return BalanceTransaction.objects.filter(tenant=tenant, customer_id=customer_id).select_related("invoice")
