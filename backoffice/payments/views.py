@@ -112,9 +112,9 @@ def payment_detail(request: HttpRequest, pk: str) -> HttpResponse:
 @staff_view(WRITERS)
 @require_POST
 def payment_refund_view(request: HttpRequest, pk: str) -> HttpResponse:
+    payment = _payment_or_404(current_tenant(request), pk)
     from payments.refunds import payment_refund
 
-    payment = _payment_or_404(current_tenant(request), pk)
     form = RefundForm(request.POST, currency=payment.currency)
     if form.is_valid():
         try:
