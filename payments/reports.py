@@ -179,7 +179,7 @@ def receivables_aging(*, tenant_id: UUID, as_of: date) -> ReceivablesReport:
     tz = Tenant.objects.values_list("timezone", flat=True).get(pk=tenant_id)
     cutoff = local_midnight(as_of + timedelta(days=1), tz)
     start = as_of - timedelta(days=WINDOW_DAYS - 1)
-    params = {
+    params: dict[str, Any] = {
         "tenant": tenant_id,
         "as_of": as_of,
         "cutoff": cutoff,
