@@ -149,6 +149,14 @@ def percent(value: Any) -> str:
     return str(value) if parsed is None else percent_text(parsed, language=get_language())
 
 
+def ratio_percent(value: Any) -> str:
+    """A ratio as a percentage (0.95 -> "95 %" in French, "95%" in English)."""
+    parsed = None if isinstance(value, bool) else decimal_or_none(value)
+    if parsed is None:
+        return "" if value is None or value == "" else str(value)
+    return percent((parsed * 100).quantize(Decimal("0.1")).normalize())
+
+
 def day(value: date | None) -> str:
     """A calendar day; an instant is refused, as its day depends on a time zone (use ``moment``)."""
     if value is None or value == "":

@@ -5,6 +5,7 @@ from backoffice import views
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
 from backoffice.invoicing import views as invoicing_views
+from backoffice.payments import views as payment_views
 from backoffice.settings import views as settings_views
 from backoffice.subscriptions import views as subscription_views
 from backoffice.team import views as team_views
@@ -80,12 +81,23 @@ urlpatterns += [
     path("billing/runs/new/", invoicing_views.bill_run_new, name="bill-run-new"),
     path("billing/runs/<str:pk>/", invoicing_views.bill_run_detail, name="bill-run-detail"),
     path("billing/runs/<str:pk>/progress/", invoicing_views.bill_run_progress, name="bill-run-progress"),
+    path("billing/runs/<str:pk>/finalize/", invoicing_views.bill_run_finalize_view, name="bill-run-finalize"),
     path("billing/invoices/", invoicing_views.invoices, name="invoices"),
     path("billing/invoices/<str:pk>/", invoicing_views.invoice_detail, name="invoice-detail"),
     path("billing/invoices/<str:pk>/finalize/", invoicing_views.invoice_finalize_view, name="invoice-finalize"),
     path("billing/invoices/<str:pk>/void/", invoicing_views.invoice_void_view, name="invoice-void"),
     path("billing/invoices/<str:pk>/credit-notes/", invoicing_views.invoice_credit_view, name="invoice-credit"),
     path("billing/invoices/<str:pk>/pdf/", invoicing_views.invoice_pdf_view, name="invoice-pdf"),
+    path("billing/invoices/<str:pk>/charge/", invoicing_views.invoice_charge_view, name="invoice-charge"),
+]
+
+# Payments and receivables: finance roles read; owners and finance admins record payments and refunds.
+urlpatterns += [
+    path("payments/", payment_views.payments, name="payments"),
+    path("payments/new/", payment_views.payment_new, name="payment-new"),
+    path("payments/<str:pk>/", payment_views.payment_detail, name="payment-detail"),
+    path("payments/<str:pk>/refund/", payment_views.payment_refund_view, name="payment-refund"),
+    path("receivables/", payment_views.receivables, name="receivables"),
 ]
 
 # Settings: finance roles read the seller identity, invoicing and usage settings and the device-cloud

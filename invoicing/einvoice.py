@@ -27,7 +27,7 @@ from billing_platform.money import minor_unit_exponent
 from catalog.vat import EU_COUNTRIES, NEED_BUYER_VAT_NUMBER, NOT_SUBJECT, rated_vat_category, tenant_seller_country
 from customers.models import Customer
 from invoicing.errors import EinvoiceIncomplete, FacturxNotAvailable
-from invoicing.models import Invoice, InvoicingSettings
+from invoicing.models import Invoice, InvoiceLine, InvoicingSettings
 from tenancy.models import RegistrationScheme, Tenant
 
 # EN 16931 amounts have at most two decimals (BR-DEC-*): a currency with more has no e-invoice.
@@ -68,6 +68,17 @@ def invoice_vat_categories(invoice: Invoice) -> set[str]:
         vat_category or rated_vat_category(tax_category)
         for vat_category, tax_category in invoice.lines.values_list("vat_category", "tax_category").distinct()
     }
+
+
+def invoices_vat_categories(invoice_ids: Iterable[object]) -> dict[object, set[str]]:
+    """``invoice_vat_categories`` of many invoices in one query, by invoice id."""
+    categories: dict[object, set[str]] = {}
+    rows = InvoiceLine.objects.filter(invoice_id__in=list(invoice_ids)).values_list(
+        "invoice_id", "vat_category", "tax_category"
+    )
+    for invoice_id, vat_category, tax_category in rows.distinct():
+        categories.setdefault(invoice_id, set()).add(vat_category or rated_vat_category(tax_category))
+    return categories
 
 
 def einvoice_missing(*, tenant: Tenant, customer: Customer, vat_categories: Iterable[str]) -> list[FieldError]:

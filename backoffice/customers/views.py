@@ -8,12 +8,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from djmoney.money import Money
 
 from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, current_tenant, sees_audit, staff_view
 from backoffice.customers.forms import CustomerEditForm, CustomerForm
 from backoffice.pages import page_of
 from billing_platform.errors import DomainError, InvalidInput
-from customers.models import Customer
+from customers.models import Collection, Customer
 from customers.selectors import customer_get, customer_list
 from customers.services import customer_create, customer_update
 from tenancy.selectors import audit_log_list
@@ -60,8 +61,24 @@ def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     return render(
         request,
         "backoffice/customers/detail.html",
-        {"customer": customer, "history": history, "can_write": can_write(request)},
+        {
+            "customer": customer,
+            "history": history,
+            "can_write": can_write(request),
+            "payment_terms": _payment_terms(customer),
+            "balance": Money(customer.balance, customer.currency),
+            "sees_payments": sees_audit(request),
+        },
     )
+
+
+def _payment_terms(customer: Customer) -> int:
+    """The customer's own terms, or the tenant's default (none when it is charged automatically)."""
+    if customer.payment_terms_days is not None:
+        return customer.payment_terms_days
+    if customer.collection == Collection.CHARGE_AUTOMATICALLY:
+        return 0
+    return int(customer.tenant.payment_terms_days)
 
 
 @staff_view(WRITERS)

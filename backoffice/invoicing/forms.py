@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.forms import InputRulesMixin, year_validator
+from backoffice.invoicing.presenters import PAYMENT_FILTERS
 from backoffice.pages import clean_text
 from invoicing.models import InvoiceKind, InvoiceStatus
 
@@ -52,6 +53,11 @@ class InvoiceFilterForm(InputRulesMixin, forms.Form):
         label=gettext_lazy("Status"),
         required=False,
         choices=[("", gettext_lazy("Any status")), *InvoiceStatus.choices],
+    )
+    payment = forms.ChoiceField(
+        label=gettext_lazy("Payment"),
+        required=False,
+        choices=[("", gettext_lazy("Any payment status")), *PAYMENT_FILTERS],
     )
     kind = forms.ChoiceField(
         label=gettext_lazy("Kind"),

@@ -2,9 +2,11 @@
 grouped by leg with the usage detail stored with each usage line, its taxes, and what is left to
 credit per line: local days, amounts as ``Money`` the templates print in the reader's language."""
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Q, QuerySet
 from django.utils.translation import get_language, gettext_lazy
 from djmoney.money import Money
 
@@ -20,8 +22,16 @@ from backoffice.formatting import (
 )
 from catalog.models import TaxCategory
 from invoicing.lines import LineType, line_description
-from invoicing.models import BillRun, BillRunStatus, Invoice, InvoiceLine
+from invoicing.models import BillRun, BillRunStatus, Invoice, InvoiceLine, InvoicePaymentStatus, InvoiceStatus
 from invoicing.selectors import bill_run_progress, invoice_credit_balance
+from payments.models import PaymentAllocation, PaymentAttempt
+
+OPEN = (InvoicePaymentStatus.UNPAID, InvoicePaymentStatus.PARTIALLY_PAID)
+# The payment filter of the invoices list: a payment status, or "overdue" (open and past its due date).
+PAYMENT_FILTERS = [
+    *InvoicePaymentStatus.choices,
+    ("overdue", gettext_lazy("Overdue")),
+]
 
 # A run is followed live (its progress polled every second) until it reaches another status.
 IN_PROGRESS = (BillRunStatus.PENDING, BillRunStatus.RUNNING)
@@ -224,3 +234,31 @@ def credit_rows(invoice: Invoice) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def invoices_by_payment(qs: QuerySet[Invoice], payment: str, *, today: date) -> QuerySet[Invoice]:
+    """Finalized invoices by payment status, or those still open after their due date (``overdue``)."""
+    finalized = Q(kind="invoice", status__in=[InvoiceStatus.FINALIZED, InvoiceStatus.PAID])
+    if payment == "overdue":
+        return qs.filter(finalized, status=InvoiceStatus.FINALIZED, payment_status__in=OPEN, due_date__lt=today)
+    return qs.filter(finalized, payment_status=payment)
+
+
+def invoice_payment_panel(invoice: Invoice) -> dict[str, Any]:
+    """What came in on a finalized invoice: its allocations (payments, credit balance, refunds and
+    credit notes beyond what was due), signed, and its charge attempts through the gateway."""
+    allocations = list(
+        PaymentAllocation.objects.filter(tenant_id=invoice.tenant_id, invoice=invoice)
+        .select_related("payment", "refund", "credit_note")
+        .order_by("created_at", "id")
+    )
+    attempts = list(PaymentAttempt.objects.filter(tenant_id=invoice.tenant_id, invoice=invoice).order_by("number"))
+    return {
+        "status": invoice.payment_status,
+        "status_label": choice_label(InvoicePaymentStatus, invoice.payment_status),
+        "due_date": invoice.due_date,
+        "paid": invoice.amount_paid,
+        "due": invoice.amount_due,
+        "allocations": allocations,
+        "attempts": attempts,
+    }

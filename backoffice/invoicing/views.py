@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
@@ -28,20 +29,29 @@ from backoffice.invoicing.presenters import (
     bill_run_panel,
     credit_rows,
     invoice_legs,
+    invoice_payment_panel,
     invoice_totals,
+    invoices_by_payment,
     tax_rows,
 )
 from backoffice.pages import clean_text, page_of
 from billing_platform.content_security import pdf_policy
 from billing_platform.errors import DomainError, FieldError
 from billing_platform.periods import local_date
+from customers.models import Collection
 from invoicing.documents import invoice_document
 from invoicing.einvoice import einvoice_draft_missing, missing_field_label
 from invoicing.errors import BillingDateNotArrived, EinvoiceIncomplete
-from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceStatus
+from invoicing.models import BillRun, Invoice, InvoiceKind, InvoicePaymentStatus, InvoiceStatus
 from invoicing.policies import invoice_actions
 from invoicing.selectors import bill_run_get, bill_run_list, invoice_credit_notes, invoice_get, invoice_search
-from invoicing.services import bill_run_create, credit_note_create, invoice_finalize, invoice_void
+from invoicing.services import (
+    bill_run_create,
+    bill_run_drafts_finalize,
+    credit_note_create,
+    invoice_finalize,
+    invoice_void,
+)
 from tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -114,7 +124,41 @@ def bill_run_new(request: HttpRequest) -> HttpResponse:
 @staff_view(EVERYONE)
 def bill_run_detail(request: HttpRequest, pk: str) -> HttpResponse:
     run = _run_or_404(current_tenant(request), pk)
-    return render(request, "backoffice/invoicing/bill_run_detail.html", bill_run_panel(run))
+    drafts = run.invoices.filter(kind=InvoiceKind.INVOICE, status=InvoiceStatus.DRAFT).count()
+    context = {**bill_run_panel(run), "drafts": drafts, "can_finalize": can_write(request) and drafts > 0}
+    return render(request, "backoffice/invoicing/bill_run_detail.html", context)
+
+
+@staff_view(WRITERS)
+@require_POST
+def bill_run_finalize_view(request: HttpRequest, pk: str) -> HttpResponse:
+    """Finalize and send every draft of the run at once; those that would not be valid e-invoices
+    stay drafts and are named, with what they lack."""
+    run = _run_or_404(current_tenant(request), pk)
+    try:
+        result = bill_run_drafts_finalize(run=run, actor=current_actor(request), at=timezone.now())
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("backoffice:bill-run-detail", pk=run.pk)
+    if result.finalized:
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d invoice finalized: its PDF is rendered and e-mailed to the customer.",
+                "%(count)d invoices finalized: their PDFs are rendered and e-mailed to the customers.",
+                len(result.finalized),
+            )
+            % {"count": len(result.finalized)},
+        )
+    for invoice, missing in result.incomplete:
+        messages.error(
+            request,
+            _("%(customer)s: left as a draft, it would not be a valid e-invoice (EN 16931). Missing: %(fields)s.")
+            % {"customer": invoice.customer.name, "fields": ", ".join(_missing_labels(missing))},
+        )
+    if not result.finalized and not result.incomplete:
+        messages.info(request, _("This run has no draft left to finalize."))
+    return redirect("backoffice:bill-run-detail", pk=run.pk)
 
 
 @staff_view(EVERYONE)
@@ -148,9 +192,13 @@ def invoices(request: HttpRequest) -> HttpResponse:
         date_from=data.get("date_from"),
         date_to=data.get("date_to"),
     )
+    today = local_date(timezone.now(), tenant.timezone)
+    if data.get("payment"):
+        qs = invoices_by_payment(qs, data["payment"], today=today)
     page = page_of(request, qs.order_by("-issue_date", "-created_at", "-id"))
-    rows = [{"invoice": i, **invoice_totals(i)} for i in page.object_list]
-    params = {k: clean_text(request.GET.get(k, "")) for k in ("q", "status", "kind", "date_from", "date_to", "run")}
+    rows = [{"invoice": i, **invoice_totals(i), "overdue": _overdue(i, today)} for i in page.object_list]
+    names = ("q", "status", "payment", "kind", "date_from", "date_to", "run")
+    params = {k: clean_text(request.GET.get(k, "")) for k in names}
     context = {
         "form": form,
         "page": page,
@@ -164,6 +212,15 @@ def invoices(request: HttpRequest) -> HttpResponse:
     if htmx and not htmx.history_restore_request:
         return render(request, "backoffice/invoicing/_invoice_rows.html", context)
     return render(request, "backoffice/invoicing/invoices.html", context)
+
+
+def _overdue(invoice: Invoice, today: date) -> bool:
+    return (
+        invoice.status == InvoiceStatus.FINALIZED
+        and invoice.payment_status in (InvoicePaymentStatus.UNPAID, InvoicePaymentStatus.PARTIALLY_PAID)
+        and invoice.due_date is not None
+        and invoice.due_date < today
+    )
 
 
 # --- invoice detail -------------------------------------------------------------------------
@@ -184,6 +241,14 @@ def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "void": writable and is_invoice and "void" in allowed and not live_notes,
         "credit": writable and "credit" in allowed,
     }
+    open_for_payment = (
+        is_invoice
+        and invoice.status == InvoiceStatus.FINALIZED
+        and invoice.payment_status in (InvoicePaymentStatus.UNPAID, InvoicePaymentStatus.PARTIALLY_PAID)
+        and invoice.amount_due.amount > 0
+    )
+    actions["record_payment"] = writable and open_for_payment
+    actions["charge"] = writable and open_for_payment and invoice.customer.collection == Collection.CHARGE_AUTOMATICALLY
     rows = credit_rows(invoice) if actions["credit"] else []
     if actions["credit"] and not any(r["open"] for r in rows):
         actions["credit"] = False
@@ -197,6 +262,8 @@ def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "actions": actions,
         "any_action": any(actions.values()),
         "tz_name": tz,
+        "payment": invoice_payment_panel(invoice) if is_invoice and invoice.status != InvoiceStatus.DRAFT else None,
+        "overdue": _overdue(invoice, local_date(timezone.now(), tz)),
         # What a draft lacks to be finalized as a valid EN 16931 e-invoice (the check finalizing runs).
         "einvoice_missing": _missing_labels(einvoice_draft_missing(invoice)) if invoice.status == "draft" else [],
     }
@@ -284,6 +351,37 @@ def invoice_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
             request,
             _("Credit note %(number)s created: %(total)s.") % {"number": note.number, "total": money(note.total)},
         )
+    return _back(invoice)
+
+
+@staff_view(WRITERS)
+@require_POST
+def invoice_charge_view(request: HttpRequest, pk: str) -> HttpResponse:
+    """Charge what the invoice still owes with the customer's payment method now (the gateway's
+    attempt, as a dunning retry would make one)."""
+    from payments.charging import invoice_charge
+
+    invoice = _invoice_or_404(current_tenant(request), pk)
+    if invoice.customer.collection != Collection.CHARGE_AUTOMATICALLY:
+        messages.error(request, _("This customer pays by invoice: there is no payment method to charge."))
+        return _back(invoice)
+    try:
+        attempt = invoice_charge(invoice_id=invoice.pk, trigger="backoffice", at=timezone.now())
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        if attempt.status == "failed":
+            messages.error(
+                request,
+                _("Charge attempt %(number)s failed: %(reason)s")
+                % {"number": attempt.number, "reason": attempt.failure_message or attempt.failure_code or "—"},
+            )
+        else:
+            messages.success(
+                request,
+                _("Charge attempt %(number)s: %(status)s.")
+                % {"number": attempt.number, "status": attempt.get_status_display()},
+            )
     return _back(invoice)
 
 

@@ -8,6 +8,7 @@ the formats of the invoice documents.
     {{ price|unit_price }}                        0,0125 €        €0.0125
     {{ quantity|number }}                         3 800           3,800
     {{ rate|percent }}                            20 %            20%
+    {{ 0.95|ratio_percent }}                      95 %            95%
     {{ invoice.issue_date|day }}                  1 nov. 2026     1 Nov 2026
     {{ s.signed_at|local_day:tz_name }}           (the day of an instant in a time zone)
     {{ run.started_at|moment:tz_name }}           1 nov. 2026, 14:05 CET
@@ -29,6 +30,7 @@ for name in (
     "unit_price",
     "number",
     "percent",
+    "ratio_percent",
     "day",
     "local_day",
     "moment",

@@ -133,7 +133,7 @@ def test_list_and_detail_show_a_generated_invoice_with_its_lines_by_leg(
 
     assert listing.status_code == 200
     assert "<h1>Invoices</h1>" in html(listing)
-    assert "Draft Customer 0 c0 1 Apr 2026 Draft €20.00 €4.00 €24.00 €24.00" in text(listing), text(listing)
+    assert "Draft Customer 0 c0 1 Apr 2026 Draft — €20.00 €4.00 €24.00 €24.00" in text(listing), text(listing)
     assert f'href="/app/billing/invoices/{invoice.pk}/"' in html(listing)
     assert detail.status_code == 200
     body = text(detail)
@@ -445,7 +445,7 @@ def test_finalize_through_the_page_assigns_the_first_number(
     assert "A finalized invoice cannot become finalized." in follow(client, again)
     assert Invoice.objects.get(pk=invoice.pk).number == "INV-2026-000001"
     listing = text(client.get("/app/billing/invoices/"))
-    assert "INV-2026-000001 Customer 0 c0 1 Apr 2026 Finalized €20.00 €4.00 €24.00 €24.00" in listing
+    assert "INV-2026-000001 Customer 0 c0 1 Apr 2026 Finalized Unpaid Overdue €20.00 €4.00 €24.00 €24.00" in listing
 
 
 def test_credit_notes_through_the_page(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:

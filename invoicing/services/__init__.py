@@ -14,7 +14,13 @@ from invoicing.services.bill_runs import (
 )
 from invoicing.services.credit_notes import credit_note_create
 from invoicing.services.generation import invoice_generate, invoice_lines_write, invoice_taxes_write, invoices_write
-from invoicing.services.lifecycle import INVOICE_TRANSITIONS, invoice_finalize, invoice_void
+from invoicing.services.lifecycle import (
+    INVOICE_TRANSITIONS,
+    DraftsFinalized,
+    bill_run_drafts_finalize,
+    invoice_finalize,
+    invoice_void,
+)
 from invoicing.services.metadata import invoice_metadata_update
 from invoicing.services.numbering import number_format, numbers_take
 from invoicing.services.settings import INVOICING_SETTINGS_FIELDS, invoicing_settings_get, invoicing_settings_update
@@ -24,6 +30,8 @@ __all__ = [
     "INVOICE_TRANSITIONS",
     "INVOICING_SETTINGS_FIELDS",
     "BillRunChunk",
+    "DraftsFinalized",
+    "bill_run_drafts_finalize",
     "bill_run_chunk",
     "bill_run_create",
     "bill_run_plan",

@@ -2,18 +2,25 @@
 transition against ``INVOICE_TRANSITIONS`` (``invoicing.policies``) on the row it holds locked."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
 
 from django.db import transaction
 from djmoney.money import Money
 
-from billing_platform.errors import invalid
+from billing_platform.errors import FieldError, invalid
 from customers.models import Collection
-from invoicing.einvoice import einvoice_check, invoice_vat_categories
+from invoicing.einvoice import (
+    einvoice_applies,
+    einvoice_check,
+    einvoice_missing,
+    invoice_vat_categories,
+    invoices_vat_categories,
+)
 from invoicing.errors import InvalidInvoiceTransition
 from invoicing.events import invoice_voided_emit, invoices_finalized_emit
-from invoicing.models import Invoice, InvoiceKind, InvoicePaymentStatus, InvoiceStatus, InvoicingSettings
+from invoicing.models import BillRun, Invoice, InvoiceKind, InvoicePaymentStatus, InvoiceStatus, InvoicingSettings
 from invoicing.policies import INVOICE_TRANSITIONS, TRANSITION_ACTIONS, invoice_actions
 from invoicing.services.numbering import number_format, numbers_take
 from invoicing.signals import credit_note_finalized, invoice_voided, invoices_finalized
@@ -40,6 +47,8 @@ _FINALIZED_FIELDS = [
 __all__ = [
     "INVOICE_TRANSITIONS",
     "REASON_MAX_LENGTH",
+    "DraftsFinalized",
+    "bill_run_drafts_finalize",
     "invoice_action_check",
     "invoice_due_date",
     "invoice_finalize",
@@ -74,6 +83,51 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor, at: datetime) -> Invoice
         einvoice_check(tenant=invoice.tenant, customer=invoice.customer, vat_categories=invoice_vat_categories(invoice))
         invoices_finalize_locked([invoice], settings=settings, actor=actor, at=at)
     return invoice
+
+
+@dataclass(frozen=True)
+class DraftsFinalized:
+    """What finalizing a run's drafts did: the invoices finalized (numbered, to be rendered and sent),
+    and the drafts left as drafts because they would not be valid e-invoices, with what they lack."""
+
+    finalized: list[Invoice] = field(default_factory=list)
+    incomplete: list[tuple[Invoice, list[FieldError]]] = field(default_factory=list)
+
+
+def bill_run_drafts_finalize(*, run: BillRun, actor: Actor, at: datetime) -> DraftsFinalized:
+    """Finalize every draft invoice of ``run`` in one transaction, as ``invoice_finalize`` does one:
+    the drafts are locked in one statement, checked as e-invoices together (one query for their
+    lines' VAT categories), and those complete are numbered per series in one statement and
+    finalized in one update; each is rendered and e-mailed once the transaction commits. A draft
+    that would not be a valid e-invoice stays a draft and is reported with what it lacks."""
+    settings, _ = InvoicingSettings.objects.get_or_create(tenant_id=run.tenant_id)
+    with transaction.atomic():
+        drafts = list(
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("tenant", "customer", "customer__tenant")
+            .filter(tenant_id=run.tenant_id, bill_run=run, kind=InvoiceKind.INVOICE, status=ST.DRAFT)
+            .order_by("created_at", "pk")
+        )
+        if not drafts:
+            return DraftsFinalized()
+        checked = einvoice_applies(drafts[0].tenant)
+        categories = invoices_vat_categories(x.pk for x in drafts) if checked else {}
+        result = DraftsFinalized()
+        for invoice in drafts:
+            missing = (
+                einvoice_missing(
+                    tenant=invoice.tenant, customer=invoice.customer, vat_categories=categories.get(invoice.pk, set())
+                )
+                if checked
+                else []
+            )
+            if missing:
+                result.incomplete.append((invoice, missing))
+            else:
+                result.finalized.append(invoice)
+        if result.finalized:
+            invoices_finalize_locked(result.finalized, settings=settings, actor=actor, at=at)
+    return result
 
 
 def invoices_finalize_locked(

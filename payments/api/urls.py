@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments.api import views
+from payments.api import report_views, views
 
 urlpatterns = [
     path("payments", views.PaymentListCreateApi.as_view(), name="payments"),
@@ -11,4 +11,5 @@ urlpatterns = [
         views.CustomerBalanceTransactionListApi.as_view(),
         name="customer-balance-transactions",
     ),
+    path("reports/receivables", report_views.ReceivablesReportApi.as_view(), name="receivables-report"),
 ]

@@ -1,0 +1,239 @@
+"""Back-office payments pages: the payments list with its filters, a payment's detail (allocations,
+refunds, its share kept as credit balance, the gateway's id) with the refund form, "record a
+payment", and the receivables report (aging table and chart, DSO, collection rate, dunning recovery).
+
+Finance roles read; owners and finance admins record payments and refunds. Views stay thin: they
+call ``payments.ledger.payment_record``, ``payments.refunds.payment_refund`` and
+``payments.reports.receivables_aging``, the functions the API calls; a ``DomainError`` becomes an
+error on the form or a message, never a 500.
+"""
+
+import importlib
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Q, Sum
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from djmoney.money import Money
+
+from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
+from backoffice.formatting import money, query_string
+from backoffice.pages import clean_text, page_of
+from backoffice.payments.forms import AsOfForm, PaymentFilterForm, PaymentRecordForm, RefundForm
+from billing_platform.errors import DomainError
+from billing_platform.periods import local_date, local_midnight
+from customers.models import Customer
+from payments.ledger import payment_record
+from payments.models import BalanceTransaction, Payment
+from payments.reports import BUCKETS, receivables_aging
+from tenancy.models import Tenant
+
+
+def today_of(tenant: Tenant) -> date:
+    return local_date(timezone.now(), tenant.timezone)
+
+
+def _payment_or_404(tenant: Tenant, pk: str) -> Payment:
+    try:
+        return Payment.objects.select_related("customer").get(tenant=tenant, pk=uuid.UUID(pk))
+    except (ValueError, Payment.DoesNotExist):
+        raise Http404("No such payment.") from None
+
+
+# --- list ---------------------------------------------------------------------------------------
+
+
+@staff_view(FINANCE)
+def payments(request: HttpRequest) -> HttpResponse:
+    """GET only; the filters are a GET form. Two queries whatever the page holds: the count and the
+    page, with each payment's customer joined."""
+    tenant = current_tenant(request)
+    form = PaymentFilterForm(request.GET)
+    form.is_valid()
+    data = form.cleaned_data
+    qs = Payment.objects.filter(tenant=tenant).select_related("customer")
+    text = clean_text(data.get("customer") or "")
+    if text:
+        qs = qs.filter(Q(customer__external_id=text) | Q(customer__name__icontains=text))
+    if data.get("method"):
+        qs = qs.filter(method=data["method"])
+    if data.get("status"):
+        qs = qs.filter(status=data["status"])
+    if data.get("date_from"):
+        qs = qs.filter(received_at__gte=local_midnight(data["date_from"], tenant.timezone))
+    if data.get("date_to"):
+        qs = qs.filter(received_at__lt=local_midnight(data["date_to"] + timedelta(days=1), tenant.timezone))
+    page = page_of(request, qs.order_by("-received_at", "-created_at", "-id"))
+    params = {k: clean_text(request.GET.get(k, "")) for k in ("customer", "method", "status", "date_from", "date_to")}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query_string(**params),
+        "filtered": any(params.values()),
+        "can_write": can_write(request),
+        "tz_name": tenant.timezone,
+    }
+    return render(request, "backoffice/payments/list.html", context)
+
+
+# --- detail and refund --------------------------------------------------------------------------
+
+
+def _detail_context(request: HttpRequest, payment: Payment, refund_form: RefundForm | None = None) -> dict[str, Any]:
+    allocations = list(payment.allocations.select_related("invoice").order_by("created_at", "id"))
+    balance = BalanceTransaction.objects.filter(tenant_id=payment.tenant_id, payment=payment).aggregate(s=Sum("amount"))
+    refundable = payment.amount - payment.amount_refunded
+    writable = can_write(request) and refundable.amount > 0 and payment.status != "failed"
+    return {
+        "payment": payment,
+        "allocations": allocations,
+        "allocated": Money(sum((a.amount.amount for a in allocations), Decimal(0)), payment.currency),
+        "balance_share": Money(balance["s"] or 0, payment.currency),
+        "refunds": list(payment.refunds.all()),
+        "refundable": refundable,
+        "refund_form": (refund_form or RefundForm(currency=payment.currency)) if writable else None,
+        "tz_name": payment.customer.timezone,
+    }
+
+
+@staff_view(FINANCE)
+def payment_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    payment = _payment_or_404(current_tenant(request), pk)
+    return render(request, "backoffice/payments/detail.html", _detail_context(request, payment))
+
+
+@staff_view(WRITERS)
+@require_POST
+def payment_refund_view(request: HttpRequest, pk: str) -> HttpResponse:
+    payment = _payment_or_404(current_tenant(request), pk)
+    # The refunds module is imported when used: the back-office imports cleanly without it.
+    payment_refund = importlib.import_module("payments.refunds").payment_refund
+    form = RefundForm(request.POST, currency=payment.currency)
+    if form.is_valid():
+        try:
+            refund = payment_refund(
+                payment=payment,
+                amount=Money(form.cleaned_data["amount"], payment.currency),
+                reason=form.cleaned_data["reason"],
+                actor=current_actor(request),
+                at=timezone.now(),
+            )
+        except DomainError as exc:
+            form.apply_domain_errors(exc)
+        else:
+            messages.success(request, _("Refund of %(amount)s recorded.") % {"amount": money(refund.amount)})
+            return redirect("backoffice:payment-detail", pk=payment.pk)
+    payment.refresh_from_db()
+    context = _detail_context(request, payment, form)
+    return render(request, "backoffice/payments/detail.html", context, status=422)
+
+
+# --- record a payment ---------------------------------------------------------------------------
+
+
+def _customer_from(request: HttpRequest, tenant: Tenant, external_id: str) -> Customer | None:
+    if not external_id:
+        return None
+    return Customer.objects.filter(tenant=tenant, external_id=external_id).first()
+
+
+@staff_view(WRITERS)
+def payment_new(request: HttpRequest) -> HttpResponse:
+    """``?customer=<external id>`` (and ``&invoice=<id>``) prefill the form; without a customer the
+    page asks for one first."""
+    tenant = current_tenant(request)
+    source = request.POST if request.method == "POST" else request.GET
+    external_id = clean_text(source.get("customer", ""))[:200]
+    customer = _customer_from(request, tenant, external_id)
+    if customer is None:
+        context = {
+            "customers": Customer.objects.filter(tenant=tenant)
+            .order_by("name", "external_id")
+            .only("external_id", "name", "currency"),
+            "unknown": bool(external_id),
+        }
+        return render(request, "backoffice/payments/record.html", context, status=404 if external_id else 200)
+    today = today_of(tenant)
+    if request.method == "POST":
+        form = PaymentRecordForm(request.POST, customer=customer, today=today)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                payment = payment_record(
+                    customer=customer,
+                    amount=Money(data["amount"], data["currency"]),
+                    method=data["method"],
+                    received_at=local_midnight(data["received_on"], tenant.timezone),
+                    actor=current_actor(request),
+                    at=timezone.now(),
+                    invoice=data["invoice"],
+                    reference=data["reference"],
+                )
+            except DomainError as exc:
+                form.apply_domain_errors(exc)
+            else:
+                messages.success(
+                    request,
+                    _("Payment of %(amount)s from %(name)s recorded.")
+                    % {"amount": money(payment.amount), "name": customer.name},
+                )
+                return redirect("backoffice:payment-detail", pk=payment.pk)
+        status = 422
+    else:
+        initial: dict[str, Any] = {"currency": customer.currency, "received_on": today, "method": "bank_transfer"}
+        invoice_id = clean_text(request.GET.get("invoice", ""))
+        form = PaymentRecordForm(customer=customer, today=today, initial=initial)
+        invoice_field: Any = form.fields["invoice"]
+        if invoice_id:
+            try:
+                invoice = invoice_field.queryset.filter(pk=uuid.UUID(invoice_id)).first()
+            except ValueError:
+                invoice = None
+            if invoice is not None:
+                form.initial.update({"invoice": invoice.pk, "amount": invoice.amount_due.amount.normalize()})
+        status = 200
+    context = {"customer": customer, "form": form, "balance": Money(customer.balance, customer.currency)}
+    return render(request, "backoffice/payments/record.html", context, status=status)
+
+
+# --- receivables --------------------------------------------------------------------------------
+
+
+@staff_view(FINANCE)
+def receivables(request: HttpRequest) -> HttpResponse:
+    tenant = current_tenant(request)
+    today = today_of(tenant)
+    form = AsOfForm(request.GET if "as_of" in request.GET else None, initial={"as_of": today})
+    as_of = form.cleaned_data["as_of"] if form.is_bound and form.is_valid() else today
+    report = receivables_aging(tenant_id=tenant.pk, as_of=as_of)
+    labels = [
+        _("Not yet due"),
+        _("1–30 days"),
+        _("31–60 days"),
+        _("61–90 days"),
+        _("Over 90 days"),
+    ]
+    chart = {
+        "labels": [c.currency for c in report.currencies],
+        "datasets": [
+            {"label": str(label), "data": [str(getattr(c.total, name).amount) for c in report.currencies]}
+            for label, name in zip(labels, BUCKETS, strict=True)
+        ],
+    }
+    context = {
+        "form": form,
+        "report": report,
+        "labels": labels,
+        "chart": chart,
+        "as_of": as_of,
+        "payments_url": reverse("backoffice:payments"),
+    }
+    return render(request, "backoffice/payments/receivables.html", context)
