@@ -184,9 +184,9 @@ def _steps_insert(
 
     sql = f"""
         INSERT INTO {_ACTION_TABLE} (tenant_id, invoice_id, kind, day, "on", at, detail)
-        SELECT %s, step.invoice_id, step.kind, step.day, step.on, %s, step.detail::jsonb
+        SELECT %s, step.invoice_id, step.kind, step.day, step.local_day, %s, step.detail::jsonb
         FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::date[], %s::text[])
-            AS step(invoice_id, kind, day, on, detail)
+            AS step(invoice_id, kind, day, local_day, detail)
         ON CONFLICT DO NOTHING
         RETURNING invoice_id, kind, day
     """

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 
-from billing_platform.errors import DomainError, FieldError
+from billing_platform.errors import DomainError, FieldError, NotFound
 from customers.models import Customer
 from invoicing.models import InvoicingSettings
 from payments.models import DunningPolicy
@@ -25,6 +25,10 @@ from tenancy.services import audit_record
 MIN_DAY = -60
 MAX_DAY = 365
 POLICY_FIELDS = ("retry_days", "reminder_days", "suspend_after_days", "uncollectible_after_days")
+
+
+class DunningPolicyNotFound(NotFound):
+    code = "dunning_policy_not_found"
 
 
 class DunningPolicyInvalid(DomainError):
@@ -110,15 +114,24 @@ def bill_while_suspended_get(*, tenant: Tenant) -> bool:
 
 
 def tenant_policy_set(
-    *, tenant: Tenant, values: Mapping[str, Any], actor: Actor, at: datetime, bill_while_suspended: bool | None = None
+    *,
+    tenant: Tenant,
+    values: Mapping[str, Any],
+    actor: Actor,
+    at: datetime,
+    bill_while_suspended: bool | None = None,
+    pay_url: str | None = None,
 ) -> Policy:
     """Replace the tenant's policy (validated: ``DunningPolicyInvalid``), and set whether suspended
     subscriptions are still billed when given; audited."""
     policy = policy_validate(values)
     before = tenant_policy_get(tenant=tenant).as_dict()
     with transaction.atomic():
-        DunningPolicy.objects.update_or_create(tenant=tenant, customer=None, defaults=policy.as_dict())
-        after = policy.as_dict()
+        defaults = policy.as_dict()
+        if pay_url is not None:
+            defaults["pay_url"] = pay_url
+        DunningPolicy.objects.update_or_create(tenant=tenant, customer=None, defaults=defaults)
+        after = dict(defaults)
         if bill_while_suspended is not None:
             before["bill_while_suspended"] = bill_while_suspended_get(tenant=tenant)
             InvoicingSettings.objects.update_or_create(

@@ -20,6 +20,7 @@ from catalog.services import meter_create, plan_create, product_create
 from customers.models import Customer
 from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
+from payments.models import DunningPolicy
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
@@ -175,6 +176,7 @@ def _webhook_delivery(tenant: Tenant) -> dict[str, str]:
 OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-detail": _customer,
     "customer-current-usage": _customer,
+    "customer-dunning-policy": _customer,
     "product-detail": _product,
     "meter-detail": _meter,
     "plan-detail": _plan,
@@ -231,6 +233,19 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
             }
         ]
     },
+    "dunning-policy": {
+        "retry_days": [2],
+        "reminder_days": [1],
+        "suspend_after_days": 10,
+        "uncollectible_after_days": 30,
+        "bill_while_suspended": False,
+    },
+    "customer-dunning-policy": {
+        "retry_days": [2],
+        "reminder_days": [1],
+        "suspend_after_days": 10,
+        "uncollectible_after_days": 30,
+    },
     "webhook-endpoints": {"url": "https://erp.b.test/hook", "events": ["invoice.finalized"], "description": "B"},
     "webhook-endpoint-detail": {"description": "Renamed by B", "enabled": False},
     "subscriptions": {
@@ -244,6 +259,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
 
 # POST actions without a request body (their input is the path).
 BODYLESS_ACTIONS = {
+    "dunning-runs",
     "device-cloud-webhook-replay",
     "invoice-finalize",
     "webhook-endpoint-rotate-secret",
@@ -290,6 +306,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     endpoints = list(WebhookEndpoint.objects.filter(tenant=tenant).order_by("pk").values())
     deliveries = list(WebhookDelivery.objects.filter(tenant=tenant).order_by("pk").values())
     rollups = UsageRollup.objects.filter(tenant=tenant).count()
+    policies = list(DunningPolicy.objects.filter(tenant=tenant).order_by("pk").values())
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM usage_event WHERE tenant_id = %s", [tenant.pk])
         events = cursor.fetchone()
@@ -312,6 +329,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         runs,
         endpoints,
         deliveries,
+        policies,
     )
 
 
