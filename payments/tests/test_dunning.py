@@ -147,7 +147,9 @@ def test_reminder_in_french_with_pay_link_and_bank_details(tenant: Tenant, fleet
     )
     run(tenant, morning(date(2026, 5, 28)))
     [reminder] = mail.outbox
-    assert reminder.subject == "Rappel : facture INV-2026-000002, 308,57\u00a0€ à régler bientôt"
+    # French typography: (narrow) no-break spaces before the colon and the euro sign.
+    plain = reminder.subject.replace("\u202f", " ").replace("\xa0", " ")
+    assert plain == "Rappel : facture INV-2026-000002, 308,57 € à régler bientôt"
     assert "Bonjour Transports Dupont," in reminder.body
     assert "est à régler le 31 mai 2026" in reminder.body
     assert "https://pay.acme.test/INV-2026-000002" in reminder.body
