@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 
-from billing_platform.errors import DomainError, FieldError, NotFound
+from billing_platform.errors import FieldError, InvalidInput, NotFound
 from customers.models import Customer
 from invoicing.models import InvoicingSettings
 from payments.models import DunningPolicy
@@ -31,8 +31,9 @@ class DunningPolicyNotFound(NotFound):
     code = "dunning_policy_not_found"
 
 
-class DunningPolicyInvalid(DomainError):
-    status = 400
+class DunningPolicyInvalid(InvalidInput):
+    """422, as every field validation of the API."""
+
     code = "invalid_dunning_policy"
     title = "Invalid dunning policy"
 
@@ -72,7 +73,7 @@ def _days_errors(field: str, value: Any, *, low: int) -> list[FieldError]:
 
 
 def policy_validate(values: Mapping[str, Any]) -> Policy:
-    """A policy from its four fields, or ``DunningPolicyInvalid`` (400) naming every bad one: days
+    """A policy from its four fields, or ``DunningPolicyInvalid`` (422) naming every bad one: days
     whole numbers, sorted and unique; reminders from -60 to 365, retries 0 to 365; suspension and
     write-off 0 to 365 or null, write-off no sooner than suspension."""
     errors: list[FieldError] = []

@@ -25,10 +25,7 @@ from payments.policies import (
 from tenancy.api import request_actor, request_tenant
 from tenancy.models import Tenant
 
-POLICY_RULES = (
-    "Days are whole numbers, sorted and each once; write-off no sooner than suspension; "
-    "400 `invalid_dunning_policy` otherwise."
-)
+POLICY_RULES = "Days are whole numbers, sorted and each once; write-off no sooner than suspension; 422 otherwise."
 
 
 def _tenant_policy(tenant: Tenant) -> dict[str, Any]:
@@ -56,7 +53,7 @@ class DunningPolicyApi(APIView):
         operation_id="dunning_policy_update",
         description="Replace the tenant's dunning policy. " + POLICY_RULES,
         request=s.TenantPolicySerializer,
-        responses={200: s.TenantPolicySerializer, **problems(400)},
+        responses={200: s.TenantPolicySerializer, **problems(400, 422)},
     )
     def put(self, request: Request) -> Response:
         tenant = request_tenant(request)
@@ -94,7 +91,7 @@ class CustomerDunningPolicyApi(APIView):
         description="Give the customer its own dunning policy, replacing the tenant's for its invoices. "
         + POLICY_RULES,
         request=s.PolicySerializer,
-        responses={200: s.CustomerPolicySerializer, **problems(400, 404)},
+        responses={200: s.CustomerPolicySerializer, **problems(400, 404, 422)},
     )
     def put(self, request: Request, external_id: str) -> Response:
         customer = customer_get(tenant=request_tenant(request), external_id=external_id)
