@@ -257,6 +257,9 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     },
 }
 
+# Routes reading the caller's own tenant-wide settings rather than a collection.
+SINGLETONS = {"dunning-policy"}
+
 # POST actions without a request body (their input is the path).
 BODYLESS_ACTIONS = {
     "dunning-runs",
@@ -376,12 +379,17 @@ def test_collections_never_show_another_tenants_objects(
 ) -> None:
     for maker in OBJECT_MAKERS.values():
         maker(tenant)
+    # Tenant A's own dunning policy: a tenant-wide singleton, not a collection.
+    DunningPolicy.objects.create(tenant=tenant, retry_days=[1], reminder_days=[1])
     intruder = make_client(other_tenant, ApiKeyScope.FULL)
     before = _data_snapshot(tenant)
     if "get" in route.methods:
         response = intruder.get(route.path())
         assert response.status_code == 200
-        assert response.json()["results"] == []
+        if route.name in SINGLETONS:
+            assert response.json()["reminder_days"] == [-3, 7]  # B's own: the defaults, not A's [1]
+        else:
+            assert response.json()["results"] == []
     if "post" in route.methods:
         intruder.post(route.path(), data=VALID_BODIES.get(route.name, {}), format="json")
     assert _data_snapshot(tenant) == before
