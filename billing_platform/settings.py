@@ -164,6 +164,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "invoicing.tasks.bill_runs_scheduled_task",
         "schedule": 3600.0,  # hourly: each customer is billed once its local midnight of the billing date has passed
     },
+    "dunning": {
+        "task": "payments.tasks.dunning_runs_task",
+        # Hourly: each customer's dunning day starts at its local midnight, whatever its time zone.
+        "schedule": 3600.0,
+    },
     "webhook-deliveries-sweep": {
         "task": "webhooks.tasks.webhook_deliveries_sweep_task",
         # Retries fall due (5 min, 30 min...), and a delivery committed but never queued is found.

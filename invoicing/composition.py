@@ -29,11 +29,11 @@ from catalog.versions import ResolvedPrice
 from customers.models import Customer
 from invoicing.fees import usage_component_price
 from invoicing.lines import DraftLine, LineType
-from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
+from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, InvoicingSettings
 from invoicing.upcoming import invoice_upcoming
 from subscriptions.devices import devices_active_in, plan_needs_activation
 from subscriptions.ledger import charge_line_type, one_time_fees_billed
-from subscriptions.models import ChargeSource, ServiceCharge, Subscription
+from subscriptions.models import ChargeSource, ServiceCharge, Subscription, SubscriptionStatus
 from subscriptions.periods import subscription_period_at
 from tenancy.models import Tenant
 from usage.aggregation import AggregateRow, aggregate_many, with_late_events
@@ -126,14 +126,25 @@ class BillingContext:
     remeasured: dict[tuple[uuid.UUID, uuid.UUID, datetime, Grouping], list[AggregateRow]]
     # The one-time fees already billed, (subscription, component, device or None): left out.
     billed_fees: set[tuple[Any, Any, Any]] = field(default_factory=set)
+    # The tenant's ``bill_while_suspended``: off, a subscription suspended for non-payment is not billed.
+    bill_suspended: bool = True
 
     def due_subscriptions(self, customer: Customer) -> list[Subscription]:
-        """The live subscriptions of ``customer`` whose period ends at the billing date."""
+        """The live subscriptions of ``customer`` whose period ends at the billing date (not the
+        suspended ones when the tenant does not bill them)."""
         due = _due_instant(customer, self.billing_date)
-        return [s for s in self.usage.subscriptions[customer.pk] if self.usage.periods[s.pk].end == due]
+        return [
+            s
+            for s in self.usage.subscriptions[customer.pk]
+            if self.usage.periods[s.pk].end == due and (self.bill_suspended or s.status != SubscriptionStatus.SUSPENDED)
+        ]
 
 
-def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billing_date: date) -> BillingContext:
+def billing_context_load(
+    *, tenant: Tenant, customers: Sequence[Customer], billing_date: date, bill_suspended: bool | None = None
+) -> BillingContext:
+    """What composing these customers' invoices for ``billing_date`` reads. ``bill_suspended`` is the
+    tenant's ``bill_while_suspended`` (read when not given)."""
     usage = usage_context_load(
         tenant=tenant,
         customers_at=[(c, _due_instant(c, billing_date) - timedelta(microseconds=1)) for c in customers],
@@ -148,6 +159,9 @@ def billing_context_load(*, tenant: Tenant, customers: Sequence[Customer], billi
     since = min((usage.periods[s.pk].start for c in customers for s in usage.subscriptions[c.pk]), default=None)
     billed_usage = _billed_usage(tenant, customers, billing_date, since)
     context = BillingContext(billing_date, usage, existing, billed_usage, defaultdict(list), {})
+    if bill_suspended is None:
+        bill_suspended = not InvoicingSettings.objects.filter(tenant=tenant, bill_while_suspended=False).exists()
+    context.bill_suspended = bill_suspended
     due = {s.pk: s for c in customers for s in context.due_subscriptions(c)}
     with_fees = [pk for pk, s in due.items() if any(c.kind == ProductKind.FEE for c in s.plan.components.all())]
     context.billed_fees = one_time_fees_billed(subscription_ids=with_fees)

@@ -66,6 +66,9 @@ class DunningPolicy(models.Model):
     reminder_days = ArrayField(models.SmallIntegerField(), default=list, blank=True)
     suspend_after_days = models.PositiveSmallIntegerField(null=True, blank=True)
     uncollectible_after_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Where reminder e-mails send the customer to pay (the tenant's payment page); ``{invoice}`` is
+    # replaced by the invoice number. Read from the tenant's policy; blank: bank details only.
+    pay_url = models.URLField(max_length=500, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,14 +1,17 @@
 """Subscriptions' outbound webhook events (docs/webhooks.md): ``subscription.created``,
-``subscription.cancelled`` and ``device.billing_started``, written by the services that make those
+``subscription.cancelled``, ``subscription.suspended``, ``subscription.reactivated`` and
+``device.billing_started``, written by the services that make those
 changes, in their transaction (``webhooks.outbox``). Subscriptions, customers and plans are named by
 their external ids and codes, devices by the device cloud's own ids."""
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from subscriptions.devices import device_billing_start
 from subscriptions.models import Device, Subscription
+from tenancy.models import Tenant
 from webhooks.outbox import events_emit, instant
 
 
@@ -44,6 +47,31 @@ def subscription_cancelled_emit(subscription: Subscription, *, at: datetime, rea
     data = subscription_event_data(subscription, list(devices))
     data.update(cancelled_at=instant(subscription.cancelled_at or at), reason=reason)
     events_emit(tenant=subscription.tenant, events=[("subscription.cancelled", data)], at=at)
+
+
+def subscriptions_status_emit(
+    subscriptions: Sequence[Subscription],
+    *,
+    event_type: str,
+    tenant: Tenant,
+    at: datetime,
+    reason: str,
+    detail: Mapping[Any, Mapping[str, Any]],
+) -> None:
+    """``subscription.suspended`` or ``subscription.reactivated`` for each of ``subscriptions`` (their
+    new status set), with their live devices read in one query and ``detail`` per subscription: one
+    statement for all the events."""
+    devices: dict[Any, list[str]] = defaultdict(list)
+    for subscription_id, device_id in Device.objects.filter(
+        subscription__in=[s.pk for s in subscriptions], removed_at__isnull=True
+    ).values_list("subscription_id", "device_id"):
+        devices[subscription_id].append(device_id)
+    events = []
+    for subscription in subscriptions:
+        data = subscription_event_data(subscription, devices[subscription.pk])
+        data.update(reason=reason, changed_at=instant(at), **detail.get(subscription.pk, {}))
+        events.append((event_type, data))
+    events_emit(tenant=tenant, events=events, at=at)
 
 
 def devices_billing_started_emit(

@@ -23,7 +23,12 @@ from subscriptions.errors import (
     InvalidTransition,
     SubscriptionNotFound,
 )
-from subscriptions.events import devices_billing_started_emit, subscription_cancelled_emit, subscription_created_emit
+from subscriptions.events import (
+    devices_billing_started_emit,
+    subscription_cancelled_emit,
+    subscription_created_emit,
+    subscriptions_status_emit,
+)
 from subscriptions.models import Device, Subscription, SubscriptionEvent, SubscriptionStatus
 from subscriptions.periods import commitment_end
 from tenancy.actors import Actor
@@ -34,7 +39,7 @@ S = SubscriptionStatus
 # The one table of allowed status changes (Oscar's pipeline): anything else is a 409.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING_ACTIVATION: frozenset({S.ACTIVE, S.CANCELLED}),
-    S.ACTIVE: frozenset({S.PAST_DUE, S.CANCELLED}),
+    S.ACTIVE: frozenset({S.PAST_DUE, S.SUSPENDED, S.CANCELLED}),
     S.PAST_DUE: frozenset({S.ACTIVE, S.SUSPENDED, S.CANCELLED}),
     S.SUSPENDED: frozenset({S.ACTIVE, S.CANCELLED}),
     S.CANCELLED: frozenset({S.ENDED}),
@@ -326,3 +331,98 @@ def device_event_apply(*, tenant: Tenant, device_id: str, event_type: str, occur
                 reason="first device activated",
             )
     return True
+
+
+# Dunning suspends the subscriptions of an invoice left unpaid, and reactivates them once nothing is
+# overdue any more (payments.dunning); both in bulk, each change on the timeline.
+SUSPENDABLE = frozenset(s for s, allowed in ALLOWED_TRANSITIONS.items() if S.SUSPENDED in allowed)
+
+
+def _statuses_change(
+    *,
+    tenant: Tenant,
+    subscription_ids: Sequence[Any],
+    from_statuses: Sequence[str],
+    to_status: str,
+    event_type: str,
+    at: datetime,
+    reason: str,
+    detail: Mapping[Any, Mapping[str, Any]] | None,
+) -> list[Subscription]:
+    subscriptions = list(
+        Subscription.objects.select_for_update(of=("self",))
+        .filter(tenant=tenant, pk__in=list(subscription_ids), status__in=list(from_statuses))
+        .select_related("customer", "plan")
+        .order_by("pk")
+    )
+    if not subscriptions:
+        return []
+    Subscription.objects.filter(pk__in=[s.pk for s in subscriptions]).update(status=to_status, updated_at=at)
+    actor = Actor.system("dunning")
+    entries = []
+    for subscription in subscriptions:
+        from_status = subscription.status
+        subscription.status = to_status
+        data: dict[str, Any] = {"reason": reason} if reason else {}
+        data.update((detail or {}).get(subscription.pk, {}))
+        entries.append(
+            SubscriptionEvent(
+                tenant_id=subscription.tenant_id,
+                subscription=subscription,
+                at=at,
+                type="subscription.status_changed",
+                from_status=from_status,
+                to_status=to_status,
+                actor_type=actor.type,
+                actor_label=actor.label,
+                data=data,
+            )
+        )
+    SubscriptionEvent.objects.bulk_create(entries)
+    subscriptions_status_emit(
+        subscriptions, event_type=event_type, tenant=tenant, at=at, reason=reason, detail=detail or {}
+    )
+    return subscriptions
+
+
+def subscriptions_suspend(
+    *,
+    tenant: Tenant,
+    subscription_ids: Sequence[Any],
+    at: datetime,
+    reason: str,
+    detail: Mapping[Any, Mapping[str, Any]] | None = None,
+) -> list[Subscription]:
+    """Suspend those of ``subscription_ids`` that may be (active or past due; others are left as they
+    are), in the caller's transaction: rows locked, one update, their timeline entries and one
+    ``subscription.suspended`` event each with the live devices, so the device cloud cuts service.
+    ``detail`` adds, per subscription, what its timeline entry and event carry (the invoices). Returns
+    the subscriptions suspended."""
+    return _statuses_change(
+        tenant=tenant,
+        subscription_ids=subscription_ids,
+        from_statuses=sorted(SUSPENDABLE),
+        to_status=S.SUSPENDED,
+        event_type="subscription.suspended",
+        at=at,
+        reason=reason,
+        detail=detail,
+    )
+
+
+def subscriptions_reactivate(
+    *, tenant: Tenant, subscription_ids: Sequence[Any], at: datetime, reason: str
+) -> list[Subscription]:
+    """Make those of ``subscription_ids`` that are suspended active again, in the caller's
+    transaction, each with its timeline entry and a ``subscription.reactivated`` event with the live
+    devices. Returns the subscriptions reactivated."""
+    return _statuses_change(
+        tenant=tenant,
+        subscription_ids=subscription_ids,
+        from_statuses=[S.SUSPENDED],
+        to_status=S.ACTIVE,
+        event_type="subscription.reactivated",
+        at=at,
+        reason=reason,
+        detail=None,
+    )

@@ -14,6 +14,7 @@ PROBLEM = "application/problem+json"
 IDEMPOTENT_OPERATIONS = {
     "bill_runs_create",
     "customers_create",
+    "dunning_runs_create",
     "invoices_credit_notes_create",
     "meters_create",
     "payments_create",

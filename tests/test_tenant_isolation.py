@@ -20,7 +20,7 @@ from catalog.services import meter_create, plan_create, product_create
 from customers.models import Customer
 from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
-from payments.models import Payment
+from payments.models import DunningPolicy, Payment
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
@@ -190,6 +190,7 @@ def _webhook_delivery(tenant: Tenant) -> dict[str, str]:
 OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-detail": _customer,
     "customer-current-usage": _customer,
+    "customer-dunning-policy": _customer,
     "product-detail": _product,
     "meter-detail": _meter,
     "plan-detail": _plan,
@@ -257,6 +258,19 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
             }
         ]
     },
+    "dunning-policy": {
+        "retry_days": [2],
+        "reminder_days": [1],
+        "suspend_after_days": 10,
+        "uncollectible_after_days": 30,
+        "bill_while_suspended": False,
+    },
+    "customer-dunning-policy": {
+        "retry_days": [2],
+        "reminder_days": [1],
+        "suspend_after_days": 10,
+        "uncollectible_after_days": 30,
+    },
     "webhook-endpoints": {"url": "https://erp.b.test/hook", "events": ["invoice.finalized"], "description": "B"},
     "webhook-endpoint-detail": {"description": "Renamed by B", "enabled": False},
     "subscriptions": {
@@ -270,9 +284,12 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
 
 # Reports answer one object, not a page: the list in it that would show another tenant's rows.
 REPORTS = {"receivables-report": "currencies"}
+# Routes reading the caller's own tenant-wide settings rather than a collection.
+SINGLETONS = {"dunning-policy"}
 
 # POST actions without a request body (their input is the path).
 BODYLESS_ACTIONS = {
+    "dunning-runs",
     "device-cloud-webhook-replay",
     "invoice-finalize",
     "webhook-endpoint-rotate-secret",
@@ -320,6 +337,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     deliveries = list(WebhookDelivery.objects.filter(tenant=tenant).order_by("pk").values())
     rollups = UsageRollup.objects.filter(tenant=tenant).count()
     payments = list(Payment.objects.filter(tenant=tenant).order_by("pk").values())
+    policies = list(DunningPolicy.objects.filter(tenant=tenant).order_by("pk").values())
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM usage_event WHERE tenant_id = %s", [tenant.pk])
         events = cursor.fetchone()
@@ -343,6 +361,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         endpoints,
         deliveries,
         payments,
+        policies,
     )
 
 
@@ -389,6 +408,8 @@ def test_collections_never_show_another_tenants_objects(
 ) -> None:
     for maker in OBJECT_MAKERS.values():
         maker(tenant)
+    # Tenant A's own dunning policy: a tenant-wide singleton, not a collection.
+    DunningPolicy.objects.create(tenant=tenant, retry_days=[1], reminder_days=[1])
     intruder = make_client(other_tenant, ApiKeyScope.FULL)
     before = _data_snapshot(tenant)
     if "get" in route.methods:
@@ -397,6 +418,8 @@ def test_collections_never_show_another_tenants_objects(
         body = response.json()
         if route.name in REPORTS:
             assert body[REPORTS[route.name]] == [], body
+        elif route.name in SINGLETONS:
+            assert body["reminder_days"] == [-3, 7]  # B's own: the defaults, not A's [1]
         else:
             assert body["results"] == []
     if "post" in route.methods:

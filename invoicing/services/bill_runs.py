@@ -182,7 +182,12 @@ class BillRunChunk:
         return done
 
     def _read(self, customers: list[Customer]) -> BillingContext:
-        return billing_context_load(tenant=self.run.tenant, customers=customers, billing_date=self.run.billing_date)
+        return billing_context_load(
+            tenant=self.run.tenant,
+            customers=customers,
+            billing_date=self.run.billing_date,
+            bill_suspended=self.settings.bill_while_suspended,
+        )
 
     def _write(self, customers: list[Customer], *, context: BillingContext) -> None:
         """Compose every customer (a failure is that customer's outcome), then write them all with

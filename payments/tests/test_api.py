@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from payments.tests.factories import invoice_of, payer
 from tenancy.models import Tenant
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("charges", "reactivations")]
 
 BODY = {"customer": "dupont", "currency": "EUR", "method": "bank_transfer", "received_at": "2026-06-23T10:00:00Z"}
 

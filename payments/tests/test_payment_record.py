@@ -16,7 +16,7 @@ from payments.tests.factories import invoice_of, pay, payer
 from tenancy.models import Tenant
 from webhooks.models import WebhookEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("charges", "reactivations")]
 
 
 def _state(invoice: Invoice) -> tuple[str, str, str]:

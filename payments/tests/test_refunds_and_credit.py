@@ -20,6 +20,8 @@ from payments.tests.factories import ACTOR, AT, invoice_of, pay, payer
 from tenancy.models import Tenant
 from webhooks.models import WebhookEvent
 
+pytestmark = pytest.mark.usefixtures("charges", "reactivations")
+
 
 def _state(invoice: Invoice) -> tuple[str, str, str]:
     invoice.refresh_from_db()

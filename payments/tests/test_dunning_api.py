@@ -1,0 +1,59 @@
+"""GET/PUT /api/v1/dunning_policy, the customer's own policy, and POST /api/v1/dunning_runs."""
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from customers.tests.factories import dupont
+from invoicing.models import InvoicingSettings
+from tenancy.models import Tenant
+
+pytestmark = pytest.mark.django_db
+POLICY = {"retry_days": [3, 5, 7], "reminder_days": [-3, 7], "suspend_after_days": 21, "uncollectible_after_days": 60}
+
+
+def test_defaults_then_update(api: APIClient, tenant: Tenant) -> None:
+    assert api.get("/api/v1/dunning_policy").json() == {**POLICY, "bill_while_suspended": True, "pay_url": ""}
+    body = {**POLICY, "reminder_days": [-5, 10], "suspend_after_days": None, "bill_while_suspended": False}
+    response = api.put("/api/v1/dunning_policy", body, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["reminder_days"] == [-5, 10]
+    assert response.json()["suspend_after_days"] is None
+    assert InvoicingSettings.objects.get(tenant=tenant).bill_while_suspended is False
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"reminder_days": [7, -3]}, "reminder_days"),
+        ({"retry_days": [3, 3]}, "retry_days"),
+        ({"reminder_days": [-61]}, "reminder_days[0]"),
+        ({"retry_days": ["soon"]}, "retry_days"),
+        ({"suspend_after_days": 30, "uncollectible_after_days": 20}, "uncollectible_after_days"),
+    ],
+)
+def test_bad_policies_are_422_problems(api: APIClient, change: dict[str, Any], field: str) -> None:
+    response = api.put("/api/v1/dunning_policy", {**POLICY, "bill_while_suspended": True, **change}, format="json")
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_customer_policy(api: APIClient, tenant: Tenant) -> None:
+    dupont(tenant)
+    path = "/api/v1/customers/dupont/dunning_policy"
+    assert api.get(path).status_code == 404
+    own = {**POLICY, "reminder_days": [1]}
+    assert api.put(path, own, format="json").json() == {**own, "customer": "dupont"}
+    assert api.get(path).json()["reminder_days"] == [1]
+    assert api.delete(path).status_code == 204
+    assert api.get(path).status_code == 404
+    assert api.put(path, {**own, "retry_days": [5, 1]}, format="json").status_code == 422
+
+
+def test_run_now_answers_the_report(api: APIClient) -> None:
+    response = api.post("/api/v1/dunning_runs")
+    assert response.status_code == 200
+    assert response.json()["suspensions"] == 0
+    assert response.json()["ids"]["reminders"] == []
