@@ -231,10 +231,10 @@ def attempt_send(*, attempt_id: UUID | str, at: datetime) -> PaymentAttempt:
                 "payment_method": attempt.payment_method,
                 "off_session": True,
                 "confirm": True,
-                "description": "Invoice %s" % attempt.invoice.number,
                 "metadata": {
                     "attempt_id": str(attempt.pk),
                     "invoice_id": str(attempt.invoice_id),
+                    "invoice_number": attempt.invoice.number,
                     "tenant": attempt.tenant.slug,
                 },
             },

@@ -33,7 +33,8 @@ def payment_settings_get(*, tenant: Tenant) -> PaymentSettings:
 
 
 def stripe_configured(*, tenant: Tenant) -> bool:
-    return bool(PaymentSettings.objects.filter(tenant=tenant).exclude(stripe_secret_key="").exists())
+    found = PaymentSettings.objects.filter(tenant=tenant).first()
+    return found is not None and bool(found.stripe_secret_key)
 
 
 def stripe_client(*, tenant: Tenant) -> stripe.StripeClient:
