@@ -14,7 +14,9 @@ PROBLEM = "application/problem+json"
 IDEMPOTENT_OPERATIONS = {
     "bill_runs_create",
     "customers_create",
+    "customers_payment_method_set",
     "invoices_credit_notes_create",
+    "invoices_pay",
     "meters_create",
     "plans_create",
     "price_overrides_create",

@@ -190,6 +190,8 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "invoice-credit-notes": _invoice,
     "invoice-pdf": _invoice,
     "invoice-facturx": _invoice,
+    "invoice-pay": _invoice,
+    "customer-payment-method": _customer,
     "webhook-endpoint-detail": _webhook_endpoint,
     "webhook-endpoint-rotate-secret": _webhook_endpoint,
     "webhook-endpoint-deliveries": _webhook_endpoint,
@@ -219,6 +221,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "subscription-changes": {"action": "remove_devices", "device_ids": ["secret-device"]},
     "bill-runs": {"billing_date": "2026-04-01"},
     "invoice-void": {"reason": "by B"},
+    "customer-payment-method": {"payment_method": "pm_card_of_b"},
     "invoice-credit-notes": {"reason": "by B"},
     "events": {
         "events": [
@@ -246,6 +249,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
 BODYLESS_ACTIONS = {
     "device-cloud-webhook-replay",
     "invoice-finalize",
+    "invoice-pay",
     "webhook-endpoint-rotate-secret",
     "webhook-delivery-replay",
 }

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_platform.api.idempotency import idempotent
-from billing_platform.api.serializers import PROBLEM_SCHEMA, problems
+from billing_platform.api.serializers import problems
 from billing_platform.rls import tenant_activate
 from customers.selectors import customer_get
 from invoicing.selectors import invoice_get
@@ -99,7 +99,7 @@ class StripeWebhookApi(APIView):
         request={"application/json": {"type": "object", "description": "a Stripe event"}},
         responses={
             200: OpenApiResponse(s.StripeEventOutputSerializer, description="stored (or known already)"),
-            400: PROBLEM_SCHEMA,
+            **problems(400),
         },
     )
     def post(self, request: Request) -> Response:
