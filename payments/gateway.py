@@ -1,6 +1,7 @@
 """The tenant's Stripe account: a client per tenant, Stripe customers made when first needed, the
 default payment method, and amounts in the currency's minor unit (specs/payments.md, "Stripe")."""
 
+from datetime import datetime
 from decimal import Decimal
 
 import stripe
@@ -8,10 +9,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from djmoney.money import Money
 
+from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.money import minor_unit_exponent, round_minor
 from customers.models import Customer
 from payments.gateway_errors import PaymentMethodInvalid, StripeNotConfigured, StripeUnavailable
 from payments.models import Gateway, GatewayCustomer, PaymentSettings
+from tenancy.actors import Actor
 from tenancy.models import Tenant
 
 
@@ -109,3 +112,56 @@ def payment_method_attach(*, customer: Customer, payment_method: str) -> Gateway
     gateway_customer.payment_method_summary = _summary(method)[:100]
     gateway_customer.save(update_fields=["default_payment_method", "payment_method_summary"])
     return gateway_customer
+
+
+# What each key looks like: a secret (or restricted) key, a webhook signing secret, a publishable key.
+STRIPE_KEY_PREFIXES = {
+    "stripe_secret_key": ("sk_", "rk_"),
+    "stripe_webhook_secret": ("whsec_",),
+    "stripe_publishable_key": ("pk_",),
+}
+
+
+def key_ending(value: str) -> str:
+    """What may be shown of a stored key: its last 4 characters, or "" when none is set."""
+    return value[-4:] if value else ""
+
+
+def stripe_keys_summary(*, tenant: Tenant) -> dict[str, str]:
+    """The ending of each key set (``"4242"``), "" for a key not set. Never the keys."""
+    found = payment_settings_get(tenant=tenant)
+    return {field: key_ending(getattr(found, field)) for field in STRIPE_KEY_PREFIXES}
+
+
+def stripe_keys_update(*, tenant: Tenant, actor: Actor, at: datetime, keys: dict[str, str]) -> PaymentSettings:
+    """Replace the keys given (a blank one is kept as it is), encrypted at rest; audited with their
+    endings only."""
+    from tenancy.services import audit_record
+
+    given = {field: (keys.get(field) or "").strip() for field in STRIPE_KEY_PREFIXES}
+    errors = [
+        FieldError(field, "invalid_format", "A %s starts with %s." % (field.replace("_", " "), " or ".join(prefixes)))
+        for field, prefixes in STRIPE_KEY_PREFIXES.items()
+        if given[field] and (not given[field].startswith(prefixes) or len(given[field]) > 255 or " " in given[field])
+    ]
+    if errors:
+        raise InvalidInput(errors[0].message, errors=errors)
+    with transaction.atomic():
+        found = PaymentSettings.objects.select_for_update().get(pk=payment_settings_get(tenant=tenant).pk)
+        before = {field: key_ending(getattr(found, field)) for field in STRIPE_KEY_PREFIXES}
+        changed = [field for field, value in given.items() if value and value != getattr(found, field)]
+        for field in changed:
+            setattr(found, field, given[field])
+        if changed:
+            found.save(update_fields=[*changed, "updated_at"])
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="payment_settings.stripe_keys_updated",
+                object_type="tenant",
+                object_id=str(tenant.pk),
+                at=at,
+                before={f: before[f] for f in changed},
+                after={f: key_ending(given[f]) for f in changed},
+            )
+    return found
