@@ -243,8 +243,9 @@ def attempt_send(*, attempt_id: UUID | str, at: datetime) -> PaymentAttempt:
         intent = created.to_dict()
     except stripe.CardError as exc:
         error = exc.error
-        if error is not None and getattr(error, "payment_intent", None) is not None:
-            intent = error.payment_intent.to_dict()  # declined: the PaymentIntent says why
+        declined = error.payment_intent if error is not None else None
+        if declined is not None:
+            intent = declined.to_dict()  # declined: the PaymentIntent says why
         else:
             code = (error.decline_code or error.code) if error is not None else exc.code
             outcome = (AttemptStatus.FAILED, str(code or "card_declined"), exc.user_message or "The card was declined.")

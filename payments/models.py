@@ -12,6 +12,7 @@ Amounts are in the row's ``currency`` (``SharedCurrencyMoneyField``). The ledger
 """
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -23,7 +24,7 @@ from billing_platform.encryption import EncryptedTextField
 from billing_platform.money_fields import MoneyManager, SharedCurrencyMoneyField
 
 
-def _money(**kwargs: object) -> SharedCurrencyMoneyField:
+def _money(**kwargs: Any) -> SharedCurrencyMoneyField:
     return SharedCurrencyMoneyField(
         max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, **kwargs
     )

@@ -182,6 +182,7 @@ def test_a_payment_method_is_attached_through_the_api(
     assert response.json()["payment_method"] == method
     assert response.json()["summary"] == "visa •••• 4242"
     stripe_customer = stripe_api.v1.customers.retrieve(response.json()["gateway_customer"])
+    assert stripe_customer.invoice_settings is not None
     assert stripe_customer.invoice_settings.default_payment_method == method
     bad = api.post(
         "/api/v1/customers/%s/payment_method" % card_customer.external_id,
