@@ -6,6 +6,7 @@ from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
 from backoffice.invoicing import views as invoicing_views
 from backoffice.payments import views as payment_views
+from backoffice.settings import stripe as settings_stripe
 from backoffice.settings import views as settings_views
 from backoffice.subscriptions import views as subscription_views
 from backoffice.team import views as team_views
@@ -106,6 +107,7 @@ urlpatterns += [
     path("settings/", settings_views.settings_page, name="settings"),
     path("settings/seller/", settings_views.seller_update_view, name="settings-seller"),
     path("settings/payment/", settings_views.payment_update_view, name="settings-payment"),
+    path("settings/stripe/", settings_stripe.stripe_keys_update_view, name="settings-stripe"),
     path("settings/invoicing/", settings_views.invoicing_settings_update_view, name="settings-invoicing"),
     path("settings/usage/", settings_views.usage_settings_update_view, name="settings-usage"),
     path(

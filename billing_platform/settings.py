@@ -169,12 +169,23 @@ CELERY_BEAT_SCHEDULE = {
         # Hourly: each customer's dunning day starts at its local midnight, whatever its time zone.
         "schedule": 3600.0,
     },
+    "stripe-events-sweep": {
+        "task": "payments.tasks.gateway_events_sweep_task",
+        # A stored Stripe event whose apply task was lost is applied again (payments.webhooks).
+        "schedule": 300.0,
+    },
     "webhook-deliveries-sweep": {
         "task": "webhooks.tasks.webhook_deliveries_sweep_task",
         # Retries fall due (5 min, 30 min...), and a delivery committed but never queued is found.
         "schedule": 30.0,  # webhooks.delivery.SWEEP_INTERVAL
     },
 }
+
+# Stripe: each tenant's own keys are in payments.PaymentSettings. STRIPE_API_BASE points the Stripe
+# library at another server (a local fake in tests and development); empty in production.
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "").strip()
+# Seconds before a Stripe call counts as timed out: its outcome is then unknown and reconciled.
+STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "20"))
 
 # Outbound webhooks go to https URLs whose host resolves to public addresses only (webhooks.targets).
 # On, plain http and private, loopback and link-local addresses are allowed too: for development

@@ -29,10 +29,3 @@ class RefundNotPossible(Conflict):
     was put (its credit balance share applied to later invoices)."""
 
     code = "refund_not_possible"
-
-
-class GatewayRefundUnavailable(Conflict):
-    """A gateway's payment is refunded through that gateway, which this deployment cannot reach for
-    refunds."""
-
-    code = "gateway_refund_unavailable"

@@ -13,7 +13,7 @@ The rules (``payments.models`` has the tables):
   on what the first one left.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -354,10 +354,16 @@ def refund_record(
     at: datetime,
     gateway_id: str = "",
     invoice: Invoice | None = None,
+    gateway_refund: Callable[[Refund], str] | None = None,
 ) -> Refund:
     """A refund of what ``payment`` still holds, taken back from its balance share first, then from
     its invoices (newest allocation first). With ``invoice``, taken back from that invoice only
-    (a credit note refunded on a paid invoice)."""
+    (a credit note refunded on a paid invoice).
+
+    ``gateway_refund`` gives the money back at the gateway and returns its refund id. It is called
+    once every check has passed and the rows are locked, inside the transaction: a gateway that
+    refuses rolls everything back; one that refunds while the commit then fails is reconciled by its
+    ``charge.refunded`` event, recognised by that id."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update().select_related("tenant", "customer").get(pk=payment.pk)
         if amount.currency.code != payment.currency:
@@ -437,6 +443,9 @@ def refund_record(
                 "to later invoices): credit those invoices first."
                 % (round_minor(left, payment.currency), payment.currency)
             )
+        if gateway_refund is not None:
+            refund.gateway_id = gateway_refund(refund)
+            refund.save(update_fields=["gateway_id"])
         payment.amount_refunded = Money(payment.amount_refunded.amount + value, payment.currency)
         payment.status = (
             PaymentStatus.REFUNDED if payment.amount_refunded == payment.amount else PaymentStatus.PARTIALLY_REFUNDED

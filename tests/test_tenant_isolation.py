@@ -206,6 +206,8 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "invoice-credit-notes": _invoice,
     "invoice-pdf": _invoice,
     "invoice-facturx": _invoice,
+    "invoice-pay": _invoice,
+    "customer-payment-method": _customer,
     "webhook-endpoint-detail": _webhook_endpoint,
     "webhook-endpoint-rotate-secret": _webhook_endpoint,
     "webhook-endpoint-deliveries": _webhook_endpoint,
@@ -246,6 +248,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     },
     "payment-refunds": {"amount": "1.00", "reason": "by B"},
     "invoice-void": {"reason": "by B"},
+    "customer-payment-method": {"payment_method": "pm_card_of_b"},
     "invoice-credit-notes": {"reason": "by B"},
     "events": {
         "events": [
@@ -292,6 +295,7 @@ BODYLESS_ACTIONS = {
     "dunning-runs",
     "device-cloud-webhook-replay",
     "invoice-finalize",
+    "invoice-pay",
     "webhook-endpoint-rotate-secret",
     "webhook-delivery-replay",
 }

@@ -28,6 +28,7 @@ from backoffice.settings.forms import (
     SettingsFormMixin,
     UsageSettingsForm,
 )
+from backoffice.settings.stripe import StripeKeysForm, stripe_section
 from backoffice.team.forms import TwoFactorRequirementForm
 from billing_platform.errors import DomainError
 from invoicing.services import invoicing_settings_get, invoicing_settings_update
@@ -70,6 +71,7 @@ def _settings_page(
     payment_form: PaymentForm | None = None,
     invoicing_form: InvoicingSettingsForm | None = None,
     usage_form: UsageSettingsForm | None = None,
+    stripe_form: StripeKeysForm | None = None,
     new_secret: str = "",
 ) -> HttpResponse:
     tenant = current_tenant(request)
@@ -107,6 +109,8 @@ def _settings_page(
         # Security: the two-factor requirement, which owners set (backoffice.team).
         "two_factor_form": TwoFactorRequirementForm(initial={"two_factor_required": tenant.two_factor_required}),
         "can_manage_security": is_owner(request),
+        # Stripe: the tenant's own keys (endings only) and the webhook URL to give Stripe.
+        **stripe_section(request, stripe_form),
     }
     response = render(request, "backoffice/settings.html", context)
     if new_secret:
@@ -117,6 +121,11 @@ def _settings_page(
 @staff_view(FINANCE)
 def settings_page(request: HttpRequest) -> HttpResponse:
     return _settings_page(request)
+
+
+def settings_page_with(request: HttpRequest, *, stripe_form: StripeKeysForm) -> HttpResponse:
+    """The page again with the Stripe form as it was sent (its errors)."""
+    return _settings_page(request, stripe_form=stripe_form)
 
 
 def _save(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments.api import dunning_views, report_views, views
+from payments.api import dunning_views, gateway_views, report_views, views
 
 urlpatterns = [
     path("payments", views.PaymentListCreateApi.as_view(), name="payments"),
@@ -19,4 +19,11 @@ urlpatterns = [
         dunning_views.CustomerDunningPolicyApi.as_view(),
         name="customer-dunning-policy",
     ),
+    path("invoices/<str:pk>/pay", gateway_views.InvoicePayApi.as_view(), name="invoice-pay"),
+    path(
+        "customers/<str:external_id>/payment_method",
+        gateway_views.CustomerPaymentMethodApi.as_view(),
+        name="customer-payment-method",
+    ),
+    path("webhooks/stripe", gateway_views.StripeWebhookApi.as_view(), name="webhooks-stripe"),
 ]

@@ -12,7 +12,7 @@ from djmoney.money import Money
 from customers.models import Customer
 from invoicing.models import Invoice
 from invoicing.services import credit_note_create, invoice_void
-from payments.errors import GatewayRefundUnavailable, RefundExceedsPayment
+from payments.errors import RefundExceedsPayment
 from payments.ledger import refund_record
 from payments.models import BalanceTransaction, PaymentAllocation, PaymentSettings, Refund
 from payments.refunds import payment_refund
@@ -56,15 +56,6 @@ def test_partial_then_full_refund_and_an_over_refund_refused(tenant: Tenant) -> 
     assert (payment.status, payment.amount_refunded) == ("refunded", Money("130.00", "EUR"))
     assert _state(invoice) == ("unpaid", "0.0000", "120.0000")
     assert WebhookEvent.objects.filter(type="payment.refunded").count() == 2
-
-
-@pytest.mark.django_db
-def test_a_stripe_payment_is_not_refunded_from_the_ledger(tenant: Tenant) -> None:
-    customer = payer(tenant)
-    invoice_of(customer, "100.00", on=date(2026, 4, 1))
-    payment = pay(customer, "120.00", gateway="stripe", gateway_id="pi_1", method="card")
-    with pytest.raises(GatewayRefundUnavailable, match="refunded through stripe"):
-        payment_refund(payment=payment, amount=Money("10.00", "EUR"), reason="", actor=ACTOR, at=AT)
 
 
 @pytest.mark.django_db

@@ -1,0 +1,33 @@
+"""Why a card payment cannot go ahead, as problem+json (billing_platform.errors)."""
+
+from billing_platform.errors import Conflict, DomainError, GatewayError, InvalidInput
+
+
+class StripeNotConfigured(InvalidInput):
+    code = "stripe_not_configured"
+
+
+class PaymentMethodMissing(InvalidInput):
+    code = "payment_method_missing"
+
+
+class PaymentMethodInvalid(InvalidInput):
+    code = "payment_method_invalid"
+
+
+class NothingToCharge(Conflict):
+    code = "nothing_to_charge"
+
+
+class AttemptInProgress(Conflict):
+    code = "attempt_in_progress"
+
+
+class StripeUnavailable(GatewayError):
+    code = "stripe_unavailable"
+
+
+class WebhookSignatureInvalid(DomainError):
+    status = 400
+    code = "invalid_signature"
+    title = "Invalid signature"

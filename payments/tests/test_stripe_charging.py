@@ -1,0 +1,255 @@
+"""Charging invoices through the tenant's Stripe account (localstripe): a card that works, one that
+is declined, two paths racing (pitfall #6), a timeout reconciled (pitfall #7), refunds, minor units."""
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import stripe
+from django.db import connection
+from django.utils import timezone
+from djmoney.money import Money
+from stripe._http_client import RequestsClient
+
+from billing_platform.errors import DomainError
+from invoicing.models import Invoice, InvoicePaymentStatus
+from payments.charging import AttemptOutcomeUnknown, attempt_open, invoice_charge
+from payments.gateway import from_minor_units, to_minor_units
+from payments.gateway_errors import AttemptInProgress, NothingToCharge, PaymentMethodMissing, StripeNotConfigured
+from payments.models import AttemptStatus, GatewayCustomer, Payment, PaymentSettings
+from payments.refunds import payment_refund
+from payments.tests.conftest import DECLINED, LedgerCalls, attempts, card, intents_of
+from tenancy.actors import Actor
+from webhooks.models import WebhookEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_amounts_go_to_stripe_in_the_currencys_minor_unit() -> None:
+    # EUR has 2 decimals, JPY none, KWD 3 (ISO 4217)
+    assert to_minor_units(Money("12.34", "EUR")) == 1234
+    assert to_minor_units(Money("1234", "JPY")) == 1234
+    assert to_minor_units(Money("1.234", "KWD")) == 1234
+    # an amount kept with more places is rounded half-up first: 0.125 EUR -> 0.13 -> 13
+    assert to_minor_units(Money("0.125", "EUR")) == 13
+    assert from_minor_units(1234, "eur") == Money(Decimal("12.34"), "EUR")
+    assert from_minor_units(1234, "jpy") == Money(Decimal("1234"), "JPY")
+    assert from_minor_units(1234, "kwd") == Money(Decimal("1.234"), "KWD")
+
+
+def test_a_card_that_works_pays_the_invoice(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, ledger_calls: LedgerCalls
+) -> None:
+    # given: an invoice of 120.00 EUR (100.00 + 20 % VAT) and Dupont's Visa as default
+    invoice = make_card_invoice()
+    assert invoice.amount_due == Money("120.00", "EUR")
+    assert GatewayCustomer.objects.get(customer=invoice.customer).payment_method_summary == "visa •••• 4242"
+    # when
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    # then: one PaymentIntent of 12000 cents, succeeded; the payment recorded once
+    assert attempt.status == AttemptStatus.SUCCEEDED
+    [intent] = intents_of(stripe_api, invoice.customer)
+    assert (intent.id, intent.status, intent.amount, intent.currency) == (attempt.gateway_id, "succeeded", 12000, "eur")
+    assert intent.metadata["attempt_id"] == str(attempt.pk)
+    assert attempt.idempotency_key == "%s:%s:1" % (invoice.tenant_id, invoice.pk)
+    [call] = ledger_calls.payments
+    assert call["amount"] == Money("120.00", "EUR")
+    assert (call["gateway"], call["gateway_id"], call["method"], call["invoice"].pk) == (
+        "stripe",
+        intent.id,
+        "card",
+        invoice.pk,
+    )
+    assert attempt.payment == Payment.objects.get(gateway_id=intent.id)
+    invoice.refresh_from_db()
+    assert invoice.payment_status == InvoicePaymentStatus.PAID
+    assert invoice.amount_paid == invoice.total == Money("120.00", "EUR")
+    # and a second charge finds nothing to charge
+    with pytest.raises(NothingToCharge):
+        invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert len(intents_of(stripe_api, invoice.customer)) == 1
+
+
+def test_a_declined_card_fails_the_attempt_and_says_so(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, ledger_calls: LedgerCalls
+) -> None:
+    invoice = make_card_invoice(DECLINED)
+    # when
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="finalization", at=timezone.now())
+    # then: failed with Stripe's reason, no payment, the invoice still owes 120.00
+    assert attempt.status == AttemptStatus.FAILED
+    assert attempt.failure_code in ("card_declined", "generic_decline")
+    assert attempt.failure_message
+    assert ledger_calls.payments == []
+    invoice.refresh_from_db()
+    assert (invoice.payment_status, invoice.amount_due) == (InvoicePaymentStatus.UNPAID, Money("120.00", "EUR"))
+    events = {e.type: e.body for e in WebhookEvent.objects.filter(tenant=invoice.tenant)}
+    assert '"number": 1' in events["invoice.payment_failed"]
+    assert str(attempt.pk) in events["payment.failed"]
+    # and a new card can be charged: a second attempt, which succeeds
+    from payments.gateway import payment_method_attach
+
+    payment_method_attach(customer=invoice.customer, payment_method=card(stripe_api))
+    second = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert (second.number, second.status) == (2, AttemptStatus.SUCCEEDED)
+    assert [a.status for a in attempts(invoice)] == [AttemptStatus.FAILED, AttemptStatus.SUCCEEDED]
+
+
+def test_two_paths_charging_at_once_take_the_money_once(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, ledger_calls: LedgerCalls
+) -> None:
+    """Pitfall #6: the auto-charge and the portal both charge the invoice at the same moment."""
+    invoice = make_card_invoice()
+    barrier = threading.Barrier(2)
+    outcomes: list[Any] = []
+
+    def charge(trigger: str) -> None:
+        try:
+            barrier.wait()
+            outcomes.append(invoice_charge(invoice_id=invoice.pk, trigger=trigger, at=timezone.now()))
+        except DomainError as exc:
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=charge, args=(t,)) for t in ("finalization", "portal")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then: one attempt succeeded; the other path was refused (in progress, or nothing left to charge)
+    succeeded = [o for o in outcomes if not isinstance(o, Exception)]
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert [o.status for o in succeeded] == [AttemptStatus.SUCCEEDED]
+    assert [type(o) for o in refused] in ([AttemptInProgress], [NothingToCharge])
+    assert len(attempts(invoice)) == 1
+    assert len(intents_of(stripe_api, invoice.customer)) == 1
+    assert len(ledger_calls.payments) == 1
+
+
+def test_the_database_refuses_a_second_open_attempt(make_card_invoice: Callable[..., Invoice]) -> None:
+    invoice = make_card_invoice()
+    first = attempt_open(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert first.status == AttemptStatus.CREATED
+    with pytest.raises(AttemptInProgress, match="already in progress"):
+        attempt_open(invoice_id=invoice.pk, trigger="portal", at=timezone.now())
+    assert len(attempts(invoice)) == 1
+
+
+def test_a_charge_that_times_out_is_reconciled_not_retried(
+    make_card_invoice: Callable[..., Invoice],
+    stripe_api: stripe.StripeClient,
+    ledger_calls: LedgerCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pitfall #7. localstripe does not honour Idempotency-Key: a blind retry would charge twice."""
+    invoice = make_card_invoice()
+    original = RequestsClient.request
+
+    def times_out(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        answer = original(self, method, url, headers, post_data)
+        if method == "post" and url.endswith("/v1/payment_intents"):
+            raise stripe.APIConnectionError("Request timed out")
+        return answer
+
+    monkeypatch.setattr(RequestsClient, "request", times_out)
+    # when: the charge times out
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="finalization", at=timezone.now())
+    # then: the outcome is unknown, though Stripe did take the money
+    assert (attempt.status, attempt.gateway_id) == (AttemptStatus.UNKNOWN, "")
+    [intent] = intents_of(stripe_api, invoice.customer)
+    assert intent.status == "succeeded"
+    assert ledger_calls.payments == []
+    # when: Stripe cannot be reached, nothing new is tried
+    monkeypatch.setattr(RequestsClient, "request", _unreachable)
+    with pytest.raises(AttemptOutcomeUnknown):
+        invoice_charge(invoice_id=invoice.pk, trigger="dunning", at=timezone.now())
+    # when: Stripe answers again, the next charge reconciles first (by the attempt id in the metadata)
+    monkeypatch.setattr(RequestsClient, "request", original)
+    again = invoice_charge(invoice_id=invoice.pk, trigger="dunning", at=timezone.now())
+    # then: the first attempt is the one that paid; no second PaymentIntent, the money taken once
+    assert (again.pk, again.number, again.status, again.gateway_id) == (
+        attempt.pk,
+        1,
+        AttemptStatus.SUCCEEDED,
+        intent.id,
+    )
+    assert len(intents_of(stripe_api, invoice.customer)) == 1
+    assert len(attempts(invoice)) == 1
+    assert len(ledger_calls.payments) == 1
+    invoice.refresh_from_db()
+    assert invoice.payment_status == InvoicePaymentStatus.PAID
+
+
+def _unreachable(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+    raise stripe.APIConnectionError("Connection refused")
+
+
+def test_an_unknown_attempt_that_stripe_never_created_is_closed_and_a_new_one_made(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoice = make_card_invoice()
+    original = RequestsClient.request
+
+    def never_arrives(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        if method == "post" and url.endswith("/v1/payment_intents"):
+            raise stripe.APIConnectionError("Connection reset")
+        return original(self, method, url, headers, post_data)
+
+    monkeypatch.setattr(RequestsClient, "request", never_arrives)
+    first = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert first.status == AttemptStatus.UNKNOWN
+    monkeypatch.setattr(RequestsClient, "request", original)
+    second = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    # the first is failed (nothing at Stripe), the second paid: one PaymentIntent in all
+    assert [(a.number, a.status, a.failure_code) for a in attempts(invoice)] == [
+        (1, AttemptStatus.FAILED, "not_created"),
+        (2, AttemptStatus.SUCCEEDED, ""),
+    ]
+    assert second.number == 2
+    assert len(intents_of(stripe_api, invoice.customer)) == 1
+
+
+def test_charging_is_refused_without_keys_or_card(make_card_invoice: Callable[..., Invoice]) -> None:
+    invoice = make_card_invoice()
+    GatewayCustomer.objects.filter(customer=invoice.customer).update(default_payment_method="")
+    with pytest.raises(PaymentMethodMissing):
+        invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    keys = PaymentSettings.objects.get(tenant=invoice.tenant)
+    keys.stripe_secret_key = ""
+    keys.save()
+    with pytest.raises(StripeNotConfigured):
+        invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert attempts(invoice) == []
+
+
+def test_a_card_payment_is_refunded_through_stripe(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, ledger_calls: LedgerCalls
+) -> None:
+    invoice = make_card_invoice()
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert attempt.payment is not None
+    # when: 20.00 of the 120.00 is refunded
+    refund = payment_refund(
+        payment=attempt.payment,
+        amount=Money("20.00", "EUR"),
+        reason="goodwill",
+        actor=Actor.system("tests"),
+        at=timezone.now() + timedelta(days=1),
+    )
+    # then: Stripe holds a refund of 2000 cents on the PaymentIntent, recorded with its id
+    stripe_refund = stripe_api.v1.refunds.retrieve(refund.gateway_id)
+    assert (stripe_refund.amount, stripe_refund.payment_intent, stripe_refund.status) == (
+        2000,
+        attempt.gateway_id,
+        "succeeded",
+    )
+    [call] = ledger_calls.refunds
+    assert (call["amount"], call["gateway_id"], call["reason"]) == (
+        Money("20.00", "EUR"),
+        refund.gateway_id,
+        "goodwill",
+    )
