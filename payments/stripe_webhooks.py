@@ -103,7 +103,11 @@ def _payment_for_invoice(tenant: Tenant, intent: dict[str, Any], invoice_id: str
     invoice = None
     if invoice_id:
         try:
-            invoice = Invoice.objects.select_related("customer__tenant").filter(pk=UUID(str(invoice_id))).first()
+            invoice = (
+                Invoice.objects.select_related("customer__tenant")
+                .filter(tenant=tenant, pk=UUID(str(invoice_id)))
+                .first()
+            )
         except ValueError:
             invoice = None
     customer = invoice.customer if invoice is not None else (gateway_customer.customer if gateway_customer else None)

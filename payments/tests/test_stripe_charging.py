@@ -248,8 +248,13 @@ def test_a_card_payment_is_refunded_through_stripe(
         "succeeded",
     )
     [call] = ledger_calls.refunds
-    assert (call["amount"], call["gateway_id"], call["reason"]) == (
+    assert (call["amount"], call["reason"], refund.reason) == (Money("20.00", "EUR"), "goodwill", "goodwill")
+    # and the ledger holds it: 120.00 - 20.00 = 100.00 paid, 20.00 due again
+    payment = Payment.objects.get(pk=attempt.payment.pk)
+    assert (payment.status, payment.amount_refunded) == ("partially_refunded", Money("20.00", "EUR"))
+    invoice.refresh_from_db()
+    assert (invoice.payment_status, invoice.amount_paid, invoice.amount_due) == (
+        "partially_paid",
+        Money("100.00", "EUR"),
         Money("20.00", "EUR"),
-        refund.gateway_id,
-        "goodwill",
     )
