@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -123,12 +124,19 @@ def _months_before(day: date, months: int) -> date:
     return clamp_day(year, month, day.day)
 
 
+def _billing_day(customer: Customer) -> int:
+    if customer.billing_day is None:  # every demo customer is created with its billing day
+        raise ValueError("demo customer %s has no billing day" % customer.external_id)
+    return customer.billing_day
+
+
 def _billing_dates(customer: Customer, *, after: date, now: datetime) -> list[date]:
     """The customer's billing dates after ``after`` whose local midnight has passed at ``now``."""
-    dates, day = [], next_billing_date(after, customer.billing_day)
+    billing_day = _billing_day(customer)
+    dates, day = [], next_billing_date(after, billing_day)
     while local_midnight(day, customer.timezone) <= now:
         dates.append(day)
-        day = next_billing_date(day, customer.billing_day)
+        day = next_billing_date(day, billing_day)
     return dates
 
 
@@ -167,7 +175,7 @@ def billing_history_seed(*, tenant: Tenant, actor: Actor, now: datetime) -> Hist
     # Nordic's first billing date is the latest 15th at least 52 days ago: 30 days to pay, then 22 to
     # 53 days past due.
     nordlog = customers["nordlog"]
-    first = billing_date_on_or_before(local_date(now, nordlog.timezone) - timedelta(days=52), nordlog.billing_day)
+    first = billing_date_on_or_before(local_date(now, nordlog.timezone) - timedelta(days=52), _billing_day(nordlog))
     signed = first - timedelta(days=20)
     dates = [first, *_billing_dates(nordlog, after=first, now=now)]
     activation = _at(signed + timedelta(days=3), 9, nordlog.timezone)
@@ -250,9 +258,7 @@ class _Seed:
         for day in dates:
             if day not in self.runs:
                 self.runs[day] = []
-                self.timeline.add(
-                    local_midnight(day, customer.timezone) + RUN_HOUR, BILL, lambda day=day: self.bill(day)
-                )
+                self.timeline.add(local_midnight(day, customer.timezone) + RUN_HOUR, BILL, partial(self.bill, day))
             self.runs[day].append(customer.timezone)
 
     def bill(self, day: date) -> None:
