@@ -147,6 +147,8 @@ def open_invoices_load(*, tenant_id: Any, at: datetime, ahead_days: int | None =
     todays: dict[str, date] = {}
     invoices = []
     for pk, number, customer_id, due_date, tz, collection in rows:
+        if due_date is None:  # excluded by due_date__lte; the column is nullable for drafts
+            continue
         today = todays.get(tz) or todays.setdefault(tz, local_date(at, tz))
         invoices.append(
             OpenInvoice(

@@ -36,6 +36,7 @@ from tenancy.services import audit_record
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 200
+FINISHED = (BillRunStatus.COMPLETED, BillRunStatus.COMPLETED_WITH_ERRORS)
 WRITE_BATCH = 50
 
 T = TypeVar("T")
@@ -105,7 +106,11 @@ def bill_run_create(*, tenant: Tenant, billing_date: date, actor: Actor, at: dat
 
 
 def bill_run_plan(*, run: BillRun, at: datetime) -> list[list[str]]:
-    """Find the customers due, set the total, and split them into chunks for the workers."""
+    """Find the customers due, set the total, and split them into chunks for the workers. A run
+    already finished (its task delivered again, or run in process by its caller before the queued
+    task) plans nothing: its counters, times and completion event stay as they are."""
+    if BillRun.objects.filter(pk=run.pk, status__in=FINISHED).exists():
+        return []
     ids = [str(pk) for pk in customers_due(tenant=run.tenant, billing_date=run.billing_date, at=at)]
     BillRun.objects.filter(pk=run.pk).update(status=BillRunStatus.RUNNING, total=len(ids), started_at=at)
     if not ids:
@@ -278,7 +283,7 @@ class BillRunChunk:
 def _maybe_finish(run_id: Any, at: datetime) -> None:
     with transaction.atomic():
         run = BillRun.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=run_id)
-        if run.status in (BillRunStatus.COMPLETED, BillRunStatus.COMPLETED_WITH_ERRORS):
+        if run.status in FINISHED:
             return
         if run.done + run.failed >= run.total:
             run.status = BillRunStatus.COMPLETED_WITH_ERRORS if run.failed else BillRunStatus.COMPLETED

@@ -61,6 +61,23 @@ def test_a_customer_failure_is_recorded_and_does_not_stop_the_others(tenant: Ten
 
 
 @pytest.mark.django_db
+def test_a_finished_run_planned_again_is_left_as_it_was(tenant: Tenant) -> None:
+    # given: a run of 2 customers completed at 06:00
+    monthly_fee_customers(tenant, 2)
+    run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
+    for chunk in bill_run_plan(run=run, at=RUN_AT):
+        bill_run_chunk(run_id=str(run.pk), customer_ids=chunk, at=RUN_AT)
+    # when: its task is delivered again an hour later
+    later = datetime(2026, 4, 1, 7, 0, tzinfo=PARIS)
+    chunks = bill_run_plan(run=run, at=later)
+    # then: nothing to do, and the run still says what happened at 06:00
+    run.refresh_from_db()
+    assert chunks == []
+    assert (run.status, run.total, run.done, run.created) == ("completed", 2, 2, 2)
+    assert (run.started_at, run.finished_at) == (RUN_AT, RUN_AT)
+
+
+@pytest.mark.django_db
 def test_an_interrupted_run_resumes_without_duplicates(tenant: Tenant) -> None:
     monthly_fee_customers(tenant, 5)
     run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)

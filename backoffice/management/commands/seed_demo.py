@@ -1,12 +1,17 @@
-"""Idempotent demo data: the "Smart Fleet" vendor of the specs, a staff login, customers and its catalog."""
+"""Idempotent demo data: the "Smart Fleet" vendor of the specs, a staff login, customers, its catalog
+and a billing history (``backoffice.management.demo_history``)."""
 
+import sys
+from contextlib import redirect_stdout
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from backoffice.management.demo_history import NON_SENDING_EMAIL_BACKENDS, History, billing_history_seed
 from billing_platform.rls import tenant_context
 from catalog.models import Plan
 from catalog.services import meter_create, plan_create, product_create, tax_rate_set
@@ -118,15 +123,37 @@ class Command(BaseCommand):
                     tenant.save(update_fields=["iban", "bic"])
                 if not Plan.objects.filter(tenant=tenant, code="smart-fleet").exists():
                     _seed_catalog(tenant, actor, now)
+                history: History | None = None
+                if settings.EMAIL_BACKEND in NON_SENDING_EMAIL_BACKENDS:
+                    # The console backend prints the dunning reminders: on stderr, not amid this summary.
+                    with redirect_stdout(sys.stderr):
+                        history = billing_history_seed(tenant=tenant, actor=actor, now=now)
                 new_key = None
                 if created:
                     _, new_key = api_key_create(
                         tenant=tenant, name="Demo key", scope=ApiKeyScope.FULL, actor=actor, at=now
                     )
         self.stdout.write("Demo tenant: {} ({})".format(tenant.name, "created" if created else "already there"))
+        self.stdout.write(_history_summary(history))
         self.stdout.write(f"Back-office login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         if new_key:
             self.stdout.write(f"Demo API key (shown once): {new_key}")
+
+
+def _history_summary(history: History | None) -> str:
+    if history is None:
+        if settings.EMAIL_BACKEND not in NON_SENDING_EMAIL_BACKENDS:
+            return "Billing history: not seeded, the e-mail backend %s would send its invoices and reminders" % (
+                settings.EMAIL_BACKEND
+            )
+        return "Billing history: already there"
+    counts = history.dunning.counts()
+    return (
+        "Billing history: {} invoices finalized, {} payments; dunning now: {} reminders, {} overdue, "
+        "{} subscriptions suspended".format(
+            history.invoices, history.payments, counts["reminders"], counts["overdue"], counts["suspensions"]
+        )
+    )
 
 
 def _seed_catalog(tenant: Tenant, actor: Actor, now: Any) -> None:
