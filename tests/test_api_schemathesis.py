@@ -44,7 +44,8 @@ TIMEOUT_SECONDS = 900
 
 
 def seeded_api_key() -> str:
-    """The demo tenant with a subscription, a draft invoice, a bill run and a refused webhook, and a
+    """The demo tenant (with its billing history: subscriptions, invoices, payments, a suspension),
+    plus a subscription with metadata, a draft invoice, a bill run and a refused webhook, and a
     full-scope key of it."""
     call_command("seed_demo", stdout=StringIO())
     tenant = Tenant.objects.get(slug="smart-fleet")
@@ -55,11 +56,11 @@ def seeded_api_key() -> str:
         tenant=tenant,
         actor=actor,
         at=now,
-        external_id="dupont-fleet",
+        external_id="schemathesis-fleet",
         customer=dupont,
         plan=Plan.objects.get(tenant=tenant, code="smart-fleet"),
         signed_at=SMART_FLEET_SIGNED_AT,
-        devices=[{"device_id": "A", "device_type": "eld"}, {"device_id": "B", "device_type": "eld"}],
+        devices=[{"device_id": "S1", "device_type": "eld"}, {"device_id": "S2", "device_type": "eld"}],
         metadata={"crm_id": "OPP-1"},
     )
     invoice = invoice_generate(customer=dupont, billing_date=date(2026, 4, 1), at=now)
