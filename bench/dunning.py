@@ -298,7 +298,7 @@ def main() -> int:
         from payments import charging
 
         rls.set_role_on_connect = False
-        charging.invoices_charge_enqueue = lambda ids, **kwargs: CHARGED.append(list(ids))  # type: ignore[assignment]
+        charging.invoices_charge_enqueue = lambda ids, **kwargs: CHARGED.append(list(ids))
         # The pass of 08:00 in Paris (06:00 UTC in summer), a Tuesday.
         at = datetime(2026, 6, 16, 6, 0, tzinfo=UTC)
         small = seed("baseline", baseline, at)

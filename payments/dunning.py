@@ -135,7 +135,7 @@ def open_invoices_load(
     tenant_policy, own = policies_load(tenant_id=tenant_id)
     if ahead_days is None:
         ahead_days = max(0, *(-min(p.reminder_days, default=0) for p in [tenant_policy, *own.values()]))
-    rows = Invoice.objects.filter(
+    invoices_open = Invoice.objects.filter(
         tenant_id=tenant_id,
         status=InvoiceStatus.FINALIZED,
         kind=InvoiceKind.INVOICE,
@@ -144,13 +144,15 @@ def open_invoices_load(
         amount_due__gt=0,
     )
     if not every_due_date:
-        rows = rows.filter(due_date__lte=(at + MAX_AHEAD).date() + timedelta(days=ahead_days))
-    rows = rows.order_by("due_date", "pk").values_list(
+        invoices_open = invoices_open.filter(due_date__lte=(at + MAX_AHEAD).date() + timedelta(days=ahead_days))
+    rows = invoices_open.order_by("due_date", "pk").values_list(
         "pk", "number", "customer_id", "due_date", "customer__timezone", "customer__collection"
     )
     todays: dict[str, date] = {}
     invoices = []
     for pk, number, customer_id, due_date, tz, collection in rows:
+        if due_date is None:  # excluded by the filter; for the type checker
+            continue
         today = todays.get(tz) or todays.setdefault(tz, local_date(at, tz))
         invoices.append(
             OpenInvoice(
