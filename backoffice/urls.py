@@ -92,13 +92,17 @@ urlpatterns += [
     path("billing/invoices/<str:pk>/charge/", invoicing_views.invoice_charge_view, name="invoice-charge"),
 ]
 
-# Payments and receivables: finance roles read; owners and finance admins record payments and refunds.
+# Payments, receivables and dunning: finance roles read; owners and finance admins record payments and
+# refunds, run dunning and set its policy.
 urlpatterns += [
     path("payments/", payment_views.payments, name="payments"),
     path("payments/new/", payment_views.payment_new, name="payment-new"),
     path("payments/<str:pk>/", payment_views.payment_detail, name="payment-detail"),
     path("payments/<str:pk>/refund/", payment_views.payment_refund_view, name="payment-refund"),
     path("receivables/", payment_views.receivables, name="receivables"),
+    path("dunning/", payment_views.dunning, name="dunning"),
+    path("dunning/run/", payment_views.dunning_run_view, name="dunning-run"),
+    path("dunning/policy/", payment_views.dunning_policy_view, name="dunning-policy"),
 ]
 
 # Settings: finance roles read the seller identity, invoicing and usage settings and the device-cloud

@@ -26,16 +26,17 @@ every pass does it too).
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
+from djmoney.money import Money
 
 from billing_platform.periods import local_date
-from customers.models import Collection
+from customers.models import Collection, Customer
 from invoicing.events import invoice_event_data
 from invoicing.models import Invoice, InvoiceKind, InvoiceLine, InvoicePaymentStatus, InvoiceStatus
 from payments import charging
@@ -43,7 +44,7 @@ from payments.mail import reminder_message, reminders_send
 from payments.models import DunningAction, DunningPolicy
 from payments.models import DunningActionKind as K
 from payments.policies import Policy, policies_load
-from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.models import Subscription, SubscriptionEvent, SubscriptionStatus
 from subscriptions.services import SUSPENDABLE, subscriptions_reactivate, subscriptions_suspend
 from tenancy.actors import Actor
 from tenancy.models import Tenant
@@ -124,30 +125,33 @@ def invoice_steps(invoice: OpenInvoice, done: set[tuple[str, int]]) -> list[Step
     return steps
 
 
-def open_invoices_load(*, tenant_id: Any, at: datetime, ahead_days: int | None = None) -> list[OpenInvoice]:
+def open_invoices_load(
+    *, tenant_id: Any, at: datetime, ahead_days: int | None = None, every_due_date: bool = False
+) -> list[OpenInvoice]:
     """The tenant's open invoices (finalized, unpaid or partly paid, something due) with their
     customer's local date of ``at`` and policy: two queries. With ``ahead_days``, only those due by
-    then (the earliest reminder day of every policy otherwise)."""
+    then (the earliest reminder day of every policy otherwise); with ``every_due_date``, all of them
+    (the dunning queue: what happens next, however far ahead)."""
     tenant_policy, own = policies_load(tenant_id=tenant_id)
     if ahead_days is None:
         ahead_days = max(0, *(-min(p.reminder_days, default=0) for p in [tenant_policy, *own.values()]))
-    horizon = (at + MAX_AHEAD).date() + timedelta(days=ahead_days)
-    rows = (
-        Invoice.objects.filter(
-            tenant_id=tenant_id,
-            status=InvoiceStatus.FINALIZED,
-            kind=InvoiceKind.INVOICE,
-            payment_status__in=OPEN,
-            due_date__lte=horizon,
-            amount_due__gt=0,
-        )
-        .order_by("due_date", "pk")
-        .values_list("pk", "number", "customer_id", "due_date", "customer__timezone", "customer__collection")
+    invoices_open = Invoice.objects.filter(
+        tenant_id=tenant_id,
+        status=InvoiceStatus.FINALIZED,
+        kind=InvoiceKind.INVOICE,
+        payment_status__in=OPEN,
+        due_date__isnull=False,
+        amount_due__gt=0,
+    )
+    if not every_due_date:
+        invoices_open = invoices_open.filter(due_date__lte=(at + MAX_AHEAD).date() + timedelta(days=ahead_days))
+    rows = invoices_open.order_by("due_date", "pk").values_list(
+        "pk", "number", "customer_id", "due_date", "customer__timezone", "customer__collection"
     )
     todays: dict[str, date] = {}
     invoices = []
     for pk, number, customer_id, due_date, tz, collection in rows:
-        if due_date is None:  # excluded by due_date__lte; the column is nullable for drafts
+        if due_date is None:  # excluded by the filter; for the type checker
             continue
         today = todays.get(tz) or todays.setdefault(tz, local_date(at, tz))
         invoices.append(
@@ -426,3 +430,137 @@ def _reminders_send(tenant: Tenant, reminders: Sequence[tuple[UUID, int]]) -> No
                 (invoice, reminder_message(invoice=invoice, days_past_due=batch[invoice.pk], pay_url=pay_url))
             )
         reminders_send(messages)
+
+
+# --- the queue: what happens next, to whom, and when ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """An open invoice and its next dunning steps: those the pass of the customer's local day ``on``
+    takes (several when they fall on one day, e.g. the reminder and the retry of day 7); ``on`` is the
+    customer's today when steps are already due (dunning turned on late), else the due date plus the
+    step's day. No steps (and no day) when the policy plans nothing more for it."""
+
+    invoice_id: UUID
+    number: str
+    customer_id: UUID
+    customer_name: str
+    customer_external_id: str
+    amount_due: Money
+    due_date: date
+    days_past_due: int
+    steps: tuple[Step, ...]
+    on: date | None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(step.kind for step in self.steps)
+
+
+@dataclass(frozen=True, slots=True)
+class SuspendedSubscription:
+    subscription_id: UUID
+    external_id: str
+    customer_id: UUID
+    customer_name: str
+    customer_external_id: str
+    since: datetime | None
+
+
+def _step_days(invoice: OpenInvoice) -> list[int]:
+    """Every day past due on which ``invoice`` may take a step under its policy, in order."""
+    policy = invoice.policy
+    days = {*policy.reminder_days, OVERDUE_DAY}
+    if invoice.charged_automatically:
+        days.update(policy.retry_days)
+    days.update(d for d in (policy.suspend_after_days, policy.uncollectible_after_days) if d is not None)
+    return sorted(days)
+
+
+def invoice_next_steps(invoice: OpenInvoice, done: set[tuple[str, int]]) -> tuple[date | None, list[Step]]:
+    """The local day of ``invoice``'s next steps and those steps, asking ``invoice_steps`` (what the pass
+    takes) on each day a step may fall: the queue and the pass cannot disagree. Steps due and not
+    taken are due today; otherwise on the first step day after today with a step not taken."""
+    steps = invoice_steps(invoice, done)
+    if steps:
+        return invoice.today, steps
+    for day in _step_days(invoice):
+        if day > invoice.days_past_due:
+            on = invoice.due_date + timedelta(days=day)
+            steps = invoice_steps(replace(invoice, today=on), done)
+            if steps:
+                return on, steps
+    return None, []
+
+
+def dunning_queue(*, tenant_id: Any, as_of: datetime, limit: int = 200) -> list[QueueEntry]:
+    """The tenant's open invoices with their next dunning steps as of ``as_of``, by the day they
+    happen (invoices with nothing planned last), then customer name and invoice number; the first
+    ``limit``. Five queries: policies, open invoices, steps taken, customer names, the entries'
+    amounts."""
+    invoices = open_invoices_load(tenant_id=tenant_id, at=as_of, every_due_date=True)
+    done = steps_done([i.id for i in invoices])
+    names = (
+        dict(Customer.objects.filter(pk__in={i.customer_id for i in invoices}).values_list("pk", "name"))
+        if invoices
+        else {}
+    )
+    planned = []
+    for invoice in invoices:
+        on, steps = invoice_next_steps(invoice, done[invoice.id])
+        planned.append((on or date.max, names.get(invoice.customer_id, ""), invoice.number, on, invoice, steps))
+    planned.sort(key=lambda p: p[:3])
+    planned = planned[:limit]
+    details = (
+        {
+            pk: (Money(amount, currency), external_id)
+            for pk, amount, currency, external_id in Invoice.objects.filter(
+                pk__in=[p[4].id for p in planned]
+            ).values_list("pk", "amount_due", "currency", "customer__external_id")
+        }
+        if planned
+        else {}
+    )
+    return [
+        QueueEntry(
+            invoice_id=invoice.id,
+            number=invoice.number,
+            customer_id=invoice.customer_id,
+            customer_name=name,
+            customer_external_id=details[invoice.id][1],
+            amount_due=details[invoice.id][0],
+            due_date=invoice.due_date,
+            days_past_due=invoice.days_past_due,
+            steps=tuple(steps),
+            on=on,
+        )
+        for _, name, _, on, invoice, steps in planned
+    ]
+
+
+def suspended_subscriptions(*, tenant_id: Any) -> list[SuspendedSubscription]:
+    """The tenant's subscriptions suspended now, with the instant of their latest suspension (from the
+    timeline), by customer name: one query."""
+    since = (
+        SubscriptionEvent.objects.filter(subscription=OuterRef("pk"), to_status=SubscriptionStatus.SUSPENDED)
+        .order_by("-at", "-id")
+        .values("at")[:1]
+    )
+    rows = (
+        Subscription.objects.filter(tenant_id=tenant_id, status=SubscriptionStatus.SUSPENDED)
+        .annotate(since=Subquery(since))
+        .order_by("customer__name", "external_id")
+        .values_list("pk", "external_id", "customer_id", "customer__name", "customer__external_id", "since")
+    )
+    return [
+        SuspendedSubscription(
+            subscription_id=pk,
+            external_id=external_id,
+            customer_id=customer_id,
+            customer_name=name,
+            customer_external_id=customer_external_id,
+            since=since_at,
+        )
+        for pk, external_id, customer_id, name, customer_external_id, since_at in rows
+    ]

@@ -179,3 +179,83 @@ class RefundForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
 
 class AsOfForm(InputRulesMixin, forms.Form):
     as_of = _date_field(gettext_lazy("As of"), required=True)
+
+
+class DaysField(forms.CharField):
+    """Whole numbers of days separated by commas ("-3, 7"), as a list; the policy's own checks
+    (range, order) are ``payments.policies.policy_validate``'s."""
+
+    def to_python(self, value: Any) -> list[int]:  # type: ignore[override]
+        text = str(super().to_python(value) or "")
+        days = []
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            try:
+                days.append(int(part))
+            except ValueError:
+                raise forms.ValidationError(_("Enter whole numbers of days separated by commas, e.g. -3, 7.")) from None
+        return days
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(str(d) for d in value)
+        return value
+
+
+# The policy's rules in the reader's language, by the code of ``policy_validate``'s field errors.
+POLICY_ERRORS = {
+    "invalid": gettext_lazy("Enter whole numbers of days."),
+    "out_of_range": gettext_lazy("A day out of range: reminders from -60 to 365, the other days from 0 to 365."),
+    "not_sorted": gettext_lazy("List the days in increasing order, each once."),
+    "before_suspension": gettext_lazy("An invoice is written off no sooner than its subscriptions are suspended."),
+}
+
+
+class DunningPolicyForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
+    reminder_days = DaysField(
+        label=gettext_lazy("Reminder days"),
+        required=False,
+        help_text=gettext_lazy("Days from the due date, comma-separated; negative before it (e.g. -3, 7)."),
+    )
+    retry_days = DaysField(
+        label=gettext_lazy("Retry days"),
+        required=False,
+        help_text=gettext_lazy(
+            "Days past due on which customers charged automatically are charged again (e.g. 3, 5, 7)."
+        ),
+    )
+    suspend_after_days = forms.IntegerField(
+        label=gettext_lazy("Suspend after (days past due)"),
+        required=False,
+        help_text=gettext_lazy("Empty: never suspend."),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    uncollectible_after_days = forms.IntegerField(
+        label=gettext_lazy("Write off after (days past due)"),
+        required=False,
+        help_text=gettext_lazy("Empty: never write off."),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    bill_while_suspended = forms.BooleanField(
+        label=gettext_lazy("Keep billing suspended subscriptions"), required=False
+    )
+    pay_url = forms.URLField(
+        label=gettext_lazy("Pay link"),
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text=gettext_lazy("The page where customers pay, linked from reminder e-mails."),
+    )
+
+    def error_message(self, error: Any) -> Any:
+        return POLICY_ERRORS.get(error.code, error.message)
+
+    def policy_values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "retry_days": data["retry_days"],
+            "reminder_days": data["reminder_days"],
+            "suspend_after_days": data["suspend_after_days"],
+            "uncollectible_after_days": data["uncollectible_after_days"],
+        }

@@ -1,15 +1,17 @@
 """Back-office payments pages: the payments list with its filters, a payment's detail (allocations,
 refunds, its share kept as credit balance, the gateway's id) with the refund form, "record a
-payment", and the receivables report (aging table and chart, DSO, collection rate, dunning recovery).
+payment", the receivables report (aging table and chart, DSO, collection rate, dunning recovery), and
+dunning (the queue of next steps, suspended subscriptions, recent steps, "run now" and the policy).
 
-Finance roles read; owners and finance admins record payments and refunds. Views stay thin: they
-call ``payments.ledger.payment_record``, ``payments.refunds.payment_refund`` and
-``payments.reports.receivables_aging``, the functions the API calls; a ``DomainError`` becomes an
-error on the form or a message, never a 500.
+Finance roles read; owners and finance admins record payments and refunds, run dunning and set its
+policy. Views stay thin: they call ``payments.ledger.payment_record``, ``payments.refunds.payment_refund``,
+``payments.reports.receivables_aging``, ``payments.dunning`` and ``payments.policies``, the functions
+the API and the beat call; a ``DomainError`` becomes an error on the form or a message, never a 500.
 """
 
 import importlib
 import uuid
+from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,12 +29,14 @@ from djmoney.money import Money
 from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
 from backoffice.formatting import money, query_string
 from backoffice.pages import clean_text, page_of
-from backoffice.payments.forms import AsOfForm, PaymentFilterForm, PaymentRecordForm, RefundForm
+from backoffice.payments.forms import AsOfForm, DunningPolicyForm, PaymentFilterForm, PaymentRecordForm, RefundForm
 from billing_platform.errors import DomainError
 from billing_platform.periods import local_date, local_midnight
 from customers.models import Customer
+from payments.dunning import Step, dunning_queue, dunning_run, suspended_subscriptions
 from payments.ledger import payment_record
-from payments.models import BalanceTransaction, Payment
+from payments.models import BalanceTransaction, DunningAction, DunningActionKind, DunningPolicy, Payment
+from payments.policies import bill_while_suspended_get, tenant_policy_get, tenant_policy_set
 from payments.reports import BUCKETS, receivables_aging
 from tenancy.models import Tenant
 
@@ -237,3 +241,110 @@ def receivables(request: HttpRequest) -> HttpResponse:
         "payments_url": reverse("backoffice:payments"),
     }
     return render(request, "backoffice/payments/receivables.html", context)
+
+
+# --- dunning ------------------------------------------------------------------------------------
+
+RECENT_STEPS = 50
+# The steps whose day tells them apart (an invoice has several reminders and retries).
+DAY_KINDS = {DunningActionKind.REMINDER, DunningActionKind.RETRY}
+QUEUE_LIMIT = 200
+
+
+def _steps_label(steps: Sequence[Step]) -> str:
+    """ "Reminder e-mail (day -3), Payment retry (day 7)": the steps in the reader's language."""
+    labels = dict(DunningActionKind.choices)
+    return ", ".join(
+        _("%(step)s (day %(day)s)") % {"step": labels[s.kind], "day": s.day}
+        if s.kind in DAY_KINDS
+        else str(labels[s.kind])
+        for s in steps
+    )
+
+
+def _policy_form(tenant: Tenant) -> DunningPolicyForm:
+    policy = tenant_policy_get(tenant=tenant)
+    pay_url = (
+        DunningPolicy.objects.filter(tenant=tenant, customer__isnull=True).values_list("pay_url", flat=True).first()
+    )
+    return DunningPolicyForm(
+        initial={
+            **policy.as_dict(),
+            "bill_while_suspended": bill_while_suspended_get(tenant=tenant),
+            "pay_url": pay_url,
+        }
+    )
+
+
+def _dunning_page(
+    request: HttpRequest, policy_form: DunningPolicyForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The queue (``payments.dunning.dunning_queue``, its first ``QUEUE_LIMIT`` entries), the
+    subscriptions suspended now, the latest steps taken and the tenant's policy: a fixed number of
+    queries however many invoices are open."""
+    tenant = current_tenant(request)
+    now = timezone.now()
+    queue = dunning_queue(tenant_id=tenant.pk, as_of=now, limit=QUEUE_LIMIT)
+    recent = list(
+        DunningAction.objects.filter(tenant=tenant)
+        .select_related("invoice__customer", "subscription__customer")
+        .order_by("-at", "-id")[:RECENT_STEPS]
+    )
+    writable = can_write(request)
+    context = {
+        "queue": [(entry, _steps_label(entry.steps)) for entry in queue],
+        "queue_limit": QUEUE_LIMIT,
+        "suspended": suspended_subscriptions(tenant_id=tenant.pk),
+        "recent": recent,
+        "can_write": writable,
+        "policy_form": policy_form or _policy_form(tenant),
+        "tz_name": tenant.timezone,
+        "today": today_of(tenant),
+    }
+    return render(request, "backoffice/payments/dunning.html", context, status=status)
+
+
+@staff_view(FINANCE)
+def dunning(request: HttpRequest) -> HttpResponse:
+    return _dunning_page(request)
+
+
+@staff_view(WRITERS)
+@require_POST
+def dunning_run_view(request: HttpRequest) -> HttpResponse:
+    """The hourly pass, now: the steps due today are taken once (a second click takes none)."""
+    tenant = current_tenant(request)
+    counts = dunning_run(tenant_id=tenant.pk, at=timezone.now()).counts()
+    messages.success(
+        request,
+        _(
+            "Dunning done: %(reminders)s reminders, %(retries)s retries, %(overdue)s invoices overdue, "
+            "%(suspensions)s subscriptions suspended, %(reactivations)s reactivated, %(write_offs)s invoices "
+            "written off."
+        )
+        % counts,
+    )
+    return redirect("backoffice:dunning")
+
+
+@staff_view(WRITERS)
+@require_POST
+def dunning_policy_view(request: HttpRequest) -> HttpResponse:
+    tenant = current_tenant(request)
+    form = DunningPolicyForm(request.POST)
+    if form.is_valid():
+        try:
+            tenant_policy_set(
+                tenant=tenant,
+                values=form.policy_values(),
+                actor=current_actor(request),
+                at=timezone.now(),
+                bill_while_suspended=form.cleaned_data["bill_while_suspended"],
+                pay_url=form.cleaned_data["pay_url"],
+            )
+        except DomainError as exc:
+            form.apply_domain_errors(exc)
+        else:
+            messages.success(request, _("Dunning policy saved."))
+            return redirect("backoffice:dunning")
+    return _dunning_page(request, policy_form=form, status=422)
