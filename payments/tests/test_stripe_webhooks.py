@@ -191,3 +191,11 @@ def test_a_payment_method_is_attached_through_the_api(
     )
     assert bad.status_code == 422
     assert bad.json()["code"] == "payment_method_invalid"
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete", "trace"])
+def test_only_post_is_allowed_whoever_calls(stripe_tenant: Tenant, make_client: Any, method: str) -> None:
+    # Stripe only posts: any other method is a 405, with or without an API key, before any check.
+    for client in (APIClient(), make_client(stripe_tenant)):
+        response = client.generic(method.upper(), f"/api/v1/webhooks/stripe?tenant={stripe_tenant.slug}")
+        assert response.status_code == 405, (method, response.content)
