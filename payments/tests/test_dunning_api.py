@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from customers.tests.factories import dupont
 from invoicing.models import InvoicingSettings
+from payments.policies import DunningPolicyInvalid, policy_validate
 from tenancy.models import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +32,7 @@ def test_defaults_then_update(api: APIClient, tenant: Tenant) -> None:
         ({"reminder_days": [-61]}, "reminder_days[0]"),
         ({"retry_days": ["soon"]}, "retry_days"),
         ({"suspend_after_days": 30, "uncollectible_after_days": 20}, "uncollectible_after_days"),
+        ({"suspend_after_days": 0}, "suspend_after_days"),
     ],
 )
 def test_bad_policies_are_422_problems(api: APIClient, change: dict[str, Any], field: str) -> None:
@@ -38,6 +40,23 @@ def test_bad_policies_are_422_problems(api: APIClient, change: dict[str, Any], f
     assert response.status_code == 422
     assert response["Content-Type"] == "application/problem+json"
     assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_suspension_on_the_due_date_is_refused_with_the_reason(api: APIClient, tenant: Tenant) -> None:
+    # 0 would suspend on the due date itself, and every hourly pass of that day would undo it.
+    response = api.put(
+        "/api/v1/dunning_policy", {**POLICY, "suspend_after_days": 0, "bill_while_suspended": True}, format="json"
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "suspend_after_days"
+    assert "not suspended on the due date itself" in error["message"]
+    dupont(tenant)
+    own = api.put("/api/v1/customers/dupont/dunning_policy", {**POLICY, "suspend_after_days": 0}, format="json")
+    assert own.status_code == 422
+    with pytest.raises(DunningPolicyInvalid, match="not suspended on the due date itself"):
+        policy_validate({**POLICY, "suspend_after_days": 0})
+    assert policy_validate({**POLICY, "suspend_after_days": 1}).suspend_after_days == 1
 
 
 def test_customer_policy(api: APIClient, tenant: Tenant) -> None:
