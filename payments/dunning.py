@@ -84,7 +84,10 @@ class DunningReport:
         return {kind: len(getattr(self, kind)) for kind in self.KINDS}
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.counts(), "ids": {kind: [str(pk) for pk in getattr(self, kind)] for kind in self.KINDS}}
+        """The API's report: the counts and ids of every kind, and ``attempts`` (payments.md's name
+        for the charges a pass makes) beside ``retries``, the same invoices."""
+        ids = {kind: [str(pk) for pk in getattr(self, kind)] for kind in self.KINDS}
+        return {**self.counts(), "attempts": len(self.retries), "ids": {**ids, "attempts": ids["retries"]}}
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,9 @@ class CustomerPolicySerializer(PolicySerializer):
 class _Ids(serializers.Serializer):
     reminders = serializers.ListField(child=serializers.UUIDField(), help_text="Invoices reminded")
     retries = serializers.ListField(child=serializers.UUIDField(), help_text="Invoices charged again")
+    attempts = serializers.ListField(
+        child=serializers.UUIDField(), help_text="Invoices charged again: the payment attempts made (as retries)"
+    )
     overdue = serializers.ListField(child=serializers.UUIDField(), help_text="Invoices announced overdue")
     suspensions = serializers.ListField(child=serializers.UUIDField(), help_text="Subscriptions suspended")
     reactivations = serializers.ListField(child=serializers.UUIDField(), help_text="Subscriptions reactivated")
@@ -63,7 +66,8 @@ class _Ids(serializers.Serializer):
 
 class DunningReportSerializer(serializers.Serializer):
     reminders = serializers.IntegerField()
-    retries = serializers.IntegerField()
+    retries = serializers.IntegerField(help_text="Invoices charged again")
+    attempts = serializers.IntegerField(help_text="Payment attempts made: the invoices charged again (as retries)")
     overdue = serializers.IntegerField()
     suspensions = serializers.IntegerField()
     reactivations = serializers.IntegerField()
