@@ -12,7 +12,6 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("invoicing.api.urls")),
     path("", include("payments.api.urls")),
     path("", include("webhooks.api.urls")),
-    path("", include("payments.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (?script): no inline script, as
     # the Content-Security-Policy requires.

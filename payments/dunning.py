@@ -14,13 +14,17 @@ Steps of an invoice, by days past due ``n``:
 - ``invoice.overdue`` once, the first day past due (``n >= 1``);
 - retry day ``d`` when ``n >= d``, for customers charged automatically: the invoice is charged
   again (``payments.charging.invoices_charge_enqueue``), once per pass however many days were missed;
-- suspension when ``n >= suspend_after_days``: the subscriptions the invoice bills (its lines'),
-  if active or past due, become suspended;
+- suspension when ``n >= suspend_after_days`` (1 at the least), once per invoice: the pass that
+  records the invoice's suspension step suspends the subscriptions it bills (its lines'), if active
+  or past due; later passes do not, for that invoice;
 - write-off when ``n >= uncollectible_after_days``: ``uncollectible``, audited.
 
-A subscription suspended for non-payment is active again once none of the open invoices billing it
-is past due (``customers_reactivate_if_clear``, called by the ledger when money settles invoices;
-every pass does it too).
+One rule decides both ways, "overdue enough": an open invoice at least its customer's
+``suspend_after_days`` past due (``suspension_due``). A subscription suspended for non-payment is
+active again once no open invoice billing it is overdue enough (``customers_reactivate_if_clear``,
+called by the ledger when money settles invoices; every pass does it too), so the pass never
+reactivates what it has just suspended. Once reactivated, it is suspended again only for an invoice
+whose suspension step has not been taken: a new invoice crossing the threshold.
 """
 
 import logging
@@ -80,7 +84,10 @@ class DunningReport:
         return {kind: len(getattr(self, kind)) for kind in self.KINDS}
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.counts(), "ids": {kind: [str(pk) for pk in getattr(self, kind)] for kind in self.KINDS}}
+        """The API's report: the counts and ids of every kind, and ``attempts`` (payments.md's name
+        for the charges a pass makes) beside ``retries``, the same invoices."""
+        ids = {kind: [str(pk) for pk in getattr(self, kind)] for kind in self.KINDS}
+        return {**self.counts(), "attempts": len(self.retries), "ids": {**ids, "attempts": ids["retries"]}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +112,12 @@ class Step:
     detail: dict[str, Any]
 
 
+def suspension_due(days_past_due: int, policy: Policy) -> bool:
+    """Whether an open invoice this many days past due is overdue enough for its subscriptions to be
+    (or stay) suspended under ``policy``: the one rule of suspension and reactivation."""
+    return policy.suspend_after_days is not None and days_past_due >= policy.suspend_after_days
+
+
 def invoice_steps(invoice: OpenInvoice, done: set[tuple[str, int]]) -> list[Step]:
     """The steps of ``invoice`` due by its customer's today and not taken yet."""
     n, policy = invoice.days_past_due, invoice.policy
@@ -116,8 +129,11 @@ def invoice_steps(invoice: OpenInvoice, done: set[tuple[str, int]]) -> list[Step
     if invoice.charged_automatically:
         retries = [d for d in policy.retry_days if d <= n and (K.RETRY, d) not in done]
         steps += [Step(K.RETRY, d, {"charged": d == retries[-1]}) for d in retries]
+    # One suspension per invoice, whatever day the policy said when it was taken: once its
+    # subscriptions were suspended for it, neither a later pass nor a policy changed since suspends
+    # them again for it (a subscription reactivated by hand stays active).
     suspend = policy.suspend_after_days
-    if suspend is not None and n >= suspend and (K.SUSPENSION, suspend) not in done:
+    if suspend is not None and suspension_due(n, policy) and not any(kind == K.SUSPENSION for kind, _ in done):
         steps.append(Step(K.SUSPENSION, suspend, {}))
     write_off = policy.uncollectible_after_days
     if write_off is not None and n >= write_off and (K.UNCOLLECTIBLE, write_off) not in done:
@@ -312,7 +328,8 @@ def _suspend(
 def _reactivate(*, tenant: Tenant, customer_ids: Sequence[UUID] | None, at: datetime) -> list[UUID]:
     """Reactivate the subscriptions suspended for non-payment (their latest suspension or
     reactivation action is a suspension) of these customers (all with None) that no open invoice
-    past due bills any more. Three queries, then the reactivation's writes."""
+    overdue enough to suspend them (``suspension_due``) bills any more. Four queries, then the
+    reactivation's writes."""
     last_action = (
         DunningAction.objects.filter(subscription=OuterRef("pk"), kind__in=[K.SUSPENSION, K.REACTIVATION])
         .order_by("-at", "-id")
@@ -328,22 +345,27 @@ def _reactivate(*, tenant: Tenant, customer_ids: Sequence[UUID] | None, at: date
     )
     if not suspended:
         return []
-    todays: dict[str, date] = {}
-    blocked = set()
-    for subscription_id, due_date, tz in (
+    billing = list(
         InvoiceLine.objects.filter(
             subscription_id__in=list(suspended),
             invoice__status=InvoiceStatus.FINALIZED,
             invoice__kind=InvoiceKind.INVOICE,
             invoice__payment_status__in=OPEN,
             invoice__amount_due__gt=0,
+            invoice__due_date__isnull=False,
         )
-        .values_list("subscription_id", "invoice__due_date", "invoice__customer__timezone")
+        .values_list("subscription_id", "invoice__due_date", "invoice__customer_id", "invoice__customer__timezone")
         .distinct()
-    ):
-        today = todays.get(tz) or todays.setdefault(tz, local_date(at, tz))
-        if due_date is not None and due_date < today:
-            blocked.add(subscription_id)
+    )
+    blocked = set()
+    if billing:
+        tenant_policy, own = policies_load(tenant_id=tenant.pk, customer_ids={row[2] for row in billing})
+        todays: dict[str, date] = {}
+        for subscription_id, due_date, customer_id, tz in billing:
+            today = todays.get(tz) or todays.setdefault(tz, local_date(at, tz))
+            policy = own.get(customer_id, tenant_policy)
+            if due_date is not None and suspension_due((today - due_date).days, policy):
+                blocked.add(subscription_id)
     clear = [pk for pk in suspended if pk not in blocked]
     if not clear:
         return []
@@ -386,13 +408,8 @@ def dunning_run(*, tenant_id: Any, at: datetime) -> DunningReport:
 
         report.write_offs = _write_off(tenant, sorted({pk for pk, kind, _ in taken if kind == K.UNCOLLECTIBLE}), at)
         written_off = set(report.write_offs)
-        suspending = [
-            i
-            for i in invoices
-            if i.policy.suspend_after_days is not None
-            and i.days_past_due >= i.policy.suspend_after_days
-            and i.id not in written_off
-        ]
+        # Only the invoices whose suspension step this pass recorded: the step is taken once.
+        suspending = [by_id[pk] for pk in sorted({pk for pk, kind, _ in taken if kind == K.SUSPENSION} - written_off)]
         overdue = sorted({pk for pk, kind, _ in taken if kind == K.OVERDUE})
         billed = subscriptions_billed({i.id for i in suspending} | set(overdue))
         _overdue_emit(tenant, overdue, billed, at)

@@ -24,6 +24,13 @@ from tenancy.services import audit_record
 # Reminders may go out up to 60 days before the due date; no step is planned beyond a year after it.
 MIN_DAY = -60
 MAX_DAY = 365
+# Subscriptions are suspended one day past due at the earliest: never on the due date itself, when a
+# customer charged automatically has not had a single retry and one paying by transfer is on time.
+MIN_SUSPEND_AFTER_DAYS = 1
+SUSPEND_TOO_SOON = (
+    "suspend_after_days is from %d to %d days past due, or null for never: subscriptions are not suspended "
+    "on the due date itself." % (MIN_SUSPEND_AFTER_DAYS, MAX_DAY)
+)
 POLICY_FIELDS = ("retry_days", "reminder_days", "suspend_after_days", "uncollectible_after_days")
 
 
@@ -74,18 +81,29 @@ def _days_errors(field: str, value: Any, *, low: int) -> list[FieldError]:
 
 def policy_validate(values: Mapping[str, Any]) -> Policy:
     """A policy from its four fields, or ``DunningPolicyInvalid`` (422) naming every bad one: days
-    whole numbers, sorted and unique; reminders from -60 to 365, retries 0 to 365; suspension and
-    write-off 0 to 365 or null, write-off no sooner than suspension."""
+    whole numbers, sorted and unique; reminders from -60 to 365, retries 0 to 365; suspension 1 to
+    365 or null, write-off 0 to 365 or null and no sooner than suspension."""
     errors: list[FieldError] = []
     missing = [f for f in POLICY_FIELDS if f not in values]
     errors += [FieldError(f, "required", "%s is required (null for never)." % f) for f in missing if f.endswith("days")]
     errors += _days_errors("retry_days", values.get("retry_days", []), low=0)
     errors += _days_errors("reminder_days", values.get("reminder_days", []), low=MIN_DAY)
-    for field in ("suspend_after_days", "uncollectible_after_days"):
-        value = values.get(field)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAY):
-            errors.append(FieldError(field, "out_of_range", "%s is from 0 to %d days, or null." % (field, MAX_DAY)))
-    suspend, write_off = values.get("suspend_after_days"), values.get("uncollectible_after_days")
+    suspend = values.get("suspend_after_days")
+    if suspend is not None and (
+        isinstance(suspend, bool) or not isinstance(suspend, int) or not MIN_SUSPEND_AFTER_DAYS <= suspend <= MAX_DAY
+    ):
+        errors.append(FieldError("suspend_after_days", "suspend_too_soon", SUSPEND_TOO_SOON))
+    write_off = values.get("uncollectible_after_days")
+    if write_off is not None and (
+        isinstance(write_off, bool) or not isinstance(write_off, int) or not 0 <= write_off <= MAX_DAY
+    ):
+        errors.append(
+            FieldError(
+                "uncollectible_after_days",
+                "out_of_range",
+                "uncollectible_after_days is from 0 to %d days, or null." % MAX_DAY,
+            )
+        )
     if not errors and suspend is not None and write_off is not None and write_off < suspend:
         errors.append(
             FieldError(

@@ -209,6 +209,9 @@ POLICY_ERRORS = {
     "out_of_range": gettext_lazy("A day out of range: reminders from -60 to 365, the other days from 0 to 365."),
     "not_sorted": gettext_lazy("List the days in increasing order, each once."),
     "before_suspension": gettext_lazy("An invoice is written off no sooner than its subscriptions are suspended."),
+    "suspend_too_soon": gettext_lazy(
+        "Suspend 1 to 365 days past due: subscriptions are not suspended on the due date itself."
+    ),
 }
 
 

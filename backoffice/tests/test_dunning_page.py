@@ -149,6 +149,7 @@ def test_the_policy_form_saves(tenant: Tenant, make_staff: StaffMaker) -> None:
         ("reminder_days", "seven", "Enter whole numbers of days separated by commas, e.g. -3, 7."),
         ("retry_days", "-1", "A day out of range: reminders from -60 to 365, the other days from 0 to 365."),
         ("uncollectible_after_days", "10", "An invoice is written off no sooner than its subscriptions are suspended."),
+        ("suspend_after_days", "0", "Suspend 1 to 365 days past due: subscriptions are not suspended on the due date"),
         ("pay_url", "not a url", "Enter a valid URL."),
     ],
 )

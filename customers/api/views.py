@@ -2,9 +2,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.validators import RegexValidator
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -89,12 +90,44 @@ def country_errors_named_as_sent(data: dict[str, Any]) -> Iterator[None]:
         raise
 
 
+class CustomerDunningPolicySerializer(serializers.Serializer):
+    """The customer's own dunning policy (payments.md): days relative to the due date."""
+
+    retry_days = serializers.ListField(
+        child=serializers.IntegerField(), help_text="days after the due date a failed charge is tried again"
+    )
+    reminder_days = serializers.ListField(
+        child=serializers.IntegerField(), help_text="days a reminder e-mail goes out (negative: before the due date)"
+    )
+    suspend_after_days = serializers.IntegerField(
+        allow_null=True, help_text="days past due from which the invoice's subscriptions are suspended; null: never"
+    )
+    uncollectible_after_days = serializers.IntegerField(
+        allow_null=True, help_text="days past due from which the invoice is written off; null: never"
+    )
+
+
 class CustomerOutputSerializer(OutputModelSerializer):
     address = CustomerAddressSerializer(source="*")
     collection = serializers.ChoiceField(choices=Collection.choices)
     balance = MoneyAmount(
         "balance", help_text="credit the customer holds, in its currency, applied to its next invoices"
     )
+    dunning_policy = serializers.SerializerMethodField(
+        help_text="the customer's own dunning policy, replacing the tenant's for its invoices; null: it follows "
+        "the tenant's (GET /api/v1/dunning_policy). Read-only here: set it with "
+        "PUT /api/v1/customers/{external_id}/dunning_policy, remove it with DELETE on the same path."
+    )
+
+    @extend_schema_field(CustomerDunningPolicySerializer(allow_null=True))
+    def get_dunning_policy(self, customer: Customer) -> dict[str, Any] | None:
+        # The payments app's policy, read through its one-to-one relation (payments sits above
+        # customers: no import of it here); the customer list loads it with the customers.
+        try:
+            policy = getattr(customer, "dunning_policy")  # noqa: B009
+        except ObjectDoesNotExist:
+            return None
+        return dict(CustomerDunningPolicySerializer(policy).data)
 
     class Meta:
         model = Customer
@@ -114,6 +147,7 @@ class CustomerOutputSerializer(OutputModelSerializer):
             "collection",
             "payment_terms_days",
             "balance",
+            "dunning_policy",
             "metadata",
             "created_at",
             "updated_at",

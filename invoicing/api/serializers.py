@@ -133,9 +133,16 @@ class InvoiceTaxSerializer(OutputModelSerializer):
 class PaymentAttemptSerializer(serializers.Serializer):
     """A try at charging the invoice through the gateway (read from its ``payment_attempts``)."""
 
+    invoice = serializers.UUIDField(help_text="the invoice charged (its id)")
     number = serializers.IntegerField()
+    idempotency_key = serializers.CharField(
+        help_text="the key the charge was sent to the gateway with: one per attempt, never charged twice"
+    )
     status = serializers.CharField(help_text="created, processing, succeeded, failed or unknown")
     amount = DecimalString()
+    gateway_id = serializers.CharField(
+        help_text="the gateway's id of the charge (a Stripe PaymentIntent); empty before"
+    )
     failure_code = serializers.CharField()
     next_retry_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -191,9 +198,12 @@ class InvoiceOutputSerializer(OutputModelSerializer):
         rows = sorted(invoice.payment_attempts.all(), key=lambda x: x.number)
         return [
             {
+                "invoice": row.invoice_id,
                 "number": row.number,
+                "idempotency_key": row.idempotency_key,
                 "status": row.status,
                 "amount": str(round_minor(row.amount.amount, row.currency)),
+                "gateway_id": row.gateway_id,
                 "failure_code": row.failure_code,
                 "next_retry_at": row.next_retry_at,
                 "created_at": row.created_at,

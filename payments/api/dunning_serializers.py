@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from billing_platform.api.serializers import StrictSerializer
-from payments.policies import MAX_DAY, MIN_DAY
+from payments.policies import MAX_DAY, MIN_DAY, MIN_SUSPEND_AFTER_DAYS, SUSPEND_TOO_SOON
 
 DAYS_HELP = "Whole days relative to the due date, sorted, each once"
 
@@ -21,10 +21,12 @@ class PolicySerializer(StrictSerializer):
         help_text=DAYS_HELP + " (%d to %d; negative: before it): days a reminder e-mail goes out." % (MIN_DAY, MAX_DAY),
     )
     suspend_after_days = serializers.IntegerField(
-        min_value=0,
+        min_value=MIN_SUSPEND_AFTER_DAYS,
         max_value=MAX_DAY,
         allow_null=True,
-        help_text="Days past due after which the invoice's subscriptions are suspended; null: never.",
+        error_messages={"min_value": SUSPEND_TOO_SOON, "max_value": SUSPEND_TOO_SOON},
+        help_text="Days past due (%d at the least) from which the invoice's subscriptions are suspended; they stay "
+        "suspended while an open invoice billing them is that late; null: never." % MIN_SUSPEND_AFTER_DAYS,
     )
     uncollectible_after_days = serializers.IntegerField(
         min_value=0,
@@ -53,6 +55,9 @@ class CustomerPolicySerializer(PolicySerializer):
 class _Ids(serializers.Serializer):
     reminders = serializers.ListField(child=serializers.UUIDField(), help_text="Invoices reminded")
     retries = serializers.ListField(child=serializers.UUIDField(), help_text="Invoices charged again")
+    attempts = serializers.ListField(
+        child=serializers.UUIDField(), help_text="Invoices charged again: the payment attempts made (as retries)"
+    )
     overdue = serializers.ListField(child=serializers.UUIDField(), help_text="Invoices announced overdue")
     suspensions = serializers.ListField(child=serializers.UUIDField(), help_text="Subscriptions suspended")
     reactivations = serializers.ListField(child=serializers.UUIDField(), help_text="Subscriptions reactivated")
@@ -61,7 +66,8 @@ class _Ids(serializers.Serializer):
 
 class DunningReportSerializer(serializers.Serializer):
     reminders = serializers.IntegerField()
-    retries = serializers.IntegerField()
+    retries = serializers.IntegerField(help_text="Invoices charged again")
+    attempts = serializers.IntegerField(help_text="Payment attempts made: the invoices charged again (as retries)")
     overdue = serializers.IntegerField()
     suspensions = serializers.IntegerField()
     reactivations = serializers.IntegerField()

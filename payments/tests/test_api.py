@@ -1,10 +1,12 @@
 """The payments API: record, list, read, refund, balance movements; problem+json on bad input."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
+from djmoney.money import Money
 from rest_framework.test import APIClient
 
+from payments.models import AttemptStatus, PaymentAttempt
 from payments.tests.factories import invoice_of, payer
 from tenancy.models import Tenant
 
@@ -92,3 +94,30 @@ def test_a_new_customer_takes_the_tenants_collection(api: APIClient, tenant: Ten
         "/api/v1/customers/dupont", {"collection": "send_invoice", "payment_terms_days": 45}, format="json"
     )
     assert (patched.json()["collection"], patched.json()["payment_terms_days"]) == ("send_invoice", 45)
+
+
+def test_the_invoice_shows_its_attempts_as_payments_md_lists_them(api: APIClient, tenant: Tenant) -> None:
+    invoice = invoice_of(payer(tenant), "100.00", on=date(2026, 6, 1))  # 120.00
+    PaymentAttempt.objects.create(
+        tenant=tenant,
+        invoice=invoice,
+        number=1,
+        idempotency_key=f"attempt-{invoice.pk}-1",
+        status=AttemptStatus.FAILED,
+        currency="EUR",
+        amount=Money("120.00", "EUR"),
+        gateway_id="pi_declined_1",
+        failure_code="card_declined",
+        next_retry_at=datetime(2026, 6, 4, 6, 0, tzinfo=UTC),
+    )
+    [attempt] = api.get(f"/api/v1/invoices/{invoice.pk}").json()["attempts"]
+    assert {k: v for k, v in attempt.items() if k != "created_at"} == {
+        "invoice": str(invoice.pk),
+        "number": 1,
+        "idempotency_key": f"attempt-{invoice.pk}-1",
+        "status": "failed",
+        "amount": "120.00",
+        "gateway_id": "pi_declined_1",
+        "failure_code": "card_declined",
+        "next_retry_at": "2026-06-04T06:00:00Z",
+    }

@@ -1,7 +1,7 @@
 """The dunning pass (payments.md, "Collection and dunning" and the worked example "Smart Fleet pays")."""
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,11 +13,11 @@ from customers.models import Collection, Customer
 from invoicing.composition import billing_context_load
 from invoicing.models import Invoice, InvoicePaymentStatus, InvoicingSettings
 from payments.dunning import customers_reactivate_if_clear, dunning_run
-from payments.models import DunningAction, DunningActionKind
+from payments.models import DunningAction, DunningActionKind, DunningPolicy
 from payments.policies import DEFAULT_POLICY, tenant_policy_set
 from payments.tests.conftest import PDF, open_invoice
 from subscriptions.models import Subscription, SubscriptionEvent, SubscriptionStatus
-from subscriptions.services import subscriptions_suspend
+from subscriptions.services import subscriptions_reactivate, subscriptions_suspend
 from tenancy.actors import Actor
 from tenancy.models import AuditLogEntry, Tenant
 from webhooks.models import WebhookEvent
@@ -294,3 +294,86 @@ def test_suspended_subscriptions_are_not_billed_when_the_tenant_says_so(tenant: 
     InvoicingSettings.objects.update_or_create(tenant=tenant, defaults={"bill_while_suspended": False})
     context = billing_context_load(tenant=tenant, customers=[customer], billing_date=date(2026, 5, 1))
     assert context.due_subscriptions(customer) == []
+
+
+def hourly(tenant: Tenant, start: datetime, hours: int) -> list[dict[str, int]]:
+    """The beat's hourly passes from ``start``."""
+    return [run(tenant, start + timedelta(hours=h)) for h in range(hours)]
+
+
+def test_hourly_passes_suspend_once_from_one_day_past_due(tenant: Tenant, fleet: Subscription) -> None:
+    tenant_policy_set(
+        tenant=tenant,
+        values={**DEFAULT_POLICY.as_dict(), "suspend_after_days": 1},
+        actor=ACTOR,
+        at=datetime(2026, 4, 1, tzinfo=UTC),
+    )
+    open_invoice(fleet, number="INV-2026-000002", issue_date=date(2026, 5, 1), due_date=date(2026, 5, 31), total="5.00")
+    # From 30 May 22:00 UTC (midnight in Paris, the due date) every hour for 3 days (72 passes): day 0
+    # suspends nothing, day 1 (1 June in Paris, from 31 May 22:00 UTC) suspends once, the rest nothing.
+    counts = hourly(tenant, datetime(2026, 5, 30, 22, 0, tzinfo=UTC), 72)
+    assert [h for h, c in enumerate(counts) if c["suspensions"]] == [24]
+    assert sum(c["reactivations"] for c in counts) == 0
+    assert len(events(tenant, "subscription.suspended")) == 1
+    assert events(tenant, "subscription.reactivated") == []
+
+
+def test_a_policy_suspending_on_the_due_date_does_not_flap(tenant: Tenant, fleet: Subscription) -> None:
+    # A policy stored before the minimum of 1 day (the API refuses 0 now): suspended on the due date,
+    # and the same rule keeps it suspended; no pass of the day reactivates it.
+    DunningPolicy.objects.create(tenant=tenant, **{**DEFAULT_POLICY.as_dict(), "suspend_after_days": 0})
+    open_invoice(fleet, number="INV-2026-000002", issue_date=date(2026, 5, 1), due_date=date(2026, 5, 31), total="5.00")
+    # 24 passes over 31 May in Paris (30 May 22:00 UTC to 31 May 21:00 UTC).
+    counts = hourly(tenant, datetime(2026, 5, 30, 22, 0, tzinfo=UTC), 24)
+    assert sum(c["suspensions"] for c in counts) == 1
+    assert sum(c["reactivations"] for c in counts) == 0
+    assert len(events(tenant, "subscription.suspended")) == 1
+    assert events(tenant, "subscription.reactivated") == []
+    fleet.refresh_from_db()
+    assert fleet.status == SubscriptionStatus.SUSPENDED
+
+
+def test_paid_invoice_reactivates_and_only_a_new_invoice_crossing_the_threshold_suspends_again(
+    tenant: Tenant, fleet: Subscription, dupont_policy: None
+) -> None:
+    may = open_invoice(
+        fleet, number="INV-2026-000002", issue_date=date(2026, 5, 1), due_date=date(2026, 5, 31), total="308.57"
+    )
+    open_invoice(
+        fleet, number="INV-2026-000003", issue_date=date(2026, 6, 1), due_date=date(2026, 6, 15), total="100.00"
+    )
+    # 21 June: May's invoice is 21 days past due (suspended), June's 6 (under 21).
+    assert run(tenant, morning(date(2026, 6, 21)))["suspensions"] == 1
+    # 23 June: May's invoice is paid; June's is 8 days past due, not enough to stay suspended.
+    Invoice.objects.filter(pk=may.pk).update(amount_due=Money(0, "EUR"), payment_status=InvoicePaymentStatus.PAID)
+    customers_reactivate_if_clear(tenant_id=tenant.pk, customer_ids=[fleet.customer_id], at=morning(date(2026, 6, 23)))
+    fleet.refresh_from_db()
+    assert fleet.status == SubscriptionStatus.ACTIVE
+    # The passes of 23 June to 5 July (June's invoice 8 to 20 days past due) suspend nothing.
+    for day in range(23, 36):
+        counts = run(tenant, morning(date(2026, 6, 23) + timedelta(days=day - 23)))
+        assert (counts["suspensions"], counts["reactivations"]) == (0, 0), day
+    # 6 July: June's invoice is 21 days past due (15 days of June after the 15th, + 6): suspended again, once.
+    assert run(tenant, morning(date(2026, 7, 6)))["suspensions"] == 1
+    assert run(tenant, morning(date(2026, 7, 6)).replace(hour=20))["suspensions"] == 0
+    assert run(tenant, morning(date(2026, 7, 7)))["suspensions"] == 0
+    suspended = events(tenant, "subscription.suspended")
+    assert [e["invoices"] for e in suspended] == [["INV-2026-000002"], ["INV-2026-000003"]]
+    assert len(events(tenant, "subscription.reactivated")) == 1
+
+
+def test_a_subscription_reactivated_by_hand_is_not_suspended_again_for_the_same_invoice(
+    tenant: Tenant, fleet: Subscription, dupont_policy: None
+) -> None:
+    open_invoice(
+        fleet, number="INV-2026-000002", issue_date=date(2026, 5, 1), due_date=date(2026, 5, 31), total="308.57"
+    )
+    assert run(tenant, morning(date(2026, 6, 21)))["suspensions"] == 1
+    # Given time to pay: active again while the invoice is still 22 days past due.
+    subscriptions_reactivate(tenant=tenant, subscription_ids=[fleet.pk], at=morning(date(2026, 6, 22)), reason="grace")
+    # Its suspension step is taken: the passes of the next days (23 to 28 June) leave it active.
+    for day in range(23, 29):
+        assert run(tenant, morning(date(2026, 6, day)))["suspensions"] == 0
+    fleet.refresh_from_db()
+    assert fleet.status == SubscriptionStatus.ACTIVE
+    assert len(events(tenant, "subscription.suspended")) == 1
