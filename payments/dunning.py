@@ -327,9 +327,11 @@ def _suspend(
 
 def _reactivate(*, tenant: Tenant, customer_ids: Sequence[UUID] | None, at: datetime) -> list[UUID]:
     """Reactivate the subscriptions suspended for non-payment (their latest suspension or
-    reactivation action is a suspension) of these customers (all with None) that no open invoice
-    overdue enough to suspend them (``suspension_due``) bills any more. Four queries, then the
-    reactivation's writes."""
+    reactivation action is a suspension) of these customers (all with None) that no overdue invoice
+    bills any more: "when nothing is overdue any more (paid, credited or written off)" (payments.md).
+    A younger invoice past due but under the suspension threshold keeps them suspended; it never
+    suspends them again by itself before it reaches the threshold, so nothing flaps. Four queries,
+    then the reactivation's writes."""
     last_action = (
         DunningAction.objects.filter(subscription=OuterRef("pk"), kind__in=[K.SUSPENSION, K.REACTIVATION])
         .order_by("-at", "-id")
@@ -363,8 +365,12 @@ def _reactivate(*, tenant: Tenant, customer_ids: Sequence[UUID] | None, at: date
         todays: dict[str, date] = {}
         for subscription_id, due_date, customer_id, tz in billing:
             today = todays.get(tz) or todays.setdefault(tz, local_date(at, tz))
-            policy = own.get(customer_id, tenant_policy)
-            if due_date is not None and suspension_due((today - due_date).days, policy):
+            if due_date is None:
+                continue
+            # Overdue in the customer's day, or due enough to suspend (a policy stored with 0 days
+            # suspends on the due date itself: it must not be undone by the same pass).
+            days = (today - due_date).days
+            if days >= 1 or suspension_due(days, own.get(customer_id, tenant_policy)):
                 blocked.add(subscription_id)
     clear = [pk for pk in suspended if pk not in blocked]
     if not clear:

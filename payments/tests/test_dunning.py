@@ -333,32 +333,36 @@ def test_a_policy_suspending_on_the_due_date_does_not_flap(tenant: Tenant, fleet
     assert fleet.status == SubscriptionStatus.SUSPENDED
 
 
-def test_paid_invoice_reactivates_and_only_a_new_invoice_crossing_the_threshold_suspends_again(
+def test_a_suspended_subscription_comes_back_only_when_nothing_is_overdue_any_more(
     tenant: Tenant, fleet: Subscription, dupont_policy: None
 ) -> None:
     may = open_invoice(
         fleet, number="INV-2026-000002", issue_date=date(2026, 5, 1), due_date=date(2026, 5, 31), total="308.57"
     )
-    open_invoice(
+    june = open_invoice(
         fleet, number="INV-2026-000003", issue_date=date(2026, 6, 1), due_date=date(2026, 6, 15), total="100.00"
     )
     # 21 June: May's invoice is 21 days past due (suspended), June's 6 (under 21).
     assert run(tenant, morning(date(2026, 6, 21)))["suspensions"] == 1
-    # 23 June: May's invoice is paid; June's is 8 days past due, not enough to stay suspended.
+    # 23 June: May's invoice is paid, but June's is 8 days past due: something is still overdue
+    # (payments.md: active again "when nothing is overdue any more"), so it stays suspended.
     Invoice.objects.filter(pk=may.pk).update(amount_due=Money(0, "EUR"), payment_status=InvoicePaymentStatus.PAID)
     customers_reactivate_if_clear(tenant_id=tenant.pk, customer_ids=[fleet.customer_id], at=morning(date(2026, 6, 23)))
     fleet.refresh_from_db()
-    assert fleet.status == SubscriptionStatus.ACTIVE
-    # The passes of 23 June to 5 July (June's invoice 8 to 20 days past due) suspend nothing.
-    for day in range(23, 36):
+    assert fleet.status == SubscriptionStatus.SUSPENDED
+    # The passes of 23 June to 7 July neither reactivate it nor suspend it again: on 6 July June's
+    # invoice reaches 21 days past due (15 days of June after the 15th, + 6), while it is suspended.
+    for day in range(23, 38):
         counts = run(tenant, morning(date(2026, 6, 23) + timedelta(days=day - 23)))
         assert (counts["suspensions"], counts["reactivations"]) == (0, 0), day
-    # 6 July: June's invoice is 21 days past due (15 days of June after the 15th, + 6): suspended again, once.
-    assert run(tenant, morning(date(2026, 7, 6)))["suspensions"] == 1
-    assert run(tenant, morning(date(2026, 7, 6)).replace(hour=20))["suspensions"] == 0
-    assert run(tenant, morning(date(2026, 7, 7)))["suspensions"] == 0
+    # 8 July: June's invoice is paid too: nothing is overdue, active again, once.
+    Invoice.objects.filter(pk=june.pk).update(amount_due=Money(0, "EUR"), payment_status=InvoicePaymentStatus.PAID)
+    customers_reactivate_if_clear(tenant_id=tenant.pk, customer_ids=[fleet.customer_id], at=morning(date(2026, 7, 8)))
+    fleet.refresh_from_db()
+    assert fleet.status == SubscriptionStatus.ACTIVE
+    assert run(tenant, morning(date(2026, 7, 9))) == nothing()
     suspended = events(tenant, "subscription.suspended")
-    assert [e["invoices"] for e in suspended] == [["INV-2026-000002"], ["INV-2026-000003"]]
+    assert [e["invoices"] for e in suspended] == [["INV-2026-000002"]]
     assert len(events(tenant, "subscription.reactivated")) == 1
 
 
