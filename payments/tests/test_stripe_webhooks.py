@@ -191,3 +191,30 @@ def test_a_payment_method_is_attached_through_the_api(
     )
     assert bad.status_code == 422
     assert bad.json()["code"] == "payment_method_invalid"
+
+
+def test_a_failed_event_keeps_its_error_once_its_work_is_rolled_back(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments import stripe_webhooks
+
+    # given: a stored charge.refunded event whose handling fails
+    event = GatewayEvent.objects.create(
+        tenant=tenant,
+        gateway="stripe",
+        event_id="evt_fails",
+        type="charge.refunded",
+        payload={"id": "evt_fails", "type": "charge.refunded", "data": {"object": {"id": "ch_1"}}},
+    )
+
+    def fail(tenant: Tenant, charge: dict[str, Any], at: Any) -> None:
+        GatewayEvent.objects.filter(pk=event.pk).update(type="changed by the failed work")
+        raise RuntimeError("Stripe said no")
+
+    monkeypatch.setattr(stripe_webhooks, "_charge_refunded", fail)
+    # when: it is applied
+    with pytest.raises(RuntimeError, match="Stripe said no"):
+        stripe_webhooks.gateway_event_apply(event_pk=event.pk, at=timezone.now())
+    # then: what it did is rolled back, its error is kept, and it is still to apply
+    event.refresh_from_db()
+    assert (event.type, event.error, event.processed_at) == ("charge.refunded", "RuntimeError: Stripe said no", None)
