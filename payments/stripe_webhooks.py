@@ -118,7 +118,8 @@ def _payment_for_invoice(tenant: Tenant, intent: dict[str, Any], invoice_id: str
 
 
 def _charge_refunded(tenant: Tenant, charge: dict[str, Any], at: datetime) -> None:
-    """Refunds made at Stripe (its dashboard), each recorded once by its ``re_…`` id."""
+    """Refunds made at Stripe (its dashboard), each recorded once by its ``re_…`` id. The money is
+    back with the customer already: the ledger records it as a fact and never refuses it."""
     payment = Payment.objects.filter(
         tenant=tenant, gateway=Gateway.STRIPE, gateway_id=charge.get("payment_intent") or ""
     ).first()
@@ -139,6 +140,7 @@ def _charge_refunded(tenant: Tenant, charge: dict[str, Any], at: datetime) -> No
             actor=ACTOR,
             at=at,
             gateway_id=refund["id"],
+            fact=True,
         )
 
 
