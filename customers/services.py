@@ -216,9 +216,7 @@ def _currency_change_check(customer: Customer, currency: str) -> None:
     """Refuse a new currency while the customer has a credit balance or open invoices: they are in
     the current currency, and a payment in the new one would be mixed with them."""
     # Invoicing sits above customers: its invoices are read through the reverse relation only.
-    open_invoices = customer.invoices.filter(  # type: ignore[attr-defined]
-        kind="invoice", status="finalized", amount_due__gt=0
-    ).exists()
+    open_invoices = customer.invoices.filter(kind="invoice", status="finalized", amount_due__gt=0).exists()
     if customer.balance == 0 and not open_invoices:
         return
     owed = []

@@ -201,6 +201,7 @@ def test_a_refund_made_at_stripe_takes_back_the_balance_applied_to_the_next_invo
     assert _balance(customer) == Decimal("0.00")
     assert sum(b.amount.amount for b in BalanceTransaction.objects.filter(payment=payment)) == Decimal("0.00")
     [review] = AuditLogEntry.objects.filter(action="payment.refund_taken_back")
+    assert review.after is not None
     assert review.after["review"] is True
     assert review.after["taken_back_from_invoices"] == {str(second.pk): "1.43"}
     assert review.after["balance_debited"] == "0.00"
@@ -228,6 +229,7 @@ def test_a_refund_made_at_stripe_with_nothing_left_to_take_back_makes_the_balanc
     assert _state(invoice) == ("unpaid", "0.0000", "120.0000")
     assert _balance(customer) == Decimal("-10.00")
     [review] = AuditLogEntry.objects.filter(action="payment.refund_taken_back")
+    assert review.after is not None
     assert (review.after["taken_back_from_invoices"], review.after["balance_debited"]) == ({}, "10.00")
 
 
