@@ -7,6 +7,7 @@ from django.forms.models import model_to_dict
 from stdnum.eu import vat
 
 from billing_platform.errors import FieldError, InvalidInput, invalid
+from billing_platform.money import round_minor
 from billing_platform.validation import (
     metadata_merge,
     postal_code_error,
@@ -17,7 +18,7 @@ from billing_platform.validation import (
     validate_metadata,
     validate_timezone,
 )
-from customers.errors import CustomerExternalIdTaken, CustomerNotFound, InvalidTaxId
+from customers.errors import CustomerCurrencyLocked, CustomerExternalIdTaken, CustomerNotFound, InvalidTaxId
 from customers.models import Collection, Customer
 from tenancy.actors import Actor
 from tenancy.models import Tenant
@@ -211,6 +212,26 @@ def customer_create(
     return customer
 
 
+def _currency_change_check(customer: Customer, currency: str) -> None:
+    """Refuse a new currency while the customer has a credit balance or open invoices: they are in
+    the current currency, and a payment in the new one would be mixed with them."""
+    # Invoicing sits above customers: its invoices are read through the reverse relation only.
+    open_invoices = customer.invoices.filter(kind="invoice", status="finalized", amount_due__gt=0).exists()
+    if customer.balance == 0 and not open_invoices:
+        return
+    owed = []
+    if customer.balance != 0:
+        owed.append("a credit balance of %s %s" % (round_minor(customer.balance, customer.currency), customer.currency))
+    if open_invoices:
+        owed.append("open invoices")
+    message = "The currency cannot change from %s to %s while the customer has %s: settle them first." % (
+        customer.currency,
+        currency,
+        " and ".join(owed),
+    )
+    raise CustomerCurrencyLocked(message, errors=[FieldError("currency", CustomerCurrencyLocked.code, message)])
+
+
 def customer_update(
     *, tenant: Tenant, actor: Actor, at: datetime, external_id: str, changes: dict[str, Any]
 ) -> Customer:
@@ -240,6 +261,8 @@ def customer_update(
             {**data, "country": merged["country"], "tax_id": merged["tax_id"]},
             address=merged if address_changes else None,
         )
+        if data.get("currency") not in (None, customer.currency):
+            _currency_change_check(customer, data["currency"])
         before = _snapshot(customer)
         for key, value in data.items():
             setattr(customer, key, value)

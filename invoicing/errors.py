@@ -17,6 +17,13 @@ class InvalidInvoiceTransition(Conflict):
     code = "invalid_invoice_transition"
 
 
+class InvoicePaymentInProgress(Conflict):
+    """A payment attempt of the invoice is open (sent to the gateway, or about to be): voiding it
+    then could leave money taken on a void invoice."""
+
+    code = "payment_in_progress"
+
+
 class InvalidCreditNote(InvalidInput):
     code = "invalid_credit_note"
 

@@ -8,9 +8,11 @@ The rules (``payments.models`` has the tables):
 - ``invoices_settle`` is the one writer of ``amount_paid``, ``amount_due`` and ``payment_status``
   once an invoice is finalized: one statement recomputes them from the allocations and the credit
   notes.
-- Rows that change together are locked in one order: the customer, then invoices by id, so that
-  two payments (or a payment and a refund) racing on one invoice wait for each other and settle
-  on what the first one left.
+- Rows that change together are locked in one order, by every path (payments, refunds, credit
+  notes, voids, the balance applied at finalization): the customer row, then its invoices by id,
+  then payment attempts, then the payment. Two writers racing on one customer wait for each other
+  (never a deadlock) and settle on what the first one left; ``invoices_settle`` locks its invoices
+  again before it writes, so that it always recomputes from committed rows.
 """
 
 from collections.abc import Callable, Sequence
@@ -20,7 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Sum
+from django.db.models import F, Max, Q, Sum
 from djmoney.money import Money
 
 from billing_platform.errors import FieldError
@@ -123,6 +125,7 @@ def payment_record(
         message = "Invoice %s is not customer %s's." % (invoice.number or invoice.pk, customer.external_id)
         raise InvalidPayment(message, errors=[FieldError("invoice", "not_the_customers", message)])
     with transaction.atomic():
+        _customer_lock(customer.pk)
         fields = {
             "tenant_id": customer.tenant_id,
             "customer": customer,
@@ -143,7 +146,7 @@ def payment_record(
                 return Payment.objects.get(tenant_id=customer.tenant_id, gateway=gateway, gateway_id=gateway_id)
         else:
             payment = Payment.objects.create(**fields)
-        targets = _open_invoices_locked(customer=customer, invoice=invoice)
+        targets = _open_invoices_locked(customer=customer, invoice=invoice, currency=currency)
         left = value
         allocations = []
         for target in targets:
@@ -190,27 +193,55 @@ def payment_record(
     return payment
 
 
-def _open_invoices_locked(*, customer: Customer, invoice: Invoice | None) -> list[Invoice]:
+def _customer_lock(customer_id: Any) -> Customer:
+    """The customer's row locked: the first lock every writer of its money takes."""
+    return Customer.objects.select_for_update().only("id", "balance").get(pk=customer_id)
+
+
+def _open_invoices_locked(*, customer: Customer, invoice: Invoice | None, currency: str) -> list[Invoice]:
     """The invoices a payment goes to, locked in id order (the order every writer locks them in),
-    then in the order they are paid: the named one, or the open ones by due date, then issue date."""
-    qs = Invoice.objects.filter(
-        tenant_id=customer.tenant_id,
-        customer=customer,
-        kind=InvoiceKind.INVOICE,
-        status__in=COUNTED_STATUSES,
-    )
+    then in the order they are paid: the named one, or the customer's open invoices in the
+    payment's currency by due date, then issue date.
+
+    A named invoice no longer payable (voided or paid since the payment was started: a card charge
+    that succeeds meanwhile) does not refuse the money, which was received: it goes to the
+    customer's other open invoices, then the balance. A written-off (uncollectible) invoice named
+    by the payment is paid: money recovered late. A draft is refused."""
+    qs = Invoice.objects.filter(tenant_id=customer.tenant_id, customer=customer, kind=InvoiceKind.INVOICE)
+    open_ones = Q(status__in=COUNTED_STATUSES, payment_status__in=OPEN, amount_due__gt=0, currency=currency)
     if invoice is not None:
-        qs = qs.filter(pk=invoice.pk)
-    else:
-        qs = qs.filter(payment_status__in=OPEN, amount_due__gt=0)
-    locked = list(qs.select_for_update(of=("self",)).only(*_LOCKED_FIELDS).order_by("pk"))
-    if invoice is not None and not locked:
-        message = "Only a finalized invoice can be paid."
-        raise InvalidPayment(message, errors=[FieldError("invoice", "not_payable", message)])
+        open_ones |= Q(pk=invoice.pk)
+    locked = list(qs.filter(open_ones).select_for_update(of=("self",)).only(*_LOCKED_FIELDS).order_by("pk"))
+    if invoice is not None:
+        named = next((x for x in locked if x.pk == invoice.pk), None)
+        if named is None or named.status == InvoiceStatus.DRAFT:
+            message = "Only a finalized invoice can be paid."
+            raise InvalidPayment(message, errors=[FieldError("invoice", "not_payable", message)])
+        if _payable(named, named=True):
+            return [named]
+        locked = [x for x in locked if x.pk != invoice.pk and _payable(x)]
     return sorted(locked, key=lambda x: (x.due_date or x.issue_date, x.issue_date, x.number))
 
 
-_LOCKED_FIELDS = ("id", "tenant_id", "customer_id", "currency", "number", "issue_date", "due_date", "amount_due")
+def _payable(invoice: Invoice, *, named: bool = False) -> bool:
+    """Whether a payment may go to ``invoice``: open with something due; a written-off one too when
+    the payment names it."""
+    statuses = (*OPEN, InvoicePaymentStatus.UNCOLLECTIBLE) if named else OPEN
+    return invoice.status in COUNTED_STATUSES and invoice.payment_status in statuses and invoice.amount_due.amount > 0
+
+
+_LOCKED_FIELDS = (
+    "id",
+    "tenant_id",
+    "customer_id",
+    "currency",
+    "number",
+    "status",
+    "payment_status",
+    "issue_date",
+    "due_date",
+    "amount_due",
+)
 
 
 def _remainder(payment: Payment, left: Decimal, *, at: datetime, actor: Actor) -> None:
@@ -260,6 +291,8 @@ def customer_balance_move(
     return row
 
 
+_LOCK_SQL = "SELECT id FROM {invoice} WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE"
+
 _SETTLE_SQL = """
 WITH counted AS (
     SELECT
@@ -304,6 +337,9 @@ def invoices_settle(invoice_ids: Sequence[UUID], *, at: datetime) -> list[UUID]:
         return []
     sql = _SETTLE_SQL.format(invoice=Invoice._meta.db_table, allocation=PaymentAllocation._meta.db_table)
     with connection.cursor() as cursor:
+        # Locked first, in id order: an UPDATE that waited for another writer's lock would otherwise
+        # write what it computed from its own snapshot, before that writer's allocations.
+        cursor.execute(_LOCK_SQL.format(invoice=Invoice._meta.db_table), {"ids": ids})
         cursor.execute(sql, {"ids": ids, "at": at})
         rows = cursor.fetchall()
     return [row[0] for row in rows if row[2] == InvoicePaymentStatus.PAID and row[1] != InvoicePaymentStatus.PAID]
@@ -355,17 +391,37 @@ def refund_record(
     gateway_id: str = "",
     invoice: Invoice | None = None,
     gateway_refund: Callable[[Refund], str] | None = None,
+    fact: bool = False,
 ) -> Refund:
     """A refund of what ``payment`` still holds, taken back from its balance share first, then from
     its invoices (newest allocation first). With ``invoice``, taken back from that invoice only
     (a credit note refunded on a paid invoice).
+
+    Refused (``RefundNotPossible``) when part of it is no longer where the payment put it (its
+    balance share applied to later invoices), unless ``fact``: a refund already made (at Stripe) is
+    never refused; that part is taken back from the invoices the balance was applied to (newest
+    first), then, when nothing is left there, from the balance, which goes negative; an audit
+    entry ``payment.refund_taken_back`` marks it for review.
 
     ``gateway_refund`` gives the money back at the gateway and returns its refund id. It is called
     once every check has passed and the rows are locked, inside the transaction: a gateway that
     refuses rolls everything back; one that refunds while the commit then fails is reconciled by its
     ``charge.refunded`` event, recognised by that id."""
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().select_related("tenant", "customer").get(pk=payment.pk)
+        # The lock order: the customer, its invoices by id, then the payment.
+        customer = _customer_lock(payment.customer_id)
+        shares = payment_invoice_shares(payment_id=payment.pk, invoice_id=invoice.pk if invoice else None)
+        applied = _balance_applied(customer_id=customer.pk, currency=payment.currency) if fact else []
+        locked = {
+            x.pk
+            for x in Invoice.objects.select_for_update(of=("self",))
+            .filter(pk__in={s[0] for s in shares} | {a[0] for a in applied})
+            .only("id")
+            .order_by("pk")
+        }
+        payment = (
+            Payment.objects.select_for_update(of=("self",)).select_related("tenant", "customer").get(pk=payment.pk)
+        )
         if amount.currency.code != payment.currency:
             message = "The refund must be in the payment's currency, %s." % payment.currency
             raise PaymentCurrencyMismatch(message, errors=[FieldError("currency", "currency_mismatch", message)])
@@ -379,7 +435,6 @@ def refund_record(
                 payment.currency,
             )
             raise RefundExceedsPayment(message, errors=[FieldError("amount", "exceeds_payment", message)])
-        customer = Customer.objects.select_for_update().only("id", "balance").get(pk=payment.customer_id)
         refund = Refund.objects.create(
             tenant_id=payment.tenant_id,
             payment=payment,
@@ -389,7 +444,6 @@ def refund_record(
             gateway_id=gateway_id,
         )
         left = value
-        shares = payment_invoice_shares(payment_id=payment.pk, invoice_id=invoice.pk if invoice else None)
         if invoice is None:
             on_balance = Decimal(
                 BalanceTransaction.objects.filter(payment=payment).aggregate(s=Sum("amount"))["s"] or 0
@@ -411,13 +465,6 @@ def refund_record(
                 )
                 left -= take
         if left > 0 and shares:
-            locked = {
-                x.pk
-                for x in Invoice.objects.select_for_update(of=("self",))
-                .filter(pk__in=[s[0] for s in shares])
-                .only("id")
-                .order_by("pk")
-            }
             allocations = []
             for invoice_id, _, net in shares:
                 if invoice_id not in locked or left == 0:
@@ -437,12 +484,14 @@ def refund_record(
                 left -= take
             PaymentAllocation.objects.bulk_create(allocations)
             invoices_settle([a.invoice_id for a in allocations], at=at)
-        if left > 0:
+        if left > 0 and not fact:
             raise RefundNotPossible(
                 "%s %s of this payment is no longer where it was put (its credit balance share was applied "
                 "to later invoices): credit those invoices first."
                 % (round_minor(left, payment.currency), payment.currency)
             )
+        if left > 0:
+            _refund_taken_back(payment=payment, refund=refund, left=left, applied=applied, actor=actor, at=at)
         if gateway_refund is not None:
             refund.gateway_id = gateway_refund(refund)
             refund.save(update_fields=["gateway_id"])
@@ -462,3 +511,108 @@ def refund_record(
         )
         payment_refunded_emit(payment, refund, at=at)
     return refund
+
+
+def _balance_applied(*, customer_id: Any, currency: str) -> list[tuple[Any, Decimal]]:
+    """``(invoice_id, net)`` of the credit balance still applied to the customer's invoices in
+    ``currency``, newest application first."""
+    rows = (
+        PaymentAllocation.objects.filter(
+            invoice__customer_id=customer_id,
+            invoice__kind=InvoiceKind.INVOICE,
+            invoice__status__in=COUNTED_STATUSES,
+            source=AllocationSource.BALANCE,
+            currency=currency,
+        )
+        .order_by()
+        .values("invoice_id")
+        .annotate(net=Sum("amount"), last=Max("id"))
+        .order_by("-last")
+    )
+    return [(r["invoice_id"], r["net"]) for r in rows if r["net"] > 0]
+
+
+def _refund_taken_back(
+    *,
+    payment: Payment,
+    refund: Refund,
+    left: Decimal,
+    applied: Sequence[tuple[Any, Decimal]],
+    actor: Actor,
+    at: datetime,
+) -> None:
+    """The part of a refund already made that is no longer where the payment put it: its balance
+    share was applied to later invoices. The balance is taken back from those invoices (newest
+    first: they are due again), then the balance itself goes negative; flagged for review.
+
+    Each amount taken back from an invoice is two balance movements, +x (the application undone)
+    and −x (refunded, attributed to the payment), so the balance's total does not change and the
+    payment's share on the balance stays exact."""
+    currency = payment.currency
+    taken: dict[str, str] = {}
+    allocations = []
+    for invoice_id, net in applied:
+        if left == 0:
+            break
+        take = min(left, net)
+        undone = customer_balance_move(
+            customer_id=payment.customer_id,
+            tenant_id=payment.tenant_id,
+            currency=currency,
+            amount=take,
+            kind=BalanceKind.APPLIED,
+            invoice=Invoice(pk=invoice_id),
+            refund=refund,
+            description="Taken back for a refund made at the gateway",
+        )
+        allocations.append(
+            PaymentAllocation(
+                tenant_id=payment.tenant_id,
+                invoice_id=invoice_id,
+                source=AllocationSource.BALANCE,
+                balance_transaction=undone,
+                refund=refund,
+                currency=currency,
+                amount=-take,
+            )
+        )
+        customer_balance_move(
+            customer_id=payment.customer_id,
+            tenant_id=payment.tenant_id,
+            currency=currency,
+            amount=-take,
+            kind=BalanceKind.REFUND,
+            payment=payment,
+            refund=refund,
+            description=refund.reason,
+        )
+        taken[str(invoice_id)] = str(round_minor(take, currency))
+        left -= take
+    PaymentAllocation.objects.bulk_create(allocations)
+    invoices_settle([a.invoice_id for a in allocations], at=at)
+    if left > 0:
+        customer_balance_move(
+            customer_id=payment.customer_id,
+            tenant_id=payment.tenant_id,
+            currency=currency,
+            amount=-left,
+            kind=BalanceKind.REFUND,
+            payment=payment,
+            refund=refund,
+            description=refund.reason,
+        )
+    audit_record(
+        tenant=payment.tenant,
+        actor=actor,
+        action="payment.refund_taken_back",
+        object_type="payment",
+        object_id=str(payment.pk),
+        at=at,
+        after={
+            "review": True,
+            "refund": str(refund.pk),
+            "currency": currency,
+            "taken_back_from_invoices": taken,
+            "balance_debited": str(round_minor(left, currency)),
+        },
+    )

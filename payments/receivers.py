@@ -143,7 +143,10 @@ def credit_note_settle(*, note: Invoice, invoice: Invoice, at: datetime) -> None
 
     Paid 120.00 of 120.00, credited 50.00: 0.00 was due, so 50.00 goes back and amount_paid becomes
     120.00 − 50.00 = 70.00; amount_due = max(0, 120.00 − 50.00 − 70.00) = 0.00."""
-    invoice = Invoice.objects.select_related("tenant").get(pk=invoice.pk)  # locked by the caller
+    # Locked in the ledger's order (the customer, then the invoice): already held by a caller that
+    # finalizes the note in its transaction, and read again as committed.
+    Customer.objects.select_for_update().only("id").get(pk=invoice.customer_id)
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=invoice.pk)
     currency = invoice.currency
     credited_before = (
         Invoice.objects.filter(credited_invoice=invoice, status__in=("finalized", "paid"))

@@ -118,7 +118,8 @@ def _payment_for_invoice(tenant: Tenant, intent: dict[str, Any], invoice_id: str
 
 
 def _charge_refunded(tenant: Tenant, charge: dict[str, Any], at: datetime) -> None:
-    """Refunds made at Stripe (its dashboard), each recorded once by its ``re_…`` id."""
+    """Refunds made at Stripe (its dashboard), each recorded once by its ``re_…`` id. The money is
+    back with the customer already: the ledger records it as a fact and never refuses it."""
     payment = Payment.objects.filter(
         tenant=tenant, gateway=Gateway.STRIPE, gateway_id=charge.get("payment_intent") or ""
     ).first()
@@ -139,6 +140,7 @@ def _charge_refunded(tenant: Tenant, charge: dict[str, Any], at: datetime) -> No
             actor=ACTOR,
             at=at,
             gateway_id=refund["id"],
+            fact=True,
         )
 
 
@@ -160,27 +162,31 @@ def _checkout_completed(tenant: Tenant, session: dict[str, Any], at: datetime) -
 
 def gateway_event_apply(*, event_pk: int, at: datetime) -> GatewayEvent:
     """Apply a stored event once: an applied one is left alone, and each handler is idempotent
-    (payments and refunds are unique by their Stripe ids). A failure is kept in ``error`` and
-    raised, so that Celery, then the sweep, try again."""
-    with transaction.atomic():
-        event = GatewayEvent.objects.select_for_update().select_related("tenant").get(pk=event_pk)
-        if event.processed_at is not None:
-            return event
-        obj: dict[str, Any] = ((event.payload or {}).get("data") or {}).get("object") or {}
-        try:
-            with transaction.atomic():
-                if event.type.startswith("payment_intent.") and event.type in HANDLED_TYPES:
-                    _payment_intent(event.tenant, obj, at)
-                elif event.type == "charge.refunded":
-                    _charge_refunded(event.tenant, obj, at)
-                elif event.type == "checkout.session.completed":
-                    _checkout_completed(event.tenant, obj, at)
-        except Exception as exc:
-            GatewayEvent.objects.filter(pk=event.pk).update(error="%s: %s" % (exc.__class__.__name__, exc))
-            raise
-        event.processed_at = at
-        event.error = ""
-        event.save(update_fields=["processed_at", "error"])
+    (payments and refunds are unique by their Stripe ids). A failure rolls back what the event did,
+    then is kept in ``error`` in a transaction of its own, and raised, so that Celery, then the
+    sweep, try again."""
+    try:
+        with transaction.atomic():
+            event = GatewayEvent.objects.select_for_update().select_related("tenant").get(pk=event_pk)
+            if event.processed_at is not None:
+                return event
+            obj: dict[str, Any] = ((event.payload or {}).get("data") or {}).get("object") or {}
+            if event.type.startswith("payment_intent.") and event.type in HANDLED_TYPES:
+                _payment_intent(event.tenant, obj, at)
+            elif event.type == "charge.refunded":
+                _charge_refunded(event.tenant, obj, at)
+            elif event.type == "checkout.session.completed":
+                _checkout_completed(event.tenant, obj, at)
+            event.processed_at = at
+            event.error = ""
+            event.save(update_fields=["processed_at", "error"])
+    except Exception as exc:
+        # After the rollback: written inside the failed transaction, the error would be lost with it.
+        with transaction.atomic():
+            GatewayEvent.objects.filter(pk=event_pk, processed_at__isnull=True).update(
+                error=("%s: %s" % (exc.__class__.__name__, exc))[:2000]
+            )
+        raise
     return event
 
 

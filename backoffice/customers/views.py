@@ -14,6 +14,7 @@ from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, curre
 from backoffice.customers.forms import CustomerEditForm, CustomerForm
 from backoffice.pages import page_of
 from billing_platform.errors import DomainError, InvalidInput
+from customers.errors import CustomerCurrencyLocked
 from customers.models import Collection, Customer
 from customers.selectors import customer_get, customer_list
 from customers.services import customer_create, customer_update
@@ -98,7 +99,7 @@ def customer_edit(request: HttpRequest, external_id: str) -> HttpResponse:
                 external_id=external_id,
                 changes=changes,
             )
-        except InvalidInput as exc:
+        except (InvalidInput, CustomerCurrencyLocked) as exc:
             form.apply_domain_errors(exc)
         else:
             messages.success(request, _("Customer updated."))

@@ -321,3 +321,18 @@ def test_a_customer_without_an_address_says_so(client: Client, tenant: Tenant, m
     body = html(client.get("/app/customers/berlin/", HTTP_ACCEPT_LANGUAGE="fr"))
 
     assert '<dt>Adresse postale</dt><dd><span class="tp-muted">aucune pour l\'instant</span><br>Allemagne (DE)' in body
+
+
+def test_editing_the_currency_of_a_customer_with_a_balance_is_refused_on_the_form(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    customer = add_customer(tenant, "dupont", "Transports Dupont", "compta@dupont.test")
+    Customer.objects.filter(pk=customer.pk).update(balance="30.00")  # 30.00 EUR of credit
+    logged_in(client, make_staff(tenant, role=Role.FINANCE_ADMIN, email="fa@acme.test"))
+
+    response = client.post("/app/customers/dupont/edit/", form_data(customer, currency="USD"))
+
+    assert response.status_code == 200
+    assert "a credit balance of 30.00 EUR" in html(response)
+    customer.refresh_from_db()
+    assert customer.currency == "EUR"

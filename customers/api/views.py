@@ -298,7 +298,7 @@ class CustomerDetailApi(APIView):
     @extend_schema(
         operation_id="customers_update",
         request=PatchSerializer,
-        responses={200: CustomerOutputSerializer, **problems(400, 404, 422)},
+        responses={200: CustomerOutputSerializer, **problems(400, 404, 409, 422)},
     )
     def patch(self, request: Request, external_id: str) -> Response:
         serializer = self.PatchSerializer(data=request.data, partial=True)

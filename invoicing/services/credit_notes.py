@@ -15,6 +15,7 @@ from billing_platform.money import round_minor
 from billing_platform.periods import Period, local_date
 from catalog.taxes import LineTax, Taxable, taxes_for
 from catalog.vat import rated_vat_category
+from customers.models import Customer
 from invoicing.einvoice import einvoice_check
 from invoicing.errors import InvalidCreditNote
 from invoicing.lines import DraftLine, LineType
@@ -32,6 +33,9 @@ def credit_note_create(
     (``[{"line": id, "amount": "10.00"}]``), never more than what is left to credit on a line."""
     reason_check(reason)
     with transaction.atomic():
+        # The customer, then the invoice (the ledger's lock order): both stay locked until the note
+        # is finalized and settled on the invoice, so a payment arriving meanwhile waits for it.
+        Customer.objects.select_for_update().only("id").get(pk=invoice.customer_id)
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         invoice_action_check(invoice, "credit")
         wanted = _credited_lines(invoice, lines)
@@ -96,7 +100,7 @@ def credit_note_create(
         invoice_taxes_write({note: taxes})
         invoice.amount_due = max(invoice.amount_due - note.total, Money(0, invoice.currency))
         invoice.save(update_fields=["amount_due"])
-    return invoice_finalize(invoice=note, actor=actor, at=at)
+        return invoice_finalize(invoice=note, actor=actor, at=at)
 
 
 def _credited_lines(invoice: Invoice, lines: Sequence[dict[str, Any]] | None) -> list[tuple[InvoiceLine, Decimal]]:

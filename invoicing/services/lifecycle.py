@@ -10,7 +10,7 @@ from django.db import transaction
 from djmoney.money import Money
 
 from billing_platform.errors import FieldError, invalid
-from customers.models import Collection
+from customers.models import Collection, Customer
 from invoicing.einvoice import (
     einvoice_applies,
     einvoice_check,
@@ -18,7 +18,7 @@ from invoicing.einvoice import (
     invoice_vat_categories,
     invoices_vat_categories,
 )
-from invoicing.errors import InvalidInvoiceTransition
+from invoicing.errors import InvalidInvoiceTransition, InvoicePaymentInProgress
 from invoicing.events import invoice_voided_emit, invoices_finalized_emit
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoicePaymentStatus, InvoiceStatus, InvoicingSettings
 from invoicing.policies import INVOICE_TRANSITIONS, TRANSITION_ACTIONS, invoice_actions
@@ -196,13 +196,26 @@ def _finalized(invoices: Sequence[Invoice], *, actor: Actor, at: datetime) -> No
         transaction.on_commit(partial(invoice_render_task.delay, str(invoice.pk), tenant_id=str(invoice.tenant_id)))
 
 
+# Payment attempts whose outcome is not known yet (payments.models.OPEN_ATTEMPT_STATUSES; invoicing
+# sits below payments and reads them through the reverse relation only).
+OPEN_ATTEMPT_STATUSES = ("created", "processing", "unknown")
+
+
 def invoice_void(*, invoice: Invoice, actor: Actor, at: datetime, reason: str = "") -> Invoice:
     reason_check(reason)
     with transaction.atomic():
+        # The customer, then the invoice: the order payments lock them in (its balance may change).
+        Customer.objects.select_for_update().only("id").get(pk=invoice.customer_id)
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         invoice_action_check(invoice, "void")
         if invoice.credit_notes.exclude(status=ST.VOID).exists():
             raise InvalidInvoiceTransition("An invoice with credit notes cannot be voided.")
+        # A charge sent (or about to be) may still take the money: its outcome comes first.
+        if invoice.payment_attempts.filter(status__in=OPEN_ATTEMPT_STATUSES).exists():
+            raise InvoicePaymentInProgress(
+                "A payment of this invoice is in progress: it cannot be voided until the payment "
+                "succeeds or fails (try again in a few minutes)."
+            )
         invoice.status, invoice.voided_at, invoice.amount_due = ST.VOID, at, Money(0, invoice.currency)
         invoice.reason = reason
         invoice.save(update_fields=["status", "voided_at", "amount_due", "reason"])

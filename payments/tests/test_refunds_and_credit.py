@@ -182,3 +182,23 @@ def test_two_payments_racing_on_one_invoice_never_pay_it_twice(tenant: Tenant, m
     ]
     assert _balance(customer) == Decimal("80.00")  # 200.00 − 120.00
     assert WebhookEvent.objects.filter(type="invoice.paid").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_written_off_invoice_named_by_a_payment_is_paid(tenant: Tenant) -> None:
+    # given: two invoices of 120.00 (100.00 + 20 % VAT), the older written off by dunning
+    customer = payer(tenant)
+    written_off = invoice_of(customer, "100.00", on=date(2026, 2, 1))
+    newer = invoice_of(customer, "100.00", on=date(2026, 4, 1))
+    Invoice.objects.filter(pk=written_off.pk).update(payment_status="uncollectible")
+    # when: the customer pays it late, naming it
+    pay(customer, "120.00", invoice=written_off)
+    # then: the money recovered settles it, not the newer invoice
+    assert _state(written_off) == ("paid", "120.0000", "0.0000")
+    assert _state(newer) == ("unpaid", "0.0000", "120.0000")
+    # and a payment naming no invoice does not go to a written-off one: it pays the open one
+    other = invoice_of(customer, "50.00", on=date(2026, 1, 1))  # 60.00, older than both
+    Invoice.objects.filter(pk=other.pk).update(payment_status="uncollectible")
+    pay(customer, "60.00")
+    assert _state(other) == ("uncollectible", "0.0000", "60.0000")
+    assert _state(newer) == ("partially_paid", "60.0000", "60.0000")

@@ -199,3 +199,30 @@ def test_only_post_is_allowed_whoever_calls(stripe_tenant: Tenant, make_client: 
     for client in (APIClient(), make_client(stripe_tenant)):
         response = client.generic(method.upper(), f"/api/v1/webhooks/stripe?tenant={stripe_tenant.slug}")
         assert response.status_code == 405, (method, response.content)
+
+
+def test_a_failed_event_keeps_its_error_once_its_work_is_rolled_back(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments import stripe_webhooks
+
+    # given: a stored charge.refunded event whose handling fails
+    event = GatewayEvent.objects.create(
+        tenant=tenant,
+        gateway="stripe",
+        event_id="evt_fails",
+        type="charge.refunded",
+        payload={"id": "evt_fails", "type": "charge.refunded", "data": {"object": {"id": "ch_1"}}},
+    )
+
+    def fail(tenant: Tenant, charge: dict[str, Any], at: Any) -> None:
+        GatewayEvent.objects.filter(pk=event.pk).update(type="changed by the failed work")
+        raise RuntimeError("Stripe said no")
+
+    monkeypatch.setattr(stripe_webhooks, "_charge_refunded", fail)
+    # when: it is applied
+    with pytest.raises(RuntimeError, match="Stripe said no"):
+        stripe_webhooks.gateway_event_apply(event_pk=event.pk, at=timezone.now())
+    # then: what it did is rolled back, its error is kept, and it is still to apply
+    event.refresh_from_db()
+    assert (event.type, event.error, event.processed_at) == ("charge.refunded", "RuntimeError: Stripe said no", None)
