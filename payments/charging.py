@@ -212,12 +212,46 @@ def attempt_open(*, invoice_id: UUID, trigger: str, at: datetime) -> PaymentAtte
             raise AttemptInProgress("A payment attempt is already in progress for this invoice.") from exc
 
 
+def _attempt_stale_close(attempt: PaymentAttempt, *, at: datetime) -> PaymentAttempt | None:
+    """Pitfall #6: the attempt's amount was fixed when it was opened, and the invoice may have been
+    paid since (a transfer recorded while the send waited in Celery). With the invoice locked, then
+    the attempt (the ledger's lock order), an attempt whose invoice is no longer finalized and open
+    with at least the attempt's amount due is closed as failed (``stale``) and never sent. Returns
+    the closed (or no longer ``created``) attempt, or None when it may be sent."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().select_related("customer", "tenant").get(pk=attempt.invoice_id)
+        locked = PaymentAttempt.objects.select_for_update().select_related("tenant").get(pk=attempt.pk)
+        locked.invoice = invoice
+        if locked.status != AttemptStatus.CREATED:
+            return locked
+        still_due = (
+            invoice.kind == InvoiceKind.INVOICE
+            and invoice.status == InvoiceStatus.FINALIZED
+            and invoice.payment_status in (InvoicePaymentStatus.UNPAID, InvoicePaymentStatus.PARTIALLY_PAID)
+            and invoice.currency == locked.currency
+            and invoice.amount_due.amount >= locked.amount.amount
+        )
+        if still_due:
+            return None
+        _mark_failed(
+            locked,
+            code="stale",
+            message="The invoice changed before this payment was sent (%s, %s due): nothing was charged."
+            % (invoice.payment_status, invoice.amount_due),
+            at=at,
+        )
+        return locked
+
+
 def attempt_send(*, attempt_id: UUID | str, at: datetime) -> PaymentAttempt:
     """Step 2: the PaymentIntent, then its outcome. Only a committed ``created`` attempt is sent,
     and only within ``SEND_DEADLINE`` of its creation."""
     attempt = PaymentAttempt.objects.select_related("invoice__customer", "tenant").get(pk=attempt_id)
     if attempt.status != AttemptStatus.CREATED or at - attempt.created_at > SEND_DEADLINE:
         return attempt
+    stale = _attempt_stale_close(attempt, at=at)
+    if stale is not None:
+        return stale
     client = stripe_client(tenant=attempt.tenant)
     gateway_customer = GatewayCustomer.objects.get(customer_id=attempt.invoice.customer_id)
     intent: dict[str, Any] | None = None

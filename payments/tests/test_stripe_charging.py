@@ -258,3 +258,67 @@ def test_a_card_payment_is_refunded_through_stripe(
         Money("100.00", "EUR"),
         Money("20.00", "EUR"),
     )
+
+
+def test_an_attempt_whose_invoice_was_paid_meanwhile_is_not_sent(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, ledger_calls: LedgerCalls
+) -> None:
+    """Pitfall #6: the attempt is opened for 120.00; a transfer of 120.00 is recorded before the
+    worker sends it; the card is not charged on top."""
+    from payments import ledger
+    from payments.charging import attempt_send
+
+    invoice = make_card_invoice()
+    attempt = attempt_open(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert (attempt.status, attempt.amount) == (AttemptStatus.CREATED, Money("120.00", "EUR"))
+    ledger.payment_record(
+        customer=invoice.customer,
+        amount=Money("120.00", "EUR"),
+        method="bank_transfer",
+        received_at=timezone.now(),
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        invoice=invoice,
+    )
+    # when: the worker sends the attempt
+    sent = attempt_send(attempt_id=attempt.pk, at=timezone.now())
+    # then: closed as stale, no PaymentIntent at Stripe, the invoice paid once (by the transfer)
+    assert (sent.status, sent.failure_code, sent.gateway_id) == (AttemptStatus.FAILED, "stale", "")
+    assert [(a.status, a.failure_code) for a in attempts(invoice)] == [(AttemptStatus.FAILED, "stale")]
+    assert intents_of(stripe_api, invoice.customer) == []
+    assert [c["method"] for c in ledger_calls.payments] == ["bank_transfer"]
+    invoice.refresh_from_db()
+    assert (invoice.payment_status, invoice.amount_paid, invoice.amount_due) == (
+        InvoicePaymentStatus.PAID,
+        Money("120.00", "EUR"),
+        Money("0.00", "EUR"),
+    )
+
+
+def test_an_attempt_whose_invoice_was_partly_paid_meanwhile_is_not_sent(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient
+) -> None:
+    """20.00 of the 120.00 is paid by transfer meanwhile: 100.00 is due, less than the attempt's
+    120.00, so charging 120.00 would take 20.00 too much."""
+    from payments import ledger
+    from payments.charging import attempt_send
+
+    invoice = make_card_invoice()
+    attempt = attempt_open(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    ledger.payment_record(
+        customer=invoice.customer,
+        amount=Money("20.00", "EUR"),
+        method="bank_transfer",
+        received_at=timezone.now(),
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        invoice=invoice,
+    )
+    sent = attempt_send(attempt_id=attempt.pk, at=timezone.now())
+    assert (sent.status, sent.failure_code) == (AttemptStatus.FAILED, "stale")
+    assert intents_of(stripe_api, invoice.customer) == []
+    # and a new attempt charges the 100.00 left: 120.00 - 20.00
+    again = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert (again.number, again.status, again.amount) == (2, AttemptStatus.SUCCEEDED, Money("100.00", "EUR"))
+    [intent] = intents_of(stripe_api, invoice.customer)
+    assert intent.amount == 10000
