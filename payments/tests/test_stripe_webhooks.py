@@ -191,3 +191,33 @@ def test_a_payment_method_is_attached_through_the_api(
     )
     assert bad.status_code == 422
     assert bad.json()["code"] == "payment_method_invalid"
+
+
+def test_a_payment_intent_event_locks_the_invoice_before_its_attempt(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient
+) -> None:
+    """The lock order of every path (customer, invoices, attempts, payment): a charge sending its
+    attempt locks the invoice then the attempt, so the event must not hold the attempt while it
+    waits for the invoice (a deadlock)."""
+    import re
+
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from payments.stripe_webhooks import _payment_intent
+
+    invoice = make_card_invoice()
+    attempt = attempt_open(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    intent = _intent_taken_outside(stripe_api, attempt)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        _payment_intent(invoice.tenant, intent, timezone.now())
+    locked = [
+        re.search(r'FROM "(\w+)"', q["sql"]).group(1)  # type: ignore[union-attr]
+        for q in queries.captured_queries
+        if "FOR UPDATE" in q["sql"]
+    ]
+    # the first row locked is the invoice; the attempt only after it
+    assert locked[0] == "invoicing_invoice"
+    assert "payments_paymentattempt" in locked
+    assert locked.index("payments_paymentattempt") > locked.index("invoicing_invoice")
+    assert PaymentAttempt.objects.get(pk=attempt.pk).status == AttemptStatus.SUCCEEDED
