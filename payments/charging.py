@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import stripe
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from djmoney.money import Money
@@ -51,6 +52,18 @@ _IN_FLIGHT = {"processing", "requires_action", "requires_confirmation", "require
 
 class AttemptOutcomeUnknown(Conflict):
     code = "attempt_outcome_unknown"
+
+
+def unknown_window() -> timedelta:
+    """How long an ``unknown`` attempt that Stripe does not list stays ``unknown``.
+
+    Not finding the PaymentIntent proves nothing at first: a request that timed out on our side may
+    still be queued in a proxy, retried by the network or being processed at Stripe, and an intent
+    shows in the customer's list only once created. Closing the attempt then and opening a new one
+    could charge twice (pitfall #7). Past the window (settings.PAYMENT_ATTEMPT_UNKNOWN_WINDOW_SECONDS,
+    an hour by default: far longer than any request can stay in flight, the client's own timeout
+    being ``STRIPE_TIMEOUT_SECONDS``) a PaymentIntent still not found was never created."""
+    return timedelta(seconds=settings.PAYMENT_ATTEMPT_UNKNOWN_WINDOW_SECONDS)
 
 
 def _mark_failed(attempt: PaymentAttempt, *, code: str, message: str, at: datetime) -> None:
@@ -146,9 +159,11 @@ def _intent_find(client: stripe.StripeClient, attempt: PaymentAttempt) -> dict[s
 
 
 def attempt_reconcile(attempt: PaymentAttempt, *, at: datetime, client: stripe.StripeClient | None = None) -> None:
-    """Ask Stripe what became of an open attempt (the caller holds the invoice's lock). An
-    ``unknown`` attempt, or a ``created`` one never sent, that Stripe has no PaymentIntent for took
-    no money and is closed as failed. Raises ``AttemptOutcomeUnknown`` when Stripe cannot answer."""
+    """Ask Stripe what became of an open attempt (the caller holds the invoice's lock). A
+    ``created`` attempt never sent that Stripe has no PaymentIntent for took no money and is closed
+    as failed; an ``unknown`` one only once it is older than ``unknown_window()``, since until then
+    its request may still be on its way. Raises ``AttemptOutcomeUnknown`` when Stripe cannot
+    answer."""
     try:
         intent = _intent_find(client or stripe_client(tenant=attempt.tenant), attempt)
     except stripe.StripeError as exc:
@@ -158,7 +173,7 @@ def attempt_reconcile(attempt: PaymentAttempt, *, at: datetime, client: stripe.S
         ) from exc
     if intent is not None:
         intent_apply(attempt, intent, at=at)
-    elif attempt.status == AttemptStatus.UNKNOWN:
+    elif attempt.status == AttemptStatus.UNKNOWN and at - attempt.created_at > unknown_window():
         _mark_failed(attempt, code="not_created", message="Stripe never created this payment.", at=at)
     elif attempt.status == AttemptStatus.CREATED and at - attempt.created_at > STALE_AFTER:
         _mark_failed(attempt, code="not_sent", message="This attempt was never sent to Stripe.", at=at)
@@ -179,6 +194,12 @@ def attempt_open(*, invoice_id: UUID, trigger: str, at: datetime) -> PaymentAtte
                 attempt_reconcile(attempt, at=at, client=client)
             if attempt.status == AttemptStatus.SUCCEEDED:
                 return attempt
+            if attempt.status == AttemptStatus.UNKNOWN:
+                raise AttemptOutcomeUnknown(
+                    "The outcome of payment attempt %d is not known yet (Stripe does not show it): nothing "
+                    "is charged until it is, or until %s when it is taken as never made."
+                    % (attempt.number, (attempt.created_at + unknown_window()).isoformat(timespec="minutes"))
+                )
             if attempt.status in OPEN_ATTEMPT_STATUSES:
                 raise AttemptInProgress("A payment attempt is already in progress for this invoice.")
         invoice.refresh_from_db()

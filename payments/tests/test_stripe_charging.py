@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import stripe
+import time_machine
 from django.db import connection
 from django.utils import timezone
 from djmoney.money import Money
@@ -188,9 +189,11 @@ def _unreachable(self: Any, method: str, url: str, headers: Any, post_data: Any 
     raise stripe.APIConnectionError("Connection refused")
 
 
-def test_an_unknown_attempt_that_stripe_never_created_is_closed_and_a_new_one_made(
+def test_an_unknown_attempt_that_stripe_does_not_show_stays_unknown_for_an_hour(
     make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Pitfall #7: a PaymentIntent not listed yet may still be on its way; a new attempt is refused
+    until the window (3600 s by default) has passed, then the first is taken as never made."""
     invoice = make_card_invoice()
     original = RequestsClient.request
 
@@ -199,12 +202,22 @@ def test_an_unknown_attempt_that_stripe_never_created_is_closed_and_a_new_one_ma
             raise stripe.APIConnectionError("Connection reset")
         return original(self, method, url, headers, post_data)
 
+    start = timezone.now()
     monkeypatch.setattr(RequestsClient, "request", never_arrives)
-    first = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    with time_machine.travel(start, tick=False):
+        first = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
     assert first.status == AttemptStatus.UNKNOWN
     monkeypatch.setattr(RequestsClient, "request", original)
-    second = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
-    # the first is failed (nothing at Stripe), the second paid: one PaymentIntent in all
+    # when: charged again 5 minutes later; Stripe shows no PaymentIntent for the attempt
+    with time_machine.travel(start + timedelta(minutes=5), tick=False), pytest.raises(AttemptOutcomeUnknown):
+        invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    # then: still unknown, nothing new made
+    assert [(a.number, a.status, a.failure_code) for a in attempts(invoice)] == [(1, AttemptStatus.UNKNOWN, "")]
+    assert intents_of(stripe_api, invoice.customer) == []
+    # when: 61 minutes after, past the 60-minute window
+    with time_machine.travel(start + timedelta(minutes=61), tick=False):
+        second = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    # then: the first is failed (never created), the second paid: one PaymentIntent in all
     assert [(a.number, a.status, a.failure_code) for a in attempts(invoice)] == [
         (1, AttemptStatus.FAILED, "not_created"),
         (2, AttemptStatus.SUCCEEDED, ""),
