@@ -307,7 +307,10 @@ def attempt_send(*, attempt_id: UUID | str, at: datetime) -> PaymentAttempt:
     except (stripe.APIConnectionError, stripe.APIError) as exc:
         # A timeout, a dropped connection or Stripe's own error: the PaymentIntent may exist.
         outcome = (AttemptStatus.UNKNOWN, "", "Stripe did not answer (%s)." % exc.__class__.__name__)
-    except stripe.StripeError as exc:  # refused before anything was created (a bad key, a bad request)
+    except (stripe.AuthenticationError, stripe.PermissionError):  # refused before anything was created
+        message = "The tenant's Stripe keys are refused: check the secret key in Settings, Payments."
+        outcome = (AttemptStatus.FAILED, "stripe_keys_invalid", message)
+    except stripe.StripeError as exc:  # refused before anything was created (a bad request, too many requests)
         outcome = (AttemptStatus.FAILED, str(exc.code or exc.__class__.__name__), exc.user_message or str(exc))
     with transaction.atomic():
         attempt = (

@@ -335,3 +335,17 @@ def test_an_attempt_whose_invoice_was_partly_paid_meanwhile_is_not_sent(
     assert (again.number, again.status, again.amount) == (2, AttemptStatus.SUCCEEDED, Money("100.00", "EUR"))
     [intent] = intents_of(stripe_api, invoice.customer)
     assert intent.amount == 10000
+
+
+def test_a_charge_refused_for_the_tenants_keys_fails_the_attempt_and_says_so(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoice = make_card_invoice()
+
+    def refused(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        raise stripe.AuthenticationError("Invalid API Key provided: sk_test_****ipod")
+
+    monkeypatch.setattr(RequestsClient, "request", refused)
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert (attempt.status, attempt.failure_code) == (AttemptStatus.FAILED, "stripe_keys_invalid")
+    assert "Stripe keys are refused" in attempt.failure_message

@@ -221,3 +221,40 @@ def test_a_payment_intent_event_locks_the_invoice_before_its_attempt(
     assert "payments_paymentattempt" in locked
     assert locked.index("payments_paymentattempt") > locked.index("invoicing_invoice")
     assert PaymentAttempt.objects.get(pk=attempt.pk).status == AttemptStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (stripe.AuthenticationError("Invalid API Key provided: sk_test_****ipod"), 422, "stripe_keys_invalid"),
+        (stripe.PermissionError("The provided key does not have access to this resource."), 422, "stripe_keys_invalid"),
+        (stripe.APIError("An unknown error occurred"), 502, "stripe_unavailable"),
+        (stripe.RateLimitError("Too many requests"), 502, "stripe_unavailable"),
+        (stripe.APIConnectionError("Connection refused"), 502, "stripe_unavailable"),
+    ],
+)
+def test_stripe_refusing_the_keys_or_failing_is_a_clear_problem_not_a_500(
+    card_customer: Any,
+    stripe_api: stripe.StripeClient,
+    make_client: Callable[..., APIClient],
+    monkeypatch: pytest.MonkeyPatch,
+    error: stripe.StripeError,
+    status: int,
+    code: str,
+) -> None:
+    from stripe._http_client import RequestsClient
+
+    api = make_client(card_customer.tenant, ApiKeyScope.FULL)
+    method = card(stripe_api)
+
+    def refused(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        raise error
+
+    monkeypatch.setattr(RequestsClient, "request", refused)
+    response = api.post(
+        "/api/v1/customers/%s/payment_method" % card_customer.external_id, {"payment_method": method}, format="json"
+    )
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    assert not GatewayCustomer.objects.filter(customer=card_customer).exists()
