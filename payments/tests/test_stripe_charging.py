@@ -349,3 +349,132 @@ def test_a_charge_refused_for_the_tenants_keys_fails_the_attempt_and_says_so(
     attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
     assert (attempt.status, attempt.failure_code) == (AttemptStatus.FAILED, "stripe_keys_invalid")
     assert "Stripe keys are refused" in attempt.failure_message
+
+
+def _refund_times_out(original: Any) -> Any:
+    """Stripe makes the refund, the answer is lost on the way back."""
+
+    def times_out(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        answer = original(self, method, url, headers, post_data)
+        if method == "post" and url.endswith("/v1/refunds"):
+            raise stripe.APIConnectionError("Request timed out")
+        return answer
+
+    return times_out
+
+
+def test_a_refund_that_timed_out_then_retried_refunds_once(
+    make_card_invoice: Callable[..., Invoice],
+    stripe_api: stripe.StripeClient,
+    make_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from payments.models import Refund
+    from tenancy.models import ApiKeyScope
+
+    invoice = make_card_invoice()
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert attempt.payment is not None
+    api = make_client(invoice.tenant, ApiKeyScope.FULL)
+    url = "/api/v1/payments/%s/refunds" % attempt.payment.pk
+    body = {"amount": "20.00", "reason": "goodwill"}
+    original = RequestsClient.request
+    # when: the refund of 20.00 times out once Stripe made it
+    monkeypatch.setattr(RequestsClient, "request", _refund_times_out(original))
+    first = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="refund-goodwill-1")
+    # then: a clear 502, nothing recorded, though Stripe did refund
+    assert first.status_code == 502, first.content
+    assert first.json()["code"] == "stripe_unavailable"
+    assert not Refund.objects.filter(payment=attempt.payment).exists()
+    [made] = stripe_api.v1.refunds.list(params={"payment_intent": attempt.gateway_id}).data
+    assert made.amount == 2000
+    # when: the client retries with the same key, Stripe answering again
+    monkeypatch.setattr(RequestsClient, "request", original)
+    retry = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="refund-goodwill-1")
+    # then: the refund Stripe made is recorded, none made again: 2000 cents refunded in all
+    assert retry.status_code == 201, retry.content
+    assert [r.id for r in stripe_api.v1.refunds.list(params={"payment_intent": attempt.gateway_id}).data] == [made.id]
+    [refund] = Refund.objects.filter(payment=attempt.payment)
+    assert (refund.gateway_id, refund.amount) == (made.id, Money("20.00", "EUR"))
+    payment = Payment.objects.get(pk=attempt.payment.pk)
+    assert payment.amount_refunded == Money("20.00", "EUR")
+
+
+def test_a_refund_that_timed_out_and_was_recorded_by_its_event_is_not_made_again(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments import ledger
+    from payments.gateway_errors import StripeUnavailable
+
+    invoice = make_card_invoice()
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert attempt.payment is not None
+    original = RequestsClient.request
+    monkeypatch.setattr(RequestsClient, "request", _refund_times_out(original))
+    refund_args: dict[str, Any] = {
+        "amount": Money("120.00", "EUR"),
+        "reason": "cancelled",
+        "actor": Actor.system("tests"),
+        "request_key": "refund-all-1",
+    }
+    with pytest.raises(StripeUnavailable):
+        payment_refund(payment=attempt.payment, at=timezone.now(), **refund_args)
+    monkeypatch.setattr(RequestsClient, "request", original)
+    [made] = stripe_api.v1.refunds.list(params={"payment_intent": attempt.gateway_id}).data
+    # given: its charge.refunded event recorded it by its id (the whole 120.00)
+    recorded = ledger.refund_record(
+        payment=attempt.payment,
+        amount=Money("120.00", "EUR"),
+        reason="Refunded at Stripe",
+        actor=Actor.system("stripe"),
+        at=timezone.now(),
+        gateway_id=made.id,
+    )
+    # when: the request is retried with the same key
+    again = payment_refund(payment=attempt.payment, at=timezone.now(), **refund_args)
+    # then: answered with the recorded refund; nothing refunded again, nothing recorded twice
+    assert again.pk == recorded.pk
+    assert len(stripe_api.v1.refunds.list(params={"payment_intent": attempt.gateway_id}).data) == 1
+    payment = Payment.objects.get(pk=attempt.payment.pk)
+    assert (payment.status, payment.amount_refunded) == ("refunded", Money("120.00", "EUR"))
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (stripe.AuthenticationError("Invalid API Key provided"), 422, "stripe_keys_invalid"),
+        (
+            stripe.IdempotencyError("Keys for idempotent requests can only be used with the same parameters"),
+            409,
+            "stripe_request_conflict",
+        ),
+        (stripe.APIError("An unknown error occurred"), 502, "stripe_unavailable"),
+    ],
+)
+def test_a_refund_stripe_refuses_is_a_clear_problem_not_a_500(
+    make_card_invoice: Callable[..., Invoice],
+    make_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    error: stripe.StripeError,
+    status: int,
+    code: str,
+) -> None:
+    from tenancy.models import ApiKeyScope
+
+    invoice = make_card_invoice()
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert attempt.payment is not None
+    original = RequestsClient.request
+
+    def refused(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        if method == "post" and url.endswith("/v1/refunds"):
+            raise error
+        return original(self, method, url, headers, post_data)
+
+    monkeypatch.setattr(RequestsClient, "request", refused)
+    response = make_client(invoice.tenant, ApiKeyScope.FULL).post(
+        "/api/v1/payments/%s/refunds" % attempt.payment.pk, {"amount": "20.00", "reason": "goodwill"}, format="json"
+    )
+    assert response.status_code == status, response.content
+    assert response.json()["code"] == code
+    assert Payment.objects.get(pk=attempt.payment.pk).amount_refunded == Money("0.00", "EUR")
