@@ -24,7 +24,8 @@ from django.db.models import Max
 from djmoney.money import Money
 
 from billing_platform.errors import Conflict
-from customers.models import Customer
+from billing_platform.periods import local_date, local_midnight
+from customers.models import Collection, Customer
 from invoicing.models import Invoice, InvoiceKind, InvoicePaymentStatus, InvoiceStatus
 from payments import ledger
 from payments.charging_events import attempt_failed_events
@@ -39,6 +40,7 @@ from payments.models import (
     PaymentAttempt,
     PaymentMethod,
 )
+from payments.policies import policies_load
 from tenancy.actors import Actor
 
 ACTOR = Actor.system("stripe")
@@ -66,11 +68,35 @@ def unknown_window() -> timedelta:
     return timedelta(seconds=settings.PAYMENT_ATTEMPT_UNKNOWN_WINDOW_SECONDS)
 
 
+def next_retry_at(invoice: Invoice, *, at: datetime) -> datetime | None:
+    """When dunning charges ``invoice`` again: local midnight, in its customer's time zone, of the
+    first retry day of the customer's policy (or the tenant's) after the customer's today, days
+    counting from the due date. None when the customer is not charged automatically, the invoice
+    owes nothing any more or has no due date, or no retry day is left."""
+    customer = invoice.customer
+    if customer.collection != Collection.CHARGE_AUTOMATICALLY or invoice.due_date is None:
+        return None
+    if invoice.payment_status not in (InvoicePaymentStatus.UNPAID, InvoicePaymentStatus.PARTIALLY_PAID):
+        return None
+    tenant_policy, own = policies_load(tenant_id=invoice.tenant_id, customer_ids=[customer.pk])
+    policy = own.get(customer.pk, tenant_policy)
+    today = local_date(at, customer.timezone)
+    for day in policy.retry_days:
+        retry_on = invoice.due_date + timedelta(days=day)
+        if retry_on > today:
+            return local_midnight(retry_on, customer.timezone)
+    return None
+
+
 def _mark_failed(attempt: PaymentAttempt, *, code: str, message: str, at: datetime) -> None:
+    """The attempt failed: no money was taken. Dunning's next retry, if any, is on it."""
     attempt.status = AttemptStatus.FAILED
     attempt.failure_code = code[:100]
     attempt.failure_message = message[:500]
-    attempt.save(update_fields=["status", "failure_code", "failure_message", "gateway_id", "updated_at"])
+    attempt.next_retry_at = next_retry_at(attempt.invoice, at=at)
+    attempt.save(
+        update_fields=["status", "failure_code", "failure_message", "gateway_id", "next_retry_at", "updated_at"]
+    )
     attempt_failed_events(attempt, at=at)
 
 

@@ -478,3 +478,45 @@ def test_a_refund_stripe_refuses_is_a_clear_problem_not_a_500(
     assert response.status_code == status, response.content
     assert response.json()["code"] == code
     assert Payment.objects.get(pk=attempt.payment.pk).amount_refunded == Money("0.00", "EUR")
+
+
+def test_a_failed_attempt_names_the_next_retry_day_at_local_midnight(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient
+) -> None:
+    """Retries on days 3, 5 and 7 after a due date of 2 March 2026, Dupont in Paris (UTC+1 in
+    March before the 29th): each failure names the next one, the last none."""
+    import json
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from payments.policies import tenant_policy_set
+
+    paris = ZoneInfo("Europe/Paris")
+    invoice = make_card_invoice(DECLINED)
+    Invoice.objects.filter(pk=invoice.pk).update(due_date=date(2026, 3, 2))
+    tenant_policy_set(
+        tenant=invoice.tenant,
+        values={
+            "retry_days": [3, 5, 7],
+            "reminder_days": [],
+            "suspend_after_days": None,
+            "uncollectible_after_days": None,
+        },
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+    )
+    expected = [
+        # failed on (Paris)   -> next retry: local midnight of due + 3 / + 5 / + 7 days, in UTC
+        (datetime(2026, 3, 2, 10, 0, tzinfo=paris), datetime(2026, 3, 4, 23, 0, tzinfo=UTC)),  # 5 March 00:00
+        (datetime(2026, 3, 5, 10, 0, tzinfo=paris), datetime(2026, 3, 6, 23, 0, tzinfo=UTC)),  # 7 March 00:00
+        (datetime(2026, 3, 7, 10, 0, tzinfo=paris), datetime(2026, 3, 8, 23, 0, tzinfo=UTC)),  # 9 March 00:00
+        (datetime(2026, 3, 9, 10, 0, tzinfo=paris), None),  # the day-7 retry: none left
+    ]
+    for number, (failed_on, next_retry) in enumerate(expected, start=1):
+        with time_machine.travel(failed_on, tick=False):
+            attempt = invoice_charge(invoice_id=invoice.pk, trigger="dunning", at=timezone.now())
+        assert (attempt.number, attempt.status, attempt.next_retry_at) == (number, AttemptStatus.FAILED, next_retry)
+    # and the payment.failed event of the first says so
+    first = WebhookEvent.objects.filter(tenant=invoice.tenant, type="payment.failed").order_by("created_at").first()
+    assert first is not None
+    assert json.loads(first.body)["data"]["next_retry_at"] == "2026-03-04T23:00:00Z"
