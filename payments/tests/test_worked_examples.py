@@ -62,7 +62,7 @@ def dunning_days(api: APIClient, first: date, last: date, capture: Any) -> dict[
         before = len(mail.outbox)
         dunning_day(api, day, capture)
         if len(mail.outbox) > before:
-            sent[day] = [m.subject for m in mail.outbox[before:]]
+            sent[day] = [str(m.subject) for m in mail.outbox[before:]]
         day += timedelta(days=1)
     return sent
 
