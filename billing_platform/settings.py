@@ -186,6 +186,9 @@ CELERY_BEAT_SCHEDULE = {
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "").strip()
 # Seconds before a Stripe call counts as timed out: its outcome is then unknown and reconciled.
 STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "20"))
+# Seconds an attempt whose outcome is unknown, and that Stripe does not show, stays unknown before
+# it is taken as never made (payments.charging.unknown_window): longer than any request in flight.
+PAYMENT_ATTEMPT_UNKNOWN_WINDOW_SECONDS = int(os.environ.get("PAYMENT_ATTEMPT_UNKNOWN_WINDOW_SECONDS", "3600"))
 
 # Outbound webhooks go to https URLs whose host resolves to public addresses only (webhooks.targets).
 # On, plain http and private, loopback and link-local addresses are allowed too: for development

@@ -18,12 +18,14 @@ from typing import Any
 from uuid import UUID
 
 import stripe
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from djmoney.money import Money
 
 from billing_platform.errors import Conflict
-from customers.models import Customer
+from billing_platform.periods import local_date, local_midnight
+from customers.models import Collection, Customer
 from invoicing.models import Invoice, InvoiceKind, InvoicePaymentStatus, InvoiceStatus
 from payments import ledger
 from payments.charging_events import attempt_failed_events
@@ -38,6 +40,7 @@ from payments.models import (
     PaymentAttempt,
     PaymentMethod,
 )
+from payments.policies import policies_load
 from tenancy.actors import Actor
 
 ACTOR = Actor.system("stripe")
@@ -53,11 +56,47 @@ class AttemptOutcomeUnknown(Conflict):
     code = "attempt_outcome_unknown"
 
 
+def unknown_window() -> timedelta:
+    """How long an ``unknown`` attempt that Stripe does not list stays ``unknown``.
+
+    Not finding the PaymentIntent proves nothing at first: a request that timed out on our side may
+    still be queued in a proxy, retried by the network or being processed at Stripe, and an intent
+    shows in the customer's list only once created. Closing the attempt then and opening a new one
+    could charge twice (pitfall #7). Past the window (settings.PAYMENT_ATTEMPT_UNKNOWN_WINDOW_SECONDS,
+    an hour by default: far longer than any request can stay in flight, the client's own timeout
+    being ``STRIPE_TIMEOUT_SECONDS``) a PaymentIntent still not found was never created."""
+    return timedelta(seconds=settings.PAYMENT_ATTEMPT_UNKNOWN_WINDOW_SECONDS)
+
+
+def next_retry_at(invoice: Invoice, *, at: datetime) -> datetime | None:
+    """When dunning charges ``invoice`` again: local midnight, in its customer's time zone, of the
+    first retry day of the customer's policy (or the tenant's) after the customer's today, days
+    counting from the due date. None when the customer is not charged automatically, the invoice
+    owes nothing any more or has no due date, or no retry day is left."""
+    customer = invoice.customer
+    if customer.collection != Collection.CHARGE_AUTOMATICALLY or invoice.due_date is None:
+        return None
+    if invoice.payment_status not in (InvoicePaymentStatus.UNPAID, InvoicePaymentStatus.PARTIALLY_PAID):
+        return None
+    tenant_policy, own = policies_load(tenant_id=invoice.tenant_id, customer_ids=[customer.pk])
+    policy = own.get(customer.pk, tenant_policy)
+    today = local_date(at, customer.timezone)
+    for day in policy.retry_days:
+        retry_on = invoice.due_date + timedelta(days=day)
+        if retry_on > today:
+            return local_midnight(retry_on, customer.timezone)
+    return None
+
+
 def _mark_failed(attempt: PaymentAttempt, *, code: str, message: str, at: datetime) -> None:
+    """The attempt failed: no money was taken. Dunning's next retry, if any, is on it."""
     attempt.status = AttemptStatus.FAILED
     attempt.failure_code = code[:100]
     attempt.failure_message = message[:500]
-    attempt.save(update_fields=["status", "failure_code", "failure_message", "gateway_id", "updated_at"])
+    attempt.next_retry_at = next_retry_at(attempt.invoice, at=at)
+    attempt.save(
+        update_fields=["status", "failure_code", "failure_message", "gateway_id", "next_retry_at", "updated_at"]
+    )
     attempt_failed_events(attempt, at=at)
 
 
@@ -146,9 +185,11 @@ def _intent_find(client: stripe.StripeClient, attempt: PaymentAttempt) -> dict[s
 
 
 def attempt_reconcile(attempt: PaymentAttempt, *, at: datetime, client: stripe.StripeClient | None = None) -> None:
-    """Ask Stripe what became of an open attempt (the caller holds the invoice's lock). An
-    ``unknown`` attempt, or a ``created`` one never sent, that Stripe has no PaymentIntent for took
-    no money and is closed as failed. Raises ``AttemptOutcomeUnknown`` when Stripe cannot answer."""
+    """Ask Stripe what became of an open attempt (the caller holds the invoice's lock). A
+    ``created`` attempt never sent that Stripe has no PaymentIntent for took no money and is closed
+    as failed; an ``unknown`` one only once it is older than ``unknown_window()``, since until then
+    its request may still be on its way. Raises ``AttemptOutcomeUnknown`` when Stripe cannot
+    answer."""
     try:
         intent = _intent_find(client or stripe_client(tenant=attempt.tenant), attempt)
     except stripe.StripeError as exc:
@@ -158,7 +199,7 @@ def attempt_reconcile(attempt: PaymentAttempt, *, at: datetime, client: stripe.S
         ) from exc
     if intent is not None:
         intent_apply(attempt, intent, at=at)
-    elif attempt.status == AttemptStatus.UNKNOWN:
+    elif attempt.status == AttemptStatus.UNKNOWN and at - attempt.created_at > unknown_window():
         _mark_failed(attempt, code="not_created", message="Stripe never created this payment.", at=at)
     elif attempt.status == AttemptStatus.CREATED and at - attempt.created_at > STALE_AFTER:
         _mark_failed(attempt, code="not_sent", message="This attempt was never sent to Stripe.", at=at)
@@ -179,6 +220,12 @@ def attempt_open(*, invoice_id: UUID, trigger: str, at: datetime) -> PaymentAtte
                 attempt_reconcile(attempt, at=at, client=client)
             if attempt.status == AttemptStatus.SUCCEEDED:
                 return attempt
+            if attempt.status == AttemptStatus.UNKNOWN:
+                raise AttemptOutcomeUnknown(
+                    "The outcome of payment attempt %d is not known yet (Stripe does not show it): nothing "
+                    "is charged until it is, or until %s when it is taken as never made."
+                    % (attempt.number, (attempt.created_at + unknown_window()).isoformat(timespec="minutes"))
+                )
             if attempt.status in OPEN_ATTEMPT_STATUSES:
                 raise AttemptInProgress("A payment attempt is already in progress for this invoice.")
         invoice.refresh_from_db()
@@ -212,12 +259,46 @@ def attempt_open(*, invoice_id: UUID, trigger: str, at: datetime) -> PaymentAtte
             raise AttemptInProgress("A payment attempt is already in progress for this invoice.") from exc
 
 
+def _attempt_stale_close(attempt: PaymentAttempt, *, at: datetime) -> PaymentAttempt | None:
+    """Pitfall #6: the attempt's amount was fixed when it was opened, and the invoice may have been
+    paid since (a transfer recorded while the send waited in Celery). With the invoice locked, then
+    the attempt (the ledger's lock order), an attempt whose invoice is no longer finalized and open
+    with at least the attempt's amount due is closed as failed (``stale``) and never sent. Returns
+    the closed (or no longer ``created``) attempt, or None when it may be sent."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().select_related("customer", "tenant").get(pk=attempt.invoice_id)
+        locked = PaymentAttempt.objects.select_for_update().select_related("tenant").get(pk=attempt.pk)
+        locked.invoice = invoice
+        if locked.status != AttemptStatus.CREATED:
+            return locked
+        still_due = (
+            invoice.kind == InvoiceKind.INVOICE
+            and invoice.status == InvoiceStatus.FINALIZED
+            and invoice.payment_status in (InvoicePaymentStatus.UNPAID, InvoicePaymentStatus.PARTIALLY_PAID)
+            and invoice.currency == locked.currency
+            and invoice.amount_due.amount >= locked.amount.amount
+        )
+        if still_due:
+            return None
+        _mark_failed(
+            locked,
+            code="stale",
+            message="The invoice changed before this payment was sent (%s, %s due): nothing was charged."
+            % (invoice.payment_status, invoice.amount_due),
+            at=at,
+        )
+        return locked
+
+
 def attempt_send(*, attempt_id: UUID | str, at: datetime) -> PaymentAttempt:
     """Step 2: the PaymentIntent, then its outcome. Only a committed ``created`` attempt is sent,
     and only within ``SEND_DEADLINE`` of its creation."""
     attempt = PaymentAttempt.objects.select_related("invoice__customer", "tenant").get(pk=attempt_id)
     if attempt.status != AttemptStatus.CREATED or at - attempt.created_at > SEND_DEADLINE:
         return attempt
+    stale = _attempt_stale_close(attempt, at=at)
+    if stale is not None:
+        return stale
     client = stripe_client(tenant=attempt.tenant)
     gateway_customer = GatewayCustomer.objects.get(customer_id=attempt.invoice.customer_id)
     intent: dict[str, Any] | None = None
@@ -252,7 +333,10 @@ def attempt_send(*, attempt_id: UUID | str, at: datetime) -> PaymentAttempt:
     except (stripe.APIConnectionError, stripe.APIError) as exc:
         # A timeout, a dropped connection or Stripe's own error: the PaymentIntent may exist.
         outcome = (AttemptStatus.UNKNOWN, "", "Stripe did not answer (%s)." % exc.__class__.__name__)
-    except stripe.StripeError as exc:  # refused before anything was created (a bad key, a bad request)
+    except (stripe.AuthenticationError, stripe.PermissionError):  # refused before anything was created
+        message = "The tenant's Stripe keys are refused: check the secret key in Settings, Payments."
+        outcome = (AttemptStatus.FAILED, "stripe_keys_invalid", message)
+    except stripe.StripeError as exc:  # refused before anything was created (a bad request, too many requests)
         outcome = (AttemptStatus.FAILED, str(exc.code or exc.__class__.__name__), exc.user_message or str(exc))
     with transaction.atomic():
         attempt = (

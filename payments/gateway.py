@@ -9,10 +9,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from djmoney.money import Money
 
-from billing_platform.errors import FieldError, InvalidInput
+from billing_platform.errors import DomainError, FieldError, InvalidInput
 from billing_platform.money import minor_unit_exponent, round_minor
 from customers.models import Customer
-from payments.gateway_errors import PaymentMethodInvalid, StripeNotConfigured, StripeUnavailable
+from payments.gateway_errors import (
+    PaymentMethodInvalid,
+    StripeKeysInvalid,
+    StripeNotConfigured,
+    StripeRequestConflict,
+    StripeUnavailable,
+)
 from payments.models import Gateway, GatewayCustomer, PaymentSettings
 from tenancy.actors import Actor
 from tenancy.models import Tenant
@@ -28,6 +34,21 @@ def from_minor_units(value: int, currency: str) -> Money:
     """Stripe's ``amount`` back as Money: 1234 EUR -> 12.34, 1234 JPY -> 1234, 1234 KWD -> 1.234."""
     code = currency.upper()
     return Money(Decimal(value).scaleb(-minor_unit_exponent(code)), code)
+
+
+def stripe_problem(exc: stripe.StripeError, doing: str) -> DomainError:
+    """What the API answers when Stripe refused or failed ``doing`` ("attach the card"): the
+    tenant's keys refused (422 ``stripe_keys_invalid``), a repeated request that differs from the
+    first (409 ``stripe_request_conflict``), anything else 502 ``stripe_unavailable``. Never a 500."""
+    detail = exc.user_message or str(exc) or exc.__class__.__name__
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        return StripeKeysInvalid(
+            "The tenant's Stripe keys are refused, so Stripe could not %s: check the secret key in Settings, "
+            "Payments (%s)." % (doing, detail)
+        )
+    if isinstance(exc, stripe.IdempotencyError):
+        return StripeRequestConflict("Stripe refused to %s again differently: %s" % (doing, detail))
+    return StripeUnavailable("Stripe could not %s now (%s): try again." % (doing, exc.__class__.__name__))
 
 
 def payment_settings_get(*, tenant: Tenant) -> PaymentSettings:
@@ -70,8 +91,8 @@ def gateway_customer_ensure(*, customer: Customer, client: stripe.StripeClient |
             },
             options={"idempotency_key": "customer:%s" % customer.pk},
         )
-    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
-        raise StripeUnavailable("Stripe could not be reached: %s" % exc.user_message) from exc
+    except stripe.StripeError as exc:
+        raise stripe_problem(exc, "create the customer") from exc
     try:
         with transaction.atomic():
             return GatewayCustomer.objects.create(
@@ -106,8 +127,8 @@ def payment_method_attach(*, customer: Customer, payment_method: str) -> Gateway
         raise PaymentMethodInvalid(exc.user_message or "The card was refused.") from exc
     except stripe.InvalidRequestError as exc:
         raise PaymentMethodInvalid("Stripe refused the payment method: %s" % (exc.user_message or exc)) from exc
-    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
-        raise StripeUnavailable("Stripe could not be reached: %s" % exc.user_message) from exc
+    except stripe.StripeError as exc:
+        raise stripe_problem(exc, "attach the payment method") from exc
     gateway_customer.default_payment_method = method.id
     gateway_customer.payment_method_summary = _summary(method)[:100]
     gateway_customer.save(update_fields=["default_payment_method", "payment_method_summary"])

@@ -15,6 +15,13 @@ class PaymentMethodInvalid(InvalidInput):
     code = "payment_method_invalid"
 
 
+class StripeKeysInvalid(InvalidInput):
+    """Stripe refused the tenant's secret key (revoked, rolled, or a restricted key without the
+    permission needed)."""
+
+    code = "stripe_keys_invalid"
+
+
 class NothingToCharge(Conflict):
     code = "nothing_to_charge"
 
@@ -25,6 +32,12 @@ class AttemptInProgress(Conflict):
 
 class StripeUnavailable(GatewayError):
     code = "stripe_unavailable"
+
+
+class StripeRequestConflict(Conflict):
+    """Stripe refused a repeated request that differs from the first with the same idempotency key."""
+
+    code = "stripe_request_conflict"
 
 
 class WebhookSignatureInvalid(DomainError):

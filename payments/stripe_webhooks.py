@@ -63,16 +63,27 @@ def stripe_event_receive(*, tenant: Tenant, payload: bytes, signature: str) -> t
 
 
 def _attempt_for(intent: dict[str, Any]) -> PaymentAttempt | None:
+    """The attempt of ``intent``, locked after its invoice (the ledger's lock order: invoice, then
+    attempt, then payment): found without a lock first, to know which invoice to lock."""
+    from invoicing.models import Invoice
+
     attempt_id = (intent.get("metadata") or {}).get("attempt_id")
-    qs = PaymentAttempt.objects.select_for_update().select_related("invoice__customer", "tenant")
+    found = None
     if attempt_id:
         try:
-            found = qs.filter(pk=UUID(str(attempt_id))).first()
+            found = PaymentAttempt.objects.filter(pk=UUID(str(attempt_id))).only("id", "invoice_id").first()
         except ValueError:
             found = None
-        if found is not None:
-            return found
-    return qs.filter(gateway=Gateway.STRIPE, gateway_id=intent["id"]).first()
+    if found is None:
+        found = (
+            PaymentAttempt.objects.filter(gateway=Gateway.STRIPE, gateway_id=intent["id"])
+            .only("id", "invoice_id")
+            .first()
+        )
+    if found is None:
+        return None
+    Invoice.objects.select_for_update().filter(pk=found.invoice_id).only("id").first()
+    return PaymentAttempt.objects.select_for_update().select_related("invoice__customer", "tenant").get(pk=found.pk)
 
 
 def _customer_for(tenant: Tenant, stripe_customer: str | None) -> GatewayCustomer | None:

@@ -94,9 +94,11 @@ class PaymentRefundCreateApi(APIView):
         description="Give back part or all of what the payment still holds (its amount less what was refunded: "
         "more is refused, 422 `refund_exceeds_payment`), in the payment's currency: taken first from what it left "
         "on the customer's balance, then from its invoices, newest first. A gateway's payment is refunded through "
-        "the gateway.",
+        "the gateway (422 `stripe_keys_invalid` when Stripe refuses the tenant's keys, 502 `stripe_unavailable` "
+        "when it fails or cannot be reached). Send an Idempotency-Key: a retry of a request whose refund timed out "
+        "finds the refund it made at Stripe instead of refunding again.",
         request=s.RefundInputSerializer,
-        responses={201: s.RefundOutputSerializer, **problems(400, 404, 409, 422)},
+        responses={201: s.RefundOutputSerializer, **problems(400, 404, 409, 422, 502)},
     )
     @idempotent
     def post(self, request: Request, pk: str) -> Response:
@@ -109,6 +111,7 @@ class PaymentRefundCreateApi(APIView):
             reason=serializer.validated_data["reason"],
             actor=request_actor(request),
             at=timezone.now(),
+            request_key=(request.headers.get("Idempotency-Key") or "").strip(),
         )
         return Response(s.RefundOutputSerializer(refund).data, status=status.HTTP_201_CREATED)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import stripe
+import time_machine
 from django.db import connection
 from django.utils import timezone
 from djmoney.money import Money
@@ -188,9 +189,11 @@ def _unreachable(self: Any, method: str, url: str, headers: Any, post_data: Any 
     raise stripe.APIConnectionError("Connection refused")
 
 
-def test_an_unknown_attempt_that_stripe_never_created_is_closed_and_a_new_one_made(
+def test_an_unknown_attempt_that_stripe_does_not_show_stays_unknown_for_an_hour(
     make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Pitfall #7: a PaymentIntent not listed yet may still be on its way; a new attempt is refused
+    until the window (3600 s by default) has passed, then the first is taken as never made."""
     invoice = make_card_invoice()
     original = RequestsClient.request
 
@@ -199,12 +202,22 @@ def test_an_unknown_attempt_that_stripe_never_created_is_closed_and_a_new_one_ma
             raise stripe.APIConnectionError("Connection reset")
         return original(self, method, url, headers, post_data)
 
+    start = timezone.now()
     monkeypatch.setattr(RequestsClient, "request", never_arrives)
-    first = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    with time_machine.travel(start, tick=False):
+        first = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
     assert first.status == AttemptStatus.UNKNOWN
     monkeypatch.setattr(RequestsClient, "request", original)
-    second = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
-    # the first is failed (nothing at Stripe), the second paid: one PaymentIntent in all
+    # when: charged again 5 minutes later; Stripe shows no PaymentIntent for the attempt
+    with time_machine.travel(start + timedelta(minutes=5), tick=False), pytest.raises(AttemptOutcomeUnknown):
+        invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    # then: still unknown, nothing new made
+    assert [(a.number, a.status, a.failure_code) for a in attempts(invoice)] == [(1, AttemptStatus.UNKNOWN, "")]
+    assert intents_of(stripe_api, invoice.customer) == []
+    # when: 61 minutes after, past the 60-minute window
+    with time_machine.travel(start + timedelta(minutes=61), tick=False):
+        second = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    # then: the first is failed (never created), the second paid: one PaymentIntent in all
     assert [(a.number, a.status, a.failure_code) for a in attempts(invoice)] == [
         (1, AttemptStatus.FAILED, "not_created"),
         (2, AttemptStatus.SUCCEEDED, ""),
@@ -258,3 +271,252 @@ def test_a_card_payment_is_refunded_through_stripe(
         Money("100.00", "EUR"),
         Money("20.00", "EUR"),
     )
+
+
+def test_an_attempt_whose_invoice_was_paid_meanwhile_is_not_sent(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, ledger_calls: LedgerCalls
+) -> None:
+    """Pitfall #6: the attempt is opened for 120.00; a transfer of 120.00 is recorded before the
+    worker sends it; the card is not charged on top."""
+    from payments import ledger
+    from payments.charging import attempt_send
+
+    invoice = make_card_invoice()
+    attempt = attempt_open(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert (attempt.status, attempt.amount) == (AttemptStatus.CREATED, Money("120.00", "EUR"))
+    ledger.payment_record(
+        customer=invoice.customer,
+        amount=Money("120.00", "EUR"),
+        method="bank_transfer",
+        received_at=timezone.now(),
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        invoice=invoice,
+    )
+    # when: the worker sends the attempt
+    sent = attempt_send(attempt_id=attempt.pk, at=timezone.now())
+    # then: closed as stale, no PaymentIntent at Stripe, the invoice paid once (by the transfer)
+    assert (sent.status, sent.failure_code, sent.gateway_id) == (AttemptStatus.FAILED, "stale", "")
+    assert [(a.status, a.failure_code) for a in attempts(invoice)] == [(AttemptStatus.FAILED, "stale")]
+    assert intents_of(stripe_api, invoice.customer) == []
+    assert [c["method"] for c in ledger_calls.payments] == ["bank_transfer"]
+    invoice.refresh_from_db()
+    assert (invoice.payment_status, invoice.amount_paid, invoice.amount_due) == (
+        InvoicePaymentStatus.PAID,
+        Money("120.00", "EUR"),
+        Money("0.00", "EUR"),
+    )
+
+
+def test_an_attempt_whose_invoice_was_partly_paid_meanwhile_is_not_sent(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient
+) -> None:
+    """20.00 of the 120.00 is paid by transfer meanwhile: 100.00 is due, less than the attempt's
+    120.00, so charging 120.00 would take 20.00 too much."""
+    from payments import ledger
+    from payments.charging import attempt_send
+
+    invoice = make_card_invoice()
+    attempt = attempt_open(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    ledger.payment_record(
+        customer=invoice.customer,
+        amount=Money("20.00", "EUR"),
+        method="bank_transfer",
+        received_at=timezone.now(),
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        invoice=invoice,
+    )
+    sent = attempt_send(attempt_id=attempt.pk, at=timezone.now())
+    assert (sent.status, sent.failure_code) == (AttemptStatus.FAILED, "stale")
+    assert intents_of(stripe_api, invoice.customer) == []
+    # and a new attempt charges the 100.00 left: 120.00 - 20.00
+    again = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert (again.number, again.status, again.amount) == (2, AttemptStatus.SUCCEEDED, Money("100.00", "EUR"))
+    [intent] = intents_of(stripe_api, invoice.customer)
+    assert intent.amount == 10000
+
+
+def test_a_charge_refused_for_the_tenants_keys_fails_the_attempt_and_says_so(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoice = make_card_invoice()
+
+    def refused(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        raise stripe.AuthenticationError("Invalid API Key provided: sk_test_****ipod")
+
+    monkeypatch.setattr(RequestsClient, "request", refused)
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert (attempt.status, attempt.failure_code) == (AttemptStatus.FAILED, "stripe_keys_invalid")
+    assert "Stripe keys are refused" in attempt.failure_message
+
+
+def _refund_times_out(original: Any) -> Any:
+    """Stripe makes the refund, the answer is lost on the way back."""
+
+    def times_out(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        answer = original(self, method, url, headers, post_data)
+        if method == "post" and url.endswith("/v1/refunds"):
+            raise stripe.APIConnectionError("Request timed out")
+        return answer
+
+    return times_out
+
+
+def test_a_refund_that_timed_out_then_retried_refunds_once(
+    make_card_invoice: Callable[..., Invoice],
+    stripe_api: stripe.StripeClient,
+    make_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from payments.models import Refund
+    from tenancy.models import ApiKeyScope
+
+    invoice = make_card_invoice()
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert attempt.payment is not None
+    api = make_client(invoice.tenant, ApiKeyScope.FULL)
+    url = "/api/v1/payments/%s/refunds" % attempt.payment.pk
+    body = {"amount": "20.00", "reason": "goodwill"}
+    original = RequestsClient.request
+    # when: the refund of 20.00 times out once Stripe made it
+    monkeypatch.setattr(RequestsClient, "request", _refund_times_out(original))
+    first = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="refund-goodwill-1")
+    # then: a clear 502, nothing recorded, though Stripe did refund
+    assert first.status_code == 502, first.content
+    assert first.json()["code"] == "stripe_unavailable"
+    assert not Refund.objects.filter(payment=attempt.payment).exists()
+    [made] = stripe_api.v1.refunds.list(params={"payment_intent": attempt.gateway_id}).data
+    assert made.amount == 2000
+    # when: the client retries with the same key, Stripe answering again
+    monkeypatch.setattr(RequestsClient, "request", original)
+    retry = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="refund-goodwill-1")
+    # then: the refund Stripe made is recorded, none made again: 2000 cents refunded in all
+    assert retry.status_code == 201, retry.content
+    assert [r.id for r in stripe_api.v1.refunds.list(params={"payment_intent": attempt.gateway_id}).data] == [made.id]
+    [refund] = Refund.objects.filter(payment=attempt.payment)
+    assert (refund.gateway_id, refund.amount) == (made.id, Money("20.00", "EUR"))
+    payment = Payment.objects.get(pk=attempt.payment.pk)
+    assert payment.amount_refunded == Money("20.00", "EUR")
+
+
+def test_a_refund_that_timed_out_and_was_recorded_by_its_event_is_not_made_again(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments import ledger
+    from payments.gateway_errors import StripeUnavailable
+
+    invoice = make_card_invoice()
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert attempt.payment is not None
+    original = RequestsClient.request
+    monkeypatch.setattr(RequestsClient, "request", _refund_times_out(original))
+    refund_args: dict[str, Any] = {
+        "amount": Money("120.00", "EUR"),
+        "reason": "cancelled",
+        "actor": Actor.system("tests"),
+        "request_key": "refund-all-1",
+    }
+    with pytest.raises(StripeUnavailable):
+        payment_refund(payment=attempt.payment, at=timezone.now(), **refund_args)
+    monkeypatch.setattr(RequestsClient, "request", original)
+    [made] = stripe_api.v1.refunds.list(params={"payment_intent": attempt.gateway_id}).data
+    # given: its charge.refunded event recorded it by its id (the whole 120.00)
+    recorded = ledger.refund_record(
+        payment=attempt.payment,
+        amount=Money("120.00", "EUR"),
+        reason="Refunded at Stripe",
+        actor=Actor.system("stripe"),
+        at=timezone.now(),
+        gateway_id=made.id,
+    )
+    # when: the request is retried with the same key
+    again = payment_refund(payment=attempt.payment, at=timezone.now(), **refund_args)
+    # then: answered with the recorded refund; nothing refunded again, nothing recorded twice
+    assert again.pk == recorded.pk
+    assert len(stripe_api.v1.refunds.list(params={"payment_intent": attempt.gateway_id}).data) == 1
+    payment = Payment.objects.get(pk=attempt.payment.pk)
+    assert (payment.status, payment.amount_refunded) == ("refunded", Money("120.00", "EUR"))
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (stripe.AuthenticationError("Invalid API Key provided"), 422, "stripe_keys_invalid"),
+        (
+            stripe.IdempotencyError("Keys for idempotent requests can only be used with the same parameters"),
+            409,
+            "stripe_request_conflict",
+        ),
+        (stripe.APIError("An unknown error occurred"), 502, "stripe_unavailable"),
+    ],
+)
+def test_a_refund_stripe_refuses_is_a_clear_problem_not_a_500(
+    make_card_invoice: Callable[..., Invoice],
+    make_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    error: stripe.StripeError,
+    status: int,
+    code: str,
+) -> None:
+    from tenancy.models import ApiKeyScope
+
+    invoice = make_card_invoice()
+    attempt = invoice_charge(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    assert attempt.payment is not None
+    original = RequestsClient.request
+
+    def refused(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        if method == "post" and url.endswith("/v1/refunds"):
+            raise error
+        return original(self, method, url, headers, post_data)
+
+    monkeypatch.setattr(RequestsClient, "request", refused)
+    response = make_client(invoice.tenant, ApiKeyScope.FULL).post(
+        "/api/v1/payments/%s/refunds" % attempt.payment.pk, {"amount": "20.00", "reason": "goodwill"}, format="json"
+    )
+    assert response.status_code == status, response.content
+    assert response.json()["code"] == code
+    assert Payment.objects.get(pk=attempt.payment.pk).amount_refunded == Money("0.00", "EUR")
+
+
+def test_a_failed_attempt_names_the_next_retry_day_at_local_midnight(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient
+) -> None:
+    """Retries on days 3, 5 and 7 after a due date of 2 March 2026, Dupont in Paris (UTC+1 in
+    March before the 29th): each failure names the next one, the last none."""
+    import json
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from payments.policies import tenant_policy_set
+
+    paris = ZoneInfo("Europe/Paris")
+    invoice = make_card_invoice(DECLINED)
+    Invoice.objects.filter(pk=invoice.pk).update(due_date=date(2026, 3, 2))
+    tenant_policy_set(
+        tenant=invoice.tenant,
+        values={
+            "retry_days": [3, 5, 7],
+            "reminder_days": [],
+            "suspend_after_days": None,
+            "uncollectible_after_days": None,
+        },
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+    )
+    expected = [
+        # failed on (Paris)   -> next retry: local midnight of due + 3 / + 5 / + 7 days, in UTC
+        (datetime(2026, 3, 2, 10, 0, tzinfo=paris), datetime(2026, 3, 4, 23, 0, tzinfo=UTC)),  # 5 March 00:00
+        (datetime(2026, 3, 5, 10, 0, tzinfo=paris), datetime(2026, 3, 6, 23, 0, tzinfo=UTC)),  # 7 March 00:00
+        (datetime(2026, 3, 7, 10, 0, tzinfo=paris), datetime(2026, 3, 8, 23, 0, tzinfo=UTC)),  # 9 March 00:00
+        (datetime(2026, 3, 9, 10, 0, tzinfo=paris), None),  # the day-7 retry: none left
+    ]
+    for number, (failed_on, next_retry) in enumerate(expected, start=1):
+        with time_machine.travel(failed_on, tick=False):
+            attempt = invoice_charge(invoice_id=invoice.pk, trigger="dunning", at=timezone.now())
+        assert (attempt.number, attempt.status, attempt.next_retry_at) == (number, AttemptStatus.FAILED, next_retry)
+    # and the payment.failed event of the first says so
+    first = WebhookEvent.objects.filter(tenant=invoice.tenant, type="payment.failed").order_by("created_at").first()
+    assert first is not None
+    assert json.loads(first.body)["data"]["next_retry_at"] == "2026-03-04T23:00:00Z"

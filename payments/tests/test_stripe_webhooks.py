@@ -226,3 +226,70 @@ def test_a_failed_event_keeps_its_error_once_its_work_is_rolled_back(
     # then: what it did is rolled back, its error is kept, and it is still to apply
     event.refresh_from_db()
     assert (event.type, event.error, event.processed_at) == ("charge.refunded", "RuntimeError: Stripe said no", None)
+
+
+def test_a_payment_intent_event_locks_the_invoice_before_its_attempt(
+    make_card_invoice: Callable[..., Invoice], stripe_api: stripe.StripeClient
+) -> None:
+    """The lock order of every path (customer, invoices, attempts, payment): a charge sending its
+    attempt locks the invoice then the attempt, so the event must not hold the attempt while it
+    waits for the invoice (a deadlock)."""
+    import re
+
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from payments.stripe_webhooks import _payment_intent
+
+    invoice = make_card_invoice()
+    attempt = attempt_open(invoice_id=invoice.pk, trigger="api", at=timezone.now())
+    intent = _intent_taken_outside(stripe_api, attempt)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        _payment_intent(invoice.tenant, intent, timezone.now())
+    locked = [
+        re.search(r'FROM "(\w+)"', q["sql"]).group(1)  # type: ignore[union-attr]
+        for q in queries.captured_queries
+        if "FOR UPDATE" in q["sql"]
+    ]
+    # the first row locked is the invoice; the attempt only after it
+    assert locked[0] == "invoicing_invoice"
+    assert "payments_paymentattempt" in locked
+    assert locked.index("payments_paymentattempt") > locked.index("invoicing_invoice")
+    assert PaymentAttempt.objects.get(pk=attempt.pk).status == AttemptStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (stripe.AuthenticationError("Invalid API Key provided: sk_test_****ipod"), 422, "stripe_keys_invalid"),
+        (stripe.PermissionError("The provided key does not have access to this resource."), 422, "stripe_keys_invalid"),
+        (stripe.APIError("An unknown error occurred"), 502, "stripe_unavailable"),
+        (stripe.RateLimitError("Too many requests"), 502, "stripe_unavailable"),
+        (stripe.APIConnectionError("Connection refused"), 502, "stripe_unavailable"),
+    ],
+)
+def test_stripe_refusing_the_keys_or_failing_is_a_clear_problem_not_a_500(
+    card_customer: Any,
+    stripe_api: stripe.StripeClient,
+    make_client: Callable[..., APIClient],
+    monkeypatch: pytest.MonkeyPatch,
+    error: stripe.StripeError,
+    status: int,
+    code: str,
+) -> None:
+    from stripe._http_client import RequestsClient
+
+    api = make_client(card_customer.tenant, ApiKeyScope.FULL)
+    method = card(stripe_api)
+
+    def refused(self: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        raise error
+
+    monkeypatch.setattr(RequestsClient, "request", refused)
+    response = api.post(
+        "/api/v1/customers/%s/payment_method" % card_customer.external_id, {"payment_method": method}, format="json"
+    )
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    assert not GatewayCustomer.objects.filter(customer=card_customer).exists()
