@@ -209,9 +209,9 @@ def attempt_open(*, invoice_id: UUID, trigger: str, at: datetime) -> PaymentAtte
     """Step 1, with the invoice locked: reconcile, check, then write the attempt. Returns the open
     attempt (``created``), or the reconciled one when it turns out to have paid the invoice."""
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().select_related("customer", "tenant").get(pk=invoice_id)
+        invoice = ledger.invoice_lock(invoice_id)
         client = stripe_client(tenant=invoice.tenant) if stripe_configured(tenant=invoice.tenant) else None
-        for attempt in PaymentAttempt.objects.select_for_update().filter(
+        for attempt in PaymentAttempt.objects.select_for_update(of=("self",)).filter(
             invoice=invoice, status__in=OPEN_ATTEMPT_STATUSES
         ):
             attempt.invoice = invoice
@@ -266,8 +266,8 @@ def _attempt_stale_close(attempt: PaymentAttempt, *, at: datetime) -> PaymentAtt
     with at least the attempt's amount due is closed as failed (``stale``) and never sent. Returns
     the closed (or no longer ``created``) attempt, or None when it may be sent."""
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().select_related("customer", "tenant").get(pk=attempt.invoice_id)
-        locked = PaymentAttempt.objects.select_for_update().select_related("tenant").get(pk=attempt.pk)
+        invoice = ledger.invoice_lock(attempt.invoice_id)
+        locked = PaymentAttempt.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=attempt.pk)
         locked.invoice = invoice
         if locked.status != AttemptStatus.CREATED:
             return locked
@@ -339,8 +339,11 @@ def attempt_send(*, attempt_id: UUID | str, at: datetime) -> PaymentAttempt:
     except stripe.StripeError as exc:  # refused before anything was created (a bad request, too many requests)
         outcome = (AttemptStatus.FAILED, str(exc.code or exc.__class__.__name__), exc.user_message or str(exc))
     with transaction.atomic():
+        ledger.invoice_lock(attempt.invoice_id)
         attempt = (
-            PaymentAttempt.objects.select_for_update().select_related("invoice__customer", "tenant").get(pk=attempt.pk)
+            PaymentAttempt.objects.select_for_update(of=("self",))
+            .select_related("invoice__customer", "tenant")
+            .get(pk=attempt.pk)
         )
         if intent is not None:
             return intent_apply(attempt, intent, at=at)

@@ -193,6 +193,15 @@ def payment_record(
     return payment
 
 
+def invoice_lock(invoice_id: Any) -> Invoice:
+    """``invoice_id``'s customer row, then the invoice row, locked in the order every writer of
+    their money locks them (the module's docstring); the invoice comes with its customer and tenant
+    (read, not locked). For the charging and gateway paths, which then lock the attempt."""
+    customer_id = Invoice.objects.filter(pk=invoice_id).values_list("customer_id", flat=True).get()
+    _customer_lock(customer_id)
+    return Invoice.objects.select_for_update(of=("self",)).select_related("customer", "tenant").get(pk=invoice_id)
+
+
 def _customer_lock(customer_id: Any) -> Customer:
     """The customer's row locked: the first lock every writer of its money takes."""
     return Customer.objects.select_for_update().only("id", "balance").get(pk=customer_id)

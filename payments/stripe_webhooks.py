@@ -62,28 +62,28 @@ def stripe_event_receive(*, tenant: Tenant, payload: bytes, signature: str) -> t
     return stored, created
 
 
-def _attempt_for(intent: dict[str, Any]) -> PaymentAttempt | None:
-    """The attempt of ``intent``, locked after its invoice (the ledger's lock order: invoice, then
-    attempt, then payment): found without a lock first, to know which invoice to lock."""
-    from invoicing.models import Invoice
-
+def _attempt_for(tenant: Tenant, intent: dict[str, Any]) -> PaymentAttempt | None:
+    """The tenant's attempt of ``intent``, locked after its customer and invoice (the ledger's lock
+    order: customer, invoices, attempts, payment): found without a lock first, to know which
+    invoice to lock."""
+    attempts = PaymentAttempt.objects.filter(tenant=tenant)
     attempt_id = (intent.get("metadata") or {}).get("attempt_id")
     found = None
     if attempt_id:
         try:
-            found = PaymentAttempt.objects.filter(pk=UUID(str(attempt_id))).only("id", "invoice_id").first()
+            found = attempts.filter(pk=UUID(str(attempt_id))).only("id", "invoice_id").first()
         except ValueError:
             found = None
     if found is None:
-        found = (
-            PaymentAttempt.objects.filter(gateway=Gateway.STRIPE, gateway_id=intent["id"])
-            .only("id", "invoice_id")
-            .first()
-        )
+        found = attempts.filter(gateway=Gateway.STRIPE, gateway_id=intent["id"]).only("id", "invoice_id").first()
     if found is None:
         return None
-    Invoice.objects.select_for_update().filter(pk=found.invoice_id).only("id").first()
-    return PaymentAttempt.objects.select_for_update().select_related("invoice__customer", "tenant").get(pk=found.pk)
+    ledger.invoice_lock(found.invoice_id)
+    return (
+        PaymentAttempt.objects.select_for_update(of=("self",))
+        .select_related("invoice__customer", "tenant")
+        .get(pk=found.pk)
+    )
 
 
 def _customer_for(tenant: Tenant, stripe_customer: str | None) -> GatewayCustomer | None:
@@ -97,7 +97,7 @@ def _customer_for(tenant: Tenant, stripe_customer: str | None) -> GatewayCustome
 
 
 def _payment_intent(tenant: Tenant, intent: dict[str, Any], at: datetime) -> None:
-    attempt = _attempt_for(intent)
+    attempt = _attempt_for(tenant, intent)
     if attempt is not None:
         intent_apply(attempt, intent, at=at)
         return
