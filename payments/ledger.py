@@ -462,16 +462,7 @@ def refund_record(
             left -= min(left, max(Decimal(0), holds - allocated - on_balance))
             take = min(left, on_balance, customer.balance)
             if take > 0:
-                customer_balance_move(
-                    customer_id=customer.pk,
-                    tenant_id=payment.tenant_id,
-                    currency=payment.currency,
-                    amount=-take,
-                    kind=BalanceKind.REFUND,
-                    payment=payment,
-                    refund=refund,
-                    description=reason,
-                )
+                _balance_refunded(payment, refund, take)
                 left -= take
         if left > 0 and shares:
             allocations = []
@@ -520,6 +511,20 @@ def refund_record(
         )
         payment_refunded_emit(payment, refund, at=at)
     return refund
+
+
+def _balance_refunded(payment: Payment, refund: Refund, amount: Decimal) -> None:
+    """``amount`` of the refund leaves the customer's credit balance, attributed to the payment."""
+    customer_balance_move(
+        customer_id=payment.customer_id,
+        tenant_id=payment.tenant_id,
+        currency=payment.currency,
+        amount=-amount,
+        kind=BalanceKind.REFUND,
+        payment=payment,
+        refund=refund,
+        description=refund.reason,
+    )
 
 
 def _balance_applied(*, customer_id: Any, currency: str) -> list[tuple[Any, Decimal]]:
@@ -585,31 +590,13 @@ def _refund_taken_back(
                 amount=-take,
             )
         )
-        customer_balance_move(
-            customer_id=payment.customer_id,
-            tenant_id=payment.tenant_id,
-            currency=currency,
-            amount=-take,
-            kind=BalanceKind.REFUND,
-            payment=payment,
-            refund=refund,
-            description=refund.reason,
-        )
+        _balance_refunded(payment, refund, take)
         taken[str(invoice_id)] = str(round_minor(take, currency))
         left -= take
     PaymentAllocation.objects.bulk_create(allocations)
     invoices_settle([a.invoice_id for a in allocations], at=at)
     if left > 0:
-        customer_balance_move(
-            customer_id=payment.customer_id,
-            tenant_id=payment.tenant_id,
-            currency=currency,
-            amount=-left,
-            kind=BalanceKind.REFUND,
-            payment=payment,
-            refund=refund,
-            description=refund.reason,
-        )
+        _balance_refunded(payment, refund, left)
     audit_record(
         tenant=payment.tenant,
         actor=actor,

@@ -52,6 +52,7 @@ from invoicing.services import (
     invoice_finalize,
     invoice_void,
 )
+from payments.charging import invoice_charge
 from tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -359,8 +360,6 @@ def invoice_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
 def invoice_charge_view(request: HttpRequest, pk: str) -> HttpResponse:
     """Charge what the invoice still owes with the customer's payment method now (the gateway's
     attempt, as a dunning retry would make one)."""
-    from payments.charging import invoice_charge
-
     invoice = _invoice_or_404(current_tenant(request), pk)
     if invoice.customer.collection != Collection.CHARGE_AUTOMATICALLY:
         messages.error(request, _("This customer pays by invoice: there is no payment method to charge."))

@@ -9,7 +9,6 @@ policy. Views stay thin: they call ``payments.ledger.payment_record``, ``payment
 the API and the beat call; a ``DomainError`` becomes an error on the form or a message, never a 500.
 """
 
-import importlib
 import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -37,6 +36,7 @@ from payments.dunning import Step, dunning_queue, dunning_run, suspended_subscri
 from payments.ledger import payment_record
 from payments.models import BalanceTransaction, DunningAction, DunningActionKind, DunningPolicy, Payment
 from payments.policies import bill_while_suspended_get, tenant_policy_get, tenant_policy_set
+from payments.refunds import payment_refund
 from payments.reports import BUCKETS, receivables_aging
 from tenancy.models import Tenant
 
@@ -118,8 +118,6 @@ def payment_detail(request: HttpRequest, pk: str) -> HttpResponse:
 @require_POST
 def payment_refund_view(request: HttpRequest, pk: str) -> HttpResponse:
     payment = _payment_or_404(current_tenant(request), pk)
-    # The refunds module is imported when used: the back-office imports cleanly without it.
-    payment_refund = importlib.import_module("payments.refunds").payment_refund
     form = RefundForm(request.POST, currency=payment.currency)
     if form.is_valid():
         try:

@@ -1,14 +1,12 @@
 """Payments pages of the back-office (/app/payments/, /app/receivables/), the payment parts of the
 invoice, customer and bill-run pages, and the receivables report with its API route.
 
-The ledger (``payments.ledger.payment_record``, ``payments.refunds.payment_refund``) and charging
-(``payments.charging.invoice_charge``) are replaced by small fakes that write what they write: a
-``Payment``, its ``PaymentAllocation`` and the invoice's ``amount_paid``, ``amount_due`` and
-``payment_status``; the pages are asserted on those rows only."""
+Payments are recorded, refunded and charged by the real services (``payments.ledger.payment_record``
+through ``payments.tests.factories.pay``, ``payments.refunds.payment_refund``,
+``payments.charging.invoice_charge``); "Charge now" is tried without Stripe keys and against
+localstripe (the fake Stripe server of the payments tests, started once for the session)."""
 
 import re
-import sys
-import types
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -16,25 +14,30 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import stripe
 import time_machine
 from django.test import Client
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing_platform.errors import InvalidInput
 from customers.models import Collection, Customer
 from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
-from payments.models import (
-    AllocationSource,
-    BalanceKind,
-    BalanceTransaction,
-    Payment,
-    PaymentAllocation,
-    PaymentAttempt,
-    Refund,
-)
+from payments.models import Payment, PaymentAttempt
 from payments.reports import receivables_aging
+
+# Fixtures of the payments tests (localstripe): pytest collects the fixtures a test module's
+# namespace holds, imported ones included. ``localstripe_url`` keeps its session scope: its server
+# starts once for this module's tests (apart from the one the payments tests start for theirs).
+from payments.tests.conftest import (  # noqa: F401
+    card_customer,
+    intents_of,
+    localstripe_url,
+    make_card_invoice,
+    stripe_api,
+    stripe_tenant,
+)
+from payments.tests.factories import pay
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Role, Tenant
 
@@ -126,99 +129,6 @@ def invoice(
     )
 
 
-# --- fakes of the ledger and charging (the real ones write these same rows) ----------------------
-
-
-def settle(inv: Invoice, amount: Decimal) -> None:
-    inv.amount_paid = Money(inv.amount_paid.amount + amount, inv.currency)
-    inv.amount_due = Money(max(Decimal(0), inv.total.amount - inv.amount_paid.amount), inv.currency)
-    inv.payment_status = "paid" if inv.amount_due.amount == 0 else "partially_paid"
-    inv.save(update_fields=["amount_paid", "amount_due", "payment_status"])
-
-
-def fake_payment_record(
-    *,
-    customer: Customer,
-    amount: Money,
-    method: str,
-    received_at: datetime,
-    actor: Actor,
-    at: datetime,
-    invoice: Invoice | None = None,
-    reference: str = "",
-    gateway: str = "manual",
-    gateway_id: str = "",
-) -> Payment:
-    if amount.currency.code != customer.currency:
-        raise InvalidInput("A payment in another currency than the customer's.")
-    payment = Payment.objects.create(
-        tenant=customer.tenant,
-        customer=customer,
-        currency=customer.currency,
-        amount=amount.amount,
-        method=method,
-        received_at=received_at,
-        reference=reference,
-        gateway=gateway,
-        gateway_id=gateway_id,
-    )
-    left = amount.amount
-    targets = (
-        [invoice]
-        if invoice
-        else list(
-            Invoice.objects.filter(
-                customer=customer, status="finalized", payment_status__in=["unpaid", "partially_paid"]
-            ).order_by("due_date")
-        )
-    )
-    for inv in targets:
-        share = min(left, inv.amount_due.amount)
-        if share > 0:
-            PaymentAllocation.objects.create(
-                tenant=customer.tenant,
-                invoice=inv,
-                source=AllocationSource.PAYMENT,
-                payment=payment,
-                currency=inv.currency,
-                amount=share,
-            )
-            settle(inv, share)
-            left -= share
-    if left > 0:
-        BalanceTransaction.objects.create(
-            tenant=customer.tenant,
-            customer=customer,
-            currency=customer.currency,
-            amount=left,
-            kind=BalanceKind.OVERPAYMENT,
-            payment=payment,
-        )
-        Customer.objects.filter(pk=customer.pk).update(balance=customer.balance + left)
-    return payment
-
-
-def fake_payment_refund(*, payment: Payment, amount: Money, reason: str, actor: Actor, at: datetime) -> Refund:
-    held = payment.amount.amount - payment.amount_refunded.amount
-    if amount.amount > held:
-        raise InvalidInput("A refund never exceeds what the payment still holds (%s)." % held)
-    refund = Refund.objects.create(
-        tenant_id=payment.tenant_id, payment=payment, currency=payment.currency, amount=amount.amount, reason=reason
-    )
-    payment.amount_refunded = Money(payment.amount_refunded.amount + amount.amount, payment.currency)
-    payment.status = "refunded" if payment.amount_refunded == payment.amount else "partially_refunded"
-    payment.save(update_fields=["amount_refunded", "status"])
-    return refund
-
-
-@pytest.fixture
-def ledger(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("backoffice.payments.views.payment_record", fake_payment_record)
-    refunds = types.ModuleType("payments.refunds")
-    refunds.payment_refund = fake_payment_refund  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "payments.refunds", refunds)
-
-
 # --- the receivables report -----------------------------------------------------------------------
 
 
@@ -239,17 +149,14 @@ def aging_data(tenant: Tenant) -> dict[str, Any]:
         acme, "999", due=date(2026, 7, 31), issued=date(2026, 7, 1), finalized=datetime(2026, 7, 1, 9, tzinfo=PARIS)
     )
     partly = invoice(zeta, "50", due=date(2026, 6, 20))
-    alloc = PaymentAllocation.objects.create(
-        tenant=tenant, invoice=partly, source="payment", currency="EUR", amount=Decimal("20")
-    )
-    PaymentAllocation.objects.filter(pk=alloc.pk).update(created_at=datetime(2026, 6, 10, 12, tzinfo=PARIS))
-    settle(partly, Decimal("20"))
+    # The report dates a payment by its allocation, written when the ledger records it.
+    on_10_june = datetime(2026, 6, 10, 12, tzinfo=PARIS)
+    with time_machine.travel(on_10_june, tick=False):
+        pay(zeta, "20.00", invoice=partly, received_at=on_10_june, at=on_10_june)
     late_paid = invoice(yankee, "70", due=date(2026, 6, 1))
-    later = PaymentAllocation.objects.create(
-        tenant=tenant, invoice=late_paid, source="payment", currency="USD", amount=Decimal("70")
-    )
-    PaymentAllocation.objects.filter(pk=later.pk).update(created_at=datetime(2026, 7, 2, 12, tzinfo=PARIS))
-    settle(late_paid, Decimal("70"))
+    on_2_july = datetime(2026, 7, 2, 12, tzinfo=PARIS)
+    with time_machine.travel(on_2_july, tick=False):
+        pay(yankee, "70.00", invoice=late_paid, received_at=on_2_july, at=on_2_july)
     invoice(yankee, "80", due=date(2026, 2, 1))
     # A draft and a void invoice owe nothing.
     invoice(zeta, "10", due=date(2026, 6, 1), issued=date(2026, 5, 2), status="draft")
@@ -369,13 +276,9 @@ def test_receivables_page(tenant: Tenant, make_staff: StaffMaker) -> None:
         (Role.SUPPORT_AGENT, 403, 403),
     ],
 )
-def test_who_may_open_the_pages(
-    tenant: Tenant, make_staff: StaffMaker, ledger: None, role: str, reads: int, writes: int
-) -> None:
+def test_who_may_open_the_pages(tenant: Tenant, make_staff: StaffMaker, role: str, reads: int, writes: int) -> None:
     c = customer(tenant, "acme")
-    payment = fake_payment_record(
-        customer=c, amount=Money("10", "EUR"), method="cash", received_at=NOW, actor=ACTOR, at=NOW
-    )
+    payment = pay(c, "10.00", method="cash", received_at=NOW, at=NOW)  # no invoice: all to the balance
     client = client_for(tenant, make_staff, role)
     for url in ("/app/payments/", f"/app/payments/{payment.pk}/", "/app/receivables/"):
         assert client.get(url).status_code == reads, url
@@ -384,13 +287,9 @@ def test_who_may_open_the_pages(
     assert refused.status_code in ((302, 422) if writes == 200 else (403,))
 
 
-def test_pages_of_another_tenant_are_not_found(
-    tenant: Tenant, other_tenant: Tenant, make_staff: StaffMaker, ledger: None
-) -> None:
+def test_pages_of_another_tenant_are_not_found(tenant: Tenant, other_tenant: Tenant, make_staff: StaffMaker) -> None:
     theirs = customer(other_tenant, "secret")
-    payment = fake_payment_record(
-        customer=theirs, amount=Money("10", "EUR"), method="cash", received_at=NOW, actor=ACTOR, at=NOW
-    )
+    payment = pay(theirs, "10.00", method="cash", received_at=NOW, at=NOW)
     client = client_for(tenant, make_staff)
     assert client.get(f"/app/payments/{payment.pk}/").status_code == 404
     assert client.post(f"/app/payments/{payment.pk}/refund/", {"amount": "1", "reason": "x"}).status_code == 404
@@ -399,7 +298,7 @@ def test_pages_of_another_tenant_are_not_found(
     assert client.get("/app/payments/not-a-uuid/").status_code == 404
 
 
-def test_record_a_payment_for_an_invoice(tenant: Tenant, make_staff: StaffMaker, ledger: None) -> None:
+def test_record_a_payment_for_an_invoice(tenant: Tenant, make_staff: StaffMaker) -> None:
     c = customer(tenant, "acme", name="Acme Fleet")
     inv = invoice(c, "120.00", due=date(2026, 6, 15))
     client = client_for(tenant, make_staff, Role.FINANCE_ADMIN)
@@ -435,7 +334,7 @@ def test_record_a_payment_for_an_invoice(tenant: Tenant, make_staff: StaffMaker,
     assert inv.number in detail
 
 
-def test_record_a_payment_refused(tenant: Tenant, make_staff: StaffMaker, ledger: None) -> None:
+def test_record_a_payment_refused(tenant: Tenant, make_staff: StaffMaker) -> None:
     c = customer(tenant, "acme")
     inv = invoice(c, "120.00", due=date(2026, 6, 15))
     client = client_for(tenant, make_staff)
@@ -454,16 +353,15 @@ def test_record_a_payment_refused(tenant: Tenant, make_staff: StaffMaker, ledger
     assert inv.amount_due == Money("120.00", "EUR")
 
 
-def test_refund_a_payment(tenant: Tenant, make_staff: StaffMaker, ledger: None) -> None:
+def test_refund_a_payment(tenant: Tenant, make_staff: StaffMaker) -> None:
     c = customer(tenant, "acme")
-    payment = fake_payment_record(
-        customer=c, amount=Money("80.00", "EUR"), method="cash", received_at=NOW, actor=ACTOR, at=NOW
-    )
+    payment = pay(c, "80.00", method="cash", received_at=NOW, at=NOW)  # no invoice: all to the balance
     client = client_for(tenant, make_staff)
     assert "At most €80.00" in text(client.get(f"/app/payments/{payment.pk}/"))
     too_much = client.post(f"/app/payments/{payment.pk}/refund/", {"amount": "90", "reason": "duplicate"})
     assert too_much.status_code == 422
-    assert "A refund never exceeds what the payment still holds (80.0000)." in text(too_much)
+    # the ledger's refusal, on the amount field
+    assert "Amount At most 80.00 EUR: what the payment still holds." in text(too_much)
     done = client.post(f"/app/payments/{payment.pk}/refund/", {"amount": "30", "reason": "duplicate"})
     assert done.status_code == 302
     page = text(client.get(done["Location"]))
@@ -472,6 +370,8 @@ def test_refund_a_payment(tenant: Tenant, make_staff: StaffMaker, ledger: None) 
     assert "At most €50.00" in page
     payment.refresh_from_db()
     assert (payment.amount_refunded, payment.status) == (Money("30.00", "EUR"), "partially_refunded")
+    c.refresh_from_db()
+    assert c.balance == Decimal("50.00")  # the 80.00 it put on the balance, less the 30.00 refunded
 
 
 def test_payments_list_filters_and_bounded_queries(
@@ -479,12 +379,11 @@ def test_payments_list_filters_and_bounded_queries(
 ) -> None:
     for i in range(12):
         c = customer(tenant, f"c{i}")
-        fake_payment_record(
-            customer=c,
-            amount=Money(10 + i, "EUR"),
+        pay(
+            c,
+            "%d.00" % (10 + i),
             method="cash" if i % 2 else "cheque",
             received_at=datetime(2026, 6, 1 + i, 12, tzinfo=PARIS),
-            actor=ACTOR,
             at=NOW,
         )
     client = client_for(tenant, make_staff)
@@ -501,21 +400,12 @@ def test_payments_list_filters_and_bounded_queries(
     assert "€14.00" not in one
 
 
-def test_invoice_page_shows_payments_and_charges(
-    tenant: Tenant, make_staff: StaffMaker, ledger: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_invoice_page_shows_payments_and_charges(tenant: Tenant, make_staff: StaffMaker) -> None:
     c = customer(tenant, "acme", collection=Collection.CHARGE_AUTOMATICALLY)
     inv = invoice(c, "100.00", due=date(2026, 6, 1))
-    fake_payment_record(
-        customer=c,
-        amount=Money("40.00", "EUR"),
-        method="cheque",
-        received_at=NOW,
-        actor=ACTOR,
-        at=NOW,
-        invoice=inv,
-        reference="CHQ 12",
-    )
+    pay(c, "40.00", invoice=inv, method="cheque", received_at=NOW, at=NOW, reference="CHQ 12")
+    # A card declined on an earlier day, as charging records it (this tenant has no Stripe keys:
+    # no charge can be made here).
     PaymentAttempt.objects.create(
         tenant=tenant,
         invoice=inv,
@@ -528,21 +418,6 @@ def test_invoice_page_shows_payments_and_charges(
         failure_message="Your card was declined.",
         next_retry_at=datetime(2026, 6, 4, 8, tzinfo=UTC),
     )
-    charged: list[Any] = []
-
-    def fake_charge(*, invoice_id: Any, trigger: str, at: datetime) -> PaymentAttempt:
-        charged.append((invoice_id, trigger))
-        return PaymentAttempt.objects.create(
-            tenant=tenant,
-            invoice_id=invoice_id,
-            number=2,
-            idempotency_key="k2",
-            status="processing",
-            currency="EUR",
-            amount=Decimal("60"),
-        )
-
-    monkeypatch.setattr("payments.charging.invoice_charge", fake_charge)
     client = client_for(tenant, make_staff)
     page = text(client.get(f"/app/billing/invoices/{inv.pk}/"))
     assert "Partially paid" in page
@@ -550,16 +425,59 @@ def test_invoice_page_shows_payments_and_charges(
     assert "Amount paid €40.00 Amount due €60.00" in page  # 100.00 - 40.00
     assert "CHQ 12" in page
     assert "card_declined Your card was declined." in page
+    assert "Charge now" in page
     assert f"/app/payments/new/?customer=acme&amp;invoice={inv.pk}" in html(
         client.get(f"/app/billing/invoices/{inv.pk}/")
     )
+    # "Charge now" without Stripe keys: charging's own refusal, and nothing charged
     response = client.post(f"/app/billing/invoices/{inv.pk}/charge/")
-    assert charged == [(inv.pk, "backoffice")]
-    assert "Charge attempt 2: Processing." in text(client.get(response["Location"]))
+    assert response.status_code == 302
+    after = text(client.get(response["Location"]))
+    assert "Stripe is not connected: add the account's secret key in Settings, Payments." in after
+    assert PaymentAttempt.objects.filter(invoice=inv).count() == 1
+    assert Payment.objects.filter(customer=c).count() == 1
+    inv.refresh_from_db()
+    assert (inv.amount_paid, inv.amount_due) == (Money("40.00", "EUR"), Money("60.00", "EUR"))
     # a viewer sees no button and cannot charge
     viewer = client_for(tenant, make_staff, Role.FINANCE_VIEWER, "viewer@acme.test")
     assert "Charge now" not in text(viewer.get(f"/app/billing/invoices/{inv.pk}/"))
     assert viewer.post(f"/app/billing/invoices/{inv.pk}/charge/").status_code == 403
+
+
+# Charging outside a transaction sends the attempt at once (inside one it waits for the commit).
+@pytest.mark.django_db(transaction=True)
+def test_charge_now_takes_the_money_at_stripe(
+    tenant: Tenant,
+    make_staff: StaffMaker,
+    make_card_invoice: Callable[..., Invoice],  # noqa: F811 (the imported fixture)
+    stripe_api: stripe.StripeClient,  # noqa: F811 (the imported fixture)
+) -> None:
+    # given: Dupont's invoice of 100.00 + 20 % VAT = 120.00 EUR, his Visa the default card, and a
+    # cheque of 20.00 on it: 120.00 - 20.00 = 100.00 left to charge
+    inv = make_card_invoice()
+    pay(inv.customer, "20.00", invoice=inv, method="cheque", received_at=NOW, at=NOW)
+    client = client_for(tenant, make_staff)
+    assert "Charge now" in text(client.get(f"/app/billing/invoices/{inv.pk}/"))
+    # when
+    response = client.post(f"/app/billing/invoices/{inv.pk}/charge/")
+    # then: attempt 1 took the 100.00 at Stripe (10000 cents) and the invoice is paid
+    assert response.status_code == 302
+    assert "Charge attempt 1: Succeeded." in text(client.get(response["Location"]))
+    [attempt] = PaymentAttempt.objects.filter(invoice=inv)
+    assert (attempt.number, attempt.status, attempt.trigger) == (1, "succeeded", "backoffice")
+    assert attempt.amount == Money("100.00", "EUR")
+    [intent] = intents_of(stripe_api, inv.customer)
+    assert (intent.id, intent.status, intent.amount) == (attempt.gateway_id, "succeeded", 10000)
+    card_payment = Payment.objects.get(gateway="stripe", gateway_id=intent.id)
+    assert (card_payment.amount, card_payment.method) == (Money("100.00", "EUR"), "card")
+    inv.refresh_from_db()
+    # 20.00 (cheque) + 100.00 (card) = 120.00 paid, nothing due
+    assert (inv.amount_paid, inv.amount_due, inv.payment_status) == (
+        Money("120.00", "EUR"),
+        Money("0.00", "EUR"),
+        "paid",
+    )
+    assert "Charge now" not in text(client.get(f"/app/billing/invoices/{inv.pk}/"))
 
 
 def test_invoices_list_payment_column_and_filter(
@@ -567,7 +485,7 @@ def test_invoices_list_payment_column_and_filter(
 ) -> None:
     c = customer(tenant, "acme")
     paid = invoice(c, "10", due=date(2026, 6, 25))
-    settle(paid, Decimal("10"))
+    pay(c, "10.00", invoice=paid, received_at=NOW, at=NOW)
     overdue = invoice(c, "20", due=date(2026, 6, 1))
     not_due = invoice(c, "30", due=date(2026, 7, 15))
     client = client_for(tenant, make_staff)
@@ -590,7 +508,7 @@ def test_invoices_list_payment_column_and_filter(
 
 def test_customer_page_shows_collection_terms_and_balance(tenant: Tenant, make_staff: StaffMaker) -> None:
     c = customer(tenant, "acme", payment_terms_days=45)
-    Customer.objects.filter(pk=c.pk).update(balance=Decimal("12.50"))
+    pay(c, "12.50", received_at=NOW, at=NOW)  # no open invoice: all of it to the credit balance
     page = text(client_for(tenant, make_staff).get("/app/customers/acme/"))
     assert "Collection Send invoice" in page
     assert "Payment terms 45 days" in page
