@@ -47,7 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from scratchdb import create_database, drop_database  # bench/scratchdb.py
+from scratchdb import create_database, drop_database, production_settings  # bench/scratchdb.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -260,9 +260,9 @@ def main() -> int:
     if args.serve:
         serve(0, args.latency_ms / 1000)
         return 0
-    env = dict(
-        os.environ, DATABASE_URL=args.database_url, REDIS_URL=args.redis_url, DJANGO_DEBUG="false", LOG_LEVEL="WARNING"
-    )
+    # Production settings (DEBUG off: no query log), with a throwaway secret and encryption key.
+    env = dict(os.environ, DATABASE_URL=args.database_url, REDIS_URL=args.redis_url, LOG_LEVEL="WARNING")
+    env.update(production_settings())
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     env["WEBHOOKS_ALLOW_PRIVATE_TARGETS"] = "true"  # the receiver is on 127.0.0.1, over http
     os.environ.update(env)
@@ -284,46 +284,53 @@ def main() -> int:
         from django.utils import timezone
         from standardwebhooks import Webhook
 
+        from billing_platform import rls
+
+        # This process creates the tenant as the login role; what it measures runs under the
+        # tenant's row-level security, as the API and the workers do.
+        rls.set_role_on_connect = False
+
         from tenancy.actors import Actor
         from tenancy.models import Tenant
         from webhooks.services import webhook_endpoint_create
 
         tenant = Tenant.objects.create(slug="bench-webhooks", name="Bench", default_currency="EUR", timezone="UTC")
-        secrets = [
-            webhook_endpoint_create(
-                tenant=tenant, actor=Actor.system("bench"), at=timezone.now(), url=receiver.url, events=["*"]
-            )[1]
-            for _ in range(args.endpoints)
-        ]
-        log(
-            "%d endpoint(s), every event to each; deliveries sent %d at a time by the batched round"
-            % (args.endpoints, BATCH)
-        )
-        base = run_round("one by one", tenant, args.baseline_events, args.endpoints, batched=False)
-        batch = run_round("batched", tenant, args.events, args.endpoints, batched=True)
-        log(
-            "ratios, batched / one by one: writing %.1fx the events/s with %.2fx the queries per event; "
-            "sending %.1fx the deliveries/s with %.3fx the queries per delivery"
-            % (
-                batch["emit_per_s"] / base["emit_per_s"],
-                batch["emit_queries"] / base["emit_queries"],
-                batch["send_per_s"] / base["send_per_s"],
-                batch["send_queries"] / base["send_queries"],
+        with rls.tenant_context(tenant):
+            secrets = [
+                webhook_endpoint_create(
+                    tenant=tenant, actor=Actor.system("bench"), at=timezone.now(), url=receiver.url, events=["*"]
+                )[1]
+                for _ in range(args.endpoints)
+            ]
+            log(
+                "%d endpoint(s), every event to each; deliveries sent %d at a time by the batched round"
+                % (args.endpoints, BATCH)
             )
-        )
-        stats = receiver.stats()
-        # every endpoint shares the receiver and a message's webhook-id: distinct ids = events
-        expected = args.events + args.baseline_events
-        log("receiver: %d distinct webhook-ids (%d expected)" % (stats["received"], expected))
-        ok = stats["received"] == expected
-        last = stats["last"]
-        try:
-            verified = any(Webhook(s).verify(last["body"], last["headers"]) for s in secrets)
-        except Exception as exc:
-            verified = False
-            log("the last message does not verify: %s" % exc)
-        log("the last message verifies with the endpoint's secret (standardwebhooks): %s" % bool(verified))
-        ok = ok and bool(verified)
+            base = run_round("one by one", tenant, args.baseline_events, args.endpoints, batched=False)
+            batch = run_round("batched", tenant, args.events, args.endpoints, batched=True)
+            log(
+                "ratios, batched / one by one: writing %.1fx the events/s with %.2fx the queries per event; "
+                "sending %.1fx the deliveries/s with %.3fx the queries per delivery"
+                % (
+                    batch["emit_per_s"] / base["emit_per_s"],
+                    batch["emit_queries"] / base["emit_queries"],
+                    batch["send_per_s"] / base["send_per_s"],
+                    batch["send_queries"] / base["send_queries"],
+                )
+            )
+            stats = receiver.stats()
+            # every endpoint shares the receiver and a message's webhook-id: distinct ids = events
+            expected = args.events + args.baseline_events
+            log("receiver: %d distinct webhook-ids (%d expected)" % (stats["received"], expected))
+            ok = stats["received"] == expected
+            last = stats["last"]
+            try:
+                verified = any(Webhook(s).verify(last["body"], last["headers"]) for s in secrets)
+            except Exception as exc:
+                verified = False
+                log("the last message does not verify: %s" % exc)
+            log("the last message verifies with the endpoint's secret (standardwebhooks): %s" % bool(verified))
+            ok = ok and bool(verified)
     finally:
         receiver.stop()
         from django.db import connections
