@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "usage",
     "invoicing",
     "payments",
+    "revrec",
     "backoffice",
 ]
 
