@@ -1,0 +1,206 @@
+"""Revenue recognition's tables (specs/revrec.md): a contract per subscription, its performance
+obligations with their allocated amounts and dates, what each calendar month recognized of them,
+the periods (a closed one is never changed) and the journal posted for the ledger.
+
+Dates of obligations are local days in the customer's time zone, terms half-open
+(``starts_on <= day < ends_on``); a period is named by the first day of its month.
+"""
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from billing_platform.money_fields import MoneyManager, SharedCurrencyMoneyField
+
+
+def _money(**kwargs: Any) -> SharedCurrencyMoneyField:
+    return SharedCurrencyMoneyField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, **kwargs
+    )
+
+
+class ControlTransfer(models.TextChoices):
+    SHIPMENT = "shipment", _("At shipment")
+    ACTIVATION = "activation", _("At activation")
+
+
+class RevrecSettings(models.Model):
+    """A tenant's recognition policies: when control of hardware passes to the customer."""
+
+    tenant = models.OneToOneField("tenancy.Tenant", on_delete=models.CASCADE, related_name="revrec_settings")
+    hardware_control_transfer = models.CharField(
+        max_length=16, choices=ControlTransfer.choices, default=ControlTransfer.ACTIVATION
+    )
+
+    def __str__(self) -> str:
+        return f"revenue settings of {self.tenant_id}"
+
+
+class Contract(models.Model):
+    """A subscription as ASC 606 sees it: its fixed consideration (the transaction price), in the
+    customer's currency, allocated to its performance obligations."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    subscription = models.OneToOneField(
+        "subscriptions.Subscription", on_delete=models.PROTECT, related_name="revenue_contract"
+    )
+    currency = models.CharField(max_length=3)
+    transaction_price = _money()
+    created_at = models.DateTimeField()
+
+    objects = MoneyManager()
+
+    def __str__(self) -> str:
+        return f"contract of {self.subscription_id}"
+
+
+class ObligationKind(models.TextChoices):
+    HARDWARE = "hardware", _("Hardware")
+    SERVICE = "service", _("Service")
+    USAGE = "usage", _("Usage")
+    FEE = "fee", _("One-time fee")
+
+
+class Pattern(models.TextChoices):
+    POINT_IN_TIME = "point_in_time", _("Point in time")
+    RATABLE = "ratable", _("Ratable by day")
+
+
+class PerformanceObligation(models.Model):
+    """One contract line for one device (``device_id`` blank for a line shared by the
+    subscription): its allocated amount and when it is recognized. Dates stay empty until the
+    device is activated (or shipped, per the tenant's setting): recognition waits for them."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="obligations")
+    kind = models.CharField(max_length=16, choices=ObligationKind.choices)
+    product_code = models.CharField(max_length=100)
+    device_id = models.CharField(max_length=200, blank=True, default="")
+    currency = models.CharField(max_length=3)
+    allocated = _money()
+    pattern = models.CharField(max_length=16, choices=Pattern.choices)
+    starts_on = models.DateField(null=True, blank=True)  # ratable: first day of the term
+    ends_on = models.DateField(null=True, blank=True)  # ratable: the day after the term
+    recognized_on = models.DateField(null=True, blank=True)  # point in time: the day control passes
+
+    objects = MoneyManager()
+
+    class Meta:
+        ordering = ["contract", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "product_code", "device_id"], name="obligation_unique_line"),
+            models.CheckConstraint(
+                condition=Q(starts_on__isnull=True) | Q(ends_on__gt=models.F("starts_on")),
+                name="obligation_term_ends_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "ends_on"], name="obligation_tenant_ends")]
+
+    def __str__(self) -> str:
+        return f"{self.product_code} {self.device_id}".strip()
+
+
+class RecognitionEntry(models.Model):
+    """What one month recognized of one obligation: one posting per obligation and period, so a
+    run that is repeated inserts nothing twice."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    obligation = models.ForeignKey(PerformanceObligation, on_delete=models.PROTECT, related_name="entries")
+    period = models.DateField()  # first day of the month
+    currency = models.CharField(max_length=3)
+    amount = _money()
+    created_at = models.DateTimeField()
+
+    objects = MoneyManager()
+
+    class Meta:
+        ordering = ["period", "obligation"]
+        constraints = [models.UniqueConstraint(fields=["obligation", "period"], name="recognition_once_per_period")]
+        indexes = [models.Index(fields=["tenant", "period"], name="recognition_tenant_period")]
+
+    def __str__(self) -> str:
+        return f"{self.obligation_id} {self.period} {self.amount}"
+
+
+class RevenuePeriod(models.Model):
+    """A calendar month of a tenant's books; once closed, nothing posts in it any more."""
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    month = models.DateField()  # first day of the month
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["month"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "month"], name="revenue_period_unique_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}"
+
+
+class JournalSource(models.TextChoices):
+    INVOICE = "invoice", _("Invoice")
+    RECOGNITION = "recognition", _("Recognition")
+    PAYMENT = "payment", _("Payment")
+
+
+class Account(models.TextChoices):
+    RECEIVABLE = "receivable", _("Accounts receivable")
+    TAX_PAYABLE = "tax_payable", _("Tax payable")
+    CONTRACT_BALANCE = "contract_balance", _("Contract balance")
+    REVENUE_HARDWARE = "revenue_hardware", _("Revenue: hardware")
+    REVENUE_SERVICE = "revenue_service", _("Revenue: service")
+    REVENUE_USAGE = "revenue_usage", _("Revenue: usage")
+    REVENUE_FEES = "revenue_fees", _("Revenue: fees")
+    CASH = "cash", _("Cash")
+
+
+class JournalEntry(models.Model):
+    """A balanced posting of the ledger, in one currency: its lines' debits equal their credits."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    period = models.DateField()  # first day of the month it posts in
+    date = models.DateField()
+    source_type = models.CharField(max_length=16, choices=JournalSource.choices)
+    source_id = models.CharField(max_length=64)
+    contract = models.ForeignKey(Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["period", "id"]
+        indexes = [models.Index(fields=["tenant", "period"], name="journal_tenant_period")]
+
+    def __str__(self) -> str:
+        return f"{self.source_type} {self.source_id} {self.date}"
+
+
+class JournalLine(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    entry = models.ForeignKey(JournalEntry, on_delete=models.CASCADE, related_name="lines")
+    account = models.CharField(max_length=24, choices=Account.choices)
+    currency = models.CharField(max_length=3)
+    debit = _money(default=0)
+    credit = _money(default=0)
+
+    objects = MoneyManager()
+
+    class Meta:
+        ordering = ["entry", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(debit__gte=0) & Q(credit=0)) | (Q(debit=0) & Q(credit__gte=0)),
+                name="journal_line_one_side",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.debit}/{self.credit}"
