@@ -7,11 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.utils import timezone
 from djmoney.money import Money
 
+from catalog.services.plans import price_override_create, price_version_create
 from catalog.tests.factories import platform_plan
+from customers.services import customer_create
 from revrec.metrics import CurrencyMrr, CustomerMrr, MonthMrr, mrr_report
 from subscriptions.changes import subscription_change
+from subscriptions.services import subscription_transition
 from subscriptions.tests.factories import (
     ACTOR,
     monthly_fee_customers,
@@ -164,3 +168,87 @@ def test_longer_intervals_are_normalised_to_a_month(tenant: Tenant, interval: st
     (january,) = mrr_report(tenant_id=tenant.pk, start=date(2026, 1, 1), end=date(2026, 1, 1))
     # then
     assert totals(january) == {**dict.fromkeys(MOVES, "0.00"), "new": mrr, "end": mrr}
+
+
+def test_overrides_new_prices_suspension_and_other_currencies(tenant: Tenant) -> None:
+    # given, on plan p (10.00 per device and month from the start, 12.00 in USD):
+    # - c0 (EUR, 2 devices from 1 March) negotiated 8.00 per device from 1 April, and is
+    #   suspended on 10 May;
+    # - c1 (USD, 1 device from 1 March);
+    # - from 1 June the plan costs 15.00 in USD.
+    with time_machine.travel(datetime(2026, 3, 1, 9, 0, tzinfo=PARIS), tick=False):
+        (c0,) = monthly_fee_customers(tenant)
+        plan = c0.subscriptions.get().plan
+        price_version_create(
+            tenant=tenant,
+            actor=ACTOR,
+            at=timezone.now(),
+            plan=plan,
+            data={
+                "currency": "USD",
+                "components": [{"product": "platform", "charge": {"model": "flat", "amount": "12.00"}}],
+            },
+        )
+        c1 = customer_create(
+            tenant=tenant,
+            actor=ACTOR,
+            at=timezone.now(),
+            external_id="c1",
+            name="Customer 1",
+            email="c1@x.test",
+            country="US",
+            currency="USD",
+            timezone="America/New_York",
+            billing_day=1,
+        )
+        signed_subscription(
+            tenant,
+            customer=c1,
+            plan=plan,
+            external_id="s1",
+            devices=("u0",),
+            signed_at=datetime(2026, 3, 1, 9, 0, tzinfo=PARIS),
+            starts_on=date(2026, 3, 1),
+        )
+        price_override_create(
+            tenant=tenant,
+            actor=ACTOR,
+            at=timezone.now(),
+            customer=c0,
+            plan=plan,
+            data={
+                "product": "platform",
+                "charge": {"model": "flat", "amount": "8.00"},
+                "effective_from": "2026-04-01T00:00:00+02:00",
+            },
+        )
+        price_version_create(
+            tenant=tenant,
+            actor=ACTOR,
+            at=timezone.now(),
+            plan=plan,
+            data={
+                "currency": "USD",
+                "effective_from": "2026-06-01T00:00:00+02:00",
+                "components": [{"product": "platform", "charge": {"model": "flat", "amount": "15.00"}}],
+            },
+        )
+    suspended_at = datetime(2026, 5, 10, 9, 0, tzinfo=PARIS)
+    with time_machine.travel(suspended_at, tick=False):
+        subscription_transition(
+            subscription=c0.subscriptions.get(), to_status="suspended", actor=ACTOR, at=suspended_at
+        )
+    # when
+    march, april, may, june = mrr_report(tenant_id=tenant.pk, start=date(2026, 3, 1), end=date(2026, 6, 30))
+    # then: EUR first (the tenant's), USD on its own, never converted
+    assert [c.currency for c in march.currencies] == ["EUR", "USD"]
+    eur_march, usd_march = march.currencies
+    assert (eur_march.new, eur_march.end) == (eur("20.00"), eur("20.00"))  # 2 x 10.00
+    assert (usd_march.new, usd_march.end) == (Money("12.00", "USD"), Money("12.00", "USD"))  # 1 x 12.00
+    # April: c0's override, 2 x 8.00 = 16.00
+    assert (april.currencies[0].contraction, april.currencies[0].end) == (eur("4.00"), eur("16.00"))
+    # May: suspended, the MRR stays 16.00
+    assert (may.currencies[0].start, may.currencies[0].end) == (eur("16.00"), eur("16.00"))
+    # June: the new USD price, 1 x 15.00: +3.00; c0 unchanged
+    assert [(c.currency, str(c.end.amount)) for c in june.currencies] == [("EUR", "16.00"), ("USD", "15.00")]
+    assert june.currencies[1].expansion == Money("3.00", "USD")
