@@ -286,7 +286,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
 }
 
 # Reports answer one object, not a page: the list in it that would show another tenant's rows.
-REPORTS = {"receivables-report": "currencies"}
+REPORTS = {"receivables-report": "currencies", "mrr-report": "currencies"}
 # Routes reading the caller's own tenant-wide settings rather than a collection.
 SINGLETONS = {"dunning-policy"}
 

@@ -1,0 +1,142 @@
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.utils import timezone
+from djmoney.money import Money
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing_platform.api.serializers import problems
+from billing_platform.errors import DomainError, FieldError
+from billing_platform.periods import add_months, local_date
+from revrec.api import serializers as s
+from revrec.metrics import CurrencyMrr, CustomerMrr, MonthMrr, mrr_report
+from tenancy.api import request_tenant
+
+# The longest report: ten years of months.
+MAX_MONTHS = 120
+MONTH = "A month, YYYY-MM, between the years 1900 and 9999."
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    month: str
+    start: Money
+    end: Money
+    new: Money
+    expansion: Money
+    contraction: Money
+    churn: Money
+    reactivation: Money
+    devices: int
+    arpd: Money | None
+    customers: list[CustomerMrr]
+
+
+@dataclass
+class CurrencyRows:
+    currency: str
+    months: list[MonthRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MrrReport:
+    start: str
+    end: str
+    reporting_currency: str
+    currencies: list[CurrencyRows]
+
+
+def _month(name: str, raw: str) -> date:
+    """``YYYY-MM`` as the first day of that month; anything else is a 400 naming the parameter."""
+    parts = raw.split("-")
+    if len(parts) == 2 and len(parts[0]) == 4 and len(parts[1]) == 2 and raw.isascii() and "".join(parts).isdigit():
+        year, month = int(parts[0]), int(parts[1])
+        if 1900 <= year <= 9999 and 1 <= month <= 12:
+            return date(year, month, 1)
+    raise DomainError(
+        "%s is not a month: %s" % (name, MONTH), code="invalid_query", errors=[FieldError(name, "invalid", MONTH)]
+    )
+
+
+def _label(day: date) -> str:
+    return "%04d-%02d" % (day.year, day.month)
+
+
+def _by_currency(months: list[MonthMrr]) -> list[CurrencyRows]:
+    """The report per currency, then per month: every month of a currency that appears at all, a
+    month without customers in it written as zeros."""
+    rows: dict[str, CurrencyRows] = {}
+    for month in months:
+        for currency in month.currencies:
+            rows.setdefault(currency.currency, CurrencyRows(currency.currency))
+    for month in months:
+        present = {c.currency: c for c in month.currencies}
+        for code, target in rows.items():
+            totals = present.get(code) or _empty(code)
+            target.months.append(
+                MonthRow(
+                    month=_label(month.month),
+                    start=totals.start,
+                    end=totals.end,
+                    new=totals.new,
+                    expansion=totals.expansion,
+                    contraction=totals.contraction,
+                    churn=totals.churn,
+                    reactivation=totals.reactivation,
+                    devices=totals.devices,
+                    arpd=totals.arpd,
+                    customers=totals.customers,
+                )
+            )
+    return list(rows.values())
+
+
+def _empty(currency: str) -> CurrencyMrr:
+    zero = Money(0, currency)
+    return CurrencyMrr(currency, zero, zero, zero, zero, zero, zero, zero, 0, None, [])
+
+
+class MrrReportApi(APIView):
+    @extend_schema(
+        operation_id="reports_mrr",
+        description="MRR at the end of each calendar month (tenant's time zone) and its movements: new, expansion, "
+        "contraction, churn and reactivation, in total and per customer, so that end = start + new + expansion - "
+        "contraction - churn + reactivation. MRR is the recurring service fees normalised to a month (per-device "
+        "fees x the devices paying at the instant, flat fees; quarterly / 3, yearly / 12), at the prices in effect "
+        "with the customer's overrides, without tax; hardware, usage and one-time fees are not MRR. Amounts are in "
+        "each customer's currency: the tenant's first, the others per currency, not converted.",
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.STR, description="First month, YYYY-MM; default 11 before to."),
+            OpenApiParameter("to", OpenApiTypes.STR, description="Last month, YYYY-MM; default the current month."),
+        ],
+        responses={200: s.MrrReportSerializer, **problems(400)},
+    )
+    def get(self, request: Request) -> Response:
+        tenant = request_tenant(request)
+        raw_from, raw_to = request.query_params.get("from"), request.query_params.get("to")
+        today = local_date(timezone.now(), tenant.timezone)
+        end = _month("to", raw_to) if raw_to is not None else date(today.year, today.month, 1)
+        if raw_from is not None:
+            start = _month("from", raw_from)
+        else:
+            year, month = add_months(end.year, end.month, -11)
+            start = date(max(year, 1900), month, 1)
+        span = (end.year - start.year) * 12 + end.month - start.month + 1
+        if span < 1:
+            raise DomainError(
+                "from is after to.", code="invalid_query", errors=[FieldError("from", "after_to", "At most to.")]
+            )
+        if span > MAX_MONTHS:
+            message = "At most %d months." % MAX_MONTHS
+            raise DomainError(
+                "The report is too long: %s" % message,
+                code="invalid_query",
+                errors=[FieldError("from", "too_long", message)],
+            )
+        months = mrr_report(tenant_id=tenant.pk, start=start, end=end)
+        report = MrrReport(_label(start), _label(end), tenant.default_currency, _by_currency(months))
+        return Response(s.MrrReportSerializer(report).data)

@@ -1,0 +1,293 @@
+"""MRR and its movements (analytics.md), computed from the subscriptions, their devices and the
+catalog's prices, never from a second copy of them.
+
+- The MRR of a subscription at an instant: its recurring service fees normalised to a month, the
+  per-device fees times the devices billable at that instant and the flat fees, a quarterly fee ÷ 3
+  and a yearly one ÷ 12, at the prices in effect at that instant (customer overrides and price
+  locks applied, as billing resolves them: ``catalog.versions.PriceBook``), without tax. Which
+  devices pay is billing's rule (``subscriptions.devices.device_is_billable``), and a fee is priced
+  by its charge model (``catalog.charge_models.pricing.price``), as the in-advance fee of
+  ``invoicing.fees.service_fee_lines`` is. Hardware, usage and one-time fees are not MRR. A
+  subscription has none before it starts, during its trial, and from its end (a cancellation, an
+  end of commitment without renewal); a suspended one keeps its MRR.
+- A customer's MRR is the sum of its subscriptions' MRR, rounded once to the currency's minor unit.
+- Per calendar month in the tenant's time zone, per customer: the MRR at the start of the month
+  (the end of the previous one) and at its end, and the movement between them: ``new`` (the first
+  MRR ever, as seen at month ends), ``expansion``, ``contraction``, ``churn`` (to zero),
+  ``reactivation`` (from zero after a churn); so that end = start + new + expansion − contraction −
+  churn + reactivation, per customer and in total.
+- Amounts stay in each customer's currency: the customers in the tenant's currency come first, the
+  others are reported per currency, never converted (monthly exchange rates are not kept yet, and a
+  rate of 1 would be wrong).
+
+Devices and prices are read for the whole tenant in a few queries, and every month is computed in
+memory.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from django.db.models import Prefetch
+from djmoney.money import Money
+
+from billing_platform.money import round_minor
+from billing_platform.periods import add_months, local_midnight
+from catalog.charge_models.base import Usage
+from catalog.charge_models.pricing import price
+from catalog.models import INTERVAL_MONTHS, Interval, PlanComponent, ProductKind, StartsOn
+from catalog.versions import PriceBook
+from subscriptions.devices import DeviceLike, device_is_billable
+from subscriptions.models import Device, Subscription
+from subscriptions.periods import subscription_end
+from tenancy.models import Tenant
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class SubscriptionMrr:
+    amount: Decimal  # unrounded, in the customer's currency
+    devices: int  # devices paying a per-device fee at the instant
+
+
+@dataclass(frozen=True)
+class CustomerMrr:
+    customer_id: Any
+    external_id: str
+    name: str
+    start: Money
+    end: Money
+    new: Money
+    expansion: Money
+    contraction: Money
+    churn: Money
+    reactivation: Money
+    devices: int  # billable at the month's end
+
+
+@dataclass(frozen=True)
+class CurrencyMrr:
+    """One currency's customers in one month and their totals."""
+
+    currency: str
+    start: Money
+    end: Money
+    new: Money
+    expansion: Money
+    contraction: Money
+    churn: Money
+    reactivation: Money
+    devices: int
+    arpd: Money | None  # MRR at the end ÷ billable devices; None without a device
+    customers: list[CustomerMrr]
+
+
+@dataclass(frozen=True)
+class MonthMrr:
+    month: date  # its first day
+    currencies: list[CurrencyMrr]  # the tenant's currency first, then the others by code
+
+
+def subscription_mrr(
+    *, subscription: Subscription, devices: Sequence[DeviceLike], prices: PriceBook, at: datetime
+) -> SubscriptionMrr:
+    """The MRR of ``subscription`` at ``at`` (see the module's docstring), unrounded, with the number
+    of devices paying a per-device fee. ``subscription.customer`` and the plan's components (with
+    their products) are read, ``devices`` are the subscription's (removed ones included)."""
+    end = subscription_end(subscription)
+    if at < subscription.starts_at or (end is not None and at >= end):
+        return SubscriptionMrr(ZERO, 0)
+    if subscription.trial_ends_at is not None and at < subscription.trial_ends_at:
+        return SubscriptionMrr(ZERO, 0)
+    customer = subscription.customer
+    resolved = prices.resolve(
+        plan=subscription.plan,
+        currency=customer.currency,
+        country=customer.country,
+        at=at,
+        customer_id=customer.pk,
+        locked=subscription,
+    )
+    months = INTERVAL_MONTHS[Interval(subscription.plan.interval)]
+    amount, paying = ZERO, set[int]()
+    for r in resolved:
+        c = r.component
+        if c.kind != ProductKind.SERVICE or r.charge is None:
+            continue
+        billable = [d for d in devices if device_is_billable(d, c, at)]
+        units = _units(c, billable)
+        if not units:
+            continue
+        if c.per_device:
+            paying.update(id(d) for d in billable)
+        amount += price(
+            charge=r.charge, usage=Usage(quantity=Decimal(units)), currency=customer.currency
+        ).precise_amount
+    return SubscriptionMrr(amount / months, len(paying))
+
+
+def _units(component: PlanComponent, billable: Sequence[DeviceLike]) -> int:
+    """How many times the fee is due, as the in-advance fee bills it: once per billable device, or
+    once for the subscription (from its first activation when the fee waits for one)."""
+    if component.per_device:
+        return len(billable)
+    return 1 if billable or component.starts_on != StartsOn.ACTIVATION else 0
+
+
+def month_starts(start: date, end: date) -> list[date]:
+    """The first days of the months from ``start``'s to ``end``'s, both included."""
+    months, (year, month) = [], (start.year, start.month)
+    while (year, month) <= (end.year, end.month):
+        months.append(date(year, month, 1))
+        year, month = add_months(year, month, 1)
+    return months
+
+
+def _next_month(day: date) -> date:
+    year, month = add_months(day.year, day.month, 1)
+    return date(year, month, 1)
+
+
+def _previous_month(day: date) -> date:
+    year, month = add_months(day.year, day.month, -1)
+    return date(year, month, 1)
+
+
+def month_end(month: date, tz: str | ZoneInfo) -> datetime:
+    """The instant the MRR "at the end" of ``month`` is taken: the last microsecond of its last day,
+    local time. A device removed, a subscription ended or a new price in effect at the next
+    midnight still count for this month."""
+    return local_midnight(_next_month(month), tz) - timedelta(microseconds=1)
+
+
+def _movements(start: Decimal, end: Decimal, churned_before: bool) -> dict[str, Decimal]:
+    moves = dict.fromkeys(("new", "expansion", "contraction", "churn", "reactivation"), ZERO)
+    if start == 0 and end > 0:
+        moves["reactivation" if churned_before else "new"] = end
+    elif start > 0 and end == 0:
+        moves["churn"] = start
+    elif end > start:
+        moves["expansion"] = end - start
+    elif end < start:
+        moves["contraction"] = start - end
+    return moves
+
+
+def mrr_report(*, tenant_id: UUID, start: date, end: date) -> list[MonthMrr]:
+    """MRR at each month's end and its movements, per customer and per currency, for the calendar
+    months from ``start``'s to ``end``'s (tenant's time zone). The history before ``start`` is read
+    to tell a new customer from a reactivated one. Seven queries, whatever the number of
+    subscriptions and months."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    tz = ZoneInfo(tenant.timezone)
+    first, last = date(start.year, start.month, 1), date(end.year, end.month, 1)
+    horizon = local_midnight(_next_month(last), tz)
+    components = PlanComponent.objects.select_related("product").order_by("position", "product__code")
+    subscriptions = list(
+        Subscription.objects.filter(tenant_id=tenant_id, starts_at__lt=horizon)
+        .select_related("customer", "plan")
+        .prefetch_related(Prefetch("plan__components", queryset=components))
+        .order_by("starts_at", "external_id")
+    )
+    devices: dict[Any, list[Device]] = defaultdict(list)
+    for device in Device.objects.filter(tenant_id=tenant_id, subscription__in=[s.pk for s in subscriptions]).only(
+        "subscription_id", "added_at", "activated_at", "deactivated_at", "removed_at"
+    ):
+        devices[device.subscription_id].append(device)
+    prices = PriceBook.load(
+        plan_ids={s.plan_id for s in subscriptions},
+        currencies={s.customer.currency for s in subscriptions},
+        customer_ids={s.customer_id for s in subscriptions},
+    )
+    customers = {s.customer_id: s.customer for s in subscriptions}
+    by_customer: dict[Any, list[Subscription]] = defaultdict(list)
+    for s in subscriptions:
+        by_customer[s.customer_id].append(s)
+
+    def at_instant(instant: datetime) -> dict[Any, tuple[Decimal, int]]:
+        mrr = {}
+        for customer_id, subs in by_customer.items():
+            parts = [subscription_mrr(subscription=s, devices=devices[s.pk], prices=prices, at=instant) for s in subs]
+            amount = sum((p.amount for p in parts), ZERO)
+            mrr[customer_id] = (round_minor(amount, customers[customer_id].currency), sum(p.devices for p in parts))
+        return mrr
+
+    # From the month of the first subscription: a customer's earlier MRR tells a reactivation.
+    earliest = min((s.starts_at.astimezone(tz).date() for s in subscriptions), default=first)
+    history_from = min(first, date(earliest.year, earliest.month, 1))
+    previous = at_instant(month_end(_previous_month(history_from), tz))
+    had_mrr = {customer_id for customer_id, (amount, _) in previous.items() if amount > 0}
+    report = []
+    for month in month_starts(history_from, last):
+        current = at_instant(month_end(month, tz))
+        rows: dict[str, list[CustomerMrr]] = defaultdict(list)
+        for customer_id, (amount, count) in current.items():
+            before = previous[customer_id][0]
+            moves = _movements(before, amount, customer_id in had_mrr)
+            if amount > 0:
+                had_mrr.add(customer_id)
+            if month < first or (before == 0 and amount == 0):
+                continue
+            customer = customers[customer_id]
+            cur = customer.currency
+            rows[cur].append(
+                CustomerMrr(
+                    customer_id=customer_id,
+                    external_id=customer.external_id,
+                    name=customer.name,
+                    start=Money(before, cur),
+                    end=Money(amount, cur),
+                    devices=count,
+                    **{name: Money(round_minor(value, cur), cur) for name, value in moves.items()},
+                )
+            )
+        previous = current
+        if month >= first:
+            report.append(MonthMrr(month=month, currencies=_currency_totals(rows, tenant.default_currency)))
+    return report
+
+
+def _currency_totals(rows: dict[str, list[CustomerMrr]], reporting_currency: str) -> list[CurrencyMrr]:
+    totals = []
+    for currency in sorted(rows, key=lambda c: (c != reporting_currency, c)):
+        customers = sorted(rows[currency], key=lambda r: r.external_id)
+
+        def total(field: str, customers: list[CustomerMrr] = customers, currency: str = currency) -> Money:
+            return Money(round_minor(sum((getattr(r, field).amount for r in customers), ZERO), currency), currency)
+
+        end = total("end")
+        devices = sum(r.devices for r in customers)
+        totals.append(
+            CurrencyMrr(
+                currency=currency,
+                start=total("start"),
+                end=end,
+                new=total("new"),
+                expansion=total("expansion"),
+                contraction=total("contraction"),
+                churn=total("churn"),
+                reactivation=total("reactivation"),
+                devices=devices,
+                arpd=Money(round_minor(end.amount / devices, currency), currency) if devices else None,
+                customers=customers,
+            )
+        )
+    return totals
+
+
+__all__ = [
+    "CurrencyMrr",
+    "CustomerMrr",
+    "MonthMrr",
+    "SubscriptionMrr",
+    "month_end",
+    "month_starts",
+    "mrr_report",
+    "subscription_mrr",
+]
