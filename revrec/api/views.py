@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_platform.api.serializers import problems
-from billing_platform.errors import DomainError, FieldError
+from billing_platform.errors import DomainError, FieldError, InvalidInput
 from billing_platform.periods import add_months, local_date
 from revrec.api import serializers as s
 from revrec.metrics import CurrencyMrr, CustomerMrr, MonthMrr, mrr_report
@@ -19,6 +19,8 @@ from tenancy.api import request_tenant
 # The longest report: ten years of months.
 MAX_MONTHS = 120
 MONTH = "A month, YYYY-MM, between the years 1900 and 9999."
+# What the schema says of a month (1900-01 to 9999-12): a request it calls valid is never a 400.
+MONTH_PATTERN = "^(19|[2-9][0-9])[0-9]{2}-(0[1-9]|1[0-2])$"
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,20 @@ class MrrReportApi(APIView):
         "with the customer's overrides, without tax; hardware, usage and one-time fees are not MRR. Amounts are in "
         "each customer's currency: the tenant's first, the others per currency, not converted.",
         parameters=[
-            OpenApiParameter("from", OpenApiTypes.STR, description="First month, YYYY-MM; default 11 before to."),
-            OpenApiParameter("to", OpenApiTypes.STR, description="Last month, YYYY-MM; default the current month."),
+            OpenApiParameter(
+                "from",
+                OpenApiTypes.STR,
+                pattern=MONTH_PATTERN,
+                description="First month, YYYY-MM; default 11 before to.",
+            ),
+            OpenApiParameter(
+                "to",
+                OpenApiTypes.STR,
+                pattern=MONTH_PATTERN,
+                description="Last month, YYYY-MM; default the current month.",
+            ),
         ],
-        responses={200: s.MrrReportSerializer, **problems(400)},
+        responses={200: s.MrrReportSerializer, **problems(400, 422)},
     )
     def get(self, request: Request) -> Response:
         tenant = request_tenant(request)
@@ -126,17 +138,12 @@ class MrrReportApi(APIView):
             year, month = add_months(end.year, end.month, -11)
             start = date(max(year, 1900), month, 1)
         span = (end.year - start.year) * 12 + end.month - start.month + 1
+        # Two well-formed months that do not make a report: 422, as any rule a schema cannot state.
         if span < 1:
-            raise DomainError(
-                "from is after to.", code="invalid_query", errors=[FieldError("from", "after_to", "At most to.")]
-            )
+            raise InvalidInput("from is after to.", errors=[FieldError("from", "after_to", "At most to.")])
         if span > MAX_MONTHS:
             message = "At most %d months." % MAX_MONTHS
-            raise DomainError(
-                "The report is too long: %s" % message,
-                code="invalid_query",
-                errors=[FieldError("from", "too_long", message)],
-            )
+            raise InvalidInput("The report is too long: %s" % message, errors=[FieldError("from", "too_long", message)])
         months = mrr_report(tenant_id=tenant.pk, start=start, end=end)
         report = MrrReport(_label(start), _label(end), tenant.default_currency, _by_currency(months))
         return Response(s.MrrReportSerializer(report).data)
