@@ -21,6 +21,7 @@ Queries are unchanged: the column holds a decimal, so ``filter(total__gt=...)``,
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.expressions import BaseExpression, Combinable
@@ -128,3 +129,11 @@ class MoneyManager(models.Manager[_M]):
 
     def get_queryset(self) -> models.QuerySet[_M]:
         return add_money_comprehension_to_queryset(super().get_queryset())
+
+
+def amount_field(**kwargs: Any) -> SharedCurrencyMoneyField:
+    """An amount column at the project's money precision (``MONEY_MAX_DIGITS``,
+    ``MONEY_DECIMAL_PLACES``), in the row's ``currency``."""
+    return SharedCurrencyMoneyField(
+        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, **kwargs
+    )

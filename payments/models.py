@@ -12,22 +12,14 @@ Amounts are in the row's ``currency`` (``SharedCurrencyMoneyField``). The ledger
 """
 
 import uuid
-from typing import Any
 
-from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from billing_platform.encryption import EncryptedTextField
-from billing_platform.money_fields import MoneyManager, SharedCurrencyMoneyField
-
-
-def _money(**kwargs: Any) -> SharedCurrencyMoneyField:
-    return SharedCurrencyMoneyField(
-        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, **kwargs
-    )
+from billing_platform.money_fields import MoneyManager, amount_field
 
 
 class CreditDestination(models.TextChoices):
@@ -111,8 +103,8 @@ class Payment(models.Model):
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="payments")
     currency = models.CharField(max_length=3)
-    amount = _money()
-    amount_refunded = _money(default=0)
+    amount = amount_field()
+    amount_refunded = amount_field(default=0)
     method = models.CharField(max_length=16, choices=PaymentMethod.choices)
     status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.SUCCEEDED)
     received_at = models.DateTimeField()
@@ -156,7 +148,7 @@ class Refund(models.Model):
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     currency = models.CharField(max_length=3)
-    amount = _money()
+    amount = amount_field()
     reason = models.CharField(max_length=300, blank=True, default="")
     status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.SUCCEEDED)
     gateway_id = models.CharField(max_length=255, blank=True, default="")
@@ -192,7 +184,7 @@ class BalanceTransaction(models.Model):
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="balance_transactions")
     currency = models.CharField(max_length=3)
-    amount = _money()
+    amount = amount_field()
     kind = models.CharField(max_length=16, choices=BalanceKind.choices)
     payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     invoice = models.ForeignKey("invoicing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -233,7 +225,7 @@ class PaymentAllocation(models.Model):
         "invoicing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     currency = models.CharField(max_length=3)
-    amount = _money()
+    amount = amount_field()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = MoneyManager()
@@ -268,7 +260,7 @@ class PaymentAttempt(models.Model):
     idempotency_key = models.CharField(max_length=100, unique=True)
     status = models.CharField(max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.CREATED)
     currency = models.CharField(max_length=3)
-    amount = _money()
+    amount = amount_field()
     # What started it: finalization, a dunning retry, the API or back-office, the portal.
     trigger = models.CharField(max_length=16, default="api")
     gateway = models.CharField(max_length=16, choices=Gateway.choices, default=Gateway.STRIPE)

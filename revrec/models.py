@@ -7,20 +7,12 @@ Dates of obligations are local days in the customer's time zone, terms half-open
 """
 
 import uuid
-from typing import Any
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from billing_platform.money_fields import MoneyManager, SharedCurrencyMoneyField
-
-
-def _money(**kwargs: Any) -> SharedCurrencyMoneyField:
-    return SharedCurrencyMoneyField(
-        max_digits=settings.MONEY_MAX_DIGITS, decimal_places=settings.MONEY_DECIMAL_PLACES, **kwargs
-    )
+from billing_platform.money_fields import MoneyManager, amount_field
 
 
 class ControlTransfer(models.TextChoices):
@@ -50,7 +42,7 @@ class Contract(models.Model):
         "subscriptions.Subscription", on_delete=models.PROTECT, related_name="revenue_contract"
     )
     currency = models.CharField(max_length=3)
-    transaction_price = _money()
+    transaction_price = amount_field()
     created_at = models.DateTimeField()
 
     objects = MoneyManager()
@@ -83,7 +75,7 @@ class PerformanceObligation(models.Model):
     product_code = models.CharField(max_length=100)
     device_id = models.CharField(max_length=200, blank=True, default="")
     currency = models.CharField(max_length=3)
-    allocated = _money()
+    allocated = amount_field()
     pattern = models.CharField(max_length=16, choices=Pattern.choices)
     starts_on = models.DateField(null=True, blank=True)  # ratable: first day of the term
     ends_on = models.DateField(null=True, blank=True)  # ratable: the day after the term
@@ -115,7 +107,7 @@ class RecognitionEntry(models.Model):
     obligation = models.ForeignKey(PerformanceObligation, on_delete=models.PROTECT, related_name="entries")
     period = models.DateField()  # first day of the month
     currency = models.CharField(max_length=3)
-    amount = _money()
+    amount = amount_field()
     created_at = models.DateTimeField()
 
     objects = MoneyManager()
@@ -188,8 +180,8 @@ class JournalLine(models.Model):
     entry = models.ForeignKey(JournalEntry, on_delete=models.CASCADE, related_name="lines")
     account = models.CharField(max_length=24, choices=Account.choices)
     currency = models.CharField(max_length=3)
-    debit = _money(default=0)
-    credit = _money(default=0)
+    debit = amount_field(default=0)
+    credit = amount_field(default=0)
 
     objects = MoneyManager()
 
