@@ -86,7 +86,13 @@ class PerformanceObligation(models.Model):
     class Meta:
         ordering = ["contract", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["contract", "product_code", "device_id"], name="obligation_unique_line"),
+            # A line and device may hold several obligations over time: a usage period each, and
+            # after a modification the remaining part from the modification's day (``starts_on``).
+            models.UniqueConstraint(
+                fields=["contract", "product_code", "device_id", "starts_on"],
+                nulls_distinct=False,
+                name="obligation_unique_line",
+            ),
             models.CheckConstraint(
                 condition=Q(starts_on__isnull=True) | Q(ends_on__gt=models.F("starts_on")),
                 name="obligation_term_ends_after_start",
