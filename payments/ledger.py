@@ -47,6 +47,7 @@ from payments.models import (
     PaymentStatus,
     Refund,
 )
+from payments.signals import payment_recorded, refund_recorded
 from subscriptions.models import Subscription, SubscriptionStatus
 from tenancy.actors import Actor
 from tenancy.services import audit_record
@@ -188,6 +189,7 @@ def payment_record(
             },
         )
         payment.refresh_from_db()
+        payment_recorded.send(sender=Payment, payment=payment, at=at)
         payment_succeeded_emit(payment, at=at)
         invoices_settled(tenant_id=customer.tenant_id, paid=paid, customer_ids=[customer.pk] if paid else [], at=at)
     return payment
@@ -500,6 +502,7 @@ def refund_record(
             PaymentStatus.REFUNDED if payment.amount_refunded == payment.amount else PaymentStatus.PARTIALLY_REFUNDED
         )
         payment.save(update_fields=["amount_refunded", "status"])
+        refund_recorded.send(sender=Refund, refund=refund, payment=payment, at=at)
         audit_record(
             tenant=payment.tenant,
             actor=actor,

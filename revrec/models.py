@@ -144,8 +144,11 @@ class RevenuePeriod(models.Model):
 
 class JournalSource(models.TextChoices):
     INVOICE = "invoice", _("Invoice")
+    CREDIT_NOTE = "credit_note", _("Credit note")
+    INVOICE_VOID = "invoice_void", _("Invoice voided")
     RECOGNITION = "recognition", _("Recognition")
     PAYMENT = "payment", _("Payment")
+    REFUND = "refund", _("Refund")
 
 
 class Account(models.TextChoices):
@@ -174,7 +177,20 @@ class JournalEntry(models.Model):
 
     class Meta:
         ordering = ["period", "id"]
-        indexes = [models.Index(fields=["tenant", "period"], name="journal_tenant_period")]
+        constraints = [
+            # A document (invoice, credit note, void, payment, refund) posts once per contract: its
+            # receiver called twice writes nothing twice. Recognition posts per run.
+            models.UniqueConstraint(
+                fields=["tenant", "source_type", "source_id", "contract"],
+                condition=~Q(source_type="recognition"),
+                nulls_distinct=False,
+                name="journal_entry_once_per_document",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "period"], name="journal_tenant_period"),
+            models.Index(fields=["tenant", "contract", "date"], name="journal_tenant_contract_date"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source_type} {self.source_id} {self.date}"

@@ -8,35 +8,43 @@ device activated in a month that is closed since is caught up in the open month 
 in the open period), and an obligation that a later month's run has caught up already recognizes
 nothing more.
 
-- Idempotent: one recognition entry per obligation and period (unique), inserted with
-  ON CONFLICT DO NOTHING; the journal posts only what this run inserted, in the same transaction,
-  so re-running a month changes nothing.
+- Usage (variable consideration): before recognizing, the run refreshes each contract's usage
+  obligations (``revrec.usage_obligations``): one per usage period, its amount as invoiced, or as
+  rated so far while the period is open. A usage obligation whose amount changed since an earlier
+  run recognizes the difference (a true-up, possibly negative) in the month being run.
+- Idempotent: one recognition entry per obligation and period (unique); a run repeated after
+  something changed (usage rated further, a period invoiced) adds the difference to the period's
+  entry and journals only that, in the same transaction, so re-running a month with nothing new
+  changes nothing. An obligation that a later month's run has already posted is left to that month:
+  running an earlier month again never reverses what a later one caught up.
 - A closed period refuses the run (``PeriodClosed``, 409); the period's row is locked while the run
   posts, so a close waits for it.
-- Set-based: one query reads the obligations with what they recognized so far, one statement
-  inserts the entries, two write the journal, whatever the number of contracts.
+- ``contract_ids`` restricts a run to some contracts: a run chunked by contracts posts what one
+  run over all of them would.
+- Set-based: two statements and one usage context (``usage.usage_context``) refresh the usage
+  obligations, one query reads the obligations with what they recognized so far, one statement
+  writes the entries, two the journal, whatever the number of contracts: about 20 queries a run.
 - The journal, per contract and currency: Dr contract balance / Cr revenue by stream (hardware,
-  service, usage, fees), balanced.
-
-Usage (variable consideration recognized over its usage period) is not posted by this run yet.
+  service, usage, fees), balanced; a negative amount (usage trued down) posts on the other side,
+  Dr revenue / Cr contract balance.
 """
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import DecimalField, F, Q, Sum, Value
+from django.db.models import DecimalField, F, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from revrec.errors import PeriodClosed
+from revrec.journal import Posting, journal_post
 from revrec.models import (
     Account,
-    JournalEntry,
-    JournalLine,
     JournalSource,
     ObligationKind,
     Pattern,
@@ -44,6 +52,7 @@ from revrec.models import (
     RevenuePeriod,
 )
 from revrec.schedules import next_month, recognized_to_date
+from revrec.usage_obligations import usage_obligations_refresh
 
 REVENUE_ACCOUNT = {
     ObligationKind.HARDWARE: Account.REVENUE_HARDWARE,
@@ -57,8 +66,8 @@ INSERT INTO revrec_recognitionentry (tenant_id, obligation_id, period, currency,
 SELECT %(tenant)s, t.obligation, %(period)s, t.currency, t.amount, %(at)s
 FROM unnest(%(obligations)s::bigint[], %(currencies)s::varchar[], %(amounts)s::numeric[])
     AS t(obligation, currency, amount)
-ON CONFLICT (obligation_id, period) DO NOTHING
-RETURNING obligation_id, amount
+ON CONFLICT (obligation_id, period) DO UPDATE SET amount = revrec_recognitionentry.amount + EXCLUDED.amount
+RETURNING obligation_id
 """
 
 
@@ -87,9 +96,12 @@ def _due(row: Mapping[str, Any], *, end: date) -> Decimal:
 
 
 @transaction.atomic
-def recognition_run(*, tenant_id: Any, month: date, at: datetime) -> RunReport:
-    """Recognize the calendar month starting on ``month`` for the tenant's obligations and post its
-    journal. Raises ``PeriodClosed`` if the month is closed."""
+def recognition_run(
+    *, tenant_id: Any, month: date, at: datetime, contract_ids: Sequence[UUID] | None = None
+) -> RunReport:
+    """Recognize the calendar month starting on ``month`` for the tenant's obligations (those of
+    ``contract_ids`` only, when given) and post its journal. Raises ``PeriodClosed`` if the month
+    is closed."""
     if month.day != 1:
         raise ValueError("a revenue period is named by the first day of its month")
     RevenuePeriod.objects.get_or_create(tenant_id=tenant_id, month=month)
@@ -100,15 +112,19 @@ def recognition_run(*, tenant_id: Any, month: date, at: datetime) -> RunReport:
             extra={"period": f"{month:%Y-%m}"},
         )
     end = next_month(month)
+    usage_obligations_refresh(tenant_id=tenant_id, month=month, end=end, contract_ids=contract_ids)
     zero = Value(Decimal(0), output_field=DecimalField())
+    obligations = PerformanceObligation.objects.filter(tenant_id=tenant_id)
+    if contract_ids is not None:
+        obligations = obligations.filter(contract_id__in=list(contract_ids))
     rows = list(
-        PerformanceObligation.objects.filter(tenant_id=tenant_id)
-        .filter(
+        obligations.filter(
             Q(pattern=Pattern.POINT_IN_TIME, recognized_on__lt=end)
             | Q(pattern=Pattern.RATABLE, starts_on__lt=end, ends_on__isnull=False)
         )
-        .annotate(recognized=Coalesce(Sum("entries__amount"), zero))
-        .filter(recognized__lt=F("allocated"))
+        .annotate(recognized=Coalesce(Sum("entries__amount"), zero), last_period=Max("entries__period"))
+        .exclude(recognized=F("allocated"))
+        .filter(Q(last_period__isnull=True) | Q(last_period__lte=month))
         .values(
             "id",
             "contract_id",
@@ -122,7 +138,7 @@ def recognition_run(*, tenant_id: Any, month: date, at: datetime) -> RunReport:
             "recognized_on",
         )
     )
-    due = [(row, amount) for row in rows if (amount := _due(row, end=end)) > 0]
+    due = [(row, amount) for row in rows if (amount := _due(row, end=end)) != 0]
     if not due:
         return RunReport(month=month)
     with connection.cursor() as cursor:
@@ -137,17 +153,16 @@ def recognition_run(*, tenant_id: Any, month: date, at: datetime) -> RunReport:
                 "amounts": [amount for _, amount in due],
             },
         )
-        inserted = dict(cursor.fetchall())
-    by_id = {row["id"]: row for row, _ in due}
-    # Per contract and currency, the revenue of each stream this run inserted.
+        cursor.fetchall()
+    # Per contract and currency, the revenue of each stream this run recognized (signed).
     postings: dict[tuple[Any, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     revenue: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for obligation_id, amount in inserted.items():
-        row = by_id[obligation_id]
+    for row, amount in due:
         postings[(row["contract_id"], row["currency"])][row["kind"]] += amount
         revenue[(row["currency"], row["kind"])] += amount
-    entries = JournalEntry.objects.bulk_create(
-        JournalEntry(
+    journal = []
+    for (contract_id, currency), streams in postings.items():
+        posting = Posting(
             tenant_id=tenant_id,
             period=month,
             date=end - timedelta(days=1),
@@ -155,32 +170,15 @@ def recognition_run(*, tenant_id: Any, month: date, at: datetime) -> RunReport:
             source_id=str(contract_id),
             contract_id=contract_id,
             currency=currency,
-            created_at=at,
         )
-        for contract_id, currency in postings
+        posting.add(Account.CONTRACT_BALANCE, sum(streams.values(), Decimal(0)))
+        for kind, amount in sorted(streams.items()):
+            posting.add(REVENUE_ACCOUNT[ObligationKind(kind)], -amount)
+        journal.append(posting)
+    entries = journal_post(journal, at=at)
+    return RunReport(
+        month=month,
+        entries=len(due),
+        revenue={key: value for key, value in revenue.items() if value != 0},
+        journal_entries=len(entries),
     )
-    lines = []
-    for entry, streams in zip(entries, postings.values(), strict=True):
-        lines.append(
-            JournalLine(
-                tenant_id=tenant_id,
-                entry=entry,
-                account=Account.CONTRACT_BALANCE,
-                currency=entry.currency,
-                debit=sum(streams.values(), Decimal(0)),
-                credit=Decimal(0),
-            )
-        )
-        lines.extend(
-            JournalLine(
-                tenant_id=tenant_id,
-                entry=entry,
-                account=REVENUE_ACCOUNT[ObligationKind(kind)],
-                currency=entry.currency,
-                debit=Decimal(0),
-                credit=amount,
-            )
-            for kind, amount in sorted(streams.items())
-        )
-    JournalLine.objects.bulk_create(lines)
-    return RunReport(month=month, entries=len(inserted), revenue=dict(revenue), journal_entries=len(entries))
