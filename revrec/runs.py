@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.db.models import DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
+from revrec.contracts import contracts_sync
 from revrec.errors import PeriodClosed
 from revrec.models import (
     Account,
@@ -90,6 +91,7 @@ def _due(row: Mapping[str, Any], *, end: date) -> Decimal:
 def recognition_run(*, tenant_id: Any, month: date, at: datetime) -> RunReport:
     """Recognize the calendar month starting on ``month`` for the tenant's obligations and post its
     journal. Raises ``PeriodClosed`` if the month is closed."""
+    contracts_sync(tenant_id=tenant_id, at=at)
     if month.day != 1:
         raise ValueError("a revenue period is named by the first day of its month")
     RevenuePeriod.objects.get_or_create(tenant_id=tenant_id, month=month)
