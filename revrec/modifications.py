@@ -635,7 +635,7 @@ def _terminated(
         )
     details: dict[str, Any] = {
         "devices": "all" if stopping is None else sorted(stopping),
-        "released": str(plan.released),
+        "released": str(round_minor(plan.released, contract.currency)),
         "fee": str(fee),
     }
     return _write(
