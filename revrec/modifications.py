@@ -33,7 +33,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import DecimalField, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -136,6 +136,9 @@ def contracts_modify(
         except DomainError as error:
             failed[error.code] += 1
             logger.warning("contract %s not modified: %s", contract_id, error.detail, extra={"tenant_id": tenant_id})
+        except IntegrityError as error:  # a row the modification would add exists: a bug, not a reason to stop
+            failed["integrity_error"] += 1
+            logger.exception("contract %s not modified: %s", contract_id, error, extra={"tenant_id": tenant_id})
     return dict(applied), dict(failed)
 
 
