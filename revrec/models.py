@@ -41,7 +41,11 @@ class Contract(models.Model):
     subscription = models.OneToOneField(
         "subscriptions.Subscription", on_delete=models.PROTECT, related_name="revenue_contract"
     )
+    # The plan the obligations are priced on: a subscription now on another plan has changed plan
+    # since, a modification the next sync applies (``revrec.modifications``).
+    plan = models.ForeignKey("catalog.Plan", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     currency = models.CharField(max_length=3)
+    # The fixed consideration as it stands after the modifications applied so far.
     transaction_price = amount_field()
     created_at = models.DateTimeField()
 
@@ -49,6 +53,39 @@ class Contract(models.Model):
 
     def __str__(self) -> str:
         return f"contract of {self.subscription_id}"
+
+
+class ModificationKind(models.TextChoices):
+    ADDED_DEVICES = "added_devices", _("Devices added")
+    PLAN_CHANGE = "plan_change", _("Plan change")
+    TERMINATION = "termination", _("Termination")
+
+
+class ContractModification(models.Model):
+    """A modification applied to a contract, prospectively from ``effective_on`` (a local day):
+    devices added, a change of plan, or a termination (of the whole subscription, or of the devices
+    removed from it). Kept so that each is applied once and an accountant can follow how the
+    transaction price moved; ``details`` says what changed (devices, plans, fee)."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="modifications")
+    kind = models.CharField(max_length=16, choices=ModificationKind.choices)
+    effective_on = models.DateField()
+    currency = models.CharField(max_length=3)
+    transaction_price_before = amount_field()
+    transaction_price_after = amount_field()
+    details = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField()
+
+    objects = MoneyManager()
+
+    class Meta:
+        ordering = ["contract", "effective_on", "id"]
+        indexes = [models.Index(fields=["tenant", "effective_on"], name="modification_tenant_day")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.effective_on}"
 
 
 class ObligationKind(models.TextChoices):
@@ -98,7 +135,16 @@ class PerformanceObligation(models.Model):
                 name="obligation_term_ends_after_start",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "ends_on"], name="obligation_tenant_ends")]
+        indexes = [
+            models.Index(fields=["tenant", "ends_on"], name="obligation_tenant_ends"),
+            # The obligations still waiting for their device (``contracts_sync`` dates them): a few
+            # rows among a tenant's many, found at every sync.
+            models.Index(
+                fields=["tenant"],
+                condition=Q(starts_on__isnull=True, recognized_on__isnull=True),
+                name="obligation_undated",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.product_code} {self.device_id}".strip()

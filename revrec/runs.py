@@ -41,6 +41,7 @@ from django.db import connection, transaction
 from django.db.models import DecimalField, F, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
+from revrec.contracts import contracts_sync
 from revrec.errors import PeriodClosed
 from revrec.journal import Posting, journal_post
 from revrec.models import (
@@ -101,7 +102,10 @@ def recognition_run(
 ) -> RunReport:
     """Recognize the calendar month starting on ``month`` for the tenant's obligations (those of
     ``contract_ids`` only, when given) and post its journal. Raises ``PeriodClosed`` if the month
-    is closed."""
+    is closed. A whole-tenant run first brings the contracts up to date (``contracts_sync``); a run
+    by chunks of contracts expects its caller to have done so once for all the chunks."""
+    if contract_ids is None:
+        contracts_sync(tenant_id=tenant_id, at=at)
     if month.day != 1:
         raise ValueError("a revenue period is named by the first day of its month")
     RevenuePeriod.objects.get_or_create(tenant_id=tenant_id, month=month)
