@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0006_tax_rate_periods'),
-        ('revrec', '0002_obligation_lines_over_time'),
+        ('revrec', '0003_usage_and_journal'),
         ('tenancy', '0007_tenant_default_collection'),
     ]
 
