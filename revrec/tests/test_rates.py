@@ -24,9 +24,7 @@ def test_a_table_converts_at_the_months_rate_and_reports_a_missing_one(
     exchange_rates_set(tenant=tenant, rates=[RateInput("2026-04", "USD", "0.92")], actor=FINANCE, at=AT)
     # when: one query for every month and currency
     with django_assert_num_queries(1):  # type: ignore[operator]
-        table = RateTable.load(
-            tenant=tenant, months=[date(2026, 4, 1), date(2026, 5, 1)], currencies={"USD", "EUR"}
-        )
+        table = RateTable.load(tenant=tenant, months=[date(2026, 4, 1), date(2026, 5, 1)], currencies={"USD", "EUR"})
     # then: 100.00 USD x 0.92 = 92.00 EUR; 33.33 x 0.92 = 30.6636 -> 30.66; any day of April works
     assert table.convert(Decimal("100.00"), "USD", date(2026, 4, 1)) == Decimal("92.00")
     assert table.convert(Decimal("33.33"), "USD", date(2026, 4, 17)) == Decimal("30.66")
@@ -106,7 +104,11 @@ def test_a_csv_file_with_a_bad_line_imports_nothing(tenant: Tenant) -> None:
 
 @pytest.mark.parametrize(
     ("content", "code"),
-    [("currency,month,rate\n2026-04,USD,1\n", "invalid_csv_header"), ("month,currency,rate\n", "empty_csv"), ("", "invalid_csv_header")],
+    [
+        ("currency,month,rate\n2026-04,USD,1\n", "invalid_csv_header"),
+        ("month,currency,rate\n", "empty_csv"),
+        ("", "invalid_csv_header"),
+    ],
 )
 def test_a_file_that_is_no_rate_file_is_refused(tenant: Tenant, content: str, code: str) -> None:
     with pytest.raises(InvalidInput) as caught:
