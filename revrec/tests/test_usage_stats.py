@@ -46,8 +46,8 @@ def ingest(tenant: Tenant, events: Sequence[tuple[str, str, datetime, dict[str, 
     assert [o.status for o in result.results] == ["accepted"] * len(batch), result.results
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)
+def paris(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS)
 
 
 @pytest.fixture
