@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from backoffice import views
+from backoffice.analytics import views as analytics_views
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
 from backoffice.invoicing import views as invoicing_views
@@ -103,6 +104,15 @@ urlpatterns += [
     path("dunning/", payment_views.dunning, name="dunning"),
     path("dunning/run/", payment_views.dunning_run_view, name="dunning-run"),
     path("dunning/policy/", payment_views.dunning_policy_view, name="dunning-policy"),
+]
+
+# Analytics (Finance → Analytics): finance roles read; owners and finance admins enter and import rates.
+urlpatterns += [
+    path("analytics/mrr/", analytics_views.mrr, name="analytics-mrr"),
+    path("analytics/usage/", analytics_views.usage, name="analytics-usage"),
+    path("analytics/exchange-rates/", analytics_views.rates, name="analytics-rates"),
+    path("analytics/exchange-rates/set/", analytics_views.rate_set_view, name="analytics-rate-set"),
+    path("analytics/exchange-rates/import/", analytics_views.rates_import_view, name="analytics-rates-import"),
 ]
 
 # Settings: finance roles read the seller identity, invoicing and usage settings and the device-cloud

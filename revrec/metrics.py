@@ -17,8 +17,17 @@ catalog's prices, never from a second copy of them.
   ``reactivation`` (from zero after a churn); so that end = start + new + expansion − contraction −
   churn + reactivation, per customer and in total.
 - Amounts stay in each customer's currency: the customers in the tenant's currency come first, the
-  others are reported per currency, never converted (monthly exchange rates are not kept yet, and a
-  rate of 1 would be wrong).
+  others are reported per currency. ``mrr_in_reporting_currency`` then converts each month's
+  per-currency totals at that month's rate (``revrec.rates.RateTable``) and adds them up; a month
+  missing the rate of a currency in use has null converted totals and is listed as missing, never
+  converted at 1. Every figure of a month (its start included) is converted at that month's rate,
+  so end = start + movements holds within the month, and a month's start can differ from the
+  previous month's end by the change of rate.
+- ARPD: MRR at a month's end ÷ the devices paying a per-device fee then. NRR (net revenue
+  retention) of the customers who had MRR at the start: (their MRR at the start + their
+  expansion − contraction − churn + reactivation) ÷ their MRR at the start, i.e. their MRR at the
+  end ÷ their MRR at the start, as a percentage with 2 places: per month, and over the report's
+  months (converted at the last month's rate, so that exchange rates do not move it).
 
 Devices and prices are read for the whole tenant in a few queries, and every month is computed in
 memory.
@@ -28,7 +37,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -42,6 +51,7 @@ from catalog.charge_models.base import Usage
 from catalog.charge_models.pricing import price
 from catalog.models import INTERVAL_MONTHS, Interval, PlanComponent, ProductKind, StartsOn
 from catalog.versions import PriceBook
+from revrec.rates import RateTable
 from subscriptions.devices import DeviceLike, device_is_billable
 from subscriptions.models import Device, Subscription
 from subscriptions.periods import subscription_end
@@ -281,10 +291,154 @@ def _currency_totals(rows: dict[str, list[CustomerMrr]], reporting_currency: str
     return totals
 
 
+MOVEMENTS = ("start", "new", "expansion", "contraction", "churn", "reactivation", "end")
+RETENTION_MOVES = ("start", "expansion", "contraction", "churn", "reactivation")
+HUNDRED = Decimal(100)
+
+
+def percent(numerator: Decimal, denominator: Decimal) -> Decimal | None:
+    """numerator ÷ denominator as a percentage, 2 places half up (50 ÷ 75 = 66.666… → 66.67); None
+    without a denominator."""
+    if not denominator:
+        return None
+    return (numerator * HUNDRED / denominator).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class ConvertedMonth:
+    """One month in the reporting currency; amounts are None when a rate is missing (``missing``)."""
+
+    month: date
+    start: Decimal | None
+    new: Decimal | None
+    expansion: Decimal | None
+    contraction: Decimal | None
+    churn: Decimal | None
+    reactivation: Decimal | None
+    end: Decimal | None
+    devices: int
+    arpd: Decimal | None  # end ÷ devices
+    nrr: Decimal | None  # percent: the end of the customers with MRR at the start ÷ their start
+    missing: list[str]  # currencies in use without a rate this month
+
+
+@dataclass(frozen=True)
+class Retention:
+    """The customers who had MRR at the start of the first month, over all the months: their MRR
+    at the start, their movements, their MRR at the end, and NRR = end ÷ start (percent)."""
+
+    start: Decimal | None
+    expansion: Decimal | None
+    contraction: Decimal | None
+    churn: Decimal | None
+    reactivation: Decimal | None
+    end: Decimal | None
+    nrr: Decimal | None
+
+
+@dataclass(frozen=True)
+class MrrSummary:
+    reporting_currency: str
+    months: list[ConvertedMonth]
+    missing_rates: list[tuple[date, str]]  # (month, currency), by month then currency
+    retention: Retention
+
+
+def _convert_sums(
+    sums: dict[str, dict[str, Decimal]], *, rates: RateTable, month: date, fields: Sequence[str]
+) -> tuple[dict[str, Decimal] | None, list[str]]:
+    """Per-currency sums converted at ``month``'s rate and added up: each currency's figure rounded
+    once to the reporting currency; None and the currencies lacking a rate when any does."""
+    missing = sorted(c for c in sums if rates.rate(c, month) is None)
+    if missing:
+        return None, missing
+    total = dict.fromkeys(fields, ZERO)
+    for currency, values in sums.items():
+        for name in fields:
+            converted = rates.convert(values[name], currency, month)
+            assert converted is not None  # every rate is there
+            total[name] += converted
+    return total, []
+
+
+def mrr_in_reporting_currency(
+    *, tenant: Tenant, months: Sequence[MonthMrr], rates: RateTable | None = None
+) -> MrrSummary:
+    """``months`` (from ``mrr_report``) in the reporting currency, with ARPD, NRR per month and over
+    the months, and the (month, currency) pairs without a rate. One query for the rates (none when
+    ``rates`` is given or every customer pays in the reporting currency)."""
+    if rates is None:
+        currencies = {c.currency for m in months for c in m.currencies}
+        rates = RateTable.load(tenant=tenant, months=[m.month for m in months], currencies=currencies)
+    converted: list[ConvertedMonth] = []
+    missing_rates: list[tuple[date, str]] = []
+    for month in months:
+        sums = {c.currency: {name: getattr(c, name).amount for name in MOVEMENTS} for c in month.currencies}
+        cohort = {
+            c.currency: {
+                "start": sum((r.start.amount for r in c.customers if r.start.amount > 0), ZERO),
+                "end": sum((r.end.amount for r in c.customers if r.start.amount > 0), ZERO),
+            }
+            for c in month.currencies
+        }
+        total, missing = _convert_sums(sums, rates=rates, month=month.month, fields=MOVEMENTS)
+        kept, _ = _convert_sums(cohort, rates=rates, month=month.month, fields=("start", "end"))
+        devices = sum(c.devices for c in month.currencies)
+        missing_rates.extend((month.month, c) for c in missing)
+        values: dict[str, Decimal | None] = dict(total) if total else dict.fromkeys(MOVEMENTS)
+        end = values["end"]
+        converted.append(
+            ConvertedMonth(
+                month=month.month,
+                start=values["start"],
+                new=values["new"],
+                expansion=values["expansion"],
+                contraction=values["contraction"],
+                churn=values["churn"],
+                reactivation=values["reactivation"],
+                end=end,
+                devices=devices,
+                arpd=round_minor(end / devices, rates.reporting_currency) if end is not None and devices else None,
+                nrr=percent(kept["end"], kept["start"]) if kept else None,
+                missing=missing,
+            )
+        )
+    return MrrSummary(rates.reporting_currency, converted, missing_rates, _retention(months, rates))
+
+
+def _retention(months: Sequence[MonthMrr], rates: RateTable) -> Retention:
+    """NRR over ``months``: the customers with MRR at the start of the first, followed to the end of
+    the last; each currency's sums converted at the last month's rate."""
+    if not months:
+        return Retention(None, None, None, None, None, None, None)
+    cohort = {r.customer_id for c in months[0].currencies for r in c.customers if r.start.amount > 0}
+    sums: dict[str, dict[str, Decimal]] = {}
+    for index, month in enumerate(months):
+        for currency in month.currencies:
+            for row in currency.customers:
+                if row.customer_id not in cohort:
+                    continue
+                values = sums.setdefault(currency.currency, dict.fromkeys(RETENTION_MOVES, ZERO))
+                if index == 0:
+                    values["start"] += row.start.amount
+                for name in RETENTION_MOVES[1:]:
+                    values[name] += getattr(row, name).amount
+    total, _ = _convert_sums(sums, rates=rates, month=months[-1].month, fields=RETENTION_MOVES)
+    if total is None:
+        return Retention(None, None, None, None, None, None, None)
+    end = total["start"] + total["expansion"] - total["contraction"] - total["churn"] + total["reactivation"]
+    return Retention(**total, end=end, nrr=percent(end, total["start"]))
+
+
 __all__ = [
+    "ConvertedMonth",
     "CurrencyMrr",
     "CustomerMrr",
     "MonthMrr",
+    "MrrSummary",
+    "Retention",
+    "mrr_in_reporting_currency",
+    "percent",
     "SubscriptionMrr",
     "month_end",
     "month_starts",

@@ -264,3 +264,35 @@ class JournalLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.debit}/{self.credit}"
+
+
+class RateSource(models.TextChoices):
+    MANUAL = "manual", _("Entered by hand")
+    CSV = "csv", _("Imported from a CSV file")
+
+
+class ExchangeRate(models.Model):
+    """What one unit of ``currency`` is worth in the tenant's currency (the reporting currency)
+    during one calendar month: an amount in ``currency`` times ``rate`` is the amount reported
+    (``revrec.rates.RateTable``). Entered by finance or imported from a CSV; a month without a rate
+    for a currency in use is reported as missing, never converted at 1."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    month = models.DateField()  # first day of the month
+    currency = models.CharField(max_length=3)
+    # Ten places, as unit prices: 1 JPY = 0.0061234567 EUR keeps its precision.
+    rate = models.DecimalField(max_digits=20, decimal_places=10)
+    source = models.CharField(max_length=8, choices=RateSource.choices)
+    entered_by = models.CharField(max_length=200, blank=True, default="")
+    entered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-month", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "month", "currency"], name="exchange_rate_unique_month"),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="exchange_rate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.currency} {self.rate}"

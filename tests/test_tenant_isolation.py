@@ -21,6 +21,7 @@ from customers.models import Customer
 from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
 from payments.models import DunningPolicy, Payment
+from revrec.models import ExchangeRate
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
@@ -276,6 +277,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     },
     "webhook-endpoints": {"url": "https://erp.b.test/hook", "events": ["invoice.finalized"], "description": "B"},
     "webhook-endpoint-detail": {"description": "Renamed by B", "enabled": False},
+    "exchange-rates": {"rates": [{"month": "2026-04", "currency": "USD", "rate": "0.92"}]},
     "subscriptions": {
         "external_id": "new-sub",
         "customer": "secret-customer",
@@ -286,7 +288,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
 }
 
 # Reports answer one object, not a page: the list in it that would show another tenant's rows.
-REPORTS = {"receivables-report": "currencies", "mrr-report": "currencies"}
+REPORTS = {"receivables-report": "currencies", "mrr-report": "currencies", "usage-report": "meters"}
 # Routes reading the caller's own tenant-wide settings rather than a collection.
 SINGLETONS = {"dunning-policy"}
 
@@ -342,6 +344,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     rollups = UsageRollup.objects.filter(tenant=tenant).count()
     payments = list(Payment.objects.filter(tenant=tenant).order_by("pk").values())
     policies = list(DunningPolicy.objects.filter(tenant=tenant).order_by("pk").values())
+    exchange_rates = list(ExchangeRate.objects.filter(tenant=tenant).order_by("pk").values())
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM usage_event WHERE tenant_id = %s", [tenant.pk])
         events = cursor.fetchone()
@@ -366,6 +369,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         deliveries,
         payments,
         policies,
+        exchange_rates,
     )
 
 
@@ -414,6 +418,10 @@ def test_collections_never_show_another_tenants_objects(
         maker(tenant)
     # Tenant A's own dunning policy: a tenant-wide singleton, not a collection.
     DunningPolicy.objects.create(tenant=tenant, retry_days=[1], reminder_days=[1])
+    # Tenant A's exchange rate: B's list must not show it.
+    ExchangeRate.objects.create(
+        tenant=tenant, month=date(2026, 4, 1), currency="USD", rate=1, source="manual", entered_at=timezone.now()
+    )
     intruder = make_client(other_tenant, ApiKeyScope.FULL)
     before = _data_snapshot(tenant)
     if "get" in route.methods:

@@ -1,5 +1,6 @@
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
+from typing import Any
 
 from django.utils import timezone
 from djmoney.money import Money
@@ -13,8 +14,9 @@ from billing_platform.api.serializers import problems
 from billing_platform.errors import DomainError, FieldError, InvalidInput
 from billing_platform.periods import add_months, local_date
 from revrec.api import serializers as s
-from revrec.metrics import CurrencyMrr, CustomerMrr, MonthMrr, mrr_report
+from revrec.metrics import CurrencyMrr, CustomerMrr, MonthMrr, MrrSummary, mrr_in_reporting_currency, mrr_report
 from tenancy.api import request_tenant
+from tenancy.models import Tenant
 
 # The longest report: ten years of months.
 MAX_MONTHS = 120
@@ -50,6 +52,8 @@ class MrrReport:
     end: str
     reporting_currency: str
     currencies: list[CurrencyRows]
+    reporting: dict[str, Any]
+    missing_rates: list[dict[str, str]]
 
 
 def _month(name: str, raw: str) -> date:
@@ -64,8 +68,33 @@ def _month(name: str, raw: str) -> date:
     )
 
 
-def _label(day: date) -> str:
+def month_param(request: Request, name: str) -> date | None:
+    """The query parameter ``name`` as a month's first day, None when absent; a 400 when malformed."""
+    raw = request.query_params.get(name)
+    return None if raw is None else _month(name, raw)
+
+
+def month_label(day: date) -> str:
     return "%04d-%02d" % (day.year, day.month)
+
+
+def month_range(request: Request, *, tenant: Tenant, longest: int) -> tuple[date, date]:
+    """The ``from`` and ``to`` months of a report (first days): ``to`` defaults to the current month
+    (tenant's time zone), ``from`` to 11 months before ``to``. Malformed: 400; ``from`` after ``to``
+    or more than ``longest`` months: 422, a rule the schema cannot state."""
+    today = local_date(timezone.now(), tenant.timezone)
+    end = month_param(request, "to") or date(today.year, today.month, 1)
+    start = month_param(request, "from")
+    if start is None:
+        year, month = add_months(end.year, end.month, -11)
+        start = date(max(year, 1900), month, 1)
+    span = (end.year - start.year) * 12 + end.month - start.month + 1
+    if span < 1:
+        raise InvalidInput("from is after to.", errors=[FieldError("from", "after_to", "At most to.")])
+    if span > longest:
+        message = "At most %d months." % longest
+        raise InvalidInput("The report is too long: %s" % message, errors=[FieldError("from", "too_long", message)])
+    return start, end
 
 
 def _by_currency(months: list[MonthMrr]) -> list[CurrencyRows]:
@@ -81,7 +110,7 @@ def _by_currency(months: list[MonthMrr]) -> list[CurrencyRows]:
             totals = present.get(code) or _empty(code)
             target.months.append(
                 MonthRow(
-                    month=_label(month.month),
+                    month=month_label(month.month),
                     start=totals.start,
                     end=totals.end,
                     new=totals.new,
@@ -97,6 +126,11 @@ def _by_currency(months: list[MonthMrr]) -> list[CurrencyRows]:
     return list(rows.values())
 
 
+def _reporting(summary: MrrSummary) -> dict[str, Any]:
+    months = [{**asdict(m), "month": month_label(m.month)} for m in summary.months]
+    return {"currency": summary.reporting_currency, "months": months, "retention": asdict(summary.retention)}
+
+
 def _empty(currency: str) -> CurrencyMrr:
     zero = Money(0, currency)
     return CurrencyMrr(currency, zero, zero, zero, zero, zero, zero, zero, 0, None, [])
@@ -109,8 +143,11 @@ class MrrReportApi(APIView):
         "contraction, churn and reactivation, in total and per customer, so that end = start + new + expansion - "
         "contraction - churn + reactivation. MRR is the recurring service fees normalised to a month (per-device "
         "fees x the devices paying at the instant, flat fees; quarterly / 3, yearly / 12), at the prices in effect "
-        "with the customer's overrides, without tax; hardware, usage and one-time fees are not MRR. Amounts are in "
-        "each customer's currency: the tenant's first, the others per currency, not converted.",
+        "with the customer's overrides, without tax; hardware, usage and one-time fees are not MRR. `currencies`: "
+        "amounts in each customer's currency, the tenant's first, not converted. `reporting`: every currency "
+        "converted at each month's exchange rate (GET /exchange_rates) into the reporting currency, with ARPD (MRR "
+        "÷ paying devices) and NRR per month and over the months; a month missing a rate for a currency in use is "
+        "listed in `missing_rates` and its converted amounts are null, never converted at 1.",
         parameters=[
             OpenApiParameter(
                 "from",
@@ -125,25 +162,19 @@ class MrrReportApi(APIView):
                 description="Last month, YYYY-MM; default the current month.",
             ),
         ],
-        responses={200: s.MrrReportSerializer, **problems(400, 422)},
+        responses={200: s.MrrReportWithRatesSerializer, **problems(400, 422)},
     )
     def get(self, request: Request) -> Response:
         tenant = request_tenant(request)
-        raw_from, raw_to = request.query_params.get("from"), request.query_params.get("to")
-        today = local_date(timezone.now(), tenant.timezone)
-        end = _month("to", raw_to) if raw_to is not None else date(today.year, today.month, 1)
-        if raw_from is not None:
-            start = _month("from", raw_from)
-        else:
-            year, month = add_months(end.year, end.month, -11)
-            start = date(max(year, 1900), month, 1)
-        span = (end.year - start.year) * 12 + end.month - start.month + 1
-        # Two well-formed months that do not make a report: 422, as any rule a schema cannot state.
-        if span < 1:
-            raise InvalidInput("from is after to.", errors=[FieldError("from", "after_to", "At most to.")])
-        if span > MAX_MONTHS:
-            message = "At most %d months." % MAX_MONTHS
-            raise InvalidInput("The report is too long: %s" % message, errors=[FieldError("from", "too_long", message)])
+        start, end = month_range(request, tenant=tenant, longest=MAX_MONTHS)
         months = mrr_report(tenant_id=tenant.pk, start=start, end=end)
-        report = MrrReport(_label(start), _label(end), tenant.default_currency, _by_currency(months))
-        return Response(s.MrrReportSerializer(report).data)
+        summary = mrr_in_reporting_currency(tenant=tenant, months=months)
+        report = MrrReport(
+            month_label(start),
+            month_label(end),
+            tenant.default_currency,
+            _by_currency(months),
+            _reporting(summary),
+            [{"month": month_label(m), "currency": c} for m, c in summary.missing_rates],
+        )
+        return Response(s.MrrReportWithRatesSerializer(report).data)
