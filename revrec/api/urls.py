@@ -1,7 +1,11 @@
 from django.urls import path
 
-from revrec.api import views
+from revrec.api import report_views, views
 
 urlpatterns = [
     path("reports/mrr", views.MrrReportApi.as_view(), name="mrr-report"),
+    path("reports/revenue", report_views.RevenueStreamReportApi.as_view(), name="revenue-stream-report"),
+    path("revenue/report", report_views.RevenueReportApi.as_view(), name="revenue-report"),
+    path("revenue/schedules", report_views.RevenueScheduleApi.as_view(), name="revenue-schedules"),
+    path("revenue/journal", report_views.JournalEntryListApi.as_view(), name="revenue-journal"),
 ]

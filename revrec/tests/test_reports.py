@@ -3,14 +3,13 @@ the monthly run, invoices and credit notes written straight into the journal (ba
 receivable gross / Cr tax payable / Cr contract balance net, a credit note the other way round).
 Usage is left out: its recognition is not posted by the run yet."""
 
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 from typing import Any
 
 import pytest
 from djmoney.money import Money
 
-from revrec.models import Account, Contract, JournalEntry, JournalLine, JournalSource
+from revrec.models import Contract
 from revrec.reports import (
     contract_balances,
     journal_totals,
@@ -19,88 +18,14 @@ from revrec.reports import (
     revenue_waterfall,
 )
 from revrec.runs import recognition_run
-from revrec.tests.conftest import PARIS
-from subscriptions.models import Subscription
-from subscriptions.tests.factories import signed_subscription
+from revrec.tests.reports_data import APRIL, AT, JUNE, MARCH, MAY, eur, history, invoice_entry  # noqa: F401
 from tenancy.models import Tenant
 
 pytestmark = pytest.mark.django_db
 
-MARCH, APRIL, MAY, JUNE = date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1), date(2026, 6, 1)
-AT = datetime(2026, 6, 1, 6, 0, tzinfo=PARIS)
 
-
-def eur(amount: str) -> Money:
-    return Money(Decimal(amount), "EUR")
-
-
-def invoice_entry(
-    tenant: Tenant, contract: Contract | None, day: date, net: str, tax: str, *, currency: str = "EUR"
-) -> JournalEntry:
-    """An invoice's posting (a negative ``net`` and ``tax``: a credit note's): Dr receivable
-    net + tax / Cr tax payable tax / Cr contract balance net."""
-    net_d, tax_d = Decimal(net), Decimal(tax)
-    entry = JournalEntry.objects.create(
-        tenant=tenant,
-        period=day.replace(day=1),
-        date=day,
-        source_type=JournalSource.INVOICE,
-        source_id="F-%s" % day.isoformat(),
-        contract=contract,
-        currency=currency,
-        created_at=AT,
-    )
-
-    def line(account: str, amount: Decimal, *, debit: bool) -> JournalLine:
-        # A negative debit is a credit and the other way round: each line keeps one side.
-        if amount < 0:
-            amount, debit = -amount, not debit
-        return JournalLine(
-            tenant=tenant,
-            entry=entry,
-            account=account,
-            currency=currency,
-            debit=amount if debit else Decimal(0),
-            credit=Decimal(0) if debit else amount,
-        )
-
-    JournalLine.objects.bulk_create(
-        [
-            line(Account.RECEIVABLE, net_d + tax_d, debit=True),
-            line(Account.TAX_PAYABLE, tax_d, debit=False),
-            line(Account.CONTRACT_BALANCE, net_d, debit=False),
-        ]
-    )
-    return entry
-
-
-def second_contract(tenant: Tenant, fleet: Subscription) -> Contract:
-    """Another contract of the same customer, billed ahead: 100.00 net invoiced in April, nothing
-    recognized."""
-    subscription = signed_subscription(
-        tenant, customer=fleet.customer, plan=fleet.plan, external_id="dupont-second", devices=("D",)
-    )
-    return Contract.objects.create(
-        tenant=tenant, subscription=subscription, currency="EUR", transaction_price=Decimal("100.00"), created_at=AT
-    )
-
-
-@pytest.fixture
-def history(tenant: Tenant, fleet_contract: Contract) -> dict[str, Contract]:
-    """Runs of March, April and May on A and B (C is never activated); invoices of the fleet
-    contract: 530.00 net (+ 106.00 VAT) on 1 April, a credit note of 30.00 (+ 6.00) on 20 April and
-    600.00 (+ 120.00) on 5 May; the second contract 100.00 (+ 20.00) on 10 April."""
-    for month in (MARCH, APRIL, MAY):
-        recognition_run(tenant_id=tenant.pk, month=month, at=AT)
-    other = second_contract(tenant, fleet_contract.subscription)
-    invoice_entry(tenant, fleet_contract, date(2026, 4, 1), "530.00", "106.00")
-    invoice_entry(tenant, fleet_contract, date(2026, 4, 20), "-30.00", "-6.00")
-    invoice_entry(tenant, fleet_contract, date(2026, 5, 5), "600.00", "120.00")
-    invoice_entry(tenant, other, date(2026, 4, 10), "100.00", "20.00")
-    return {"fleet": fleet_contract, "other": other}
-
-
-def test_revenue_by_stream_and_month(tenant: Tenant, history: Any) -> None:
+@pytest.mark.usefixtures("history")
+def test_revenue_by_stream_and_month(tenant: Tenant) -> None:
     [(currency, months)] = revenue_by_stream(tenant_id=tenant.pk, start=MARCH, end=JUNE).items()
     assert currency == "EUR"
     assert [m.month for m in months] == [MARCH, APRIL, MAY, JUNE]
@@ -117,7 +42,8 @@ def test_revenue_by_stream_and_month(tenant: Tenant, history: Any) -> None:
     assert june.total == eur("0")
 
 
-def test_contract_balances_at_each_month_end(tenant: Tenant, history: Any) -> None:
+@pytest.mark.usefixtures("history")
+def test_contract_balances_at_each_month_end(tenant: Tenant) -> None:
     [(currency, months)] = contract_balances(tenant_id=tenant.pk, start=MARCH, end=MAY).items()
     assert currency == "EUR"
     march, april, may = months
@@ -130,13 +56,15 @@ def test_contract_balances_at_each_month_end(tenant: Tenant, history: Any) -> No
     assert (may.deferred_revenue, may.contract_asset) == (eur("587.25"), eur("0"))
 
 
-def test_entries_before_the_range_open_its_first_balance(tenant: Tenant, history: Any) -> None:
+@pytest.mark.usefixtures("history")
+def test_entries_before_the_range_open_its_first_balance(tenant: Tenant) -> None:
     # April alone: March's recognition (514.30) still counts in the balance at 30 April.
     [april] = contract_balances(tenant_id=tenant.pk, start=APRIL, end=APRIL)["EUR"]
     assert (april.deferred_revenue, april.contract_asset) == (eur("100.00"), eur("62.72"))
 
 
-def test_billings_vs_revenue(tenant: Tenant, history: Any) -> None:
+@pytest.mark.usefixtures("history")
+def test_billings_vs_revenue(tenant: Tenant) -> None:
     report = revenue_report(tenant_id=tenant.pk, start=MARCH, end=MAY)
     [eur_report] = report.currencies
     rows = [(b.month, b.billings, b.revenue, b.difference) for b in eur_report.billings]
@@ -151,7 +79,8 @@ def test_billings_vs_revenue(tenant: Tenant, history: Any) -> None:
     assert [b.net for b in eur_report.contract_balances] == [eur("-514.30"), eur("37.28"), eur("587.25")]
 
 
-def test_the_waterfall_spreads_what_is_left_by_the_schedules(tenant: Tenant, history: Any) -> None:
+@pytest.mark.usefixtures("history")
+def test_the_waterfall_spreads_what_is_left_by_the_schedules(tenant: Tenant) -> None:
     waterfall = revenue_waterfall(tenant_id=tenant.pk, as_of=MAY)["EUR"]
     months = {m.month: m.amount for m in waterfall.months}
     # From May (run already: nothing left of it) to March 2027, the last month of A's and B's terms.
@@ -182,7 +111,8 @@ def test_a_month_not_run_yet_is_the_waterfalls_first_month(tenant: Tenant, fleet
     assert (as_of_march.remaining, as_of_march.unscheduled) == (eur("1105.70"), eur("540.02"))
 
 
-def test_a_waterfall_of_the_past_ignores_later_runs(tenant: Tenant, history: Any) -> None:
+@pytest.mark.usefixtures("history")
+def test_a_waterfall_of_the_past_ignores_later_runs(tenant: Tenant) -> None:
     # As of March, April's and May's entries are not recognized yet: 1,620.00 - 514.30 = 1,105.70.
     waterfall = revenue_waterfall(tenant_id=tenant.pk, as_of=MARCH)["EUR"]
     assert waterfall.remaining == eur("1105.70")
@@ -199,7 +129,8 @@ def test_a_device_activated_in_a_month_already_past_is_due_in_the_first_month(
     assert waterfall.months[0] == type(waterfall.months[0])(APRIL, eur("562.72"))
 
 
-def test_currencies_are_reported_apart_the_tenants_first(tenant: Tenant, history: Any) -> None:
+@pytest.mark.usefixtures("history")
+def test_currencies_are_reported_apart_the_tenants_first(tenant: Tenant) -> None:
     # given: a USD invoice on a contract-less entry (an invoice of a subscription without contract)
     invoice_entry(tenant, None, date(2026, 4, 2), "50.00", "0.00", currency="USD")
     # when
@@ -213,9 +144,8 @@ def test_currencies_are_reported_apart_the_tenants_first(tenant: Tenant, history
     assert usd.waterfall.months == []
 
 
-def test_the_report_runs_a_fixed_number_of_queries(
-    tenant: Tenant, history: Any, django_assert_num_queries: Any
-) -> None:
+@pytest.mark.usefixtures("history")
+def test_the_report_runs_a_fixed_number_of_queries(tenant: Tenant, django_assert_num_queries: Any) -> None:
     # The tenant, then one query per table, however many contracts, entries and months.
     with django_assert_num_queries(5):
         small = revenue_report(tenant_id=tenant.pk, start=MARCH, end=MARCH)
@@ -225,13 +155,15 @@ def test_the_report_runs_a_fixed_number_of_queries(
     assert len(large.currencies[0].revenue) == 120
 
 
-def test_another_tenants_report_is_empty(tenant: Tenant, other_tenant: Tenant, history: Any) -> None:
+@pytest.mark.usefixtures("history")
+def test_another_tenants_report_is_empty(tenant: Tenant, other_tenant: Tenant) -> None:
     report = revenue_report(tenant_id=other_tenant.pk, start=MARCH, end=MAY)
     assert report.currencies == []
     assert journal_totals(tenant_id=other_tenant.pk, period=APRIL) == []
 
 
-def test_journal_totals_are_balanced(tenant: Tenant, history: Any) -> None:
+@pytest.mark.usefixtures("history")
+def test_journal_totals_are_balanced(tenant: Tenant) -> None:
     [april] = journal_totals(tenant_id=tenant.pk, period=APRIL)
     # Invoices: 636.00 + 120.00 Dr receivable, 106.00 + 20.00 Cr tax, 530.00 + 100.00 Cr contract
     # balance; credit note: 36.00 Cr receivable, 6.00 Dr tax, 30.00 Dr contract balance; run: 48.42 Dr
