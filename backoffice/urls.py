@@ -6,6 +6,7 @@ from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
 from backoffice.invoicing import views as invoicing_views
 from backoffice.payments import views as payment_views
+from backoffice.revenue import reports as revenue_views
 from backoffice.settings import stripe as settings_stripe
 from backoffice.settings import views as settings_views
 from backoffice.subscriptions import views as subscription_views
@@ -103,6 +104,14 @@ urlpatterns += [
     path("dunning/", payment_views.dunning, name="dunning"),
     path("dunning/run/", payment_views.dunning_run_view, name="dunning-run"),
     path("dunning/policy/", payment_views.dunning_policy_view, name="dunning-policy"),
+]
+
+# Revenue (Finance → Revenue): finance roles read the reports and the journal, and download their tables.
+urlpatterns += [
+    path("revenue/", revenue_views.revenue, name="revenue"),
+    path("revenue/export/<str:table>.csv", revenue_views.revenue_export, name="revenue-export"),
+    path("revenue/journal/", revenue_views.journal, name="revenue-journal"),
+    path("revenue/journal/export.csv", revenue_views.journal_export, name="revenue-journal-export"),
 ]
 
 # Settings: finance roles read the seller identity, invoicing and usage settings and the device-cloud

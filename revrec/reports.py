@@ -564,3 +564,16 @@ def journal_totals(
         )
         for row in rows
     ]
+
+
+def journal_line_list(
+    *, tenant_id: Any, period: date | None = None, source_type: str | None = None
+) -> QuerySet[JournalLine]:
+    """The lines of the entries ``journal_entry_list`` selects, in the same order, each with its
+    entry and the entry's subscription: the journal flat, one line a row (its export)."""
+    qs = JournalLine.objects.filter(tenant_id=tenant_id)
+    if period is not None:
+        qs = qs.filter(entry__period=date(period.year, period.month, 1))
+    if source_type:
+        qs = qs.filter(entry__source_type=source_type)
+    return qs.select_related("entry__contract__subscription").order_by("entry__date", "entry_id", "id")
