@@ -14,7 +14,7 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
@@ -31,7 +31,8 @@ SECOND_FACTOR_ROLES = WRITERS
 # What counts as a second factor; recovery codes only stand in for one.
 SECOND_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
 
-View = Callable[..., HttpResponse]
+# A page, or a download streamed (a CSV export).
+View = Callable[..., HttpResponseBase]
 
 
 def staff_view(roles: Iterable[str] = EVERYONE) -> Callable[[View], View]:
@@ -39,7 +40,7 @@ def staff_view(roles: Iterable[str] = EVERYONE) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             membership = getattr(request, "membership", None)

@@ -7,6 +7,7 @@ from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
 from backoffice.invoicing import views as invoicing_views
 from backoffice.payments import views as payment_views
+from backoffice.revenue import reports as revenue_views
 from backoffice.settings import stripe as settings_stripe
 from backoffice.settings import views as settings_views
 from backoffice.subscriptions import views as subscription_views
@@ -113,6 +114,14 @@ urlpatterns += [
     path("analytics/exchange-rates/", analytics_views.rates, name="analytics-rates"),
     path("analytics/exchange-rates/set/", analytics_views.rate_set_view, name="analytics-rate-set"),
     path("analytics/exchange-rates/import/", analytics_views.rates_import_view, name="analytics-rates-import"),
+]
+
+# Revenue (Finance → Revenue): finance roles read the reports and the journal, and download their tables.
+urlpatterns += [
+    path("revenue/", revenue_views.revenue, name="revenue"),
+    path("revenue/export/<str:table>.csv", revenue_views.revenue_export, name="revenue-export"),
+    path("revenue/journal/", revenue_views.journal, name="revenue-journal"),
+    path("revenue/journal/export.csv", revenue_views.journal_export, name="revenue-journal-export"),
 ]
 
 # Settings: finance roles read the seller identity, invoicing and usage settings and the device-cloud

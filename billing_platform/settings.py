@@ -289,6 +289,9 @@ SPECTACULAR_SETTINGS = {
         "ChangeStatusEnum": "subscriptions.api.serializers.CHANGE_STATUSES",
         "ChangeOutcomeEnum": "subscriptions.models.ChangeStatus",
         "DeviceEventTypeEnum": "subscriptions.api.serializers.DEVICE_EVENT_TYPE_CHOICES",
+        "RecognitionPatternEnum": "revrec.models.Pattern",
+        "JournalSourceEnum": "revrec.models.JournalSource",
+        "JournalAccountEnum": "revrec.models.Account",
     },
 }
 

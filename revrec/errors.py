@@ -1,6 +1,6 @@
 """Revenue recognition's domain errors with stable codes (problem+json through billing_platform.errors)."""
 
-from billing_platform.errors import Conflict, InvalidInput
+from billing_platform.errors import Conflict, InvalidInput, NotFound
 
 
 class NoStandaloneSellingPrice(InvalidInput):
@@ -20,3 +20,9 @@ class PeriodClosed(Conflict):
     """A closed revenue period is never changed: corrections post in the open period."""
 
     code = "revenue_period_closed"
+
+
+class RevenueContractNotFound(NotFound):
+    """A subscription whose contract is not built yet: nothing is allocated to report on."""
+
+    code = "revenue_contract_not_found"

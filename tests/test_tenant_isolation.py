@@ -22,6 +22,8 @@ from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
 from payments.models import DunningPolicy, Payment
 from revrec.models import ExchangeRate
+from revrec.models import Contract, PerformanceObligation
+from revrec.runs import recognition_run
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
@@ -187,6 +189,34 @@ def _webhook_delivery(tenant: Tenant) -> dict[str, str]:
     return {"pk": str(delivery.pk)}
 
 
+def _revenue(tenant: Tenant) -> dict[str, str]:
+    """A's subscription with a revenue contract: one service obligation over the year from this
+    month, this month recognized (its entries and journal)."""
+    external_id = _subscription(tenant)["external_id"]
+    subscription = Subscription.objects.get(tenant=tenant, external_id=external_id)
+    month = timezone.now().date().replace(day=1)
+    contract, created = Contract.objects.get_or_create(
+        tenant=tenant,
+        subscription=subscription,
+        defaults={"currency": "EUR", "transaction_price": Decimal("99.00"), "created_at": timezone.now()},
+    )
+    if created:
+        PerformanceObligation.objects.create(
+            tenant=tenant,
+            contract=contract,
+            kind="service",
+            product_code="secret-product",
+            device_id="secret-device",
+            currency="EUR",
+            allocated=Decimal("99.00"),
+            pattern="ratable",
+            starts_on=month,
+            ends_on=month.replace(year=month.year + 1),
+        )
+        recognition_run(tenant_id=tenant.pk, month=month, at=timezone.now())
+    return {"subscription": external_id}
+
+
 # route name -> makes tenant A's object and returns the path parameters that address it
 OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-detail": _customer,
@@ -216,7 +246,11 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "payment-detail": _payment,
     "payment-refunds": _payment,
     "customer-balance-transactions": _customer,
+    # no path parameter: the query's (QUERY_ROUTES)
+    "revenue-schedules": _revenue,
 }
+# Routes that read one object named in the query rather than the path: another tenant's gets 404.
+QUERY_ROUTES = {"revenue-schedules"}
 
 # A plausible, valid body per route, so that a 404 is about the tenant and not about the body.
 VALID_BODIES: dict[str, dict[str, Any]] = {
@@ -288,7 +322,13 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
 }
 
 # Reports answer one object, not a page: the list in it that would show another tenant's rows.
-REPORTS = {"receivables-report": "currencies", "mrr-report": "currencies", "usage-report": "meters"}
+REPORTS = {
+    "receivables-report": "currencies",
+    "mrr-report": "currencies",
+    "usage-report": "meters",
+    "revenue-report": "currencies",
+    "revenue-stream-report": "currencies",
+}
 # Routes reading the caller's own tenant-wide settings rather than a collection.
 SINGLETONS = {"dunning-policy"}
 
@@ -424,7 +464,12 @@ def test_collections_never_show_another_tenants_objects(
     )
     intruder = make_client(other_tenant, ApiKeyScope.FULL)
     before = _data_snapshot(tenant)
-    if "get" in route.methods:
+    if route.name in QUERY_ROUTES:
+        response = intruder.get(route.path(), OBJECT_MAKERS[route.name](tenant))
+        assert response.status_code == 404, response.content
+        assert response["Content-Type"] == "application/problem+json"
+        assert b"Secret" not in response.content
+    elif "get" in route.methods:
         response = intruder.get(route.path())
         assert response.status_code == 200
         body = response.json()
@@ -437,6 +482,22 @@ def test_collections_never_show_another_tenants_objects(
     if "post" in route.methods:
         intruder.post(route.path(), data=VALID_BODIES.get(route.name, {}), format="json")
     assert _data_snapshot(tenant) == before
+
+
+def test_revenue_reports_show_their_own_tenant_only(
+    tenant: Tenant, other_tenant: Tenant, make_client: Callable[..., APIClient]
+) -> None:
+    # given: A's contract, recognized this month
+    query = _revenue(tenant)
+    owner, intruder = make_client(tenant, ApiKeyScope.READ), make_client(other_tenant, ApiKeyScope.READ)
+    # then: A reads its own figures, B none of them
+    for path in ("/api/v1/revenue/report", "/api/v1/reports/revenue"):
+        assert [c["currency"] for c in owner.get(path).json()["currencies"]] == ["EUR"]
+        assert intruder.get(path).json()["currencies"] == []
+    assert owner.get("/api/v1/revenue/schedules", query).status_code == 200
+    assert intruder.get("/api/v1/revenue/schedules", query).status_code == 404
+    assert len(owner.get("/api/v1/revenue/journal").json()["results"]) == 1
+    assert intruder.get("/api/v1/revenue/journal").json()["results"] == []
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
@@ -524,7 +585,22 @@ FUZZ_VALUES: list[Any] = [
 FUZZ_QUERY_VALUES = ["0001-01-01", "0001-01-01T00:00:00+14:00", "9" * 30, "-1", "Ctl\u0001Name", "\u007f"]
 FUZZ_PATH_VALUES = ["0001-01-01", "9" * 30, "-1", "Ctl%01Name"]
 # Every filter a list of the API reads, and the pagination.
-QUERY_FILTERS = ["q", "currency", "country", "kind", "status", "customer", "plan", "date_from", "date_to"]
+QUERY_FILTERS = [
+    "q",
+    "currency",
+    "country",
+    "kind",
+    "status",
+    "customer",
+    "plan",
+    "date_from",
+    "date_to",
+    "from",
+    "to",
+    "period",
+    "source_type",
+    "subscription",
+]
 
 # A valid body for the routes VALID_BODIES leaves empty, so that each of their fields gets fuzzed.
 FUZZ_BODIES: dict[str, Any] = {

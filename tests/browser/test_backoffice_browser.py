@@ -129,3 +129,105 @@ def test_page_scripts_and_the_api_reference_work_under_the_policy(live_server: A
     assert page.locator(".opblock").count() > 10
     page.wait_for_load_state("networkidle")
     assert_no_violation(page)
+
+
+def _revenue_history() -> None:
+    """A contract on one of the demo's subscriptions: a tracker (240.00 on 10 January 2026) and a
+    year of service (300.00 from 10 January), January to March recognized, 540.00 invoiced."""
+    from datetime import date
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from revrec.models import Contract, JournalEntry, JournalLine, PerformanceObligation
+    from revrec.runs import recognition_run
+    from subscriptions.models import Subscription
+
+    subscription = Subscription.objects.filter(tenant__slug="smart-fleet").order_by("external_id").first()
+    assert subscription is not None
+    tenant_id, now = subscription.tenant_id, timezone.now()
+    contract = Contract.objects.create(
+        tenant_id=tenant_id,
+        subscription=subscription,
+        currency="EUR",
+        transaction_price=Decimal("540.00"),
+        created_at=now,
+    )
+    common = {"tenant_id": tenant_id, "contract": contract, "device_id": "X", "currency": "EUR"}
+    PerformanceObligation.objects.create(
+        **common,
+        kind="hardware",
+        product_code="tracker",
+        allocated=Decimal("240.00"),
+        pattern="point_in_time",
+        recognized_on=date(2026, 1, 10),
+    )
+    PerformanceObligation.objects.create(
+        **common,
+        kind="service",
+        product_code="platform",
+        allocated=Decimal("300.00"),
+        pattern="ratable",
+        starts_on=date(2026, 1, 10),
+        ends_on=date(2027, 1, 10),
+    )
+    for month in (1, 2, 3):
+        recognition_run(tenant_id=tenant_id, month=date(2026, month, 1), at=now)
+    entry = JournalEntry.objects.create(
+        tenant_id=tenant_id,
+        period=date(2026, 1, 1),
+        date=date(2026, 1, 10),
+        source_type="invoice",
+        source_id="F-1",
+        contract=contract,
+        currency="EUR",
+        created_at=now,
+    )
+    JournalLine.objects.bulk_create(
+        [
+            JournalLine(tenant_id=tenant_id, entry=entry, account=account, currency="EUR", debit=debit, credit=credit)
+            for account, debit, credit in [
+                ("receivable", Decimal("648.00"), Decimal(0)),
+                ("tax_payable", Decimal(0), Decimal("108.00")),
+                ("contract_balance", Decimal(0), Decimal("540.00")),
+            ]
+        ]
+    )
+
+
+def test_the_revenue_pages_on_a_phone(live_server: Any, page: Any) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    _revenue_history()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/app/login/")
+    page.fill("input[name=login]", "demo@smartfleet.test")
+    page.fill("input[name=password]", "smartfleet-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/app/")
+
+    page.goto(live_server.url + "/app/revenue/?start=2026-01&end=2026-06")
+    # both charts of the currency drawn by static/revenue.js under the Content-Security-Policy
+    page.wait_for_function(
+        "() => window.Chart && [...document.querySelectorAll('canvas[data-revenue-chart]')]"
+        ".filter(c => window.Chart.getChart(c)).length === 2",
+        timeout=10000,
+    )
+    # 390 px: the page itself never scrolls sideways; wide tables scroll in their own region,
+    # which the keyboard can focus
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    regions = page.locator(".tp-scroll[tabindex='0']")
+    assert regions.count() == 4
+    regions.first.focus()
+    page.keyboard.press("ArrowRight")
+    # the range picker answers the keyboard: a month typed, Enter shows the months
+    start = page.locator("input[name=start]")
+    start.focus()
+    start.fill("2026-02")
+    with page.expect_navigation():
+        start.press("Enter")
+    assert "Feb 2026 – Jun 2026" in page.inner_text("body")
+
+    page.goto(live_server.url + "/app/revenue/journal/?period=2026-01")
+    assert "Balanced" in page.inner_text("body")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert_no_violation(page)
