@@ -268,7 +268,9 @@ def measure_tenant(tenant: Any, contracts: int, profile: bool) -> dict[str, floa
 
 
 def _summary(report: Any) -> str:
-    revenue = ", ".join(f"{kind} {amount:,.2f} {currency}" for (currency, kind), amount in sorted(report.revenue.items()))
+    revenue = ", ".join(
+        f"{kind} {amount:,.2f} {currency}" for (currency, kind), amount in sorted(report.revenue.items())
+    )
     return f"entries {report.entries:,}, journal entries {report.journal_entries:,}; {revenue or 'nothing posted'}"
 
 
@@ -313,7 +315,8 @@ def main() -> int:
         per_large = measure_tenant(large, args.contracts, profile=args.profile)
         log(f"time per contract at {args.contracts:,} / at {baseline:,} (near 1: linear):")
         for label, value in per_large.items():
-            log(f"  {label}: {value * 1000:.3f} ms / {per_small[label] * 1000:.3f} ms, ratio {value / per_small[label]:.2f}")
+            small = per_small[label]
+            log(f"  {label}: {value * 1000:.3f} ms / {small * 1000:.3f} ms, ratio {value / small:.2f}")
     return 0
 
 

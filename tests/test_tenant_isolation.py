@@ -21,8 +21,7 @@ from customers.models import Customer
 from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
 from payments.models import DunningPolicy, Payment
-from revrec.models import ExchangeRate
-from revrec.models import Contract, PerformanceObligation
+from revrec.models import Contract, ExchangeRate, PerformanceObligation
 from revrec.runs import recognition_run
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
