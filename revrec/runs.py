@@ -22,11 +22,12 @@ Usage (variable consideration recognized over its usage period) is not posted by
 """
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.db import connection, transaction
 from django.db.models import DecimalField, F, Q, Sum, Value
@@ -87,9 +88,12 @@ def _due(row: Mapping[str, Any], *, end: date) -> Decimal:
 
 
 @transaction.atomic
-def recognition_run(*, tenant_id: Any, month: date, at: datetime) -> RunReport:
+def recognition_run(
+    *, tenant_id: Any, month: date, at: datetime, contract_ids: Sequence[UUID] | None = None
+) -> RunReport:
     """Recognize the calendar month starting on ``month`` for the tenant's obligations and post its
-    journal. Raises ``PeriodClosed`` if the month is closed."""
+    journal. Raises ``PeriodClosed`` if the month is closed. ``contract_ids`` limits the run to
+    those contracts (a chunk of a run on Celery, ``revrec.periods``); None is every contract."""
     if month.day != 1:
         raise ValueError("a revenue period is named by the first day of its month")
     RevenuePeriod.objects.get_or_create(tenant_id=tenant_id, month=month)
@@ -101,9 +105,11 @@ def recognition_run(*, tenant_id: Any, month: date, at: datetime) -> RunReport:
         )
     end = next_month(month)
     zero = Value(Decimal(0), output_field=DecimalField())
+    obligations = PerformanceObligation.objects.filter(tenant_id=tenant_id)
+    if contract_ids is not None:
+        obligations = obligations.filter(contract_id__in=list(contract_ids))
     rows = list(
-        PerformanceObligation.objects.filter(tenant_id=tenant_id)
-        .filter(
+        obligations.filter(
             Q(pattern=Pattern.POINT_IN_TIME, recognized_on__lt=end)
             | Q(pattern=Pattern.RATABLE, starts_on__lt=end, ends_on__isnull=False)
         )
