@@ -26,6 +26,7 @@ from uuid import UUID
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 
+from billing_platform.money import round_minor
 from revrec.errors import ExportTargetNameTaken, ExportTargetNotFound, JournalExportNotFound
 from revrec.models import ExportedEntry, ExportFormat, ExportTarget, JournalExport, JournalLine
 from revrec.periods import month_label
@@ -155,8 +156,8 @@ class ExportRow:
             "contract": str(self.contract) if self.contract else None,
             "account": self.account,
             "currency": self.currency,
-            "debit": str(self.debit),
-            "credit": str(self.credit),
+            "debit": str(round_minor(self.debit, self.currency)),
+            "credit": str(round_minor(self.credit, self.currency)),
         }
 
 

@@ -33,6 +33,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet, Sum
 
 from billing_platform.errors import FieldError
+from billing_platform.money import round_minor
 from billing_platform.periods import add_months, local_date
 from revrec.errors import (
     EarlierPeriodOpen,
@@ -93,7 +94,7 @@ def revenue_rows(totals: dict[tuple[str, str], Decimal]) -> list[dict[str, str]]
     """``{(currency, stream): amount}`` as the API and the run store it: a row per currency and
     stream, sorted, amounts as strings."""
     return [
-        {"currency": currency, "stream": stream, "amount": str(amount)}
+        {"currency": currency, "stream": stream, "amount": str(round_minor(amount, currency))}
         for (currency, stream), amount in sorted(totals.items())
     ]
 
@@ -306,8 +307,8 @@ def period_journal_totals(*, tenant_id: Any, month: date) -> list[dict[str, Any]
         {
             "currency": row["currency"],
             "entries": entries.get(row["currency"], 0),
-            "debit": str(row["debit"]),
-            "credit": str(row["credit"]),
+            "debit": str(round_minor(row["debit"], row["currency"])),
+            "credit": str(round_minor(row["credit"], row["currency"])),
         }
         for row in sums
     ]
