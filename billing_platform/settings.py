@@ -295,6 +295,10 @@ SPECTACULAR_SETTINGS = {
         "ChangeStatusEnum": "subscriptions.api.serializers.CHANGE_STATUSES",
         "ChangeOutcomeEnum": "subscriptions.models.ChangeStatus",
         "DeviceEventTypeEnum": "subscriptions.api.serializers.DEVICE_EVENT_TYPE_CHOICES",
+        "RecognitionRunStatusEnum": "revrec.models.RecognitionRunStatus",
+        "RevenuePeriodStatusEnum": "revrec.api.run_serializers.PERIOD_STATUSES",
+        "RevenueStreamEnum": "revrec.api.run_serializers.REVENUE_STREAMS",
+        "ExportFormatEnum": "revrec.models.ExportFormat",
     },
 }
 

@@ -3,11 +3,12 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from billing_platform.api.serializers import StrictSerializer
 from revrec.api.run_serializers import PeriodField
 from revrec.models import ExportFormat, JournalExport
 
 
-class ExportTargetInputSerializer(serializers.Serializer):
+class ExportTargetInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, help_text="Unique per tenant, e.g. the ERP's name.")
     format = serializers.ChoiceField(choices=ExportFormat.choices, help_text="The file format of its exports.")
 
@@ -19,7 +20,7 @@ class ExportTargetOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
 
 
-class JournalExportInputSerializer(serializers.Serializer):
+class JournalExportInputSerializer(StrictSerializer):
     period = PeriodField(help_text="The month whose journal entries to export, YYYY-MM.")
 
 
