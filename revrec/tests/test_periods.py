@@ -193,9 +193,9 @@ def test_the_schedule_runs_the_previous_month_once_after_the_local_midnight_of_t
     tenant: Tenant, fleet_contract: Contract
 ) -> None:
     # 31 March 23:30 Paris: still March, whose previous month is February.
-    assert recognition_runs_start_scheduled(tenant=tenant, at=datetime(2026, 3, 31, 23, 30, tzinfo=PARIS)).month == (
-        FEBRUARY
-    )
+    february = recognition_runs_start_scheduled(tenant=tenant, at=datetime(2026, 3, 31, 23, 30, tzinfo=PARIS))
+    assert february is not None
+    assert february.month == FEBRUARY
     # 1 April 00:15 Paris (22:15 UTC on 31 March): March's run, once.
     run = recognition_runs_start_scheduled(tenant=tenant, at=datetime(2026, 4, 1, 0, 15, tzinfo=PARIS))
     assert run is not None
