@@ -8,6 +8,8 @@ from backoffice.customers import views as customer_views
 from backoffice.invoicing import views as invoicing_views
 from backoffice.payments import views as payment_views
 from backoffice.revenue import reports as revenue_views
+from backoffice.revenue import export as revenue_export
+from backoffice.revenue import runs as revenue_runs
 from backoffice.settings import stripe as settings_stripe
 from backoffice.settings import views as settings_views
 from backoffice.subscriptions import views as subscription_views
@@ -172,4 +174,23 @@ urlpatterns += [
     path("webhook-endpoints/<str:pk>/rotate/", webhook_views.endpoint_rotate_view, name="endpoint-rotate"),
     path("webhook-endpoints/<str:pk>/delete/", webhook_views.endpoint_delete_view, name="endpoint-delete"),
     path("webhook-deliveries/<str:pk>/replay/", webhook_views.delivery_replay_view, name="delivery-replay"),
+]
+
+# Revenue: finance roles read the months, runs and exports; owners and finance admins run, close and export.
+urlpatterns += [
+    path("revenue/runs/", revenue_runs.revenue_runs, name="revenue-runs"),
+    path("revenue/runs/new/", revenue_runs.revenue_run_new, name="revenue-run-new"),
+    path("revenue/runs/export.csv", revenue_runs.revenue_runs_csv, name="revenue-runs-csv"),
+    path("revenue/runs/<str:pk>/", revenue_runs.revenue_run_detail, name="revenue-run-detail"),
+    path("revenue/runs/<str:pk>/progress/", revenue_runs.revenue_run_progress, name="revenue-run-progress"),
+    path("revenue/periods/<str:period>/close/", revenue_runs.revenue_period_close_view, name="revenue-period-close"),
+    path("revenue/erp-export/", revenue_export.erp_export, name="erp-export"),
+    path("revenue/erp-export/targets/new/", revenue_export.export_target_new, name="export-target-new"),
+    path("revenue/erp-export/exports.csv", revenue_export.journal_exports_csv, name="erp-exports-csv"),
+    path("revenue/erp-export/<str:pk>/exports/new/", revenue_export.journal_export_new, name="journal-export-new"),
+    path(
+        "revenue/erp-export/<str:pk>/exports/<str:export_id>/download/",
+        revenue_export.journal_export_download,
+        name="journal-export-download",
+    ),
 ]

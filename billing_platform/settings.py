@@ -175,6 +175,12 @@ CELERY_BEAT_SCHEDULE = {
         # A stored Stripe event whose apply task was lost is applied again (payments.webhooks).
         "schedule": 300.0,
     },
+    "recognition-runs": {
+        "task": "revrec.tasks.recognition_runs_scheduled_task",
+        # Hourly: a tenant's previous month is run once, in the first pass after its local midnight
+        # of the 1st (revrec.periods.recognition_runs_start_scheduled); the other passes find it run.
+        "schedule": 3600.0,
+    },
     "webhook-deliveries-sweep": {
         "task": "webhooks.tasks.webhook_deliveries_sweep_task",
         # Retries fall due (5 min, 30 min...), and a delivery committed but never queued is found.
@@ -292,6 +298,10 @@ SPECTACULAR_SETTINGS = {
         "RecognitionPatternEnum": "revrec.models.Pattern",
         "JournalSourceEnum": "revrec.models.JournalSource",
         "JournalAccountEnum": "revrec.models.Account",
+        "RecognitionRunStatusEnum": "revrec.models.RecognitionRunStatus",
+        "RevenuePeriodStatusEnum": "revrec.api.run_serializers.PERIOD_STATUSES",
+        "RevenueStreamEnum": "revrec.api.run_serializers.REVENUE_STREAMS",
+        "ExportFormatEnum": "revrec.models.ExportFormat",
     },
 }
 

@@ -26,3 +26,47 @@ class RevenueContractNotFound(NotFound):
     """A subscription whose contract is not built yet: nothing is allocated to report on."""
 
     code = "revenue_contract_not_found"
+class PeriodNotEnded(InvalidInput):
+    """A month that has not started cannot be run, and one that has not ended cannot be closed."""
+
+    code = "revenue_period_not_ended"
+
+
+class RunInProgress(Conflict):
+    """One recognition run at a time per tenant and period."""
+
+    code = "recognition_run_in_progress"
+
+
+class RecognitionRunNotFound(NotFound):
+    code = "recognition_run_not_found"
+
+
+class PeriodNotFound(NotFound):
+    """A month no recognition run and no journal entry ever touched: nothing to close."""
+
+    code = "revenue_period_not_found"
+
+
+class PeriodNotRecognized(Conflict):
+    """A month is closed only once its latest recognition run has succeeded."""
+
+    code = "revenue_period_not_recognized"
+
+
+class EarlierPeriodOpen(Conflict):
+    """Months close in order: an earlier month with journal entries must be closed first."""
+
+    code = "earlier_revenue_period_open"
+
+
+class ExportTargetNotFound(NotFound):
+    code = "export_target_not_found"
+
+
+class ExportTargetNameTaken(Conflict):
+    code = "export_target_name_taken"
+
+
+class JournalExportNotFound(NotFound):
+    code = "journal_export_not_found"

@@ -296,3 +296,110 @@ class ExchangeRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.currency} {self.rate}"
+class RecognitionRunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+# A run still to finish: one at a time per tenant and period.
+ACTIVE_RUN_STATUSES = (RecognitionRunStatus.QUEUED, RecognitionRunStatus.RUNNING)
+
+
+class RecognitionRun(models.Model):
+    """One recognition run of a tenant's month on Celery, by chunks of contracts (``revrec.periods``):
+    its progress, what it posted and, when it failed, why. The postings themselves are unique per
+    obligation and period, so a run that is started again posts only what is still due."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    month = models.DateField()  # first day of the month
+    status = models.CharField(max_length=16, choices=RecognitionRunStatus.choices, default=RecognitionRunStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="contracts to go through")
+    done = models.PositiveIntegerField(default=0, help_text="contracts gone through")
+    entries = models.PositiveIntegerField(default=0, help_text="recognition entries posted")
+    journal_entries = models.PositiveIntegerField(default=0, help_text="journal entries posted")
+    # What the run posted, by currency and stream: [{"currency", "stream", "amount"}], amounts as strings.
+    revenue = models.JSONField(default=list, blank=True)
+    # The last contract (by id) whose chunk committed: a task delivered again resumes after it.
+    cursor = models.CharField(max_length=36, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    requested_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "month"],
+                condition=Q(status__in=["queued", "running"]),
+                name="recognition_run_one_active_per_month",
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "month", "-created_at"], name="recognition_run_tenant_month")]
+
+    def __str__(self) -> str:
+        return f"recognition run {self.month:%Y-%m}"
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", _("CSV")
+    JSON = "json", _("JSON")
+
+
+class ExportTarget(models.Model):
+    """An ERP (or any system) that takes the journal: each journal entry goes to it once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=100)
+    format = models.CharField(max_length=8, choices=ExportFormat.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="export_target_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JournalExport(models.Model):
+    """What one export of a period to a target took: the period's journal entries that no earlier
+    export gave that target. Its file is written from ``ExportedEntry`` when downloaded."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey(ExportTarget, on_delete=models.PROTECT, related_name="exports")
+    period = models.DateField()  # first day of the month
+    entries = models.PositiveIntegerField(default=0)
+    lines = models.PositiveIntegerField(default=0)
+    requested_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["target", "-created_at"], name="journal_export_target_created")]
+
+    def __str__(self) -> str:
+        return f"{self.target_id} {self.period:%Y-%m}"
+
+
+class ExportedEntry(models.Model):
+    """A journal entry a target took, and in which export: once per target (unique), so an entry is
+    never sent twice to the same ERP, whatever exports run at the same time."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey(ExportTarget, on_delete=models.PROTECT, related_name="+")
+    export = models.ForeignKey(JournalExport, on_delete=models.CASCADE, related_name="exported")
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["target", "entry"], name="exported_entry_once_per_target")]
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} -> {self.target_id}"

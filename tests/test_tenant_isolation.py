@@ -23,6 +23,14 @@ from invoicing.models import BillRun, Invoice
 from payments.models import DunningPolicy, Payment
 from revrec.models import Contract, ExchangeRate, PerformanceObligation
 from revrec.runs import recognition_run
+from revrec.models import (
+    ExportTarget,
+    JournalEntry,
+    JournalExport,
+    JournalLine,
+    RecognitionRun,
+    RevenuePeriod,
+)
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
@@ -214,6 +222,47 @@ def _revenue(tenant: Tenant) -> dict[str, str]:
         )
         recognition_run(tenant_id=tenant.pk, month=month, at=timezone.now())
     return {"subscription": external_id}
+def _recognition_run(tenant: Tenant) -> dict[str, str]:
+    run = RecognitionRun.objects.filter(tenant=tenant).first() or RecognitionRun.objects.create(
+        tenant=tenant, month=date(2026, 3, 1), status="succeeded", requested_by="Secret", created_at=timezone.now()
+    )
+    RevenuePeriod.objects.get_or_create(tenant=tenant, month=date(2026, 3, 1))
+    return {"pk": str(run.pk)}
+
+
+def _revenue_period(tenant: Tenant) -> dict[str, str]:
+    _recognition_run(tenant)
+    return {"period": "2026-03"}
+
+
+def _export_target(tenant: Tenant) -> dict[str, str]:
+    target = ExportTarget.objects.filter(tenant=tenant).first() or ExportTarget.objects.create(
+        tenant=tenant, name="Secret ERP of A", format="csv", created_at=timezone.now()
+    )
+    return {"pk": str(target.pk)}
+
+
+def _journal_export(tenant: Tenant) -> dict[str, str]:
+    target = ExportTarget.objects.get(pk=_export_target(tenant)["pk"])
+    export = JournalExport.objects.filter(target=target).first()
+    if export is None:
+        # A's April entry (an open month: March may be closed by the close route's tests).
+        entry = JournalEntry.objects.create(
+            tenant=tenant,
+            period=date(2026, 4, 1),
+            date=date(2026, 4, 30),
+            source_type="invoice",
+            source_id="Secret-INV",
+            currency="EUR",
+            created_at=timezone.now(),
+        )
+        JournalLine.objects.create(tenant=tenant, entry=entry, account="receivable", currency="EUR", debit=9)
+        JournalLine.objects.create(tenant=tenant, entry=entry, account="contract_balance", currency="EUR", credit=9)
+        export = JournalExport.objects.create(
+            tenant=tenant, target=target, period=date(2026, 4, 1), entries=1, lines=2, created_at=timezone.now()
+        )
+        export.exported.create(tenant=tenant, target=target, entry=entry)
+    return {"pk": str(target.pk), "export_id": str(export.pk)}
 
 
 # route name -> makes tenant A's object and returns the path parameters that address it
@@ -247,6 +296,10 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-balance-transactions": _customer,
     # no path parameter: the query's (QUERY_ROUTES)
     "revenue-schedules": _revenue,
+    "revenue-run-detail": _recognition_run,
+    "revenue-period-close": _revenue_period,
+    "export-target-exports": _export_target,
+    "journal-export-download": _journal_export,
 }
 # Routes that read one object named in the query rather than the path: another tenant's gets 404.
 QUERY_ROUTES = {"revenue-schedules"}
@@ -308,6 +361,9 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
         "suspend_after_days": 10,
         "uncollectible_after_days": 30,
     },
+    "revenue-runs": {"period": "2026-03"},
+    "export-targets": {"name": "ERP of B", "format": "csv"},
+    "export-target-exports": {"period": "2026-04"},
     "webhook-endpoints": {"url": "https://erp.b.test/hook", "events": ["invoice.finalized"], "description": "B"},
     "webhook-endpoint-detail": {"description": "Renamed by B", "enabled": False},
     "exchange-rates": {"rates": [{"month": "2026-04", "currency": "USD", "rate": "0.92"}]},
@@ -339,6 +395,7 @@ BODYLESS_ACTIONS = {
     "invoice-pay",
     "webhook-endpoint-rotate-secret",
     "webhook-delivery-replay",
+    "revenue-period-close",
 }
 
 
@@ -384,6 +441,12 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     payments = list(Payment.objects.filter(tenant=tenant).order_by("pk").values())
     policies = list(DunningPolicy.objects.filter(tenant=tenant).order_by("pk").values())
     exchange_rates = list(ExchangeRate.objects.filter(tenant=tenant).order_by("pk").values())
+    revenue = (
+        list(RecognitionRun.objects.filter(tenant=tenant).order_by("pk").values()),
+        list(RevenuePeriod.objects.filter(tenant=tenant).order_by("pk").values()),
+        list(ExportTarget.objects.filter(tenant=tenant).order_by("pk").values()),
+        list(JournalExport.objects.filter(tenant=tenant).order_by("pk").values()),
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM usage_event WHERE tenant_id = %s", [tenant.pk])
         events = cursor.fetchone()
@@ -409,6 +472,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         payments,
         policies,
         exchange_rates,
+        revenue,
     )
 
 
@@ -632,6 +696,7 @@ FRESH_IDS: dict[str, tuple[str, ...]] = {
     "plans": ("fuzz-plan",),
     "events": ("b-1",),
     "subscriptions": ("new-sub", "secret-device"),
+    "export-targets": ("ERP of B",),
 }
 # Tables whose text keeps what was sent as it was sent (event properties, rejected events, webhook
 # bodies): they are data, never printed as a name or a description.

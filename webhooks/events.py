@@ -25,6 +25,7 @@ EVENT_TYPES = {
     "subscription.cancelled": _("A subscription was cancelled."),
     "device.billing_started": _("A device started being billed (at signature, shipment or activation, per its plan)."),
     "bill_run.completed": _("A bill run finished."),
+    "revenue.period_closed": _("A revenue month was closed: its revenue and journal will not change any more."),
 }
 
 
