@@ -7,8 +7,8 @@ from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
 from backoffice.invoicing import views as invoicing_views
 from backoffice.payments import views as payment_views
-from backoffice.revenue import reports as revenue_views
 from backoffice.revenue import export as revenue_export
+from backoffice.revenue import reports as revenue_views
 from backoffice.revenue import runs as revenue_runs
 from backoffice.settings import stripe as settings_stripe
 from backoffice.settings import views as settings_views

@@ -26,6 +26,8 @@ class RevenueContractNotFound(NotFound):
     """A subscription whose contract is not built yet: nothing is allocated to report on."""
 
     code = "revenue_contract_not_found"
+
+
 class PeriodNotEnded(InvalidInput):
     """A month that has not started cannot be run, and one that has not ended cannot be closed."""
 

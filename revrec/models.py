@@ -296,6 +296,8 @@ class ExchangeRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.currency} {self.rate}"
+
+
 class RecognitionRunStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     RUNNING = "running", _("Running")

@@ -21,16 +21,18 @@ from customers.models import Customer
 from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
 from payments.models import DunningPolicy, Payment
-from revrec.models import Contract, ExchangeRate, PerformanceObligation
-from revrec.runs import recognition_run
 from revrec.models import (
+    Contract,
+    ExchangeRate,
     ExportTarget,
     JournalEntry,
     JournalExport,
     JournalLine,
+    PerformanceObligation,
     RecognitionRun,
     RevenuePeriod,
 )
+from revrec.runs import recognition_run
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
@@ -222,6 +224,8 @@ def _revenue(tenant: Tenant) -> dict[str, str]:
         )
         recognition_run(tenant_id=tenant.pk, month=month, at=timezone.now())
     return {"subscription": external_id}
+
+
 def _recognition_run(tenant: Tenant) -> dict[str, str]:
     run = RecognitionRun.objects.filter(tenant=tenant).first() or RecognitionRun.objects.create(
         tenant=tenant, month=date(2026, 3, 1), status="succeeded", requested_by="Secret", created_at=timezone.now()
