@@ -35,6 +35,7 @@ from django.db.models import Count, QuerySet, Sum
 from billing_platform.errors import FieldError
 from billing_platform.money import round_minor
 from billing_platform.periods import add_months, local_date
+from revrec.contracts import contracts_sync
 from revrec.errors import (
     EarlierPeriodOpen,
     PeriodClosed,
@@ -44,6 +45,7 @@ from revrec.errors import (
     RecognitionRunNotFound,
     RunInProgress,
 )
+from revrec.journal import posting_period as journal_posting_period
 from revrec.models import (
     ACTIVE_RUN_STATUSES,
     Account,
@@ -174,6 +176,9 @@ def recognition_run_execute(*, run_id: Any, at: datetime) -> RecognitionRun:
     with transaction.atomic():
         run = RecognitionRun.objects.select_for_update().get(pk=run_id)
         if run.status == RecognitionRunStatus.QUEUED:
+            # Contracts built, dated and modified once for all the chunks (each chunk runs with
+            # ``contract_ids``, which skips it).
+            contracts_sync(tenant_id=run.tenant_id, at=at)
             run.status = RecognitionRunStatus.RUNNING
             run.started_at = at
             run.total = Contract.objects.filter(tenant_id=run.tenant_id).count()
@@ -404,13 +409,11 @@ def period_close(*, tenant: Tenant, month: date, actor: Actor, at: datetime) -> 
 
 def posting_period(*, tenant_id: Any, day: date) -> date:
     """The period a posting dated ``day`` goes to: its month while open, else the first open month
-    after it (a closed period never changes: corrections post in the open period)."""
-    month = date(day.year, day.month, 1)
+    after it (a closed period never changes: corrections post in the open period). The rule is the
+    journal's (``revrec.journal.posting_period``), with the tenant's closed months read here."""
     closed = set(
-        RevenuePeriod.objects.filter(tenant_id=tenant_id, month__gte=month, closed_at__isnull=False).values_list(
-            "month", flat=True
-        )
+        RevenuePeriod.objects.filter(
+            tenant_id=tenant_id, month__gte=day.replace(day=1), closed_at__isnull=False
+        ).values_list("month", flat=True)
     )
-    while month in closed:
-        month = next_month(month)
-    return month
+    return journal_posting_period(day, closed=closed)
