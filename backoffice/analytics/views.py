@@ -5,19 +5,20 @@ edit, CSV import). Every table has a CSV export (``?export=...``).
 Finance roles read; owners and finance admins enter and import rates. Views stay thin: they call
 ``revrec.metrics``, ``revrec.usage_stats`` and ``revrec.rates``, the functions the API calls."""
 
-import csv
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from backoffice import csv_export
 from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
 from backoffice.analytics.forms import ExchangeRateForm, MonthRangeForm, RatesCsvForm, UsageFilterForm
 from billing_platform.errors import DomainError
@@ -34,15 +35,9 @@ MAX_MRR_MONTHS = 120
 MAX_USAGE_MONTHS = 36
 
 
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> HttpResponse:
-    """A CSV download: UTF-8, one header line, values as the API writes them (decimals with a dot)."""
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="%s"' % filename
-    writer = csv.writer(response)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if value is None else value for value in row])
-    return response
+def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> HttpResponseBase:
+    """A CSV download through the back-office's one writer (``backoffice.csv_export``)."""
+    return csv_export.csv_response(filename=filename, header=header, rows=rows)
 
 
 def _label(month: date) -> str:
@@ -68,7 +63,7 @@ def _range(request: HttpRequest, tenant: Tenant, longest: int, form: MonthRangeF
 
 
 @staff_view(FINANCE)
-def mrr(request: HttpRequest) -> HttpResponse:
+def mrr(request: HttpRequest) -> HttpResponseBase:
     tenant = current_tenant(request)
     form = MonthRangeForm(request.GET)
     start, end = _range(request, tenant, MAX_MRR_MONTHS, form)
@@ -142,7 +137,7 @@ def mrr(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(FINANCE)
-def usage(request: HttpRequest) -> HttpResponse:
+def usage(request: HttpRequest) -> HttpResponseBase:
     tenant = current_tenant(request)
     meters = [
         (code, "%s (%s)" % (name, code))
@@ -237,7 +232,7 @@ def _rates_context(
 
 
 @staff_view(FINANCE)
-def rates(request: HttpRequest) -> HttpResponse:
+def rates(request: HttpRequest) -> HttpResponseBase:
     tenant = current_tenant(request)
     if request.GET.get("export") == "csv":
         # The import's own columns first, so that an export can be edited and imported back.

@@ -5,17 +5,19 @@ runs as CSV. Finance roles read; owners and finance admins run and close.
 Views stay thin: they call the services the API calls (``revrec.periods``), and a ``DomainError``
 becomes a message on the page, never a 500."""
 
-import csv
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
+from backoffice.csv_export import csv_response
 from backoffice.pages import page_of
 from backoffice.revenue.run_forms import MonthForm
 from billing_platform.errors import DomainError
@@ -140,13 +142,33 @@ def revenue_run_progress(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 @staff_view(FINANCE)
-def revenue_runs_csv(request: HttpRequest) -> HttpResponse:
+def revenue_runs_csv(request: HttpRequest) -> HttpResponseBase:
     """Every run of the tenant, newest first: one row per run and per currency and stream posted."""
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="revenue-runs.csv"'
-    writer = csv.writer(response)
-    writer.writerow(
-        [
+
+    def rows() -> Iterator[list[Any]]:
+        for run in recognition_run_list(tenant=current_tenant(request)).iterator(chunk_size=500):
+            head = [
+                str(run.pk),
+                month_label(run.month),
+                run.status,
+                run.done,
+                run.total,
+                run.entries,
+                run.journal_entries,
+            ]
+            tail = [
+                run.requested_by,
+                run.created_at.isoformat(),
+                run.started_at.isoformat() if run.started_at else "",
+                run.finished_at.isoformat() if run.finished_at else "",
+                run.error,
+            ]
+            for row in run.revenue or [{"currency": "", "stream": "", "amount": ""}]:
+                yield [*head, row["currency"], row["stream"], row["amount"], *tail]
+
+    return csv_response(
+        filename="revenue-runs.csv",
+        header=[
             "run",
             "period",
             "status",
@@ -162,17 +184,6 @@ def revenue_runs_csv(request: HttpRequest) -> HttpResponse:
             "started_at",
             "finished_at",
             "error",
-        ]
+        ],
+        rows=rows(),
     )
-    for run in recognition_run_list(tenant=current_tenant(request)).iterator(chunk_size=500):
-        head = [str(run.pk), month_label(run.month), run.status, run.done, run.total, run.entries, run.journal_entries]
-        tail = [
-            run.requested_by,
-            run.created_at.isoformat(),
-            run.started_at.isoformat() if run.started_at else "",
-            run.finished_at.isoformat() if run.finished_at else "",
-            run.error,
-        ]
-        for row in run.revenue or [{"currency": "", "stream": "", "amount": ""}]:
-            writer.writerow([*head, row["currency"], row["stream"], row["amount"], *tail])
-    return response

@@ -36,6 +36,11 @@ def client_for(tenant: Tenant, make_staff: StaffMaker, role: str = Role.OWNER) -
     return client
 
 
+def csv_text(response: Any) -> str:
+    """A streamed CSV download's text."""
+    return b"".join(response.streaming_content).decode()
+
+
 def text(response: Any) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
 
@@ -55,12 +60,12 @@ def test_the_mrr_page_and_its_exports(tenant: Tenant, make_staff: StaffMaker) ->
     assert "66.67" in page
     export = client.get("/app/analytics/mrr/", {"start": "2026-03", "end": "2026-05", "export": "months"})
     assert export["Content-Type"] == "text/csv; charset=utf-8"
-    lines = export.content.decode().splitlines()
+    lines = csv_text(export).splitlines()
     header = "month,currency,start,new,expansion,contraction,churn,reactivation,end,devices,arpd,nrr_percent"
     assert lines[0] == header + ",missing_rates"
     assert lines[2] == "2026-04,EUR,50.00,0.00,25.00,0.00,0.00,0.00,75.00,3,25.00,150.00,"
     export = client.get("/app/analytics/mrr/", {"start": "2026-03", "end": "2026-05", "export": "currencies"})
-    assert export.content.decode().splitlines()[3] == "2026-05,EUR,75.00,0.00,0.00,25.00,0.00,0.00,50.00,2,25.00"
+    assert csv_text(export).splitlines()[3] == "2026-05,EUR,75.00,0.00,0.00,25.00,0.00,0.00,50.00,2,25.00"
 
 
 def test_a_bad_range_falls_back_to_the_last_twelve_months(tenant: Tenant, make_staff: StaffMaker) -> None:
@@ -98,7 +103,7 @@ def test_rates_are_entered_imported_and_exported(tenant: Tenant, make_staff: Sta
     page = text(client.get("/app/analytics/exchange-rates/"))
     assert "0.93" in page
     assert "1.17" in page
-    lines = client.get("/app/analytics/exchange-rates/", {"export": "csv"}).content.decode().splitlines()
+    lines = csv_text(client.get("/app/analytics/exchange-rates/", {"export": "csv"})).splitlines()
     assert lines[0] == "month,currency,rate,source,entered_by,entered_at"
     assert [line.split(",")[:4] for line in lines[1:]] == [
         ["2026-05", "USD", "0.93", "csv"],
