@@ -207,7 +207,12 @@ def _revenue(tenant: Tenant) -> dict[str, str]:
     contract, created = Contract.objects.get_or_create(
         tenant=tenant,
         subscription=subscription,
-        defaults={"currency": "EUR", "transaction_price": Decimal("99.00"), "created_at": timezone.now()},
+        defaults={
+            "currency": "EUR",
+            "transaction_price": Decimal("99.00"),
+            "created_at": timezone.now(),
+            "plan": subscription.plan,
+        },
     )
     if created:
         PerformanceObligation.objects.create(
