@@ -24,7 +24,7 @@ obligations, entries and months.
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -47,6 +47,7 @@ from revrec.models import (
     PerformanceObligation,
     RecognitionEntry,
 )
+from revrec.rates import RateTable
 from revrec.schedules import Recognition, next_month, point_in_time_schedule, ratable_schedule
 from subscriptions.errors import SubscriptionNotFound
 from subscriptions.models import Subscription
@@ -142,11 +143,27 @@ class CurrencyRevenue:
 
 
 @dataclass(frozen=True)
+class ReportingMonth:
+    """One month's revenue by stream in the reporting currency: each currency's amount converted at
+    the month's rate (``revrec.rates.RateTable``). A currency with revenue in the month and no rate
+    is listed in ``missing_rates`` and makes the totals it enters None: never converted at 1."""
+
+    month: date
+    hardware: Decimal | None
+    service: Decimal | None
+    usage: Decimal | None
+    fees: Decimal | None
+    total: Decimal | None
+    missing_rates: list[str]
+
+
+@dataclass(frozen=True)
 class RevenueReport:
     start: date  # first day of the first month
     end: date  # first day of the last month
     reporting_currency: str
     currencies: list[CurrencyRevenue]
+    in_reporting_currency: list[ReportingMonth] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -157,6 +174,7 @@ class StreamReport:
     end: date
     reporting_currency: str
     currencies: list[tuple[str, list[StreamRevenue]]]
+    in_reporting_currency: list[ReportingMonth] = field(default_factory=list)
 
 
 # --- selectors ------------------------------------------------------------------------------------
@@ -346,6 +364,50 @@ def _empty_waterfall(currency: str, month: date) -> Waterfall:
     return Waterfall(as_of=month, months=[], unscheduled=Money(0, currency), currency=currency)
 
 
+STREAM_FIELDS = ("hardware", "service", "usage", "fees")
+
+
+def in_reporting_currency(*, tenant: Tenant, revenue: Mapping[str, list[StreamRevenue]]) -> list[ReportingMonth]:
+    """Revenue by stream and month summed over the currencies in the reporting currency, at each
+    month's rate (one query for the rates). 100.00 USD of service in March at 0.92 and 50.00 EUR:
+    142.00 EUR; without a March rate for USD, March's service and total are None and USD missing."""
+    months = sorted({row.month for rows in revenue.values() for row in rows})
+    rates = RateTable.load(tenant=tenant, months=months, currencies=revenue)
+    by_month: dict[date, list[StreamRevenue]] = defaultdict(list)
+    for rows in revenue.values():
+        for row in rows:
+            by_month[row.month].append(row)
+    result = []
+    for month in months:
+        sums: dict[str, Decimal | None] = dict.fromkeys(STREAM_FIELDS, Decimal(0))
+        missing: set[str] = set()
+        for row in by_month[month]:
+            for name in STREAM_FIELDS:
+                amount: Money = getattr(row, name)
+                if not amount.amount:
+                    continue
+                converted = rates.convert(amount.amount, amount.currency.code, month)
+                if converted is None:
+                    missing.add(amount.currency.code)
+                    sums[name] = None
+                elif (so_far := sums[name]) is not None:
+                    sums[name] = so_far + converted
+        known = [v for v in sums.values() if v is not None]
+        total = sum(known, Decimal(0)) if len(known) == len(sums) else None
+        result.append(
+            ReportingMonth(
+                month,
+                hardware=sums["hardware"],
+                service=sums["service"],
+                usage=sums["usage"],
+                fees=sums["fees"],
+                total=total,
+                missing_rates=sorted(missing),
+            )
+        )
+    return result
+
+
 def revenue_report(*, tenant_id: Any, start: date, end: date) -> RevenueReport:
     """The whole report for the months from ``start``'s to ``end``'s: revenue by stream, contract
     balances, billings vs revenue, and the waterfall as of ``end``'s month. Five queries (the tenant
@@ -374,7 +436,13 @@ def revenue_report(*, tenant_id: Any, start: date, end: date) -> RevenueReport:
                 waterfall=waterfalls.get(code) or _empty_waterfall(code, last),
             )
         )
-    return RevenueReport(start=first, end=last, reporting_currency=tenant.default_currency, currencies=currencies)
+    return RevenueReport(
+        start=first,
+        end=last,
+        reporting_currency=tenant.default_currency,
+        currencies=currencies,
+        in_reporting_currency=in_reporting_currency(tenant=tenant, revenue=revenue),
+    )
 
 
 def revenue_stream_report(*, tenant_id: Any, start: date, end: date) -> StreamReport:
@@ -387,6 +455,7 @@ def revenue_stream_report(*, tenant_id: Any, start: date, end: date) -> StreamRe
         end=last,
         reporting_currency=tenant.default_currency,
         currencies=[(code, revenue[code]) for code in _currency_order(revenue, tenant.default_currency)],
+        in_reporting_currency=in_reporting_currency(tenant=tenant, revenue=revenue),
     )
 
 

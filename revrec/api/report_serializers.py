@@ -8,7 +8,7 @@ from djmoney.money import Money
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing_platform.api.fields import MoneyAmountField
+from billing_platform.api.fields import AmountString, MoneyAmountField
 from billing_platform.money import round_minor
 from revrec.models import Account, JournalSource, ObligationKind, Pattern
 
@@ -90,9 +90,28 @@ class CurrencyRevenueSerializer(serializers.Serializer):
     waterfall = WaterfallSerializer(read_only=True)
 
 
+class ReportingMonthSerializer(serializers.Serializer):
+    month = MonthField()
+    hardware = AmountString(allow_null=True, help_text="In the reporting currency; null: a rate is missing.")
+    service = AmountString(allow_null=True)
+    usage = AmountString(allow_null=True)
+    fees = AmountString(allow_null=True)
+    total = AmountString(allow_null=True, help_text="hardware + service + usage + fees; null: a rate is missing.")
+    missing_rates = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Currencies with revenue in the month and no exchange rate for it: never converted at 1.",
+    )
+
+
 class RevenueReportSerializer(_Range):
     currencies = CurrencyRevenueSerializer(
         many=True, read_only=True, help_text="The reporting currency first, then the others by code, never converted."
+    )
+    in_reporting_currency = ReportingMonthSerializer(
+        many=True,
+        read_only=True,
+        help_text="Revenue by stream and month of every currency, converted at each month's exchange rate.",
     )
 
 
@@ -108,6 +127,11 @@ class StreamCurrencySerializer(serializers.Serializer):
 class StreamReportSerializer(_Range):
     currencies = StreamCurrencySerializer(
         many=True, read_only=True, help_text="The reporting currency first, then the others by code, never converted."
+    )
+    in_reporting_currency = ReportingMonthSerializer(
+        many=True,
+        read_only=True,
+        help_text="Revenue by stream and month of every currency, converted at each month's exchange rate.",
     )
 
 
