@@ -90,7 +90,7 @@ class CurrencyRevenueSerializer(serializers.Serializer):
     waterfall = WaterfallSerializer(read_only=True)
 
 
-class ReportingMonthSerializer(serializers.Serializer):
+class RevenueReportingMonthSerializer(serializers.Serializer):
     month = MonthField()
     hardware = AmountString(allow_null=True, help_text="In the reporting currency; null: a rate is missing.")
     service = AmountString(allow_null=True)
@@ -108,7 +108,7 @@ class RevenueReportSerializer(_Range):
     currencies = CurrencyRevenueSerializer(
         many=True, read_only=True, help_text="The reporting currency first, then the others by code, never converted."
     )
-    in_reporting_currency = ReportingMonthSerializer(
+    in_reporting_currency = RevenueReportingMonthSerializer(
         many=True,
         read_only=True,
         help_text="Revenue by stream and month of every currency, converted at each month's exchange rate.",
@@ -128,7 +128,7 @@ class StreamReportSerializer(_Range):
     currencies = StreamCurrencySerializer(
         many=True, read_only=True, help_text="The reporting currency first, then the others by code, never converted."
     )
-    in_reporting_currency = ReportingMonthSerializer(
+    in_reporting_currency = RevenueReportingMonthSerializer(
         many=True,
         read_only=True,
         help_text="Revenue by stream and month of every currency, converted at each month's exchange rate.",
