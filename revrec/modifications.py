@@ -79,13 +79,14 @@ class ModificationNotApplicable(InvalidInput):
 
 # --- detection: which contracts have something to apply, in one query -------------------------------
 
-# A contract on another plan than its subscription's; a live device added after the contract was
+# A contract on another plan than its subscription's (a contract with no plan recorded is taken to
+# be on its subscription's); a live device added after the contract was
 # made with no obligation yet (nor in an earlier modification, for a plan with no per-device line);
 # a service still running (or waiting for its device) after the subscription ended, or after its
 # device was removed (and not added back). Part of the sync's statement (``contracts_sync``).
 PENDING_MODIFICATIONS = """
 SELECT c.id FROM revrec_contract c JOIN subscriptions_subscription s ON s.id = c.subscription_id
-WHERE c.tenant_id = %(tenant)s AND c.plan_id IS DISTINCT FROM s.plan_id
+WHERE c.tenant_id = %(tenant)s AND c.plan_id <> s.plan_id
 UNION
 SELECT c.id FROM revrec_contract c
 JOIN subscriptions_device d
@@ -208,7 +209,7 @@ def _pending(contract: Contract, subscription: Subscription, at: datetime) -> li
                 removed[day].append(device)
     pending += [_Pending(day, 0, ModificationKind.TERMINATION, devices=ds) for day, ds in removed.items()]
 
-    if contract.plan_id != subscription.plan_id:
+    if contract.plan_id is not None and contract.plan_id != subscription.plan_id:
         change = (
             SubscriptionChange.objects.filter(
                 subscription=subscription, action=ChangeAction.CHANGE_PLAN, status=ChangeStatus.APPLIED

@@ -71,7 +71,12 @@ def second_contract(tenant: Tenant, fleet: Subscription) -> Contract:
         tenant, customer=fleet.customer, plan=fleet.plan, external_id="dupont-second", devices=("D",)
     )
     return Contract.objects.create(
-        tenant=tenant, subscription=subscription, currency="EUR", transaction_price=Decimal("100.00"), created_at=AT
+        tenant=tenant,
+        subscription=subscription,
+        currency="EUR",
+        transaction_price=Decimal("100.00"),
+        created_at=AT,
+        plan=subscription.plan,
     )
 
 

@@ -152,6 +152,7 @@ def _revenue_history() -> None:
         currency="EUR",
         transaction_price=Decimal("540.00"),
         created_at=now,
+        plan_id=subscription.plan_id,
     )
     common = {"tenant_id": tenant_id, "contract": contract, "device_id": "X", "currency": "EUR"}
     PerformanceObligation.objects.create(
