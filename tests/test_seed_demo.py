@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db.models import Sum
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -15,6 +16,7 @@ from catalog.quotes import UsageInput, price_quote
 from customers.models import Customer
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceLine
 from payments.models import BalanceTransaction, DunningAction, DunningPolicy, Payment, PaymentAllocation
+from revrec.models import JournalEntry, RecognitionEntry
 from subscriptions.models import Device, Subscription
 from tenancy.models import ApiKey, AuditLogEntry, Membership, Tenant
 from usage.models import UsageEvent
@@ -67,6 +69,8 @@ PARIS = ZoneInfo("Europe/Paris")
 SEEDED_AT = datetime(2026, 6, 10, 10, 0, tzinfo=PARIS)
 HISTORY_TABLES = (
     Subscription,
+    RecognitionEntry,
+    JournalEntry,
     Device,
     UsageEvent,
     BillRun,
@@ -158,6 +162,19 @@ def test_the_demo_has_a_billing_history_made_by_the_services() -> None:
         ("bank_transfer", Money("150.00", "USD")),
     ]
     assert Customer.objects.get(external_id="pacific-haul").balance == Decimal("28.84")
+
+    # Revenue recognized from March to May (the months before 10 June), left open. Dupont's contract
+    # (SSP = price, so 240.00 a tracker and 300.00 of service a device) recognizes in March A and B's
+    # trackers 480.00, A's service 300.00 x 17/365 = 13.97, B's 300.00 x 12/365 = 9.86 and March's
+    # usage 17.52: 521.35. Every journal entry balances.
+    assert "Revenue recognized for 3 months" in output
+    march = RecognitionEntry.objects.filter(
+        obligation__contract__subscription__external_id="dupont-fleet", period=date(2026, 3, 1)
+    ).aggregate(total=Sum("amount"))["total"]
+    assert march == Decimal("521.35")
+    for entry in JournalEntry.objects.prefetch_related("lines"):
+        lines = entry.lines.all()
+        assert sum(line.debit.amount for line in lines) == sum(line.credit.amount for line in lines), entry
 
     # a second run, the next day, creates nothing
     counts = {model.__name__: model.objects.count() for model in HISTORY_TABLES}

@@ -9,14 +9,19 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from backoffice.management.demo_history import NON_SENDING_EMAIL_BACKENDS, History, billing_history_seed
+from billing_platform.periods import local_date
 from billing_platform.rls import tenant_context
 from catalog.models import Plan
 from catalog.services import meter_create, plan_create, product_create, tax_rate_set
 from customers.models import Customer
 from customers.services import customer_create
+from revrec.runs import recognition_run
+from revrec.schedules import next_month
+from subscriptions.models import Subscription
 from tenancy.actors import Actor
 from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, Membership, Role, Tenant
@@ -128,6 +133,7 @@ class Command(BaseCommand):
                     # The console backend prints the dunning reminders: on stderr, not amid this summary.
                     with redirect_stdout(sys.stderr):
                         history = billing_history_seed(tenant=tenant, actor=actor, now=now)
+                recognized = _recognize_history(tenant=tenant, now=now) if history is not None else 0
                 new_key = None
                 if created:
                     _, new_key = api_key_create(
@@ -135,9 +141,26 @@ class Command(BaseCommand):
                     )
         self.stdout.write("Demo tenant: {} ({})".format(tenant.name, "created" if created else "already there"))
         self.stdout.write(_history_summary(history))
+        if recognized:
+            self.stdout.write(f"Revenue recognized for {recognized} months (Finance → Revenue)")
         self.stdout.write(f"Back-office login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         if new_key:
             self.stdout.write(f"Demo API key (shown once): {new_key}")
+
+
+def _recognize_history(*, tenant: Tenant, now: Any) -> int:
+    """The history's months recognized as the monthly runs would have, from the month of the first
+    signature to the month before ``now`` (the tenant's months), left open. Returns how many."""
+    first = Subscription.objects.filter(tenant=tenant).aggregate(first=Min("signed_at"))["first"]
+    if first is None:
+        return 0
+    month = local_date(first, tenant.timezone).replace(day=1)
+    current = local_date(now, tenant.timezone).replace(day=1)
+    months = 0
+    while month < current:
+        recognition_run(tenant_id=tenant.pk, month=month, at=now)
+        month, months = next_month(month), months + 1
+    return months
 
 
 def _history_summary(history: History | None) -> str:
