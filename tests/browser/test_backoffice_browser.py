@@ -132,7 +132,7 @@ def test_page_scripts_and_the_api_reference_work_under_the_policy(live_server: A
 
 
 def _revenue_history() -> None:
-    """A contract on one of the demo's subscriptions: a tracker (240.00 on 10 January 2026) and a
+    """A contract on a demo subscription that has none: a tracker (240.00 on 10 January 2026) and a
     year of service (300.00 from 10 January), January to March recognized, 540.00 invoiced."""
     from datetime import date
     from decimal import Decimal
@@ -143,7 +143,12 @@ def _revenue_history() -> None:
     from revrec.runs import recognition_run
     from subscriptions.models import Subscription
 
-    subscription = Subscription.objects.filter(tenant__slug="smart-fleet").order_by("external_id").first()
+    # One the demo's own recognition left without a contract (its USD customer: no USD SSP).
+    subscription = (
+        Subscription.objects.filter(tenant__slug="smart-fleet", revenue_contract__isnull=True)
+        .order_by("external_id")
+        .first()
+    )
     assert subscription is not None
     tenant_id, now = subscription.tenant_id, timezone.now()
     contract = Contract.objects.create(
