@@ -36,6 +36,7 @@ revenue posted; then the ratio of the time per contract at the full size to that
 
 import argparse
 import cProfile
+import functools
 import os
 import pstats
 import signal
@@ -238,7 +239,6 @@ def measure(tenant: Any, contracts: int, label: str, step: Callable[[], Any], pr
 def measure_tenant(tenant: Any, contracts: int, profile: bool) -> dict[str, float]:
     from revrec.contracts import contracts_sync
     from revrec.models import PerformanceObligation, RecognitionEntry
-    from revrec.runs import recognition_run
 
     log(f"{contracts:,} contracts:")
     at = datetime(2026, 4, 1, 5, 0, tzinfo=UTC)
@@ -259,12 +259,18 @@ def measure_tenant(tenant: Any, contracts: int, profile: bool) -> dict[str, floa
             tenant,
             contracts,
             label,
-            lambda month=month: _summary(recognition_run(tenant_id=tenant.pk, month=month, at=at)),
+            functools.partial(_run, tenant.pk, month, at),
             profile=profile and label == "run of April",
         )
     with rls.tenant_context(tenant):
         log(f"    recognition entries: {RecognitionEntry.objects.filter(tenant=tenant).count():,}")
     return per
+
+
+def _run(tenant_id: Any, month: date, at: datetime) -> str:
+    from revrec.runs import recognition_run
+
+    return _summary(recognition_run(tenant_id=tenant_id, month=month, at=at))
 
 
 def _summary(report: Any) -> str:

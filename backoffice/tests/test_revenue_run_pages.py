@@ -90,7 +90,8 @@ def test_the_runs_table_as_csv(tenant: Tenant, fleet_contract: Contract, make_st
     recognition_run_execute(run_id=run.pk, at=NOW)
     response = client_for(tenant, make_staff, Role.FINANCE_VIEWER).get("/app/revenue/runs/export.csv")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    rows = b"".join(response.streaming_content).decode().splitlines()
+    streamed: Any = response
+    rows = b"".join(streamed.streaming_content).decode().splitlines()
     assert rows[0].startswith("run,period,status,done,total,entries,journal_entries,currency,stream,revenue")
     # one row per currency and stream posted
     assert [r.split(",")[1:10] for r in rows[1:]] == [
