@@ -7,21 +7,26 @@ Views stay thin: they call the same services and selectors as the API."""
 from allauth.account.views import LoginView as AllauthLoginView
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from backoffice.access import EVERYONE, FINANCE, WRITERS, current_actor, current_tenant, sees_audit, staff_view
+from backoffice import csv_export, dashboard
+from backoffice.access import EVERYONE, FINANCE, WRITERS, current_actor, current_tenant, staff_view
 from backoffice.forms import ApiKeyForm
 from backoffice.pages import page_of
 from billing_platform.errors import DomainError, InvalidInput
-from customers.selectors import customer_list
+from billing_platform.periods import local_date
 from tenancy.middleware import SESSION_KEY
 from tenancy.selectors import api_key_list, audit_log_list, membership_get
 from tenancy.services import api_key_create, api_key_revoke
+
+# The home page's "Recent changes": the last few entries, the audit log has them all.
+RECENT_CHANGES = 5
 
 
 class LoginView(AllauthLoginView):
@@ -32,12 +37,29 @@ class LoginView(AllauthLoginView):
 
 
 @staff_view(EVERYONE)
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HttpRequest) -> HttpResponseBase:
+    """The finance dashboard (``backoffice.dashboard``); ``?export=<table>`` downloads a chart's
+    figures as CSV. Support agents see the work without the money."""
     tenant = current_tenant(request)
+    finance = getattr(request, "membership").role in FINANCE  # noqa: B009 (set by the tenancy middleware)
+    today = local_date(timezone.now(), tenant.timezone)
+    export = request.GET.get("export")
+    allowed = dashboard.EXPORTS if finance else dashboard.WORK_EXPORTS
+    if export is not None and export not in allowed:
+        raise Http404("No such table.")
+    board = dashboard.dashboard_get(tenant=tenant, today=today, finance=finance)
+    if export:
+        header, rows = dashboard.export_table(board, export)
+        filename = "dashboard-%s-%s.csv" % (export, today.isoformat())
+        return csv_export.csv_response(filename=filename, header=header, rows=rows)
+    labels = dashboard.bucket_labels()
     context = {
-        "customer_count": customer_list(tenant=tenant).count(),
-        "active_key_count": api_key_list(tenant=tenant, active_only=True).count(),
-        "recent_audit": audit_log_list(tenant=tenant)[:8] if sees_audit(request) else [],
+        "board": board,
+        "charts": dashboard.chart_data(board),
+        "aging_rows": [(labels[b.name], b.amount) for b in board.aging or []],
+        "finance": finance,
+        "range": {"start": board.months[0].strftime("%Y-%m"), "end": board.months[-1].strftime("%Y-%m")},
+        "recent_audit": audit_log_list(tenant=tenant)[:RECENT_CHANGES] if finance else [],
     }
     return render(request, "backoffice/home.html", context)
 

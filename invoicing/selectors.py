@@ -5,7 +5,15 @@ from decimal import Decimal
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from invoicing.errors import BillRunNotFound, InvoiceNotFound
-from invoicing.models import BillRun, BillRunCustomer, Invoice, InvoiceLine, InvoiceStatus
+from invoicing.models import (
+    BillRun,
+    BillRunCustomer,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoicePaymentStatus,
+    InvoiceStatus,
+)
 from tenancy.models import Tenant
 
 
@@ -127,3 +135,35 @@ def bill_run_progress(run: BillRun) -> BillRunProgress:
     )
     invoice_count = Invoice.objects.filter(tenant_id=run.tenant_id).filter(_bill_run_invoices(run)).count()
     return BillRunProgress(outcomes=outcomes, failures=list(failures), invoice_count=invoice_count)
+
+
+@dataclass(frozen=True)
+class InvoiceWorkCounts:
+    """Invoices waiting for someone: drafts to review and finalize, and finalized invoices still
+    open after their due date."""
+
+    drafts: int
+    overdue: int
+
+
+def invoice_work_counts(*, tenant: Tenant, today: date) -> InvoiceWorkCounts:
+    """The drafts (invoices, not credit notes) and the overdue invoices (finalized, unpaid or partly
+    paid, due before ``today``): the rows of the invoice list filtered on ``status=draft&kind=invoice``
+    and on ``payment=overdue``. One query."""
+    counts = Invoice.objects.filter(tenant=tenant, kind=InvoiceKind.INVOICE).aggregate(
+        drafts=Count("pk", filter=Q(status=InvoiceStatus.DRAFT)),
+        overdue=Count(
+            "pk",
+            filter=Q(
+                status=InvoiceStatus.FINALIZED,
+                payment_status__in=[InvoicePaymentStatus.UNPAID, InvoicePaymentStatus.PARTIALLY_PAID],
+                due_date__lt=today,
+            ),
+        ),
+    )
+    return InvoiceWorkCounts(drafts=counts["drafts"], overdue=counts["overdue"])
+
+
+def bill_run_last(*, tenant: Tenant) -> BillRun | None:
+    """The tenant's latest bill run (the first of the bill runs page), or None before the first."""
+    return bill_run_list(tenant=tenant).order_by("-created_at", "-id").first()

@@ -1,13 +1,14 @@
 """Reads of payments, their refunds and customers' balance movements."""
 
 import uuid
+from datetime import datetime
 from uuid import UUID
 
 from django.db.models import Prefetch, Q, QuerySet
 
 from invoicing.models import Invoice
 from payments.errors import PaymentNotFound
-from payments.models import BalanceTransaction, Payment, PaymentAllocation
+from payments.models import BalanceTransaction, Payment, PaymentAllocation, PaymentStatus
 from tenancy.models import Tenant
 
 
@@ -50,3 +51,9 @@ def payment_get(*, tenant: Tenant, pk: str) -> Payment:
 
 def balance_transaction_list(*, tenant: Tenant, customer_id: UUID) -> QuerySet[BalanceTransaction]:
     return BalanceTransaction.objects.filter(tenant=tenant, customer_id=customer_id).select_related("invoice")
+
+
+def payment_failed_count(*, tenant: Tenant, since: datetime) -> int:
+    """The tenant's failed payments received from ``since`` on: the rows of the payments list
+    filtered on ``status=failed`` and ``date_from`` (whose day starts at ``since``). One query."""
+    return Payment.objects.filter(tenant=tenant, status=PaymentStatus.FAILED, received_at__gte=since).count()

@@ -1,10 +1,10 @@
 import uuid
-from collections.abc import Collection
-from datetime import date, timedelta
+from collections.abc import Collection, Sequence
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from billing_platform.periods import local_midnight
+from billing_platform.periods import add_months, local_midnight
 from catalog.models import PlanComponent
 from customers.models import Customer
 from subscriptions.errors import SubscriptionNotFound, WebhookNotFound
@@ -150,3 +150,29 @@ def meter_ids_for_customer(*, tenant: Tenant, customer: Customer) -> list[uuid.U
         .order_by("plan__code", "position")
         .values_list("meter_id", flat=True)
     )
+
+
+def active_devices_by_month(*, tenant: Tenant, months: Sequence[date]) -> list[tuple[date, int]]:
+    """How many devices were active at the end of each of ``months`` (first days; the last instant
+    of the month's last day in the tenant's time zone, as the MRR report takes it): activated by the
+    device cloud by then, neither deactivated nor removed, on a subscription not ended by then. One
+    query whatever the number of months and devices."""
+    ends = {}
+    for month in months:
+        year, number = add_months(month.year, month.month, 1)
+        ends[month] = local_midnight(date(year, number, 1), tenant.timezone) - timedelta(microseconds=1)
+    if not ends:
+        return []
+
+    def active_at(at: datetime) -> Q:
+        return (
+            Q(activated_at__lte=at)
+            & (Q(deactivated_at__isnull=True) | Q(deactivated_at__gt=at))
+            & (Q(removed_at__isnull=True) | Q(removed_at__gt=at))
+            & (Q(subscription__ended_at__isnull=True) | Q(subscription__ended_at__gt=at))
+        )
+
+    counts = Device.objects.filter(tenant=tenant, activated_at__isnull=False).aggregate(
+        **{"m%d" % i: Count("pk", filter=active_at(at)) for i, at in enumerate(ends.values())}
+    )
+    return [(month, counts["m%d" % i]) for i, month in enumerate(ends)]
