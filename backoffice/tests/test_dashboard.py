@@ -366,5 +366,5 @@ def test_an_empty_tenant_and_french(tenant: Tenant, make_staff: StaffMaker) -> N
     page = text(response.content.decode())
     assert "Tableau de bord" in page
     assert "Factures à vérifier" in page
-    assert "Aucune facturation groupée pour l'instant" in page
+    assert "Aucune tournée de facturation pour l'instant" in page
     assert "Les douze derniers mois" in page
