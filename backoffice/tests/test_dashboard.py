@@ -7,6 +7,7 @@ rows of the list it links to; the charts' JSON; the CSV downloads; the query bou
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.test import Client
 from djmoney.money import Money
 
@@ -32,6 +34,7 @@ from subscriptions.changes import subscription_change
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import ACTOR, signed_subscription, smart_fleet_activate
 from tenancy.models import Role, Tenant
+from tests.browser.test_backoffice_browser import CHROMIUM, assert_no_violation, page  # noqa: F401 (the fixture)
 from usage.ingest import events_ingest
 from usage.partitions import forget_known_partitions
 
@@ -231,9 +234,9 @@ def test_each_card_leads_to_a_list_of_as_many_rows(
         ("bill-run", "tp-failures", 1),
     ]:
         href, _ = card(html, name)
-        page = client.get(href)
-        assert page.status_code == 200, href
-        assert body_rows(page.content.decode(), table) == count, name
+        listing = client.get(href)
+        assert listing.status_code == 200, href
+        assert body_rows(listing.content.decode(), table) == count, name
     # The receivables page's total and the MRR page's month end are the cards' figures.
     receivables = text(client.get(card(html, "receivables")[0]).content.decode())
     assert "Receivables €271.09" in receivables
@@ -363,8 +366,37 @@ def test_an_empty_tenant_and_french(tenant: Tenant, make_staff: StaffMaker) -> N
     client.post("/i18n/setlang/", {"language": "fr", "next": "/app/"})
     response = client.get("/app/")
     assert response.status_code == 200
-    page = text(response.content.decode())
-    assert "Tableau de bord" in page
-    assert "Factures à vérifier" in page
-    assert "Aucune tournée de facturation pour l'instant" in page
-    assert "Les douze derniers mois" in page
+    french = text(response.content.decode())
+    assert "Tableau de bord" in french
+    assert "Factures à vérifier" in french
+    assert "Aucune tournée de facturation pour l'instant" in french
+    assert "Les douze derniers mois" in french
+
+
+# --- in a browser -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("width", [390, 1366])
+def test_the_dashboard_in_a_browser(live_server: Any, page: Any, width: int) -> None:  # noqa: F811 (the fixture)
+    # given: the demo tenant, its owner logged in
+    call_command("seed_demo", stdout=io.StringIO())
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(live_server.url + "/app/login/")
+    page.fill("input[name=login]", "demo@smartfleet.test")
+    page.fill("input[name=password]", "smartfleet-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/app/")
+    # then: every chart drawn by static/dashboard.js under the Content-Security-Policy
+    page.wait_for_function(
+        "() => window.Chart && [...document.querySelectorAll('canvas[data-dashboard-chart]')]"
+        ".every(c => window.Chart.getChart(c))",
+        timeout=10000,
+    )
+    assert page.locator("canvas[data-dashboard-chart]").count() >= 5
+    # the page never scrolls sideways; the cards are links the keyboard reaches
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.locator("a.tp-card").first.focus()
+    assert page.evaluate("document.activeElement.classList.contains('tp-card')")
+    assert_no_violation(page)
