@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from djmoney.money import Money
 
 from customers.models import Customer
@@ -302,12 +304,28 @@ def test_a_bounded_number_of_queries(
 ) -> None:
     client = client_for(tenant, make_staff)
     client.get("/app/")  # the session, once
-    # Whatever the number of customers, invoices and months: the request's own (session, user,
-    # membership, tenant), MRR (7), rates (1), receivables (3), revenue (2), the counts (4), the last
-    # run (1), devices (1), usage (2), the audit rows (1) and the template's lookups.
-    with django_assert_max_num_queries(32):
+    # The request's own (session, user, membership, tenant), MRR (7), rates (1), receivables (3),
+    # revenue (2), the counts (4), the last run (1), devices (1), usage (2), the audit rows (1) and
+    # the template's lookups.
+    with CaptureQueriesContext(connection) as before, django_assert_max_num_queries(32):
+        assert client.get("/app/").status_code == 200
+    # given: three more customers, each with a subscription, an open invoice and a failed payment
+    plan = life["fleet"].plan
+    for i in range(3):
+        customer = dupont_customer(tenant, external_id="more-%d" % i, name="More %d" % i)
+        subscription = signed_subscription(
+            tenant, customer=customer, plan=plan, external_id="more-%d-fleet" % i, devices=("M%d" % i,)
+        )
+        number = "F-M-%d" % i
+        open_invoice(subscription, number=number, issue_date=date(2026, 5, 2), due_date=date(2026, 5, 9), total="10")
+        _payment(customer, "10.00", paris(2026, 5, 12), PaymentStatus.FAILED)
+    # then: as many queries as before
+    with CaptureQueriesContext(connection) as after:
         response = client.get("/app/")
-    assert response.status_code == 200
+    assert len(after.captured_queries) == len(before.captured_queries)
+    # and the cards count them: 2 + 3 failed payments; 1 + 3 overdue invoices
+    assert card(response.content.decode(), "failed-payments")[1].startswith("Failed payments 5")
+    assert card(response.content.decode(), "overdue")[1] == "Overdue €211.09 4 invoices past their due date"
 
 
 def test_a_missing_rate_is_flagged_never_taken_as_1(
