@@ -379,6 +379,32 @@ def test_a_support_agent_sees_the_work_without_the_money(
     assert client.get("/app/", {"export": "devices"}).status_code == 200
 
 
+def test_another_tenants_figures_never_show(
+    tenant: Tenant, make_tenant: Callable[..., Tenant], make_staff: StaffMaker, life: dict[str, Any]
+) -> None:
+    # given: another tenant with its own draft, open invoice, failed payment and bill run
+    other = make_tenant("initech", name="Initech")
+    stranger = dupont_customer(other)
+    Invoice.objects.create(
+        tenant=other, customer=stranger, kind=InvoiceKind.INVOICE, status=InvoiceStatus.DRAFT,
+        issue_date=date(2026, 5, 20), currency="EUR", total=Money("5.00", "EUR"),
+    )  # fmt: skip
+    Invoice.objects.create(
+        tenant=other, customer=stranger, kind=InvoiceKind.INVOICE, status=InvoiceStatus.FINALIZED,
+        number="I-1", issue_date=date(2026, 4, 1), due_date=date(2026, 4, 2), currency="EUR",
+        total=Money("999.00", "EUR"), amount_due=Money("999.00", "EUR"), finalized_at=paris(2026, 4, 1, 6),
+    )  # fmt: skip
+    _payment(stranger, "999.00", paris(2026, 5, 19), PaymentStatus.FAILED)
+    BillRun.objects.create(tenant=other, billing_date=date(2026, 5, 20), status=BillRunStatus.FAILED, failed=9)
+    # when
+    html = client_for(tenant, make_staff).get("/app/").content.decode()
+    # then: this tenant's figures, as in test_the_cards_of_the_smart_fleet
+    assert card(html, "drafts")[1].startswith("Invoices waiting for review 2 ")
+    assert card(html, "receivables")[1] == "Receivables €271.09 2 open invoices"
+    assert card(html, "failed-payments")[1].startswith("Failed payments 2 ")
+    assert card(html, "bill-run")[0] == "/app/billing/runs/%s/" % life["may_run"].pk
+
+
 def test_an_empty_tenant_and_french(tenant: Tenant, make_staff: StaffMaker) -> None:
     client = client_for(tenant, make_staff, Role.OWNER)
     client.post("/i18n/setlang/", {"language": "fr", "next": "/app/"})
