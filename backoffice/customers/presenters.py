@@ -36,6 +36,14 @@ DEVICE_BADGES = {
     "shipped": "pending_activation",
     "waiting": "pending_activation",
 }
+# The audit actions of a customer and its subscriptions in words; a change's action
+# (``subscription.<action>``) reads as its event does; any other shows its code.
+AUDIT_LABELS = {
+    "customer.created": gettext_lazy("Customer created"),
+    "customer.updated": gettext_lazy("Customer updated"),
+    "subscription.created": gettext_lazy("Subscription created"),
+    "subscription.updated": gettext_lazy("Subscription updated"),
+}
 LINE_TYPES = {
     LineType.HARDWARE: gettext_lazy("Hardware"),
     LineType.SERVICE: gettext_lazy("Service"),
@@ -115,7 +123,7 @@ def timeline(
                 TimelineEntry(
                     at=e.at,
                     kind="audit",
-                    label=e.action,
+                    label=str(AUDIT_LABELS.get(e.action) or EVENT_LABELS.get(e.action) or e.action),
                     subject=e.object_id if e.object_type == "subscription" else "",
                     details=[],
                     who=e.actor_label,

@@ -190,16 +190,16 @@ def test_the_timeline_merges_audit_entries_and_events_newest_first(
     what = [(kind, re.sub(r"<[^>]+>", "", label).strip()) for kind, _, label in kinds]
     # at one instant, the action (audit) above the events it caused
     assert what == [
-        ("audit", "customer.updated"),  # 15 April, 09:00
+        ("audit", "Customer updated"),  # 15 April, 09:00
         ("event", "Device activated"),  # C, 10 April
-        ("audit", "subscription.created"),  # dupont-spare, 2 April, 09:00
+        ("audit", "Subscription created"),  # dupont-spare, 2 April, 09:00
         ("event", "Signed"),  # dupont-spare, 2 April, 09:00
         ("event", "Device activated"),  # B, 20 March
         ("event", "Status changed"),  # dupont-fleet active with A, 15 March
         ("event", "Device activated"),  # A, 15 March
-        ("audit", "subscription.created"),  # dupont-fleet, 10 March
+        ("audit", "Subscription created"),  # dupont-fleet, 10 March
         ("event", "Signed"),  # dupont-fleet, 10 March
-        ("audit", "customer.created"),  # 1 March
+        ("audit", "Customer created"),  # 1 March
     ]
     # the audit log's own rows, with what changed, below the timeline
     assert "finance@dupont.test" in timeline
@@ -240,7 +240,7 @@ def test_readers_see_the_page_without_actions(
     assert figure(page, "due") == "€275.00"
     if role == Role.SUPPORT_AGENT:  # no audit log for support agents: the events only
         assert 'data-kind="audit"' not in page
-        assert "customer.updated" not in page
+        assert "Customer updated" not in page
     else:
         assert 'data-kind="audit"' in page
 
