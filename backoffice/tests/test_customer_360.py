@@ -28,6 +28,7 @@ from django.utils import timezone
 from catalog.tests.factories import platform_plan
 from customers.models import Customer
 from customers.services import customer_update
+from customers.tests.factories import dupont as new_customer
 from invoicing.models import Invoice
 from payments.tests.factories import invoice_of, pay
 from subscriptions.tests.factories import signed_subscription, smart_fleet, smart_fleet_activate
@@ -287,3 +288,38 @@ def test_the_number_of_queries_does_not_grow_with_subscriptions_and_invoices(
     assert "See all its subscriptions" in page
     assert "See all its invoices" in page
     assert len(before) <= 40
+
+
+def test_a_new_customer_page_says_what_is_not_there_yet(tenant: Tenant, make_staff: StaffMaker) -> None:
+    new_customer(tenant, external_id="fresh", name="Fresh Start")
+    response = client_for(tenant, make_staff).get("/app/customers/fresh/")
+    page, body = html(response), text(response)
+    assert response.status_code == 200
+    assert (figure(page, "due"), figure(page, "overdue"), figure(page, "balance"), figure(page, "mrr")) == (
+        "€0.00",
+        "€0.00",
+        "€0.00",
+        "—",
+    )
+    assert "No subscription yet. Subscribe this customer to a plan" in body
+    assert "No subscription bills a period now." in body
+    assert "No invoices yet" in body
+    assert 'data-figure="projected"' not in page
+
+
+def test_a_usage_that_cannot_be_priced_is_said_and_the_rest_of_the_page_shown(
+    dupont: Customer, tenant: Tenant, make_staff: StaffMaker, monkeypatch: Any
+) -> None:
+    from backoffice.customers import views
+    from catalog.errors import NoPriceForCurrency
+
+    def unpriced(**kwargs: Any) -> Any:
+        raise NoPriceForCurrency("Plan smart-fleet has no price in EUR.")
+
+    monkeypatch.setattr(views, "invoice_upcoming", unpriced)
+    response = client_for(tenant, make_staff).get("/app/customers/dupont/")
+    page = html(response)
+    assert response.status_code == 200
+    assert "The usage of this period cannot be priced: Plan smart-fleet has no price in EUR." in text(response)
+    assert figure(page, "due") == "€275.00"
+    assert figure(page, "mrr") == "—"
