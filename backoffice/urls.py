@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from backoffice import views
+from backoffice import search, views
 from backoffice.analytics import views as analytics_views
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
@@ -31,6 +31,7 @@ urlpatterns = [
     path("api-keys/", views.api_keys, name="api-keys"),
     path("api-keys/<str:key_id>/revoke/", views.api_key_revoke_view, name="api-key-revoke"),
     path("audit-log/", views.audit_log, name="audit-log"),
+    path("search/", search.search, name="search"),
 ]
 
 # Catalog: everyone reads and uses the calculator; the views check who may write.

@@ -1,8 +1,10 @@
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
 
 from billing_platform.periods import add_months, local_midnight
 from catalog.models import PlanComponent
@@ -18,7 +20,7 @@ from subscriptions.models import (
     SubscriptionStatus,
 )
 from subscriptions.periods import LONGEST_PERIOD, subscription_billed_in, subscription_period_at
-from tenancy.models import Tenant
+from tenancy.models import AuditLogEntry, Tenant
 
 
 def subscription_list(
@@ -176,3 +178,79 @@ def active_devices_by_month(*, tenant: Tenant, months: Sequence[date]) -> list[t
         **{"m%d" % i: Count("pk", filter=active_at(at)) for i, at in enumerate(ends.values())}
     )
     return [(month, counts["m%d" % i]) for i, month in enumerate(ends)]
+def subscription_list_for_customer(*, tenant: Tenant, customer: Customer, limit: int) -> list[Subscription]:
+    """The first ``limit`` subscriptions of ``customer``: the live ones first, then the newest, each
+    with its devices counted (``live_devices``: not removed; ``active_devices``: activated and not
+    deactivated or removed). One query, whatever the number of devices."""
+    live = Q(devices__removed_at__isnull=True)
+    active = live & Q(devices__activated_at__isnull=False, devices__deactivated_at__isnull=True)
+    return list(
+        Subscription.objects.filter(tenant=tenant, customer=customer)
+        .select_related("plan")
+        .annotate(
+            live_devices=Count("devices", filter=live),
+            active_devices=Count("devices", filter=active),
+            is_live=Case(When(status__in=SubscriptionStatus.LIVE, then=Value(0)), default=Value(1)),
+        )
+        .order_by("is_live", "-starts_at", "external_id")[:limit]
+    )
+
+
+def devices_first_of(
+    *, tenant: Tenant, subscription_ids: Sequence[Any], per_subscription: int
+) -> dict[Any, list[Device]]:
+    """The first ``per_subscription`` devices (by device id, removed ones last) of each of
+    ``subscription_ids``: one query with a window, however many devices a subscription has."""
+    rank = Window(
+        RowNumber(),
+        partition_by=[F("subscription_id")],
+        order_by=[F("removed_at").asc(nulls_first=True), F("device_id").asc(), F("added_at").asc()],
+    )
+    rows = (
+        Device.objects.filter(tenant=tenant, subscription_id__in=list(subscription_ids))
+        .annotate(rank=rank)
+        .filter(rank__lte=per_subscription)
+        .order_by("subscription_id", "rank")
+    )
+    first: dict[Any, list[Device]] = {pk: [] for pk in subscription_ids}
+    for device in rows:
+        first[device.subscription_id].append(device)
+    return first
+
+
+def customer_history(
+    *, tenant: Tenant, customer: Customer, limit: int, audit: bool = True
+) -> tuple[list[AuditLogEntry], list[SubscriptionEvent]]:
+    """The latest ``limit`` audit entries of ``customer`` and of its subscriptions (none unless
+    ``audit``), and the latest ``limit`` events of its subscriptions (their subscription loaded),
+    newest first: two queries, for a timeline that merges them by time."""
+    subscription_ids = Subscription.objects.filter(tenant=tenant, customer=customer)
+    entries = (
+        []
+        if not audit
+        else list(
+            AuditLogEntry.objects.filter(tenant=tenant)
+            .filter(
+                Q(object_type="customer", object_id=customer.external_id)
+                | Q(object_type="subscription", object_id__in=subscription_ids.values("external_id"))
+            )
+            .order_by("-at", "-id")[:limit]
+        )
+    )
+    events = list(
+        SubscriptionEvent.objects.filter(tenant=tenant, subscription__in=subscription_ids.values("pk"))
+        .select_related("subscription")
+        .order_by("-at", "-id")[:limit]
+    )
+    return entries, events
+
+
+def device_search(*, tenant: Tenant, text: str) -> QuerySet[Device]:
+    """The tenant's devices whose id contains ``text`` (the one that is ``text`` first, then the
+    devices still on a subscription), with their subscription and its customer."""
+    return (
+        Device.objects.filter(tenant=tenant, device_id__icontains=text)
+        .select_related("subscription__customer", "subscription__plan")
+        .annotate(exact=Case(When(device_id__iexact=text, then=Value(0)), default=Value(1)))
+        .order_by("exact", F("removed_at").desc(nulls_first=True), "device_id", "-added_at")
+    )

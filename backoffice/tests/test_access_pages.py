@@ -341,3 +341,19 @@ def test_french_revoke_confirmation_is_an_escaped_attribute(
     match = re.search(r'<form [^>]*data-confirm="([^"]*)"', body)
     assert match is not None
     assert match.group(1) == "Révoquer cette clé\u00a0? Les systèmes qui l&#x27;utilisent cesseront de fonctionner."
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.FINANCE_ADMIN, Role.FINANCE_VIEWER, Role.SUPPORT_AGENT])
+def test_every_role_opens_a_customer_page_and_the_search(
+    client: Client, tenant: Tenant, other_tenant: Tenant, make_staff: StaffMaker, role: str
+) -> None:
+    add_customer(tenant, "dupont", "Transports Dupont", "compta@dupont.test")
+    add_customer(other_tenant, "globex-1", "Globex Client", "ap@globex.test")
+    logged_in(client, make_staff(tenant, role=role))
+
+    assert client.get("/app/customers/dupont/").status_code == 200
+    assert client.get("/app/search/", {"q": "dup", "exact": "0"}).status_code == 200
+    # another tenant's customer: no page, and the search does not find it
+    assert client.get("/app/customers/globex-1/").status_code == 404
+    assert "Globex Client" not in html(client.get("/app/search/", {"q": "globex"}))
+    assert Client().get("/app/search/?q=dup")["Location"] == "/app/login/?next=/app/search/%3Fq%3Ddup"
