@@ -5,6 +5,7 @@ from backoffice import views
 from backoffice.analytics import views as analytics_views
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
+from backoffice.invoicing import bulk as invoicing_bulk
 from backoffice.invoicing import views as invoicing_views
 from backoffice.payments import views as payment_views
 from backoffice.revenue import export as revenue_export
@@ -88,6 +89,8 @@ urlpatterns += [
     path("billing/runs/<str:pk>/progress/", invoicing_views.bill_run_progress, name="bill-run-progress"),
     path("billing/runs/<str:pk>/finalize/", invoicing_views.bill_run_finalize_view, name="bill-run-finalize"),
     path("billing/invoices/", invoicing_views.invoices, name="invoices"),
+    path("billing/invoices/bulk/", invoicing_bulk.invoices_bulk, name="invoices-bulk"),
+    path("billing/invoices/bulk/result/", invoicing_bulk.invoices_bulk_result, name="invoices-bulk-result"),
     path("billing/invoices/<str:pk>/", invoicing_views.invoice_detail, name="invoice-detail"),
     path("billing/invoices/<str:pk>/finalize/", invoicing_views.invoice_finalize_view, name="invoice-finalize"),
     path("billing/invoices/<str:pk>/void/", invoicing_views.invoice_void_view, name="invoice-void"),

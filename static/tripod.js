@@ -18,3 +18,19 @@
     }
   }, true);
 })();
+// <input type="checkbox" data-check-all="name" hidden>: shown once this script runs, it ticks or
+// unticks every checkbox named "name" of its form (the rows of a page, for a bulk action).
+(function () {
+  function show(root) {
+    root.querySelectorAll("input[data-check-all]").forEach(function (box) { box.hidden = false; });
+  }
+  document.addEventListener("DOMContentLoaded", function () { show(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { show(event.target); });
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!(box instanceof HTMLInputElement) || !box.dataset.checkAll || !box.form) { return; }
+    box.form.querySelectorAll('input[type="checkbox"][name="' + box.dataset.checkAll + '"]').forEach(function (row) {
+      row.checked = box.checked;
+    });
+  });
+})();
