@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from backoffice import views
+from backoffice import saved_filters, views
 from backoffice.analytics import views as analytics_views
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
@@ -196,4 +196,11 @@ urlpatterns += [
         revenue_export.journal_export_download,
         name="journal-export-download",
     ),
+]
+
+# Saved filters of the lists: each user's own, in the current tenant.
+urlpatterns += [
+    path("saved-filters/", saved_filters.saved_filter_new, name="saved-filter-new"),
+    path("saved-filters/<str:pk>/", saved_filters.saved_filter_apply, name="saved-filter-apply"),
+    path("saved-filters/<str:pk>/delete/", saved_filters.saved_filter_delete_view, name="saved-filter-delete"),
 ]

@@ -34,3 +34,12 @@
     });
   });
 })();
+// Saved filters: a list filtered through HTMX shows its filter in the address bar only, so the
+// forms of the saved-filters bar send that one (<input data-current-query>).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!(form instanceof HTMLFormElement)) { return; }
+  form.querySelectorAll("input[data-current-query]").forEach(function (input) {
+    input.value = window.location.search.replace(/^\?/, "");
+  });
+});
