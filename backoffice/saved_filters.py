@@ -73,9 +73,7 @@ class FilteredList:
 
 LISTS = {
     "invoices": FilteredList("backoffice:invoices", FILTER_NAMES, _invoice_errors),
-    "subscriptions": FilteredList(
-        "backoffice:subscription-list", ("status", "q"), _form_check(SubscriptionFilterForm)
-    ),
+    "subscriptions": FilteredList("backoffice:subscription-list", ("status", "q"), _form_check(SubscriptionFilterForm)),
     "customers": FilteredList("backoffice:customers", ("q",), _form_check(SearchFilterForm)),
     "payments": FilteredList(
         "backoffice:payments",
