@@ -1,10 +1,11 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from backoffice import search, views
+from backoffice import saved_filters, search, views
 from backoffice.analytics import views as analytics_views
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
+from backoffice.invoicing import bulk as invoicing_bulk
 from backoffice.invoicing import views as invoicing_views
 from backoffice.payments import views as payment_views
 from backoffice.revenue import export as revenue_export
@@ -89,6 +90,8 @@ urlpatterns += [
     path("billing/runs/<str:pk>/progress/", invoicing_views.bill_run_progress, name="bill-run-progress"),
     path("billing/runs/<str:pk>/finalize/", invoicing_views.bill_run_finalize_view, name="bill-run-finalize"),
     path("billing/invoices/", invoicing_views.invoices, name="invoices"),
+    path("billing/invoices/bulk/", invoicing_bulk.invoices_bulk, name="invoices-bulk"),
+    path("billing/invoices/bulk/result/", invoicing_bulk.invoices_bulk_result, name="invoices-bulk-result"),
     path("billing/invoices/<str:pk>/", invoicing_views.invoice_detail, name="invoice-detail"),
     path("billing/invoices/<str:pk>/finalize/", invoicing_views.invoice_finalize_view, name="invoice-finalize"),
     path("billing/invoices/<str:pk>/void/", invoicing_views.invoice_void_view, name="invoice-void"),
@@ -194,4 +197,11 @@ urlpatterns += [
         revenue_export.journal_export_download,
         name="journal-export-download",
     ),
+]
+
+# Saved filters of the lists: each user's own, in the current tenant.
+urlpatterns += [
+    path("saved-filters/", saved_filters.saved_filter_new, name="saved-filter-new"),
+    path("saved-filters/<str:pk>/", saved_filters.saved_filter_apply, name="saved-filter-apply"),
+    path("saved-filters/<str:pk>/delete/", saved_filters.saved_filter_delete_view, name="saved-filter-delete"),
 ]

@@ -59,3 +59,19 @@ def invoice_render_and_send(*, invoice: Invoice) -> bool:
     if not sent:  # voided before its e-mail went out
         Invoice.objects.filter(pk=invoice.pk, sent_at=claimed_at).update(sent_at=None)
     return sent
+
+
+def invoice_send_again(*, invoice: Invoice) -> bool:
+    """E-mail a finalized document again on request: its stored PDF (rendered and stored first if
+    the finalization's rendering has not run yet), whether or not it was sent before. Returns False
+    for a document voided meanwhile."""
+    from invoicing.mail import invoice_send
+    from invoicing.pdf import invoice_finalized_pdf
+
+    if not invoice.pdf:
+        Invoice.objects.filter(pk=invoice.pk, pdf__isnull=True).update(pdf=invoice_finalized_pdf(invoice))
+        invoice.refresh_from_db()
+    sent = invoice_send(invoice=invoice)
+    if sent:
+        Invoice.objects.filter(pk=invoice.pk).update(sent_at=timezone.now())
+    return sent

@@ -1,8 +1,12 @@
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
+from djmoney.money import Money
 
 from invoicing.errors import BillRunNotFound, InvoiceNotFound
 from invoicing.models import (
@@ -167,3 +171,80 @@ def invoice_work_counts(*, tenant: Tenant, today: date) -> InvoiceWorkCounts:
 def bill_run_last(*, tenant: Tenant) -> BillRun | None:
     """The tenant's latest bill run (the first of the bill runs page), or None before the first."""
     return bill_run_list(tenant=tenant).order_by("-created_at", "-id").first()
+
+
+@dataclass(frozen=True)
+class CurrencyTotals:
+    """Invoices of one currency added up in the database: how many (and how many still drafts), and
+    their amounts excluding tax, tax and total."""
+
+    currency: str
+    count: int
+    drafts: int
+    net: Money
+    tax: Money
+    total: Money
+
+
+_SUMS = ("n", "drafts", "net", "tax", "total")
+
+
+def _sums(prefix: str = "") -> dict[str, Any]:
+    """The aggregates of ``CurrencyTotals``, over invoices reached through ``prefix``."""
+    return {
+        "n": Count("pk"),
+        "drafts": Count("pk", filter=Q(**{prefix + "status": InvoiceStatus.DRAFT})),
+        "net": Sum(prefix + "net_total"),
+        "tax": Sum(prefix + "tax_total"),
+        "total": Sum(prefix + "total"),
+    }
+
+
+def _totals(currency: str, row: Mapping[str, Any]) -> CurrencyTotals:
+    return CurrencyTotals(
+        currency=currency,
+        count=int(row["n"]),
+        drafts=int(row["drafts"]),
+        net=Money(row["net"] or Decimal(0), currency),
+        tax=Money(row["tax"] or Decimal(0), currency),
+        total=Money(row["total"] or Decimal(0), currency),
+    )
+
+
+def invoices_totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
+    """``invoices`` added up per currency in one query, currencies in alphabetical order."""
+    rows = invoices.order_by().values("currency").annotate(**_sums()).order_by("currency")
+    return [_totals(row["currency"], row) for row in rows]
+
+
+def bill_runs_totals(runs: list[BillRun]) -> dict[UUID, list[CurrencyTotals]]:
+    """The invoices of each run (those it created and those it found made for its date by an earlier
+    run, as ``invoice_search(bill_run=...)`` lists them), voided ones left out, added up per currency:
+    two grouped queries whatever the number of runs."""
+    ids = [run.pk for run in runs]
+    created = (
+        Invoice.objects.filter(bill_run_id__in=ids, kind=InvoiceKind.INVOICE)
+        .exclude(status=InvoiceStatus.VOID)
+        .order_by()
+        .values("bill_run_id", "currency")
+        .annotate(**_sums())
+    )
+    # A customer a run found already invoiced for its date: that invoice counts for this run too.
+    found = (
+        BillRunCustomer.objects.filter(bill_run_id__in=ids, invoice__isnull=False)
+        .exclude(invoice__bill_run_id=F("bill_run_id"))
+        .exclude(invoice__status=InvoiceStatus.VOID)
+        .order_by()
+        .values("bill_run_id", currency=F("invoice__currency"))
+        .annotate(**_sums("invoice__"))
+    )
+    sums: dict[tuple[UUID, str], dict[str, Any]] = {}
+    rows: list[Mapping[str, Any]] = [*created, *found]
+    for row in rows:
+        into = sums.setdefault((row["bill_run_id"], row["currency"]), dict.fromkeys(_SUMS, 0))
+        for name in _SUMS:
+            into[name] += row[name] or 0
+    totals: dict[UUID, list[CurrencyTotals]] = {run_id: [] for run_id in ids}
+    for (run_id, currency), row in sorted(sums.items(), key=lambda item: item[0][1]):
+        totals[run_id].append(_totals(currency, row))
+    return totals

@@ -61,3 +61,18 @@ def invoice_render_task(self: Task, invoice_id: str, *, tenant_id: str) -> None:
     except Exception as exc:
         logger.warning("rendering invoice %s failed: %s", invoice_id, exc)
         raise self.retry(exc=exc, countdown=30) from exc
+
+
+@shared_task(base=TenantTask, bind=True, max_retries=5, acks_late=True)
+def invoice_send_again_task(self: Task, invoice_id: str, *, tenant_id: str) -> None:
+    """E-mail a finalized invoice or credit note again, as a writer asked (``invoices_send``)."""
+    from invoicing.documents import invoice_send_again
+
+    invoice = Invoice.objects.filter(pk=invoice_id, tenant_id=tenant_id).first()
+    if invoice is None:
+        return
+    try:
+        invoice_send_again(invoice=invoice)
+    except Exception as exc:
+        logger.warning("e-mailing invoice %s again failed: %s", invoice_id, exc)
+        raise self.retry(exc=exc, countdown=30) from exc

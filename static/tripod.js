@@ -37,3 +37,28 @@
     }
   });
 })();
+// <input type="checkbox" data-check-all="name" hidden>: shown once this script runs, it ticks or
+// unticks every checkbox named "name" of its form (the rows of a page, for a bulk action).
+(function () {
+  function show(root) {
+    root.querySelectorAll("input[data-check-all]").forEach(function (box) { box.hidden = false; });
+  }
+  document.addEventListener("DOMContentLoaded", function () { show(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { show(event.target); });
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!(box instanceof HTMLInputElement) || !box.dataset.checkAll || !box.form) { return; }
+    box.form.querySelectorAll('input[type="checkbox"][name="' + box.dataset.checkAll + '"]').forEach(function (row) {
+      row.checked = box.checked;
+    });
+  });
+})();
+// Saved filters: a list filtered through HTMX shows its filter in the address bar only, so the
+// forms of the saved-filters bar send that one (<input data-current-query>).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!(form instanceof HTMLFormElement)) { return; }
+  form.querySelectorAll("input[data-current-query]").forEach(function (input) {
+    input.value = window.location.search.replace(/^\?/, "");
+  });
+});

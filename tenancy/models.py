@@ -208,3 +208,27 @@ class AuditLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id}"
+
+
+class SavedFilter(models.Model):
+    """A back-office list's filter (its query string) saved by a staff user under a name, in one
+    tenant: only that user sees it, only in that tenant. The list's own filter form validates the
+    query when it is saved and again each time it is applied."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Which list: "invoices", "subscriptions", "customers", "payments" (backoffice.saved_filters.LISTS).
+    list = models.CharField(max_length=32)
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=2000, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Saving under a name already used on the list replaces that filter.
+            models.UniqueConstraint(fields=["tenant", "user", "list", "name"], name="saved_filter_unique_name")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.list}: {self.name}"

@@ -16,6 +16,8 @@ from invoicing.models import InvoiceKind, InvoiceStatus
 
 # The years the API accepts for a bill run's date (invoicing.api.views.BillRunListCreateApi).
 MIN_YEAR, MAX_YEAR = 1971, 2999
+# The parameters of the invoices list's filter, as its links and saved filters keep them.
+FILTER_NAMES = ("q", "status", "payment", "kind", "date_from", "date_to", "run")
 AMOUNT_FIELD = re.compile(r"^amount-(\d{1,18})$")
 
 

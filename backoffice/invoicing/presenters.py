@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import get_language, gettext_lazy
 from djmoney.money import Money
 
@@ -22,8 +22,17 @@ from backoffice.formatting import (
 )
 from catalog.models import TaxCategory
 from invoicing.lines import LineType, line_description
-from invoicing.models import BillRun, BillRunStatus, Invoice, InvoiceLine, InvoicePaymentStatus, InvoiceStatus
-from invoicing.selectors import bill_run_progress, invoice_credit_balance
+from invoicing.models import (
+    BillRun,
+    BillRunStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoicePaymentStatus,
+    InvoiceStatus,
+)
+from invoicing.selectors import bill_run_progress, bill_runs_totals, invoice_credit_balance
+from invoicing.services import SENDABLE
 from payments.models import PaymentAllocation, PaymentAttempt
 
 OPEN = (InvoicePaymentStatus.UNPAID, InvoicePaymentStatus.PARTIALLY_PAID)
@@ -70,8 +79,20 @@ def bill_run_panel(run: BillRun) -> dict[str, Any]:
         ],
         "failures": progress.failures,
         "invoice_count": progress.invoice_count,
+        # Its invoices (voided ones left out) added up per currency, in the database.
+        "totals": bill_runs_totals([run])[run.pk],
         "tz_name": run.tenant.timezone,
     }
+
+
+def invoices_bulk_counts(invoices: QuerySet[Invoice]) -> dict[str, int]:
+    """How many of ``invoices`` the bulk actions can take, in one query: the drafts to finalize and
+    send, and the finalized documents to e-mail again."""
+    counts: dict[str, int] = invoices.order_by().aggregate(
+        drafts=Count("pk", filter=Q(kind=InvoiceKind.INVOICE, status=InvoiceStatus.DRAFT)),
+        sendable=Count("pk", filter=Q(status__in=SENDABLE) & ~Q(number="")),
+    )
+    return counts
 
 
 def invoice_totals(invoice: Invoice) -> dict[str, Money]:

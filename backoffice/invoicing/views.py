@@ -13,7 +13,8 @@ import logging
 from datetime import date
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, current_tenant, staff_view
 from backoffice.formatting import day, money, query_string
-from backoffice.invoicing.forms import BillRunForm, InvoiceFilterForm, credit_lines
+from backoffice.invoicing.forms import FILTER_NAMES, BillRunForm, InvoiceFilterForm, credit_lines
 from backoffice.invoicing.presenters import (
     IN_PROGRESS,
     bill_run_panel,
@@ -31,6 +32,7 @@ from backoffice.invoicing.presenters import (
     invoice_legs,
     invoice_payment_panel,
     invoice_totals,
+    invoices_bulk_counts,
     invoices_by_payment,
     tax_rows,
 )
@@ -44,7 +46,14 @@ from invoicing.einvoice import einvoice_draft_missing, missing_field_label
 from invoicing.errors import BillingDateNotArrived, EinvoiceIncomplete
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoicePaymentStatus, InvoiceStatus
 from invoicing.policies import invoice_actions
-from invoicing.selectors import bill_run_get, bill_run_list, invoice_credit_notes, invoice_get, invoice_search
+from invoicing.selectors import (
+    bill_run_get,
+    bill_run_list,
+    bill_runs_totals,
+    invoice_credit_notes,
+    invoice_get,
+    invoice_search,
+)
 from invoicing.services import (
     bill_run_create,
     bill_run_drafts_finalize,
@@ -78,8 +87,10 @@ def _run_or_404(tenant: Tenant, pk: str) -> BillRun:
 def _runs_page(request: HttpRequest, form: BillRunForm) -> HttpResponse:
     tenant = current_tenant(request)
     page = page_of(request, bill_run_list(tenant=tenant).order_by("-created_at"))
+    totals = bill_runs_totals(list(page.object_list))
     context = {
         "page": page,
+        "rows": [{"run": run, "totals": totals[run.pk]} for run in page.object_list],
         "form": form if can_write(request) else None,
         "tz_name": tenant.timezone,
         "in_progress": IN_PROGRESS,
@@ -155,7 +166,7 @@ def bill_run_finalize_view(request: HttpRequest, pk: str) -> HttpResponse:
         messages.error(
             request,
             _("%(customer)s: left as a draft, it would not be a valid e-invoice (EN 16931). Missing: %(fields)s.")
-            % {"customer": invoice.customer.name, "fields": ", ".join(_missing_labels(missing))},
+            % {"customer": invoice.customer.name, "fields": ", ".join(missing_labels(missing))},
         )
     if not result.finalized and not result.incomplete:
         messages.info(request, _("This run has no draft left to finalize."))
@@ -179,28 +190,15 @@ def invoices(request: HttpRequest) -> HttpResponse:
     of filter reloads the rows alone. The page also finds parts of names and numbers; a filter whose
     value is invalid is left out (the form shows why)."""
     tenant = current_tenant(request)
-    run_id = clean_text(request.GET.get("run", ""))
-    run = _run_or_404(tenant, run_id) if run_id else None
-    form = InvoiceFilterForm(request.GET)
-    form.is_valid()
-    data = form.cleaned_data
-    qs = invoice_search(
-        tenant=tenant,
-        text=clean_text(data.get("q") or ""),
-        bill_run=run,
-        status=data.get("status") or None,
-        kind=data.get("kind") or None,
-        date_from=data.get("date_from"),
-        date_to=data.get("date_to"),
-    )
+    form, qs, run = invoices_filtered(tenant, request.GET)
     today = local_date(timezone.now(), tenant.timezone)
-    if data.get("payment"):
-        qs = invoices_by_payment(qs, data["payment"], today=today)
     page = page_of(request, qs.order_by("-issue_date", "-created_at", "-id"))
     rows = [{"invoice": i, **invoice_totals(i), "overdue": _overdue(i, today)} for i in page.object_list]
-    names = ("q", "status", "payment", "kind", "date_from", "date_to", "run")
-    params = {k: clean_text(request.GET.get(k, "")) for k in names}
+    params = {k: clean_text(request.GET.get(k, "")) for k in FILTER_NAMES}
     context = {
+        # The bulk actions: rows to select, and how many drafts and sendable documents match the filter.
+        "bulk": invoices_bulk_counts(qs) if can_write(request) and page.paginator.count else None,
+        "params": [(k, v) for k, v in params.items() if v],
         "form": form,
         "page": page,
         "rows": rows,
@@ -213,6 +211,28 @@ def invoices(request: HttpRequest) -> HttpResponse:
     if htmx and not htmx.history_restore_request:
         return render(request, "backoffice/invoicing/_invoice_rows.html", context)
     return render(request, "backoffice/invoicing/invoices.html", context)
+
+
+def invoices_filtered(tenant: Tenant, query: QueryDict) -> tuple[InvoiceFilterForm, QuerySet[Invoice], BillRun | None]:
+    """The list's filter form bound to ``query``, the invoices it selects and the run it narrows to
+    (404 for a run of another tenant); shared by the list and its bulk actions."""
+    run_id = clean_text(query.get("run", ""))
+    run = _run_or_404(tenant, run_id) if run_id else None
+    form = InvoiceFilterForm(query)
+    form.is_valid()
+    data = form.cleaned_data
+    qs = invoice_search(
+        tenant=tenant,
+        text=clean_text(data.get("q") or ""),
+        bill_run=run,
+        status=data.get("status") or None,
+        kind=data.get("kind") or None,
+        date_from=data.get("date_from"),
+        date_to=data.get("date_to"),
+    )
+    if data.get("payment"):
+        qs = invoices_by_payment(qs, data["payment"], today=local_date(timezone.now(), tenant.timezone))
+    return form, qs, run
 
 
 def _overdue(invoice: Invoice, today: date) -> bool:
@@ -266,7 +286,7 @@ def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "payment": invoice_payment_panel(invoice) if is_invoice and invoice.status != InvoiceStatus.DRAFT else None,
         "overdue": _overdue(invoice, local_date(timezone.now(), tz)),
         # What a draft lacks to be finalized as a valid EN 16931 e-invoice (the check finalizing runs).
-        "einvoice_missing": _missing_labels(einvoice_draft_missing(invoice)) if invoice.status == "draft" else [],
+        "einvoice_missing": missing_labels(einvoice_draft_missing(invoice)) if invoice.status == "draft" else [],
     }
     return render(request, "backoffice/invoicing/invoice_detail.html", context)
 
@@ -275,7 +295,7 @@ def _back(invoice: Invoice) -> HttpResponse:
     return redirect("backoffice:invoice-detail", pk=invoice.pk)
 
 
-def _missing_labels(errors: list[FieldError]) -> list[str]:
+def missing_labels(errors: list[FieldError]) -> list[str]:
     return [missing_field_label(e.field) for e in errors]
 
 
@@ -283,7 +303,7 @@ def _not_an_einvoice(request: HttpRequest, exc: EinvoiceIncomplete) -> None:
     messages.error(
         request,
         _("Not finalized: it would not be a valid e-invoice (EN 16931). Missing: %(fields)s.")
-        % {"fields": ", ".join(_missing_labels(exc.errors))},
+        % {"fields": ", ".join(missing_labels(exc.errors))},
     )
 
 

@@ -318,7 +318,7 @@ def test_launching_a_bill_run_queues_its_task_and_opens_its_page(
     assert "Bill run of 1 Apr 2026" in detail
     assert "Pending Waiting for a worker" in detail
     listing = text(client.get("/app/billing/runs/"))
-    assert "1 Apr 2026 Pending — 0 0 queued —" in listing
+    assert "1 Apr 2026 Pending — 0 0 — queued —" in listing  # no invoice yet: no total
 
     for bad, message in (
         ({"billing_date": ""}, "This field is required."),
@@ -390,7 +390,7 @@ def test_the_run_detail_polls_its_progress_until_the_run_completes(
     assert "Invoiced 1 Already invoiced 0 Nothing to bill 0 Failed 0" in body
     assert "hx-trigger" not in html(client.get(f"/app/billing/runs/{run.pk}/"))
     listing = text(client.get("/app/billing/runs/"))
-    assert "1 Apr 2026 Completed 1 / 1 0 1 1 Apr 2026, 06:00:00 CEST 1 Apr 2026, 06:00:00 CEST" in listing
+    assert "1 Apr 2026 Completed 1 / 1 0 1 €24.00 1 Apr 2026, 06:00:00 CEST 1 Apr 2026, 06:00:00 CEST" in listing
     invoices = client.get(f"/app/billing/invoices/?run={run.pk}")
     assert "Invoices of the bill run of 1 Apr 2026." in text(invoices)
     assert "Customer 0" in text(invoices)

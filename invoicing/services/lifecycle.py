@@ -1,10 +1,11 @@
 """An invoice's status changes: finalization with a gapless number, and void. Each checks the
 transition against ``INVOICE_TRANSITIONS`` (``invoicing.policies``) on the row it holds locked."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
+from uuid import UUID
 
 from django.db import transaction
 from djmoney.money import Money
@@ -26,7 +27,7 @@ from invoicing.services.numbering import number_format, numbers_take
 from invoicing.signals import credit_note_finalized, invoice_voided, invoices_finalized
 from subscriptions.ledger import service_charges_release
 from tenancy.actors import Actor
-from tenancy.models import AuditLogEntry
+from tenancy.models import AuditLogEntry, Tenant
 from tenancy.services import audit_entry, audit_record
 
 ST = InvoiceStatus
@@ -45,6 +46,7 @@ _FINALIZED_FIELDS = [
 ]
 
 __all__ = [
+    "BULK_CHUNK",
     "INVOICE_TRANSITIONS",
     "REASON_MAX_LENGTH",
     "DraftsFinalized",
@@ -53,6 +55,7 @@ __all__ = [
     "invoice_due_date",
     "invoice_finalize",
     "invoice_void",
+    "invoices_drafts_finalize",
     "invoices_finalize_locked",
     "reason_check",
 ]
@@ -92,6 +95,9 @@ class DraftsFinalized:
 
     finalized: list[Invoice] = field(default_factory=list)
     incomplete: list[tuple[Invoice, list[FieldError]]] = field(default_factory=list)
+    # Of the invoices asked for (``invoices_drafts_finalize``), those that were not drafts of the
+    # tenant when their turn came: finalized meanwhile (a second submit), voided, or unknown.
+    skipped: int = 0
 
 
 def bill_run_drafts_finalize(*, run: BillRun, actor: Actor, at: datetime) -> DraftsFinalized:
@@ -108,26 +114,74 @@ def bill_run_drafts_finalize(*, run: BillRun, actor: Actor, at: datetime) -> Dra
             .filter(tenant_id=run.tenant_id, bill_run=run, kind=InvoiceKind.INVOICE, status=ST.DRAFT)
             .order_by("created_at", "pk")
         )
-        if not drafts:
-            return DraftsFinalized()
-        checked = einvoice_applies(drafts[0].tenant)
-        categories = invoices_vat_categories(x.pk for x in drafts) if checked else {}
         result = DraftsFinalized()
-        for invoice in drafts:
-            missing = (
-                einvoice_missing(
-                    tenant=invoice.tenant, customer=invoice.customer, vat_categories=categories.get(invoice.pk, set())
-                )
-                if checked
-                else []
-            )
-            if missing:
-                result.incomplete.append((invoice, missing))
-            else:
-                result.finalized.append(invoice)
-        if result.finalized:
-            invoices_finalize_locked(result.finalized, settings=settings, actor=actor, at=at)
+        _drafts_finalize(drafts, result, settings=settings, actor=actor, at=at)
     return result
+
+
+# How many drafts one transaction of ``invoices_drafts_finalize`` locks and numbers: 200 drafts take
+# about 1.2 s (docs/invoicing.md), so a chunk never holds the tenant's number sequence for long.
+BULK_CHUNK = 200
+
+
+def invoices_drafts_finalize(
+    *, tenant: Tenant, invoice_ids: Iterable[UUID], actor: Actor, at: datetime, chunk: int = BULK_CHUNK
+) -> DraftsFinalized:
+    """Finalize the drafts among ``invoice_ids`` (the back-office's selection), as
+    ``bill_run_drafts_finalize`` does a run's: numbered in the order of their issue dates, then of
+    their creation, by chunks of ``chunk`` drafts, one transaction each.
+
+    A draft that would not be a valid e-invoice stays a draft and takes no number (numbers are taken
+    only for the complete ones, in one statement per series). Ids of another tenant, of invoices no
+    longer drafts or of credit notes are counted in ``skipped`` and left alone, so submitting the same
+    selection twice finalizes nothing the second time."""
+    wanted = set(invoice_ids)
+    ordered = list(
+        Invoice.objects.filter(tenant=tenant, pk__in=wanted, kind=InvoiceKind.INVOICE, status=ST.DRAFT)
+        .order_by("issue_date", "created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    settings, _ = InvoicingSettings.objects.get_or_create(tenant=tenant)
+    result = DraftsFinalized()
+    for start in range(0, len(ordered), chunk):
+        ids = ordered[start : start + chunk]
+        with transaction.atomic():
+            drafts = list(
+                Invoice.objects.select_for_update(of=("self",))
+                .select_related("tenant", "customer", "customer__tenant")
+                .filter(tenant=tenant, pk__in=ids, kind=InvoiceKind.INVOICE, status=ST.DRAFT)
+                .order_by("issue_date", "created_at", "pk")
+            )
+            _drafts_finalize(drafts, result, settings=settings, actor=actor, at=at)
+    done = len(result.finalized) + len(result.incomplete)
+    return DraftsFinalized(finalized=result.finalized, incomplete=result.incomplete, skipped=len(wanted) - done)
+
+
+def _drafts_finalize(
+    drafts: list[Invoice], result: DraftsFinalized, *, settings: InvoicingSettings, actor: Actor, at: datetime
+) -> None:
+    """Check locked drafts as e-invoices together (one query for their lines' VAT categories) and
+    number and finalize the complete ones; add each to ``result``."""
+    if not drafts:
+        return
+    checked = einvoice_applies(drafts[0].tenant)
+    categories = invoices_vat_categories(x.pk for x in drafts) if checked else {}
+    complete = []
+    for invoice in drafts:
+        missing = (
+            einvoice_missing(
+                tenant=invoice.tenant, customer=invoice.customer, vat_categories=categories.get(invoice.pk, set())
+            )
+            if checked
+            else []
+        )
+        if missing:
+            result.incomplete.append((invoice, missing))
+        else:
+            complete.append(invoice)
+    if complete:
+        invoices_finalize_locked(complete, settings=settings, actor=actor, at=at)
+        result.finalized.extend(complete)
 
 
 def invoices_finalize_locked(
