@@ -135,6 +135,7 @@ def test_the_demo_has_a_billing_history_made_by_the_services() -> None:
     runs = BillRun.objects.order_by("billing_date")
     assert len(runs) == 7
     assert {run.status for run in runs} == {"completed"}
+    assert nordlog[1].bill_run is not None
     assert nordlog[1].bill_run.billing_date == date(2026, 5, 15)
     # the 7 devices activated by the device cloud's signed webhooks, each applied once
     assert sorted(DeviceCloudWebhook.objects.values_list("device_id", "status")) == [
