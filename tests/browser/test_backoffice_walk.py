@@ -147,7 +147,7 @@ class Walk:
             page.wait_for_function("() => !document.querySelector('.htmx-request')", timeout=5000)
         except Exception:  # a page that polls (a run in progress) is checked as it is
             pass
-        name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
+        name = _page_name(path) or re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
         page.screenshot(path=str(self.shots / ("%s-%s.png" % (width, name))), full_page=True)
         where = "%s %s" % (width, path)
         if page.evaluate("document.documentElement.scrollWidth > window.innerWidth"):
