@@ -1,7 +1,9 @@
-# The two commands: `make run` (the product with demo data) and `make test` (the whole suite).
+# The two commands: `make run` (the product with demo data; `make run PORT=8001` for another port) and
+# `make test` (the whole suite).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+PORT ?= 8000
 
 .PHONY: run test lint check schema messages vendor clean
 
@@ -12,7 +14,7 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/python scripts/devenv.py run
+	$(BIN)/python scripts/devenv.py run --port $(PORT)
 
 test: $(BIN)/.installed
 	$(BIN)/python scripts/devenv.py test $(ARGS)
@@ -36,10 +38,13 @@ messages: $(BIN)/.installed
 	DJANGO_DEBUG=true $(BIN)/python manage.py makemessages -l fr --ignore=.venv --ignore=var --ignore=node_modules
 	DJANGO_DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules
 
+# axe-core checks the pages in the browser tests only: it goes to tests/browser/vendor/, never served.
 vendor:
 	npm install --no-audit --no-fund
 	cp node_modules/@picocss/pico/css/pico.min.css node_modules/htmx.org/dist/htmx.min.js \
 	   node_modules/chart.js/dist/chart.umd.min.js static/vendor/
+	cp node_modules/axe-core/axe.min.js tests/browser/vendor/
+	cp node_modules/axe-core/LICENSE tests/browser/vendor/axe.LICENSE
 
 clean:
 	rm -rf $(VENV) var staticfiles

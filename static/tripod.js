@@ -17,6 +17,68 @@
       event.stopImmediatePropagation();
     }
   }, true);
+  // The menu on a phone: folded under its button, which opens and closes it (Enter or Space, as any
+  // button). Wider screens show the menu beside the page and hide the button (static/tripod.css).
+  var toggle = document.querySelector(".tp-nav-toggle");
+  if (toggle) {
+    toggle.hidden = false;
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.addEventListener("click", function () {
+      toggle.setAttribute("aria-expanded", toggle.getAttribute("aria-expanded") === "true" ? "false" : "true");
+    });
+  }
+  // Wide tables scroll sideways inside their own box, never the page: each table of the page sits in
+  // a .tp-scroll box; a box whose table is wider than it becomes a region the keyboard can focus
+  // (then scroll with the arrow keys), named after the table's caption or the heading above it.
+  var SCROLLERS = ".tp-scroll, .tp-explorer, #change-preview";
+  function tableName(box) {
+    var table = box.querySelector("table");
+    var caption = table && table.querySelector("caption");
+    if (caption && caption.textContent.trim()) { return caption.textContent.trim(); }
+    var node = box;
+    while (node && node !== document.body) {
+      var previous = node.previousElementSibling;
+      while (previous) {
+        var heading = /^H[1-6]$/.test(previous.tagName) ? previous : previous.querySelector("h1, h2, h3, h4, h5, h6");
+        if (heading && heading.textContent.trim()) { return heading.textContent.trim(); }
+        previous = previous.previousElementSibling;
+      }
+      node = node.parentElement;
+    }
+    return document.title.split(" · ")[0];
+  }
+  function fitTables() {
+    var main = document.querySelector(".tp-main");
+    if (!main) { return; }
+    main.querySelectorAll("table").forEach(function (table) {
+      if (table.closest(SCROLLERS)) { return; }
+      var box = document.createElement("div");
+      box.className = "tp-scroll";
+      table.parentNode.insertBefore(box, table);
+      box.appendChild(table);
+    });
+    main.querySelectorAll(SCROLLERS).forEach(function (box) {
+      var wide = box.scrollWidth > box.clientWidth + 1;
+      if (wide && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("data-tp-scrolls", "");
+        box.setAttribute("role", "region");
+        if (!box.hasAttribute("aria-label")) { box.setAttribute("aria-label", tableName(box)); }
+      } else if (!wide && box.hasAttribute("data-tp-scrolls")) {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("data-tp-scrolls");
+        box.removeAttribute("role");
+      }
+    });
+  }
+  fitTables();
+  var resizing = null;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(resizing);
+    resizing = window.setTimeout(fitTables, 100);
+  });
+  // htmx swaps rows and panels in: their tables too
+  document.addEventListener("htmx:load", fitTables);
 })();
 // "/" focuses the back-office search box (#global-search), unless the key is typed into a field.
 (function () {

@@ -16,8 +16,8 @@ from catalog.quotes import UsageInput, price_quote
 from customers.models import Customer
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceLine
 from payments.models import BalanceTransaction, DunningAction, DunningPolicy, Payment, PaymentAllocation
-from revrec.models import JournalEntry, RecognitionEntry
-from subscriptions.models import Device, Subscription
+from revrec.models import JournalEntry, RecognitionEntry, RecognitionRun
+from subscriptions.models import Device, DeviceCloudWebhook, Subscription
 from tenancy.models import ApiKey, AuditLogEntry, Membership, Tenant
 from usage.models import UsageEvent
 from webhooks.models import WebhookEvent
@@ -78,6 +78,8 @@ HISTORY_TABLES = (
     InvoiceLine,
     Payment,
     PaymentAllocation,
+    DeviceCloudWebhook,
+    RecognitionRun,
     BalanceTransaction,
     DunningAction,
     DunningPolicy,
@@ -103,22 +105,42 @@ def invoices_of(customer: str) -> list[Invoice]:
 
 def test_the_demo_has_a_billing_history_made_by_the_services() -> None:
     output = seed(SEEDED_AT)
-    # 3 Dupont + 2 Nordic + 2 Pacific invoices; Dupont 2 payments, Pacific 2; reminders: Dupont's
-    # 1 May invoice (due 31 May, 10 days late: day 7) and Nordic's 15 April one (due 15 May, 26 days late)
+    # 3 Dupont + 1 Nordic + 2 Pacific invoices finalized, Nordic's 15 May draft left for review;
+    # Dupont 2 payments, Pacific 2; reminders: Dupont's 1 May invoice (due 31 May, 10 days late: day 7)
+    # and Nordic's 15 April one (due 15 May, 26 days late)
     assert (
-        "Billing history: 7 invoices finalized, 4 payments; dunning now: 2 reminders, 2 overdue, "
-        "1 subscriptions suspended"
+        "Billing history: 6 invoices finalized, 1 draft to review (Billing → Invoices), 4 payments; "
+        "dunning now: 2 reminders, 2 overdue, 1 subscriptions suspended"
     ) in output
+    # last, the device cloud's secret, the one that verifies its webhooks
+    tenant = Tenant.objects.get(slug="smart-fleet")
+    assert output.splitlines()[-1] == (
+        "Device-cloud secret (signs the device cloud's activation webhooks; Tripod verifies them with it): "
+        + tenant.device_cloud_secrets[0]
+    )
+    assert tenant.device_cloud_secrets[0].startswith("whsec_")
     dupont, nordlog, pacific = invoices_of("dupont"), invoices_of("nordlog"), invoices_of("pacific-haul")
     assert [i.issue_date for i in dupont] == [date(2026, 4, 1), date(2026, 5, 1), date(2026, 6, 1)]
     assert [i.issue_date for i in nordlog] == [date(2026, 4, 15), date(2026, 5, 15)]
     assert [i.issue_date for i in pacific] == [date(2026, 4, 30), date(2026, 5, 31)]
-    # numbered in the order they were issued, all finalized
-    assert [i.number for i in sorted(dupont + nordlog + pacific, key=lambda i: i.issue_date)] == [
-        "INV-2026-00000%d" % n for n in range(1, 8)
+    # numbered in the order they were finalized; the draft has no number yet
+    finalized = [i for i in dupont + nordlog + pacific if i.status != "draft"]
+    assert [i.number for i in sorted(finalized, key=lambda i: i.issue_date)] == [
+        "INV-2026-00000%d" % n for n in range(1, 7)
     ]
     assert [i.payment_status for i in dupont] == ["paid", "partially_paid", "unpaid"]
-    assert [i.payment_status for i in nordlog] == ["unpaid", "unpaid"]
+    assert [(i.status, i.number) for i in nordlog] == [("finalized", "INV-2026-000002"), ("draft", "")]
+    assert nordlog[0].payment_status == "unpaid"
+    # a bill run on each of the 7 billing dates, all finished; the one of 15 May left its draft
+    runs = BillRun.objects.order_by("billing_date")
+    assert len(runs) == 7
+    assert {run.status for run in runs} == {"completed"}
+    assert nordlog[1].bill_run is not None
+    assert nordlog[1].bill_run.billing_date == date(2026, 5, 15)
+    # the 7 devices activated by the device cloud's signed webhooks, each applied once
+    assert sorted(DeviceCloudWebhook.objects.values_list("device_id", "status")) == [
+        (device, "applied") for device in ("A", "B", "C", "N1", "N2", "P1", "P2")
+    ]
     assert [i.payment_status for i in pacific] == ["paid", "paid"]
 
     # billing.md's invoice of 1 April: 60.00 + 13.71 + 9.68 + 50.00 + 17.52 = 150.91, VAT 30.18
@@ -168,6 +190,10 @@ def test_the_demo_has_a_billing_history_made_by_the_services() -> None:
     # trackers 480.00, A's service 300.00 x 17/365 = 13.97, B's 300.00 x 12/365 = 9.86 and March's
     # usage 17.52: 521.35. Every journal entry balances.
     assert "Revenue recognized for 3 months" in output
+    # by the recognition runs of March, April and May, finished
+    assert sorted((run.month, run.status) for run in RecognitionRun.objects.all()) == [
+        (date(2026, month, 1), "succeeded") for month in (3, 4, 5)
+    ]
     march = RecognitionEntry.objects.filter(
         obligation__contract__subscription__external_id="dupont-fleet", period=date(2026, 3, 1)
     ).aggregate(total=Sum("amount"))["total"]
@@ -194,6 +220,9 @@ def test_the_demo_has_a_billing_history_made_by_the_services() -> None:
 def test_the_history_tells_the_same_story_whatever_the_day(at: datetime) -> None:
     seed(at)
     assert [i.payment_status for i in invoices_of("dupont")] == ["paid", "partially_paid", "unpaid"]
+    # Nordic's latest invoice is the one draft
+    assert [i.status for i in Invoice.objects.filter(status="draft")] == ["draft"]
+    assert invoices_of("nordlog")[-1].status == "draft"
     # Nordic: its first invoice is 22 to 53 days past due, never written off (60 days)
     assert Subscription.objects.get(external_id="nordlog-fleet").status == "suspended"
     assert not Invoice.objects.filter(payment_status="uncollectible").exists()

@@ -442,6 +442,9 @@ class UsageRowForm(InputRulesMixin, forms.Form):
     def __init__(self, *args: Any, meters: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["meter"].choices = [("", "—"), *(meters or [])]  # type: ignore[attr-defined]
+        # A row's fields sit under the table's column heads, not beside a label: each names itself.
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("aria-label", str(field.label))
 
     def clean_dimensions(self) -> dict[str, str]:
         pairs: dict[str, str] = {}

@@ -3,26 +3,32 @@ relative to the day the demo is seeded: subscriptions signed and devices activat
 period, a bill run on every billing date with its drafts finalized, payments received, and a dunning
 pass now. Nothing here writes a billing row itself, so the history follows the rules as they change.
 
+Devices are activated by the device cloud's signed webhooks, received and applied as the endpoint
+would (Billing → Device webhooks shows them), and the recognition runs of the past months are run
+as Finance → Revenue runs starts them.
+
 - Transports Dupont (billing day 1, 30 days to pay): billing.md's Smart Fleet subscription signed three
   months ago (devices A, B, C), three invoices: the oldest paid by transfer, the next in part, the
   latest open. Its own dunning policy reminds it and never suspends it.
 - Nordic Logistics (billing day 15): a subscription whose first invoice, unpaid, is 22 to 53 days past
   due now (past the default suspension at 21 days, short of the write-off at 60): the pass reminds it,
-  announces it overdue and suspends the subscription.
+  announces it overdue and suspends the subscription. Its latest invoice is a draft, left for review.
 - Pacific Haulage (USD, last day of the month): a subscription signed two months ago, its invoices paid
   by cheque but the latest, paid by a transfer rounded up to the next 50 dollars: the rest is kept on
   its credit balance.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from djmoney.money import Money
+from standardwebhooks import Webhook
 
 from billing_platform.periods import (
     add_months,
@@ -35,13 +41,14 @@ from billing_platform.periods import (
 from catalog.models import Plan, PriceVersion
 from catalog.services import price_version_create
 from customers.models import Customer
-from invoicing.models import Invoice, InvoiceKind
+from invoicing.models import Invoice, InvoiceKind, InvoiceStatus
 from invoicing.services import bill_run_chunk, bill_run_create, bill_run_drafts_finalize, bill_run_plan
 from payments.dunning import DunningReport, dunning_run
 from payments.ledger import payment_record
 from payments.policies import customer_policy_set
 from subscriptions.models import Subscription
-from subscriptions.services import device_event_apply, subscription_create
+from subscriptions.services import subscription_create
+from subscriptions.webhooks import webhook_apply, webhook_receive
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from usage.ingest import events_ingest
@@ -95,6 +102,7 @@ class History:
     """What seeding the history did."""
 
     invoices: int = 0
+    drafts: int = 0
     payments: int = 0
     dunning: DunningReport = field(default_factory=DunningReport)
 
@@ -182,6 +190,8 @@ def billing_history_seed(*, tenant: Tenant, actor: Actor, now: datetime) -> Hist
     seed.subscription(
         nordlog, "nordlog-fleet", _at(signed, 10, nordlog.timezone), dict.fromkeys(("N1", "N2"), activation), dates
     )
+    # Its latest bill run finished, and its draft is left for review (Billing → Invoices, Drafts).
+    seed.for_review.add(dates[-1])
 
     pacific = customers["pacific-haul"]
     signed = _months_before(local_date(now, pacific.timezone), 2)
@@ -201,6 +211,7 @@ def billing_history_seed(*, tenant: Tenant, actor: Actor, now: datetime) -> Hist
     for step in sorted(seed.timeline.steps):
         step.run()
     history.invoices = seed.invoices
+    history.drafts = seed.drafts
     history.payments = seed.payments
     return history
 
@@ -212,7 +223,9 @@ class _Seed:
     plan: Plan
     timeline: _Timeline
     runs: dict[date, list[str]] = field(default_factory=dict)  # billing date -> the zones billed on it
+    for_review: set[date] = field(default_factory=set)  # the runs whose drafts are left as they are
     invoices: int = 0
+    drafts: int = 0
     payments: int = 0
 
     def subscription(
@@ -245,7 +258,7 @@ class _Seed:
 
         self.timeline.add(signed_at, SIGN, sign)
         for device, at in activations.items():
-            self.timeline.add(at, ACTIVATE, _activation(tenant, actor, device, at))
+            self.timeline.add(at, ACTIVATE, _activation(tenant, device, at))
         starts = [local_midnight(local_date(signed_at, customer.timezone), customer.timezone)]
         starts += [local_midnight(day, customer.timezone) for day in dates]
         usage = USAGE[customer.external_id]
@@ -263,13 +276,16 @@ class _Seed:
 
     def bill(self, day: date) -> None:
         """The bill run of ``day`` at 06:00 in the latest of its customers' zones, run in process, and
-        its drafts finalized after review."""
+        its drafts finalized after review (unless the run is left for review)."""
         now = self.timeline.now
         at = min(max(local_midnight(day, tz) for tz in self.runs[day]) + RUN_HOUR, now)
         run = bill_run_create(tenant=self.tenant, billing_date=day, actor=self.actor, at=at)
         for chunk in bill_run_plan(run=run, at=at):
             bill_run_chunk(run_id=str(run.pk), customer_ids=chunk, at=at)
         run.refresh_from_db()
+        if day in self.for_review:
+            self.drafts += Invoice.objects.filter(bill_run=run, status=InvoiceStatus.DRAFT).count()
+            return
         done = bill_run_drafts_finalize(run=run, actor=self.actor, at=min(at + REVIEWED_AFTER, now))
         self.invoices += len(done.finalized)
 
@@ -309,9 +325,23 @@ class _Seed:
         self.timeline.add(at, PAY, pay)
 
 
-def _activation(tenant: Tenant, actor: Actor, device: str, at: datetime) -> Callable[[], None]:
+def _activation(tenant: Tenant, device: str, at: datetime) -> Callable[[], None]:
+    """The device cloud's ``device.activated`` webhook, signed with the tenant's secret as the device
+    cloud signs it, received and applied as the endpoint and its task would (Device webhooks lists it)."""
+
     def activate() -> None:
-        device_event_apply(tenant=tenant, device_id=device, event_type="device.activated", occurred_at=at, actor=actor)
+        body = json.dumps(
+            {"type": "device.activated", "data": {"device_id": device, "occurred_at": at.isoformat()}}
+        ).encode()
+        message_id = "msg_demo_%s_activated" % device
+        signed_at = datetime.now(UTC)  # the signature's own instant: verified against the clock
+        headers = {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(signed_at.timestamp())),
+            "webhook-signature": Webhook(tenant.device_cloud_secrets[0]).sign(message_id, signed_at, body.decode()),
+        }
+        webhook, _ = webhook_receive(tenant=tenant, body=body, headers=headers, content_type="application/json", at=at)
+        webhook_apply(webhook_pk=str(webhook.pk), at=at)
 
     return activate
 

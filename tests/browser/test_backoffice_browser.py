@@ -3,66 +3,15 @@ price calculator updates live (htmx) as finance staff type; the pages' scripts (
 and the API reference (Swagger UI) work under the Content-Security-Policy, which the browser
 enforces: any violation, or any error on the console, fails the test."""
 
-import os
-import shutil
-from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)"),
-]
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the fixtures are safe here.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation
 
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
-        page = browser.new_page()
-        # What the browser refused under the Content-Security-Policy (the violation events, and its
-        # console messages), script errors, and answers in error. Other console errors are not
-        # counted: htmx logs the requests it cancels (hx-sync) and Chromium the missing favicon.
-        page.add_init_script(
-            "window.__cspViolations = [];"
-            "document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push("
-            "e.violatedDirective + ' ' + (e.blockedURI || 'inline') + ' ' + e.sourceFile + ':' + e.lineNumber));"
-        )
-        problems: list[str] = []
-        page.on(
-            "console",
-            lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
-        )
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on("response", lambda r: problems.append("%d %s" % (r.status, r.url)) if r.status >= 400 else None)
-        page.problems = problems  # type: ignore[attr-defined]
-        yield page
-        browser.close()
-
-
-def assert_no_violation(page: Any) -> None:
-    assert page.evaluate("window.__cspViolations") == []
-    assert page.problems == [], "\n".join(page.problems)
+pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
 
 
 def test_login_then_the_calculator_updates_live(live_server: Any, page: Any) -> None:

@@ -19,7 +19,7 @@ from catalog.models import Plan
 from catalog.services import meter_create, plan_create, product_create, tax_rate_set
 from customers.models import Customer
 from customers.services import customer_create
-from revrec.runs import recognition_run
+from revrec.periods import recognition_run_create, recognition_run_execute
 from revrec.schedules import next_month
 from subscriptions.models import Subscription
 from tenancy.actors import Actor
@@ -133,7 +133,7 @@ class Command(BaseCommand):
                     # The console backend prints the dunning reminders: on stderr, not amid this summary.
                     with redirect_stdout(sys.stderr):
                         history = billing_history_seed(tenant=tenant, actor=actor, now=now)
-                recognized = _recognize_history(tenant=tenant, now=now) if history is not None else 0
+                recognized = _recognize_history(tenant=tenant, actor=actor, now=now) if history is not None else 0
                 new_key = None
                 if created:
                     _, new_key = api_key_create(
@@ -146,11 +146,18 @@ class Command(BaseCommand):
         self.stdout.write(f"Back-office login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         if new_key:
             self.stdout.write(f"Demo API key (shown once): {new_key}")
+        # Last, so that it is on screen with the login: what bench/device_cloud.py (or a real device
+        # cloud) signs its activation webhooks with, and what Tripod verifies them with.
+        self.stdout.write(
+            "Device-cloud secret (signs the device cloud's activation webhooks; Tripod verifies them with it): "
+            + tenant.device_cloud_secrets[0]
+        )
 
 
-def _recognize_history(*, tenant: Tenant, now: Any) -> int:
-    """The history's months recognized as the monthly runs would have, from the month of the first
-    signature to the month before ``now`` (the tenant's months), left open. Returns how many."""
+def _recognize_history(*, tenant: Tenant, actor: Actor, now: Any) -> int:
+    """The history's months recognized by their recognition runs, as Finance → Revenue runs starts
+    them (run here, in process), from the month of the first signature to the month before ``now``
+    (the tenant's months), left open. Returns how many."""
     first = Subscription.objects.filter(tenant=tenant).aggregate(first=Min("signed_at"))["first"]
     if first is None:
         return 0
@@ -158,7 +165,8 @@ def _recognize_history(*, tenant: Tenant, now: Any) -> int:
     current = local_date(now, tenant.timezone).replace(day=1)
     months = 0
     while month < current:
-        recognition_run(tenant_id=tenant.pk, month=month, at=now)
+        run = recognition_run_create(tenant=tenant, month=month, actor=actor, at=now)
+        recognition_run_execute(run_id=run.pk, at=now)
         month, months = next_month(month), months + 1
     return months
 
@@ -172,9 +180,14 @@ def _history_summary(history: History | None) -> str:
         return "Billing history: already there"
     counts = history.dunning.counts()
     return (
-        "Billing history: {} invoices finalized, {} payments; dunning now: {} reminders, {} overdue, "
-        "{} subscriptions suspended".format(
-            history.invoices, history.payments, counts["reminders"], counts["overdue"], counts["suspensions"]
+        "Billing history: {} invoices finalized, {} draft to review (Billing → Invoices), {} payments; "
+        "dunning now: {} reminders, {} overdue, {} subscriptions suspended".format(
+            history.invoices,
+            history.drafts,
+            history.payments,
+            counts["reminders"],
+            counts["overdue"],
+            counts["suspensions"],
         )
     )
 
