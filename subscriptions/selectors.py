@@ -178,6 +178,8 @@ def active_devices_by_month(*, tenant: Tenant, months: Sequence[date]) -> list[t
         **{"m%d" % i: Count("pk", filter=active_at(at)) for i, at in enumerate(ends.values())}
     )
     return [(month, counts["m%d" % i]) for i, month in enumerate(ends)]
+
+
 def subscription_list_for_customer(*, tenant: Tenant, customer: Customer, limit: int) -> list[Subscription]:
     """The first ``limit`` subscriptions of ``customer``: the live ones first, then the newest, each
     with its devices counted (``live_devices``: not removed; ``active_devices``: activated and not
