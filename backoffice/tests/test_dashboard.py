@@ -36,7 +36,7 @@ from subscriptions.changes import subscription_change
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import ACTOR, signed_subscription, smart_fleet_activate
 from tenancy.models import Role, Tenant
-from tests.browser.test_backoffice_browser import CHROMIUM, assert_no_violation, page  # noqa: F401 (the fixture)
+from tests.browser.conftest import CHROMIUM, assert_no_violation, browser, page  # noqa: F401 (the fixtures)
 from usage.ingest import events_ingest
 from usage.partitions import forget_known_partitions
 

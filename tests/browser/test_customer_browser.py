@@ -5,9 +5,12 @@ header's search box, whose exact hit opens the customer."""
 from io import StringIO
 from typing import Any
 
+import pytest
 from django.core.management import call_command
 
-from tests.browser.test_backoffice_browser import assert_no_violation, page, pytestmark  # noqa: F401
+from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation
+
+pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
 
 
 def test_the_customer_page_and_the_search_on_a_phone(live_server: Any, page: Any) -> None:  # noqa: F811

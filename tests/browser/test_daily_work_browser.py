@@ -2,7 +2,6 @@
 invoices list with the keyboard, at 1,366 px and at 390 px, then save and apply a filter; no
 Content-Security-Policy violation, script error or failed request."""
 
-import os
 from typing import Any
 
 import pytest
@@ -11,13 +10,9 @@ from backoffice.tests.test_invoicing_pages import run_bill_run
 from invoicing.models import Invoice
 from subscriptions.tests.factories import monthly_fee_customers
 from tenancy.models import SavedFilter, Tenant
-from tests.browser.test_backoffice_browser import CHROMIUM, assert_no_violation, page
+from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)"),
-]
-__all__ = ["page"]  # the browser fixture
+pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
 
 
 @pytest.mark.parametrize("width", [1366, 390])
