@@ -44,15 +44,17 @@ def csv_cell(value: Any) -> Any:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+def csv_lines(*, header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
+    """The file's lines, one at a time: the header, then each row. A download streams them, and an
+    export run in the background writes the same lines to its file, so both give the same bytes."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow([csv_cell(label) for label in header])
+    for row in rows:
+        yield writer.writerow([csv_cell(cell) for cell in row])
+
+
 def csv_response(*, filename: str, header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> StreamingHttpResponse:
     """A download of ``rows`` under ``header`` (labels, translated by the caller) as ``filename``."""
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow([csv_cell(label) for label in header])
-        for row in rows:
-            yield writer.writerow([csv_cell(cell) for cell in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(header=header, rows=rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="%s"' % filename
     return response

@@ -5,6 +5,7 @@ from backoffice import views
 from backoffice.analytics import views as analytics_views
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
+from backoffice.exports import views as export_views
 from backoffice.invoicing import views as invoicing_views
 from backoffice.payments import views as payment_views
 from backoffice.revenue import export as revenue_export
@@ -193,4 +194,13 @@ urlpatterns += [
         revenue_export.journal_export_download,
         name="journal-export-download",
     ),
+]
+
+# Exports: a list page's rows as CSV (streamed, or written in the background when long), and the
+# user's own exports to download.
+urlpatterns += [
+    path("exports/", export_views.csv_jobs, name="csv-jobs"),
+    path("exports/status/", export_views.csv_jobs_status, name="csv-jobs-status"),
+    path("exports/<str:kind>.csv", export_views.csv_download, name="csv-download"),
+    path("exports/<str:pk>/download/", export_views.csv_job_file, name="csv-job-file"),
 ]
