@@ -3,7 +3,7 @@ changes field by field ("Billing email: a@x.fr → b@x.fr") in English and Frenc
 formatted, secrets never shown, and no Python dict on the audit page of the seeded demo."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
@@ -30,6 +30,12 @@ APPS = ("tenancy", "webhooks", "customers", "catalog", "subscriptions", "usage",
 LITERAL = re.compile(
     r"""(?:action=|audit\(\s*(?:[\w.]+,\s*){3}|_audit\(\s*\w+,\s*|_authenticator\()\s*"([a-z_]+\.[a-z_]+)\"""",
 )
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    with translation.override("en"):
+        yield
 
 
 def entry(action: str, *, before: Any = None, after: Any = None, object_id: str = "dupont") -> AuditLogEntry:
