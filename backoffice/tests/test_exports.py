@@ -417,3 +417,56 @@ def test_every_kind_is_listed_once_with_unique_columns() -> None:
     }  # fmt: skip
     for kind in KINDS.values():
         assert len(set(kind.columns)) == len(kind.columns)
+
+
+def test_usage_events_export_has_its_columns(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    logged_in(client, make_staff(tenant))
+    header, *rows = table(download(client, "usage_events", customer="nobody", start="2026-04-01", end="2026-04-30"))
+    assert header == [
+        "transaction_id", "timestamp", "customer_external_id", "subscription_external_id", "meter", "device_id",
+        "value", "time_band", "properties", "received_at", "late",
+    ]  # fmt: skip
+    assert rows == []
+
+
+def test_an_export_that_fails_says_why_and_expired_ones_are_deleted(
+    client: Client, tenant: Tenant, other_tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    from backoffice.exports.services import data_export_run, data_exports_purge
+
+    owner = make_staff(tenant)
+    at = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    # an export of a kind that no longer exists fails with its reason, shown on the Exports page
+    gone = DataExport.objects.create(
+        tenant=tenant,
+        requested_by=owner,
+        kind="gone",
+        filename="gone.csv",
+        created_at=at,
+        expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+    )
+    assert data_export_run(export_id=str(gone.pk), at=at).status == DataExportStatus.FAILED
+    logged_in(client, owner)
+    assert "Unknown export: gone." in client.get(reverse("backoffice:csv-jobs")).content.decode()
+    # expired on 8 May (7 days): deleted by the purge of 9 May, and only the tenant's own
+    expired = DataExport.objects.create(
+        tenant=tenant,
+        requested_by=owner,
+        kind="customers",
+        filename="c.csv",
+        created_at=at,
+        expires_at=datetime(2026, 5, 8, 8, 0, tzinfo=UTC),
+    )
+    assert data_exports_purge(tenant=other_tenant, at=datetime(2026, 5, 9, tzinfo=UTC)) == 0
+    assert data_exports_purge(tenant=tenant, at=datetime(2026, 5, 9, tzinfo=UTC)) == 1
+    assert not DataExport.objects.filter(pk=expired.pk).exists()
+    assert DataExport.objects.filter(pk=gone.pk).exists()
+
+
+def test_the_exports_page_in_french(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    logged_in(client, make_staff(tenant))
+    page = client.get(reverse("backoffice:csv-jobs"), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Aucun export pour l'instant." in page
+    assert "Jusqu'à 5000 lignes" in page
+    listing = client.get("/app/customers/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Télécharger en CSV" in listing
