@@ -20,7 +20,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.formatting import day, moment, money
-from tenancy.models import AuditLogEntry
+from customers.models import Collection
+from payments.models import PaymentMethod
+from tenancy.models import ApiKeyScope, AuditLogEntry, Role
 
 # What each action did; %(object)s is the entry's object, the other names come from its values.
 SENTENCES: dict[str, Promise] = {
@@ -129,6 +131,14 @@ LABELS: dict[str, Promise] = {
     "collection": gettext_lazy("Collection"),
 }
 
+# Fields whose values are choices: their label in the reader's language ("finance_viewer" -> "Finance viewer").
+CHOICES: dict[str, Any] = {
+    "role": Role,
+    "scope": ApiKeyScope,
+    "method": PaymentMethod,
+    "collection": Collection,
+}
+
 # A field whose name holds one of these is a secret: never shown, only said to have changed.
 SECRET_WORDS = ("secret", "password", "token", "_key", "signing")
 # Fields that hold an amount, formatted in the entry's currency when it has one.
@@ -169,6 +179,9 @@ def value_text(field: str, value: Any, currency: str = "", tz: str = "UTC") -> s
     if isinstance(value, dict):
         return "; ".join("%s: %s" % (label(k), value_text(k, v, currency, tz)) for k, v in value.items())
     name = field.split(".")[-1]
+    if name in CHOICES and isinstance(value, str):
+        labels = dict(CHOICES[name].choices)
+        return str(labels.get(value, value))
     if currency and (name in AMOUNT_FIELDS or name.endswith("_amount")):
         return money(value, currency)
     if isinstance(value, str):

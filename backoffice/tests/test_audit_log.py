@@ -111,6 +111,15 @@ def test_money_and_dates_are_formatted_in_the_readers_language() -> None:
         assert sentence(version) == "Version de prix créée pour l'offre smart-fleet (EUR), en vigueur le 1 mai 2026"
 
 
+def test_choices_read_as_their_labels() -> None:
+    e = entry("membership.role_changed", before={"role": "finance_viewer"}, after={"role": "finance_admin"})
+    assert changes(e) == ["Role: Finance viewer → Finance admin"]
+    with translation.override("fr"):
+        assert changes(e) == [
+            "Rôle : %s → %s" % (translation.gettext("Finance viewer"), translation.gettext("Finance admin"))
+        ]
+
+
 def test_secrets_are_never_shown() -> None:
     e = entry(
         "payment_settings.stripe_keys_updated",
