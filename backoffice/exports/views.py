@@ -49,6 +49,7 @@ def csv_download(request: HttpRequest, kind: str) -> HttpResponseBase:
             filename=export_filename(export_kind, at=at),
             header=export_kind.columns,
             rows=export_kind.rows(tenant, params),
+            tenant=tenant,
         )
     data_export_create(tenant=tenant, user=request.user, kind=export_kind, params=params, at=at)
     messages.info(

@@ -20,6 +20,7 @@ from djmoney.money import Money
 from backoffice.exports.kinds import KINDS
 from backoffice.models import DataExport, DataExportStatus
 from billing_platform.celery import app as celery_app
+from billing_platform.rls import tenant_context
 from customers.models import Customer
 from customers.tests.factories import dupont
 from invoicing.models import Invoice, InvoiceLine, InvoiceTax
@@ -470,3 +471,32 @@ def test_the_exports_page_in_french(client: Client, tenant: Tenant, make_staff: 
     assert "Jusqu'à 5000 lignes" in page
     listing = client.get("/app/customers/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "Télécharger en CSV" in listing
+
+
+def test_a_streamed_export_reads_under_the_tenants_row_level_security(
+    client: Client, tenant: Tenant, make_staff: StaffMaker, app_role: None
+) -> None:
+    # given: the request runs as the application role, as in production; the file is read after the
+    # view has returned (streamed), when the request's own scope is over
+    with tenant_context(tenant):
+        dupont(tenant)
+    user = make_staff(tenant)
+    logged_in(client, user)
+    # then: the rows are still the tenant's
+    _, *rows = table(download(client, "customers"))
+    assert [r[0] for r in rows] == ["dupont"]
+
+
+def test_the_revenue_runs_csv_reads_under_the_tenants_row_level_security(
+    client: Client, tenant: Tenant, make_staff: StaffMaker, app_role: None
+) -> None:
+    # the same writer serves the revenue pages' downloads, whose rows are read lazily too
+    from revrec.models import RecognitionRun
+
+    with tenant_context(tenant):
+        RecognitionRun.objects.create(
+            tenant=tenant, month=date(2026, 3, 1), status="succeeded", requested_by="Ann", created_at=datetime.now(UTC)
+        )
+    logged_in(client, make_staff(tenant))
+    _, *rows = table(client.get(reverse("backoffice:revenue-runs-csv")))
+    assert [(r[1], r[2]) for r in rows] == [("2026-03", "succeeded")]
