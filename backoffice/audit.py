@@ -9,6 +9,7 @@ amounts are formatted in the entry's currency, days and instants are localized, 
 shown, whatever an entry holds.
 """
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -19,7 +20,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from backoffice.formatting import day, moment, money
+from backoffice.formatting import day, moment, money, unit_price
 from customers.models import Collection
 from payments.models import PaymentMethod
 from tenancy.models import ApiKeyScope, AuditLogEntry, Role
@@ -129,7 +130,37 @@ LABELS: dict[str, Promise] = {
     "payment_terms_days": gettext_lazy("Payment terms (days)"),
     "auto_finalize": gettext_lazy("Finalize automatically"),
     "collection": gettext_lazy("Collection"),
+    "customer": gettext_lazy("Customer"),
+    "left": gettext_lazy("Left as credit"),
+    "allocated": gettext_lazy("Allocated to invoices"),
+    "prices": gettext_lazy("Prices"),
+    "regions": gettext_lazy("Regions"),
+    "components": gettext_lazy("Components"),
+    "valid_from": gettext_lazy("Valid from"),
+    "valid_to": gettext_lazy("Valid to"),
+    "code": gettext_lazy("Code"),
+    "field": gettext_lazy("Field"),
+    "filters": gettext_lazy("Filters"),
+    "dimensions": gettext_lazy("Dimensions"),
+    "time_bands": gettext_lazy("Time bands"),
+    "aggregation": gettext_lazy("Aggregation"),
+    "accepts_negative": gettext_lazy("Accepts negative values"),
+    "charge": gettext_lazy("Charge"),
+    "model": gettext_lazy("Model"),
+    "tiers": gettext_lazy("Tiers"),
+    "up_to": gettext_lazy("Up to"),
+    "flat_amount": gettext_lazy("Flat amount"),
+    "unit_amount": gettext_lazy("Unit amount"),
+    "min_amount": gettext_lazy("Minimum amount"),
+    "max_amount": gettext_lazy("Maximum amount"),
+    "metadata": gettext_lazy("Metadata"),
+    "secrets": gettext_lazy("Secrets"),
+    "fingerprint": gettext_lazy("Fingerprint"),
+    "kind": gettext_lazy("Kind"),
 }
+# Field names are lower-case words joined by "_"; other keys of a nested value (a product code, an
+# invoice's id) are data, shown as they are.
+FIELD_NAME = re.compile(r"^[a-z][a-z_]*$")
 
 # Fields whose values are choices: their label in the reader's language ("finance_viewer" -> "Finance viewer").
 CHOICES: dict[str, Any] = {
@@ -142,7 +173,20 @@ CHOICES: dict[str, Any] = {
 # A field whose name holds one of these is a secret: never shown, only said to have changed.
 SECRET_WORDS = ("secret", "password", "token", "_key", "signing")
 # Fields that hold an amount, formatted in the entry's currency when it has one.
-AMOUNT_FIELDS = {"amount", "balance", "total", "net_total", "unit_amount", "price", "flat_amount", "per_unit"}
+AMOUNT_FIELDS = {
+    "amount",
+    "balance",
+    "total",
+    "net_total",
+    "price",
+    "per_unit",
+    "left",
+    "allocated",
+    "credited",
+    "refunded",
+}
+# Catalog prices keep their own places, finer than the currency's.
+UNIT_PRICE_FIELDS = {"unit_amount", "price", "per_unit"}
 HIDDEN = "••••••"
 
 
@@ -161,8 +205,11 @@ def is_secret(field: str) -> bool:
 
 
 def label(field: str) -> str:
-    known = LABELS.get(field.split(".")[-1])
-    return str(known) if known is not None else field.split(".")[-1].replace("_", " ").capitalize()
+    name = field.split(".")[-1]
+    known = LABELS.get(name)
+    if known is not None:
+        return str(known)
+    return name.replace("_", " ").capitalize() if FIELD_NAME.match(name) else name
 
 
 def value_text(field: str, value: Any, currency: str = "", tz: str = "UTC") -> str:
@@ -177,11 +224,17 @@ def value_text(field: str, value: Any, currency: str = "", tz: str = "UTC") -> s
     if isinstance(value, list):
         return ", ".join(value_text(field, v, currency, tz) for v in value)
     if isinstance(value, dict):
-        return "; ".join("%s: %s" % (label(k), value_text(k, v, currency, tz)) for k, v in value.items())
+        # A key that is data (a product code, an invoice) keeps the field its values belong to.
+        return "; ".join(
+            "%s: %s" % (label(k), value_text(k if FIELD_NAME.match(k) else field, v, currency, tz))
+            for k, v in value.items()
+        )
     name = field.split(".")[-1]
     if name in CHOICES and isinstance(value, str):
         labels = dict(CHOICES[name].choices)
         return str(labels.get(value, value))
+    if currency and name in UNIT_PRICE_FIELDS:
+        return unit_price(value, currency)  # with the places it was set with (0.005)
     if currency and (name in AMOUNT_FIELDS or name.endswith("_amount")):
         return money(value, currency)
     if isinstance(value, str):
@@ -267,6 +320,8 @@ def sentence(entry: AuditLogEntry, tz: str = "UTC") -> str:
     for field, value in after.items():
         if not isinstance(value, dict | list):
             values[field] = value_text(field, value, currency, tz)
+    if "effective_from" in after and not after["effective_from"]:
+        values["effective_from"] = _("from the start")
     return str(template) % values
 
 

@@ -108,7 +108,7 @@ def test_money_and_dates_are_formatted_in_the_readers_language() -> None:
     assert changes(payment)[0] == "Amount: set to €1,234.50"
     with translation.override("fr"):
         assert changes(payment)[0] == "Montant : désormais 1\u202f234,50\xa0€"
-        assert sentence(version) == "Version de prix créée pour l'offre smart-fleet (EUR), en vigueur le 1 mai 2026"
+        assert sentence(version) == "Version de prix créée pour l'offre smart-fleet (EUR), en vigueur : 1 mai 2026"
 
 
 def test_choices_read_as_their_labels() -> None:
@@ -118,6 +118,18 @@ def test_choices_read_as_their_labels() -> None:
         assert changes(e) == [
             "Rôle : %s → %s" % (translation.gettext("Finance viewer"), translation.gettext("Finance admin"))
         ]
+
+
+def test_nested_values_keep_their_codes_and_their_amounts() -> None:
+    payment = entry("payment.recorded", after={"currency": "EUR", "left": "28.8400", "allocated": {"INV-7": "121.16"}})
+    assert changes(payment)[1:] == ["Left as credit: set to €28.84", "Allocated to invoices: set to INV-7: €121.16"]
+    version = entry(
+        "price_version.created",
+        after={"currency": "EUR", "effective_from": None, "prices": {"eld-200": {"unit_amount": "0.005"}}},
+        object_id="smart-fleet",
+    )
+    assert sentence(version) == "Price version created for plan smart-fleet (EUR), effective from the start"
+    assert changes(version)[2] == "Prices: set to eld-200: Unit amount: €0.005"
 
 
 def test_secrets_are_never_shown() -> None:
