@@ -18,6 +18,7 @@ from django.http import StreamingHttpResponse
 from djmoney.money import Money
 
 from billing_platform.money import round_minor
+from billing_platform.rls import tenant_context
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -44,15 +45,30 @@ def csv_cell(value: Any) -> Any:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_response(*, filename: str, header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> StreamingHttpResponse:
-    """A download of ``rows`` under ``header`` (labels, translated by the caller) as ``filename``."""
+def csv_lines(*, header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
+    """The file's lines, one at a time: the header, then each row. A download streams them, and an
+    export run in the background writes the same lines to its file, so both give the same bytes."""
     writer = csv.writer(_Echo())
+    yield writer.writerow([csv_cell(label) for label in header])
+    for row in rows:
+        yield writer.writerow([csv_cell(cell) for cell in row])
 
-    def lines() -> Iterator[str]:
-        yield writer.writerow([csv_cell(label) for label in header])
-        for row in rows:
-            yield writer.writerow([csv_cell(cell) for cell in row])
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+def _scoped(lines: Iterator[str], tenant: Any) -> Iterator[str]:
+    with tenant_context(tenant):
+        yield from lines
+
+
+def csv_response(
+    *, filename: str, header: Sequence[Any], rows: Iterable[Sequence[Any]], tenant: Any = None
+) -> StreamingHttpResponse:
+    """A download of ``rows`` under ``header`` (labels, translated by the caller) as ``filename``.
+
+    The rows are read as the response is sent, after the view has returned and the request's
+    row-level-security scope has ended: rows that read the database lazily (a queryset's
+    ``iterator()``) need ``tenant``, under whose scope they are then read."""
+    lines = csv_lines(header=header, rows=rows)
+    content = _scoped(lines, tenant) if tenant is not None else lines
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="%s"' % filename
     return response

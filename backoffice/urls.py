@@ -6,6 +6,7 @@ from backoffice.analytics import views as analytics_views
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
 from backoffice.invoicing import bulk as invoicing_bulk
+from backoffice.exports import views as export_views
 from backoffice.invoicing import views as invoicing_views
 from backoffice.payments import views as payment_views
 from backoffice.revenue import export as revenue_export
@@ -204,4 +205,11 @@ urlpatterns += [
     path("saved-filters/", saved_filters.saved_filter_new, name="saved-filter-new"),
     path("saved-filters/<str:pk>/", saved_filters.saved_filter_apply, name="saved-filter-apply"),
     path("saved-filters/<str:pk>/delete/", saved_filters.saved_filter_delete_view, name="saved-filter-delete"),
+# Exports: a list page's rows as CSV (streamed, or written in the background when long), and the
+# user's own exports to download.
+urlpatterns += [
+    path("exports/", export_views.csv_jobs, name="csv-jobs"),
+    path("exports/status/", export_views.csv_jobs_status, name="csv-jobs-status"),
+    path("exports/<str:kind>.csv", export_views.csv_download, name="csv-download"),
+    path("exports/<str:pk>/download/", export_views.csv_job_file, name="csv-job-file"),
 ]

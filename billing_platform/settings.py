@@ -181,12 +181,21 @@ CELERY_BEAT_SCHEDULE = {
         # of the 1st (revrec.periods.recognition_runs_start_scheduled); the other passes find it run.
         "schedule": 3600.0,
     },
+    "data-exports-purge": {
+        "task": "backoffice.tasks.data_exports_purge_task",
+        "schedule": 3600.0,  # hourly: a back-office CSV export's file is deleted once it has expired
+    },
     "webhook-deliveries-sweep": {
         "task": "webhooks.tasks.webhook_deliveries_sweep_task",
         # Retries fall due (5 min, 30 min...), and a delivery committed but never queued is found.
         "schedule": 30.0,  # webhooks.delivery.SWEEP_INTERVAL
     },
 }
+
+# Back-office CSV exports (backoffice.exports): a list of up to this many rows downloads at once;
+# a longer one is written by a Celery task and downloaded from the Exports page, for this many days.
+DATA_EXPORT_STREAM_MAX_ROWS = int(os.environ.get("DATA_EXPORT_STREAM_MAX_ROWS", "5000"))
+DATA_EXPORT_KEEP_DAYS = int(os.environ.get("DATA_EXPORT_KEEP_DAYS", "7"))
 
 # Stripe: each tenant's own keys are in payments.PaymentSettings. STRIPE_API_BASE points the Stripe
 # library at another server (a local fake in tests and development); empty in production.

@@ -124,3 +124,23 @@ document.addEventListener("submit", function (event) {
     input.value = window.location.search.replace(/^\?/, "");
   });
 });
+// <a data-csv-form="form-id" href="…csv">: a "Download CSV" link follows its list's filter as it
+// stands when clicked (HTMX may have changed it since the page loaded), not as the page was served.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var link = event.target instanceof Element ? event.target.closest("a[data-csv-form]") : null;
+    var form = link ? document.getElementById(link.getAttribute("data-csv-form")) : null;
+    if (!(form instanceof HTMLFormElement)) {
+      return;
+    }
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (value, key) {
+      if (typeof value === "string" && value !== "") {
+        params.append(key, value);
+      }
+    });
+    var query = params.toString();
+    link.setAttribute("href", link.getAttribute("href").split("?")[0] + (query ? "?" + query : ""));
+  });
+})();

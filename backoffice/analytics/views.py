@@ -35,9 +35,12 @@ MAX_MRR_MONTHS = 120
 MAX_USAGE_MONTHS = 36
 
 
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> HttpResponseBase:
-    """A CSV download through the back-office's one writer (``backoffice.csv_export``)."""
-    return csv_export.csv_response(filename=filename, header=header, rows=rows)
+def csv_response(
+    filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]], tenant: Any = None
+) -> HttpResponseBase:
+    """A CSV download through the back-office's one writer (``backoffice.csv_export``); rows read
+    lazily from the database need ``tenant`` (they are read after the request's scope)."""
+    return csv_export.csv_response(filename=filename, header=header, rows=rows, tenant=tenant)
 
 
 def _label(month: date) -> str:
@@ -243,6 +246,7 @@ def rates(request: HttpRequest) -> HttpResponseBase:
                 [_label(r.month), r.currency, r.rate.normalize(), r.source, r.entered_by, r.entered_at.isoformat()]
                 for r in exchange_rate_list(tenant=tenant)
             ),
+            tenant=tenant,
         )
     return render(request, "backoffice/analytics/rates.html", _rates_context(request, tenant))
 

@@ -292,4 +292,4 @@ def journal_export(request: HttpRequest) -> StreamingHttpResponse:
         ]
         for line in lines.iterator(chunk_size=2000)
     )
-    return csv_response(filename="journal-%s.csv" % _label(period), header=header, rows=rows)
+    return csv_response(filename="journal-%s.csv" % _label(period), header=header, rows=rows, tenant=tenant)

@@ -186,4 +186,5 @@ def revenue_runs_csv(request: HttpRequest) -> HttpResponseBase:
             "error",
         ],
         rows=rows(),
+        tenant=current_tenant(request),
     )

@@ -1,0 +1,659 @@
+"""What each list page exports: its columns (the CSV's header, stable machine names an ERP or a
+spreadsheet can map once), the rows its filter selects, and how many there are.
+
+A kind reads the page's own query-string parameters and applies the same filter as the page, through
+the same selectors, so a download holds exactly the rows the page lists, on every page of it. Rows
+come from the database in chunks (``iterator(chunk_size=...)``, or ``fetchmany`` for the usage SQL)
+with what each row shows joined in the same query: the number of queries does not grow with the
+number of rows.
+"""
+
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.access import EVERYONE, FINANCE
+from backoffice.invoicing.forms import InvoiceFilterForm
+from backoffice.invoicing.presenters import invoices_by_payment
+from backoffice.pages import clean_text
+from backoffice.payments.forms import PaymentFilterForm
+from billing_platform.money import round_minor
+from billing_platform.periods import local_date, local_midnight
+from catalog.models import Aggregation, Meter
+from customers.models import Customer
+from customers.selectors import customer_list
+from invoicing.lines import line_description
+from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
+from invoicing.selectors import invoice_search
+from payments.models import Payment, Refund
+from subscriptions.models import Device, Subscription, SubscriptionStatus
+from subscriptions.selectors import subscription_list
+from tenancy.models import Tenant
+from usage.models import UsageEvent, UsageRollup
+
+# Rows fetched from the database at a time.
+CHUNK = 2000
+
+Params = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ExportKind:
+    key: str
+    label: Promise
+    # The roles that may export it: those that may open its page.
+    roles: frozenset[str]
+    columns: tuple[str, ...]
+    # The page's query-string parameters that make its filter (the rest, like ``page``, is dropped).
+    params: tuple[str, ...]
+    count: Callable[[Tenant, Params], int]
+    rows: Callable[[Tenant, Params], Iterator[list[Any]]]
+
+    def filter_of(self, query: Mapping[str, Any]) -> dict[str, str]:
+        """The filter parameters of a query string (a ``QueryDict`` or a stored dict), cleaned."""
+        return {name: clean_text(str(query.get(name) or ""))[:200] for name in self.params if query.get(name)}
+
+
+def _moment(value: Any) -> str:
+    """An instant as ISO 8601 in UTC ("2026-05-01T22:00:00+00:00"), empty when there is none."""
+    return value.astimezone(UTC).isoformat() if value else ""
+
+
+# --- customers ------------------------------------------------------------------------------------
+
+CUSTOMER_COLUMNS = (
+    "external_id",
+    "name",
+    "email",
+    "country",
+    "currency",
+    "timezone",
+    "language",
+    "tax_id",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "billing_day",
+    "collection",
+    "payment_terms_days",
+    "balance",
+    "created_at",
+)
+
+
+def _customers(tenant: Tenant, params: Params) -> QuerySet[Customer]:
+    # The customers page: its search box (``q``), by name.
+    return customer_list(tenant=tenant, search=params.get("q") or None).order_by("name", "id")
+
+
+def _customer_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    for c in _customers(tenant, params).iterator(chunk_size=CHUNK):
+        yield [
+            c.external_id,
+            c.name,
+            c.email,
+            c.country,
+            c.currency,
+            c.timezone,
+            c.language,
+            c.tax_id,
+            c.address_line1,
+            c.address_line2,
+            c.postal_code,
+            c.city,
+            c.billing_day,
+            c.collection,
+            c.payment_terms_days,
+            round_minor(c.balance, c.currency),
+            _moment(c.created_at),
+        ]
+
+
+# --- subscriptions and devices --------------------------------------------------------------------
+
+SUBSCRIPTION_COLUMNS = (
+    "external_id",
+    "customer_external_id",
+    "customer_name",
+    "plan_code",
+    "plan_name",
+    "status",
+    "signed_at",
+    "starts_at",
+    "trial_ends_at",
+    "commitment_ends_at",
+    "auto_renew",
+    "cancel_at",
+    "cancelled_at",
+    "ended_at",
+    "devices",
+    "created_at",
+)
+
+
+def _subscriptions(tenant: Tenant, params: Params) -> QuerySet[Subscription]:
+    # The subscriptions page: its status tab and search box.
+    status = params.get("status", "")
+    return subscription_list(
+        tenant=tenant,
+        status=status if status in SubscriptionStatus.values else None,
+        search=params.get("q") or None,
+    ).order_by("-created_at", "external_id")
+
+
+def _subscription_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    # The devices on the subscription, not yet removed: counted in the same query.
+    qs = _subscriptions(tenant, params).annotate(
+        device_count=Count("devices", filter=Q(devices__removed_at__isnull=True))
+    )
+    for s in qs.iterator(chunk_size=CHUNK):
+        yield [
+            s.external_id,
+            s.customer.external_id,
+            s.customer.name,
+            s.plan.code,
+            s.plan.name,
+            s.status,
+            _moment(s.signed_at),
+            _moment(s.starts_at),
+            _moment(s.trial_ends_at),
+            _moment(s.commitment_ends_at),
+            "yes" if s.auto_renew else "no",
+            _moment(s.cancel_at),
+            _moment(s.cancelled_at),
+            _moment(s.ended_at),
+            s.device_count,
+            _moment(s.created_at),
+        ]
+
+
+DEVICE_COLUMNS = (
+    "device_id",
+    "subscription_external_id",
+    "subscription_status",
+    "customer_external_id",
+    "customer_name",
+    "plan_code",
+    "device_type",
+    "region",
+    "added_at",
+    "shipped_at",
+    "activated_at",
+    "deactivated_at",
+    "removed_at",
+)
+
+
+def _devices(tenant: Tenant, params: Params) -> QuerySet[Device]:
+    # The devices of the subscriptions the subscriptions page lists with the same filter.
+    subscriptions = _subscriptions(tenant, params).order_by().values("pk")
+    return (
+        Device.objects.filter(tenant=tenant, subscription__in=subscriptions)
+        .select_related("subscription__customer", "subscription__plan")
+        .order_by("subscription__external_id", "added_at", "device_id")
+    )
+
+
+def _device_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    for d in _devices(tenant, params).iterator(chunk_size=CHUNK):
+        s = d.subscription
+        yield [
+            d.device_id,
+            s.external_id,
+            s.status,
+            s.customer.external_id,
+            s.customer.name,
+            s.plan.code,
+            d.device_type,
+            d.region,
+            _moment(d.added_at),
+            _moment(d.shipped_at),
+            _moment(d.activated_at),
+            _moment(d.deactivated_at),
+            _moment(d.removed_at),
+        ]
+
+
+# --- invoices and their lines ---------------------------------------------------------------------
+
+INVOICE_PARAMS = ("q", "status", "payment", "kind", "date_from", "date_to", "run")
+
+INVOICE_COLUMNS = (
+    "number",
+    "issue_date",
+    "kind",
+    "status",
+    "payment_status",
+    "customer_external_id",
+    "customer_name",
+    "currency",
+    "net_total",
+    "tax_total",
+    "total",
+    "amount_paid",
+    "amount_due",
+    "due_date",
+    "credited_invoice",
+    "finalized_at",
+)
+
+INVOICE_LINE_COLUMNS = (
+    "invoice_number",
+    "issue_date",
+    "invoice_kind",
+    "invoice_status",
+    "customer_external_id",
+    "customer_name",
+    "currency",
+    "line",
+    "leg",
+    "product",
+    "description",
+    "subscription_external_id",
+    "period_start",
+    "period_end",
+    "quantity",
+    "unit_price",
+    "amount",
+    "tax_category",
+    "tax_rate",
+)
+
+
+def _invoices(tenant: Tenant, params: Params) -> QuerySet[Invoice]:
+    """The invoices page's filter: its form (an invalid value is left out, as the page does) and its
+    bill run, read as ``backoffice.invoicing.views.invoices`` reads them."""
+    form = InvoiceFilterForm(dict(params))
+    form.is_valid()
+    data = form.cleaned_data
+    run_id = params.get("run", "")
+    run = BillRun.objects.filter(tenant=tenant, pk=run_id).first() if _is_uuid(run_id) else None
+    qs = invoice_search(
+        tenant=tenant,
+        text=clean_text(data.get("q") or ""),
+        bill_run=run,
+        status=data.get("status") or None,
+        kind=data.get("kind") or None,
+        date_from=data.get("date_from"),
+        date_to=data.get("date_to"),
+    )
+    if run_id and run is None:
+        qs = qs.none()
+    if data.get("payment"):
+        qs = invoices_by_payment(qs, data["payment"], today=local_date(timezone.now(), tenant.timezone))
+    return qs.order_by("-issue_date", "-created_at", "-id")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _invoice_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    qs = _invoices(tenant, params).select_related("customer", "credited_invoice")
+    for i in qs.iterator(chunk_size=CHUNK):
+        yield [
+            i.number,
+            i.issue_date,
+            i.kind,
+            i.status,
+            i.payment_status,
+            i.customer.external_id,
+            i.customer.name,
+            i.currency,
+            i.net_total,
+            i.tax_total,
+            i.total,
+            i.amount_paid,
+            i.amount_due,
+            i.due_date,
+            i.credited_invoice.number if i.credited_invoice else "",
+            _moment(i.finalized_at),
+        ]
+
+
+def _leg(line: InvoiceLine) -> str:
+    # As the invoice page groups its lines (backoffice.invoicing.presenters).
+    if line.adjustment:
+        return "adjustments"
+    if line.type in ("hardware", "service", "usage"):
+        return line.type
+    return "fees"
+
+
+def _lines(tenant: Tenant, params: Params) -> QuerySet[InvoiceLine]:
+    invoices = _invoices(tenant, params)
+    # The rate of the line's tax category on its invoice, in the same query.
+    rate = InvoiceTax.objects.filter(invoice=OuterRef("invoice"), category=OuterRef("tax_category")).values("rate")[:1]
+    return (
+        InvoiceLine.objects.filter(tenant=tenant, invoice__in=invoices.order_by().values("pk"))
+        .select_related("invoice__customer", "subscription")
+        .annotate(tax_rate=Subquery(rate))
+        .order_by("-invoice__issue_date", "-invoice__created_at", "-invoice__id", "position", "id")
+    )
+
+
+def _line_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    for line in _lines(tenant, params).iterator(chunk_size=CHUNK):
+        i = line.invoice
+        language = i.language or "en"
+        yield [
+            i.number,
+            i.issue_date,
+            i.kind,
+            i.status,
+            i.customer.external_id,
+            i.customer.name,
+            i.currency,
+            line.position,
+            _leg(line),
+            line.product,
+            line_description(line.description, line.qualifiers, language=language),
+            line.subscription.external_id if line.subscription else "",
+            _moment(line.period_start),
+            _moment(line.period_end),
+            _plain(line.quantity),
+            _plain(line.unit_amount),
+            round_minor(line.amount, i.currency),
+            line.tax_category,
+            line.tax_rate,  # type: ignore[attr-defined]
+        ]
+
+
+# --- payments and refunds -------------------------------------------------------------------------
+
+PAYMENT_PARAMS = ("customer", "method", "status", "date_from", "date_to")
+
+PAYMENT_COLUMNS = (
+    "payment_id",
+    "received_at",
+    "customer_external_id",
+    "customer_name",
+    "method",
+    "status",
+    "currency",
+    "amount",
+    "amount_refunded",
+    "reference",
+    "gateway",
+    "gateway_id",
+)
+
+REFUND_COLUMNS = (
+    "refund_id",
+    "created_at",
+    "payment_id",
+    "payment_reference",
+    "customer_external_id",
+    "customer_name",
+    "method",
+    "status",
+    "currency",
+    "amount",
+    "reason",
+)
+
+
+def _payments(tenant: Tenant, params: Params) -> QuerySet[Payment]:
+    """The payments page's filter (``backoffice.payments.views.payments``): a part of the customer's
+    name or its exact external ID, the method, the status, and the days received in the tenant's
+    time zone."""
+    form = PaymentFilterForm(dict(params))
+    form.is_valid()
+    data = form.cleaned_data
+    qs = Payment.objects.filter(tenant=tenant)
+    text = clean_text(data.get("customer") or "")
+    if text:
+        qs = qs.filter(Q(customer__external_id=text) | Q(customer__name__icontains=text))
+    if data.get("method"):
+        qs = qs.filter(method=data["method"])
+    if data.get("status"):
+        qs = qs.filter(status=data["status"])
+    if data.get("date_from"):
+        qs = qs.filter(received_at__gte=local_midnight(data["date_from"], tenant.timezone))
+    if data.get("date_to"):
+        qs = qs.filter(received_at__lt=local_midnight(data["date_to"] + timedelta(days=1), tenant.timezone))
+    return qs.order_by("-received_at", "-created_at", "-id")
+
+
+def _payment_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    for p in _payments(tenant, params).select_related("customer").iterator(chunk_size=CHUNK):
+        yield [
+            str(p.pk),
+            _moment(p.received_at),
+            p.customer.external_id,
+            p.customer.name,
+            p.method,
+            p.status,
+            p.currency,
+            p.amount,
+            p.amount_refunded,
+            p.reference,
+            p.gateway,
+            p.gateway_id,
+        ]
+
+
+def _refunds(tenant: Tenant, params: Params) -> QuerySet[Refund]:
+    # The refunds of the payments the page lists.
+    payments = _payments(tenant, params).order_by().values("pk")
+    return (
+        Refund.objects.filter(tenant=tenant, payment__in=payments)
+        .select_related("payment__customer")
+        .order_by("-created_at", "-id")
+    )
+
+
+def _refund_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    for r in _refunds(tenant, params).iterator(chunk_size=CHUNK):
+        p = r.payment
+        yield [
+            str(r.pk),
+            _moment(r.created_at),
+            str(p.pk),
+            p.reference,
+            p.customer.external_id,
+            p.customer.name,
+            p.method,
+            r.status,
+            r.currency,
+            r.amount,
+            r.reason,
+        ]
+
+
+# --- usage ----------------------------------------------------------------------------------------
+
+USAGE_PARAMS = ("customer", "meter", "start", "end")
+
+USAGE_COLUMNS = ("customer_external_id", "customer_name", "meter", "aggregation", "day", "quantity", "events")
+
+USAGE_EVENT_COLUMNS = (
+    "transaction_id",
+    "timestamp",
+    "customer_external_id",
+    "subscription_external_id",
+    "meter",
+    "device_id",
+    "value",
+    "time_band",
+    "properties",
+    "received_at",
+    "late",
+)
+
+# Per customer, meter and day in the customer's time zone, from the 15-minute rollups, as the usage
+# explorer reads them (``usage.selectors.usage_daily_series``): local midnights fall on 15-minute
+# edges, so a bucket never straddles two days. Every aggregation's figure is computed; the row keeps
+# the meter's own (``USAGE_QUANTITY``).
+USAGE_SQL = """
+SELECT c.external_id, c.name, m.code, m.aggregation, (r.bucket AT TIME ZONE c.timezone)::date AS day,
+       sum(r.event_count), sum(r.value_sum), max(r.value_max),
+       (array_agg(r.latest_value ORDER BY r.latest_at DESC NULLS LAST))[1]
+FROM {rollups} r
+JOIN {subscriptions} s ON s.id = r.subscription_id
+JOIN {customers} c ON c.id = s.customer_id
+JOIN {meters} m ON m.id = r.meter_id
+WHERE r.tenant_id = %s {narrow}
+  AND r.bucket >= ((%s::date)::timestamp AT TIME ZONE c.timezone)
+  AND r.bucket < (((%s::date) + 1)::timestamp AT TIME ZONE c.timezone)
+GROUP BY c.external_id, c.name, m.code, m.aggregation, day
+ORDER BY c.external_id, m.code, day
+"""
+USAGE_QUANTITY = {Aggregation.SUM: 6, Aggregation.MAX: 7, Aggregation.LATEST: 8}  # else the count (5)
+
+
+def _usage_range(tenant: Tenant, params: Params) -> tuple[date, date]:
+    """The days asked for, both included; the current month in the tenant's time zone by default,
+    as the explorer opens."""
+
+    def day(name: str) -> date | None:
+        try:
+            return date.fromisoformat(params.get(name, ""))
+        except ValueError:
+            return None
+
+    today = local_date(timezone.now(), tenant.timezone)
+    start = day("start") or today.replace(day=1)
+    end = day("end") or (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return (start, end) if start <= end else (end, start)
+
+
+def _usage_query(tenant: Tenant, params: Params) -> tuple[str, list[Any]]:
+    start, end = _usage_range(tenant, params)
+    narrow, args = "", [str(tenant.pk)]
+    if params.get("customer"):
+        narrow += " AND c.external_id = %s"
+        args.append(params["customer"])
+    if params.get("meter"):
+        narrow += " AND m.code = %s"
+        args.append(params["meter"])
+    sql = USAGE_SQL.format(
+        rollups=UsageRollup._meta.db_table,
+        subscriptions=Subscription._meta.db_table,
+        customers=Customer._meta.db_table,
+        meters=Meter._meta.db_table,
+        narrow=narrow,
+    )
+    return sql, [*args, start, end]
+
+
+def _usage_count(tenant: Tenant, params: Params) -> int:
+    sql, args = _usage_query(tenant, params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM (%s) AS rows" % sql, args)
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _usage_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    sql, args = _usage_query(tenant, params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        while batch := cursor.fetchmany(CHUNK):
+            for row in batch:
+                quantity = row[USAGE_QUANTITY.get(row[3], 5)]
+                yield [row[0], row[1], row[2], row[3], row[4], _plain(quantity), row[5]]
+
+
+def _plain(value: Any) -> Any:
+    """A measured quantity without the column's trailing zeros: 1250.5000000000 -> 1250.5."""
+    if value is None:
+        return ""
+    normal = value.normalize()
+    return normal.quantize(1) if normal == normal.to_integral() else normal
+
+
+def _usage_events(tenant: Tenant, params: Params) -> QuerySet[UsageEvent]:
+    start, end = _usage_range(tenant, params)
+    customer = Customer.objects.filter(tenant=tenant, external_id=params.get("customer", "")).first()
+    tz = customer.timezone if customer is not None else tenant.timezone
+    qs = UsageEvent.objects.filter(
+        tenant=tenant,
+        timestamp__gte=local_midnight(start, tz),
+        timestamp__lt=local_midnight(end + timedelta(days=1), tz),
+    )
+    if params.get("customer"):
+        qs = qs.filter(subscription__customer=customer) if customer is not None else qs.none()
+    if params.get("meter"):
+        qs = qs.filter(meter__tenant=tenant, meter__code=params["meter"])
+    return qs.order_by("timestamp", "id")
+
+
+def _usage_event_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    qs = _usage_events(tenant, params).select_related("subscription__customer", "meter")
+    for e in qs.iterator(chunk_size=CHUNK):
+        yield [
+            e.transaction_id,
+            _moment(e.timestamp),
+            e.subscription.customer.external_id,
+            e.subscription.external_id,
+            e.meter.code,
+            e.device_id,
+            _plain(e.value),
+            e.time_band,
+            json.dumps(e.properties, sort_keys=True, ensure_ascii=False) if e.properties else "",
+            _moment(e.received_at),
+            "yes" if e.late else "no",
+        ]
+
+
+def _count(queryset: Callable[[Tenant, Params], QuerySet[Any]]) -> Callable[[Tenant, Params], int]:
+    return lambda tenant, params: queryset(tenant, params).count()
+
+
+KINDS: dict[str, ExportKind] = {
+    k.key: k
+    for k in (
+        ExportKind("customers", _("Customers"), EVERYONE, CUSTOMER_COLUMNS, ("q",), _count(_customers), _customer_rows),
+        ExportKind(
+            "subscriptions",
+            _("Subscriptions"),
+            EVERYONE,
+            SUBSCRIPTION_COLUMNS,
+            ("status", "q"),
+            _count(_subscriptions),
+            _subscription_rows,
+        ),
+        ExportKind("devices", _("Devices"), EVERYONE, DEVICE_COLUMNS, ("status", "q"), _count(_devices), _device_rows),
+        ExportKind(
+            "invoices", _("Invoices"), EVERYONE, INVOICE_COLUMNS, INVOICE_PARAMS, _count(_invoices), _invoice_rows
+        ),
+        ExportKind(
+            "invoice_lines",
+            _("Invoice lines"),
+            EVERYONE,
+            INVOICE_LINE_COLUMNS,
+            INVOICE_PARAMS,
+            _count(_lines),
+            _line_rows,
+        ),
+        ExportKind(
+            "payments", _("Payments"), FINANCE, PAYMENT_COLUMNS, PAYMENT_PARAMS, _count(_payments), _payment_rows
+        ),
+        ExportKind("refunds", _("Refunds"), FINANCE, REFUND_COLUMNS, PAYMENT_PARAMS, _count(_refunds), _refund_rows),
+        ExportKind("usage", _("Daily usage"), EVERYONE, USAGE_COLUMNS, USAGE_PARAMS, _usage_count, _usage_rows),
+        ExportKind(
+            "usage_events",
+            _("Usage events"),
+            EVERYONE,
+            USAGE_EVENT_COLUMNS,
+            USAGE_PARAMS,
+            _count(_usage_events),
+            _usage_event_rows,
+        ),
+    )
+}

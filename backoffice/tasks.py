@@ -1,0 +1,30 @@
+"""Celery tasks of the back-office: long CSV exports written in the background, and their files
+deleted once expired."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from billing_platform.tasks import TenantTask
+from tenancy.dispatch import for_each_tenant
+from tenancy.models import Tenant
+
+
+@shared_task(base=TenantTask, acks_late=True)
+def data_export_run_task(export_id: str, *, tenant_id: str) -> str:
+    """Write a queued export's file; delivered again, it is written again or left done. Returns its status."""
+    from backoffice.exports.services import data_export_run
+
+    return str(data_export_run(export_id=export_id, at=timezone.now(), finished=timezone.now).status)
+
+
+@shared_task(base=TenantTask)
+def data_exports_purge_tenant_task(*, tenant_id: str) -> int:
+    from backoffice.exports.services import data_exports_purge
+
+    return data_exports_purge(tenant=Tenant.objects.get(pk=tenant_id), at=timezone.now())
+
+
+@shared_task
+def data_exports_purge_task() -> int:
+    """Beat, hourly: each tenant's expired exports are deleted. Returns how many tenants were queued."""
+    return for_each_tenant(data_exports_purge_tenant_task)

@@ -1,0 +1,502 @@
+"""CSV exports of the list pages (/app/exports/...): each kind's header and a row with its numbers,
+the page's filter, formula-safe cells, the background path (Celery, eager here) giving the same file
+as the streamed one, downloads scoped to their requester and tenant, and a number of queries that
+does not grow with the number of rows."""
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from djmoney.money import Money
+
+from backoffice.exports.kinds import KINDS
+from backoffice.models import DataExport, DataExportStatus
+from billing_platform.celery import app as celery_app
+from billing_platform.rls import tenant_context
+from customers.models import Customer
+from customers.tests.factories import dupont
+from invoicing.models import Invoice, InvoiceLine, InvoiceTax
+from payments.models import Payment, Refund
+from subscriptions.tests.factories import smart_fleet
+from tenancy.models import Role, Tenant
+from usage.models import UsageRollup
+
+pytestmark = pytest.mark.django_db
+
+StaffMaker = Callable[..., Any]
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def logged_in(client: Client, user: Any) -> Client:
+    client.force_login(user)
+    return client
+
+
+def body(response: Any) -> str:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+def table(response: Any) -> list[list[str]]:
+    assert response.status_code == 200, response
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    return list(csv.reader(io.StringIO(body(response))))
+
+
+def download(client: Client, kind: str, **params: str) -> Any:
+    return client.get(reverse("backoffice:csv-download", args=[kind]), params)
+
+
+def invoice(
+    tenant: Tenant,
+    customer: Customer,
+    number: str,
+    *,
+    status: str = "finalized",
+    lines: int = 2,
+    day: date = date(2026, 4, 1),
+) -> Invoice:
+    """A finalized EUR invoice of 2026-04-01: a hardware instalment 3 x 100.00 = 300.00 and a service
+    line 3 x 12.50 = 37.50 (then more service lines of 10.00), VAT 20 %."""
+    inv = Invoice.objects.create(
+        tenant=tenant,
+        customer=customer,
+        status=status,
+        number=number,
+        issue_date=day,
+        currency="EUR",
+        language="en",
+        net_total=Money("337.50", "EUR"),
+        tax_total=Money("67.50", "EUR"),
+        total=Money("405.00", "EUR"),
+        amount_due=Money("405.00", "EUR"),
+    )
+    InvoiceTax.objects.create(
+        tenant=tenant,
+        invoice=inv,
+        category="standard",
+        rate=Decimal("20.0000"),
+        base=Decimal("337.50"),
+        amount=Decimal("67.50"),
+    )
+    InvoiceLine.objects.create(
+        tenant=tenant,
+        invoice=inv,
+        position=1,
+        type="hardware",
+        product="eld-200",
+        description="ELD-200",
+        qualifiers={"instalment": 2, "of": 12},
+        quantity=Decimal("3"),
+        unit_amount=Decimal("100.0000000000"),
+        amount=Decimal("300.0000"),
+        tax_category="standard",
+    )
+    for position in range(2, lines + 1):
+        InvoiceLine.objects.create(
+            tenant=tenant,
+            invoice=inv,
+            position=position,
+            type="service",
+            product="fleet",
+            description="=cmd|' /C calc'!A0" if position == 2 else "Fleet tracking",
+            quantity=Decimal("3"),
+            unit_amount=Decimal("12.5000000000") if position == 2 else Decimal("10"),
+            amount=Decimal("37.5000") if position == 2 else Decimal("30.0000"),
+            tax_category="standard",
+        )
+    return inv
+
+
+# --- each kind: its header and a row --------------------------------------------------------------
+
+
+def test_customers_export_has_its_columns_and_the_customers_values(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    # given: Dupont (FR, EUR, Paris, billing day 1, in Rungis) with a balance of 12.5 EUR of credit
+    customer = dupont(tenant)
+    Customer.objects.filter(pk=customer.pk).update(balance=Decimal("12.5000"))
+    logged_in(client, make_staff(tenant))
+    # when
+    header, *rows = table(download(client, "customers"))
+    # then
+    assert header == [
+        "external_id", "name", "email", "country", "currency", "timezone", "language", "tax_id",
+        "address_line1", "address_line2", "postal_code", "city", "billing_day", "collection",
+        "payment_terms_days", "balance", "created_at",
+    ]  # fmt: skip
+    [row] = rows
+    assert row[:13] == [
+        "dupont", "Transports Dupont", "compta@dupont.test", "FR", "EUR", "Europe/Paris", "fr", "",
+        "8 avenue des Transporteurs", "", "94150", "Rungis", "1",
+    ]  # fmt: skip
+    assert row[15] == "12.50"  # the balance at the currency's 2 decimals
+
+
+def test_the_customers_search_is_the_exports_filter_and_formulas_are_neutralised(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    dupont(tenant)
+    dupont(tenant, external_id="evil", name='=HYPERLINK("http://x")', email="evil@x.test")
+    logged_in(client, make_staff(tenant))
+    # the page's search "evil" lists one customer: so does the export
+    _, *rows = table(download(client, "customers", q="evil", page="3"))
+    assert [r[0] for r in rows] == ["evil"]
+    # a name starting with = is written with a leading apostrophe, as text
+    assert rows[0][1] == '\'=HYPERLINK("http://x")'
+    # the other filter of the page
+    _, *rows = table(download(client, "customers", q="Dupont"))
+    assert [r[0] for r in rows] == ["dupont"]
+
+
+def test_invoices_and_invoice_lines_exports(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    customer = dupont(tenant)
+    invoice(tenant, customer, "INV-2026-000001")
+    invoice(tenant, customer, "", status="draft", day=date(2026, 5, 1))
+    logged_in(client, make_staff(tenant))
+
+    header, *rows = table(download(client, "invoices", status="finalized"))
+    assert header == [
+        "number", "issue_date", "kind", "status", "payment_status", "customer_external_id", "customer_name",
+        "currency", "net_total", "tax_total", "total", "amount_paid", "amount_due", "due_date",
+        "credited_invoice", "finalized_at",
+    ]  # fmt: skip
+    [row] = rows  # the draft is filtered out, as on the page
+    assert row[:14] == [
+        "INV-2026-000001", "2026-04-01", "invoice", "finalized", "unpaid", "dupont", "Transports Dupont",
+        "EUR", "337.50", "67.50", "405.00", "0.00", "405.00", "",
+    ]  # fmt: skip
+
+    header, *rows = table(download(client, "invoice_lines", status="finalized"))
+    assert header == [
+        "invoice_number", "issue_date", "invoice_kind", "invoice_status", "customer_external_id",
+        "customer_name", "currency", "line", "leg", "product", "description", "subscription_external_id",
+        "period_start", "period_end", "quantity", "unit_price", "amount", "tax_category", "tax_rate",
+    ]  # fmt: skip
+    assert len(rows) == 2  # one row per line of the one finalized invoice
+    # 3 x 100.00 = 300.00, the second of 12 instalments, VAT 20 %
+    assert rows[0] == [
+        "INV-2026-000001", "2026-04-01", "invoice", "finalized", "dupont", "Transports Dupont", "EUR",
+        "1", "hardware", "eld-200", "ELD-200, instalment 2/12", "", "", "", "3", "100", "300.00",
+        "standard", "20.0000",
+    ]  # fmt: skip
+    # 3 x 12.50 = 37.50; the description starting with "=" is neutralised
+    assert rows[1][8:17] == ["service", "fleet", "'=cmd|' /C calc'!A0", "", "", "", "3", "12.5", "37.50"]
+
+
+def test_payments_and_refunds_exports(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    customer = dupont(tenant)
+    received = datetime(2026, 4, 10, 8, 30, tzinfo=UTC)
+    card = Payment.objects.create(
+        tenant=tenant,
+        customer=customer,
+        currency="EUR",
+        amount=Money("405.00", "EUR"),
+        amount_refunded=Money("37.50", "EUR"),
+        method="card",
+        received_at=received,
+        reference="-ref 42",
+    )
+    Payment.objects.create(
+        tenant=tenant,
+        customer=customer,
+        currency="EUR",
+        amount=Money("10", "EUR"),
+        method="bank_transfer",
+        received_at=received,
+    )
+    Refund.objects.create(tenant=tenant, payment=card, currency="EUR", amount=Money("37.50", "EUR"), reason="One line")
+    logged_in(client, make_staff(tenant, role=Role.FINANCE_VIEWER))
+
+    header, *rows = table(download(client, "payments", method="card"))
+    assert header == [
+        "payment_id", "received_at", "customer_external_id", "customer_name", "method", "status", "currency",
+        "amount", "amount_refunded", "reference", "gateway", "gateway_id",
+    ]  # fmt: skip
+    assert rows == [
+        [str(card.pk), "2026-04-10T08:30:00+00:00", "dupont", "Transports Dupont", "card", "succeeded", "EUR",
+         "405.00", "37.50", "'-ref 42", "manual", ""],
+    ]  # fmt: skip
+
+    header, *rows = table(download(client, "refunds", method="card"))
+    assert header == [
+        "refund_id", "created_at", "payment_id", "payment_reference", "customer_external_id", "customer_name",
+        "method", "status", "currency", "amount", "reason",
+    ]  # fmt: skip
+    [row] = rows
+    assert row[2:] == [
+        str(card.pk), "'-ref 42", "dupont", "Transports Dupont", "card", "succeeded", "EUR", "37.50", "One line",
+    ]  # fmt: skip
+    _, *rows = table(download(client, "refunds", method="bank_transfer"))
+    assert rows == []
+
+
+def test_payments_are_not_exported_to_a_support_agent(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    logged_in(client, make_staff(tenant, role=Role.SUPPORT_AGENT))
+    assert download(client, "payments").status_code == 404
+    assert download(client, "nothing").status_code == 404
+    assert download(client, "customers").status_code == 200
+
+
+def test_subscriptions_devices_and_usage_exports(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    # given: Smart Fleet's dupont-fleet with devices A, B and C, signed on 10 March 2026
+    subscription = smart_fleet(tenant)
+    logged_in(client, make_staff(tenant))
+
+    header, *rows = table(download(client, "subscriptions", q="fleet"))
+    assert header == [
+        "external_id", "customer_external_id", "customer_name", "plan_code", "plan_name", "status", "signed_at",
+        "starts_at", "trial_ends_at", "commitment_ends_at", "auto_renew", "cancel_at", "cancelled_at", "ended_at",
+        "devices", "created_at",
+    ]  # fmt: skip
+    [row] = rows
+    assert row[0:3] == ["dupont-fleet", "dupont", "Transports Dupont"]
+    assert row[5:7] == [subscription.status, "2026-03-10T09:00:00+00:00"]  # 10:00 in Paris
+    assert row[14] == "3"
+    assert table(download(client, "subscriptions", q="nobody"))[1:] == []
+
+    header, *rows = table(download(client, "devices"))
+    assert header == [
+        "device_id", "subscription_external_id", "subscription_status", "customer_external_id", "customer_name",
+        "plan_code", "device_type", "region", "added_at", "shipped_at", "activated_at", "deactivated_at", "removed_at",
+    ]  # fmt: skip
+    assert [(r[0], r[1], r[6]) for r in rows] == [
+        ("A", "dupont-fleet", "eld"), ("B", "dupont-fleet", "eld"), ("C", "dupont-fleet", "eld"),
+    ]  # fmt: skip
+
+    # usage: two 15-minute rollups of the same Paris day (1 April, 00:00 and 23:45 local) and one of the next
+    component = subscription.plan.components.exclude(meter=None).select_related("meter").first()
+    assert component is not None
+    assert component.meter is not None
+    meter = component.meter
+    for bucket, count, value in (
+        (datetime(2026, 3, 31, 22, 0, tzinfo=UTC), 2, "1000.5"),
+        (datetime(2026, 4, 1, 21, 45, tzinfo=UTC), 1, "250"),
+        (datetime(2026, 4, 1, 22, 0, tzinfo=UTC), 4, "7"),
+    ):
+        UsageRollup.objects.create(
+            tenant=tenant, subscription=subscription, meter=meter, bucket=bucket, event_count=count,
+            value_sum=Decimal(value), value_max=Decimal(value),
+        )  # fmt: skip
+    header, *rows = table(download(client, "usage", customer="dupont", start="2026-04-01", end="2026-04-30"))
+    assert header == ["customer_external_id", "customer_name", "meter", "aggregation", "day", "quantity", "events"]
+    # 1 April: sum 1000.5 + 250 = 1250.5 over 2 + 1 = 3 events; 2 April: 7 over 4 events
+    expected = {"sum": ["1250.5", "7"], "count": ["3", "4"], "max": ["1000.5", "7"]}.get(meter.aggregation)
+    assert [r[4] for r in rows] == ["2026-04-01", "2026-04-02"]
+    assert [r[6] for r in rows] == ["3", "4"]
+    if expected:
+        assert [r[5] for r in rows] == expected
+    # the range is the filter: 2 April alone
+    assert [r[4] for r in table(download(client, "usage", start="2026-04-02", end="2026-04-02"))[1:]] == ["2026-04-02"]
+
+
+# --- large exports: in the background, downloaded when ready -------------------------------------
+
+
+def test_a_long_export_is_written_by_celery_and_gives_the_same_file_as_the_streamed_one(
+    client: Client,
+    tenant: Tenant,
+    make_staff: StaffMaker,
+    settings: Any,
+    eager_celery: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    customer = dupont(tenant)
+    invoice(tenant, customer, "INV-2026-000001", lines=3)
+    invoice(tenant, customer, "INV-2026-000002", lines=2, day=date(2026, 5, 1))
+    logged_in(client, make_staff(tenant))
+    streamed = body(download(client, "invoice_lines"))
+    assert streamed.count("\r\n") == 1 + 5  # header + 3 + 2 lines
+
+    # when: above the threshold (4 rows here), the click queues an export and shows the Exports page
+    settings.DATA_EXPORT_STREAM_MAX_ROWS = 4
+    with django_capture_on_commit_callbacks(execute=True):
+        response = download(client, "invoice_lines")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("backoffice:csv-jobs")
+    [export] = DataExport.objects.all()
+    assert (export.kind, export.status, export.rows) == ("invoice_lines", DataExportStatus.DONE, 5)
+
+    page = client.get(reverse("backoffice:csv-jobs")).content.decode()
+    assert "Invoice lines" in page
+    assert reverse("backoffice:csv-job-file", args=[export.pk]) in page
+    assert "hx-trigger" not in page  # nothing is running: no polling
+
+    # then: the same bytes as the streamed download
+    file = client.get(reverse("backoffice:csv-job-file", args=[export.pk]))
+    assert file.status_code == 200
+    assert file.content.decode() == streamed
+    assert file["Content-Disposition"] == 'attachment; filename="%s"' % export.filename
+
+
+def test_a_queued_export_is_polled_and_only_its_requester_downloads_it(
+    client: Client, tenant: Tenant, other_tenant: Tenant, make_staff: StaffMaker, settings: Any
+) -> None:
+    dupont(tenant)
+    owner = make_staff(tenant)
+    settings.DATA_EXPORT_STREAM_MAX_ROWS = 0
+    logged_in(client, owner)
+    assert download(client, "customers").status_code == 302  # queued; the task runs on commit (none here)
+    [export] = DataExport.objects.all()
+    assert export.status == DataExportStatus.QUEUED
+    assert 'hx-trigger="every 2s"' in client.get(reverse("backoffice:csv-jobs")).content.decode()
+    url = reverse("backoffice:csv-job-file", args=[export.pk])
+    assert client.get(url).status_code == 404  # not written yet
+
+    from backoffice.exports.services import data_export_run
+
+    data_export_run(export_id=str(export.pk), at=datetime(2026, 5, 1, tzinfo=UTC))
+    assert client.get(url).status_code == 200
+
+    # a colleague of the same tenant, and a user of another tenant, do not see it
+    colleague = Client()
+    logged_in(colleague, make_staff(tenant, email="colleague@acme.test"))
+    assert colleague.get(url).status_code == 404
+    assert str(export.pk) not in colleague.get(reverse("backoffice:csv-jobs")).content.decode()
+    stranger = Client()
+    logged_in(stranger, make_staff(other_tenant, email="someone@globex.test"))
+    assert stranger.get(url).status_code == 404
+    assert client.get(reverse("backoffice:csv-job-file", args=["not-a-uuid"])).status_code == 404
+
+
+# --- queries --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind", ["invoices", "invoice_lines", "customers", "payments", "refunds", "devices", "subscriptions"]
+)
+def test_the_number_of_queries_does_not_grow_with_the_rows(
+    client: Client, tenant: Tenant, make_staff: StaffMaker, kind: str
+) -> None:
+    logged_in(client, make_staff(tenant))
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = download(client, kind)
+            body(response)
+        return len(captured)
+
+    customer = dupont(tenant)
+    invoice(tenant, customer, "INV-2026-000001")
+    payment = Payment.objects.create(
+        tenant=tenant, customer=customer, currency="EUR", amount=Money("1", "EUR"), method="card",
+        received_at=datetime(2026, 4, 1, tzinfo=UTC),
+    )  # fmt: skip
+    Refund.objects.create(tenant=tenant, payment=payment, currency="EUR", amount=Money("1", "EUR"))
+    few = queries()
+    for n in range(2, 8):
+        other = dupont(tenant, external_id="c%d" % n)
+        invoice(tenant, other, "INV-2026-00000%d" % n, lines=4)
+        p = Payment.objects.create(
+            tenant=tenant, customer=other, currency="EUR", amount=Money("1", "EUR"), method="card",
+            received_at=datetime(2026, 4, 1, tzinfo=UTC),
+        )  # fmt: skip
+        Refund.objects.create(tenant=tenant, payment=p, currency="EUR", amount=Money("1", "EUR"))
+    assert queries() == few
+
+
+def test_every_kind_is_listed_once_with_unique_columns() -> None:
+    assert set(KINDS) == {
+        "customers", "subscriptions", "devices", "invoices", "invoice_lines", "payments", "refunds", "usage",
+        "usage_events",
+    }  # fmt: skip
+    for kind in KINDS.values():
+        assert len(set(kind.columns)) == len(kind.columns)
+
+
+def test_usage_events_export_has_its_columns(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    logged_in(client, make_staff(tenant))
+    header, *rows = table(download(client, "usage_events", customer="nobody", start="2026-04-01", end="2026-04-30"))
+    assert header == [
+        "transaction_id", "timestamp", "customer_external_id", "subscription_external_id", "meter", "device_id",
+        "value", "time_band", "properties", "received_at", "late",
+    ]  # fmt: skip
+    assert rows == []
+
+
+def test_an_export_that_fails_says_why_and_expired_ones_are_deleted(
+    client: Client, tenant: Tenant, other_tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    from backoffice.exports.services import data_export_run, data_exports_purge
+
+    owner = make_staff(tenant)
+    at = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    # an export of a kind that no longer exists fails with its reason, shown on the Exports page
+    gone = DataExport.objects.create(
+        tenant=tenant,
+        requested_by=owner,
+        kind="gone",
+        filename="gone.csv",
+        created_at=at,
+        expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+    )
+    assert data_export_run(export_id=str(gone.pk), at=at).status == DataExportStatus.FAILED
+    logged_in(client, owner)
+    assert "Unknown export: gone." in client.get(reverse("backoffice:csv-jobs")).content.decode()
+    # expired on 8 May (7 days): deleted by the purge of 9 May, and only the tenant's own
+    expired = DataExport.objects.create(
+        tenant=tenant,
+        requested_by=owner,
+        kind="customers",
+        filename="c.csv",
+        created_at=at,
+        expires_at=datetime(2026, 5, 8, 8, 0, tzinfo=UTC),
+    )
+    assert data_exports_purge(tenant=other_tenant, at=datetime(2026, 5, 9, tzinfo=UTC)) == 0
+    assert data_exports_purge(tenant=tenant, at=datetime(2026, 5, 9, tzinfo=UTC)) == 1
+    assert not DataExport.objects.filter(pk=expired.pk).exists()
+    assert DataExport.objects.filter(pk=gone.pk).exists()
+
+
+def test_the_exports_page_in_french(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    logged_in(client, make_staff(tenant))
+    page = client.get(reverse("backoffice:csv-jobs"), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Aucun export pour l'instant." in page
+    assert "Jusqu'à 5000 lignes" in page
+    listing = client.get("/app/customers/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Télécharger en CSV" in listing
+
+
+def test_a_streamed_export_reads_under_the_tenants_row_level_security(
+    client: Client, tenant: Tenant, make_staff: StaffMaker, app_role: None
+) -> None:
+    # given: the request runs as the application role, as in production; the file is read after the
+    # view has returned (streamed), when the request's own scope is over
+    with tenant_context(tenant):
+        dupont(tenant)
+    user = make_staff(tenant)
+    logged_in(client, user)
+    # then: the rows are still the tenant's
+    _, *rows = table(download(client, "customers"))
+    assert [r[0] for r in rows] == ["dupont"]
+
+
+def test_the_revenue_runs_csv_reads_under_the_tenants_row_level_security(
+    client: Client, tenant: Tenant, make_staff: StaffMaker, app_role: None
+) -> None:
+    # the same writer serves the revenue pages' downloads, whose rows are read lazily too
+    from revrec.models import RecognitionRun
+
+    with tenant_context(tenant):
+        RecognitionRun.objects.create(
+            tenant=tenant, month=date(2026, 3, 1), status="succeeded", requested_by="Ann", created_at=datetime.now(UTC)
+        )
+    logged_in(client, make_staff(tenant))
+    _, *rows = table(client.get(reverse("backoffice:revenue-runs-csv")))
+    assert [(r[1], r[2]) for r in rows] == [("2026-03", "succeeded")]
