@@ -6,9 +6,12 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.core.management import call_command
 
-from tests.browser.test_backoffice_browser import assert_no_violation, page, pytestmark  # noqa: F401
+from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation
+
+pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
 
 
 def test_download_csv_follows_the_filter_typed_after_the_page_loaded(live_server: Any, page: Any) -> None:  # noqa: F811
