@@ -5,8 +5,8 @@ from backoffice import saved_filters, search, views
 from backoffice.analytics import views as analytics_views
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
-from backoffice.invoicing import bulk as invoicing_bulk
 from backoffice.exports import views as export_views
+from backoffice.invoicing import bulk as invoicing_bulk
 from backoffice.invoicing import views as invoicing_views
 from backoffice.payments import views as payment_views
 from backoffice.revenue import export as revenue_export
@@ -205,6 +205,8 @@ urlpatterns += [
     path("saved-filters/", saved_filters.saved_filter_new, name="saved-filter-new"),
     path("saved-filters/<str:pk>/", saved_filters.saved_filter_apply, name="saved-filter-apply"),
     path("saved-filters/<str:pk>/delete/", saved_filters.saved_filter_delete_view, name="saved-filter-delete"),
+]
+
 # Exports: a list page's rows as CSV (streamed, or written in the background when long), and the
 # user's own exports to download.
 urlpatterns += [
