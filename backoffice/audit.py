@@ -72,6 +72,7 @@ SENTENCES: dict[str, Promise] = {
     "bill_run.started": gettext_lazy("Bill run started"),
     "invoice.finalized": gettext_lazy("Invoice %(object)s finalized"),
     "invoice.voided": gettext_lazy("Invoice %(object)s voided"),
+    "invoice.sent_again": gettext_lazy("Invoice %(object)s e-mailed again"),
     "invoice.metadata_updated": gettext_lazy("Metadata of invoice %(object)s updated"),
     "invoice.written_off": gettext_lazy("Invoice %(object)s written off"),
     "payment.recorded": gettext_lazy("Payment recorded"),

@@ -36,6 +36,7 @@ class SearchFilterForm(forms.Form):
 
 class SubscriptionFilterForm(SearchFilterForm):
     status = forms.ChoiceField(label=gettext_lazy("Status"), required=False, choices=SubscriptionStatus.choices)
+    customer = forms.CharField(label=gettext_lazy("Customer"), required=False, max_length=200)
 
 
 def _form_errors(form: forms.Form) -> list[str]:
@@ -73,7 +74,9 @@ class FilteredList:
 
 LISTS = {
     "invoices": FilteredList("backoffice:invoices", FILTER_NAMES, _invoice_errors),
-    "subscriptions": FilteredList("backoffice:subscription-list", ("status", "q"), _form_check(SubscriptionFilterForm)),
+    "subscriptions": FilteredList(
+        "backoffice:subscription-list", ("status", "q", "customer"), _form_check(SubscriptionFilterForm)
+    ),
     "customers": FilteredList("backoffice:customers", ("q",), _form_check(SearchFilterForm)),
     "payments": FilteredList(
         "backoffice:payments",

@@ -57,11 +57,15 @@ def invoice_search(
     kind: str | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    customer: str | None = None,
 ) -> QuerySet[Invoice]:
     """``invoice_list`` without its lines and taxes, narrowed to a part of the customer's name or
-    external ID or of the number (``text``), and to the invoices of ``bill_run``."""
+    external ID or of the number (``text``), to one customer by its exact external ID (``customer``),
+    and to the invoices of ``bill_run``."""
     qs = invoice_list(tenant=tenant, status=status, kind=kind, date_from=date_from, date_to=date_to)
     qs = qs.prefetch_related(None)
+    if customer:
+        qs = qs.filter(customer__external_id=customer)
     if text:
         qs = qs.filter(
             Q(customer__name__icontains=text) | Q(customer__external_id__icontains=text) | Q(number__icontains=text)

@@ -115,9 +115,11 @@ def webhook_get(*, tenant: Tenant, pk: str) -> DeviceCloudWebhook:
     return webhook
 
 
-def subscription_status_counts(*, tenant: Tenant, search: str | None = None) -> dict[str, int]:
+def subscription_status_counts(
+    *, tenant: Tenant, search: str | None = None, customer: str | None = None
+) -> dict[str, int]:
     """How many of the subscriptions ``subscription_list`` finds are in each status."""
-    qs = subscription_list(tenant=tenant, search=search).prefetch_related(None)
+    qs = subscription_list(tenant=tenant, search=search, customer=customer).prefetch_related(None)
     return dict(qs.order_by().values_list("status").annotate(n=Count("pk")))
 
 

@@ -127,7 +127,7 @@ def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
             for i in invoices[:INVOICES_SHOWN]
         ],
         "more_invoices": len(invoices) > INVOICES_SHOWN,
-        "search": query_string(q=customer.external_id),
+        "search": query_string(customer=customer.external_id),
     }
     return render(request, "backoffice/customers/detail.html", context)
 

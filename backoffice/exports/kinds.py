@@ -148,13 +148,16 @@ def _subscriptions(tenant: Tenant, params: Params) -> QuerySet[Subscription]:
         tenant=tenant,
         status=status if status in SubscriptionStatus.values else None,
         search=params.get("q") or None,
+        customer=params.get("customer") or None,
     ).order_by("-created_at", "external_id")
 
 
 def _subscription_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
     # The devices on the subscription, not yet removed: counted in the same query.
-    qs = _subscriptions(tenant, params).annotate(
-        device_count=Count("devices", filter=Q(devices__removed_at__isnull=True))
+    qs = (
+        _subscriptions(tenant, params)
+        .prefetch_related(None)
+        .annotate(device_count=Count("devices", filter=Q(devices__removed_at__isnull=True)))
     )
     for s in qs.iterator(chunk_size=CHUNK):
         yield [
@@ -286,6 +289,7 @@ def _invoices(tenant: Tenant, params: Params) -> QuerySet[Invoice]:
         kind=data.get("kind") or None,
         date_from=data.get("date_from"),
         date_to=data.get("date_to"),
+        customer=clean_text(data.get("customer") or "") or None,
     )
     if run_id and run is None:
         qs = qs.none()
@@ -303,7 +307,7 @@ def _is_uuid(value: str) -> bool:
 
 
 def _invoice_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
-    qs = _invoices(tenant, params).select_related("customer", "credited_invoice")
+    qs = _invoices(tenant, params).select_related("customer", "credited_invoice").defer("pdf", "credited_invoice__pdf")
     for i in qs.iterator(chunk_size=CHUNK):
         yield [
             i.number,
@@ -341,6 +345,7 @@ def _lines(tenant: Tenant, params: Params) -> QuerySet[InvoiceLine]:
     return (
         InvoiceLine.objects.filter(tenant=tenant, invoice__in=invoices.order_by().values("pk"))
         .select_related("invoice__customer", "subscription")
+        .defer("invoice__pdf")  # never the documents' bytes, once per line
         .annotate(tax_rate=Subquery(rate))
         .order_by("-invoice__issue_date", "-invoice__created_at", "-invoice__id", "position", "id")
     )
@@ -522,9 +527,11 @@ def _usage_range(tenant: Tenant, params: Params) -> tuple[date, date]:
 
     def day(name: str) -> date | None:
         try:
-            return date.fromisoformat(params.get(name, ""))
+            value = date.fromisoformat(params.get(name, ""))
         except ValueError:
             return None
+        # Days the explorer can show: a year 1 or 9999 would overflow the month's end or midnight.
+        return value if date(1971, 1, 1) <= value <= date(2999, 12, 31) else None
 
     today = local_date(timezone.now(), tenant.timezone)
     start = day("start") or today.replace(day=1)

@@ -97,6 +97,11 @@ def csv_job_file(request: HttpRequest, pk: str) -> HttpResponseBase:
     export = data_export_get(tenant=current_tenant(request), user=request.user, pk=pk, at=timezone.now())
     if export is None or export.status != DataExportStatus.DONE:
         raise Http404("No such export.")
+    # A requester whose role no longer opens the kind's page no longer downloads what it exported.
+    kind = KINDS.get(export.kind)
+    membership = getattr(request, "membership", None)
+    if kind is None or membership is None or membership.role not in kind.roles:
+        raise Http404("No such export.")
     content = DataExport.objects.filter(pk=export.pk).values_list("content", flat=True).get()
     if content is None:
         raise Http404("No such export.")

@@ -155,6 +155,7 @@ def _apply(request: HttpRequest, action: str, ids: list[uuid.UUID], query: str) 
                 for invoice, missing in result.incomplete
             ],
             "skipped": result.skipped,
+            "interrupted": len(result.interrupted),
             "query": query,
         }
     else:

@@ -17,7 +17,7 @@ from invoicing.models import InvoiceKind, InvoiceStatus
 # The years the API accepts for a bill run's date (invoicing.api.views.BillRunListCreateApi).
 MIN_YEAR, MAX_YEAR = 1971, 2999
 # The parameters of the invoices list's filter, as its links and saved filters keep them.
-FILTER_NAMES = ("q", "status", "payment", "kind", "date_from", "date_to", "run")
+FILTER_NAMES = ("q", "customer", "status", "payment", "kind", "date_from", "date_to", "run")
 AMOUNT_FIELD = re.compile(r"^amount-(\d{1,18})$")
 
 
@@ -51,6 +51,8 @@ class InvoiceFilterForm(InputRulesMixin, forms.Form):
             }
         ),
     )
+    # One customer, by its exact external ID (the customer page's links): kept as the list is filtered.
+    customer = forms.CharField(label=gettext_lazy("Customer"), required=False, max_length=200, widget=forms.HiddenInput)
     status = forms.ChoiceField(
         label=gettext_lazy("Status"),
         required=False,

@@ -229,6 +229,7 @@ def invoices_filtered(tenant: Tenant, query: QueryDict) -> tuple[InvoiceFilterFo
         kind=data.get("kind") or None,
         date_from=data.get("date_from"),
         date_to=data.get("date_to"),
+        customer=clean_text(data.get("customer") or "") or None,
     )
     if data.get("payment"):
         qs = invoices_by_payment(qs, data["payment"], today=local_date(timezone.now(), tenant.timezone))

@@ -59,11 +59,21 @@ def device_counts(subscription: Subscription) -> tuple[int, int]:
     return len(active), len(live)
 
 
-def status_tabs(counts: dict[str, int], choices: Iterable[tuple[str, Any]], q: str = "") -> list[dict[str, Any]]:
-    """The tabs above a list: all, then one per status with its count, each keeping the search."""
-    tabs = [{"status": "", "label": _("All"), "count": sum(counts.values()), "query": query_string(q=q)}]
+def status_tabs(
+    counts: dict[str, int], choices: Iterable[tuple[str, Any]], q: str = "", customer: str = ""
+) -> list[dict[str, Any]]:
+    """The tabs above a list: all, then one per status with its count, each keeping the search and
+    the customer the list is narrowed to."""
+    tabs = [
+        {"status": "", "label": _("All"), "count": sum(counts.values()), "query": query_string(q=q, customer=customer)}
+    ]
     tabs += [
-        {"status": value, "label": label, "count": counts.get(value, 0), "query": query_string(status=value, q=q)}
+        {
+            "status": value,
+            "label": label,
+            "count": counts.get(value, 0),
+            "query": query_string(status=value, q=q, customer=customer),
+        }
         for value, label in choices
     ]
     return tabs

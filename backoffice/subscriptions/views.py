@@ -87,10 +87,11 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     status = status if status in SubscriptionStatus.values else ""
     search = clean_text(request.GET.get("q", ""))
+    customer = clean_text(request.GET.get("customer", ""))[:200]  # one customer, by its exact external ID
     tenant = current_tenant(request)
-    counts = subscription_status_counts(tenant=tenant, search=search or None)
-    tabs = status_tabs(counts, SubscriptionStatus.choices, q=search)
-    qs = subscription_list(tenant=tenant, status=status or None, search=search or None)
+    counts = subscription_status_counts(tenant=tenant, search=search or None, customer=customer or None)
+    tabs = status_tabs(counts, SubscriptionStatus.choices, q=search, customer=customer)
+    qs = subscription_list(tenant=tenant, status=status or None, search=search or None, customer=customer or None)
     page = page_of(request, qs.order_by("-created_at", "external_id"))
     rows = [{"subscription": s, "devices": device_counts(s)} for s in page.object_list]
     context = {
@@ -99,7 +100,8 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         "tabs": tabs,
         "status": status,
         "q": search,
-        "query": query_string(status=status, q=search),
+        "customer": customer,
+        "query": query_string(status=status, q=search, customer=customer),
         "can_write": can_write(request),
     }
     template = "backoffice/subscriptions/_rows.html" if request.htmx else "backoffice/subscriptions/list.html"  # type: ignore[attr-defined]

@@ -179,7 +179,8 @@ def test_invoices_show_their_payment_status_and_the_overdue_one(
     assert statuses == [["partially_paid"], ["unpaid", "overdue"], ["paid"]]
     dues = [re.sub(r"<[^>]+>", "", re.findall(r'<td class="num tp-nowrap">(.*?)</td>', row)[1]) for row in rows]
     assert dues == ["€35.00", "€240.00", "€0.00"]
-    assert "/app/billing/invoices/?q=dupont" in page
+    # the list behind is this customer's alone (an exact external ID, never a part of another's)
+    assert "/app/billing/invoices/?customer=dupont" in page
 
 
 def test_the_timeline_merges_audit_entries_and_events_newest_first(
@@ -324,3 +325,21 @@ def test_a_usage_that_cannot_be_priced_is_said_and_the_rest_of_the_page_shown(
     assert "The usage of this period cannot be priced: Plan smart-fleet has no price in EUR." in text(response)
     assert figure(page, "due") == "€275.00"
     assert figure(page, "mrr") == "—"
+
+
+def test_the_lists_behind_the_page_hold_this_customer_alone(
+    dupont: Customer, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    # given: "dupont-2", whose external ID contains "dupont", with one invoice of 10.00 + VAT = 12.00
+    other = new_customer(tenant, external_id="dupont-2", name="Dupont Frères")
+    invoice_of(other, "10.00", on=date(2026, 4, 1))
+    client = client_for(tenant, make_staff)
+    # then: the customer page's links narrow the lists to dupont's own rows (3 invoices, 1 subscription)
+    page = html(client.get("/app/billing/invoices/?customer=dupont"))
+    assert "Dupont Frères" not in page
+    assert len(re.findall(r'<a href="/app/billing/invoices/[0-9a-f-]{36}/">', page)) == 3
+    subscriptions = html(client.get("/app/subscriptions/?customer=dupont"))
+    assert "Customer dupont only" in subscriptions
+    assert "dupont-2" not in subscriptions.split("Customer dupont only", 1)[1]
+    # and a text search, by contrast, finds both customers' invoices
+    assert "Dupont Frères" in html(client.get("/app/billing/invoices/?q=dupont"))

@@ -281,3 +281,36 @@ def test_bill_run_totals_on_the_list_and_the_detail(
         run_bill_run(tenant)
     with django_assert_max_num_queries(len(two_runs.captured_queries)):
         assert client.get("/app/billing/runs/").status_code == 200
+
+
+def test_a_chunk_the_database_refuses_is_rolled_back_and_reported(tenant: Tenant, monkeypatch: Any) -> None:
+    # given: three drafts, chunks of 1; the second chunk's finalization hits a deadlock
+    from django.db import OperationalError
+
+    from invoicing.services import lifecycle
+
+    monthly_fee_customers(tenant, 3)
+    run_bill_run(tenant)
+    drafts = sorted(drafts_of(tenant, "c0", "c1", "c2"), key=lambda d: (d.issue_date, d.created_at, d.pk))
+    real, calls = lifecycle.invoices_finalize_locked, []
+
+    def deadlocks_once(invoices: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        real(invoices, **kwargs)  # numbers taken, then refused: the rollback must give them back
+        if len(calls) == 2:
+            raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(lifecycle, "invoices_finalize_locked", deadlocks_once)
+
+    result = invoices_drafts_finalize(
+        tenant=tenant, invoice_ids=[d.pk for d in drafts], actor=ACTOR, at=RUN_AT, chunk=1
+    )
+
+    # then: the first and third are 000001 and 000002 (the second's number was given back), the
+    # second is still a draft without a number, reported as interrupted, not skipped
+    assert [i.number for i in result.finalized] == ["INV-2026-000001", "INV-2026-000002"]
+    assert [i.pk for i in result.finalized] == [drafts[0].pk, drafts[2].pk]
+    assert result.interrupted == [drafts[1].pk]
+    assert result.skipped == 0
+    drafts[1].refresh_from_db()
+    assert (drafts[1].status, drafts[1].number) == ("draft", "")

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from uuid import UUID
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from djmoney.money import Money
 
 from billing_platform.errors import FieldError, invalid
@@ -98,6 +98,9 @@ class DraftsFinalized:
     # Of the invoices asked for (``invoices_drafts_finalize``), those that were not drafts of the
     # tenant when their turn came: finalized meanwhile (a second submit), voided, or unknown.
     skipped: int = 0
+    # Drafts of a chunk the database refused to finalize (a deadlock with another finalization, a
+    # lock timeout): rolled back, still drafts with no number, to finalize again.
+    interrupted: list[UUID] = field(default_factory=list)
 
 
 def bill_run_drafts_finalize(*, run: BillRun, actor: Actor, at: datetime) -> DraftsFinalized:
@@ -112,8 +115,9 @@ def bill_run_drafts_finalize(*, run: BillRun, actor: Actor, at: datetime) -> Dra
             Invoice.objects.select_for_update(of=("self",))
             .select_related("tenant", "customer", "customer__tenant")
             .filter(tenant_id=run.tenant_id, bill_run=run, kind=InvoiceKind.INVOICE, status=ST.DRAFT)
-            .order_by("created_at", "pk")
+            .order_by("pk")  # every finalization locks in the same order: never a deadlock between two
         )
+        drafts.sort(key=lambda invoice: (invoice.created_at, invoice.pk))  # the numbering order
         result = DraftsFinalized()
         _drafts_finalize(drafts, result, settings=settings, actor=actor, at=at)
     return result
@@ -145,16 +149,30 @@ def invoices_drafts_finalize(
     result = DraftsFinalized()
     for start in range(0, len(ordered), chunk):
         ids = ordered[start : start + chunk]
-        with transaction.atomic():
-            drafts = list(
-                Invoice.objects.select_for_update(of=("self",))
-                .select_related("tenant", "customer", "customer__tenant")
-                .filter(tenant=tenant, pk__in=ids, kind=InvoiceKind.INVOICE, status=ST.DRAFT)
-                .order_by("issue_date", "created_at", "pk")
-            )
-            _drafts_finalize(drafts, result, settings=settings, actor=actor, at=at)
-    done = len(result.finalized) + len(result.incomplete)
-    return DraftsFinalized(finalized=result.finalized, incomplete=result.incomplete, skipped=len(wanted) - done)
+        part = DraftsFinalized()
+        try:
+            with transaction.atomic():
+                drafts = list(
+                    Invoice.objects.select_for_update(of=("self",))
+                    .select_related("tenant", "customer", "customer__tenant")
+                    .filter(tenant=tenant, pk__in=ids, kind=InvoiceKind.INVOICE, status=ST.DRAFT)
+                    .order_by("pk")  # every finalization locks in the same order: never a deadlock between two
+                )
+                drafts.sort(key=lambda invoice: (invoice.issue_date, invoice.created_at, invoice.pk))
+                _drafts_finalize(drafts, part, settings=settings, actor=actor, at=at)
+        except OperationalError:
+            # The chunk is rolled back whole (its numbers given back): reported, the next chunks go on.
+            result.interrupted.extend(ids)
+            continue
+        result.finalized.extend(part.finalized)
+        result.incomplete.extend(part.incomplete)
+    done = len(result.finalized) + len(result.incomplete) + len(result.interrupted)
+    return DraftsFinalized(
+        finalized=result.finalized,
+        incomplete=result.incomplete,
+        skipped=len(wanted) - done,
+        interrupted=result.interrupted,
+    )
 
 
 def _drafts_finalize(
