@@ -17,4 +17,13 @@
       event.stopImmediatePropagation();
     }
   }, true);
+  // [data-error-summary]: a form came back with errors; the summary, whose links lead to each
+  // field, takes the focus so that a keyboard or screen-reader user starts from it.
+  document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) {
+      summary.scrollIntoView({block: "start"});
+      summary.focus({preventScroll: true});
+    }
+  });
 })();

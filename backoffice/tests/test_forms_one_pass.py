@@ -1,0 +1,226 @@
+"""Forms that report every error at once, next to its field, keeping what was typed: the customer
+form, the structured price change (with its past-date confirmation and its preview of who is
+affected), customer overrides, the credit note's lines, and the country, currency and time-zone
+selects."""
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import time_machine
+from django.test import Client
+
+from catalog.models import ComponentPrice, PriceVersion
+from catalog.tests.factories import smart_fleet_catalog
+from customers.models import Customer
+from customers.services import customer_create
+from subscriptions.services import subscription_create
+from tenancy.actors import Actor
+from tenancy.models import Role, Tenant
+
+pytestmark = pytest.mark.django_db
+
+ACTOR = Actor.system("tests")
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def html(response: Any) -> str:
+    return response.content.decode()
+
+
+def text(response: Any) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html(response)))
+
+
+def field_error(page: str, field_id: str) -> str:
+    """The error printed next to input ``field_id`` (its ``<id>_error``), which the input names in aria-describedby."""
+    match = re.search(r'<small id="%s_error" class="tp-error">([^<]*)</small>' % re.escape(field_id), page)
+    assert match, "no error next to %s" % field_id
+    tag = re.search(r"<(?:input|select|textarea)[^>]*id=\"%s\"[^>]*>" % re.escape(field_id), page)
+    assert tag
+    assert 'aria-invalid="true"' in tag.group(0)
+    assert "%s_error" % field_id in tag.group(0)
+    return match.group(1)
+
+
+def price_change(**changes: str) -> dict[str, str]:
+    """The structured price change of the Smart Fleet plan: the tracker's price, the platform's
+    flat fee per device, and the data overage's graduated tiers as rows."""
+    data = {
+        "currency": "EUR",
+        "effective_from": "2027-01-01T00:00",
+        "c0-price": "240.00",
+        "c1-model": "flat",
+        "c1-amount": "27.00",
+        "c2-model": "graduated",
+        "c2-min_amount": "",
+        "c2-max_amount": "",
+        "c2-tiers-TOTAL_FORMS": "2",
+        "c2-tiers-INITIAL_FORMS": "0",
+        "c2-tiers-MIN_NUM_FORMS": "0",
+        "c2-tiers-MAX_NUM_FORMS": "20",
+        "c2-tiers-0-up_to": "10000",
+        "c2-tiers-0-unit_amount": "0.010",
+        "c2-tiers-0-flat_amount": "",
+        "c2-tiers-1-up_to": "",
+        "c2-tiers-1-unit_amount": "0.005",
+        "c2-tiers-1-flat_amount": "",
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def staff_client(client: Client, tenant: Tenant, make_staff: Any) -> Client:
+    client.force_login(make_staff(tenant, role=Role.OWNER))
+    return client
+
+
+def _customer(tenant: Tenant, external_id: str, name: str, *, country: str = "FR") -> Customer:
+    return customer_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=NOW,
+        external_id=external_id,
+        name=name,
+        email="%s@example.test" % external_id,
+        country=country,
+    )
+
+
+# --- the structured price change ---------------------------------------------------------------
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_price_change_is_fields_not_json_and_starts_from_the_prices_in_force(
+    staff_client: Client, tenant: Tenant
+) -> None:
+    smart_fleet_catalog(tenant)
+
+    page = html(staff_client.get("/app/catalog/plans/smart-fleet/"))
+
+    assert 'name="components"' not in page  # no JSON box
+    assert 'name="c0-price" value="240.00"' in page
+    assert 'name="c1-amount" value="25.00"' in page
+    assert 'name="c2-tiers-0-up_to" value="10000"' in page
+    assert 'name="c2-tiers-0-unit_amount" value="0.010"' in page
+    assert 'name="c2-tiers-1-unit_amount" value="0.005"' in page
+    assert '<option value="EUR" selected>' in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_future_price_change_is_created_from_the_rows(staff_client: Client, tenant: Tenant) -> None:
+    smart_fleet_catalog(tenant)
+
+    response = staff_client.post("/app/catalog/plans/smart-fleet/price-versions/new/", price_change())
+
+    assert response.status_code == 302, text(response)
+    version = PriceVersion.objects.get(plan__code="smart-fleet", effective_from__isnull=False)
+    assert version.effective_from == datetime(2026, 12, 31, 23, 0, tzinfo=UTC)  # 1 Jan 00:00 Paris
+    prices = {p.component.product.code: p for p in ComponentPrice.objects.filter(version=version)}
+    assert prices["eld-200"].price == Decimal("240")
+    assert prices["fleet-platform"].charge == {"model": "flat", "amount": "27.00"}
+    assert prices["data-overage"].charge == {
+        "model": "graduated",
+        "tiers": [
+            {"up_to": "10000", "unit_amount": "0.010", "flat_amount": "0"},
+            {"up_to": None, "unit_amount": "0.005", "flat_amount": "0"},
+        ],
+    }
+
+
+@time_machine.travel(NOW, tick=False)
+def test_price_change_errors_come_in_one_pass_next_to_their_row_and_tier(staff_client: Client, tenant: Tenant) -> None:
+    smart_fleet_catalog(tenant)
+
+    response = staff_client.post(
+        "/app/catalog/plans/smart-fleet/price-versions/new/",
+        price_change(**{"c0-price": "-1", "c1-amount": "abc", "c2-tiers-1-up_to": "5000", "currency": "France"}),
+    )
+
+    assert response.status_code == 200
+    page = html(response)
+    assert field_error(page, "id_c0-price") == "Must not be negative."
+    assert "decimal" in field_error(page, "id_c1-amount")
+    assert field_error(page, "id_c2-tiers-1-up_to")  # the last tier has no bound
+    assert "not an ISO 4217 currency code" in field_error(page, "id_currency")
+    # what was typed is still there, and the summary links to each field
+    assert 'name="c1-amount" value="abc"' in page
+    assert 'name="c2-tiers-1-up_to" value="5000"' in page
+    assert 'href="#id_c0-price"' in page
+    assert 'href="#id_currency"' in page
+    assert PriceVersion.objects.count() == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_past_date_needs_its_confirmation_and_shows_who_is_affected(staff_client: Client, tenant: Tenant) -> None:
+    # given: two EUR subscriptions on Smart Fleet at 25.00 per device, one of them with an override at 20.00
+    plan = smart_fleet_catalog(tenant, at=datetime(2025, 12, 1, tzinfo=UTC))
+    berlin = _customer(tenant, "berlin", "Berlin GmbH", country="DE")
+    paris = _customer(tenant, "paris", "Paris SA")
+    for customer in (berlin, paris):
+        subscription_create(
+            tenant=tenant,
+            actor=ACTOR,
+            at=NOW,
+            customer=customer,
+            plan=plan,
+            external_id="sub-%s" % customer.external_id,
+            signed_at=datetime(2026, 1, 5, tzinfo=UTC),
+        )
+    from catalog.services import price_override_create
+
+    price_override_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=NOW,
+        customer=berlin,
+        plan=plan,
+        data={"product": "fleet-platform", "charge": {"model": "flat", "amount": "20.00"}},
+    )
+    data = price_change(effective_from="2026-01-01T00:00")
+
+    # when: a version dated 1 January 2026, in the past
+    warned = staff_client.post("/app/catalog/plans/smart-fleet/price-versions/new/", data)
+
+    # then: a warning, the affected subscriptions, and nothing created
+    assert warned.status_code == 200
+    page = text(warned)
+    assert "This version takes effect on 1 Jan 2026, 00:00 CET, in the past: invoices already issued" in page
+    assert "2 live subscriptions in EUR get a new price." not in page
+    # paris moves 25.00 -> 27.00 per device; berlin keeps its override of 20.00 on the platform fee
+    assert "1 live subscription in EUR gets a new price." in page
+    assert "sub-paris Paris SA fleet-platform per device 25.00 → 27.00" in page
+    assert "sub-berlin" not in page
+    assert 'name="confirm_past"' in html(warned)
+    assert PriceVersion.objects.count() == 1
+
+    # without the box ticked, still nothing
+    unconfirmed = staff_client.post("/app/catalog/plans/smart-fleet/price-versions/new/", {**data, "step": "confirm"})
+    assert unconfirmed.status_code == 200
+    assert "Tick this box" in field_error(html(unconfirmed), "id_confirm_past")
+    assert PriceVersion.objects.count() == 1
+
+    # with it, the version is created
+    confirmed = staff_client.post(
+        "/app/catalog/plans/smart-fleet/price-versions/new/", {**data, "step": "confirm", "confirm_past": "on"}
+    )
+    assert confirmed.status_code == 302
+    assert PriceVersion.objects.filter(effective_from=datetime(2025, 12, 31, 23, 0, tzinfo=UTC)).count() == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_add_a_tier_row_without_javascript_keeps_what_was_typed(staff_client: Client, tenant: Tenant) -> None:
+    smart_fleet_catalog(tenant)
+
+    response = staff_client.post(
+        "/app/catalog/plans/smart-fleet/price-versions/new/", price_change(add_tier="2", **{"c1-amount": "26.00"})
+    )
+
+    page = html(response)
+    assert response.status_code == 200
+    assert 'name="c2-tiers-2-up_to"' in page
+    assert 'name="c1-amount" value="26.00"' in page
+    assert PriceVersion.objects.count() == 1
