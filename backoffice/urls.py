@@ -3,6 +3,7 @@ from django.urls import path
 
 from backoffice import views
 from backoffice.analytics import views as analytics_views
+from backoffice.catalog import overrides as catalog_overrides
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
 from backoffice.invoicing import views as invoicing_views
@@ -192,5 +193,20 @@ urlpatterns += [
         "revenue/erp-export/<str:pk>/exports/<str:export_id>/download/",
         revenue_export.journal_export_download,
         name="journal-export-download",
+    ),
+]
+
+# A customer's negotiated prices (customer overrides): everyone reads; writers create and end them.
+urlpatterns += [
+    path("customers/<str:external_id>/overrides/", catalog_overrides.customer_overrides, name="customer-overrides"),
+    path(
+        "customers/<str:external_id>/overrides/new/",
+        catalog_overrides.customer_override_new,
+        name="customer-override-new",
+    ),
+    path(
+        "customers/<str:external_id>/overrides/<str:pk>/end/",
+        catalog_overrides.customer_override_end,
+        name="customer-override-end",
     ),
 ]

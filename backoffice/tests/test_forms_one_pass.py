@@ -12,7 +12,10 @@ import pytest
 import time_machine
 from django.test import Client
 
-from catalog.models import ComponentPrice, PriceVersion
+from catalog.models import ComponentPrice, PriceOverride, PriceVersion
+from catalog.quotes import price_quote
+from catalog.selectors import plan_get
+from catalog.services import price_override_create
 from catalog.tests.factories import smart_fleet_catalog
 from customers.models import Customer
 from customers.services import customer_create
@@ -170,8 +173,6 @@ def test_a_past_date_needs_its_confirmation_and_shows_who_is_affected(staff_clie
             external_id="sub-%s" % customer.external_id,
             signed_at=datetime(2026, 1, 5, tzinfo=UTC),
         )
-    from catalog.services import price_override_create
-
     price_override_create(
         tenant=tenant,
         actor=ACTOR,
@@ -224,3 +225,107 @@ def test_add_a_tier_row_without_javascript_keeps_what_was_typed(staff_client: Cl
     assert 'name="c2-tiers-2-up_to"' in page
     assert 'name="c1-amount" value="26.00"' in page
     assert PriceVersion.objects.count() == 1
+
+
+# --- customer overrides ---------------------------------------------------------------------------
+
+
+def _platform_quote(tenant: Tenant, customer: Customer, at: datetime) -> Decimal:
+    """The platform fee of 2 devices on Smart Fleet for ``customer``, as the price calculator quotes it."""
+    quote = price_quote(
+        tenant=tenant,
+        plan=plan_get(tenant=tenant, code="smart-fleet"),
+        currency="EUR",
+        country=customer.country,
+        devices=2,
+        usage=[],
+        at=at,
+        customer=customer,
+    )
+    return sum((line.amount for line in quote.lines if line.product == "fleet-platform"), Decimal(0))
+
+
+def test_an_override_is_made_and_ended_on_the_customers_page(staff_client: Client, tenant: Tenant) -> None:
+    # given: Smart Fleet's platform fee at 25.00 per device
+    plan = smart_fleet_catalog(tenant, at=datetime(2026, 1, 1, tzinfo=UTC))
+    paris = _customer(tenant, "paris", "Paris SA")
+    platform = plan.components.get(product__code="fleet-platform")
+    with time_machine.travel(NOW, tick=False):
+        assert _platform_quote(tenant, paris, NOW) == Decimal("50.00")  # 2 x 25.00
+        page = staff_client.get("/app/customers/paris/overrides/?component=%s" % platform.pk)
+        assert 'name="o-amount"' in html(page)
+
+        # when: an override of 20.00 per device from 1 December, with a bad amount first
+        refused = staff_client.post(
+            "/app/customers/paris/overrides/new/",
+            {"component": str(platform.pk), "o-model": "flat", "o-amount": "-3", "effective_from": "2026-12-01T00:00"},
+        )
+        assert refused.status_code == 200
+        assert field_error(html(refused), "id_o-amount") == "Must not be negative."
+        assert 'name="effective_from" value="2026-12-01T00:00"' in html(refused)
+        made = staff_client.post(
+            "/app/customers/paris/overrides/new/",
+            {
+                "component": str(platform.pk),
+                "o-model": "flat",
+                "o-amount": "20.00",
+                "effective_from": "2026-12-01T00:00",
+            },
+        )
+        assert made.status_code == 302
+
+        # then: the quote uses it: 2 x 20.00
+        assert _platform_quote(tenant, paris, NOW) == Decimal("40.00")
+        listed = text(staff_client.get("/app/customers/paris/overrides/"))
+        assert "€20.00 flat" in listed and "In effect" in listed
+
+        # when: it ends on 1 January 2027
+        override = PriceOverride.objects.get(customer=paris)
+        ended = staff_client.post(
+            "/app/customers/paris/overrides/%s/end/" % override.pk,
+            {"end-%s-effective_from" % override.pk: "2027-01-01T00:00"},
+        )
+        assert ended.status_code == 302
+
+    # then: December keeps 20.00, January is back at the book's 25.00
+    assert _platform_quote(tenant, paris, datetime(2026, 12, 15, tzinfo=UTC)) == Decimal("40.00")
+    assert _platform_quote(tenant, paris, datetime(2027, 1, 15, tzinfo=UTC)) == Decimal("50.00")  # 2 x 25.00
+    assert PriceOverride.objects.filter(customer=paris).count() == 2  # the history stays
+
+
+@time_machine.travel(NOW, tick=False)
+def test_ending_needs_a_date_after_the_override_started(staff_client: Client, tenant: Tenant) -> None:
+    plan = smart_fleet_catalog(tenant)
+    paris = _customer(tenant, "paris", "Paris SA")
+    override = price_override_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=NOW,
+        customer=paris,
+        plan=plan,
+        data={
+            "product": "fleet-platform",
+            "charge": {"model": "flat", "amount": "20.00"},
+            "effective_from": "2026-12-01T00:00:00+01:00",
+        },
+    )
+
+    response = staff_client.post(
+        "/app/customers/paris/overrides/%s/end/" % override.pk,
+        {"end-%s-effective_from" % override.pk: "2026-11-01T00:00"},
+    )
+
+    assert response.status_code == 200
+    assert field_error(html(response), "id_end-%s-effective_from" % override.pk) == (
+        "No negotiated price is in effect before this date."
+    )
+    assert PriceOverride.objects.count() == 1
+
+
+def test_another_tenants_customer_has_no_overrides_page(
+    staff_client: Client, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    _customer(other_tenant, "globex-paris", "Globex Paris")
+
+    assert staff_client.get("/app/customers/globex-paris/overrides/").status_code == 404
+    assert staff_client.post("/app/customers/globex-paris/overrides/new/", {}).status_code == 404
