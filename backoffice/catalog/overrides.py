@@ -139,7 +139,7 @@ def _page(
         pk = str(row["override"].pk)
         if row["endable"]:
             row["end_form"] = (end_errors or {}).get(pk) or OverrideDateForm(tz=tz, required=True, prefix="end-%s" % pk)
-    for pk, form in (end_errors or {}).items():
+    for form in (end_errors or {}).values():
         errors.extend(error_summary(form))
     context = {
         "customer": customer,

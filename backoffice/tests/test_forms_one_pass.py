@@ -277,7 +277,8 @@ def test_an_override_is_made_and_ended_on_the_customers_page(staff_client: Clien
         # then: the quote uses it: 2 x 20.00
         assert _platform_quote(tenant, paris, NOW) == Decimal("40.00")
         listed = text(staff_client.get("/app/customers/paris/overrides/"))
-        assert "€20.00 flat" in listed and "In effect" in listed
+        assert "€20.00 flat" in listed
+        assert "In effect" in listed
 
         # when: it ends on 1 January 2027
         override = PriceOverride.objects.get(customer=paris)

@@ -504,7 +504,8 @@ def price_override_end(
     if ends is None and not errors.items:
         errors.add("effective_from", "required", "Give the instant from which the books' price applies again.")
     errors.raise_if_any()
-    assert component is not None and ends is not None
+    assert component is not None
+    assert ends is not None
     earlier = [
         o
         for o in PriceOverride.objects.filter(
