@@ -13,6 +13,7 @@ from djmoney.money import Money
 from backoffice.forms import (
     DATETIME_INPUT_FORMATS,
     DATETIME_LOCAL_FORMAT,
+    CountryField,
     CurrencyField,
     DomainErrorFormMixin,
     InputRulesMixin,
@@ -102,7 +103,7 @@ class ProductForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, forms.F
         required=False,
         help_text=_("Hardware and fees: point in time; services: ratable; usage: as consumed."),
     )
-    ssp_currency = forms.CharField(label=_("SSP currency"), max_length=3, required=False)
+    ssp_currency = CurrencyField(label=_("SSP currency"), required=False)
     ssp_amount = forms.DecimalField(
         label=_("Standalone selling price"),
         required=False,
@@ -131,7 +132,7 @@ class ProductEditForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, for
     name = forms.CharField(label=_("Name"), max_length=200)
     tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
     revenue_treatment = forms.ChoiceField(label=_("Revenue treatment"), choices=RevenueTreatment.choices)
-    ssp_currency = forms.CharField(label=_("SSP currency"), max_length=3, required=False)
+    ssp_currency = CurrencyField(label=_("SSP currency"), required=False)
     ssp_amount = forms.DecimalField(
         label=_("Standalone selling price"),
         required=False,
@@ -235,7 +236,7 @@ class MeterEditForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
 
 
 class TaxRateForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
-    country = forms.CharField(label=_("Country (ISO code)"), max_length=2, min_length=2)
+    country = CountryField(label=_("Country"))
     tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
     rate = forms.DecimalField(
         label=_("Rate (%)"), min_value=Decimal(0), max_value=Decimal(100), max_digits=7, decimal_places=4
@@ -252,9 +253,6 @@ class TaxRateForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
         help_text=_("The last day the rate applies (included); empty: open-ended."),
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
-
-    def clean_country(self) -> str:
-        return str(self.cleaned_data["country"]).strip().upper()
 
     def error_message(self, error: FieldError) -> Any:
         messages = {
@@ -410,11 +408,9 @@ def parse_json(value: str, *, empty: Any) -> Any:
 
 class CalculatorForm(InputRulesMixin, forms.Form):
     plan = forms.ChoiceField(label=_("Plan"))
-    currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
-    region = forms.CharField(
+    currency = CurrencyField(label=_("Currency"))
+    region = CountryField(
         label=_("Region (country)"),
-        max_length=2,
-        min_length=2,
         required=False,
         help_text=_("Picks the regional price book and the tax rates."),
     )
@@ -426,12 +422,11 @@ class CalculatorForm(InputRulesMixin, forms.Form):
         help_text=_("Optional: applies the customer's negotiated prices."),
     )
 
-    def __init__(self, *args: Any, plans: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, plans: list[tuple[str, str]], tenant: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["plan"].choices = plans  # type: ignore[attr-defined]
-
-    def clean_currency(self) -> str:
-        return str(self.cleaned_data["currency"]).strip().upper()
+        if tenant is not None:
+            self.fields["currency"].set_first(tenant_currencies(tenant))  # type: ignore[attr-defined]
 
     def clean_region(self) -> str | None:
         return str(self.cleaned_data.get("region") or "").strip().upper() or None

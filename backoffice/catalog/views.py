@@ -411,7 +411,7 @@ def calculator(request: HttpRequest) -> HttpResponse:
             total = data.get(f"{USAGE_PREFIX}-TOTAL_FORMS", "")
             if total.isdigit():
                 data[f"{USAGE_PREFIX}-TOTAL_FORMS"] = str(min(int(total) + 1, MAX_USAGE_ROWS))
-        form = CalculatorForm(data, plans=plan_choices)
+        form = CalculatorForm(data, plans=plan_choices, tenant=tenant)
         formset = UsageFormSet(data, prefix=USAGE_PREFIX, form_kwargs={"meters": meter_choices})
         form_valid, rows_valid = form.is_valid(), formset.is_valid()
         if form_valid and rows_valid:
@@ -427,6 +427,7 @@ def calculator(request: HttpRequest) -> HttpResponse:
         form = CalculatorForm(
             initial={"plan": first.code if first else "", "currency": tenant.default_currency, "devices": 1},
             plans=plan_choices,
+            tenant=tenant,
         )
         formset = UsageFormSet(prefix=USAGE_PREFIX, initial=rows, form_kwargs={"meters": meter_choices})
     context = {"form": form, "formset": formset, "has_plans": bool(all_plans), **result}

@@ -602,7 +602,7 @@ def test_calculator_errors_show_in_the_panel_and_never_500(
     cases = {
         "no price in USD": (calculator_data(currency="USD"), "Plan smart-fleet has no price in USD"),
         "unknown customer": (calculator_data(customer="nobody"), "No customer with external_id nobody."),
-        "unknown currency": (calculator_data(currency="ZZZ"), "Unknown currency."),
+        "unknown currency": (calculator_data(currency="ZZZ"), "ZZZ is not an ISO 4217 currency code"),
         "bad devices": (calculator_data(devices="-1"), "Devices"),
         "bad dimensions": (calculator_data(**{"usage-0-dimensions": "region"}), "Write key=value pairs"),
         "unknown plan": (calculator_data(plan="nope"), "Select a valid choice."),

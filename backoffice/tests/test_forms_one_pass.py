@@ -330,3 +330,95 @@ def test_another_tenants_customer_has_no_overrides_page(
 
     assert staff_client.get("/app/customers/globex-paris/overrides/").status_code == 404
     assert staff_client.post("/app/customers/globex-paris/overrides/new/", {}).status_code == 404
+
+
+# --- the customer form and the selects ------------------------------------------------------------
+
+
+def customer_form(**changes: str) -> dict[str, str]:
+    data = {
+        "external_id": "dupont",
+        "name": "Transports Dupont",
+        "email": "compta@dupont.test",
+        "country": "FR",
+        "currency": "EUR",
+        "timezone": "Europe/Paris",
+        "language": "fr",
+        "tax_id": "",
+        "address_line1": "",
+        "address_line2": "",
+        "postal_code": "",
+        "city": "",
+        "billing_day": "",
+    }
+    data.update(changes)
+    return data
+
+
+def test_the_customer_form_reports_every_kind_of_error_at_once(staff_client: Client, tenant: Tenant) -> None:
+    # given: "dupont" is taken
+    _customer(tenant, "dupont", "Dupont (the first)")
+
+    # when: a form with a field error (the email), a service rule (the VAT number's checksum), an
+    # address rule (a French postal code is 5 digits), and the taken external ID
+    response = staff_client.post(
+        "/app/customers/new/",
+        customer_form(
+            email="not-an-email",
+            tax_id="FR00000000000",
+            address_line1="1 rue de la Paix",
+            postal_code="7500",
+            city="Paris",
+        ),
+    )
+
+    # then: all four in one response, each next to its field, and what was typed kept
+    assert response.status_code == 200
+    page = html(response)
+    assert field_error(page, "id_email") == "Enter a valid email address."
+    assert field_error(page, "id_tax_id") == "This is not a valid EU VAT number for the country chosen."
+    assert "5 digits" in field_error(page, "id_postal_code")
+    assert field_error(page, "id_external_id") == "Another customer already has this external ID."
+    for typed in ('value="not-an-email"', 'value="FR00000000000"', 'value="7500"', 'value="1 rue de la Paix"'):
+        assert typed in page
+    assert "data-error-summary" in page
+    assert 'href="#id_tax_id"' in page
+    assert Customer.objects.filter(tenant=tenant).count() == 1
+
+
+def test_the_country_select_refuses_a_name_and_takes_the_code(staff_client: Client, tenant: Tenant) -> None:
+    page = html(staff_client.get("/app/customers/new/"))
+    assert '<option value="FR">France — FR</option>' in page
+    assert '<option value="Europe/Paris" selected>Paris</option>' in page
+
+    refused = staff_client.post("/app/customers/new/", customer_form(country="France"))
+
+    assert refused.status_code == 200
+    assert field_error(html(refused), "id_country") == (
+        "Choose a country from the list (France is not an ISO 3166 country code)."
+    )
+    assert not Customer.objects.filter(tenant=tenant).exists()
+
+    created = staff_client.post("/app/customers/new/", customer_form(country="FR"))
+
+    assert created.status_code == 302
+    assert Customer.objects.get(tenant=tenant, external_id="dupont").country == "FR"
+
+
+def test_the_selects_speak_french(staff_client: Client, tenant: Tenant) -> None:
+    staff_client.cookies["django_language"] = "fr"
+
+    page = html(staff_client.get("/app/customers/new/", HTTP_ACCEPT_LANGUAGE="fr"))
+
+    assert '<option value="DE">Allemagne — DE</option>' in page
+    assert "EUR — euro" in page
+
+
+def test_the_seller_country_and_tax_rate_country_are_selects(staff_client: Client, tenant: Tenant) -> None:
+    refused = staff_client.post(
+        "/app/catalog/tax-rates/set/", {"country": "France", "tax_category": "standard", "rate": "20"}
+    )
+
+    assert refused.status_code == 200
+    assert "France is not an ISO 3166 country code" in html(refused)
+    assert '<select name="country"' in html(staff_client.get("/app/catalog/tax-rates/"))
