@@ -484,7 +484,9 @@ def affected(*, tenant: Tenant, plan: Plan, version: PriceVersion, now: datetime
                     "component": component,
                     "old": charge_text(old, currency),
                     "new": charge_text(new, currency),
-                    "per_device": component.per_device or component.kind == ProductKind.HARDWARE,
+                    # Hardware is priced per device; services and fees when per_device; usage never.
+                    "per_device": component.kind == ProductKind.HARDWARE
+                    or (component.kind != ProductKind.USAGE and component.per_device),
                 }
             )
         if not changes:
