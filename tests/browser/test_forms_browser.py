@@ -19,7 +19,8 @@ SHOTS = os.environ.get("TRIPOD_SCREENSHOTS", "")
 # What sticks out of the page, to say why it scrolls sideways.
 WIDEST = (
     "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
-    ".slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))"
+    ".slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id + ' '"
+    " + Math.round(e.getBoundingClientRect().right))"
 )
 
 
