@@ -422,3 +422,33 @@ def test_the_seller_country_and_tax_rate_country_are_selects(staff_client: Clien
     assert refused.status_code == 200
     assert "France is not an ISO 3166 country code" in html(refused)
     assert '<select name="country"' in html(staff_client.get("/app/catalog/tax-rates/"))
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_viewer_sees_the_overrides_but_cannot_make_or_end_one(
+    client: Client, tenant: Tenant, make_staff: Any, other_tenant: Tenant
+) -> None:
+    plan = smart_fleet_catalog(tenant)
+    paris = _customer(tenant, "paris", "Paris SA")
+    override = price_override_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=NOW,
+        customer=paris,
+        plan=plan,
+        data={"product": "fleet-platform", "charge": {"model": "flat", "amount": "20.00"}},
+    )
+    client.force_login(make_staff(tenant, role=Role.FINANCE_VIEWER, email="viewer@acme.test"))
+
+    page = client.get("/app/customers/paris/overrides/")
+
+    assert page.status_code == 200
+    assert "€20.00 flat" in text(page)
+    assert "End it" not in text(page)
+    assert client.post("/app/customers/paris/overrides/new/", {"component": "x"}).status_code == 403
+    end = "/app/customers/paris/overrides/%s/end/" % override.pk
+    assert client.post(end, {"end-%s-effective_from" % override.pk: "2027-01-01T00:00"}).status_code == 403
+    assert PriceOverride.objects.count() == 1
+    # another tenant's owner does not find this customer's override
+    client.force_login(make_staff(other_tenant, role=Role.OWNER, email="owner@globex.test"))
+    assert client.post(end, {"end-%s-effective_from" % override.pk: "2027-01-01T00:00"}).status_code == 404
