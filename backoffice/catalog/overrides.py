@@ -5,6 +5,7 @@ its price or charge, the same rows as a price change) and one to end one from a 
 ``price_override_create`` and ``price_override_end`` judge; their errors come back next to their
 field in one pass, with what was typed kept."""
 
+import uuid
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -259,8 +260,6 @@ def customer_override_end(request: HttpRequest, external_id: str, pk: str) -> Ht
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid  # noqa: PLC0415
-
     try:
         uuid.UUID(value)
     except ValueError:

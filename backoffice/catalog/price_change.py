@@ -8,6 +8,7 @@ to its field with the form's own, in one pass. The same rolled-back run gives th
 subscriptions whose price changes (``affected``).
 """
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,11 +20,11 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.db import transaction
 from django.http import QueryDict
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.catalog.forms import PriceVersionForm
+from backoffice.catalog.forms import PriceVersionForm, parse_json
 from backoffice.formatting import currency_places, decimal_plain
+from backoffice.forms import error_summary
 from billing_platform.errors import DomainError, FieldError
 from catalog.charge_models.base import decimal_str
 from catalog.models import ComponentPrice, Plan, PlanComponent, PriceOverride, PriceVersion, ProductKind
@@ -179,8 +180,6 @@ class ComponentPriceForm(forms.Form):
             return entry
         model = self.current_model
         if model == ADVANCED:
-            from backoffice.catalog.forms import parse_json  # noqa: PLC0415 (one JSON reader for the catalog pages)
-
             try:
                 entry["charge"] = parse_json(data.get("charge_json") or "", empty=None)
             except forms.ValidationError as exc:
@@ -256,8 +255,6 @@ def _initial_row(price: Any, currency: str) -> dict[str, Any]:
         for param in MODEL_PARAMS[model]:
             row[param] = plain(charge.get(param), places if param.endswith("amount") else 0)
     else:
-        import json  # noqa: PLC0415
-
         row["model"] = ADVANCED
         row["charge_json"] = json.dumps(charge, indent=2)
     return row
@@ -319,7 +316,7 @@ class PriceChange:
         data["components"] = [row.entry() for row in rows]
         return data
 
-    def apply_errors(self, errors: list[FieldError], *, skip_fields: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def apply_errors(self, errors: list[FieldError], *, skip_fields: frozenset[str] | set[str] = frozenset()) -> None:
         for error in errors:
             match = _PATH.match(error.field)
             if match and int(match.group(1)) < len(self.rows):
@@ -336,8 +333,6 @@ class PriceChange:
 
     def error_rows(self) -> list[dict[str, Any]]:
         """Every error for the summary at the top, each with a link to its input."""
-        from backoffice.forms import error_summary  # noqa: PLC0415
-
         out = error_summary(self.form)
         for row in self.rows:
             code = row.component.product.code
@@ -506,7 +501,3 @@ def affected(*, tenant: Tenant, plan: Plan, version: PriceVersion, now: datetime
         "effective_from": version.effective_from,
         "unpriced": unpriced,
     }
-
-
-def now() -> datetime:
-    return timezone.now()
