@@ -239,6 +239,17 @@ class TimeZoneField(CodeChoiceField):
         # Every IANA name is accepted (links such as US/Eastern too), even those the list leaves out.
         return str(value) in _timezone_names()
 
+    def keep(self, current: str | None) -> None:
+        """Lists ``current`` (a stored legacy name such as US/Eastern the list leaves out) so that
+        editing a record does not silently change it."""
+        if current and current in _timezone_names() and current not in _listed_timezones():
+            self.choices = lambda: [("", "—"), (current, current), *timezone_choices()]
+
+
+@cache
+def _listed_timezones() -> frozenset[str]:
+    return frozenset(name for group in timezone_choices()[1:] for name, _label in group[1]) | {"UTC"}
+
 
 def tenant_currencies(tenant: Any) -> list[str]:
     """The tenant's currencies: its default one, then those its customers and price books use."""

@@ -68,6 +68,7 @@ class CustomerForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
         self.customer = customer
         if tenant is not None:
             self.fields["currency"].set_first(tenant_currencies(tenant))  # type: ignore[attr-defined]
+        self.fields["timezone"].keep(self.initial.get("timezone"))  # type: ignore[attr-defined]
 
     def error_field(self, path: str) -> str:
         return ADDRESS_ERROR_FIELDS.get(path, path)
