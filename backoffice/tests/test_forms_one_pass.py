@@ -39,7 +39,7 @@ def text(response: Any) -> str:
 
 def field_error(page: str, field_id: str) -> str:
     """The error printed next to input ``field_id`` (its ``<id>_error``), which the input names in aria-describedby."""
-    match = re.search(r'<small id="%s_error" class="tp-error">([^<]*)</small>' % re.escape(field_id), page)
+    match = re.search(r'<small id="%s_error"[^>]*class="tp-error">([^<]*)</small>' % re.escape(field_id), page)
     assert match, "no error next to %s" % field_id
     tag = re.search(r"<(?:input|select|textarea)[^>]*id=\"%s\"[^>]*>" % re.escape(field_id), page)
     assert tag
@@ -452,3 +452,47 @@ def test_a_viewer_sees_the_overrides_but_cannot_make_or_end_one(
     # another tenant's owner does not find this customer's override
     client.force_login(make_staff(other_tenant, role=Role.OWNER, email="owner@globex.test"))
     assert client.post(end, {"end-%s-effective_from" % override.pk: "2027-01-01T00:00"}).status_code == 404
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_subscription_form_reports_its_errors_in_one_pass(staff_client: Client, tenant: Tenant) -> None:
+    # given: Smart Fleet is priced in EUR only; "sub-1" is taken; the new customer pays in USD
+    plan = smart_fleet_catalog(tenant, at=datetime(2026, 1, 1, tzinfo=UTC))
+    paris = _customer(tenant, "paris", "Paris SA")
+    subscription_create(
+        tenant=tenant, actor=ACTOR, at=NOW, customer=paris, plan=plan, external_id="sub-1", signed_at=NOW
+    )
+    customer_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=NOW,
+        external_id="nyc",
+        name="NYC Inc",
+        email="n@x.test",
+        country="US",
+        currency="USD",
+        timezone="America/New_York",
+    )
+
+    # when: the taken ID, the plan without a USD price, and a start date that is no date
+    response = staff_client.post(
+        "/app/subscriptions/new/",
+        {
+            "customer": "nyc",
+            "plan": "smart-fleet",
+            "external_id": "sub-1",
+            "signed_at": "2026-12-07T10:00",
+            "starts_on": "2026-13-01",
+            "devices": "",
+        },
+    )
+
+    # then: the service's two rules are said with the field's error, each on its field
+    assert response.status_code == 200
+    page = html(response)
+    assert "Another subscription already has this external ID." in field_error(page, "id_external_id")
+    assert field_error(page, "id_plan") == (
+        "This plan has no price in USD, the customer&#x27;s currency, on 2026-12-07."
+    )
+    assert field_error(page, "id_starts_on") == "Enter a valid date."
+    assert 'value="sub-1"' in page
