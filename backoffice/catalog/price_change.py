@@ -123,8 +123,14 @@ class ComponentPriceForm(forms.Form):
     def __init__(self, *, component: PlanComponent, data: Any = None, prefix: str, **kwargs: Any) -> None:
         super().__init__(data, prefix=prefix, **kwargs)
         self.component = component
-        self.tiers = TierFormSet(data, prefix="%s-tiers" % prefix, initial=kwargs.get("initial", {}).get("tiers"))
-        self.tiers.extra = 0 if self.tiers.initial_form_count() or data is not None else 1
+        tiers_prefix = "%s-tiers" % prefix
+        if data is not None and "%s-TOTAL_FORMS" % tiers_prefix in data:
+            self.tiers = TierFormSet(data, prefix=tiers_prefix)
+        else:
+            # Not posted (a row just switched to a tiered model): two empty tiers to fill in.
+            initial_tiers = kwargs.get("initial", {}).get("tiers")
+            self.tiers = TierFormSet(prefix=tiers_prefix, initial=initial_tiers)
+            self.tiers.extra = 0 if initial_tiers else 2
         if self.component.kind != ProductKind.USAGE:
             for name in ("min_amount", "max_amount"):
                 del self.fields[name]
@@ -134,7 +140,6 @@ class ComponentPriceForm(forms.Form):
                     del self.fields[name]
         else:
             del self.fields["price"]
-        self.fields[next(iter(self.fields))].label_suffix = ""
 
     @property
     def has_price(self) -> bool:
@@ -162,14 +167,9 @@ class ComponentPriceForm(forms.Form):
     def is_advanced(self) -> bool:
         return self.current_model == ADVANCED
 
-    def full_clean(self) -> None:
-        super().full_clean()
-        if self.is_bound and not self.has_price and self.is_tiered():
-            self.tiers.full_clean()
-
     def is_valid(self) -> bool:
         valid = super().is_valid()
-        return valid and (not self.is_tiered() or self.tiers.is_valid())
+        return valid and (not self.is_tiered() or not self.tiers.is_bound or self.tiers.is_valid())
 
     def entry(self) -> dict[str, Any]:
         """The component's item of the service's ``components``, as the API takes it."""
@@ -186,7 +186,7 @@ class ComponentPriceForm(forms.Form):
                 self.add_error("charge_json", exc)
                 entry["charge"] = None
         elif model in TIERED:
-            tiers = [f.tier() for f in self.tiers.forms if f.is_valid() and not f.is_blank()]
+            tiers = [f.tier() for f in self.tiers.forms if f.is_bound and f.is_valid() and not f.is_blank()]
             entry["charge"] = {"model": model, "tiers": tiers}
         else:
             entry["charge"] = {"model": model, **{p: _number(data.get(p)) or None for p in MODEL_PARAMS[model]}}

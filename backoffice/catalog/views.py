@@ -330,12 +330,15 @@ def price_version_new(request: HttpRequest, code: str) -> HttpResponse:
     def create() -> PriceVersion:
         return price_version_create(tenant=tenant, actor=actor, at=now, plan=plan, data=data)
 
+    if "add_tier" in request.POST or "refresh" in request.POST:
+        # A row changed shape (a tier added, another model chosen): shown again, nothing checked yet.
+        return _plan_page(request, plan, change)
     error, preview = service_dry_run(create, lambda v: affected(tenant=tenant, plan=plan, version=v, now=now))
     if isinstance(error, InvalidInput):
         change.apply_errors(list(error.errors), skip_fields=substituted)
     elif error is not None and not substituted:
         change.form.add_error(None, error.detail)
-    if change.has_errors() or "add_tier" in request.POST or "refresh" in request.POST:
+    if change.has_errors():
         return _plan_page(request, plan, change)
     assert preview is not None
     confirmed = change.form.cleaned_data.get("confirm_past")

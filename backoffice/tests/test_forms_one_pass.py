@@ -496,3 +496,40 @@ def test_the_subscription_form_reports_its_errors_in_one_pass(staff_client: Clie
     )
     assert field_error(page, "id_starts_on") == "Enter a valid date."
     assert 'value="sub-1"' in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_choosing_another_charge_model_shows_its_fields_without_checking(staff_client: Client, tenant: Tenant) -> None:
+    smart_fleet_catalog(tenant)
+
+    # the platform fee goes from flat to volume tiers: two empty tier rows to fill in, no error yet
+    response = staff_client.post(
+        "/app/catalog/plans/smart-fleet/price-versions/new/", price_change(refresh="1", **{"c1-model": "volume"})
+    )
+
+    page = html(response)
+    assert response.status_code == 200
+    assert 'name="c1-tiers-0-up_to"' in page
+    assert 'name="c1-tiers-1-up_to"' in page
+    assert 'name="c1-amount"' not in page
+    assert "data-error-summary" not in page
+    filled = price_change(
+        **{
+            "c1-model": "volume",
+            "c1-tiers-TOTAL_FORMS": "2",
+            "c1-tiers-INITIAL_FORMS": "0",
+            "c1-tiers-0-up_to": "10",
+            "c1-tiers-0-unit_amount": "25.00",
+            "c1-tiers-1-up_to": "",
+            "c1-tiers-1-unit_amount": "22.00",
+        }
+    )
+    assert staff_client.post("/app/catalog/plans/smart-fleet/price-versions/new/", filled).status_code == 302
+    version = PriceVersion.objects.get(effective_from__isnull=False)
+    assert ComponentPrice.objects.get(version=version, component__product__code="fleet-platform").charge == {
+        "model": "volume",
+        "tiers": [
+            {"up_to": "10", "unit_amount": "25.00", "flat_amount": "0"},
+            {"up_to": None, "unit_amount": "22.00", "flat_amount": "0"},
+        ],
+    }
