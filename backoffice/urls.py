@@ -3,6 +3,7 @@ from django.urls import path
 
 from backoffice import saved_filters, search, views
 from backoffice.analytics import views as analytics_views
+from backoffice.catalog import overrides as catalog_overrides
 from backoffice.catalog import views as catalog_views
 from backoffice.customers import views as customer_views
 from backoffice.exports import views as export_views
@@ -214,4 +215,19 @@ urlpatterns += [
     path("exports/status/", export_views.csv_jobs_status, name="csv-jobs-status"),
     path("exports/<str:kind>.csv", export_views.csv_download, name="csv-download"),
     path("exports/<str:pk>/download/", export_views.csv_job_file, name="csv-job-file"),
+]
+
+# A customer's negotiated prices (customer overrides): everyone reads; writers create and end them.
+urlpatterns += [
+    path("customers/<str:external_id>/overrides/", catalog_overrides.customer_overrides, name="customer-overrides"),
+    path(
+        "customers/<str:external_id>/overrides/new/",
+        catalog_overrides.customer_override_new,
+        name="customer-override-new",
+    ),
+    path(
+        "customers/<str:external_id>/overrides/<str:pk>/end/",
+        catalog_overrides.customer_override_end,
+        name="customer-override-end",
+    ),
 ]

@@ -130,7 +130,8 @@ class PriceBook:
                 current.effective_from or current.created_at
             ):
                 chosen[override.component_id] = override
-        return chosen
+        # A row with neither price nor charge ends the override: the books price the component again.
+        return {pk: o for pk, o in chosen.items() if o.price is not None or o.charge is not None}
 
     def resolve(
         self,

@@ -145,6 +145,23 @@ def _validate(data: dict[str, Any], *, address: dict[str, Any] | None = None) ->
         raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 
 
+def customer_check(data: dict[str, Any]) -> list[FieldError]:
+    """Every field error that ``customer_create`` would raise for ``data`` (the fields it holds, its
+    postal address checked when ``data`` holds the address's four lines and its country), without
+    writing: a form reports these with its own errors in one pass. The service still checks again."""
+    data = dict(data)
+    errors: list[FieldError] = []
+    if "external_id" in data and not EXTERNAL_ID_RE.match(str(data.pop("external_id"))):
+        errors.append(FieldError("external_id", "invalid_format", EXTERNAL_ID_MESSAGE))
+    _clean_address(data)
+    has_address = all(field in data for field in ADDRESS_FIELDS) and "country" in data
+    try:
+        _validate(data, address=data if has_address else None)
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+    return errors
+
+
 def customer_create(
     *,
     tenant: Tenant,

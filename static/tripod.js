@@ -143,4 +143,13 @@ document.addEventListener("submit", function (event) {
     var query = params.toString();
     link.setAttribute("href", link.getAttribute("href").split("?")[0] + (query ? "?" + query : ""));
   });
+  // [data-error-summary]: a form came back with errors; the summary, whose links lead to each
+  // field, takes the focus so that a keyboard or screen-reader user starts from it.
+  document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) {
+      summary.scrollIntoView({block: "start"});
+      summary.focus({preventScroll: true});
+    }
+  });
 })();

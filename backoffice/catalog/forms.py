@@ -13,9 +13,14 @@ from djmoney.money import Money
 from backoffice.forms import (
     DATETIME_INPUT_FORMATS,
     DATETIME_LOCAL_FORMAT,
+    CountryField,
+    CurrencyField,
     DomainErrorFormMixin,
     InputRulesMixin,
     LocalTimeMixin,
+    country_choices,
+    field_root,
+    tenant_currencies,
 )
 from billing_platform.errors import DomainError, FieldError
 from billing_platform.json_input import JsonTooDeep, json_load, max_json_depth
@@ -98,7 +103,7 @@ class ProductForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, forms.F
         required=False,
         help_text=_("Hardware and fees: point in time; services: ratable; usage: as consumed."),
     )
-    ssp_currency = forms.CharField(label=_("SSP currency"), max_length=3, required=False)
+    ssp_currency = CurrencyField(label=_("SSP currency"), required=False)
     ssp_amount = forms.DecimalField(
         label=_("Standalone selling price"),
         required=False,
@@ -127,7 +132,7 @@ class ProductEditForm(InputRulesMixin, SspFieldsMixin, DomainErrorFormMixin, for
     name = forms.CharField(label=_("Name"), max_length=200)
     tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
     revenue_treatment = forms.ChoiceField(label=_("Revenue treatment"), choices=RevenueTreatment.choices)
-    ssp_currency = forms.CharField(label=_("SSP currency"), max_length=3, required=False)
+    ssp_currency = CurrencyField(label=_("SSP currency"), required=False)
     ssp_amount = forms.DecimalField(
         label=_("Standalone selling price"),
         required=False,
@@ -231,7 +236,7 @@ class MeterEditForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
 
 
 class TaxRateForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
-    country = forms.CharField(label=_("Country (ISO code)"), max_length=2, min_length=2)
+    country = CountryField(label=_("Country"))
     tax_category = forms.ChoiceField(label=_("Tax category"), choices=TaxCategory.choices)
     rate = forms.DecimalField(
         label=_("Rate (%)"), min_value=Decimal(0), max_value=Decimal(100), max_digits=7, decimal_places=4
@@ -248,9 +253,6 @@ class TaxRateForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
         help_text=_("The last day the rate applies (included); empty: open-ended."),
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
-
-    def clean_country(self) -> str:
-        return str(self.cleaned_data["country"]).strip().upper()
 
     def error_message(self, error: FieldError) -> Any:
         messages = {
@@ -351,44 +353,54 @@ class PlanJsonForm(InputRulesMixin, forms.Form):
 
 
 class PriceVersionForm(InputRulesMixin, LocalTimeMixin, DomainErrorFormMixin, forms.Form):
-    currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
-    regions = forms.CharField(
+    """The version's own fields; its component prices are rows of ``backoffice.catalog.price_change``."""
+
+    currency = CurrencyField(label=_("Currency"))
+    regions = forms.MultipleChoiceField(
         label=_("Regions"),
         required=False,
-        widget=forms.TextInput(attrs={"placeholder": "DE, FR"}),
-        help_text=_("Country codes separated by commas; empty for the default price book of the currency."),
+        choices=country_choices,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        help_text=_("The countries of a regional price book; none for the default price book of the currency."),
     )
     effective_from = forms.DateTimeField(
         label=_("Effective from"),
         input_formats=DATETIME_INPUT_FORMATS,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
     )
-    components = forms.CharField(
-        label=_("Component prices (JSON)"),
-        widget=forms.Textarea(attrs={"rows": 14, "class": "tp-code", "spellcheck": "false"}),
-        help_text=_('One entry per component: {"product": ..., "price": ...} or {"product": ..., "charge": {...}}.'),
+    confirm_past = forms.BooleanField(
+        label=_("I understand: this version takes effect in the past."),
+        required=False,
     )
 
-    def __init__(self, *args: Any, tz: ZoneInfo, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tz: ZoneInfo, tenant: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tz = tz
         self.fields["effective_from"].help_text = _(
             "Every billing period that starts at or after this instant uses the new prices. "
             "Time in the tenant's time zone (%(tz)s)."
         ) % {"tz": tz.key}
-
-    def clean_currency(self) -> str:
-        return str(self.cleaned_data["currency"]).strip().upper()
+        self.fields["regions"].error_messages["invalid_choice"] = _(
+            "Choose countries from the list (%(value)s is not an ISO 3166 country code)."
+        )
+        if tenant is not None:
+            self.fields["currency"].set_first(tenant_currencies(tenant))  # type: ignore[attr-defined]
 
     def clean_regions(self) -> list[str] | None:
-        regions = [r.upper() for r in _comma_list(self.cleaned_data.get("regions") or "")]
-        return regions or None
+        return sorted(self.cleaned_data.get("regions") or []) or None
 
-    def clean_components(self) -> Any:
-        return _parse_json(self.cleaned_data["components"], empty=[])
+    def apply_domain_errors_list(self, errors: list[FieldError]) -> None:
+        for error in errors:
+            name = field_root(error.field)
+            if name in self.fields and name not in self.errors:
+                self.add_error(name, error.message if name == error.field else "%s: %s" % (error.field, error.message))
+            elif name not in self.fields:
+                self.add_error(None, "%s: %s" % (error.field, error.message) if error.field else error.message)
 
-    def service_data(self) -> dict[str, Any]:
-        return dict(self.cleaned_data)
+
+def parse_json(value: str, *, empty: Any) -> Any:
+    """A JSON text box read as the API reads a body (see ``_parse_json``)."""
+    return _parse_json(value, empty=empty)
 
 
 # --- price calculator -----------------------------------------------------------------------
@@ -396,11 +408,9 @@ class PriceVersionForm(InputRulesMixin, LocalTimeMixin, DomainErrorFormMixin, fo
 
 class CalculatorForm(InputRulesMixin, forms.Form):
     plan = forms.ChoiceField(label=_("Plan"))
-    currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
-    region = forms.CharField(
+    currency = CurrencyField(label=_("Currency"))
+    region = CountryField(
         label=_("Region (country)"),
-        max_length=2,
-        min_length=2,
         required=False,
         help_text=_("Picks the regional price book and the tax rates."),
     )
@@ -412,12 +422,11 @@ class CalculatorForm(InputRulesMixin, forms.Form):
         help_text=_("Optional: applies the customer's negotiated prices."),
     )
 
-    def __init__(self, *args: Any, plans: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, plans: list[tuple[str, str]], tenant: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["plan"].choices = plans  # type: ignore[attr-defined]
-
-    def clean_currency(self) -> str:
-        return str(self.cleaned_data["currency"]).strip().upper()
+        if tenant is not None:
+            self.fields["currency"].set_first(tenant_currencies(tenant))  # type: ignore[attr-defined]
 
     def clean_region(self) -> str | None:
         return str(self.cleaned_data.get("region") or "").strip().upper() or None

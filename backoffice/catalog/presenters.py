@@ -2,7 +2,6 @@
 stored charges with their numbers as Decimals, the price versions of a plan grouped into books, the
 starting point of a price change, and the lines and taxes of a quote."""
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -10,9 +9,8 @@ from typing import Any
 
 from djmoney.money import Money
 
-from backoffice.formatting import choice_label, currency_places, decimal_plain, decimals_in
-from catalog.charge_models.base import decimal_str
-from catalog.models import Plan, PlanComponent, PriceOverride, PriceVersion, Product, ProductKind, TaxCategory
+from backoffice.formatting import choice_label, decimal_plain, decimals_in
+from catalog.models import Plan, PriceOverride, PriceVersion, Product, ProductKind, TaxCategory
 from catalog.quotes import Quote, UsageInput
 from catalog.selectors import meter_list, product_list
 from invoicing.lines import LineType
@@ -160,34 +158,6 @@ def override_row(override: PriceOverride) -> dict[str, Any]:
         "charge": charge_view(override.charge, currency),
         "min_amount": override.min_amount,
         "max_amount": override.max_amount,
-    }
-
-
-def price_change_initial(plan: Plan, tenant: Tenant, components: list[PlanComponent]) -> dict[str, Any]:
-    """The price change form starts from the latest version (the tenant's currency first), so a
-    change is an edit of the prices in force, not a blank page."""
-    versions = list(plan.price_versions.all())
-    preferred = [v for v in versions if v.currency == tenant.default_currency and not v.regions] or versions
-    latest = max(preferred, key=_effective_key, default=None)
-    entries: list[dict[str, Any]] = []
-    if latest is not None:
-        by_component = {p.component_id: p for p in latest.prices.all()}
-        for component in components:
-            price = by_component.get(component.pk)
-            entry: dict[str, Any] = {"product": component.product.code}
-            if price is not None and price.price is not None:
-                entry["price"] = decimal_str(decimal_plain(price.price, currency_places(latest.currency)))
-            elif price is not None:
-                entry["charge"] = price.charge
-                for name in ("min_amount", "max_amount"):
-                    value = getattr(price, name)
-                    if value is not None:
-                        entry[name] = decimal_str(decimal_plain(value, currency_places(latest.currency)))
-            entries.append(entry)
-    return {
-        "currency": latest.currency if latest else tenant.default_currency,
-        "regions": ", ".join(latest.regions) if latest else "",
-        "components": json.dumps(entries, indent=2),
     }
 
 

@@ -26,7 +26,6 @@ from backoffice.catalog.forms import (
     MeterEditForm,
     MeterForm,
     PlanJsonForm,
-    PriceVersionForm,
     ProductEditForm,
     ProductForm,
     TaxRateForm,
@@ -37,15 +36,15 @@ from backoffice.catalog.presenters import (
     override_row,
     plan_books,
     price_books,
-    price_change_initial,
     product_ssps,
     quote_lines,
     quote_taxes,
 )
+from backoffice.catalog.price_change import PriceChange, affected, service_dry_run
 from backoffice.formatting import currency_places, decimal_plain, moment
 from backoffice.pages import page_of
-from billing_platform.errors import DomainError
-from catalog.models import TAX_RATE_SINCE_ALWAYS, Meter, Plan
+from billing_platform.errors import DomainError, InvalidInput
+from catalog.models import TAX_RATE_SINCE_ALWAYS, Meter, Plan, PriceVersion
 from catalog.quotes import UsageInput, price_quote
 from catalog.selectors import (
     meter_get,
@@ -270,12 +269,17 @@ def _plan_or_404(tenant: Tenant, code: str) -> Plan:
         raise Http404("No such plan.") from None
 
 
-def _plan_page(request: HttpRequest, plan: Plan, form: PriceVersionForm | None = None) -> HttpResponse:
+def _plan_page(
+    request: HttpRequest,
+    plan: Plan,
+    change: PriceChange | None = None,
+    preview: dict[str, Any] | None = None,
+) -> HttpResponse:
     tenant = current_tenant(request)
     components = list(plan.components.all())
     tz = ZoneInfo(tenant.timezone)
-    if form is None and can_write(request):
-        form = PriceVersionForm(initial=price_change_initial(plan, tenant, components), tz=tz)
+    if change is None and can_write(request):
+        change = PriceChange.build(plan=plan, tenant=tenant, components=components, tz=tz)
     overrides = price_override_list(tenant=tenant, plan=plan).order_by(
         "customer__external_id", "component__position", "effective_from"
     )
@@ -284,7 +288,10 @@ def _plan_page(request: HttpRequest, plan: Plan, form: PriceVersionForm | None =
         "components": components,
         "books": price_books(plan.price_versions.all(), timezone.now()),
         "overrides": [override_row(o) for o in overrides],
-        "form": form,
+        "change": change,
+        "form": change.form if change else None,
+        "errors": change.error_rows() if change and change.form.is_bound else [],
+        "preview": preview,
         "tz_name": tenant.timezone,
         "can_write": can_write(request),
     }
@@ -296,29 +303,61 @@ def plan_detail(request: HttpRequest, code: str) -> HttpResponse:
     return _plan_page(request, _plan_or_404(current_tenant(request), code))
 
 
+# What stands in for a top field the form refused, so that the rows are checked in the same pass.
+def _substitutes(tenant: Tenant) -> dict[str, Any]:
+    return {"currency": tenant.default_currency, "regions": None, "effective_from": None}
+
+
 @staff_view(WRITERS)
 def price_version_new(request: HttpRequest, code: str) -> HttpResponse:
+    """A price change in up to three steps, each on the plan page: the rows are checked with the
+    service in one pass (nothing written); a change that takes effect in the past, or a "preview"
+    asked for, shows who is affected (old → new) and, for the past, needs its box ticked; then
+    the version is created."""
     tenant = current_tenant(request)
     plan = _plan_or_404(tenant, code)
     if request.method != "POST":
         return redirect("backoffice:catalog-plan-detail", code=plan.code)
-    form = PriceVersionForm(request.POST, tz=ZoneInfo(tenant.timezone))
-    if form.is_valid():
-        try:
-            version = price_version_create(
-                tenant=tenant, actor=current_actor(request), at=timezone.now(), plan=plan, data=form.service_data()
-            )
-        except DomainError as exc:
-            form.apply_domain_errors(exc)
-        else:
-            when = moment(version.effective_from, tenant.timezone) if version.effective_from else "—"
-            messages.success(
-                request,
-                _("Price change scheduled: %(currency)s prices from %(when)s.")
-                % {"currency": version.currency, "when": when},
-            )
-            return redirect("backoffice:catalog-plan-detail", code=plan.code)
-    return _plan_page(request, plan, form)
+    components = list(plan.components.all())
+    change = PriceChange.build(
+        plan=plan, tenant=tenant, components=components, tz=ZoneInfo(tenant.timezone), data=request.POST
+    )
+    change.is_valid()
+    substituted = {name for name in _substitutes(tenant) if name in change.form.errors}
+    data = change.service_data(substitute=_substitutes(tenant))
+    actor, now = current_actor(request), timezone.now()
+
+    def create() -> PriceVersion:
+        return price_version_create(tenant=tenant, actor=actor, at=now, plan=plan, data=data)
+
+    if "add_tier" in request.POST or "refresh" in request.POST:
+        # A row changed shape (a tier added, another model chosen): shown again, nothing checked yet.
+        return _plan_page(request, plan, change)
+    error, preview = service_dry_run(create, lambda v: affected(tenant=tenant, plan=plan, version=v, now=now))
+    if isinstance(error, InvalidInput):
+        change.apply_errors(list(error.errors), skip_fields=substituted)
+    elif error is not None and not substituted:
+        change.form.add_error(None, error.detail)
+    if change.has_errors():
+        return _plan_page(request, plan, change)
+    assert preview is not None
+    confirmed = change.form.cleaned_data.get("confirm_past")
+    if preview["in_past"] and not confirmed and request.POST.get("step") == "confirm" and "preview" not in request.POST:
+        change.form.add_error("confirm_past", _("Tick this box to create a version that takes effect in the past."))
+        return _plan_page(request, plan, change, preview)
+    if "preview" in request.POST or (preview["in_past"] and not confirmed):
+        return _plan_page(request, plan, change, preview)
+    try:
+        version = create()
+    except DomainError as exc:
+        change.form.apply_domain_errors(exc)
+        return _plan_page(request, plan, change)
+    when = moment(version.effective_from, tenant.timezone) if version.effective_from else "—"
+    messages.success(
+        request,
+        _("Price change scheduled: %(currency)s prices from %(when)s.") % {"currency": version.currency, "when": when},
+    )
+    return redirect("backoffice:catalog-plan-detail", code=plan.code)
 
 
 # --- price calculator -----------------------------------------------------------------------
@@ -375,7 +414,7 @@ def calculator(request: HttpRequest) -> HttpResponse:
             total = data.get(f"{USAGE_PREFIX}-TOTAL_FORMS", "")
             if total.isdigit():
                 data[f"{USAGE_PREFIX}-TOTAL_FORMS"] = str(min(int(total) + 1, MAX_USAGE_ROWS))
-        form = CalculatorForm(data, plans=plan_choices)
+        form = CalculatorForm(data, plans=plan_choices, tenant=tenant)
         formset = UsageFormSet(data, prefix=USAGE_PREFIX, form_kwargs={"meters": meter_choices})
         form_valid, rows_valid = form.is_valid(), formset.is_valid()
         if form_valid and rows_valid:
@@ -391,6 +430,7 @@ def calculator(request: HttpRequest) -> HttpResponse:
         form = CalculatorForm(
             initial={"plan": first.code if first else "", "currency": tenant.default_currency, "devices": 1},
             plans=plan_choices,
+            tenant=tenant,
         )
         formset = UsageFormSet(prefix=USAGE_PREFIX, initial=rows, form_kwargs={"meters": meter_choices})
     context = {"form": form, "formset": formset, "has_plans": bool(all_plans), **result}

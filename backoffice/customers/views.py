@@ -19,6 +19,7 @@ from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, curre
 from backoffice.customers.forms import CustomerEditForm, CustomerForm
 from backoffice.customers.presenters import mrr_money, subscription_rows, timeline, usage_panel
 from backoffice.formatting import query_string
+from backoffice.forms import error_summary
 from backoffice.invoicing.presenters import OPEN, invoices_by_payment
 from backoffice.pages import page_of
 from billing_platform.errors import DomainError, InvalidInput
@@ -59,6 +60,7 @@ def customer_new(request: HttpRequest) -> HttpResponse:
     form = CustomerForm(
         request.POST or None,
         initial={"currency": tenant.default_currency, "timezone": tenant.timezone, "language": "en"},
+        tenant=tenant,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -68,11 +70,13 @@ def customer_new(request: HttpRequest) -> HttpResponse:
         except InvalidInput as exc:
             form.apply_domain_errors(exc)
         except DomainError as exc:
-            form.add_error(None, exc.detail)
+            # Taken meanwhile (the form checked it, the database is the referee): said on its field.
+            form.apply_domain_errors(exc)
         else:
             messages.success(request, _("Customer %(name)s created.") % {"name": customer.name})
             return redirect("backoffice:customer-detail", external_id=customer.external_id)
-    return render(request, "backoffice/customers/form.html", {"form": form, "creating": True})
+    context = {"form": form, "creating": True, "errors": error_summary(form)}
+    return render(request, "backoffice/customers/form.html", context)
 
 
 @staff_view(EVERYONE)
@@ -176,7 +180,7 @@ def customer_edit(request: HttpRequest, external_id: str) -> HttpResponse:
     tenant = current_tenant(request)
     customer = _customer_or_404(request, external_id)
     initial = {f: getattr(customer, f) for f in CustomerForm.base_fields}
-    form = CustomerEditForm(request.POST or None, initial=initial)
+    form = CustomerEditForm(request.POST or None, initial=initial, tenant=tenant, customer=customer)
     if request.method == "POST" and form.is_valid():
         changes = _customer_fields(form)
         changes.pop("external_id")
@@ -193,7 +197,8 @@ def customer_edit(request: HttpRequest, external_id: str) -> HttpResponse:
         else:
             messages.success(request, _("Customer updated."))
             return redirect("backoffice:customer-detail", external_id=external_id)
-    return render(request, "backoffice/customers/form.html", {"form": form, "creating": False, "customer": customer})
+    context = {"form": form, "creating": False, "customer": customer, "errors": error_summary(form)}
+    return render(request, "backoffice/customers/form.html", context)
 
 
 def _customer_fields(form: CustomerForm) -> dict[str, Any]:

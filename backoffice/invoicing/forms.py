@@ -99,3 +99,58 @@ def credit_lines(data: QueryDict) -> list[dict[str, Any]]:
         if match and amount:
             lines.append({"line": int(match.group(1)), "amount": amount[:40]})
     return sorted(lines, key=lambda x: x["line"])
+
+
+LINE_ERROR = re.compile(r"^lines\[(\d+)\]\.(\w+)$")
+
+
+class CreditNoteEntry:
+    """What was typed in the credit-note form (the amount per line, the reason) and its errors, each
+    on the line it is about, so that the page comes back with every error at once and nothing lost."""
+
+    def __init__(self, data: QueryDict) -> None:
+        self.full = data.get("mode") == "full"
+        self.reason = clean_text(data.get("reason", ""))
+        self.typed: dict[int, str] = {}
+        for key in data:
+            match = AMOUNT_FIELD.match(key)
+            if match:
+                self.typed[int(match.group(1))] = data.get(key, "")[:40]
+        self.lines = None if self.full else credit_lines(data)
+        self.line_errors: dict[int, str] = {}
+        self.reason_error = ""
+        self.errors: list[str] = []
+
+    def check(self, *, max_reason: int = 300) -> None:
+        """The form's own rules: an amount on some line (or in full), a reason of at most 300 characters."""
+        if self.lines == []:
+            self.errors.append(_("Enter the amount to credit on at least one line, or credit the invoice in full."))
+        if len(self.reason) > max_reason:
+            self.reason_error = _("The reason is longer than 300 characters.")
+
+    def apply_service_errors(self, errors: list[Any], detail: str) -> None:
+        """The service names a line by its place in ``lines``; each error goes back to that line."""
+        placed = False
+        for error in errors:
+            match = LINE_ERROR.match(error.field)
+            if match and self.lines is not None and int(match.group(1)) < len(self.lines):
+                line = self.lines[int(match.group(1))]["line"]
+                self.line_errors.setdefault(line, error.message)
+                placed = True
+            elif error.field == "reason":
+                self.reason_error = error.message
+                placed = True
+        if not placed:
+            self.errors.append(detail)
+
+    def has_errors(self) -> bool:
+        return bool(self.errors or self.line_errors or self.reason_error)
+
+    def summary(self, labels: dict[int, str]) -> list[dict[str, Any]]:
+        """The errors for the summary above the form, each linking to its line's amount."""
+        rows: list[dict[str, Any]] = [{"label": "", "anchor": "", "message": e} for e in self.errors]
+        for line, message in sorted(self.line_errors.items()):
+            rows.append({"label": labels.get(line, str(line)), "anchor": "credit-amount-%d" % line, "message": message})
+        if self.reason_error:
+            rows.append({"label": _("Reason"), "anchor": "credit-reason", "message": self.reason_error})
+        return rows

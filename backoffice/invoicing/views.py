@@ -11,8 +11,10 @@ in ``backoffice.invoicing.presenters``.
 
 import logging
 from datetime import date
+from typing import Any
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -24,7 +26,7 @@ from django.views.decorators.http import require_POST
 
 from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, current_tenant, staff_view
 from backoffice.formatting import day, money, query_string
-from backoffice.invoicing.forms import FILTER_NAMES, BillRunForm, InvoiceFilterForm, credit_lines
+from backoffice.invoicing.forms import FILTER_NAMES, BillRunForm, CreditNoteEntry, InvoiceFilterForm
 from backoffice.invoicing.presenters import (
     IN_PROGRESS,
     bill_run_panel,
@@ -38,7 +40,7 @@ from backoffice.invoicing.presenters import (
 )
 from backoffice.pages import clean_text, page_of
 from billing_platform.content_security import pdf_policy
-from billing_platform.errors import DomainError, FieldError
+from billing_platform.errors import DomainError, FieldError, InvalidInput
 from billing_platform.periods import local_date
 from customers.models import Collection
 from invoicing.documents import invoice_document
@@ -250,7 +252,11 @@ def _overdue(invoice: Invoice, today: date) -> bool:
 
 @staff_view(EVERYONE)
 def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    invoice = _invoice_or_404(current_tenant(request), pk)
+    return _invoice_page(request, _invoice_or_404(current_tenant(request), pk))
+
+
+def _invoice_page(request: HttpRequest, invoice: Invoice, credit: CreditNoteEntry | None = None) -> HttpResponse:
+    """The invoice's page; ``credit`` is a credit note sent back with its errors, shown on its lines."""
     tz = invoice.customer.timezone
     writable = can_write(request)
     is_invoice = invoice.kind == InvoiceKind.INVOICE
@@ -274,6 +280,17 @@ def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
     rows = credit_rows(invoice) if actions["credit"] else []
     if actions["credit"] and not any(r["open"] for r in rows):
         actions["credit"] = False
+    credit_errors: list[dict[str, Any]] = []
+    if credit is not None:
+        for row in rows:
+            row["typed"] = credit.typed.get(row["line"].pk, "")
+            row["error"] = credit.line_errors.get(row["line"].pk, "")
+        labels = {r["line"].pk: "%s %d · %s" % (_("Line"), i + 1, r["description"]) for i, r in enumerate(rows)}
+        credit_errors = credit.summary(labels)
+        if not actions["credit"]:
+            # No credit form to put them on (nothing left to credit): said as messages.
+            for error in credit_errors:
+                messages.error(request, error["message"])
     context = {
         "invoice": invoice,
         "totals": invoice_totals(invoice),
@@ -281,6 +298,8 @@ def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "taxes": tax_rows(invoice),
         "credit_notes": [{"note": n, **invoice_totals(n)} for n in credit_notes],
         "credit_rows": rows,
+        "credit": credit,
+        "credit_errors": credit_errors,
         "actions": actions,
         "any_action": any(actions.values()),
         "tz_name": tz,
@@ -350,22 +369,27 @@ def invoice_void_view(request: HttpRequest, pk: str) -> HttpResponse:
 @staff_view(WRITERS)
 @require_POST
 def invoice_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
+    """A credit note; refused, the page comes back with every error at once, each on its line (or
+    on the reason), and the amounts typed kept."""
     invoice = _invoice_or_404(current_tenant(request), pk)
-    reason = clean_text(request.POST.get("reason", ""))
-    full = request.POST.get("mode") == "full"
-    lines = None if full else credit_lines(request.POST)
-    if lines == []:
-        messages.error(request, _("Enter the amount to credit on at least one line, or credit the invoice in full."))
-        return _back(invoice)
-    if len(reason) > 300:
-        messages.error(request, _("The reason is longer than 300 characters."))
-        return _back(invoice)
+    credit = CreditNoteEntry(request.POST)
+    credit.check()
+    actor, now = current_actor(request), timezone.now()
+    if credit.errors:
+        return _invoice_page(request, invoice, credit)
+    if credit.reason_error:
+        # The lines are still checked in the same pass: by the service, in a transaction undone.
+        error = _credit_dry_run(invoice, actor, now, credit.lines)
+        if isinstance(error, InvalidInput):
+            credit.apply_service_errors(list(error.errors), error.detail)
+        return _invoice_page(request, invoice, credit)
     try:
-        note = credit_note_create(
-            invoice=invoice, actor=current_actor(request), at=timezone.now(), lines=lines, reason=reason
-        )
+        note = credit_note_create(invoice=invoice, actor=actor, at=now, lines=credit.lines, reason=credit.reason)
     except EinvoiceIncomplete as exc:
         _not_an_einvoice(request, exc)
+    except InvalidInput as exc:
+        credit.apply_service_errors(list(exc.errors), exc.detail)
+        return _invoice_page(request, invoice, credit)
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
@@ -374,6 +398,21 @@ def invoice_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
             _("Credit note %(number)s created: %(total)s.") % {"number": note.number, "total": money(note.total)},
         )
     return _back(invoice)
+
+
+class _Undone(Exception):
+    pass
+
+
+def _credit_dry_run(invoice: Invoice, actor: Any, at: Any, lines: Any) -> DomainError | None:
+    try:
+        with transaction.atomic():
+            credit_note_create(invoice=invoice, actor=actor, at=at, lines=lines, reason="")
+            raise _Undone
+    except _Undone:
+        return None
+    except DomainError as exc:
+        return exc
 
 
 @staff_view(WRITERS)

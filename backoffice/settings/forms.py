@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.forms import DomainErrorFormMixin, InputRulesMixin
+from backoffice.forms import CountryField, DomainErrorFormMixin, InputRulesMixin
 from billing_platform.errors import FieldError
 from tenancy.models import RegistrationScheme
 from usage.services import USAGE_SETTINGS_LIMITS
@@ -83,10 +83,8 @@ class SellerForm(InputRulesMixin, SettingsFormMixin, forms.Form):
     address_line2 = forms.CharField(label=_("Address line 2"), max_length=200, required=False)
     postal_code = forms.CharField(label=_("Postal code"), max_length=16, required=False)
     city = forms.CharField(label=_("City"), max_length=100, required=False)
-    country = forms.CharField(
-        label=_("Country (ISO code)"),
-        max_length=2,
-        min_length=2,
+    country = CountryField(
+        label=_("Country"),
         required=False,
         help_text=_("Blank: the platform's default seller country."),
     )

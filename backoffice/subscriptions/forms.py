@@ -18,7 +18,15 @@ from backoffice.forms import (
     LocalTimeMixin,
     year_validator,
 )
+from billing_platform.errors import DomainError
+from billing_platform.periods import local_date, local_midnight
+from catalog.errors import NoPriceForCurrency
+from catalog.selectors import plan_get
+from catalog.versions import price_version_as_of
+from customers.selectors import customer_get
 from subscriptions.models import ChangeAction, Device
+from subscriptions.selectors import subscription_list
+from tenancy.models import Tenant
 
 MAX_DEVICE_LINES = 1000
 # The lengths the subscription models store (subscriptions.models.Device).
@@ -124,13 +132,53 @@ class SubscriptionForm(InputRulesMixin, LocalTimeMixin, DomainErrorFormMixin, fo
     devices = forms.CharField(label=_("Devices"), required=False, widget=devices_widget(6), help_text=DEVICES_HELP)
 
     def __init__(
-        self, *args: Any, tz: ZoneInfo, customers: list[tuple[str, str]], plans: list[tuple[str, str]], **kwargs: Any
+        self,
+        *args: Any,
+        tz: ZoneInfo,
+        customers: list[tuple[str, str]],
+        plans: list[tuple[str, str]],
+        tenant: Tenant | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.tz = tz
+        self.tenant = tenant
         self.fields["customer"].choices = [("", "—"), *customers]  # type: ignore[attr-defined]
         self.fields["plan"].choices = [("", "—"), *plans]  # type: ignore[attr-defined]
         self.fields["signed_at"].help_text = _("Time in the tenant's time zone (%(tz)s).") % {"tz": tz.key}
+
+    def clean(self) -> dict[str, Any]:
+        """With the fields' own errors, in the same pass, what ``subscription_create`` would refuse
+        next: an external ID already used, a plan without a price in the customer's currency at the
+        start (the service still checks both)."""
+        cleaned = super().clean() or {}
+        if self.tenant is None:
+            return cleaned
+        external_id = cleaned.get("external_id")
+        if external_id and subscription_list(tenant=self.tenant).filter(external_id=external_id).exists():
+            self.add_error("external_id", _("Another subscription already has this external ID."))
+        if cleaned.get("customer") and cleaned.get("plan"):
+            try:
+                customer = customer_get(tenant=self.tenant, external_id=cleaned["customer"])
+                plan = plan_get(tenant=self.tenant, code=cleaned["plan"])
+            except DomainError:
+                return cleaned
+            signed_at = cleaned.get("signed_at") or timezone.now()
+            day = cleaned.get("starts_on") or local_date(signed_at, customer.timezone)
+            try:
+                price_version_as_of(
+                    plan=plan,
+                    currency=customer.currency,
+                    country=customer.country,
+                    at=local_midnight(day, customer.timezone),
+                )
+            except NoPriceForCurrency:
+                self.add_error(
+                    "plan",
+                    _("This plan has no price in %(currency)s, the customer's currency, on %(day)s.")
+                    % {"currency": customer.currency, "day": day.isoformat()},
+                )
+        return cleaned
 
     def clean_external_id(self) -> str:
         return str(self.cleaned_data["external_id"]).strip()

@@ -125,7 +125,9 @@ def subscription_new(request: HttpRequest) -> HttpResponse:
     ]
     plans = _plan_choices(tenant)
     initial = {"signed_at": local_now(tz), "customer": request.GET.get("customer", "")}
-    form = SubscriptionForm(request.POST or None, initial=initial, tz=tz, customers=customers, plans=plans)
+    form = SubscriptionForm(
+        request.POST or None, initial=initial, tz=tz, customers=customers, plans=plans, tenant=tenant
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

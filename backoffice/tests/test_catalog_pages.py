@@ -430,6 +430,24 @@ def test_plan_json_nested_too_deep_or_holding_control_characters_is_refused(
     assert list(Plan.objects.values_list("description", flat=True)) == ["Two lines:\ntracker and platform"]
 
 
+def price_rows(**changes: Any) -> dict[str, Any]:
+    """The structured price change of Smart Fleet: the tracker's price, the platform's flat fee and
+    the data overage at a unit price."""
+    data: dict[str, Any] = {
+        "currency": "EUR",
+        "effective_from": "2026-11-30T00:00",
+        "c0-price": "250.00",
+        "c1-model": "flat",
+        "c1-amount": "27.50",
+        "c2-model": "per_unit",
+        "c2-unit_amount": "0.008",
+        "c2-min_amount": "",
+        "c2-max_amount": "",
+    }
+    data.update(changes)
+    return data
+
+
 def test_a_price_change_before_1900_is_refused_on_the_form(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
@@ -437,13 +455,7 @@ def test_a_price_change_before_1900_is_refused_on_the_form(
     logged_in(client, make_staff(tenant))
 
     response = client.post(
-        "/app/catalog/plans/smart-fleet/price-versions/new/",
-        {
-            "currency": "EUR",
-            "regions": "",
-            "effective_from": "1899-12-31T23:00",
-            "components": json.dumps([{"product": "eld-200", "price": "250.00"}]),
-        },
+        "/app/catalog/plans/smart-fleet/price-versions/new/", price_rows(effective_from="1899-12-31T23:00")
     )
 
     assert response.status_code == 200
@@ -458,21 +470,7 @@ def test_plan_detail_shows_each_version_in_the_tenants_time_zone(
     logged_in(client, make_staff(tenant))
 
     with time_machine.travel(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False):
-        created = client.post(
-            "/app/catalog/plans/smart-fleet/price-versions/new/",
-            {
-                "currency": "EUR",
-                "regions": "",
-                "effective_from": "2026-11-30T00:00",
-                "components": json.dumps(
-                    [
-                        {"product": "eld-200", "price": "250.00"},
-                        {"product": "fleet-platform", "charge": {"model": "flat", "amount": "27.50"}},
-                        {"product": "data-overage", "charge": {"model": "per_unit", "unit_amount": "0.008"}},
-                    ]
-                ),
-            },
-        )
+        created = client.post("/app/catalog/plans/smart-fleet/price-versions/new/", price_rows())
         detail = text(client.get("/app/catalog/plans/smart-fleet/"))
 
     assert created.status_code == 302
@@ -482,6 +480,7 @@ def test_plan_detail_shows_each_version_in_the_tenants_time_zone(
     assert "€0.008 per unit" in detail  # a unit price keeps its places
 
 
+@time_machine.travel(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False)
 def test_scheduling_a_price_change_reads_the_time_in_the_tenants_time_zone(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
@@ -490,27 +489,12 @@ def test_scheduling_a_price_change_reads_the_time_in_the_tenants_time_zone(
     logged_in(client, make_staff(tenant))
     page = html(client.get("/app/catalog/plans/smart-fleet/"))
     # the form starts from the latest version's prices
-    assert "&quot;price&quot;: &quot;240.00&quot;" in page
+    assert 'name="c0-price" value="240.00"' in page
     assert 'type="datetime-local"' in page
 
     response = client.post(
         "/app/catalog/plans/smart-fleet/price-versions/new/",
-        {
-            "currency": "eur",
-            "regions": "de, fr",
-            "effective_from": "2026-11-30T00:00",
-            "components": json.dumps(
-                [
-                    {"product": "eld-200", "price": "250.00"},
-                    {"product": "fleet-platform", "charge": {"model": "flat", "amount": "27.50"}},
-                    {
-                        "product": "data-overage",
-                        "charge": {"model": "per_unit", "unit_amount": "0.008"},
-                        "max_amount": "500.00",
-                    },
-                ]
-            ),
-        },
+        price_rows(currency="eur", regions=["DE", "FR"], **{"c2-max_amount": "500.00"}),
     )
 
     assert response.status_code == 302
@@ -526,26 +510,13 @@ def test_scheduling_a_price_change_reads_the_time_in_the_tenants_time_zone(
         Decimal("500"),
     )
     # a summer date is read with the summer offset (+02:00)
-    client.post(
-        "/app/catalog/plans/smart-fleet/price-versions/new/",
-        {
-            "currency": "EUR",
-            "regions": "",
-            "effective_from": "2027-07-01T00:00",
-            "components": json.dumps(
-                [
-                    {"product": "eld-200", "price": "250.00"},
-                    {"product": "fleet-platform", "charge": {"model": "flat", "amount": "27.50"}},
-                    {"product": "data-overage", "charge": {"model": "per_unit", "unit_amount": "0.008"}},
-                ]
-            ),
-        },
-    )
+    client.post("/app/catalog/plans/smart-fleet/price-versions/new/", price_rows(effective_from="2027-07-01T00:00"))
     summer = PriceVersion.objects.get(plan__code="smart-fleet", regions_key="", effective_from__isnull=False)
     assert summer.effective_from == datetime(2027, 6, 30, 22, 0, tzinfo=UTC)
 
 
-def test_a_bad_price_change_shows_the_field_path_and_creates_nothing(
+@time_machine.travel(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False)
+def test_a_bad_price_change_shows_each_error_on_its_row_and_creates_nothing(
     client: Client, tenant: Tenant, make_staff: StaffMaker
 ) -> None:
     smart_fleet_catalog(tenant)
@@ -553,18 +524,14 @@ def test_a_bad_price_change_shows_the_field_path_and_creates_nothing(
 
     response = client.post(
         "/app/catalog/plans/smart-fleet/price-versions/new/",
-        {
-            "currency": "EUR",
-            "regions": "",
-            "effective_from": "2026-12-01T00:00",
-            "components": json.dumps([{"product": "eld-200", "price": "-1"}]),
-        },
+        price_rows(**{"c0-price": "-1", "c1-amount": ""}),
     )
 
     assert response.status_code == 200
     body = html(response)
-    assert "components[0].price: Must not be negative." in body
-    assert "missing: fleet-platform, data-overage" in body
+    assert '<small id="id_c0-price_error" role="alert" class="tp-error">Must not be negative.</small>' not in body
+    assert '<small id="id_c0-price_error" class="tp-error">Must not be negative.</small>' in body
+    assert '<small id="id_c1-amount_error" class="tp-error">This field is required.</small>' in body
     assert PriceVersion.objects.filter(plan__code="smart-fleet").count() == 1
 
 
@@ -635,7 +602,7 @@ def test_calculator_errors_show_in_the_panel_and_never_500(
     cases = {
         "no price in USD": (calculator_data(currency="USD"), "Plan smart-fleet has no price in USD"),
         "unknown customer": (calculator_data(customer="nobody"), "No customer with external_id nobody."),
-        "unknown currency": (calculator_data(currency="ZZZ"), "Unknown currency."),
+        "unknown currency": (calculator_data(currency="ZZZ"), "ZZZ is not an ISO 4217 currency code"),
         "bad devices": (calculator_data(devices="-1"), "Devices"),
         "bad dimensions": (calculator_data(**{"usage-0-dimensions": "region"}), "Write key=value pairs"),
         "unknown plan": (calculator_data(plan="nope"), "Select a valid choice."),

@@ -10,6 +10,7 @@ test captures them."""
 import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -457,7 +458,7 @@ def test_credit_notes_through_the_page(client: Client, tenant: Tenant, make_staf
     logged_in(client, make_staff(tenant))
 
     page = client.get(f"/app/billing/invoices/{invoice.pk}/")
-    assert f'action="{credit}"' in html(page)
+    assert f'action="{credit}#credit-note"' in html(page)
     assert f'name="amount-{line.pk}"' in html(page)
 
     # a partial credit of 5.00 on the 20.00 line: VAT 1.00, total 6.00
@@ -493,20 +494,55 @@ def test_credit_notes_through_the_page(client: Client, tenant: Tenant, make_staf
         ({"mode": "partial", "amount-999999": "1.00"}, "Not a line of this invoice."),
         ({"mode": "partial", f"amount-{line.pk}": ""}, "Enter the amount to credit on at least one line"),
     ):
-        assert message in follow(client, client.post(credit, data)), message
+        refused = client.post(credit, data)
+        assert refused.status_code == 200
+        assert message in text(refused), message
     assert Invoice.objects.filter(kind="credit_note").count() == 1
 
     # the rest in full, then nothing is left to credit and the invoice cannot be voided
     full = client.post(credit, {"mode": "full", f"amount-{line.pk}": "1.00"})
     assert "Credit note CN-2026-000002 created: €18.00." in follow(client, full)
     assert Invoice.objects.get(number="CN-2026-000002").net_total == Money("15.00", "EUR")
-    assert "Nothing left to credit." in follow(client, client.post(credit, {"mode": "full"}))
+    assert "Nothing left to credit." in text(client.post(credit, {"mode": "full"}))
     detail = client.get(f"/app/billing/invoices/{invoice.pk}/")
-    assert f'action="{credit}"' not in html(detail)
+    assert f'action="{credit}#credit-note"' not in html(detail)
     assert "/void/" not in html(detail)
     voided = client.post(f"/app/billing/invoices/{invoice.pk}/void/", {"reason": "mistake"})
     assert "An invoice with credit notes cannot be voided." in follow(client, voided)
     assert Invoice.objects.get(pk=invoice.pk).status == "finalized"
+
+
+def test_a_credit_note_error_on_line_2_is_shown_on_line_2_with_what_was_typed(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    # given: the Smart Fleet April invoice, finalized; its second line is 13.71 (25.00 x 17/31)
+    smart_fleet(tenant)
+    run_bill_run(tenant, APRIL_1, paris(2026, 4, 1, 0, 30))
+    invoice = invoice_finalize(invoice=the_invoice(tenant, "dupont"), actor=ACTOR, at=RUN_AT)
+    logged_in(client, make_staff(tenant))
+    page = html(client.get(f"/app/billing/invoices/{invoice.pk}/"))
+    ids = [int(pk) for pk in re.findall(r'name="amount-(\d+)"', page)]
+    first, second = ids[0], ids[1]
+    assert InvoiceLine.objects.get(pk=second).amount == Decimal("13.71")  # nothing credited yet: 13.71 left
+
+    # when: 1,00 on line 1 (fine), 999.00 on line 2 (more than is left), and a reason too long
+    response = client.post(
+        f"/app/billing/invoices/{invoice.pk}/credit-notes/",
+        {"mode": "partial", f"amount-{first}": "1,00", f"amount-{second}": "999.00", "reason": "x" * 301},
+    )
+
+    # then: one response with both errors, each where it belongs, and the amounts typed kept
+    assert response.status_code == 200
+    body = html(response)
+    assert f'<small id="credit-amount-{second}_error" class="tp-error">Between 0.01 and 13.71.</small>' in body
+    assert f'id="credit-amount-{first}_error"' not in body
+    assert f'name="amount-{first}" id="credit-amount-{first}"' in body
+    assert 'value="1,00" aria-' not in body  # line 1 has no error...
+    assert 'value="1,00">' in body  # ...and keeps what was typed
+    assert 'value="999.00" aria-invalid="true" aria-describedby="credit-amount-%d_error"' % second in body
+    assert '<small id="credit-reason_error" class="tp-error">The reason is longer than 300 characters.</small>' in body
+    assert f'href="#credit-amount-{second}"' in body  # the summary links to the line
+    assert Invoice.objects.filter(kind="credit_note").count() == 0
 
 
 def test_void_through_the_page_needs_a_reason(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:

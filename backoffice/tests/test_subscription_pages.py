@@ -248,7 +248,7 @@ def test_subscription_form_errors_show_their_field_paths_and_nothing_is_created(
     assert "Line 1: at most three values, device_id,device_type,region." in html(bad_line)
     assert "Line 2: the device id comes first." in html(bad_line)
     assert "Use letters, digits and . _ : @ - (max 200)." in html(bad_id)
-    assert "This external_id is already used." in html(taken_id)
+    assert "Another subscription already has this external ID." in html(taken_id)
     assert "Select a valid choice." in html(unknown)
     assert "Enter a valid date/time." in html(unknown)
     assert "Enter a date between 1970 and 2999." in html(out_of_range)

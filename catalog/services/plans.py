@@ -474,3 +474,65 @@ def price_override_create(
     except IntegrityError:
         raise PriceOverrideExists("This customer already has an override for this component from that date.") from None
     return override
+
+
+def price_override_is_end(override: PriceOverride) -> bool:
+    """An override row with neither price nor charge ends the customer's negotiated price from its
+    ``effective_from``: the price books apply again. History is kept: the override before it still
+    prices the periods that started earlier."""
+    return override.price is None and override.charge is None
+
+
+def price_override_end(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    at: datetime,
+    customer: Customer,
+    plan: Plan,
+    product: str,
+    effective_from: Any,
+) -> PriceOverride:
+    """End the customer's override of ``product`` on ``plan``: every period that starts at or after
+    ``effective_from`` is priced by the books again (``catalog.versions``). Refused when no override
+    of that component starts before that instant, or when it is already ended then."""
+    errors = FieldErrors()
+    component = plan.components.select_related("product").filter(product__code=product).first()
+    if component is None:
+        errors.add("product", "unknown_component", "Product %s is not a component of plan %s." % (product, plan.code))
+    ends = _parse_effective_from(effective_from, "effective_from", errors)
+    if ends is None and not errors.items:
+        errors.add("effective_from", "required", "Give the instant from which the books' price applies again.")
+    errors.raise_if_any()
+    assert component is not None
+    assert ends is not None
+    earlier = [
+        o
+        for o in PriceOverride.objects.filter(
+            tenant=tenant, customer=customer, component=component, currency=customer.currency
+        )
+        if o.effective_from is None or o.effective_from < ends
+    ]
+    latest = max(earlier, key=lambda o: (o.effective_from is not None, o.effective_from or o.created_at), default=None)
+    if latest is None or price_override_is_end(latest):
+        raise InvalidInput(
+            "No negotiated price of %s is in effect before that instant." % product,
+            errors=[FieldError("effective_from", "no_override", "No negotiated price is in effect before this date.")],
+        )
+    try:
+        with transaction.atomic():
+            ended = PriceOverride.objects.create(
+                tenant=tenant, customer=customer, component=component, currency=customer.currency, effective_from=ends
+            )
+            audit(
+                tenant,
+                actor,
+                at,
+                "price_override.ended",
+                "customer",
+                customer.external_id,
+                {"plan": plan.code, "product": component.product.code, "effective_from": ends.isoformat()},
+            )
+    except IntegrityError:
+        raise PriceOverrideExists("This customer already has an override for this component from that date.") from None
+    return ended

@@ -25,7 +25,7 @@ def test_login_then_the_calculator_updates_live(live_server: Any, page: Any) -> 
 
     page.goto(live_server.url + "/app/catalog/calculator/")
     page.select_option("select[name=plan]", label="Smart Fleet (smart-fleet)")
-    page.fill("input[name=region]", "FR")
+    page.select_option("select[name=region]", "FR")
     page.fill("input[name=devices]", "3")
     quantity = page.locator("input[name$=quantity]").first
     quantity.fill("14000")

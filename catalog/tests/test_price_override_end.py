@@ -1,0 +1,77 @@
+"""Ending a customer override: an end row from an instant, after which the books price the
+component again; the periods before it keep the negotiated price, and the history stays."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from billing_platform.errors import InvalidInput
+from catalog.errors import PriceOverrideExists
+from catalog.models import Plan
+from catalog.services import price_override_create, price_override_end
+from catalog.tests.factories import smart_fleet_catalog
+from catalog.versions import component_prices_as_of
+from customers.services import customer_create
+from tenancy.actors import Actor
+from tenancy.models import Tenant
+
+pytestmark = pytest.mark.django_db
+
+ACTOR = Actor.system("tests")
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+DEC_1 = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # 1 December 00:00 Paris
+JAN_1 = datetime(2026, 12, 31, 23, 0, tzinfo=UTC)  # 1 January 00:00 Paris
+
+
+def _platform(tenant: Tenant, customer_id: object, at: datetime) -> tuple[str, Decimal]:
+    plan = Plan.objects.get(tenant=tenant, code="smart-fleet")
+    [price] = [
+        p
+        for p in component_prices_as_of(plan=plan, currency="EUR", country="FR", at=at, customer_id=customer_id)
+        if p.component.product.code == "fleet-platform"
+    ]
+    assert price.charge is not None
+    return price.source, Decimal(price.charge["amount"])
+
+
+def test_an_ended_override_gives_the_books_price_back_from_its_end(tenant: Tenant) -> None:
+    # given: the platform fee at 25.00 in the book, 20.00 negotiated from 1 December
+    plan = smart_fleet_catalog(tenant, at=AT)
+    paris = customer_create(
+        tenant=tenant, actor=ACTOR, at=AT, external_id="paris", name="Paris", email="p@x.test", country="FR"
+    )
+    price_override_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=AT,
+        customer=paris,
+        plan=plan,
+        data={"product": "fleet-platform", "charge": {"model": "flat", "amount": "20.00"}, "effective_from": DEC_1},
+    )
+
+    # when: it ends on 1 January
+    ended = price_override_end(
+        tenant=tenant, actor=ACTOR, at=AT, customer=paris, plan=plan, product="fleet-platform", effective_from=JAN_1
+    )
+
+    # then
+    assert (ended.price, ended.charge, ended.effective_from) == (None, None, JAN_1)
+    assert _platform(tenant, paris.pk, datetime(2026, 11, 15, tzinfo=UTC)) == ("default", Decimal("25.00"))
+    assert _platform(tenant, paris.pk, datetime(2026, 12, 15, tzinfo=UTC)) == ("override", Decimal("20.00"))
+    assert _platform(tenant, paris.pk, datetime(2027, 1, 15, tzinfo=UTC)) == ("default", Decimal("25.00"))
+    # ending twice from the same instant is refused; from a later one, there is nothing left to end
+    with pytest.raises(PriceOverrideExists, match="already has an override for this component from that date"):
+        price_override_end(
+            tenant=tenant, actor=ACTOR, at=AT, customer=paris, plan=plan, product="fleet-platform", effective_from=JAN_1
+        )
+    with pytest.raises(InvalidInput, match="No negotiated price of fleet-platform is in effect before that instant."):
+        price_override_end(
+            tenant=tenant,
+            actor=ACTOR,
+            at=AT,
+            customer=paris,
+            plan=plan,
+            product="fleet-platform",
+            effective_from=datetime(2027, 2, 1, tzinfo=UTC),
+        )
