@@ -9,12 +9,9 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from tests.browser.test_backoffice_browser import CHROMIUM, assert_no_violation, page  # noqa: F401
+from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)"),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
 SHOTS = os.environ.get("TRIPOD_SCREENSHOTS", "")
 # What sticks out of the page, to say why it scrolls sideways.
 WIDEST = (
