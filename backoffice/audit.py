@@ -58,6 +58,7 @@ SENTENCES: dict[str, Promise] = {
         "Price version created for plan %(object)s (%(currency)s), effective %(effective_from)s"
     ),
     "price_override.created": gettext_lazy("Negotiated price for customer %(object)s created"),
+    "price_override.ended": gettext_lazy("Negotiated price for customer %(object)s ended"),
     "tax_rate.set": gettext_lazy("Tax rate set"),
     "subscription.created": gettext_lazy("Subscription %(object)s created"),
     "subscription.updated": gettext_lazy("Subscription %(object)s updated"),
