@@ -101,6 +101,7 @@ class MoneyCards:
     month: date  # this month's first day
     mrr: Decimal | None  # at the end of this month
     mrr_change: Decimal | None  # since the start of this month
+    arpd: Decimal | None  # MRR at the end of this month ÷ its billable devices (None without a device)
     receivables: Decimal | None
     overdue: Decimal | None
     owed: list[CurrencyOwed]  # per currency, the reporting one first
@@ -196,6 +197,7 @@ def dashboard_get(*, tenant: Tenant, today: date, finance: bool) -> Dashboard:
         month=month,
         mrr=this_month.end,
         mrr_change=change,
+        arpd=this_month.arpd,
         receivables=receivables,
         overdue=overdue,
         owed=owed,
@@ -314,8 +316,8 @@ def export_table(dashboard: Dashboard, name: str) -> tuple[list[str], list[list[
         ]
     if name == "mrr" and dashboard.mrr is not None:
         moves = ["start", "new", "expansion", "contraction", "churn", "reactivation", "end"]
-        return ["month", "currency", *moves, "missing_rates"], [
-            [_label(m.month), currency, *(getattr(m, x) for x in moves), " ".join(m.missing)]
+        return ["month", "currency", *moves, "missing_rates", "arpd"], [
+            [_label(m.month), currency, *(getattr(m, x) for x in moves), " ".join(m.missing), m.arpd]
             for m in dashboard.mrr.months
         ]
     if name == "revenue" and dashboard.revenue is not None:

@@ -198,10 +198,11 @@ def test_the_cards_of_the_smart_fleet(tenant: Tenant, make_staff: StaffMaker, li
     # then
     assert response.status_code == 200
     html = response.content.decode()
-    # MRR at 31 May: A and C, 2 x 25.00 = 50.00; at 30 April 75.00 (A, B, C): May's change -25.00
+    # MRR at 31 May: A and C, 2 x 25.00 = 50.00; at 30 April 75.00 (A, B, C): May's change -25.00;
+    # ARPD at 31 May: 50.00 / 2 devices = 25.00
     href, shown = card(html, "mrr")
     assert href == "/app/analytics/mrr/?start=2025-06&end=2026-05"
-    assert shown == "MRR at the end of 2026-05 €50.00 -€25.00 this month"
+    assert shown == "MRR at the end of 2026-05 €50.00 -€25.00 this month ARPD €25.00"
     # Receivables: 181.09 + 90.00 = 271.09 in 2 invoices; overdue: 181.09 (due 15 April)
     href, shown = card(html, "receivables")
     assert (href, shown) == ("/app/receivables/", "Receivables €271.09 2 open invoices")
@@ -286,11 +287,12 @@ def test_the_charts_download_as_csv(tenant: Tenant, make_staff: StaffMaker, life
     mrr = rows("mrr")
     assert mrr[0] == [
         "month", "currency", "start", "new", "expansion", "contraction", "churn", "reactivation", "end",
-        "missing_rates",
+        "missing_rates", "arpd",
     ]  # fmt: skip
+    # ARPD at 30 April (analytics.md): 75.00 / 3 = 25.00; at 31 May: 50.00 / 2 = 25.00
     assert mrr[-2:] == [
-        ["2026-04", "EUR", "50.00", "0.00", "25.00", "0.00", "0.00", "0.00", "75.00", ""],
-        ["2026-05", "EUR", "75.00", "0.00", "0.00", "25.00", "0.00", "0.00", "50.00", ""],
+        ["2026-04", "EUR", "50.00", "0.00", "25.00", "0.00", "0.00", "0.00", "75.00", "", "25.00"],
+        ["2026-05", "EUR", "75.00", "0.00", "0.00", "25.00", "0.00", "0.00", "50.00", "", "25.00"],
     ]
     assert rows("revenue")[10][:3] == ["2026-03", "EUR", "490.90"]
     assert rows("aging")[3] == ["2026-05-20", "EUR", "days_31_60", "181.09"]
