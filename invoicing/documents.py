@@ -22,13 +22,15 @@ def invoice_document(invoice: Invoice, *, kind: DocumentKind) -> tuple[bytes, st
     # The renderers load WeasyPrint (most of a second): only the document paths pay for it.
     from invoicing.pdf import invoice_finalized_pdf, invoice_pdf
 
-    if kind == "facturx" and invoice.status == InvoiceStatus.DRAFT:
+    # A draft, or a draft voided before it was ever finalized: no number, printed as a draft.
+    never_finalized = invoice.status == InvoiceStatus.DRAFT or not invoice.number
+    if kind == "facturx" and never_finalized:
         raise DocumentNotReady("A draft has no Factur-X document: finalize it first.")
     if kind == "facturx":
         facturx_check(invoice)
     if invoice.pdf:
         body = bytes(invoice.pdf)
-    elif invoice.status == InvoiceStatus.DRAFT:
+    elif never_finalized:
         body = invoice_pdf(invoice)
     else:
         body = invoice_finalized_pdf(invoice)

@@ -285,3 +285,23 @@ def test_a_dinar_invoice_is_a_plain_pdf_without_factur_x(seller: Tenant, api: AP
     assert (pdf.status_code, pdf.content[:4]) == (200, b"%PDF")
     assert b"factur-x.xml" not in pdf.content
     assert "7,500" in invoice_html(invoice) or "7.500" in invoice_html(invoice)
+
+
+def test_a_draft_voided_before_it_was_finalized_prints_as_a_draft_and_has_no_factur_x(
+    seller: Tenant, api: APIClient
+) -> None:
+    from django.utils import timezone
+
+    from invoicing.services import invoice_void
+
+    # given: a draft of 100.00, voided before it was ever finalized: it has no number
+    customer = buyer(seller, "dupont")
+    draft = issue(customer, [line("service", "fleet-platform", "100.00")], finalize=False)
+    voided = invoice_void(invoice=draft, actor=Actor.system("tests"), at=timezone.now(), reason="Duplicate")
+    assert (voided.status, voided.number) == ("void", "")
+    # then: its PDF is the draft's (200), its Factur-X a 409 problem, never an error
+    pdf = api.get(f"/api/v1/invoices/{draft.pk}/pdf")
+    assert (pdf.status_code, pdf.content[:4]) == (200, b"%PDF")
+    assert b"factur-x.xml" not in pdf.content
+    response = api.get(f"/api/v1/invoices/{draft.pk}/facturx")
+    assert (response.status_code, response.json()["code"]) == (409, "document_not_ready")

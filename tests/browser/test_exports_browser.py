@@ -25,7 +25,7 @@ def test_download_csv_follows_the_filter_typed_after_the_page_loaded(live_server
 
     page.goto(live_server.url + "/app/customers/")
     with page.expect_response(lambda r: "/app/customers/?q=dupont" in r.url):
-        page.fill("input[name=q]", "dupont")
+        page.fill("#customer-search input[name=q]", "dupont")
     with page.expect_download() as download:
         page.click("text=Download CSV")
     lines = Path(download.value.path()).read_text().splitlines()
