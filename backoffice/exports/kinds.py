@@ -23,7 +23,6 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.access import EVERYONE, FINANCE
 from backoffice.invoicing.forms import InvoiceFilterForm
-from backoffice.invoicing.presenters import invoices_by_payment
 from backoffice.pages import clean_text
 from backoffice.payments.forms import PaymentFilterForm
 from billing_platform.money import round_minor
@@ -33,7 +32,6 @@ from customers.models import Customer
 from customers.selectors import customer_list
 from invoicing.lines import line_description
 from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
-from invoicing.selectors import invoice_search
 from payments.models import Payment, Refund
 from subscriptions.models import Device, Subscription, SubscriptionStatus
 from subscriptions.selectors import subscription_list
@@ -278,23 +276,11 @@ def _invoices(tenant: Tenant, params: Params) -> QuerySet[Invoice]:
     bill run, read as ``backoffice.invoicing.views.invoices`` reads them."""
     form = InvoiceFilterForm(dict(params))
     form.is_valid()
-    data = form.cleaned_data
     run_id = params.get("run", "")
     run = BillRun.objects.filter(tenant=tenant, pk=run_id).first() if _is_uuid(run_id) else None
-    qs = invoice_search(
-        tenant=tenant,
-        text=clean_text(data.get("q") or ""),
-        bill_run=run,
-        status=data.get("status") or None,
-        kind=data.get("kind") or None,
-        date_from=data.get("date_from"),
-        date_to=data.get("date_to"),
-        customer=clean_text(data.get("customer") or "") or None,
-    )
+    qs = form.invoices(tenant, run)
     if run_id and run is None:
         qs = qs.none()
-    if data.get("payment"):
-        qs = invoices_by_payment(qs, data["payment"], today=local_date(timezone.now(), tenant.timezone))
     return qs.order_by("-issue_date", "-created_at", "-id")
 
 
@@ -418,20 +404,7 @@ def _payments(tenant: Tenant, params: Params) -> QuerySet[Payment]:
     time zone."""
     form = PaymentFilterForm(dict(params))
     form.is_valid()
-    data = form.cleaned_data
-    qs = Payment.objects.filter(tenant=tenant)
-    text = clean_text(data.get("customer") or "")
-    if text:
-        qs = qs.filter(Q(customer__external_id=text) | Q(customer__name__icontains=text))
-    if data.get("method"):
-        qs = qs.filter(method=data["method"])
-    if data.get("status"):
-        qs = qs.filter(status=data["status"])
-    if data.get("date_from"):
-        qs = qs.filter(received_at__gte=local_midnight(data["date_from"], tenant.timezone))
-    if data.get("date_to"):
-        qs = qs.filter(received_at__lt=local_midnight(data["date_to"] + timedelta(days=1), tenant.timezone))
-    return qs.order_by("-received_at", "-created_at", "-id")
+    return form.payments(tenant)
 
 
 def _payment_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:

@@ -5,14 +5,19 @@ import re
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 from django.http import QueryDict
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.forms import InputRulesMixin, year_validator
-from backoffice.invoicing.presenters import PAYMENT_FILTERS
+from backoffice.invoicing.presenters import PAYMENT_FILTERS, invoices_by_payment
 from backoffice.pages import clean_text
-from invoicing.models import InvoiceKind, InvoiceStatus
+from billing_platform.periods import local_date
+from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceStatus
+from invoicing.selectors import invoice_search
+from tenancy.models import Tenant
 
 # The years the API accepts for a bill run's date (invoicing.api.views.BillRunListCreateApi).
 MIN_YEAR, MAX_YEAR = 1971, 2999
@@ -87,6 +92,24 @@ class InvoiceFilterForm(InputRulesMixin, forms.Form):
         if first and last and last < first:
             self.add_error("date_to", _("The last day is before the first day."))
         return data
+
+    def invoices(self, tenant: Tenant, run: BillRun | None) -> QuerySet[Invoice]:
+        """The tenant's invoices this filter selects (after ``is_valid``: a field in error is left
+        out), narrowed to ``run``'s: what the list shows, its bulk actions take and its CSV holds."""
+        data = self.cleaned_data
+        qs = invoice_search(
+            tenant=tenant,
+            text=clean_text(data.get("q") or ""),
+            bill_run=run,
+            status=data.get("status") or None,
+            kind=data.get("kind") or None,
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            customer=clean_text(data.get("customer") or "") or None,
+        )
+        if data.get("payment"):
+            qs = invoices_by_payment(qs, data["payment"], today=local_date(timezone.now(), tenant.timezone))
+        return qs
 
 
 def credit_lines(data: QueryDict) -> list[dict[str, Any]]:

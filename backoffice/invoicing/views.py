@@ -35,7 +35,6 @@ from backoffice.invoicing.presenters import (
     invoice_payment_panel,
     invoice_totals,
     invoices_bulk_counts,
-    invoices_by_payment,
     tax_rows,
 )
 from backoffice.pages import clean_text, page_of
@@ -54,7 +53,6 @@ from invoicing.selectors import (
     bill_runs_totals,
     invoice_credit_notes,
     invoice_get,
-    invoice_search,
 )
 from invoicing.services import (
     bill_run_create,
@@ -222,20 +220,7 @@ def invoices_filtered(tenant: Tenant, query: QueryDict) -> tuple[InvoiceFilterFo
     run = _run_or_404(tenant, run_id) if run_id else None
     form = InvoiceFilterForm(query)
     form.is_valid()
-    data = form.cleaned_data
-    qs = invoice_search(
-        tenant=tenant,
-        text=clean_text(data.get("q") or ""),
-        bill_run=run,
-        status=data.get("status") or None,
-        kind=data.get("kind") or None,
-        date_from=data.get("date_from"),
-        date_to=data.get("date_to"),
-        customer=clean_text(data.get("customer") or "") or None,
-    )
-    if data.get("payment"):
-        qs = invoices_by_payment(qs, data["payment"], today=local_date(timezone.now(), tenant.timezone))
-    return form, qs, run
+    return form, form.invoices(tenant, run), run
 
 
 def _overdue(invoice: Invoice, today: date) -> bool:

@@ -11,12 +11,12 @@ the API and the beat call; a ``DomainError`` becomes an error on the form or a m
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -62,20 +62,7 @@ def payments(request: HttpRequest) -> HttpResponse:
     tenant = current_tenant(request)
     form = PaymentFilterForm(request.GET)
     form.is_valid()
-    data = form.cleaned_data
-    qs = Payment.objects.filter(tenant=tenant).select_related("customer")
-    text = clean_text(data.get("customer") or "")
-    if text:
-        qs = qs.filter(Q(customer__external_id=text) | Q(customer__name__icontains=text))
-    if data.get("method"):
-        qs = qs.filter(method=data["method"])
-    if data.get("status"):
-        qs = qs.filter(status=data["status"])
-    if data.get("date_from"):
-        qs = qs.filter(received_at__gte=local_midnight(data["date_from"], tenant.timezone))
-    if data.get("date_to"):
-        qs = qs.filter(received_at__lt=local_midnight(data["date_to"] + timedelta(days=1), tenant.timezone))
-    page = page_of(request, qs.order_by("-received_at", "-created_at", "-id"))
+    page = page_of(request, form.payments(tenant).select_related("customer"))
     params = {k: clean_text(request.GET.get(k, "")) for k in ("customer", "method", "status", "date_from", "date_to")}
     context = {
         "form": form,

@@ -36,7 +36,7 @@ from subscriptions.changes import subscription_change
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import ACTOR, signed_subscription, smart_fleet_activate
 from tenancy.models import Role, Tenant
-from tests.browser.conftest import CHROMIUM, assert_no_violation, browser, page  # noqa: F401 (the fixtures)
+from tests.browser.conftest import CHROMIUM, assert_no_violation, browser, log_in, page  # noqa: F401 (the fixtures)
 from usage.ingest import events_ingest
 from usage.partitions import forget_known_partitions
 
@@ -429,11 +429,7 @@ def test_the_dashboard_in_a_browser(live_server: Any, page: Any, width: int) -> 
     # given: the demo tenant, its owner logged in
     call_command("seed_demo", stdout=io.StringIO())
     page.set_viewport_size({"width": width, "height": 900})
-    page.goto(live_server.url + "/app/login/")
-    page.fill("input[name=login]", "demo@smartfleet.test")
-    page.fill("input[name=password]", "smartfleet-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/app/")
+    log_in(page, live_server.url)
     # then: every chart drawn by static/dashboard.js under the Content-Security-Policy
     page.wait_for_function(
         "() => window.Chart && [...document.querySelectorAll('canvas[data-dashboard-chart]')]"

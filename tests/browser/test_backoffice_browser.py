@@ -9,18 +9,14 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation
+from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation, log_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
 
 
 def test_login_then_the_calculator_updates_live(live_server: Any, page: Any) -> None:
     call_command("seed_demo", stdout=StringIO())
-    page.goto(live_server.url + "/app/login/")
-    page.fill("input[name=login]", "demo@smartfleet.test")
-    page.fill("input[name=password]", "smartfleet-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/app/")
+    log_in(page, live_server.url)
     assert "Smart Fleet Telematics" in page.content()
 
     page.goto(live_server.url + "/app/catalog/calculator/")
@@ -41,11 +37,7 @@ def test_login_then_the_calculator_updates_live(live_server: Any, page: Any) -> 
 
 def test_page_scripts_and_the_api_reference_work_under_the_policy(live_server: Any, page: Any) -> None:
     call_command("seed_demo", stdout=StringIO())
-    page.goto(live_server.url + "/app/login/")
-    page.fill("input[name=login]", "demo@smartfleet.test")
-    page.fill("input[name=password]", "smartfleet-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/app/")
+    log_in(page, live_server.url)
     assert_no_violation(page)
 
     # the language menu submits itself when a language is chosen (data-autosubmit, static/tripod.js)
@@ -154,11 +146,7 @@ def test_the_revenue_pages_on_a_phone(live_server: Any, page: Any) -> None:
     call_command("seed_demo", stdout=StringIO())
     _revenue_history()
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(live_server.url + "/app/login/")
-    page.fill("input[name=login]", "demo@smartfleet.test")
-    page.fill("input[name=password]", "smartfleet-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/app/")
+    log_in(page, live_server.url)
 
     page.goto(live_server.url + "/app/revenue/?start=2026-01&end=2026-06")
     # both charts of the currency drawn by static/revenue.js under the Content-Security-Policy

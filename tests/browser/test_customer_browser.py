@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation
+from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation, log_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
 
@@ -16,11 +16,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
 def test_the_customer_page_and_the_search_on_a_phone(live_server: Any, page: Any) -> None:  # noqa: F811
     call_command("seed_demo", stdout=StringIO())
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(live_server.url + "/app/login/")
-    page.fill("input[name=login]", "demo@smartfleet.test")
-    page.fill("input[name=password]", "smartfleet-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/app/")
+    log_in(page, live_server.url)
 
     page.goto(live_server.url + "/app/customers/dupont/")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation
+from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation, log_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
 SHOTS = os.environ.get("TRIPOD_SCREENSHOTS", "")
@@ -22,11 +22,7 @@ WIDEST = (
 
 
 def _login(live_server: Any, page: Any) -> None:  # noqa: F811
-    page.goto(live_server.url + "/app/login/")
-    page.fill("input[name=login]", "demo@smartfleet.test")
-    page.fill("input[name=password]", "smartfleet-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/app/")
+    log_in(page, live_server.url)
 
 
 def _fits(page: Any) -> bool:  # noqa: F811
