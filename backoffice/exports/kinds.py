@@ -16,7 +16,7 @@ from datetime import UTC, date, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from backoffice.access import EVERYONE, FINANCE
 from backoffice.audit import changes as audit_changes
 from backoffice.audit import sentence as audit_sentence
+from backoffice.catalog.presenters import plan_books, product_ssps
 from backoffice.invoicing.forms import InvoiceFilterForm
 from backoffice.invoicing.presenters import invoices_by_payment
 from backoffice.pages import clean_text
@@ -31,7 +32,8 @@ from backoffice.payments.forms import AsOfForm, PaymentFilterForm
 from backoffice.usage.presenters import REASON_LABELS
 from billing_platform.money import round_minor
 from billing_platform.periods import local_date, local_midnight
-from catalog.models import Aggregation, Meter
+from catalog.models import TAX_RATE_SINCE_ALWAYS, Aggregation, Meter, Plan, PriceVersion, Product, TaxRate
+from catalog.selectors import meter_list, plan_list, product_list, tax_rate_list
 from customers.models import Customer
 from customers.selectors import customer_list
 from invoicing.lines import line_description
@@ -885,6 +887,143 @@ def _rejected_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
         ]
 
 
+# --- the catalog ----------------------------------------------------------------------------------
+# The catalog pages have no filter: every product, meter, plan and tax rate, in the pages' order.
+
+PRODUCT_COLUMNS = (
+    "code",
+    "name",
+    "kind",
+    "tax_category",
+    "revenue_treatment",
+    "requires_shipment",
+    "requires_activation",
+    "standalone_selling_prices",
+    "created_at",
+)
+
+
+def _products(tenant: Tenant, params: Params) -> QuerySet[Product]:
+    return product_list(tenant=tenant).order_by("code", "id")
+
+
+def _product_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    # The selling prices are prefetched per chunk: two queries per chunk of products.
+    for p in _products(tenant, params).iterator(chunk_size=CHUNK):
+        yield [
+            p.code,
+            p.name,
+            p.kind,
+            p.tax_category,
+            p.revenue_treatment,
+            _yes(p.requires_shipment),
+            _yes(p.requires_activation),
+            "; ".join("%s %s" % (m.currency.code, _plain(m.amount)) for m in product_ssps(p)),
+            _moment(p.created_at),
+        ]
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+METER_COLUMNS = (
+    "code",
+    "name",
+    "aggregation",
+    "field",
+    "dimensions",
+    "filters",
+    "time_bands",
+    "accepts_negative",
+    "created_at",
+)
+
+
+def _meters(tenant: Tenant, params: Params) -> QuerySet[Meter]:
+    return meter_list(tenant=tenant).order_by("code", "id")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if value else ""
+
+
+def _meter_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    for m in _meters(tenant, params).iterator(chunk_size=CHUNK):
+        yield [
+            m.code,
+            m.name,
+            m.aggregation,
+            m.field,
+            ", ".join(m.dimensions or []),
+            _json(m.filters),
+            _json(m.time_bands),
+            _yes(m.accepts_negative),
+            _moment(m.created_at),
+        ]
+
+
+PLAN_COLUMNS = (
+    "code",
+    "name",
+    "interval",
+    "commitment_months",
+    "trial_days",
+    "components",
+    "price_books",
+    "created_at",
+)
+
+
+def _plans(tenant: Tenant, params: Params) -> QuerySet[Plan]:
+    # The plans page's list, without its prefetches (the rows prefetch what they show).
+    return plan_list(tenant=tenant).prefetch_related(None).order_by("code", "id")
+
+
+def _plan_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    """The plans page's columns: its components counted in the same query, its price books (currency
+    and regions) prefetched per chunk without their prices."""
+    versions = PriceVersion.objects.only("plan_id", "currency", "regions_key").order_by(
+        "currency", "regions_key", "effective_from"
+    )
+    qs = (
+        _plans(tenant, params)
+        .annotate(component_count=Count("components"))
+        .prefetch_related(Prefetch("price_versions", queryset=versions))
+    )
+    for p in qs.iterator(chunk_size=CHUNK):
+        yield [
+            p.code,
+            p.name,
+            p.interval,
+            p.commitment_months,
+            p.trial_days,
+            p.component_count,
+            "; ".join(f"{currency} {regions}".strip() for currency, regions in plan_books(p)),
+            _moment(p.created_at),
+        ]
+
+
+TAX_RATE_COLUMNS = ("country", "tax_category", "rate", "valid_from", "valid_to", "updated_at")
+
+
+def _tax_rates(tenant: Tenant, params: Params) -> QuerySet[TaxRate]:
+    return tax_rate_list(tenant=tenant).order_by("country", "tax_category", "valid_from", "id")
+
+
+def _tax_rate_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    # ``valid_from`` empty: in force since always; ``valid_to`` empty: open-ended.
+    for r in _tax_rates(tenant, params).iterator(chunk_size=CHUNK):
+        yield [
+            r.country,
+            r.tax_category,
+            r.rate,
+            "" if r.valid_from == TAX_RATE_SINCE_ALWAYS else r.valid_from,
+            r.valid_to or "",
+            _moment(r.updated_at),
+        ]
+
+
 def _count(queryset: Callable[[Tenant, Params], QuerySet[Any]]) -> Callable[[Tenant, Params], int]:
     return lambda tenant, params: queryset(tenant, params).count()
 
@@ -955,5 +1094,9 @@ KINDS: dict[str, ExportKind] = {
             _count(_rejected),
             _rejected_rows,
         ),
+        ExportKind("products", _("Products"), EVERYONE, PRODUCT_COLUMNS, (), _count(_products), _product_rows),
+        ExportKind("meters", _("Meters"), EVERYONE, METER_COLUMNS, (), _count(_meters), _meter_rows),
+        ExportKind("plans", _("Plans"), EVERYONE, PLAN_COLUMNS, (), _count(_plans), _plan_rows),
+        ExportKind("tax_rates", _("Tax rates"), EVERYONE, TAX_RATE_COLUMNS, (), _count(_tax_rates), _tax_rate_rows),
     )
 }

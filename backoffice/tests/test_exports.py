@@ -23,6 +23,7 @@ from backoffice.models import DataExport, DataExportStatus
 from backoffice.tests.test_payment_pages import aging_data
 from billing_platform.celery import app as celery_app
 from billing_platform.rls import tenant_context
+from catalog.tests.factories import smart_fleet_catalog
 from customers.models import Customer
 from customers.tests.factories import dupont
 from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
@@ -445,6 +446,7 @@ def test_every_kind_is_listed_once_with_unique_columns() -> None:
     assert set(KINDS) == {
         "customers", "subscriptions", "devices", "invoices", "invoice_lines", "payments", "refunds", "usage",
         "usage_events", "bill_runs", "receivables", "dunning", "audit_log", "webhooks", "rejected_events",
+        "products", "meters", "plans", "tax_rates",
     }  # fmt: skip
     for kind in KINDS.values():
         assert len(set(kind.columns)) == len(kind.columns)
@@ -771,3 +773,40 @@ def test_rejected_events_export_follows_the_search_and_the_reason(
     assert [r[1] for r in rows] == ["tx-2"]
     _, *rows = table(download(client, "rejected_events", reason="no_such_reason"))  # every reason, as the page
     assert len(rows) == 2
+
+
+def test_catalog_exports(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    # given: billing.md's Smart Fleet offer, created on 1 March 2026 at 08:00 UTC
+    with time_machine.travel(datetime(2026, 3, 1, 8, 0, tzinfo=UTC), tick=False):
+        smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant, role=Role.SUPPORT_AGENT))  # the catalog pages are everyone's
+    created = "2026-03-01T08:00:00+00:00"
+
+    header, *rows = table(download(client, "products"))
+    assert header == [
+        "code", "name", "kind", "tax_category", "revenue_treatment", "requires_shipment", "requires_activation",
+        "standalone_selling_prices", "created_at",
+    ]  # fmt: skip
+    assert [r[0] for r in rows] == ["data-overage", "eld-200", "fleet-platform"]  # by code, as the page
+    # hardware is recognised when delivered; its selling price 240.00 EUR without trailing zeros
+    assert rows[1] == [
+        "eld-200", "ELD-200 tracker", "hardware", "standard", "point_in_time", "yes", "yes", "EUR 240", created,
+    ]  # fmt: skip
+
+    header, *rows = table(download(client, "meters"))
+    assert header == [
+        "code", "name", "aggregation", "field", "dimensions", "filters", "time_bands", "accepts_negative", "created_at",
+    ]  # fmt: skip
+    assert rows == [["data_mb", "Data (MB)", "sum", "mb", "device_type, region", "", "", "no", created]]
+
+    header, *rows = table(download(client, "plans"))
+    assert header == [
+        "code", "name", "interval", "commitment_months", "trial_days", "components", "price_books", "created_at",
+    ]  # fmt: skip
+    # three components (the tracker, the platform fee, the data overage), one EUR price book
+    assert rows == [["smart-fleet", "Smart Fleet", "month", "12", "0", "3", "EUR", created]]
+
+    header, *rows = table(download(client, "tax_rates"))
+    assert header == ["country", "tax_category", "rate", "valid_from", "valid_to", "updated_at"]
+    # VAT 20 % in France since always (empty valid_from), open-ended (empty valid_to)
+    assert rows == [["FR", "standard", "20.0000", "", "", created]]
