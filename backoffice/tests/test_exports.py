@@ -23,7 +23,8 @@ from backoffice.models import DataExport, DataExportStatus
 from backoffice.tests.test_payment_pages import aging_data
 from billing_platform.celery import app as celery_app
 from billing_platform.rls import tenant_context
-from catalog.tests.factories import smart_fleet_catalog
+from catalog.services import meter_create, plan_create, product_create, tax_rate_set
+from catalog.tests.factories import ACTOR, smart_fleet_catalog, smart_fleet_plan_body
 from customers.models import Customer
 from customers.tests.factories import dupont
 from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
@@ -810,3 +811,50 @@ def test_catalog_exports(client: Client, tenant: Tenant, make_staff: StaffMaker)
     assert header == ["country", "tax_category", "rate", "valid_from", "valid_to", "updated_at"]
     # VAT 20 % in France since always (empty valid_from), open-ended (empty valid_to)
     assert rows == [["FR", "standard", "20.0000", "", "", created]]
+
+
+@pytest.mark.parametrize(
+    "kind", ["bill_runs", "audit_log", "webhooks", "rejected_events", "products", "meters", "plans", "tax_rates"]
+)
+def test_the_number_of_queries_does_not_grow_with_the_runs_entries_and_catalog(
+    client: Client, tenant: Tenant, make_staff: StaffMaker, kind: str
+) -> None:
+    logged_in(client, make_staff(tenant))
+    customer = dupont(tenant)
+    at = datetime(2026, 4, 1, tzinfo=UTC)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            body(download(client, kind))
+        return len(captured)
+
+    def add(n: int) -> None:
+        run = BillRun.objects.create(tenant=tenant, billing_date=date(2026, 1, n))
+        made = invoice(tenant, customer, "INV-%d" % n, day=date(2026, 1, n))
+        Invoice.objects.filter(pk=made.pk).update(bill_run=run)
+        AuditLogEntry.objects.create(
+            tenant=tenant, at=at, actor_type="user", action="customer.updated", object_type="customer",
+            object_id="c%d" % n, before={"name": "A"}, after={"name": "B"},
+        )  # fmt: skip
+        DeviceCloudWebhook.objects.create(
+            tenant=tenant, webhook_id="wh-%d" % n, received_at=at, content_type="application/json", body="{}",
+            device_id="A", status="applied",
+        )  # fmt: skip
+        RejectedEvent.objects.create(tenant=tenant, received_at=at, reason="missing_field", detail="x", payload={})
+        product_create(
+            tenant=tenant, actor=ACTOR, at=at, code="p%d" % n, name="P", kind="hardware",
+            ssp=[{"currency": "EUR", "amount": "1"}, {"currency": "USD", "amount": "2"}],
+        )  # fmt: skip
+        meter_create(tenant=tenant, actor=ACTOR, at=at, code="m%d" % n, name="M", aggregation="count")
+        country = ("DE", "ES", "IT", "BE", "NL")[n - 1]
+        tax_rate_set(tenant=tenant, actor=ACTOR, at=at, country=country, tax_category="standard", rate="20")
+        if n == 1:
+            smart_fleet_catalog(tenant, at=at)
+        else:
+            plan_create(tenant=tenant, actor=ACTOR, at=at, **{**smart_fleet_plan_body(), "code": "plan-%d" % n})
+
+    add(1)
+    few = queries()
+    for n in range(2, 6):
+        add(n)
+    assert queries() == few
