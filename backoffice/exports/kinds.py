@@ -16,27 +16,37 @@ from datetime import UTC, date, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.utils import timezone
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.access import EVERYONE, FINANCE
+from backoffice.audit import changes as audit_changes
+from backoffice.audit import sentence as audit_sentence
+from backoffice.catalog.presenters import plan_books, product_ssps
 from backoffice.invoicing.forms import InvoiceFilterForm
 from backoffice.pages import clean_text
-from backoffice.payments.forms import PaymentFilterForm
+from backoffice.payments.forms import AsOfForm, PaymentFilterForm
+from backoffice.usage.presenters import REASON_LABELS
 from billing_platform.money import round_minor
 from billing_platform.periods import local_date, local_midnight
-from catalog.models import Aggregation, Meter
+from catalog.models import TAX_RATE_SINCE_ALWAYS, Aggregation, Meter, Plan, PriceVersion, Product, TaxRate
+from catalog.selectors import meter_list, plan_list, product_list, tax_rate_list
 from customers.models import Customer
 from customers.selectors import customer_list
 from invoicing.lines import line_description
 from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
-from payments.models import Payment, Refund
-from subscriptions.models import Device, Subscription, SubscriptionStatus
-from subscriptions.selectors import subscription_list
-from tenancy.models import Tenant
-from usage.models import UsageEvent, UsageRollup
+from invoicing.selectors import bill_run_list, bill_runs_totals
+from payments.dunning import Step, dunning_queue, open_invoices_load
+from payments.models import DunningActionKind, Payment, Refund
+from payments.reports import BUCKETS, CustomerAging, receivables_aging
+from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionStatus, WebhookStatus
+from subscriptions.selectors import subscription_list, webhook_list
+from tenancy.models import AuditLogEntry, Tenant
+from tenancy.selectors import audit_log_list
+from usage.models import RejectedEvent, UsageEvent, UsageRollup
+from usage.selectors import rejected_event_list
 
 # Rows fetched from the database at a time.
 CHUNK = 2000
@@ -591,6 +601,403 @@ def _usage_event_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
         ]
 
 
+# --- bill runs ------------------------------------------------------------------------------------
+
+BILL_RUN_COLUMNS = (
+    "billing_date",
+    "status",
+    "customers",
+    "customers_done",
+    "customers_failed",
+    "invoices_created",
+    "started_at",
+    "finished_at",
+    "currency",
+    "invoices",
+    "drafts",
+    "net_total",
+    "tax_total",
+    "total",
+)
+
+
+def _bill_runs(tenant: Tenant, params: Params) -> QuerySet[BillRun]:
+    # The bill runs page: every run, the latest first; it has no filter.
+    return bill_run_list(tenant=tenant).order_by("-created_at", "-id")
+
+
+def _bill_run_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    """One row per run and currency of its invoices, with the totals the page shows
+    (``invoicing.selectors.bill_runs_totals``, two grouped queries per chunk of runs); a run with no
+    invoice yet has one row, its currency and totals empty."""
+    for runs in _batches(_bill_runs(tenant, params).iterator(chunk_size=CHUNK), CHUNK):
+        totals = bill_runs_totals(runs)
+        for run in runs:
+            facts = [
+                run.billing_date,
+                run.status,
+                run.total,
+                run.done,
+                run.failed,
+                run.created,
+                _moment(run.started_at),
+                _moment(run.finished_at),
+            ]
+            for t in totals[run.pk]:
+                yield [*facts, t.currency, t.count, t.drafts, t.net, t.tax, t.total]
+            if not totals[run.pk]:
+                yield [*facts, "", 0, 0, "", "", ""]
+
+
+def _bill_run_count(tenant: Tenant, params: Params) -> int:
+    return sum(1 for _row in _bill_run_rows(tenant, params))
+
+
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- receivables and dunning ----------------------------------------------------------------------
+
+RECEIVABLES_COLUMNS = (
+    "as_of",
+    "customer_external_id",
+    "customer_name",
+    "currency",
+    "invoices",
+    *BUCKETS,
+    "total",
+)
+
+
+def _as_of(tenant: Tenant, params: Params) -> date:
+    # The receivables page's day: its "as of" when valid, else today in the tenant's time zone.
+    form = AsOfForm(dict(params))
+    if "as_of" in params and form.is_valid():
+        value: date = form.cleaned_data["as_of"]
+        return value
+    return local_date(timezone.now(), tenant.timezone)
+
+
+def _receivables(tenant: Tenant, params: Params) -> Iterator[tuple[date, str, CustomerAging]]:
+    as_of = _as_of(tenant, params)
+    report = receivables_aging(tenant_id=tenant.pk, as_of=as_of)
+    for c in report.currencies:
+        for customer in c.customers:
+            yield as_of, c.currency, customer
+
+
+def _receivables_count(tenant: Tenant, params: Params) -> int:
+    return sum(1 for _row in _receivables(tenant, params))
+
+
+def _receivables_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    # Per currency, then per customer, as the page's tables list them.
+    for as_of, currency, c in _receivables(tenant, params):
+        yield [as_of, c.external_id, c.name, currency, c.invoices, *c.aging.buckets(), c.aging.total]
+
+
+DUNNING_COLUMNS = (
+    "customer_external_id",
+    "customer_name",
+    "invoice_number",
+    "currency",
+    "amount_due",
+    "due_date",
+    "days_past_due",
+    "next_steps",
+    "next_step_on",
+)
+# Every open invoice: the page lists the first 200 of the same queue.
+DUNNING_ALL = 10**9
+
+
+def _dunning_count(tenant: Tenant, params: Params) -> int:
+    return len(open_invoices_load(tenant_id=tenant.pk, at=timezone.now(), every_due_date=True))
+
+
+def _steps_text(steps: tuple[Step, ...]) -> str:
+    """ "reminder (day -3), retry (day 7)": the steps' machine names, with the day of those an invoice
+    has several of."""
+    return ", ".join(
+        "%s (day %s)" % (s.kind, s.day) if s.kind in (DunningActionKind.REMINDER, DunningActionKind.RETRY) else s.kind
+        for s in steps
+    )
+
+
+def _dunning_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    # The queue as the dunning page orders it (``payments.dunning.dunning_queue``: five queries).
+    for e in dunning_queue(tenant_id=tenant.pk, as_of=timezone.now(), limit=DUNNING_ALL):
+        yield [
+            e.customer_external_id,
+            e.customer_name,
+            e.number,
+            e.amount_due.currency.code,
+            e.amount_due,
+            e.due_date,
+            e.days_past_due,
+            _steps_text(e.steps),
+            e.on or "",
+        ]
+
+
+# --- audit log ------------------------------------------------------------------------------------
+
+AUDIT_COLUMNS = (
+    "at",
+    "actor_type",
+    "actor_id",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "description",
+    "changes",
+)
+
+
+def _audit_entries(tenant: Tenant, params: Params) -> QuerySet[AuditLogEntry]:
+    # The audit log page's object type menu.
+    return audit_log_list(tenant=tenant, object_type=params.get("object_type") or None)
+
+
+def _audit_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    """The page's sentence and changes (``backoffice.audit``), in English whoever downloads, instants
+    in UTC as the page shows them; the changes one per line in their cell."""
+    for e in _audit_entries(tenant, params).iterator(chunk_size=CHUNK):
+        with translation.override("en"):
+            described, changed = audit_sentence(e), "\n".join(audit_changes(e))
+        yield [
+            _moment(e.at),
+            e.actor_type,
+            e.actor_id,
+            e.actor_label,
+            e.action,
+            e.object_type,
+            e.object_id,
+            described,
+            changed,
+        ]
+
+
+# --- device webhooks and rejected usage events ----------------------------------------------------
+
+WEBHOOK_COLUMNS = (
+    "received_at",
+    "webhook_id",
+    "event_type",
+    "device_id",
+    "subscription_external_id",
+    "occurred_at",
+    "status",
+    "error",
+    "attempts",
+    "applied_at",
+)
+
+
+def _webhooks(tenant: Tenant, params: Params) -> QuerySet[DeviceCloudWebhook]:
+    # The device webhooks page: its status tab.
+    status = params.get("status", "")
+    return webhook_list(tenant=tenant, status=status if status in WebhookStatus.values else None).order_by(
+        "-received_at", "-id"
+    )
+
+
+def _webhook_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    # The subscription the device belongs to (its latest, should it have moved), in the same query;
+    # never the bodies.
+    subscription = (
+        Device.objects.filter(tenant=tenant, device_id=OuterRef("device_id"))
+        .order_by("-added_at", "-id")
+        .values("subscription__external_id")[:1]
+    )
+    qs = _webhooks(tenant, params).defer("body", "cloud_event_headers").annotate(subscription=Subquery(subscription))
+    for w in qs.iterator(chunk_size=CHUNK):
+        failed = w.status in (WebhookStatus.REJECTED, WebhookStatus.FAILED)
+        yield [
+            _moment(w.received_at),
+            w.webhook_id,
+            w.event_type,
+            w.device_id,
+            w.subscription or "",
+            _moment(w.occurred_at),
+            w.status,
+            w.outcome if failed else "",
+            w.attempts,
+            _moment(w.applied_at),
+        ]
+
+
+REJECTED_COLUMNS = ("received_at", "transaction_id", "meter", "reason", "detail", "payload")
+
+
+def _rejected(tenant: Tenant, params: Params) -> QuerySet[RejectedEvent]:
+    """The rejected events page: its search box (a part of the transaction ID or the meter code) and
+    its reason tab, a reason the page does not know and no event has reads as every reason."""
+    search = params.get("q") or None
+    reason = params.get("reason", "")
+    if reason and reason not in REASON_LABELS and not rejected_event_list(tenant=tenant, reason=reason).exists():
+        reason = ""
+    return rejected_event_list(tenant=tenant, search=search, reason=reason or None).order_by("-received_at", "-id")
+
+
+def _rejected_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    for e in _rejected(tenant, params).iterator(chunk_size=CHUNK):
+        yield [
+            _moment(e.received_at),
+            e.transaction_id,
+            e.code,
+            e.reason,
+            e.detail,
+            json.dumps(e.payload, sort_keys=True, ensure_ascii=False),
+        ]
+
+
+# --- the catalog ----------------------------------------------------------------------------------
+# The catalog pages have no filter: every product, meter, plan and tax rate, in the pages' order.
+
+PRODUCT_COLUMNS = (
+    "code",
+    "name",
+    "kind",
+    "tax_category",
+    "revenue_treatment",
+    "requires_shipment",
+    "requires_activation",
+    "standalone_selling_prices",
+    "created_at",
+)
+
+
+def _products(tenant: Tenant, params: Params) -> QuerySet[Product]:
+    return product_list(tenant=tenant).order_by("code", "id")
+
+
+def _product_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    # The selling prices are prefetched per chunk: two queries per chunk of products.
+    for p in _products(tenant, params).iterator(chunk_size=CHUNK):
+        yield [
+            p.code,
+            p.name,
+            p.kind,
+            p.tax_category,
+            p.revenue_treatment,
+            _yes(p.requires_shipment),
+            _yes(p.requires_activation),
+            "; ".join("%s %s" % (m.currency.code, _plain(m.amount)) for m in product_ssps(p)),
+            _moment(p.created_at),
+        ]
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+METER_COLUMNS = (
+    "code",
+    "name",
+    "aggregation",
+    "field",
+    "dimensions",
+    "filters",
+    "time_bands",
+    "accepts_negative",
+    "created_at",
+)
+
+
+def _meters(tenant: Tenant, params: Params) -> QuerySet[Meter]:
+    return meter_list(tenant=tenant).order_by("code", "id")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if value else ""
+
+
+def _meter_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    for m in _meters(tenant, params).iterator(chunk_size=CHUNK):
+        yield [
+            m.code,
+            m.name,
+            m.aggregation,
+            m.field,
+            ", ".join(m.dimensions or []),
+            _json(m.filters),
+            _json(m.time_bands),
+            _yes(m.accepts_negative),
+            _moment(m.created_at),
+        ]
+
+
+PLAN_COLUMNS = (
+    "code",
+    "name",
+    "interval",
+    "commitment_months",
+    "trial_days",
+    "components",
+    "price_books",
+    "created_at",
+)
+
+
+def _plans(tenant: Tenant, params: Params) -> QuerySet[Plan]:
+    # The plans page's list, without its prefetches (the rows prefetch what they show).
+    return plan_list(tenant=tenant).prefetch_related(None).order_by("code", "id")
+
+
+def _plan_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    """The plans page's columns: its components counted in the same query, its price books (currency
+    and regions) prefetched per chunk without their prices."""
+    versions = PriceVersion.objects.only("plan_id", "currency", "regions_key").order_by(
+        "currency", "regions_key", "effective_from"
+    )
+    qs = (
+        _plans(tenant, params)
+        .annotate(component_count=Count("components"))
+        .prefetch_related(Prefetch("price_versions", queryset=versions))
+    )
+    for p in qs.iterator(chunk_size=CHUNK):
+        yield [
+            p.code,
+            p.name,
+            p.interval,
+            p.commitment_months,
+            p.trial_days,
+            p.component_count,
+            "; ".join(f"{currency} {regions}".strip() for currency, regions in plan_books(p)),
+            _moment(p.created_at),
+        ]
+
+
+TAX_RATE_COLUMNS = ("country", "tax_category", "rate", "valid_from", "valid_to", "updated_at")
+
+
+def _tax_rates(tenant: Tenant, params: Params) -> QuerySet[TaxRate]:
+    return tax_rate_list(tenant=tenant).order_by("country", "tax_category", "valid_from", "id")
+
+
+def _tax_rate_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
+    # ``valid_from`` empty: in force since always; ``valid_to`` empty: open-ended.
+    for r in _tax_rates(tenant, params).iterator(chunk_size=CHUNK):
+        yield [
+            r.country,
+            r.tax_category,
+            r.rate,
+            "" if r.valid_from == TAX_RATE_SINCE_ALWAYS else r.valid_from,
+            r.valid_to or "",
+            _moment(r.updated_at),
+        ]
+
+
 def _count(queryset: Callable[[Tenant, Params], QuerySet[Any]]) -> Callable[[Tenant, Params], int]:
     return lambda tenant, params: queryset(tenant, params).count()
 
@@ -635,5 +1042,35 @@ KINDS: dict[str, ExportKind] = {
             _count(_usage_events),
             _usage_event_rows,
         ),
+        ExportKind("bill_runs", _("Bill runs"), EVERYONE, BILL_RUN_COLUMNS, (), _bill_run_count, _bill_run_rows),
+        ExportKind(
+            "receivables",
+            _("Receivables"),
+            FINANCE,
+            RECEIVABLES_COLUMNS,
+            ("as_of",),
+            _receivables_count,
+            _receivables_rows,
+        ),
+        ExportKind("dunning", _("Dunning queue"), FINANCE, DUNNING_COLUMNS, (), _dunning_count, _dunning_rows),
+        ExportKind(
+            "audit_log", _("Audit log"), FINANCE, AUDIT_COLUMNS, ("object_type",), _count(_audit_entries), _audit_rows
+        ),
+        ExportKind(
+            "webhooks", _("Device webhooks"), EVERYONE, WEBHOOK_COLUMNS, ("status",), _count(_webhooks), _webhook_rows
+        ),
+        ExportKind(
+            "rejected_events",
+            _("Rejected events"),
+            EVERYONE,
+            REJECTED_COLUMNS,
+            ("reason", "q"),
+            _count(_rejected),
+            _rejected_rows,
+        ),
+        ExportKind("products", _("Products"), EVERYONE, PRODUCT_COLUMNS, (), _count(_products), _product_rows),
+        ExportKind("meters", _("Meters"), EVERYONE, METER_COLUMNS, (), _count(_meters), _meter_rows),
+        ExportKind("plans", _("Plans"), EVERYONE, PLAN_COLUMNS, (), _count(_plans), _plan_rows),
+        ExportKind("tax_rates", _("Tax rates"), EVERYONE, TAX_RATE_COLUMNS, (), _count(_tax_rates), _tax_rate_rows),
     )
 }

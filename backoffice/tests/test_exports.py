@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,18 +20,23 @@ from djmoney.money import Money
 
 from backoffice.exports.kinds import KINDS
 from backoffice.models import DataExport, DataExportStatus
+from backoffice.tests.test_payment_pages import aging_data
 from billing_platform.celery import app as celery_app
 from billing_platform.rls import tenant_context
+from catalog.services import meter_create, plan_create, product_create, tax_rate_set
+from catalog.tests.factories import ACTOR, smart_fleet_catalog, smart_fleet_plan_body
 from customers.models import Customer
 from customers.tests.factories import dupont
-from invoicing.models import Invoice, InvoiceLine, InvoiceTax
+from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
 from payments.models import Payment, Refund
-from subscriptions.models import Subscription
+from payments.tests.conftest import fleet, open_invoice
+from subscriptions.models import DeviceCloudWebhook, Subscription
 from subscriptions.tests.factories import monthly_fee_customers, signed_subscription, smart_fleet
-from tenancy.models import ApiKeyScope, Role, Tenant
-from usage.models import UsageRollup
+from tenancy.models import ApiKeyScope, AuditLogEntry, Role, Tenant
+from usage.models import RejectedEvent, UsageRollup
 
 pytestmark = pytest.mark.django_db
+__all__ = ["fleet"]
 
 StaffMaker = Callable[..., Any]
 
@@ -440,7 +446,8 @@ def test_the_number_of_queries_does_not_grow_with_the_subscriptions_and_devices(
 def test_every_kind_is_listed_once_with_unique_columns() -> None:
     assert set(KINDS) == {
         "customers", "subscriptions", "devices", "invoices", "invoice_lines", "payments", "refunds", "usage",
-        "usage_events",
+        "usage_events", "bill_runs", "receivables", "dunning", "audit_log", "webhooks", "rejected_events",
+        "products", "meters", "plans", "tax_rates",
     }  # fmt: skip
     for kind in KINDS.values():
         assert len(set(kind.columns)) == len(kind.columns)
@@ -551,3 +558,303 @@ def test_the_revenue_runs_csv_reads_under_the_tenants_row_level_security(
     logged_in(client, make_staff(tenant))
     _, *rows = table(client.get(reverse("backoffice:revenue-runs-csv")))
     assert [(r[1], r[2]) for r in rows] == [("2026-03", "succeeded")]
+
+
+# --- bill runs, receivables, dunning, audit log, webhooks, rejected events ------------------------
+
+
+def test_bill_runs_export_has_a_row_per_run_and_currency(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    # given: the run of 1 April made two invoices, one finalized (405.00 = 337.50 + 67.50 VAT) and one
+    # draft of the same amounts; the run of 1 May is queued and has none yet
+    run = BillRun.objects.create(
+        tenant=tenant,
+        billing_date=date(2026, 4, 1),
+        status="completed",
+        total=3,
+        done=2,
+        failed=1,
+        created=2,
+        started_at=datetime(2026, 4, 1, 2, 0, tzinfo=UTC),
+        finished_at=datetime(2026, 4, 1, 2, 5, 30, tzinfo=UTC),
+    )
+    customer = dupont(tenant)
+    Invoice.objects.filter(pk=invoice(tenant, customer, "F-2026-0001").pk).update(bill_run=run)
+    Invoice.objects.filter(pk=invoice(tenant, customer, "", status="draft", day=date(2026, 4, 2)).pk).update(
+        bill_run=run
+    )
+    BillRun.objects.create(tenant=tenant, billing_date=date(2026, 5, 1))
+    logged_in(client, make_staff(tenant, role=Role.SUPPORT_AGENT))  # the page is everyone's
+    # when
+    header, *rows = table(download(client, "bill_runs"))
+    # then: the latest run first
+    assert header == [
+        "billing_date", "status", "customers", "customers_done", "customers_failed", "invoices_created",
+        "started_at", "finished_at", "currency", "invoices", "drafts", "net_total", "tax_total", "total",
+    ]  # fmt: skip
+    assert rows == [
+        ["2026-05-01", "pending", "0", "0", "0", "0", "", "", "", "0", "0", "", "", ""],
+        # 2 invoices, 1 draft: 2 x 337.50 = 675.00 net, 2 x 67.50 = 135.00 tax, 2 x 405.00 = 810.00
+        ["2026-04-01", "completed", "3", "2", "1", "2", "2026-04-01T02:00:00+00:00", "2026-04-01T02:05:30+00:00",
+         "EUR", "2", "1", "675.00", "135.00", "810.00"],
+    ]  # fmt: skip
+
+
+def test_receivables_export_has_the_pages_figures_for_its_day(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    # given: the receivables of test_payment_pages (as of 2026-06-30)
+    aging_data(tenant)
+    logged_in(client, make_staff(tenant, role=Role.FINANCE_VIEWER))
+    # when
+    header, *rows = table(download(client, "receivables", as_of="2026-06-30"))
+    # then: per currency, then per customer, one column per bucket
+    assert header == [
+        "as_of", "customer_external_id", "customer_name", "currency", "invoices", "current", "days_1_30",
+        "days_31_60", "days_61_90", "over_90", "total",
+    ]  # fmt: skip
+    assert rows == [
+        # 100 not yet due, 200 (15 days), 300 (60 days), 400 (90 days), 500 (121 days): 1500.00
+        ["2026-06-30", "acme", "Acme", "EUR", "5", "100.00", "200.00", "300.00", "400.00", "500.00", "1500.00"],
+        # 50.00 less 20.00 paid on 10 June, 10 days past due
+        ["2026-06-30", "zeta", "Zeta", "EUR", "1", "0.00", "30.00", "0.00", "0.00", "0.00", "30.00"],
+        # 70.00 (29 days, paid only on 2 July) and 80.00 (149 days)
+        ["2026-06-30", "yankee", "Yankee", "USD", "2", "0.00", "70.00", "0.00", "0.00", "80.00", "150.00"],
+    ]  # fmt: skip
+    # As of 1 June, the same invoices age otherwise: 100 (due 30 June) and 200 (due 15 June) are not yet
+    # due = 300.00; 300 is 31 days late, 400 61 days, 500 92 days
+    _, acme, *_ = table(download(client, "receivables", as_of="2026-06-01"))
+    assert acme == ["2026-06-01", "acme", "Acme", "EUR", "5", "300.00", "0.00", "300.00", "400.00", "500.00", "1500.00"]
+    # Not to a support agent, as the page.
+    logged_in(client, make_staff(tenant, role=Role.SUPPORT_AGENT, email="agent@acme.test"))
+    assert download(client, "receivables").status_code == 404
+
+
+def test_dunning_export_lists_the_whole_queue(
+    client: Client, tenant: Tenant, fleet: Subscription, make_staff: StaffMaker
+) -> None:
+    # given: on 21 June 2026 (Paris), INV-SOON due 30 June (9 days before its due date: the reminder
+    # of day -3 on 27 June) and INV-NEW due 20 June (1 day past due: reminder and overdue today)
+    with time_machine.travel(datetime(2026, 6, 21, 6, 0, tzinfo=UTC), tick=True):
+        open_invoice(fleet, number="INV-SOON", issue_date=date(2026, 6, 1), due_date=date(2026, 6, 30), total="10.00")
+        open_invoice(fleet, number="INV-NEW", issue_date=date(2026, 5, 21), due_date=date(2026, 6, 20), total="20.00")
+        logged_in(client, make_staff(tenant, role=Role.FINANCE_VIEWER))
+        # when
+        header, *rows = table(download(client, "dunning"))
+        agent = make_staff(tenant, role=Role.SUPPORT_AGENT, email="agent@acme.test")
+        refused = logged_in(client, agent).get(reverse("backoffice:csv-download", args=["dunning"]))
+    # then: by the day of the next step, as the page
+    assert header == [
+        "customer_external_id", "customer_name", "invoice_number", "currency", "amount_due", "due_date",
+        "days_past_due", "next_steps", "next_step_on",
+    ]  # fmt: skip
+    assert rows == [
+        ["dupont", "Transports Dupont", "INV-NEW", "EUR", "20.00", "2026-06-20", "1",
+         "reminder (day -3), overdue", "2026-06-21"],
+        ["dupont", "Transports Dupont", "INV-SOON", "EUR", "10.00", "2026-06-30", "-9", "reminder (day -3)",
+         "2026-06-27"],
+    ]  # fmt: skip
+    assert refused.status_code == 404
+
+
+def test_audit_log_export_has_the_sentences_and_the_object_type_filter(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    at = datetime(2026, 4, 2, 9, 15, tzinfo=UTC)
+    AuditLogEntry.objects.create(
+        tenant=tenant,
+        at=at,
+        actor_type="user",
+        actor_id="7",
+        actor_label="anna@acme.test",
+        action="customer.updated",
+        object_type="customer",
+        object_id="dupont",
+        before={"billing_day": 1},
+        after={"billing_day": 15},
+    )
+    AuditLogEntry.objects.create(
+        tenant=tenant, at=at, actor_type="user", action="tenant.updated", object_type="tenant", object_id="acme"
+    )
+    client.cookies["django_language"] = "fr"  # the sentences are in English whoever downloads
+    logged_in(client, make_staff(tenant, role=Role.FINANCE_VIEWER))
+    header, *rows = table(download(client, "audit_log", object_type="customer"))
+    assert header == [
+        "at", "actor_type", "actor_id", "actor", "action", "object_type", "object_id", "description", "changes",
+    ]  # fmt: skip
+    assert rows == [
+        ["2026-04-02T09:15:00+00:00", "user", "7", "anna@acme.test", "customer.updated", "customer", "dupont",
+         "Customer dupont updated", "Billing day: 1 → 15"],
+    ]  # fmt: skip
+    _, *rows = table(download(client, "audit_log"))
+    assert len(rows) == 2
+    logged_in(client, make_staff(tenant, role=Role.SUPPORT_AGENT, email="agent@acme.test"))
+    assert download(client, "audit_log").status_code == 404
+
+
+def test_webhooks_export_has_the_devices_subscription_and_the_status_tab(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    subscription = smart_fleet(tenant)  # devices A, B and C
+    received = datetime(2026, 3, 12, 7, 0, tzinfo=UTC)
+    DeviceCloudWebhook.objects.create(
+        tenant=tenant,
+        webhook_id="wh-1",
+        received_at=received,
+        content_type="application/json",
+        body="{}",
+        event_type="device.activated",
+        device_id="A",
+        occurred_at=datetime(2026, 3, 12, 6, 59, tzinfo=UTC),
+        status="applied",
+        outcome="Device A activated",
+        attempts=1,
+        applied_at=received,
+    )
+    DeviceCloudWebhook.objects.create(
+        tenant=tenant,
+        webhook_id="wh-2",
+        received_at=received,
+        content_type="application/json",
+        body="{}",
+        event_type="device.activated",
+        device_id="Z",
+        status="rejected",
+        outcome="Unknown device Z",
+        attempts=1,
+    )
+    logged_in(client, make_staff(tenant, role=Role.SUPPORT_AGENT))
+    header, *rows = table(download(client, "webhooks", status="rejected"))
+    assert header == [
+        "received_at", "webhook_id", "event_type", "device_id", "subscription_external_id", "occurred_at", "status",
+        "error", "attempts", "applied_at",
+    ]  # fmt: skip
+    assert rows == [
+        ["2026-03-12T07:00:00+00:00", "wh-2", "device.activated", "Z", "", "", "rejected", "Unknown device Z", "1", ""],
+    ]  # fmt: skip
+    _, *rows = table(download(client, "webhooks", status="applied"))
+    assert rows == [
+        ["2026-03-12T07:00:00+00:00", "wh-1", "device.activated", "A", subscription.external_id,
+         "2026-03-12T06:59:00+00:00", "applied", "", "1", "2026-03-12T07:00:00+00:00"],
+    ]  # fmt: skip
+    _, *rows = table(download(client, "webhooks", status="nonsense"))  # every status, as the page
+    assert len(rows) == 2
+
+
+def test_rejected_events_export_follows_the_search_and_the_reason(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    received = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
+    RejectedEvent.objects.create(
+        tenant=tenant,
+        received_at=received,
+        transaction_id="tx-1",
+        code="gps",
+        reason="unknown_meter",
+        detail="No meter gps",
+        payload={"meter": "gps", "value": 3},
+    )
+    RejectedEvent.objects.create(
+        tenant=tenant,
+        received_at=received,
+        transaction_id="tx-2",
+        code="",
+        reason="missing_field",
+        detail="x",
+        payload={},
+    )
+    logged_in(client, make_staff(tenant))
+    header, *rows = table(download(client, "rejected_events", reason="unknown_meter", q="tx"))
+    assert header == ["received_at", "transaction_id", "meter", "reason", "detail", "payload"]
+    assert rows == [
+        ["2026-04-03T10:00:00+00:00", "tx-1", "gps", "unknown_meter", "No meter gps", '{"meter": "gps", "value": 3}'],
+    ]
+    _, *rows = table(download(client, "rejected_events", q="tx-2"))
+    assert [r[1] for r in rows] == ["tx-2"]
+    _, *rows = table(download(client, "rejected_events", reason="no_such_reason"))  # every reason, as the page
+    assert len(rows) == 2
+
+
+def test_catalog_exports(client: Client, tenant: Tenant, make_staff: StaffMaker) -> None:
+    # given: billing.md's Smart Fleet offer, created on 1 March 2026 at 08:00 UTC
+    with time_machine.travel(datetime(2026, 3, 1, 8, 0, tzinfo=UTC), tick=False):
+        smart_fleet_catalog(tenant)
+    logged_in(client, make_staff(tenant, role=Role.SUPPORT_AGENT))  # the catalog pages are everyone's
+    created = "2026-03-01T08:00:00+00:00"
+
+    header, *rows = table(download(client, "products"))
+    assert header == [
+        "code", "name", "kind", "tax_category", "revenue_treatment", "requires_shipment", "requires_activation",
+        "standalone_selling_prices", "created_at",
+    ]  # fmt: skip
+    assert [r[0] for r in rows] == ["data-overage", "eld-200", "fleet-platform"]  # by code, as the page
+    # hardware is recognised when delivered; its selling price 240.00 EUR without trailing zeros
+    assert rows[1] == [
+        "eld-200", "ELD-200 tracker", "hardware", "standard", "point_in_time", "yes", "yes", "EUR 240", created,
+    ]  # fmt: skip
+
+    header, *rows = table(download(client, "meters"))
+    assert header == [
+        "code", "name", "aggregation", "field", "dimensions", "filters", "time_bands", "accepts_negative", "created_at",
+    ]  # fmt: skip
+    assert rows == [["data_mb", "Data (MB)", "sum", "mb", "device_type, region", "", "", "no", created]]
+
+    header, *rows = table(download(client, "plans"))
+    assert header == [
+        "code", "name", "interval", "commitment_months", "trial_days", "components", "price_books", "created_at",
+    ]  # fmt: skip
+    # three components (the tracker, the platform fee, the data overage), one EUR price book
+    assert rows == [["smart-fleet", "Smart Fleet", "month", "12", "0", "3", "EUR", created]]
+
+    header, *rows = table(download(client, "tax_rates"))
+    assert header == ["country", "tax_category", "rate", "valid_from", "valid_to", "updated_at"]
+    # VAT 20 % in France since always (empty valid_from), open-ended (empty valid_to)
+    assert rows == [["FR", "standard", "20.0000", "", "", created]]
+
+
+@pytest.mark.parametrize(
+    "kind", ["bill_runs", "audit_log", "webhooks", "rejected_events", "products", "meters", "plans", "tax_rates"]
+)
+def test_the_number_of_queries_does_not_grow_with_the_runs_entries_and_catalog(
+    client: Client, tenant: Tenant, make_staff: StaffMaker, kind: str
+) -> None:
+    logged_in(client, make_staff(tenant))
+    customer = dupont(tenant)
+    at = datetime(2026, 4, 1, tzinfo=UTC)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            body(download(client, kind))
+        return len(captured)
+
+    def add(n: int) -> None:
+        run = BillRun.objects.create(tenant=tenant, billing_date=date(2026, 1, n))
+        made = invoice(tenant, customer, "INV-%d" % n, day=date(2026, 1, n))
+        Invoice.objects.filter(pk=made.pk).update(bill_run=run)
+        AuditLogEntry.objects.create(
+            tenant=tenant, at=at, actor_type="user", action="customer.updated", object_type="customer",
+            object_id="c%d" % n, before={"name": "A"}, after={"name": "B"},
+        )  # fmt: skip
+        DeviceCloudWebhook.objects.create(
+            tenant=tenant, webhook_id="wh-%d" % n, received_at=at, content_type="application/json", body="{}",
+            device_id="A", status="applied",
+        )  # fmt: skip
+        RejectedEvent.objects.create(tenant=tenant, received_at=at, reason="missing_field", detail="x", payload={})
+        product_create(
+            tenant=tenant, actor=ACTOR, at=at, code="p%d" % n, name="P", kind="hardware",
+            ssp=[{"currency": "EUR", "amount": "1"}, {"currency": "USD", "amount": "2"}],
+        )  # fmt: skip
+        meter_create(tenant=tenant, actor=ACTOR, at=at, code="m%d" % n, name="M", aggregation="count")
+        country = ("DE", "ES", "IT", "BE", "NL")[n - 1]
+        tax_rate_set(tenant=tenant, actor=ACTOR, at=at, country=country, tax_category="standard", rate="20")
+        if n == 1:
+            smart_fleet_catalog(tenant, at=at)
+        else:
+            plan_create(tenant=tenant, actor=ACTOR, at=at, **{**smart_fleet_plan_body(), "code": "plan-%d" % n})
+
+    add(1)
+    few = queries()
+    for n in range(2, 6):
+        add(n)
+    assert queries() == few
