@@ -16,7 +16,9 @@ from catalog.quotes import UsageInput, price_quote
 from customers.models import Customer
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceLine
 from payments.models import BalanceTransaction, DunningAction, DunningPolicy, Payment, PaymentAllocation
-from revrec.models import JournalEntry, RecognitionEntry, RecognitionRun
+from revrec.metrics import mrr_in_reporting_currency, mrr_report
+from revrec.models import ExchangeRate, JournalEntry, RecognitionEntry, RecognitionRun
+from revrec.rates import RateTable
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription
 from tenancy.models import ApiKey, AuditLogEntry, Membership, Tenant
 from usage.models import UsageEvent
@@ -119,6 +121,27 @@ def test_the_demo_has_a_billing_history_made_by_the_services() -> None:
         + tenant.device_cloud_secrets[0]
     )
     assert tenant.device_cloud_secrets[0].startswith("whsec_")
+    # Pacific Haulage's dollars convert: a USD rate for each month from the first signature (Dupont,
+    # March) to June, so the dashboard and the MRR report flag no month as missing
+    assert "Exchange rates entered for 4 months (Analytics → Exchange rates)" in output
+    with tenant_context(tenant):
+        rates = list(
+            ExchangeRate.objects.filter(tenant=tenant).order_by("month").values_list("month", "currency", "rate")
+        )
+        assert rates == [
+            (date(2026, 3, 1), "USD", Decimal("0.9245")),
+            (date(2026, 4, 1), "USD", Decimal("0.9161")),
+            (date(2026, 5, 1), "USD", Decimal("0.8874")),
+            (date(2026, 6, 1), "USD", Decimal("0.8731")),
+        ]
+        months = mrr_report(tenant_id=tenant.pk, start=date(2026, 3, 1), end=date(2026, 6, 1))
+        table = RateTable.load(
+            tenant=tenant,
+            months=[m.month for m in months],
+            currencies={c.currency for m in months for c in m.currencies},
+        )
+        converted = mrr_in_reporting_currency(tenant=tenant, months=months, rates=table)
+        assert converted.missing_rates == []
     dupont, nordlog, pacific = invoices_of("dupont"), invoices_of("nordlog"), invoices_of("pacific-haul")
     assert [i.issue_date for i in dupont] == [date(2026, 4, 1), date(2026, 5, 1), date(2026, 6, 1)]
     assert [i.issue_date for i in nordlog] == [date(2026, 4, 15), date(2026, 5, 15)]

@@ -20,6 +20,7 @@ from catalog.services import meter_create, plan_create, product_create, tax_rate
 from customers.models import Customer
 from customers.services import customer_create
 from revrec.periods import recognition_run_create, recognition_run_execute
+from revrec.rates import RateInput, exchange_rate_list, exchange_rates_set
 from revrec.schedules import next_month
 from subscriptions.models import Subscription
 from tenancy.actors import Actor
@@ -134,6 +135,7 @@ class Command(BaseCommand):
                     with redirect_stdout(sys.stderr):
                         history = billing_history_seed(tenant=tenant, actor=actor, now=now)
                 recognized = _recognize_history(tenant=tenant, actor=actor, now=now) if history is not None else 0
+                rates = _seed_rates(tenant=tenant, actor=actor, now=now)
                 new_key = None
                 if created:
                     _, new_key = api_key_create(
@@ -143,6 +145,8 @@ class Command(BaseCommand):
         self.stdout.write(_history_summary(history))
         if recognized:
             self.stdout.write(f"Revenue recognized for {recognized} months (Finance → Revenue)")
+        if rates:
+            self.stdout.write(f"Exchange rates entered for {rates} months (Analytics → Exchange rates)")
         self.stdout.write(f"Back-office login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         if new_key:
             self.stdout.write(f"Demo API key (shown once): {new_key}")
@@ -169,6 +173,51 @@ def _recognize_history(*, tenant: Tenant, actor: Actor, now: Any) -> int:
         recognition_run_execute(run_id=run.pk, at=now)
         month, months = next_month(month), months + 1
     return months
+
+
+# What one US dollar was worth in euros, by month of the year: the demo's finance team enters them
+# as it would from its bank's monthly rates, so the dashboard and MRR report convert Pacific
+# Haulage's dollars instead of flagging them missing.
+USD_IN_EUR = (
+    "0.9612",
+    "0.9587",
+    "0.9245",
+    "0.9161",
+    "0.8874",
+    "0.8731",
+    "0.8590",
+    "0.8612",
+    "0.8547",
+    "0.8603",
+    "0.8658",
+    "0.8702",
+)
+
+
+def _seed_rates(*, tenant: Tenant, actor: Actor, now: Any) -> int:
+    """A rate for each currency the customers use other than the tenant's, for each month from the
+    first signature to the current one (the tenant's months) that has none yet. Returns how many
+    (month, currency) rates it wrote."""
+    first = Subscription.objects.filter(tenant=tenant).aggregate(first=Min("signed_at"))["first"]
+    currencies = set(Customer.objects.filter(tenant=tenant).values_list("currency", flat=True))
+    currencies &= {"USD"}  # the demo's one other currency, with its monthly rates above
+    currencies.discard(tenant.default_currency)
+    if first is None or not currencies:
+        return 0
+    known = {(r.month, r.currency) for r in exchange_rate_list(tenant=tenant)}
+    month = local_date(first, tenant.timezone).replace(day=1)
+    current = local_date(now, tenant.timezone).replace(day=1)
+    rows = []
+    while month <= current:
+        for currency in sorted(currencies):
+            if (month, currency) not in known:
+                rows.append(
+                    RateInput(month=month.strftime("%Y-%m"), currency=currency, rate=USD_IN_EUR[month.month - 1])
+                )
+        month = next_month(month)
+    if rows:
+        exchange_rates_set(tenant=tenant, rates=rows, actor=actor, at=now)
+    return len(rows)
 
 
 def _history_summary(history: History | None) -> str:
