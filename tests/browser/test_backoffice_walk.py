@@ -144,6 +144,12 @@ class Walk:
             if "Download is starting" not in str(exc):
                 self.failures.append("%s %s: not shown (%s)" % (width, path, str(exc).splitlines()[0]))
             return False
+        self.check(path, width)
+        return True
+
+    def check(self, path: str, width: str) -> None:
+        """The page the browser shows now, reached at ``path`` (by a link, or a form's answer)."""
+        page = self.page
         try:  # what htmx loads with the page (hx-trigger="load"), in
             page.wait_for_function("() => !document.querySelector('.htmx-request')", timeout=5000)
         except Exception:  # a page that polls (a run in progress) is checked as it is
@@ -171,7 +177,16 @@ class Walk:
         # What went wrong since the last page was checked (an answer late for it counts here).
         self.failures.extend("%s: %s" % (where, problem) for problem in page.problems)
         page.problems.clear()
-        return True
+
+    def forms(self, width: str) -> None:
+        """The pages a form leads to rather than a link: the global search's results, and the
+        confirmation of finalizing the drafts in bulk (not confirmed: the demo keeps its draft)."""
+        self.visit("/app/search/?q=fleet&exact=0", width)
+        if self.visit("/app/billing/invoices/?status=draft", width):
+            self.page.locator("#invoice-bulk input[name=invoice]").first.check()
+            self.page.locator("#invoice-bulk button[value=finalize]").click()
+            self.page.wait_for_load_state("load")
+            self.check("/app/billing/invoices/bulk/", width)
 
 
 def test_every_back_office_page_at_1366_and_390_px(live_server: Any, strict_page: Any, tmp_path: Path) -> None:
@@ -201,6 +216,7 @@ def test_every_back_office_page_at_1366_and_390_px(live_server: Any, strict_page
                 if parts.path and not parts.netloc:
                     queue.append(parts.path)
 
+    walk.forms("desktop")
     missing = EXPECTED - set(seen)
     if missing:
         walk.failures.append("the walk found no page named %s" % ", ".join(sorted(missing)))
@@ -209,6 +225,7 @@ def test_every_back_office_page_at_1366_and_390_px(live_server: Any, strict_page
     page.set_viewport_size({"width": 390, "height": 844})
     for path in seen.values():
         walk.visit(path, "phone")
+    walk.forms("phone")
     page.goto(live_server.url + "/app/")
     toggle = page.locator("button.tp-nav-toggle")
     assert page.locator("nav#tp-nav").is_hidden()
