@@ -14,7 +14,6 @@ from datetime import date
 from typing import Any
 
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -58,6 +57,7 @@ from invoicing.services import (
     bill_run_create,
     bill_run_drafts_finalize,
     credit_note_create,
+    credit_note_lines_check,
     invoice_finalize,
     invoice_void,
 )
@@ -363,10 +363,13 @@ def invoice_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
     if credit.errors:
         return _invoice_page(request, invoice, credit)
     if credit.reason_error:
-        # The lines are still checked in the same pass: by the service, in a transaction undone.
-        error = _credit_dry_run(invoice, actor, now, credit.lines)
-        if isinstance(error, InvalidInput):
-            credit.apply_service_errors(list(error.errors), error.detail)
+        # The lines are still checked in the same pass, by the service's check, which writes nothing.
+        try:
+            credit_note_lines_check(invoice=invoice, lines=credit.lines)
+        except InvalidInput as exc:
+            credit.apply_service_errors(list(exc.errors), exc.detail)
+        except DomainError as exc:
+            messages.error(request, exc.detail)
         return _invoice_page(request, invoice, credit)
     try:
         note = credit_note_create(invoice=invoice, actor=actor, at=now, lines=credit.lines, reason=credit.reason)
@@ -383,21 +386,6 @@ def invoice_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
             _("Credit note %(number)s created: %(total)s.") % {"number": note.number, "total": money(note.total)},
         )
     return _back(invoice)
-
-
-class _Undone(Exception):
-    pass
-
-
-def _credit_dry_run(invoice: Invoice, actor: Any, at: Any, lines: Any) -> DomainError | None:
-    try:
-        with transaction.atomic():
-            credit_note_create(invoice=invoice, actor=actor, at=at, lines=lines, reason="")
-            raise _Undone
-    except _Undone:
-        return None
-    except DomainError as exc:
-        return exc
 
 
 @staff_view(WRITERS)

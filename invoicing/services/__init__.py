@@ -13,7 +13,7 @@ from invoicing.services.bill_runs import (
     bill_runs_start_due,
     customers_due,
 )
-from invoicing.services.credit_notes import credit_note_create
+from invoicing.services.credit_notes import credit_note_create, credit_note_lines_check
 from invoicing.services.generation import invoice_generate, invoice_lines_write, invoice_taxes_write, invoices_write
 from invoicing.services.lifecycle import (
     BULK_CHUNK,
@@ -44,6 +44,7 @@ __all__ = [
     "bill_run_plan",
     "bill_runs_start_due",
     "credit_note_create",
+    "credit_note_lines_check",
     "customers_due",
     "invoice_finalize",
     "invoice_generate",

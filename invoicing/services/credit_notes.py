@@ -103,6 +103,14 @@ def credit_note_create(
         return invoice_finalize(invoice=note, actor=actor, at=at)
 
 
+def credit_note_lines_check(*, invoice: Invoice, lines: Sequence[dict[str, Any]] | None) -> None:
+    """What ``credit_note_create`` would refuse in the invoice and ``lines``, checked without writing
+    anything (and without the locks it takes): ``InvalidCreditNote`` with an error per line. The
+    back-office reports these beside an error of the reason in one pass."""
+    invoice_action_check(invoice, "credit")
+    _credited_lines(invoice, lines)
+
+
 def _credited_lines(invoice: Invoice, lines: Sequence[dict[str, Any]] | None) -> list[tuple[InvoiceLine, Decimal]]:
     """The invoice's lines to credit and the amount of each: what is left on every line (``lines``
     None), or the lines and amounts asked for, each between 0.01 and what is left on it."""
