@@ -52,6 +52,13 @@ def _latest(versions: list[PriceVersion]) -> PriceVersion | None:
     return max(versions, key=lambda v: (v.effective_from is not None, v.effective_from or v.created_at), default=None)
 
 
+def override_rank(override: PriceOverride) -> tuple[bool, datetime]:
+    """The order in which a customer's overrides of one component take over, as versions do: one
+    with no ``effective_from`` ("from the beginning") first, then the dated ones by their date (the
+    latest in effect wins)."""
+    return (override.effective_from is not None, override.effective_from or override.created_at)
+
+
 class PriceBook:
     """The price versions, component prices and customer overrides of some plans, read once and
     resolved "as of" any instant in memory: a bill run loads one book per chunk of customers
@@ -126,9 +133,7 @@ class PriceBook:
             if override.component_id not in components or not _in_effect(override.effective_from, at):
                 continue
             current = chosen.get(override.component_id)
-            if current is None or (override.effective_from or override.created_at) > (
-                current.effective_from or current.created_at
-            ):
+            if current is None or override_rank(override) > override_rank(current):
                 chosen[override.component_id] = override
         # A row with neither price nor charge ends the override: the books price the component again.
         return {pk: o for pk, o in chosen.items() if o.price is not None or o.charge is not None}

@@ -34,6 +34,7 @@ from billing_platform.errors import DomainError, InvalidInput
 from catalog.models import PlanComponent, PriceOverride
 from catalog.selectors import plan_list
 from catalog.services import price_override_create, price_override_end, price_override_is_end
+from catalog.versions import override_rank
 from customers.models import Customer
 from customers.selectors import customer_get
 from tenancy.models import Tenant
@@ -90,6 +91,7 @@ def _rows(tenant: Tenant, customer: Customer, now: datetime) -> list[dict[str, A
     for o in overrides:
         by_component.setdefault(o.component_id, []).append(o)
     for items in by_component.values():
+        items.sort(key=override_rank)  # the order billing lets them take over in (catalog.versions)
         in_effect = [o for o in items if o.effective_from is None or o.effective_from <= now]
         current = in_effect[-1] if in_effect else None
         for o in items:

@@ -75,3 +75,32 @@ def test_an_ended_override_gives_the_books_price_back_from_its_end(tenant: Tenan
             product="fleet-platform",
             effective_from=datetime(2027, 2, 1, tzinfo=UTC),
         )
+
+
+def test_an_override_from_the_beginning_ends_even_before_the_day_it_was_made(tenant: Tenant) -> None:
+    # given: 20.00 negotiated "from the beginning" (no date), made on 20 December; the book says 25.00
+    plan = smart_fleet_catalog(tenant, at=AT)
+    lyon = customer_create(
+        tenant=tenant, actor=ACTOR, at=AT, external_id="lyon", name="Lyon", email="l@x.test", country="FR"
+    )
+    made = datetime(2026, 12, 20, tzinfo=UTC)
+    price_override_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=made,
+        customer=lyon,
+        plan=plan,
+        data={"product": "fleet-platform", "charge": {"model": "flat", "amount": "20.00"}},
+    )
+    assert _platform(tenant, lyon.pk, datetime(2026, 11, 15, tzinfo=UTC)) == ("override", Decimal("20.00"))
+
+    # when: it is ended from 1 December, a date before the day it was made
+    price_override_end(
+        tenant=tenant, actor=ACTOR, at=made, customer=lyon, plan=plan, product="fleet-platform", effective_from=DEC_1
+    )
+
+    # then: November keeps 20.00; from December the book's 25.00, as an override from the beginning
+    # ranks before every dated row (as a version from the beginning does), whatever its creation
+    assert _platform(tenant, lyon.pk, datetime(2026, 11, 15, tzinfo=UTC)) == ("override", Decimal("20.00"))
+    assert _platform(tenant, lyon.pk, datetime(2026, 12, 15, tzinfo=UTC)) == ("default", Decimal("25.00"))
+    assert _platform(tenant, lyon.pk, datetime(2027, 1, 15, tzinfo=UTC)) == ("default", Decimal("25.00"))
