@@ -384,6 +384,12 @@ def service_dry_run(
 # --- who is affected --------------------------------------------------------------------------
 
 
+def _terms(resolved: ResolvedPrice) -> tuple[Any, ...]:
+    """What billing charges a component by: its price or charge, and a usage charge's minimum and
+    maximum (a change to those alone changes the invoice)."""
+    return (resolved.price, resolved.charge, resolved.min_amount, resolved.max_amount)
+
+
 def charge_text(resolved: ResolvedPrice | None, currency: str) -> str:
     """A component's price in a few words, for the old → new columns: "25.00", "0.010 per unit",
     "graduated: 0.010 to 10000, then 0.005"."""
@@ -396,7 +402,16 @@ def charge_text(resolved: ResolvedPrice | None, currency: str) -> str:
 
     if resolved.price is not None:
         return amount(resolved.price)
-    charge = resolved.charge or {}
+    text = _charge_words(resolved.charge or {}, amount)
+    bounds = []
+    if resolved.min_amount is not None:
+        bounds.append(str(_("minimum %(amount)s") % {"amount": amount(resolved.min_amount)}))
+    if resolved.max_amount is not None:
+        bounds.append(str(_("maximum %(amount)s") % {"amount": amount(resolved.max_amount)}))
+    return "%s (%s)" % (text, ", ".join(bounds)) if bounds else text
+
+
+def _charge_words(charge: dict[str, Any], amount: Any) -> str:
     model = charge.get("model")
     if model == "flat":
         return amount(charge.get("amount"))
@@ -468,11 +483,15 @@ def affected(*, tenant: Tenant, plan: Plan, version: PriceVersion, now: datetime
         except DomainError:
             before = {}
             unpriced += 1
-        after = {r.component.pk: r for r in book.resolve(**args)}
+        try:
+            after = {r.component.pk: r for r in book.resolve(**args)}
+        except DomainError:  # no default price in effect yet at that instant: not priced either way
+            after = {}
+            unpriced += 1 if before else 0
         changes = []
         for component in components:
             old, new = before.get(component.pk), after.get(component.pk)
-            if old is not None and new is not None and (old.price, old.charge) == (new.price, new.charge):
+            if old is not None and new is not None and _terms(old) == _terms(new):
                 continue
             changes.append(
                 {

@@ -533,3 +533,21 @@ def test_choosing_another_charge_model_shows_its_fields_without_checking(staff_c
             {"up_to": None, "unit_amount": "22.00", "flat_amount": "0"},
         ],
     }
+
+
+def test_a_change_to_a_usage_charges_maximum_alone_is_a_change_the_preview_shows() -> None:
+    from decimal import Decimal as D
+
+    from backoffice.catalog.price_change import _terms, charge_text
+    from catalog.versions import ResolvedPrice
+
+    # given: 0.01 per MB, capped at 50.00, then at 40.00: same charge, another maximum
+    charge = {"model": "per_unit", "unit_amount": "0.010"}
+    old = ResolvedPrice(None, "default", None, None, charge, None, D("50.00"))  # type: ignore[arg-type]
+    new = ResolvedPrice(None, "default", None, None, charge, None, D("40.00"))  # type: ignore[arg-type]
+    # then: billing charges them differently, so the preview counts the subscription, in words
+    assert _terms(old) != _terms(new)
+    assert (charge_text(old, "EUR"), charge_text(new, "EUR")) == (
+        "0.01 per unit (maximum 50.00)",
+        "0.01 per unit (maximum 40.00)",
+    )
