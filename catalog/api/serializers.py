@@ -33,6 +33,7 @@ from catalog.models import (
     TaxCategory,
     TaxRate,
 )
+from catalog.services import price_override_is_end
 
 EARLY_TERMINATION_CHOICES = Plan._meta.get_field("early_termination").choices or []
 
@@ -473,6 +474,13 @@ class PriceOverrideOutputSerializer(serializers.Serializer):
     min_amount = MoneyAmountField(places="price", allow_null=True)
     max_amount = MoneyAmountField(places="price", allow_null=True)
     effective_from = serializers.DateTimeField(allow_null=True)
+    ended = serializers.SerializerMethodField(
+        help_text="True for the row that ends the customer's negotiated price (made in the back-office): "
+        "from its effective_from the price books apply again; it has neither price nor charge."
+    )
+
+    def get_ended(self, override: Any) -> bool:
+        return price_override_is_end(override)
 
 
 @extend_schema_field(

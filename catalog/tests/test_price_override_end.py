@@ -3,6 +3,7 @@ component again; the periods before it keep the negotiated price, and the histor
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ def _platform(tenant: Tenant, customer_id: object, at: datetime) -> tuple[str, D
     return price.source, Decimal(price.charge["amount"])
 
 
-def test_an_ended_override_gives_the_books_price_back_from_its_end(tenant: Tenant) -> None:
+def test_an_ended_override_gives_the_books_price_back_from_its_end(tenant: Tenant, api: Any) -> None:
     # given: the platform fee at 25.00 in the book, 20.00 negotiated from 1 December
     plan = smart_fleet_catalog(tenant, at=AT)
     paris = customer_create(
@@ -60,6 +61,13 @@ def test_an_ended_override_gives_the_books_price_back_from_its_end(tenant: Tenan
     assert _platform(tenant, paris.pk, datetime(2026, 11, 15, tzinfo=UTC)) == ("default", Decimal("25.00"))
     assert _platform(tenant, paris.pk, datetime(2026, 12, 15, tzinfo=UTC)) == ("override", Decimal("20.00"))
     assert _platform(tenant, paris.pk, datetime(2027, 1, 15, tzinfo=UTC)) == ("default", Decimal("25.00"))
+    # the API lists both rows, the end one marked as such
+    listed = api.get("/api/v1/plans/smart-fleet/price_overrides").json()
+    rows = listed["results"]
+    assert sorted((r["effective_from"], r["ended"], r["charge"] is None) for r in rows) == [
+        ("2026-11-30T23:00:00Z", False, False),
+        ("2026-12-31T23:00:00Z", True, True),
+    ]
     # ending twice from the same instant is refused; from a later one, there is nothing left to end
     with pytest.raises(PriceOverrideExists, match="already has an override for this component from that date"):
         price_override_end(
