@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -48,6 +49,9 @@ class OverrideDateForm(InputRulesMixin, LocalTimeMixin, forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
     )
 
+    # Shown once a date in the past was refused for want of it (the template shows it then).
+    confirm_past = forms.BooleanField(label=gettext_lazy("I understand: this date is in the past."), required=False)
+
     def __init__(self, *args: Any, tz: ZoneInfo, required: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tz = tz
@@ -56,6 +60,25 @@ class OverrideDateForm(InputRulesMixin, LocalTimeMixin, forms.Form):
         field.help_text = gettext_lazy(
             "Periods that start at or after this instant use it; empty: from the start. Time in %(tz)s."
         ) % {"tz": tz.key}
+
+    def past_unconfirmed(self) -> bool:
+        """A date in the past without its box ticked (after ``is_valid``)."""
+        when = self.cleaned_data.get("effective_from")
+        return when is not None and when < timezone.now() and not self.cleaned_data.get("confirm_past")
+
+    def ask_confirmation(self) -> None:
+        self.add_error(
+            "confirm_past",
+            _(
+                "This date is in the past: invoices already issued keep their prices, and the billing "
+                "periods not invoiced yet that start from it are billed with this change at the next bill "
+                "runs. Tick the box to confirm."
+            ),
+        )
+
+
+class _Unconfirmed(Exception):
+    """The service took the change, which waits for its past date to be confirmed: undone."""
 
 
 def _customer_or_404(tenant: Tenant, external_id: str) -> Customer:
@@ -192,16 +215,26 @@ def customer_override_new(request: HttpRequest, external_id: str) -> HttpRespons
     entry = price_form.entry()
     if all(valid):
         effective_from = date_form.cleaned_data.get("effective_from")
+        unconfirmed = date_form.past_unconfirmed()
         try:
-            price_override_create(
-                tenant=tenant,
-                actor=current_actor(request),
-                at=timezone.now(),
-                customer=customer,
-                plan=component.plan,
-                data={**entry, **({"effective_from": effective_from} if effective_from else {})},
-            )
+            # The service checks everything in the same pass; a past date not yet confirmed undoes
+            # what it wrote (rows and their audit entry only) and asks for the confirmation.
+            with transaction.atomic():
+                price_override_create(
+                    tenant=tenant,
+                    actor=current_actor(request),
+                    at=timezone.now(),
+                    customer=customer,
+                    plan=component.plan,
+                    data={**entry, **({"effective_from": effective_from} if effective_from else {})},
+                )
+                if unconfirmed:
+                    raise _Unconfirmed
+        except _Unconfirmed:
+            date_form.ask_confirmation()
         except InvalidInput as exc:
+            if unconfirmed:
+                date_form.ask_confirmation()
             for error in exc.errors:
                 path = error.field
                 if field_root(path) == "effective_from":
@@ -236,16 +269,22 @@ def customer_override_end(request: HttpRequest, external_id: str, pk: str) -> Ht
         raise Http404("No such override.")
     form = OverrideDateForm(request.POST, tz=ZoneInfo(tenant.timezone), required=True, prefix="end-%s" % pk)
     if form.is_valid():
+        unconfirmed = form.past_unconfirmed()
         try:
-            price_override_end(
-                tenant=tenant,
-                actor=current_actor(request),
-                at=timezone.now(),
-                customer=customer,
-                plan=override.component.plan,
-                product=override.component.product.code,
-                effective_from=form.cleaned_data["effective_from"],
-            )
+            with transaction.atomic():
+                price_override_end(
+                    tenant=tenant,
+                    actor=current_actor(request),
+                    at=timezone.now(),
+                    customer=customer,
+                    plan=override.component.plan,
+                    product=override.component.product.code,
+                    effective_from=form.cleaned_data["effective_from"],
+                )
+                if unconfirmed:
+                    raise _Unconfirmed
+        except _Unconfirmed:
+            form.ask_confirmation()
         except InvalidInput as exc:
             for error in exc.errors:
                 form.add_error("effective_from", error.message)

@@ -263,15 +263,22 @@ def test_an_override_is_made_and_ended_on_the_customers_page(staff_client: Clien
         assert refused.status_code == 200
         assert field_error(html(refused), "id_o-amount") == "Must not be negative."
         assert 'name="effective_from" value="2026-12-01T00:00"' in html(refused)
-        made = staff_client.post(
-            "/app/customers/paris/overrides/new/",
-            {
-                "component": str(platform.pk),
-                "o-model": "flat",
-                "o-amount": "20.00",
-                "effective_from": "2026-12-01T00:00",
-            },
-        )
+        # 1 December is before today (7 December): in the same pass, the date asks to be confirmed
+        assert field_error(
+            html(refused),
+            "id_confirm_past",
+        ).startswith("This date is in the past")
+        typed = {
+            "component": str(platform.pk),
+            "o-model": "flat",
+            "o-amount": "20.00",
+            "effective_from": "2026-12-01T00:00",
+        }
+        unconfirmed = staff_client.post("/app/customers/paris/overrides/new/", typed)
+        assert unconfirmed.status_code == 200
+        assert field_error(html(unconfirmed), "id_confirm_past").startswith("This date is in the past")
+        assert not PriceOverride.objects.filter(customer=paris).exists()  # nothing made until confirmed
+        made = staff_client.post("/app/customers/paris/overrides/new/", {**typed, "confirm_past": "on"})
         assert made.status_code == 302
 
         # then: the quote uses it: 2 x 20.00
