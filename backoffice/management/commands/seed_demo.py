@@ -3,6 +3,7 @@ and a billing history (``backoffice.management.demo_history``)."""
 
 import sys
 from contextlib import redirect_stdout
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -91,6 +92,9 @@ CUSTOMERS = [
 ]
 
 
+CUSTOMERS_SINCE = timedelta(days=100)
+
+
 class Command(BaseCommand):
     help = "Create (or leave as is) the Smart Fleet demo tenant, its staff login and demo customers."
 
@@ -119,7 +123,14 @@ class Command(BaseCommand):
                 existing = set(Customer.objects.filter(tenant=tenant).values_list("external_id", flat=True))
                 for data in CUSTOMERS:
                     if data["external_id"] not in existing:
-                        customer = customer_create(tenant=tenant, actor=actor, at=now, **data)  # type: ignore[arg-type]
+                        # Signed up before the history's first subscription (three months back), as
+                        # their timelines then read.
+                        customer = customer_create(
+                            tenant=tenant,
+                            actor=actor,
+                            at=now - CUSTOMERS_SINCE,
+                            **data,  # type: ignore[arg-type]
+                        )
                         for field, value in ADDRESSES[customer.external_id].items():
                             setattr(customer, field, value)
                         customer.save(update_fields=list(ADDRESSES[customer.external_id]))
