@@ -3,11 +3,12 @@
 from rest_framework import serializers
 
 from billing_platform.api.fields import DecimalString, DecimalText, QuantityString
+from revrec.api.report_serializers import MonthField
 from revrec.models import ExchangeRate
 
 
 class ExchangeRateSerializer(serializers.ModelSerializer):
-    month = serializers.DateField(format="%Y-%m", read_only=True, help_text="YYYY-MM.")
+    month = MonthField(help_text="YYYY-MM.")
     rate = DecimalString(help_text="One unit of `currency` in the reporting currency during the month.")
 
     class Meta:
