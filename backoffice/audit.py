@@ -54,6 +54,10 @@ SENTENCES: dict[str, Promise] = {
     "meter.created": gettext_lazy("Meter %(object)s created"),
     "meter.updated": gettext_lazy("Meter %(object)s updated"),
     "plan.created": gettext_lazy("Plan %(object)s created"),
+    "plan.updated": gettext_lazy("Plan %(object)s updated"),
+    "order.placed": gettext_lazy("Order %(object)s placed"),
+    "order.fulfilled": gettext_lazy("Order %(object)s fulfilled"),
+    "device.bound": gettext_lazy("Device bound to a slot of subscription %(object)s"),
     "price_version.created": gettext_lazy(
         "Price version created for plan %(object)s (%(currency)s), effective %(effective_from)s"
     ),

@@ -203,6 +203,8 @@ class Plan(models.Model):
     early_termination = models.CharField(
         max_length=16, choices=[("none", _("None")), ("remaining_fees", _("Remaining committed fees"))], default="none"
     )
+    # Offered in the customer portal's shop: customers may order it themselves (portal.md, "Shop").
+    self_service = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -288,7 +288,7 @@ class TaxRateForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
 # --- plans and price versions ---------------------------------------------------------------
 
 PLAN_FIELDS = frozenset(
-    {"code", "name", "description", "interval", "trial_days", "commitment_months", "components", "prices"}
+    {"code", "name", "description", "interval", "trial_days", "commitment_months", "self_service", "components", "prices"}
 )
 
 
@@ -326,6 +326,8 @@ class PlanJsonForm(InputRulesMixin, forms.Form):
             value = data.get(name, 0)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
                 self.add_path_error(name, _("A whole number from 0 to %(max)s.") % {"max": top})
+        if "self_service" in data and not isinstance(data["self_service"], bool):
+            self.add_path_error("self_service", _("Must be true or false."))
         if "components" not in data:
             self.add_path_error("components", _("A plan needs at least one component."))
         components = data.get("components")

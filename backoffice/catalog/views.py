@@ -60,6 +60,7 @@ from catalog.services import (
     meter_create,
     meter_update,
     plan_create,
+    plan_update,
     price_version_create,
     product_create,
     product_update,
@@ -301,6 +302,21 @@ def _plan_page(
 @staff_view(EVERYONE)
 def plan_detail(request: HttpRequest, code: str) -> HttpResponse:
     return _plan_page(request, _plan_or_404(current_tenant(request), code))
+
+
+@staff_view(WRITERS)
+@require_POST
+def plan_self_service(request: HttpRequest, code: str) -> HttpResponse:
+    """Offer the plan in the customer portal's shop, or stop offering it."""
+    tenant = current_tenant(request)
+    plan = _plan_or_404(tenant, code)
+    offered = request.POST.get("self_service") == "on"
+    plan_update(tenant=tenant, actor=current_actor(request), at=timezone.now(), code=plan.code, self_service=offered)
+    if offered:
+        messages.success(request, _("Plan %(code)s is offered in the customer portal's shop.") % {"code": plan.code})
+    else:
+        messages.success(request, _("Plan %(code)s is no longer offered in the shop.") % {"code": plan.code})
+    return redirect("backoffice:catalog-plan-detail", code=plan.code)
 
 
 # What stands in for a top field the form refused, so that the rows are checked in the same pass.

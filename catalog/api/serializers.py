@@ -422,8 +422,15 @@ class PlanInputSerializer(StrictSerializer):
         default="none",
         help_text="remaining_fees: cancelling inside the commitment bills the committed service fees left.",
     )
+    self_service = serializers.BooleanField(
+        required=False, default=False, help_text="Offered in the customer portal's shop, for customers to order."
+    )
     components = PlanComponentsField(help_text="The fields of each component's kind, with its price or charge inline.")
     prices = PlanPricesField(required=False, default=_empty_list)
+
+
+class PlanUpdateInputSerializer(StrictSerializer):
+    self_service = serializers.BooleanField(help_text="Offered in the customer portal's shop, for customers to order.")
 
 
 class PlanOutputSerializer(OutputModelSerializer):
@@ -441,6 +448,7 @@ class PlanOutputSerializer(OutputModelSerializer):
             "trial_days",
             "commitment_months",
             "early_termination",
+            "self_service",
             "components",
             "price_versions",
             "created_at",

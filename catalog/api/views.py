@@ -31,6 +31,7 @@ from catalog.services import (
     meter_create,
     meter_update,
     plan_create,
+    plan_update,
     price_override_create,
     price_version_create,
     product_create,
@@ -195,6 +196,20 @@ class PlanDetailApi(APIView):
     @extend_schema(operation_id="plans_retrieve", responses={200: s.PlanOutputSerializer, **problems(404)})
     def get(self, request: Request, code: str) -> Response:
         return Response(s.PlanOutputSerializer(plan_get(tenant=request_tenant(request), code=code)).data)
+
+    @extend_schema(
+        operation_id="plans_update",
+        description="Offers the plan in the customer portal's shop, or stops offering it (`self_service`). "
+        "Components and prices change by price versions, never here.",
+        request=s.PlanUpdateInputSerializer,
+        responses={200: s.PlanOutputSerializer, **problems(400, 404, 422)},
+    )
+    def patch(self, request: Request, code: str) -> Response:
+        tenant = request_tenant(request)
+        plan_get(tenant=tenant, code=code)  # 404 before validating the body
+        data = _validated(s.PlanUpdateInputSerializer, request)
+        plan_update(tenant=tenant, actor=request_actor(request), at=timezone.now(), code=code, **data)
+        return Response(s.PlanOutputSerializer(plan_get(tenant=tenant, code=code)).data)
 
 
 class PriceVersionListCreateApi(APIView):

@@ -6,6 +6,7 @@ from catalog.services._validation import require_valid
 from catalog.services.meters import meter_create, meter_snapshot, meter_update
 from catalog.services.plans import (
     plan_create,
+    plan_update,
     price_override_create,
     price_override_end,
     price_override_is_end,
@@ -19,6 +20,7 @@ __all__ = [
     "meter_snapshot",
     "meter_update",
     "plan_create",
+    "plan_update",
     "price_override_create",
     "price_override_end",
     "price_override_is_end",

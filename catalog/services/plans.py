@@ -12,7 +12,7 @@ from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.money import is_known_currency
 from billing_platform.validation import FieldErrors, validate_country, validate_date_range
 from catalog.charge_models.registry import validate_charge
-from catalog.errors import CodeTaken, PriceOverrideExists, PriceVersionExists
+from catalog.errors import CodeTaken, PlanNotFound, PriceOverrideExists, PriceVersionExists
 from catalog.models import (
     BillOn,
     ComponentPrice,
@@ -30,6 +30,7 @@ from catalog.services._validation import audit, check_choice, check_code, decima
 from customers.models import Customer
 from tenancy.actors import Actor
 from tenancy.models import Tenant
+from tenancy.services import audit_record
 
 COMPONENT_FIELDS = {
     ProductKind.HARDWARE: {"product", "kind", "price", "instalments", "bill_on"},
@@ -310,6 +311,7 @@ def plan_create(
     prices: Any = None,
     description: str = "",
     early_termination: str = "none",
+    self_service: bool = False,
 ) -> Plan:
     """Create a plan with its components and price versions in one go.
 
@@ -347,6 +349,7 @@ def plan_create(
                 trial_days=trial_days,
                 commitment_months=commitment_months,
                 early_termination=early_termination,
+                self_service=self_service,
             )
             created = [PlanComponent(tenant=tenant, plan=plan, **fields) for fields, _ in validated]
             PlanComponent.objects.bulk_create(created)
@@ -375,6 +378,29 @@ def plan_create(
         raise CodeTaken(
             "A plan with code %s already exists." % code, errors=[FieldError("code", "taken", "Taken.")]
         ) from None
+    return plan
+
+
+def plan_update(*, tenant: Tenant, actor: Actor, at: datetime, code: str, self_service: bool) -> Plan:
+    """Offer a plan in the customer portal's shop, or stop offering it (``self_service``). A plan's
+    components and prices never change here: they change by price versions."""
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update().filter(tenant=tenant, code=code).first()
+        if plan is None:
+            raise PlanNotFound("No plan with code %s." % code)
+        if plan.self_service != self_service:
+            plan.self_service = self_service
+            plan.save(update_fields=["self_service", "updated_at"])
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="plan.updated",
+                object_type="plan",
+                object_id=code,
+                at=at,
+                before={"self_service": not self_service},
+                after={"self_service": self_service},
+            )
     return plan
 
 
