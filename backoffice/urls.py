@@ -50,9 +50,7 @@ urlpatterns += [
     path("catalog/plans/", catalog_views.plans, name="catalog-plans"),
     path("catalog/plans/new/", catalog_views.plan_new, name="catalog-plan-new"),
     path("catalog/plans/<str:code>/", catalog_views.plan_detail, name="catalog-plan-detail"),
-    path(
-        "catalog/plans/<str:code>/self-service/", catalog_views.plan_self_service, name="catalog-plan-self-service"
-    ),
+    path("catalog/plans/<str:code>/self-service/", catalog_views.plan_self_service, name="catalog-plan-self-service"),
     path(
         "catalog/plans/<str:code>/price-versions/new/",
         catalog_views.price_version_new,

@@ -153,7 +153,11 @@ def billing_context_load(
     live = Invoice.objects.filter(tenant=tenant, customer_id__in=ids, kind=InvoiceKind.INVOICE).exclude(
         status=InvoiceStatus.VOID
     )
-    existing = {i.customer_id: i for i in live.filter(issue_date=billing_date).order_by("customer_id", "created_at")}
+    # An order's invoice (hardware at signature, billed at once) is not the billing date's invoice.
+    existing = {
+        i.customer_id: i
+        for i in live.filter(issue_date=billing_date, order__isnull=True).order_by("customer_id", "created_at")
+    }
     # Late events billed now are those that arrived since each subscription's previous billing date:
     # the start of the period that closes now (a quarter back for a quarterly plan).
     since = min((usage.periods[s.pk].start for c in customers for s in usage.subscriptions[c.pk]), default=None)

@@ -254,6 +254,10 @@ def hardware_fee_lines(
                         subscription=subscription, trigger=trigger, period=period, instalments=c.instalments
                     )
                 k = due_by_day[day]
+                # An order's invoice billed the first instalment at signature, at once: the billing
+                # dates after it bill the next ones (2 of 12 on the first, and so on).
+                if k is not None and c.bill_on == BillOn.SIGNATURE and device.hardware_invoiced_by is not None:
+                    k = k + 1 if k < c.instalments else None
             if k is not None:
                 by_instalment[k].append(device.device_id)
         amounts = instalment_amounts(r.price, c.instalments, currency)
@@ -272,7 +276,8 @@ def hardware_fee_lines(
                     tax_category=c.product.tax_category,
                     detail={"instalment": k, "instalments": c.instalments, "source": r.source},
                     subscription=subscription,
-                    devices=tuple(ids),
+                    # A slot (ordered, no device bound yet) is counted, and has no id to list.
+                    devices=tuple(i for i in ids if i),
                 )
             )
     return lines
@@ -409,6 +414,7 @@ def first_days(
                 d.deactivated_at or d.removed_at,
             )
             for d in devices
+            if d.device_id  # a slot starts paying once a device is bound to it
         ]
     else:
         first = min((d.activated_at for d in devices if d.activated_at is not None), default=None)

@@ -79,6 +79,11 @@ class Invoice(models.Model):
     # the legal document: it may change after finalization, and the PDF and Factur-X never show it.
     metadata = models.JSONField(default=dict, blank=True)
     bill_run = models.ForeignKey("BillRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices")
+    # The shop order whose hardware due at signature it bills at once (``invoicing.services.orders``):
+    # issued between billing dates, beside the invoice of its date rather than in its place.
+    order = models.ForeignKey(
+        "subscriptions.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+    )
     pdf = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finalized_at = models.DateTimeField(null=True, blank=True)
@@ -93,10 +98,15 @@ class Invoice(models.Model):
         ordering = ["-issue_date", "-created_at"]
         constraints = [
             # One invoice per customer per billing date: re-running a bill run creates nothing new.
+            # An order's invoice is not the billing date's, and may share its day.
             models.UniqueConstraint(
                 fields=["tenant", "customer", "issue_date"],
-                condition=Q(kind="invoice") & ~Q(status="void"),
+                condition=Q(kind="invoice") & ~Q(status="void") & Q(order__isnull=True),
                 name="invoice_one_per_customer_and_date",
+            ),
+            # An order is invoiced at once, once (until that invoice is voided).
+            models.UniqueConstraint(
+                fields=["order"], condition=~Q(status="void") & Q(order__isnull=False), name="invoice_one_per_order"
             ),
             models.UniqueConstraint(
                 fields=["tenant", "kind", "number_year", "number_sequence"],

@@ -16,7 +16,10 @@ from catalog.models import BillOn, PlanComponent, ProductKind, StartsOn
 
 class DeviceLike(Protocol):
     """A device's instants: added to the subscription, activated by the device cloud, deactivated,
-    removed from the subscription (a change)."""
+    removed from the subscription (a change); and its id, blank for a slot (ordered, not shipped)."""
+
+    @property
+    def device_id(self) -> str: ...
 
     @property
     def added_at(self) -> datetime: ...
@@ -42,7 +45,9 @@ def plan_needs_activation(components: Iterable[PlanComponent]) -> bool:
 
 def device_is_billable(device: DeviceLike, component: PlanComponent, at: datetime) -> bool:
     """Does this device pay this component's fee at ``at``? Not once removed or deactivated; and for
-    a fee that starts on activation, only once activated."""
+    a fee that starts on activation, only once activated. A slot (no device bound yet) never does."""
+    if not device.device_id:
+        return False
     if device.removed_at is not None and device.removed_at <= at:
         return False
     if device.deactivated_at is not None and device.deactivated_at <= at:
@@ -54,9 +59,12 @@ def device_is_billable(device: DeviceLike, component: PlanComponent, at: datetim
 
 def devices_active_in(devices: Iterable[D], period: Period, *, needs_activation: bool) -> list[D]:
     """Devices active at any moment of ``period``: from their activation (or, on a plan whose fees
-    do not wait for activation, from when they were added) until deactivated or removed."""
+    do not wait for activation, from when they were added) until deactivated or removed. Slots (no
+    device bound yet) never are."""
     active = []
     for device in devices:
+        if not device.device_id:
+            continue  # a slot: nothing shipped, nothing active
         since = device.activated_at if device.activated_at is not None or needs_activation else device.added_at
         if since is None or since >= period.end:
             continue

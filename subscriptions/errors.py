@@ -37,3 +37,23 @@ class WebhookSignatureInvalid(DomainError):
 
 class WebhookNotFound(NotFound):
     code = "webhook_not_found"
+
+
+class PlanNotSelfService(InvalidInput):
+    """An order names a plan the tenant does not offer in the portal's shop."""
+
+    code = "plan_not_self_service"
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+
+class SlotNotFound(NotFound):
+    code = "slot_not_found"
+
+
+class SlotAlreadyBound(Conflict):
+    """A device was bound to the slot already: a slot takes one device, once."""
+
+    code = "slot_already_bound"

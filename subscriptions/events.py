@@ -84,8 +84,8 @@ def devices_billing_started_emit(
     events = []
     for device in devices:
         started = device_billing_start(device, wanted)
-        if started is None:
-            continue
+        if started is None or not device.device_id:
+            continue  # not started; or a slot, announced once a device is bound to it
         when, trigger = started
         events.append(
             (

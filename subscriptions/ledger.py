@@ -21,7 +21,7 @@ from django.db.models import Case, UUIDField, Value, When
 from billing_platform.periods import Period
 from catalog.models import PlanComponent
 from subscriptions.errors import OneTimeFeeAlreadyBilled
-from subscriptions.models import ChargeKind, ChargeSource, ServiceCharge, Subscription, SubscriptionChange
+from subscriptions.models import ChargeKind, ChargeSource, Device, ServiceCharge, Subscription, SubscriptionChange
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +141,8 @@ def service_charges_release(*, invoice_id: uuid.UUID, at: datetime) -> None:
     with a row of its own), and its change entries are pending again. The fees of its periods stay
     charged, as they are: the next invoice of that date bills them again from the subscription, and
     the ledger keeps the row it has (``service_charges_record``)."""
+    # Hardware an order's invoice billed at signature is due again, on the next billing date.
+    Device.objects.filter(hardware_invoiced_by=invoice_id).update(hardware_invoiced_by=None)
     billed = ServiceCharge.objects.filter(invoiced_by=invoice_id)
     billed.filter(source=ChargeSource.ONE_TIME, released_at__isnull=True).update(released_at=at)
     billed.filter(change__isnull=False).update(invoiced_at=None, invoiced_by=None)

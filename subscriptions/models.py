@@ -71,12 +71,17 @@ class Subscription(models.Model):
 
 
 class Device(models.Model):
-    """A subscription item: one connected device. Per-device fees count the active ones."""
+    """A subscription item: one connected device. Per-device fees count the active ones.
+
+    A **slot** is a device ordered and not shipped yet (an order from the portal's shop): it has no
+    device id until one is bound to it at shipment (``subscriptions.orders.slot_bind``). It is never
+    active, so it pays no per-device service; hardware billed at signature is due for it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="devices")
-    device_id = models.CharField(max_length=200)
+    # Blank for a slot, until a device is bound to it.
+    device_id = models.CharField(max_length=200, blank=True, default="")
     device_type = models.CharField(max_length=100, blank=True, default="")
     region = models.CharField(max_length=100, blank=True, default="")
     added_at = models.DateTimeField()
@@ -85,13 +90,21 @@ class Device(models.Model):
     deactivated_at = models.DateTimeField(null=True, blank=True)
     # Removed from the subscription (a change); the device id may then be used again elsewhere.
     removed_at = models.DateTimeField(null=True, blank=True)
+    # The invoice that billed this device's hardware due at signature at once, when it was ordered
+    # (an invoicing id: no foreign key, this app sits below): that invoice billed the first
+    # instalment, so bill runs bill the next ones (``invoicing.fees.hardware_fee_lines``). Cleared
+    # when that invoice is voided.
+    hardware_invoiced_by = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["device_id"]
         constraints = [
             # The device cloud addresses a device by its id alone: it must name one live device.
+            # Slots (no id yet) are not addressed by the device cloud, and there may be many.
             models.UniqueConstraint(
-                fields=["tenant", "device_id"], condition=Q(removed_at__isnull=True), name="device_unique_live_id"
+                fields=["tenant", "device_id"],
+                condition=Q(removed_at__isnull=True) & ~Q(device_id=""),
+                name="device_unique_live_id",
             )
         ]
         indexes = [
@@ -101,7 +114,12 @@ class Device(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.device_id
+        return self.device_id or "slot %s" % self.pk
+
+    @property
+    def is_slot(self) -> bool:
+        """Ordered, no device bound yet."""
+        return not self.device_id
 
 
 class SubscriptionEvent(models.Model):
@@ -280,3 +298,59 @@ class SubscriptionChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.effective_at}"
+
+
+class OrderStatus(models.TextChoices):
+    PLACED = "placed", _("Placed")
+    FULFILLED = "fulfilled", _("Fulfilled")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Order(models.Model):
+    """A customer's order from the portal's shop: the subscription it signed, with ``quantity``
+    device slots, and where to ship the devices. Fulfilled once a device is bound to every slot."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    # Per tenant, from 1, shown as ORD-000001.
+    sequence = models.PositiveIntegerField()
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="orders")
+    subscription = models.OneToOneField(Subscription, on_delete=models.PROTECT, related_name="order")
+    plan = models.ForeignKey("catalog.Plan", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    shipping_name = models.CharField(max_length=200)
+    shipping_line1 = models.CharField(max_length=200)
+    shipping_line2 = models.CharField(max_length=200, blank=True, default="")
+    shipping_postal_code = models.CharField(max_length=16)
+    shipping_city = models.CharField(max_length=100)
+    shipping_country = models.CharField(max_length=2)
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.PLACED)
+    # Who placed it, as the audit log names them (a portal user's e-mail, a staff member).
+    placed_by = models.CharField(max_length=200, blank=True, default="")
+    placed_at = models.DateTimeField()
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-sequence"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "sequence"], name="order_unique_sequence")]
+        indexes = [models.Index(fields=["tenant", "status", "placed_at"], name="order_tenant_status")]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def number(self) -> str:
+        return "ORD-%06d" % self.sequence
+
+    @property
+    def shipping_address(self) -> dict[str, str]:
+        return {
+            "name": self.shipping_name,
+            "line1": self.shipping_line1,
+            "line2": self.shipping_line2,
+            "postal_code": self.shipping_postal_code,
+            "city": self.shipping_city,
+            "country": self.shipping_country,
+        }

@@ -91,6 +91,8 @@ def subscriptions_ended_billed_on(
 
 
 def live_device_get(*, tenant: Tenant, device_id: str) -> Device | None:
+    if not device_id:
+        return None  # a blank id names no device (slots have one)
     return (
         Device.objects.filter(tenant=tenant, device_id=device_id, removed_at__isnull=True)
         .select_related("subscription__customer", "subscription__plan")

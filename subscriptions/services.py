@@ -284,6 +284,7 @@ def device_event_apply(*, tenant: Tenant, device_id: str, event_type: str, occur
         device = (
             Device.objects.select_for_update()
             .filter(tenant=tenant, device_id=device_id, removed_at__isnull=True)
+            .exclude(device_id="")  # slots wait for a device to be bound; the device cloud cannot name them
             .select_related("subscription")
             .first()
         )

@@ -266,7 +266,9 @@ def _load_context(
             device_id__in=strings("device_id"),
             removed_at__isnull=True,
             subscription__status__in=SubscriptionStatus.LIVE,
-        ).values_list("device_id", "subscription_id")
+        )
+        .exclude(device_id="")  # a slot (ordered, not shipped) is no device an event can name
+        .values_list("device_id", "subscription_id")
     )
     subscriptions = {s.pk: s for s in live.filter(pk__in={sub_id for _, sub_id in device_rows})}
     by_device = {d: (subscriptions[s], d) for d, s in device_rows if s in subscriptions}
@@ -307,6 +309,7 @@ def _device_history(tenant: Tenant, device_ids: set[str], meters: Iterable[Meter
     history: dict[str, list[_DeviceVersion]] = {}
     rows = (
         Device.objects.filter(tenant=tenant, device_id__in=device_ids)
+        .exclude(device_id="")
         .order_by("device_id", "added_at", "pk")
         .values_list("device_id", "added_at", "removed_at", *wanted)
     )

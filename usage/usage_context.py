@@ -43,10 +43,14 @@ class DeviceRow(NamedTuple):
     activated_at: datetime | None
     deactivated_at: datetime | None
     removed_at: datetime | None
+    # The invoice that billed its hardware due at signature at once (an order): bill runs bill the
+    # instalments after the first (``invoicing.fees.hardware_fee_lines``).
+    hardware_invoiced_by: Any = None
 
 
 DEVICES_SQL = """
-SELECT id, subscription_id, device_id, added_at, shipped_at, activated_at, deactivated_at, removed_at
+SELECT id, subscription_id, device_id, added_at, shipped_at, activated_at, deactivated_at, removed_at,
+hardware_invoiced_by
 FROM subscriptions_device WHERE subscription_id = ANY(%s) ORDER BY device_id, added_at
 """
 TIMESTAMPTZ = psycopg.adapters.types["timestamptz"].oid

@@ -23,6 +23,7 @@ EVENT_TYPES = {
     "subscription.suspended": _("A subscription was suspended for non-payment: cut its devices' service."),
     "subscription.reactivated": _("A suspended subscription is active again: restore its devices' service."),
     "subscription.cancelled": _("A subscription was cancelled."),
+    "order.created": _("A customer ordered devices in the portal's shop: ship them to the address given."),
     "device.billing_started": _("A device started being billed (at signature, shipment or activation, per its plan)."),
     "bill_run.completed": _("A bill run finished."),
     "revenue.period_closed": _("A revenue month was closed: its revenue and journal will not change any more."),

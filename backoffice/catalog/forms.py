@@ -288,7 +288,17 @@ class TaxRateForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
 # --- plans and price versions ---------------------------------------------------------------
 
 PLAN_FIELDS = frozenset(
-    {"code", "name", "description", "interval", "trial_days", "commitment_months", "self_service", "components", "prices"}
+    {
+        "code",
+        "name",
+        "description",
+        "interval",
+        "trial_days",
+        "commitment_months",
+        "self_service",
+        "components",
+        "prices",
+    }
 )
 
 

@@ -302,7 +302,11 @@ def bill_runs_start_due(*, tenant: Tenant, at: datetime) -> int:
         due = customers_due(tenant=tenant, billing_date=billing_date, at=at)
         invoiced = (
             Invoice.objects.filter(
-                tenant=tenant, kind=InvoiceKind.INVOICE, issue_date=billing_date, customer_id__in=due
+                tenant=tenant,
+                kind=InvoiceKind.INVOICE,
+                issue_date=billing_date,
+                customer_id__in=due,
+                order__isnull=True,
             )
             .exclude(status=InvoiceStatus.VOID)
             .count()

@@ -59,7 +59,7 @@ def invoice_generate(
 def invoice_dated(customer: Customer, billing_date: date) -> Invoice | None:
     """The customer's invoice (not void) dated ``billing_date``, if there is one."""
     return (
-        Invoice.objects.filter(customer=customer, issue_date=billing_date, kind=InvoiceKind.INVOICE)
+        Invoice.objects.filter(customer=customer, issue_date=billing_date, kind=InvoiceKind.INVOICE, order__isnull=True)
         .exclude(status=InvoiceStatus.VOID)
         .first()
     )
