@@ -33,7 +33,8 @@ from revrec.models import (
     RevenuePeriod,
 )
 from revrec.runs import recognition_run
-from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
+from subscriptions.models import Device, DeviceCloudWebhook, Order, Subscription, SubscriptionChange
+from subscriptions.orders import order_place
 from subscriptions.services import subscription_create
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, AuditLogEntry, Tenant
@@ -123,6 +124,40 @@ def _subscription(tenant: Tenant) -> dict[str, str]:
         devices=[{"device_id": "secret-device"}],
     )
     return {"external_id": "secret-sub"}
+
+
+def _order(tenant: Tenant) -> dict[str, str]:
+    """A's shop order: one slot of plan secret-shop, shipped to A's secret depot."""
+    order = Order.objects.filter(tenant=tenant).first()
+    if order is None:
+        _product(tenant)
+        _customer(tenant)
+        plan = plan_create(
+            tenant=tenant,
+            actor=Actor.system("tests"),
+            at=timezone.now(),
+            code="secret-shop",
+            name="Secret shop plan of A",
+            components=[{"product": "secret-product", "charge": {"model": "flat", "amount": "9.00"}}],
+            prices=[{"currency": "EUR"}],
+            self_service=True,
+        )
+        order = order_place(
+            customer=Customer.objects.get(tenant=tenant, external_id="secret-customer"),
+            plan=plan,
+            quantity=1,
+            shipping_address={
+                "name": "Secret depot of A",
+                "line1": "1 rue Secrète",
+                "postal_code": "75001",
+                "city": "Paris",
+                "country": "FR",
+            },
+            actor=Actor.system("tests"),
+            at=timezone.now(),
+        )
+    slot = Device.objects.get(subscription=order.subscription)
+    return {"pk": str(order.pk), "external_id": order.subscription.external_id, "device": str(slot.pk)}
 
 
 def _webhook(tenant: Tenant) -> dict[str, str]:
@@ -286,6 +321,8 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "plan-price-overrides": _plan,
     "subscription-detail": _subscription,
     "subscription-changes": _subscription,
+    "subscription-device-bind": lambda tenant: {k: v for k, v in _order(tenant).items() if k != "pk"},
+    "order-detail": lambda tenant: {"pk": _order(tenant)["pk"]},
     "device-cloud-webhook-replay": _webhook,
     "bill-run-detail": _bill_run,
     "invoice-detail": _invoice,
@@ -334,6 +371,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     },
     "price-quotes": {"plan": "secret-plan", "currency": "EUR", "devices": 1},
     "subscription-changes": {"action": "remove_devices", "device_ids": ["secret-device"]},
+    "subscription-device-bind": {"device_id": "bound-by-b"},
     "bill-runs": {"billing_date": "2026-04-01"},
     "payments": {
         "customer": "secret-customer",
@@ -439,7 +477,8 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     rates = list(TaxRate.objects.filter(tenant=tenant).values())
     audit = AuditLogEntry.objects.filter(tenant=tenant).count()
     subscriptions = list(Subscription.objects.filter(tenant=tenant).values())
-    devices = list(Device.objects.filter(tenant=tenant).values())
+    devices = list(Device.objects.filter(tenant=tenant).order_by("pk").values())
+    orders = list(Order.objects.filter(tenant=tenant).order_by("pk").values())
     webhooks = list(DeviceCloudWebhook.objects.filter(tenant=tenant).values())
     changes = SubscriptionChange.objects.filter(tenant=tenant).count()
     invoices = list(Invoice.objects.filter(tenant=tenant).values("id", "status", "number", "amount_due"))
@@ -470,6 +509,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         audit,
         subscriptions,
         devices,
+        orders,
         webhooks,
         changes,
         rollups,

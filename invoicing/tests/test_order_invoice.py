@@ -84,7 +84,8 @@ def test_instalments_first_one_at_the_order_then_the_second_on_the_first_billing
     april = bill(tenant, placed.customer, APRIL_1)
     may = bill(tenant, placed.customer, MAY_1)
     # then: instalment 2 of 12 on 1 April, 3 of 12 on 1 May, 2 x 20.00 each
-    assert april is not None and may is not None
+    assert april is not None
+    assert may is not None
     assert lines(april) == [("hardware", "eld-200", Decimal(2), Decimal("40.00"))]
     assert april.lines.get().qualifiers == {"instalment": 2, "of": 12}
     assert may.lines.get().qualifiers == {"instalment": 3, "of": 12}
@@ -170,7 +171,8 @@ def test_the_order_invoice_shares_its_day_with_the_billing_dates_invoice(tenant:
             customer=customer, plan=plan, quantity=1, shipping_address=ADDRESS, actor=ACTOR, at=at
         )
     # then: it is dated 1 April, and is not the 1 April invoice the bill run makes or finds
-    assert invoice is not None and invoice.issue_date == APRIL_1
+    assert invoice is not None
+    assert invoice.issue_date == APRIL_1
     assert invoice.total.amount == Decimal("288.00")  # 240.00 + VAT 48.00
     assert bill(tenant, customer, APRIL_1) is None  # nothing else was due on 1 April
 

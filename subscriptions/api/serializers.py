@@ -54,6 +54,7 @@ class DeviceOutputSerializer(OutputModelSerializer):
     class Meta:
         model = Device
         fields = [
+            "id",
             "device_id",
             "device_type",
             "region",
