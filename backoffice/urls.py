@@ -15,6 +15,7 @@ from backoffice.revenue import reports as revenue_views
 from backoffice.revenue import runs as revenue_runs
 from backoffice.settings import stripe as settings_stripe
 from backoffice.settings import views as settings_views
+from backoffice.subscriptions import orders as order_views
 from backoffice.subscriptions import views as subscription_views
 from backoffice.team import views as team_views
 from backoffice.usage import views as usage_views
@@ -92,6 +93,9 @@ urlpatterns += [
     path("billing/runs/<str:pk>/", invoicing_views.bill_run_detail, name="bill-run-detail"),
     path("billing/runs/<str:pk>/progress/", invoicing_views.bill_run_progress, name="bill-run-progress"),
     path("billing/runs/<str:pk>/finalize/", invoicing_views.bill_run_finalize_view, name="bill-run-finalize"),
+    path("billing/orders/", order_views.orders, name="orders"),
+    path("billing/orders/<str:pk>/", order_views.order_detail, name="order-detail"),
+    path("billing/orders/<str:pk>/slots/<str:slot>/bind/", order_views.order_slot_bind, name="order-slot-bind"),
     path("billing/invoices/", invoicing_views.invoices, name="invoices"),
     path("billing/invoices/bulk/", invoicing_bulk.invoices_bulk, name="invoices-bulk"),
     path("billing/invoices/bulk/result/", invoicing_bulk.invoices_bulk_result, name="invoices-bulk-result"),

@@ -229,7 +229,9 @@ class ChangeForm(InputRulesMixin, LocalTimeMixin, DomainErrorFormMixin, forms.Fo
         self.tz = tz
         self.starts_at = starts_at
         self.fields["device_ids"].choices = [  # type: ignore[attr-defined]
-            (d.device_id, "%s · %s" % (d.device_id, d.device_type) if d.device_type else d.device_id) for d in devices
+            (d.device_id, "%s · %s" % (d.device_id, d.device_type) if d.device_type else d.device_id)
+            for d in devices
+            if d.device_id  # a slot has no id to remove it by
         ]
         self.fields["plan"].choices = [("", "—"), *plans]  # type: ignore[attr-defined]
         self.fields["effective_at"].help_text = _(

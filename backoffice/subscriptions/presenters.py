@@ -37,6 +37,8 @@ EVENT_LABELS = {
     "device.shipped": gettext_lazy("Device shipped"),
     "device.activated": gettext_lazy("Device activated"),
     "device.deactivated": gettext_lazy("Device deactivated"),
+    "order.placed": gettext_lazy("Ordered in the shop"),
+    "device.bound": gettext_lazy("Device bound to a slot"),
 }
 # Types of the lines of a change (subscriptions.changes.ChangeLine.type).
 CHANGE_LINE_TYPES = {
