@@ -98,8 +98,10 @@ def _order_page(request: HttpRequest, order: Order, bound_form: SlotBindForm | N
     tenant = current_tenant(request)
     tz = ZoneInfo(tenant.timezone)
     writer = can_write(request)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    open_slots = 0
     for slot in order_slots(order):
+        open_slots += slot.is_slot
         form = None
         if writer and slot.is_slot:
             if bound_form is not None and bound_form.slot.pk == slot.pk:
@@ -112,7 +114,7 @@ def _order_page(request: HttpRequest, order: Order, bound_form: SlotBindForm | N
         "order": order,
         "rows": rows,
         "invoices": invoices,
-        "open_slots": sum(1 for r in rows if r["slot"].is_slot),
+        "open_slots": open_slots,
         "tz_name": tenant.timezone,
         "can_write": writer,
     }

@@ -38,11 +38,12 @@ def shop_catalog(
     code: str = "fleet-shop",
 ) -> Plan:
     at = CATALOG_AT
-    for body in (
+    bodies: tuple[dict[str, Any], ...] = (
         {"code": "eld-200", "name": "ELD-200 tracker", "kind": "hardware"},
         {"code": "fleet-platform", "name": "Fleet platform", "kind": "service"},
         {"code": "setup", "name": "Setup", "kind": "fee"},
-    ):
+    )
+    for body in bodies:
         if not Product.objects.filter(tenant=tenant, code=body["code"]).exists():
             product_create(tenant=tenant, actor=ACTOR, at=at, **body)
     tax_rate_set(tenant=tenant, actor=ACTOR, at=at, country="FR", tax_category="standard", rate="20")
