@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views
+from portal import shop, views
 
 app_name = "portal"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("link/<str:token>/", views.link_open, name="link"),
     path("logout/", views.logout, name="logout"),
+    path("shop/", shop.shop, name="shop"),
     path("signed-out/", views.signed_out, name="signed-out"),
     path("brand/<slug:slug>.css", views.brand_css, name="brand-css"),
     path("brand/<slug:slug>/logo", views.logo, name="logo"),

@@ -16,7 +16,7 @@ now; the next billing date bills no hardware. In 12 instalments: 2 x 20.00 = 40.
 2 of 12 on the first billing date.
 """
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,7 +28,8 @@ from billing_platform.money import allocate, round_minor
 from billing_platform.periods import local_date, local_midnight
 from catalog.charge_models.instalments import instalment_amounts
 from catalog.models import BillOn, Plan, ProductKind, StartsOn
-from catalog.taxes import customer_tax_parties, document_taxes, tax_rate_table
+from catalog.quotes import price_quote
+from catalog.taxes import QuoteLine, TaxLine, customer_tax_parties, document_taxes, tax_rate_table
 from catalog.versions import ResolvedPrice, component_prices_as_of
 from customers.models import Customer
 from invoicing.composition import Composition
@@ -64,8 +65,65 @@ def order_place_and_invoice(
     return order, invoice
 
 
+@dataclass(frozen=True)
+class OrderPreview:
+    """What an order would cost, before it is placed: what is invoiced at once (the lines due at
+    signature and their taxes), and the service fees each period once the devices are active."""
+
+    plan: Plan
+    quantity: int
+    currency: str
+    now_lines: list[DraftLine]
+    now_taxes: list[TaxLine]
+    now_net: Money
+    now_total: Money
+    period_lines: list[QuoteLine]  # service fees per period, all devices active
+    period_net: Money
+
+
+def order_preview(*, customer: Customer, plan: Plan, quantity: int, at: datetime) -> OrderPreview:
+    """The shop's confirmation step: the lines ``order_invoice`` would bill at once for ``quantity``
+    devices ordered at ``at`` (with taxes), and the service fees of a period once they are all active
+    (the price calculator's lines, ``catalog.quotes.price_quote``). Writes nothing; a plan with no
+    price for the customer raises the catalog's ``NoPriceForCurrency``."""
+    currency = customer.currency
+    tz = customer.timezone
+    starts_at = local_midnight(local_date(at, tz), tz)
+    prices = component_prices_as_of(
+        plan=plan, currency=currency, country=customer.country, at=starts_at, customer_id=customer.pk
+    )
+    lines = order_signature_lines(subscription=None, slots=quantity, prices=prices, currency=currency)
+    taxes: list[TaxLine] = []
+    if lines:
+        decided = document_taxes(
+            parties=customer_tax_parties(customer),
+            lines=lines,
+            table=tax_rate_table(tenant=customer.tenant, countries={customer.country}),
+            on=local_date(at, tz),
+            currency=currency,
+            language=customer.language,
+        )
+        taxes = decided.taxes
+    net = sum((x.signed_amount for x in lines), Decimal(0))
+    quote = price_quote(
+        tenant=customer.tenant, plan=plan, currency=currency, devices=quantity, usage=[], at=at, customer=customer
+    )
+    services = [x for x in quote.lines if x.type == "service"]
+    return OrderPreview(
+        plan=plan,
+        quantity=quantity,
+        currency=currency,
+        now_lines=lines,
+        now_taxes=taxes,
+        now_net=Money(net, currency),
+        now_total=Money(net + sum((t.amount for t in taxes), Decimal(0)), currency),
+        period_lines=services,
+        period_net=Money(sum((x.amount for x in services), Decimal(0)), currency),
+    )
+
+
 def order_signature_lines(
-    *, subscription: Subscription, slots: int, prices: list[ResolvedPrice], currency: str
+    *, subscription: Subscription | None, slots: int, prices: list[ResolvedPrice], currency: str
 ) -> list[DraftLine]:
     """The lines due at signature for ``slots`` devices: hardware billed at signature (the first
     instalment of each slot) and the one-time fees of the signature (per device, or once). The shop
