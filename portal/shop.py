@@ -5,6 +5,8 @@ invoiced now and each period, then the order (``invoicing.services.orders.order_
 the subscription with its device slots, and the hardware invoice paid at once. Only admins and
 billing users of the account may buy."""
 
+import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +135,12 @@ def _initial(customer: Customer) -> dict[str, Any]:
     }
 
 
+def _request_key(request: HttpRequest) -> str:
+    """The confirmation's key, as the review step wrote it (32 hex digits); anything else is none."""
+    key = request.POST.get("request_key", "")
+    return key if re.fullmatch(r"[0-9a-f]{32}", key) else ""
+
+
 def _after_order(invoice: Invoice | None) -> str:
     """Where the customer goes once the order is placed: paying the invoice made at once, or their
     plan when nothing was due; the first of those pages the portal has."""
@@ -174,6 +182,8 @@ def shop(request: HttpRequest) -> HttpResponseBase:
         names = {c.product.code: c.product.name for c in plan.components.all()}
         periods = [(names.get(x.product, x.product), x) for x in preview.period_lines]
         context = {
+            # Names this confirmation: sending it twice (a double click, a reload) places one order.
+            "request_key": uuid.uuid4().hex,
             "form": form,
             "offer": form.offer,
             "preview": preview,
@@ -190,6 +200,7 @@ def shop(request: HttpRequest) -> HttpResponseBase:
             shipping_address=form.address(),
             actor=portal_actor(request),
             at=now,
+            request_key=_request_key(request),
         )
     except DomainError as exc:
         form.apply_domain_errors(exc)

@@ -1,3 +1,5 @@
+from typing import Any
+
 from billing_platform.errors import Conflict, DomainError, InvalidInput, NotFound
 
 
@@ -43,6 +45,16 @@ class PlanNotSelfService(InvalidInput):
     """An order names a plan the tenant does not offer in the portal's shop."""
 
     code = "plan_not_self_service"
+
+
+class OrderAlreadyPlaced(Conflict):
+    """The request that placed an order was sent again: ``order`` is the one it placed."""
+
+    code = "order_already_placed"
+
+    def __init__(self, detail: str, *, order: Any) -> None:
+        super().__init__(detail)
+        self.order = order
 
 
 class OrderNotFound(NotFound):

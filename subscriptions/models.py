@@ -327,6 +327,9 @@ class Order(models.Model):
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.PLACED)
     # Who placed it, as the audit log names them (a portal user's e-mail, a staff member).
     placed_by = models.CharField(max_length=200, blank=True, default="")
+    # The key of the request that placed it (the shop's confirmation form): confirming twice places
+    # one order. Blank when none was given.
+    request_key = models.CharField(max_length=64, blank=True, default="")
     placed_at = models.DateTimeField()
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
@@ -334,7 +337,12 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-placed_at", "-sequence"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "sequence"], name="order_unique_sequence")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "sequence"], name="order_unique_sequence"),
+            models.UniqueConstraint(
+                fields=["tenant", "request_key"], condition=~Q(request_key=""), name="order_unique_request_key"
+            ),
+        ]
         indexes = [models.Index(fields=["tenant", "status", "placed_at"], name="order_tenant_status")]
 
     def __str__(self) -> str:

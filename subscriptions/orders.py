@@ -23,6 +23,7 @@ from customers.models import Customer
 from subscriptions.devices import device_billing_triggers
 from subscriptions.errors import (
     DeviceInUse,
+    OrderAlreadyPlaced,
     OrderNotFound,
     PlanNotSelfService,
     SlotAlreadyBound,
@@ -97,12 +98,20 @@ def order_place(
     shipping_address: Mapping[str, Any],
     actor: Actor,
     at: datetime,
+    request_key: str = "",
 ) -> Order:
     """Place an order: sign a subscription of ``customer`` to ``plan`` at ``at`` with ``quantity``
     device slots, record the order and emit ``order.created``, in one transaction. Only a plan
     offered in the shop (``self_service``) and priced in the customer's currency and region may be
-    ordered; anything else is refused before anything is written."""
+    ordered; anything else is refused before anything is written. An order placed already with
+    ``request_key`` (a confirmation sent twice) is refused with ``OrderAlreadyPlaced``, which names
+    it: the caller answers with that order."""
     tenant = customer.tenant
+    request_key = request_key[:64]
+    if request_key:
+        placed = order_for_request_key(customer=customer, request_key=request_key)
+        if placed is not None:
+            raise OrderAlreadyPlaced("Order %s was placed by this request already." % placed.number, order=placed)
     check_instant(at, "at")
     errors: list[FieldError] = []
     if plan.tenant_id != customer.tenant_id or not plan.self_service:
@@ -121,8 +130,14 @@ def order_place(
     for attempt in range(3):
         try:
             with transaction.atomic():
-                return _order_write(customer, plan, quantity, address, actor, at)
+                return _order_write(customer, plan, quantity, address, actor, at, request_key)
         except IntegrityError as exc:
+            if "order_unique_request_key" in str(exc):
+                placed = order_for_request_key(customer=customer, request_key=request_key)
+                assert placed is not None
+                raise OrderAlreadyPlaced(
+                    "Order %s was placed by this request already." % placed.number, order=placed
+                ) from None
             # Two orders of the tenant took the same number at once: take the next one.
             if "order_unique_sequence" not in str(exc) or attempt == 2:
                 raise
@@ -131,7 +146,13 @@ def order_place(
 
 
 def _order_write(
-    customer: Customer, plan: Plan, quantity: int, address: dict[str, str], actor: Actor, at: datetime
+    customer: Customer,
+    plan: Plan,
+    quantity: int,
+    address: dict[str, str],
+    actor: Actor,
+    at: datetime,
+    request_key: str,
 ) -> Order:
     tenant = customer.tenant
     sequence = _next_sequence(tenant)
@@ -165,6 +186,7 @@ def _order_write(
         shipping_city=address["city"],
         shipping_country=address["country"],
         placed_by=actor.label,
+        request_key=request_key,
         placed_at=at,
     )
     SubscriptionEvent.objects.create(
@@ -321,6 +343,11 @@ def order_list(*, tenant: Tenant, status: str | None = None, customer: Customer 
     if customer is not None:
         qs = qs.filter(customer=customer)
     return qs
+
+
+def order_for_request_key(*, customer: Customer, request_key: str) -> Order | None:
+    """The order ``customer`` placed with ``request_key``, if any."""
+    return order_list(tenant=customer.tenant, customer=customer).filter(request_key=request_key).first()
 
 
 def order_get(*, tenant: Tenant, order_id: Any) -> Order:

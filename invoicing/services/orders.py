@@ -34,10 +34,11 @@ from catalog.versions import ResolvedPrice, component_prices_as_of
 from customers.models import Customer
 from invoicing.composition import Composition
 from invoicing.lines import DraftLine, LineType
-from invoicing.models import Invoice, InvoiceLine
+from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
 from invoicing.services.generation import invoices_write
 from invoicing.services.lifecycle import invoices_finalize_locked
 from invoicing.services.settings import invoicing_settings_get
+from subscriptions.errors import OrderAlreadyPlaced
 from subscriptions.ledger import LedgerEntry, one_time_fees_record
 from subscriptions.models import ChargeKind, ChargeSource, Device, Order, Subscription
 from subscriptions.orders import order_place, order_slots
@@ -53,15 +54,28 @@ def order_place_and_invoice(
     shipping_address: dict[str, Any],
     actor: Actor,
     at: datetime,
+    request_key: str = "",
 ) -> tuple[Order, Invoice | None]:
     """Place the order (``subscriptions.orders.order_place``) and invoice what is due at signature
     at once, in one transaction: the shop's checkout. The invoice is ``None`` when nothing is due at
-    signature (hardware billed at shipment or activation, no setup fee)."""
-    with transaction.atomic():
-        order = order_place(
-            customer=customer, plan=plan, quantity=quantity, shipping_address=shipping_address, actor=actor, at=at
-        )
-        invoice = order_invoice(order=order, actor=actor, at=at)
+    signature (hardware billed at shipment or activation, no setup fee). The same ``request_key``
+    again (a confirmation sent twice) places nothing: the order it placed is returned, with its
+    invoice."""
+    try:
+        with transaction.atomic():
+            order = order_place(
+                customer=customer,
+                plan=plan,
+                quantity=quantity,
+                shipping_address=shipping_address,
+                actor=actor,
+                at=at,
+                request_key=request_key,
+            )
+            invoice = order_invoice(order=order, actor=actor, at=at)
+    except OrderAlreadyPlaced as exc:
+        placed: Order = exc.order
+        return placed, Invoice.objects.filter(order=placed).exclude(status=InvoiceStatus.VOID).first()
     return order, invoice
 
 

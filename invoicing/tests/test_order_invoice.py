@@ -188,3 +188,28 @@ def test_voiding_the_order_invoice_gives_the_hardware_back_to_the_bill_run(tenan
     # then: the hardware is billed there, 240.00, once
     assert april is not None
     assert lines(april) == [("hardware", "eld-200", Decimal(1), Decimal("240.00"))]
+
+
+def test_the_same_request_places_one_order_and_one_invoice(tenant: Tenant) -> None:
+    plan = shop_catalog(tenant)
+    customer = shop_customer(tenant)
+    with time_machine.travel(ORDERED_AT, tick=False):
+        placed = [
+            order_place_and_invoice(
+                customer=customer,
+                plan=plan,
+                quantity=1,
+                shipping_address=ADDRESS,
+                actor=ACTOR,
+                at=ORDERED_AT,
+                request_key="3f2a" * 8,
+            )
+            for _ in range(2)
+        ]
+    (first, first_invoice), (second, second_invoice) = placed
+    assert first.pk == second.pk
+    assert first_invoice is not None
+    assert second_invoice is not None
+    assert first_invoice.pk == second_invoice.pk
+    assert Invoice.objects.filter(order__isnull=False).count() == 1
+    assert Device.objects.filter(subscription__customer=customer).count() == 1

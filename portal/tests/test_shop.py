@@ -124,6 +124,14 @@ def test_review_then_confirm_places_the_order_and_sends_to_the_invoice(shop: Any
     assert invoice.total.amount == Decimal("576.00")
     assert response.status_code == 302
     assert response["Location"] == _after_order(invoice)
+    # when: the same confirmation again (a double click): one order, one invoice, the same way out
+    key = re.search(r'name="request_key" value="([0-9a-f]{32})"', review.content.decode())
+    assert key is not None
+    first = client.post("/portal/shop/", {**ORDER, "step": "confirm", "request_key": key.group(1)})
+    again = client.post("/portal/shop/", {**ORDER, "step": "confirm", "request_key": key.group(1)})
+    assert Order.objects.count() == 2  # the confirmation without a key above, and this one
+    assert first["Location"] == again["Location"]
+    assert Invoice.objects.filter(order__request_key=key.group(1)).count() == 1
 
 
 @time_machine.travel(NOW, tick=False)

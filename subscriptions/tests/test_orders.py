@@ -8,6 +8,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
+from standardwebhooks import Webhook
 
 from billing_platform.errors import InvalidInput
 from customers.tests.factories import dupont
@@ -17,9 +19,13 @@ from subscriptions.orders import order_place, slot_bind
 from subscriptions.services import device_event_apply, subscription_create
 from subscriptions.tests.shop import ACTOR, ADDRESS, shop_catalog, shop_customer
 from tenancy.models import AuditLogEntry, Tenant
+from webhooks.delivery import deliveries_send
 from webhooks.models import WebhookEvent
+from webhooks.tests.factories import endpoint
+from webhooks.tests.receiver import Receiver, receiver
 
 pytestmark = pytest.mark.django_db
+__all__ = ["receiver"]
 PARIS = ZoneInfo("Europe/Paris")
 AT = datetime(2026, 3, 10, 10, 0, tzinfo=PARIS)
 
@@ -199,3 +205,21 @@ def test_the_device_cloud_cannot_name_a_slot(tenant: Tenant) -> None:
             )
     slot = Device.objects.get(subscription=order.subscription)
     assert (slot.device_id, slot.shipped_at) == ("", None)
+
+
+def test_order_created_is_delivered_signed_to_a_subscribed_endpoint(tenant: Tenant, receiver: Receiver) -> None:
+    # given: an endpoint receiving order.created
+    _, secret = endpoint(tenant, receiver.url, events=["order.created"])
+    # when: 3 devices are ordered, and the deliveries go out
+    order = place(tenant, quantity=3)
+    with time_machine.travel(AT, tick=False):
+        report = deliveries_send(at=AT)
+        [got] = receiver.received
+        # then: the receiver verifies it with the endpoint's secret (Standard Webhooks)
+        payload = Webhook(secret).verify(got.body, got.headers)
+    assert (report.tried, report.delivered) == (1, 1)
+    assert payload["type"] == "order.created"
+    assert payload["data"]["number"] == order.number == "ORD-000001"
+    assert payload["data"]["quantity"] == 3
+    assert len(payload["data"]["slots"]) == 3
+    assert payload["data"]["shipping_address"]["postal_code"] == "69009"
