@@ -40,7 +40,7 @@ from catalog.charge_models.pricing import price
 from catalog.models import INTERVAL_MONTHS, Interval, Plan, PlanComponent, ProductKind, ProductSsp, StartsOn
 from catalog.versions import PriceBook
 from revrec.allocation import SspLine, device_shares, transaction_price_allocate
-from revrec.errors import NoCommittedTerm, NoStandaloneSellingPrice
+from revrec.errors import DevicesNotShipped, NoCommittedTerm, NoStandaloneSellingPrice
 from revrec.models import (
     Contract,
     ControlTransfer,
@@ -222,6 +222,10 @@ def _contracts_build(
     for subscription in subscriptions:
         live = devices[subscription.pk]
         try:
+            if any(not d.device_id for d in live):
+                raise DevicesNotShipped(
+                    "Subscription %s has devices ordered and not shipped yet." % subscription.external_id
+                )
             lines = plan_lines(
                 subscription=subscription,
                 plan=subscription.plan,

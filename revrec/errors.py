@@ -16,6 +16,13 @@ class NoCommittedTerm(InvalidInput):
     code = "no_committed_term"
 
 
+class DevicesNotShipped(Conflict):
+    """A subscription ordered in the shop with slots still waiting for their device: its contract
+    names each device's obligations, so it is made once every slot has its device."""
+
+    code = "devices_not_shipped"
+
+
 class PeriodClosed(Conflict):
     """A closed revenue period is never changed: corrections post in the open period."""
 

@@ -31,6 +31,7 @@ IDEMPOTENT_OPERATIONS = {
     "revenue_runs_create",
     "subscriptions_changes_create",
     "subscriptions_create",
+    "subscriptions_devices_bind",
     "tax_rates_create",
     "webhook_deliveries_replay",
     "webhook_endpoints_create",

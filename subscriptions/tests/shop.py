@@ -36,6 +36,7 @@ def shop_catalog(
     setup_per_device: bool = False,
     self_service: bool = True,
     code: str = "fleet-shop",
+    commitment_months: int = 0,
 ) -> Plan:
     at = CATALOG_AT
     bodies: tuple[dict[str, Any], ...] = (
@@ -74,6 +75,7 @@ def shop_catalog(
         components=components,
         prices=[{"currency": "EUR"}],
         self_service=self_service,
+        commitment_months=commitment_months,
     )
 
 
