@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "invoicing",
     "payments",
     "revrec",
+    "support",
     "backoffice",
 ]
 
