@@ -71,9 +71,7 @@ def test_resolve_reopen_and_the_moves_refused(tenant: Tenant) -> None:
     case.refresh_from_db()
     assert (case.status, case.resolved_at) == ("open", None)
     actions = list(AuditLogEntry.objects.filter(object_type="support_case").values_list("action", flat=True))
-    assert sorted(actions) == sorted(
-        ["support_case.opened", "support_case.resolved", "support_case.message_added"]
-    )
+    assert sorted(actions) == sorted(["support_case.opened", "support_case.resolved", "support_case.message_added"])
 
 
 def test_a_case_needs_a_subject_a_body_and_the_customers_own_invoice(tenant: Tenant) -> None:
