@@ -62,7 +62,7 @@ class CreditNoteLinkSerializer(OutputModelSerializer):
 
 class OpenedBySerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=AuthorType.choices, source="opened_by_type")
-    label = serializers.CharField(source="opened_by_label")
+    label = serializers.CharField(source="opened_by_label")  # type: ignore[assignment]  # a field named as the JSON says
 
 
 class CaseOutputSerializer(OutputModelSerializer):
