@@ -12,7 +12,7 @@ from backoffice.pages import clean_text
 from billing_platform.errors import FieldError
 from customers.models import Customer
 from invoicing.models import Invoice, InvoiceKind
-from support.models import CaseStatus, SupportCase
+from support.models import FIRST_RESPONSE_HOURS_MAX, CaseStatus, SupportCase
 from support.selectors import case_list, staff_members
 from support.services import BODY_MAX, SUBJECT_MAX
 from tenancy.models import Tenant
@@ -101,6 +101,15 @@ class CaseFilterForm(InputRulesMixin, forms.Form):
         if text:
             qs = qs.filter(Q(customer__external_id=text) | Q(customer__name__icontains=text))
         return qs
+
+
+class TargetForm(InputRulesMixin, forms.Form):
+    first_response_hours = forms.IntegerField(
+        label=gettext_lazy("First-response target (hours)"),
+        min_value=1,
+        max_value=FIRST_RESPONSE_HOURS_MAX,
+        help_text=gettext_lazy("A case without an answer from the team after this many hours is overdue."),
+    )
 
 
 class AnswerForm(InputRulesMixin, SupportFormMixin, forms.Form):

@@ -23,7 +23,7 @@ from backoffice.formatting import money, query_string
 from backoffice.invoicing.forms import CreditNoteEntry
 from backoffice.invoicing.presenters import credit_rows
 from backoffice.pages import clean_text, page_of
-from backoffice.support.forms import AnswerForm, AssignForm, CaseFilterForm, CaseNewForm
+from backoffice.support.forms import AnswerForm, AssignForm, CaseFilterForm, CaseNewForm, TargetForm
 from billing_platform.errors import DomainError, InvalidInput
 from customers.models import Customer
 from invoicing.models import Invoice
@@ -32,7 +32,14 @@ from invoicing.services.credit_notes import credit_note_lines_check
 from support.errors import SupportCaseNotFound
 from support.models import AuthorType, CaseStatus, SupportCase
 from support.selectors import case_credit_notes, case_get, case_messages, first_response_hours
-from support.services import case_assign, case_credit_note_issue, case_open, case_status_set, message_add
+from support.services import (
+    case_assign,
+    case_credit_note_issue,
+    case_open,
+    case_status_set,
+    message_add,
+    support_settings_set,
+)
 from tenancy.models import Tenant
 
 FILTERS = ("status", "assignee", "age", "overdue", "customer")
@@ -62,9 +69,28 @@ def cases(request: HttpRequest) -> HttpResponse:
         "query": query_string(**params),
         "filtered": any(params.values()),
         "target_hours": first_response_hours(tenant=tenant),
+        "target_form": TargetForm(initial={"first_response_hours": first_response_hours(tenant=tenant)})
+        if can_write(request)
+        else None,
         "tz_name": tenant.timezone,
     }
     return render(request, "backoffice/support/list.html", context)
+
+
+@staff_view(WRITERS)
+@require_POST
+def target_update_view(request: HttpRequest) -> HttpResponse:
+    """The tenant's first-response target, for owners and finance admins."""
+    form = TargetForm(request.POST)
+    if form.is_valid():
+        hours = form.cleaned_data["first_response_hours"]
+        support_settings_set(
+            tenant=current_tenant(request), first_response_hours=hours, actor=current_actor(request), at=timezone.now()
+        )
+        messages.success(request, _("First-response target set to %(hours)d hours.") % {"hours": hours})
+    else:
+        messages.error(request, _("The first-response target is a whole number of hours, from 1 to 720."))
+    return redirect("backoffice:support-cases")
 
 
 # --- one case -------------------------------------------------------------------------------------

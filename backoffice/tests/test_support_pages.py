@@ -178,3 +178,27 @@ def test_staff_open_a_case_about_an_invoice(
     response = client.post("/app/support/new/", {"customer": "dupont", "subject": "", "body": "x"})
     assert response.status_code == 422
     assert client.get("/app/support/new/?customer=nobody").status_code == 404
+
+
+def test_the_first_response_target_is_set_by_finance_admins(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    _login(client, make_staff, tenant, Role.FINANCE_ADMIN, "finance@acme.test")
+    assert client.post("/app/support/target/", {"first_response_hours": "8"}).status_code == 302
+    assert SupportSettings.objects.get(tenant=tenant).first_response_hours == 8
+    client.post("/app/support/target/", {"first_response_hours": "721"})  # over 30 days: refused
+    assert SupportSettings.objects.get(tenant=tenant).first_response_hours == 8
+    entry = AuditLogEntry.objects.get(action="support_settings.updated")
+    assert (entry.before, entry.after) == ({"first_response_hours": 24}, {"first_response_hours": 8})
+
+
+def test_support_agents_do_not_set_the_target(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    _login(client, make_staff, tenant)
+    assert client.post("/app/support/target/", {"first_response_hours": "8"}).status_code == 403
+    assert not SupportSettings.objects.filter(tenant=tenant).exists()
+
+
+def test_the_customer_page_lists_its_open_cases(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    case = _case(tenant)
+    _login(client, make_staff, tenant)
+    page = client.get("/app/customers/dupont/").content.decode()
+    assert f"/app/support/{case.pk}/" in page
+    assert "Line 1 is wrong" in page
