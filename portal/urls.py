@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views
+from portal import support, views
 
 app_name = "portal"
 
@@ -11,4 +11,6 @@ urlpatterns = [
     path("signed-out/", views.signed_out, name="signed-out"),
     path("brand/<slug:slug>.css", views.brand_css, name="brand-css"),
     path("brand/<slug:slug>/logo", views.logo, name="logo"),
+    path("support/", support.support, name="support"),
+    path("support/<str:pk>/", support.support_case, name="support-case"),
 ]

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from customers.models import PortalUser
 from support.models import AuthorType, SupportCase, SupportMessage
 from tenancy.models import Role
 
@@ -35,9 +36,16 @@ def case_recipients_staff(case: SupportCase) -> list[str]:
     return [case.tenant.billing_email] if case.tenant.billing_email else []
 
 
-def case_recipients_customer(case: SupportCase) -> list[str]:
-    """Who hears of a staff answer on the customer's side: the customer's e-mail address."""
-    return [case.customer.email] if case.customer.email else []
+def case_recipients_customer(case: SupportCase) -> list[tuple[str, str]]:
+    """Who hears of a staff answer on the customer's side, each with the language to write in: the
+    customer's active portal users (each in its own language, or the customer's); a customer
+    without any, at its own e-mail address."""
+    customer = case.customer
+    users = PortalUser.objects.filter(tenant_id=case.tenant_id, customer=customer, is_active=True).order_by("email")
+    found = [(u.email, u.language or customer.language) for u in users.only("email", "language") if u.email]
+    if found:
+        return found
+    return [(customer.email, customer.language)] if customer.email else []
 
 
 def _message(case: SupportCase, message: SupportMessage, *, to: list[str], language: str) -> EmailMessage:
@@ -59,20 +67,22 @@ def _message(case: SupportCase, message: SupportMessage, *, to: list[str], langu
 def message_notify_on_commit(*, case: SupportCase, message: SupportMessage) -> None:
     """Once the transaction commits, e-mail the other side of the conversation about ``message``."""
     if message.author_type == AuthorType.CUSTOMER:
-        to = case_recipients_staff(case)
-        language = settings.LANGUAGE_CODE
+        recipients = [(email, settings.LANGUAGE_CODE) for email in case_recipients_staff(case)]
     else:
-        to = case_recipients_customer(case)
-        language = case.customer.language or settings.LANGUAGE_CODE
-    if not to:
+        recipients = case_recipients_customer(case)
+    if not recipients:
         logger.info(
             "support message %s: nobody to e-mail",
             message.pk,
             extra={"tenant_id": str(case.tenant_id), "case_id": str(case.pk)},
         )
         return
-    email = _message(case, message, to=to, language=language)
-    transaction.on_commit(partial(_send, email, case))
+    # One e-mail per language, to everyone who reads it.
+    languages: dict[str, list[str]] = {}
+    for address, language in recipients:
+        languages.setdefault(language or settings.LANGUAGE_CODE, []).append(address)
+    for language, to in languages.items():
+        transaction.on_commit(partial(_send, _message(case, message, to=to, language=language), case))
 
 
 def _send(email: EmailMessage, case: SupportCase) -> None:
