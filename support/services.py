@@ -218,7 +218,7 @@ def case_status_set(*, case: SupportCase, status: str, actor: Actor, at: datetim
         if status not in TRANSITIONS[case.status]:
             raise SupportCaseTransitionNotAllowed(
                 "A case %s cannot become %s." % (case.status, status),
-                extra={"status": case.status},
+                extra={"current_status": case.status},
             )
         before = case.status
         case.status = status

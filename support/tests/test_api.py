@@ -166,3 +166,27 @@ def test_an_unknown_case_is_404(api: APIClient) -> None:
         response = api.get(path)
         assert response.status_code == 404
         assert response.json()["code"] == "support_case_not_found"
+
+
+def test_every_support_response_conforms_to_the_published_schema(
+    api: APIClient, tenant: Tenant, make_staff: Any
+) -> None:
+    from tests.openapi import assert_conforms
+
+    # given: a case about Dupont's invoice, relayed from the customer, with the agent assigned
+    _, invoice = customer_with_invoice(tenant)
+    make_staff(tenant, Role.SUPPORT_AGENT, "agent@acme.test")
+    opened = _open(api, invoice=invoice.number, author_type="customer", assignee="agent@acme.test")
+    case = assert_conforms(opened)
+    path = f"/api/v1/support_cases/{case['id']}"
+    # then: each operation, its successes and its errors
+    assert_conforms(api.post(f"{path}/messages", {"body": "Fixed."}, format="json"))
+    assert_conforms(api.get(path))
+    assert_conforms(api.get("/api/v1/support_cases", {"status": "waiting_on_customer"}))
+    assert_conforms(api.patch(path, {"status": "resolved", "assignee": None}, format="json"))
+    assert_conforms(api.patch(path, {"status": "waiting_on_customer"}, format="json"))  # 409
+    line_id = invoice.lines.get().pk
+    assert_conforms(api.post(f"{path}/credit_notes", {"lines": [{"line": line_id, "amount": "1.00"}]}, format="json"))
+    assert_conforms(api.get(path))
+    assert_conforms(api.get("/api/v1/support_cases/00000000-0000-0000-0000-000000000000"))  # 404
+    assert_conforms(_open(api, customer="nobody"))  # 422
