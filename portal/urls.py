@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views
+from portal import plan, views
 
 app_name = "portal"
 
@@ -11,4 +11,6 @@ urlpatterns = [
     path("signed-out/", views.signed_out, name="signed-out"),
     path("brand/<slug:slug>.css", views.brand_css, name="brand-css"),
     path("brand/<slug:slug>/logo", views.logo, name="logo"),
+    path("plan/", plan.plan, name="plan"),
+    path("plan/<str:external_id>/<slug:action>/", plan.plan_change, name="plan-change"),
 ]
