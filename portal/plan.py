@@ -17,7 +17,7 @@ audit with ``portal_actor(request)``. Another customer's subscription answers 40
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -394,6 +394,13 @@ def _subscription_or_404(request: HttpRequest, external_id: str) -> Subscription
     return subscription
 
 
+def _last_day(subscription: Subscription, end: datetime | None) -> date | None:
+    """The last local day before ``end`` (an end is the midnight that follows it)."""
+    if end is None:
+        return None
+    return period_days(subscription.starts_at, end, subscription.customer.timezone)[1]
+
+
 def _scheduled(subscription: Subscription, plan_names: Mapping[str, str]) -> list[dict[str, Any]]:
     rows = []
     for change in subscription_change_list(
@@ -410,7 +417,7 @@ def _summary(subscription: Subscription, now: datetime, plan_names: Mapping[str,
     period = subscription_period_at(subscription, at=now) if live else None
     commitment = None
     if subscription.commitment_ends_at is not None and subscription.commitment_ends_at > now:
-        commitment = period_days(subscription.starts_at, subscription.commitment_ends_at, tz)[1]
+        commitment = _last_day(subscription, subscription.commitment_ends_at)
     return {
         "subscription": subscription,
         "live": live,
@@ -471,8 +478,8 @@ def plan_change(request: HttpRequest, external_id: str, action: str) -> HttpResp
         "currency": currency,
         "devices": _live_devices(subscription),
         "at_period_end": cancels_at_period_end(subscription, at=now),
-        "period_end": subscription_period_at(subscription, at=now).end,
-        "commitment_ends_at": subscription.commitment_ends_at,
+        "period_last_day": _last_day(subscription, subscription_period_at(subscription, at=now).end),
+        "commitment_last_day": _last_day(subscription, subscription.commitment_ends_at),
     }
     if request.method == "POST" and form.is_valid():
         params = form.service_params()
