@@ -32,12 +32,14 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from billing_platform.errors import DomainError
-from billing_platform.formatting import day_text, period_days
+from billing_platform.formatting import day_text, money_text, period_days
 from billing_platform.periods import local_date
+from catalog.charge_models.base import Usage
+from catalog.charge_models.pricing import price
 from catalog.errors import NoPriceForCurrency
-from catalog.models import Plan
+from catalog.models import Interval, Plan, ProductKind
 from catalog.selectors import plan_list
-from catalog.versions import price_version_as_of
+from catalog.versions import component_prices_as_of, price_version_as_of
 from customers.models import Customer
 from portal.access import BILLING, current_portal, portal_actor, portal_view
 from subscriptions.changes import ChangeLine, ChangeResult, subscription_change
@@ -68,6 +70,14 @@ ACTION_TITLES: dict[str, Any] = {
 }
 
 
+# A plan's fee for one device, by the plan's interval.
+PER_DEVICE: dict[str, Any] = {
+    Interval.MONTH: gettext_lazy("%(amount)s per device and month"),
+    Interval.QUARTER: gettext_lazy("%(amount)s per device and quarter"),
+    Interval.YEAR: gettext_lazy("%(amount)s per device and year"),
+}
+
+
 # --- what may be chosen ---------------------------------------------------------------------
 
 
@@ -83,6 +93,24 @@ def plans_offered(*, customer: Customer, at: datetime) -> list[Plan]:
             continue
         offered.append(plan)
     return offered
+
+
+def plan_device_fee(*, plan: Plan, customer: Customer, at: datetime) -> Decimal | None:
+    """What one more device costs on ``plan`` for a whole period, in the customer's currency at
+    ``at``: the plan's per-device service fees for one device (the customer's own prices included);
+    None when the plan has none the customer could be told."""
+    try:
+        resolved = component_prices_as_of(
+            plan=plan, currency=customer.currency, country=customer.country, at=at, customer_id=customer.pk
+        )
+    except DomainError:
+        return None
+    fees = [
+        price(charge=r.charge, usage=Usage(quantity=Decimal(1)), currency=customer.currency).precise_amount
+        for r in resolved
+        if r.component.kind == ProductKind.SERVICE and r.component.per_device and r.charge is not None
+    ]
+    return sum(fees, Decimal(0)) if fees else None
 
 
 def cancels_at_period_end(subscription: Subscription, *, at: datetime) -> bool:
@@ -206,8 +234,25 @@ class ChangePlanForm(ChangeForm):
         customer = self.subscription.customer
         offered = [p for p in plans_offered(customer=customer, at=self.at) if p.pk != self.subscription.plan_id]
         self.plans = offered
-        self.fields["plan"].choices = [(p.code, p.name) for p in offered]  # type: ignore[attr-defined]
+        self.fields["plan"].choices = [(p.code, self._label(p)) for p in offered]  # type: ignore[attr-defined]
         self.fields["plan"].error_messages["required"] = _("Choose the new plan.")
+
+    def _label(self, plan: Plan) -> str:
+        customer = self.subscription.customer
+        fee = plan_device_fee(plan=plan, customer=customer, at=self.at)
+        if fee is None:
+            return plan.name
+        amount = money_text(fee, language=get_language(), currency=customer.currency)
+        return "%s · %s" % (plan.name, PER_DEVICE[plan.interval] % {"amount": amount})
+
+    def clean_plan(self) -> str:
+        code = str(self.cleaned_data["plan"])
+        waiting = subscription_change_list(
+            tenant=self.subscription.tenant, subscription=self.subscription, status=ChangeStatus.SCHEDULED
+        ).filter(action=ChangeAction.CHANGE_PLAN, params__plan=code)
+        if waiting.exists():
+            raise forms.ValidationError(_("This change is already scheduled."), code="scheduled")
+        return code
 
     def service_params(self) -> dict[str, Any]:
         return {"plan": self.cleaned_data["plan"]}

@@ -279,7 +279,10 @@ def test_an_upgrade_applies_at_once_and_a_downgrade_at_the_period_end(
     with time_machine.travel(paris(2026, 4, 16, 10), tick=False):
         client = portal_client(customer)
         page = client.get(url)
-        assert [code for code, _ in page.context["form"].fields["plan"].choices] == ["lite", "premium"]
+        assert page.context["form"].fields["plan"].choices == [
+            ("lite", "Lite · €5.00 per device and month"),
+            ("premium", "Premium · €25.00 per device and month"),
+        ]
         refused = client.post(url, {"plan": "dollars", "step": "preview"})
         assert refused.status_code == 422
         up = preview(client, url, {"plan": "premium"})
@@ -293,9 +296,14 @@ def test_an_upgrade_applies_at_once_and_a_downgrade_at_the_period_end(
         down = preview(client, url, {"plan": "lite"})
         assert (down.context["outcome"], down.context["rows"]) == ("scheduled", [])
         assert confirm(client, url, {"plan": "lite"}, down.context["token"]).status_code == 302
+        # the same confirmation sent twice schedules nothing more
+        twice = confirm(client, url, {"plan": "lite"}, down.context["token"])
+        assert twice.status_code == 422
+        assert twice.context["form"].errors["plan"] == ["This change is already scheduled."]
         page = client.get("/portal/plan/")
     subscription = Subscription.objects.get(external_id="s0")
     assert subscription.plan.code == "premium"
+    assert SubscriptionChange.objects.filter(status="scheduled").count() == 1
     assert "Change to Lite on 1 May 2026" in page.content.decode()
 
 
