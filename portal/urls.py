@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import support, views
+from portal import plan, support, views
 
 app_name = "portal"
 
@@ -13,4 +13,6 @@ urlpatterns = [
     path("brand/<slug:slug>/logo", views.logo, name="logo"),
     path("support/", support.support, name="support"),
     path("support/<str:pk>/", support.support_case, name="support-case"),
+    path("plan/", plan.plan, name="plan"),
+    path("plan/<str:external_id>/<slug:action>/", plan.plan_change, name="plan-change"),
 ]
