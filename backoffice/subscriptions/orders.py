@@ -76,8 +76,10 @@ def orders(request: HttpRequest) -> HttpResponse:
     counts = dict(
         Order.objects.filter(tenant=tenant).values_list("status").annotate(n=Count("id")).values_list("status", "n")
     )
-    qs = order_list(tenant=tenant, status=status or None).annotate(
-        open_slots=Count("subscription__devices", filter=_open_slots())
+    qs = (
+        order_list(tenant=tenant, status=status or None)
+        .annotate(open_slots=Count("subscription__devices", filter=_open_slots()))
+        .order_by("-placed_at", "-sequence")  # an aggregate query drops the model's ordering
     )
     page = page_of(request, qs)
     context = {

@@ -16,8 +16,17 @@ from subscriptions.models import Device, Order
 from subscriptions.tests.shop import shop_catalog, shop_customer
 from tenancy.models import Tenant
 from tests.browser.conftest import CHROMIUM_MISSING, assert_no_violation
+from tests.browser.test_backoffice_walk import AXE, AXE_RUN
 
 pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
+
+
+def axe_violations(page: Any) -> list[Any]:
+    """The serious and critical accessibility violations axe-core finds on the page shown."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    found: list[Any] = page.evaluate(AXE_RUN)
+    return found
 
 
 def test_buying_two_devices_in_the_shop_on_a_phone(live_server: Any, page: Any, tenant: Tenant) -> None:
@@ -38,6 +47,7 @@ def test_buying_two_devices_in_the_shop_on_a_phone(live_server: Any, page: Any, 
     assert "Fleet (shop)" in page.inner_text("main")
     assert page.input_value("input[name=postal_code]") == customer.postal_code
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert axe_violations(page) == []
     # when: 2 devices to Lyon, reviewed
     page.check("input[name=plan][value=fleet-shop]")
     page.fill("input[name=quantity]", "2")
@@ -50,6 +60,7 @@ def test_buying_two_devices_in_the_shop_on_a_phone(live_server: Any, page: Any, 
     assert "480,00" in main
     assert "576,00" in main
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert axe_violations(page) == []
     # when: confirmed
     page.click("main form button[type=submit]")
     page.wait_for_load_state()
