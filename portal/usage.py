@@ -181,8 +181,12 @@ def _choices(request: HttpRequest) -> tuple[PortalContext, list[Meter], Meter | 
 
 
 def _form(request: HttpRequest, portal: PortalContext) -> UsageRangeForm:
-    # Always bound: empty fields are the open period.
-    return UsageRangeForm(request.GET, default=open_period_days(portal))
+    default = open_period_days(portal)
+    data = request.GET.copy()
+    if not data.get("start") and not data.get("end"):
+        # The open period, written in the inputs so that the page says which days it shows.
+        data["start"], data["end"] = default[0].isoformat(), default[1].isoformat()
+    return UsageRangeForm(data, default=default)
 
 
 @portal_view()

@@ -267,6 +267,13 @@ def test_an_invoice_shows_its_lines_totals_and_documents(
     assert pdf["Content-Type"] == "application/pdf"
     assert pdf["Content-Disposition"] == 'attachment; filename="%s.pdf"' % march_invoice.number
     assert pdf.content.startswith(b"%PDF")
+    # a French seller's EUR invoice has its Factur-X (the API's rule): the same PDF/A-3 document
+    facturx = get(client, "/portal/invoices/%s/facturx" % march_invoice.pk)
+    assert facturx.status_code == 200
+    assert facturx["Content-Disposition"] == 'attachment; filename="%s-facturx.pdf"' % march_invoice.number
+    # no payment page nor support page exists yet: no link to them
+    assert "/pay" not in body
+    assert "?invoice=" not in body
 
 
 def test_another_customers_invoice_and_documents_are_not_found(
@@ -357,3 +364,24 @@ def test_a_user_chooses_the_portals_language_for_themselves_only(
     page = text(get(client, "/portal/profile/"))
     assert "Your profile is saved." in page
     assert "Language of the portal for you" in page
+
+
+def test_a_portal_link_session_changes_the_account_but_has_no_language_of_its_own(
+    tenant: Tenant, customer: Customer
+) -> None:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from customers.portal import portal_session_open
+    from tenancy.models import AuditLogEntry
+
+    opened = portal_session_open(customer=customer, user=None, at=timezone.now(), via="link")
+    client = Client()
+    client.cookies[settings.PORTAL_SESSION_COOKIE] = opened.token
+    page = get(client, "/portal/profile/").content.decode()
+    assert 'name="my_language"' not in page
+    assert profile_post(client, city="Paris", postal_code="75008").status_code == 302
+    customer.refresh_from_db()
+    assert (customer.city, customer.postal_code) == ("Paris", "75008")
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="customer.updated")
+    assert (entry.actor_type, entry.actor_label) == ("portal_user", "portal link")
