@@ -22,6 +22,7 @@ from billing_platform.formatting import period_days, plain
 from billing_platform.periods import local_date
 from catalog.models import Aggregation, Meter
 from catalog.selectors import meter_list
+from catalog.time_bands import OFF_PEAK
 from portal.access import PortalContext, current_portal, portal_view
 from subscriptions.models import SubscriptionStatus
 from subscriptions.periods import subscription_period_at
@@ -128,12 +129,20 @@ def _json_number(value: Decimal | None) -> int | float | None:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def _series_label(key: str, split: str) -> str:
+    if not key:
+        return _("(not set)")
+    if split == TIME_BAND and key == OFF_PEAK:
+        return _("Off-peak")
+    return key
+
+
 def usage_table(rows: Sequence[DailyUsage], *, meter: Meter, split: str, start: date, end: date) -> dict[str, Any]:
     """The table (a row per day, a column per series) and the chart data of the range."""
     keys = sorted({r.series for r in rows}, key=lambda s: (s == "", s))
     cells = {(r.day, r.series): r.quantity for r in rows}
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-    labels = [(k or _("(not set)")) if split else meter.name for k in keys]
+    labels = [_series_label(k, split) if split else meter.name for k in keys]
     additive = meter.aggregation in ADDITIVE
     table = []
     for day in days:

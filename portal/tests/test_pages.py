@@ -195,6 +195,15 @@ def test_usage_defaults_to_the_open_period_split_by_device_type(
     assert data["stacked"] is True
 
 
+def test_usage_split_by_time_band(customer: Customer, portal_client: PortalClientMaker) -> None:
+    response = get(portal_client(customer), "/portal/usage/?split=time_band")
+    # 10 April: 150 + 30 MB at 10:00 and 11:00 (peak); 11 April: 50 MB at 22:00 (off-peak)
+    assert "Jour Heures creuses peak Total" in text(response)
+    assert "10 avr. 2026 — 180 180" in text(response)
+    assert "11 avr. 2026 50 — 50" in text(response)
+    assert "Total 50 180 230" in text(response)
+
+
 def test_usage_csv_has_the_rows_of_the_page(customer: Customer, portal_client: PortalClientMaker) -> None:
     client = portal_client(customer)
     # split by time band: 10 April 10:00 and 11:00 are peak (150 + 30), 11 April 22:00 off-peak (50)
