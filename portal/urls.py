@@ -4,8 +4,8 @@ from portal import devices as portal_devices
 from portal import invoices as portal_invoices
 from portal import overview as portal_overview
 from portal import profile as portal_profile
+from portal import support, views
 from portal import usage as portal_usage
-from portal import views
 
 app_name = "portal"
 
@@ -25,4 +25,6 @@ urlpatterns = [
     path("invoices/<uuid:pk>/pdf", portal_invoices.invoice_pdf, name="invoice-pdf"),
     path("invoices/<uuid:pk>/facturx", portal_invoices.invoice_facturx, name="invoice-facturx"),
     path("profile/", portal_profile.profile, name="profile"),
+    path("support/", support.support, name="support"),
+    path("support/<str:pk>/", support.support_case, name="support-case"),
 ]
