@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -147,12 +148,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def localstripe_url() -> Iterator[str]:
+@contextmanager
+def localstripe_running(*options: str) -> Iterator[str]:
+    """localstripe (with Tripod's additions, payments.tests.localstripe_server) on a free port, until
+    the block ends; ``options`` go to the server (``--webhook-url …``)."""
     port = _free_port()
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
-        [sys.executable, "-m", "payments.tests.localstripe_server", "--port", str(port), "--from-scratch"],
+        [sys.executable, "-m", "payments.tests.localstripe_server", "--port", str(port), "--from-scratch", *options],
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -172,6 +175,12 @@ def localstripe_url() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def localstripe_url() -> Iterator[str]:
+    with localstripe_running() as url:
+        yield url
 
 
 @pytest.fixture
