@@ -49,6 +49,8 @@ SENTENCES: dict[str, Promise] = {
     "customer.updated": gettext_lazy("Customer %(object)s updated"),
     "customer.dunning_policy_updated": gettext_lazy("Dunning policy of customer %(object)s updated"),
     "customer.dunning_policy_removed": gettext_lazy("Dunning policy of customer %(object)s removed"),
+    "portal_link.created": gettext_lazy("Portal link made for customer %(object)s"),
+    "portal.login": gettext_lazy("Portal login to customer %(object)s's account"),
     "product.created": gettext_lazy("Product %(object)s created"),
     "product.updated": gettext_lazy("Product %(object)s updated"),
     "meter.created": gettext_lazy("Meter %(object)s created"),

@@ -48,6 +48,8 @@ TABLES_OUTSIDE_RLS = {
     "tenancy_apikey": "an API request's key is looked up by its hash, before its tenant is known",
     "tenancy_membership": "a staff user's memberships are read at login, before a tenant is chosen",
     "tenancy_invitation": "an invitation is looked up by its token's hash when its link is opened, before any tenant",
+    "customers_portallink": "a portal link is looked up by its token's hash when it is followed, before any tenant",
+    "customers_portalsession": "a portal request's session is found by its cookie's hash, before its tenant is known",
 }
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

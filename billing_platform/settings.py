@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "payments",
     "revrec",
     "backoffice",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +124,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "tenancy.context_processors.tenancy",
+                "portal.nav.portal_nav",
             ],
         },
     },
@@ -518,6 +520,8 @@ STAFF_LOGIN_TRUSTED_PROXIES = int(os.environ.get("DJANGO_TRUSTED_PROXY_COUNT", "
 
 # A staff session ends after 12 hours without a request; each request starts the 12 hours again.
 SESSION_COOKIE_AGE = 12 * 3600
+# The customer portal's own session cookie (customers/portal.py): never the staff session's.
+PORTAL_SESSION_COOKIE = "tripod_portal"
 SESSION_SAVE_EVERY_REQUEST = True
 
 # Invitations to join a tenant's team are valid this long, and once.

@@ -24,6 +24,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_v1)),
     path("app/", include("backoffice.urls")),
+    path("portal/", include("portal.urls")),
     # allauth: the login's next steps (second factor), password reset and change, two-factor setup.
     path("app/account/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -3,7 +3,10 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+
+from billing_platform.encryption import EncryptedTextField
 
 
 class Language(models.TextChoices):
@@ -70,3 +73,86 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_id})"
+
+
+class PortalRole(models.TextChoices):
+    """What a portal user may do for its customer: admins also manage the customer's portal users;
+    billing pays, changes plans and buys; viewers only look."""
+
+    ADMIN = "admin", _("Admin")
+    BILLING = "billing", _("Billing")
+    VIEWER = "viewer", _("Viewer")
+
+
+class PortalUser(models.Model):
+    """A person at one of the tenant's customers who logs into the customer portal (``/portal/``).
+    One address is one portal user per tenant: it logs in on the tenant's portal page and lands in
+    its customer's account. No password is needed: a code e-mailed at each login will do."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="portal_users")
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=200, blank=True, default="")
+    role = models.CharField(max_length=16, choices=PortalRole.choices, default=PortalRole.ADMIN)
+    # Blank: the customer's language.
+    language = models.CharField(max_length=2, choices=Language.choices, blank=True, default="")
+    # A Django password hash; blank: this user logs in with e-mailed codes only.
+    password = models.CharField(max_length=128, blank=True, default="")
+    # The TOTP key of the optional second factor, encrypted at rest; blank: none set up.
+    totp_secret = EncryptedTextField(blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    invited_at = models.DateTimeField(null=True, blank=True)
+    invited_by = models.CharField(max_length=254, blank=True, default="")
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), "tenant", name="portal_user_unique_email_per_tenant"),
+        ]
+        indexes = [models.Index(fields=["tenant", "customer"], name="portal_user_customer")]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class PortalLink(models.Model):
+    """A single-use address that opens a portal session for a customer (``POST
+    /api/v1/customers/{id}/portal_sessions``), for tenants that embed the portal in their own app.
+    Only the token's SHA-256 is kept; it is looked up before the tenant is known, so the table stays
+    outside row-level security (billing_platform/rls.py)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    return_url = models.URLField(max_length=2000, blank=True, default="")
+    created_by = models.CharField(max_length=254, blank=True, default="")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return "portal link for %s" % self.customer_id
+
+
+class PortalSession(models.Model):
+    """A logged-in portal session, named by the SHA-256 of its cookie's token. Separate from staff
+    sessions: a staff login grants nothing in the portal and a portal session nothing elsewhere.
+    ``user`` is empty for a session opened by a portal link (the customer's own app vouches for
+    whoever follows it); such a session may go back to ``return_url``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(PortalUser, on_delete=models.CASCADE, null=True, blank=True, related_name="sessions")
+    key_hash = models.CharField(max_length=64, unique=True)
+    return_url = models.URLField(max_length=2000, blank=True, default="")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return "portal session of %s" % self.customer_id

@@ -1,4 +1,5 @@
-"""Who performs a write: a staff user, an API key or the system. Passed to services for the audit log."""
+"""Who performs a write: a staff user, an API key, a customer's portal user or the system. Passed
+to services for the audit log."""
 
 from dataclasses import dataclass
 
@@ -18,6 +19,14 @@ class Actor:
     @classmethod
     def api_key(cls, key: object) -> "Actor":
         return cls(ActorType.API_KEY, str(getattr(key, "pk", "")), str(key))
+
+    @classmethod
+    def portal_user(cls, user: object | None) -> "Actor":
+        """A customer's portal user; None: a session opened by a portal link, vouched for by the
+        tenant's own app."""
+        if user is None:
+            return cls(ActorType.PORTAL_USER, "", "portal link")
+        return cls(ActorType.PORTAL_USER, str(getattr(user, "pk", "")), str(getattr(user, "email", "") or user))
 
     @classmethod
     def system(cls, label: str = "system") -> "Actor":

@@ -20,7 +20,8 @@ class StaffTenantMiddleware:
         request.tenant = None  # type: ignore[attr-defined]
         request.membership = None  # type: ignore[attr-defined]
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and not request.path.startswith("/api/"):
+        # The API has its keys and the portal its own sessions: a staff login counts for neither.
+        if user is not None and user.is_authenticated and not request.path.startswith(("/api/", "/portal/")):
             membership = None
             chosen = request.session.get(SESSION_KEY)
             if chosen:

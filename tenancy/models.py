@@ -74,6 +74,11 @@ class Tenant(models.Model):
     # Staff whose role can finalize invoices or issue credit notes must use a second factor (TOTP or
     # a passkey) before the back-office lets them in. Set by owners, through tenant_two_factor_update.
     two_factor_required = models.BooleanField(default=False)
+    # The customer portal wears the tenant's colours: its accent colour ("#0b7285") and its logo
+    # (PNG, JPEG or SVG, at most 200 KB, served by the portal itself: no external address).
+    brand_colour = models.CharField(max_length=7, blank=True, default="")
+    logo = models.BinaryField(blank=True, default=b"", editable=True)
+    logo_content_type = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -181,6 +186,8 @@ class ActorType(models.TextChoices):
     USER = "user", _("Staff user")
     API_KEY = "api_key", _("API key")
     SYSTEM = "system", _("System")
+    # A person at a customer, in the customer portal (or a portal link's session: no id).
+    PORTAL_USER = "portal_user", _("Portal user")
 
 
 class AuditLogEntry(models.Model):

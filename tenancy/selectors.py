@@ -37,3 +37,8 @@ def audit_log_list(
 def device_cloud_secret_fingerprints(*, tenant: Tenant) -> list[str]:
     """The fingerprints of the tenant's device-cloud secrets, oldest first (the secrets stay hidden)."""
     return [webhook_secret_fingerprint(secret) for secret in tenant.device_cloud_secrets or []]
+
+
+def tenant_for_slug(*, slug: str) -> Tenant | None:
+    """The tenant a public page names in its address (the portal's login page, its brand)."""
+    return Tenant.objects.filter(slug=slug).first()

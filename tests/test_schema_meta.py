@@ -86,6 +86,8 @@ def test_every_table_with_a_tenant_column_is_behind_row_level_security() -> None
         "tenancy_apikey": (False, False),
         "tenancy_membership": (False, False),
         "tenancy_invitation": (False, False),
+        "customers_portallink": (False, False),
+        "customers_portalsession": (False, False),
     }
 
 

@@ -279,6 +279,7 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-detail": _customer,
     "customer-current-usage": _customer,
     "customer-dunning-policy": _customer,
+    "customer-portal-sessions": _customer,
     "product-detail": _product,
     "meter-detail": _meter,
     "plan-detail": _plan,
@@ -317,6 +318,7 @@ QUERY_ROUTES = {"revenue-schedules"}
 VALID_BODIES: dict[str, dict[str, Any]] = {
     "customers": {"external_id": "new-one", "name": "New", "email": "n@x.test", "country": "FR"},
     "customer-detail": {"name": "Renamed by B"},
+    "customer-portal-sessions": {"return_url": "https://b.example/account"},
     "products": {"code": "new-product", "name": "New", "kind": "fee"},
     "product-detail": {"name": "Renamed by B"},
     "meters": {"code": "new-meter", "name": "New", "aggregation": "count"},

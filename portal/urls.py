@@ -1,0 +1,14 @@
+from django.urls import path
+
+from portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("link/<str:token>/", views.link_open, name="link"),
+    path("logout/", views.logout, name="logout"),
+    path("signed-out/", views.signed_out, name="signed-out"),
+    path("brand/<slug:slug>.css", views.brand_css, name="brand-css"),
+    path("brand/<slug:slug>/logo", views.logo, name="logo"),
+]
