@@ -32,7 +32,7 @@ from payments.gateway_errors import (
     PaymentMethodNotFound,
     StripeNotConfigured,
 )
-from payments.models import GatewayCustomer, PaymentAttempt
+from payments.models import AttemptStatus, GatewayCustomer, PaymentAttempt
 from tenancy.actors import Actor
 
 # The trigger of attempts a customer starts from the portal (PaymentAttempt.trigger).
@@ -151,6 +151,26 @@ def _saved(method: dict[str, Any], default: str) -> SavedPaymentMethod:
         exp_year=card.get("exp_year"),
         is_default=method["id"] == default,
     )
+
+
+def default_payment_method_summary(*, customer: Customer) -> str | None:
+    """How the method Tripod charges off-session reads ("visa •••• 4242", "sepa_debit" for a
+    mandate), from Tripod's own record: no call to Stripe. None when the customer has none."""
+    found = GatewayCustomer.objects.filter(customer=customer).values_list(
+        "default_payment_method", "payment_method_summary"
+    )
+    row = found.first()
+    if row is None or not row[0]:
+        return None
+    return row[1] or row[0]
+
+
+def invoice_payment_in_progress(*, invoice: Invoice) -> bool:
+    """A charge of ``invoice`` is under way: an attempt created or processing at Stripe (a SEPA
+    debit takes days), whose outcome comes by Stripe's event."""
+    return PaymentAttempt.objects.filter(
+        invoice=invoice, status__in=(AttemptStatus.CREATED, AttemptStatus.PROCESSING)
+    ).exists()
 
 
 def payment_methods_list(*, customer: Customer) -> list[SavedPaymentMethod]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views
+from portal import payments, views
 
 app_name = "portal"
 
@@ -11,4 +11,6 @@ urlpatterns = [
     path("signed-out/", views.signed_out, name="signed-out"),
     path("brand/<slug:slug>.css", views.brand_css, name="brand-css"),
     path("brand/<slug:slug>/logo", views.logo, name="logo"),
+    path("invoices/<uuid:pk>/pay/", payments.invoice_pay, name="invoice-pay"),
+    path("payment-methods/", payments.payment_methods, name="payment-methods"),
 ]
