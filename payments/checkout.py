@@ -9,8 +9,10 @@ Checkout only opens a session at Stripe. The money is recorded when Stripe's sig
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import stripe
+from django.conf import settings
 from django.db import transaction
 from stripe.params.checkout import SessionCreateParams
 
@@ -38,6 +40,9 @@ from tenancy.actors import Actor
 # The trigger of attempts a customer starts from the portal (PaymentAttempt.trigger).
 PORTAL_TRIGGER = "portal"
 NOT_CONFIGURED = "Card payment is not available: the seller has not connected a Stripe account."
+# Where Stripe Checkout's pages are: a page whose form leads there must allow it (its
+# Content-Security-Policy's form-action), or the browser stops the redirect.
+CHECKOUT_ORIGIN = "https://checkout.stripe.com"
 # SEPA direct debit is for euro accounts only; a card works in every currency.
 SEPA_CURRENCIES = frozenset({"EUR"})
 
@@ -65,6 +70,16 @@ def invoice_payable_check(invoice: Invoice) -> None:
         raise NothingToCharge("This invoice is %s: there is nothing to pay." % invoice.payment_status)
     if invoice.amount_due.amount <= 0:
         raise NothingToCharge("Nothing is due on this invoice.")
+
+
+def checkout_origins() -> list[str]:
+    """The origins Checkout pages come from: Stripe's, and the Stripe stand-in's when
+    ``STRIPE_API_BASE`` points elsewhere (tests, development)."""
+    origins = [CHECKOUT_ORIGIN]
+    if settings.STRIPE_API_BASE:
+        parts = urlsplit(settings.STRIPE_API_BASE)
+        origins.append("%s://%s" % (parts.scheme, parts.netloc))
+    return origins
 
 
 def _client_for(customer: Customer) -> stripe.StripeClient:

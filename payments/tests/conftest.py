@@ -27,6 +27,7 @@ import stripe
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing_platform.celery import app as celery_app
 from catalog.services import tax_rate_set
 from customers.models import Collection, Customer
 from customers.tests.factories import dupont
@@ -202,6 +203,22 @@ def stripe_tenant(tenant: Tenant, stripe_api: stripe.StripeClient) -> Tenant:
         },
     )
     return tenant
+
+
+@pytest.fixture
+def checkout_stripe(live_server: Any, stripe_tenant: Tenant, settings: Any) -> Iterator[stripe.StripeClient]:
+    """localstripe with the Checkout stand-in sending its events to the tenant's Stripe webhook on
+    Tripod's live server, signed with the tenant's signing secret; Tripod's Stripe calls go there.
+    Events are applied at once (Celery eager), as a worker would a moment later."""
+    webhook = "%s/api/v1/webhooks/stripe?tenant=%s" % (live_server.url, stripe_tenant.slug)
+    with localstripe_running("--webhook-url", webhook, "--webhook-secret", WEBHOOK_SECRET) as url:
+        settings.STRIPE_API_BASE = url
+        settings.STRIPE_TIMEOUT_SECONDS = 5
+        celery_app.conf.task_always_eager = True
+        try:
+            yield stripe.StripeClient("sk_test_tripod", base_addresses={"api": url}, max_network_retries=0)
+        finally:
+            celery_app.conf.task_always_eager = False
 
 
 def card(client: stripe.StripeClient, number: str = VISA) -> str:

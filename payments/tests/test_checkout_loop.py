@@ -3,7 +3,6 @@ the customer's "Pay" (or "Save") on the Checkout stand-in, the signed ``checkout
 it sends to the tenant's webhook URL, verified by Tripod with the Stripe library, and the invoice
 paid (or the card saved as the default)."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,32 +11,15 @@ import stripe
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing_platform.celery import app as celery_app
 from customers.models import Customer
 from invoicing.models import InvoicePaymentStatus
 from invoicing.tests.factories import issue, line
 from payments import checkout
 from payments.models import Gateway, GatewayCustomer, GatewayEvent, Payment
-from payments.tests.conftest import WEBHOOK_SECRET, localstripe_running
+from payments.tests.conftest import localstripe_running
 from tenancy.models import Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def checkout_stripe(live_server: Any, stripe_tenant: Tenant, settings: Any) -> Iterator[stripe.StripeClient]:
-    """localstripe with the Checkout stand-in sending its events to the tenant's Stripe webhook on
-    Tripod's live server, signed with the tenant's signing secret; Tripod's Stripe calls go there.
-    Events are applied at once (Celery eager), as a worker would a moment later."""
-    webhook = "%s/api/v1/webhooks/stripe?tenant=%s" % (live_server.url, stripe_tenant.slug)
-    with localstripe_running("--webhook-url", webhook, "--webhook-secret", WEBHOOK_SECRET) as url:
-        settings.STRIPE_API_BASE = url
-        settings.STRIPE_TIMEOUT_SECONDS = 5
-        celery_app.conf.task_always_eager = True
-        try:
-            yield stripe.StripeClient("sk_test_tripod", base_addresses={"api": url}, max_network_retries=0)
-        finally:
-            celery_app.conf.task_always_eager = False
 
 
 def test_paying_on_checkout_pays_the_invoice_through_the_signed_event(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import stripe
+from django.conf import settings
 from django.test import Client
 from djmoney.money import Money
 
@@ -84,6 +85,9 @@ def test_the_pay_page_shows_the_amount_due_both_ways_and_the_bank_details(
     assert "<code>FR76 3000 6000 0112 3456 7890 189</code>" in page
     assert "<code>AGRIFRPPXXX</code>" in page
     assert "<code>%s</code>" % invoice.number in page
+    # the form may lead to Stripe Checkout (here, the stand-in); nowhere else
+    policy = response["Content-Security-Policy"]
+    assert "form-action 'self' https://checkout.stripe.com %s;" % settings.STRIPE_API_BASE in policy
 
 
 def test_pay_by_card_opens_checkout_for_the_amount_due_and_comes_back_to_the_page(
