@@ -35,6 +35,7 @@ from invoicing.upcoming import CurrentUsage, invoice_upcoming
 from payments.reports import customer_receivables
 from revrec.metrics import subscription_mrr
 from subscriptions.selectors import customer_history, devices_first_of, subscription_list_for_customer
+from support.selectors import open_cases_of_customer
 from tenancy.models import Tenant
 from usage.usage_context import usage_context_load
 
@@ -132,6 +133,7 @@ def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         ],
         "more_invoices": len(invoices) > INVOICES_SHOWN,
         "search": query_string(customer=customer.external_id),
+        "support_cases": open_cases_of_customer(tenant=tenant, customer=customer, at=now),
     }
     return render(request, "backoffice/customers/detail.html", context)
 
