@@ -85,8 +85,15 @@ def test_paying_an_invoice_by_card_in_the_portal(
     assert event.type == "checkout.session.completed"
     invoice.refresh_from_db()
     assert (invoice.payment_status, invoice.amount_due) == (InvoicePaymentStatus.PAID, Money("0.00", "EUR"))
-    # and the payment methods page, viewed as it is
+    # and a card saved through Checkout in setup mode becomes the default
     page.goto(live_server.url + "/portal/payment-methods/")
-    assert page.get_by_role("button", name="Add a card or SEPA mandate").count() == 1
+    assert page.get_by_text("No payment method saved yet.").count() == 1
+    page.get_by_role("button", name="Add a card or SEPA mandate").click()
+    page.wait_for_url(settings.STRIPE_API_BASE + "/checkout/cs_test_*")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(live_server.url + "/portal/payment-methods/?added=1")
+    saved = page.locator(".pt-methods li").first.inner_text()
+    assert "Visa card ending in 4242" in saved
+    assert "Default" in saved
     _check(page, shots, "portal-payment-methods")
     assert_no_violation(page)
