@@ -199,8 +199,8 @@ def _payment_methods_page(request: HttpRequest, *, confirm_remove: str | None) -
         except DomainError:
             unavailable = True
     confirming = next((m for m in methods if m.id == confirm_remove), None)
-    if confirm_remove is not None and confirming is None:
-        raise Http404
+    if confirm_remove is not None and confirming is None and not unavailable:
+        raise Http404  # not one of the customer's methods
     context = {
         "methods": methods,
         "card_available": card_available,
