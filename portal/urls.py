@@ -3,7 +3,7 @@ from django.urls import path
 from portal import devices as portal_devices
 from portal import invoices as portal_invoices
 from portal import overview as portal_overview
-from portal import plan, support, views
+from portal import payments, plan, support, views
 from portal import profile as portal_profile
 from portal import usage as portal_usage
 
@@ -29,4 +29,6 @@ urlpatterns = [
     path("support/<str:pk>/", support.support_case, name="support-case"),
     path("plan/", plan.plan, name="plan"),
     path("plan/<str:external_id>/<slug:action>/", plan.plan_change, name="plan-change"),
+    path("invoices/<uuid:pk>/pay/", payments.invoice_pay, name="invoice-pay"),
+    path("payment-methods/", payments.payment_methods, name="payment-methods"),
 ]
