@@ -88,6 +88,7 @@ MAKERS: dict[str, Callable[[Victim], dict[str, str]]] = {
     "invoice": lambda v: {"pk": str(v.invoice.pk)},
     "invoice-pdf": lambda v: {"pk": str(v.invoice.pk)},
     "invoice-facturx": lambda v: {"pk": str(v.invoice.pk)},
+    "invoice-pay": lambda v: {"pk": str(v.invoice.pk)},
     "support-case": lambda v: {"pk": str(v.case.pk)},
     "plan-change": lambda v: {"external_id": v.subscription.external_id, "action": "cancel"},
 }
