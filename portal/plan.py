@@ -113,18 +113,6 @@ def plan_device_fee(*, plan: Plan, customer: Customer, at: datetime) -> Decimal 
     return sum(fees, Decimal(0)) if fees else None
 
 
-def cancels_at_period_end(subscription: Subscription, *, at: datetime) -> bool:
-    """How the portal cancels: at the end of the current period, unless the subscription is inside
-    a commitment whose plan charges the remaining fees on early termination. A cancellation the
-    service schedules at a period end charges no fee, so inside such a commitment the portal
-    cancels at once, the way the service charges the fee: the unused days of the period credited,
-    the committed periods left after it charged."""
-    plan = subscription.plan
-    if plan.early_termination != "remaining_fees" or subscription.commitment_ends_at is None:
-        return True
-    return subscription.commitment_ends_at <= subscription_period_at(subscription, at=at).end
-
-
 def _live_devices(subscription: Subscription) -> list[Device]:
     return [d for d in subscription.devices.all() if d.removed_at is None]
 
@@ -262,7 +250,8 @@ class ChangePlanForm(ChangeForm):
 
 
 class CancelForm(ChangeForm):
-    """No input: when the cancellation applies is ``cancels_at_period_end``."""
+    """No input: the portal cancels at the end of the current period; inside a commitment the
+    service charges the committed periods left after it (the early-termination fee)."""
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -271,7 +260,7 @@ class CancelForm(ChangeForm):
         return cleaned
 
     def service_params(self) -> dict[str, Any]:
-        return {"at_period_end": cancels_at_period_end(self.subscription, at=self.at)}
+        return {"at_period_end": True}
 
 
 FORMS: dict[str, type[ChangeForm]] = {
@@ -522,7 +511,9 @@ def plan_change(request: HttpRequest, external_id: str, action: str) -> HttpResp
         "tz_name": tz,
         "currency": currency,
         "devices": _live_devices(subscription),
-        "at_period_end": cancels_at_period_end(subscription, at=now),
+        "early_termination": subscription.plan.early_termination == "remaining_fees"
+        and subscription.commitment_ends_at is not None
+        and subscription.commitment_ends_at > subscription_period_at(subscription, at=now).end,
         "period_last_day": _last_day(subscription, subscription_period_at(subscription, at=now).end),
         "commitment_last_day": _last_day(subscription, subscription.commitment_ends_at),
     }

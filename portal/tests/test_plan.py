@@ -18,6 +18,7 @@ from invoicing.models import BillRun, Invoice
 from invoicing.services import bill_run_chunk, bill_run_plan, invoice_generate
 from portal.plan import PREVIEW_SALT
 from portal.tests.conftest import PortalClientMaker
+from subscriptions.changes import subscription_changes_apply_due
 from subscriptions.models import Device, ServiceCharge, Subscription, SubscriptionChange
 from subscriptions.tests.factories import monthly_fee_customers, signed_subscription
 from tenancy.actors import Actor
@@ -190,19 +191,15 @@ def test_cancelling_inside_the_commitment_shows_and_charges_the_early_terminatio
         client = portal_client(customer)
         page = client.get(url)
         assert page.status_code == 200
-        assert page.context["at_period_end"] is False
+        assert page.context["early_termination"] is True
         response = preview(client, url, {})
-        # then: the unused days of April credited, 16-30 April = 15 of 30 days: 10.00 x 15/30 = 5.00;
-        # the committed periods left after April, May to December = 8: 8 x 10.00 = 80.00
+        # then: it ends with April, which is billed in full (nothing credited); the committed
+        # periods left after April, May to December = 8, are charged: 8 x 10.00 = 80.00
         rows = response.context["rows"]
-        assert [(r["line"].type, r["amount"]) for r in rows] == [
-            ("credit", Decimal("-5.00")),
-            ("fee", Decimal("80.00")),
-        ]
-        assert rows[0]["days"] == (15, 30)
-        assert rows[1]["periods"] == 8
-        assert (rows[1]["line"].period_start, rows[1]["line"].period_end) == (paris(2026, 5, 1), paris(2027, 1, 1))
-        assert response.context["total"] == Decimal("75.00")
+        assert [(r["line"].type, r["amount"]) for r in rows] == [("fee", Decimal("80.00"))]
+        assert rows[0]["periods"] == 8
+        assert (rows[0]["line"].period_start, rows[0]["line"].period_end) == (paris(2026, 5, 1), paris(2027, 1, 1))
+        assert response.context["total"] == Decimal("80.00")
         content = response.content.decode()
         # Dupont reads French
         assert "80,00\xa0€" in content
@@ -210,14 +207,15 @@ def test_cancelling_inside_the_commitment_shows_and_charges_the_early_terminatio
         done = confirm(client, url, {}, response.context["token"])
         assert done.status_code == 302
     committed.refresh_from_db()
+    assert (committed.status, committed.cancel_at) == ("active", paris(2026, 5, 1))
+    # and on 1 May the cancellation applies, and the invoice that closes April bills the fee and no
+    # service for May
+    assert subscription_changes_apply_due(tenant=tenant, at=paris(2026, 5, 1, 0, 5)) == 1
+    committed.refresh_from_db()
     assert committed.status == "ended"
-    # and the invoice of 1 May, which closes April, bills them
     may = invoice_generate(customer=customer, billing_date=date(2026, 5, 1), at=paris(2026, 5, 1, 6))
     assert may is not None
-    assert [(line.type, line.amount) for line in may.lines.all()] == [
-        ("credit", Decimal("5.00")),
-        ("fee", Decimal("80.00")),
-    ]
+    assert [(line.type, line.amount) for line in may.lines.all()] == [("fee", Decimal("80.00"))]
 
 
 def test_cancelling_outside_a_commitment_waits_for_the_end_of_the_period(
