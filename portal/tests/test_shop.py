@@ -123,7 +123,9 @@ def test_review_then_confirm_places_the_order_and_sends_to_the_invoice(shop: Any
     assert invoice.status == InvoiceStatus.FINALIZED
     assert invoice.total.amount == Decimal("576.00")
     assert response.status_code == 302
-    assert response["Location"] == _after_order(invoice)
+    assert response["Location"] == _after_order(invoice) == "/portal/invoices/%s/pay/" % invoice.pk
+    # the pay page shows the invoice due now
+    assert "576" in text(client.get(response["Location"]))
     # when: the same confirmation again (a double click): one order, one invoice, the same way out
     key = re.search(r'name="request_key" value="([0-9a-f]{32})"', review.content.decode())
     assert key is not None
