@@ -12,5 +12,6 @@ urlpatterns = [
     path("brand/<slug:slug>.css", views.brand_css, name="brand-css"),
     path("brand/<slug:slug>/logo", views.logo, name="logo"),
     path("support/", support.support, name="support"),
+    path("support/files/<str:pk>/", support.support_attachment, name="support-attachment"),
     path("support/<str:pk>/", support.support_case, name="support-case"),
 ]
