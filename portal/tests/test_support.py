@@ -172,4 +172,5 @@ def test_a_file_sent_from_the_portal_reaches_the_team(
     exe = SimpleUploadedFile("tool.exe", b"MZ", content_type="application/octet-stream")
     response = portal.post(f"/portal/support/{case.pk}/", {"body": "And this", "attachment": exe})
     assert response.status_code == 422
-    assert response.context["form"].errors["attachment"] == ["Send a PDF, PNG, JPEG, CSV or text file."]
+    # in French, Dupont's language
+    assert response.context["form"].errors["attachment"] == ["Envoyez un fichier PDF, PNG, JPEG, CSV ou texte."]
