@@ -127,6 +127,7 @@ urlpatterns += [
     path("support/", support_views.cases, name="support-cases"),
     path("support/new/", support_views.case_new, name="support-case-new"),
     path("support/target/", support_views.target_update_view, name="support-target"),
+    path("support/files/<str:pk>/", support_views.attachment_download, name="support-attachment"),
     path("support/<str:pk>/", support_views.case_detail, name="support-case"),
     path("support/<str:pk>/answer/", support_views.case_answer_view, name="support-case-answer"),
     path("support/<str:pk>/assign/", support_views.case_assign_view, name="support-case-assign"),

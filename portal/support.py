@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -25,9 +26,9 @@ from customers.models import Customer
 from invoicing.models import Invoice, InvoiceKind, InvoiceStatus
 from portal.access import current_portal, portal_actor, portal_view
 from support.errors import SupportCaseNotFound
-from support.models import AuthorType, SupportCase
-from support.selectors import case_get, case_list, case_messages
-from support.services import BODY_MAX, SUBJECT_MAX, case_open, message_add
+from support.models import ATTACHMENT_MAX_BYTES, ATTACHMENT_TYPES, AuthorType, SupportCase
+from support.selectors import attachment_get, case_get, case_list, case_messages
+from support.services import BODY_MAX, SUBJECT_MAX, AttachmentIn, case_open, message_add
 from tenancy.actors import Actor
 
 PAGE_SIZE = 20
@@ -35,7 +36,19 @@ MESSAGES = {
     "required": gettext_lazy("This field is required."),
     "too_long": gettext_lazy("This text is too long."),
     "not_the_customers": gettext_lazy("Not an invoice of this customer."),
+    "file_type": gettext_lazy("Send a PDF, PNG, JPEG, CSV or text file."),
+    "file_too_large": gettext_lazy("The file is larger than 2 MB."),
+    "file_empty": gettext_lazy("The file is empty."),
 }
+
+
+def _attachment_field() -> forms.FileField:
+    return forms.FileField(
+        label=gettext_lazy("File"),
+        required=False,
+        help_text=gettext_lazy("A screenshot or a document: PDF, PNG, JPEG, CSV or text, 2 MB at most."),
+        widget=forms.ClearableFileInput(attrs={"accept": ",".join(ATTACHMENT_TYPES)}),
+    )
 
 
 def _text_validator(*, multiline: bool) -> Any:
@@ -61,10 +74,19 @@ class _SupportForm(forms.Form):
             if isinstance(field, forms.CharField):
                 field.validators.append(_text_validator(multiline=isinstance(field.widget, forms.Textarea)))
 
+    def attachments(self) -> list[AttachmentIn]:
+        """The file sent with the form, as the services take it (one byte more than allowed is
+        enough for the service to refuse a file too large)."""
+        upload = self.cleaned_data.get("attachment")
+        if not upload:
+            return []
+        return [AttachmentIn(name=upload.name or "file", data=upload.read(ATTACHMENT_MAX_BYTES + 1))]
+
     def apply_domain_errors(self, exc: DomainError) -> None:
         for error in exc.errors:
             message = MESSAGES.get(error.code, error.message)
-            self.add_error(error.field if error.field in self.fields else None, message)
+            field = "attachment" if error.field.startswith("attachments") else error.field
+            self.add_error(field if field in self.fields else None, message)
         if not exc.errors:
             self.add_error(None, exc.detail)
 
@@ -79,6 +101,7 @@ class CaseForm(_SupportForm):
     body = forms.CharField(
         label=gettext_lazy("Your question"), max_length=BODY_MAX, widget=forms.Textarea(attrs={"rows": 6})
     )
+    attachment = _attachment_field()
 
     def __init__(self, *args: Any, invoices: list[Invoice], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,6 +116,7 @@ class ReplyForm(_SupportForm):
     body = forms.CharField(
         label=gettext_lazy("Your reply"), max_length=BODY_MAX, widget=forms.Textarea(attrs={"rows": 5})
     )
+    attachment = _attachment_field()
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -133,7 +157,7 @@ def support(request: HttpRequest) -> HttpResponse:
     customer = portal.customer
     invoices = _invoices(customer)
     if request.method == "POST":
-        form = CaseForm(request.POST, invoices=invoices)
+        form = CaseForm(request.POST, request.FILES, invoices=invoices)
         if form.is_valid():
             data = form.cleaned_data
             invoice = _invoice_or_404(invoices, data["invoice"]) if data["invoice"] else None
@@ -146,6 +170,7 @@ def support(request: HttpRequest) -> HttpResponse:
                     author_type=AuthorType.CUSTOMER,
                     at=timezone.now(),
                     invoice=invoice,
+                    attachments=form.attachments(),
                 )
             except DomainError as exc:
                 form.apply_domain_errors(exc)
@@ -179,7 +204,7 @@ def support_case(request: HttpRequest, pk: str) -> HttpResponse:
     """A case's conversation and the reply form; a reply to a resolved case opens it again."""
     case = _case_or_404(request, pk)
     if request.method == "POST":
-        form = ReplyForm(request.POST)
+        form = ReplyForm(request.POST, request.FILES)
         if form.is_valid():
             try:
                 message_add(
@@ -188,6 +213,7 @@ def support_case(request: HttpRequest, pk: str) -> HttpResponse:
                     actor=_actor(request),
                     author_type=AuthorType.CUSTOMER,
                     at=timezone.now(),
+                    attachments=form.attachments(),
                 )
             except DomainError as exc:
                 form.apply_domain_errors(exc)
@@ -200,3 +226,17 @@ def support_case(request: HttpRequest, pk: str) -> HttpResponse:
         status = 200
     context = {"case": case, "conversation": case_messages(case=case), "form": form}
     return render(request, "portal/support/case.html", context, status=status)
+
+
+@portal_view()
+def support_attachment(request: HttpRequest, pk: str) -> HttpResponse:
+    """A file of one of the customer's cases, downloaded; another customer's file is a 404."""
+    portal = current_portal(request)
+    try:
+        attachment = attachment_get(tenant=portal.tenant, pk=pk, customer=portal.customer)
+    except SupportCaseNotFound:
+        raise Http404("No such file.") from None
+    response = HttpResponse(bytes(attachment.data), content_type=attachment.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, attachment.name)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -27,6 +27,7 @@ urlpatterns = [
     path("invoices/<uuid:pk>/facturx", portal_invoices.invoice_facturx, name="invoice-facturx"),
     path("profile/", portal_profile.profile, name="profile"),
     path("support/", support.support, name="support"),
+    path("support/files/<str:pk>/", support.support_attachment, name="support-attachment"),
     path("support/<str:pk>/", support.support_case, name="support-case"),
     path("plan/", plan.plan, name="plan"),
     path("plan/<str:external_id>/<slug:action>/", plan.plan_change, name="plan-change"),

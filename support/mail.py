@@ -61,7 +61,10 @@ def _message(case: SupportCase, message: SupportMessage, *, to: list[str], langu
     with translation.override(language):
         subject = " ".join(render_to_string("support/email/message_subject.txt", context).split())
         body = render_to_string("support/email/message_body.txt", context).strip() + "\n"
-    return EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=to)
+    email = EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=to)
+    for attachment in message.attachments.all():
+        email.attach(attachment.name, bytes(attachment.data), attachment.content_type)
+    return email
 
 
 def message_notify_on_commit(*, case: SupportCase, message: SupportMessage) -> None:

@@ -115,3 +115,36 @@ class SupportCaseCreditNote(models.Model):
 
     def __str__(self) -> str:
         return f"credit note {self.credit_note_id} of case {self.case_id}"
+
+
+class SupportAttachment(models.Model):
+    """A small file sent with a message (a screenshot, a PDF, a CSV of devices), kept in the
+    database beside it: at most ``ATTACHMENT_MAX_BYTES``, of the types in ``ATTACHMENT_TYPES``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(SupportMessage, on_delete=models.CASCADE, related_name="attachments")
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    data = models.BinaryField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# 2 MB a file: a screenshot or a few pages of PDF, small enough to keep in the database.
+ATTACHMENT_MAX_BYTES = 2 * 1024 * 1024
+# What a file may be, by its name's extension: documents and pictures a browser shows safely.
+ATTACHMENT_TYPES = {
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".csv": "text/csv",
+    ".txt": "text/plain",
+}

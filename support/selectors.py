@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Prefetch, Q, QuerySet
 
 from customers.models import Customer
 from support.errors import SupportCaseNotFound
-from support.models import DEFAULT_FIRST_RESPONSE_HOURS, CaseStatus, SupportCase, SupportSettings
+from support.models import DEFAULT_FIRST_RESPONSE_HOURS, CaseStatus, SupportAttachment, SupportCase, SupportSettings
 from tenancy.models import Membership, Tenant
 
 
@@ -80,7 +80,24 @@ def case_get(*, tenant: Tenant, pk: str, at: datetime, customer: Customer | None
 
 
 def case_messages(*, case: SupportCase) -> list[Any]:
-    return list(case.messages.order_by("at", "id"))
+    """The conversation, oldest first, each message with its files (their names, not their bytes)."""
+    files = SupportAttachment.objects.defer("data").order_by("created_at", "id")
+    return list(case.messages.prefetch_related(Prefetch("attachments", queryset=files)).order_by("at", "id"))
+
+
+def attachment_get(*, tenant: Tenant, pk: str, customer: Customer | None = None) -> SupportAttachment:
+    """A file of a message (of ``customer``'s cases when given: another customer's is not found)."""
+    try:
+        key = uuid.UUID(str(pk))
+    except ValueError:
+        raise SupportCaseNotFound("No such file.") from None
+    qs = SupportAttachment.objects.filter(tenant=tenant, pk=key)
+    if customer is not None:
+        qs = qs.filter(message__case__customer=customer)
+    found = qs.first()
+    if found is None:
+        raise SupportCaseNotFound("No such file.")
+    return found
 
 
 def case_credit_notes(*, case: SupportCase) -> list[Any]:

@@ -8,7 +8,9 @@ customer: the portal passes ``AuthorType.CUSTOMER``, the back-office and the API
 (the API may relay a customer's message too).
 """
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +25,12 @@ from invoicing.services.credit_notes import credit_note_create
 from support.errors import InvalidSupportCase, SupportCaseNoInvoice, SupportCaseTransitionNotAllowed
 from support.mail import message_notify_on_commit
 from support.models import (
+    ATTACHMENT_MAX_BYTES,
+    ATTACHMENT_TYPES,
     FIRST_RESPONSE_HOURS_MAX,
     AuthorType,
     CaseStatus,
+    SupportAttachment,
     SupportCase,
     SupportCaseCreditNote,
     SupportMessage,
@@ -38,6 +43,37 @@ from tenancy.services import audit_record
 
 SUBJECT_MAX = 200
 BODY_MAX = 10_000
+ATTACHMENTS_MAX = 3  # files per message
+
+
+@dataclass(frozen=True)
+class AttachmentIn:
+    """A file sent with a message, as uploaded: its name, and its bytes."""
+
+    name: str
+    data: bytes
+
+
+def _attachments_check(attachments: Sequence[AttachmentIn], errors: list[FieldError]) -> list[tuple[str, str]]:
+    """Each file's clean name and content type (taken from its extension, never from the browser):
+    at most 3 files of at most 2 MB, PDF, PNG, JPEG, CSV or text."""
+    checked: list[tuple[str, str]] = []
+    if len(attachments) > ATTACHMENTS_MAX:
+        errors.append(FieldError("attachments", "too_many", "At most 3 files."))
+        return checked
+    for i, item in enumerate(attachments):
+        name = without_refused_characters(os.path.basename(item.name.replace("\\", "/"))).strip()[:200] or "file"
+        content_type = ATTACHMENT_TYPES.get(os.path.splitext(name)[1].lower())
+        if content_type is None:
+            errors.append(FieldError(f"attachments[{i}]", "file_type", "A PDF, PNG, JPEG, CSV or text file."))
+        elif len(item.data) > ATTACHMENT_MAX_BYTES:
+            errors.append(FieldError(f"attachments[{i}]", "file_too_large", "At most 2 MB."))
+        elif not item.data:
+            errors.append(FieldError(f"attachments[{i}]", "file_empty", "The file is empty."))
+        else:
+            checked.append((name, content_type))
+    return checked
+
 
 # The moves staff make by hand (``case_status_set``); messages move a case too (``message_add``).
 TRANSITIONS: dict[str, set[str]] = {
@@ -78,6 +114,7 @@ def case_open(
     at: datetime,
     invoice: Invoice | None = None,
     assignee: Any = None,
+    attachments: Sequence[AttachmentIn] = (),
 ) -> SupportCase:
     """A new case of ``customer`` with its first message (``body``), about ``invoice`` (one of the
     customer's invoices) when given. Opened by the customer it is ``open``; opened by staff, the first
@@ -96,6 +133,7 @@ def case_open(
         errors.append(FieldError("assignee", "not_a_member", "Not a member of the team."))
     if author_type not in AuthorType.values:
         errors.append(FieldError("author_type", "invalid", "staff or customer."))
+    files = _attachments_check(attachments, errors)
     _raise(errors)
     with transaction.atomic():
         case = SupportCase.objects.create(
@@ -125,11 +163,26 @@ def case_open(
                 "opened_by": author_type,
             },
         )
-        _message_write(case=case, body=body, actor=actor, author_type=author_type, at=at)
+        _message_write(
+            case=case,
+            body=body,
+            actor=actor,
+            author_type=author_type,
+            at=at,
+            files=list(zip(files, attachments, strict=True)),
+        )
     return case
 
 
-def message_add(*, case: SupportCase, body: str, actor: Actor, author_type: str, at: datetime) -> SupportMessage:
+def message_add(
+    *,
+    case: SupportCase,
+    body: str,
+    actor: Actor,
+    author_type: str,
+    at: datetime,
+    attachments: Sequence[AttachmentIn] = (),
+) -> SupportMessage:
     """Add a message to the conversation and e-mail the other side once it is saved.
 
     A staff answer stamps ``first_response_at`` the first time and leaves the case waiting on the
@@ -138,10 +191,18 @@ def message_add(*, case: SupportCase, body: str, actor: Actor, author_type: str,
     body = _body_check(body, errors)
     if author_type not in AuthorType.values:
         errors.append(FieldError("author_type", "invalid", "staff or customer."))
+    files = _attachments_check(attachments, errors)
     _raise(errors)
     with transaction.atomic():
         case = SupportCase.objects.select_for_update().get(pk=case.pk)
-        message = _message_write(case=case, body=body, actor=actor, author_type=author_type, at=at)
+        message = _message_write(
+            case=case,
+            body=body,
+            actor=actor,
+            author_type=author_type,
+            at=at,
+            files=list(zip(files, attachments, strict=True)),
+        )
         audit_record(
             tenant=case.tenant,
             actor=actor,
@@ -154,9 +215,17 @@ def message_add(*, case: SupportCase, body: str, actor: Actor, author_type: str,
     return message
 
 
-def _message_write(*, case: SupportCase, body: str, actor: Actor, author_type: str, at: datetime) -> SupportMessage:
-    """The message, the case's status and stamps after it, and its e-mail scheduled (the case is
-    locked or new)."""
+def _message_write(
+    *,
+    case: SupportCase,
+    body: str,
+    actor: Actor,
+    author_type: str,
+    at: datetime,
+    files: Sequence[tuple[tuple[str, str], AttachmentIn]] = (),
+) -> SupportMessage:
+    """The message with its files, the case's status and stamps after it, and its e-mail scheduled
+    (the case is locked or new)."""
     message = SupportMessage.objects.create(
         tenant_id=case.tenant_id,
         case=case,
@@ -165,6 +234,18 @@ def _message_write(*, case: SupportCase, body: str, actor: Actor, author_type: s
         author_label=actor.label[:255],
         body=body,
         at=at,
+    )
+    SupportAttachment.objects.bulk_create(
+        SupportAttachment(
+            tenant_id=case.tenant_id,
+            message=message,
+            name=name,
+            content_type=content_type,
+            size=len(item.data),
+            data=item.data,
+            created_at=at,
+        )
+        for (name, content_type), item in files
     )
     fields = ["status", "last_message_at", "resolved_at"]
     if author_type == AuthorType.STAFF:

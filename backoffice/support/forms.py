@@ -12,9 +12,9 @@ from backoffice.pages import clean_text
 from billing_platform.errors import FieldError
 from customers.models import Customer
 from invoicing.models import Invoice, InvoiceKind
-from support.models import FIRST_RESPONSE_HOURS_MAX, CaseStatus, SupportCase
+from support.models import ATTACHMENT_MAX_BYTES, ATTACHMENT_TYPES, FIRST_RESPONSE_HOURS_MAX, CaseStatus, SupportCase
 from support.selectors import case_list, staff_members
-from support.services import BODY_MAX, SUBJECT_MAX
+from support.services import BODY_MAX, SUBJECT_MAX, AttachmentIn
 from tenancy.models import Tenant
 
 NOT_RESOLVED = ""
@@ -35,6 +35,9 @@ MESSAGES = {
     "too_long": gettext_lazy("This text is too long."),
     "not_the_customers": gettext_lazy("Not an invoice of this customer."),
     "not_a_member": gettext_lazy("Not a member of the team."),
+    "file_type": gettext_lazy("Send a PDF, PNG, JPEG, CSV or text file."),
+    "file_too_large": gettext_lazy("The file is larger than 2 MB."),
+    "file_empty": gettext_lazy("The file is empty."),
 }
 
 
@@ -112,12 +115,34 @@ class TargetForm(InputRulesMixin, forms.Form):
     )
 
 
+def attachment_field() -> forms.FileField:
+    return forms.FileField(
+        label=gettext_lazy("File"),
+        required=False,
+        help_text=gettext_lazy("PDF, PNG, JPEG, CSV or text, 2 MB at most."),
+        widget=forms.ClearableFileInput(attrs={"accept": ",".join(ATTACHMENT_TYPES)}),
+    )
+
+
+def attachments_of(form: forms.Form) -> list[AttachmentIn]:
+    """The file sent with the form, as the services take it."""
+    upload = form.cleaned_data.get("attachment")
+    if not upload:
+        return []
+    # Read one byte more than allowed: the service refuses what is too large without reading it all.
+    return [AttachmentIn(name=upload.name or "file", data=upload.read(ATTACHMENT_MAX_BYTES + 1))]
+
+
 class AnswerForm(InputRulesMixin, SupportFormMixin, forms.Form):
     body = forms.CharField(
         label=gettext_lazy("Your answer"),
         max_length=BODY_MAX,
         widget=forms.Textarea(attrs={"rows": 5}),
     )
+    attachment = attachment_field()
+
+    def error_field(self, path: str) -> str:
+        return "attachment" if path.startswith("attachments") else path
 
 
 class AssignForm(InputRulesMixin, forms.Form):
@@ -143,6 +168,10 @@ class CaseNewForm(InputRulesMixin, SupportFormMixin, forms.Form):
         label=gettext_lazy("Message to the customer"), max_length=BODY_MAX, widget=forms.Textarea(attrs={"rows": 5})
     )
     assignee = forms.ChoiceField(label=gettext_lazy("Assigned to"), required=False)
+    attachment = attachment_field()
+
+    def error_field(self, path: str) -> str:
+        return "attachment" if path.startswith("attachments") else path
 
     def __init__(self, *args: Any, tenant: Tenant, customer: Customer, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

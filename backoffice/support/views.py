@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -23,15 +24,22 @@ from backoffice.formatting import money, query_string
 from backoffice.invoicing.forms import CreditNoteEntry
 from backoffice.invoicing.presenters import credit_rows
 from backoffice.pages import clean_text, page_of
-from backoffice.support.forms import AnswerForm, AssignForm, CaseFilterForm, CaseNewForm, TargetForm
+from backoffice.support.forms import (
+    AnswerForm,
+    AssignForm,
+    CaseFilterForm,
+    CaseNewForm,
+    TargetForm,
+    attachments_of,
+)
 from billing_platform.errors import DomainError, InvalidInput
 from customers.models import Customer
 from invoicing.models import Invoice
 from invoicing.policies import invoice_actions
 from invoicing.services.credit_notes import credit_note_lines_check
 from support.errors import SupportCaseNotFound
-from support.models import AuthorType, CaseStatus, SupportCase
-from support.selectors import case_credit_notes, case_get, case_messages, first_response_hours
+from support.models import AuthorType, CaseStatus, SupportAttachment, SupportCase
+from support.selectors import attachment_get, case_credit_notes, case_get, case_messages, first_response_hours
 from support.services import (
     case_assign,
     case_credit_note_issue,
@@ -144,7 +152,7 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
 @require_POST
 def case_answer_view(request: HttpRequest, pk: str) -> HttpResponse:
     case = _case_or_404(current_tenant(request), pk)
-    form = AnswerForm(request.POST)
+    form = AnswerForm(request.POST, request.FILES)
     if form.is_valid():
         try:
             message_add(
@@ -153,6 +161,7 @@ def case_answer_view(request: HttpRequest, pk: str) -> HttpResponse:
                 actor=current_actor(request),
                 author_type=AuthorType.STAFF,
                 at=timezone.now(),
+                attachments=attachments_of(form),
             )
         except DomainError as exc:
             form.apply_domain_errors(exc)
@@ -237,6 +246,23 @@ def case_credit_view(request: HttpRequest, pk: str) -> HttpResponse:
     return redirect("backoffice:support-case", pk=case.pk)
 
 
+@staff_view()
+def attachment_download(request: HttpRequest, pk: str) -> HttpResponse:
+    """A file of a message, downloaded (never shown inline: it came from outside)."""
+    try:
+        attachment = attachment_get(tenant=current_tenant(request), pk=pk)
+    except SupportCaseNotFound:
+        raise Http404("No such file.") from None
+    return file_response(attachment)
+
+
+def file_response(attachment: SupportAttachment) -> HttpResponse:
+    response = HttpResponse(bytes(attachment.data), content_type=attachment.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, attachment.name)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 # --- a new case -----------------------------------------------------------------------------------
 
 
@@ -257,7 +283,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
         }
         return render(request, "backoffice/support/new.html", context, status=404 if external_id else 200)
     if request.method == "POST":
-        form = CaseNewForm(request.POST, tenant=tenant, customer=customer)
+        form = CaseNewForm(request.POST, request.FILES, tenant=tenant, customer=customer)
         if form.is_valid():
             data = form.cleaned_data
             invoice = Invoice.objects.filter(tenant=tenant, pk=data["invoice"]).first() if data["invoice"] else None
@@ -272,6 +298,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
                     at=timezone.now(),
                     invoice=invoice,
                     assignee=assignee,
+                    attachments=attachments_of(form),
                 )
             except DomainError as exc:
                 form.apply_domain_errors(exc)

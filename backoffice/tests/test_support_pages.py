@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from djmoney.money import Money
 
@@ -202,3 +203,23 @@ def test_the_customer_page_lists_its_open_cases(client: Client, make_staff: Any,
     page = client.get("/app/customers/dupont/").content.decode()
     assert f"/app/support/{case.pk}/" in page
     assert "Line 1 is wrong" in page
+
+
+def test_an_answer_with_a_file_is_emailed_with_it(
+    client: Client, make_staff: Any, tenant: Tenant, django_capture_on_commit_callbacks: Any
+) -> None:
+    case = _case(tenant)
+    _login(client, make_staff, tenant)
+    credit_memo = SimpleUploadedFile("memo.pdf", b"%PDF-1.7 memo", content_type="application/pdf")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/app/support/{case.pk}/answer/", {"body": "Here it is.", "attachment": credit_memo})
+    assert response.status_code == 302
+    [email] = mail.outbox
+    assert email.attachments == [("memo.pdf", b"%PDF-1.7 memo", "application/pdf")]
+    page = client.get(f"/app/support/{case.pk}/").content.decode()
+    attachment = case.messages.get(author_type="staff").attachments.get()
+    assert f"/app/support/files/{attachment.pk}/" in page
+    # another tenant's staff cannot download it
+    other = Client()
+    other.force_login(make_staff(Tenant.objects.create(slug="globex", name="Globex"), Role.OWNER, "boss@globex.test"))
+    assert other.get(f"/app/support/files/{attachment.pk}/").status_code == 404

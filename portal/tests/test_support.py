@@ -5,11 +5,12 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from customers.models import PortalRole
 from customers.tests.factories import dupont
 from support.models import SupportCase
-from support.services import case_open, message_add
+from support.services import AttachmentIn, case_open, message_add
 from support.tests.factories import OPENED, STAFF_ACTOR, customer_with_invoice
 from tenancy.actors import Actor
 from tenancy.models import Role, Tenant
@@ -127,3 +128,49 @@ def test_another_customers_case_and_invoice_are_404(tenant: Tenant, portal_clien
 
 def test_the_support_pages_need_a_portal_session(client: Any, tenant: Tenant) -> None:
     assert client.get("/portal/support/").status_code == 302
+
+
+def test_a_file_sent_from_the_portal_reaches_the_team(
+    tenant: Tenant, portal_client: Any, make_staff: Any, client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given: Dupont's portal user and a case of another customer with its own file
+    customer, _ = customer_with_invoice(tenant)
+    agent = make_staff(tenant, Role.SUPPORT_AGENT, "agent@acme.test")
+    portal = portal_client(customer)
+    other = dupont(tenant, external_id="durand", name="Durand", email="compta@durand.test")
+    theirs = case_open(
+        customer=other,
+        subject="Secret",
+        body="Secret",
+        actor=STAFF_ACTOR,
+        author_type="customer",
+        at=OPENED,
+        attachments=[AttachmentIn(name="secret.txt", data=b"Secret of Durand")],
+    )
+    secret_file = theirs.messages.get().attachments.get()
+    # when: a question with a screenshot of 9 bytes
+    screenshot = SimpleUploadedFile("screen.png", b"\x89PNG12345", content_type="image/png")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = portal.post(
+            "/portal/support/", {"subject": "Odd line", "body": "See the picture.", "attachment": screenshot}
+        )
+    assert response.status_code == 302
+    case = SupportCase.objects.get(customer=customer)
+    attachment = case.messages.get().attachments.get()
+    assert (attachment.name, attachment.content_type, attachment.size) == ("screen.png", "image/png", 9)
+    # then: the team's e-mail carries it, the staff and the customer download it, another customer cannot
+    [email] = mail.outbox
+    assert email.attachments == [("screen.png", b"\x89PNG12345", "image/png")]
+    client.force_login(agent)
+    download = client.get(f"/app/support/files/{attachment.pk}/")
+    assert (download.status_code, download.content) == (200, b"\x89PNG12345")
+    assert download["Content-Disposition"] == 'attachment; filename="screen.png"'
+    assert portal.get(f"/portal/support/files/{attachment.pk}/").content == b"\x89PNG12345"
+    assert portal.get(f"/portal/support/files/{secret_file.pk}/").status_code == 404
+    assert portal.get("/portal/support/files/not-a-uuid/").status_code == 404
+    # a file of a type not taken is a form error on the file
+    exe = SimpleUploadedFile("tool.exe", b"MZ", content_type="application/octet-stream")
+    response = portal.post(f"/portal/support/{case.pk}/", {"body": "And this", "attachment": exe})
+    assert response.status_code == 422
+    # in French, Dupont's language
+    assert response.context["form"].errors["attachment"] == ["Envoyez un fichier PDF, PNG, JPEG, CSV ou texte."]

@@ -6,7 +6,8 @@ from rest_framework import serializers
 from billing_platform.api.fields import ChoiceText, MoneyAmountField
 from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer
 from invoicing.models import Invoice
-from support.models import AuthorType, CaseStatus, SupportCase, SupportMessage
+from support.models import AuthorType, CaseStatus, SupportAttachment, SupportCase, SupportMessage
+from support.selectors import case_messages
 
 
 class CaseOpenInputSerializer(StrictSerializer):
@@ -44,12 +45,21 @@ class MessageInputSerializer(StrictSerializer):
     )
 
 
+class AttachmentOutputSerializer(OutputModelSerializer):
+    class Meta:
+        model = SupportAttachment
+        fields = ["id", "name", "content_type", "size"]
+
+
 class MessageOutputSerializer(OutputModelSerializer):
     author_type = serializers.ChoiceField(choices=AuthorType.choices)
+    attachments = AttachmentOutputSerializer(
+        many=True, help_text="the files sent with it, from the portal or the back-office"
+    )
 
     class Meta:
         model = SupportMessage
-        fields = ["id", "author_type", "author_label", "body", "at"]
+        fields = ["id", "author_type", "author_label", "body", "at", "attachments"]
 
 
 class CreditNoteLinkSerializer(OutputModelSerializer):
@@ -112,7 +122,7 @@ class CaseDetailOutputSerializer(CaseOutputSerializer):
 
     @extend_schema_field(MessageOutputSerializer(many=True))
     def get_messages(self, case: SupportCase) -> Any:
-        return MessageOutputSerializer(case.messages.order_by("at", "id"), many=True).data
+        return MessageOutputSerializer(case_messages(case=case), many=True).data
 
     @extend_schema_field(CreditNoteLinkSerializer(many=True))
     def get_credit_notes(self, case: SupportCase) -> Any:

@@ -13,7 +13,14 @@ from customers.tests.factories import dupont
 from support.errors import InvalidSupportCase, SupportCaseNoInvoice, SupportCaseTransitionNotAllowed
 from support.models import AuthorType, CaseStatus, SupportSettings
 from support.selectors import case_credit_notes, case_get, case_list
-from support.services import case_assign, case_credit_note_issue, case_open, case_status_set, message_add
+from support.services import (
+    AttachmentIn,
+    case_assign,
+    case_credit_note_issue,
+    case_open,
+    case_status_set,
+    message_add,
+)
 from support.tests.factories import CUSTOMER_ACTOR, OPENED, STAFF_ACTOR, customer_with_invoice
 from tenancy.actors import Actor
 from tenancy.models import AuditLogEntry, Role, Tenant
@@ -215,3 +222,30 @@ def test_without_support_agents_the_billing_email_hears_of_new_cases(
     with django_capture_on_commit_callbacks(execute=True):
         _open(tenant)
     assert [m.to for m in mail.outbox] == [["factures@acme.test"]]
+
+
+def test_files_sent_with_a_message_are_checked_and_kept(tenant: Tenant) -> None:
+    # given: a PDF of 1,000 bytes, a picture named with a path, and files refused
+    pdf = AttachmentIn(name="invoice-annotated.pdf", data=b"%PDF" + b"x" * 996)
+    png = AttachmentIn(name="C:\\Users\\marie\\screen.PNG", data=b"\x89PNG")
+    case = _open(tenant, attachments=[pdf, png])
+    [message] = case.messages.all()
+    files = [(a.name, a.content_type, a.size) for a in message.attachments.order_by("name")]
+    assert files == [("invoice-annotated.pdf", "application/pdf", 1000), ("screen.PNG", "image/png", 4)]
+    # then: an executable, a file over 2 MB (2,097,152 bytes), an empty file and a fourth file are refused
+    too_big = AttachmentIn(name="scan.pdf", data=b"x" * (2 * 1024 * 1024 + 1))
+    refused = [AttachmentIn(name="run.exe", data=b"MZ"), too_big, AttachmentIn(name="empty.txt", data=b"")]
+    with pytest.raises(InvalidSupportCase) as caught:
+        message_add(
+            case=case, body="More", actor=CUSTOMER_ACTOR, author_type="customer", at=OPENED, attachments=refused
+        )
+    assert [(e.field, e.code) for e in caught.value.errors] == [
+        ("attachments[0]", "file_type"),
+        ("attachments[1]", "file_too_large"),
+        ("attachments[2]", "file_empty"),
+    ]
+    with pytest.raises(InvalidSupportCase, match="At most 3 files."):
+        message_add(
+            case=case, body="More", actor=CUSTOMER_ACTOR, author_type="customer", at=OPENED, attachments=[pdf] * 4
+        )
+    assert case.messages.count() == 1
