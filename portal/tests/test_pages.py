@@ -280,9 +280,9 @@ def test_an_invoice_shows_its_lines_totals_and_documents(
     facturx = get(client, "/portal/invoices/%s/facturx" % march_invoice.pk)
     assert facturx.status_code == 200
     assert facturx["Content-Disposition"] == 'attachment; filename="%s-facturx.pdf"' % march_invoice.number
-    # a question about it opens the support form with this invoice; no payment page exists yet
+    # a question about it opens the support form with this invoice; "Pay" leads to its payment page
     assert 'href="/portal/support/?invoice=%s"' % march_invoice.pk in body
-    assert "/pay" not in body
+    assert 'href="/portal/invoices/%s/pay/"' % march_invoice.pk in body
 
 
 def test_another_customers_invoice_and_documents_are_not_found(
