@@ -403,7 +403,7 @@ def security(request: HttpRequest) -> HttpResponse:
         except signing.BadSignature:
             setup_secret = ""
         if not setup_secret:
-            totp_form = TotpForm()
+            totp_form.is_valid()
             totp_form.add_error(None, _("This set-up has expired: start again."))
         elif totp_form.is_valid():
             try:

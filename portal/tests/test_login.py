@@ -211,9 +211,7 @@ def test_a_password_logs_in_and_a_wrong_one_is_refused_without_saying_which_part
     assert message in unknown.content.decode()
     assert (wrong.status_code, unknown.status_code) == (200, 200)
     session = _logged_in(
-        Client().post(
-            LOGIN, {"step": "email", "action": "password", "email": "PAUL@dupont.test", "password": PASSWORD}
-        )
+        Client().post(LOGIN, {"step": "email", "action": "password", "email": "PAUL@dupont.test", "password": PASSWORD})
     )
     assert session.user_id == user.pk
     assert AuditLogEntry.objects.get(tenant=tenant, action="portal.login").after == {"via": "password"}
@@ -286,9 +284,12 @@ def test_logins_are_throttled_per_address_with_a_429(marie: PortalUser) -> None:
     assert "Too many attempts: wait 15 minutes and try again." in response.content.decode()
     assert mail.outbox == []
     # another address from another client is not held back
-    assert Client(REMOTE_ADDR="10.0.0.9").post(
-        LOGIN, {"step": "email", "action": "code", "email": "other@dupont.test"}
-    ).status_code == 200
+    assert (
+        Client(REMOTE_ADDR="10.0.0.9")
+        .post(LOGIN, {"step": "email", "action": "code", "email": "other@dupont.test"})
+        .status_code
+        == 200
+    )
 
 
 @time_machine.travel(T0, tick=False)
