@@ -3,7 +3,6 @@ authenticator's code when set up; throttled, audited, and the same answer for un
 (specs/portal.md, "Who logs in")."""
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,12 +29,11 @@ PASSWORD = "a long and quiet river"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_counters() -> Iterator[None]:
+def _fresh_counters() -> None:
     """The login's throttle counts in Redis: each test starts with none."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     for key in client.scan_iter("tripod:rl:portal-login:*"):
         client.delete(key)
-    yield
 
 
 @pytest.fixture
