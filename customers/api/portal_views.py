@@ -8,7 +8,7 @@
 
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -73,6 +73,7 @@ class PortalSessionCreateApi(APIView):
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_serializer(component_name="PortalUser")
 class PortalUserOutputSerializer(OutputModelSerializer):
     customer = serializers.SerializerMethodField(help_text="the customer's external id")
     has_password = serializers.SerializerMethodField(help_text="whether the user may log in with a password")
@@ -106,6 +107,7 @@ class PortalUserOutputSerializer(OutputModelSerializer):
 
 
 class PortalUserListCreateApi(APIView):
+    @extend_schema_serializer(component_name="PortalUserInput")
     class InputSerializer(StrictSerializer):
         # Checked by the service (one pass with the other fields' errors), hence not an EmailField.
         email = serializers.CharField(max_length=254, help_text="where the invitation is sent; the login's address")
@@ -151,6 +153,7 @@ class PortalUserListCreateApi(APIView):
 
 
 class PortalUserDetailApi(APIView):
+    @extend_schema_serializer(component_name="PortalUserUpdate")
     class UpdateSerializer(StrictSerializer):
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
         role = serializers.ChoiceField(choices=PortalRole.choices, required=False)
