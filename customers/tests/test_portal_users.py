@@ -62,7 +62,7 @@ def test_an_invitation_is_e_mailed_in_the_customers_language_from_the_tenant_wit
     assert "for the account of Transports Dupont" in message.body
     assert "The link works once, for 7 days." in message.body
     assert "http://testserver/portal/acme/login/?email=marie.curie%40dupont.test" in message.body
-    [link] = re.findall(r"http://testserver/portal/acme/invitation/([\w-]+)/", message.body)
+    [link] = re.findall(r"http://testserver/portal/acme/invitation/([\w-]+)/", str(message.body))
     invitation = PortalInvitation.objects.get()
     # only the token's hash is kept; it works until 9:00 on 17 June (7 days)
     assert link not in invitation.token_hash

@@ -41,7 +41,7 @@ def _invitation_path(customer: Customer) -> str:
         actor=Actor.system("tests"),
         at=T0,
     )
-    [url] = re.findall(r"(http://\S+/portal/acme/invitation/\S+/)", mail.outbox[-1].body)
+    [url] = re.findall(r"(http://\S+/portal/acme/invitation/\S+/)", str(mail.outbox[-1].body))
     assert url.startswith(settings.TRIPOD_PUBLIC_URL + "/portal/acme/invitation/")
     return url.removeprefix(settings.TRIPOD_PUBLIC_URL)
 
