@@ -235,3 +235,24 @@ def test_another_customers_portal_user_is_a_404(
     assert PortalUser.objects.filter(pk=stranger.pk, role="admin").exists()
     assert "x@martin.test" not in admin.get("/portal/users/").content.decode()
     assert PortalSession.objects.filter(user=stranger).count() == 0
+
+
+def test_a_portal_link_session_has_no_login_to_secure_but_manages_users_as_an_admin(customer: Customer) -> None:
+    opened = portal_session_open(customer=customer, user=None, at=datetime.now(tz=UTC), via="link")
+    browser = Client()
+    browser.cookies[settings.PORTAL_SESSION_COOKIE] = opened.token
+    page = browser.get("/portal/security/").content.decode()
+    assert "there is no portal login to secure" in page
+    # and the layout offers no security link to such a session
+    assert 'href="/portal/security/"' not in page
+    assert browser.get("/portal/users/").status_code == 200
+    assert browser.post("/portal/users/invite/", {"email": "anne@dupont.test", "role": "viewer"}).status_code == 302
+    entry = AuditLogEntry.objects.get(tenant=customer.tenant, action="portal_user.invited")
+    assert (entry.actor_type, entry.actor_label) == ("portal_user", "portal link")
+
+
+def test_the_users_entry_of_the_menu_is_for_admins_only(customer: Customer, portal_client: PortalClientMaker) -> None:
+    admin_page = portal_client(customer, role="admin").get("/portal/security/").content.decode()
+    viewer_page = portal_client(customer, role="viewer").get("/portal/security/").content.decode()
+    assert 'href="/portal/users/"' in admin_page
+    assert 'href="/portal/users/"' not in viewer_page
