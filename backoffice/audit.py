@@ -108,6 +108,13 @@ SENTENCES: dict[str, Promise] = {
     "journal_export.created": gettext_lazy("Journal exported to the ERP"),
     "recognition_run.started": gettext_lazy("Revenue recognition run started"),
     "revenue_period.closed": gettext_lazy("Revenue period closed"),
+    "support_case.opened": gettext_lazy("Support case %(subject)s opened"),
+    "support_case.message_added": gettext_lazy("Message added to support case %(subject)s"),
+    "support_case.assigned": gettext_lazy("Support case assigned"),
+    "support_case.resolved": gettext_lazy("Support case resolved"),
+    "support_case.status_changed": gettext_lazy("Support case status changed"),
+    "support_case.credit_note_issued": gettext_lazy("Credit note %(number)s issued from a support case"),
+    "support_settings.updated": gettext_lazy("First-response target updated"),
 }
 
 # Field names as the reader reads them; a field not listed reads as its name, spaced ("Due date").
@@ -175,6 +182,11 @@ LABELS: dict[str, Promise] = {
     "secrets": gettext_lazy("Secrets"),
     "fingerprint": gettext_lazy("Fingerprint"),
     "kind": gettext_lazy("Kind"),
+    "subject": gettext_lazy("Subject"),
+    "assignee": gettext_lazy("Assigned to"),
+    "opened_by": gettext_lazy("Opened by"),
+    "author": gettext_lazy("From"),
+    "first_response_hours": gettext_lazy("First-response target (hours)"),
 }
 # Field names are lower-case words joined by "_"; other keys of a nested value (a product code, an
 # invoice's id) are data, shown as they are.

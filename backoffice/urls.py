@@ -18,6 +18,7 @@ from backoffice.settings import portal as settings_portal
 from backoffice.settings import stripe as settings_stripe
 from backoffice.settings import views as settings_views
 from backoffice.subscriptions import views as subscription_views
+from backoffice.support import views as support_views
 from backoffice.team import views as team_views
 from backoffice.usage import views as usage_views
 from backoffice.webhooks import views as webhook_views
@@ -130,6 +131,19 @@ urlpatterns += [
     path("dunning/", payment_views.dunning, name="dunning"),
     path("dunning/run/", payment_views.dunning_run_view, name="dunning-run"),
     path("dunning/policy/", payment_views.dunning_policy_view, name="dunning-policy"),
+]
+
+# Support: every member of the team reads, answers, assigns and resolves cases; owners and finance
+# admins issue credit notes from them.
+urlpatterns += [
+    path("support/", support_views.cases, name="support-cases"),
+    path("support/new/", support_views.case_new, name="support-case-new"),
+    path("support/target/", support_views.target_update_view, name="support-target"),
+    path("support/<str:pk>/", support_views.case_detail, name="support-case"),
+    path("support/<str:pk>/answer/", support_views.case_answer_view, name="support-case-answer"),
+    path("support/<str:pk>/assign/", support_views.case_assign_view, name="support-case-assign"),
+    path("support/<str:pk>/status/", support_views.case_status_view, name="support-case-status"),
+    path("support/<str:pk>/credit-notes/", support_views.case_credit_view, name="support-case-credit"),
 ]
 
 # Analytics (Finance → Analytics): finance roles read; owners and finance admins enter and import rates.

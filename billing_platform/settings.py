@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "invoicing",
     "payments",
     "revrec",
+    "support",
     "backoffice",
     "portal",
 ]
@@ -309,6 +310,8 @@ SPECTACULAR_SETTINGS = {
         "ChangeOutcomeEnum": "subscriptions.models.ChangeStatus",
         "DeviceEventTypeEnum": "subscriptions.api.serializers.DEVICE_EVENT_TYPE_CHOICES",
         "RecognitionPatternEnum": "revrec.models.Pattern",
+        "SupportCaseStatusEnum": "support.models.CaseStatus",
+        "SupportAuthorTypeEnum": "support.models.AuthorType",
         "JournalSourceEnum": "revrec.models.JournalSource",
         "JournalAccountEnum": "revrec.models.Account",
         "RecognitionRunStatusEnum": "revrec.models.RecognitionRunStatus",

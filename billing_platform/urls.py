@@ -12,6 +12,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("invoicing.api.urls")),
     path("", include("payments.api.urls")),
     path("", include("revrec.api.urls")),
+    path("", include("support.api.urls")),
     path("", include("webhooks.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (?script): no inline script, as

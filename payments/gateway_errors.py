@@ -1,6 +1,6 @@
 """Why a card payment cannot go ahead, as problem+json (billing_platform.errors)."""
 
-from billing_platform.errors import Conflict, DomainError, GatewayError, InvalidInput
+from billing_platform.errors import Conflict, DomainError, GatewayError, InvalidInput, NotFound
 
 
 class StripeNotConfigured(InvalidInput):
@@ -13,6 +13,12 @@ class PaymentMethodMissing(InvalidInput):
 
 class PaymentMethodInvalid(InvalidInput):
     code = "payment_method_invalid"
+
+
+class PaymentMethodNotFound(NotFound):
+    """Not one of the customer's saved payment methods at Stripe."""
+
+    code = "payment_method_not_found"
 
 
 class StripeKeysInvalid(InvalidInput):

@@ -1,10 +1,12 @@
 """Reads of payments, their refunds and customers' balance movements."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from django.db.models import Prefetch, Q, QuerySet
+from djmoney.money import Money
 
 from invoicing.models import Invoice
 from payments.errors import PaymentNotFound
@@ -57,3 +59,30 @@ def payment_failed_count(*, tenant: Tenant, since: datetime) -> int:
     """The tenant's failed payments received from ``since`` on: the rows of the payments list
     filtered on ``status=failed`` and ``date_from`` (whose day starts at ``since``). One query."""
     return Payment.objects.filter(tenant=tenant, status=PaymentStatus.FAILED, received_at__gte=since).count()
+
+
+@dataclass(frozen=True)
+class BankDetails:
+    """What a customer needs to pay an invoice by transfer: the seller's account, the beneficiary
+    and the reference to quote so that the payment is matched to the invoice."""
+
+    iban: str  # grouped by 4 as printed: "FR76 3000 6000 0112 3456 7890 189"
+    bic: str
+    beneficiary: str
+    reference: str
+    amount_due: Money
+
+
+def bank_details_for_invoice(*, tenant: Tenant, invoice: Invoice) -> BankDetails | None:
+    """The tenant's IBAN and BIC, its name as the seller, and the invoice number as the reference;
+    None when the tenant has no IBAN (there is then nowhere to send a transfer)."""
+    iban = tenant.iban.replace(" ", "").upper()
+    if not iban:
+        return None
+    return BankDetails(
+        iban=" ".join(iban[i : i + 4] for i in range(0, len(iban), 4)),
+        bic=tenant.bic,
+        beneficiary=tenant.seller_name,
+        reference=invoice.number,
+        amount_due=invoice.amount_due,
+    )

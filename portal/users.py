@@ -11,7 +11,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
 
 from billing_platform.errors import DomainError, InvalidInput
 from customers.errors import PortalUserEmailTaken, PortalUserSelfChange
@@ -65,8 +64,9 @@ def users(request: HttpRequest) -> HttpResponse:
 
 
 @portal_view(ADMINS)
-@require_POST
 def invite(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("portal:users")
     portal = current_portal(request)
     form = InviteForm(request.POST)
     if form.is_valid():
@@ -107,9 +107,11 @@ def _user(request: HttpRequest, user_id: str) -> PortalUser:
 
 
 @portal_view(ADMINS)
-@require_POST
 def role_change(request: HttpRequest, user_id: str) -> HttpResponse:
+    # Looked up first: another customer's user is not found, whatever the method.
     user = _user(request, user_id)
+    if request.method != "POST":
+        return redirect("portal:users")
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose one of the roles."))
@@ -130,9 +132,10 @@ def role_change(request: HttpRequest, user_id: str) -> HttpResponse:
 
 
 @portal_view(ADMINS)
-@require_POST
 def remove(request: HttpRequest, user_id: str) -> HttpResponse:
     user = _user(request, user_id)
+    if request.method != "POST":
+        return redirect("portal:users")
     try:
         portal_user_remove(
             tenant=current_portal(request).tenant, user=user, actor=portal_actor(request), at=timezone.now()

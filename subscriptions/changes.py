@@ -553,14 +553,24 @@ def _cancel(
         subscription.cancel_at = when
         subscription.save(update_fields=["cancel_at", "updated_at"])
         change = _change_row(subscription, ChangeAction.CANCEL, ChangeStatus.SCHEDULED, when, {"at_period_end": True})
+        # Leaving a commitment at a period's end still owes the committed periods after it: the fee
+        # is charged now, on the next invoice, as an immediate cancellation charges it (the period
+        # under way is billed in full, so there is nothing to credit).
+        fee = _early_termination(subscription, _live_devices(subscription), at)
+        _write_ledger(subscription, change, fee)
+        lines = _group(fee, subscription.customer.currency)
         _record(
             subscription,
             type="subscription.change_scheduled",
             at=at,
             actor=actor,
-            data={"action": "cancel", "effective_at": when.isoformat()},
+            data={
+                "action": "cancel",
+                "effective_at": when.isoformat(),
+                "lines": [{"type": line.type, "product": line.product, "amount": str(line.amount)} for line in lines],
+            },
         )
-        return ChangeResult(ChangeAction.CANCEL, "scheduled", when, [], change)
+        return ChangeResult(ChangeAction.CANCEL, "scheduled", when, lines, change)
     when = effective_at or at
     devices = _live_devices(subscription)
     entries = _credits(subscription, subscription.plan, devices, when, "Cancelled")

@@ -35,6 +35,8 @@ from revrec.models import (
 from revrec.runs import recognition_run
 from subscriptions.models import Device, DeviceCloudWebhook, Subscription, SubscriptionChange
 from subscriptions.services import subscription_create
+from support.models import SupportCase, SupportMessage
+from support.services import case_open
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, AuditLogEntry, Tenant
 from tests.api_routes import ApiRoute, api_routes
@@ -177,6 +179,20 @@ def _payment(tenant: Tenant) -> dict[str, str]:
     return {"pk": str(payment.pk)}
 
 
+def _support_case(tenant: Tenant) -> dict[str, str]:
+    invoice = Invoice.objects.get(pk=_invoice(tenant)["pk"])
+    case = SupportCase.objects.filter(tenant=tenant).first() or case_open(
+        customer=invoice.customer,
+        subject="Secret question of A",
+        body="Secret message of A",
+        actor=Actor.system("tests"),
+        author_type="customer",
+        at=timezone.now(),
+        invoice=invoice,
+    )
+    return {"pk": str(case.pk)}
+
+
 def _bill_run(tenant: Tenant) -> dict[str, str]:
     run = BillRun.objects.filter(tenant=tenant).first() or BillRun.objects.create(
         tenant=tenant, billing_date=date(2026, 4, 1)
@@ -315,6 +331,9 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "payment-detail": _payment,
     "payment-refunds": _payment,
     "customer-balance-transactions": _customer,
+    "support-case-detail": _support_case,
+    "support-case-messages": _support_case,
+    "support-case-credit-notes": _support_case,
     # no path parameter: the query's (QUERY_ROUTES)
     "revenue-schedules": _revenue,
     "revenue-run-detail": _recognition_run,
@@ -361,6 +380,10 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "invoice-void": {"reason": "by B"},
     "customer-payment-method": {"payment_method": "pm_card_of_b"},
     "invoice-credit-notes": {"reason": "by B"},
+    "support-cases": {"customer": "secret-customer", "subject": "By B", "body": "By B"},
+    "support-case-detail": {"status": "resolved"},
+    "support-case-messages": {"body": "By B"},
+    "support-case-credit-notes": {"reason": "by B"},
     "events": {
         "events": [
             {
@@ -462,6 +485,10 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
     endpoints = list(WebhookEndpoint.objects.filter(tenant=tenant).order_by("pk").values())
     deliveries = list(WebhookDelivery.objects.filter(tenant=tenant).order_by("pk").values())
     rollups = UsageRollup.objects.filter(tenant=tenant).count()
+    support = (
+        list(SupportCase.objects.filter(tenant=tenant).order_by("pk").values()),
+        list(SupportMessage.objects.filter(tenant=tenant).order_by("pk").values()),
+    )
     payments = list(Payment.objects.filter(tenant=tenant).order_by("pk").values())
     policies = list(DunningPolicy.objects.filter(tenant=tenant).order_by("pk").values())
     exchange_rates = list(ExchangeRate.objects.filter(tenant=tenant).order_by("pk").values())
@@ -497,6 +524,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         policies,
         exchange_rates,
         revenue,
+        support,
     )
 
 

@@ -36,6 +36,7 @@ from invoicing.upcoming import CurrentUsage, invoice_upcoming
 from payments.reports import customer_receivables
 from revrec.metrics import subscription_mrr
 from subscriptions.selectors import customer_history, devices_first_of, subscription_list_for_customer
+from support.selectors import open_cases_of_customer
 from tenancy.models import Tenant
 from usage.usage_context import usage_context_load
 
@@ -140,6 +141,7 @@ def customer_detail_page(
         "more_invoices": len(invoices) > INVOICES_SHOWN,
         "search": query_string(customer=customer.external_id),
         **portal_users_section(tenant=tenant, customer=customer, form=portal_invite_form),
+        "support_cases": open_cases_of_customer(tenant=tenant, customer=customer, at=now),
     }
     return render(request, "backoffice/customers/detail.html", context, status=status)
 

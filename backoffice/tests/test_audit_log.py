@@ -25,7 +25,18 @@ from tenancy.services import audit_record
 pytestmark = pytest.mark.django_db
 
 AT = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
-APPS = ("tenancy", "webhooks", "customers", "catalog", "subscriptions", "usage", "invoicing", "payments", "revrec")
+APPS = (
+    "tenancy",
+    "webhooks",
+    "customers",
+    "catalog",
+    "subscriptions",
+    "usage",
+    "invoicing",
+    "payments",
+    "revrec",
+    "support",
+)
 # An action as the code writes it: a literal "object.verb" handed to the audit helpers.
 LITERAL = re.compile(
     r"""(?:action=|audit\(\s*(?:[\w.]+,\s*){3}|_audit\(\s*\w+,\s*|_authenticator\()\s*"([a-z_]+\.[a-z_]+)\"""",

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +27,7 @@ import stripe
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing_platform.celery import app as celery_app
 from catalog.services import tax_rate_set
 from customers.models import Collection, Customer
 from customers.tests.factories import dupont
@@ -147,12 +149,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def localstripe_url() -> Iterator[str]:
+@contextmanager
+def localstripe_running(*options: str) -> Iterator[str]:
+    """localstripe (with Tripod's additions, payments.tests.localstripe_server) on a free port, until
+    the block ends; ``options`` go to the server (``--webhook-url …``)."""
     port = _free_port()
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
-        [sys.executable, "-m", "payments.tests.localstripe_server", "--port", str(port), "--from-scratch"],
+        [sys.executable, "-m", "payments.tests.localstripe_server", "--port", str(port), "--from-scratch", *options],
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -174,6 +178,12 @@ def localstripe_url() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def localstripe_url() -> Iterator[str]:
+    with localstripe_running() as url:
+        yield url
+
+
 @pytest.fixture
 def stripe_api(localstripe_url: str, settings: Any) -> stripe.StripeClient:
     """Tripod's calls go to localstripe; the returned client lets a test look at what Stripe holds."""
@@ -193,6 +203,22 @@ def stripe_tenant(tenant: Tenant, stripe_api: stripe.StripeClient) -> Tenant:
         },
     )
     return tenant
+
+
+@pytest.fixture
+def checkout_stripe(live_server: Any, stripe_tenant: Tenant, settings: Any) -> Iterator[stripe.StripeClient]:
+    """localstripe with the Checkout stand-in sending its events to the tenant's Stripe webhook on
+    Tripod's live server, signed with the tenant's signing secret; Tripod's Stripe calls go there.
+    Events are applied at once (Celery eager), as a worker would a moment later."""
+    webhook = "%s/api/v1/webhooks/stripe?tenant=%s" % (live_server.url, stripe_tenant.slug)
+    with localstripe_running("--webhook-url", webhook, "--webhook-secret", WEBHOOK_SECRET) as url:
+        settings.STRIPE_API_BASE = url
+        settings.STRIPE_TIMEOUT_SECONDS = 5
+        celery_app.conf.task_always_eager = True
+        try:
+            yield stripe.StripeClient("sk_test_tripod", base_addresses={"api": url}, max_network_retries=0)
+        finally:
+            celery_app.conf.task_always_eager = False
 
 
 def card(client: stripe.StripeClient, number: str = VISA) -> str:

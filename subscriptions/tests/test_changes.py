@@ -224,6 +224,34 @@ def test_immediate_cancellation_inside_the_commitment_carries_the_early_terminat
     assert sub.status == "ended"
 
 
+def test_cancellation_at_period_end_inside_the_commitment_charges_the_committed_periods_after_it(
+    tenant: Tenant, world: dict[str, Any]
+) -> None:
+    # given: 12-month commitment from 1 January 2026, 25.00 per device, two devices, April billed
+    sub = subscribe(tenant, world, plan="committed", devices=("A", "B"))
+    april = monthly_period_starting(date(2026, 4, 1), billing_day=1, tz="Europe/Paris")
+    component = sub.plan.components.get()
+    for device in sub.devices.all():
+        service_charge_record(
+            subscription=sub, component=component, device=device, period=april, amount=Decimal("25.00")
+        )
+    # when: on 16 April the customer cancels at the end of April
+    result = subscription_change(
+        subscription=sub, action="cancel", params={"at_period_end": True}, actor=ACTOR, at=paris(2026, 4, 16, 10)
+    )
+    # then: April runs to its end (nothing credited); May..December = 8 periods x 2 x 25.00 = 400.00,
+    # charged now, for the next invoice; leaving at a period end does not waive the commitment
+    assert result.status == "scheduled"
+    assert lines(result) == [("fee", "platform", "400.00", 1)]
+    sub.refresh_from_db()
+    assert (sub.status, sub.cancel_at) == ("active", paris(2026, 5, 1))
+    fee = ServiceCharge.objects.get(subscription=sub, source="early_termination")
+    assert (fee.amount, fee.change_id) == (Decimal("400.00"), result.change.pk if result.change else None)
+    # applied on 1 May, it charges nothing more
+    subscription_changes_apply_due(tenant=tenant, at=paris(2026, 5, 1, 0, 5))
+    assert ServiceCharge.objects.filter(subscription=sub, source="early_termination").count() == 1
+
+
 def test_changes_api_preview_then_apply(api: APIClient, tenant: Tenant, world: dict[str, Any]) -> None:
     sub = subscribe(tenant, world)
     bill_april_in_advance(sub)

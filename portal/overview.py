@@ -1,0 +1,95 @@
+"""The portal's overview: what the customer owes and when, the invoice its open period will close on
+(``customer_current_usage``'s projected total, the figure ``GET /api/v1/customers/{id}/current_usage``
+gives), its usage so far against the allowance, and its active devices."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing_platform.errors import DomainError
+from billing_platform.formatting import period_days
+from billing_platform.periods import local_date
+from catalog.selectors import meter_list
+from invoicing.upcoming import CurrentUsage, customer_current_usage
+from payments.reports import customer_receivables
+from portal.access import current_portal, portal_view
+from portal.devices import active_device_count
+from portal.invoices import customer_open_invoices
+
+
+def _number(value: Decimal) -> int | float:
+    """A quantity for the chart, which only needs its size (the table beside it has the exact figures)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def usage_rows(usage: CurrentUsage, tz: str, names: dict[str, str]) -> list[dict[str, Any]]:
+    """Each usage component of each live subscription: its quantity so far, its allowance and what
+    is billed beyond it, as ``current_usage`` gives them; ``names`` are the meters' by code."""
+    rows = []
+    for s in usage.subscriptions:
+        first, last = period_days(s.period_start, s.period_end, tz)
+        for c in s.components:
+            rows.append(
+                {
+                    "subscription": s.subscription,
+                    "plan": s.plan,
+                    "first": first,
+                    "last": last,
+                    "meter": c.meter,
+                    "name": names.get(c.meter, c.meter),
+                    "quantity": c.quantity,
+                    "allowance": c.allowance,
+                    "billable": c.billable_quantity,
+                    "amount": c.amount,
+                    "share": int(c.quantity * 100 / c.allowance) if c.allowance > 0 else None,
+                }
+            )
+    return rows
+
+
+def usage_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The chart's data (``static/portal-charts.js``): per meter, the usage so far beside the allowance."""
+    several = len({r["subscription"] for r in rows}) > 1
+    return {
+        "labels": [("%s · %s" % (r["name"], r["subscription"])) if several else r["name"] for r in rows],
+        "datasets": [
+            {"label": _("Used so far"), "data": [_number(r["quantity"]) for r in rows]},
+            {"label": _("Included"), "data": [_number(r["allowance"]) for r in rows]},
+        ],
+    }
+
+
+@portal_view()
+def overview(request: HttpRequest) -> HttpResponse:
+    portal = current_portal(request)
+    tenant, customer = portal.tenant, portal.customer
+    now = timezone.now()
+    owed = customer_receivables(
+        tenant=tenant, customer_id=customer.pk, currency=customer.currency, as_of=local_date(now, tenant.timezone)
+    )
+    next_due = customer_open_invoices(portal).first()
+    usage: CurrentUsage | None
+    try:
+        usage = customer_current_usage(tenant=tenant, external_id=customer.external_id, at=now)
+    except DomainError:
+        usage = None
+    rows: list[dict[str, Any]] = []
+    if usage is not None:
+        codes = {c.meter for s in usage.subscriptions for c in s.components}
+        names = dict(meter_list(tenant=tenant).filter(code__in=codes).values_list("code", "name"))
+        rows = usage_rows(usage, customer.timezone, names)
+    context = {
+        "owed": owed.total,
+        "overdue": owed.total - owed.current,
+        "next_due": next_due,
+        "usage": usage,
+        "usage_rows": rows,
+        "chart": usage_chart(rows) if rows else None,
+        "active_devices": active_device_count(portal),
+        "today": local_date(now, customer.timezone),
+    }
+    return render(request, "portal/overview/overview.html", context)
