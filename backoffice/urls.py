@@ -5,6 +5,7 @@ from backoffice import saved_filters, search, views
 from backoffice.analytics import views as analytics_views
 from backoffice.catalog import overrides as catalog_overrides
 from backoffice.catalog import views as catalog_views
+from backoffice.customers import portal_users as customer_portal_users
 from backoffice.customers import views as customer_views
 from backoffice.exports import views as export_views
 from backoffice.invoicing import bulk as invoicing_bulk
@@ -13,6 +14,7 @@ from backoffice.payments import views as payment_views
 from backoffice.revenue import export as revenue_export
 from backoffice.revenue import reports as revenue_views
 from backoffice.revenue import runs as revenue_runs
+from backoffice.settings import portal as settings_portal
 from backoffice.settings import stripe as settings_stripe
 from backoffice.settings import views as settings_views
 from backoffice.subscriptions import orders as order_views
@@ -33,6 +35,21 @@ urlpatterns = [
     path("customers/new/", customer_views.customer_new, name="customer-new"),
     path("customers/<str:external_id>/", customer_views.customer_detail, name="customer-detail"),
     path("customers/<str:external_id>/edit/", customer_views.customer_edit, name="customer-edit"),
+    path(
+        "customers/<str:external_id>/portal-users/invite/",
+        customer_portal_users.portal_user_invite_view,
+        name="customer-portal-user-invite",
+    ),
+    path(
+        "customers/<str:external_id>/portal-users/<str:user_id>/",
+        customer_portal_users.portal_user_change_view,
+        name="customer-portal-user-change",
+    ),
+    path(
+        "customers/<str:external_id>/portal-users/<str:user_id>/resend/",
+        customer_portal_users.portal_user_resend_view,
+        name="customer-portal-user-resend",
+    ),
     path("api-keys/", views.api_keys, name="api-keys"),
     path("api-keys/<str:key_id>/revoke/", views.api_key_revoke_view, name="api-key-revoke"),
     path("audit-log/", views.audit_log, name="audit-log"),
@@ -161,6 +178,7 @@ urlpatterns += [
     path("settings/stripe/", settings_stripe.stripe_keys_update_view, name="settings-stripe"),
     path("settings/invoicing/", settings_views.invoicing_settings_update_view, name="settings-invoicing"),
     path("settings/usage/", settings_views.usage_settings_update_view, name="settings-usage"),
+    path("settings/portal/", settings_portal.portal_settings, name="settings-portal"),
     path(
         "settings/device-cloud-secrets/",
         settings_views.device_cloud_secret_add_view,

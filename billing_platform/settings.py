@@ -239,6 +239,8 @@ STORAGES = {
 
 EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@tripod.localhost")
+# The site's public address, for links in e-mails sent outside a request (portal invitations).
+TRIPOD_PUBLIC_URL = os.environ.get("TRIPOD_PUBLIC_URL", "http://localhost:8000")
 
 # Money columns are sized once here (max digits / decimal places) and reused by every app.
 MONEY_MAX_DIGITS = 19

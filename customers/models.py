@@ -1,4 +1,5 @@
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -156,3 +157,48 @@ class PortalSession(models.Model):
 
     def __str__(self) -> str:
         return "portal session of %s" % self.customer_id
+
+
+class PortalInvitation(models.Model):
+    """The e-mailed link that lets an invited portal user in for the first time (and set a password
+    if they want one). Only the SHA-256 of the link's token is kept; it works once, for 7 days, and
+    a newer invitation to the same user voids it. The link names the tenant's portal
+    (``/portal/<slug>/invitation/<token>/``), so it is read under the tenant's row-level security."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(PortalUser, on_delete=models.CASCADE, related_name="invitations")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.CharField(max_length=254, blank=True, default="")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return "portal invitation of %s" % self.user_id
+
+    def is_pending(self, at: datetime) -> bool:
+        return self.used_at is None and self.voided_at is None and at < self.expires_at
+
+
+class PortalLoginCode(models.Model):
+    """A 6-digit code e-mailed to log into the portal: valid 10 minutes, once, at most 5 wrong tries;
+    a new code voids the older ones. Kept as an HMAC keyed by the server's secret and the code's
+    user, so a database dump does not give the code away (a plain hash of 6 digits would)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(PortalUser, on_delete=models.CASCADE, related_name="login_codes")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "user", "created_at"], name="portal_login_code_user")]
+
+    def __str__(self) -> str:
+        return "portal login code of %s" % self.user_id

@@ -8,7 +8,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from portal.access import BILLING
+from portal.access import ADMINS, BILLING
 
 # (url name, label, roles allowed or None for everyone)
 ENTRIES: list[tuple[str, Promise, frozenset[str] | None]] = [
@@ -21,6 +21,7 @@ ENTRIES: list[tuple[str, Promise, frozenset[str] | None]] = [
     ("shop", _("Shop"), BILLING),
     ("support", _("Support"), None),
     ("profile", _("Profile"), None),
+    ("users", _("Portal users"), ADMINS),
 ]
 
 

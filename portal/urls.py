@@ -1,9 +1,9 @@
 from django.urls import path
 
+from portal import auth, payments, plan, shop, support, users, views
 from portal import devices as portal_devices
 from portal import invoices as portal_invoices
 from portal import overview as portal_overview
-from portal import payments, plan, shop, support, views
 from portal import profile as portal_profile
 from portal import usage as portal_usage
 
@@ -17,6 +17,13 @@ urlpatterns = [
     path("signed-out/", views.signed_out, name="signed-out"),
     path("brand/<slug:slug>.css", views.brand_css, name="brand-css"),
     path("brand/<slug:slug>/logo", views.logo, name="logo"),
+    path("<slug:slug>/login/", auth.login, name="login"),
+    path("<slug:slug>/invitation/<str:token>/", auth.invitation, name="invitation"),
+    path("security/", auth.security, name="security"),
+    path("users/", users.users, name="users"),
+    path("users/invite/", users.invite, name="users-invite"),
+    path("users/<uuid:user_id>/role/", users.role_change, name="users-role"),
+    path("users/<uuid:user_id>/remove/", users.remove, name="users-remove"),
     path("overview/", portal_overview.overview, name="overview"),
     path("devices/", portal_devices.devices, name="devices"),
     path("usage/", portal_usage.usage, name="usage"),

@@ -14,6 +14,8 @@ PROBLEM = "application/problem+json"
 IDEMPOTENT_OPERATIONS = {
     "bill_runs_create",
     "customers_create",
+    "customers_portal_sessions_create",
+    "customers_portal_users_create",
     "dunning_runs_create",
     "customers_payment_method_set",
     "invoices_credit_notes_create",

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from catalog.models import Meter, Plan, PriceOverride, PriceVersion, Product, TaxRate
 from catalog.services import meter_create, plan_create, product_create
-from customers.models import Customer
+from customers.models import Customer, PortalUser
 from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
 from payments.models import DunningPolicy, Payment
@@ -64,6 +64,15 @@ def _customer(tenant: Tenant) -> dict[str, str]:
         country="FR",
     )
     return {"external_id": customer.external_id}
+
+
+def _portal_user(tenant: Tenant) -> dict[str, str]:
+    found = _customer(tenant)
+    customer = Customer.objects.get(tenant=tenant, external_id=found["external_id"])
+    user = PortalUser.objects.filter(tenant=tenant, customer=customer).first() or PortalUser.objects.create(
+        tenant=tenant, customer=customer, email="secret-user@a.test", name="Secret User of A"
+    )
+    return {**found, "user_id": str(user.pk)}
 
 
 def _product(tenant: Tenant) -> dict[str, str]:
@@ -331,6 +340,8 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-current-usage": _customer,
     "customer-dunning-policy": _customer,
     "customer-portal-sessions": _customer,
+    "customer-portal-users": _customer,
+    "customer-portal-user-detail": _portal_user,
     "product-detail": _product,
     "meter-detail": _meter,
     "plan-detail": _plan,
@@ -375,6 +386,8 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "customers": {"external_id": "new-one", "name": "New", "email": "n@x.test", "country": "FR"},
     "customer-detail": {"name": "Renamed by B"},
     "customer-portal-sessions": {"return_url": "https://b.example/account"},
+    "customer-portal-users": {"email": "new-user@b.test", "name": "New", "role": "viewer"},
+    "customer-portal-user-detail": {"role": "viewer"},
     "products": {"code": "new-product", "name": "New", "kind": "fee"},
     "product-detail": {"name": "Renamed by B"},
     "meters": {"code": "new-meter", "name": "New", "aggregation": "count"},

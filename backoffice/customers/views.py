@@ -17,6 +17,7 @@ from djmoney.money import Money
 
 from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, current_tenant, sees_audit, staff_view
 from backoffice.customers.forms import CustomerEditForm, CustomerForm
+from backoffice.customers.portal_users import PortalInviteForm, portal_users_section
 from backoffice.customers.presenters import mrr_money, subscription_rows, timeline, usage_panel
 from backoffice.formatting import query_string
 from backoffice.forms import error_summary
@@ -86,8 +87,14 @@ def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     and MRR, usage this period with the projected invoice, the latest invoices with their payment
     status, and a timeline of changes. A fixed number of queries whatever the number of
     subscriptions, devices and invoices: each list is capped, with a link to the whole filtered list."""
+    return customer_detail_page(request, _customer_or_404(request, external_id))
+
+
+def customer_detail_page(
+    request: HttpRequest, customer: Customer, *, portal_invite_form: PortalInviteForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The customer page; with the portal users' invite form as it was sent, when it has errors."""
     tenant = current_tenant(request)
-    customer = _customer_or_404(request, external_id)
     now = timezone.now()
     today = local_date(now, tenant.timezone)
     finance = sees_audit(request)
@@ -133,9 +140,10 @@ def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         ],
         "more_invoices": len(invoices) > INVOICES_SHOWN,
         "search": query_string(customer=customer.external_id),
+        **portal_users_section(tenant=tenant, customer=customer, form=portal_invite_form),
         "support_cases": open_cases_of_customer(tenant=tenant, customer=customer, at=now),
     }
-    return render(request, "backoffice/customers/detail.html", context)
+    return render(request, "backoffice/customers/detail.html", context, status=status)
 
 
 def _usage_and_mrr(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers.api.portal_views import PortalSessionCreateApi
+from customers.api.portal_views import PortalSessionCreateApi, PortalUserDetailApi, PortalUserListCreateApi
 from customers.api.views import CustomerDetailApi, CustomerListCreateApi
 
 urlpatterns = [
@@ -10,5 +10,15 @@ urlpatterns = [
         "customers/<str:external_id>/portal_sessions",
         PortalSessionCreateApi.as_view(),
         name="customer-portal-sessions",
+    ),
+    path(
+        "customers/<str:external_id>/portal_users",
+        PortalUserListCreateApi.as_view(),
+        name="customer-portal-users",
+    ),
+    path(
+        "customers/<str:external_id>/portal_users/<str:user_id>",
+        PortalUserDetailApi.as_view(),
+        name="customer-portal-user-detail",
     ),
 ]

@@ -91,6 +91,8 @@ MAKERS: dict[str, Callable[[Victim], dict[str, str]]] = {
     "invoice-pay": lambda v: {"pk": str(v.invoice.pk)},
     "support-case": lambda v: {"pk": str(v.case.pk)},
     "plan-change": lambda v: {"external_id": v.subscription.external_id, "action": "cancel"},
+    "users-role": lambda v: {"user_id": str(v.user.pk)},
+    "users-remove": lambda v: {"user_id": str(v.user.pk)},
 }
 
 
