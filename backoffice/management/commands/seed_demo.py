@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import Min
@@ -17,13 +18,16 @@ from backoffice.management.demo_history import NON_SENDING_EMAIL_BACKENDS, Histo
 from billing_platform.periods import local_date
 from billing_platform.rls import tenant_context
 from catalog.models import Plan
-from catalog.services import meter_create, plan_create, product_create, tax_rate_set
-from customers.models import Customer
+from catalog.services import meter_create, plan_create, plan_update, product_create, tax_rate_set
+from customers.models import Customer, PortalRole, PortalUser
 from customers.services import customer_create
+from invoicing.models import Invoice, InvoiceKind, InvoiceStatus
 from revrec.periods import recognition_run_create, recognition_run_execute
 from revrec.rates import RateInput, exchange_rate_list, exchange_rates_set
 from revrec.schedules import next_month
 from subscriptions.models import Subscription
+from support.models import SupportCase
+from support.services import case_open, message_add
 from tenancy.actors import Actor
 from tenancy.keys import generate_webhook_secret
 from tenancy.models import ApiKeyScope, Membership, Role, Tenant
@@ -93,6 +97,13 @@ CUSTOMERS = [
 
 
 CUSTOMERS_SINCE = timedelta(days=100)
+# The demo's portal logins (a password, so that trying the portal needs no mailbox; real portal users
+# usually log in with an e-mailed code): (customer, e-mail, name, role).
+DEMO_PORTAL_PASSWORD = "fleet-portal-demo"
+PORTAL_USERS = [
+    ("dupont", "claire.martin@transports-dupont.test", "Claire Martin", PortalRole.ADMIN),
+    ("nordlog", "erik.lind@nordlog.test", "Erik Lind", PortalRole.BILLING),
+]
 
 
 class Command(BaseCommand):
@@ -147,6 +158,8 @@ class Command(BaseCommand):
                         history = billing_history_seed(tenant=tenant, actor=actor, now=now)
                 recognized = _recognize_history(tenant=tenant, actor=actor, now=now) if history is not None else 0
                 rates = _seed_rates(tenant=tenant, actor=actor, now=now)
+                with redirect_stdout(sys.stderr):  # the support e-mails, printed by the console backend
+                    _seed_portal(tenant=tenant, actor=actor, now=now)
                 new_key = None
                 if created:
                     _, new_key = api_key_create(
@@ -159,6 +172,10 @@ class Command(BaseCommand):
         if rates:
             self.stdout.write(f"Exchange rates entered for {rates} months (Analytics → Exchange rates)")
         self.stdout.write(f"Back-office login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+        self.stdout.write(
+            "Customer portal: /portal/%s/login/ as %s (French) or %s (English), password %s"
+            % (tenant.slug, PORTAL_USERS[0][1], PORTAL_USERS[1][1], DEMO_PORTAL_PASSWORD)
+        )
         if new_key:
             self.stdout.write(f"Demo API key (shown once): {new_key}")
         # Last, so that it is on screen with the login: what bench/device_cloud.py (or a real device
@@ -166,6 +183,53 @@ class Command(BaseCommand):
         self.stdout.write(
             "Device-cloud secret (signs the device cloud's activation webhooks; Tripod verifies them with it): "
             + tenant.device_cloud_secrets[0]
+        )
+
+
+def _seed_portal(*, tenant: Tenant, actor: Actor, now: Any) -> None:
+    """The customer portal as the demo's customers see it: the tenant's colour, two portal users,
+    the fleet plan offered in the shop, and a billing question answered by the team."""
+    if not tenant.brand_colour:
+        tenant.brand_colour = "#0b7285"
+        tenant.save(update_fields=["brand_colour"])
+    if Plan.objects.filter(tenant=tenant, code="smart-fleet", self_service=False).exists():
+        plan_update(tenant=tenant, actor=actor, at=now, code="smart-fleet", self_service=True)
+    for external_id, email, name, role in PORTAL_USERS:
+        customer = Customer.objects.get(tenant=tenant, external_id=external_id)
+        if not PortalUser.objects.filter(tenant=tenant, email=email).exists():
+            PortalUser.objects.create(
+                tenant=tenant,
+                customer=customer,
+                email=email,
+                name=name,
+                role=role,
+                password=make_password(DEMO_PORTAL_PASSWORD),
+                invited_at=now,
+                invited_by="seed_demo",
+            )
+    dupont = Customer.objects.get(tenant=tenant, external_id="dupont")
+    invoice = (
+        Invoice.objects.filter(tenant=tenant, customer=dupont, status=InvoiceStatus.FINALIZED, kind=InvoiceKind.INVOICE)
+        .order_by("-issue_date")
+        .first()
+    )
+    if invoice is not None and not SupportCase.objects.filter(tenant=tenant, customer=dupont).exists():
+        user = PortalUser.objects.get(tenant=tenant, email=PORTAL_USERS[0][1])
+        case = case_open(
+            customer=dupont,
+            subject="Nombre d'appareils sur la facture",
+            body="Bonjour, nous avons retiré un traceur en cours de mois : est-il bien crédité ?",
+            actor=Actor.portal_user(user),
+            author_type="customer",
+            at=now - timedelta(days=2),
+            invoice=invoice,
+        )
+        message_add(
+            case=case,
+            body="Bonjour Claire, oui : le crédit figure sur la ligne « Crédit » de la facture.",
+            actor=Actor.system("Support Smart Fleet"),
+            author_type="staff",
+            at=now - timedelta(days=1),
         )
 
 

@@ -1,0 +1,140 @@
+"""Every customer-portal page, walked in a real browser at 1,366 px and 390 px, opened through a
+portal link for a customer of the seeded demo tenant, as the back-office walk does for staff pages
+(tests/browser/test_backoffice_walk.py: screenshots, no console or script error, no failed request,
+no sideways scrolling, no axe-core violation of impact serious or critical)."""
+
+import os
+import re
+from io import StringIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+
+from customers.models import Customer
+from customers.portal import portal_link_create
+from tenancy.actors import Actor
+from tests.browser.conftest import CHROMIUM_MISSING
+from tests.browser.test_backoffice_walk import AXE, AXE_RUN, DOWNLOADS, OVERFLOW
+
+pytestmark = [pytest.mark.django_db(transaction=True), CHROMIUM_MISSING]
+
+# One page of each kind at least: the walk fails when it stops finding them.
+EXPECTED = {
+    "overview",
+    "devices",
+    "usage",
+    "invoices",
+    "invoice",
+    "invoice-pay",
+    "payment-methods",
+    "plan",
+    "shop",
+    "support",
+    "support-case",
+    "profile",
+    "security",
+    "users",
+}
+
+
+def portal_link(external_id: str = "dupont") -> str:
+    """The path of a fresh portal link for a demo customer (as POST .../portal_sessions makes)."""
+    from billing_platform.rls import tenant_context
+    from tenancy.models import Tenant
+
+    tenant = Tenant.objects.get(slug="smart-fleet")
+    with tenant_context(tenant):
+        customer = Customer.objects.get(tenant=tenant, external_id=external_id)
+        created = portal_link_create(
+            tenant=tenant, customer=customer, return_url="", actor=Actor.system("tests"), at=timezone.now()
+        )
+    return "/portal/link/%s/" % created.token
+
+
+def _page_name(path: str) -> str | None:
+    if not path.startswith("/portal/") or DOWNLOADS.search(path):
+        return None
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    return match.url_name if match.namespace == "portal" else None
+
+
+def test_every_portal_page_at_1366_and_390_px(live_server: Any, strict_page: Any, tmp_path: Path) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    shots = Path(os.environ.get("TRIPOD_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    page = strict_page
+    page.set_viewport_size({"width": 1366, "height": 800})
+    page.goto(live_server.url + portal_link())
+    page.wait_for_url(re.compile(r"/portal/[a-z-]+/$"))
+    axe_source = AXE.read_text()
+    failures: list[str] = []
+
+    def check(path: str, width: str) -> None:
+        name = _page_name(path) or re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
+        page.screenshot(path=str(shots / ("portal-%s-%s.png" % (width, name))), full_page=True)
+        where = "%s %s" % (width, path)
+        if page.evaluate("document.documentElement.scrollWidth > window.innerWidth"):
+            failures.append("%s: the page scrolls sideways: %s" % (where, ", ".join(page.evaluate(OVERFLOW))))
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.evaluate(axe_source)
+        for v in page.evaluate(AXE_RUN):
+            failures.append(
+                "%s: axe %s (%s) %s: %s" % (where, v["id"], v["impact"], v["help"], " | ".join(v["targets"]))
+            )
+        failures.extend("%s: %s" % (where, problem) for problem in page.problems)
+        page.problems.clear()
+
+    def visit(path: str, width: str) -> bool:
+        try:
+            page.goto(live_server.url + path, wait_until="load")
+        except Exception as exc:  # a download
+            if "Download is starting" not in str(exc):
+                failures.append("%s %s: not shown (%s)" % (width, path, str(exc).splitlines()[0]))
+            return False
+        check(path, width)
+        return True
+
+    seen: dict[str, str] = {}
+    queue = [
+        urlsplit(href).path
+        for href in page.eval_on_selector_all("nav#pt-nav a[href]", "els => els.map(a => a.getAttribute('href'))")
+    ]
+    while queue:
+        path = queue.pop(0)
+        name = _page_name(path)
+        if name is None or name in seen:
+            continue
+        seen[name] = path
+        if visit(path, "desktop"):
+            for href in page.eval_on_selector_all("main a[href]", "els => els.map(a => a.getAttribute('href'))"):
+                parts = urlsplit(href)
+                if parts.path and not parts.netloc:
+                    queue.append(parts.path)
+    missing = EXPECTED - set(seen)
+    if missing:
+        failures.append("the walk found no page named %s" % ", ".join(sorted(missing)))
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in seen.values():
+        visit(path, "phone")
+    page.goto(live_server.url + seen.get("overview", "/portal/"))
+    toggle = page.locator("button.tp-nav-toggle")
+    assert page.locator("nav#pt-nav").is_hidden()
+    toggle.focus()
+    page.keyboard.press("Enter")
+    assert page.locator("nav#pt-nav").is_visible()
+
+    assert not failures, "%d problems on %d pages (screenshots in %s):\n%s" % (
+        len(failures),
+        len(seen),
+        shots,
+        "\n".join(failures),
+    )
