@@ -29,6 +29,7 @@ from payments.gateway import (
     to_minor_units,
 )
 from payments.gateway_errors import (
+    AttemptInProgress,
     NothingToCharge,
     PaymentMethodMissing,
     PaymentMethodNotFound,
@@ -94,8 +95,12 @@ def checkout_session_for_invoice(*, invoice: Invoice, success_url: str, cancel_u
 
     The invoice id is in the metadata of the session and of its PaymentIntent: the webhook records
     the payment against it. The idempotency key is the invoice and the amount due, so that a double
-    click opens the same session, while a new amount (a transfer recorded meanwhile) opens a new one."""
+    click opens the same session, while a new amount (a transfer recorded meanwhile) opens a new one.
+    Refused while a charge of the invoice is under way (a saved card's attempt, a SEPA debit for
+    days, the automatic charge of a just-finalized invoice): both could succeed."""
     invoice_payable_check(invoice)
+    if invoice_payment_in_progress(invoice=invoice):
+        raise AttemptInProgress("A payment of this invoice is already under way: its result comes shortly.")
     customer = invoice.customer
     client = _client_for(customer)
     gateway_customer = gateway_customer_ensure(customer=customer, client=client)

@@ -36,6 +36,7 @@ STATUS_LABELS = {
     "deactivated": pgettext_lazy("device status", "Deactivated"),
     "shipped": _("Shipped, not activated yet"),
     "waiting": _("Not activated yet"),
+    "slot": _("Ordered, not shipped yet"),
 }
 
 
@@ -44,6 +45,8 @@ def device_status(device: Device) -> str:
     cloud or, on a plan whose fees do not wait for activation, once added; until deactivated."""
     if device.deactivated_at is not None:
         return "deactivated"
+    if not device.device_id:
+        return "slot"  # ordered in the shop: no device bound yet, never active
     if device.activated_at is not None or not plan_needs_activation(device.subscription.plan.components.all()):
         return "active"
     if device.shipped_at is not None:

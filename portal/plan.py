@@ -82,11 +82,13 @@ PER_DEVICE: dict[str, Any] = {
 
 
 def plans_offered(*, customer: Customer, at: datetime) -> list[Plan]:
-    """The plans a customer may move to by itself: those the tenant prices in the customer's
-    currency (and region) at ``at``. The one place that decides it, so that it can become the plans
-    the tenant marks for self-service."""
+    """The plans a customer may move to by itself: those the tenant offers for self-service (the
+    shop's, ``self_service``) and prices in the customer's currency (and region) at ``at``. Plans
+    kept for staff (negotiated, internal) are never offered."""
     offered = []
     for plan in plan_list(tenant=customer.tenant):
+        if not plan.self_service:
+            continue
         try:
             price_version_as_of(plan=plan, currency=customer.currency, country=customer.country, at=at)
         except NoPriceForCurrency:
@@ -202,6 +204,8 @@ class RemoveDevicesForm(ChangeForm):
         super().__init__(*args, **kwargs)
         choices = []
         for d in _live_devices(self.subscription):
+            if not d.device_id:
+                continue  # a slot, not shipped yet: nothing to remove from the customer's fleet
             details = " · ".join(v for v in (d.device_type, d.region) if v)
             choices.append((d.device_id, "%s (%s)" % (d.device_id, details) if details else d.device_id))
         self.fields["device_ids"].choices = choices  # type: ignore[attr-defined]

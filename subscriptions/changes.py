@@ -548,6 +548,10 @@ def _cancel(
     preview: bool,
 ) -> ChangeResult:
     at_period_end = params.get("at_period_end", effective_at is None)
+    if at_period_end and subscription.cancel_at is not None:
+        # Checked under the subscription's lock: a second request (a double click, a retried call)
+        # must not schedule, nor charge the early-termination fee, twice.
+        raise InvalidTransition("A cancellation is already scheduled for %s." % subscription.cancel_at.isoformat())
     if at_period_end:
         when = subscription_period_at(subscription, at=at).end
         subscription.cancel_at = when
@@ -574,7 +578,9 @@ def _cancel(
     when = effective_at or at
     devices = _live_devices(subscription)
     entries = _credits(subscription, subscription.plan, devices, when, "Cancelled")
-    entries += _early_termination(subscription, devices, when)
+    # A cancellation scheduled earlier charged the fee already: ending now does not charge it again.
+    if not subscription.charges.filter(source=ChargeSource.EARLY_TERMINATION).exists():
+        entries += _early_termination(subscription, devices, when)
     result = _finish(subscription, ChangeAction.CANCEL, when, {"at_period_end": False}, entries, actor, at, {})
     subscription_transition(subscription=subscription, to_status=S.CANCELLED, actor=actor, at=when, reason="cancelled")
     subscription_transition(

@@ -23,6 +23,7 @@ from customers.models import Customer
 from subscriptions.devices import device_billing_triggers
 from subscriptions.errors import (
     DeviceInUse,
+    InvalidTransition,
     OrderAlreadyPlaced,
     OrderNotFound,
     PlanNotSelfService,
@@ -31,7 +32,7 @@ from subscriptions.errors import (
     SubscriptionNotFound,
 )
 from subscriptions.events import devices_billing_started_emit
-from subscriptions.models import Device, Order, OrderStatus, Subscription, SubscriptionEvent
+from subscriptions.models import Device, Order, OrderStatus, Subscription, SubscriptionEvent, SubscriptionStatus
 from subscriptions.services import check_device_fields, check_instant, subscription_create
 from tenancy.actors import Actor
 from tenancy.models import Tenant
@@ -248,6 +249,10 @@ def slot_bind(
     """Bind a device id to a slot of ``subscription`` at shipment (with its type, region and the
     instant it shipped, when given). The device cloud then activates it by the id, as any device,
     and its service starts then. The order is fulfilled once no slot is left."""
+    if subscription.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED):
+        raise InvalidTransition(
+            "Subscription %s is %s: its slots take no device." % (subscription.external_id, subscription.status)
+        )
     device_id = (device_id or "").strip()
     fields = {"device_id": device_id, "device_type": device_type or "", "region": region or ""}
     if not device_id:

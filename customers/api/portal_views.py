@@ -31,6 +31,10 @@ from tenancy.api import request_actor, request_tenant
 
 
 class PortalSessionCreateApi(APIView):
+    # The link's address carries its token: it is not kept with the request's Idempotency-Key, and a
+    # replay answers ``url`` as null (ask again without the key for a new link).
+    idempotency_redact = ("url",)
+
     class InputSerializer(StrictSerializer):
         return_url = serializers.CharField(
             max_length=2000,
@@ -42,7 +46,11 @@ class PortalSessionCreateApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         customer = serializers.CharField(help_text="the customer's external id")
-        url = serializers.URLField(help_text="opens the portal once; send the customer's browser there")
+        url = serializers.URLField(
+            allow_null=True,
+            help_text="opens the portal once; send the customer's browser there. Shown once: null when the "
+            "answer is replayed for the same Idempotency-Key",
+        )
         expires_at = serializers.DateTimeField(help_text="15 minutes after creation; unused by then, it opens nothing")
         return_url = serializers.CharField()
 

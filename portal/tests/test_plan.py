@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.test import Client
 
+from catalog.models import Plan
 from catalog.services import tax_rate_set
 from catalog.tests.factories import platform_plan
 from customers.models import Customer
@@ -272,6 +273,9 @@ def test_an_upgrade_applies_at_once_and_a_downgrade_at_the_period_end(
     # a plan without a price in the customer's currency is not offered
     dollars = platform_plan(tenant, "dollars", "9.00")
     dollars.price_versions.update(currency="USD")
+    # nor is a plan the tenant keeps for its staff (not offered for self-service)
+    platform_plan(tenant, "negotiated", "1.00")
+    Plan.objects.filter(tenant=tenant, code__in=["premium", "lite", "dollars"]).update(self_service=True)
     bill_run(tenant, date(2026, 4, 1), paris(2026, 4, 1, 6))
     url = "/portal/plan/s0/change-plan/"
     with time_machine.travel(paris(2026, 4, 16, 10), tick=False):

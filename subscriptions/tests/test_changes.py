@@ -20,6 +20,7 @@ from subscriptions.changes import (
     subscription_change,
     subscription_changes_apply_due,
 )
+from subscriptions.errors import InvalidTransition
 from subscriptions.models import ServiceCharge, Subscription
 from subscriptions.periods import subscription_period_at
 from subscriptions.tests.factories import signed_subscription
@@ -247,7 +248,18 @@ def test_cancellation_at_period_end_inside_the_commitment_charges_the_committed_
     assert (sub.status, sub.cancel_at) == ("active", paris(2026, 5, 1))
     fee = ServiceCharge.objects.get(subscription=sub, source="early_termination")
     assert (fee.amount, fee.change_id) == (Decimal("400.00"), result.change.pk if result.change else None)
-    # applied on 1 May, it charges nothing more
+    # a second request (a double click, a retry) is refused: one scheduled change, one fee
+    with pytest.raises(InvalidTransition):
+        subscription_change(
+            subscription=sub, action="cancel", params={"at_period_end": True}, actor=ACTOR, at=paris(2026, 4, 16, 11)
+        )
+    # ending at once after all, on 20 April, credits April's unused days (2 x 25.00 x 11/30 = 18.33)
+    # and charges no second fee
+    result = subscription_change(
+        subscription=sub, action="cancel", params={"at_period_end": False}, actor=ACTOR, at=paris(2026, 4, 20, 10)
+    )
+    assert [line[0] for line in lines(result)] == ["credit"]
+    # applied on 1 May, the scheduled change charges nothing more
     subscription_changes_apply_due(tenant=tenant, at=paris(2026, 5, 1, 0, 5))
     assert ServiceCharge.objects.filter(subscription=sub, source="early_termination").count() == 1
 

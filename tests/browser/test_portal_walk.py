@@ -1,5 +1,5 @@
-"""Every customer-portal page, walked in a real browser at 1,366 px and 390 px, opened through a
-portal link for a customer of the seeded demo tenant, as the back-office walk does for staff pages
+"""Every customer-portal page, walked in a real browser at 1,366 px and 390 px, logged in as a portal
+user of the seeded demo tenant (an admin, who sees every page), as the back-office walk does for staff pages
 (tests/browser/test_backoffice_walk.py: screenshots, no console or script error, no failed request,
 no sideways scrolling, no axe-core violation of impact serious or critical)."""
 
@@ -11,13 +11,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from customers.models import Customer
-from customers.portal import portal_link_create
-from tenancy.actors import Actor
+from customers.models import PortalUser
+from customers.portal import portal_session_open
 from tests.browser.conftest import CHROMIUM_MISSING
 from tests.browser.test_backoffice_walk import AXE, AXE_RUN, OVERFLOW
 
@@ -44,18 +44,16 @@ EXPECTED = {
 }
 
 
-def portal_link(external_id: str = "dupont") -> str:
-    """The path of a fresh portal link for a demo customer (as POST .../portal_sessions makes)."""
+def portal_session(email: str = "claire.martin@transports-dupont.test") -> str:
+    """A portal session's cookie for a demo portal user (an admin of Transports Dupont), as its login
+    opens one; the portal link's session is walked in tests/browser/test_portal_journeys.py."""
     from billing_platform.rls import tenant_context
     from tenancy.models import Tenant
 
     tenant = Tenant.objects.get(slug="smart-fleet")
     with tenant_context(tenant):
-        customer = Customer.objects.get(tenant=tenant, external_id=external_id)
-        created = portal_link_create(
-            tenant=tenant, customer=customer, return_url="", actor=Actor.system("tests"), at=timezone.now()
-        )
-    return "/portal/link/%s/" % created.token
+        user = PortalUser.objects.get(tenant=tenant, email=email)
+        return portal_session_open(customer=user.customer, user=user, at=timezone.now()).token
 
 
 def _page_name(path: str) -> str | None:
@@ -74,7 +72,10 @@ def test_every_portal_page_at_1366_and_390_px(live_server: Any, strict_page: Any
     shots.mkdir(parents=True, exist_ok=True)
     page = strict_page
     page.set_viewport_size({"width": 1366, "height": 800})
-    page.goto(live_server.url + portal_link())
+    page.context.add_cookies(
+        [{"name": settings.PORTAL_SESSION_COOKIE, "value": portal_session(), "url": live_server.url}]
+    )
+    page.goto(live_server.url + "/portal/")
     page.wait_for_url(re.compile(r"/portal/[a-z-]+/$"))
     axe_source = AXE.read_text()
     failures: list[str] = []
