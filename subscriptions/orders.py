@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from billing_platform.errors import FieldError, InvalidInput
 from billing_platform.validation import find_refused_character, is_country, postal_code_error
@@ -87,8 +87,16 @@ def shipping_address_clean(value: Mapping[str, Any], *, field: str = "shipping_a
 
 
 def _next_sequence(tenant: Tenant) -> int:
+    """The next order number, past any subscription already named like one (``ORD-000007`` made by
+    hand or through the API): the order's subscription takes its number as external id."""
     last = Order.objects.filter(tenant=tenant).order_by("-sequence").values_list("sequence", flat=True).first()
-    return (last or 0) + 1
+    sequence = (last or 0) + 1
+    taken = set(
+        Subscription.objects.filter(tenant=tenant, external_id__startswith="ORD-").values_list("external_id", flat=True)
+    )
+    while "ORD-%06d" % sequence in taken:
+        sequence += 1
+    return sequence
 
 
 def order_place(
@@ -132,6 +140,11 @@ def order_place(
         try:
             with transaction.atomic():
                 return _order_write(customer, plan, quantity, address, actor, at, request_key)
+        except DeviceInUse as exc:
+            # Another order took the same number a moment before: its subscription has the name.
+            if exc.code != "subscription_external_id_taken" or attempt == 2:
+                raise
+            logger.info("order number taken, retrying", extra={"tenant_id": str(tenant.pk)})
         except IntegrityError as exc:
             if "order_unique_request_key" in str(exc):
                 placed = order_for_request_key(customer=customer, request_key=request_key)
@@ -342,7 +355,18 @@ def _order_fulfil_if_complete(subscription: Subscription, *, actor: Actor, at: d
 
 
 def order_list(*, tenant: Tenant, status: str | None = None, customer: Customer | None = None) -> QuerySet[Order]:
-    qs = Order.objects.filter(tenant=tenant).select_related("customer", "plan", "subscription")
+    qs = (
+        Order.objects.filter(tenant=tenant)
+        .select_related("customer", "plan", "subscription")
+        # A page of orders reads its slots in one query, not one per order (``order_slots``).
+        .prefetch_related(
+            Prefetch(
+                "subscription__devices",
+                queryset=Device.objects.filter(removed_at__isnull=True).order_by("added_at", "pk"),
+                to_attr="live_devices",
+            )
+        )
+    )
     if status:
         qs = qs.filter(status=status)
     if customer is not None:
@@ -364,6 +388,9 @@ def order_get(*, tenant: Tenant, order_id: Any) -> Order:
 
 def order_slots(order: Order) -> list[Device]:
     """The order's devices in the order they were made: slots still open, and those bound."""
+    prefetched = getattr(order.subscription, "live_devices", None)
+    if prefetched is not None:
+        return list(prefetched)
     return list(
         Device.objects.filter(subscription=order.subscription, removed_at__isnull=True).order_by("added_at", "pk")
     )

@@ -17,6 +17,7 @@ from subscriptions.errors import DeviceInUse, DeviceNotFound, PlanNotSelfService
 from subscriptions.models import Device, Order, OrderStatus, SubscriptionStatus
 from subscriptions.orders import order_place, slot_bind
 from subscriptions.services import device_event_apply, subscription_create
+from subscriptions.tests.factories import signed_subscription
 from subscriptions.tests.shop import ACTOR, ADDRESS, shop_catalog, shop_customer
 from tenancy.models import AuditLogEntry, Tenant
 from webhooks.delivery import deliveries_send
@@ -79,6 +80,18 @@ def test_the_next_order_takes_the_next_number(tenant: Tenant) -> None:
     )
     assert (first.number, second.number) == ("ORD-000001", "ORD-000002")
     assert Device.objects.filter(subscription=second.subscription).count() == 3
+
+
+def test_an_order_number_skips_a_subscription_already_named_like_one(tenant: Tenant) -> None:
+    # given: ORD-000001 placed, and staff named a subscription ORD-000002 through the API
+    first = place(tenant, quantity=1)
+    signed_subscription(tenant, customer=first.customer, plan=first.plan, external_id="ORD-000002", devices=("X",))
+    # when: the next order
+    second = order_place(
+        customer=first.customer, plan=first.plan, quantity=1, shipping_address=ADDRESS, actor=ACTOR, at=AT
+    )
+    # then: it takes ORD-000003 rather than failing on the name
+    assert (second.number, second.subscription.external_id) == ("ORD-000003", "ORD-000003")
 
 
 def test_a_plan_not_offered_in_the_shop_is_refused(tenant: Tenant) -> None:
