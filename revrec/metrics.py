@@ -207,7 +207,7 @@ def mrr_report(*, tenant_id: UUID, start: date, end: date) -> list[MonthMrr]:
     )
     devices: dict[Any, list[Device]] = defaultdict(list)
     for device in Device.objects.filter(tenant_id=tenant_id, subscription__in=[s.pk for s in subscriptions]).only(
-        "subscription_id", "added_at", "activated_at", "deactivated_at", "removed_at"
+        "subscription_id", "device_id", "added_at", "activated_at", "deactivated_at", "removed_at"
     ):
         devices[device.subscription_id].append(device)
     prices = PriceBook.load(

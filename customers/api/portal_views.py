@@ -86,6 +86,8 @@ class PortalUserOutputSerializer(OutputModelSerializer):
     customer = serializers.SerializerMethodField(help_text="the customer's external id")
     has_password = serializers.SerializerMethodField(help_text="whether the user may log in with a password")
     two_factor = serializers.SerializerMethodField(help_text="whether the login asks for an authenticator's code")
+    # Blank until the user picks one in the portal: the customer's language is used meanwhile.
+    language = serializers.CharField(help_text="en or fr, chosen by the user; empty: the customer's language")
 
     class Meta:
         model = PortalUser
