@@ -50,6 +50,7 @@ TABLES_OUTSIDE_RLS = {
     "tenancy_invitation": "an invitation is looked up by its token's hash when its link is opened, before any tenant",
     "customers_portallink": "a portal link is looked up by its token's hash when it is followed, before any tenant",
     "customers_portalsession": "a portal request's session is found by its cookie's hash, before its tenant is known",
+    "partners_partnersession": "a partner request's session is found by its cookie's hash, before its tenant is known",
 }
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "payments",
     "revrec",
     "support",
+    "partners",
     "backoffice",
     "portal",
 ]
@@ -527,6 +528,8 @@ STAFF_LOGIN_TRUSTED_PROXIES = int(os.environ.get("DJANGO_TRUSTED_PROXY_COUNT", "
 SESSION_COOKIE_AGE = 12 * 3600
 # The customer portal's own session cookie (customers/portal.py): never the staff session's.
 PORTAL_SESSION_COOKIE = "tripod_portal"
+# The partner dashboard's own session cookie (partners/sessions.py): neither the staff's nor the portal's.
+PARTNER_SESSION_COOKIE = "tripod_partner"
 SESSION_SAVE_EVERY_REQUEST = True
 
 # Invitations to join a tenant's team are valid this long, and once.

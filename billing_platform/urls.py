@@ -13,6 +13,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("payments.api.urls")),
     path("", include("revrec.api.urls")),
     path("", include("support.api.urls")),
+    path("", include("partners.api.urls")),
     path("", include("webhooks.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (?script): no inline script, as
@@ -26,6 +27,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("app/", include("backoffice.urls")),
     path("portal/", include("portal.urls")),
+    path("partners/", include("partners.dashboard.urls")),
     # allauth: the login's next steps (second factor), password reset and change, two-factor setup.
     path("app/account/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

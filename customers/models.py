@@ -22,6 +22,47 @@ class Collection(models.TextChoices):
     SEND_INVOICE = "send_invoice", _("Send invoice")
 
 
+class PartnerStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    INACTIVE = "inactive", _("Inactive")
+
+
+class Partner(models.Model):
+    """A reseller, integrator or distributor that sells the tenant's offers to its own customers
+    (specs/partners.md). Its row lives here, beside the customers it brings, because customers,
+    price resolution and billing read it; what partners do and earn (their users, commissions and
+    statements) lives in the ``partners`` app.
+
+    ``commission_plan`` is ``{leg: rate}`` per leg (``hardware``, ``service``, ``usage``, ``fee``),
+    a rate being a percentage as a string or ``{"tiers": [{"up_to": "10000.00", "rate": "20"},
+    {"up_to": null, "rate": "25"}]}``; ``partners.plans`` reads and checks it. ``price_book`` names
+    the price versions (``catalog.PriceVersion.price_book``) its customers are priced from; blank:
+    the tenant's region and default books."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+    # The tenant's own identifier, used in API paths (/partners/{code}).
+    code = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    email = models.EmailField(max_length=254, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="")
+    currency = models.CharField(max_length=3)
+    # The language of its statements and of its users' e-mails by default.
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.EN)
+    commission_plan = models.JSONField(default=dict, blank=True)
+    price_book = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=16, choices=PartnerStatus.choices, default=PartnerStatus.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "code"], name="partner_unique_code")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
 class Customer(models.Model):
     """A tenant's end customer: the party invoiced, in its own currency, time zone and language."""
 
@@ -46,6 +87,9 @@ class Customer(models.Model):
     billing_day = models.PositiveSmallIntegerField(null=True, blank=True)
     # The reseller that sold to this customer (its code), if any.
     reseller = models.CharField(max_length=100, blank=True, default="")
+    # The partner that sold to this customer and earns commission on what it pays; null: a direct
+    # customer. Partners see their own customers and nothing else.
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="customers")
     # Set at creation from the tenant's default_collection when not given.
     collection = models.CharField(max_length=24, choices=Collection.choices, default=Collection.SEND_INVOICE)
     # Days from issue to due date; null: the tenant's payment_terms_days (0 when charged automatically).

@@ -29,5 +29,10 @@ class Actor:
         return cls(ActorType.PORTAL_USER, str(getattr(user, "pk", "")), str(getattr(user, "email", "") or user))
 
     @classmethod
+    def partner_user(cls, user: object) -> "Actor":
+        """A partner's user, in the partner dashboard."""
+        return cls(ActorType.PARTNER_USER, str(getattr(user, "pk", "")), str(getattr(user, "email", "") or user))
+
+    @classmethod
     def system(cls, label: str = "system") -> "Actor":
         return cls(ActorType.SYSTEM, "", label)

@@ -152,6 +152,8 @@ class ApiKeyScope(models.TextChoices):
     READ = "read", _("Read only")
     INGEST = "ingest", _("Usage ingestion")
     DEVICE_CLOUD = "device_cloud", _("Device cloud webhooks")
+    # A partner's key: reaches only the partner routes (/api/v1/partner/...), for its own customers.
+    PARTNER = "partner", _("Partner")
 
 
 class ApiKey(models.Model):
@@ -161,6 +163,10 @@ class ApiKey(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
     scope = models.CharField(max_length=16, choices=ApiKeyScope.choices)
+    # Set for scope "partner" only: the partner whose customers the key reaches.
+    partner = models.ForeignKey(
+        "customers.Partner", null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
+    )
     # The visible start of the key ("tpk_3f9a1c2b"), so staff can tell keys apart without the secret.
     prefix = models.CharField(max_length=32)
     key_hash = models.CharField(max_length=64, unique=True)
@@ -188,6 +194,8 @@ class ActorType(models.TextChoices):
     SYSTEM = "system", _("System")
     # A person at a customer, in the customer portal (or a portal link's session: no id).
     PORTAL_USER = "portal_user", _("Portal user")
+    # A person at a partner (reseller), in the partner dashboard.
+    PARTNER_USER = "partner_user", _("Partner user")
 
 
 class AuditLogEntry(models.Model):
