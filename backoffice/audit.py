@@ -48,6 +48,8 @@ SENTENCES: dict[str, Promise] = {
     "user.second_factor_renewed": gettext_lazy("Recovery codes renewed"),
     "customer.created": gettext_lazy("Customer %(object)s created"),
     "customer.updated": gettext_lazy("Customer %(object)s updated"),
+    "partner.created": gettext_lazy("Partner %(object)s created"),
+    "partner.updated": gettext_lazy("Partner %(object)s updated"),
     "customer.dunning_policy_updated": gettext_lazy("Dunning policy of customer %(object)s updated"),
     "customer.dunning_policy_removed": gettext_lazy("Dunning policy of customer %(object)s removed"),
     "portal_link.created": gettext_lazy("Portal link made for customer %(object)s"),
