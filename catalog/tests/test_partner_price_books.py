@@ -238,9 +238,7 @@ def test_partners_of_many_customers_are_read_in_one_query(
 def test_one_loaded_book_resolves_each_customer_with_its_partners_book(tenant: Tenant, plan: Plan) -> None:
     book = PriceBook.load(plan_ids=[plan.pk], currencies=["EUR"])
     amounts = {
-        price_book: book.resolve(plan=plan, currency="EUR", country="FR", at=APRIL_15, price_book=price_book)[
-            0
-        ].charge
+        price_book: book.resolve(plan=plan, currency="EUR", country="FR", at=APRIL_15, price_book=price_book)[0].charge
         for price_book in ("", "wholesale")
     }
     assert amounts == {"": {"model": "flat", "amount": "22.00"}, "wholesale": {"model": "flat", "amount": "18.00"}}
@@ -350,13 +348,14 @@ def test_plans_are_marked_partner_visible(api: APIClient, tenant: Tenant, plan: 
             "code": "resale",
             "name": "Resale",
             "partner_visible": True,
-            "components": [
-                {"product": "platform", "kind": "service", "charge": {"model": "flat", "amount": "9.00"}}
-            ],
+            "components": [{"product": "platform", "kind": "service", "charge": {"model": "flat", "amount": "9.00"}}],
             "prices": [{"currency": "EUR"}],
         },
         format="json",
     )
     assert created.status_code == 201, created.content
     assert created.json()["partner_visible"] is True
-    assert sorted(p["code"] for p in api.get("/api/v1/plans").json()["results"] if p["partner_visible"]) == ["p", "resale"]
+    assert sorted(p["code"] for p in api.get("/api/v1/plans").json()["results"] if p["partner_visible"]) == [
+        "p",
+        "resale",
+    ]
