@@ -178,38 +178,6 @@ def test_the_same_dates_and_regions_may_exist_once_per_book(tenant: Tenant, plan
 
 
 @pytest.mark.django_db
-def test_a_price_locked_partner_customer_keeps_its_book_version(tenant: Tenant, plan: Plan) -> None:
-    from subscriptions.services import subscription_create
-
-    c = customer(tenant, "partner-fr", "FR", partner(tenant, "alpnet", "wholesale"))
-    subscription = subscription_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=timezone.now(),
-        external_id="s1",
-        customer=c,
-        plan=plan,
-        signed_at=datetime(2026, 4, 1, 9, 0, tzinfo=PARIS),
-        devices=[{"device_id": "d1"}],
-        price_locked=True,
-    )
-    assert subscription.locked_price_version is not None
-    assert subscription.locked_price_version.price_book == "wholesale"  # sold at 18.00
-    version(tenant, plan, "16.50", price_book="wholesale", effective_from="2026-05-01T00:00:00+02:00")
-    [resolved] = component_prices_as_of(
-        plan=plan,
-        currency="EUR",
-        country="FR",
-        at=MAY_1,
-        customer_id=c.pk,
-        locked=subscription,
-        price_book=customer_price_book(c),
-    )
-    # locked: still 18.00 after the book's 16.50 takes effect
-    assert (resolved.charge, resolved.source) == ({"model": "flat", "amount": "18.00"}, "locked")
-
-
-@pytest.mark.django_db
 def test_partners_of_many_customers_are_read_in_one_query(
     tenant: Tenant, plan: Plan, django_assert_num_queries: Any
 ) -> None:

@@ -14,8 +14,10 @@ from billing_platform.celery import app as celery_app
 from catalog.models import Plan
 from catalog.services import price_version_create
 from customers.models import Customer, Partner
+from customers.services import customer_create
 from invoicing.models import BillRun, BillRunCustomer, Invoice, InvoicingSettings
-from invoicing.services import bill_run_chunk, bill_run_plan
+from invoicing.services import bill_run_chunk, bill_run_plan, invoice_generate
+from subscriptions.services import subscription_create
 from subscriptions.tests.factories import monthly_fee_customers
 from tenancy.actors import Actor
 from tenancy.models import Tenant
@@ -33,7 +35,7 @@ def eager() -> Iterator[None]:
     celery_app.conf.task_always_eager = False
 
 
-def wholesale(tenant: Tenant, amount: str = "8.00") -> None:
+def wholesale(tenant: Tenant, amount: str = "8.00", **fields: str) -> None:
     """The "wholesale" book of plan ``p``: ``amount`` per device and month, every country."""
     price_version_create(
         tenant=tenant,
@@ -43,6 +45,7 @@ def wholesale(tenant: Tenant, amount: str = "8.00") -> None:
         data={
             "currency": "EUR",
             "price_book": "wholesale",
+            **fields,
             "components": [{"product": "platform", "charge": {"model": "flat", "amount": amount}}],
         },
     )
@@ -111,3 +114,57 @@ def test_a_chunk_of_partners_customers_costs_no_more_queries_per_customer(tenant
     )
     assert [n for _, n in nets if n == 16] == [16] * 4
     assert {e for e, n in nets if n == 16} == {"c0", "c3", "c6", "c9"}
+
+
+@pytest.mark.django_db
+def test_a_price_locked_partners_customer_keeps_the_book_version_it_was_sold_at(tenant: Tenant) -> None:
+    # given: plan p (10.00 by default), the wholesale book at 8.00, and two customers of AlpNet
+    # (book wholesale) who signed on 1 March 2026, 2 devices each; "locked" with a price lock
+    monthly_fee_customers(tenant, 1)
+    wholesale(tenant)
+    alpnet = Partner.objects.create(tenant=tenant, code="alpnet", name="AlpNet", currency="EUR", price_book="wholesale")
+    plan = Plan.objects.get(tenant=tenant, code="p")
+    subscriptions = {}
+    for external_id, locked in (("locked", True), ("floating", False)):
+        c = customer_create(
+            tenant=tenant,
+            actor=ACTOR,
+            at=timezone.now(),
+            external_id=external_id,
+            name=external_id.title(),
+            email=f"{external_id}@x.test",
+            country="FR",
+            timezone="Europe/Paris",
+            billing_day=1,
+            address_line1="1 rue de la Paix",
+            postal_code="75002",
+            city="Paris",
+        )
+        Customer.objects.filter(pk=c.pk).update(partner=alpnet)
+        subscriptions[external_id] = subscription_create(
+            tenant=tenant,
+            actor=ACTOR,
+            at=timezone.now(),
+            external_id=f"s-{external_id}",
+            customer=Customer.objects.get(pk=c.pk),
+            plan=plan,
+            signed_at=datetime(2026, 3, 1, 9, 0, tzinfo=PARIS),
+            starts_on=date(2026, 3, 1),
+            devices=[{"device_id": f"{external_id}-{i}"} for i in range(2)],
+            price_locked=locked,
+        )
+    locked_version = subscriptions["locked"].locked_price_version
+    assert locked_version is not None
+    assert locked_version.price_book == "wholesale"
+    # and the book down to 6.00 from 1 April
+    wholesale(tenant, "6.00", effective_from="2026-04-01T00:00:00+02:00")
+    # when: the 1 April invoices (April in advance)
+    nets = {
+        c.external_id: invoice_generate(customer=c, billing_date=APRIL_1, at=RUN_AT)
+        for c in Customer.objects.filter(tenant=tenant, partner=alpnet)
+    }
+    # then: locked keeps the book's 8.00 it was sold at, 2 x 8.00 = 16.00; floating 2 x 6.00 = 12.00
+    assert {k: v.net_total for k, v in nets.items() if v is not None} == {
+        "locked": Money(16, "EUR"),
+        "floating": Money(12, "EUR"),
+    }
