@@ -319,6 +319,12 @@ SPECTACULAR_SETTINGS = {
         "RevenuePeriodStatusEnum": "revrec.api.run_serializers.PERIOD_STATUSES",
         "RevenueStreamEnum": "revrec.api.run_serializers.REVENUE_STREAMS",
         "ExportFormatEnum": "revrec.models.ExportFormat",
+        # The names these had before partner users' role and language came with other choices.
+        "LanguageEnum": "customers.models.Language",
+        "RoleEnum": "customers.models.PortalRole",
+        "PartnerRoleEnum": "partners.models.PartnerRole",
+        "PartnerStatusEnum": "customers.models.PartnerStatus",
+        "PartnerUserLanguageEnum": "partners.api.serializers.USER_LANGUAGES",
     },
 }
 
