@@ -447,3 +447,15 @@ def commission_report(*, tenant: Tenant, month: date, at: datetime) -> list[Part
             )
         )
     return sorted(out, key=lambda x: (x.partner.code, x.currency))
+
+
+def statements_build_scheduled(*, tenant: Tenant, at: datetime) -> list[CommissionStatement]:
+    """The schedule, for one tenant (hourly): on the 1st of the month in the tenant's time zone, the
+    drafts of the month before for every partner. The day's other passes build them again (drafts
+    are computed afresh; an unchanged one is left as it is); other days do nothing."""
+    local = at.astimezone(_zone(tenant)).date()
+    if local.day != 1:
+        return []
+    return statements_build(
+        tenant=tenant, month=month_before(month_first(local)), actor=Actor.system("schedule"), at=at
+    )
