@@ -55,6 +55,7 @@ from typing import Any
 
 from django.db import connection
 
+from billing_platform.errors import InvalidInput
 from billing_platform.money import round_minor
 from billing_platform.periods import local_midnight
 from customers.models import Partner
@@ -228,7 +229,7 @@ def plan_of(partner: Partner) -> CommissionPlan:
     rather than failing a whole statement run."""
     try:
         return commission_plan_parse(partner.commission_plan)
-    except Exception:  # noqa: BLE001 - an unreadable stored plan is an empty one
+    except InvalidInput:
         return CommissionPlan({})
 
 
@@ -307,14 +308,16 @@ def commission_lines_compute(
                 continue
             assert leg is not None
             before = earlier.get((invoice.id, leg_name), _Earlier(ZERO, ZERO, None))
-            net = ZERO if voided else nets[invoice.id].get(leg_name, ZERO) - credited_legs[invoice.id].get(leg_name, ZERO)
+            net = (
+                ZERO if voided else nets[invoice.id].get(leg_name, ZERO) - credited_legs[invoice.id].get(leg_name, ZERO)
+            )
             collected_net = round_minor(net * ratio, currency)
             delta = collected_net - before.net_collected
             if leg.is_flat:
                 rate = leg.tiers[0].rate
-                if before.one_rate is None and (before.amount or before.net_collected):
-                    amount = round_minor(delta * rate / HUNDRED, currency)
-                elif before.one_rate is not None and before.one_rate != rate:
+                took_before = bool(before.amount or before.net_collected)
+                if took_before and before.one_rate != rate:
+                    # The plan's rate changed since: the new one applies to what is collected now.
                     amount = round_minor(delta * rate / HUNDRED, currency)
                 else:
                     amount = round_minor(net * rate / HUNDRED * ratio, currency) - before.amount

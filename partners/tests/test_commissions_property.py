@@ -149,7 +149,9 @@ def test_all_statements_add_up_to_the_closed_formula(
         if approvals[index]:
             for statement in built:
                 try:
-                    statement_approve(statement=statement, actor=ACTOR, at=datetime(after.year, after.month, 2, tzinfo=PARIS))
+                    statement_approve(
+                        statement=statement, actor=ACTOR, at=datetime(after.year, after.month, 2, tzinfo=PARIS)
+                    )
                 except EarlierStatementDraft:
                     pass
 

@@ -6,7 +6,7 @@ import pytest
 
 from customers.tests.factories import dupont
 from partners.documents import statement_csv, statement_filename, statement_html, statement_pdf
-from partners.tests.test_statements import APRIL, build, partner_of, pay, paris, service_invoice
+from partners.tests.test_statements import APRIL, build, paris, partner_of, pay, service_invoice
 from payments.tests.factories import payer
 from tenancy.models import Tenant
 
