@@ -55,3 +55,7 @@ class PortalLoginRefused(DomainError):
     def __init__(self, detail: str, *, reason: str) -> None:
         super().__init__(detail, extra={"reason": reason})
         self.reason = reason
+
+
+class PartnerNotFound(NotFound):
+    code = "partner_not_found"

@@ -19,7 +19,7 @@ from billing_platform.validation import (
     validate_timezone,
 )
 from customers.errors import CustomerCurrencyLocked, CustomerExternalIdTaken, CustomerNotFound, InvalidTaxId
-from customers.models import Collection, Customer
+from customers.models import Collection, Customer, Partner
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from tenancy.services import audit_record
@@ -40,6 +40,7 @@ EDITABLE_FIELDS = (
     "city",
     "billing_day",
     "reseller",
+    "partner",
     "metadata",
     "collection",
     "payment_terms_days",
@@ -56,7 +57,10 @@ _SPACES = re.compile(r"\s+")
 
 
 def _snapshot(customer: Customer) -> dict[str, Any]:
-    return model_to_dict(customer, fields=AUDITED_FIELDS)
+    snapshot = model_to_dict(customer, fields=[f for f in AUDITED_FIELDS if f != "partner"])
+    # The partner by its code, as the API names it.
+    snapshot["partner"] = customer.partner.code if customer.partner is not None else None
+    return snapshot
 
 
 def _clean_address(data: dict[str, Any]) -> None:
@@ -181,6 +185,7 @@ def customer_create(
     city: str = "",
     billing_day: int | None = None,
     reseller: str = "",
+    partner: Partner | None = None,
     metadata: dict[str, str] | None = None,
     collection: str | None = None,
     payment_terms_days: int | None = None,
@@ -189,6 +194,7 @@ def customer_create(
     four lines, in ``country``) is optional, but a street line and a city come together."""
     if not EXTERNAL_ID_RE.match(external_id):
         raise invalid("external_id", "invalid_format", EXTERNAL_ID_MESSAGE)
+    _partner_check(tenant, partner)
     data: dict[str, Any] = {
         "name": name.strip(),
         "email": email,
@@ -203,6 +209,7 @@ def customer_create(
         "city": city,
         "billing_day": billing_day,
         "reseller": reseller,
+        "partner": partner,
         "metadata": metadata or {},
         "collection": collection or tenant.default_collection,
         "payment_terms_days": payment_terms_days,
@@ -249,14 +256,22 @@ def _currency_change_check(customer: Customer, currency: str) -> None:
     raise CustomerCurrencyLocked(message, errors=[FieldError("currency", CustomerCurrencyLocked.code, message)])
 
 
+def _partner_check(tenant: Tenant, partner: Partner | None) -> None:
+    # The callers look the partner up in the tenant; this keeps another tenant's out whatever the caller.
+    if partner is not None and partner.tenant_id != tenant.pk:
+        raise invalid("partner", "not_found", "No partner with code %s." % partner.code)
+
+
 def customer_update(
     *, tenant: Tenant, actor: Actor, at: datetime, external_id: str, changes: dict[str, Any]
 ) -> Customer:
-    """Apply a partial update (PATCH). Unknown or non-editable fields are refused by the caller."""
+    """Apply a partial update (PATCH). Unknown or non-editable fields are refused by the caller.
+    ``partner`` is a ``Partner`` of the tenant, or None for a direct customer."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         field = sorted(unknown)[0]
         raise invalid(field, "not_editable", f"{field} cannot be changed.")
+    _partner_check(tenant, changes.get("partner"))
     data = dict(changes)
     for key in ("currency", "country"):
         if key in data and data[key] is not None:
