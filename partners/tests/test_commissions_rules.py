@@ -68,7 +68,12 @@ def test_a_refund_takes_its_share_back_in_its_month(tenant: Tenant) -> None:
     payment = Payment.objects.get(customer=customer)
     with time_machine.travel(paris(5, 12), tick=False):
         payment_refund(
-            payment=payment, amount=Money("60.00", "EUR"), reason="goodwill", actor=ACTOR, at=paris(5, 12), invoice=invoice
+            payment=payment,
+            amount=Money("60.00", "EUR"),
+            reason="goodwill",
+            actor=ACTOR,
+            at=paris(5, 12),
+            invoice=invoice,
         )
     may = build(tenant, MAY)["alpnet"]
     # 100.00 x 20 % x 60 / 120 = 10.00, less the 20.00 of April: -10.00 on -50.00 collected
