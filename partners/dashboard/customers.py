@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from billing_platform.errors import InvalidInput
+from billing_platform.errors import DomainError
 from customers.services import customer_create
 from partners.dashboard.access import current_partner, partner_render, partner_view
 from partners.dashboard.fleet import customer_figures, partner_customer_get, partner_customers, subscriptions_of
@@ -84,7 +84,7 @@ def customer_new(request: HttpRequest) -> HttpResponseBase:
                 city=data["city"],
                 partner=ctx.partner,
             )
-        except InvalidInput as exc:
+        except DomainError as exc:
             _form_errors(form, exc)
         else:
             messages.success(request, _("Customer %(name)s created.") % {"name": customer.name})
@@ -93,7 +93,7 @@ def customer_new(request: HttpRequest) -> HttpResponseBase:
     return partner_render(request, "partners/dashboard/customers/new.html", {"form": form}, status=status)
 
 
-def _form_errors(form: forms.Form, exc: InvalidInput) -> None:
+def _form_errors(form: forms.Form, exc: DomainError) -> None:
     """A service's field errors on the form's fields (the others above the form)."""
     if not exc.errors:
         form.add_error(None, exc.detail)

@@ -110,9 +110,9 @@ def test_a_code_by_e_mail_opens_a_session_of_12_hours_stored_as_a_hash(tenant: T
 @time_machine.travel(T0, tick=False)
 def test_an_unknown_address_gets_the_same_page_and_no_mail(tenant: Tenant, lea: PartnerUser) -> None:
     known = _ask_code(Client()).content.decode().replace("lea@alpnet.test", "X").replace("lea%40", "X")
-    unknown = (
-        _ask_code(Client(), "nobody@alpnet.test").content.decode().replace("nobody@alpnet.test", "X")
-    ).replace("nobody%40", "X")
+    unknown = (_ask_code(Client(), "nobody@alpnet.test").content.decode().replace("nobody@alpnet.test", "X")).replace(
+        "nobody%40", "X"
+    )
     strip = re.compile(r'(name="csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]*"')
     assert strip.sub("", known) == strip.sub("", unknown)
     assert len(mail.outbox) == 1
