@@ -14,18 +14,13 @@ portal users, specs/portal.md "Who logs in").
 import re
 import secrets
 from datetime import datetime, timedelta
-from email.utils import formataddr, parseaddr
 from typing import Any, NoReturn
 
-from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
-from django.template.loader import render_to_string
-from django.utils import translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from billing_platform.errors import DomainError, FieldError, InvalidInput, invalid
@@ -34,6 +29,7 @@ from customers.portal import token_hash
 from customers.portal_users import totp_verify
 from partners.models import PartnerInvitation, PartnerLoginCode, PartnerUser
 from partners.sessions import partner_user_sessions_end
+from partners.users import partner_user_email_send
 from tenancy.actors import Actor
 from tenancy.models import ActorType, Tenant
 from tenancy.services import audit_record
@@ -67,21 +63,6 @@ def partner_user_for_email(*, tenant: Tenant, email: str) -> PartnerUser | None:
         .filter(tenant=tenant, email__iexact=email, is_active=True, partner__status=PartnerStatus.ACTIVE)
         .first()
     )
-
-
-def _language(user: PartnerUser) -> str:
-    return user.language or user.partner.language or "en"
-
-
-def _send(*, user: PartnerUser, template: str, context: dict[str, Any]) -> None:
-    """An e-mail to a partner user in their language, sent in the tenant's name."""
-    tenant = user.partner.tenant
-    sender = formataddr((tenant.name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
-    with translation.override(_language(user)):
-        subject = " ".join(render_to_string("partners/email/%s_subject.txt" % template, context).split())
-        body = render_to_string("partners/email/%s_body.txt" % template, context).strip() + "\n"
-    reply_to = [tenant.billing_email] if tenant.billing_email else None
-    EmailMessage(subject=subject, body=body, from_email=sender, to=[user.email], reply_to=reply_to).send()
 
 
 def _refuse(
@@ -139,7 +120,7 @@ def partner_login_code_send(*, tenant: Tenant, email: str, at: datetime) -> bool
             after={"email": user.email},
         )
     context = {"tenant": tenant.name, "code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60)}
-    _send(user=user, template="login_code", context=context)
+    partner_user_email_send(user=user, template="login_code", context=context)
     return True
 
 
