@@ -6,7 +6,8 @@ MRR and what they owe. A page of customers is read in a fixed number of queries,
   activated when the plan's fees wait for the device cloud's activation (as the portal counts them).
 - **MRR** now: each live subscription's recurring service fees normalised to a month (a quarterly
   fee ÷ 3, a yearly one ÷ 12), the per-device fees times the devices that pay them now, at the
-  prices billing resolves for the customer (overrides and price locks applied), without tax;
+  prices billing resolves for the customer (overrides, price locks and the partner's price book
+  applied), without tax;
   hardware, usage and one-time fees are not MRR; nothing during a trial. The back-office's
   figure (``revrec.metrics.subscription_mrr``) follows the same rules; the sum per customer is
   rounded once to its currency's minor unit.
@@ -88,7 +89,7 @@ def device_is_active(device: Device, needs_activation: bool) -> bool:
 
 
 def subscription_month_amount(
-    subscription: Subscription, customer: Customer, prices: PriceBook, at: datetime
+    subscription: Subscription, customer: Customer, prices: PriceBook, at: datetime, price_book: str = ""
 ) -> Decimal:
     """The subscription's MRR at ``at``, unrounded (see the module's docstring)."""
     end = subscription_end(subscription)
@@ -103,6 +104,7 @@ def subscription_month_amount(
         at=at,
         customer_id=customer.pk,
         locked=subscription,
+        price_book=price_book,
     )
     devices = list(subscription.devices.all())
     amount = ZERO
@@ -160,7 +162,7 @@ def customer_figures(ctx: PartnerContext, customers: list[Customer], at: datetim
                 continue
             needs = plan_needs_activation(s.plan.components.all())
             active += sum(1 for d in s.devices.all() if device_is_active(d, needs))
-            mrr += subscription_month_amount(s, customer, prices, at)
+            mrr += subscription_month_amount(s, customer, prices, at, ctx.partner.price_book)
         cur = customer.currency
         figures[customer.pk] = CustomerFigures(
             active_devices=active,
