@@ -5,14 +5,25 @@ figures as a table, and the statements to download."""
 from datetime import date
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from billing_platform.errors import DomainError
 from partners.commissions import month_before
 from partners.dashboard.access import current_partner, partner_render, partner_view
-from partners.statements import MONTHS_SHOWN, MonthCommission, commissions_by_month, current_month, statement_list
+from partners.documents import statement_csv, statement_filename, statement_pdf
+from partners.models import CommissionStatement
+from partners.statements import (
+    MONTHS_SHOWN,
+    MonthCommission,
+    commissions_by_month,
+    current_month,
+    statement_get,
+    statement_list,
+)
 
 
 def _months(last: date, count: int) -> list[date]:
@@ -52,3 +63,31 @@ def commissions(request: HttpRequest) -> HttpResponse:
         "statements": statements,
     }
     return partner_render(request, "partners/dashboard/commissions.html", context)
+
+
+def _statement(request: HttpRequest, pk: UUID) -> CommissionStatement:
+    """The partner's statement ``pk``; another partner's, or an unknown id, is not found."""
+    ctx = current_partner(request)
+    try:
+        statement = statement_get(tenant=ctx.tenant, pk=pk, partner=ctx.partner)
+    except DomainError:
+        raise Http404("No such statement.") from None
+    statement.partner = ctx.partner
+    ctx.partner.tenant = ctx.tenant
+    return statement
+
+
+@partner_view()
+def statement_pdf_download(request: HttpRequest, pk: UUID) -> HttpResponse:
+    statement = _statement(request, pk)
+    response = HttpResponse(statement_pdf(statement), content_type="application/pdf")
+    response["Content-Disposition"] = 'attachment; filename="%s"' % statement_filename(statement, "pdf")
+    return response
+
+
+@partner_view()
+def statement_csv_download(request: HttpRequest, pk: UUID) -> HttpResponse:
+    statement = _statement(request, pk)
+    response = HttpResponse(statement_csv(statement), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="%s"' % statement_filename(statement, "csv")
+    return response
