@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from partners.dashboard import auth, customers, orders, usage, users
+from partners.dashboard import auth, commissions, customers, orders, usage, users
 
 app_name = "partners"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -17,6 +17,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("subscriptions/<str:external_id>/slots/<uuid:slot_id>/bind/", orders.bind, name="slot-bind"),
     path("usage/", usage.usage, name="usage"),
     path("usage.csv", usage.usage_csv, name="usage-csv"),
+    path("commissions/", commissions.commissions, name="commissions"),
+    path("statements/<uuid:pk>/pdf", commissions.statement_pdf_download, name="statement-pdf"),
+    path("statements/<uuid:pk>/csv", commissions.statement_csv_download, name="statement-csv"),
     path("users/", users.users, name="users"),
     path("users/invite/", users.invite, name="users-invite"),
     path("users/<uuid:user_id>/role/", users.role_change, name="users-role"),

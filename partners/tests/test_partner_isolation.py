@@ -9,6 +9,8 @@ Staff logins, portal sessions and partner sessions open nothing of each other's.
 
 import re
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,7 +23,7 @@ from catalog.tests.factories import platform_plan
 from customers.models import Customer
 from customers.portal import portal_session_open
 from customers.tests.factories import dupont
-from partners.models import PartnerUser
+from partners.models import CommissionStatement, PartnerUser
 from partners.tests.dashboard import make_partner, make_partner_user, partner_client, partner_customer
 from subscriptions.models import Device, Subscription
 from subscriptions.tests.factories import signed_subscription
@@ -62,6 +64,19 @@ class Victim:
     def __init__(self, tenant: Tenant, customer: Customer, user: PartnerUser | None, prefix: str) -> None:
         self.customer = customer
         self.user = user
+        # The partner's statement for April 2026 (none for a direct customer).
+        self.statement = (
+            CommissionStatement.objects.create(
+                tenant=tenant,
+                partner=user.partner,
+                month=date(2026, 4, 1),
+                currency="EUR",
+                total=Decimal("19.43"),
+                built_at=timezone.now(),
+            )
+            if user is not None
+            else None
+        )
         plan = platform_plan(tenant, "%s-plan" % prefix, "10.00")
         self.subscription: Subscription = signed_subscription(
             tenant, customer=customer, plan=plan, external_id="%s-sub" % prefix, devices=("%s-DEVICE" % prefix,)
@@ -81,12 +96,22 @@ class Victim:
             "slot-bind": lambda: {"external_id": self.subscription.external_id, "slot_id": str(self.slot.pk)},
             "users-role": lambda: {"user_id": str(self.user.pk)} if self.user else None,
             "users-remove": lambda: {"user_id": str(self.user.pk)} if self.user else None,
+            "statement-pdf": lambda: {"pk": str(self.statement.pk)} if self.statement else None,
+            "statement-csv": lambda: {"pk": str(self.statement.pk)} if self.statement else None,
         }
         return makers[name]() if name in makers else None
 
 
 # route name -> covered by Victim.params
-COVERED = {"customer", "customer-subscribe", "slot-bind", "users-role", "users-remove"}
+COVERED = {
+    "customer",
+    "customer-subscribe",
+    "slot-bind",
+    "users-role",
+    "users-remove",
+    "statement-pdf",
+    "statement-csv",
+}
 
 
 @pytest.fixture
@@ -138,7 +163,7 @@ def test_another_partners_or_a_direct_customers_objects_are_not_found(
                 posted = client.post(path, {"device_id": "X", "role": "sales", "plan": "x", "quantity": "1"})
                 assert posted.status_code in (404, 405), "%s POST %s (%s)" % (who, path, whose)
             checked += 1
-    assert checked >= 8
+    assert checked >= 10
 
 
 def test_pages_without_parameters_show_only_the_partners_own_customers(
