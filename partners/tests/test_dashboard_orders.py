@@ -4,6 +4,7 @@ invoiced at signature) placed by the partner user."""
 
 import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -45,7 +46,7 @@ def offered(tenant: Tenant) -> Plan:
     return plan
 
 
-def _order(client: Client, plan: str = "fleet-shop", quantity: str = "2") -> object:
+def _order(client: Client, plan: str = "fleet-shop", quantity: str = "2") -> Any:
     page = client.get("/partners/customers/alpha/subscribe/").content.decode()
     key = re.search(r'name="request_key" value="([0-9a-f]{32})"', page)
     assert key is not None
@@ -107,6 +108,7 @@ def test_binding_a_device_to_a_slot(tenant: Tenant, alpha: Customer, offered: Pl
     order.refresh_from_db()
     assert order.status == "fulfilled"
     bound = AuditLogEntry.objects.get(tenant=tenant, action="device.bound")
+    assert bound.after is not None
     assert (bound.actor_type, bound.after["device_id"]) == ("partner_user", "ELD-0001")
     # a bound slot takes no other device
     assert client.get(url).status_code == 404

@@ -5,6 +5,7 @@ a CSV file."""
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import time_machine
@@ -73,6 +74,6 @@ def test_daily_usage_of_the_fleet_per_meter(tenant: Tenant) -> None:
 
 
 def _csv(client: Client, url: str) -> list[str]:
-    response = client.get(url)
+    response: Any = client.get(url)
     assert response.status_code == 200
     return b"".join(response.streaming_content).decode().splitlines()

@@ -174,7 +174,7 @@ def test_pages_without_parameters_show_only_the_partners_own_customers(
     secrets = [s for v in victims.values() for s in v.secrets]
     for who, client in intruders.items():
         for path in pages:
-            response = client.get(path, follow=True)
+            response: Any = client.get(path, follow=True)
             assert response.status_code == 200, "%s %s" % (who, path)
             content = b"".join(response.streaming_content) if response.streaming else response.content
             leaked = [s for s in secrets if s in content.decode()]
