@@ -1,7 +1,7 @@
 """Logging into the partner dashboard, on the tenant's own page ``/partners/<slug>/login/``: the
 e-mail address, then a code e-mailed (or the password, for those who set one), then the
 authenticator's code when the user has a second factor; the invitation link that lets an invited
-user in the first time; logging out.
+user in the first time; logging out; the user's own password and second factor.
 
 Every step answers the same whether or not the address has an account, and is throttled per address
 and per client address in Redis (``billing_platform.ratelimit``): past the limit, the page says how
@@ -12,12 +12,17 @@ import hashlib
 import math
 from typing import Any
 
+import pyotp
+import qrcode  # type: ignore[import-untyped]
+import qrcode.image.svg  # type: ignore[import-untyped]
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -27,7 +32,16 @@ from django.views.decorators.http import require_POST
 from billing_platform.errors import InvalidInput
 from billing_platform.ratelimit import Limit, Rate, counts_hit
 from billing_platform.rls import tenant_activate
-from partners.dashboard.access import TENANT_COOKIE, login_url, session_cookie, session_cookie_set
+from customers.portal_users import totp_secret_new
+from partners.dashboard.access import (
+    TENANT_COOKIE,
+    current_partner,
+    login_url,
+    partner_render,
+    partner_view,
+    session_cookie,
+    session_cookie_set,
+)
 from partners.login import (
     PartnerLoginRefused,
     partner_invitation_accept,
@@ -36,6 +50,8 @@ from partners.login import (
     partner_login_code_send,
     partner_login_password_check,
     partner_login_totp_check,
+    partner_user_password_set,
+    partner_user_totp_set,
 )
 from partners.models import PartnerUser
 from partners.sessions import COOKIE_PATH, partner_session_end, partner_session_open
@@ -48,6 +64,8 @@ ADDRESS_RATE = Rate(10, 15 * 60)
 CLIENT_RATE = Rate(30, 15 * 60)
 SECOND_STEP_MAX_AGE = 5 * 60
 SECOND_STEP_SALT = "tripod.partners.login.second-step"
+TOTP_SETUP_SALT = "tripod.partners.totp-setup"
+TOTP_SETUP_MAX_AGE = 15 * 60
 PUBLIC = "partners/dashboard/auth/"
 
 
@@ -299,3 +317,130 @@ def signed_out(request: HttpRequest) -> HttpResponse:
         PUBLIC + "signed_out.html",
         {"login_tenant": tenant, "login_url": url if tenant is not None and url != request.path else ""},
     )
+
+
+# --- the user's own security ---------------------------------------------------------------------------
+
+
+class PasswordForm(forms.Form):
+    current_password = forms.CharField(
+        label=gettext_lazy("Current password"),
+        required=False,
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    password = forms.CharField(
+        label=gettext_lazy("New password"),
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=gettext_lazy("At least 10 characters, not a common password."),
+    )
+    password2 = forms.CharField(
+        label=gettext_lazy("The same password again"),
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("password") and cleaned.get("password") != cleaned.get("password2"):
+            self.add_error("password2", _("The two passwords differ."))
+        return cleaned
+
+
+class TotpForm(forms.Form):
+    code = forms.CharField(
+        label=gettext_lazy("Code from your authenticator app"),
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": r"[0-9 ]*"}),
+    )
+
+
+def _qr_svg(data: str) -> str:
+    """The QR code as inline SVG markup (no script, no style attribute: the CSP allows it)."""
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10)
+    return str(image.to_string(encoding="unicode"))
+
+
+@never_cache
+@sensitive_post_parameters("current_password", "password", "password2", "code", "setup")
+@partner_view()
+def security(request: HttpRequest) -> HttpResponse:
+    """Password and second factor of the logged-in partner user. Each change ends their other
+    sessions."""
+    ctx = current_partner(request)
+    user, tenant, keep, now = ctx.user, ctx.tenant, session_cookie(request), timezone.now()
+    password_form, totp_form = PasswordForm(), TotpForm()
+    setup_secret = ""
+    action = request.POST.get("action", "") if request.method == "POST" else ""
+    if action == "password":
+        password_form = PasswordForm(request.POST)
+        if password_form.is_valid():
+            try:
+                partner_user_password_set(
+                    tenant=tenant,
+                    user=user,
+                    password=password_form.cleaned_data["password"],
+                    current_password=password_form.cleaned_data["current_password"],
+                    keep_token=keep,
+                    at=now,
+                )
+            except InvalidInput as exc:
+                for error in exc.errors:
+                    password_form.add_error(error.field if error.field in password_form.fields else None, error.message)
+            else:
+                return _done(request, _("Password saved. Your other sessions are closed."))
+    elif action in ("totp-enable", "totp-disable"):
+        totp_form = TotpForm(request.POST)
+        if action == "totp-enable":
+            try:
+                setup_secret = signing.loads(
+                    request.POST.get("setup", ""), salt=TOTP_SETUP_SALT + str(user.pk), max_age=TOTP_SETUP_MAX_AGE
+                )
+            except signing.BadSignature:
+                setup_secret = ""
+        if action == "totp-enable" and not setup_secret:
+            totp_form.is_valid()
+            totp_form.add_error(None, _("This set-up has expired: start again."))
+        elif totp_form.is_valid():
+            try:
+                partner_user_totp_set(
+                    tenant=tenant,
+                    user=user,
+                    secret=setup_secret,
+                    code=totp_form.cleaned_data["code"],
+                    keep_token=keep,
+                    at=now,
+                )
+            except InvalidInput:
+                totp_form.add_error("code", _("This code is not the one your app shows now."))
+            else:
+                if setup_secret:
+                    return _done(request, _("Two-factor authentication is on. Your other sessions are closed."))
+                return _done(request, _("Two-factor authentication is off. Your other sessions are closed."))
+    elif request.GET.get("setup") == "totp" and not user.totp_secret:
+        setup_secret = totp_secret_new()
+    context: dict[str, Any] = {
+        "password_form": password_form,
+        "totp_form": totp_form,
+        "has_password": bool(user.password),
+        "has_totp": bool(user.totp_secret),
+    }
+    if setup_secret and not user.totp_secret:
+        uri = pyotp.TOTP(setup_secret).provisioning_uri(name=user.email, issuer_name=tenant.name)
+        context["setup"] = {
+            "secret": setup_secret,
+            "token": signing.dumps(setup_secret, salt=TOTP_SETUP_SALT + str(user.pk)),
+            # Generated here from the secret: nothing outside the page holds it.
+            "qr": mark_safe(_qr_svg(uri)),  # noqa: S308
+        }
+    status = 400 if (password_form.errors or totp_form.errors) else 200
+    return partner_render(request, "partners/dashboard/security.html", context, status=status)
+
+
+def _done(request: HttpRequest, message: str) -> HttpResponse:
+    messages.success(request, message)
+    return redirect("partners:security")

@@ -9,6 +9,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", customers.customer_list, name="home"),
     path("logout/", auth.logout, name="logout"),
     path("signed-out/", auth.signed_out, name="signed-out"),
+    path("security/", auth.security, name="security"),
     path("<slug:slug>/login/", auth.login, name="login"),
     path("<slug:slug>/invitation/<str:token>/", auth.invitation, name="invitation"),
     path("customers/new/", customers.customer_new, name="customer-new"),

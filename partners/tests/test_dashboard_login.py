@@ -235,3 +235,36 @@ def test_logging_out_ends_the_session(lea: PartnerUser) -> None:
     assert ended is not None
     assert ended <= timezone.now()
     assert browser.get("/partners/").status_code == 302
+
+
+@time_machine.travel(T0, tick=False)
+def test_a_user_sets_a_password_and_a_second_factor_which_end_their_other_sessions(
+    tenant: Tenant, lea: PartnerUser
+) -> None:
+    client, other = partner_client(lea), partner_client(lea)
+    assert "Set my password" in client.get("/partners/security/").content.decode()
+    weak = client.post("/partners/security/", {"action": "password", "password": "short", "password2": "short"})
+    assert weak.status_code == 400
+    saved = client.post("/partners/security/", {"action": "password", "password": PASSWORD, "password2": PASSWORD})
+    assert saved["Location"] == "/partners/security/"
+    # the other session ended, this one lives on
+    assert other.get("/partners/").status_code == 302
+    assert client.get("/partners/").status_code == 200
+    page = client.get("/partners/security/?setup=totp").content.decode()
+    setup = re.search(r'name="setup" value="([^"]+)"', page)
+    secret = re.search(r"<code data-totp-secret>([A-Z2-7]+)</code>", page)
+    assert setup is not None
+    assert secret is not None
+    wrong = client.post("/partners/security/", {"action": "totp-enable", "setup": setup.group(1), "code": "000000"})
+    assert wrong.status_code == 400
+    code = pyotp.TOTP(secret.group(1)).at(T0)
+    on = client.post("/partners/security/", {"action": "totp-enable", "setup": setup.group(1), "code": code})
+    assert on.status_code == 302
+    lea.refresh_from_db()
+    assert lea.totp_secret == secret.group(1)
+    actions = set(AuditLogEntry.objects.filter(tenant=tenant).values_list("action", flat=True))
+    assert {"partner_user.password_set", "partner_user.second_factor_added"} <= actions
+    off = client.post("/partners/security/", {"action": "totp-disable", "code": code})
+    assert off.status_code == 302
+    lea.refresh_from_db()
+    assert lea.totp_secret == ""
