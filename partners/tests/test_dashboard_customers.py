@@ -11,12 +11,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from djmoney.money import Money
 
+from catalog.services import price_version_create
 from catalog.tests.factories import platform_plan
 from customers.models import Customer, Partner
 from customers.tests.factories import dupont
 from invoicing.models import Invoice, InvoiceStatus
 from partners.models import PartnerUser
-from partners.tests.dashboard import make_partner, make_partner_user, partner_client, partner_customer
+from partners.tests.dashboard import ACTOR, make_partner, make_partner_user, partner_client, partner_customer
 from subscriptions.tests.factories import signed_subscription
 from tenancy.models import AuditLogEntry, Tenant
 
@@ -152,3 +153,29 @@ def test_a_customers_page_lists_its_subscriptions_and_devices(
     assert '<dd data-figure="due">€150.50</dd>' in page
     assert '<dd data-figure="active">3</dd>' in page
     assert Decimal("150.50") == sum(i.amount_due.amount for i in Invoice.objects.filter(status="finalized"))
+
+
+@time_machine.travel(NOW, tick=False)
+def test_mrr_reads_the_partners_price_book_and_the_page_speaks_the_partners_french(tenant: Tenant) -> None:
+    # given: a French partner whose price book "alp" sells fleet-10 at 8.00 instead of 10.00
+    partner = make_partner(tenant, code="alp-fr", name="Alp France", language="fr", price_book="alp")
+    user = make_partner_user(partner, email="jean@alp.test")
+    plan = platform_plan(tenant, "fleet-10", "10.00")
+    price_version_create(
+        tenant=tenant,
+        actor=ACTOR,
+        at=datetime(2025, 12, 1, tzinfo=UTC),
+        plan=plan,
+        data={
+            "currency": "EUR",
+            "price_book": "alp",
+            "components": [{"product": "platform", "charge": {"model": "flat", "amount": "8.00"}}],
+        },
+    )
+    alpha = partner_customer(tenant, partner, "alpha", "Alpha Logistique")
+    signed_subscription(tenant, customer=alpha, plan=plan, external_id="alpha-1", devices=("A1", "A2", "A3"))
+    # when
+    page = partner_client(user).get("/partners/customers/alpha/").content.decode()
+    # then: 3 x 8.00 = 24.00, in French
+    assert "Votre référence" in page
+    assert '<dd data-figure="mrr">24,00\xa0€</dd>' in page or '<dd data-figure="mrr">24,00\u202f€</dd>' in page
