@@ -10,6 +10,7 @@ from backoffice.customers import views as customer_views
 from backoffice.exports import views as export_views
 from backoffice.invoicing import bulk as invoicing_bulk
 from backoffice.invoicing import views as invoicing_views
+from backoffice.partners import views as partner_views
 from backoffice.payments import views as payment_views
 from backoffice.revenue import export as revenue_export
 from backoffice.revenue import reports as revenue_views
@@ -268,4 +269,13 @@ urlpatterns += [
         catalog_overrides.customer_override_end,
         name="customer-override-end",
     ),
+]
+
+# Partners (resellers): everyone reads partners and their customers; finance roles read commission
+# statements; owners and finance admins create and change partners and their users.
+urlpatterns += [
+    path("partners/", partner_views.partners, name="partners"),
+    path("partners/new/", partner_views.partner_new, name="partner-new"),
+    path("partners/<str:code>/", partner_views.partner_detail, name="partner-detail"),
+    path("partners/<str:code>/edit/", partner_views.partner_edit, name="partner-edit"),
 ]

@@ -1,0 +1,163 @@
+"""Back-office partner pages, for the tenant's channel managers: the list of partners with its search
+and status filter, a new partner, and a partner's page (its details and commission plan, its
+customers, its users and its commission statements) with the edit form.
+
+Every member of the team reads partners and their customers; commission figures and statements are
+for the finance roles; owners and finance admins create and change partners. The views call
+``partners.services``, the functions the API calls; a ``DomainError`` becomes an error on the form,
+never a 500."""
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, current_tenant, sees_audit, staff_view
+from backoffice.formatting import query_string
+from backoffice.forms import error_summary
+from backoffice.pages import clean_text, page_of
+from backoffice.partners.forms import LEG_LABELS, PartnerFilterForm, PartnerForm, plan_initial
+from billing_platform.errors import DomainError
+from customers.errors import PartnerNotFound
+from customers.models import Customer, Partner
+from customers.partners import partner_get
+from partners.models import CommissionStatement
+from partners.plans import LEGS
+from partners.services import partner_create, partner_update
+from tenancy.models import Tenant
+
+FILTERS = ("q", "status")
+# The partner page shows its latest customers and statements and links to the rest.
+CUSTOMERS_SHOWN = 20
+STATEMENTS_SHOWN = 12
+
+
+def partner_or_404(tenant: Tenant, code: str) -> Partner:
+    try:
+        return partner_get(tenant=tenant, code=code)
+    except PartnerNotFound:
+        raise Http404("No such partner.") from None
+
+
+# --- the list -------------------------------------------------------------------------------------
+
+
+@staff_view(EVERYONE)
+def partners(request: HttpRequest) -> HttpResponse:
+    """GET only; the search and the status are a GET form (the search live, with htmx)."""
+    tenant = current_tenant(request)
+    form = PartnerFilterForm(request.GET, tenant=tenant)
+    form.is_valid()
+    page = page_of(request, form.partners())
+    params = {k: clean_text(request.GET.get(k, "")) for k in FILTERS}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query_string(**params),
+        "filtered": any(params.values()),
+        "can_write": can_write(request),
+    }
+    template = "backoffice/partners/_rows.html" if request.htmx else "backoffice/partners/list.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
+
+
+@staff_view(WRITERS)
+def partner_new(request: HttpRequest) -> HttpResponse:
+    tenant = current_tenant(request)
+    form = PartnerForm(
+        request.POST or None,
+        tenant=tenant,
+        initial={"currency": tenant.default_currency, "language": "en", "country": tenant.country or ""},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            partner = partner_create(
+                tenant=tenant,
+                actor=current_actor(request),
+                at=timezone.now(),
+                code=form.cleaned_data["code"],
+                **form.details(),
+            )
+        except DomainError as exc:
+            form.apply_domain_errors(exc)
+        else:
+            messages.success(request, _("Partner %(name)s created.") % {"name": partner.name})
+            return redirect("backoffice:partner-detail", code=partner.code)
+    status = 422 if request.method == "POST" else 200
+    context = {"form": form, "creating": True, "errors": error_summary(form)}
+    return render(request, "backoffice/partners/form.html", context, status=status)
+
+
+# --- one partner ----------------------------------------------------------------------------------
+
+
+def plan_rows(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The commission plan as the page shows it: each leg with its rate or tiers."""
+    rows = []
+    for leg in LEGS:
+        value = plan.get(leg, "0")
+        tiers = value.get("tiers", []) if isinstance(value, dict) else []
+        rows.append({"leg": leg, "label": LEG_LABELS[leg], "rate": None if tiers else value, "tiers": tiers})
+    return rows
+
+
+def partner_page_context(request: HttpRequest, partner: Partner) -> dict[str, Any]:
+    tenant = current_tenant(request)
+    customers = list(
+        Customer.objects.filter(tenant=tenant, partner=partner)
+        .order_by("name", "external_id")
+        .only("external_id", "name", "country", "currency", "email")[: CUSTOMERS_SHOWN + 1]
+    )
+    finance = sees_audit(request)
+    statements = (
+        list(CommissionStatement.objects.filter(tenant=tenant, partner=partner).order_by("-month")[:STATEMENTS_SHOWN])
+        if finance
+        else []
+    )
+    return {
+        "partner": partner,
+        "plan": plan_rows(partner.commission_plan or {}),
+        "customers": customers[:CUSTOMERS_SHOWN],
+        "more_customers": len(customers) > CUSTOMERS_SHOWN,
+        "customer_count": Customer.objects.filter(tenant=tenant, partner=partner).count(),
+        "statements": statements,
+        "sees_commission": finance,
+        "can_write": can_write(request),
+        "tz_name": tenant.timezone,
+    }
+
+
+@staff_view(EVERYONE)
+def partner_detail(request: HttpRequest, code: str) -> HttpResponse:
+    partner = partner_or_404(current_tenant(request), code)
+    return render(request, "backoffice/partners/detail.html", partner_page_context(request, partner))
+
+
+@staff_view(WRITERS)
+def partner_edit(request: HttpRequest, code: str) -> HttpResponse:
+    """The partner's details and commission plan in one form; every error said at once, each on its field."""
+    tenant = current_tenant(request)
+    partner = partner_or_404(tenant, code)
+    initial = {name: getattr(partner, name) for name in PartnerForm.DETAIL_FIELDS}
+    initial.update(plan_initial(partner.commission_plan or {}))
+    form = PartnerForm(request.POST or None, tenant=tenant, partner=partner, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            partner_update(
+                tenant=tenant,
+                actor=current_actor(request),
+                at=timezone.now(),
+                code=partner.code,
+                changes=form.details(),
+            )
+        except DomainError as exc:
+            form.apply_domain_errors(exc)
+        else:
+            messages.success(request, _("Partner %(name)s updated.") % {"name": form.cleaned_data["name"]})
+            return redirect("backoffice:partner-detail", code=partner.code)
+    status = 422 if request.method == "POST" else 200
+    context = {"form": form, "creating": False, "partner": partner, "errors": error_summary(form)}
+    return render(request, "backoffice/partners/form.html", context, status=status)

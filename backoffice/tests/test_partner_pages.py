@@ -1,0 +1,335 @@
+"""The back-office partner pages: the list with its search, status filter and customers counted, a
+new partner with its commission plan typed per leg, a partner's page and its edit form, and who may
+read and write them."""
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from backoffice.partners.forms import LegTextError, leg_from_text, leg_to_text
+from customers.models import Customer, Partner
+from customers.services import customer_create, customer_update
+from partners.services import partner_create
+from tenancy.actors import Actor
+from tenancy.models import AuditLogEntry, Role, Tenant
+
+pytestmark = pytest.mark.django_db
+
+SYSTEM = Actor.system()
+ALPNET_PLAN = {"hardware": "5", "service": "20", "usage": "10"}
+
+
+def _login(client: Client, make_staff: Any, tenant: Tenant, role: str = Role.OWNER) -> Any:
+    user = make_staff(tenant, role, "%s@acme.test" % role)
+    client.force_login(user)
+    return user
+
+
+def _partner(tenant: Tenant, code: str = "alpnet", name: str = "AlpNet", **fields: Any) -> Partner:
+    return partner_create(
+        tenant=tenant,
+        actor=SYSTEM,
+        at=timezone.now(),
+        code=code,
+        name=name,
+        email=fields.pop("email", "channel@%s.test" % code),
+        country=fields.pop("country", "FR"),
+        currency=fields.pop("currency", "EUR"),
+        commission_plan=fields.pop("commission_plan", ALPNET_PLAN),
+        **fields,
+    )
+
+
+def _customer(tenant: Tenant, external_id: str, partner: Partner | None = None) -> Customer:
+    customer = customer_create(
+        tenant=tenant,
+        actor=SYSTEM,
+        at=timezone.now(),
+        external_id=external_id,
+        name=external_id.title(),
+        email="billing@%s.test" % external_id,
+        country="FR",
+    )
+    if partner is not None:
+        customer = customer_update(
+            tenant=tenant, actor=SYSTEM, at=timezone.now(), external_id=external_id, changes={"partner": partner}
+        )
+    return customer
+
+
+def _form(**changes: str) -> dict[str, str]:
+    data = {
+        "code": "alpnet",
+        "name": "AlpNet",
+        "email": "channel@alpnet.test",
+        "country": "FR",
+        "currency": "EUR",
+        "language": "fr",
+        "price_book": "",
+        "commission_hardware": "5",
+        "commission_service": "20",
+        "commission_usage": "10",
+        "commission_fee": "",
+    }
+    data.update(changes)
+    return data
+
+
+# --- the commission plan as text ------------------------------------------------------------------
+
+
+def test_a_leg_is_read_from_a_rate_or_tiers_and_written_back() -> None:
+    assert leg_from_text("20") == "20"
+    assert leg_from_text(" 12,5 % ") == "12.5"
+    assert leg_from_text("") == "0"
+    assert leg_from_text("20 up to 10 000; 25") == {
+        "tiers": [{"up_to": "10000", "rate": "20"}, {"up_to": None, "rate": "25"}]
+    }
+    assert leg_from_text("20 jusqu'à 10000 ; 22 up to 20000 ; 25") == {
+        "tiers": [
+            {"up_to": "10000", "rate": "20"},
+            {"up_to": "20000", "rate": "22"},
+            {"up_to": None, "rate": "25"},
+        ]
+    }
+    # nothing said above the last bound, or a bound without its rate: refused
+    for text in ("20 up to 10000", "up to 10000; 25", "20; 25"):
+        with pytest.raises(LegTextError):
+            leg_from_text(text)
+    assert leg_to_text({"tiers": [{"up_to": "10000.00", "rate": "20"}, {"up_to": None, "rate": "25"}]}) == (
+        "20 up to 10000.00; 25"
+    )
+    assert leg_to_text("5") == "5"
+
+
+# --- the list -------------------------------------------------------------------------------------
+
+
+def test_the_list_counts_customers_searches_and_filters_by_status(
+    client: Client, make_staff: Any, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    # given: AlpNet with 2 customers, Baltic Integrators inactive with 1, a direct customer, and
+    # another tenant's partner of the same code
+    alpnet = _partner(tenant)
+    baltic = _partner(tenant, "baltic", "Baltic Integrators", country="SE")
+    _partner(other_tenant, "alpnet", "Someone else's AlpNet")
+    _customer(tenant, "dupont", alpnet)
+    _customer(tenant, "martin", alpnet)
+    _customer(tenant, "nordlog", baltic)
+    _customer(tenant, "direct")
+    Partner.objects.filter(pk=baltic.pk).update(status="inactive")
+    _login(client, make_staff, tenant, Role.SUPPORT_AGENT)
+
+    response = client.get("/app/partners/")
+
+    assert response.status_code == 200
+    rows = [(p.code, p.customer_count) for p in response.context["page"].object_list]
+    assert rows == [("alpnet", 2), ("baltic", 1)]
+    assert "Someone else" not in response.content.decode()
+    # a support agent reads, but creates nothing
+    assert "/app/partners/new/" not in response.content.decode()
+    assert [p.code for p in client.get("/app/partners/?status=inactive").context["page"].object_list] == ["baltic"]
+    assert [p.code for p in client.get("/app/partners/?q=integr").context["page"].object_list] == ["baltic"]
+    assert [p.code for p in client.get("/app/partners/?q=ALPNET").context["page"].object_list] == ["alpnet"]
+    # the live search answers the rows only
+    rows_only = client.get("/app/partners/?q=alp", headers={"HX-Request": "true"})
+    assert "<table" in rows_only.content.decode()
+    assert "<h1>" not in rows_only.content.decode()
+    # a status that is not one is left out, not a 500
+    assert client.get("/app/partners/?status=closed").status_code == 200
+
+
+# --- a new partner --------------------------------------------------------------------------------
+
+
+def test_an_owner_creates_a_partner_with_a_graduated_leg(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    _login(client, make_staff, tenant)
+    assert client.get("/app/partners/new/").status_code == 200
+
+    response = client.post("/app/partners/new/", _form(commission_service="20 up to 10000; 25"))
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/partners/alpnet/"
+    partner = Partner.objects.get(tenant=tenant, code="alpnet")
+    assert (partner.name, partner.country, partner.currency, partner.language, partner.status) == (
+        "AlpNet",
+        "FR",
+        "EUR",
+        "fr",
+        "active",
+    )
+    # stored as the API takes it: every leg, rates as strings, the fee leg "0"
+    assert partner.commission_plan == {
+        "hardware": "5",
+        "service": {"tiers": [{"up_to": "10000", "rate": "20"}, {"up_to": None, "rate": "25"}]},
+        "usage": "10",
+        "fee": "0",
+    }
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="partner.created")
+    assert entry.object_id == "alpnet"
+    page = client.get("/app/partners/alpnet/").content.decode()
+    assert "AlpNet" in page
+    assert "20% up to €10,000.00" in page
+    assert "25% above" in page
+
+
+def test_every_error_of_the_form_is_said_at_once_on_its_field(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    _partner(tenant, "alpnet")
+    _login(client, make_staff, tenant, Role.FINANCE_ADMIN)
+
+    response = client.post(
+        "/app/partners/new/",
+        _form(
+            name="",
+            commission_hardware="120",  # over 100 %
+            commission_service="25 up to 10000; 20 up to 5000; 30",  # bounds going down
+            commission_usage="ten",
+            commission_fee="5 up to 1000",  # nothing above 1,000.00
+        ),
+    )
+
+    assert response.status_code == 422
+    errors = response.context["form"].errors
+    # the code taken, the name missing and the fee's tiers from the form; the rates and bounds from the plan's check
+    assert set(errors) == {
+        "code",
+        "name",
+        "commission_fee",
+        "commission_hardware",
+        "commission_service",
+        "commission_usage",
+    }
+    assert errors["code"] == ["Another partner already has this code."]
+    assert errors["commission_hardware"] == ["A rate is a percentage from 0 to 100."]
+    assert errors["commission_service"] == [
+        "Each tier's upper bound is a positive amount above the one before; the last tier has none."
+    ]
+    assert errors["commission_fee"] == ["Write a rate, or tiers such as: 20 up to 10000; 25."]
+    assert Partner.objects.filter(tenant=tenant).count() == 1
+    # what was typed is kept
+    assert "25 up to 10000; 20 up to 5000; 30" in response.content.decode()
+
+
+def test_the_plans_check_waits_for_the_form_and_a_bad_code_is_said_on_its_field(
+    client: Client, make_staff: Any, tenant: Tenant
+) -> None:
+    _login(client, make_staff, tenant)
+
+    response = client.post("/app/partners/new/", _form(code="alp net", commission_usage="150"))
+
+    assert response.status_code == 422
+    errors = response.context["form"].errors
+    assert errors["code"] == ["Start with a letter or digit and use only letters, digits and . _ - (no spaces)."]
+    assert errors["commission_usage"] == ["A rate is a percentage from 0 to 100."]
+    assert not Partner.objects.filter(tenant=tenant).exists()
+
+
+# --- a partner's page and its edit form ---------------------------------------------------------
+
+
+def test_the_partner_page_shows_its_details_plan_and_customers(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    alpnet = _partner(tenant)
+    _customer(tenant, "dupont", alpnet)
+    _customer(tenant, "direct")
+    _login(client, make_staff, tenant, Role.FINANCE_VIEWER)
+
+    response = client.get("/app/partners/alpnet/")
+
+    assert response.status_code == 200
+    assert [c.external_id for c in response.context["customers"]] == ["dupont"]
+    assert [(r["leg"], r["rate"]) for r in response.context["plan"]] == [
+        ("hardware", "5"),
+        ("service", "20"),
+        ("usage", "10"),
+        ("fee", "0"),
+    ]
+    page = response.content.decode()
+    assert 'href="/app/customers/dupont/"' in page
+    assert "channel@alpnet.test" in page
+    # a finance viewer reads the statements, but edits nothing
+    assert 'id="statements"' in page
+    assert "/app/partners/alpnet/edit/" not in page
+    assert client.get("/app/partners/alpnet/edit/").status_code == 403
+    assert client.get("/app/partners/nobody/").status_code == 404
+
+
+def test_a_support_agent_does_not_see_commission(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    _partner(tenant)
+    _login(client, make_staff, tenant, Role.SUPPORT_AGENT)
+    page = client.get("/app/partners/alpnet/").content.decode()
+    assert 'id="statements"' not in page
+
+
+def test_another_tenants_partner_is_not_found(
+    client: Client, make_staff: Any, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    _partner(other_tenant, "globex-partner", "Globex Partner")
+    _login(client, make_staff, tenant)
+    assert client.get("/app/partners/globex-partner/").status_code == 404
+    assert client.get("/app/partners/globex-partner/edit/").status_code == 404
+    assert client.post("/app/partners/globex-partner/edit/", _form(code="globex-partner")).status_code == 404
+
+
+def test_editing_a_partner_changes_its_details_and_plan_audited(
+    client: Client, make_staff: Any, tenant: Tenant
+) -> None:
+    _partner(tenant)
+    _login(client, make_staff, tenant)
+    form = client.get("/app/partners/alpnet/edit/")
+    assert form.status_code == 200
+    # the stored plan is shown as typed
+    assert form.context["form"].initial["commission_service"] == "20"
+
+    response = client.post(
+        "/app/partners/alpnet/edit/",
+        _form(
+            code="ignored",  # the code cannot change
+            name="AlpNet SAS",
+            status="inactive",
+            price_book="alpnet-2026",
+            commission_service="20 up to 10000; 25",
+            commission_fee="2.5",
+        ),
+    )
+
+    assert response.status_code == 302
+    partner = Partner.objects.get(tenant=tenant, code="alpnet")
+    assert (partner.name, partner.status, partner.price_book) == ("AlpNet SAS", "inactive", "alpnet-2026")
+    assert partner.commission_plan["service"] == {
+        "tiers": [{"up_to": "10000", "rate": "20"}, {"up_to": None, "rate": "25"}]
+    }
+    assert partner.commission_plan["fee"] == "2.5"
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="partner.updated")
+    # the language too: created in English, the form sends French
+    assert set(entry.after or {}) == {"name", "status", "price_book", "commission_plan", "language"}
+    assert not Partner.objects.filter(code="ignored").exists()
+    # shown again as typed, in the reader's language
+    again = client.get("/app/partners/alpnet/edit/")
+    assert again.context["form"].initial["commission_service"] == "20 up to 10000; 25"
+
+
+@pytest.mark.parametrize("role", [Role.FINANCE_VIEWER, Role.SUPPORT_AGENT])
+def test_readers_create_and_change_nothing(client: Client, make_staff: Any, tenant: Tenant, role: str) -> None:
+    _partner(tenant)
+    _login(client, make_staff, tenant, role)
+    assert client.get("/app/partners/new/").status_code == 403
+    assert client.post("/app/partners/new/", _form(code="other")).status_code == 403
+    assert client.post("/app/partners/alpnet/edit/", _form(name="Hacked")).status_code == 403
+    assert Partner.objects.get(tenant=tenant, code="alpnet").name == "AlpNet"
+    assert Partner.objects.filter(tenant=tenant).count() == 1
+
+
+def test_the_customer_page_names_its_partner(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    alpnet = _partner(tenant)
+    _customer(tenant, "dupont", alpnet)
+    _customer(tenant, "direct")
+    _login(client, make_staff, tenant, Role.SUPPORT_AGENT)
+
+    page = client.get("/app/customers/dupont/").content.decode()
+    assert '<a href="/app/partners/alpnet/" data-partner="alpnet">AlpNet</a>' in page
+    assert "via AlpNet" in page
+    direct = client.get("/app/customers/direct/").content.decode()
+    assert "none: a direct customer" in direct
+    assert "data-partner=" not in direct
