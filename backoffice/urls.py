@@ -72,6 +72,11 @@ urlpatterns += [
     path("catalog/plans/<str:code>/", catalog_views.plan_detail, name="catalog-plan-detail"),
     path("catalog/plans/<str:code>/self-service/", catalog_views.plan_self_service, name="catalog-plan-self-service"),
     path(
+        "catalog/plans/<str:code>/partner-visible/",
+        catalog_views.plan_partner_visible,
+        name="catalog-plan-partner-visible",
+    ),
+    path(
         "catalog/plans/<str:code>/price-versions/new/",
         catalog_views.price_version_new,
         name="catalog-price-version-new",

@@ -205,6 +205,8 @@ class Plan(models.Model):
     )
     # Offered in the customer portal's shop: customers may order it themselves (portal.md, "Shop").
     self_service = models.BooleanField(default=False)
+    # Offered to partners: they may subscribe their customers to it (partners.md).
+    partner_visible = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -266,22 +268,28 @@ class PriceVersion(models.Model):
     regions = models.JSONField(default=list, blank=True)
     # Canonical form of ``regions`` ("DE,FR"), for the uniqueness constraint.
     regions_key = models.CharField(max_length=500, blank=True, default="")
+    # The named price book (a partner's wholesale prices, ``Partner.price_book``) this version is
+    # part of; empty for the tenant's region and default books, which never read a book's versions.
+    price_book = models.CharField(max_length=64, blank=True, default="")
     # Null: in effect from the beginning.
     effective_from = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        ordering = ["plan", "currency", "regions_key", "effective_from"]
+        ordering = ["plan", "currency", "price_book", "regions_key", "effective_from"]
         constraints = [
             models.UniqueConstraint(
-                fields=["plan", "currency", "regions_key", "effective_from"],
+                fields=["plan", "currency", "price_book", "regions_key", "effective_from"],
                 name="price_version_unique",
                 nulls_distinct=False,
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.plan} {self.currency} {self.regions_key or 'default'} from {self.effective_from or 'start'}"
+        book = f" book {self.price_book}" if self.price_book else ""
+        return (
+            f"{self.plan} {self.currency}{book} {self.regions_key or 'default'} from {self.effective_from or 'start'}"
+        )
 
 
 class ComponentPrice(models.Model):

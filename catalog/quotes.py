@@ -24,7 +24,7 @@ from catalog.charge_models.pricing import price
 from catalog.models import Plan, ProductKind
 from catalog.taxes import QuoteLine, TaxLine, customer_tax_parties, document_taxes, tax_rate_table
 from catalog.vat import tax_parties, tenant_seller_country
-from catalog.versions import component_prices_as_of
+from catalog.versions import component_prices_as_of, customer_price_book
 from customers.models import Customer
 from tenancy.models import Tenant
 
@@ -84,7 +84,12 @@ def price_quote(
             "Unknown currency.", errors=[FieldError("currency", "unknown_currency", "Unknown ISO 4217 currency.")]
         )
     resolved = component_prices_as_of(
-        plan=plan, currency=currency, country=country, at=at, customer_id=customer.pk if customer else None
+        plan=plan,
+        currency=currency,
+        country=country,
+        at=at,
+        customer_id=customer.pk if customer else None,
+        price_book=customer_price_book(customer) if customer else "",
     )
     meters = {r.component.meter.code for r in resolved if r.component.meter is not None}
     unknown = sorted({u.meter for u in usage} - meters)

@@ -71,3 +71,13 @@ def price_override_list(*, tenant: Tenant, plan: Plan) -> QuerySet[PriceOverride
     return PriceOverride.objects.filter(tenant=tenant, component__plan=plan).select_related(
         "customer", "component__product"
     )
+
+
+def plan_list_partner_visible(*, tenant: Tenant, currency: str | None = None) -> QuerySet[Plan]:
+    """The plans the tenant offers to partners (``partner_visible``), with their components and
+    versions; with ``currency``, only those with a price version in that currency (in any book: the
+    partner's customer is priced when the subscription is made, ``catalog.versions``)."""
+    qs = Plan.objects.filter(tenant=tenant, partner_visible=True)
+    if currency:
+        qs = qs.filter(pk__in=PriceVersion.objects.filter(tenant=tenant, currency=currency.upper()).values("plan_id"))
+    return _plan_prefetch(qs)

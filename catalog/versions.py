@@ -1,7 +1,14 @@
-"""Prices "as of" an instant: override > region book > default book, latest version in effect.
+"""Prices "as of" an instant: override > partner price book > region book > default book, the
+latest version in effect.
 
 A new version with ``effective_from`` changes the price of every billing period that starts on or
 after that instant, so billing code passes the period's start as ``at``.
+
+A version with a ``price_book`` belongs to that named book (a partner's wholesale prices) and prices
+only the customers of a partner whose ``price_book`` is that name (``customer_price_book``): inside
+the book, a version listing the customer's country beats the book's version without regions. A
+customer of a book with no version in effect for the plan and currency falls back to the region and
+default books, which never include book versions.
 """
 
 from collections import defaultdict
@@ -11,10 +18,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from django.db.models import prefetch_related_objects
 from djmoney.money import Money
 
 from catalog.errors import NoPriceForCurrency
 from catalog.models import ComponentPrice, Plan, PlanComponent, PriceOverride, PriceVersion
+from customers.models import Customer
 
 
 class Locked(Protocol):
@@ -31,7 +40,7 @@ class ResolvedPrice:
     version's, or the customer's for an override), as ``Decimal``."""
 
     component: PlanComponent
-    source: str  # "override" | "region" | "default"
+    source: str  # "override" | "locked" | "partner" | "region" | "default"
     version: PriceVersion | None
     price: Decimal | None
     charge: dict[str, Any] | None
@@ -50,6 +59,21 @@ def _in_effect(effective_from: datetime | None, at: datetime) -> bool:
 def _latest(versions: list[PriceVersion]) -> PriceVersion | None:
     # A null effective_from means "from the beginning": it sorts before every dated version.
     return max(versions, key=lambda v: (v.effective_from is not None, v.effective_from or v.created_at), default=None)
+
+
+def customer_price_book(customer: Customer) -> str:
+    """The price book that prices ``customer``: its partner's (``Partner.price_book``), or "" for a
+    direct customer or a partner without a book. Reads the partner unless it is loaded
+    (``customers_partners_load`` loads those of many customers in one query)."""
+    if customer.partner_id is None:
+        return ""
+    return customer.partner.price_book if customer.partner is not None else ""
+
+
+def customers_partners_load(customers: Iterable[Customer]) -> None:
+    """Loads the partners of ``customers`` not loaded yet, in one query (none when no customer has a
+    partner), so that ``customer_price_book`` reads none."""
+    prefetch_related_objects([c for c in customers if c.partner_id is not None], "partner")
 
 
 def override_rank(override: PriceOverride) -> tuple[bool, datetime]:
@@ -98,11 +122,20 @@ class PriceBook:
         return cls(versions, prices, overrides)
 
     def version_as_of(
-        self, *, plan: Plan, currency: str, country: str | None, at: datetime
+        self, *, plan: Plan, currency: str, country: str | None, at: datetime, price_book: str = ""
     ) -> tuple[PriceVersion, str]:
-        """The version pricing ``plan`` in ``currency`` at ``at``: a region book listing ``country``
-        beats the default book. Raises ``NoPriceForCurrency`` when neither exists."""
-        candidates = [v for v in self._versions.get((plan.pk, currency), ()) if _in_effect(v.effective_from, at)]
+        """The version pricing ``plan`` in ``currency`` at ``at``: the partner's ``price_book`` (its
+        version listing ``country``, else its version without regions) beats a region book listing
+        ``country``, which beats the default book. Raises ``NoPriceForCurrency`` when none exists."""
+        in_effect = [v for v in self._versions.get((plan.pk, currency), ()) if _in_effect(v.effective_from, at)]
+        if price_book:
+            in_book = [v for v in in_effect if v.price_book == price_book]
+            chosen = _latest([v for v in in_book if country and country in v.regions]) or _latest(
+                [v for v in in_book if not v.regions]
+            )
+            if chosen is not None:
+                return chosen, "partner"
+        candidates = [v for v in in_effect if not v.price_book]
         if country:
             regional = _latest([v for v in candidates if country in v.regions])
             if regional is not None:
@@ -147,20 +180,24 @@ class PriceBook:
         at: datetime,
         customer_id: Any = None,
         locked: Locked | None = None,
+        price_book: str = "",
     ) -> list[ResolvedPrice]:
         """Every component's price at ``at``: customer override > the version a price-locked
-        subscription was sold at (``locked``, until its renewal) > region book > default book."""
+        subscription was sold at (``locked``, until its renewal) > the partner's ``price_book`` >
+        region book > default book."""
         overrides = self._overrides_of(customer_id, plan, currency, at) if customer_id is not None else {}
         locked_version = self._locked_version(plan, currency, at, locked)
-        # Customers without overrides on the same plan, country, lock and instant share one resolution.
-        key = (plan.pk, currency, country, at, customer_id if overrides else None, locked_version)
+        # Customers without overrides on the same plan, country, book, lock and instant share one resolution.
+        key = (plan.pk, currency, country, price_book, at, customer_id if overrides else None, locked_version)
         cached = self._resolved.get(key)
         if cached is not None:
             return cached
         if locked_version is not None:
             version, source = locked_version, "locked"
         else:
-            version, source = self.version_as_of(plan=plan, currency=currency, country=country, at=at)
+            version, source = self.version_as_of(
+                plan=plan, currency=currency, country=country, at=at, price_book=price_book
+            )
         prices = self._prices.get(version.pk, {})
         resolved = []
         for component in plan.components.all():
@@ -190,10 +227,12 @@ class PriceBook:
         return resolved
 
 
-def price_version_as_of(*, plan: Plan, currency: str, country: str | None, at: datetime) -> tuple[PriceVersion, str]:
+def price_version_as_of(
+    *, plan: Plan, currency: str, country: str | None, at: datetime, price_book: str = ""
+) -> tuple[PriceVersion, str]:
     """The version pricing ``plan`` in ``currency`` at ``at`` (see ``PriceBook.version_as_of``)."""
     book = PriceBook(PriceVersion.objects.filter(plan=plan, currency=currency), (), ())
-    return book.version_as_of(plan=plan, currency=currency, country=country, at=at)
+    return book.version_as_of(plan=plan, currency=currency, country=country, at=at, price_book=price_book)
 
 
 def component_prices_as_of(
@@ -204,7 +243,16 @@ def component_prices_as_of(
     at: datetime,
     customer_id: Any = None,
     locked: Locked | None = None,
+    price_book: str = "",
 ) -> list[ResolvedPrice]:
     """Every component's price at ``at`` (see ``PriceBook.resolve``). Three queries, whatever the size."""
     book = PriceBook.load(plan_ids=[plan.pk], currencies=[currency], customer_ids=[customer_id] if customer_id else [])
-    return book.resolve(plan=plan, currency=currency, country=country, at=at, customer_id=customer_id, locked=locked)
+    return book.resolve(
+        plan=plan,
+        currency=currency,
+        country=country,
+        at=at,
+        customer_id=customer_id,
+        locked=locked,
+        price_book=price_book,
+    )

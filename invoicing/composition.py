@@ -25,7 +25,7 @@ from billing_platform.money import round_minor
 from billing_platform.periods import Period, local_midnight
 from catalog.models import Meter, PlanComponent, ProductKind
 from catalog.taxes import TaxLine, customer_tax_parties, document_taxes
-from catalog.versions import ResolvedPrice
+from catalog.versions import ResolvedPrice, customer_price_book
 from customers.models import Customer
 from invoicing.fees import usage_component_price
 from invoicing.lines import DraftLine, LineType
@@ -286,6 +286,7 @@ def _late_usage(customer: Customer, context: BillingContext, due: dict[Any, Subs
             at=period.start,
             customer_id=customer.pk,
             locked=subscription,
+            price_book=customer_price_book(customer),
         )
         resolved = next(r for r in prices if r.component.pk == component.pk)
         if resolved.charge is None:

@@ -21,6 +21,7 @@ from djmoney.money import Money
 from billing_platform.periods import Period, local_date
 from catalog.models import Aggregation, ProductKind
 from catalog.taxes import TaxLine, customer_tax_parties, document_taxes
+from catalog.versions import customer_price_book
 from customers.models import Customer
 from customers.selectors import customer_get
 from invoicing.fees import (
@@ -96,6 +97,7 @@ def invoice_upcoming(
     elif context.at.get(customer.pk) != at:
         raise ValueError("the usage context was loaded for another customer or instant")
     currency = customer.currency
+    price_book = customer_price_book(customer)
     subscriptions = context.subscriptions[customer.pk]
     if billed_fees is None:
         billed_fees = one_time_fees_billed(subscription_ids=[s.pk for s in subscriptions if _has_fees(s)])
@@ -111,6 +113,7 @@ def invoice_upcoming(
             at=period.start,
             customer_id=customer.pk,
             locked=s,
+            price_book=price_book,
         )
         by_component = {r.component.pk: r for r in prices}
         devices = context.devices[s.pk]
@@ -137,6 +140,7 @@ def invoice_upcoming(
             at=period.end,
             customer_id=customer.pk,
             locked=s,
+            price_book=price_book,
         )
         lines += hardware_fee_lines(subscription=s, devices=devices, prices=prices, period=period, currency=currency)
         lines += service_fee_lines(

@@ -24,3 +24,10 @@ class StatementNotEditable(Conflict):
     """An approved statement never changes; corrections go to the next month's."""
 
     code = "partner_statement_not_editable"
+
+
+class PartnerUserSelfChange(Conflict):
+    """A partner admin cannot demote, deactivate or remove themselves: the partner would lose the
+    one person who can undo it."""
+
+    code = "partner_user_self_change"

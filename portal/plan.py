@@ -39,7 +39,7 @@ from catalog.charge_models.pricing import price
 from catalog.errors import NoPriceForCurrency
 from catalog.models import Interval, Plan, ProductKind
 from catalog.selectors import plan_list
-from catalog.versions import component_prices_as_of, price_version_as_of
+from catalog.versions import component_prices_as_of, customer_price_book, price_version_as_of
 from customers.models import Customer
 from portal.access import BILLING, current_portal, portal_actor, portal_view
 from subscriptions.changes import ChangeLine, ChangeResult, subscription_change
@@ -86,11 +86,14 @@ def plans_offered(*, customer: Customer, at: datetime) -> list[Plan]:
     shop's, ``self_service``) and prices in the customer's currency (and region) at ``at``. Plans
     kept for staff (negotiated, internal) are never offered."""
     offered = []
+    price_book = customer_price_book(customer)
     for plan in plan_list(tenant=customer.tenant):
         if not plan.self_service:
             continue
         try:
-            price_version_as_of(plan=plan, currency=customer.currency, country=customer.country, at=at)
+            price_version_as_of(
+                plan=plan, currency=customer.currency, country=customer.country, at=at, price_book=price_book
+            )
         except NoPriceForCurrency:
             continue
         offered.append(plan)
@@ -103,7 +106,12 @@ def plan_device_fee(*, plan: Plan, customer: Customer, at: datetime) -> Decimal 
     None when the plan has none the customer could be told."""
     try:
         resolved = component_prices_as_of(
-            plan=plan, currency=customer.currency, country=customer.country, at=at, customer_id=customer.pk
+            plan=plan,
+            currency=customer.currency,
+            country=customer.country,
+            at=at,
+            customer_id=customer.pk,
+            price_book=customer_price_book(customer),
         )
     except DomainError:
         return None

@@ -38,7 +38,7 @@ from billing_platform.money import round_minor
 from catalog.charge_models.base import Usage
 from catalog.charge_models.pricing import price
 from catalog.models import INTERVAL_MONTHS, Interval, Plan, PlanComponent, ProductKind, ProductSsp, StartsOn
-from catalog.versions import PriceBook
+from catalog.versions import PriceBook, customer_price_book, customers_partners_load
 from revrec.allocation import SspLine, device_shares, transaction_price_allocate
 from revrec.errors import DevicesNotShipped, NoCommittedTerm, NoStandaloneSellingPrice
 from revrec.models import (
@@ -124,6 +124,7 @@ def plan_lines(
         customer_id=customer.pk,
         # The lock holds only on the plan it was sold with.
         locked=subscription if plan.pk == subscription.plan_id else None,
+        price_book=customer_price_book(customer),
     )
     lines = []
     for r in resolved:
@@ -213,6 +214,7 @@ def _contracts_build(
     ):
         devices[device.subscription_id].append(device)
     currencies = {s.customer.currency for s in subscriptions}
+    customers_partners_load(s.customer for s in subscriptions)
     book = PriceBook.load(
         plan_ids={s.plan_id for s in subscriptions},
         currencies=currencies,

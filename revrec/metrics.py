@@ -50,7 +50,7 @@ from billing_platform.periods import add_months, local_midnight
 from catalog.charge_models.base import Usage
 from catalog.charge_models.pricing import price
 from catalog.models import INTERVAL_MONTHS, Interval, PlanComponent, ProductKind, StartsOn
-from catalog.versions import PriceBook
+from catalog.versions import PriceBook, customer_price_book
 from revrec.rates import RateTable
 from subscriptions.devices import DeviceLike, device_is_billable
 from subscriptions.models import Device, Subscription
@@ -123,6 +123,7 @@ def subscription_mrr(
         at=at,
         customer_id=customer.pk,
         locked=subscription,
+        price_book=customer_price_book(customer),
     )
     months = INTERVAL_MONTHS[Interval(subscription.plan.interval)]
     amount, paying = ZERO, set[int]()
@@ -201,7 +202,7 @@ def mrr_report(*, tenant_id: UUID, start: date, end: date) -> list[MonthMrr]:
     components = PlanComponent.objects.select_related("product").order_by("position", "product__code")
     subscriptions = list(
         Subscription.objects.filter(tenant_id=tenant_id, starts_at__lt=horizon)
-        .select_related("customer", "plan")
+        .select_related("customer__partner", "plan")
         .prefetch_related(Prefetch("plan__components", queryset=components))
         .order_by("starts_at", "external_id")
     )

@@ -28,6 +28,7 @@ from django.db import connection
 
 from billing_platform.periods import local_date, local_midnight
 from catalog.models import Aggregation
+from catalog.versions import customer_price_book
 from customers.models import Customer
 from invoicing.fees import usage_component_price
 from revrec.models import Contract
@@ -205,6 +206,7 @@ def usage_rated(*, tenant_id: Any, end: date, contract_ids: Sequence[Any] | None
                     at=period.start,
                     customer_id=customer.pk,
                     locked=s,
+                    price_book=customer_price_book(customer),
                 )
             }
             active = devices_active_in(

@@ -168,7 +168,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     env = resolve_services(prefer_local=True)
     # No persistent connections in tests: a live-server thread must not keep the test database open.
     env.setdefault("DATABASE_CONN_MAX_AGE", "0")
-    code = subprocess.run([PY, "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env).returncode
+    # The 30 slowest tests are listed at the end: the suite's time is watched, not guessed.
+    code = subprocess.run([PY, "-m", "pytest", "--durations=30", *args.pytest_args], cwd=ROOT, env=env).returncode
     if code == 5:
         log("pytest collected no tests: that is a failure, not a pass")
         return 1

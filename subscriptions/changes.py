@@ -34,7 +34,7 @@ from catalog.charge_models.base import Usage
 from catalog.charge_models.pricing import price
 from catalog.errors import NoPriceForCurrency
 from catalog.models import INTERVAL_MONTHS, Interval, Plan, PlanComponent, ProductKind
-from catalog.versions import component_prices_as_of
+from catalog.versions import component_prices_as_of, customer_price_book
 from subscriptions.devices import device_billing_triggers, device_is_billable
 from subscriptions.errors import DeviceInUse, DeviceNotFound, InvalidTransition
 from subscriptions.events import devices_billing_started_emit
@@ -133,6 +133,7 @@ def _unit_fees(subscription: Subscription, plan: Plan, at: datetime) -> dict[Any
             customer_id=customer.pk,
             # The lock holds only on the plan it was sold with.
             locked=subscription if plan.pk == subscription.plan_id else None,
+            price_book=customer_price_book(customer),
         )
     except NoPriceForCurrency as exc:
         raise InvalidInput(exc.detail, errors=[FieldError("plan", exc.code, exc.detail)]) from None

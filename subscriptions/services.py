@@ -13,7 +13,7 @@ from billing_platform.periods import local_date, local_midnight
 from billing_platform.validation import metadata_errors, metadata_merge, validate_year
 from catalog.errors import NoPriceForCurrency
 from catalog.models import Plan
-from catalog.versions import price_version_as_of
+from catalog.versions import customer_price_book, price_version_as_of
 from customers.models import Customer
 from subscriptions.devices import device_billing_start, device_billing_triggers, plan_needs_activation
 from subscriptions.errors import (
@@ -129,7 +129,13 @@ def subscription_create(
     starts_at = local_midnight(starts_on or local_date(signed_at, tz), tz)
     try:
         # A missing price is a clear error at sale time, never a surprise at the first bill run.
-        version, _ = price_version_as_of(plan=plan, currency=customer.currency, country=customer.country, at=starts_at)
+        version, _ = price_version_as_of(
+            plan=plan,
+            currency=customer.currency,
+            country=customer.country,
+            at=starts_at,
+            price_book=customer_price_book(customer),
+        )
     except NoPriceForCurrency as exc:
         raise InvalidInput(exc.detail, errors=[FieldError("plan", exc.code, exc.detail)]) from None
     components = list(plan.components.all())

@@ -200,10 +200,17 @@ def api_key_create(
     actor: Actor,
     at: datetime,
     created_by: Any = None,
+    partner: Any = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the key itself, which is never stored and never shown again."""
+    """Create a key; returns the row and the key itself, which is never stored and never shown again.
+    A key of scope ``partner`` belongs to one of the tenant's partners (``customers.Partner``), and
+    only such a key does."""
     if scope not in ApiKeyScope.values:
         raise invalid("scope", "invalid_choice", "Scope must be one of: {}.".format(", ".join(ApiKeyScope.values)))
+    if scope == ApiKeyScope.PARTNER and (partner is None or partner.tenant_id != tenant.pk):
+        raise invalid("partner", "required", "A partner key is created for one of the partners, from its page.")
+    if scope != ApiKeyScope.PARTNER and partner is not None:
+        raise invalid("scope", "invalid_choice", "A partner's key has the scope partner.")
     name = name.strip()
     if not name:
         raise invalid("name", "required", "Give the key a name, e.g. the system that will use it.")
@@ -216,7 +223,11 @@ def api_key_create(
             prefix=prefix,
             key_hash=key_hash,
             created_by=created_by,
+            partner=partner,
         )
+        after = {"name": api_key.name, "scope": scope, "prefix": prefix}
+        if partner is not None:
+            after["partner"] = partner.code
         audit_record(
             tenant=tenant,
             actor=actor,
@@ -224,7 +235,7 @@ def api_key_create(
             object_type="api_key",
             object_id=str(api_key.pk),
             at=at,
-            after={"name": api_key.name, "scope": scope, "prefix": prefix},
+            after=after,
         )
     return api_key, key
 

@@ -23,7 +23,7 @@ from psycopg.pq import Format
 from billing_platform.periods import Period
 from catalog.models import Aggregation, PlanComponent, ProductKind
 from catalog.taxes import TaxRateTable, tax_rate_table
-from catalog.versions import PriceBook
+from catalog.versions import PriceBook, customers_partners_load
 from customers.models import Customer
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.periods import LONGEST_PERIOD, subscription_billed_in, subscription_period_at
@@ -100,12 +100,15 @@ def usage_components(subscription: Subscription) -> list[PlanComponent]:
 
 def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer, datetime]]) -> UsageContext:
     """Subscriptions, devices, rollups, prices and tax rates of ``customers_at``, each customer's
-    periods taken at its instant. Eight queries, whatever the number of customers."""
+    periods taken at its instant, and the customers' partners. Eight queries (nine when some
+    customer has a partner), whatever the number of customers."""
     at = {customer.pk: instant for customer, instant in customers_at}
     customers = {customer.pk: customer for customer, _ in customers_at}
     for instant in at.values():
         if instant.tzinfo is None:
             raise ValueError("at must be timezone-aware")
+    # Their partners' price books price them (``customer_price_book``): one query, none without partners.
+    customers_partners_load(customers.values())
     components = PlanComponent.objects.select_related("product", "meter").order_by("position", "product__code")
     by_customer: dict[Any, list[Subscription]] = {pk: [] for pk in customers}
     periods: dict[Any, Period] = {}

@@ -296,6 +296,7 @@ PLAN_FIELDS = frozenset(
         "trial_days",
         "commitment_months",
         "self_service",
+        "partner_visible",
         "components",
         "prices",
     }
@@ -336,8 +337,9 @@ class PlanJsonForm(InputRulesMixin, forms.Form):
             value = data.get(name, 0)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
                 self.add_path_error(name, _("A whole number from 0 to %(max)s.") % {"max": top})
-        if "self_service" in data and not isinstance(data["self_service"], bool):
-            self.add_path_error("self_service", _("Must be true or false."))
+        for name in ("self_service", "partner_visible"):
+            if name in data and not isinstance(data[name], bool):
+                self.add_path_error(name, _("Must be true or false."))
         if "components" not in data:
             self.add_path_error("components", _("A plan needs at least one component."))
         components = data.get("components")
@@ -368,6 +370,15 @@ class PriceVersionForm(InputRulesMixin, LocalTimeMixin, DomainErrorFormMixin, fo
     """The version's own fields; its component prices are rows of ``backoffice.catalog.price_change``."""
 
     currency = CurrencyField(label=_("Currency"))
+    price_book = forms.CharField(
+        label=_("Partner price book"),
+        required=False,
+        max_length=64,
+        help_text=_(
+            "Empty: the tenant's own prices. A code (e.g. wholesale): the prices of the customers of partners "
+            "with this price book."
+        ),
+    )
     regions = forms.MultipleChoiceField(
         label=_("Regions"),
         required=False,
@@ -400,6 +411,9 @@ class PriceVersionForm(InputRulesMixin, LocalTimeMixin, DomainErrorFormMixin, fo
 
     def clean_regions(self) -> list[str] | None:
         return sorted(self.cleaned_data.get("regions") or []) or None
+
+    def clean_price_book(self) -> str:
+        return str(self.cleaned_data.get("price_book") or "").strip()
 
     def apply_domain_errors_list(self, errors: list[FieldError]) -> None:
         for error in errors:

@@ -53,11 +53,12 @@ def product_ssps(product: Product) -> list[Money]:
 # --- plans ----------------------------------------------------------------------------------
 
 
-def plan_books(plan: Plan) -> list[tuple[str, str]]:
-    """The (currency, regions) of the plan's price books, in the order of its versions."""
-    seen: dict[tuple[str, str], None] = {}
+def plan_books(plan: Plan) -> list[tuple[str, str, str]]:
+    """The (currency, partner price book, regions) of the plan's price books, in the order of its
+    versions (the partner price book "" for the tenant's own)."""
+    seen: dict[tuple[str, str, str], None] = {}
     for version in plan.price_versions.all():
-        seen.setdefault((version.currency, version.regions_key), None)
+        seen.setdefault((version.currency, version.price_book, version.regions_key), None)
     return list(seen)
 
 
@@ -123,13 +124,13 @@ def component_price(price: Any, currency: str) -> dict[str, Any]:
 
 
 def price_books(versions: Iterable[PriceVersion], now: datetime) -> list[dict[str, Any]]:
-    """The versions grouped by (currency, regions), oldest first, each marked scheduled (not yet in
-    effect), current (the latest in effect) or superseded."""
-    groups: dict[tuple[str, str], list[PriceVersion]] = {}
+    """The versions grouped by (currency, partner price book, regions), oldest first, each marked
+    scheduled (not yet in effect), current (the latest in effect) or superseded."""
+    groups: dict[tuple[str, str, str], list[PriceVersion]] = {}
     for version in versions:
-        groups.setdefault((version.currency, version.regions_key), []).append(version)
+        groups.setdefault((version.currency, version.price_book, version.regions_key), []).append(version)
     books = []
-    for (currency, regions_key), items in groups.items():
+    for (currency, price_book, regions_key), items in groups.items():
         items.sort(key=_effective_key)
         in_effect = [v for v in items if v.effective_from is None or v.effective_from <= now]
         current = in_effect[-1] if in_effect else None
@@ -145,7 +146,14 @@ def price_books(versions: Iterable[PriceVersion], now: datetime) -> list[dict[st
             rows.append(
                 {"version": version, "status": status, "prices": [component_price(p, currency) for p in prices]}
             )
-        books.append({"currency": currency, "regions": regions_key.split(",") if regions_key else [], "rows": rows})
+        books.append(
+            {
+                "currency": currency,
+                "price_book": price_book,
+                "regions": regions_key.split(",") if regions_key else [],
+                "rows": rows,
+            }
+        )
     return books
 
 

@@ -28,7 +28,7 @@ from backoffice.forms import error_summary
 from billing_platform.errors import DomainError, FieldError
 from catalog.charge_models.base import decimal_str
 from catalog.models import ComponentPrice, Plan, PlanComponent, PriceOverride, PriceVersion, ProductKind
-from catalog.versions import PriceBook, ResolvedPrice
+from catalog.versions import PriceBook, ResolvedPrice, customer_price_book
 from subscriptions.models import Subscription, SubscriptionStatus
 from tenancy.models import Tenant
 
@@ -281,14 +281,20 @@ class PriceChange:
         rows_initial: dict[Any, dict[str, Any]] = {}
         if data is None:
             versions = list(plan.price_versions.all())
-            preferred = [v for v in versions if v.currency == tenant.default_currency and not v.regions] or versions
+            preferred = [
+                v for v in versions if v.currency == tenant.default_currency and not v.regions and not v.price_book
+            ] or versions
             latest = max(
                 preferred, key=lambda v: (v.effective_from is not None, v.effective_from or v.created_at), default=None
             )
             currency = latest.currency if latest else tenant.default_currency
             by_component = {p.component_id: p for p in latest.prices.all()} if latest else {}
             rows_initial = {c.pk: _initial_row(by_component.get(c.pk), currency) for c in components}
-            initial = {"currency": currency, "regions": list(latest.regions) if latest else []}
+            initial = {
+                "currency": currency,
+                "price_book": latest.price_book if latest else "",
+                "regions": list(latest.regions) if latest else [],
+            }
         else:
             data = _with_added_tier(data, len(components))
         form = PriceVersionForm(data, initial=initial, tz=tz, tenant=tenant)
@@ -307,7 +313,7 @@ class PriceChange:
         the form refused (so the rows can still be checked in the same pass)."""
         cleaned = getattr(self.form, "cleaned_data", {})
         data: dict[str, Any] = {}
-        for name in ("currency", "regions", "effective_from"):
+        for name in ("currency", "price_book", "regions", "effective_from"):
             if name in cleaned:
                 data[name] = cleaned[name]
             elif substitute and name in substitute:
@@ -446,7 +452,7 @@ def affected(*, tenant: Tenant, plan: Plan, version: PriceVersion, now: datetime
         Subscription.objects.filter(
             tenant=tenant, plan=plan, status__in=SubscriptionStatus.LIVE, customer__currency=version.currency
         )
-        .select_related("customer")
+        .select_related("customer__partner")
         .order_by("customer__name", "external_id")[:PREVIEW_SCAN]
     )
     components = list(plan.components.all())  # prefetched by plan_get, as PriceBook.resolve reads them
@@ -477,6 +483,7 @@ def affected(*, tenant: Tenant, plan: Plan, version: PriceVersion, now: datetime
             "at": at,
             "customer_id": sub.customer_id,
             "locked": sub,
+            "price_book": customer_price_book(sub.customer),
         }
         try:
             before = {r.component.pk: r for r in old_book.resolve(**args)}

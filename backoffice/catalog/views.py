@@ -319,9 +319,24 @@ def plan_self_service(request: HttpRequest, code: str) -> HttpResponse:
     return redirect("backoffice:catalog-plan-detail", code=plan.code)
 
 
+@staff_view(WRITERS)
+@require_POST
+def plan_partner_visible(request: HttpRequest, code: str) -> HttpResponse:
+    """Offer the plan to partners for their customers, or stop offering it."""
+    tenant = current_tenant(request)
+    plan = _plan_or_404(tenant, code)
+    offered = request.POST.get("partner_visible") == "on"
+    plan_update(tenant=tenant, actor=current_actor(request), at=timezone.now(), code=plan.code, partner_visible=offered)
+    if offered:
+        messages.success(request, _("Plan %(code)s is offered to partners.") % {"code": plan.code})
+    else:
+        messages.success(request, _("Plan %(code)s is no longer offered to partners.") % {"code": plan.code})
+    return redirect("backoffice:catalog-plan-detail", code=plan.code)
+
+
 # What stands in for a top field the form refused, so that the rows are checked in the same pass.
 def _substitutes(tenant: Tenant) -> dict[str, Any]:
-    return {"currency": tenant.default_currency, "regions": None, "effective_from": None}
+    return {"currency": tenant.default_currency, "price_book": "", "regions": None, "effective_from": None}
 
 
 @staff_view(WRITERS)

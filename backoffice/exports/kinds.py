@@ -973,7 +973,7 @@ def _plan_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
             p.commitment_months,
             p.trial_days,
             p.component_count,
-            "; ".join(f"{currency} {regions}".strip() for currency, regions in plan_books(p)),
+            "; ".join(" ".join(filter(None, parts)) for parts in plan_books(p)),
             _moment(p.created_at),
         ]
 

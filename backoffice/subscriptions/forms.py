@@ -22,7 +22,7 @@ from billing_platform.errors import DomainError
 from billing_platform.periods import local_date, local_midnight
 from catalog.errors import NoPriceForCurrency
 from catalog.selectors import plan_get
-from catalog.versions import price_version_as_of
+from catalog.versions import customer_price_book, price_version_as_of
 from customers.selectors import customer_get
 from subscriptions.models import ChangeAction, Device
 from subscriptions.selectors import subscription_list
@@ -171,6 +171,7 @@ class SubscriptionForm(InputRulesMixin, LocalTimeMixin, DomainErrorFormMixin, fo
                     currency=customer.currency,
                     country=customer.country,
                     at=local_midnight(day, customer.timezone),
+                    price_book=customer_price_book(customer),
                 )
             except NoPriceForCurrency:
                 self.add_error(

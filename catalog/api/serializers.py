@@ -221,13 +221,25 @@ class ComponentPriceOutputSerializer(serializers.Serializer):
     max_amount = DecimalString(allow_null=True)
 
 
+PRICE_BOOK_OUT_HELP = (
+    "The partner price book the version belongs to (a partner's `price_book`); empty for the tenant's own "
+    "region and default books."
+)
+PRICE_BOOK_HELP = (
+    "A partner price book's code (`^[a-z0-9][a-z0-9_-]{0,63}$`): the version prices only the customers of "
+    "partners with this `price_book`. Empty or none: the tenant's own region and default books."
+)
+PARTNER_VISIBLE_HELP = "Offered to partners: they may subscribe their customers to it."
+
+
 class PriceVersionOutputSerializer(OutputModelSerializer):
     components = ComponentPriceOutputSerializer(source="prices", many=True)
     regions = NamesField(help_text="ISO 3166 country codes; empty for the default book of the currency.")
+    price_book = serializers.CharField(help_text=PRICE_BOOK_OUT_HELP)
 
     class Meta:
         model = PriceVersion
-        fields = ["id", "currency", "regions", "effective_from", "created_at", "components"]
+        fields = ["id", "currency", "price_book", "regions", "effective_from", "created_at", "components"]
 
 
 # A plan's components as the API writes them: the fields of their kind only (pricing.md).
@@ -399,6 +411,7 @@ class PlanPriceVersionInputSerializer(Shape):
     plan's components (one such entry at most)."""
 
     currency = serializers.CharField(min_length=3, max_length=3)
+    price_book = serializers.CharField(required=False, allow_blank=True, allow_null=True, help_text=PRICE_BOOK_HELP)
     regions = NamesField(required=False, allow_null=True, help_text=REGIONS_HELP)
     effective_from = serializers.DateTimeField(required=False, allow_null=True, help_text=EFFECTIVE_FROM_HELP)
     components = ComponentPricesField(required=False)
@@ -425,12 +438,16 @@ class PlanInputSerializer(StrictSerializer):
     self_service = serializers.BooleanField(
         required=False, default=False, help_text="Offered in the customer portal's shop, for customers to order."
     )
+    partner_visible = serializers.BooleanField(required=False, default=False, help_text=PARTNER_VISIBLE_HELP)
     components = PlanComponentsField(help_text="The fields of each component's kind, with its price or charge inline.")
     prices = PlanPricesField(required=False, default=_empty_list)
 
 
 class PlanUpdateInputSerializer(StrictSerializer):
-    self_service = serializers.BooleanField(help_text="Offered in the customer portal's shop, for customers to order.")
+    self_service = serializers.BooleanField(
+        required=False, help_text="Offered in the customer portal's shop, for customers to order."
+    )
+    partner_visible = serializers.BooleanField(required=False, help_text=PARTNER_VISIBLE_HELP)
 
 
 class PlanOutputSerializer(OutputModelSerializer):
@@ -449,6 +466,7 @@ class PlanOutputSerializer(OutputModelSerializer):
             "commitment_months",
             "early_termination",
             "self_service",
+            "partner_visible",
             "components",
             "price_versions",
             "created_at",
@@ -457,6 +475,9 @@ class PlanOutputSerializer(OutputModelSerializer):
 
 class PriceVersionInputSerializer(StrictSerializer):
     currency = serializers.CharField()
+    price_book = serializers.CharField(
+        required=False, default="", allow_blank=True, allow_null=True, help_text=PRICE_BOOK_HELP
+    )
     regions = NamesField(required=False, default=None, allow_null=True, help_text=REGIONS_HELP)
     effective_from = serializers.CharField(required=False, default=None, allow_null=True, help_text=EFFECTIVE_FROM_HELP)
     components = ComponentPricesField()

@@ -199,8 +199,9 @@ class PlanDetailApi(APIView):
 
     @extend_schema(
         operation_id="plans_update",
-        description="Offers the plan in the customer portal's shop, or stops offering it (`self_service`). "
-        "Components and prices change by price versions, never here.",
+        description="Offers the plan in the customer portal's shop, or stops offering it (`self_service`); "
+        "offers it to partners for their customers, or stops (`partner_visible`). A field left out is left "
+        "as it is. Components and prices change by price versions, never here.",
         request=s.PlanUpdateInputSerializer,
         responses={200: s.PlanOutputSerializer, **problems(400, 404, 422)},
     )
@@ -226,7 +227,9 @@ class PriceVersionListCreateApi(APIView):
     @extend_schema(
         operation_id="price_versions_create",
         description="Schedules a price change: the new version prices every period that starts on or after "
-        "`effective_from`. Versions are never edited.",
+        "`effective_from`. Versions are never edited. With a `price_book`, the version is part of that partner "
+        "price book: it prices the customers of partners with this `price_book` (before the region and default "
+        "books), and no one else.",
         request=s.PriceVersionInputSerializer,
         responses={201: s.PriceVersionOutputSerializer, **problems(400, 404, 409, 422)},
     )

@@ -1,10 +1,11 @@
 """Plans, their components, and their price versions and per-customer price overrides. Published
 versions are never edited: a price change is a new version with its own effective date."""
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
 
@@ -48,6 +49,18 @@ COMPONENT_FIELDS = {
     ProductKind.FEE: {"product", "kind", "price", "per_device", "starts_on"},
 }
 PRICE_FIELDS = {"price", "charge", "min_amount", "max_amount"}
+# A price book's code, as partners name it (``Partner.price_book``).
+PRICE_BOOK_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class VersionInput(NamedTuple):
+    """A price version entry, validated."""
+
+    currency: str
+    price_book: str
+    regions: list[str]
+    effective_from: datetime | None
+    prices: dict[str, dict[str, Any]]
 
 
 def _validate_price(
@@ -220,6 +233,7 @@ def _create_version(
     plan: Plan,
     components: Sequence[PlanComponent],
     currency: str,
+    price_book: str,
     regions: list[str],
     effective_from: datetime | None,
     prices: Mapping[str, dict[str, Any]],
@@ -230,14 +244,17 @@ def _create_version(
                 tenant=tenant,
                 plan=plan,
                 currency=currency,
+                price_book=price_book,
                 regions=regions,
                 regions_key=",".join(regions),
                 effective_from=effective_from,
             )
     except IntegrityError:
+        where = ",".join(regions) or ("all its customers" if price_book else "the default book")
+        book = " in price book %s" % price_book if price_book else ""
         raise PriceVersionExists(
-            "Plan %s already has a %s version for %s from %s."
-            % (plan.code, currency, ",".join(regions) or "the default book", effective_from or "the start")
+            "Plan %s already has a %s version%s for %s from %s."
+            % (plan.code, currency, book, where, effective_from or "the start")
         ) from None
     ComponentPrice.objects.bulk_create(
         [ComponentPrice(tenant=tenant, version=version, component=c, **prices[c.product.code]) for c in components]
@@ -245,19 +262,34 @@ def _create_version(
     return version
 
 
+def _price_book(value: Any, path: str, errors: FieldErrors) -> str:
+    """A price book's code (``wholesale``), or "" (null or absent) for the tenant's own books."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not PRICE_BOOK_RE.match(value):
+        errors.add(
+            path,
+            "invalid_format",
+            "A price book code is 1 to 64 lowercase letters, digits, _ and -, starting with a letter or digit.",
+        )
+        return ""
+    return value
+
+
 def _version_input(
     entry: Any, path: str, components: Sequence[tuple[dict[str, Any], dict[str, Any] | None]], errors: FieldErrors
-) -> tuple[str, list[str], datetime | None, dict[str, dict[str, Any]]] | None:
+) -> VersionInput | None:
     """Validates one price version entry; its component prices are its own ``components`` list or,
     when absent, the prices written inline on the plan's components."""
     if not isinstance(entry, Mapping):
         errors.add(path, "invalid", "A price version is an object.")
         return None
-    for field in sorted(set(entry) - {"currency", "regions", "effective_from", "components"}):
+    for field in sorted(set(entry) - {"currency", "price_book", "regions", "effective_from", "components"}):
         errors.add(f"{path}.{field}", "unknown_field", "Unknown field.")
     currency = str(entry.get("currency", "")).upper()
     if not is_known_currency(currency):
         errors.add(f"{path}.currency", "unknown_currency", "Unknown ISO 4217 currency: %s." % entry.get("currency"))
+    price_book = _price_book(entry.get("price_book"), f"{path}.price_book", errors)
     regions = _regions(entry.get("regions"), f"{path}.regions", errors)
     effective_from = _parse_effective_from(entry.get("effective_from"), f"{path}.effective_from", errors)
     by_code = {fields["product"].code: (fields, inline) for fields, inline in components}
@@ -294,7 +326,7 @@ def _version_input(
             "missing_component_price",
             "Every component needs a price; missing: %s." % ", ".join(missing),
         )
-    return currency, regions, effective_from, prices
+    return VersionInput(currency, price_book, regions, effective_from, prices)
 
 
 def plan_create(
@@ -312,6 +344,7 @@ def plan_create(
     description: str = "",
     early_termination: str = "none",
     self_service: bool = False,
+    partner_visible: bool = False,
 ) -> Plan:
     """Create a plan with its components and price versions in one go.
 
@@ -350,21 +383,13 @@ def plan_create(
                 commitment_months=commitment_months,
                 early_termination=early_termination,
                 self_service=self_service,
+                partner_visible=partner_visible,
             )
             created = [PlanComponent(tenant=tenant, plan=plan, **fields) for fields, _ in validated]
             PlanComponent.objects.bulk_create(created)
             for entry in versions:
                 assert entry is not None
-                currency, regions, effective_from, component_prices = entry
-                _create_version(
-                    tenant=tenant,
-                    plan=plan,
-                    components=created,
-                    currency=currency,
-                    regions=regions,
-                    effective_from=effective_from,
-                    prices=component_prices,
-                )
+                _create_version(tenant=tenant, plan=plan, components=created, **entry._asdict())
             audit(
                 tenant,
                 actor,
@@ -381,16 +406,29 @@ def plan_create(
     return plan
 
 
-def plan_update(*, tenant: Tenant, actor: Actor, at: datetime, code: str, self_service: bool) -> Plan:
-    """Offer a plan in the customer portal's shop, or stop offering it (``self_service``). A plan's
-    components and prices never change here: they change by price versions."""
+def plan_update(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    at: datetime,
+    code: str,
+    self_service: bool | None = None,
+    partner_visible: bool | None = None,
+) -> Plan:
+    """Offer a plan in the customer portal's shop, or stop offering it (``self_service``); offer it
+    to partners for their customers, or stop (``partner_visible``). None leaves a flag as it is. A
+    plan's components and prices never change here: they change by price versions."""
     with transaction.atomic():
         plan = Plan.objects.select_for_update().filter(tenant=tenant, code=code).first()
         if plan is None:
             raise PlanNotFound("No plan with code %s." % code)
-        if plan.self_service != self_service:
-            plan.self_service = self_service
-            plan.save(update_fields=["self_service", "updated_at"])
+        wanted = {"self_service": self_service, "partner_visible": partner_visible}
+        changed = {name: value for name, value in wanted.items() if value is not None and getattr(plan, name) != value}
+        if changed:
+            before = {name: getattr(plan, name) for name in changed}
+            for name, value in changed.items():
+                setattr(plan, name, value)
+            plan.save(update_fields=[*changed, "updated_at"])
             audit_record(
                 tenant=tenant,
                 actor=actor,
@@ -398,8 +436,8 @@ def plan_update(*, tenant: Tenant, actor: Actor, at: datetime, code: str, self_s
                 object_type="plan",
                 object_id=code,
                 at=at,
-                before={"self_service": not self_service},
-                after={"self_service": self_service},
+                before=before,
+                after=changed,
             )
     return plan
 
@@ -419,17 +457,9 @@ def price_version_create(
         object.__setattr__(e, "field", e.field.lstrip("."))
     errors.raise_if_any()
     assert entry is not None
-    currency, regions, effective_from, prices = entry
+    currency, price_book, regions, effective_from, prices = entry
     with transaction.atomic():
-        version = _create_version(
-            tenant=tenant,
-            plan=plan,
-            components=components,
-            currency=currency,
-            regions=regions,
-            effective_from=effective_from,
-            prices=prices,
-        )
+        version = _create_version(tenant=tenant, plan=plan, components=components, **entry._asdict())
         audit(
             tenant,
             actor,
@@ -439,6 +469,7 @@ def price_version_create(
             plan.code,
             {
                 "currency": currency,
+                "price_book": price_book,
                 "regions": regions,
                 "effective_from": effective_from.isoformat() if effective_from else None,
                 "prices": {

@@ -30,7 +30,7 @@ from catalog.charge_models.instalments import instalment_amounts
 from catalog.models import BillOn, Plan, ProductKind, StartsOn
 from catalog.quotes import price_quote
 from catalog.taxes import QuoteLine, TaxLine, customer_tax_parties, document_taxes, tax_rate_table
-from catalog.versions import ResolvedPrice, component_prices_as_of
+from catalog.versions import ResolvedPrice, component_prices_as_of, customer_price_book
 from customers.models import Customer
 from invoicing.composition import Composition
 from invoicing.lines import DraftLine, LineType
@@ -104,7 +104,12 @@ def order_preview(*, customer: Customer, plan: Plan, quantity: int, at: datetime
     tz = customer.timezone
     starts_at = local_midnight(local_date(at, tz), tz)
     prices = component_prices_as_of(
-        plan=plan, currency=currency, country=customer.country, at=starts_at, customer_id=customer.pk
+        plan=plan,
+        currency=currency,
+        country=customer.country,
+        at=starts_at,
+        customer_id=customer.pk,
+        price_book=customer_price_book(customer),
     )
     lines = order_signature_lines(subscription=None, slots=quantity, prices=prices, currency=currency)
     taxes: list[TaxLine] = []
@@ -200,6 +205,7 @@ def order_invoice(*, order: Order, actor: Actor, at: datetime) -> Invoice | None
         at=subscription.starts_at,
         customer_id=customer.pk,
         locked=subscription,
+        price_book=customer_price_book(customer),
     )
     lines = order_signature_lines(subscription=subscription, slots=len(slots), prices=prices, currency=currency)
     if not lines:

@@ -1,3 +1,17 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from partners.api import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    # The tenant's staff: partners, their users and their API keys.
+    path("partners", views.PartnerListCreateApi.as_view(), name="partners"),
+    path("partners/<str:code>", views.PartnerDetailApi.as_view(), name="partner-detail"),
+    path("partners/<str:code>/users", views.PartnerUserListCreateApi.as_view(), name="partner-users"),
+    path("partners/<str:code>/users/<str:user_id>", views.PartnerUserDetailApi.as_view(), name="partner-user-detail"),
+    path("partners/<str:code>/api_keys", views.PartnerApiKeyListCreateApi.as_view(), name="partner-api-keys"),
+    path(
+        "partners/<str:code>/api_keys/<str:key_id>",
+        views.PartnerApiKeyDetailApi.as_view(),
+        name="partner-api-key-detail",
+    ),
+]

@@ -109,7 +109,8 @@ def test_update_and_customers_assigned(tenant: Tenant, other_tenant: Tenant) -> 
     )
     assert customer.partner == partner
     created = AuditLogEntry.objects.get(tenant=tenant, action="customer.created")
-    assert created.after is not None and created.after["partner"] == "alpnet"
+    assert created.after is not None
+    assert created.after["partner"] == "alpnet"
     customer_update(tenant=tenant, actor=ACTOR, at=timezone.now(), external_id="dupont", changes={"partner": None})
     updated = AuditLogEntry.objects.get(tenant=tenant, action="customer.updated")
     assert (updated.before, updated.after) == ({"partner": "alpnet"}, {"partner": None})
