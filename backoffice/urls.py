@@ -10,6 +10,7 @@ from backoffice.customers import views as customer_views
 from backoffice.exports import views as export_views
 from backoffice.invoicing import bulk as invoicing_bulk
 from backoffice.invoicing import views as invoicing_views
+from backoffice.partners import users as partner_users
 from backoffice.partners import views as partner_views
 from backoffice.payments import views as payment_views
 from backoffice.revenue import export as revenue_export
@@ -283,4 +284,19 @@ urlpatterns += [
     path("partners/new/", partner_views.partner_new, name="partner-new"),
     path("partners/<str:code>/", partner_views.partner_detail, name="partner-detail"),
     path("partners/<str:code>/edit/", partner_views.partner_edit, name="partner-edit"),
+    path("partners/<str:code>/users/invite/", partner_users.partner_user_invite_view, name="partner-user-invite"),
+    path(
+        "partners/<str:code>/users/<str:user_id>/", partner_users.partner_user_change_view, name="partner-user-change"
+    ),
+    path(
+        "partners/<str:code>/users/<str:user_id>/resend/",
+        partner_users.partner_user_resend_view,
+        name="partner-user-resend",
+    ),
+    path("partners/<str:code>/api-keys/", partner_users.partner_key_create_view, name="partner-key-create"),
+    path(
+        "partners/<str:code>/api-keys/<str:key_id>/revoke/",
+        partner_users.partner_key_revoke_view,
+        name="partner-key-revoke",
+    ),
 ]

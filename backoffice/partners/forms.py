@@ -15,7 +15,14 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.forms import CountryField, CurrencyField, DomainErrorFormMixin, InputRulesMixin, tenant_currencies
+from backoffice.forms import (
+    ApiKeyForm,
+    CountryField,
+    CurrencyField,
+    DomainErrorFormMixin,
+    InputRulesMixin,
+    tenant_currencies,
+)
 from backoffice.pages import clean_text
 from billing_platform.errors import FieldError, InvalidInput
 from customers.models import Language, Partner, PartnerStatus
@@ -219,3 +226,12 @@ class PartnerUserInviteForm(InputRulesMixin, forms.Form):
     email = forms.EmailField(label=_("E-mail address"), max_length=254)
     name = forms.CharField(label=_("Name"), max_length=200, required=False)
     role = forms.ChoiceField(label=_("Role"), choices=PartnerRole.choices, initial=PartnerRole.SALES)
+
+
+class PartnerKeyForm(ApiKeyForm):
+    """A partner's key has one scope, ``partner``: only its name is asked."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["scope"]
+        self.fields["name"].help_text = _("What will use this key, e.g. the partner's CRM.")

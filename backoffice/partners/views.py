@@ -19,15 +19,23 @@ from backoffice.access import EVERYONE, WRITERS, can_write, current_actor, curre
 from backoffice.formatting import query_string
 from backoffice.forms import error_summary
 from backoffice.pages import clean_text, page_of
-from backoffice.partners.forms import LEG_LABELS, PartnerFilterForm, PartnerForm, plan_initial
+from backoffice.partners.forms import (
+    LEG_LABELS,
+    PartnerFilterForm,
+    PartnerForm,
+    PartnerKeyForm,
+    PartnerUserInviteForm,
+    plan_initial,
+)
 from billing_platform.errors import DomainError
 from customers.errors import PartnerNotFound
 from customers.models import Customer, Partner
 from customers.partners import partner_get
-from partners.models import CommissionStatement
+from partners.models import CommissionStatement, PartnerRole
 from partners.plans import LEGS
 from partners.services import partner_create, partner_update
-from tenancy.models import Tenant
+from partners.users import partner_login_path, partner_user_list
+from tenancy.models import ApiKey, Tenant
 
 FILTERS = ("q", "status")
 # The partner page shows its latest customers and statements and links to the rest.
@@ -130,10 +138,37 @@ def partner_page_context(request: HttpRequest, partner: Partner) -> dict[str, An
     }
 
 
+def partner_sections(
+    *,
+    tenant: Tenant,
+    partner: Partner,
+    writer: bool,
+    invite_form: PartnerUserInviteForm | None = None,
+    key_form: PartnerKeyForm | None = None,
+    new_key: str | None = None,
+) -> dict[str, Any]:
+    """The sections' context on the partner page; its API keys for owners and finance admins only."""
+    context: dict[str, Any] = {
+        "partner_users": list(partner_user_list(tenant=tenant, partner=partner)),
+        "partner_invite_form": invite_form or PartnerUserInviteForm(),
+        "partner_roles": PartnerRole.choices,
+        "partner_keys": None,
+        "partner_login_path": partner_login_path(tenant=tenant),
+    }
+    if writer:
+        context["partner_keys"] = list(ApiKey.objects.filter(tenant=tenant, partner=partner).order_by("-created_at"))
+        context["partner_key_form"] = key_form or PartnerKeyForm()
+        context["new_key"] = new_key
+    return context
+
+
 @staff_view(EVERYONE)
 def partner_detail(request: HttpRequest, code: str) -> HttpResponse:
-    partner = partner_or_404(current_tenant(request), code)
-    return render(request, "backoffice/partners/detail.html", partner_page_context(request, partner))
+    tenant = current_tenant(request)
+    partner = partner_or_404(tenant, code)
+    context = partner_page_context(request, partner)
+    context.update(partner_sections(tenant=tenant, partner=partner, writer=can_write(request)))
+    return render(request, "backoffice/partners/detail.html", context)
 
 
 @staff_view(WRITERS)

@@ -5,15 +5,17 @@ read and write them."""
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
 from backoffice.partners.forms import LegTextError, leg_from_text, leg_to_text
 from customers.models import Customer, Partner
 from customers.services import customer_create, customer_update
+from partners.models import PartnerUser
 from partners.services import partner_create
 from tenancy.actors import Actor
-from tenancy.models import AuditLogEntry, Role, Tenant
+from tenancy.models import ApiKey, AuditLogEntry, Role, Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -333,3 +335,138 @@ def test_the_customer_page_names_its_partner(client: Client, make_staff: Any, te
     direct = client.get("/app/customers/direct/").content.decode()
     assert "none: a direct customer" in direct
     assert "data-partner=" not in direct
+
+
+# --- its users ------------------------------------------------------------------------------------
+
+
+def test_an_owner_invites_a_partner_user_changes_deactivates_and_reinvites(
+    client: Client, make_staff: Any, tenant: Tenant, django_capture_on_commit_callbacks: Any
+) -> None:
+    alpnet = _partner(tenant)
+    _login(client, make_staff, tenant)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/app/partners/alpnet/users/invite/",
+            {"email": "Paul.Girard@alpnet.test", "name": "Paul Girard", "role": "admin"},
+        )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/partners/alpnet/#partner-users"
+    user = PartnerUser.objects.get(tenant=tenant, partner=alpnet)
+    assert (user.email, user.name, user.role, user.is_active) == (
+        "paul.girard@alpnet.test",
+        "Paul Girard",
+        "admin",
+        True,
+    )
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["paul.girard@alpnet.test"]
+    assert "/partners/acme/invitation/" in mail.outbox[0].body
+    page = client.get("/app/partners/alpnet/").content.decode()
+    assert 'data-partner-user="paul.girard@alpnet.test"' in page
+    assert "/partners/acme/login/" in page
+
+    # the same address again, in another case: said on the field
+    again = client.post("/app/partners/alpnet/users/invite/", {"email": "PAUL.GIRARD@alpnet.test", "role": "sales"})
+    assert again.status_code == 422
+    assert again.context["partner_invite_form"].errors["email"] == [
+        "This address is already a partner user (of this partner or another one)."
+    ]
+
+    base = "/app/partners/alpnet/users/%s/" % user.pk
+    assert client.post(base, {"role": "sales"}).status_code == 302
+    user.refresh_from_db()
+    assert user.role == "sales"
+    assert client.post(base, {"active": "0"}).status_code == 302
+    user.refresh_from_db()
+    assert user.is_active is False
+    assert client.post(base, {"active": "1"}).status_code == 302
+    user.refresh_from_db()
+    assert user.is_active is True
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(base + "resend/").status_code == 302
+    assert len(mail.outbox) == 2
+    actions = list(
+        AuditLogEntry.objects.filter(tenant=tenant, action__startswith="partner_user.")
+        .order_by("at", "id")
+        .values_list("action", flat=True)
+    )
+    assert actions == [
+        "partner_user.invited",
+        "partner_user.updated",
+        "partner_user.removed",
+        "partner_user.reactivated",
+        "partner_user.invitation_resent",
+    ]
+
+
+def test_a_partner_users_address_is_checked_and_another_partners_user_is_not_found(
+    client: Client, make_staff: Any, tenant: Tenant
+) -> None:
+    _partner(tenant)
+    baltic = _partner(tenant, "baltic", "Baltic Integrators")
+    other = PartnerUser.objects.create(tenant=tenant, partner=baltic, email="lena@baltic.test", role="admin")
+    _login(client, make_staff, tenant)
+
+    bad = client.post("/app/partners/alpnet/users/invite/", {"email": "not an address", "role": "boss"})
+    assert bad.status_code == 422
+    assert set(bad.context["partner_invite_form"].errors) == {"email", "role"}
+    # Baltic's user through AlpNet's page: not found, and unchanged
+    assert client.post("/app/partners/alpnet/users/%s/" % other.pk, {"active": "0"}).status_code == 404
+    assert client.post("/app/partners/alpnet/users/not-a-uuid/", {"active": "0"}).status_code == 404
+    other.refresh_from_db()
+    assert other.is_active is True
+
+
+@pytest.mark.parametrize("role", [Role.FINANCE_VIEWER, Role.SUPPORT_AGENT])
+def test_readers_see_partner_users_but_change_none(client: Client, make_staff: Any, tenant: Tenant, role: str) -> None:
+    alpnet = _partner(tenant)
+    user = PartnerUser.objects.create(tenant=tenant, partner=alpnet, email="paul@alpnet.test", role="admin")
+    _login(client, make_staff, tenant, role)
+
+    page = client.get("/app/partners/alpnet/").content.decode()
+    assert 'data-partner-user="paul@alpnet.test"' in page
+    assert "/users/invite/" not in page
+    # API keys are for owners and finance admins only, not even listed
+    assert 'id="partner-keys"' not in page
+    assert client.post("/app/partners/alpnet/users/invite/", {"email": "x@alpnet.test"}).status_code == 403
+    assert client.post("/app/partners/alpnet/users/%s/" % user.pk, {"active": "0"}).status_code == 403
+    assert client.post("/app/partners/alpnet/api-keys/", {"name": "CRM"}).status_code == 403
+    user.refresh_from_db()
+    assert user.is_active is True
+    assert PartnerUser.objects.filter(tenant=tenant).count() == 1
+
+
+# --- its API keys ---------------------------------------------------------------------------------
+
+
+def test_a_partner_key_is_shown_once_and_revoked(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    alpnet = _partner(tenant)
+    baltic = _partner(tenant, "baltic", "Baltic Integrators")
+    _login(client, make_staff, tenant, Role.FINANCE_ADMIN)
+
+    response = client.post("/app/partners/alpnet/api-keys/", {"name": "AlpNet CRM"})
+
+    assert response.status_code == 200
+    key = ApiKey.objects.get(tenant=tenant, partner=alpnet)
+    assert (key.name, key.scope) == ("AlpNet CRM", "partner")
+    shown = response.context["new_key"]
+    assert shown.startswith(key.prefix)
+    assert shown in response.content.decode()
+    assert "no-cache" in response["Cache-Control"]
+    # never again
+    assert shown not in client.get("/app/partners/alpnet/").content.decode()
+    # an empty name: said, nothing created
+    assert client.post("/app/partners/alpnet/api-keys/", {"name": ""}).status_code == 422
+    assert ApiKey.objects.filter(tenant=tenant, partner=alpnet).count() == 1
+    # revoked through its partner's page only
+    assert client.post("/app/partners/baltic/api-keys/%s/revoke/" % key.pk).status_code == 404
+    assert client.post("/app/partners/alpnet/api-keys/nonsense/revoke/").status_code == 404
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    assert client.post("/app/partners/alpnet/api-keys/%s/revoke/" % key.pk).status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert not ApiKey.objects.filter(partner=baltic).exists()
