@@ -25,6 +25,7 @@ from backoffice.forms import (
 )
 from backoffice.pages import clean_text
 from billing_platform.errors import FieldError, InvalidInput
+from catalog.models import PriceVersion
 from customers.models import Language, Partner, PartnerStatus
 from customers.partners import partner_list
 from partners.models import PartnerRole
@@ -110,6 +111,12 @@ def plan_initial(plan: dict[str, Any]) -> dict[str, str]:
     return {"commission_%s" % leg: leg_to_text(plan.get(leg)) for leg in LEGS}
 
 
+def price_books(tenant: Tenant) -> list[str]:
+    """The partner price books the tenant's price versions name (catalog.PriceVersion.price_book)."""
+    used = PriceVersion.objects.filter(tenant=tenant).exclude(price_book="").values_list("price_book", flat=True)
+    return sorted(set(used))
+
+
 class PartnerFilterForm(InputRulesMixin, forms.Form):
     q = forms.CharField(
         label=_("Search"),
@@ -169,6 +176,12 @@ class PartnerForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
         self.fields["currency"].set_first(tenant_currencies(tenant))  # type: ignore[attr-defined]
         for name in self.PLAN_FIELDS:
             self.fields[name].help_text = _("A percentage such as 20, or tiers such as: 20 up to 10000; 25.")
+        books = price_books(tenant)
+        if books:
+            self.fields["price_book"].help_text = _(
+                "The code of the price book its customers are priced from; empty: the tenant's prices. "
+                "Books of your price versions: %(books)s."
+            ) % {"books": ", ".join(books)}
         if partner is not None:
             self.fields["code"].disabled = True
         else:

@@ -10,6 +10,8 @@ from django.test import Client
 from django.utils import timezone
 
 from backoffice.partners.forms import LegTextError, leg_from_text, leg_to_text
+from catalog.models import PriceVersion
+from catalog.tests.factories import platform_plan
 from customers.models import Customer, Partner
 from customers.services import customer_create, customer_update
 from partners.models import PartnerUser
@@ -470,3 +472,14 @@ def test_a_partner_key_is_shown_once_and_revoked(client: Client, make_staff: Any
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert not ApiKey.objects.filter(partner=baltic).exists()
+
+
+def test_the_form_names_the_price_books_in_use(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    _login(client, make_staff, tenant)
+    assert "Books of your price versions" not in client.get("/app/partners/new/").content.decode()
+    # two plans, each with one price version; one of them in the book "wholesale"
+    platform_plan(tenant, "basic", "25.00")
+    plan = platform_plan(tenant, "pro", "40.00")
+    PriceVersion.objects.filter(tenant=tenant, plan=plan).update(price_book="wholesale")
+    page = client.get("/app/partners/new/").content.decode()
+    assert "Books of your price versions: wholesale." in page
