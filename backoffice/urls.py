@@ -10,6 +10,7 @@ from backoffice.customers import views as customer_views
 from backoffice.exports import views as export_views
 from backoffice.invoicing import bulk as invoicing_bulk
 from backoffice.invoicing import views as invoicing_views
+from backoffice.partners import statements as partner_statements
 from backoffice.partners import users as partner_users
 from backoffice.partners import views as partner_views
 from backoffice.payments import views as payment_views
@@ -299,4 +300,12 @@ urlpatterns += [
         partner_users.partner_key_revoke_view,
         name="partner-key-revoke",
     ),
+]
+
+# Commission statements and the commission report (Finance): finance roles read; owners and finance
+# admins approve statements and mark them paid.
+urlpatterns += [
+    path("commissions/statements/", partner_statements.statements, name="commission-statements"),
+    path("commissions/statements/<str:pk>/", partner_statements.statement_detail, name="commission-statement"),
+    path("commissions/report/", partner_statements.commission_report, name="commission-report"),
 ]

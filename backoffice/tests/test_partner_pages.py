@@ -2,6 +2,8 @@
 new partner with its commission plan typed per leg, a partner's page and its edit form, and who may
 read and write them."""
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,8 +16,10 @@ from catalog.models import PriceVersion
 from catalog.tests.factories import platform_plan
 from customers.models import Customer, Partner
 from customers.services import customer_create, customer_update
-from partners.models import PartnerUser
+from invoicing.models import Invoice
+from partners.models import CommissionLine, CommissionStatement, PartnerUser
 from partners.services import partner_create
+from support.tests.factories import customer_with_invoice
 from tenancy.actors import Actor
 from tenancy.models import ApiKey, AuditLogEntry, Role, Tenant
 
@@ -483,3 +487,128 @@ def test_the_form_names_the_price_books_in_use(client: Client, make_staff: Any, 
     PriceVersion.objects.filter(tenant=tenant, plan=plan).update(price_book="wholesale")
     page = client.get("/app/partners/new/").content.decode()
     assert "Books of your price versions: wholesale." in page
+
+
+# --- commission statements and the report ---------------------------------------------------------
+
+
+def _statement(
+    tenant: Tenant, partner: Partner, month: date, lines: list[tuple[str, str, str, str]], **fields: Any
+) -> CommissionStatement:
+    """A statement of ``lines`` (leg, net collected, rate, amount) on one invoice of Dupont, AlpNet's
+    customer: 100.00 net, 120.00 with tax."""
+    invoice = Invoice.objects.filter(tenant=tenant, customer__external_id="dupont").first()
+    if invoice is None:
+        customer, invoice = customer_with_invoice(tenant)
+    customer = invoice.customer
+    customer_update(
+        tenant=tenant, actor=SYSTEM, at=timezone.now(), external_id=customer.external_id, changes={"partner": partner}
+    )
+    statement = CommissionStatement.objects.create(
+        tenant=tenant,
+        partner=partner,
+        month=month,
+        currency="EUR",
+        total=sum((Decimal(amount) for _leg, _net, _rate, amount in lines), Decimal(0)),
+        built_at=timezone.now(),
+        **fields,
+    )
+    for leg, net, rate, amount in lines:
+        CommissionLine.objects.create(
+            tenant=tenant,
+            statement=statement,
+            invoice=invoice,
+            customer=customer,
+            leg=leg,
+            net_collected=Decimal(net),
+            rate=Decimal(rate),
+            amount=Decimal(amount),
+        )
+    return statement
+
+
+def test_the_statement_queue_filters_and_a_statement_shows_its_lines(
+    client: Client, make_staff: Any, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    alpnet = _partner(tenant)
+    # April: the worked example's three legs, 3.00 + 14.68 + 1.75 = 19.43
+    april = _statement(
+        tenant,
+        alpnet,
+        date(2026, 4, 1),
+        [("hardware", "60.00", "5", "3.00"), ("service", "73.39", "20", "14.68"), ("usage", "17.52", "10", "1.75")],
+    )
+    _login(client, make_staff, tenant, Role.FINANCE_VIEWER)
+
+    response = client.get("/app/commissions/statements/")
+    assert response.status_code == 200
+    assert [(s.month, s.total, s.line_count) for s in response.context["page"].object_list] == [
+        (date(2026, 4, 1), Decimal("19.43"), 3)
+    ]
+    assert "€19.43" in response.content.decode()
+    assert list(client.get("/app/commissions/statements/?month=2026-05").context["page"].object_list) == []
+    assert (
+        len(
+            client.get("/app/commissions/statements/?month=2026-04&status=draft&partner=alpnet")
+            .context["page"]
+            .object_list
+        )
+        == 1
+    )
+    assert list(client.get("/app/commissions/statements/?status=paid").context["page"].object_list) == []
+    bad = client.get("/app/commissions/statements/?month=April")
+    assert bad.status_code == 200
+    assert bad.context["form"].errors["month"] == ["Give a month as YYYY-MM, e.g. 2026-04."]
+
+    page = client.get("/app/commissions/statements/%s/" % april.pk)
+    assert page.status_code == 200
+    assert [(line.leg, line.amount) for line in page.context["lines"]] == [
+        ("hardware", Decimal("3.00")),
+        ("service", Decimal("14.68")),
+        ("usage", Decimal("1.75")),
+    ]
+    body = page.content.decode()
+    assert "€14.68" in body
+    assert "20%" in body
+    # another tenant's statement id, or no id at all: not found
+    assert client.get("/app/commissions/statements/not-a-uuid/").status_code == 404
+    other = _statement(other_tenant, _partner(other_tenant), date(2026, 4, 1), [("service", "10.00", "20", "2.00")])
+    assert client.get("/app/commissions/statements/%s/" % other.pk).status_code == 404
+
+
+def test_the_commission_report_sums_each_partners_month(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    alpnet = _partner(tenant)
+    baltic = _partner(tenant, "baltic", "Baltic Integrators")
+    _partner(tenant, "quiet", "Quiet Partner")
+    # June: AlpNet 3.00 + 18.50 + 10.46 = 31.96 on 60.00 + 92.50 + 104.64 = 257.14 net; Baltic 2.00 on 10.00
+    _statement(
+        tenant,
+        alpnet,
+        date(2026, 6, 1),
+        [("hardware", "60.00", "5", "3.00"), ("service", "92.50", "20", "18.50"), ("usage", "104.64", "10", "10.46")],
+        status="approved",
+    )
+    _statement(tenant, baltic, date(2026, 6, 1), [("service", "10.00", "20", "2.00")])
+    _login(client, make_staff, tenant)
+
+    response = client.get("/app/commissions/report/?month=2026-06")
+
+    assert response.status_code == 200
+    rows = [
+        (r["partner"].code, r["lines"], r["net_collected"], r["commission"], r["status"])
+        for r in response.context["rows"]
+    ]
+    assert rows == [
+        ("alpnet", 3, Decimal("257.14"), Decimal("31.96"), "Approved"),
+        ("baltic", 1, Decimal("10.00"), Decimal("2.00"), "Draft"),
+    ]
+    # EUR: 257.14 + 10.00 = 267.14 collected, 31.96 + 2.00 = 33.96 commission
+    assert response.context["totals"] == [("EUR", {"net_collected": Decimal("267.14"), "commission": Decimal("33.96")})]
+    assert response.context["partners_without"] == 1
+    assert client.get("/app/commissions/report/?month=2026-07").context["rows"] == []
+
+
+def test_support_agents_see_no_commission_pages(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    _login(client, make_staff, tenant, Role.SUPPORT_AGENT)
+    assert client.get("/app/commissions/statements/").status_code == 403
+    assert client.get("/app/commissions/report/").status_code == 403
