@@ -40,6 +40,8 @@ EXPECTED = {
     "partner-new",
     "partner-detail",
     "partner-edit",
+    "commission-statements",
+    "commission-report",
     "subscription-list",
     "subscription-new",
     "subscription-detail",
