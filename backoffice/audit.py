@@ -130,6 +130,10 @@ SENTENCES: dict[str, Promise] = {
     "support_case.status_changed": gettext_lazy("Support case status changed"),
     "support_case.credit_note_issued": gettext_lazy("Credit note %(number)s issued from a support case"),
     "support_settings.updated": gettext_lazy("First-response target updated"),
+    "commission_statement.built": gettext_lazy("Commission statement of %(partner)s for %(month)s built"),
+    "commission_statement.rebuilt": gettext_lazy("Commission statement of %(partner)s for %(month)s built again"),
+    "commission_statement.approved": gettext_lazy("Commission statement of %(partner)s for %(month)s approved"),
+    "commission_statement.paid": gettext_lazy("Commission statement of %(partner)s for %(month)s marked paid"),
 }
 
 # Field names as the reader reads them; a field not listed reads as its name, spaced ("Due date").

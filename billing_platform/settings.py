@@ -185,6 +185,12 @@ CELERY_BEAT_SCHEDULE = {
         # of the 1st (revrec.periods.recognition_runs_start_scheduled); the other passes find it run.
         "schedule": 3600.0,
     },
+    "commission-statements": {
+        "task": "partners.tasks.commission_statements_scheduled_task",
+        # Hourly: each tenant's partners get their statements of the month before on the 1st, from
+        # the first pass after local midnight (partners.statements.statements_build_scheduled).
+        "schedule": 3600.0,
+    },
     "data-exports-purge": {
         "task": "backoffice.tasks.data_exports_purge_task",
         "schedule": 3600.0,  # hourly: a back-office CSV export's file is deleted once it has expired

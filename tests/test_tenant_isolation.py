@@ -17,9 +17,10 @@ from rest_framework.test import APIClient
 
 from catalog.models import Meter, Plan, PriceOverride, PriceVersion, Product, TaxRate
 from catalog.services import meter_create, plan_create, product_create
-from customers.models import Customer, PortalUser
+from customers.models import Customer, Partner, PortalUser
 from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
+from partners.models import CommissionLine, CommissionStatement
 from payments.models import DunningPolicy, Payment
 from revrec.models import (
     Contract,
@@ -334,10 +335,45 @@ def _journal_export(tenant: Tenant) -> dict[str, str]:
     return {"pk": str(target.pk), "export_id": str(export.pk)}
 
 
+def _partner_statement(tenant: Tenant) -> dict[str, str]:
+    """Tenant A's partner and its draft statement of April 2026, with a line on A's invoice."""
+    partner = Partner.objects.filter(tenant=tenant, code="secret-partner").first() or Partner.objects.create(
+        tenant=tenant, code="secret-partner", name="Secret Partner of A", currency="EUR"
+    )
+    statement = CommissionStatement.objects.filter(partner=partner).first()
+    if statement is None:
+        invoice = Invoice.objects.get(pk=_invoice(tenant)["pk"])
+        statement = CommissionStatement.objects.create(
+            tenant=tenant,
+            partner=partner,
+            month=date(2026, 4, 1),
+            currency="EUR",
+            total=Decimal("3.00"),
+            built_at=timezone.now(),
+        )
+        CommissionLine.objects.create(
+            tenant=tenant,
+            statement=statement,
+            invoice=invoice,
+            customer=invoice.customer,
+            leg="service",
+            net_collected=Decimal("15.00"),
+            rate=Decimal("20"),
+            amount=Decimal("3.00"),
+        )
+    return {"code": partner.code, "pk": str(statement.pk)}
+
+
 # route name -> makes tenant A's object and returns the path parameters that address it
 OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-detail": _customer,
     "customer-current-usage": _customer,
+    "partner-statements": lambda tenant: {"code": _partner_statement(tenant)["code"]},
+    "partner-statement": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
+    "partner-statement-approve": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
+    "partner-statement-mark-paid": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
+    "partner-statement-pdf": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
+    "partner-statement-csv": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
     "customer-dunning-policy": _customer,
     "customer-portal-sessions": _customer,
     "customer-portal-users": _customer,
@@ -383,6 +419,7 @@ QUERY_ROUTES = {"revenue-schedules"}
 
 # A plausible, valid body per route, so that a 404 is about the tenant and not about the body.
 VALID_BODIES: dict[str, dict[str, Any]] = {
+    "partner-statement-mark-paid": {"reference": "by B"},
     "customers": {"external_id": "new-one", "name": "New", "email": "n@x.test", "country": "FR"},
     "customer-detail": {"name": "Renamed by B"},
     "customer-portal-sessions": {"return_url": "https://b.example/account"},
@@ -481,6 +518,7 @@ BODYLESS_ACTIONS = {
     "webhook-endpoint-rotate-secret",
     "webhook-delivery-replay",
     "revenue-period-close",
+    "partner-statement-approve",
 }
 
 
@@ -529,6 +567,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         list(SupportMessage.objects.filter(tenant=tenant).order_by("pk").values()),
     )
     payments = list(Payment.objects.filter(tenant=tenant).order_by("pk").values())
+    statements = list(CommissionStatement.objects.filter(tenant=tenant).order_by("pk").values())
     policies = list(DunningPolicy.objects.filter(tenant=tenant).order_by("pk").values())
     exchange_rates = list(ExchangeRate.objects.filter(tenant=tenant).order_by("pk").values())
     revenue = (
@@ -561,6 +600,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         endpoints,
         deliveries,
         payments,
+        statements,
         policies,
         exchange_rates,
         revenue,

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from partners.api import views
+from partners.api import statements, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # The tenant's staff: partners, their users and their API keys.
@@ -14,4 +14,19 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.PartnerApiKeyDetailApi.as_view(),
         name="partner-api-key-detail",
     ),
+    # Commission statements.
+    path("partners/<str:code>/statements", statements.PartnerStatementListApi.as_view(), name="partner-statements"),
+    path("partner_statements/<str:pk>", statements.PartnerStatementDetailApi.as_view(), name="partner-statement"),
+    path(
+        "partner_statements/<str:pk>/approve",
+        statements.PartnerStatementApproveApi.as_view(),
+        name="partner-statement-approve",
+    ),
+    path(
+        "partner_statements/<str:pk>/mark_paid",
+        statements.PartnerStatementMarkPaidApi.as_view(),
+        name="partner-statement-mark-paid",
+    ),
+    path("partner_statements/<str:pk>/pdf", statements.PartnerStatementPdfApi.as_view(), name="partner-statement-pdf"),
+    path("partner_statements/<str:pk>/csv", statements.PartnerStatementCsvApi.as_view(), name="partner-statement-csv"),
 ]

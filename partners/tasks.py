@@ -1,0 +1,25 @@
+"""Celery tasks of partners: the monthly commission statements, built on the 1st for the month
+before, in each tenant's time zone."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from billing_platform.tasks import TenantTask
+from tenancy.dispatch import for_each_tenant
+from tenancy.models import Tenant
+
+
+@shared_task(base=TenantTask, acks_late=True)
+def commission_statements_build_task(*, tenant_id: str) -> int:
+    """Build the tenant's statements of the previous month when it is the 1st there; returns how
+    many statements that month has."""
+    from partners.statements import statements_build_scheduled
+
+    return len(statements_build_scheduled(tenant=Tenant.objects.get(pk=tenant_id), at=timezone.now()))
+
+
+@shared_task
+def commission_statements_scheduled_task() -> int:
+    """Beat, hourly: one task per tenant; each builds on its own 1st (local time). Returns how many
+    tenants were queued."""
+    return for_each_tenant(commission_statements_build_task)

@@ -1,0 +1,100 @@
+"""The statements API: shapes, filters, transitions, documents and 404s."""
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from partners.tests.test_statements import APRIL, build, paris, partner_of, pay, service_invoice
+from payments.tests.factories import payer
+from tenancy.models import Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def april(tenant: Tenant) -> dict[str, Any]:
+    customer = payer(tenant)
+    partner_of(tenant, "alpnet", {"service": "20", "hardware": "5"}, customer)
+    invoice = service_invoice(customer, "100.00")  # total 120.00
+    pay(invoice, "60.00", paris(4, 10))
+    return {"statement": build(tenant, APRIL)["alpnet"], "invoice": invoice}
+
+
+def test_a_partners_statements_by_month(api: APIClient, april: dict[str, Any]) -> None:
+    statement, invoice = april["statement"], april["invoice"]
+    response = api.get("/api/v1/partners/alpnet/statements?month=2026-04")
+    assert response.status_code == 200, response.content
+    [body] = response.json()["results"]
+    assert response.json()["next"] is None
+    assert {k: v for k, v in body.items() if k != "built_at"} == {
+        "id": str(statement.pk),
+        "partner": "alpnet",
+        "month": "2026-04",
+        "status": "draft",
+        "currency": "EUR",
+        # 100.00 x 20 % x 60 / 120 = 10.00 on 50.00 collected
+        "lines": [
+            {
+                "invoice": invoice.number,
+                "customer": "dupont",
+                "leg": "service",
+                "net_collected": "50.00",
+                "rate": "20",
+                "amount": "10.00",
+            }
+        ],
+        "total": "10.00",
+        "approved_at": None,
+        "approved_by": "",
+        "paid_at": None,
+        "paid_reference": "",
+    }
+    assert api.get("/api/v1/partners/alpnet/statements?month=2026-05").json()["results"] == []
+    assert len(api.get("/api/v1/partners/alpnet/statements").json()["results"]) == 1
+    assert api.get(f"/api/v1/partner_statements/{statement.pk}").json()["total"] == "10.00"
+
+
+def test_bad_months_and_unknown_partners_or_statements(api: APIClient, april: dict[str, Any]) -> None:
+    for month in ("2026-4", "April", "2026-13", "2026-04-01"):
+        response = api.get(f"/api/v1/partners/alpnet/statements?month={month}")
+        assert response.status_code == 422, month
+        assert response.json()["errors"][0]["code"] == "invalid_month"
+    response = api.get("/api/v1/partners/nobody/statements")
+    assert (response.status_code, response.json()["code"]) == (404, "partner_not_found")
+    for pk in ("00000000-0000-0000-0000-000000000000", "not-a-uuid"):
+        for suffix in ("", "/pdf", "/csv"):
+            response = api.get(f"/api/v1/partner_statements/{pk}{suffix}")
+            assert (response.status_code, response.json()["code"]) == (404, "statement_not_found"), suffix
+        assert api.post(f"/api/v1/partner_statements/{pk}/approve").status_code == 404
+
+
+def test_approve_then_mark_paid(api: APIClient, april: dict[str, Any]) -> None:
+    pk = april["statement"].pk
+    response = api.post(f"/api/v1/partner_statements/{pk}/mark_paid", {"reference": "X"}, format="json")
+    assert (response.status_code, response.json()["code"]) == (409, "statement_not_approved")
+    response = api.post(f"/api/v1/partner_statements/{pk}/approve")
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], response.json()["approved_by"] != "") == ("approved", True)
+    response = api.post(f"/api/v1/partner_statements/{pk}/approve")
+    assert (response.status_code, response.json()["code"]) == (409, "statement_not_draft")
+    response = api.post(f"/api/v1/partner_statements/{pk}/mark_paid", {}, format="json")
+    assert (response.status_code, response.json()["errors"][0]["field"]) == (422, "reference")
+    response = api.post(f"/api/v1/partner_statements/{pk}/mark_paid", {"reference": "SEPA-0605"}, format="json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], response.json()["paid_reference"]) == ("paid", "SEPA-0605")
+
+
+def test_the_pdf_and_the_csv(api: APIClient, april: dict[str, Any]) -> None:
+    pk, invoice = april["statement"].pk, april["invoice"]
+    response = api.get(f"/api/v1/partner_statements/{pk}/pdf")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+    assert 'filename="commission-alpnet-2026-04-eur.pdf"' in response["Content-Disposition"]
+    response = api.get(f"/api/v1/partner_statements/{pk}/csv")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.content.decode() == (
+        f"invoice,customer,leg,net_collected,rate,amount\n{invoice.number},dupont,service,50.00,20,10.00\n"
+    )
