@@ -307,5 +307,17 @@ urlpatterns += [
 urlpatterns += [
     path("commissions/statements/", partner_statements.statements, name="commission-statements"),
     path("commissions/statements/<str:pk>/", partner_statements.statement_detail, name="commission-statement"),
-    path("commissions/report/", partner_statements.commission_report, name="commission-report"),
+    path(
+        "commissions/statements/<str:pk>/approve/",
+        partner_statements.statement_approve_view,
+        name="commission-statement-approve",
+    ),
+    path(
+        "commissions/statements/<str:pk>/paid/",
+        partner_statements.statement_mark_paid_view,
+        name="commission-statement-paid",
+    ),
+    path("commissions/statements/<str:pk>/pdf/", partner_statements.statement_pdf_view, name="commission-pdf"),
+    path("commissions/statements/<str:pk>/lines.csv", partner_statements.statement_csv_view, name="commission-csv"),
+    path("commissions/report/", partner_statements.commission_report_view, name="commission-report"),
 ]

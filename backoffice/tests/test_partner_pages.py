@@ -562,10 +562,10 @@ def test_the_statement_queue_filters_and_a_statement_shows_its_lines(
 
     page = client.get("/app/commissions/statements/%s/" % april.pk)
     assert page.status_code == 200
-    assert [(line.leg, line.amount) for line in page.context["lines"]] == [
-        ("hardware", Decimal("3.00")),
-        ("service", Decimal("14.68")),
-        ("usage", Decimal("1.75")),
+    assert [(item["line"].leg, item["leg"], item["line"].amount) for item in page.context["lines"]] == [
+        ("hardware", "Hardware", Decimal("3.00")),
+        ("service", "Service", Decimal("14.68")),
+        ("usage", "Usage", Decimal("1.75")),
     ]
     body = page.content.decode()
     assert "€14.68" in body
@@ -595,7 +595,7 @@ def test_the_commission_report_sums_each_partners_month(client: Client, make_sta
 
     assert response.status_code == 200
     rows = [
-        (r["partner"].code, r["lines"], r["net_collected"], r["commission"], r["status"])
+        (r["row"].partner.code, r["row"].lines, r["row"].net_collected, r["row"].total, r["status"])
         for r in response.context["rows"]
     ]
     assert rows == [
@@ -605,10 +605,88 @@ def test_the_commission_report_sums_each_partners_month(client: Client, make_sta
     # EUR: 257.14 + 10.00 = 267.14 collected, 31.96 + 2.00 = 33.96 commission
     assert response.context["totals"] == [("EUR", {"net_collected": Decimal("267.14"), "commission": Decimal("33.96")})]
     assert response.context["partners_without"] == 1
-    assert client.get("/app/commissions/report/?month=2026-07").context["rows"] == []
+    # May: nothing collected, nothing accrued
+    assert client.get("/app/commissions/report/?month=2026-05").context["rows"] == []
 
 
 def test_support_agents_see_no_commission_pages(client: Client, make_staff: Any, tenant: Tenant) -> None:
     _login(client, make_staff, tenant, Role.SUPPORT_AGENT)
     assert client.get("/app/commissions/statements/").status_code == 403
     assert client.get("/app/commissions/report/").status_code == 403
+
+
+def test_a_statement_is_approved_in_month_order_then_marked_paid(
+    client: Client, make_staff: Any, tenant: Tenant
+) -> None:
+    alpnet = _partner(tenant)
+    april = _statement(tenant, alpnet, date(2026, 4, 1), [("hardware", "60.00", "5", "3.00")])
+    june = _statement(tenant, alpnet, date(2026, 6, 1), [("service", "92.50", "20", "18.50")])
+    _login(client, make_staff, tenant, Role.FINANCE_ADMIN)
+    page = client.get("/app/commissions/statements/%s/" % june.pk).content.decode()
+    assert "/approve/" in page
+    assert 'id="mark-paid"' not in page
+
+    # June waits for April, still a draft
+    refused = client.post("/app/commissions/statements/%s/approve/" % june.pk, follow=True)
+    assert "The statement of 2026-04 is still a draft: approve it first." in refused.content.decode()
+    june.refresh_from_db()
+    assert june.status == "draft"
+
+    assert client.post("/app/commissions/statements/%s/approve/" % april.pk).status_code == 302
+    april.refresh_from_db()
+    assert april.status == "approved"
+    assert april.approved_by != ""
+    # approved twice: said, not a 500
+    again = client.post("/app/commissions/statements/%s/approve/" % april.pk, follow=True)
+    assert "Only a draft is approved: this statement is approved." in again.content.decode()
+
+    # marked paid with the transfer's reference; an empty one is said on its field
+    empty = client.post("/app/commissions/statements/%s/paid/" % april.pk, {"reference": "  "})
+    assert empty.status_code == 422
+    assert empty.context["paid_form"].errors["reference"]
+    paid = client.post("/app/commissions/statements/%s/paid/" % april.pk, {"reference": "VIR-2026-05-17"})
+    assert paid.status_code == 302
+    april.refresh_from_db()
+    assert (april.status, april.paid_reference) == ("paid", "VIR-2026-05-17")
+    actions = list(
+        AuditLogEntry.objects.filter(tenant=tenant, action__startswith="commission_statement.")
+        .order_by("at", "id")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["commission_statement.approved", "commission_statement.paid"]
+    assert "VIR-2026-05-17" in client.get("/app/commissions/statements/?status=paid").content.decode()
+
+
+def test_a_statement_downloads_as_pdf_and_csv(client: Client, make_staff: Any, tenant: Tenant) -> None:
+    alpnet = _partner(tenant)
+    april = _statement(
+        tenant,
+        alpnet,
+        date(2026, 4, 1),
+        [("hardware", "60.00", "5", "3.00"), ("service", "73.39", "20", "14.68"), ("usage", "17.52", "10", "1.75")],
+    )
+    _login(client, make_staff, tenant, Role.FINANCE_VIEWER)
+
+    pdf = client.get("/app/commissions/statements/%s/pdf/" % april.pk)
+    assert pdf.status_code == 200
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert "attachment" in pdf["Content-Disposition"]
+    csv = client.get("/app/commissions/statements/%s/lines.csv" % april.pk)
+    assert csv.status_code == 200
+    rows = csv.content.decode().strip().splitlines()
+    # a header and the three legs
+    assert len(rows) == 4
+    assert rows[1].endswith("3.00")
+    assert rows[2].endswith("14.68")
+    assert rows[3].endswith("1.75")
+
+
+@pytest.mark.parametrize("role", [Role.FINANCE_VIEWER, Role.SUPPORT_AGENT])
+def test_readers_neither_approve_nor_mark_paid(client: Client, make_staff: Any, tenant: Tenant, role: str) -> None:
+    statement = _statement(tenant, _partner(tenant), date(2026, 4, 1), [("hardware", "60.00", "5", "3.00")])
+    _login(client, make_staff, tenant, role)
+    assert client.post("/app/commissions/statements/%s/approve/" % statement.pk).status_code == 403
+    assert client.post("/app/commissions/statements/%s/paid/" % statement.pk, {"reference": "X"}).status_code == 403
+    statement.refresh_from_db()
+    assert statement.status == "draft"
