@@ -27,20 +27,21 @@ from backoffice.partners.forms import (
     PartnerUserInviteForm,
     plan_initial,
 )
+from backoffice.partners.statements import month_accruals
 from billing_platform.errors import DomainError
 from customers.errors import PartnerNotFound
 from customers.models import Customer, Partner
 from customers.partners import partner_get
-from partners.models import CommissionStatement, PartnerRole
+from partners.models import PartnerRole, StatementStatus
 from partners.plans import LEGS
 from partners.services import partner_create, partner_update
+from partners.statements import commissions_by_month
 from partners.users import partner_login_path, partner_user_list
 from tenancy.models import ApiKey, Tenant
 
 FILTERS = ("q", "status")
-# The partner page shows its latest customers and statements and links to the rest.
+# The partner page shows its first customers and their count.
 CUSTOMERS_SHOWN = 20
-STATEMENTS_SHOWN = 12
 
 
 def partner_or_404(tenant: Tenant, code: str) -> Partner:
@@ -61,9 +62,16 @@ def partners(request: HttpRequest) -> HttpResponse:
     form.is_valid()
     page = page_of(request, form.partners())
     params = {k: clean_text(request.GET.get(k, "")) for k in FILTERS}
+    finance = sees_audit(request)
+    if finance:
+        # This month's commission so far, per partner of the page (its statement's once built).
+        accruals = month_accruals(tenant=tenant, at=timezone.now())
+        for partner in page.object_list:
+            partner.accrued = accruals.get(partner.pk, [])
     context = {
         "form": form,
         "page": page,
+        "sees_commission": finance,
         "query": query_string(**params),
         "filtered": any(params.values()),
         "can_write": can_write(request),
@@ -120,18 +128,16 @@ def partner_page_context(request: HttpRequest, partner: Partner) -> dict[str, An
         .only("external_id", "name", "country", "currency", "email")[: CUSTOMERS_SHOWN + 1]
     )
     finance = sees_audit(request)
-    statements = (
-        list(CommissionStatement.objects.filter(tenant=tenant, partner=partner).order_by("-month")[:STATEMENTS_SHOWN])
-        if finance
-        else []
-    )
+    # The last twelve months, newest first: each statement, and this month's commission so far.
+    months = list(reversed(commissions_by_month(tenant=tenant, partner=partner, at=timezone.now()))) if finance else []
+    statuses = dict(StatementStatus.choices)
     return {
         "partner": partner,
         "plan": plan_rows(partner.commission_plan or {}),
         "customers": customers[:CUSTOMERS_SHOWN],
         "more_customers": len(customers) > CUSTOMERS_SHOWN,
         "customer_count": Customer.objects.filter(tenant=tenant, partner=partner).count(),
-        "statements": statements,
+        "months": [{"row": row, "status": statuses.get(row.status) or _("Accruing")} for row in months],
         "sees_commission": finance,
         "can_write": can_write(request),
         "tz_name": tenant.timezone,

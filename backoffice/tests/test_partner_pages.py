@@ -2,14 +2,16 @@
 new partner with its commission plan typed per leg, a partner's page and its edit form, and who may
 read and write them."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import time_machine
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
+from djmoney.money import Money
 
 from backoffice.partners.forms import LegTextError, leg_from_text, leg_to_text
 from catalog.models import PriceVersion
@@ -17,8 +19,11 @@ from catalog.tests.factories import platform_plan
 from customers.models import Customer, Partner
 from customers.services import customer_create, customer_update
 from invoicing.models import Invoice
+from invoicing.tests.factories import issue, line
 from partners.models import CommissionLine, CommissionStatement, PartnerUser
 from partners.services import partner_create
+from partners.statements import statement_approve, statements_build
+from payments.ledger import payment_record
 from support.tests.factories import customer_with_invoice
 from tenancy.actors import Actor
 from tenancy.models import ApiKey, AuditLogEntry, Role, Tenant
@@ -690,3 +695,56 @@ def test_readers_neither_approve_nor_mark_paid(client: Client, make_staff: Any, 
     assert client.post("/app/commissions/statements/%s/paid/" % statement.pk, {"reference": "X"}).status_code == 403
     statement.refresh_from_db()
     assert statement.status == "draft"
+
+
+def _pay(invoice: Invoice, at: datetime, capture: Any) -> None:
+    with time_machine.travel(at, tick=False), capture(execute=True):
+        payment_record(
+            customer=invoice.customer,
+            amount=Money(invoice.total.amount, "EUR"),
+            method="bank_transfer",
+            received_at=at,
+            actor=SYSTEM,
+            at=at,
+            invoice=invoice,
+        )
+
+
+def test_the_partner_page_lists_its_months_and_the_list_this_months_commission(
+    client: Client, make_staff: Any, tenant: Tenant, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given: Dupont, AlpNet's customer, pays in June its invoice of 100.00 net on the service leg
+    # (120.00 with VAT): June's statement, built and approved, takes 100.00 x 20 % = 20.00; in July
+    # it pays a second one of 50.00 net (60.00): 50.00 x 20 % = 10.00 accrues so far
+    alpnet = _partner(tenant)
+    customer, first = customer_with_invoice(tenant)
+    customer_update(
+        tenant=tenant, actor=SYSTEM, at=timezone.now(), external_id=customer.external_id, changes={"partner": alpnet}
+    )
+    _pay(first, datetime(2026, 6, 12, 10, 0, tzinfo=UTC), django_capture_on_commit_callbacks)
+    [june] = statements_build(
+        tenant=tenant, month=date(2026, 6, 1), actor=SYSTEM, at=datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+    )
+    statement_approve(statement=june, actor=SYSTEM, at=datetime(2026, 7, 2, 9, 0, tzinfo=UTC))
+    second = issue(customer, [line("service", "fleet-platform", "50.00")], on=date(2026, 7, 1))
+    _pay(second, datetime(2026, 7, 3, 10, 0, tzinfo=UTC), django_capture_on_commit_callbacks)
+    assert (first.total.amount, second.total.amount, june.total) == (
+        Decimal("120.00"),
+        Decimal("60.00"),
+        Decimal("20.00"),
+    )
+    _login(client, make_staff, tenant, Role.FINANCE_VIEWER)
+
+    with time_machine.travel(datetime(2026, 7, 10, 9, 0, tzinfo=UTC), tick=False):
+        page = client.get("/app/partners/alpnet/")
+        listing = client.get("/app/partners/")
+
+    # July so far, then June's statement
+    assert [(m["row"].month, m["row"].total, m["status"]) for m in page.context["months"]] == [
+        (date(2026, 7, 1), Decimal("10.00"), "Accruing"),
+        (date(2026, 6, 1), Decimal("20.00"), "Approved"),
+    ]
+    assert 'href="/app/commissions/statements/%s/"' % june.pk in page.content.decode()
+    [row] = listing.context["page"].object_list
+    assert [(c.currency, c.total) for c in row.accrued] == [("EUR", Decimal("10.00"))]
+    assert "€10.00" in listing.content.decode()
