@@ -16,7 +16,7 @@ from catalog.models import Plan, PriceVersion, Product
 from catalog.quotes import UsageInput, price_quote
 from customers.models import Customer, Partner
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceLine
-from partners.models import PartnerUser
+from partners.models import CommissionStatement, PartnerUser
 from payments.models import BalanceTransaction, DunningAction, DunningPolicy, Payment, PaymentAllocation
 from revrec.metrics import mrr_in_reporting_currency, mrr_report
 from revrec.models import ExchangeRate, JournalEntry, RecognitionEntry, RecognitionRun
@@ -69,6 +69,16 @@ def test_seed_demo_is_idempotent_and_its_catalog_prices_the_smart_fleet_offer() 
         "admin",
     )
     assert check_password("alpnet-partner-demo", partner_user.password)
+    # its statements, built once: one per month of the history that had Dupont's money, the oldest
+    # paid, the others approved, the last one a draft
+    statements = list(CommissionStatement.objects.filter(tenant=tenant, partner=alpnet).order_by("month"))
+    assert len(statements) >= 2
+    assert statements[0].status == "paid"
+    assert [s.status for s in statements[1:-1]] == ["approved"] * (len(statements) - 2)
+    assert statements[-1].status == "draft"
+    assert all(s.total > 0 for s in statements)
+    assert "AlpNet's commission statements built for %d months" % len(statements) in first.getvalue()
+    assert "commission statements built" not in second.getvalue()
     assert (
         "Partner dashboard: /partners/smart-fleet/login/ as paul.girard@alpnet.test (AlpNet, French), "
         "password alpnet-partner-demo"

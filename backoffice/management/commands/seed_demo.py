@@ -23,8 +23,10 @@ from catalog.services import meter_create, plan_create, plan_update, product_cre
 from customers.models import Customer, Partner, PortalRole, PortalUser
 from customers.services import customer_create, customer_update
 from invoicing.models import Invoice, InvoiceKind, InvoiceStatus
-from partners.models import PartnerRole, PartnerUser
+from partners.commissions import month_after, month_first
+from partners.models import CommissionStatement, PartnerRole, PartnerUser
 from partners.services import partner_create
+from partners.statements import current_month, statement_approve, statement_mark_paid, statements_build
 from revrec.periods import recognition_run_create, recognition_run_execute
 from revrec.rates import RateInput, exchange_rate_list, exchange_rates_set
 from revrec.schedules import next_month
@@ -112,7 +114,7 @@ PORTAL_USERS = [
 # The demo's partner: AlpNet, the reseller that sold the Smart Fleet deal to Transports Dupont
 # (specs/partners.md's worked example), and its admin's dashboard login (a password, as the portal's).
 DEMO_PARTNER_PASSWORD = "alpnet-partner-demo"
-PARTNER = {
+PARTNER: dict[str, Any] = {
     "code": "alpnet",
     "name": "AlpNet",
     "email": "channel@alpnet.test",
@@ -180,6 +182,7 @@ class Command(BaseCommand):
                 with redirect_stdout(sys.stderr):  # the support e-mails, printed by the console backend
                     _seed_portal(tenant=tenant, actor=actor, now=now)
                 _seed_partner(tenant=tenant, actor=actor, now=now)
+                statements = _seed_statements(tenant=tenant, actor=actor, now=now)
                 new_key = None
                 if created:
                     _, new_key = api_key_create(
@@ -191,6 +194,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Revenue recognized for {recognized} months (Finance → Revenue)")
         if rates:
             self.stdout.write(f"Exchange rates entered for {rates} months (Analytics → Exchange rates)")
+        if statements:
+            self.stdout.write(
+                f"AlpNet's commission statements built for {statements} months (Finance → Commission statements)"
+            )
         self.stdout.write(f"Back-office login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         self.stdout.write(
             "Customer portal: /portal/%s/login/ as %s (French) or %s (English), password %s"
@@ -279,6 +286,30 @@ def _seed_partner(*, tenant: Tenant, actor: Actor, now: Any) -> None:
             invited_at=now,
             invited_by="seed_demo",
         )
+
+
+def _seed_statements(*, tenant: Tenant, actor: Actor, now: Any) -> int:
+    """AlpNet's commission statements of the months of the history that have ended, built as the 1st's
+    schedule builds them, once: the older ones approved and the oldest paid, the last left a draft
+    to approve. Returns how many months have a statement."""
+    partner = Partner.objects.get(tenant=tenant, code=PARTNER["code"])
+    if CommissionStatement.objects.filter(tenant=tenant, partner=partner).exists():
+        return 0
+    first = Invoice.objects.filter(tenant=tenant, customer__partner=partner).aggregate(first=Min("issue_date"))["first"]
+    if first is None:
+        return 0
+    built = []
+    month, current = month_first(first), current_month(tenant=tenant, at=now)
+    while month < current:
+        built += statements_build(tenant=tenant, month=month, actor=actor, at=now, partners=[partner])
+        month = month_after(month)
+    for statement in built[:-1]:
+        statement_approve(statement=statement, actor=actor, at=now)
+    if len(built) > 1:
+        statement_mark_paid(
+            statement=built[0], reference="VIR-ALPNET-%s" % built[0].month.strftime("%Y%m"), actor=actor, at=now
+        )
+    return len(built)
 
 
 def _recognize_history(*, tenant: Tenant, actor: Actor, now: Any) -> int:
