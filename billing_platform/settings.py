@@ -325,6 +325,15 @@ SPECTACULAR_SETTINGS = {
         "RevenuePeriodStatusEnum": "revrec.api.run_serializers.PERIOD_STATUSES",
         "RevenueStreamEnum": "revrec.api.run_serializers.REVENUE_STREAMS",
         "ExportFormatEnum": "revrec.models.ExportFormat",
+        "PartnerStatusEnum": "customers.models.PartnerStatus",
+        "PartnerRoleEnum": "partners.models.PartnerRole",
+        # The portal users' role keeps the name it was published under.
+        "RoleEnum": "customers.models.PortalRole",
+        "StatementStatusEnum": "partners.models.StatementStatus",
+        "CommissionLegEnum": "partners.models.CommissionLeg",
+        # A user's own language: blank for their customer's or partner's.
+        "UserLanguageEnum": ["", "en", "fr"],
+        "LanguageEnum": "customers.models.Language",
     },
 }
 

@@ -69,7 +69,13 @@ def price_quote(
     at: datetime,
     country: str | None = None,
     customer: Customer | None = None,
+    price_book: str | None = None,
 ) -> Quote:
+    """What one period of ``plan`` costs for ``devices`` devices and ``usage``: for ``customer`` (its
+    country, overrides and partner's price book), or for a country and, when given, a partner
+    ``price_book`` (a partner quoting before its customer exists)."""
+    if price_book is None:
+        price_book = customer_price_book(customer) if customer is not None else ""
     if customer is not None:
         if currency != customer.currency:
             raise InvalidInput(
@@ -89,7 +95,7 @@ def price_quote(
         country=country,
         at=at,
         customer_id=customer.pk if customer else None,
-        price_book=customer_price_book(customer) if customer else "",
+        price_book=price_book,
     )
     meters = {r.component.meter.code for r in resolved if r.component.meter is not None}
     unknown = sorted({u.meter for u in usage} - meters)

@@ -41,7 +41,7 @@ def _plan_prefetch(qs: QuerySet[Plan]) -> QuerySet[Plan]:
     components = PlanComponent.objects.select_related("product", "meter").order_by("position")
     versions = PriceVersion.objects.prefetch_related(
         Prefetch("prices", queryset=ComponentPrice.objects.select_related("component__product"))
-    ).order_by("currency", "regions_key", "effective_from")
+    ).order_by("currency", "price_book", "regions_key", "effective_from")
     return qs.prefetch_related(
         Prefetch("components", queryset=components), Prefetch("price_versions", queryset=versions)
     )
@@ -62,7 +62,7 @@ def price_version_list(*, tenant: Tenant, plan: Plan) -> QuerySet[PriceVersion]:
     return (
         PriceVersion.objects.filter(tenant=tenant, plan=plan)
         .prefetch_related(Prefetch("prices", queryset=ComponentPrice.objects.select_related("component__product")))
-        .order_by("currency", "regions_key", "effective_from")
+        .order_by("currency", "price_book", "regions_key", "effective_from")
     )
 
 

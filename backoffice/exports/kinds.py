@@ -955,10 +955,11 @@ def _plans(tenant: Tenant, params: Params) -> QuerySet[Plan]:
 
 
 def _plan_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
-    """The plans page's columns: its components counted in the same query, its price books (currency
-    and regions) prefetched per chunk without their prices."""
-    versions = PriceVersion.objects.only("plan_id", "currency", "regions_key").order_by(
-        "currency", "regions_key", "effective_from"
+    """The plans page's columns: its components counted in the same query, its price books (currency,
+    partner price book and regions: "EUR", "EUR DE,AT", "EUR book wholesale") prefetched per chunk
+    without their prices."""
+    versions = PriceVersion.objects.only("plan_id", "currency", "price_book", "regions_key").order_by(
+        "currency", "price_book", "regions_key", "effective_from"
     )
     qs = (
         _plans(tenant, params)
@@ -973,7 +974,10 @@ def _plan_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
             p.commitment_months,
             p.trial_days,
             p.component_count,
-            "; ".join(" ".join(filter(None, parts)) for parts in plan_books(p)),
+            "; ".join(
+                " ".join(filter(None, (currency, f"book {book}" if book else "", regions)))
+                for currency, book, regions in plan_books(p)
+            ),
             _moment(p.created_at),
         ]
 

@@ -1,6 +1,7 @@
 """The plan page: partner price books in the price history and the price change form, plans offered
 to partners."""
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from backoffice.catalog.price_change import affected, service_dry_run
 from catalog.models import Plan, PriceVersion
 from catalog.selectors import plan_get
 from catalog.services import price_version_create
-from catalog.tests.factories import smart_fleet_catalog
+from catalog.tests.factories import SMART_FLEET_PLAN, smart_fleet_catalog, smart_fleet_products
 from customers.models import Customer, Partner
 from subscriptions.tests.factories import monthly_fee_customers
 from tenancy.actors import Actor
@@ -128,3 +129,22 @@ def test_the_preview_of_a_book_change_lists_only_the_books_customers(tenant: Ten
     assert row["customer"].external_id == "c1"
     assert [(c["old"], c["new"]) for c in row["changes"]] == [("10.00", "8.00")]
     assert not PriceVersion.objects.filter(price_book="wholesale").exists()
+
+
+def test_a_plan_created_from_json_may_be_offered_to_partners(
+    client: Client, tenant: Tenant, make_staff: StaffMaker
+) -> None:
+    smart_fleet_products(tenant)
+    client.force_login(make_staff(tenant))
+
+    refused = client.post(
+        "/app/catalog/plans/new/", {"definition": json.dumps({**SMART_FLEET_PLAN, "partner_visible": "yes"})}
+    )
+    created = client.post(
+        "/app/catalog/plans/new/", {"definition": json.dumps({**SMART_FLEET_PLAN, "partner_visible": True})}
+    )
+
+    assert refused.status_code == 200
+    assert "<code>partner_visible</code> Must be true or false." in refused.content.decode()
+    assert created.status_code == 302
+    assert Plan.objects.get(tenant=tenant, code="smart-fleet").partner_visible is True

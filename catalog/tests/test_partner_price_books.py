@@ -327,3 +327,16 @@ def test_plans_are_marked_partner_visible(api: APIClient, tenant: Tenant, plan: 
         "p",
         "resale",
     ]
+
+
+@pytest.mark.django_db
+def test_a_quote_for_a_book_without_a_customer(tenant: Tenant, plan: Plan) -> None:
+    from catalog.quotes import price_quote
+
+    def quoted(**kwargs: Any) -> tuple[Decimal, str]:
+        quote = price_quote(tenant=tenant, plan=plan, currency="EUR", devices=3, usage=[], at=APRIL_15, **kwargs)
+        return quote.lines[0].amount, quote.price_source
+
+    # 3 devices: wholesale 3 x 18.00 = 54.00 in any country; France without a book 3 x 22.00 = 66.00
+    assert quoted(country="DE", price_book="wholesale") == (Decimal("54.00"), "partner")
+    assert quoted(country="FR") == (Decimal("66.00"), "region")
