@@ -247,7 +247,7 @@ def seed_reference(tenant: Any, plan: Any, now: datetime, devices: int, signed: 
     return time.perf_counter() - started
 
 
-CUSTOMER_FIELDS = ("currency", "timezone", "language", "country", "tax_id", "billing_day", "reseller")
+CUSTOMER_FIELDS = ("currency", "timezone", "language", "country", "tax_id", "billing_day", "partner_id")
 SUBSCRIPTION_FIELDS = (
     "plan_id",
     "status",

@@ -85,8 +85,6 @@ class Customer(models.Model):
     # 1..31; a day past the month's end falls on its last day (31 -> 30 April, 28/29 February).
     # Null until set explicitly or by the first subscription (the day it starts).
     billing_day = models.PositiveSmallIntegerField(null=True, blank=True)
-    # The reseller that sold to this customer (its code), if any.
-    reseller = models.CharField(max_length=100, blank=True, default="")
     # The partner that sold to this customer and earns commission on what it pays; null: a direct
     # customer. Partners see their own customers and nothing else.
     partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="customers")

@@ -10,7 +10,7 @@ def customer_list(
 ) -> QuerySet[Customer]:
     # With the customer's own dunning policy (a one-to-one of payments, read by its reverse
     # relation): the list's ``dunning_policy`` costs no query per customer.
-    qs = Customer.objects.filter(tenant=tenant).select_related("dunning_policy")
+    qs = Customer.objects.filter(tenant=tenant).select_related("dunning_policy", "partner")
     if search:
         qs = qs.filter(Q(name__icontains=search) | Q(external_id__icontains=search) | Q(email__icontains=search))
     if currency:

@@ -20,7 +20,7 @@ from catalog.services import meter_create, plan_create, product_create
 from customers.models import Customer, Partner, PortalUser
 from customers.services import customer_create
 from invoicing.models import BillRun, Invoice
-from partners.models import CommissionLine, CommissionStatement
+from partners.models import CommissionLine, CommissionStatement, PartnerUser
 from payments.models import DunningPolicy, Payment
 from revrec.models import (
     Contract,
@@ -40,7 +40,8 @@ from subscriptions.services import subscription_create
 from support.models import SupportCase, SupportMessage
 from support.services import case_open
 from tenancy.actors import Actor
-from tenancy.models import ApiKeyScope, AuditLogEntry, Tenant
+from tenancy.models import ApiKey, ApiKeyScope, AuditLogEntry, Tenant
+from tenancy.services import api_key_create
 from tests.api_routes import ApiRoute, api_routes
 from usage.models import UsageRollup
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -365,6 +366,115 @@ def _partner_statement(tenant: Tenant) -> dict[str, str]:
 
 
 # route name -> makes tenant A's object and returns the path parameters that address it
+def _partner(tenant: Tenant) -> dict[str, str]:
+    partner = Partner.objects.filter(tenant=tenant, code="secret-partner").first() or Partner.objects.create(
+        tenant=tenant, code="secret-partner", name="Secret Partner of A", email="secret@a.test", currency="EUR"
+    )
+    return {"code": partner.code}
+
+
+def _partner_user(tenant: Tenant) -> dict[str, str]:
+    found = _partner(tenant)
+    partner = Partner.objects.get(tenant=tenant, code=found["code"])
+    user = PartnerUser.objects.filter(tenant=tenant, partner=partner).first() or PartnerUser.objects.create(
+        tenant=tenant, partner=partner, email="secret-partner-user@a.test", name="Secret Partner User of A"
+    )
+    return {**found, "user_id": str(user.pk)}
+
+
+def _partner_api_key(tenant: Tenant) -> dict[str, str]:
+    found = _partner(tenant)
+    partner = Partner.objects.get(tenant=tenant, code=found["code"])
+    key = ApiKey.objects.filter(tenant=tenant, partner=partner).first()
+    if key is None:
+        key, _ = api_key_create(
+            tenant=tenant,
+            name="Secret partner key of A",
+            scope=ApiKeyScope.PARTNER,
+            actor=Actor.system("tests"),
+            at=timezone.now(),
+            partner=partner,
+        )
+    return {**found, "key_id": str(key.pk)}
+
+
+def _partner_customer(tenant: Tenant) -> dict[str, str]:
+    """A's partner's customer, and the plan A offers to partners (in its shop too)."""
+    if Customer.objects.filter(tenant=tenant, external_id="secret-partner-customer").exists():
+        return {"external_id": "secret-partner-customer"}
+    _product(tenant)
+    partner = Partner.objects.get(tenant=tenant, code=_partner(tenant)["code"])
+    plan_create(
+        tenant=tenant,
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        code="secret-partner-plan",
+        name="Secret partner plan of A",
+        components=[{"product": "secret-product", "charge": {"model": "flat", "amount": "9.00"}}],
+        prices=[{"currency": "EUR"}],
+        self_service=True,
+        partner_visible=True,
+    )
+    customer_create(
+        tenant=tenant,
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        external_id="secret-partner-customer",
+        name="Secret Partner Customer of A",
+        email="secret@a.test",
+        country="FR",
+        partner=partner,
+    )
+    return {"external_id": "secret-partner-customer"}
+
+
+def _partner_order(tenant: Tenant) -> dict[str, str]:
+    """An order of A's partner's customer: its subscription and its slot."""
+    order = Order.objects.filter(tenant=tenant, customer__external_id="secret-partner-customer").first()
+    if order is None:
+        _partner_customer(tenant)
+        order = order_place(
+            customer=Customer.objects.get(tenant=tenant, external_id="secret-partner-customer"),
+            plan=Plan.objects.get(tenant=tenant, code="secret-partner-plan"),
+            quantity=1,
+            shipping_address={
+                "name": "Secret depot of A's partner",
+                "line1": "1 rue Secrète",
+                "postal_code": "75001",
+                "city": "Paris",
+                "country": "FR",
+            },
+            actor=Actor.system("tests"),
+            at=timezone.now(),
+        )
+    slot = Device.objects.get(subscription=order.subscription)
+    return {"external_id": order.subscription.external_id, "device": str(slot.pk)}
+
+
+PARTNER_ROUTES_PREFIX = "api/v1/partner/"
+
+
+def _client(route: ApiRoute, tenant: Tenant, make_client: Callable[..., APIClient]) -> APIClient:
+    """A key of ``tenant`` that may call ``route``: the partner routes take a key of one of the
+    tenant's partners (A's secret partner, or B's own), the others a full-scope key."""
+    if not route.route.startswith(PARTNER_ROUTES_PREFIX):
+        return make_client(tenant, ApiKeyScope.FULL)
+    partner = Partner.objects.filter(tenant=tenant).order_by("created_at").first()
+    if partner is None:
+        partner = Partner.objects.create(tenant=tenant, code="own-partner", name="Own partner", currency="EUR")
+    _, key = api_key_create(
+        tenant=tenant,
+        name="partner key",
+        scope=ApiKeyScope.PARTNER,
+        actor=Actor.system("tests"),
+        at=timezone.now(),
+        partner=partner,
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
 OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "customer-detail": _customer,
     "customer-current-usage": _customer,
@@ -407,6 +517,15 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "support-case-detail": _support_case,
     "support-case-messages": _support_case,
     "support-case-credit-notes": _support_case,
+    "partner-detail": _partner,
+    "partner-users": _partner,
+    "partner-user-detail": _partner_user,
+    "partner-api-keys": _partner,
+    "partner-api-key-detail": _partner_api_key,
+    "partner-customer-detail": _partner_customer,
+    "partner-customer-current-usage": _partner_customer,
+    "partner-subscription-detail": lambda tenant: {"external_id": _partner_order(tenant)["external_id"]},
+    "partner-subscription-device-bind": _partner_order,
     # no path parameter: the query's (QUERY_ROUTES)
     "revenue-schedules": _revenue,
     "revenue-run-detail": _recognition_run,
@@ -496,6 +615,25 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
         "signed_at": "2026-03-10T10:00:00+01:00",
         "devices": [{"device_id": "secret-device"}],
     },
+    "partners": {
+        "code": "new-partner",
+        "name": "New",
+        "currency": "EUR",
+        "commission_plan": {"service": {"tiers": [{"up_to": "10000.00", "rate": "20"}, {"up_to": None, "rate": "25"}]}},
+    },
+    "partner-detail": {"name": "Renamed by B", "commission_plan": {"service": "30"}},
+    "partner-users": {"email": "new-partner-user@b.test", "name": "New", "role": "sales"},
+    "partner-user-detail": {"role": "admin", "is_active": False},
+    "partner-api-keys": {"name": "Key of B"},
+    "partner-customers": {"external_id": "new-partner-customer", "name": "New", "email": "n@x.test", "country": "FR"},
+    "partner-subscriptions": {
+        "external_id": "new-partner-sub",
+        "customer": "secret-partner-customer",
+        "plan": "secret-partner-plan",
+        "signed_at": "2026-03-10T10:00:00+01:00",
+        "devices": [{"device_id": "new-partner-device"}],
+    },
+    "partner-subscription-device-bind": {"device_id": "bound-by-b"},
 }
 
 # Reports answer one object, not a page: the list in it that would show another tenant's rows.
@@ -567,6 +705,11 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         list(SupportMessage.objects.filter(tenant=tenant).order_by("pk").values()),
     )
     payments = list(Payment.objects.filter(tenant=tenant).order_by("pk").values())
+    partners = (
+        list(Partner.objects.filter(tenant=tenant).order_by("pk").values()),
+        list(PartnerUser.objects.filter(tenant=tenant).order_by("pk").values()),
+        list(ApiKey.objects.filter(tenant=tenant).exclude(partner=None).order_by("pk").values("pk", "revoked_at")),
+    )
     statements = list(CommissionStatement.objects.filter(tenant=tenant).order_by("pk").values())
     policies = list(DunningPolicy.objects.filter(tenant=tenant).order_by("pk").values())
     exchange_rates = list(ExchangeRate.objects.filter(tenant=tenant).order_by("pk").values())
@@ -605,6 +748,7 @@ def _data_snapshot(tenant: Tenant) -> tuple[Any, ...]:
         exchange_rates,
         revenue,
         support,
+        partners,
     )
 
 
@@ -632,7 +776,7 @@ def test_another_tenants_key_gets_404_and_changes_nothing(
 ) -> None:
     # given: tenant A's object, and tenant B's full-scope key
     path = route.path(**OBJECT_MAKERS[route.name](tenant))
-    intruder = make_client(other_tenant, ApiKeyScope.FULL)
+    intruder = _client(route, other_tenant, make_client)
     before = _data_snapshot(tenant)
     for method in route.methods:
         # when
@@ -657,7 +801,7 @@ def test_collections_never_show_another_tenants_objects(
     ExchangeRate.objects.create(
         tenant=tenant, month=date(2026, 4, 1), currency="USD", rate=1, source="manual", entered_at=timezone.now()
     )
-    intruder = make_client(other_tenant, ApiKeyScope.FULL)
+    intruder = _client(route, other_tenant, make_client)
     before = _data_snapshot(tenant)
     if route.name in QUERY_ROUTES:
         response = intruder.get(route.path(), OBJECT_MAKERS[route.name](tenant))
@@ -734,7 +878,7 @@ def test_bad_input_gets_a_problem_json_4xx_and_never_a_500(
     route: ApiRoute, tenant: Tenant, make_client: Callable[..., APIClient]
 ) -> None:
     params = OBJECT_MAKERS[route.name](tenant) if route.params else {}
-    client = make_client(tenant, ApiKeyScope.FULL)
+    client = _client(route, tenant, make_client)
     path = route.path(**params)
     for method in route.methods:
         if method in ("get", "delete"):
@@ -828,6 +972,10 @@ FRESH_IDS: dict[str, tuple[str, ...]] = {
     "plans": ("fuzz-plan",),
     "events": ("b-1",),
     "subscriptions": ("new-sub", "secret-device"),
+    "partners": ("new-partner",),
+    "partner-users": ("new-partner-user@b.test",),
+    "partner-customers": ("new-partner-customer",),
+    "partner-subscriptions": ("new-partner-sub", "new-partner-device"),
     "export-targets": ("ERP of B",),
 }
 # Tables whose text keeps what was sent as it was sent (event properties, rejected events, webhook
@@ -921,7 +1069,7 @@ def test_hostile_values_never_give_a_500_and_a_refusal_stores_nothing(
     route: ApiRoute, tenant: Tenant, make_client: Callable[..., APIClient], tenant_tables: list[str]
 ) -> None:
     objects = _objects_of(tenant)
-    client = make_client(tenant, ApiKeyScope.FULL)
+    client = _client(route, tenant, make_client)
     client.raise_request_exception = False  # a 500 is asserted on, not raised
     path = route.path(**objects.get(route.name, {}))
     wrote = False

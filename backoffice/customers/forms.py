@@ -18,7 +18,8 @@ from backoffice.forms import (
     tenant_currencies,
 )
 from billing_platform.errors import FieldError
-from customers.models import Customer, Language
+from customers.models import Customer, Language, Partner
+from customers.partners import partner_list
 from customers.services import ADDRESS_FIELDS, customer_check
 from tenancy.models import Tenant
 
@@ -62,10 +63,23 @@ class CustomerForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
         help_text=_("1 to 31; a day past the month's end bills on its last day."),
     )
 
+    partner = forms.ChoiceField(
+        label=_("Sold through partner"),
+        required=False,
+        help_text=_("The partner earns commission on what the customer pays."),
+    )
+
     def __init__(self, *args: Any, tenant: Tenant | None = None, customer: Customer | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.tenant = tenant
         self.customer = customer
+        self.partners: dict[str, Partner] = {}
+        if tenant is not None:
+            self.partners = {p.code: p for p in partner_list(tenant=tenant)}
+        self.fields["partner"].choices = [  # type: ignore[attr-defined]
+            ("", _("No partner (a direct customer)")),
+            *((code, "%s (%s)" % (p.name, code)) for code, p in self.partners.items()),
+        ]
         if tenant is not None:
             self.fields["currency"].set_first(tenant_currencies(tenant))  # type: ignore[attr-defined]
         self.fields["timezone"].keep(self.initial.get("timezone"))  # type: ignore[attr-defined]
@@ -80,7 +94,11 @@ class CustomerForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
         cleaned = super().clean() or {}
         # The service's rules on what the fields read, at once with the fields' own errors: a rule
         # about a field that already has an error, or that needs one that has, waits for it.
-        data = {name: ("" if value is None else value) for name, value in cleaned.items() if name in self.fields}
+        data = {
+            name: ("" if value is None else value)
+            for name, value in cleaned.items()
+            if name in self.fields and name != "partner"
+        }
         if "billing_day" in data and data["billing_day"] == "":
             data["billing_day"] = None
         if self.customer is not None:
@@ -100,6 +118,11 @@ class CustomerForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
             if Customer.objects.filter(tenant=self.tenant, external_id=external_id).exists():
                 self.add_error("external_id", SERVICE_ERRORS[("external_id", "taken")])
         return cleaned
+
+    def clean_partner(self) -> Partner | None:
+        """The chosen partner of the tenant; none: a direct customer."""
+        code = self.cleaned_data.get("partner") or ""
+        return self.partners.get(code)
 
 
 class CustomerEditForm(CustomerForm):

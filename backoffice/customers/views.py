@@ -189,7 +189,8 @@ def _payment_terms(customer: Customer) -> int:
 def customer_edit(request: HttpRequest, external_id: str) -> HttpResponse:
     tenant = current_tenant(request)
     customer = _customer_or_404(request, external_id)
-    initial = {f: getattr(customer, f) for f in CustomerForm.base_fields}
+    initial = {f: getattr(customer, f) for f in CustomerForm.base_fields if f != "partner"}
+    initial["partner"] = customer.partner.code if customer.partner is not None else ""
     form = CustomerEditForm(request.POST or None, initial=initial, tenant=tenant, customer=customer)
     if request.method == "POST" and form.is_valid():
         changes = _customer_fields(form)

@@ -142,7 +142,7 @@ def test_owner_creates_customer(
     assert customer.country == "FR"
     assert customer.tax_id == "FR40303265045"
     assert customer.billing_day == 15
-    assert customer.reseller == ""
+    assert customer.partner is None
     entry = AuditLogEntry.objects.get(tenant=tenant, action="customer.created")
     assert entry.object_type == "customer"
     assert entry.object_id == "dupont"

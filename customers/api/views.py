@@ -17,10 +17,12 @@ from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, p
 from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer, problems
 from billing_platform.errors import FieldError, InvalidInput, invalid
 from customers.errors import CustomerCountryConflict
-from customers.models import Collection, Customer, Language
+from customers.models import Collection, Customer, Language, Partner
+from customers.partners import partner_for_reseller
 from customers.selectors import customer_get, customer_list
 from customers.services import EXTERNAL_ID_MESSAGE, EXTERNAL_ID_RE, customer_create, customer_update, tax_id_errors
 from tenancy.api import request_actor, request_tenant
+from tenancy.models import Tenant
 
 
 class CustomerAddressSerializer(serializers.Serializer):
@@ -119,6 +121,22 @@ class CustomerOutputSerializer(OutputModelSerializer):
         "PUT /api/v1/customers/{external_id}/dunning_policy, remove it with DELETE on the same path."
     )
 
+    partner = serializers.SerializerMethodField(
+        help_text="the code of the partner (reseller) that sold to the customer and earns commission on what it "
+        "pays; null: a direct customer"
+    )
+    reseller = serializers.SerializerMethodField(
+        help_text="Deprecated: read partner. The partner's code, or an empty string for a direct customer."
+    )
+
+    @extend_schema_field({"type": "string", "nullable": True, "maxLength": 100})
+    def get_partner(self, customer: Customer) -> str | None:
+        return customer.partner.code if customer.partner is not None else None
+
+    @extend_schema_field({"type": "string", "maxLength": 100, "deprecated": True})
+    def get_reseller(self, customer: Customer) -> str:
+        return customer.partner.code if customer.partner is not None else ""
+
     @extend_schema_field(CustomerDunningPolicySerializer(allow_null=True))
     def get_dunning_policy(self, customer: Customer) -> dict[str, Any] | None:
         # The payments app's policy, read through its one-to-one relation (payments sits above
@@ -143,6 +161,7 @@ class CustomerOutputSerializer(OutputModelSerializer):
             "tax_id",
             "address",
             "billing_day",
+            "partner",
             "reseller",
             "collection",
             "payment_terms_days",
@@ -197,6 +216,67 @@ def _tax_id_detail(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class PartnerCodeField(serializers.CharField):
+    """A partner of the tenant by its code; null: a direct customer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "the code of the partner (reseller) that sold to the customer and earns commission on what it pays "
+            "(GET /api/v1/partners); null: a direct customer",
+        )
+        super().__init__(max_length=100, required=False, allow_null=True, **kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 100,
+        "deprecated": True,
+        "description": "Deprecated: give partner. A partner's code, else a partner's name (in any case); a name no "
+        "partner has makes a new partner of that name (its commission plan earns nothing until set). Empty: a "
+        "direct customer.",
+    }
+)
+class ResellerField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=100, required=False, allow_blank=True, **kwargs)
+
+
+def partner_resolved(request: Request, data: dict[str, Any]) -> dict[str, Any]:
+    """The request's fields with ``partner`` (a code) and the deprecated ``reseller`` replaced by
+    ``partner`` as the services take it: a ``Partner`` of the tenant, or None. Neither given: no
+    ``partner`` (a PATCH leaves it as it is). Both: the same partner, or a 422."""
+    fields = dict(data)
+    has_partner, has_reseller = "partner" in fields, "reseller" in fields
+    code = fields.pop("partner", None)
+    reseller = fields.pop("reseller", None)
+    tenant = request_tenant(request)
+    if has_partner:
+        partner = _partner_by_code(tenant, code)
+        if has_reseller and (reseller or "").strip() and (partner is None or reseller.strip() != partner.code):
+            raise invalid(
+                "reseller",
+                "conflicts_with_partner",
+                "reseller is deprecated and names another partner than partner: give partner only.",
+            )
+        fields["partner"] = partner
+    elif has_reseller:
+        fields["partner"] = partner_for_reseller(
+            tenant=tenant, reseller=reseller or "", actor=request_actor(request), at=timezone.now()
+        )
+    return fields
+
+
+def _partner_by_code(tenant: Tenant, code: str | None) -> Partner | None:
+    if code is None:
+        return None
+    partner = Partner.objects.filter(tenant=tenant, code=code).first()
+    if partner is None:
+        raise invalid("partner", "unknown_partner", "No partner with code %s." % code)
+    return partner
+
+
 class CustomerListCreateApi(APIView):
     @extend_schema_serializer(component_name="CustomerInput")
     class InputSerializer(_CustomerFields):
@@ -217,7 +297,8 @@ class CustomerListCreateApi(APIView):
         tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
         address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
-        reseller = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        partner = PartnerCodeField()
+        reseller = ResellerField()
         collection = serializers.ChoiceField(
             choices=Collection.choices, required=False, help_text="default: the tenant's default collection"
         )
@@ -260,7 +341,7 @@ class CustomerListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        fields = address_flattened(serializer.validated_data)
+        fields = partner_resolved(request, address_flattened(serializer.validated_data))
         if "country" not in fields:
             raise invalid("country", "required", "Give the customer's country, as country or address.country.")
         with country_errors_named_as_sent(serializer.validated_data):
@@ -285,7 +366,8 @@ class CustomerDetailApi(APIView):
         tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True)
         address = CustomerAddressInputSerializer(required=False)
         billing_day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
-        reseller = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        partner = PartnerCodeField()
+        reseller = ResellerField()
         collection = serializers.ChoiceField(choices=Collection.choices, required=False)
         payment_terms_days = serializers.IntegerField(min_value=0, max_value=365, required=False, allow_null=True)
         metadata = MetadataField(required=False, removals=True)
@@ -303,7 +385,7 @@ class CustomerDetailApi(APIView):
     def patch(self, request: Request, external_id: str) -> Response:
         serializer = self.PatchSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        changes = address_flattened(serializer.validated_data)
+        changes = partner_resolved(request, address_flattened(serializer.validated_data))
         with country_errors_named_as_sent(serializer.validated_data):
             customer = customer_update(
                 tenant=request_tenant(request),

@@ -10,36 +10,38 @@ from django.db import migrations, models
 
 def resellers_to_partners(apps, schema_editor):
     """Each tenant's distinct free-text ``reseller`` values become partners, matched by name (a
-    value differing only in case or surrounding spaces is the same partner); their customers point
-    to them. The partner's code is the name in lower case with dashes, made unique; its currency and
+    value differing only in case or spaces is the same partner); their customers point to them. The
+    partner's name is the spelling most customers have (on a tie, one with capitals: "AlpNet" rather
+    than "alpnet"); its code is the name in lower case with dashes, made unique; its currency and
     country are the tenant's, its commission plan empty until staff set one."""
+    from collections import Counter
+
     Customer = apps.get_model("customers", "Customer")
     Partner = apps.get_model("customers", "Partner")
     Tenant = apps.get_model("tenancy", "Tenant")
-    names = (
-        Customer.objects.exclude(reseller="").values_list("tenant_id", "reseller").distinct().order_by("tenant_id", "reseller")
-    )
-    partners = {}
-    for tenant_id, raw in names:
+    spellings = {}
+    for tenant_id, raw in Customer.objects.exclude(reseller="").values_list("tenant_id", "reseller"):
         name = " ".join(raw.split())
-        if not name:
-            continue
-        key = (tenant_id, name.casefold())
-        if key not in partners:
-            tenant = Tenant.objects.get(pk=tenant_id)
-            base = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")[:90] or "partner"
-            code, n = base, 1
-            while Partner.objects.filter(tenant_id=tenant_id, code=code).exists():
-                n += 1
-                code = "%s-%d" % (base, n)
-            partners[key] = Partner.objects.create(
-                tenant_id=tenant_id,
-                code=code,
-                name=name[:200],
-                currency=tenant.default_currency,
-                country=tenant.country or "",
-            )
-        Customer.objects.filter(tenant_id=tenant_id, reseller=raw).update(partner=partners[key])
+        if name:
+            spellings.setdefault((tenant_id, name.casefold()), Counter())[name] += 1
+    for (tenant_id, key), counts in sorted(spellings.items(), key=lambda item: (str(item[0][0]), item[0][1])):
+        name = max(counts, key=lambda n: (counts[n], n != n.lower(), n))
+        tenant = Tenant.objects.get(pk=tenant_id)
+        base = re.sub(r"[^a-z0-9]+", "-", key).strip("-")[:90] or "partner"
+        code, n = base, 1
+        while Partner.objects.filter(tenant_id=tenant_id, code=code).exists():
+            n += 1
+            code = "%s-%d" % (base, n)
+        partner = Partner.objects.create(
+            tenant_id=tenant_id,
+            code=code,
+            name=name[:200],
+            currency=tenant.default_currency,
+            country=tenant.country or "",
+        )
+        for raw in Customer.objects.filter(tenant_id=tenant_id).exclude(reseller="").values_list("reseller", flat=True).distinct():
+            if " ".join(raw.split()).casefold() == key:
+                Customer.objects.filter(tenant_id=tenant_id, reseller=raw).update(partner=partner)
 
 
 def partners_to_resellers(apps, schema_editor):

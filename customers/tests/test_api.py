@@ -17,7 +17,7 @@ def test_create_customer_returns_it_and_records_the_audit_entry(
     body = response.json()
     assert {k: body[k] for k in customer_body} == customer_body
     assert body["tax_id"] == ""
-    assert body["reseller"] == ""
+    assert (body["partner"], body["reseller"]) == (None, "")
     customer = Customer.objects.get(tenant=tenant, external_id="dupont")
     assert customer.billing_day == 1
     assert customer.timezone == "Europe/Paris"

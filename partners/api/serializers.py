@@ -48,6 +48,8 @@ LEG_SCHEMA: dict[str, Any] = {
     ]
 }
 LEGS = ("hardware", "service", "usage", "fee")
+# A partner user's language; empty: the partner's.
+USER_LANGUAGES = [("", ""), ("en", "en"), ("fr", "fr")]
 
 
 def _plan_schema(required: bool) -> dict[str, Any]:
@@ -176,7 +178,7 @@ class PartnerUserInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     role = serializers.ChoiceField(choices=PartnerRole.choices, required=False, default=PartnerRole.SALES)
     language = serializers.ChoiceField(
-        choices=[("", ""), ("en", "en"), ("fr", "fr")],
+        choices=USER_LANGUAGES,
         required=False,
         default="",
         help_text="of the user's e-mails; empty: the partner's",
@@ -187,7 +189,7 @@ class PartnerUserInputSerializer(StrictSerializer):
 class PartnerUserUpdateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     role = serializers.ChoiceField(choices=PartnerRole.choices, required=False)
-    language = serializers.ChoiceField(choices=[("", ""), ("en", "en"), ("fr", "fr")], required=False)
+    language = serializers.ChoiceField(choices=USER_LANGUAGES, required=False)
     is_active = serializers.BooleanField(
         required=False, help_text="false: the user can no longer log in, and their sessions end at once"
     )

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from partners.api import statements, views
+from partners.api import partner_views, statements, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # The tenant's staff: partners, their users and their API keys.
@@ -29,4 +29,29 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("partner_statements/<str:pk>/pdf", statements.PartnerStatementPdfApi.as_view(), name="partner-statement-pdf"),
     path("partner_statements/<str:pk>/csv", statements.PartnerStatementCsvApi.as_view(), name="partner-statement-csv"),
+    # A partner's own systems, with a partner API key: its customers, the plans offered to partners,
+    # its customers' subscriptions.
+    path("partner/customers", partner_views.PartnerCustomerListCreateApi.as_view(), name="partner-customers"),
+    path(
+        "partner/customers/<str:external_id>",
+        partner_views.PartnerCustomerDetailApi.as_view(),
+        name="partner-customer-detail",
+    ),
+    path(
+        "partner/customers/<str:external_id>/current_usage",
+        partner_views.PartnerCustomerCurrentUsageApi.as_view(),
+        name="partner-customer-current-usage",
+    ),
+    path("partner/plans", partner_views.PartnerPlanListApi.as_view(), name="partner-plans"),
+    path("partner/subscriptions", partner_views.PartnerSubscriptionCreateApi.as_view(), name="partner-subscriptions"),
+    path(
+        "partner/subscriptions/<str:external_id>",
+        partner_views.PartnerSubscriptionDetailApi.as_view(),
+        name="partner-subscription-detail",
+    ),
+    path(
+        "partner/subscriptions/<str:external_id>/devices/<str:device>/bind",
+        partner_views.PartnerSlotBindApi.as_view(),
+        name="partner-subscription-device-bind",
+    ),
 ]
