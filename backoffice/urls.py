@@ -10,6 +10,9 @@ from backoffice.customers import views as customer_views
 from backoffice.exports import views as export_views
 from backoffice.invoicing import bulk as invoicing_bulk
 from backoffice.invoicing import views as invoicing_views
+from backoffice.partners import statements as partner_statements
+from backoffice.partners import users as partner_users
+from backoffice.partners import views as partner_views
 from backoffice.payments import views as payment_views
 from backoffice.revenue import export as revenue_export
 from backoffice.revenue import reports as revenue_views
@@ -273,4 +276,48 @@ urlpatterns += [
         catalog_overrides.customer_override_end,
         name="customer-override-end",
     ),
+]
+
+# Partners (resellers): everyone reads partners and their customers; finance roles read commission
+# statements; owners and finance admins create and change partners and their users.
+urlpatterns += [
+    path("partners/", partner_views.partners, name="partners"),
+    path("partners/new/", partner_views.partner_new, name="partner-new"),
+    path("partners/<str:code>/", partner_views.partner_detail, name="partner-detail"),
+    path("partners/<str:code>/edit/", partner_views.partner_edit, name="partner-edit"),
+    path("partners/<str:code>/users/invite/", partner_users.partner_user_invite_view, name="partner-user-invite"),
+    path(
+        "partners/<str:code>/users/<str:user_id>/", partner_users.partner_user_change_view, name="partner-user-change"
+    ),
+    path(
+        "partners/<str:code>/users/<str:user_id>/resend/",
+        partner_users.partner_user_resend_view,
+        name="partner-user-resend",
+    ),
+    path("partners/<str:code>/api-keys/", partner_users.partner_key_create_view, name="partner-key-create"),
+    path(
+        "partners/<str:code>/api-keys/<str:key_id>/revoke/",
+        partner_users.partner_key_revoke_view,
+        name="partner-key-revoke",
+    ),
+]
+
+# Commission statements and the commission report (Finance): finance roles read; owners and finance
+# admins approve statements and mark them paid.
+urlpatterns += [
+    path("commissions/statements/", partner_statements.statements, name="commission-statements"),
+    path("commissions/statements/<str:pk>/", partner_statements.statement_detail, name="commission-statement"),
+    path(
+        "commissions/statements/<str:pk>/approve/",
+        partner_statements.statement_approve_view,
+        name="commission-statement-approve",
+    ),
+    path(
+        "commissions/statements/<str:pk>/paid/",
+        partner_statements.statement_mark_paid_view,
+        name="commission-statement-paid",
+    ),
+    path("commissions/statements/<str:pk>/pdf/", partner_statements.statement_pdf_view, name="commission-pdf"),
+    path("commissions/statements/<str:pk>/lines.csv", partner_statements.statement_csv_view, name="commission-csv"),
+    path("commissions/report/", partner_statements.commission_report_view, name="commission-report"),
 ]

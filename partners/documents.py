@@ -104,7 +104,7 @@ def statement_context(statement: CommissionStatement) -> dict[str, Any]:
 
 def statement_html(statement: CommissionStatement) -> str:
     with translation.override(statement.partner.language or "en"):
-        return render_to_string("partners/statement.html", statement_context(statement))
+        return render_to_string("partners/statement_pdf.html", statement_context(statement))
 
 
 def statement_pdf(statement: CommissionStatement) -> bytes:

@@ -164,7 +164,7 @@ def statements_build(
     again every later draft of theirs; returns the month's statements that exist afterwards
     (drafts, and approved ones left as they are)."""
     month = month_first(month)
-    if month >= month_first(current_month(tenant=tenant, at=at)) and month_bounds(month, tenant.timezone)[1] > at:
+    if month_bounds(month, tenant.timezone)[1] > at:
         message = "Only a month that has ended can be built: %s ends later." % month_label(month)
         raise InvalidInput(message, errors=[FieldError("month", "month_not_ended", message)])
     with transaction.atomic():

@@ -108,11 +108,14 @@ def order_place(
     actor: Actor,
     at: datetime,
     request_key: str = "",
+    channel: str = "shop",
 ) -> Order:
     """Place an order: sign a subscription of ``customer`` to ``plan`` at ``at`` with ``quantity``
     device slots, record the order and emit ``order.created``, in one transaction. Only a plan
-    offered in the shop (``self_service``) and priced in the customer's currency and region may be
-    ordered; anything else is refused before anything is written. An order placed already with
+    offered in the shop (``self_service``), or for the ``partner`` channel a plan offered to
+    partners (``partner_visible``) ordered for a partner's customer, priced in the customer's
+    currency and region may be ordered; anything else is refused before anything is written. An
+    order placed already with
     ``request_key`` (a confirmation sent twice) is refused with ``OrderAlreadyPlaced``, which names
     it: the caller answers with that order."""
     tenant = customer.tenant
@@ -123,7 +126,13 @@ def order_place(
             raise OrderAlreadyPlaced("Order %s was placed by this request already." % placed.number, order=placed)
     check_instant(at, "at")
     errors: list[FieldError] = []
-    if plan.tenant_id != customer.tenant_id or not plan.self_service:
+    if channel == "partner":
+        if plan.tenant_id != customer.tenant_id or not plan.partner_visible or customer.partner_id is None:
+            raise InvalidInput(
+                "Plan %s is not offered to partners." % plan.code,
+                errors=[FieldError("plan", "plan_not_partner_visible", "This plan is not offered to partners.")],
+            )
+    elif plan.tenant_id != customer.tenant_id or not plan.self_service:
         raise PlanNotSelfService(
             "Plan %s is not offered in the shop." % plan.code,
             errors=[FieldError("plan", "plan_not_self_service", "This plan is not offered in the shop.")],

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.contrib.auth.hashers import check_password
 from django.core.management import call_command
 from django.db.models import Sum
 from django.utils import timezone
@@ -13,8 +14,9 @@ from djmoney.money import Money
 from billing_platform.rls import tenant_context
 from catalog.models import Plan, PriceVersion, Product
 from catalog.quotes import UsageInput, price_quote
-from customers.models import Customer
+from customers.models import Customer, Partner
 from invoicing.models import BillRun, Invoice, InvoiceKind, InvoiceLine
+from partners.models import CommissionStatement, PartnerUser
 from payments.models import BalanceTransaction, DunningAction, DunningPolicy, Payment, PaymentAllocation
 from revrec.metrics import mrr_in_reporting_currency, mrr_report
 from revrec.models import ExchangeRate, JournalEntry, RecognitionEntry, RecognitionRun
@@ -51,6 +53,36 @@ def test_seed_demo_is_idempotent_and_its_catalog_prices_the_smart_fleet_offer() 
     )
     assert (tenant.postal_code, tenant.city, tenant.country) == ("75008", "Paris", "FR")
     assert AuditLogEntry.objects.filter(tenant=tenant, action="tenant.seller_updated").count() == 1
+    # the partner AlpNet, which sold to Transports Dupont, once, with its admin's dashboard login
+    alpnet = Partner.objects.get(tenant=tenant, code="alpnet")
+    assert (alpnet.name, alpnet.country, alpnet.currency) == ("AlpNet", "FR", "EUR")
+    assert alpnet.commission_plan == {"hardware": "5", "service": "20", "usage": "10", "fee": "0"}
+    assert list(Customer.objects.filter(tenant=tenant, partner=alpnet).values_list("external_id", flat=True)) == [
+        "dupont"
+    ]
+    assert Customer.objects.filter(tenant=tenant, partner__isnull=True).count() == 2
+    assert AuditLogEntry.objects.filter(tenant=tenant, action="partner.created").count() == 1
+    partner_user = PartnerUser.objects.get(tenant=tenant)
+    assert (partner_user.email, partner_user.partner_id, partner_user.role) == (
+        "paul.girard@alpnet.test",
+        alpnet.pk,
+        "admin",
+    )
+    assert check_password("alpnet-partner-demo", partner_user.password)
+    # its statements, built once: one per month of the history that had Dupont's money, the oldest
+    # paid, the others approved, the last one a draft
+    statements = list(CommissionStatement.objects.filter(tenant=tenant, partner=alpnet).order_by("month"))
+    assert len(statements) >= 2
+    assert statements[0].status == "paid"
+    assert [s.status for s in statements[1:-1]] == ["approved"] * (len(statements) - 2)
+    assert statements[-1].status == "draft"
+    assert all(s.total > 0 for s in statements)
+    assert "AlpNet's commission statements built for %d months" % len(statements) in first.getvalue()
+    assert "commission statements built" not in second.getvalue()
+    assert (
+        "Partner dashboard: /partners/smart-fleet/login/ as paul.girard@alpnet.test (AlpNet, French), "
+        "password alpnet-partner-demo"
+    ) in second.getvalue()
     dupont = Customer.objects.get(tenant=tenant, external_id="dupont")
     quote = price_quote(
         tenant=tenant,

@@ -962,7 +962,7 @@ FUZZ_BODIES: dict[str, Any] = {
     "events": {"events": [{**VALID_BODIES["events"]["events"][0], "timestamp": "NOW", "properties": {"n": 1}}]},
 }
 # Routes that render a document (slow): not read again after every route's fuzzing.
-DOCUMENT_ROUTES = {"invoice-pdf", "invoice-facturx"}
+DOCUMENT_ROUTES = {"invoice-pdf", "invoice-facturx", "partner-statement-pdf"}
 # The values that name what a body creates: each variant gets its own, so that one accepted variant
 # does not make every later one a conflict that hides what its fuzzed field does.
 FRESH_IDS: dict[str, tuple[str, ...]] = {

@@ -55,6 +55,7 @@ def order_place_and_invoice(
     actor: Actor,
     at: datetime,
     request_key: str = "",
+    channel: str = "shop",
 ) -> tuple[Order, Invoice | None]:
     """Place the order (``subscriptions.orders.order_place``) and invoice what is due at signature
     at once, in one transaction: the shop's checkout. The invoice is ``None`` when nothing is due at
@@ -71,6 +72,7 @@ def order_place_and_invoice(
                 actor=actor,
                 at=at,
                 request_key=request_key,
+                channel=channel,
             )
             invoice = order_invoice(order=order, actor=actor, at=at)
     except OrderAlreadyPlaced as exc:

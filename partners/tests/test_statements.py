@@ -63,7 +63,7 @@ def pay(invoice: Invoice, amount: str, at: datetime, *, received_at: datetime | 
     with time_machine.travel(at, tick=False):
         payment_record(
             customer=invoice.customer,
-            amount=Money(amount, "EUR"),
+            amount=Money(amount, invoice.currency),
             method="bank_transfer",
             received_at=received_at or at,
             actor=ACTOR,

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from partners.tests.test_statements import APRIL, build, paris, partner_of, pay, service_invoice
 from payments.tests.factories import payer
 from tenancy.models import Tenant
+from tests.openapi import assert_conforms
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +99,17 @@ def test_the_pdf_and_the_csv(api: APIClient, april: dict[str, Any]) -> None:
     assert response.content.decode() == (
         f"invoice,customer,leg,net_collected,rate,amount\n{invoice.number},dupont,service,50.00,20,10.00\n"
     )
+
+
+def test_every_answer_conforms_to_the_published_schema(api: APIClient, april: dict[str, Any]) -> None:
+    pk = april["statement"].pk
+    assert_conforms(api.get("/api/v1/partners/alpnet/statements?month=2026-04"))
+    assert_conforms(api.get("/api/v1/partners/alpnet/statements?month=bad"))
+    assert_conforms(api.get("/api/v1/partners/nobody/statements"))
+    assert_conforms(api.get(f"/api/v1/partner_statements/{pk}"))
+    assert_conforms(api.get("/api/v1/partner_statements/nope"))
+    assert_conforms(api.post(f"/api/v1/partner_statements/{pk}/mark_paid", {"reference": "X"}, format="json"))
+    assert_conforms(api.post(f"/api/v1/partner_statements/{pk}/approve"))
+    assert_conforms(api.post(f"/api/v1/partner_statements/{pk}/approve"))
+    assert_conforms(api.post(f"/api/v1/partner_statements/{pk}/mark_paid", {"reference": ""}, format="json"))
+    assert_conforms(api.post(f"/api/v1/partner_statements/{pk}/mark_paid", {"reference": "X"}, format="json"))

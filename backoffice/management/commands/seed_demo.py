@@ -1,5 +1,6 @@
 """Idempotent demo data: the "Smart Fleet" vendor of the specs, a staff login, customers, its catalog
-and a billing history (``backoffice.management.demo_history``)."""
+and a billing history (``backoffice.management.demo_history``), portal users, and its partner AlpNet
+with its dashboard login."""
 
 import sys
 from contextlib import redirect_stdout
@@ -19,9 +20,13 @@ from billing_platform.periods import local_date
 from billing_platform.rls import tenant_context
 from catalog.models import Plan
 from catalog.services import meter_create, plan_create, plan_update, product_create, tax_rate_set
-from customers.models import Customer, PortalRole, PortalUser
-from customers.services import customer_create
+from customers.models import Customer, Partner, PortalRole, PortalUser
+from customers.services import customer_create, customer_update
 from invoicing.models import Invoice, InvoiceKind, InvoiceStatus
+from partners.commissions import month_after, month_first
+from partners.models import CommissionStatement, PartnerRole, PartnerUser
+from partners.services import partner_create
+from partners.statements import current_month, statement_approve, statement_mark_paid, statements_build
 from revrec.periods import recognition_run_create, recognition_run_execute
 from revrec.rates import RateInput, exchange_rate_list, exchange_rates_set
 from revrec.schedules import next_month
@@ -106,6 +111,22 @@ PORTAL_USERS = [
 ]
 
 
+# The demo's partner: AlpNet, the reseller that sold the Smart Fleet deal to Transports Dupont
+# (specs/partners.md's worked example), and its admin's dashboard login (a password, as the portal's).
+DEMO_PARTNER_PASSWORD = "alpnet-partner-demo"
+PARTNER: dict[str, Any] = {
+    "code": "alpnet",
+    "name": "AlpNet",
+    "email": "channel@alpnet.test",
+    "country": "FR",
+    "currency": "EUR",
+    "language": "fr",
+    "commission_plan": {"hardware": "5", "service": "20", "usage": "10", "fee": "0"},
+}
+PARTNER_CUSTOMER = "dupont"
+PARTNER_USER = ("paul.girard@alpnet.test", "Paul Girard", PartnerRole.ADMIN)
+
+
 class Command(BaseCommand):
     help = "Create (or leave as is) the Smart Fleet demo tenant, its staff login and demo customers."
 
@@ -160,6 +181,8 @@ class Command(BaseCommand):
                 rates = _seed_rates(tenant=tenant, actor=actor, now=now)
                 with redirect_stdout(sys.stderr):  # the support e-mails, printed by the console backend
                     _seed_portal(tenant=tenant, actor=actor, now=now)
+                _seed_partner(tenant=tenant, actor=actor, now=now)
+                statements = _seed_statements(tenant=tenant, actor=actor, now=now)
                 new_key = None
                 if created:
                     _, new_key = api_key_create(
@@ -171,10 +194,18 @@ class Command(BaseCommand):
             self.stdout.write(f"Revenue recognized for {recognized} months (Finance → Revenue)")
         if rates:
             self.stdout.write(f"Exchange rates entered for {rates} months (Analytics → Exchange rates)")
+        if statements:
+            self.stdout.write(
+                f"AlpNet's commission statements built for {statements} months (Finance → Commission statements)"
+            )
         self.stdout.write(f"Back-office login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         self.stdout.write(
             "Customer portal: /portal/%s/login/ as %s (French) or %s (English), password %s"
             % (tenant.slug, PORTAL_USERS[0][1], PORTAL_USERS[1][1], DEMO_PORTAL_PASSWORD)
+        )
+        self.stdout.write(
+            "Partner dashboard: /partners/%s/login/ as %s (AlpNet, French), password %s"
+            % (tenant.slug, PARTNER_USER[0], DEMO_PARTNER_PASSWORD)
         )
         if new_key:
             self.stdout.write(f"Demo API key (shown once): {new_key}")
@@ -231,6 +262,54 @@ def _seed_portal(*, tenant: Tenant, actor: Actor, now: Any) -> None:
             author_type="staff",
             at=now - timedelta(days=1),
         )
+
+
+def _seed_partner(*, tenant: Tenant, actor: Actor, now: Any) -> None:
+    """AlpNet, the partner that sold to Transports Dupont, with its admin's dashboard login."""
+    partner = Partner.objects.filter(tenant=tenant, code=PARTNER["code"]).first()
+    if partner is None:
+        partner = partner_create(tenant=tenant, actor=actor, at=now - CUSTOMERS_SINCE, **PARTNER)
+    customer = Customer.objects.get(tenant=tenant, external_id=PARTNER_CUSTOMER)
+    if customer.partner_id is None:
+        customer_update(
+            tenant=tenant, actor=actor, at=now, external_id=customer.external_id, changes={"partner": partner}
+        )
+    email, name, role = PARTNER_USER
+    if not PartnerUser.objects.filter(tenant=tenant, email=email).exists():
+        PartnerUser.objects.create(
+            tenant=tenant,
+            partner=partner,
+            email=email,
+            name=name,
+            role=role,
+            password=make_password(DEMO_PARTNER_PASSWORD),
+            invited_at=now,
+            invited_by="seed_demo",
+        )
+
+
+def _seed_statements(*, tenant: Tenant, actor: Actor, now: Any) -> int:
+    """AlpNet's commission statements of the months of the history that have ended, built as the 1st's
+    schedule builds them, once: the older ones approved and the oldest paid, the last left a draft
+    to approve. Returns how many months have a statement."""
+    partner = Partner.objects.get(tenant=tenant, code=PARTNER["code"])
+    if CommissionStatement.objects.filter(tenant=tenant, partner=partner).exists():
+        return 0
+    first = Invoice.objects.filter(tenant=tenant, customer__partner=partner).aggregate(first=Min("issue_date"))["first"]
+    if first is None:
+        return 0
+    built = []
+    month, current = month_first(first), current_month(tenant=tenant, at=now)
+    while month < current:
+        built += statements_build(tenant=tenant, month=month, actor=actor, at=now, partners=[partner])
+        month = month_after(month)
+    for statement in built[:-1]:
+        statement_approve(statement=statement, actor=actor, at=now)
+    if len(built) > 1:
+        statement_mark_paid(
+            statement=built[0], reference="VIR-ALPNET-%s" % built[0].month.strftime("%Y%m"), actor=actor, at=now
+        )
+    return len(built)
 
 
 def _recognize_history(*, tenant: Tenant, actor: Actor, now: Any) -> int:
