@@ -344,7 +344,7 @@ def test_the_customer_page_names_its_partner(client: Client, make_staff: Any, te
     assert '<a href="/app/partners/alpnet/" data-partner="alpnet">AlpNet</a>' in page
     assert "via AlpNet" in page
     direct = client.get("/app/customers/direct/").content.decode()
-    assert "none: a direct customer" in direct
+    assert "No partner (a direct customer)" in direct
     assert "data-partner=" not in direct
 
 
