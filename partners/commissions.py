@@ -83,7 +83,7 @@ WHERE i.tenant_id = %(tenant)s AND cu.tenant_id = %(tenant)s AND cu.partner_id =
     AND (
         EXISTS (
             SELECT 1 FROM payments_paymentallocation a
-            WHERE a.invoice_id = i.id AND a.source IN ('payment', 'balance', 'refund')
+            WHERE a.tenant_id = %(tenant)s AND a.invoice_id = i.id AND a.source IN ('payment', 'balance', 'refund')
         )
         OR EXISTS (
             SELECT 1 FROM partners_commissionline c WHERE c.tenant_id = %(tenant)s AND c.invoice_id = i.id
@@ -150,8 +150,8 @@ JOIN invoicing_invoiceline l ON l.invoice_id = n.id
 LEFT JOIN catalog_product p ON p.tenant_id = l.tenant_id AND p.code = l.product
 LEFT JOIN invoicing_invoiceline o
     ON o.invoice_id = n.credited_invoice_id
-    AND jsonb_typeof(l.detail -> 'credited_line') = 'number'
-    AND o.id = (l.detail ->> 'credited_line')::bigint
+    AND o.id = CASE WHEN jsonb_typeof(l.detail -> 'credited_line') = 'number'
+        THEN (l.detail ->> 'credited_line')::bigint END
 LEFT JOIN catalog_product op ON op.tenant_id = o.tenant_id AND op.code = o.product
 WHERE n.tenant_id = %(tenant)s AND n.credited_invoice_id = ANY(%(invoices)s::uuid[])
     AND n.kind = 'credit_note' AND n.status IN ('finalized', 'paid') AND n.finalized_at < %(end)s

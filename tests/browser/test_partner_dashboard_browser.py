@@ -126,6 +126,13 @@ def test_a_partner_sells_a_subscription_and_sees_its_first_commission(
     page.wait_for_url(base + "/partners/customers/alpha/")
     assert "ELD-0001" in page.inner_text("main")
     assert Device.objects.filter(subscription__customer=alpha, device_id="ELD-0001").count() == 1
+    page.click("nav >> text=Customers")
+    page.wait_for_url(base + "/partners/")
+    assert "Alpha Logistique" in page.inner_text("main")
+    shots.check("customers")
+    page.click("header >> text=Security")
+    page.wait_for_url(base + "/partners/security/")
+    shots.check("security")
     page.click("nav >> text=Usage")
     page.wait_for_url(base + "/partners/usage/")
     shots.check("usage")
