@@ -77,9 +77,23 @@ def _decimal(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+RATE_DECIMALS = 4  # as a statement line stores a rate
+UP_TO_DECIMALS = 2  # an amount, in cents
+
+
+def _places(number: Decimal) -> int:
+    exponent = number.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _rate_ok(rate: Decimal | None) -> bool:
+    return rate is not None and Decimal(0) <= rate <= HUNDRED and _places(rate) <= RATE_DECIMALS
+
+
 def commission_plan_parse(raw: Any, *, field: str = "commission_plan") -> CommissionPlan:
     """The plan ``raw`` describes, or an ``InvalidInput`` naming every wrong field: rates are
-    percentages from 0 to 100 given as strings, tiers go up strictly and end with ``up_to: null``."""
+    percentages from 0 to 100 given as strings with at most 4 decimals, tiers' ``up_to`` amounts
+    with at most 2, going up strictly, the last ``null``."""
     errors: list[FieldError] = []
     if raw in (None, ""):
         raw = {}
@@ -109,10 +123,12 @@ def commission_plan_parse(raw: Any, *, field: str = "commission_plan") -> Commis
                     errors.append(FieldError(tier_path, "invalid_tier", 'A tier is {"up_to": ..., "rate": ...}.'))
                     break
                 rate = _decimal(tier["rate"])
-                if rate is None or not Decimal(0) <= rate <= HUNDRED:
+                if not _rate_ok(rate):
                     errors.append(
                         FieldError(
-                            tier_path + ".rate", "invalid_rate", "A rate is a percentage from 0 to 100, as a string."
+                            tier_path + ".rate",
+                            "invalid_rate",
+                            "A rate is a percentage from 0 to 100 with at most 4 decimals, as a string.",
                         )
                     )
                     break
@@ -126,12 +142,17 @@ def commission_plan_parse(raw: Any, *, field: str = "commission_plan") -> Commis
                     tiers.append(Tier(None, rate))
                     continue
                 up_to = _decimal(tier["up_to"])
-                if up_to is None or up_to <= 0 or (previous is not None and up_to <= previous):
+                if (
+                    up_to is None
+                    or up_to <= 0
+                    or _places(up_to) > UP_TO_DECIMALS
+                    or (previous is not None and up_to <= previous)
+                ):
                     errors.append(
                         FieldError(
                             tier_path + ".up_to",
                             "invalid_up_to",
-                            "Tiers' up_to are positive amounts, each above the one before.",
+                            "Tiers' up_to are positive amounts with at most 2 decimals, each above the one before.",
                         )
                     )
                     break
@@ -144,8 +165,12 @@ def commission_plan_parse(raw: Any, *, field: str = "commission_plan") -> Commis
                 legs[name] = LegRate(tuple(tiers))
             continue
         rate = _decimal(value)
-        if rate is None or not Decimal(0) <= rate <= HUNDRED:
-            errors.append(FieldError(path, "invalid_rate", "A rate is a percentage from 0 to 100, as a string."))
+        if not _rate_ok(rate):
+            errors.append(
+                FieldError(
+                    path, "invalid_rate", "A rate is a percentage from 0 to 100 with at most 4 decimals, as a string."
+                )
+            )
             continue
         legs[name] = LegRate((Tier(None, rate),))
     if errors:

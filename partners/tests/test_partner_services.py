@@ -121,3 +121,37 @@ def test_update_and_customers_assigned(tenant: Tenant, other_tenant: Tenant) -> 
         )
     with pytest.raises(PartnerNotFound):
         partner_get(tenant=tenant, code="nope")
+
+
+@pytest.mark.django_db
+def test_a_rate_has_at_most_4_decimals_and_a_bound_at_most_2(tenant: Tenant) -> None:
+    # A statement line stores its rate with 4 decimals: 12.34567 % would be paid as 12.3457 % on one
+    # line and re-priced on the next (1,000.00 × 12.34567 % = 123.4567 → 123.46 once, 123.45 in thirds).
+    with pytest.raises(InvalidInput) as raised:
+        _alpnet(
+            tenant,
+            commission_plan={
+                "service": "12.34567",
+                "usage": {"tiers": [{"up_to": "1000.001", "rate": "10"}, {"up_to": None, "rate": "20.00001"}]},
+            },
+        )
+    assert raised.value.status == 422
+    assert sorted((e.field, e.code) for e in raised.value.errors) == [
+        ("commission_plan.service", "invalid_rate"),
+        ("commission_plan.usage.tiers[0].up_to", "invalid_up_to"),
+    ]
+    with pytest.raises(InvalidInput) as raised:
+        commission_plan_parse(
+            {"usage": {"tiers": [{"up_to": "1000.00", "rate": "10"}, {"up_to": None, "rate": "20.00001"}]}}
+        )
+    assert [e.field for e in raised.value.errors] == ["commission_plan.usage.tiers[1].rate"]
+    # 4 decimals and 2 are fine (trailing zeros do not count).
+    plan = commission_plan_parse(
+        {
+            "service": "12.3457",
+            "usage": {"tiers": [{"up_to": "1000.500", "rate": "10.10000"}, {"up_to": None, "rate": "20"}]},
+        }
+    )
+    service, usage = plan.leg("service"), plan.leg("usage")
+    assert service is not None and service.tiers[0].rate == Decimal("12.3457")
+    assert usage is not None and usage.tiers[0].up_to == Decimal("1000.5")
