@@ -84,6 +84,10 @@ class Invoice(models.Model):
     order = models.ForeignKey(
         "subscriptions.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
     )
+    # The partner that earns the commission on the invoice (specs/partners.md, "Commissions"): the
+    # customer's when the invoice is finalized. A customer moved to another partner (or to none)
+    # later leaves the invoices already issued with theirs.
+    partner = models.ForeignKey("customers.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     pdf = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finalized_at = models.DateTimeField(null=True, blank=True)

@@ -71,14 +71,15 @@ _LEG_OF = """CASE
     ELSE COALESCE({p}.kind, 'service')
 END"""
 
-# The partners' invoices that ever had money, or that earlier statements took commission on: the
-# others accrue nothing. With the customer and the invoice's own facts.
+# The invoices the partners earn on (``Invoice.partner``: the customer's when it was finalized) that
+# ever had money, or that statements took commission on: the others accrue nothing. With the
+# customer and the invoice's own facts.
 _INVOICES_SQL = """
-SELECT i.id, i.number, i.customer_id, cu.external_id, cu.name, cu.partner_id, i.currency, i.total,
+SELECT i.id, i.number, i.customer_id, cu.external_id, cu.name, i.partner_id, i.currency, i.total,
        i.status, i.voided_at
 FROM invoicing_invoice i
 JOIN customers_customer cu ON cu.id = i.customer_id
-WHERE i.tenant_id = %(tenant)s AND cu.tenant_id = %(tenant)s AND cu.partner_id = ANY(%(partners)s::uuid[])
+WHERE i.tenant_id = %(tenant)s AND cu.tenant_id = %(tenant)s AND i.partner_id = ANY(%(partners)s::uuid[])
     AND i.kind = 'invoice' AND i.status IN ('finalized', 'paid', 'void')
     AND (
         EXISTS (
@@ -159,12 +160,15 @@ GROUP BY 1, 2
 """
 )
 
-# What statements of months before ``month`` took per invoice and leg, and whether at one rate.
+# What statements took per invoice and leg before the one being written (the invoice's partner's
+# of ``month``): every statement of any partner of a month up to ``month``, and whether at one rate.
 _EARLIER_SQL = """
 SELECT c.invoice_id, c.leg, SUM(c.amount), SUM(c.net_collected), MIN(c.rate), MAX(c.rate)
 FROM partners_commissionline c
 JOIN partners_commissionstatement s ON s.id = c.statement_id
-WHERE c.tenant_id = %(tenant)s AND c.invoice_id = ANY(%(invoices)s::uuid[]) AND s.month < %(month)s
+JOIN invoicing_invoice i ON i.id = c.invoice_id
+WHERE c.tenant_id = %(tenant)s AND c.invoice_id = ANY(%(invoices)s::uuid[]) AND s.month <= %(month)s
+    AND NOT (s.month = %(month)s AND s.partner_id IS NOT DISTINCT FROM i.partner_id)
 GROUP BY 1, 2
 """
 
@@ -261,10 +265,11 @@ def commission_lines_compute(
     if end is None:
         end = month_bounds(month, tz)[1]
     plans = {p.pk: plan_of(p) for p in partners}
-    partner_ids = [str(pk) for pk, plan in plans.items() if any(_earns(plan.leg(x)) for x in LEGS)]
-    if not partner_ids:
+    if not plans:
         return {}
-    params: dict[str, Any] = {"tenant": str(tenant_id), "partners": partner_ids, "end": end, "month": month}
+    # Every partner: one whose plan earns nothing now still gives back what earlier statements paid.
+    params: dict[str, Any] = {"tenant": str(tenant_id), "partners": [str(pk) for pk in plans], "end": end}
+    params["month"] = month
     invoices = {
         row[0]: _Invoice(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[9])
         for row in _rows(_INVOICES_SQL, params)
@@ -296,32 +301,47 @@ def commission_lines_compute(
     for invoice in ordered:
         plan = plans[invoice.partner_id]
         currency = invoice.currency
-        total = invoice.total
         gross_credited, _ = credited.get(invoice.id, (ZERO, None))
         money, _ = collected.get(invoice.id, (ZERO, None))
-        left = total - gross_credited
-        ratio = Decimal(1) if left <= 0 else min(Decimal(1), max(ZERO, money) / left)
+        money = max(ZERO, money)
+        left = invoice.total - gross_credited
+        whole = left <= 0 or money >= left  # ρ = 1
         voided = invoice.voided_at is not None and invoice.voided_at < end
         for leg_name in LEGS:
             leg = plan.leg(leg_name)
-            if not _earns(leg):
+            earns = _earns(leg)
+            before = earlier.get((invoice.id, leg_name))
+            if not earns and before is None:
                 continue
-            assert leg is not None
-            before = earlier.get((invoice.id, leg_name), _Earlier(ZERO, ZERO, None))
+            before = before or _Earlier(ZERO, ZERO, None)
             net = (
                 ZERO if voided else nets[invoice.id].get(leg_name, ZERO) - credited_legs[invoice.id].get(leg_name, ZERO)
             )
-            collected_net = round_minor(net * ratio, currency)
+            # Multiplied before divided: one rounding of N × C ÷ (T − G) (and × r ÷ 100).
+            collected_net = round_minor(net if whole else net * money / left, currency)
             delta = collected_net - before.net_collected
-            if leg.is_flat:
+            took_before = bool(before.amount or before.net_collected)
+            if (
+                delta < 0
+                and before.net_collected > 0
+                and not (leg is not None and leg.is_flat and before.one_rate == leg.tiers[0].rate)
+            ):
+                # Money taken back: what the earlier lines paid on it, at their rate (amount ÷ net
+                # collected), whatever the plan says now.
+                amount = round_minor(before.amount * delta / before.net_collected, currency)
+                rate = (before.amount / before.net_collected * HUNDRED).quantize(RATE_PLACES)
+            elif not earns:
+                continue
+            elif leg is not None and leg.is_flat:
                 rate = leg.tiers[0].rate
-                took_before = bool(before.amount or before.net_collected)
                 if took_before and before.one_rate != rate:
                     # The plan's rate changed since: the new one applies to what is collected now.
                     amount = round_minor(delta * rate / HUNDRED, currency)
                 else:
-                    amount = round_minor(net * rate / HUNDRED * ratio, currency) - before.amount
+                    share = net * rate if whole else net * rate * money
+                    amount = round_minor(share / (HUNDRED if whole else HUNDRED * left), currency) - before.amount
             else:
+                assert leg is not None
                 key = (invoice.partner_id, currency, leg_name)
                 start = running[key]
                 amount = round_minor(_graduated_total(leg, start + delta) - _graduated_total(leg, start), currency)

@@ -43,6 +43,7 @@ _FINALIZED_FIELDS = [
     "due_date",
     "payment_status",
     "paid_at",
+    "partner",
 ]
 
 __all__ = [
@@ -219,6 +220,8 @@ def invoices_finalize_locked(
             invoice.number_year, invoice.number_sequence = year, sequence
             invoice.status, invoice.finalized_at = ST.FINALIZED, at
             if kind == InvoiceKind.INVOICE:
+                # The partner that earns on it: the customer's now (the customer is at hand for the due date).
+                invoice.partner_id = invoice.customer.partner_id
                 invoice.due_date = invoice_due_date(invoice)
                 if invoice.total.amount == 0:  # nothing to collect
                     invoice.payment_status, invoice.paid_at = InvoicePaymentStatus.PAID, at

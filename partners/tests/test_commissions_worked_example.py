@@ -34,7 +34,14 @@ ALPNET_PLAN = {"hardware": "5", "service": "20", "usage": "10", "fee": "0"}
 def smart_fleet(
     fleet: dict[str, Any], api: APIClient, tenant: Tenant, django_capture_on_commit_callbacks: Any
 ) -> dict[str, Any]:
-    """The invoices of 1 April (total 181.09) and 1 May (308.57), finalized, Dupont sold by AlpNet."""
+    """The invoices of 1 April (total 181.09) and 1 May (308.57), finalized, Dupont sold by AlpNet
+    (its partner when they are finalized: AlpNet earns on them)."""
+    partner = Partner.objects.create(
+        tenant=tenant, code="alpnet", name="AlpNet", currency="EUR", language="fr", commission_plan=ALPNET_PLAN
+    )
+    customer = Customer.objects.get(tenant=tenant, external_id="dupont")
+    customer.partner = partner
+    customer.save(update_fields=["partner"])
     address = {"line1": "8 avenue des Transporteurs", "postal_code": "94150", "city": "Rungis", "country": "FR"}
     ok(api.patch("/api/v1/customers/dupont", {"address": address}, format="json"))
     send_usage(
@@ -57,12 +64,6 @@ def smart_fleet(
     may = bill(api, paris(2026, 5, 1, 0, 30), "2026-05-01", django_capture_on_commit_callbacks)
     with time_machine.travel(paris(2026, 5, 1, 1), tick=False), django_capture_on_commit_callbacks(execute=True):
         ok(api.post(f"/api/v1/invoices/{may['id']}/finalize", {}, format="json"))
-    partner = Partner.objects.create(
-        tenant=tenant, code="alpnet", name="AlpNet", currency="EUR", language="fr", commission_plan=ALPNET_PLAN
-    )
-    customer = Customer.objects.get(tenant=tenant, external_id="dupont")
-    customer.partner = partner
-    customer.save(update_fields=["partner"])
     april_invoice = Invoice.objects.get(pk=april["id"])
     may_invoice = Invoice.objects.get(pk=may["id"])
     assert (april_invoice.net_total.amount, april_invoice.total.amount) == (Decimal("150.91"), Decimal("181.09"))
