@@ -13,6 +13,7 @@ from djmoney.money import Money
 
 from billing_platform.celery import app as celery_app
 from catalog.services import price_version_create
+from customers.models import Partner
 from invoicing.errors import InvalidCreditNote, InvalidInvoiceTransition
 from invoicing.models import BillRun, BillRunCustomer, Invoice, InvoiceLine, InvoicingSettings
 from invoicing.services import (
@@ -257,6 +258,34 @@ def test_a_batch_that_cannot_be_written_whole_is_written_one_customer_at_a_time(
     assert Invoice.objects.count() == 3
     assert InvoiceLine.objects.count() == 3
     assert ServiceCharge.objects.filter(source="in_advance").count() == 6
+
+
+@pytest.mark.django_db
+def test_a_finalized_invoice_keeps_the_partner_its_customer_had_and_costs_no_query_per_invoice(
+    tenant: Tenant,
+) -> None:
+    customers = monthly_fee_customers(tenant, 12)
+    partner = Partner.objects.create(tenant=tenant, code="alpnet", name="AlpNet", currency="EUR")
+    for customer in customers[::2]:  # every other customer sold by AlpNet
+        customer.partner = partner
+        customer.save(update_fields=["partner"])
+    InvoicingSettings.objects.create(tenant=tenant, auto_finalize=True)
+
+    def queries(ids: list[str]) -> int:
+        run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
+        with CaptureQueriesContext(connection) as captured:
+            bill_run_chunk(run_id=str(run.pk), customer_ids=ids, at=RUN_AT)
+        return len(captured.captured_queries)
+
+    assert queries([str(c.pk) for c in customers[:3]]) == queries([str(c.pk) for c in customers[3:]])
+    invoices = {i.customer_id: i for i in Invoice.objects.filter(tenant=tenant)}
+    assert len(invoices) == 12
+    assert {i.status for i in invoices.values()} == {"finalized"}
+    assert [invoices[c.pk].partner_id for c in customers] == [partner.pk, None] * 6
+    # The customer moved to direct later: its invoice stays AlpNet's.
+    customers[0].partner = None
+    customers[0].save(update_fields=["partner"])
+    assert Invoice.objects.get(customer=customers[0]).partner_id == partner.pk
 
 
 @pytest.mark.django_db
