@@ -449,13 +449,27 @@ def commission_report(*, tenant: Tenant, month: date, at: datetime) -> list[Part
     return sorted(out, key=lambda x: (x.partner.code, x.currency))
 
 
+CATCH_UP_MONTHS = 3
+
+
 def statements_build_scheduled(*, tenant: Tenant, at: datetime) -> list[CommissionStatement]:
-    """The schedule, for one tenant (hourly): on the 1st of the month in the tenant's time zone, the
-    drafts of the month before for every partner. The day's other passes build them again (drafts
-    are computed afresh; an unchanged one is left as it is); other days do nothing."""
-    local = at.astimezone(_zone(tenant)).date()
-    if local.day != 1:
-        return []
-    return statements_build(
-        tenant=tenant, month=month_before(month_first(local)), actor=Actor.system("schedule"), at=at
+    """The schedule, for one tenant (hourly): the drafts of every ended month of the last
+    ``CATCH_UP_MONTHS`` that has no statement yet (a missed 1st is caught up on the next pass; a
+    month without commission stays without), oldest first; and on the 1st of the month in the
+    tenant's time zone, the month before's again each pass (drafts are computed afresh, an unchanged
+    one is left as it is, an approved one never changes). Returns the statements of the months
+    built."""
+    current = current_month(tenant=tenant, at=at)
+    months = [month_before(current)]
+    while len(months) < CATCH_UP_MONTHS:
+        months.insert(0, month_before(months[0]))
+    first_day = at.astimezone(_zone(tenant)).date().day == 1
+    built = set(
+        CommissionStatement.objects.filter(tenant=tenant, month__in=months).values_list("month", flat=True).distinct()
     )
+    out: list[CommissionStatement] = []
+    for month in months:
+        if month in built and not (first_day and month == months[-1]):
+            continue
+        out.extend(statements_build(tenant=tenant, month=month, actor=Actor.system("schedule"), at=at))
+    return out

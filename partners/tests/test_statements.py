@@ -207,6 +207,37 @@ def test_the_monthly_task_builds_every_partners_previous_month_in_the_tenants_ti
     assert AuditLogEntry.objects.filter(action="commission_statement.built", actor_label="schedule").count() == 2
 
 
+def test_the_monthly_task_catches_up_the_months_it_missed(tenant: Tenant, eager_celery: None) -> None:
+    customer = payer(tenant)
+    partner_of(tenant, "alpnet", {"service": "20"}, customer)
+    invoice = service_invoice(customer, "100.00")
+    pay(invoice, "60.00", paris(4, 10))
+    pay(invoice, "30.00", paris(5, 10))
+    # No pass on 1 May nor on 1 June: the first one, on 2 June, builds April then May.
+    with time_machine.travel(paris(6, 2, 9), tick=False):
+        commission_statements_scheduled_task()
+    built = {s.month: (s.status, s.total) for s in CommissionStatement.objects.all()}
+    # April: 100.00 × 20 % × 60 ÷ 120 = 10.00; May: 100.00 × 20 % × 90 ÷ 120 = 15.00, less 10.00 = 5.00.
+    assert built == {APRIL: ("draft", Decimal("10.00")), MAY: ("draft", Decimal("5.00"))}
+    april = CommissionStatement.objects.get(month=APRIL)
+    statement_approve(statement=april, actor=ACTOR, at=paris(6, 2, 10))
+    pay(invoice, "30.00", paris(6, 2, 11))
+    # The next passes leave the months built as they are: nothing built again, the approved never.
+    with time_machine.travel(paris(6, 3, 9), tick=False):
+        commission_statements_scheduled_task()
+    assert AuditLogEntry.objects.filter(action="commission_statement.built", actor_label="schedule").count() == 2
+    assert not AuditLogEntry.objects.filter(action="commission_statement.rebuilt").exists()
+    # On 1 July, June is built (20.00 − 15.00 = 5.00); April and May stay.
+    with time_machine.travel(paris(7, 1, 9), tick=False):
+        commission_statements_scheduled_task()
+    built = {s.month: (s.status, s.total) for s in CommissionStatement.objects.all()}
+    assert built == {
+        APRIL: ("approved", Decimal("10.00")),
+        MAY: ("draft", Decimal("5.00")),
+        JUNE: ("draft", Decimal("5.00")),
+    }
+
+
 def test_commissions_by_month_and_the_report_show_the_month_so_far(tenant: Tenant) -> None:
     customer = payer(tenant)
     partner = partner_of(tenant, "alpnet", {"service": "20"}, customer)
