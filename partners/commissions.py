@@ -256,11 +256,18 @@ def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 
 def commission_lines_compute(
-    *, tenant_id: Any, tz: str, partners: Sequence[Partner], month: date, end: datetime | None = None
+    *,
+    tenant_id: Any,
+    tz: str,
+    partners: Sequence[Partner],
+    month: date,
+    end: datetime | None = None,
+    pending: Iterable[LineDraft] = (),
 ) -> dict[tuple[Any, str], list[LineDraft]]:
     """The lines each partner's statement of ``month`` takes, per ``(partner id, currency)``: the
     commission accrued as of the month's end (or ``end``, earlier: the month so far) less what
-    earlier months' statements took. Six queries, whatever the number of partners and invoices."""
+    earlier months' statements took, and what ``pending`` (the lines of earlier months not built
+    yet) will take. Six queries, whatever the number of partners and invoices."""
     month = month_first(month)
     if end is None:
         end = month_bounds(month, tz)[1]
@@ -289,6 +296,15 @@ def commission_lines_compute(
         (row[0], row[1]): _Earlier(row[2], row[3], row[4] if row[4] == row[5] else None)
         for row in _rows(_EARLIER_SQL, params)
     }
+    for x in pending:
+        was = earlier.get((x.invoice_id, x.leg))
+        earlier[(x.invoice_id, x.leg)] = (
+            _Earlier(x.amount, x.net_collected, x.rate)
+            if was is None
+            else _Earlier(
+                was.amount + x.amount, was.net_collected + x.net_collected, x.rate if was.one_rate == x.rate else None
+            )
+        )
 
     def last_moved(invoice: _Invoice) -> datetime | None:
         times = [x for x in (collected.get(invoice.id, (0, None))[1], credited.get(invoice.id, (0, None))[1]) if x]

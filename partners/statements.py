@@ -38,6 +38,8 @@ from tenancy.models import Tenant
 from tenancy.services import audit_record
 
 MONTHS_SHOWN = 12
+# The months before the current one that the schedule builds when they have no statement yet.
+CATCH_UP_MONTHS = 3
 
 
 class StatementNotFound(NotFound):
@@ -366,12 +368,44 @@ class MonthCommission:
     statement_id: Any = None
 
 
+def _unbuilt_months(*, tenant: Tenant, month: date) -> list[date]:
+    """The months of the ``CATCH_UP_MONTHS`` before ``month`` that have no statement yet (the
+    schedule builds them), oldest first."""
+    months = [month_before(month)]
+    while len(months) < CATCH_UP_MONTHS:
+        months.insert(0, month_before(months[0]))
+    built = set(
+        CommissionStatement.objects.filter(tenant=tenant, month__in=months).values_list("month", flat=True).distinct()
+    )
+    return [m for m in months if m not in built]
+
+
+def _live(
+    *, tenant: Tenant, partners: Sequence[Partner], month: date, end: datetime
+) -> tuple[dict[tuple[Any, str], list[LineDraft]], dict[date, dict[tuple[Any, str], list[LineDraft]]]]:
+    """What ``partners`` accrue in ``month`` up to ``end``, as its statement will take it once the
+    months before it without a statement yet are built; and those months' lines, per month."""
+    pending: list[LineDraft] = []
+    unbuilt: dict[date, dict[tuple[Any, str], list[LineDraft]]] = {}
+    for earlier in _unbuilt_months(tenant=tenant, month=month):
+        lines = commission_lines_compute(
+            tenant_id=tenant.pk, tz=tenant.timezone, partners=partners, month=earlier, pending=pending
+        )
+        unbuilt[earlier] = lines
+        pending.extend(x for group in lines.values() for x in group)
+    live = commission_lines_compute(
+        tenant_id=tenant.pk, tz=tenant.timezone, partners=partners, month=month, end=end, pending=pending
+    )
+    return live, unbuilt
+
+
 def commissions_by_month(
     *, tenant: Tenant, partner: Partner, at: datetime, months: int = MONTHS_SHOWN
 ) -> list[MonthCommission]:
-    """The partner's last ``months`` months, oldest first: each statement's total and status, and the
-    current month's commission accrued so far (computed as its statement will be, not saved). Months
-    without a statement are left out. Two queries for the statements, six for the month so far."""
+    """The partner's last ``months`` months, oldest first: each statement's total and status, and,
+    not saved, what the months ended without a statement yet will take and the current month's
+    commission accrued so far (status ``accruing``): the money of a month not built yet is that
+    month's, never the current one's. Months without a statement or an accrual are left out."""
     current = current_month(tenant=tenant, at=at)
     first = current
     for _ in range(months - 1):
@@ -382,10 +416,13 @@ def commissions_by_month(
             "month", "currency"
         )
     ]
-    live = commission_lines_compute(tenant_id=tenant.pk, tz=tenant.timezone, partners=[partner], month=current, end=at)
-    for (_, currency), lines in sorted(live.items(), key=lambda kv: kv[0][1]):
-        rows.append(MonthCommission(current, currency, "accruing", lines_total(lines)))
-    return rows
+    live, unbuilt = _live(tenant=tenant, partners=[partner], month=current, end=at)
+    for month, computed in [*unbuilt.items(), (current, live)]:
+        if month < first:
+            continue
+        for (_, currency), lines in sorted(computed.items(), key=lambda kv: kv[0][1]):
+            rows.append(MonthCommission(month, currency, "accruing", lines_total(lines)))
+    return sorted(rows, key=lambda x: (x.month, x.currency))
 
 
 @dataclass(frozen=True)
@@ -404,9 +441,13 @@ class PartnerCommission:
 
 def commission_report(*, tenant: Tenant, month: date, at: datetime) -> list[PartnerCommission]:
     """Every partner's commission for ``month``, by partner code then currency: the statements of
-    the month, and for the partners that have none yet, their accrual as of the month's end or of
-    ``at`` (whichever comes first), computed as a statement is."""
+    the month, and for each partner and currency without one yet, the accrual as of the month's end
+    or of ``at`` (whichever comes first), computed as its statement will be (after the months before
+    it not built yet). A month that has not begun has nothing."""
     month = month_first(month)
+    start, month_end = month_bounds(month, tenant.timezone)
+    if start > at:
+        return []
     partners = list(Partner.objects.filter(tenant=tenant).order_by("code"))
     saved = {
         (row["partner_id"], row["currency"]): row
@@ -414,13 +455,7 @@ def commission_report(*, tenant: Tenant, month: date, at: datetime) -> list[Part
         .values("partner_id", "currency", "status", "total", "id")
         .annotate(net=Sum("lines__net_collected"), count=Count("lines"))
     }
-    missing = [p for p in partners if not any(k[0] == p.pk for k in saved)]
-    end = min(month_bounds(month, tenant.timezone)[1], at)
-    live = (
-        commission_lines_compute(tenant_id=tenant.pk, tz=tenant.timezone, partners=missing, month=month, end=end)
-        if missing
-        else {}
-    )
+    live = _live(tenant=tenant, partners=partners, month=month, end=min(month_end, at))[0] if partners else {}
     by_id = {p.pk: p for p in partners}
     out = []
     for key, row in saved.items():
@@ -436,6 +471,8 @@ def commission_report(*, tenant: Tenant, month: date, at: datetime) -> list[Part
             )
         )
     for key, lines in live.items():
+        if key in saved:
+            continue
         out.append(
             PartnerCommission(
                 partner=by_id[key[0]],
@@ -447,9 +484,6 @@ def commission_report(*, tenant: Tenant, month: date, at: datetime) -> list[Part
             )
         )
     return sorted(out, key=lambda x: (x.partner.code, x.currency))
-
-
-CATCH_UP_MONTHS = 3
 
 
 def statements_build_scheduled(*, tenant: Tenant, at: datetime) -> list[CommissionStatement]:

@@ -55,12 +55,14 @@ def commissions(request: HttpRequest) -> HttpResponse:
     ctx = current_partner(request)
     now = timezone.now()
     rows = commissions_by_month(tenant=ctx.tenant, partner=ctx.partner, at=now)
-    months = _months(current_month(tenant=ctx.tenant, at=now), MONTHS_SHOWN)
+    this_month = current_month(tenant=ctx.tenant, at=now)
+    months = _months(this_month, MONTHS_SHOWN)
     statements = list(statement_list(tenant=ctx.tenant, partner=ctx.partner))
     context = {
         "rows": rows[::-1],
         "chart": commission_chart(months, rows) if rows else None,
         "statements": statements,
+        "this_month": this_month,
     }
     return partner_render(request, "partners/dashboard/commissions.html", context)
 

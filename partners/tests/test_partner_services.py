@@ -153,5 +153,7 @@ def test_a_rate_has_at_most_4_decimals_and_a_bound_at_most_2(tenant: Tenant) -> 
         }
     )
     service, usage = plan.leg("service"), plan.leg("usage")
-    assert service is not None and service.tiers[0].rate == Decimal("12.3457")
-    assert usage is not None and usage.tiers[0].up_to == Decimal("1000.5")
+    assert service is not None
+    assert service.tiers[0].rate == Decimal("12.3457")
+    assert usage is not None
+    assert usage.tiers[0].up_to == Decimal("1000.5")

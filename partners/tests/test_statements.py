@@ -261,3 +261,45 @@ def test_commissions_by_month_and_the_report_show_the_month_so_far(tenant: Tenan
     assert [(r.partner.code, r.status, r.total, r.net_collected, r.lines) for r in report] == [
         ("alpnet", "approved", Decimal("10.0000"), Decimal("50.0000"), 1)
     ]
+
+
+def test_the_month_so_far_leaves_out_the_money_of_a_month_not_built_yet(tenant: Tenant) -> None:
+    customer = payer(tenant)
+    partner = partner_of(tenant, "alpnet", {"service": "20"}, customer)
+    invoice = service_invoice(customer, "100.00")
+    pay(invoice, "60.00", paris(4, 10))
+    pay(invoice, "30.00", paris(5, 6))
+    # April not built yet on 20 May: its 100.00 × 20 % × 60 ÷ 120 = 10.00 is April's, shown as
+    # such; May so far takes 20.00 × 90 ÷ 120 = 15.00 less those 10.00 = 5.00.
+    months = commissions_by_month(tenant=tenant, partner=partner, at=paris(5, 20))
+    assert [(m.month, m.status, m.total) for m in months] == [
+        (APRIL, "accruing", Decimal("10.00")),
+        (MAY, "accruing", Decimal("5.00")),
+    ]
+    report = commission_report(tenant=tenant, month=MAY, at=paris(5, 20))
+    assert [(r.partner.code, r.status, r.total, r.net_collected) for r in report] == [
+        ("alpnet", "accruing", Decimal("5.00"), Decimal("25.00"))
+    ]
+    report = commission_report(tenant=tenant, month=APRIL, at=paris(5, 20))
+    assert [(r.partner.code, r.status, r.total, r.net_collected) for r in report] == [
+        ("alpnet", "accruing", Decimal("10.00"), Decimal("50.00"))
+    ]
+    # A month that has not begun has nothing.
+    assert commission_report(tenant=tenant, month=JUNE, at=paris(5, 20)) == []
+
+
+def test_the_report_keeps_a_partners_other_currencies_without_a_statement(tenant: Tenant) -> None:
+    euro = payer(tenant)
+    swiss = dupont(tenant, external_id="bern", name="Bern AG", currency="CHF")
+    partner_of(tenant, "alpnet", {"service": "20"}, euro, swiss)
+    pay(service_invoice(euro, "100.00"), "120.00", paris(4, 10))
+    chf = service_invoice(swiss, "50.00")
+    assert build(tenant, APRIL)["alpnet"].currency == "EUR"  # 100.00 × 20 % = 20.00
+    # A CHF payment received on 20 April, recorded after the build: not in a statement yet.
+    pay(chf, str(chf.total.amount), paris(5, 2), received_at=paris(4, 20))
+    report = commission_report(tenant=tenant, month=APRIL, at=paris(5, 3))
+    # 50.00 × 20 % = 10.00 CHF, beside the EUR statement's 20.00.
+    assert [(r.currency, r.status, r.total) for r in report] == [
+        ("CHF", "accruing", Decimal("10.00")),
+        ("EUR", "draft", Decimal("20.0000")),
+    ]
