@@ -2,8 +2,9 @@
 customers paid, per invoice and leg, as of an instant. It reads; ``partners.statements`` writes
 what a month's statement takes.
 
-For an invoice ``i`` (kind ``invoice``, of a customer whose partner is set) and a leg ``l`` as of
-an instant ``t``:
+An invoice earns for its ``partner``: its customer's when it was finalized (a customer moved to
+another partner, or to none, later leaves it there). For an invoice ``i`` (kind ``invoice``) and a
+leg ``l`` as of an instant ``t``:
 
 - ``N_l``: the leg's net on the invoice: its lines of that type, less its ``credit`` lines of that
   leg. A ``credit`` line counts in the leg of what it credits: a late-usage adjustment (flagged
@@ -23,13 +24,15 @@ an instant ``t``:
   note on a paid invoice from also lowering the share collected: it reduces the net once.
 - A voided invoice has nothing left: ``N_l = 0`` from its voiding.
 
-Then ``net_collected_l(t) = round(( N_l − K_l(t)) × ρ(t))`` and, for a flat rate ``r_l`` (a
-percentage), ``accrued_l(t) = round((N_l − K_l(t)) × r_l ÷ 100 × ρ(t))``, each rounded once,
-half-up to the currency's minor unit.
+Then ``net_collected_l(t) = round((N_l − K_l(t)) × max(0, C(t)) ÷ (T − G(t)))`` and, for a flat
+rate ``r_l`` (a percentage), ``accrued_l(t) = round((N_l − K_l(t)) × r_l × max(0, C(t)) ÷ (100 ×
+(T − G(t))))`` (without the last factor when ``ρ(t) = 1``), each multiplied before it is divided
+and rounded once, half-up to the currency's minor unit.
 
 A month's statement line for ``(i, l)`` takes ``accrued_l(end of month) − Σ amount`` of the lines
-earlier months' statements took for ``(i, l)`` (any partner's: a customer moved to another partner
-is not paid twice), and shows ``net_collected_l(end of month) − Σ net_collected`` of those lines.
+the invoice's other statements took for ``(i, l)`` (every statement of any partner of a month up to
+this one but the one being written: an invoice is never paid twice), and shows
+``net_collected_l(end of month) − Σ net_collected`` of those lines.
 The statements of an invoice therefore always add up to its ``accrued_l`` as of the last one: an
 invoice paid in instalments ends at exactly ``round(N_l × r_l ÷ 100)``; a credit note or refund
 takes back, in its month, what it removes.
@@ -38,12 +41,19 @@ A flat leg whose rate changed since earlier lines of ``(i, l)`` were taken (the 
 takes ``round(Δ × r_l ÷ 100)`` of the month's net collected ``Δ`` instead, so that a new rate never
 re-prices what earlier statements paid.
 
+Money taken back (``Δ < 0``: a credit note, a refund, a void) gives back what the earlier lines of
+``(i, l)`` were paid, at their rate: ``round(A × Δ ÷ S)``, ``A`` and ``S`` the sums of their amounts
+and net collected, whatever the plan says now (another rate, other tiers, a leg at 0, a plan that
+no longer reads: a partner and a leg with earlier lines are always counted). On a flat leg whose
+rate has not changed, the cumulative rule above gives the same and is kept.
+
 A graduated leg's rate depends on the partner's net collected on that leg in the month: its lines
 are taken in the order their invoices' money came in (each invoice's latest payment, refund or
 credit note before the month's end, then its number), each at ``F(B + Δ) − F(B)`` rounded, where
 ``Δ`` is the line's net collected, ``B`` the sum of the ``Δ`` taken before it in the month, and
-``F`` the plan's marginal tiers (``LegRate.commission``; a negative total runs back at the first
-tier's rate). The line's ``rate`` is its effective percentage, ``amount ÷ Δ × 100``.
+``F`` the plan's marginal tiers (``LegRate.commission``). Money taken back is not in ``B``: it
+goes back at what it was paid (above). The line's ``rate`` is its effective percentage,
+``amount ÷ Δ × 100``.
 """
 
 from collections import defaultdict

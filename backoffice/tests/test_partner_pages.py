@@ -24,6 +24,7 @@ from partners.models import CommissionLine, CommissionStatement, PartnerUser
 from partners.services import partner_create
 from partners.statements import statement_approve, statements_build
 from payments.ledger import payment_record
+from payments.tests.factories import payer
 from support.tests.factories import customer_with_invoice
 from tenancy.actors import Actor
 from tenancy.models import ApiKey, AuditLogEntry, Role, Tenant
@@ -716,11 +717,13 @@ def test_the_partner_page_lists_its_months_and_the_list_this_months_commission(
     # given: Dupont, AlpNet's customer, pays in June its invoice of 100.00 net on the service leg
     # (120.00 with VAT): June's statement, built and approved, takes 100.00 x 20 % = 20.00; in July
     # it pays a second one of 50.00 net (60.00): 50.00 x 20 % = 10.00 accrues so far
+    # (Dupont is AlpNet's when its invoices are finalized: AlpNet earns on them)
     alpnet = _partner(tenant)
-    customer, first = customer_with_invoice(tenant)
+    customer = payer(tenant)
     customer_update(
         tenant=tenant, actor=SYSTEM, at=timezone.now(), external_id=customer.external_id, changes={"partner": alpnet}
     )
+    first = issue(customer, [line("service", "fleet-platform", "100.00")])
     _pay(first, datetime(2026, 6, 12, 10, 0, tzinfo=UTC), django_capture_on_commit_callbacks)
     [june] = statements_build(
         tenant=tenant, month=date(2026, 6, 1), actor=SYSTEM, at=datetime(2026, 7, 1, 6, 0, tzinfo=UTC)

@@ -90,6 +90,19 @@ def test_all_statements_add_up_to_the_closed_formula(
 ) -> None:
     tenant = make_tenant()
     invoice, lines = world(tenant)
+    play(tenant, invoice, lines, events, approvals, {})
+
+
+def play(
+    tenant: Tenant,
+    invoice: Invoice,
+    lines: dict[str, Any],
+    events: list[Any],
+    approvals: list[bool],
+    plans: dict[int, dict[str, str]],
+) -> None:
+    """Play ``events`` month by month (the plan becoming ``plans[i]`` as month ``i`` begins), build
+    and approve each month's statements; without plan changes, check the closed formula."""
     nets = {"hardware": Decimal("60.00"), "service": Decimal("92.50") - Decimal("12.35"), "usage": Decimal("104.64")}
     nets["fee"] = Decimal("15.00")
     credited: dict[str, Decimal] = defaultdict(Decimal)
@@ -98,6 +111,8 @@ def test_all_statements_add_up_to_the_closed_formula(
     customer = invoice.customer
     events = sorted(events, key=lambda e: (e[0], e[1]))
     for index, month in enumerate(MONTHS):
+        if index in plans:
+            Partner.objects.filter(pk=invoice.partner_id).update(commission_plan=plans[index])
         for _, day, (what, *args) in (e for e in events if e[0] == index):
             at = datetime(month.year, month.month, day, 10, tzinfo=PARIS)
             invoice.refresh_from_db()
@@ -155,6 +170,8 @@ def test_all_statements_add_up_to_the_closed_formula(
                 except EarlierStatementDraft:
                     pass
 
+    if plans:
+        return
     total = invoice.total.amount
     left = total - credit_notes_total
     ratio = Decimal(1) if left <= 0 else min(Decimal(1), (paid - refunded) / left)
@@ -166,3 +183,43 @@ def test_all_statements_add_up_to_the_closed_formula(
     for row in CommissionLine.objects.filter(tenant=tenant, invoice=invoice):
         taken[row.leg] += row.amount
     assert {leg: taken[leg] for leg in expected} == expected, (events, paid, refunded, dict(credited))
+
+
+NEW_RATE = st.sampled_from(["0", "2.5", "10", "30"])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    events=st.lists(EVENT, min_size=1, max_size=6),
+    approvals=st.lists(st.booleans(), min_size=4, max_size=4),
+    changed_in=st.integers(min_value=1, max_value=3),
+    new_rates=st.fixed_dictionaries(dict.fromkeys(RATES, NEW_RATE)),
+    graduated=st.booleans(),
+)
+def test_whatever_the_plan_becomes_a_full_credit_gives_everything_back(
+    make_tenant: Callable[..., Tenant],
+    events: list[Any],
+    approvals: list[bool],
+    changed_in: int,
+    new_rates: dict[str, str],
+    graduated: bool,
+) -> None:
+    # The plan changes as one of May, June or July begins (any leg to 0, 2.5, 10 or 30 %, service
+    # graduated or not); the invoice's remainder is credited in full in August: each leg's lines of
+    # all the statements then add up to 0.00, whatever was paid at whichever rate.
+    tenant = make_tenant()
+    invoice, lines = world(tenant)
+    plan: dict[str, Any] = dict(new_rates)
+    if graduated:
+        plan["service"] = {"tiers": [{"up_to": "50.00", "rate": new_rates["service"]}, {"up_to": None, "rate": "40"}]}
+    play(tenant, invoice, lines, events, approvals, {changed_in: plan})
+    invoice.refresh_from_db()
+    at = datetime(2026, 8, 5, 10, tzinfo=PARIS)
+    if invoice.status != "void":
+        with time_machine.travel(at, tick=False):
+            credit_note_create(invoice=invoice, actor=ACTOR, at=at, reason="returned")
+    statements_build(tenant=tenant, month=date(2026, 8, 1), actor=ACTOR, at=datetime(2026, 9, 1, 2, tzinfo=PARIS))
+    taken: dict[str, Decimal] = defaultdict(Decimal)
+    for row in CommissionLine.objects.filter(tenant=tenant, invoice=invoice):
+        taken[row.leg] += row.amount
+    assert {leg: taken[leg] for leg in RATES} == dict.fromkeys(RATES, Decimal(0)), (events, changed_in, plan)
