@@ -172,6 +172,8 @@ class Command(BaseCommand):
                     tenant.save(update_fields=["iban", "bic"])
                 if not Plan.objects.filter(tenant=tenant, code="smart-fleet").exists():
                     _seed_catalog(tenant, actor, now)
+                # AlpNet sold to Dupont from the start: the history's invoices earn for it.
+                _seed_partner(tenant=tenant, actor=actor, now=now)
                 history: History | None = None
                 if settings.EMAIL_BACKEND in NON_SENDING_EMAIL_BACKENDS:
                     # The console backend prints the dunning reminders: on stderr, not amid this summary.
@@ -181,7 +183,6 @@ class Command(BaseCommand):
                 rates = _seed_rates(tenant=tenant, actor=actor, now=now)
                 with redirect_stdout(sys.stderr):  # the support e-mails, printed by the console backend
                     _seed_portal(tenant=tenant, actor=actor, now=now)
-                _seed_partner(tenant=tenant, actor=actor, now=now)
                 statements = _seed_statements(tenant=tenant, actor=actor, now=now)
                 new_key = None
                 if created:
@@ -298,7 +299,7 @@ def _seed_statements(*, tenant: Tenant, actor: Actor, now: Any) -> int:
     partner = Partner.objects.get(tenant=tenant, code=PARTNER["code"])
     if CommissionStatement.objects.filter(tenant=tenant, partner=partner).exists():
         return 0
-    first = Invoice.objects.filter(tenant=tenant, customer__partner=partner).aggregate(first=Min("issue_date"))["first"]
+    first = Invoice.objects.filter(tenant=tenant, partner=partner).aggregate(first=Min("issue_date"))["first"]
     if first is None:
         return 0
     built = []
