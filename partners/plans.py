@@ -86,8 +86,8 @@ def _places(number: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def _rate_ok(rate: Decimal | None) -> bool:
-    return rate is not None and Decimal(0) <= rate <= HUNDRED and _places(rate) <= RATE_DECIMALS
+def _rate_ok(rate: Decimal) -> bool:
+    return Decimal(0) <= rate <= HUNDRED and _places(rate) <= RATE_DECIMALS
 
 
 def commission_plan_parse(raw: Any, *, field: str = "commission_plan") -> CommissionPlan:
@@ -123,7 +123,7 @@ def commission_plan_parse(raw: Any, *, field: str = "commission_plan") -> Commis
                     errors.append(FieldError(tier_path, "invalid_tier", 'A tier is {"up_to": ..., "rate": ...}.'))
                     break
                 rate = _decimal(tier["rate"])
-                if not _rate_ok(rate):
+                if rate is None or not _rate_ok(rate):
                     errors.append(
                         FieldError(
                             tier_path + ".rate",
@@ -165,7 +165,7 @@ def commission_plan_parse(raw: Any, *, field: str = "commission_plan") -> Commis
                 legs[name] = LegRate(tuple(tiers))
             continue
         rate = _decimal(value)
-        if not _rate_ok(rate):
+        if rate is None or not _rate_ok(rate):
             errors.append(
                 FieldError(
                     path, "invalid_rate", "A rate is a percentage from 0 to 100 with at most 4 decimals, as a string."

@@ -3,7 +3,7 @@ partner its customer had when it was finalized, whoever the customer's partner i
 note, refund or void takes back from that partner what the invoice's leg was actually paid, at the
 rate it was paid, whatever the plan says now. Every invoice here: one service line, + 20 % VAT."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -39,7 +39,7 @@ def credit_in_full(invoice: object, at: datetime) -> None:
         credit_note_create(invoice=invoice, actor=ACTOR, at=at, reason="returned")  # type: ignore[arg-type]
 
 
-def month_totals(month: object) -> dict[str, Decimal]:
+def month_totals(month: date) -> dict[str, Decimal]:
     return {s.partner.code: s.total for s in CommissionStatement.objects.filter(month=month)}
 
 

@@ -112,7 +112,7 @@ def play(
     events = sorted(events, key=lambda e: (e[0], e[1]))
     for index, month in enumerate(MONTHS):
         if index in plans:
-            Partner.objects.filter(pk=invoice.partner_id).update(commission_plan=plans[index])
+            Partner.objects.filter(tenant=tenant, code="alpnet").update(commission_plan=plans[index])
         for _, day, (what, *args) in (e for e in events if e[0] == index):
             at = datetime(month.year, month.month, day, 10, tzinfo=PARIS)
             invoice.refresh_from_db()
