@@ -427,6 +427,9 @@ def test_a_partner_users_address_is_checked_and_another_partners_user_is_not_fou
     # Baltic's user through AlpNet's page: not found, and unchanged
     assert client.post("/app/partners/alpnet/users/%s/" % other.pk, {"active": "0"}).status_code == 404
     assert client.post("/app/partners/alpnet/users/not-a-uuid/", {"active": "0"}).status_code == 404
+    # 32 dashes are no id either: not found, not a server error
+    assert client.post("/app/partners/alpnet/users/%s/" % ("-" * 32), {"active": "0"}).status_code == 404
+    assert client.post("/app/partners/alpnet/users/%s/resend/" % ("-" * 32)).status_code == 404
     other.refresh_from_db()
     assert other.is_active is True
 
