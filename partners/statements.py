@@ -61,14 +61,14 @@ def month_label(month: date) -> str:
 
 
 def month_parse(value: str, *, field: str = "month") -> date:
-    """``"2026-04"`` as the month's first day; anything else a 422."""
+    """``"2026-04"`` as the month's first day; anything else, or a year outside 2000–2999, a 422."""
     try:
         year, number = value.split("-")
-        if len(year) != 4 or len(number) != 2:
+        if len(year) != 4 or len(number) != 2 or not 2000 <= int(year) <= 2999:
             raise ValueError(value)
         return date(int(year), int(number), 1)
     except ValueError:
-        message = "A month as YYYY-MM, e.g. 2026-04."
+        message = "A month as YYYY-MM between 2000-01 and 2999-12, e.g. 2026-04."
         raise InvalidInput(message, errors=[FieldError(field, "invalid_month", message)]) from None
 
 

@@ -617,6 +617,22 @@ def test_the_commission_report_sums_each_partners_month(client: Client, make_sta
     assert client.get("/app/commissions/report/?month=2026-05").context["rows"] == []
 
 
+@time_machine.travel(datetime(2026, 7, 10, 9, 0, tzinfo=UTC), tick=False)
+@pytest.mark.parametrize("month", ["9999-12", "0001-01", "1999-12", "3000-01"])
+def test_a_month_out_of_range_on_the_commission_report_is_said_on_the_form(
+    client: Client, make_staff: Any, tenant: Tenant, month: str
+) -> None:
+    _partner(tenant)
+    _login(client, make_staff, tenant)
+
+    response = client.get("/app/commissions/report/?month=" + month)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["month"] == ["Give a month as YYYY-MM, e.g. 2026-04."]
+    # the page falls back to last month: June 2026
+    assert response.context["month"] == date(2026, 6, 1)
+
+
 def test_support_agents_see_no_commission_pages(client: Client, make_staff: Any, tenant: Tenant) -> None:
     _login(client, make_staff, tenant, Role.SUPPORT_AGENT)
     assert client.get("/app/commissions/statements/").status_code == 403

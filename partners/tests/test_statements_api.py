@@ -57,7 +57,8 @@ def test_a_partners_statements_by_month(api: APIClient, april: dict[str, Any]) -
 
 
 def test_bad_months_and_unknown_partners_or_statements(api: APIClient, april: dict[str, Any]) -> None:
-    for month in ("2026-4", "April", "2026-13", "2026-04-01"):
+    # years outside 2000-2999 too: 9999-12 would end in year 10000, 0001-01 start before the first date
+    for month in ("2026-4", "April", "2026-13", "2026-04-01", "9999-12", "0001-01", "1999-12", "3000-01"):
         response = api.get(f"/api/v1/partners/alpnet/statements?month={month}")
         assert response.status_code == 422, month
         assert response.json()["errors"][0]["code"] == "invalid_month"
