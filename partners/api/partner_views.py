@@ -14,7 +14,9 @@ answered exactly as an unknown one (404). Such a key reaches no other route (``t
 and no other key reaches these. The audit log names the key as the actor."""
 
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -105,10 +107,13 @@ def partner_subscription_get(request: Request, external_id: str) -> Subscription
 @extend_schema_serializer(component_name="PartnerCustomerInput")
 class PartnerCustomerInputSerializer(CustomerListCreateApi.InputSerializer):
     """A customer of the partner: the body of ``POST /customers`` without ``partner`` (it is the
-    key's)."""
+    key's), nor ``collection`` and ``payment_terms_days``: the tenant's defaults apply, a partner sets
+    neither (either in the body is a 422 ``unknown_field``)."""
 
     partner = None  # type: ignore[assignment]
     reseller = None  # type: ignore[assignment]
+    collection = None  # type: ignore[assignment]
+    payment_terms_days = None  # type: ignore[assignment]
 
 
 class PartnerCustomerListCreateApi(PartnerApiView):
@@ -203,8 +208,32 @@ class PartnerPlanListApi(PartnerApiView):
 
 @extend_schema_serializer(component_name="PartnerSubscriptionInput")
 class PartnerSubscriptionInputSerializer(StaffSubscriptionInput):
+    """The body of ``POST /subscriptions`` without ``price_locked`` (a 422 ``unknown_field``): a
+    partner locks no price. ``signed_at`` and ``starts_on`` are today or later in the customer's time
+    zone: a partner backdates nothing."""
+
     customer = serializers.CharField(help_text="the external_id of one of the partner's customers")
     plan = serializers.CharField(help_text="the code of a plan offered to partners (GET /partner/plans)")
+    signed_at = serializers.DateTimeField(help_text="now or later: not before today in the customer's time zone")
+    starts_on = serializers.DateField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="local date in the customer's time zone, today or later; default: the signature day",
+    )
+    price_locked = None  # type: ignore[assignment]
+
+
+def _not_backdated(data: dict[str, Any], customer: Customer, now: datetime) -> list[FieldError]:
+    """``signed_at`` and ``starts_on`` before today in the customer's time zone, named."""
+    zone = ZoneInfo(customer.timezone)
+    today = now.astimezone(zone).date()
+    errors = []
+    if data["signed_at"].astimezone(zone).date() < today:
+        errors.append(FieldError("signed_at", "in_the_past", "Give a signature date of today or later."))
+    if data.get("starts_on") is not None and data["starts_on"] < today:
+        errors.append(FieldError("starts_on", "in_the_past", "Give a start date of today or later."))
+    return errors
 
 
 class PartnerSubscriptionCreateApi(PartnerApiView):
@@ -218,6 +247,7 @@ class PartnerSubscriptionCreateApi(PartnerApiView):
     @idempotent
     def post(self, request: Request) -> Response:
         tenant = request_tenant(request)
+        now = timezone.now()
         serializer = PartnerSubscriptionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -226,6 +256,8 @@ class PartnerSubscriptionCreateApi(PartnerApiView):
         customer = partner_customers(request).filter(external_id=customer_id).first()
         if customer is None:
             errors.append(FieldError("customer", "unknown_customer", "No customer with external_id %s." % customer_id))
+        else:
+            errors.extend(_not_backdated(data, customer, now))
         plan = plan_list_partner_visible(tenant=tenant).filter(code=plan_code).first()
         if plan is None:
             errors.append(FieldError("plan", "unknown_plan", "No plan offered to partners with code %s." % plan_code))
@@ -234,7 +266,7 @@ class PartnerSubscriptionCreateApi(PartnerApiView):
         subscription = subscription_create(
             tenant=tenant,
             actor=request_actor(request),
-            at=timezone.now(),
+            at=now,
             customer=customer,
             plan=plan,
             devices=[dict(d) for d in data.pop("devices")],
