@@ -506,11 +506,12 @@ def totp_verify(secret: str, code: str, at: datetime) -> bool:
 
 def portal_login_totp_check(*, tenant: Tenant, user_id: str, code: str, at: datetime) -> PortalUser:
     """The second step, once the code or the password was right: the authenticator's code."""
+    key = uuid_or_none(user_id)
     user = (
         PortalUser.objects.select_related("customer", "customer__tenant")
-        .filter(tenant=tenant, pk=uuid_or_none(user_id), is_active=True)
+        .filter(tenant=tenant, pk=key, is_active=True)
         .first()
-        if uuid_or_none(user_id)
+        if key
         else None
     )
     if user is None:

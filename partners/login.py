@@ -173,11 +173,12 @@ def partner_login_password_check(*, tenant: Tenant, email: str, password: str, a
 
 def partner_login_totp_check(*, tenant: Tenant, user_id: str, code: str, at: datetime) -> PartnerUser:
     """The second step, once the code or the password was right: the authenticator's code."""
+    key = uuid_or_none(user_id)
     user = (
         PartnerUser.objects.select_related("partner", "partner__tenant")
-        .filter(tenant=tenant, pk=uuid_or_none(user_id), is_active=True, partner__status=PartnerStatus.ACTIVE)
+        .filter(tenant=tenant, pk=key, is_active=True, partner__status=PartnerStatus.ACTIVE)
         .first()
-        if uuid_or_none(user_id)
+        if key
         else None
     )
     if user is None:
