@@ -171,6 +171,8 @@ def partner_sections(
 @staff_view(EVERYONE)
 def partner_detail(request: HttpRequest, code: str) -> HttpResponse:
     tenant = current_tenant(request)
+    if code == "new" and not Partner.objects.filter(tenant=tenant, code=code).exists():
+        return redirect("backoffice:partner-new")  # the form's earlier address
     partner = partner_or_404(tenant, code)
     context = partner_page_context(request, partner)
     context.update(partner_sections(tenant=tenant, partner=partner, writer=can_write(request)))

@@ -142,7 +142,7 @@ def test_the_list_counts_customers_searches_and_filters_by_status(
     assert rows == [("alpnet", 2), ("baltic", 1)]
     assert "Someone else" not in response.content.decode()
     # a support agent reads, but creates nothing
-    assert "/app/partners/new/" not in response.content.decode()
+    assert "/app/partners/+new/" not in response.content.decode()
     assert [p.code for p in client.get("/app/partners/?status=inactive").context["page"].object_list] == ["baltic"]
     assert [p.code for p in client.get("/app/partners/?q=integr").context["page"].object_list] == ["baltic"]
     assert [p.code for p in client.get("/app/partners/?q=ALPNET").context["page"].object_list] == ["alpnet"]
@@ -159,9 +159,9 @@ def test_the_list_counts_customers_searches_and_filters_by_status(
 
 def test_an_owner_creates_a_partner_with_a_graduated_leg(client: Client, make_staff: Any, tenant: Tenant) -> None:
     _login(client, make_staff, tenant)
-    assert client.get("/app/partners/new/").status_code == 200
+    assert client.get("/app/partners/+new/").status_code == 200
 
-    response = client.post("/app/partners/new/", _form(commission_service="20 up to 10000; 25"))
+    response = client.post("/app/partners/+new/", _form(commission_service="20 up to 10000; 25"))
 
     assert response.status_code == 302
     assert response["Location"] == "/app/partners/alpnet/"
@@ -193,7 +193,7 @@ def test_every_error_of_the_form_is_said_at_once_on_its_field(client: Client, ma
     _login(client, make_staff, tenant, Role.FINANCE_ADMIN)
 
     response = client.post(
-        "/app/partners/new/",
+        "/app/partners/+new/",
         _form(
             name="",
             commission_hardware="120",  # over 100 %
@@ -230,7 +230,7 @@ def test_the_plans_check_waits_for_the_form_and_a_bad_code_is_said_on_its_field(
 ) -> None:
     _login(client, make_staff, tenant)
 
-    response = client.post("/app/partners/new/", _form(code="alp net", commission_usage="150"))
+    response = client.post("/app/partners/+new/", _form(code="alp net", commission_usage="150"))
 
     assert response.status_code == 422
     errors = response.context["form"].errors
@@ -327,8 +327,8 @@ def test_editing_a_partner_changes_its_details_and_plan_audited(
 def test_readers_create_and_change_nothing(client: Client, make_staff: Any, tenant: Tenant, role: str) -> None:
     _partner(tenant)
     _login(client, make_staff, tenant, role)
-    assert client.get("/app/partners/new/").status_code == 403
-    assert client.post("/app/partners/new/", _form(code="other")).status_code == 403
+    assert client.get("/app/partners/+new/").status_code == 403
+    assert client.post("/app/partners/+new/", _form(code="other")).status_code == 403
     assert client.post("/app/partners/alpnet/edit/", _form(name="Hacked")).status_code == 403
     assert Partner.objects.get(tenant=tenant, code="alpnet").name == "AlpNet"
     assert Partner.objects.filter(tenant=tenant).count() == 1
@@ -488,12 +488,12 @@ def test_a_partner_key_is_shown_once_and_revoked(client: Client, make_staff: Any
 
 def test_the_form_names_the_price_books_in_use(client: Client, make_staff: Any, tenant: Tenant) -> None:
     _login(client, make_staff, tenant)
-    assert "Books of your price versions" not in client.get("/app/partners/new/").content.decode()
+    assert "Books of your price versions" not in client.get("/app/partners/+new/").content.decode()
     # two plans, each with one price version; one of them in the book "wholesale"
     platform_plan(tenant, "basic", "25.00")
     plan = platform_plan(tenant, "pro", "40.00")
     PriceVersion.objects.filter(tenant=tenant, plan=plan).update(price_book="wholesale")
-    page = client.get("/app/partners/new/").content.decode()
+    page = client.get("/app/partners/+new/").content.decode()
     assert "Books of your price versions: wholesale." in page
 
 
@@ -615,6 +615,22 @@ def test_the_commission_report_sums_each_partners_month(client: Client, make_sta
     assert response.context["partners_without"] == 1
     # May: nothing collected, nothing accrued
     assert client.get("/app/commissions/report/?month=2026-05").context["rows"] == []
+
+
+def test_a_partner_coded_new_opens_and_the_form_has_its_own_address(
+    client: Client, make_staff: Any, tenant: Tenant
+) -> None:
+    _login(client, make_staff, tenant)
+    # no partner "new" yet: the form's earlier address leads to the form
+    old = client.get("/app/partners/new/")
+    assert (old.status_code, old["Location"]) == (302, "/app/partners/+new/")
+    # made through the model, as a reseller's name turned into a partner could be
+    Partner.objects.create(tenant=tenant, code="new", name="New Horizons", currency="EUR")
+    page = client.get("/app/partners/new/")
+    assert page.status_code == 200
+    assert page.context["partner"].name == "New Horizons"
+    assert client.get("/app/partners/+new/").status_code == 200
+    assert client.get("/app/partners/new/edit/").status_code == 200
 
 
 @time_machine.travel(datetime(2026, 7, 10, 9, 0, tzinfo=UTC), tick=False)
