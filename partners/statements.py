@@ -12,7 +12,7 @@ or live (specs/partners.md, "Statements"). The engine is ``partners.commissions`
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -402,17 +402,25 @@ class PartnerCommission:
     statement_id: Any = None
 
 
-def commission_report(*, tenant: Tenant, month: date, at: datetime) -> list[PartnerCommission]:
+def commission_report(
+    *, tenant: Tenant, month: date, at: datetime, partners: Collection[Any] | None = None
+) -> list[PartnerCommission]:
     """Every partner's commission for ``month``, by partner code then currency: the statements of
     the month, and for the partners that have none yet, their accrual as of the month's end or of
-    ``at`` (whichever comes first), computed as a statement is."""
+    ``at`` (whichever comes first), computed as a statement is. ``partners`` (ids): only theirs, each
+    partner's rows the same as in the whole report."""
     month = month_first(month)
-    partners = list(Partner.objects.filter(tenant=tenant).order_by("code"))
+    chosen = Partner.objects.filter(tenant=tenant)
+    statements = CommissionStatement.objects.filter(tenant=tenant, month=month)
+    if partners is not None:
+        chosen = chosen.filter(pk__in=list(partners))
+        statements = statements.filter(partner_id__in=list(partners))
+    partners = list(chosen.order_by("code"))
     saved = {
         (row["partner_id"], row["currency"]): row
-        for row in CommissionStatement.objects.filter(tenant=tenant, month=month)
-        .values("partner_id", "currency", "status", "total", "id")
-        .annotate(net=Sum("lines__net_collected"), count=Count("lines"))
+        for row in statements.values("partner_id", "currency", "status", "total", "id").annotate(
+            net=Sum("lines__net_collected"), count=Count("lines")
+        )
     }
     missing = [p for p in partners if not any(k[0] == p.pk for k in saved)]
     end = min(month_bounds(month, tenant.timezone)[1], at)

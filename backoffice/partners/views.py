@@ -64,8 +64,9 @@ def partners(request: HttpRequest) -> HttpResponse:
     params = {k: clean_text(request.GET.get(k, "")) for k in FILTERS}
     finance = sees_audit(request)
     if finance:
-        # This month's commission so far, per partner of the page (its statement's once built).
-        accruals = month_accruals(tenant=tenant, at=timezone.now())
+        # This month's commission so far, per partner of the page (its statement's once built): only
+        # the page's partners are computed (the live search's rows show the column too).
+        accruals = month_accruals(tenant=tenant, at=timezone.now(), partners=[p.pk for p in page.object_list])
         for partner in page.object_list:
             partner.accrued = accruals.get(partner.pk, [])
     context = {

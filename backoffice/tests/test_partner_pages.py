@@ -20,6 +20,7 @@ from customers.models import Customer, Partner
 from customers.services import customer_create, customer_update
 from invoicing.models import Invoice
 from invoicing.tests.factories import issue, line
+from partners import statements as partner_statements
 from partners.models import CommissionLine, CommissionStatement, PartnerUser
 from partners.services import partner_create
 from partners.statements import statement_approve, statements_build
@@ -152,6 +153,36 @@ def test_the_list_counts_customers_searches_and_filters_by_status(
     assert "<h1>" not in rows_only.content.decode()
     # a status that is not one is left out, not a 500
     assert client.get("/app/partners/?status=closed").status_code == 200
+
+
+def test_the_lists_commission_is_computed_for_the_partners_of_the_page_only(
+    client: Client, make_staff: Any, tenant: Tenant, monkeypatch: Any, django_assert_max_num_queries: Any
+) -> None:
+    # 51 partners: 50 on the first page (p00..p49), p50 alone on the second
+    for n in range(51):
+        _partner(tenant, "p%02d" % n, "Partner %02d" % n)
+    computed: list[list[str]] = []
+    compute = partner_statements.commission_lines_compute
+
+    def spy(**kwargs: Any) -> Any:
+        computed.append([p.code for p in kwargs["partners"]])
+        return compute(**kwargs)
+
+    monkeypatch.setattr(partner_statements, "commission_lines_compute", spy)
+    _login(client, make_staff, tenant, Role.FINANCE_VIEWER)
+
+    # 14 whatever the number of partners: the session, the staff user and their tenant, the count and
+    # the page of partners, then the report's partners, statements and its 6 of the computation
+    with django_assert_max_num_queries(14):
+        first = client.get("/app/partners/")
+    assert len(first.context["page"].object_list) == 50
+    assert computed == [["p%02d" % n for n in range(50)]]
+    second = client.get("/app/partners/?page=2")
+    assert [p.code for p in second.context["page"].object_list] == ["p50"]
+    assert computed[1:] == [["p50"]]
+    # the live search: the rows it shows, and only them
+    client.get("/app/partners/?q=partner 07", headers={"HX-Request": "true"})
+    assert computed[2:] == [["p07"]]
 
 
 # --- a new partner --------------------------------------------------------------------------------
