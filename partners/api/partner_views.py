@@ -7,7 +7,9 @@ customers"):
 - ``GET /partner/plans``: the plans the tenant offers to partners (``partner_visible``);
 - ``POST /partner/subscriptions``, ``GET /partner/subscriptions/{id}`` and
   ``POST /partner/subscriptions/{id}/devices/{slot}/bind``: subscriptions of its customers, on those
-  plans, and the device ids it ships.
+  plans, and the device ids it ships;
+- ``GET /partner/statements`` (``?month=YYYY-MM``), ``GET /partner/statements/{id}`` and its ``/pdf``
+  and ``/csv``: its commission statements, as the staff statements API answers them.
 
 Every lookup is filtered by the key's partner: another partner's object, or a direct customer's, is
 answered exactly as an unknown one (404). Such a key reaches no other route (``tenancy.permissions``),
@@ -19,8 +21,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +32,7 @@ from rest_framework.views import APIView
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import problems
+from billing_platform.content_security import pdf_policy
 from billing_platform.errors import FieldError, InvalidInput, invalid
 from catalog.api.serializers import PlanOutputSerializer, PriceVersionOutputSerializer
 from catalog.models import Plan
@@ -45,6 +49,16 @@ from customers.selectors import customer_list
 from customers.services import customer_create
 from invoicing.api.views import CurrentUsageSerializer
 from invoicing.upcoming import invoice_upcoming
+from partners.api.statements import (
+    STATEMENT_CSV_RESPONSES,
+    STATEMENT_PDF_RESPONSES,
+    StatementOutputSerializer,
+    statement_csv_response,
+    statement_data,
+    statement_pdf_response,
+    statement_with_lines,
+    statements_page,
+)
 from subscriptions.api.orders import SlotBindInputSerializer
 from subscriptions.api.serializers import DeviceOutputSerializer, SubscriptionDetailOutputSerializer
 from subscriptions.api.serializers import SubscriptionInputSerializer as StaffSubscriptionInput
@@ -283,6 +297,44 @@ class PartnerSubscriptionDetailApi(PartnerApiView):
     )
     def get(self, request: Request, external_id: str) -> Response:
         return Response(SubscriptionDetailOutputSerializer(partner_subscription_get(request, external_id)).data)
+
+
+# --- commission statements ---------------------------------------------------------------------------
+
+
+class PartnerOwnStatementListApi(PartnerApiView):
+    @extend_schema(
+        operation_id="partner_own_statements_list",
+        description="The partner's commission statements, newest first: one per month and currency, as "
+        "`GET /partners/{code}/statements` answers them.",
+        parameters=[*LIST_PARAMETERS, OpenApiParameter("month", str, description="YYYY-MM: that month's only")],
+        responses={200: paginated(StatementOutputSerializer, "PartnerOwnStatementPage"), **problems(422)},
+    )
+    def get(self, request: Request) -> Response:
+        return statements_page(self, request, request_partner(request))
+
+
+class PartnerOwnStatementDetailApi(PartnerApiView):
+    @extend_schema(
+        operation_id="partner_own_statements_retrieve",
+        description="One of the partner's statements with its lines; another partner's is a 404.",
+        responses={200: StatementOutputSerializer, **problems(404)},
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(statement_data(statement_with_lines(request, pk, request_partner(request))))
+
+
+class PartnerOwnStatementPdfApi(PartnerApiView):
+    @extend_schema(operation_id="partner_own_statements_pdf", responses=STATEMENT_PDF_RESPONSES)
+    @pdf_policy
+    def get(self, request: Request, pk: str) -> HttpResponse:
+        return statement_pdf_response(statement_with_lines(request, pk, request_partner(request)))
+
+
+class PartnerOwnStatementCsvApi(PartnerApiView):
+    @extend_schema(operation_id="partner_own_statements_csv", responses=STATEMENT_CSV_RESPONSES)
+    def get(self, request: Request, pk: str) -> HttpResponse:
+        return statement_csv_response(statement_with_lines(request, pk, request_partner(request)))
 
 
 class PartnerSlotBindApi(PartnerApiView):
