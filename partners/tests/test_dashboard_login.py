@@ -276,4 +276,4 @@ def test_a_second_step_for_no_user_id_is_refused_not_a_server_error(tenant: Tena
     with pytest.raises(PartnerLoginRefused):
         partner_login_totp_check(tenant=tenant, user_id=user_id, code="123456", at=timezone.now())
     entry = AuditLogEntry.objects.get(tenant=tenant, action="partner.login_refused")
-    assert entry.after["reason"] == "unknown_address"
+    assert (entry.after or {}).get("reason") == "unknown_address"
