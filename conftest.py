@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing_platform import rls
+from customers.models import Partner
 from customers.tests.factories import DUPONT
 from tenancy.actors import Actor
 from tenancy.models import ApiKeyScope, Membership, Role, Tenant
@@ -93,8 +94,19 @@ def other_tenant(make_tenant: TenantMaker) -> Tenant:
 @pytest.fixture
 def make_client(db: Any) -> ClientMaker:
     def make(tenant: Tenant, scope: str = ApiKeyScope.FULL) -> APIClient:
+        # A partner's key belongs to one of the tenant's partners: the test partner, made once.
+        partner = None
+        if scope == ApiKeyScope.PARTNER:
+            partner, _ = Partner.objects.get_or_create(
+                tenant=tenant, code="test-partner", defaults={"name": "Test Partner", "currency": "EUR"}
+            )
         _, key = api_key_create(
-            tenant=tenant, name=f"test {scope}", scope=scope, actor=Actor.system("tests"), at=timezone.now()
+            tenant=tenant,
+            name=f"test {scope}",
+            scope=scope,
+            actor=Actor.system("tests"),
+            at=timezone.now(),
+            partner=partner,
         )
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")

@@ -59,11 +59,13 @@ def partner_for_reseller(*, tenant: Tenant, reseller: str, actor: Actor, at: dat
     partner = Partner.objects.filter(tenant=tenant, code=name).first()
     if partner is not None:
         return partner
-    for candidate in Partner.objects.filter(tenant=tenant, name__iexact=name).order_by("created_at"):
-        return candidate
-    for candidate in Partner.objects.filter(tenant=tenant).order_by("created_at"):
+    partner = Partner.objects.filter(tenant=tenant, name__iexact=name).order_by("created_at").first()
+    if partner is not None:
+        return partner
+    # A stored name with other spaces inside ("Geo  Sat").
+    for candidate in Partner.objects.filter(tenant=tenant).only("name").order_by("created_at"):
         if " ".join(candidate.name.split()).casefold() == name.casefold():
-            return candidate
+            return Partner.objects.get(pk=candidate.pk)
     with transaction.atomic():
         partner = Partner.objects.create(
             tenant=tenant,

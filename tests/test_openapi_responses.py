@@ -327,3 +327,44 @@ def test_every_response_conforms_to_the_published_schema(
     [may] = api.call("get", "invoices", paris(2026, 5, 1, 1), {"status": "draft"})["results"]
     api.call("post", f"invoices/{may['id']}/void", paris(2026, 5, 1, 1), {"reason": "Rebuilt"})
     api.call("post", "subscriptions/dupont-fleet/changes", paris(2026, 5, 2), {"action": "cancel"}, 201)
+
+    # partners, on 3 May: AlpNet with a graduated service leg, its user and key; Dupont moves to it
+    may = paris(2026, 5, 3, 9)
+    alpnet = {
+        "code": "alpnet",
+        "name": "AlpNet",
+        "email": "channel@alpnet.test",
+        "country": "FR",
+        "commission_plan": {
+            "hardware": "5",
+            "service": {"tiers": [{"up_to": "10000.00", "rate": "20"}, {"up_to": None, "rate": "25"}]},
+        },
+    }
+    api.call("post", "partners", may, alpnet, 201)
+    api.call("patch", "partners/alpnet", may, {"name": "AlpNet SAS", "price_book": "alpnet"})
+    api.call("get", "partners/alpnet", may)
+    api.call("get", "partners", may, {"status": "active"})
+    user = api.call("post", "partners/alpnet/users", may, {"email": "lea@alpnet.test", "role": "admin"}, 201)
+    api.call("patch", f"partners/alpnet/users/{user['id']}", may, {"role": "sales", "language": "fr"})
+    api.call("get", "partners/alpnet/users", may)
+    api.call("post", "partners/alpnet/api_keys", may, {"name": "AlpNet shop"}, 201)
+    api.call("get", "partners/alpnet/api_keys", may)
+    api.call("patch", "customers/dupont", may, {"partner": "alpnet"})
+    # the test partner's own key: its customer and a subscription on a plan offered to partners
+    partner = checked["partner"]
+    api.call("patch", "plans/basic", may, {"partner_visible": True})
+    partner.call("get", "partner/plans", may)
+    customer = {"external_id": "partner-customer", "name": "Partner's customer", "email": "p@x.test", "country": "FR"}
+    partner.call("post", "partner/customers", may, customer, 201)
+    partner.call("get", "partner/customers", may)
+    partner.call("get", "partner/customers/partner-customer", may)
+    subscription = {
+        "external_id": "partner-sub",
+        "customer": "partner-customer",
+        "plan": "basic",
+        "signed_at": "2026-05-03T09:00:00+02:00",
+        "devices": [{"device_id": "P1"}],
+    }
+    partner.call("post", "partner/subscriptions", may, subscription, 201)
+    partner.call("get", "partner/subscriptions/partner-sub", may)
+    partner.call("get", "partner/customers/partner-customer/current_usage", may)

@@ -97,3 +97,9 @@ def test_a_failed_creation_leaves_no_partner_behind(api: APIClient, tenant: Tena
     response = api.post("/api/v1/customers", {**BODY, "reseller": "Brand New"}, format="json")
     assert response.status_code == 409
     assert not Partner.objects.filter(tenant=tenant).exists()
+
+
+def test_a_reseller_finds_a_name_stored_with_other_spaces(api: APIClient, tenant: Tenant) -> None:
+    _partner(tenant, "gs", "Geo  Sat")
+    assert _create(api, reseller="geo sat")["partner"] == "gs"
+    assert Partner.objects.filter(tenant=tenant).count() == 1

@@ -11,6 +11,7 @@ from billing_platform.api.serializers import OutputModelSerializer, StrictSerial
 from customers.api.views import LanguageField
 from customers.models import Partner, PartnerStatus
 from partners.models import PartnerRole, PartnerUser
+from partners.plans import commission_plan_normalize
 from tenancy.models import ApiKey
 
 # A leg's rate: a percentage as a string, or tiers graduated by the partner's net collected on the
@@ -73,11 +74,16 @@ class CommissionPlanInputField(serializers.JSONField):
 
 @extend_schema_field(_plan_schema(required=True))
 class CommissionPlanField(serializers.JSONField):
-    """The plan as stored: every leg present."""
+    """The plan normalized: every leg present (a plan stored empty, as migrated resellers' are,
+    reads as four legs that earn nothing)."""
+
+    def to_representation(self, value: Any) -> Any:
+        return commission_plan_normalize(value or {})
 
 
 @extend_schema_serializer(component_name="Partner")
 class PartnerOutputSerializer(OutputModelSerializer):
+    email = serializers.CharField(help_text="the partner's contact address; empty: none")
     commission_plan = CommissionPlanField(help_text='every leg, normalized: a leg that earns nothing is "0"')
     price_book = serializers.CharField(help_text="the price book its customers are priced from; empty: none")
     customers_count = serializers.SerializerMethodField(help_text="customers assigned to the partner")
