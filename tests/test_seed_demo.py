@@ -69,6 +69,8 @@ def test_seed_demo_is_idempotent_and_its_catalog_prices_the_smart_fleet_offer() 
         "admin",
     )
     assert check_password("alpnet-partner-demo", partner_user.password)
+    # the plan it sells: offered to partners
+    assert Plan.objects.get(tenant=tenant, code="smart-fleet").partner_visible is True
     # its statements, built once: one per month of the history that had Dupont's money, the oldest
     # paid, the others approved, the last one a draft
     statements = list(CommissionStatement.objects.filter(tenant=tenant, partner=alpnet).order_by("month"))

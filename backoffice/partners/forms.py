@@ -151,7 +151,9 @@ class PartnerForm(InputRulesMixin, DomainErrorFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     email = forms.EmailField(label=_("E-mail address"), max_length=254, required=False)
     country = CountryField(label=_("Country"), required=False)
-    currency = CurrencyField(label=_("Currency"), help_text=_("Its commission and statements are in this currency."))
+    currency = CurrencyField(
+        label=_("Currency"), help_text=_("The currency of its statements; it cannot change once it has one.")
+    )
     language = forms.ChoiceField(
         label=_("Language"), choices=Language.choices, help_text=_("The language of its statements.")
     )

@@ -36,7 +36,8 @@ def test_the_partner_is_chosen_among_the_tenants_and_shown(
     assert customer.partner is not None
     assert customer.partner.code == "alpnet"
     detail = client.get("/app/customers/dupont/").content.decode()
-    assert ">AlpNet</a> <code>alpnet</code>" in detail
+    # named with a link to the partner's page
+    assert '<a href="/app/partners/alpnet/" data-partner="alpnet">AlpNet</a> <code>alpnet</code>' in detail
     # the edit form starts on the partner; none makes a direct customer
     edit = client.get("/app/customers/dupont/edit/").content.decode()
     assert '<option value="alpnet" selected>AlpNet (alpnet)</option>' in edit

@@ -265,7 +265,10 @@ def _seed_portal(*, tenant: Tenant, actor: Actor, now: Any) -> None:
 
 
 def _seed_partner(*, tenant: Tenant, actor: Actor, now: Any) -> None:
-    """AlpNet, the partner that sold to Transports Dupont, with its admin's dashboard login."""
+    """AlpNet, the partner that sold to Transports Dupont, with its admin's dashboard login; the
+    Smart Fleet plan offered to partners, so that AlpNet can subscribe its customers to it."""
+    if Plan.objects.filter(tenant=tenant, code="smart-fleet", partner_visible=False).exists():
+        plan_update(tenant=tenant, actor=actor, at=now, code="smart-fleet", partner_visible=True)
     partner = Partner.objects.filter(tenant=tenant, code=PARTNER["code"]).first()
     if partner is None:
         partner = partner_create(tenant=tenant, actor=actor, at=now - CUSTOMERS_SINCE, **PARTNER)
