@@ -24,6 +24,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 
 from billing_platform.errors import FieldError, InvalidInput, invalid
@@ -64,12 +65,12 @@ def partner_user_get(*, tenant: Tenant, partner: Partner, user_id: str) -> Partn
 
 def partner_invitation_path(*, tenant: Tenant, token: str) -> str:
     """The dashboard's page that lets an invited user in (``partners.dashboard``)."""
-    return "/partners/%s/invitation/%s/" % (tenant.slug, token)
+    return reverse("partners:invitation", args=[tenant.slug, token])
 
 
 def partner_login_path(*, tenant: Tenant) -> str:
     """The tenant's partner login page (``partners.dashboard``)."""
-    return "/partners/%s/login/" % tenant.slug
+    return reverse("partners:login", args=[tenant.slug])
 
 
 def _email(value: str) -> str:
