@@ -282,7 +282,8 @@ urlpatterns += [
 # statements; owners and finance admins create and change partners and their users.
 urlpatterns += [
     path("partners/", partner_views.partners, name="partners"),
-    path("partners/new/", partner_views.partner_new, name="partner-new"),
+    # "+new": no partner code starts with "+", so a partner coded "new" keeps its page
+    path("partners/+new/", partner_views.partner_new, name="partner-new"),
     path("partners/<str:code>/", partner_views.partner_detail, name="partner-detail"),
     path("partners/<str:code>/edit/", partner_views.partner_edit, name="partner-edit"),
     path("partners/<str:code>/users/invite/", partner_users.partner_user_invite_view, name="partner-user-invite"),

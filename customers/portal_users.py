@@ -15,6 +15,7 @@ invitations, the e-mailed one-time codes, passwords and the optional second fact
 import logging
 import re
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
@@ -49,12 +50,19 @@ INVITATION_LIFETIME = timedelta(days=7)
 CODE_LIFETIME = timedelta(minutes=10)
 CODE_MAX_FAILURES = 5
 CODE_DIGITS = 6
-UUID_RE = re.compile(r"^[0-9a-fA-F-]{32,36}$")
 # Refused logins all read the same on the page, whatever the reason the audit log keeps.
 REFUSED = "This code or password is not right, or has expired."
 
 
 # --- reading ----------------------------------------------------------------------------------------
+
+
+def uuid_or_none(value: object) -> uuid.UUID | None:
+    """``value`` as a UUID, or None when it is not one (an id from a path: unknown, so not found)."""
+    try:
+        return uuid.UUID(str(value or ""))
+    except ValueError:
+        return None
 
 
 def portal_user_list(*, tenant: Tenant, customer: Customer) -> QuerySet[PortalUser]:
@@ -63,9 +71,8 @@ def portal_user_list(*, tenant: Tenant, customer: Customer) -> QuerySet[PortalUs
 
 def portal_user_get(*, tenant: Tenant, customer: Customer, user_id: str) -> PortalUser:
     """The customer's portal user ``user_id``; another customer's, or an unknown id, is not found."""
-    user = None
-    if UUID_RE.match(str(user_id or "")):
-        user = PortalUser.objects.filter(tenant=tenant, customer=customer, pk=user_id).first()
+    key = uuid_or_none(user_id)
+    user = PortalUser.objects.filter(tenant=tenant, customer=customer, pk=key).first() if key else None
     if user is None:
         raise PortalUserNotFound("No portal user %s for this customer." % user_id)
     return user
@@ -499,11 +506,12 @@ def totp_verify(secret: str, code: str, at: datetime) -> bool:
 
 def portal_login_totp_check(*, tenant: Tenant, user_id: str, code: str, at: datetime) -> PortalUser:
     """The second step, once the code or the password was right: the authenticator's code."""
+    key = uuid_or_none(user_id)
     user = (
         PortalUser.objects.select_related("customer", "customer__tenant")
-        .filter(tenant=tenant, pk=user_id, is_active=True)
+        .filter(tenant=tenant, pk=key, is_active=True)
         .first()
-        if UUID_RE.match(str(user_id or ""))
+        if key
         else None
     )
     if user is None:

@@ -26,7 +26,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from billing_platform.errors import DomainError, FieldError, InvalidInput, invalid
 from customers.models import PartnerStatus
 from customers.portal import token_hash
-from customers.portal_users import totp_verify
+from customers.portal_users import totp_verify, uuid_or_none
 from partners.models import PartnerInvitation, PartnerLoginCode, PartnerUser
 from partners.sessions import partner_user_sessions_end
 from partners.users import partner_user_email_send
@@ -37,7 +37,6 @@ from tenancy.services import audit_record
 CODE_LIFETIME = timedelta(minutes=10)
 CODE_MAX_FAILURES = 5
 CODE_DIGITS = 6
-UUID_RE = re.compile(r"^[0-9a-fA-F-]{32,36}$")
 REFUSED = "This code or password is not right, or has expired."
 
 
@@ -174,11 +173,12 @@ def partner_login_password_check(*, tenant: Tenant, email: str, password: str, a
 
 def partner_login_totp_check(*, tenant: Tenant, user_id: str, code: str, at: datetime) -> PartnerUser:
     """The second step, once the code or the password was right: the authenticator's code."""
+    key = uuid_or_none(user_id)
     user = (
         PartnerUser.objects.select_related("partner", "partner__tenant")
-        .filter(tenant=tenant, pk=user_id, is_active=True, partner__status=PartnerStatus.ACTIVE)
+        .filter(tenant=tenant, pk=key, is_active=True, partner__status=PartnerStatus.ACTIVE)
         .first()
-        if UUID_RE.match(str(user_id or ""))
+        if key
         else None
     )
     if user is None:

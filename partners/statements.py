@@ -12,7 +12,7 @@ or live (specs/partners.md, "Statements"). The engine is ``partners.commissions`
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -63,14 +63,14 @@ def month_label(month: date) -> str:
 
 
 def month_parse(value: str, *, field: str = "month") -> date:
-    """``"2026-04"`` as the month's first day; anything else a 422."""
+    """``"2026-04"`` as the month's first day; anything else, or a year outside 2000–2999, a 422."""
     try:
         year, number = value.split("-")
-        if len(year) != 4 or len(number) != 2:
+        if len(year) != 4 or len(number) != 2 or not 2000 <= int(year) <= 2999:
             raise ValueError(value)
         return date(int(year), int(number), 1)
     except ValueError:
-        message = "A month as YYYY-MM, e.g. 2026-04."
+        message = "A month as YYYY-MM between 2000-01 and 2999-12, e.g. 2026-04."
         raise InvalidInput(message, errors=[FieldError(field, "invalid_month", message)]) from None
 
 
@@ -439,21 +439,29 @@ class PartnerCommission:
     statement_id: Any = None
 
 
-def commission_report(*, tenant: Tenant, month: date, at: datetime) -> list[PartnerCommission]:
+def commission_report(
+    *, tenant: Tenant, month: date, at: datetime, partners: Collection[Any] | None = None
+) -> list[PartnerCommission]:
     """Every partner's commission for ``month``, by partner code then currency: the statements of
     the month, and for each partner and currency without one yet, the accrual as of the month's end
     or of ``at`` (whichever comes first), computed as its statement will be (after the months before
-    it not built yet). A month that has not begun has nothing."""
+    it not built yet). A month that has not begun has nothing. ``partners`` (ids): only theirs, each
+    partner's rows the same as in the whole report."""
     month = month_first(month)
     start, month_end = month_bounds(month, tenant.timezone)
     if start > at:
         return []
-    partners = list(Partner.objects.filter(tenant=tenant).order_by("code"))
+    chosen = Partner.objects.filter(tenant=tenant)
+    statements = CommissionStatement.objects.filter(tenant=tenant, month=month)
+    if partners is not None:
+        chosen = chosen.filter(pk__in=list(partners))
+        statements = statements.filter(partner_id__in=list(partners))
+    partners = list(chosen.order_by("code"))
     saved = {
         (row["partner_id"], row["currency"]): row
-        for row in CommissionStatement.objects.filter(tenant=tenant, month=month)
-        .values("partner_id", "currency", "status", "total", "id")
-        .annotate(net=Sum("lines__net_collected"), count=Count("lines"))
+        for row in statements.values("partner_id", "currency", "status", "total", "id").annotate(
+            net=Sum("lines__net_collected"), count=Count("lines")
+        )
     }
     live = _live(tenant=tenant, partners=partners, month=month, end=min(month_end, at))[0] if partners else {}
     by_id = {p.pk: p for p in partners}

@@ -24,13 +24,14 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 
 from billing_platform.errors import FieldError, InvalidInput, invalid
 from billing_platform.validation import validate_language
 from customers.models import Partner
 from customers.portal import token_hash
-from customers.portal_users import UUID_RE, public_url
+from customers.portal_users import public_url, uuid_or_none
 from partners.errors import PartnerUserEmailTaken, PartnerUserNotFound, PartnerUserSelfChange
 from partners.models import PartnerInvitation, PartnerRole, PartnerSession, PartnerUser
 from tenancy.actors import Actor
@@ -54,9 +55,8 @@ def partner_user_list(*, tenant: Tenant, partner: Partner, is_active: bool | Non
 
 def partner_user_get(*, tenant: Tenant, partner: Partner, user_id: str) -> PartnerUser:
     """The partner's user ``user_id``; another partner's, or an unknown id, is not found."""
-    user = None
-    if UUID_RE.match(str(user_id or "")):
-        user = PartnerUser.objects.filter(tenant=tenant, partner=partner, pk=user_id).first()
+    key = uuid_or_none(user_id)
+    user = PartnerUser.objects.filter(tenant=tenant, partner=partner, pk=key).first() if key else None
     if user is None:
         raise PartnerUserNotFound("No user %s for this partner." % user_id)
     user.partner = partner
@@ -65,12 +65,12 @@ def partner_user_get(*, tenant: Tenant, partner: Partner, user_id: str) -> Partn
 
 def partner_invitation_path(*, tenant: Tenant, token: str) -> str:
     """The dashboard's page that lets an invited user in (``partners.dashboard``)."""
-    return "/partners/%s/invitation/%s/" % (tenant.slug, token)
+    return reverse("partners:invitation", args=[tenant.slug, token])
 
 
 def partner_login_path(*, tenant: Tenant) -> str:
     """The tenant's partner login page (``partners.dashboard``)."""
-    return "/partners/%s/login/" % tenant.slug
+    return reverse("partners:login", args=[tenant.slug])
 
 
 def _email(value: str) -> str:

@@ -484,6 +484,9 @@ OBJECT_MAKERS: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "partner-statement-mark-paid": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
     "partner-statement-pdf": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
     "partner-statement-csv": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
+    "partner-own-statement": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
+    "partner-own-statement-pdf": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
+    "partner-own-statement-csv": lambda tenant: {"pk": _partner_statement(tenant)["pk"]},
     "customer-dunning-policy": _customer,
     "customer-portal-sessions": _customer,
     "customer-portal-users": _customer,
@@ -962,7 +965,7 @@ FUZZ_BODIES: dict[str, Any] = {
     "events": {"events": [{**VALID_BODIES["events"]["events"][0], "timestamp": "NOW", "properties": {"n": 1}}]},
 }
 # Routes that render a document (slow): not read again after every route's fuzzing.
-DOCUMENT_ROUTES = {"invoice-pdf", "invoice-facturx", "partner-statement-pdf"}
+DOCUMENT_ROUTES = {"invoice-pdf", "invoice-facturx", "partner-statement-pdf", "partner-own-statement-pdf"}
 # The values that name what a body creates: each variant gets its own, so that one accepted variant
 # does not make every later one a conflict that hides what its fuzzed field does.
 FRESH_IDS: dict[str, tuple[str, ...]] = {

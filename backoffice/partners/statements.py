@@ -6,6 +6,7 @@ the statement's status, or what accrues before it is built).
 The finance roles read them; owners and finance admins approve a statement and mark it paid. The
 views call ``partners.statements`` and ``partners.documents``, as the API does."""
 
+from collections.abc import Collection
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -230,11 +231,12 @@ def statement_csv_view(request: HttpRequest, pk: str) -> HttpResponse:
 # --- the commission report ------------------------------------------------------------------------
 
 
-def month_accruals(*, tenant: Tenant, at: Any) -> dict[Any, list[PartnerCommission]]:
-    """Each partner's commission this month so far (its statement's, once built), by partner id:
-    the partners list's column."""
+def month_accruals(*, tenant: Tenant, at: Any, partners: Collection[Any]) -> dict[Any, list[PartnerCommission]]:
+    """Each of ``partners``' (ids) commission this month so far (its statement's, once built), by
+    partner id: the partners list's column, for the partners of the page shown."""
     out: dict[Any, list[PartnerCommission]] = {}
-    for row in commission_report(tenant=tenant, month=current_month(tenant=tenant, at=at), at=at):
+    month = current_month(tenant=tenant, at=at)
+    for row in commission_report(tenant=tenant, month=month, at=at, partners=partners):
         out.setdefault(row.partner.pk, []).append(row)
     return out
 

@@ -64,8 +64,9 @@ def partners(request: HttpRequest) -> HttpResponse:
     params = {k: clean_text(request.GET.get(k, "")) for k in FILTERS}
     finance = sees_audit(request)
     if finance:
-        # This month's commission so far, per partner of the page (its statement's once built).
-        accruals = month_accruals(tenant=tenant, at=timezone.now())
+        # This month's commission so far, per partner of the page (its statement's once built): only
+        # the page's partners are computed (the live search's rows show the column too).
+        accruals = month_accruals(tenant=tenant, at=timezone.now(), partners=[p.pk for p in page.object_list])
         for partner in page.object_list:
             partner.accrued = accruals.get(partner.pk, [])
     context = {
@@ -171,6 +172,8 @@ def partner_sections(
 @staff_view(EVERYONE)
 def partner_detail(request: HttpRequest, code: str) -> HttpResponse:
     tenant = current_tenant(request)
+    if code == "new" and not Partner.objects.filter(tenant=tenant, code=code).exists():
+        return redirect("backoffice:partner-new")  # the form's earlier address
     partner = partner_or_404(tenant, code)
     context = partner_page_context(request, partner)
     context.update(partner_sections(tenant=tenant, partner=partner, writer=can_write(request)))

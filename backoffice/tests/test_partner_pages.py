@@ -20,6 +20,7 @@ from customers.models import Customer, Partner
 from customers.services import customer_create, customer_update
 from invoicing.models import Invoice
 from invoicing.tests.factories import issue, line
+from partners import statements as partner_statements
 from partners.models import CommissionLine, CommissionStatement, PartnerUser
 from partners.services import partner_create
 from partners.statements import statement_approve, statements_build
@@ -143,7 +144,7 @@ def test_the_list_counts_customers_searches_and_filters_by_status(
     assert rows == [("alpnet", 2), ("baltic", 1)]
     assert "Someone else" not in response.content.decode()
     # a support agent reads, but creates nothing
-    assert "/app/partners/new/" not in response.content.decode()
+    assert "/app/partners/+new/" not in response.content.decode()
     assert [p.code for p in client.get("/app/partners/?status=inactive").context["page"].object_list] == ["baltic"]
     assert [p.code for p in client.get("/app/partners/?q=integr").context["page"].object_list] == ["baltic"]
     assert [p.code for p in client.get("/app/partners/?q=ALPNET").context["page"].object_list] == ["alpnet"]
@@ -155,14 +156,44 @@ def test_the_list_counts_customers_searches_and_filters_by_status(
     assert client.get("/app/partners/?status=closed").status_code == 200
 
 
+def test_the_lists_commission_is_computed_for_the_partners_of_the_page_only(
+    client: Client, make_staff: Any, tenant: Tenant, monkeypatch: Any, django_assert_max_num_queries: Any
+) -> None:
+    # 51 partners: 50 on the first page (p00..p49), p50 alone on the second
+    for n in range(51):
+        _partner(tenant, "p%02d" % n, "Partner %02d" % n)
+    computed: list[list[str]] = []
+    compute = partner_statements.commission_lines_compute
+
+    def spy(**kwargs: Any) -> Any:
+        computed.append([p.code for p in kwargs["partners"]])
+        return compute(**kwargs)
+
+    monkeypatch.setattr(partner_statements, "commission_lines_compute", spy)
+    _login(client, make_staff, tenant, Role.FINANCE_VIEWER)
+
+    # 14 whatever the number of partners: the session, the staff user and their tenant, the count and
+    # the page of partners, then the report's partners, statements and its 6 of the computation
+    with django_assert_max_num_queries(14):
+        first = client.get("/app/partners/")
+    assert len(first.context["page"].object_list) == 50
+    assert computed == [["p%02d" % n for n in range(50)]]
+    second = client.get("/app/partners/?page=2")
+    assert [p.code for p in second.context["page"].object_list] == ["p50"]
+    assert computed[1:] == [["p50"]]
+    # the live search: the rows it shows, and only them
+    client.get("/app/partners/?q=partner 07", headers={"HX-Request": "true"})
+    assert computed[2:] == [["p07"]]
+
+
 # --- a new partner --------------------------------------------------------------------------------
 
 
 def test_an_owner_creates_a_partner_with_a_graduated_leg(client: Client, make_staff: Any, tenant: Tenant) -> None:
     _login(client, make_staff, tenant)
-    assert client.get("/app/partners/new/").status_code == 200
+    assert client.get("/app/partners/+new/").status_code == 200
 
-    response = client.post("/app/partners/new/", _form(commission_service="20 up to 10000; 25"))
+    response = client.post("/app/partners/+new/", _form(commission_service="20 up to 10000; 25"))
 
     assert response.status_code == 302
     assert response["Location"] == "/app/partners/alpnet/"
@@ -194,7 +225,7 @@ def test_every_error_of_the_form_is_said_at_once_on_its_field(client: Client, ma
     _login(client, make_staff, tenant, Role.FINANCE_ADMIN)
 
     response = client.post(
-        "/app/partners/new/",
+        "/app/partners/+new/",
         _form(
             name="",
             commission_hardware="120",  # over 100 %
@@ -231,7 +262,7 @@ def test_the_plans_check_waits_for_the_form_and_a_bad_code_is_said_on_its_field(
 ) -> None:
     _login(client, make_staff, tenant)
 
-    response = client.post("/app/partners/new/", _form(code="alp net", commission_usage="150"))
+    response = client.post("/app/partners/+new/", _form(code="alp net", commission_usage="150"))
 
     assert response.status_code == 422
     errors = response.context["form"].errors
@@ -328,8 +359,8 @@ def test_editing_a_partner_changes_its_details_and_plan_audited(
 def test_readers_create_and_change_nothing(client: Client, make_staff: Any, tenant: Tenant, role: str) -> None:
     _partner(tenant)
     _login(client, make_staff, tenant, role)
-    assert client.get("/app/partners/new/").status_code == 403
-    assert client.post("/app/partners/new/", _form(code="other")).status_code == 403
+    assert client.get("/app/partners/+new/").status_code == 403
+    assert client.post("/app/partners/+new/", _form(code="other")).status_code == 403
     assert client.post("/app/partners/alpnet/edit/", _form(name="Hacked")).status_code == 403
     assert Partner.objects.get(tenant=tenant, code="alpnet").name == "AlpNet"
     assert Partner.objects.filter(tenant=tenant).count() == 1
@@ -428,6 +459,9 @@ def test_a_partner_users_address_is_checked_and_another_partners_user_is_not_fou
     # Baltic's user through AlpNet's page: not found, and unchanged
     assert client.post("/app/partners/alpnet/users/%s/" % other.pk, {"active": "0"}).status_code == 404
     assert client.post("/app/partners/alpnet/users/not-a-uuid/", {"active": "0"}).status_code == 404
+    # 32 dashes are no id either: not found, not a server error
+    assert client.post("/app/partners/alpnet/users/%s/" % ("-" * 32), {"active": "0"}).status_code == 404
+    assert client.post("/app/partners/alpnet/users/%s/resend/" % ("-" * 32)).status_code == 404
     other.refresh_from_db()
     assert other.is_active is True
 
@@ -486,12 +520,12 @@ def test_a_partner_key_is_shown_once_and_revoked(client: Client, make_staff: Any
 
 def test_the_form_names_the_price_books_in_use(client: Client, make_staff: Any, tenant: Tenant) -> None:
     _login(client, make_staff, tenant)
-    assert "Books of your price versions" not in client.get("/app/partners/new/").content.decode()
+    assert "Books of your price versions" not in client.get("/app/partners/+new/").content.decode()
     # two plans, each with one price version; one of them in the book "wholesale"
     platform_plan(tenant, "basic", "25.00")
     plan = platform_plan(tenant, "pro", "40.00")
     PriceVersion.objects.filter(tenant=tenant, plan=plan).update(price_book="wholesale")
-    page = client.get("/app/partners/new/").content.decode()
+    page = client.get("/app/partners/+new/").content.decode()
     assert "Books of your price versions: wholesale." in page
 
 
@@ -613,6 +647,38 @@ def test_the_commission_report_sums_each_partners_month(client: Client, make_sta
     assert response.context["partners_without"] == 1
     # May: nothing collected, nothing accrued
     assert client.get("/app/commissions/report/?month=2026-05").context["rows"] == []
+
+
+def test_a_partner_coded_new_opens_and_the_form_has_its_own_address(
+    client: Client, make_staff: Any, tenant: Tenant
+) -> None:
+    _login(client, make_staff, tenant)
+    # no partner "new" yet: the form's earlier address leads to the form
+    old = client.get("/app/partners/new/")
+    assert (old.status_code, old["Location"]) == (302, "/app/partners/+new/")
+    # made through the model, as a reseller's name turned into a partner could be
+    Partner.objects.create(tenant=tenant, code="new", name="New Horizons", currency="EUR")
+    page = client.get("/app/partners/new/")
+    assert page.status_code == 200
+    assert page.context["partner"].name == "New Horizons"
+    assert client.get("/app/partners/+new/").status_code == 200
+    assert client.get("/app/partners/new/edit/").status_code == 200
+
+
+@time_machine.travel(datetime(2026, 7, 10, 9, 0, tzinfo=UTC), tick=False)
+@pytest.mark.parametrize("month", ["9999-12", "0001-01", "1999-12", "3000-01"])
+def test_a_month_out_of_range_on_the_commission_report_is_said_on_the_form(
+    client: Client, make_staff: Any, tenant: Tenant, month: str
+) -> None:
+    _partner(tenant)
+    _login(client, make_staff, tenant)
+
+    response = client.get("/app/commissions/report/?month=" + month)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["month"] == ["Give a month as YYYY-MM, e.g. 2026-04."]
+    # the page falls back to last month: June 2026
+    assert response.context["month"] == date(2026, 6, 1)
 
 
 def test_support_agents_see_no_commission_pages(client: Client, make_staff: Any, tenant: Tenant) -> None:

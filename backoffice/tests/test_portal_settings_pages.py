@@ -94,6 +94,9 @@ def test_staff_change_a_role_deactivate_reactivate_and_resend(
     martin = dupont(tenant, external_id="martin", name="Martin SA", email="billing@martin.test")
     stranger = PortalUser.objects.create(tenant=tenant, customer=martin, email="x@martin.test")
     assert staff.post("/app/customers/dupont/portal-users/%s/" % stranger.pk, {"active": "0"}).status_code == 404
+    # 32 dashes are no id: not found, not a server error
+    assert staff.post("/app/customers/dupont/portal-users/%s/" % ("-" * 32), {"active": "0"}).status_code == 404
+    assert staff.post("/app/customers/dupont/portal-users/%s/resend/" % ("-" * 32)).status_code == 404
 
 
 def test_readers_see_portal_users_but_cannot_invite(customer: Customer, tenant: Tenant, make_staff: object) -> None:

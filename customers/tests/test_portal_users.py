@@ -123,6 +123,9 @@ def test_an_unknown_customer_or_user_is_a_404(api: APIClient, tenant: Tenant, ot
     dupont(tenant)
     assert api.post("/api/v1/customers/nobody/portal_users", {"email": "a@b.test"}, format="json").status_code == 404
     assert api.patch(URL + "/not-a-uuid", {"role": "viewer"}, format="json").status_code == 404
+    dashes = api.patch(URL + "/" + "-" * 32, {"role": "viewer"}, format="json")  # no id, though 32 long
+    assert dashes.status_code == 404
+    assert dashes["Content-Type"] == "application/problem+json"
     assert api.delete(URL + "/1b4e28ba-2fa1-11d2-883f-0016d3cca427").status_code == 404
     # another customer's portal user, through this customer's address
     dupont(tenant, external_id="martin", name="Martin SA", email="billing@martin.test")

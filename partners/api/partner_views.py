@@ -7,18 +7,23 @@ customers"):
 - ``GET /partner/plans``: the plans the tenant offers to partners (``partner_visible``);
 - ``POST /partner/subscriptions``, ``GET /partner/subscriptions/{id}`` and
   ``POST /partner/subscriptions/{id}/devices/{slot}/bind``: subscriptions of its customers, on those
-  plans, and the device ids it ships.
+  plans, and the device ids it ships;
+- ``GET /partner/statements`` (``?month=YYYY-MM``), ``GET /partner/statements/{id}`` and its ``/pdf``
+  and ``/csv``: its commission statements, as the staff statements API answers them.
 
 Every lookup is filtered by the key's partner: another partner's object, or a direct customer's, is
 answered exactly as an unknown one (404). Such a key reaches no other route (``tenancy.permissions``),
 and no other key reaches these. The audit log names the key as the actor."""
 
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +32,7 @@ from rest_framework.views import APIView
 from billing_platform.api.idempotency import idempotent
 from billing_platform.api.pagination import LIST_PARAMETERS, CursorPagination, paginated
 from billing_platform.api.serializers import problems
+from billing_platform.content_security import pdf_policy
 from billing_platform.errors import FieldError, InvalidInput, invalid
 from catalog.api.serializers import PlanOutputSerializer, PriceVersionOutputSerializer
 from catalog.models import Plan
@@ -43,6 +49,16 @@ from customers.selectors import customer_list
 from customers.services import customer_create
 from invoicing.api.views import CurrentUsageSerializer
 from invoicing.upcoming import invoice_upcoming
+from partners.api.statements import (
+    STATEMENT_CSV_RESPONSES,
+    STATEMENT_PDF_RESPONSES,
+    StatementOutputSerializer,
+    statement_csv_response,
+    statement_data,
+    statement_pdf_response,
+    statement_with_lines,
+    statements_page,
+)
 from subscriptions.api.orders import SlotBindInputSerializer
 from subscriptions.api.serializers import DeviceOutputSerializer, SubscriptionDetailOutputSerializer
 from subscriptions.api.serializers import SubscriptionInputSerializer as StaffSubscriptionInput
@@ -105,10 +121,13 @@ def partner_subscription_get(request: Request, external_id: str) -> Subscription
 @extend_schema_serializer(component_name="PartnerCustomerInput")
 class PartnerCustomerInputSerializer(CustomerListCreateApi.InputSerializer):
     """A customer of the partner: the body of ``POST /customers`` without ``partner`` (it is the
-    key's)."""
+    key's), nor ``collection`` and ``payment_terms_days``: the tenant's defaults apply, a partner sets
+    neither (either in the body is a 422 ``unknown_field``)."""
 
     partner = None  # type: ignore[assignment]
     reseller = None  # type: ignore[assignment]
+    collection = None  # type: ignore[assignment]
+    payment_terms_days = None  # type: ignore[assignment]
 
 
 class PartnerCustomerListCreateApi(PartnerApiView):
@@ -203,8 +222,32 @@ class PartnerPlanListApi(PartnerApiView):
 
 @extend_schema_serializer(component_name="PartnerSubscriptionInput")
 class PartnerSubscriptionInputSerializer(StaffSubscriptionInput):
+    """The body of ``POST /subscriptions`` without ``price_locked`` (a 422 ``unknown_field``): a
+    partner locks no price. ``signed_at`` and ``starts_on`` are today or later in the customer's time
+    zone: a partner backdates nothing."""
+
     customer = serializers.CharField(help_text="the external_id of one of the partner's customers")
     plan = serializers.CharField(help_text="the code of a plan offered to partners (GET /partner/plans)")
+    signed_at = serializers.DateTimeField(help_text="now or later: not before today in the customer's time zone")
+    starts_on = serializers.DateField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="local date in the customer's time zone, today or later; default: the signature day",
+    )
+    price_locked = None  # type: ignore[assignment]
+
+
+def _not_backdated(data: dict[str, Any], customer: Customer, now: datetime) -> list[FieldError]:
+    """``signed_at`` and ``starts_on`` before today in the customer's time zone, named."""
+    zone = ZoneInfo(customer.timezone)
+    today = now.astimezone(zone).date()
+    errors = []
+    if data["signed_at"].astimezone(zone).date() < today:
+        errors.append(FieldError("signed_at", "in_the_past", "Give a signature date of today or later."))
+    if data.get("starts_on") is not None and data["starts_on"] < today:
+        errors.append(FieldError("starts_on", "in_the_past", "Give a start date of today or later."))
+    return errors
 
 
 class PartnerSubscriptionCreateApi(PartnerApiView):
@@ -218,6 +261,7 @@ class PartnerSubscriptionCreateApi(PartnerApiView):
     @idempotent
     def post(self, request: Request) -> Response:
         tenant = request_tenant(request)
+        now = timezone.now()
         serializer = PartnerSubscriptionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -226,6 +270,8 @@ class PartnerSubscriptionCreateApi(PartnerApiView):
         customer = partner_customers(request).filter(external_id=customer_id).first()
         if customer is None:
             errors.append(FieldError("customer", "unknown_customer", "No customer with external_id %s." % customer_id))
+        else:
+            errors.extend(_not_backdated(data, customer, now))
         plan = plan_list_partner_visible(tenant=tenant).filter(code=plan_code).first()
         if plan is None:
             errors.append(FieldError("plan", "unknown_plan", "No plan offered to partners with code %s." % plan_code))
@@ -234,7 +280,7 @@ class PartnerSubscriptionCreateApi(PartnerApiView):
         subscription = subscription_create(
             tenant=tenant,
             actor=request_actor(request),
-            at=timezone.now(),
+            at=now,
             customer=customer,
             plan=plan,
             devices=[dict(d) for d in data.pop("devices")],
@@ -251,6 +297,44 @@ class PartnerSubscriptionDetailApi(PartnerApiView):
     )
     def get(self, request: Request, external_id: str) -> Response:
         return Response(SubscriptionDetailOutputSerializer(partner_subscription_get(request, external_id)).data)
+
+
+# --- commission statements ---------------------------------------------------------------------------
+
+
+class PartnerOwnStatementListApi(PartnerApiView):
+    @extend_schema(
+        operation_id="partner_own_statements_list",
+        description="The partner's commission statements, newest first: one per month and currency, as "
+        "`GET /partners/{code}/statements` answers them.",
+        parameters=[*LIST_PARAMETERS, OpenApiParameter("month", str, description="YYYY-MM: that month's only")],
+        responses={200: paginated(StatementOutputSerializer, "PartnerOwnStatementPage"), **problems(422)},
+    )
+    def get(self, request: Request) -> Response:
+        return statements_page(self, request, request_partner(request))
+
+
+class PartnerOwnStatementDetailApi(PartnerApiView):
+    @extend_schema(
+        operation_id="partner_own_statements_retrieve",
+        description="One of the partner's statements with its lines; another partner's is a 404.",
+        responses={200: StatementOutputSerializer, **problems(404)},
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(statement_data(statement_with_lines(request, pk, request_partner(request))))
+
+
+class PartnerOwnStatementPdfApi(PartnerApiView):
+    @extend_schema(operation_id="partner_own_statements_pdf", responses=STATEMENT_PDF_RESPONSES)
+    @pdf_policy
+    def get(self, request: Request, pk: str) -> HttpResponse:
+        return statement_pdf_response(statement_with_lines(request, pk, request_partner(request)))
+
+
+class PartnerOwnStatementCsvApi(PartnerApiView):
+    @extend_schema(operation_id="partner_own_statements_csv", responses=STATEMENT_CSV_RESPONSES)
+    def get(self, request: Request, pk: str) -> HttpResponse:
+        return statement_csv_response(statement_with_lines(request, pk, request_partner(request)))
 
 
 class PartnerSlotBindApi(PartnerApiView):

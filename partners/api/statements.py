@@ -1,6 +1,7 @@
 """The commission statements API (specs/partners.md, "API"): a partner's statements by month, one
 statement with its lines, its approval, its payment, its PDF and CSV. Staff keys only: partner
-keys reach the partner routes (/api/v1/partner/...)."""
+keys reach the partner routes (/api/v1/partner/statements, ``partners.api.partner_views``), which
+answer the same way for the key's partner's statements."""
 
 from collections.abc import Iterable
 from typing import Any
@@ -115,10 +116,53 @@ def statement_data(statement: CommissionStatement) -> dict[str, Any]:
     }
 
 
-def _statement(request: Request, pk: str) -> CommissionStatement:
+def statement_with_lines(request: Request, pk: str, partner: Partner | None = None) -> CommissionStatement:
+    """The tenant's statement ``pk`` with its lines (of ``partner`` when given: another partner's is
+    not found)."""
     tenant = request_tenant(request)
-    found = statement_get(tenant=tenant, pk=pk)
+    found = statement_get(tenant=tenant, pk=pk, partner=partner)
     return _with_lines(statement_list(tenant=tenant)).get(pk=found.pk)
+
+
+def statements_page(view: APIView, request: Request, partner: Partner) -> Response:
+    """A page of the partner's statements, newest first, of ``?month=`` only when given."""
+    raw = request.query_params.get("month")
+    month = month_parse(raw) if raw else None
+    paginator = CursorPagination()
+    qs = _with_lines(statement_list(tenant=request_tenant(request), partner=partner, month=month))
+    page: Any = paginator.paginate_queryset(qs, request, view=view)
+    return paginator.get_paginated_response([statement_data(s) for s in page])
+
+
+def statement_pdf_response(statement: CommissionStatement) -> HttpResponse:
+    from partners.documents import statement_filename, statement_pdf
+
+    response = HttpResponse(statement_pdf(statement), content_type="application/pdf")
+    response["Content-Disposition"] = 'inline; filename="%s"' % statement_filename(statement, "pdf")
+    return response
+
+
+def statement_csv_response(statement: CommissionStatement) -> HttpResponse:
+    from partners.documents import statement_csv, statement_filename
+
+    response = HttpResponse(statement_csv(statement), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="%s"' % statement_filename(statement, "csv")
+    return response
+
+
+STATEMENT_PDF_RESPONSES: dict[Any, Any] = {
+    (200, "application/pdf"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The statement in the partner's language (a draft is marked so)"
+    ),
+    **problems(404),
+}
+STATEMENT_CSV_RESPONSES: dict[Any, Any] = {
+    (200, "text/csv"): OpenApiResponse(
+        OpenApiTypes.STR,
+        description="One row per line: invoice, customer, leg, net_collected, rate, amount",
+    ),
+    **problems(404),
+}
 
 
 class MarkPaidInputSerializer(StrictSerializer):
@@ -133,14 +177,7 @@ class PartnerStatementListApi(APIView):
         responses={200: paginated(StatementOutputSerializer, "CommissionStatementPage"), **problems(404, 422)},
     )
     def get(self, request: Request, code: str) -> Response:
-        tenant = request_tenant(request)
-        partner = _partner(tenant, code)
-        raw = request.query_params.get("month")
-        month = month_parse(raw) if raw else None
-        paginator = CursorPagination()
-        qs = _with_lines(statement_list(tenant=tenant, partner=partner, month=month))
-        page: Any = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response([statement_data(s) for s in page])
+        return statements_page(self, request, _partner(request_tenant(request), code))
 
 
 class PartnerStatementDetailApi(APIView):
@@ -149,7 +186,7 @@ class PartnerStatementDetailApi(APIView):
         responses={200: StatementOutputSerializer, **problems(404)},
     )
     def get(self, request: Request, pk: str) -> Response:
-        return Response(statement_data(_statement(request, pk)))
+        return Response(statement_data(statement_with_lines(request, pk)))
 
 
 class PartnerStatementApproveApi(APIView):
@@ -162,9 +199,9 @@ class PartnerStatementApproveApi(APIView):
         responses={200: StatementOutputSerializer, **problems(404, 409)},
     )
     def post(self, request: Request, pk: str) -> Response:
-        statement = _statement(request, pk)
+        statement = statement_with_lines(request, pk)
         statement_approve(statement=statement, actor=request_actor(request), at=timezone.now())
-        return Response(statement_data(_statement(request, pk)))
+        return Response(statement_data(statement_with_lines(request, pk)))
 
 
 class PartnerStatementMarkPaidApi(APIView):
@@ -176,7 +213,7 @@ class PartnerStatementMarkPaidApi(APIView):
         responses={200: StatementOutputSerializer, **problems(400, 404, 409, 422)},
     )
     def post(self, request: Request, pk: str) -> Response:
-        statement = _statement(request, pk)
+        statement = statement_with_lines(request, pk)
         serializer = MarkPaidInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         statement_mark_paid(
@@ -185,44 +222,17 @@ class PartnerStatementMarkPaidApi(APIView):
             actor=request_actor(request),
             at=timezone.now(),
         )
-        return Response(statement_data(_statement(request, pk)))
+        return Response(statement_data(statement_with_lines(request, pk)))
 
 
 class PartnerStatementPdfApi(APIView):
-    @extend_schema(
-        operation_id="partner_statements_pdf",
-        responses={
-            (200, "application/pdf"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The statement in the partner's language (a draft is marked so)"
-            ),
-            **problems(404),
-        },
-    )
+    @extend_schema(operation_id="partner_statements_pdf", responses=STATEMENT_PDF_RESPONSES)
     @pdf_policy
     def get(self, request: Request, pk: str) -> HttpResponse:
-        from partners.documents import statement_filename, statement_pdf
-
-        statement = _statement(request, pk)
-        response = HttpResponse(statement_pdf(statement), content_type="application/pdf")
-        response["Content-Disposition"] = 'inline; filename="%s"' % statement_filename(statement, "pdf")
-        return response
+        return statement_pdf_response(statement_with_lines(request, pk))
 
 
 class PartnerStatementCsvApi(APIView):
-    @extend_schema(
-        operation_id="partner_statements_csv",
-        responses={
-            (200, "text/csv"): OpenApiResponse(
-                OpenApiTypes.STR,
-                description="One row per line: invoice, customer, leg, net_collected, rate, amount",
-            ),
-            **problems(404),
-        },
-    )
+    @extend_schema(operation_id="partner_statements_csv", responses=STATEMENT_CSV_RESPONSES)
     def get(self, request: Request, pk: str) -> HttpResponse:
-        from partners.documents import statement_csv, statement_filename
-
-        statement = _statement(request, pk)
-        response = HttpResponse(statement_csv(statement), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="%s"' % statement_filename(statement, "csv")
-        return response
+        return statement_csv_response(statement_with_lines(request, pk))

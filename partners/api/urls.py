@@ -30,7 +30,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partner_statements/<str:pk>/pdf", statements.PartnerStatementPdfApi.as_view(), name="partner-statement-pdf"),
     path("partner_statements/<str:pk>/csv", statements.PartnerStatementCsvApi.as_view(), name="partner-statement-csv"),
     # A partner's own systems, with a partner API key: its customers, the plans offered to partners,
-    # its customers' subscriptions.
+    # its customers' subscriptions, its commission statements.
     path("partner/customers", partner_views.PartnerCustomerListCreateApi.as_view(), name="partner-customers"),
     path(
         "partner/customers/<str:external_id>",
@@ -48,6 +48,22 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "partner/subscriptions/<str:external_id>",
         partner_views.PartnerSubscriptionDetailApi.as_view(),
         name="partner-subscription-detail",
+    ),
+    path("partner/statements", partner_views.PartnerOwnStatementListApi.as_view(), name="partner-own-statements"),
+    path(
+        "partner/statements/<str:pk>",
+        partner_views.PartnerOwnStatementDetailApi.as_view(),
+        name="partner-own-statement",
+    ),
+    path(
+        "partner/statements/<str:pk>/pdf",
+        partner_views.PartnerOwnStatementPdfApi.as_view(),
+        name="partner-own-statement-pdf",
+    ),
+    path(
+        "partner/statements/<str:pk>/csv",
+        partner_views.PartnerOwnStatementCsvApi.as_view(),
+        name="partner-own-statement-csv",
     ),
     path(
         "partner/subscriptions/<str:external_id>/devices/<str:device>/bind",

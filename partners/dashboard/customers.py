@@ -105,6 +105,8 @@ def _form_errors(form: forms.Form, exc: DomainError) -> None:
 @partner_view()
 def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     ctx = current_partner(request)
+    if external_id == "new" and not partner_customers(ctx).filter(external_id=external_id).exists():
+        return redirect("partners:customer-new")  # the form's earlier address
     customer = partner_customer_get(ctx, external_id)
     now = timezone.now()
     subscriptions = subscriptions_of(ctx, [customer])

@@ -12,7 +12,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("security/", auth.security, name="security"),
     path("<slug:slug>/login/", auth.login, name="login"),
     path("<slug:slug>/invitation/<str:token>/", auth.invitation, name="invitation"),
-    path("customers/new/", customers.customer_new, name="customer-new"),
+    # "+new": no external_id starts with "+", so a customer whose id is "new" keeps its page
+    path("customers/+new/", customers.customer_new, name="customer-new"),
     path("customers/<str:external_id>/", customers.customer_detail, name="customer"),
     path("customers/<str:external_id>/subscribe/", orders.subscribe, name="customer-subscribe"),
     path("subscriptions/<str:external_id>/slots/<uuid:slot_id>/bind/", orders.bind, name="slot-bind"),

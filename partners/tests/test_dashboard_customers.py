@@ -111,9 +111,9 @@ def test_the_list_reads_12_customers_in_as_many_queries_as_2(
 
 def test_a_new_customer_is_the_partners(tenant: Tenant, partner: Partner, user: PartnerUser) -> None:
     client = partner_client(user)
-    assert client.get("/partners/customers/new/").status_code == 200
+    assert client.get("/partners/customers/+new/").status_code == 200
     bad = client.post(
-        "/partners/customers/new/", {"external_id": "gamma", "name": "Gamma", "email": "x", "country": "FR"}
+        "/partners/customers/+new/", {"external_id": "gamma", "name": "Gamma", "email": "x", "country": "FR"}
     )
     assert bad.status_code == 400
     body = {
@@ -127,7 +127,7 @@ def test_a_new_customer_is_the_partners(tenant: Tenant, partner: Partner, user: 
         "postal_code": "13002",
         "city": "Marseille",
     }
-    response = client.post("/partners/customers/new/", body)
+    response = client.post("/partners/customers/+new/", body)
     assert response.status_code == 302
     assert response["Location"] == "/partners/customers/gamma/"
     gamma = Customer.objects.get(tenant=tenant, external_id="gamma")
@@ -135,8 +135,22 @@ def test_a_new_customer_is_the_partners(tenant: Tenant, partner: Partner, user: 
     created = AuditLogEntry.objects.get(tenant=tenant, action="customer.created")
     assert (created.actor_type, created.actor_label) == ("partner_user", "lea@alpnet.test")
     # the same reference again is refused on its field
-    again = client.post("/partners/customers/new/", body)
+    again = client.post("/partners/customers/+new/", body)
     assert again.status_code == 400
+
+
+def test_a_customer_whose_id_is_new_opens_and_the_form_has_its_own_address(
+    tenant: Tenant, partner: Partner, user: PartnerUser
+) -> None:
+    client = partner_client(user)
+    # no customer "new" yet: the form's earlier address leads to the form
+    old = client.get("/partners/customers/new/")
+    assert (old.status_code, old["Location"]) == (302, "/partners/customers/+new/")
+    partner_customer(tenant, partner, "new", "Nouvelle Flotte")
+    page = client.get("/partners/customers/new/")
+    assert page.status_code == 200
+    assert "Nouvelle Flotte" in page.content.decode()
+    assert client.get("/partners/customers/+new/").status_code == 200
 
 
 @time_machine.travel(NOW, tick=False)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from customers.models import Partner, PartnerStatus
 from customers.portal import token_hash
+from partners.login import PartnerLoginRefused, partner_login_totp_check
 from partners.models import PartnerInvitation, PartnerLoginCode, PartnerSession, PartnerUser
 from partners.sessions import partner_session_resolve
 from partners.tests.dashboard import make_partner, make_partner_user, partner_client
@@ -268,3 +269,11 @@ def test_a_user_sets_a_password_and_a_second_factor_which_end_their_other_sessio
     assert off.status_code == 302
     lea.refresh_from_db()
     assert lea.totp_secret == ""
+
+
+@pytest.mark.parametrize("user_id", ["-" * 32, "not-an-id"])
+def test_a_second_step_for_no_user_id_is_refused_not_a_server_error(tenant: Tenant, user_id: str) -> None:
+    with pytest.raises(PartnerLoginRefused):
+        partner_login_totp_check(tenant=tenant, user_id=user_id, code="123456", at=timezone.now())
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="partner.login_refused")
+    assert (entry.after or {}).get("reason") == "unknown_address"

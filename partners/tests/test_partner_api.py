@@ -7,12 +7,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from catalog.services import price_version_create
 from customers.models import Customer
 from partners.tests.factories import ACTOR, customer_of, partner, partner_client, partner_plan
-from subscriptions.models import Device
+from subscriptions.models import Device, Subscription
 from subscriptions.orders import order_place
 from subscriptions.tests.shop import ADDRESS
 from tenancy.models import ApiKey, AuditLogEntry, Tenant
@@ -51,6 +52,62 @@ def test_a_partner_creates_and_lists_its_own_customers(tenant: Tenant) -> None:
     assert other.json()["errors"] == [{"field": "partner", "code": "unknown_field", "message": "Unknown field."}]
 
 
+def test_a_partner_sets_no_payment_terms_nor_collection_the_tenants_apply(tenant: Tenant) -> None:
+    client = partner_client(tenant, partner(tenant))
+    refused = client.post(
+        "/api/v1/partner/customers",
+        {**CUSTOMER, "payment_terms_days": 90, "collection": "charge_automatically"},
+        format="json",
+    )
+    assert refused.status_code == 422
+    assert sorted((e["field"], e["code"]) for e in refused.json()["errors"]) == [
+        ("collection", "unknown_field"),
+        ("payment_terms_days", "unknown_field"),
+    ]
+    assert not Customer.objects.filter(tenant=tenant, external_id="dupont").exists()
+    created = client.post("/api/v1/partner/customers", CUSTOMER, format="json")
+    assert created.status_code == 201, created.content
+    customer = Customer.objects.get(tenant=tenant, external_id="dupont")
+    # the tenant's defaults: no terms of its own (the tenant's 30 days apply), the tenant's collection
+    assert (customer.payment_terms_days, customer.collection) == (None, tenant.default_collection)
+
+
+# 10 March 2026, 00:30 in Paris: still 9 March in UTC (23:30), the customer's day is the 10th
+@time_machine.travel(datetime(2026, 3, 10, 0, 30, tzinfo=PARIS), tick=False)
+def test_a_partner_neither_backdates_nor_locks_a_price(tenant: Tenant) -> None:
+    alpnet = partner(tenant)
+    customer_of(tenant, "dupont", alpnet)
+    partner_plan(tenant)
+    client = partner_client(tenant, alpnet)
+    body = {"external_id": "dupont-fleet", "customer": "dupont", "plan": "partner-fleet"}
+
+    def refused(**fields: Any) -> list[tuple[str, str]]:
+        response = client.post("/api/v1/partner/subscriptions", {**body, **fields}, format="json")
+        assert response.status_code == 422, response.content
+        return sorted((e["field"], e["code"]) for e in response.json()["errors"])
+
+    now = "2026-03-10T00:30:00+01:00"
+    assert refused(signed_at=now, price_locked=True) == [("price_locked", "unknown_field")]
+    assert refused(signed_at=now, price_locked=False) == [("price_locked", "unknown_field")]
+    # 9 March 23:59 in Paris: yesterday for the customer
+    assert refused(signed_at="2026-03-09T23:59:00+01:00") == [("signed_at", "in_the_past")]
+    # 9 March is today in UTC, but yesterday in the customer's time zone
+    assert refused(signed_at=now, starts_on="2026-03-09") == [("starts_on", "in_the_past")]
+    assert refused(signed_at="2025-01-01T10:00:00Z", starts_on="2025-01-01") == [
+        ("signed_at", "in_the_past"),
+        ("starts_on", "in_the_past"),
+    ]
+    assert not Subscription.objects.filter(tenant=tenant).exists()
+    # today: signed at 00:10 in Paris (23:10 UTC the day before), starting today
+    created = client.post(
+        "/api/v1/partner/subscriptions",
+        {**body, "signed_at": "2026-03-09T23:10:00Z", "starts_on": "2026-03-10"},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    assert Subscription.objects.get(tenant=tenant, external_id="dupont-fleet").price_locked is False
+
+
 def test_the_plans_offered_to_partners_with_their_book_only(tenant: Tenant) -> None:
     alpnet = partner(tenant, price_book="alpnet-book")
     plan = partner_plan(tenant)
@@ -75,6 +132,7 @@ def test_the_plans_offered_to_partners_with_their_book_only(tenant: Tenant) -> N
     assert sorted(v["price_book"] for v in offered["price_versions"]) == ["", "alpnet-book"]
 
 
+@time_machine.travel(datetime(2026, 3, 10, 9, 0, tzinfo=PARIS), tick=False)
 def test_a_subscription_of_its_customer_on_a_plan_offered_to_partners(tenant: Tenant) -> None:
     alpnet = partner(tenant)
     customer_of(tenant, "dupont", alpnet)

@@ -141,6 +141,9 @@ def test_another_partners_user_is_not_found(tenant: Tenant) -> None:
         partner_user_get(tenant=tenant, partner=geosat, user_id=str(user.pk))
     with pytest.raises(PartnerUserNotFound):
         partner_user_get(tenant=tenant, partner=alpnet, user_id="nope")
+    # 32 dashes look like an id to a pattern but are none: not found, like an unknown id
+    with pytest.raises(PartnerUserNotFound):
+        partner_user_get(tenant=tenant, partner=alpnet, user_id="-" * 32)
     assert list(partner_user_list(tenant=tenant, partner=geosat)) == []
 
 

@@ -148,6 +148,16 @@ def test_partner_users_are_invited_changed_and_removed(
     assert api.patch("/api/v1/partners/alpnet/users/not-a-user", {"name": "x"}, format="json").status_code == 404
 
 
+@pytest.mark.parametrize("user_id", ["-" * 32, "-" * 36, "g" * 32, "1b4e28ba-2fa1-11d2-883f-0016d3cca427"])
+def test_a_user_id_that_is_no_known_uuid_is_a_404_problem(api: APIClient, user_id: str) -> None:
+    _create(api)
+    response = api.patch("/api/v1/partners/alpnet/users/" + user_id, {"role": "admin"}, format="json")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "partner_user_not_found"
+    assert api.delete("/api/v1/partners/alpnet/users/" + user_id).status_code == 404
+
+
 def test_a_partner_api_key_is_shown_once_and_revoked(api: APIClient, tenant: Tenant) -> None:
     _create(api)
     response = api.post(

@@ -261,6 +261,12 @@ def test_commissions_by_month_and_the_report_show_the_month_so_far(tenant: Tenan
     assert [(r.partner.code, r.status, r.total, r.net_collected, r.lines) for r in report] == [
         ("alpnet", "approved", Decimal("10.0000"), Decimal("50.0000"), 1)
     ]
+    # for some partners only: their rows, the same; another partner's: none of AlpNet's
+    quiet = partner_of(tenant, "quiet", {"service": "20"})
+    for month in (APRIL, MAY):
+        whole = commission_report(tenant=tenant, month=month, at=paris(5, 20))
+        assert commission_report(tenant=tenant, month=month, at=paris(5, 20), partners=[partner.pk]) == whole
+        assert commission_report(tenant=tenant, month=month, at=paris(5, 20), partners=[quiet.pk]) == []
 
 
 def test_the_month_so_far_leaves_out_the_money_of_a_month_not_built_yet(tenant: Tenant) -> None:

@@ -5,6 +5,9 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from customers.models import Partner
+from partners.models import CommissionStatement
+from partners.tests.factories import partner_client
 from partners.tests.test_statements import APRIL, build, paris, partner_of, pay, service_invoice
 from payments.tests.factories import payer
 from tenancy.models import Tenant
@@ -57,7 +60,8 @@ def test_a_partners_statements_by_month(api: APIClient, april: dict[str, Any]) -
 
 
 def test_bad_months_and_unknown_partners_or_statements(api: APIClient, april: dict[str, Any]) -> None:
-    for month in ("2026-4", "April", "2026-13", "2026-04-01"):
+    # years outside 2000-2999 too: 9999-12 would end in year 10000, 0001-01 start before the first date
+    for month in ("2026-4", "April", "2026-13", "2026-04-01", "9999-12", "0001-01", "1999-12", "3000-01"):
         response = api.get(f"/api/v1/partners/alpnet/statements?month={month}")
         assert response.status_code == 422, month
         assert response.json()["errors"][0]["code"] == "invalid_month"
@@ -113,3 +117,44 @@ def test_every_answer_conforms_to_the_published_schema(api: APIClient, april: di
     assert_conforms(api.post(f"/api/v1/partner_statements/{pk}/approve"))
     assert_conforms(api.post(f"/api/v1/partner_statements/{pk}/mark_paid", {"reference": ""}, format="json"))
     assert_conforms(api.post(f"/api/v1/partner_statements/{pk}/mark_paid", {"reference": "X"}, format="json"))
+
+
+def test_a_partner_key_reads_its_own_statements_as_staff_do(
+    api: APIClient, tenant: Tenant, april: dict[str, Any]
+) -> None:
+    statement, invoice = april["statement"], april["invoice"]
+    alpnet = Partner.objects.get(tenant=tenant, code="alpnet")
+    geosat = partner_of(tenant, "geosat", {"service": "10"})
+    theirs = CommissionStatement.objects.create(
+        tenant=tenant, partner=geosat, month=APRIL, currency="EUR", total=0, built_at=statement.built_at
+    )
+    key = partner_client(tenant, alpnet)
+
+    listed = key.get("/api/v1/partner/statements?month=2026-04")
+    assert listed.status_code == 200, listed.content
+    staff = api.get("/api/v1/partners/alpnet/statements?month=2026-04").json()
+    # AlpNet's April statement only (not Geo Sat's), exactly as the staff API answers it
+    assert listed.json() == staff
+    assert [(s["id"], s["total"]) for s in listed.json()["results"]] == [(str(statement.pk), "10.00")]
+    assert_conforms(listed)
+    assert key.get("/api/v1/partner/statements?month=2026-05").json()["results"] == []
+    assert len(key.get("/api/v1/partner/statements").json()["results"]) == 1
+    bad = key.get("/api/v1/partner/statements?month=9999-12")
+    assert (bad.status_code, bad.json()["errors"][0]["code"]) == (422, "invalid_month")
+
+    one = key.get(f"/api/v1/partner/statements/{statement.pk}")
+    assert one.json() == api.get(f"/api/v1/partner_statements/{statement.pk}").json()
+    assert_conforms(one)
+    pdf = key.get(f"/api/v1/partner/statements/{statement.pk}/pdf")
+    assert (pdf.status_code, pdf["Content-Type"]) == (200, "application/pdf")
+    assert pdf.content.startswith(b"%PDF")
+    csv = key.get(f"/api/v1/partner/statements/{statement.pk}/csv")
+    # 50.00 net collected of the 100.00 (60.00 of 120.00 paid) x 20 % = 10.00
+    assert csv.content.decode() == (
+        f"invoice,customer,leg,net_collected,rate,amount\n{invoice.number},dupont,service,50.00,20,10.00\n"
+    )
+    # Geo Sat's statement: as unknown as an id that is none
+    for suffix in ("", "/pdf", "/csv"):
+        for pk in (theirs.pk, "00000000-0000-0000-0000-000000000000", "-" * 32):
+            response = key.get(f"/api/v1/partner/statements/{pk}{suffix}")
+            assert (response.status_code, response.json()["code"]) == (404, "statement_not_found"), (pk, suffix)

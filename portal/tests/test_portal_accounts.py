@@ -232,6 +232,9 @@ def test_another_customers_portal_user_is_a_404(
     admin = portal_client(customer, role="admin")
     assert admin.post("/portal/users/%s/role/" % stranger.pk, {"role": "viewer"}).status_code == 404
     assert admin.post("/portal/users/%s/remove/" % stranger.pk).status_code == 404
+    # 32 dashes are no user id: not found, not a server error
+    assert admin.post("/portal/users/%s/role/" % ("-" * 32), {"role": "viewer"}).status_code == 404
+    assert admin.post("/portal/users/%s/remove/" % ("-" * 32)).status_code == 404
     assert PortalUser.objects.filter(pk=stranger.pk, role="admin").exists()
     assert "x@martin.test" not in admin.get("/portal/users/").content.decode()
     assert PortalSession.objects.filter(user=stranger).count() == 0

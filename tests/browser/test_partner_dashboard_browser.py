@@ -88,7 +88,7 @@ def test_a_partner_sells_a_subscription_and_sees_its_first_commission(
 
     # when: she creates a customer
     page.click("text=New customer")
-    page.wait_for_url(base + "/partners/customers/new/")
+    page.wait_for_url(base + "/partners/customers/+new/")
     shots.check("customer-new")
     page.fill("input[name=external_id]", "alpha")
     page.fill("input[name=name]", "Alpha Logistique")
