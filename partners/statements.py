@@ -384,19 +384,23 @@ def _live(
     *, tenant: Tenant, partners: Sequence[Partner], month: date, end: datetime
 ) -> tuple[dict[tuple[Any, str], list[LineDraft]], dict[date, dict[tuple[Any, str], list[LineDraft]]]]:
     """What ``partners`` accrue in ``month`` up to ``end``, as its statement will take it once the
-    months before it without a statement yet are built; and those months' lines, per month."""
-    pending: list[LineDraft] = []
-    unbuilt: dict[date, dict[tuple[Any, str], list[LineDraft]]] = {}
-    for earlier in _unbuilt_months(tenant=tenant, month=month):
-        lines = commission_lines_compute(
-            tenant_id=tenant.pk, tz=tenant.timezone, partners=partners, month=earlier, pending=pending
+    months before it without a statement yet are built; and what those months will take, under the
+    latest of them (one computation for them all: each takes what the ones before it left)."""
+    unbuilt = _unbuilt_months(tenant=tenant, month=month)
+    pending: dict[date, dict[tuple[Any, str], list[LineDraft]]] = {}
+    if unbuilt:
+        pending[unbuilt[-1]] = commission_lines_compute(
+            tenant_id=tenant.pk, tz=tenant.timezone, partners=partners, month=unbuilt[-1]
         )
-        unbuilt[earlier] = lines
-        pending.extend(x for group in lines.values() for x in group)
     live = commission_lines_compute(
-        tenant_id=tenant.pk, tz=tenant.timezone, partners=partners, month=month, end=end, pending=pending
+        tenant_id=tenant.pk,
+        tz=tenant.timezone,
+        partners=partners,
+        month=month,
+        end=end,
+        pending=[x for lines in pending.values() for group in lines.values() for x in group],
     )
-    return live, unbuilt
+    return live, pending
 
 
 def commissions_by_month(
