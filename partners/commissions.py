@@ -22,7 +22,8 @@ leg ``l`` as of an instant ``t``:
 - ``T``: the invoice's total (tax included); ``ρ(t) = min(1, max(0, C(t)) ÷ (T − G(t)))``, and 1
   when the credit notes leave nothing to pay (``T − G(t) ≤ 0``). The ``min(1, …)`` keeps a credit
   note on a paid invoice from also lowering the share collected: it reduces the net once.
-- A voided invoice has nothing left: ``N_l = 0`` from its voiding.
+- A voided invoice has nothing left: ``N_l = 0`` from its voiding. ``N_l − K_l`` counts from zero
+  up: a credit note crediting more of a line than the leg nets leaves no commission, never a negative one.
 
 Then ``net_collected_l(t) = round((N_l − K_l(t)) × max(0, C(t)) ÷ (T − G(t)))`` and, for a flat
 rate ``r_l`` (a percentage), ``accrued_l(t) = round((N_l − K_l(t)) × r_l × max(0, C(t)) ÷ (100 ×
@@ -340,8 +341,13 @@ def commission_lines_compute(
             if not earns and before is None:
                 continue
             before = before or _Earlier(ZERO, ZERO, None)
+            # A leg's net never counts below zero: a credit note may credit more of a line than the
+            # leg nets on the invoice (its credit lines already took part of it); the commission then
+            # goes back to nothing, never below.
             net = (
-                ZERO if voided else nets[invoice.id].get(leg_name, ZERO) - credited_legs[invoice.id].get(leg_name, ZERO)
+                ZERO
+                if voided
+                else max(ZERO, nets[invoice.id].get(leg_name, ZERO) - credited_legs[invoice.id].get(leg_name, ZERO))
             )
             # Multiplied before divided: one rounding of N × C ÷ (T − G) (and × r ÷ 100).
             collected_net = round_minor(net if whole else net * money / left, currency)

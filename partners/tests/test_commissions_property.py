@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from djmoney.money import Money
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from billing_platform.money import round_minor
@@ -176,7 +176,9 @@ def play(
     left = total - credit_notes_total
     ratio = Decimal(1) if left <= 0 else min(Decimal(1), (paid - refunded) / left)
     expected = {
-        leg: round_minor((nets[leg] - credited[leg]) * RATES[leg] / 100 * ratio, "EUR")
+        # A leg's net counts from zero up: a credit note crediting more of a line than the leg nets
+        # (the invoice's credit lines took part of it) leaves no commission, never a negative one.
+        leg: round_minor(max(Decimal(0), nets[leg] - credited[leg]) * RATES[leg] / 100 * ratio, "EUR")
         for leg in ("hardware", "service", "usage", "fee")
     }
     taken: dict[str, Decimal] = defaultdict(Decimal)
@@ -195,6 +197,15 @@ NEW_RATE = st.sampled_from(["0", "2.5", "10", "30"])
     changed_in=st.integers(min_value=1, max_value=3),
     new_rates=st.fixed_dictionaries(dict.fromkeys(RATES, NEW_RATE)),
     graduated=st.booleans(),
+)
+@example(
+    # Found by this test: 16.31 paid, then 87.00 of the service line credited in April, more than the
+    # service leg nets on the invoice (its credit line took part of it): no commission, never -0.01.
+    events=[(0, 2, ("pay", Decimal("16.31"))), (0, 2, ("credit", "service", 87))],
+    approvals=[False, False, False, False],
+    changed_in=1,
+    new_rates=dict.fromkeys(RATES, "0"),
+    graduated=False,
 )
 def test_whatever_the_plan_becomes_a_full_credit_gives_everything_back(
     make_tenant: Callable[..., Tenant],
