@@ -1,6 +1,7 @@
 """Settings, read from the environment (twelve-factor): nothing here differs between machines."""
 
 import base64
+import copy
 import hashlib
 import os
 import re
@@ -139,6 +140,23 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Reports on a read replica (``billing_platform.db_router``): with DATABASE_REPLICA_URL set (a
+# streaming replica of the primary, the same login role), revenue, MRR, usage statistics,
+# receivables, the commission report and the back-office's CSV exports read there; every write and
+# every other read stays on the primary. Without it, everything runs on the primary.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "").strip()
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+elif TESTING:
+    # The tests' replica: a second connection to the test database (same server and name, so the
+    # test runner creates the database once), used by the tests that turn REPORTS_DATABASE to it.
+    DATABASES["replica"] = copy.deepcopy(DATABASES["default"])
+REPORTS_DATABASE = "replica" if DATABASE_REPLICA_URL else "default"
+DATABASE_ROUTERS = ["billing_platform.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The role the application runs as (``SET ROLE`` on every connection), bound by the row-level
 # security policies of tenant-owned tables: no superuser, no BYPASSRLS, owner of nothing. The login

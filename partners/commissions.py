@@ -64,8 +64,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
-
+from billing_platform.db_router import reads_connection
 from billing_platform.errors import InvalidInput
 from billing_platform.money import round_minor
 from billing_platform.periods import local_midnight
@@ -261,7 +260,7 @@ def _graduated_total(leg: LegRate, collected: Decimal) -> Decimal:
 
 
 def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
+    with reads_connection().cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
 

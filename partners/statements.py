@@ -21,6 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, QuerySet, Sum
 
+from billing_platform.db_router import replica_report
 from billing_platform.errors import Conflict, FieldError, InvalidInput, NotFound
 from billing_platform.money import round_minor
 from customers.models import Partner
@@ -403,6 +404,7 @@ def _live(
     return live, pending
 
 
+@replica_report
 def commissions_by_month(
     *, tenant: Tenant, partner: Partner, at: datetime, months: int = MONTHS_SHOWN
 ) -> list[MonthCommission]:
@@ -443,6 +445,7 @@ class PartnerCommission:
     statement_id: Any = None
 
 
+@replica_report
 def commission_report(
     *, tenant: Tenant, month: date, at: datetime, partners: Collection[Any] | None = None
 ) -> list[PartnerCommission]:

@@ -30,9 +30,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import connection
 from djmoney.money import Money
 
+from billing_platform.db_router import reads_connection, replica_report
 from billing_platform.money import round_minor
 from billing_platform.periods import local_midnight
 from tenancy.models import Tenant
@@ -173,6 +173,7 @@ def _ratio(numerator: Decimal, denominator: Decimal, scale: int = 1, places: str
     return (numerator * scale / denominator).quantize(Decimal(places))
 
 
+@replica_report
 def receivables_aging(*, tenant_id: UUID, as_of: date) -> ReceivablesReport:
     """The receivables of ``tenant_id`` on ``as_of`` (the end of that day in the tenant's zone), per
     currency: the aging per customer and in total, DSO, collection rate and dunning recovery over
@@ -187,7 +188,7 @@ def receivables_aging(*, tenant_id: UUID, as_of: date) -> ReceivablesReport:
         "start": start,
         "window_from": local_midnight(start, tz),
     }
-    with connection.cursor() as cursor:
+    with reads_connection().cursor() as cursor:
         cursor.execute(_AGING_SQL, params)
         aging_rows = cursor.fetchall()
         cursor.execute(_RATES_SQL, params)
@@ -246,7 +247,7 @@ def customer_receivables(*, tenant: Tenant, customer_id: UUID, currency: str, as
         "as_of": as_of,
         "cutoff": local_midnight(as_of + timedelta(days=1), tenant.timezone),
     }
-    with connection.cursor() as cursor:
+    with reads_connection().cursor() as cursor:
         cursor.execute(_CUSTOMER_AGING_SQL, params)
         rows = cursor.fetchall()
     for row_currency, row_customer, _external_id, _name, _count, *amounts in rows:

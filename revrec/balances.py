@@ -20,6 +20,7 @@ from typing import Any
 from django.db.models import DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from billing_platform.db_router import replica_report
 from revrec.models import Account, JournalLine, JournalSource
 
 BILLING_SOURCES = (JournalSource.INVOICE, JournalSource.CREDIT_NOTE, JournalSource.INVOICE_VOID)
@@ -61,6 +62,7 @@ class ContractBalances:
     unassigned: dict[str, Decimal] = field(default_factory=dict)  # billed outside any contract
 
 
+@replica_report
 def contract_balances(*, tenant_id: Any, on: date) -> ContractBalances:
     """Every contract's balance at the end of ``on`` and the totals per currency, in one query."""
     zero = Value(Decimal(0), output_field=DecimalField())

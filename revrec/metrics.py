@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Prefetch
 from djmoney.money import Money
 
+from billing_platform.db_router import replica_report
 from billing_platform.money import round_minor
 from billing_platform.periods import add_months, local_midnight
 from catalog.charge_models.base import Usage
@@ -190,6 +191,7 @@ def _movements(start: Decimal, end: Decimal, churned_before: bool) -> dict[str, 
     return moves
 
 
+@replica_report
 def mrr_report(*, tenant_id: UUID, start: date, end: date) -> list[MonthMrr]:
     """MRR at each month's end and its movements, per customer and per currency, for the calendar
     months from ``start``'s to ``end``'s (tenant's time zone). The history before ``start`` is read
@@ -362,6 +364,7 @@ def _convert_sums(
     return total, []
 
 
+@replica_report
 def mrr_in_reporting_currency(
     *, tenant: Tenant, months: Sequence[MonthMrr], rates: RateTable | None = None
 ) -> MrrSummary:

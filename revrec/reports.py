@@ -29,11 +29,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, DecimalField, F, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from djmoney.money import Money
 
+from billing_platform.db_router import reads_connection, replica_report
 from revrec.errors import RevenueContractNotFound
 from revrec.metrics import month_starts
 from revrec.models import (
@@ -185,6 +185,7 @@ def _currency_order(codes: Iterable[str], reporting: str) -> list[str]:
     return sorted(set(codes), key=lambda code: (code != reporting, code))
 
 
+@replica_report
 def revenue_by_stream(*, tenant_id: Any, start: date, end: date) -> dict[str, list[StreamRevenue]]:
     """Per currency, every month from ``start``'s to ``end``'s: what its recognition entries
     recognized per stream. One query."""
@@ -240,11 +241,12 @@ FROM running GROUP BY 1, 2
 """
 
 
+@replica_report
 def contract_balances(*, tenant_id: Any, start: date, end: date) -> dict[str, list[ContractBalances]]:
     """Per currency, deferred revenue and contract assets at the end of every month from
     ``start``'s to ``end``'s (see the module's docstring). One query."""
     months = month_starts(start, end)
-    with connection.cursor() as cursor:
+    with reads_connection().cursor() as cursor:
         cursor.execute(
             _BALANCES,
             {
@@ -271,6 +273,7 @@ def contract_balances(*, tenant_id: Any, start: date, end: date) -> dict[str, li
     }
 
 
+@replica_report
 def billings_by_month(*, tenant_id: Any, start: date, end: date) -> dict[str, dict[date, Decimal]]:
     """Per currency and month (the period entries post in), the net invoiced amount: Σ (credit −
     debit) on the contract balance of invoice entries, so a credit note's debit nets it. One query."""
@@ -323,6 +326,7 @@ def _ahead(schedule: list[Recognition], *, recognized: Decimal, first: date) -> 
     return ahead
 
 
+@replica_report
 def revenue_waterfall(*, tenant_id: Any, as_of: date) -> dict[str, Waterfall]:
     """Per currency, the waterfall as of the end of ``as_of``'s month (see the module's docstring).
     One query; the schedules are computed in memory."""
@@ -408,6 +412,7 @@ def in_reporting_currency(*, tenant: Tenant, revenue: Mapping[str, list[StreamRe
     return result
 
 
+@replica_report
 def revenue_report(*, tenant_id: Any, start: date, end: date) -> RevenueReport:
     """The whole report for the months from ``start``'s to ``end``'s: revenue by stream, contract
     balances, billings vs revenue, and the waterfall as of ``end``'s month. Five queries (the tenant
@@ -445,6 +450,7 @@ def revenue_report(*, tenant_id: Any, start: date, end: date) -> RevenueReport:
     )
 
 
+@replica_report
 def revenue_stream_report(*, tenant_id: Any, start: date, end: date) -> StreamReport:
     """Revenue by stream and month alone, per currency. Two queries."""
     tenant = Tenant.objects.only("default_currency").get(pk=tenant_id)

@@ -31,8 +31,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import connection
-
+from billing_platform.db_router import reads_connection, replica_report
 from billing_platform.periods import add_months, local_midnight
 from catalog.models import Aggregation, Meter
 from customers.models import Customer
@@ -261,11 +260,12 @@ ORDER BY meter_id, day DESC, quantity / median DESC, device_id
 
 
 def _run(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
+    with reads_connection().cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
+@replica_report
 def usage_statistics(
     *, tenant: Tenant, start: date, end: date, meter_code: str | None = None, group_by: str | None = None
 ) -> list[MeterUsage]:
@@ -410,6 +410,7 @@ class MeterMonths:
     months: list[UsageMonth]  # without groups
 
 
+@replica_report
 def usage_by_meter(*, tenant: Tenant, start: date, end: date) -> list[MeterMonths]:
     """Each meter's quantity per calendar month from ``start``'s to ``end``'s (tenant's time zone),
     as ``usage_statistics`` counts it (same statements, no group), without its top lists and

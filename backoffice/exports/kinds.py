@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone, translation
 from django.utils.functional import Promise
@@ -29,6 +28,7 @@ from backoffice.invoicing.forms import InvoiceFilterForm
 from backoffice.pages import clean_text
 from backoffice.payments.forms import AsOfForm, PaymentFilterForm
 from backoffice.usage.presenters import REASON_LABELS
+from billing_platform.db_router import reads_connection
 from billing_platform.money import round_minor
 from billing_platform.periods import local_date, local_midnight
 from catalog.models import TAX_RATE_SINCE_ALWAYS, Aggregation, Meter, Plan, PriceVersion, Product, TaxRate
@@ -543,7 +543,7 @@ def _usage_query(tenant: Tenant, params: Params) -> tuple[str, list[Any]]:
 
 def _usage_count(tenant: Tenant, params: Params) -> int:
     sql, args = _usage_query(tenant, params)
-    with connection.cursor() as cursor:
+    with reads_connection().cursor() as cursor:
         cursor.execute("SELECT count(*) FROM (%s) AS rows" % sql, args)
         row = cursor.fetchone()
     return int(row[0]) if row else 0
@@ -551,7 +551,7 @@ def _usage_count(tenant: Tenant, params: Params) -> int:
 
 def _usage_rows(tenant: Tenant, params: Params) -> Iterator[list[Any]]:
     sql, args = _usage_query(tenant, params)
-    with connection.cursor() as cursor:
+    with reads_connection().cursor() as cursor:
         cursor.execute(sql, args)
         while batch := cursor.fetchmany(CHUNK):
             for row in batch:

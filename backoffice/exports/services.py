@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from backoffice.csv_export import csv_lines
 from backoffice.exports.kinds import KINDS, ExportKind
 from backoffice.models import DataExport, DataExportStatus
+from billing_platform.db_router import replica_report
 from tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def export_filename(kind: ExportKind, *, at: datetime) -> str:
     return "%s-%s.csv" % (kind.key, at.date().isoformat())
 
 
+@replica_report
 def export_content(*, tenant: Tenant, kind: ExportKind, params: dict[str, str]) -> tuple[bytes, int]:
     """The whole file of an export and its number of rows (without the header), UTF-8."""
     counted = {"rows": 0}

@@ -24,6 +24,7 @@ from backoffice.exports.services import (
     export_filename,
 )
 from backoffice.models import DataExport, DataExportStatus
+from billing_platform.db_router import replica_reads, replica_rows
 
 
 def _kind_or_404(request: HttpRequest, key: str) -> ExportKind:
@@ -44,11 +45,13 @@ def csv_download(request: HttpRequest, kind: str) -> HttpResponseBase:
     tenant = current_tenant(request)
     params = export_kind.filter_of(request.GET)
     at = timezone.now()
-    if export_kind.count(tenant, params) <= settings.DATA_EXPORT_STREAM_MAX_ROWS:
+    with replica_reads(tenant=tenant):
+        count = export_kind.count(tenant, params)
+    if count <= settings.DATA_EXPORT_STREAM_MAX_ROWS:
         return csv_response(
             filename=export_filename(export_kind, at=at),
             header=export_kind.columns,
-            rows=export_kind.rows(tenant, params),
+            rows=replica_rows(export_kind.rows(tenant, params), tenant=tenant),
             tenant=tenant,
         )
     data_export_create(tenant=tenant, user=request.user, kind=export_kind, params=params, at=at)
