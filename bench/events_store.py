@@ -8,7 +8,7 @@ For each size, in a scratch database that the script creates, migrates (``manage
 drops at the end (its name must contain "bench"):
 
 1. Generate the events of one month (UTC) in PostgreSQL itself (``INSERT ... SELECT`` over
-   ``generate_series``): distinct transaction ids, ``--subscriptions`` subscriptions of one tenant,
+   ``generate_series``): distinct transaction ids (32 hex digits, as random as a client's UUIDs), ``--subscriptions`` subscriptions of one tenant,
    ``--meters`` meters, 5 devices per subscription, timestamps spread evenly over the month,
    properties {mb, device_type, region} as the ingestion benchmark sends them; their keys into
    ``usage_event_key``; the 15-minute and daily rollups built from them as ingestion keeps them.
@@ -72,13 +72,14 @@ def migrate(url: str) -> None:
 LOAD_EVENTS = """
 INSERT INTO usage_event (tenant_id, transaction_id, meter_id, subscription_id, device_id, "timestamp", value,
                          properties, time_band, received_at, late)
-SELECT %(tenant)s::uuid, 'tx-' || i,
+SELECT %(tenant)s::uuid, md5(i::text),
        ('00000000-0000-4000-9000-' || lpad(to_hex(i %% %(meters)s), 12, '0'))::uuid,
        ('00000000-0000-4000-8000-' || lpad(to_hex((i / %(meters)s) %% %(subscriptions)s), 12, '0'))::uuid,
        'dev-' || ((i / %(meters)s) %% %(subscriptions)s) || '-' || (i %% 5),
        %(start)s::timestamptz + (%(span)s::float8 * i / %(events)s) * interval '1 second',
        (i %% 997) / 10.0,
-       jsonb_build_object('mb', (i %% 997) / 10.0, 'device_type', CASE WHEN i %% 3 = 0 THEN 'gateway' ELSE 'tracker' END,
+       jsonb_build_object('mb', (i %% 997) / 10.0,
+                          'device_type', CASE WHEN i %% 3 = 0 THEN 'gateway' ELSE 'tracker' END,
                           'region', CASE WHEN i %% 2 = 0 THEN 'eu' ELSE 'us' END),
        '', %(start)s::timestamptz + (%(span)s::float8 * i / %(events)s) * interval '1 second', false
 FROM generate_series(0, %(events)s - 1) AS i
@@ -193,9 +194,10 @@ FROM bench.usage_event GROUP BY tenant_id, subscription_id, meter_id, day
 """
 CH_LOAD = """
 INSERT INTO bench.usage_event
-SELECT toUUID('{tenant}'), concat('tx-', toString(number)),
+SELECT toUUID('{tenant}'), lower(hex(MD5(toString(number)))),
        toUUID(concat('00000000-0000-4000-9000-', leftPad(lower(hex(number % {meters})), 12, '0'))),
-       toUUID(concat('00000000-0000-4000-8000-', leftPad(lower(hex(intDiv(number, {meters}) % {subscriptions})), 12, '0'))),
+       toUUID(concat('00000000-0000-4000-8000-',
+                     leftPad(lower(hex(intDiv(number, {meters}) % {subscriptions})), 12, '0'))),
        concat('dev-', toString(intDiv(number, {meters}) % {subscriptions}), '-', toString(number % 5)),
        toDateTime64('2026-03-01 00:00:00', 6, 'UTC') + toIntervalMicrosecond(intDiv(number * {span}, {events})),
        toDecimal128((number % 997) / 10, 10),

@@ -36,6 +36,7 @@ from billing_platform.periods import add_months, local_midnight
 from catalog.models import Aggregation, Meter
 from customers.models import Customer
 from tenancy.models import Tenant
+from usage.archive import archived_overlap, month_bounds, raw_events_check
 
 GROUP_BY = ("device_type", "region", "time_band", "customer")
 TOP = 10
@@ -298,6 +299,8 @@ def usage_statistics(
         return rows
 
     all_meters = [str(m.pk) for m in meters]
+    # Top devices and anomalies read the raw events, from the anomalies' history on.
+    raw_events_check(start=lo - timedelta(days=ANOMALY_WINDOW_DAYS + 1), end=hi)
     monthly = quantities(group_by, windows)
     totals = monthly if group_by is None else quantities(None, windows)
     by_customer = quantities("customer", whole)
@@ -425,11 +428,16 @@ def usage_by_meter(*, tenant: Tenant, start: date, end: date) -> list[MeterMonth
     rows: list[tuple[Any, ...]] = []
     if rolled:
         rows += _run(ROLLUP_SQL.format(group=_ROLLUP_GROUP[None]), {**base, "meters": rolled, **_pieces(windows)})
-    if distinct:
+    # Unique counts come from the raw events: a month whose raw events are archived has none here.
+    archived = (
+        [month_bounds(m) for m in archived_overlap(start=windows[0].start, end=windows[-1].end)] if distinct else []
+    )
+    online = [w for w in windows if not any(lo < w.end and hi > w.start for lo, hi in archived)]
+    if distinct and online:
         spans = {
-            "w_month": [w.month for w in windows],
-            "w_lo": [w.start for w in windows],
-            "w_hi": [w.end for w in windows],
+            "w_month": [w.month for w in online],
+            "w_lo": [w.start for w in online],
+            "w_hi": [w.end for w in online],
         }
         sql = EVENT_SQL.format(group=_EVENT_GROUP[None], quantity=_EVENT_QUANTITY)
         rows += _run(sql, {**base, "meters": distinct, **spans})

@@ -15,6 +15,7 @@ from tenancy.models import Tenant
 # Tables that are not tenant-owned, with the reason.
 GLOBAL_MODELS = {
     "tenancy.Tenant",  # the tenant itself
+    "usage.UsageArchive",  # a month of raw events archived: a partition holds every tenant's events
 }
 
 

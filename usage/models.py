@@ -136,3 +136,32 @@ class UsageSettings(models.Model):
 
     def __str__(self) -> str:
         return f"usage settings of {self.tenant_id}"
+
+
+class UsageArchiveState(models.TextChoices):
+    ARCHIVING = "archiving", "Archiving"
+    ARCHIVED = "archived", "Archived"
+    RESTORED = "restored", "Restored"
+
+
+class UsageArchive(models.Model):
+    """A month of raw events taken out of ``usage_event`` (its partition detached, exported to a
+    compressed file, dropped) by ``manage.py usage_archive``, or put back by ``usage_restore``
+    (``usage.archive``). Months are the partitions' UTC months and hold every tenant's events, so
+    the row has no tenant: it says which months the raw-event readers must not read, and ingestion
+    never creates a partition again for a month archived."""
+
+    month = models.DateField(unique=True)  # the first day, UTC
+    state = models.CharField(max_length=16, choices=UsageArchiveState.choices)
+    rows = models.BigIntegerField(null=True)
+    # SHA-256 of the uncompressed CSV (header included), checked again when it is restored.
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    file = models.CharField(max_length=500, blank=True, default="")
+    archived_at = models.DateTimeField(null=True)
+    restored_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["month"]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.state}"

@@ -5,6 +5,8 @@ from datetime import date
 
 from django.db import connection, transaction
 
+from usage.errors import UsageArchived
+
 _known: set[date] = set()
 
 
@@ -23,6 +25,15 @@ def ensure_partitions(months: Iterable[date]) -> None:
     if not missing:
         return
     with connection.cursor() as cursor:
+        # An archived month's partition is gone on purpose (``usage.archive``): never made again
+        # empty, which would hide the archive from its readers and block its restore.
+        cursor.execute("SELECT month FROM usage_usagearchive WHERE month = ANY(%s) AND state <> 'restored'", [missing])
+        archived = [m for (m,) in cursor.fetchall()]
+        if archived:
+            raise UsageArchived(
+                "Events of %s cannot be stored: the month is archived."
+                % ", ".join(m.strftime("%Y-%m") for m in archived)
+            )
         for month in missing:
             cursor.execute("SELECT usage_event_partition_create(%s)", [month])
     # Remembered only for this process: after a rollback the next call simply checks again.
