@@ -8,9 +8,9 @@ For each size, in a scratch database that the script creates, migrates (``manage
 drops at the end (its name must contain "bench"):
 
 1. Generate the events of one month (UTC) in PostgreSQL itself (``INSERT ... SELECT`` over
-   ``generate_series``): distinct transaction ids (32 hex digits, as random as a client's UUIDs), ``--subscriptions`` subscriptions of one tenant,
-   ``--meters`` meters, 5 devices per subscription, timestamps spread evenly over the month,
-   properties {mb, device_type, region} as the ingestion benchmark sends them; their keys into
+   ``generate_series``): distinct transaction ids (32 hex digits, as random as a client's UUIDs),
+   ``--subscriptions`` subscriptions of one tenant, ``--meters`` meters, 5 devices per
+   subscription, timestamps spread evenly over the month, properties {mb, device_type, region} as the ingestion benchmark sends them; their keys into
    ``usage_event_key``; the 15-minute and daily rollups built from them as ingestion keeps them.
    Foreign keys are not checked while loading (``session_replication_role = replica``): the
    subscriptions and meters the rows name do not exist in the scratch database.
@@ -28,6 +28,7 @@ Timings are printed, never asserted. The machine is shared: say what else was ru
 """
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -117,6 +118,14 @@ WHERE tenant_id = %(tenant)s AND day >= %(start)s AND day < %(end)s GROUP BY 1, 
 USAGE_TABLES = "usage_event, usage_event_key, usage_usagerollup, usage_usagedailyrollup"
 
 
+def fetch_all(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> list[Any]:
+    return conn.execute(sql, params).fetchall()
+
+
+def csv_query(sess: Any, sql: str) -> str:
+    return str(sess.query(sql, "CSV"))
+
+
 def size(conn: psycopg.Connection[Any], table: str) -> int:
     row = conn.execute("SELECT pg_total_relation_size(%s::regclass)", [table]).fetchone()
     assert row is not None
@@ -166,7 +175,7 @@ def postgres_run(conn: psycopg.Connection[Any], *, events: int, subscriptions: i
             + (f" ({total / rows:,.0f} per row)" if rows != events else "")
         )
     for name, sql in (("raw events", MONTH_RAW), ("15-minute rollups", MONTH_ROLLUP), ("daily rollups", MONTH_DAILY)):
-        seconds, rows = best_of(3, lambda sql=sql: conn.execute(sql, params).fetchall())
+        seconds, rows = best_of(3, functools.partial(fetch_all, conn, sql, params))
         total = sum(int(r[2]) for r in rows)
         assert total == events, (name, total)
         log(f"  month by subscription and meter from {name}: {seconds * 1000:,.0f} ms ({len(rows)} groups)")
@@ -218,7 +227,7 @@ WHERE tenant_id = toUUID('{tenant}') AND day >= '2026-03-01' AND day < '2026-04-
 
 
 def chdb_run(chdb: Any, *, events: int, subscriptions: int, meters: int) -> None:
-    from chdb import session as chs
+    from chdb import session as chs  # type: ignore[import-not-found]
 
     folder = tempfile.mkdtemp(prefix="events_store_chdb_")
     try:
@@ -252,7 +261,7 @@ def chdb_run(chdb: Any, *, events: int, subscriptions: int, meters: int) -> None
             ("raw events FINAL (deduplicated at read)", CH_MONTH.format(final="FINAL", tenant=TENANT)),
             ("the materialized view's daily rollup", CH_MONTH_ROLLUP.format(tenant=TENANT)),
         ):
-            seconds, result = best_of(3, lambda sql=sql: str(sess.query(sql, "CSV")))
+            seconds, result = best_of(3, functools.partial(csv_query, sess, sql))
             groups = [line for line in result.splitlines() if line]
             total = sum(int(line.split(",")[2]) for line in groups)
             assert total == events, (name, total)

@@ -28,6 +28,7 @@ from invoicing.models import Invoice
 from invoicing.services import invoice_finalize, invoice_generate
 from invoicing.tests.factories import usage_customer
 from tenancy.actors import Actor
+from tenancy.errors import InvalidTenantSettings
 from tenancy.models import Tenant
 from usage.aggregation import aggregate
 from usage.archive import file_paths, month_refusals, usage_month_archive, usage_month_restore
@@ -35,6 +36,7 @@ from usage.errors import ArchiveCorrupt, MonthNotArchivable, UsageArchived
 from usage.ingest import events_ingest
 from usage.models import UsageArchive, UsageRollup
 from usage.partitions import ensure_partitions, forget_known_partitions
+from usage.services import usage_settings_update
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")
@@ -230,3 +232,16 @@ def test_the_commands(tenant: Tenant, billed: Any, tmp_path: Path, capsys: Any) 
     assert capsys.readouterr().out == "2026-03: 3 events restored.\n"
     with pytest.raises(CommandError, match="A month is written YYYY-MM"):
         call_command("usage_restore", "March", "--from", str(tmp_path))
+
+
+def test_the_maximum_event_age_cannot_reach_an_archived_month(tenant: Tenant, billed: Any, tmp_path: Path) -> None:
+    usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    # 15 July - 1 April = 105 days: 106 would accept events of 31 March
+    with pytest.raises(
+        InvalidTenantSettings, match="would accept events of 2026-03, whose raw events are archived: at most 105"
+    ):
+        usage_settings_update(tenant=tenant, actor=ACTOR, at=NOW, data={"max_event_age_days": 106})
+    assert (
+        usage_settings_update(tenant=tenant, actor=ACTOR, at=NOW, data={"max_event_age_days": 105}).max_event_age_days
+        == 105
+    )

@@ -171,7 +171,7 @@ def month_refusals(*, month: date, at: datetime) -> list[str]:
         with rls.tenant_context(tenant):
             settings = UsageSettings.objects.filter(tenant=tenant).first()
             days = settings.max_event_age_days if settings else DEFAULT_MAX_EVENT_AGE_DAYS
-            params = {"tenant": tenant.pk, "start": start, "end": end}
+            params: dict[str, Any] = {"tenant": tenant.pk, "start": start, "end": end}
             with connection.cursor() as cursor:
                 cursor.execute(UNBILLED_SQL, params)
                 unbilled = cursor.fetchone()[0]
@@ -269,7 +269,7 @@ def usage_month_archive(*, month: date, folder: Path, at: datetime, concurrently
             in_file = _file_rows(data_path)
             if in_file != rows:
                 raise ArchiveCorrupt("%s holds %d rows, the table %d: not dropped." % (data_path, in_file, rows))
-            manifest = {
+            manifest: dict[str, Any] = {
                 "table": "usage_event",
                 "partition": table,
                 "month": month.isoformat(),

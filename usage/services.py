@@ -2,7 +2,7 @@
 changed (audited). The getter may move to ``usage/selectors.py`` later."""
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -12,6 +12,7 @@ from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
 from tenancy.models import Tenant
 from tenancy.services import audited_update
+from usage.archive import archived_overlap, month_bounds
 from usage.models import UsageSettings
 
 # (lowest, highest) accepted. A year of late events is already far more than any billing period; a
@@ -41,6 +42,17 @@ def usage_settings_update(*, tenant: Tenant, actor: Actor, at: datetime, data: M
             errors.append(FieldError(field, "invalid_type", "%s must be a whole number." % field))
         elif not lowest <= value <= highest:
             errors.append(FieldError(field, "out_of_range", "%s must be between %d and %d." % (field, lowest, highest)))
+        elif field == "max_event_age_days" and (archived := archived_overlap(start=at - timedelta(days=value), end=at)):
+            # Events of an archived month could be accepted again, with no partition to hold them.
+            newest = month_bounds(archived[-1])[1]
+            errors.append(
+                FieldError(
+                    field,
+                    "archived_month",
+                    "%s would accept events of %s, whose raw events are archived: at most %d."
+                    % (field, archived[-1].strftime("%Y-%m"), (at - newest).days),
+                )
+            )
         else:
             cleaned[field] = value
     if errors:

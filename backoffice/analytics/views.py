@@ -29,6 +29,7 @@ from revrec.metrics import MOVEMENTS, mrr_in_reporting_currency, mrr_report
 from revrec.rates import RateInput, exchange_rate_list, exchange_rates_import_csv, exchange_rates_set
 from revrec.usage_stats import usage_statistics
 from tenancy.models import Tenant
+from usage.errors import UsageArchived
 
 # The longest range a page shows: as the API.
 MAX_MRR_MONTHS = 120
@@ -150,9 +151,13 @@ def usage(request: HttpRequest) -> HttpResponseBase:
     start, end = _range(request, tenant, MAX_USAGE_MONTHS, form)
     data = form.cleaned_data if form.is_valid() else {}
     group_by = data.get("group_by") or None
-    stats = usage_statistics(
-        tenant=tenant, start=start, end=end, meter_code=data.get("meter") or None, group_by=group_by
-    )
+    try:
+        stats = usage_statistics(
+            tenant=tenant, start=start, end=end, meter_code=data.get("meter") or None, group_by=group_by
+        )
+    except UsageArchived as exc:
+        form.add_error(None, exc.detail)  # the months asked for reach into archived raw events
+        stats = []
     export = request.GET.get("export")
     name = "%s-%s" % (_label(start), _label(end))
     if export == "months":

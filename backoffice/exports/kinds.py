@@ -45,6 +45,7 @@ from subscriptions.models import Device, DeviceCloudWebhook, Subscription, Subsc
 from subscriptions.selectors import subscription_list, webhook_list
 from tenancy.models import AuditLogEntry, Tenant
 from tenancy.selectors import audit_log_list
+from usage.archive import raw_events_check
 from usage.models import RejectedEvent, UsageEvent, UsageRollup
 from usage.selectors import rejected_event_list
 
@@ -571,11 +572,9 @@ def _usage_events(tenant: Tenant, params: Params) -> QuerySet[UsageEvent]:
     start, end = _usage_range(tenant, params)
     customer = Customer.objects.filter(tenant=tenant, external_id=params.get("customer", "")).first()
     tz = customer.timezone if customer is not None else tenant.timezone
-    qs = UsageEvent.objects.filter(
-        tenant=tenant,
-        timestamp__gte=local_midnight(start, tz),
-        timestamp__lt=local_midnight(end + timedelta(days=1), tz),
-    )
+    lo, hi = local_midnight(start, tz), local_midnight(end + timedelta(days=1), tz)
+    raw_events_check(start=lo, end=hi)  # an archived month's events are in its archive file only
+    qs = UsageEvent.objects.filter(tenant=tenant, timestamp__gte=lo, timestamp__lt=hi)
     if params.get("customer"):
         qs = qs.filter(subscription__customer=customer) if customer is not None else qs.none()
     if params.get("meter"):

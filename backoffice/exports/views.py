@@ -25,6 +25,7 @@ from backoffice.exports.services import (
 )
 from backoffice.models import DataExport, DataExportStatus
 from billing_platform.db_router import replica_reads, replica_rows
+from usage.errors import UsageArchived
 
 
 def _kind_or_404(request: HttpRequest, key: str) -> ExportKind:
@@ -45,8 +46,12 @@ def csv_download(request: HttpRequest, kind: str) -> HttpResponseBase:
     tenant = current_tenant(request)
     params = export_kind.filter_of(request.GET)
     at = timezone.now()
-    with replica_reads(tenant=tenant):
-        count = export_kind.count(tenant, params)
+    try:
+        with replica_reads(tenant=tenant):
+            count = export_kind.count(tenant, params)
+    except UsageArchived as exc:
+        messages.error(request, exc.detail)
+        return redirect("backoffice:csv-jobs")
     if count <= settings.DATA_EXPORT_STREAM_MAX_ROWS:
         return csv_response(
             filename=export_filename(export_kind, at=at),

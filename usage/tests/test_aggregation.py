@@ -128,7 +128,8 @@ def test_aggregate_many_runs_one_statement_per_aggregation_kind(
     assert len({m.aggregation for m in meters}) == 5
     with CaptureQueriesContext(connection) as queries:
         many = aggregate_many(subscription_ids=[fleet.pk, other.pk], meters=meters, period=APRIL)
-    assert len(queries) == 5
+    # one per kind on the events; a period older than 62 days also looks for archived months
+    assert len([q for q in queries if "usage_usagearchive" not in q["sql"]]) == 5
     got = {
         (s, m.code): (rows[0].quantity, rows[0].event_count)
         for m in meters
@@ -268,7 +269,7 @@ def test_the_period_prunes_the_monthly_partitions(fleet: Subscription, tenant: T
     with CaptureQueriesContext(connection) as queries:
         [row] = aggregate(subscription_ids=[fleet.pk], meter=data_mb, period=inside_april)
     assert row.quantity == 2
-    [query] = queries.captured_queries
+    [query] = [q for q in queries.captured_queries if "usage_usagearchive" not in q["sql"]]
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + query["sql"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
