@@ -22,6 +22,8 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.db.models import Sum
 
+from backoffice.exports.kinds import KINDS
+from backoffice.exports.services import export_content
 from billing_platform.periods import Period
 from catalog.models import Meter
 from invoicing.models import Invoice
@@ -245,3 +247,28 @@ def test_the_maximum_event_age_cannot_reach_an_archived_month(tenant: Tenant, bi
         usage_settings_update(tenant=tenant, actor=ACTOR, at=NOW, data={"max_event_age_days": 105}).max_event_age_days
         == 105
     )
+
+
+def test_a_run_stopped_after_the_detach_finishes_the_job(tenant: Tenant, billed: Any, tmp_path: Path) -> None:
+    # given: a run that recorded the month and detached its partition, then stopped
+    UsageArchive.objects.create(month=MARCH, state="archiving")
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE usage_event DETACH PARTITION usage_event_2026_03")
+    # when: run again (no refusal is checked again: the month's events are out of usage_event)
+    archived = usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    # then
+    assert archived.rows == 3
+    assert len(file_rows(file_paths(tmp_path, MARCH)[0])) == 3
+    assert not partition_exists("usage_event_2026_03")
+    assert UsageArchive.objects.get(month=MARCH).state == "archived"
+
+
+def test_the_raw_event_export_refuses_an_archived_month(tenant: Tenant, billed: Any, tmp_path: Path) -> None:
+    usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    kind = KINDS["usage_events"]
+    with pytest.raises(UsageArchived, match="raw usage events of 2026-03 are archived"):
+        export_content(tenant=tenant, kind=kind, params={"start": "2026-03-01", "end": "2026-03-31"})
+    # April's events are all online: the one event of 10 April
+    data, rows = export_content(tenant=tenant, kind=kind, params={"start": "2026-04-02", "end": "2026-04-30"})
+    assert rows == 1
+    assert data.decode().splitlines()[1].startswith("a1,")
