@@ -102,7 +102,9 @@ class UsageReportApi(APIView):
         "events' `device_type` or `region` dimension, the meter's time band, or the customer); the top 10 "
         "customers and devices over the months; and anomalies, a device's day (its customer's local day) whose "
         "usage exceeds 3 x the median of its own daily usage over the 30 days before (days with usage, at least "
-        "7 of them). Without `meter`, every meter of the tenant; an unknown meter gives no meter.",
+        "7 of them). Without `meter`, every meter of the tenant; an unknown meter gives no meter. Top devices, "
+        "anomalies and `unique_count` meters read the raw events: a range that reaches a month whose raw events "
+        "are archived gives 409 `usage_archived` (the months in `archived_months`).",
         parameters=[
             OpenApiParameter("meter", OpenApiTypes.STR, description="A meter's code."),
             OpenApiParameter(
@@ -119,7 +121,7 @@ class UsageReportApi(APIView):
             ),
             OpenApiParameter("group_by", OpenApiTypes.STR, enum=list(GROUP_BY), description="Group each month by."),
         ],
-        responses={200: s.UsageReportSerializer, **problems(400, 422)},
+        responses={200: s.UsageReportSerializer, **problems(400, 409, 422)},
     )
     def get(self, request: Request) -> Response:
         tenant = request_tenant(request)
