@@ -9,6 +9,7 @@ arrive (62 days of maximum event age after 31 March)."""
 import csv
 import gzip
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +32,7 @@ from invoicing.services import invoice_finalize, invoice_generate
 from invoicing.tests.factories import usage_customer
 from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
-from tenancy.models import Tenant
+from tenancy.models import ApiKeyScope, Tenant
 from usage.aggregation import aggregate
 from usage.archive import file_paths, month_refusals, usage_month_archive, usage_month_restore
 from usage.errors import ArchiveCorrupt, MonthNotArchivable, UsageArchived
@@ -272,3 +273,17 @@ def test_the_raw_event_export_refuses_an_archived_month(tenant: Tenant, billed: 
     data, rows = export_content(tenant=tenant, kind=kind, params={"start": "2026-04-02", "end": "2026-04-30"})
     assert rows == 1
     assert data.decode().splitlines()[1].startswith("a1,")
+
+
+def test_the_usage_report_api_says_the_month_is_archived(
+    tenant: Tenant, billed: Any, tmp_path: Path, make_client: Callable[..., Any]
+) -> None:
+    usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    api = make_client(tenant, ApiKeyScope.READ)
+    response = api.get("/api/v1/reports/usage", {"from": "2026-03", "to": "2026-04"})
+    assert response.status_code == 409, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert (body["code"], body["archived_months"]) == ("usage_archived", ["2026-03"])
+    # from June on, the anomalies' history (31 days before 1 June) starts on 30 April: answered
+    assert api.get("/api/v1/reports/usage", {"from": "2026-06", "to": "2026-07"}).status_code == 200
