@@ -10,7 +10,8 @@ drops at the end (its name must contain "bench"):
 1. Generate the events of one month (UTC) in PostgreSQL itself (``INSERT ... SELECT`` over
    ``generate_series``): distinct transaction ids (32 hex digits, as random as a client's UUIDs),
    ``--subscriptions`` subscriptions of one tenant, ``--meters`` meters, 5 devices per
-   subscription, timestamps spread evenly over the month, properties {mb, device_type, region} as the ingestion benchmark sends them; their keys into
+   subscription, timestamps spread evenly over the month, properties {mb, device_type, region}
+   as the ingestion benchmark sends them; their keys into
    ``usage_event_key``; the 15-minute and daily rollups built from them as ingestion keeps them.
    Foreign keys are not checked while loading (``session_replication_role = replica``): the
    subscriptions and meters the rows name do not exist in the scratch database.
