@@ -22,6 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.db.models import Sum
+from django.test import Client
 
 from backoffice.exports.kinds import KINDS
 from backoffice.exports.services import export_content
@@ -32,7 +33,7 @@ from invoicing.services import invoice_finalize, invoice_generate
 from invoicing.tests.factories import usage_customer
 from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
-from tenancy.models import ApiKeyScope, Tenant
+from tenancy.models import ApiKeyScope, Role, Tenant
 from usage.aggregation import aggregate
 from usage.archive import file_paths, month_refusals, usage_month_archive, usage_month_restore
 from usage.errors import ArchiveCorrupt, MonthNotArchivable, UsageArchived
@@ -287,3 +288,15 @@ def test_the_usage_report_api_says_the_month_is_archived(
     assert (body["code"], body["archived_months"]) == ("usage_archived", ["2026-03"])
     # from June on, the anomalies' history (31 days before 1 June) starts on 30 April: answered
     assert api.get("/api/v1/reports/usage", {"from": "2026-06", "to": "2026-07"}).status_code == 200
+
+
+def test_the_usage_statistics_page_says_the_month_is_archived(
+    tenant: Tenant, billed: Any, tmp_path: Path, make_staff: Callable[..., Any]
+) -> None:
+    usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    client = Client()
+    client.force_login(make_staff(tenant, Role.FINANCE_VIEWER))
+    response = client.get("/app/analytics/usage/", {"start": "2026-03", "end": "2026-04"})
+    assert response.status_code == 200
+    page = response.content.decode().replace("&#x27;", "'")
+    assert "The raw usage events of 2026-03 are archived" in page
