@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 from billing_platform.money import iso_currency_codes
 
@@ -174,6 +175,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CEL
 # not routed goes to "default": beat's fan-out tasks, the sweeps, the watchdog, purges.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_QUEUES_ALL = ("default", "ingest", "billing", "webhooks", "documents")
+# Declared, so that a worker started without -Q consumes every one of them.
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in CELERY_QUEUES_ALL)
 CELERY_TASK_ROUTES = {
     # Events arriving from outside, applied after their request was acknowledged.
     "subscriptions.tasks.webhook_apply_task": {"queue": "ingest"},
