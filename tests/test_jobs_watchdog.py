@@ -105,7 +105,9 @@ def test_a_bill_run_never_planned_is_planned_again(tenant: Tenant, django_captur
 
 
 @pytest.mark.django_db
-def test_a_recognition_run_left_queued_is_run(tenant: Tenant, django_capture_on_commit_callbacks: Any) -> None:
+def test_a_recognition_run_left_queued_is_run(
+    client: Client, tenant: Tenant, make_staff: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     at = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
     run = RecognitionRun.objects.create(tenant=tenant, month=date(2026, 4, 1), created_at=at)
     assert watchdog(tenant, at + timedelta(minutes=5), django_capture_on_commit_callbacks) == {}
@@ -114,6 +116,9 @@ def test_a_recognition_run_left_queued_is_run(tenant: Tenant, django_capture_on_
     assert taken == {"recognition_run": 1}
     assert run.status == "succeeded"
     assert run.recoveries == [{"at": "2026-05-01T08:07:00+00:00", "pieces": 1}]
+    logged_in(client, make_staff(tenant))
+    page = client.get(f"/app/revenue/runs/{run.pk}/").content.decode()
+    assert "It was taken up again at 1 May 2026, 10:07 CEST after its worker stopped answering." in page
 
 
 @pytest.mark.django_db
