@@ -103,7 +103,6 @@ class Workers:
         self.logdir = logdir
         self.env = dict(
             os.environ,
-            DATABASE_URL=_database_url(),
             REDIS_URL=_redis_url(),
             CELERY_TASK_ALWAYS_EAGER="false",
             BILL_RUN_CHUNK_SIZE=str(CHUNK),
@@ -111,25 +110,34 @@ class Workers:
             JOB_WATCHDOG_INTERVAL_SECONDS="1",
             DJANGO_EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
             LOG_LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",  # the logs the tests read are written as they happen
         )
+        self.procs: list[subprocess.Popen[bytes]] = []  # all started, stopped at the end whatever happens
+
+    def start(self) -> None:
         self.billing = self.start_billing()
-        self.documents = Worker(name="documents", queues="webhooks,documents", env=self.env, logdir=logdir)
+        self.documents = Worker(name="documents", queues="webhooks,documents", env=self.env, logdir=self.logdir)
+        self.procs.append(self.documents.proc)
         beat = [CELERY, "-A", "billing_platform", "beat", "-S", "celery.beat:Scheduler", "-l", "info"]
-        with (logdir / "beat.log").open("ab") as out:
-            self.beat = subprocess.Popen(
-                beat, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        with (self.logdir / "beat.log").open("ab") as out:
+            self.procs.append(
+                subprocess.Popen(
+                    beat, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
             )
         self.billing.wait_ready()
         self.documents.wait_ready()
 
     def start_billing(self, name: str = "billing") -> Worker:
-        return Worker(name=name, queues="default,ingest,billing", env=self.env, logdir=self.logdir)
+        worker = Worker(name=name, queues="default,ingest,billing", env=self.env, logdir=self.logdir)
+        self.procs.append(worker.proc)
+        return worker
 
     def stop(self) -> None:
         """Every process told to stop at once, then waited for."""
-        procs = [p for p in (self.billing.proc, self.documents.proc, self.beat) if p.poll() is None]
+        procs = [p for p in self.procs if p.poll() is None]
         for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGQUIT)  # cold shutdown: nothing runs any more
         for proc in procs:
             try:
                 proc.wait(timeout=20)
@@ -156,9 +164,11 @@ def broker() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def workers(broker: None, django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[Workers]:
-    with django_db_blocker.unblock():
-        running = Workers(tmp_path_factory.mktemp("workers"))
+    running = Workers(tmp_path_factory.mktemp("workers"))
     try:
+        with django_db_blocker.unblock():
+            running.env["DATABASE_URL"] = _database_url()
+            running.start()
         yield running
     finally:
         running.stop()
@@ -250,6 +260,8 @@ def test_a_run_completes_by_itself_after_its_worker_is_killed(tenant: Tenant, wo
     # then: Celery gives the lost chunk back to Redis at once, and the new child goes on
     _until(lambda: _run(run).done >= 40, timeout=60, what="the run going on after the child's death", logs=workers)
     assert _run(run).recoveries == []
+    first = workers.billing
+    assert "WorkerLostError('Worker exited prematurely: signal 9 (SIGKILL)" in first.text()
     # when: the whole worker is killed, main process included, in the middle of a chunk, while another
     # worker has started (as a supervisor restarts one, or others serve the queue)
     with _blocked_on(run, workers):
@@ -272,7 +284,8 @@ def test_a_run_completes_by_itself_after_its_worker_is_killed(tenant: Tenant, wo
     assert set(BillRunCustomer.objects.filter(bill_run=run).values_list("customer", flat=True)) == {
         c.pk for c in customers
     }
-    # and the run says what happened: the dead worker held one chunk (one message at a time)
+    # and the run says what happened: the dead worker held one chunk (one message at a time); the
+    # dead child's chunk had been queued again by Celery, else the watchdog would have found two
     assert [r["pieces"] for r in run.recoveries] == [1]
     [note] = recovery_notes(run.recoveries, piece="chunk", fmt=lambda at: at.strftime("%H:%M"))
     assert note.startswith("1 chunk was taken up again at ")
