@@ -6,6 +6,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from billing_platform.jobs import WatchedJob
+
 
 class DataExportStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -14,7 +16,7 @@ class DataExportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class DataExport(models.Model):
+class DataExport(WatchedJob):
     """One CSV export of a list page as its filter stood when it was asked for (``params``), written
     by a Celery task. The file is kept in the row (``content``): the web process and the workers
     share the database, not a disk. Only its requester sees it, in its tenant, until ``expires_at``."""

@@ -8,8 +8,14 @@ from billing_platform.tasks import TenantTask
 from tenancy.dispatch import for_each_tenant
 from tenancy.models import Tenant
 
+# A long CSV may take longer than the 300 s of other tasks: past the soft limit it fails with its
+# reason (data_export_run catches SoftTimeLimitExceeded like any error). The watchdog waits for the
+# hard limit and a minute (backoffice.apps) before it writes one again.
+EXPORT_SOFT_TIME_LIMIT = 570
+EXPORT_TIME_LIMIT = 600
 
-@shared_task(base=TenantTask, acks_late=True)
+
+@shared_task(base=TenantTask, acks_late=True, soft_time_limit=EXPORT_SOFT_TIME_LIMIT, time_limit=EXPORT_TIME_LIMIT)
 def data_export_run_task(export_id: str, *, tenant_id: str) -> str:
     """Write a queued export's file; delivered again, it is written again or left done. Returns its status."""
     from backoffice.exports.services import data_export_run

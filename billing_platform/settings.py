@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 from billing_platform.money import iso_currency_codes
 
@@ -167,8 +168,66 @@ DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "tripod_app")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
+# A task's message is acknowledged when the task ends, not when it starts: a worker child killed
+# mid-task (SIGKILL, out of memory) fails its task with WorkerLostError, which Celery then rejects
+# and Redis queues again at once (REJECT_ON_WORKER_LOST). A worker whose main process dies keeps
+# nothing: its unacknowledged messages wait in Redis until the visibility timeout below, and the
+# jobs watchdog (billing_platform.jobs) takes the runs up again well before that.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Every task is bounded: SoftTimeLimitExceeded is raised in it after the soft limit (a bill-run chunk
+# retries, an export fails with its reason), and its child is killed at the hard limit. The longest
+# tasks get their own (data_export_run_task: 600 s; recognition_run_execute_task works 240 s at a
+# time and queues its continuation).
+CELERY_TASK_SOFT_TIME_LIMIT = 270
+CELERY_TASK_TIME_LIMIT = 300
+# Redis gives an unacknowledged message to another worker after this many seconds, whether or not its
+# worker still runs it: it must outlast the longest a message is held. That is the longest countdown
+# a task is queued with (600 s: subscriptions.tasks.webhook_apply_task's backoff; a worker holds an
+# ETA message unacknowledged until it is due) plus the longest hard time limit (600 s, the exports),
+# with half again as margin: 1,800 s. Shorter, a slow task would run twice; longer, a message of a
+# dead worker would wait longer, but runs do not wait for it (the watchdog).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "1800"))}
+# Queues (docs/operations.md, "Queues"): a worker serves the queues given by -Q, all of them by
+# default in development (scripts/devenv.py) and one group per worker in docker-compose.yml. What is
+# not routed goes to "default": beat's fan-out tasks, the sweeps, the watchdog, purges.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_QUEUES_ALL = ("default", "ingest", "billing", "webhooks", "documents")
+# Declared, so that a worker started without -Q consumes every one of them.
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in CELERY_QUEUES_ALL)
+CELERY_TASK_ROUTES = {
+    # Events arriving from outside, applied after their request was acknowledged.
+    "subscriptions.tasks.webhook_apply_task": {"queue": "ingest"},
+    "payments.tasks.gateway_event_apply_task": {"queue": "ingest"},
+    # Work on money for one tenant: runs, schedules, dunning, charging, statements.
+    "invoicing.tasks.bill_run_execute_task": {"queue": "billing"},
+    "invoicing.tasks.bill_run_chunk_task": {"queue": "billing"},
+    "invoicing.tasks.bill_runs_start_due_task": {"queue": "billing"},
+    "revrec.tasks.recognition_run_execute_task": {"queue": "billing"},
+    "revrec.tasks.recognition_runs_start_scheduled_task": {"queue": "billing"},
+    "payments.tasks.dunning_run_task": {"queue": "billing"},
+    "payments.tasks.attempt_send_task": {"queue": "billing"},
+    "payments.tasks.invoices_charge_task": {"queue": "billing"},
+    "partners.tasks.commission_statements_build_task": {"queue": "billing"},
+    "subscriptions.tasks.subscription_changes_apply_due_tenant_task": {"queue": "billing"},
+    "subscriptions.tasks.subscription_ends_apply_due_tenant_task": {"queue": "billing"},
+    # Outbound webhooks: slow receivers must not hold up billing.
+    "webhooks.tasks.webhook_deliveries_send_task": {"queue": "webhooks"},
+    "webhooks.tasks.webhook_deliveries_sweep_tenant_task": {"queue": "webhooks"},
+    # Files: invoice PDFs (WeasyPrint, the heaviest CPU per task) and their e-mails, CSV exports.
+    "invoicing.tasks.invoice_render_task": {"queue": "documents"},
+    "invoicing.tasks.invoice_send_again_task": {"queue": "documents"},
+    "backoffice.tasks.data_export_run_task": {"queue": "documents"},
+}
+# The jobs watchdog (billing_platform.jobs): a run, a recognition run or an export with no progress for
+# JOB_STALLED_SECONDS is taken up again. Its pieces are bounded by the hard time limit (300 s), so
+# after 360 s without a chunk committing none of its chunks still runs (an export, one task of up to
+# 600 s that shows no progress until it ends, waits 660 s); checked every minute, a run held by a
+# dead worker moves again within 7 minutes, instead of the visibility timeout's 30.
+JOB_STALLED_SECONDS = float(os.environ.get("JOB_STALLED_SECONDS", "360"))
+# Customers per bill-run chunk, the unit of work of a Celery task and of what the watchdog re-queues.
+BILL_RUN_CHUNK_SIZE = int(os.environ.get("BILL_RUN_CHUNK_SIZE", "200"))
+JOB_WATCHDOG_INTERVAL_SECONDS = float(os.environ.get("JOB_WATCHDOG_INTERVAL_SECONDS", "60"))
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -212,6 +271,11 @@ CELERY_BEAT_SCHEDULE = {
     "data-exports-purge": {
         "task": "backoffice.tasks.data_exports_purge_task",
         "schedule": 3600.0,  # hourly: a back-office CSV export's file is deleted once it has expired
+    },
+    "jobs-watchdog": {
+        "task": "tenancy.tasks.jobs_watchdog_task",
+        # Runs and exports with no progress for JOB_STALLED_SECONDS are taken up again (billing_platform.jobs).
+        "schedule": JOB_WATCHDOG_INTERVAL_SECONDS,
     },
     "webhook-deliveries-sweep": {
         "task": "webhooks.tasks.webhook_deliveries_sweep_task",

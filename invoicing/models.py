@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from billing_platform.jobs import WatchedJob
 from billing_platform.money_fields import MoneyManager, SharedCurrencyMoneyField
 from invoicing.lines import LineType, line_signed_amount
 
@@ -252,7 +253,7 @@ class BillRunStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
-class BillRun(models.Model):
+class BillRun(WatchedJob):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     billing_date = models.DateField()

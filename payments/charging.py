@@ -381,8 +381,14 @@ def invoice_charge(*, invoice_id: UUID, trigger: str, at: datetime) -> PaymentAt
     return attempt_send(attempt_id=attempt.pk, at=at)
 
 
+# Invoices per charging task: each charge may wait up to STRIPE_TIMEOUT_SECONDS (20 s) on Stripe, so
+# a task of 10 stays within the tasks' time limit (270 s soft, settings.CELERY_TASK_SOFT_TIME_LIMIT).
+CHARGE_BATCH = 10
+
+
 def invoices_charge_enqueue(invoice_ids: Sequence[UUID], *, tenant_id: UUID, trigger: str) -> None:
-    """Charge these invoices from a Celery worker once the caller's transaction commits."""
+    """Charge these invoices from Celery workers, ``CHARGE_BATCH`` per task, once the caller's
+    transaction commits."""
     if not invoice_ids:
         return
     ids, tenant = [str(i) for i in invoice_ids], str(tenant_id)
@@ -390,7 +396,8 @@ def invoices_charge_enqueue(invoice_ids: Sequence[UUID], *, tenant_id: UUID, tri
     def enqueue() -> None:
         from payments.tasks import invoices_charge_task
 
-        invoices_charge_task.delay(ids, trigger=trigger, tenant_id=tenant)
+        for start in range(0, len(ids), CHARGE_BATCH):
+            invoices_charge_task.delay(ids[start : start + CHARGE_BATCH], trigger=trigger, tenant_id=tenant)
 
     transaction.on_commit(enqueue)
 

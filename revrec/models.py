@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from billing_platform.jobs import WatchedJob
 from billing_platform.money_fields import MoneyManager, amount_field
 
 
@@ -309,7 +310,7 @@ class RecognitionRunStatus(models.TextChoices):
 ACTIVE_RUN_STATUSES = (RecognitionRunStatus.QUEUED, RecognitionRunStatus.RUNNING)
 
 
-class RecognitionRun(models.Model):
+class RecognitionRun(WatchedJob):
     """One recognition run of a tenant's month on Celery, by chunks of contracts (``revrec.periods``):
     its progress, what it posted and, when it failed, why. The postings themselves are unique per
     obligation and period, so a run that is started again posts only what is still due."""

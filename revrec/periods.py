@@ -22,6 +22,7 @@ close that freezes it (specs/revrec.md, "Runs").
 """
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,6 +32,7 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet, Sum
+from django.utils import timezone
 
 from billing_platform.errors import FieldError
 from billing_platform.money import round_minor
@@ -167,11 +169,13 @@ def _merged(stored: list[dict[str, str]], added: dict[tuple[str, str], Decimal])
     return revenue_rows(totals)
 
 
-def recognition_run_execute(*, run_id: Any, at: datetime) -> RecognitionRun:
+def recognition_run_execute(*, run_id: Any, at: datetime, until: float | None = None) -> RecognitionRun:
     """Do the run: every contract of the tenant, by chunks of ``CHUNK_SIZE`` in the order of their
     ids, each chunk posted and counted in one transaction that holds the run's row, so two deliveries
     of the task never count a chunk twice. A run already finished does nothing; a run found running
-    (its task delivered again) resumes after its last committed chunk. Any failure ends the run as
+    (its task delivered again, or taken up again by the jobs watchdog) resumes after its last
+    committed chunk. With ``until`` (a ``time.monotonic()`` deadline), it stops after the chunk that
+    passes it, the run still running, for its task to queue the rest. Any failure ends the run as
     ``failed`` with its reason, and is not raised: it is the run's outcome."""
     with transaction.atomic():
         run = RecognitionRun.objects.select_for_update().get(pk=run_id)
@@ -182,9 +186,10 @@ def recognition_run_execute(*, run_id: Any, at: datetime) -> RecognitionRun:
             run.status = RecognitionRunStatus.RUNNING
             run.started_at = at
             run.total = Contract.objects.filter(tenant_id=run.tenant_id).count()
-            run.save(update_fields=["status", "started_at", "total"])
+            run.progressed_at = timezone.now()
+            run.save(update_fields=["status", "started_at", "total", "progressed_at"])
     try:
-        while run.status == RecognitionRunStatus.RUNNING:
+        while run.status == RecognitionRunStatus.RUNNING and (until is None or time.monotonic() < until):
             with transaction.atomic():
                 run = RecognitionRun.objects.select_for_update().get(pk=run_id)
                 if run.status == RecognitionRunStatus.RUNNING:
@@ -221,10 +226,21 @@ def _chunk(run: RecognitionRun, *, at: datetime) -> None:
     run.journal_entries += report.journal_entries
     run.revenue = _merged(run.revenue, report.revenue)
     run.cursor = str(chunk[-1])
-    run.save(update_fields=["done", "entries", "journal_entries", "revenue", "cursor"])
+    run.progressed_at = timezone.now()  # the run's heartbeat, read by the jobs watchdog
+    run.save(update_fields=["done", "entries", "journal_entries", "revenue", "cursor", "progressed_at"])
     logger.info(
         "recognition run %s: %d of %d contracts", run.pk, run.done, run.total, extra={"tenant_id": run.tenant_id}
     )
+
+
+def recognition_run_resume(run: RecognitionRun, at: datetime) -> int:
+    """Take up again a run that stopped moving (``billing_platform.jobs``): its task queued again
+    once the caller commits; it resumes after the run's cursor. Returns 1, the task queued."""
+    from revrec.tasks import recognition_run_execute_task
+
+    pk, tenant_id = str(run.pk), str(run.tenant_id)
+    transaction.on_commit(lambda: recognition_run_execute_task.delay(pk, tenant_id=tenant_id))
+    return 1
 
 
 def recognition_run_get(*, tenant: Tenant, pk: str) -> RecognitionRun:

@@ -144,6 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     celery = shutil.which("celery", path=str(Path(PY).parent)) or "celery"
     children.append(
         subprocess.Popen(
+            # Without -Q it consumes every queue of settings.CELERY_TASK_QUEUES.
             [celery, "-A", "billing_platform", "worker", "-l", "info", "--concurrency", "2"],
             cwd=ROOT,
             env=env,

@@ -74,8 +74,8 @@ def data_export_run(*, export_id: str, at: datetime, finished: Any = None) -> Da
     if export.status in (DataExportStatus.DONE, DataExportStatus.FAILED):
         return export
     kind = KINDS.get(export.kind)
-    export.status, export.started_at = DataExportStatus.RUNNING, at
-    export.save(update_fields=["status", "started_at"])
+    export.status, export.started_at, export.progressed_at = DataExportStatus.RUNNING, at, at
+    export.save(update_fields=["status", "started_at", "progressed_at"])
     if kind is None:
         return _fail(export, "Unknown export: %s." % export.kind, at)
     try:
@@ -87,6 +87,16 @@ def data_export_run(*, export_id: str, at: datetime, finished: Any = None) -> Da
     export.status, export.finished_at = DataExportStatus.DONE, finished() if finished else at
     export.save(update_fields=["content", "rows", "status", "finished_at"])
     return export
+
+
+def data_export_resume(export: DataExport, at: datetime) -> int:
+    """Take up again an export that stopped moving (``billing_platform.jobs``): its task queued again
+    once the caller commits; it writes the file again from the start. Returns 1, the task queued."""
+    from backoffice.tasks import data_export_run_task
+
+    pk, tenant_id = str(export.pk), str(export.tenant_id)
+    transaction.on_commit(lambda: data_export_run_task.delay(pk, tenant_id=tenant_id))
+    return 1
 
 
 def _fail(export: DataExport, error: str, at: datetime) -> DataExport:

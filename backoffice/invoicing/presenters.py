@@ -16,10 +16,12 @@ from backoffice.formatting import (
     decimal_or_none,
     decimal_plain,
     decimals_in,
+    moment,
     money_of,
     period_days,
     quantity_display,
 )
+from billing_platform.jobs import recovery_notes
 from catalog.models import TaxCategory
 from invoicing.lines import LineType, line_description
 from invoicing.models import (
@@ -82,6 +84,8 @@ def bill_run_panel(run: BillRun) -> dict[str, Any]:
         # Its invoices (voided ones left out) added up per currency, in the database.
         "totals": bill_runs_totals([run])[run.pk],
         "tz_name": run.tenant.timezone,
+        # What the jobs watchdog did when the run's worker stopped answering, in words.
+        "recoveries": recovery_notes(run.recoveries, piece="chunk", fmt=lambda at: moment(at, run.tenant.timezone)),
     }
 
 

@@ -18,9 +18,11 @@ from django.views.decorators.http import require_POST
 
 from backoffice.access import FINANCE, WRITERS, can_write, current_actor, current_tenant, staff_view
 from backoffice.csv_export import csv_response
+from backoffice.formatting import moment
 from backoffice.pages import page_of
 from backoffice.revenue.run_forms import MonthForm
 from billing_platform.errors import DomainError
+from billing_platform.jobs import recovery_notes
 from revrec.models import ACTIVE_RUN_STATUSES, RecognitionRun, RecognitionRunStatus
 from revrec.periods import (
     current_month,
@@ -124,6 +126,8 @@ def _panel(run: RecognitionRun, tenant: Tenant) -> dict[str, Any]:
         "revenue": _totals(run.revenue),
         "tz_name": tenant.timezone,
         "failed": run.status == RecognitionRunStatus.FAILED,
+        # What the jobs watchdog did when the run's worker stopped answering, in words.
+        "recoveries": recovery_notes(run.recoveries, piece="run", fmt=lambda at: moment(at, tenant.timezone)),
     }
 
 

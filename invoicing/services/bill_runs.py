@@ -7,8 +7,11 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
+from celery import group as celery_group
+from django.conf import settings as conf
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.utils import timezone
 
 from billing_platform.errors import FieldError
 from billing_platform.periods import clamp_day, local_date, local_midnight
@@ -35,7 +38,7 @@ from tenancy.services import audit_record
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 200
+CHUNK_SIZE = 200  # the default of settings.BILL_RUN_CHUNK_SIZE
 FINISHED = (BillRunStatus.COMPLETED, BillRunStatus.COMPLETED_WITH_ERRORS)
 WRITE_BATCH = 50
 
@@ -112,10 +115,43 @@ def bill_run_plan(*, run: BillRun, at: datetime) -> list[list[str]]:
     if BillRun.objects.filter(pk=run.pk, status__in=FINISHED).exists():
         return []
     ids = [str(pk) for pk in customers_due(tenant=run.tenant, billing_date=run.billing_date, at=at)]
-    BillRun.objects.filter(pk=run.pk).update(status=BillRunStatus.RUNNING, total=len(ids), started_at=at)
+    BillRun.objects.filter(pk=run.pk).update(
+        status=BillRunStatus.RUNNING, total=len(ids), started_at=at, progressed_at=timezone.now()
+    )
     if not ids:
         _maybe_finish(run.pk, at)
-    return [ids[i : i + CHUNK_SIZE] for i in range(0, len(ids), CHUNK_SIZE)]
+    return _chunked(ids)
+
+
+def _chunked(ids: list[str]) -> list[list[str]]:
+    size = conf.BILL_RUN_CHUNK_SIZE
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def bill_run_resume(run: BillRun, at: datetime) -> int:
+    """Take up again a run that stopped moving (``billing_platform.jobs``; the caller holds its row):
+    a run never planned is planned again; a running one gets its customers not handled yet, the ones
+    due when it was planned, queued again in chunks once the caller commits. With none left (its
+    worker died between its last batch and the finish), the run is finished, on the customers it
+    handled. Returns how many chunks were queued again."""
+    from invoicing.tasks import bill_run_chunk_task, bill_run_execute_task
+
+    pk, tenant_id = str(run.pk), str(run.tenant_id)
+    if run.status == BillRunStatus.PENDING:
+        transaction.on_commit(lambda: bill_run_execute_task.delay(pk, tenant_id=tenant_id))
+        return 0
+    due = customers_due(tenant=run.tenant, billing_date=run.billing_date, at=run.started_at or at)
+    handled = set(BillRunCustomer.objects.filter(bill_run=run).values_list("customer_id", flat=True))
+    ids = [str(customer) for customer in due if customer not in handled]
+    if not ids:
+        BillRun.objects.filter(pk=run.pk).update(total=F("done") + F("failed"))
+        _maybe_finish(run.pk, at)
+        return 0
+    chunks = _chunked(ids)
+    transaction.on_commit(
+        lambda: celery_group(bill_run_chunk_task.s(pk, chunk, tenant_id=tenant_id) for chunk in chunks).apply_async()
+    )
+    return len(chunks)
 
 
 def bill_run_chunk(*, run_id: str, customer_ids: Sequence[str], at: datetime) -> None:
@@ -274,6 +310,7 @@ class BillRunChunk:
         )
         failed = sum(1 for _, outcome, _, _ in outcomes if outcome == "failed")
         BillRun.objects.filter(pk=run.pk).update(
+            progressed_at=timezone.now(),  # the run's heartbeat, read by the jobs watchdog
             done=F("done") + (len(outcomes) - failed),
             failed=F("failed") + failed,
             created=F("created") + sum(1 for _, outcome, _, _ in outcomes if outcome == "invoiced"),
