@@ -505,14 +505,22 @@ def _subscription_for(event: Mapping[str, Any], meter: _MeterRule, ctx: _Context
     raise Rejected("missing_field", "Give external_subscription_id, device_id or external_customer_id.")
 
 
+# The JSON values that hold no other: an event made only of them and of objects of them is two levels deep.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _at_most_two_levels(event: Mapping[str, Any]) -> bool:
     """Whether the event is an object whose values are plain values or flat objects (its
     ``properties``): nearly every event, and far below any nesting limit, so the full walk of
-    ``json_depth_exceeds`` (several microseconds an event) is left for the others."""
+    ``json_depth_exceeds`` (several microseconds an event) is left for the others. Types are
+    compared exactly: anything but a plain dict or a plain value takes the full walk."""
     for value in event.values():
-        if isinstance(value, list):
-            return False
-        if isinstance(value, dict) and any(isinstance(inner, dict | list) for inner in value.values()):
+        kind = type(value)
+        if kind is dict:
+            for inner in value.values():
+                if type(inner) not in _PLAIN:
+                    return False
+        elif kind not in _PLAIN:
             return False
     return True
 
