@@ -56,21 +56,27 @@ DEVICE_ATTRIBUTES = ("device_type", "region")
 #
 # 10^12 is far above any single reading a device sends (a terabyte counted in bytes).
 MAX_EVENT_VALUE = Decimal(10) ** 12
+MAX_EVENT_VALUE_INT = 10**12
 
+# The staging table a batch is copied into (binary COPY): one row per valid event, without what
+# is the same for the whole batch (tenant, receipt time: parameters of the statement). The JSON
+# columns are text, cast once in SQL, so the rows carry the text orjson wrote.
+STAGING_TABLE = """CREATE TEMP TABLE IF NOT EXISTS usage_event_staging (
+    transaction_id varchar(255), meter_id uuid, subscription_id uuid, device_id varchar(200), ts timestamptz,
+    value numeric(38, 10), properties text, time_band varchar(50), late boolean, dims text, counted boolean
+) ON COMMIT DELETE ROWS"""
 STAGING_COLUMNS = (
-    "tenant_id",
-    "transaction_id",
-    "meter_id",
-    "subscription_id",
-    "device_id",
-    "ts",
-    "value",
-    "properties",
-    "time_band",
-    "received_at",
-    "late",
-    "dims",
-    "counted",
+    ("transaction_id", "varchar"),
+    ("meter_id", "uuid"),
+    ("subscription_id", "uuid"),
+    ("device_id", "varchar"),
+    ("ts", "timestamptz"),
+    ("value", "numeric"),
+    ("properties", "text"),
+    ("time_band", "varchar"),
+    ("late", "bool"),
+    ("dims", "text"),
+    ("counted", "bool"),
 )
 
 # Buckets are counted from this origin: 15-minute buckets and UTC days.
@@ -85,11 +91,14 @@ INSERT_SQL = (
     """
 WITH new_keys AS (
     INSERT INTO usage_event_key (tenant_id, transaction_id)
-    SELECT tenant_id, transaction_id FROM usage_staging
+    SELECT %(tenant)s, transaction_id FROM usage_event_staging
     ON CONFLICT DO NOTHING
     RETURNING transaction_id
 ), new_events AS (
-    SELECT s.* FROM usage_staging s JOIN new_keys k ON k.transaction_id = s.transaction_id
+    SELECT %(tenant)s::uuid AS tenant_id, s.transaction_id, s.meter_id, s.subscription_id, s.device_id, s.ts,
+           s.value, s.properties::jsonb AS properties, s.time_band, %(received_at)s::timestamptz AS received_at,
+           s.late, s.dims::jsonb AS dims, s.counted
+    FROM usage_event_staging s JOIN new_keys k ON k.transaction_id = s.transaction_id
 ), inserted AS (
     INSERT INTO usage_event (tenant_id, transaction_id, meter_id, subscription_id, device_id, "timestamp", value,
                              properties, time_band, received_at, late)
@@ -171,6 +180,8 @@ class Outcome:
 @dataclass
 class IngestResult:
     results: list[Outcome] = field(default_factory=list)
+    # The customers whose usage the batch changed (it stored at least one of their events).
+    customer_ids: frozenset[Any] = frozenset()
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -203,6 +214,51 @@ def _attributes_at(versions: Sequence[_DeviceVersion], at: datetime) -> dict[str
     return (earlier[-1] if earlier else versions[0]).attributes
 
 
+@dataclass(frozen=True, slots=True)
+class _MeterRule:
+    """What validating an event of one meter needs, read once per batch from its ``Meter``."""
+
+    pk: Any
+    code: str
+    field: str
+    measured: bool  # sum, max, latest: the field is a number
+    unique_count: bool
+    accepts_negative: bool
+    dimensions: tuple[str, ...]
+    # Its dimensions that a device attribute fills when an event lacks them (pricing.md).
+    device_dimensions: tuple[str, ...]
+    filters: tuple[tuple[str, Any], ...]
+    time_bands: Mapping[str, Sequence[str]]
+
+    @classmethod
+    def of(cls, meter: Meter) -> "_MeterRule":
+        return cls(
+            meter.pk,
+            meter.code,
+            meter.field,
+            meter.aggregation in (Aggregation.SUM, Aggregation.MAX, Aggregation.LATEST),
+            meter.aggregation == Aggregation.UNIQUE_COUNT,
+            meter.accepts_negative,
+            tuple(meter.dimensions),
+            tuple(d for d in meter.dimensions if d in DEVICE_ATTRIBUTES),
+            tuple(meter.filters.items()),
+            meter.time_bands,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A live subscription as events reach it: the meters its plan bills, its customer's time zone
+    and customer id, and the start of its period open at receipt (earlier events are late)."""
+
+    pk: Any
+    external_id: str
+    meter_ids: frozenset[Any]
+    customer_id: Any
+    timezone: str
+    open_period_start: datetime
+
+
 @dataclass
 class _Context:
     """Everything a batch needs, loaded with a handful of set-based queries."""
@@ -210,33 +266,41 @@ class _Context:
     tenant: Tenant
     received_at: datetime
     max_age: timedelta
-    meters: dict[str, Meter]
+    meters: dict[str, _MeterRule]
     by_external_id: dict[str, Subscription]
     by_device: dict[str, tuple[Subscription, str]]
     by_customer: dict[str, list[Subscription]]
-    plan_meters: dict[Any, set[Any]]
-    open_period_starts: dict[Any, datetime] = field(default_factory=dict)
-    # The attribute history of the devices the batch names, when one of its meters has a device
-    # attribute among its dimensions: by device id, ordered by the time each row was added.
+    plan_meters: dict[Any, frozenset[Any]]
+    # The attribute history of the devices whose events lack a dimension their meter takes from
+    # the device: by device id, ordered by the time each row was added.
     devices: dict[str, list[_DeviceVersion]] = field(default_factory=dict)
+    targets: dict[Any, _Target] = field(default_factory=dict)
 
-    def open_period_start(self, subscription: Subscription) -> datetime:
-        """Start of the subscription's period open at receipt, that of its own plan (a month, a
-        quarter, a year): earlier events are late. Computed once per subscription and batch."""
-        start = self.open_period_starts.get(subscription.pk)
-        if start is None:
-            start = subscription_open_period_start(subscription, at=self.received_at)
-            self.open_period_starts[subscription.pk] = start
-        return start
+    def target(self, subscription: Subscription) -> _Target:
+        """The subscription as events reach it, computed once per subscription and batch. Its open
+        period is that of its own plan (a month, a quarter, a year)."""
+        target = self.targets.get(subscription.pk)
+        if target is None:
+            customer: Customer = subscription.customer
+            target = _Target(
+                subscription.pk,
+                subscription.external_id,
+                self.plan_meters.get(subscription.plan_id, frozenset()),
+                customer.pk,
+                customer.timezone,
+                subscription_open_period_start(subscription, at=self.received_at),
+            )
+            self.targets[subscription.pk] = target
+        return target
 
     def with_device_dimensions(
-        self, properties: Mapping[str, Any], *, meter: Meter, device_id: str, at: datetime
+        self, properties: Mapping[str, Any], *, meter: _MeterRule, device_id: str, at: datetime
     ) -> Mapping[str, Any]:
         """``properties`` with each dimension of ``meter`` the event lacks (or sends as null) taken
         from the device it names, as the device was at ``at`` (pricing.md): a device registered as
         a probe is priced as a probe without every event saying so. The stored event carries the
         value, so its rollups, current usage and the invoice all read the same."""
-        missing = [d for d in meter.dimensions if d in DEVICE_ATTRIBUTES and properties.get(d) is None]
+        missing = [d for d in meter.device_dimensions if properties.get(d) is None]
         versions = self.devices.get(device_id)
         if not missing or not versions:
             return properties
@@ -246,34 +310,50 @@ class _Context:
 
 
 def _load_context(
-    tenant: Tenant, events: Sequence[Mapping[str, Any]], received_at: datetime, settings: UsageSettings | None
+    tenant: Tenant, events: Sequence[Any], received_at: datetime, settings: UsageSettings | None
 ) -> _Context:
-    def strings(key: str) -> set[str]:
-        return {e[key] for e in events if isinstance(e, Mapping) and isinstance(e.get(key), str)}
-
+    # The names the batch uses, gathered in one pass over it.
+    codes: set[str] = set()
+    external_ids: set[str] = set()
+    device_ids: set[str] = set()
+    customer_ids: set[str] = set()
+    for e in events:
+        if isinstance(e, Mapping):
+            for key, names in (
+                ("code", codes),
+                ("external_subscription_id", external_ids),
+                ("device_id", device_ids),
+                ("external_customer_id", customer_ids),
+            ):
+                value = e.get(key)
+                if isinstance(value, str):
+                    names.add(value)
     if settings is None:
         settings, _ = UsageSettings.objects.get_or_create(tenant=tenant)
-    meters = {m.code: m for m in Meter.objects.filter(tenant=tenant, code__in=strings("code"))}
+    meters = {m.code: _MeterRule.of(m) for m in Meter.objects.filter(tenant=tenant, code__in=codes)}
     # The customer and plan come in the same query: zone, billing day and interval give the open period.
     live = Subscription.objects.filter(tenant=tenant, status__in=SubscriptionStatus.LIVE).select_related(
         "customer", "plan"
     )
-    by_external_id = {s.external_id: s for s in live.filter(external_id__in=strings("external_subscription_id"))}
+    by_external_id = {s.external_id: s for s in live.filter(external_id__in=external_ids)} if external_ids else {}
     # Devices come as (id, subscription) pairs; their few subscriptions are loaded once, not per device.
-    device_rows = list(
-        Device.objects.filter(
-            tenant=tenant,
-            device_id__in=strings("device_id"),
-            removed_at__isnull=True,
-            subscription__status__in=SubscriptionStatus.LIVE,
+    device_rows = (
+        list(
+            Device.objects.filter(
+                tenant=tenant,
+                device_id__in=device_ids,
+                removed_at__isnull=True,
+                subscription__status__in=SubscriptionStatus.LIVE,
+            )
+            .exclude(device_id="")  # a slot (ordered, not shipped) is no device an event can name
+            .values_list("device_id", "subscription_id")
         )
-        .exclude(device_id="")  # a slot (ordered, not shipped) is no device an event can name
-        .values_list("device_id", "subscription_id")
+        if device_ids
+        else []
     )
-    subscriptions = {s.pk: s for s in live.filter(pk__in={sub_id for _, sub_id in device_rows})}
+    subscriptions = {s.pk: s for s in live.filter(pk__in={sub_id for _, sub_id in device_rows})} if device_rows else {}
     by_device = {d: (subscriptions[s], d) for d, s in device_rows if s in subscriptions}
     by_customer: dict[str, list[Subscription]] = {}
-    customer_ids = strings("external_customer_id")
     if customer_ids:
         for s in live.filter(customer__external_id__in=customer_ids):
             by_customer.setdefault(s.customer.external_id, []).append(s)
@@ -282,11 +362,11 @@ def _load_context(
         | {s.plan_id for s, _ in by_device.values()}
         | {s.plan_id for subs in by_customer.values() for s in subs}
     )
-    plan_meters: dict[Any, set[Any]] = {}
+    plan_meter_sets: dict[Any, set[Any]] = {}
     for plan_id, meter_id in PlanComponent.objects.filter(plan_id__in=plans, kind=ProductKind.USAGE).values_list(
         "plan_id", "meter_id"
     ):
-        plan_meters.setdefault(plan_id, set()).add(meter_id)
+        plan_meter_sets.setdefault(plan_id, set()).add(meter_id)
     return _Context(
         tenant,
         received_at,
@@ -295,15 +375,36 @@ def _load_context(
         by_external_id,
         by_device,
         by_customer,
-        plan_meters,
-        devices=_device_history(tenant, strings("device_id"), meters.values()),
+        {plan: frozenset(ids) for plan, ids in plan_meter_sets.items()},
+        devices=_device_history(tenant, _devices_to_fill(events, meters), meters.values()),
     )
 
 
-def _device_history(tenant: Tenant, device_ids: set[str], meters: Iterable[Meter]) -> dict[str, list[_DeviceVersion]]:
+def _devices_to_fill(events: Sequence[Any], meters: Mapping[str, _MeterRule]) -> set[str]:
+    """The devices named by events that lack (or send as null) a dimension their meter takes from
+    the device: only their history is read. Events that carry their dimensions, nearly all of
+    them, need none."""
+    if not any(m.device_dimensions for m in meters.values()):
+        return set()
+    wanted: set[str] = set()
+    for e in events:
+        if not isinstance(e, Mapping) or not isinstance(device_id := e.get("device_id"), str):
+            continue
+        meter = meters.get(e.get("code"))  # type: ignore[arg-type]
+        properties = e.get("properties", {})
+        if meter is None or not isinstance(properties, Mapping):
+            continue
+        if any(properties.get(d) is None for d in meter.device_dimensions):
+            wanted.add(device_id)
+    return wanted
+
+
+def _device_history(
+    tenant: Tenant, device_ids: set[str], meters: Iterable[_MeterRule]
+) -> dict[str, list[_DeviceVersion]]:
     """Every row, removed ones included, of the devices named, with the attributes the meters price
     on: one query, and none when no meter has a device attribute among its dimensions."""
-    wanted = sorted({d for m in meters for d in m.dimensions if d in DEVICE_ATTRIBUTES})
+    wanted = sorted({d for m in meters for d in m.device_dimensions})
     if not wanted or not device_ids:
         return {}
     history: dict[str, list[_DeviceVersion]] = {}
@@ -348,6 +449,8 @@ def _parse_time(value: Any) -> datetime:
 def _number(value: Any, field_name: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise Rejected("value_not_a_number", "properties.%s must be a number." % field_name)
+    if type(value) is int and -MAX_EVENT_VALUE_INT <= value <= MAX_EVENT_VALUE_INT:
+        return Decimal(value)  # the common case: an integer within the bound
     try:
         number = Decimal(str(value))
     except InvalidOperation:
@@ -369,7 +472,7 @@ def _json_text(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def _subscription_for(event: Mapping[str, Any], meter: Meter, ctx: _Context) -> tuple[Subscription, str]:
+def _subscription_for(event: Mapping[str, Any], meter: _MeterRule, ctx: _Context) -> tuple[Subscription, str]:
     if isinstance(event.get("external_subscription_id"), str):
         sub = ctx.by_external_id.get(event["external_subscription_id"])
         if sub is None:
@@ -384,7 +487,7 @@ def _subscription_for(event: Mapping[str, Any], meter: Meter, ctx: _Context) -> 
         candidates = [
             s
             for s in ctx.by_customer.get(event["external_customer_id"], [])
-            if meter.pk in ctx.plan_meters.get(s.plan_id, set())
+            if meter.pk in ctx.plan_meters.get(s.plan_id, frozenset())
         ]
         if not candidates:
             raise Rejected(
@@ -402,29 +505,38 @@ def _subscription_for(event: Mapping[str, Any], meter: Meter, ctx: _Context) -> 
     raise Rejected("missing_field", "Give external_subscription_id, device_id or external_customer_id.")
 
 
+# The JSON values that hold no other: an event made only of them and of objects of them is two levels deep.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _at_most_two_levels(event: Mapping[str, Any]) -> bool:
     """Whether the event is an object whose values are plain values or flat objects (its
     ``properties``): nearly every event, and far below any nesting limit, so the full walk of
-    ``json_depth_exceeds`` (several microseconds an event) is left for the others."""
+    ``json_depth_exceeds`` (several microseconds an event) is left for the others. Types are
+    compared exactly: anything but a plain dict or a plain value takes the full walk."""
     for value in event.values():
-        if isinstance(value, list):
-            return False
-        if isinstance(value, dict) and any(isinstance(inner, dict | list) for inner in value.values()):
+        kind = type(value)
+        if kind is dict:
+            for inner in value.values():
+                if type(inner) not in _PLAIN:
+                    return False
+        elif kind not in _PLAIN:
             return False
     return True
 
 
-def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
-    """Validate one event; returns its staging row and transaction id, or raises ``Rejected``."""
+def _stage(event: Any, ctx: _Context, depth_limit: int) -> tuple[tuple[Any, ...], str, Any]:
+    """Validate one event; returns its staging row (``STAGING_COLUMNS``), its transaction id and its
+    customer's id, or raises ``Rejected``. The checks run in a fixed order: the first that fails
+    names the reason."""
     if not isinstance(event, Mapping):
         raise Rejected("missing_field", "An event is a JSON object.")
-    unknown = sorted(str(key) for key in event if key not in EVENT_FIELDS)
-    if unknown:
+    if not EVENT_FIELDS.issuperset(event):
+        unknown = sorted(str(key) for key in event if key not in EVENT_FIELDS)
         # A misspelt "device" would otherwise leave the event without its device: refused, named.
         raise Rejected("unknown_field", "Unknown field%s: %s." % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
-    limit = max_json_depth()
-    if (limit < 2 or not _at_most_two_levels(event)) and json_depth_exceeds(event, limit):
-        raise Rejected("too_deep", "The event is nested deeper than %d levels." % limit)
+    if (depth_limit < 2 or not _at_most_two_levels(event)) and json_depth_exceeds(event, depth_limit):
+        raise Rejected("too_deep", "The event is nested deeper than %d levels." % depth_limit)
     transaction_id = event.get("transaction_id")
     if not isinstance(transaction_id, str) or not transaction_id.strip():
         raise Rejected("missing_field", "transaction_id is required.")
@@ -445,13 +557,13 @@ def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
     if not isinstance(properties, Mapping):
         raise Rejected("missing_field", "properties must be an object.")
     subscription, device_id = _subscription_for(event, meter, ctx)
-    if meter.pk not in ctx.plan_meters.get(subscription.plan_id, set()):
-        raise Rejected(
-            "meter_not_in_plan", "Subscription %s does not bill meter %s." % (subscription.external_id, code)
-        )
-    properties = ctx.with_device_dimensions(properties, meter=meter, device_id=device_id, at=timestamp)
+    target = ctx.target(subscription)
+    if meter.pk not in target.meter_ids:
+        raise Rejected("meter_not_in_plan", "Subscription %s does not bill meter %s." % (target.external_id, code))
+    if meter.device_dimensions:
+        properties = ctx.with_device_dimensions(properties, meter=meter, device_id=device_id, at=timestamp)
     value = None
-    if meter.aggregation in (Aggregation.SUM, Aggregation.MAX, Aggregation.LATEST):
+    if meter.measured:
         if meter.field not in properties:
             raise Rejected("missing_field", "properties.%s is required by meter %s." % (meter.field, code))
         value = _number(properties[meter.field], meter.field)
@@ -461,31 +573,26 @@ def _stage(event: Any, ctx: _Context) -> tuple[list[Any], str]:
                 "negative_value",
                 "properties.%s is negative; meter %s does not accept negative values." % (meter.field, code),
             )
-    elif meter.aggregation == Aggregation.UNIQUE_COUNT and properties.get(meter.field) in (None, ""):
+    elif meter.unique_count and properties.get(meter.field) in (None, ""):
         raise Rejected("missing_field", "properties.%s is required by meter %s." % (meter.field, code))
-    customer: Customer = subscription.customer
-    # Its period has closed: the invoice of that period may exist already, so it is billed as an adjustment.
-    late = timestamp < ctx.open_period_start(subscription)
-    band = time_band_of(timestamp, bands=meter.time_bands, tz=customer.timezone) if meter.time_bands else ""
+    band = time_band_of(timestamp, bands=meter.time_bands, tz=target.timezone) if meter.time_bands else ""
     # The same text as PostgreSQL's ``properties ->> 'dim'``, so rollups and raw aggregation agree.
     dims = {d: _json_text(properties[d]) for d in meter.dimensions if properties.get(d) is not None}
-    counted = all(properties.get(k) == v for k, v in meter.filters.items())
-    row = [
-        ctx.tenant.pk,
+    row = (
         transaction_id,
         meter.pk,
-        subscription.pk,
+        target.pk,
         device_id[:200],
         timestamp,
         value,
         orjson.dumps(properties).decode(),
         band,
-        ctx.received_at,
-        late,
-        orjson.dumps(dims, option=orjson.OPT_SORT_KEYS).decode(),
-        counted,
-    ]
-    return row, transaction_id
+        # Its period has closed: the invoice of that period may exist already, so it is billed as an adjustment.
+        timestamp < target.open_period_start,
+        orjson.dumps(dims).decode(),
+        all(properties.get(k) == v for k, v in meter.filters),
+    )
+    return row, transaction_id, target.customer_id
 
 
 def _payload_kept(event: Any) -> Any:
@@ -502,16 +609,18 @@ def events_ingest(
 ) -> IngestResult:
     """Validate, deduplicate and store a batch (at most 1000 events); one outcome per event, in order."""
     ctx = _load_context(tenant, events, received_at, settings)
+    depth_limit = max_json_depth()
     outcomes: list[Outcome | None] = [None] * len(events)
-    rows: list[list[Any]] = []
+    rows: list[tuple[Any, ...]] = []
     row_index: dict[str, int] = {}
+    customer_of: dict[str, Any] = {}
     rejected: list[RejectedEvent] = []
     for i, event in enumerate(events):
-        tid = event.get("transaction_id") if isinstance(event, Mapping) else None
-        tid_text = tid if isinstance(tid, str) else ""
         try:
-            row, transaction_id = _stage(event, ctx)
+            row, transaction_id, customer_id = _stage(event, ctx, depth_limit)
         except Rejected as exc:
+            tid = event.get("transaction_id") if isinstance(event, Mapping) else None
+            tid_text = tid if isinstance(tid, str) else ""
             outcomes[i] = Outcome(tid_text[:255], "rejected", exc.reason, exc.detail)
             rejected.append(
                 RejectedEvent(
@@ -529,14 +638,18 @@ def events_ingest(
             outcomes[i] = Outcome(transaction_id, "duplicate")
             continue
         row_index[transaction_id] = i
+        customer_of[transaction_id] = customer_id
         rows.append(row)
+    # The batch commits here, all at once: its events, their keys, their rollups and its rejected
+    # events. ``customer_ids`` are the customers whose usage it changed.
     with transaction.atomic():
-        stored = _write(rows) if rows else set()
+        stored = _write(rows, tenant=tenant, received_at=received_at) if rows else set()
         if rejected:
             RejectedEvent.objects.bulk_create(rejected)
+        customer_ids = frozenset(customer_of[transaction_id] for transaction_id in stored)
     for transaction_id, i in row_index.items():
         outcomes[i] = Outcome(transaction_id, "accepted" if transaction_id in stored else "duplicate")
-    return IngestResult([o for o in outcomes if o is not None])
+    return IngestResult([o for o in outcomes if o is not None], customer_ids=customer_ids)
 
 
 def daily_rollups_rebuild(*, tenant: Tenant, since: datetime | None = None) -> None:
@@ -555,27 +668,25 @@ def daily_rollups_rebuild(*, tenant: Tenant, since: datetime | None = None) -> N
 _staging_filled: "weakref.WeakSet[BaseDatabaseWrapper]" = weakref.WeakSet()
 
 
-def _write(rows: list[list[Any]]) -> set[str]:
-    ensure_partitions(r[5].astimezone(UTC).date() for r in rows)  # partitions are UTC months
+def _write(rows: list[tuple[Any, ...]], *, tenant: Tenant, received_at: datetime) -> set[str]:
+    """Store the batch's valid rows; returns the transaction ids stored (the others were already)."""
+    ensure_partitions(r[4].astimezone(UTC).date() for r in rows)  # partitions are UTC months
     with connection.cursor() as cursor:
-        cursor.execute(
-            """CREATE TEMP TABLE IF NOT EXISTS usage_staging (
-                tenant_id uuid, transaction_id varchar(255), meter_id uuid, subscription_id uuid,
-                device_id varchar(200), ts timestamptz, value numeric(38, 10), properties jsonb,
-                time_band varchar(50), received_at timestamptz, late boolean, dims jsonb, counted boolean
-            ) ON COMMIT DELETE ROWS"""
-        )
+        cursor.execute(STAGING_TABLE)
         # The table empties when its transaction commits. A batch written earlier in the same
         # transaction (a script, a test) left its rows: they must not be written again, and under
         # row-level security another tenant's rows would be refused.
         wrapper = connections[DEFAULT_DB_ALIAS]
         if wrapper in _staging_filled:
-            cursor.execute("TRUNCATE usage_staging")
+            cursor.execute("TRUNCATE usage_event_staging")
         _staging_filled.add(wrapper)
         transaction.on_commit(partial(_staging_filled.discard, wrapper))
         raw = cursor.cursor  # psycopg's own cursor, for COPY
-        with raw.copy("COPY usage_staging (%s) FROM STDIN" % ", ".join(STAGING_COLUMNS)) as copy:
+        columns = ", ".join(name for name, _ in STAGING_COLUMNS)
+        # Binary: PostgreSQL reads uuids, instants and numbers without parsing their text.
+        with raw.copy("COPY usage_event_staging (%s) FROM STDIN (FORMAT BINARY)" % columns) as copy:
+            copy.set_types([kind for _, kind in STAGING_COLUMNS])
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(INSERT_SQL)
+        cursor.execute(INSERT_SQL, {"tenant": tenant.pk, "received_at": received_at})
         return {r[0] for r in cursor.fetchall()}

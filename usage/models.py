@@ -62,6 +62,12 @@ class UsageRollup(RollupValues):
 
     id = models.BigAutoField(primary_key=True)
     bucket = models.DateTimeField()
+    # Nearly every event of a batch spread over the month updates its own row here, and an update
+    # that cannot stay on its page writes every index: lookups by subscription use the unique
+    # index, which starts with it, so the subscription has no index of its own.
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
 
     class Meta:
         constraints = [
