@@ -10,7 +10,7 @@ INDEX = "usage_usagerollup_subscription_id_d589e060"
 class Migration(migrations.Migration):
     dependencies = [
         ("subscriptions", "0010_order_request_key"),
-        ("usage", "0004_late_event_index"),
+        ("usage", "0005_usage_archive"),
     ]
 
     operations = [
