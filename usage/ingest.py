@@ -20,6 +20,7 @@ import orjson
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from billing_platform.generations import usage_changed_tenant
 from billing_platform.json_input import json_depth_exceeds, max_json_depth
 from catalog.models import Aggregation, Meter, PlanComponent, ProductKind
 from catalog.time_bands import time_band_of
@@ -29,6 +30,7 @@ from subscriptions.periods import subscription_open_period_start
 from tenancy.models import Tenant
 from usage.models import RejectedEvent, UsageSettings
 from usage.partitions import ensure_partitions
+from usage.services import usage_written
 
 logger = logging.getLogger(__name__)
 
@@ -532,6 +534,8 @@ def events_ingest(
         rows.append(row)
     with transaction.atomic():
         stored = _write(rows) if rows else set()
+        if stored:  # the batch's customers' cached current usage is out of date
+            usage_written(tenant=tenant, subscription_ids={r[3] for r in rows})
         if rejected:
             RejectedEvent.objects.bulk_create(rejected)
     for transaction_id, i in row_index.items():
@@ -549,6 +553,7 @@ def daily_rollups_rebuild(*, tenant: Tenant, since: datetime | None = None) -> N
     with transaction.atomic(), connection.cursor() as cursor:
         for statement in REBUILD_DAILY_SQL:
             cursor.execute(statement, params)
+        usage_changed_tenant(tenant=tenant)
 
 
 # Connections whose staging table may still hold a batch of their open transaction.
