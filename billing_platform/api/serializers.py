@@ -1,3 +1,4 @@
+import copy
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
@@ -69,6 +70,18 @@ class ShapeSchema(OpenApiSerializerExtension):
 # required: the server always sends it, null when the column allows it. (A comment: a docstring
 # would describe every output in the schema.)
 class OutputModelSerializer(serializers.ModelSerializer):
+    # The fields ModelSerializer builds from the model (its field mapping, the model's options) are
+    # the same for every instance of a class: built once per class, each serializer gets copies.
+    _built_fields: dict[str, serializers.Field] | None = None
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        cls = type(self)
+        built = cls.__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            cls._built_fields = built
+        return {name: copy.deepcopy(field) for name, field in built.items()}
+
     def get_extra_kwargs(self) -> dict[str, Any]:
         extra: dict[str, Any] = super().get_extra_kwargs()
         for name in getattr(self.Meta, "fields", ()):
