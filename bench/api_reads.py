@@ -43,6 +43,9 @@ endpoint one untimed second at the lowest rate warms the workers. After each ste
 the rate the client achieved (requests sent / seconds) and how late it sent them (p99 of send time
 minus scheduled time): when that lag is large the client, not the server, was the limit.
 
+Each step also prints the CPU that gunicorn and PostgreSQL used per request answered (from /proc):
+on a shared machine that is the steadier measure of what a request costs.
+
 Timings are printed, never asserted. The exit status is 1 when any request got no 2xx answer
 (an error status, a broken connection or no answer within ``--timeout`` seconds), 0 otherwise.
 The machine is shared: the CPU line after each step says what else used it.
@@ -783,10 +786,20 @@ def print_step(name: str, step: Step) -> None:
     log(
         f"{LABELS[name]} at {step.rate:g} req/s: p50 {ms(quantile(lat, 0.5))} ms, p99 {ms(quantile(lat, 0.99))} ms,"
         f" max {ms(max(lat, default=0.0))} ms; {o.sent} sent, achieved {step.achieved:,.0f} req/s"
-        f" (send lag p99 {ms(quantile(o.lags, 0.99))} ms); CPU: gunicorn {step.cpu['gunicorn']:.1f} s,"
-        f" PostgreSQL {step.cpu['postgres']:.1f} s, clients {o.cpu:.1f} s, other {other:.1f} s,"
+        f" (send lag p99 {ms(quantile(o.lags, 0.99))} ms); CPU: gunicorn {step.cpu['gunicorn']:.1f} s"
+        f" ({cpu_per_request(step, 'gunicorn')} ms/request), PostgreSQL {step.cpu['postgres']:.1f} s"
+        f" ({cpu_per_request(step, 'postgres')} ms/request), clients {o.cpu:.1f} s, other {other:.1f} s,"
         f" idle {step.cpu['idle']:.1f} s of {total:.1f}" + errors
     )
+    if total and other / total > 0.25:
+        log("  (something else used the CPU during this step: the latencies above are not this code's alone)")
+
+
+def cpu_per_request(step: Step, part: str) -> str:
+    """CPU milliseconds per request answered: what a request costs, less sensitive than latency to
+    the rest of the machine (the PostgreSQL figure counts the whole server's backends)."""
+    answered = len(step.outcome.latencies) + step.errors
+    return f"{step.cpu[part] / answered * 1000:.1f}" if answered else "-"
 
 
 def print_table(results: dict[str, dict[float, Step]], rates: list[float]) -> None:
@@ -794,15 +807,17 @@ def print_table(results: dict[str, dict[float, Step]], rates: list[float]) -> No
         return
     floor = results.get("healthz", {})
     log("")
-    header = "| endpoint | " + " | ".join(f"{r:g} req/s p50 / p99 / max ms (errors) | p99 / healthz p99" for r in rates)
+    header = "| endpoint | " + " | ".join(
+        f"{r:g} req/s p50 / p99 / max ms (errors) | p99 / healthz p99 | gunicorn CPU ms/req" for r in rates
+    )
     log(header + " |")
-    log("|---|" + "---|---|" * len(rates))
+    log("|---|" + "---|---|---|" * len(rates))
     for name, steps in results.items():
         cells = []
         for rate in rates:
             step = steps.get(rate)
             if step is None:
-                cells += ["", ""]
+                cells += ["", "", ""]
                 continue
             lat = step.outcome.latencies
             p99 = quantile(lat, 0.99)
@@ -813,6 +828,7 @@ def print_table(results: dict[str, dict[float, Step]], rates: list[float]) -> No
                 + ("" if step.achieved >= 0.95 * rate else f" [sent {step.achieved:,.0f}/s]")
             )
             cells.append(f"{p99 / base99:,.1f}x" if base99 else "")
+            cells.append(cpu_per_request(step, "gunicorn"))
         log(f"| `{LABELS[name]}` | " + " | ".join(cells) + " |")
 
 
