@@ -4,8 +4,9 @@ billed; a bill run; a plan change and a cancellation; time passing within a peri
 next), ``GET /customers/{id}/current_usage`` answers exactly what a fresh computation gives, and a
 second call is served from the cache at a fixed number of queries."""
 
+import itertools
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ import redis
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
@@ -35,6 +38,7 @@ HIT_QUERIES = 3
 # A miss: those three, the customer, the usage context and the projection's other reads.
 MISS_QUERIES = 15
 URL = "/api/v1/customers/dupont/current_usage"
+EXAMPLES = itertools.count()
 
 
 def fresh(tenant: Tenant, at: datetime, customer: str = "dupont") -> Any:
@@ -292,3 +296,55 @@ def test_an_instant_inside_the_period_ends_the_entry(
     lines = {(line["product"], ",".join(line["devices"])) for line in after["projected"]["lines"]}
     assert ("fleet-platform", "C") in lines
     assert after["projected"]["total"] != before["projected"]["total"]
+
+
+# --- random sequences of changes ------------------------------------------------------------------
+
+ACTIONS = ("usage", "late_usage", "replay", "add_device", "remove_device", "activate", "override", "tax_id", "wait")
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(1, 120)), min_size=3, max_size=7))
+def test_random_changes_never_leave_a_stale_answer(
+    catalog: None, tenant: Tenant, api: APIClient, probe: Probe, make_client: Any, steps: list[tuple[str, int]]
+) -> None:
+    # given: a new customer for each example, signed on 10 March with devices A and B
+    n = next(EXAMPLES)
+    customer, sub = "h%d" % n, "h%d-fleet" % n
+    call(api, "post", paris(2026, 3, 1, 9), "customers", {**CUSTOMER, "external_id": customer})
+    devices = [{"device_id": "h%d-%s" % (n, d), "device_type": "eld"} for d in "AB"]
+    body = {**SUBSCRIPTION, "external_id": sub, "customer": customer, "devices": devices}
+    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", body)
+    ingest = make_client(tenant, ApiKeyScope.INGEST)
+    at = paris(2026, 3, 10, 11)
+    probe.check(at, customer)
+    added: list[str] = []
+    overridden = False
+    # when: each step changes something (or lets hours pass), then the answer is read again
+    for i, (action, hours) in enumerate(steps):
+        at += timedelta(hours=hours)
+        tid = "h%d-%d" % (n, i)
+        if action in ("usage", "late_usage", "replay"):
+            ts = (at - timedelta(days=5 if action == "late_usage" else 0)).astimezone(UTC).isoformat()
+            event = {"transaction_id": "h%d-0" % n if action == "replay" else tid, "code": "data_mb"}
+            event |= {"device_id": devices[0]["device_id"], "timestamp": ts, "properties": {"mb": hours * 10}}
+            call(ingest, "post", at, "events", {"events": [event]})
+        elif action == "add_device":
+            change = {"action": "add_devices", "devices": [{"device_id": tid, "device_type": "eld"}]}
+            call(api, "post", at, "subscriptions/%s/changes" % sub, change)
+            added.append(tid)
+        elif action == "remove_device" and added:
+            change = {"action": "remove_devices", "device_ids": [added.pop()]}
+            call(api, "post", at, "subscriptions/%s/changes" % sub, change)
+        elif action == "activate":
+            activate(tenant, devices[hours % 2]["device_id"], at)
+        elif action == "override" and not overridden:
+            overridden = True
+            body = {"customer": customer, "product": "eld-200", "price": "%d.00" % (100 + hours)}
+            call(api, "post", at, "plans/everything/price_overrides", body)
+        elif action == "tax_id":
+            tax_id = "FR40303265045" if hours % 2 else ""
+            call(api, "patch", at, "customers/%s" % customer, {"tax_id": tax_id})
+        # then: the cached answer is the fresh one (a minute later: an entry computed at the very
+        # instant of a write is served from the next microsecond on only)
+        probe.check(at + timedelta(minutes=1), customer)
