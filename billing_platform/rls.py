@@ -96,7 +96,19 @@ def _switch(connection: BaseDatabaseWrapper, *, role: str | None, tenant: str) -
         cursor.execute(SWITCH_SQL, [role, tenant])
         row = cursor.fetchone()
     assert row is not None
+    _record_tenant(connection, tenant, previous=row[1])
     return row[0], row[1]
+
+
+def _record_tenant(connection: BaseDatabaseWrapper, tenant: str, *, previous: str) -> None:
+    """Remember on the connection which tenants its setting may hold now (``tripod_tenants``), for
+    ``billing_platform.generations``: the one just set, and, inside a transaction, the ones before
+    too (a rollback puts the earlier setting back without telling Python)."""
+    if connection.in_atomic_block:
+        known = getattr(connection, "tripod_tenants", None) or {previous}
+        connection.tripod_tenants = {*known, tenant}  # type: ignore[attr-defined]
+    else:
+        connection.tripod_tenants = {tenant}  # type: ignore[attr-defined]
 
 
 def _restorable(connection: BaseDatabaseWrapper) -> bool:
@@ -141,6 +153,7 @@ class _FirstQuerySwitch:
             raw.execute(SWITCH_SQL, [self.role, self.tenant])
             row = raw.fetchone()
             self.previous = (row[0], row[1])
+            _record_tenant(context["connection"], self.tenant, previous=row[1])
         return execute(sql, params, many, context)
 
 

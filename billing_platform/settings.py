@@ -348,7 +348,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenancy.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenancy.permissions.HasTenantScope"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["billing_platform.api.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing_platform.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "billing_platform.api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "billing_platform.api.pagination.CursorPagination",

@@ -20,6 +20,19 @@ def customer_list(
     return qs
 
 
+def customer_shown_get(*, tenant: Tenant, external_id: str) -> Customer:
+    """``customer_get`` with what the customer's API representation shows of other rows (its partner's
+    code, its own dunning policy) read in the same query."""
+    customer = (
+        Customer.objects.filter(tenant=tenant, external_id=external_id)
+        .select_related("dunning_policy", "partner")
+        .first()
+    )
+    if customer is None:
+        raise CustomerNotFound(f"No customer with external_id {external_id}.")
+    return customer
+
+
 def customer_get(*, tenant: Tenant, external_id: str) -> Customer:
     customer = Customer.objects.filter(tenant=tenant, external_id=external_id).first()
     if customer is None:

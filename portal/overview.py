@@ -1,7 +1,9 @@
 """The portal's overview: what the customer owes and when, the invoice its open period will close on
-(``customer_current_usage``'s projected total, the figure ``GET /api/v1/customers/{id}/current_usage``
-gives), its usage so far against the allowance, and its active devices."""
+(the projected total of ``GET /api/v1/customers/{id}/current_usage``, read from the same cache:
+``invoicing.usage_cache``), its usage so far against the allowance, and its active devices."""
 
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -9,12 +11,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from djmoney.money import Money
 
 from billing_platform.errors import DomainError
 from billing_platform.formatting import period_days
 from billing_platform.periods import local_date
 from catalog.selectors import meter_list
-from invoicing.upcoming import CurrentUsage, customer_current_usage
+from invoicing.usage_cache import current_usage_data
 from payments.reports import customer_receivables
 from portal.access import current_portal, portal_view
 from portal.devices import active_device_count
@@ -26,29 +29,35 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def usage_rows(usage: CurrentUsage, tz: str, names: dict[str, str]) -> list[dict[str, Any]]:
+def usage_rows(usage: Mapping[str, Any], tz: str, names: dict[str, str]) -> list[dict[str, Any]]:
     """Each usage component of each live subscription: its quantity so far, its allowance and what
-    is billed beyond it, as ``current_usage`` gives them; ``names`` are the meters' by code."""
+    is billed beyond it, as ``current_usage`` gives them (its JSON, ``usage``); ``names`` are the
+    meters' by code."""
     rows = []
-    for s in usage.subscriptions:
-        first, last = period_days(s.period_start, s.period_end, tz)
-        for c in s.components:
+    for s in usage["subscriptions"]:
+        first, last = period_days(_instant(s["period_start"]), _instant(s["period_end"]), tz)
+        for c in s["components"]:
+            quantity, allowance = Decimal(c["quantity"]), Decimal(c["allowance"])
             rows.append(
                 {
-                    "subscription": s.subscription,
-                    "plan": s.plan,
+                    "subscription": s["subscription"],
+                    "plan": s["plan"],
                     "first": first,
                     "last": last,
-                    "meter": c.meter,
-                    "name": names.get(c.meter, c.meter),
-                    "quantity": c.quantity,
-                    "allowance": c.allowance,
-                    "billable": c.billable_quantity,
-                    "amount": c.amount,
-                    "share": int(c.quantity * 100 / c.allowance) if c.allowance > 0 else None,
+                    "meter": c["meter"],
+                    "name": names.get(c["meter"], c["meter"]),
+                    "quantity": quantity,
+                    "allowance": allowance,
+                    "billable": Decimal(c["billable_quantity"]),
+                    "amount": Decimal(c["amount"]),
+                    "share": int(quantity * 100 / allowance) if allowance > 0 else None,
                 }
             )
     return rows
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 def usage_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -72,16 +81,25 @@ def overview(request: HttpRequest) -> HttpResponse:
         tenant=tenant, customer_id=customer.pk, currency=customer.currency, as_of=local_date(now, tenant.timezone)
     )
     next_due = customer_open_invoices(portal).first()
-    usage: CurrentUsage | None
-    try:
-        usage = customer_current_usage(tenant=tenant, external_id=customer.external_id, at=now)
-    except DomainError:
-        usage = None
+    usage: dict[str, Any] | None = None
     rows: list[dict[str, Any]] = []
-    if usage is not None:
-        codes = {c.meter for s in usage.subscriptions for c in s.components}
-        names = dict(meter_list(tenant=tenant).filter(code__in=codes).values_list("code", "name"))
-        rows = usage_rows(usage, customer.timezone, names)
+    try:
+        data = current_usage_data(tenant=tenant, external_id=customer.external_id, at=now)
+    except DomainError:
+        data = None
+    if data is not None:
+        currency = data["currency"]
+        projected = data["projected"]
+        usage = {
+            "currency": currency,
+            "projected": {
+                "total": Money(projected["total"], currency),
+                "net_total": Money(projected["net_total"], currency),
+            },
+        }
+        codes = {c["meter"] for s in data["subscriptions"] for c in s["components"]}
+        names = dict(meter_list(tenant=tenant).filter(code__in=codes).values_list("code", "name")) if codes else {}
+        rows = usage_rows(data, customer.timezone, names)
     context = {
         "owed": owed.total,
         "overdue": owed.total - owed.current,

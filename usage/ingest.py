@@ -20,6 +20,7 @@ import orjson
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from billing_platform.generations import usage_changed_tenant
 from billing_platform.json_input import json_depth_exceeds, max_json_depth
 from catalog.models import Aggregation, Meter, PlanComponent, ProductKind
 from catalog.time_bands import time_band_of
@@ -29,6 +30,7 @@ from subscriptions.periods import subscription_open_period_start
 from tenancy.models import Tenant
 from usage.models import RejectedEvent, UsageSettings
 from usage.partitions import ensure_partitions
+from usage.services import usage_written
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,8 @@ STAGING_COLUMNS = (
     ("dims", "text"),
     ("counted", "bool"),
 )
+# A staging row's subscription: its customers' cached current usage is retired when the batch commits.
+STAGED_SUBSCRIPTION = [name for name, _ in STAGING_COLUMNS].index("subscription_id")
 
 # Buckets are counted from this origin: 15-minute buckets and UTC days.
 BUCKET_ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00+00'"
@@ -644,6 +648,8 @@ def events_ingest(
     # events. ``customer_ids`` are the customers whose usage it changed.
     with transaction.atomic():
         stored = _write(rows, tenant=tenant, received_at=received_at) if rows else set()
+        if stored:  # the batch's customers' cached current usage is out of date
+            usage_written(tenant=tenant, subscription_ids={row[STAGED_SUBSCRIPTION] for row in rows})
         if rejected:
             RejectedEvent.objects.bulk_create(rejected)
         customer_ids = frozenset(customer_of[transaction_id] for transaction_id in stored)
@@ -662,6 +668,7 @@ def daily_rollups_rebuild(*, tenant: Tenant, since: datetime | None = None) -> N
     with transaction.atomic(), connection.cursor() as cursor:
         for statement in REBUILD_DAILY_SQL:
             cursor.execute(statement, params)
+        usage_changed_tenant(tenant=tenant)
 
 
 # Connections whose staging table may still hold a batch of their open transaction.

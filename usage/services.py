@@ -1,13 +1,15 @@
 """Usage writes outside ingestion (``usage/ingest.py``): the tenant's usage settings, read and
 changed (audited). The getter may move to ``usage/selectors.py`` later."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 
 from billing_platform.errors import FieldError
+from billing_platform.generations import usage_changed
+from subscriptions.models import Subscription
 from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
 from tenancy.models import Tenant
@@ -70,3 +72,16 @@ def usage_settings_update(*, tenant: Tenant, actor: Actor, at: datetime, data: M
             object_id=tenant.slug,
         )
     return settings
+
+
+def usage_written(*, tenant: Tenant, subscription_ids: Iterable[Any]) -> None:
+    """Events of these subscriptions were written, in the current transaction: their customers'
+    cached current usage is out of date now and once the transaction commits
+    (``billing_platform.generations``). One query. Every writer of usage events or rollups for
+    given subscriptions calls it (ingestion, per batch)."""
+    external_ids = set(
+        Subscription.objects.filter(tenant=tenant, pk__in=list(subscription_ids)).values_list(
+            "customer__external_id", flat=True
+        )
+    )
+    usage_changed(tenant=tenant, external_ids=external_ids)

@@ -9,10 +9,11 @@ nothing.
 """
 
 import uuid
+import zoneinfo
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import psycopg
@@ -83,6 +84,9 @@ class UsageContext:
     prices: PriceBook
     tax_rates: TaxRateTable  # of the customers' countries, every period
     devices: dict[Any, list[DeviceRow]]  # by subscription pk, ordered by device id
+    # By customer pk: the first instant after its ``at`` at which what was read could project
+    # differently (``valid_until``).
+    valid_until: dict[Any, datetime] = field(default_factory=dict)
 
 
 def _until(row: DeviceRow, end: datetime | None) -> DeviceRow:
@@ -91,6 +95,26 @@ def _until(row: DeviceRow, end: datetime | None) -> DeviceRow:
     if end is None or (row.deactivated_at is not None and row.deactivated_at <= end):
         return row
     return row._replace(deactivated_at=end)
+
+
+def _instants(obj: Any) -> list[datetime]:
+    """Every instant a model row holds (each ``DateTimeField``)."""
+    return [v for f in obj._meta.concrete_fields if isinstance(v := getattr(obj, f.attname), datetime)]
+
+
+def valid_until(*, at: datetime, instants: Iterable[datetime | None], tz: str) -> datetime:
+    """The first instant after ``at`` at which a projection read at ``at`` may differ: the earliest of
+    ``instants`` that ``at`` has not passed (a device's activation, removal or deactivation, a
+    subscription's start, trial end, end, a period's end, ...: what the projection compares ``at``
+    with), and at the latest the next local midnight, when the local date of ``at`` changes. An
+    instant equal to ``at`` counts: a comparison ``x < at`` turns at the next microsecond."""
+    local = at.astimezone(zoneinfo.ZoneInfo(tz))
+    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), local.tzinfo)
+    return min((i for i in instants if i is not None and i >= at), default=midnight.astimezone(UTC), key=_utc)
+
+
+def _utc(instant: datetime) -> datetime:
+    return instant.astimezone(UTC)
 
 
 def usage_components(subscription: Subscription) -> list[PlanComponent]:
@@ -112,6 +136,9 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
     components = PlanComponent.objects.select_related("product", "meter").order_by("position", "product__code")
     by_customer: dict[Any, list[Subscription]] = {pk: [] for pk in customers}
     periods: dict[Any, Period] = {}
+    # The instants each customer's projection compares its ``at`` with, from every row read, those
+    # left out included (a subscription that starts later, one that ended).
+    instants: dict[Any, list[datetime]] = {pk: _instants(c) for pk, c in customers.items()}
     # A subscription that has ended still bills the period during which it ended, and no period after.
     ended_lately = Q(ended_at__gt=min(at.values()) - LONGEST_PERIOD) if at else Q(pk__in=[])
     for subscription in (
@@ -126,6 +153,10 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
         # Periods and prices read the customer's zone, billing day and currency.
         subscription.customer = customers[subscription.customer_id]
         period = subscription_period_at(subscription, at=at[subscription.customer_id])
+        seen = instants[subscription.customer_id]
+        seen += [*_instants(subscription), *_instants(subscription.plan), period.end]
+        if subscription.ended_at is not None:
+            seen.append(subscription.ended_at + LONGEST_PERIOD)  # leaves the query's window
         if not subscription_billed_in(subscription, period):
             continue
         by_customer[subscription.customer_id].append(subscription)
@@ -133,8 +164,10 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
     subscriptions = [s for subs in by_customer.values() for s in subs]
     devices: dict[Any, list[DeviceRow]] = {s.pk: [] for s in subscriptions}
     ends = {s.pk: s.ended_at for s in subscriptions if s.ended_at is not None}
+    owner = {s.pk: s.customer_id for s in subscriptions}
     for row in _device_rows(list(devices)):
         devices[row.subscription_id].append(_until(row, ends.get(row.subscription_id)))
+        instants[owner[row.subscription_id]] += [v for v in row if isinstance(v, datetime)]
     # Rollups for every subscription and meter they can serve, in one statement.
     rollup_meters = {
         c.meter_id
@@ -159,4 +192,5 @@ def usage_context_load(*, tenant: Tenant, customers_at: Sequence[tuple[Customer,
         ),
         tax_rates=tax_rate_table(tenant=tenant, countries={c.country for c in customers.values()}),
         devices=devices,
+        valid_until={pk: valid_until(at=at[pk], instants=instants[pk], tz=customers[pk].timezone) for pk in customers},
     )

@@ -19,7 +19,7 @@ from billing_platform.errors import FieldError, InvalidInput, invalid
 from customers.errors import CustomerCountryConflict
 from customers.models import Collection, Customer, Language, Partner
 from customers.partners import partner_for_reseller
-from customers.selectors import customer_get, customer_list
+from customers.selectors import customer_list, customer_shown_get
 from customers.services import EXTERNAL_ID_MESSAGE, EXTERNAL_ID_RE, customer_create, customer_update, tax_id_errors
 from tenancy.api import request_actor, request_tenant
 from tenancy.models import Tenant
@@ -374,7 +374,7 @@ class CustomerDetailApi(APIView):
 
     @extend_schema(operation_id="customers_retrieve", responses={200: CustomerOutputSerializer, **problems(404)})
     def get(self, request: Request, external_id: str) -> Response:
-        customer = customer_get(tenant=request_tenant(request), external_id=external_id)
+        customer = customer_shown_get(tenant=request_tenant(request), external_id=external_id)
         return Response(CustomerOutputSerializer(customer).data)
 
     @extend_schema(

@@ -31,7 +31,7 @@ from invoicing.services import (
     invoice_metadata_update,
     invoice_void,
 )
-from invoicing.upcoming import customer_current_usage
+from invoicing.usage_cache import current_usage_data
 from subscriptions.models import SubscriptionStatus
 from tenancy.api import request_actor, request_tenant
 
@@ -310,5 +310,4 @@ class CurrentUsageApi(APIView):
         responses={200: CurrentUsageSerializer, **problems(404)},
     )
     def get(self, request: Request, external_id: str) -> Response:
-        usage = customer_current_usage(tenant=request_tenant(request), external_id=external_id, at=timezone.now())
-        return Response(CurrentUsageSerializer(usage).data)
+        return Response(current_usage_data(tenant=request_tenant(request), external_id=external_id, at=timezone.now()))

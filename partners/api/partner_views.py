@@ -48,7 +48,7 @@ from customers.models import Customer, Partner, PartnerStatus
 from customers.selectors import customer_list
 from customers.services import customer_create
 from invoicing.api.views import CurrentUsageSerializer
-from invoicing.upcoming import invoice_upcoming
+from invoicing.usage_cache import current_usage_data
 from partners.api.statements import (
     STATEMENT_CSV_RESPONSES,
     STATEMENT_PDF_RESPONSES,
@@ -182,8 +182,9 @@ class PartnerCustomerCurrentUsageApi(PartnerApiView):
         responses={200: CurrentUsageSerializer, **problems(404)},
     )
     def get(self, request: Request, external_id: str) -> Response:
-        usage = invoice_upcoming(customer=partner_customer_get(request, external_id), at=timezone.now())
-        return Response(CurrentUsageSerializer(usage).data)
+        customer = partner_customer_get(request, external_id)  # another partner's customer: 404
+        at = timezone.now()
+        return Response(current_usage_data(tenant=request_tenant(request), external_id=customer.external_id, at=at))
 
 
 # --- plans ----------------------------------------------------------------------------------------

@@ -17,9 +17,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
 from djmoney.money import Money
 
@@ -31,7 +31,7 @@ from catalog.versions import PriceBook
 from customers.models import Customer
 from invoicing.models import Invoice, InvoiceKind, InvoiceStatus
 from partners.dashboard.access import PartnerContext
-from subscriptions.devices import device_is_billable, plan_needs_activation
+from subscriptions.devices import plan_needs_activation
 from subscriptions.models import Device, Subscription, SubscriptionStatus
 from subscriptions.periods import subscription_end
 
@@ -82,16 +82,59 @@ def subscriptions_of(ctx: PartnerContext, customers: list[Customer]) -> list[Sub
     )
 
 
-def device_is_active(device: Device, needs_activation: bool) -> bool:
-    if not device.device_id or device.removed_at is not None or device.deactivated_at is not None:
-        return False
-    return device.activated_at is not None or not needs_activation
+class DeviceCounts(NamedTuple):
+    """A subscription's bound devices (slots left out), counted by the database: no row per device."""
+
+    in_service: int = 0  # neither removed nor deactivated
+    in_service_activated: int = 0  # of those, activated
+    billable: int = 0  # neither removed nor deactivated at ``at`` (``device_is_billable``)
+    billable_activated: int = 0  # of those, activated by ``at``
+
+    def active(self, needs_activation: bool) -> int:
+        """Active now, as the portal counts them: activated when the plan's fees wait for it."""
+        return self.in_service_activated if needs_activation else self.in_service
+
+    def paying(self, component: PlanComponent) -> int:
+        """The devices that pay ``component``'s fee at ``at`` (``device_is_billable``)."""
+        return self.billable_activated if component.starts_on == StartsOn.ACTIVATION else self.billable
+
+
+def device_counts(subscription_ids: list[Any], at: datetime) -> dict[Any, DeviceCounts]:
+    """``DeviceCounts`` of each subscription at ``at``, in one statement."""
+    in_service = Q(removed_at__isnull=True, deactivated_at__isnull=True)
+    billable = (Q(removed_at__isnull=True) | Q(removed_at__gt=at)) & (
+        Q(deactivated_at__isnull=True) | Q(deactivated_at__gt=at)
+    )
+    rows = (
+        Device.objects.filter(subscription_id__in=subscription_ids)
+        .exclude(device_id="")
+        .values("subscription_id")
+        .annotate(
+            in_service=Count("pk", filter=in_service),
+            in_service_activated=Count("pk", filter=in_service & Q(activated_at__isnull=False)),
+            billable=Count("pk", filter=billable),
+            billable_activated=Count("pk", filter=billable & Q(activated_at__lte=at)),
+        )
+        .order_by()
+    )
+    return {
+        r["subscription_id"]: DeviceCounts(
+            r["in_service"], r["in_service_activated"], r["billable"], r["billable_activated"]
+        )
+        for r in rows
+    }
 
 
 def subscription_month_amount(
-    subscription: Subscription, customer: Customer, prices: PriceBook, at: datetime, price_book: str = ""
+    subscription: Subscription,
+    customer: Customer,
+    prices: PriceBook,
+    at: datetime,
+    counts: DeviceCounts,
+    price_book: str = "",
 ) -> Decimal:
-    """The subscription's MRR at ``at``, unrounded (see the module's docstring)."""
+    """The subscription's MRR at ``at``, unrounded (see the module's docstring); ``counts`` are its
+    devices' at ``at``."""
     end = subscription_end(subscription)
     if at < subscription.starts_at or (end is not None and at >= end):
         return ZERO
@@ -106,14 +149,13 @@ def subscription_month_amount(
         locked=subscription,
         price_book=price_book,
     )
-    devices = list(subscription.devices.all())
     amount = ZERO
     for r in resolved:
         c = r.component
         if c.kind != ProductKind.SERVICE or r.charge is None:
             continue
-        billable = [d for d in devices if device_is_billable(d, c, at)]
-        units = len(billable) if c.per_device else (1 if billable or c.starts_on != StartsOn.ACTIVATION else 0)
+        paying = counts.paying(c)
+        units = paying if c.per_device else (1 if paying or c.starts_on != StartsOn.ACTIVATION else 0)
         if units:
             amount += price(
                 charge=r.charge, usage=Usage(quantity=Decimal(units)), currency=customer.currency
@@ -129,14 +171,23 @@ class CustomerFigures:
 
 
 def customer_figures(ctx: PartnerContext, customers: list[Customer], at: datetime) -> dict[Any, CustomerFigures]:
-    """Active devices, MRR and amount due of each of ``customers``: eight queries, whatever their
-    number (subscriptions, components, devices, three of prices, invoices)."""
+    """Active devices, MRR and amount due of each of ``customers``: seven queries, whatever their
+    number and their devices' (subscriptions, components, device counts, three of prices, invoices)."""
     if not customers:
         return {}
-    subscriptions = subscriptions_of(ctx, customers)
+    components = PlanComponent.objects.select_related("product").order_by("position", "product__code")
+    subscriptions = list(
+        Subscription.objects.filter(
+            tenant=ctx.tenant, customer__in=[c.pk for c in customers], status__in=SubscriptionStatus.LIVE
+        )
+        .select_related("plan")
+        .prefetch_related(Prefetch("plan__components", queryset=components))
+        .order_by("-starts_at", "external_id")
+    )
     by_customer: dict[Any, list[Subscription]] = defaultdict(list)
     for s in subscriptions:
         by_customer[s.customer_id].append(s)
+    counts = device_counts([s.pk for s in subscriptions], at)
     prices = PriceBook.load(
         plan_ids={s.plan_id for s in subscriptions},
         currencies={c.currency for c in customers},
@@ -158,11 +209,9 @@ def customer_figures(ctx: PartnerContext, customers: list[Customer], at: datetim
     for customer in customers:
         active, mrr = 0, ZERO
         for s in by_customer[customer.pk]:
-            if s.status not in SubscriptionStatus.LIVE:
-                continue
-            needs = plan_needs_activation(s.plan.components.all())
-            active += sum(1 for d in s.devices.all() if device_is_active(d, needs))
-            mrr += subscription_month_amount(s, customer, prices, at, ctx.partner.price_book)
+            n = counts.get(s.pk, DeviceCounts())
+            active += n.active(plan_needs_activation(s.plan.components.all()))
+            mrr += subscription_month_amount(s, customer, prices, at, n, ctx.partner.price_book)
         cur = customer.currency
         figures[customer.pk] = CustomerFigures(
             active_devices=active,

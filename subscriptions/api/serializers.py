@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_platform.api.fields import AmountString, DecimalString, MetadataField, QuantityString
-from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer
+from billing_platform.api.serializers import OutputModelSerializer, RowWriter, StrictSerializer
 from subscriptions.models import (
     ChangeAction,
     ChangeStatus,
@@ -16,6 +16,7 @@ from subscriptions.models import (
     SubscriptionEvent,
 )
 from subscriptions.periods import subscription_end
+from subscriptions.selectors import SubscriptionRows
 from subscriptions.services import DEVICE_EVENT_TYPES
 
 
@@ -126,6 +127,26 @@ class SubscriptionDetailOutputSerializer(SubscriptionOutputSerializer):
 
     class Meta(SubscriptionOutputSerializer.Meta):
         fields = [*SubscriptionOutputSerializer.Meta.fields, "events"]
+
+
+# GET /subscriptions/{external_id}: SubscriptionDetailOutputSerializer's output written from rows
+# (subscription_rows_get), with no model instance per device or event.
+SUBSCRIPTION_WRITER = RowWriter(SubscriptionDetailOutputSerializer, computed=("ends_at", "devices", "events"))
+DEVICE_WRITER = RowWriter(DeviceOutputSerializer)
+EVENT_WRITER = RowWriter(SubscriptionEventOutputSerializer)
+END_COLUMNS = ("ended_at", "cancel_at", "auto_renew", "commitment_ends_at")
+
+
+def subscription_detail_data(rows: SubscriptionRows) -> dict[str, Any]:
+    """What ``SubscriptionDetailOutputSerializer(subscription).data`` is, from ``rows``."""
+    row = rows.subscription
+    ends_at = subscription_end(Subscription(**{name: row[name] for name in END_COLUMNS}))
+    return SUBSCRIPTION_WRITER.write(
+        row,
+        ends_at=None if ends_at is None else SUBSCRIPTION_WRITER.field("ends_at").to_representation(ends_at),
+        devices=DEVICE_WRITER.write_all(rows.devices),
+        events=EVENT_WRITER.write_all(rows.events),
+    )
 
 
 class WebhookOutputSerializer(OutputModelSerializer):

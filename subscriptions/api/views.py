@@ -21,7 +21,13 @@ from customers.selectors import customer_get
 from subscriptions.api import serializers as s
 from subscriptions.changes import subscription_change
 from subscriptions.models import SubscriptionStatus, WebhookStatus
-from subscriptions.selectors import subscription_get, subscription_list, webhook_get, webhook_list
+from subscriptions.selectors import (
+    subscription_get,
+    subscription_list,
+    subscription_rows_get,
+    webhook_get,
+    webhook_list,
+)
 from subscriptions.services import subscription_create, subscription_update
 from subscriptions.webhooks import (
     WEBHOOK_ID_MAX_LENGTH,
@@ -97,8 +103,14 @@ class SubscriptionDetailApi(APIView):
         operation_id="subscriptions_retrieve", responses={200: s.SubscriptionDetailOutputSerializer, **problems(404)}
     )
     def get(self, request: Request, external_id: str) -> Response:
-        subscription = subscription_get(tenant=request_tenant(request), external_id=external_id)
-        return Response(s.SubscriptionDetailOutputSerializer(subscription).data)
+        rows = subscription_rows_get(
+            tenant=request_tenant(request),
+            external_id=external_id,
+            columns=s.SUBSCRIPTION_WRITER.columns + list(s.END_COLUMNS),
+            device_columns=s.DEVICE_WRITER.columns,
+            event_columns=s.EVENT_WRITER.columns,
+        )
+        return Response(s.subscription_detail_data(rows))
 
     @extend_schema(
         operation_id="subscriptions_update",

@@ -1,0 +1,170 @@
+"""Generation counters in Redis that tell a cached projection its inputs changed.
+
+A cache entry records the generations it was computed under and is served only while they are all
+unchanged. There are three:
+
+- **global**: bumped by a write to an input table made with no tenant set (the tables' owner: a
+  migration, a script, the test suite's factories); it invalidates every tenant.
+- **tenant**: bumped by any write to an input table (``INPUT_TABLES``) made under that tenant's
+  row-level security. The writes are seen where every statement passes, the connection's execute
+  wrapper (``watch_writes``): ORM saves, ``update()``, ``bulk_create``, raw SQL alike, so no service
+  can forget to invalidate.
+- **customer**: bumped by usage ingestion for the customers of a batch (``usage_changed``). Usage
+  tables are left out of the tenant's list on purpose: ingestion writes all day, and a batch
+  concerns a few customers only.
+
+A bump happens twice: at once, when the statement runs (a read later in the same transaction sees
+the write, so it must not be served the entry of before), and again once the transaction commits
+(``transaction.on_commit``): a read that started before the commit read the old rows and may have
+stored its entry under the generation of after the first bump; the second bump retires it. A read
+takes the generations *before* it reads the database, so an entry is never stored under a
+generation newer than the rows it was computed from.
+
+Redis unreachable: a read computes afresh (nothing is served from the cache), a bump is logged and
+skipped. Entries expire after ``ENTRY_TTL`` so that a bump lost to a network failure while Redis
+itself kept its data cannot keep an entry alive for long; a Redis restart loses entries and
+counters together.
+"""
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "tripod:gen:"
+GLOBAL = PREFIX + "global"
+# How long a cache entry may live at most (seconds): see the module's docstring.
+ENTRY_TTL = 3600
+
+# The tables whose rows a projection reads (current usage: customers and partners, the tenant's tax
+# settings, the catalog and its prices, subscriptions, devices, slots, the service-charge ledger,
+# changes; invoicing settings), by app prefix, less the tables that are no input (sessions, logins,
+# audit). A table added to one of these apps is an input until said otherwise: the safe default.
+INPUT_PREFIXES = ("customers_", "catalog_", "subscriptions_", "invoicing_invoicingsettings")
+INPUT_EXACT = frozenset({"tenancy_tenant"})
+NOT_INPUTS = frozenset(
+    {
+        "customers_portaluser",
+        "customers_portallink",
+        "customers_portalsession",
+        "customers_portalinvitation",
+        "customers_portallogincode",
+        "subscriptions_devicecloudwebhook",
+    }
+)
+# The statements that write, and the table each writes: INSERT INTO t, UPDATE t, DELETE FROM t,
+# TRUNCATE t, MERGE INTO t, COPY t FROM; a CTE may hold several.
+_WRITE = re.compile(
+    r'\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO|COPY)\s+(?:ONLY\s+)?"?(\w+)"?',
+    re.IGNORECASE,
+)
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "WITH", "TRUNCA", "MERGE", "COPY")
+
+
+def is_input_table(table: str) -> bool:
+    table = table.lower()
+    if table in NOT_INPUTS:
+        return False
+    return table in INPUT_EXACT or table.startswith(INPUT_PREFIXES)
+
+
+def written_inputs(sql: str) -> bool:
+    """Does the statement write to an input table?"""
+    if not sql.lstrip()[:6].upper().startswith(_WRITE_VERBS):
+        return False
+    return any(is_input_table(t) for t in _WRITE.findall(sql))
+
+
+def tenant_key(tenant_id: Any) -> str:
+    return "%stenant:%s" % (PREFIX, tenant_id)
+
+
+def customer_key(tenant_id: Any, external_id: str) -> str:
+    """A customer's key, by its external id: a read finds it before touching the database."""
+    return "%scustomer:%s:%s" % (PREFIX, tenant_id, external_id)
+
+
+@cache
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def client() -> redis.Redis:
+    return _client(settings.REDIS_URL)
+
+
+def _bump(keys: Sequence[str]) -> None:
+    if not keys:
+        return
+    try:
+        pipe = client().pipeline(transaction=False)
+        for key in keys:
+            pipe.incr(key)
+        pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("generations not bumped (%s): %s", ", ".join(keys), exc)
+
+
+def bump(keys: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Bump ``keys`` now and again once the current transaction commits (at once, in autocommit)."""
+    keys = sorted(set(keys))
+    _bump(keys)
+    if connections[using].in_atomic_block:
+        transaction.on_commit(lambda: _bump(keys), using=using)
+
+
+def tenant_keys(connection: BaseDatabaseWrapper) -> list[str]:
+    """The keys a write on ``connection`` bumps: each tenant the connection's row-level security
+    may be set to (``rls`` records them; several after a switch inside a transaction, which a
+    rollback may undo), the global key for none."""
+    tenants = getattr(connection, "tripod_tenants", None) or {""}
+    return sorted(tenant_key(t) if t else GLOBAL for t in tenants)
+
+
+class WriteWatcher:
+    """The execute wrapper that bumps the tenant's generation on every write to an input table."""
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        self.connection = connection
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        result = execute(sql, params, many, context)
+        if isinstance(sql, str) and written_inputs(sql):
+            bump(tenant_keys(self.connection), using=self.connection.alias)
+        return result
+
+
+def watch_writes(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    """Install the watcher on a new connection (``connection_created``), once per wrapper."""
+    connection.tripod_tenants = {""}  # type: ignore[attr-defined] # a new session has no tenant set
+    if not any(isinstance(w, WriteWatcher) for w in connection.execute_wrappers):
+        connection.execute_wrappers.insert(0, WriteWatcher(connection))
+
+
+def usage_changed(*, tenant: Any, external_ids: Iterable[str], using: str = DEFAULT_DB_ALIAS) -> None:
+    """Usage of these customers (by external id) was written: their projections are out of date."""
+    tenant_id = getattr(tenant, "pk", tenant)
+    bump([customer_key(tenant_id, e) for e in external_ids], using=using)
+
+
+def usage_changed_tenant(*, tenant: Any, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Usage of any of the tenant's customers may have changed (rollups rebuilt)."""
+    bump([tenant_key(getattr(tenant, "pk", tenant))], using=using)
+
+
+def generations_read(keys: Sequence[str], extra: Sequence[str] = ()) -> list[bytes | None] | None:
+    """The values of ``keys`` then ``extra`` in one round trip; ``None`` when Redis cannot be reached."""
+    try:
+        values: list[bytes | None] = client().mget([*keys, *extra])  # type: ignore[assignment]
+    except redis.RedisError as exc:
+        logger.warning("generations not read: %s", exc)
+        return None
+    return values
