@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -52,6 +54,22 @@ def webhooks_to_private_targets(settings: Any) -> None:
 
 # Test bodies keep the session user; requests, tasks and tenant_context blocks switch (see above).
 rls.set_role_on_connect = False
+
+# The product's password hashers (Django's defaults: PBKDF2 with a million rounds, about 0.2 s a
+# password on a 2-core machine) are slow on purpose. Tests make hundreds of staff, portal and partner
+# users and log them in: they hash with MD5 first, which costs nothing, and still verify the product's
+# hashes (the demo data's, a fixture's made with make_password). The test of what the product stores
+# takes the ``product_password_hashers`` fixture.
+PRODUCT_PASSWORD_HASHERS = list(django_settings.PASSWORD_HASHERS)
+override_settings(
+    PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher", *PRODUCT_PASSWORD_HASHERS]
+).enable()
+
+
+@pytest.fixture
+def product_password_hashers(settings: Any) -> None:
+    """Passwords hashed as in production (see ``PRODUCT_PASSWORD_HASHERS``)."""
+    settings.PASSWORD_HASHERS = PRODUCT_PASSWORD_HASHERS
 
 
 @pytest.fixture

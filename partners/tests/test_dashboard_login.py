@@ -207,6 +207,7 @@ def test_the_eleventh_step_of_an_address_in_15_minutes_waits(lea: PartnerUser) -
 
 
 @time_machine.travel(T0, tick=False)
+@pytest.mark.usefixtures("product_password_hashers")
 def test_an_invitation_link_lets_in_once_and_sets_a_password(tenant: Tenant, lea: PartnerUser) -> None:
     token = "invitation-token-of-lea"
     PartnerInvitation.objects.create(

@@ -58,7 +58,11 @@ def watch(page: Any, *, strict: bool = False) -> list[str]:
     return problems
 
 
-@pytest.fixture
+# One Chromium for all the browser tests (a launch costs a second or two on a busy 2-core machine),
+# closed after the last of them, before the rest of the suite runs: Playwright's sync API keeps an
+# event loop in this thread while it is open. Each test still gets its own page in a new browser
+# context (``browser.new_page``): no cookie, storage or cache is shared between tests.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -69,17 +73,19 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Any:
+def page(browser: Any) -> Iterator[Any]:
     page = browser.new_page()
     watch(page)
-    return page
+    yield page
+    page.context.close()
 
 
 @pytest.fixture
-def strict_page(browser: Any) -> Any:
+def strict_page(browser: Any) -> Iterator[Any]:
     page = browser.new_page()
     watch(page, strict=True)
-    return page
+    yield page
+    page.context.close()
 
 
 def log_in(page: Any, base_url: str, login: tuple[str, str] = DEMO_LOGIN) -> None:

@@ -3,12 +3,12 @@
 
 The pages are found, not listed: the sidebar's links, then every link of the pages reached, one page
 per URL name (one customer, one invoice, one bill run …), so a page added to the sidebar or linked
-from a list is walked too. On each page: a screenshot (in ``$TRIPOD_SCREENSHOTS`` when set, else in
-the test's temporary directory), and the test fails on any console error, script error or failed
+from a list is walked too. On each page the test fails on any console error, script error or failed
 request, on a page wider than the window (it would scroll sideways: wide tables scroll in their own
 box), and on any violation of impact serious or critical found by axe-core (vendored in
 ``tests/browser/vendor/``, run through the DevTools protocol, so the page's Content-Security-Policy
-stays as strict as in production)."""
+stays as strict as in production). A page that fails is photographed (full page, in the test's
+temporary directory); with ``$TRIPOD_SCREENSHOTS`` set, every page is, in that directory."""
 
 import os
 import re
@@ -137,8 +137,9 @@ def _links(page: Any, selector: str) -> list[str]:
 
 
 class Walk:
-    def __init__(self, page: Any, base: str, shots: Path) -> None:
+    def __init__(self, page: Any, base: str, shots: Path, *, every_screenshot: bool) -> None:
         self.page, self.base, self.shots = page, base, shots
+        self.every_screenshot = every_screenshot
         self.failures: list[str] = []
         self.axe_source = AXE.read_text()
 
@@ -160,9 +161,8 @@ class Walk:
             page.wait_for_function("() => !document.querySelector('.htmx-request')", timeout=5000)
         except Exception:  # a page that polls (a run in progress) is checked as it is
             pass
-        name = _page_name(path) or re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
-        page.screenshot(path=str(self.shots / ("%s-%s.png" % (width, name))), full_page=True)
         where = "%s %s" % (width, path)
+        failures = len(self.failures)
         if page.evaluate("document.documentElement.scrollWidth > window.innerWidth"):
             self.failures.append(
                 "%s: the page scrolls sideways (%d px wide in %d px): %s"
@@ -183,6 +183,11 @@ class Walk:
         # What went wrong since the last page was checked (an answer late for it counts here).
         self.failures.extend("%s: %s" % (where, problem) for problem in page.problems)
         page.problems.clear()
+        # A full-page screenshot costs more than the checks above: taken of every page when asked
+        # for ($TRIPOD_SCREENSHOTS), else of the pages that failed a check, to show what went wrong.
+        if self.every_screenshot or len(self.failures) > failures:
+            name = _page_name(path) or re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
+            page.screenshot(path=str(self.shots / ("%s-%s.png" % (width, name))), full_page=True)
 
     def forms(self, width: str) -> None:
         """The pages a form leads to rather than a link: the global search's results, and the
@@ -203,7 +208,7 @@ def test_every_back_office_page_at_1366_and_390_px(live_server: Any, strict_page
     page = strict_page
     page.set_viewport_size({"width": 1366, "height": 800})
     log_in(page, live_server.url)
-    walk = Walk(page, live_server.url, shots)
+    walk = Walk(page, live_server.url, shots, every_screenshot=bool(os.environ.get("TRIPOD_SCREENSHOTS")))
 
     # At 1,366 px: the sidebar's pages, then whatever they link to, one page per URL name.
     seen: dict[str, str] = {}

@@ -150,6 +150,7 @@ def test_a_support_case_from_an_invoice_and_the_staffs_answer(
     staff_page.locator("textarea[name=body]").fill("You are right: a credit note follows.")
     staff_page.get_by_role("button", name="Send the answer").click()
     staff_page.wait_for_load_state("load")
+    staff_page.context.close()  # the browser outlives the test: its pages do not
     case.refresh_from_db()
     assert case.status == "waiting_on_customer"
     # and the answer arrives: by e-mail to the portal user, and on the case's page

@@ -1,6 +1,7 @@
 """Every customer-portal page, walked in a real browser at 1,366 px and 390 px, logged in as a portal
 user of the seeded demo tenant (an admin, who sees every page), as the back-office walk does for staff pages
-(tests/browser/test_backoffice_walk.py: screenshots, no console or script error, no failed request,
+(tests/browser/test_backoffice_walk.py: screenshots of the failing pages, or of all with
+``$TRIPOD_SCREENSHOTS``, no console or script error, no failed request,
 no sideways scrolling, no axe-core violation of impact serious or critical)."""
 
 import os
@@ -80,10 +81,11 @@ def test_every_portal_page_at_1366_and_390_px(live_server: Any, strict_page: Any
     axe_source = AXE.read_text()
     failures: list[str] = []
 
+    every_screenshot = bool(os.environ.get("TRIPOD_SCREENSHOTS"))
+
     def check(path: str, width: str) -> None:
-        name = _page_name(path) or re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
-        page.screenshot(path=str(shots / ("portal-%s-%s.png" % (width, name))), full_page=True)
         where = "%s %s" % (width, path)
+        before = len(failures)
         if page.evaluate("document.documentElement.scrollWidth > window.innerWidth"):
             failures.append("%s: the page scrolls sideways: %s" % (where, ", ".join(page.evaluate(OVERFLOW))))
         if not page.evaluate("typeof window.axe !== 'undefined'"):
@@ -94,6 +96,10 @@ def test_every_portal_page_at_1366_and_390_px(live_server: Any, strict_page: Any
             )
         failures.extend("%s: %s" % (where, problem) for problem in page.problems)
         page.problems.clear()
+        # As in the back-office walk: every page photographed when asked for, else those that failed.
+        if every_screenshot or len(failures) > before:
+            name = _page_name(path) or re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
+            page.screenshot(path=str(shots / ("portal-%s-%s.png" % (width, name))), full_page=True)
 
     def visit(path: str, width: str) -> bool:
         try:
