@@ -13,6 +13,8 @@ from billing_platform.rls import tenant_activate
 from tenancy.keys import hash_api_key
 from tenancy.models import ApiKey, Tenant
 
+TENANT_COLUMNS_NOT_READ = ("tenant__logo", "tenant__device_cloud_secrets")
+
 
 class ApiKeyPrincipal:
     """``request.user`` for API requests: the key, acting for its tenant."""
@@ -41,6 +43,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Use the header `Authorization: Bearer <api key>`.")
         api_key = (
             ApiKey.objects.select_related("tenant")
+            # Not the tenant's logo (its bytes) nor its device-cloud secrets (decrypted when read):
+            # no API request but the device cloud's needs them, and that one reads them when it does.
+            .defer(*TENANT_COLUMNS_NOT_READ)
             .filter(key_hash=hash_api_key(parts[1]), revoked_at__isnull=True)
             .first()
         )

@@ -8,6 +8,7 @@ import orjson
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.serializers import ModelSerializer
 from rest_framework.test import APIClient
@@ -23,7 +24,7 @@ from subscriptions.api.serializers import SubscriptionDetailOutputSerializer
 from subscriptions.models import Device, Subscription
 from subscriptions.selectors import subscription_get
 from subscriptions.tests.factories import signed_subscription, smart_fleet, smart_fleet_activate
-from tenancy.models import Tenant
+from tenancy.models import ApiKey, Tenant
 
 
 def queries_of(api: APIClient, path: str) -> tuple[int, bytes]:
@@ -207,3 +208,31 @@ def test_an_output_serializers_fields_are_built_once_and_copied_for_each_use(tax
     assert second.fields["lines"].parent is second
     assert first.data == second.data
     assert first.data["lines"][0]["amount"] == "20.00"
+
+
+# --- the API key ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_api_key_is_read_without_the_tenants_logo_or_device_cloud_secrets(tenant: Tenant, api: APIClient) -> None:
+    tenant.logo = b"\x89PNG" + b"\x00" * 200_000
+    tenant.device_cloud_secrets = ["whsec_" + "a" * 32]
+    tenant.save(update_fields=["logo", "device_cloud_secrets"])
+    dupont(tenant)
+    api.get("/api/v1/customers/dupont")
+    with CaptureQueriesContext(connection) as captured:
+        assert api.get("/api/v1/customers/dupont").status_code == 200
+    [key_query] = [q["sql"] for q in captured.captured_queries if '"tenancy_apikey"' in q["sql"]]
+    assert '"tenancy_tenant"."slug"' in key_query
+    assert '"tenancy_tenant"."logo"' not in key_query
+    assert '"tenancy_tenant"."device_cloud_secrets"' not in key_query
+    assert len(captured.captured_queries) == 4
+
+
+@pytest.mark.django_db
+def test_a_revoked_key_is_refused_at_its_next_request(tenant: Tenant, api: APIClient) -> None:
+    dupont(tenant)
+    assert api.get("/api/v1/customers/dupont").status_code == 200
+    ApiKey.objects.filter(tenant=tenant).update(revoked_at=timezone.now())
+    response = api.get("/api/v1/customers/dupont")
+    assert response.status_code == 401

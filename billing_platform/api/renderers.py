@@ -34,8 +34,9 @@ def _default(obj: Any) -> Any:
 
 
 # What orjson writes for a float whose notation may differ from json's (below 1e-4: "1e-7",
-# "0.000025"); when found, perhaps inside a string, the standard renderer writes the response.
-_FLOAT_DOUBT = re.compile(rb"[0-9]e-[0-9]|(?<![0-9.])0\.0000[0-9]")
+# "0.000025"): a number token, after ":", "[" or "," and before ",", "]" or "}" (the output is
+# compact). When found, perhaps inside a string, the standard renderer writes the response.
+_FLOAT_DOUBT = re.compile(rb"(?<=[:\[,])-?(?:[0-9]+(?:\.[0-9]+)?e-[0-9]+|0\.0000[0-9]+)(?=[,\]}])")
 
 
 class OrjsonRenderer(JSONRenderer):

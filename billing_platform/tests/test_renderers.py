@@ -79,6 +79,23 @@ def test_an_indent_asked_for_is_drfs_pretty_printing() -> None:
     assert OrjsonRenderer().render(payload, media).count(b"\n") == 8
 
 
+def test_uuids_amounts_and_dates_are_written_by_orjson_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("the standard renderer was used")
+
+    payload = {
+        "id": uuid.UUID("cd21970e-8254-4a6d-8f92-81ec5200e1e0"),
+        "ids": [str(uuid.UUID(int=n * 0x10E_0000_0000_0000_0000)) for n in range(1, 20)],
+        "amount": "0.00001",
+        "rate": Decimal("0.2"),
+        "at": datetime(2026, 12, 7, 15, 30, tzinfo=UTC),
+        "text": "pack of 1e-5 units, 0.00001 each",
+    }
+    expected = JSONRenderer().render(payload)
+    monkeypatch.setattr(JSONRenderer, "render", refuse)
+    assert OrjsonRenderer().render(payload) == expected
+
+
 def test_nothing_renders_as_no_body() -> None:
     assert OrjsonRenderer().render(None) == b""
 
