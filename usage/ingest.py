@@ -394,7 +394,9 @@ def _devices_to_fill(events: Sequence[Any], meters: Mapping[str, _MeterRule]) ->
     for e in events:
         if not isinstance(e, Mapping) or not isinstance(device_id := e.get("device_id"), str):
             continue
-        meter = meters.get(e.get("code"))  # type: ignore[arg-type]
+        # Not validated yet: a code that is no string (a list, an object) is rejected later, alone.
+        code = e.get("code")
+        meter = meters.get(code) if isinstance(code, str) else None
         properties = e.get("properties", {})
         if meter is None or not isinstance(properties, Mapping):
             continue

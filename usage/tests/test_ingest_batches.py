@@ -199,3 +199,17 @@ def test_device_history_is_read_only_for_events_lacking_a_device_dimension(fleet
         result = events_ingest(tenant=tenant, events=[ev("m1", "2026-04-16T10:00:00Z", mb=1)], received_at=NOW)
     assert [o.status for o in result.results] == ["accepted"]
     assert len([q for q in without.captured_queries if '"added_at"' in q["sql"]]) == 1
+
+
+def test_an_event_whose_code_is_no_string_is_rejected_alone(fleet: Subscription, tenant: Tenant) -> None:
+    # The meter's device dimensions make the batch look for events lacking them before validating:
+    # a code that is a list or an object must not stop the batch there; it is rejected on its own.
+    batch = [
+        ev("ok1", "2026-04-16T10:00:00Z", mb=5, device_type="tracker", region="EU"),
+        {"transaction_id": "bad1", "code": ["data_mb"], "device_id": "A", "timestamp": "2026-04-16T10:00:00Z"},
+        {"transaction_id": "bad2", "code": {"x": 1}, "device_id": "A", "timestamp": "2026-04-16T10:00:00Z"},
+        ev("ok2", "2026-04-16T11:00:00Z", mb=7, device_type="tracker", region="EU"),
+    ]
+    result = events_ingest(tenant=tenant, events=batch, received_at=NOW)
+    assert [o.status for o in result.results] == ["accepted", "rejected", "rejected", "accepted"]
+    assert rows("SELECT count(*), sum(value) FROM usage_event") == [(2, Decimal("12"))]
