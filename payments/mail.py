@@ -2,6 +2,7 @@
 
 import logging
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
@@ -58,6 +59,8 @@ def reminders_send(messages: list[tuple[Invoice, EmailMessage]]) -> int:
             message.connection = connection
             try:
                 message.send()
+            except SoftTimeLimitExceeded:
+                raise  # the task's time is up, not a refused address: the next run sends the rest
             except Exception:  # a mail server refusing one address must not stop the run
                 logger.exception(
                     "reminder for invoice %s not sent",

@@ -3,6 +3,7 @@ invoices, applying a Stripe event, and the beat sweep of Stripe events left unap
 runs one task per tenant under its row-level security."""
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
 from billing_platform.tasks import TenantTask
@@ -53,6 +54,8 @@ def gateway_events_sweep_tenant_task(*, tenant_id: str) -> int:
     for pk in gateway_events_pending(tenant_id=tenant_id, at=timezone.now()):
         try:
             gateway_event_apply(event_pk=pk, at=timezone.now())
+        except SoftTimeLimitExceeded:
+            raise
         except Exception:  # kept in the event's error; the next sweep tries again
             continue
         applied += 1

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
@@ -194,6 +195,8 @@ def recognition_run_execute(*, run_id: Any, at: datetime, until: float | None = 
                 run = RecognitionRun.objects.select_for_update().get(pk=run_id)
                 if run.status == RecognitionRunStatus.RUNNING:
                     _chunk(run, at=at)
+    except SoftTimeLimitExceeded:
+        raise  # the time is up, not the run failed: the run stays running and is taken up again
     except Exception as exc:  # the run's outcome, shown to whoever started it
         logger.warning("recognition run %s failed: %s", run_id, exc, extra={"tenant_id": run.tenant_id})
         RecognitionRun.objects.filter(pk=run_id, status=RecognitionRunStatus.RUNNING).update(

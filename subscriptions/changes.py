@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
@@ -711,6 +712,8 @@ def subscription_ends_apply_due(*, tenant: Tenant, at: datetime) -> int:
                 if subscription is None:
                     continue  # ended meanwhile, or being ended by another run
                 _end_not_renewed(subscription, at=at)
+        except SoftTimeLimitExceeded:
+            raise  # the time is up: the subscriptions not ended yet are ended by the next run
         except Exception as exc:  # one subscription's broken data must not keep the others running
             logger.warning("ending subscription %s at its commitment end failed: %s", pk, exc)
             continue

@@ -197,3 +197,64 @@ def test_the_run_page_says_what_the_watchdog_did_in_english_and_french(
     assert "1 chunk was taken up again at 1 Apr 2026, 14:09 CEST after its worker stopped answering." in page
     french = client.get(f"/app/billing/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "3 lots ont été repris à 1 avr. 2026, 14:02 CEST après que leur worker a cessé de répondre." in french
+
+
+@pytest.mark.django_db
+def test_a_chunk_out_of_time_records_no_failure_and_leaves_its_customers_to_the_watchdog(
+    tenant: Tenant, django_capture_on_commit_callbacks: Any, monkeypatch: Any, settings: Any
+) -> None:
+    # given: 5 customers in one chunk written by batches of 2; the soft time limit fires while the
+    # 3rd customer is composed
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from invoicing.services import bill_runs
+
+    settings.BILL_RUN_CHUNK_SIZE = 5
+    monkeypatch.setattr(bill_runs, "WRITE_BATCH", 2)
+    calls = []
+    compose = bill_runs.compose
+
+    def compose_out_of_time(**kwargs: Any) -> Any:
+        calls.append(kwargs["customer"].pk)
+        if len(calls) == 3:
+            raise SoftTimeLimitExceeded()
+        return compose(**kwargs)
+
+    monthly_fee_customers(tenant, 5)
+    run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
+    with time_machine.travel(RUN_AT, tick=False):
+        chunks = bill_run_plan(run=run, at=RUN_AT)
+        assert [len(c) for c in chunks] == [5]
+        monkeypatch.setattr(bill_runs, "compose", compose_out_of_time)
+        with pytest.raises(SoftTimeLimitExceeded):
+            bill_run_chunk(run_id=str(run.pk), customer_ids=chunks[0], at=RUN_AT)
+    # then: 2 customers invoiced, no failure recorded, 3 customers not handled, the run running
+    run.refresh_from_db()
+    assert len(calls) == 3
+    assert (run.status, run.total, run.done, run.failed, run.created) == ("running", 5, 2, 0, 2)
+    assert BillRunCustomer.objects.filter(bill_run=run, outcome="failed").count() == 0
+    assert BillRunCustomer.objects.filter(bill_run=run).count() == 2
+    assert Invoice.objects.filter(tenant=tenant).count() == 2
+    # when: the watchdog takes the run up again, the 3 others are invoiced
+    monkeypatch.setattr(bill_runs, "compose", compose)
+    taken = watchdog(tenant, RUN_AT + timedelta(minutes=7), django_capture_on_commit_callbacks)
+    run.refresh_from_db()
+    assert taken == {"bill_run": 1}
+    assert (run.status, run.total, run.done, run.failed, run.created) == ("completed", 5, 5, 0, 5)
+    assert Invoice.objects.filter(tenant=tenant).count() == 5
+
+
+def test_reminders_out_of_time_stop_without_counting_as_send_errors(monkeypatch: Any) -> None:
+    # given: 3 reminders; the soft time limit fires while the 2nd is sent
+    from unittest import mock
+
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from payments.mail import reminders_send
+
+    sends = [None, SoftTimeLimitExceeded(), None]
+    messages = [(mock.Mock(), mock.Mock(send=mock.Mock(side_effect=[effect]))) for effect in sends]
+    # when / then: the task stops there, the 3rd reminder is not tried
+    with mock.patch("django.core.mail.get_connection"), pytest.raises(SoftTimeLimitExceeded):
+        reminders_send(messages)  # type: ignore[arg-type]
+    assert [message.send.call_count for _, message in messages] == [1, 1, 0]

@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from celery import group as celery_group
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings as conf
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -212,6 +213,8 @@ class BillRunChunk:
             group = todo.pop(0)
             try:
                 done.append((group, step(group)))
+            except SoftTimeLimitExceeded:
+                raise  # the task's time is up: the customers not written stay unhandled, for a retry
             except Exception as exc:  # a customer's failure is data for the run, not a crash of it
                 if len(group) == 1:
                     self._failed_alone(group[0], exc)
@@ -243,6 +246,8 @@ class BillRunChunk:
                     continue
                 try:
                     composition = compose(customer=customer, billing_date=self.run.billing_date, context=context)
+                except SoftTimeLimitExceeded:
+                    raise  # not the customer's failure: the batch rolls back and stays unhandled
                 except Exception as exc:  # a customer's failure is data for the run, not a crash of it
                     outcomes.append((customer, "failed", None, self._failure(customer, exc)))
                     continue
