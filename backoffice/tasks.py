@@ -4,15 +4,15 @@ deleted once expired."""
 from celery import shared_task
 from django.utils import timezone
 
-from billing_platform.tasks import TenantTask
+from billing_platform.tasks import LONG_TASK_LIMITS, TenantTask
 from tenancy.dispatch import for_each_tenant
 from tenancy.models import Tenant
 
 # A long CSV may take longer than the 300 s of other tasks: past the soft limit it fails with its
 # reason (data_export_run catches SoftTimeLimitExceeded like any error). The watchdog waits for the
 # hard limit and a minute (backoffice.apps) before it writes one again.
-EXPORT_SOFT_TIME_LIMIT = 570
-EXPORT_TIME_LIMIT = 600
+EXPORT_SOFT_TIME_LIMIT = LONG_TASK_LIMITS["soft_time_limit"]
+EXPORT_TIME_LIMIT = LONG_TASK_LIMITS["time_limit"]
 
 
 @shared_task(base=TenantTask, acks_late=True, soft_time_limit=EXPORT_SOFT_TIME_LIMIT, time_limit=EXPORT_TIME_LIMIT)

@@ -176,15 +176,17 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Every task is bounded: SoftTimeLimitExceeded is raised in it after the soft limit (a bill-run chunk
-# retries, an export fails with its reason), and its child is killed at the hard limit. The longest
-# tasks get their own (data_export_run_task: 600 s; recognition_run_execute_task works 240 s at a
-# time and queues its continuation).
+# retries, an export fails with its reason), and its child is killed at the hard
+# limit. The tasks that may rightly run long on a big tenant get 570 s / 600 s
+# (billing_platform.tasks.LONG_TASK_LIMITS: the exports, the dunning pass, the due subscription
+# changes and ends, the partner statements, card charges); recognition_run_execute_task works 240 s
+# at a time and queues its continuation.
 CELERY_TASK_SOFT_TIME_LIMIT = 270
 CELERY_TASK_TIME_LIMIT = 300
 # Redis gives an unacknowledged message to another worker after this many seconds, whether or not its
 # worker still runs it: it must outlast the longest a message is held. That is the longest countdown
 # a task is queued with (600 s: subscriptions.tasks.webhook_apply_task's backoff; a worker holds an
-# ETA message unacknowledged until it is due) plus the longest hard time limit (600 s, the exports),
+# ETA message unacknowledged until it is due) plus the longest hard time limit (600 s, LONG_TASK_LIMITS),
 # with half again as margin: 1,800 s. Shorter, a slow task would run twice; longer, a message of a
 # dead worker would wait longer, but runs do not wait for it (the watchdog).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "1800"))}
@@ -276,6 +278,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tenancy.tasks.jobs_watchdog_task",
         # Runs and exports with no progress for JOB_STALLED_SECONDS are taken up again (billing_platform.jobs).
         "schedule": JOB_WATCHDOG_INTERVAL_SECONDS,
+        # Not run late: during a backlog the next one replaces it (its per-tenant tasks expire too).
+        "options": {"expires": JOB_WATCHDOG_INTERVAL_SECONDS},
     },
     "webhook-deliveries-sweep": {
         "task": "webhooks.tasks.webhook_deliveries_sweep_task",

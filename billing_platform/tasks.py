@@ -11,6 +11,11 @@ from celery import Task
 
 from billing_platform.rls import tenant_context
 
+# The limits of the tasks that may rightly run long on a big tenant (an export, a dunning pass, the
+# due subscription changes and ends, the partner statements, a batch of card charges), instead of the
+# default 270 s / 300 s (settings). The broker's visibility timeout counts on 600 s as the longest.
+LONG_TASK_LIMITS: dict[str, Any] = {"soft_time_limit": 570, "time_limit": 600}
+
 
 class ScopedTask(Task):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -4,12 +4,12 @@ before, in each tenant's time zone (and any recent month missed, on the next pas
 from celery import shared_task
 from django.utils import timezone
 
-from billing_platform.tasks import TenantTask
+from billing_platform.tasks import LONG_TASK_LIMITS, TenantTask
 from tenancy.dispatch import for_each_tenant
 from tenancy.models import Tenant
 
 
-@shared_task(base=TenantTask, acks_late=True)
+@shared_task(base=TenantTask, acks_late=True, **LONG_TASK_LIMITS)
 def commission_statements_build_task(*, tenant_id: str) -> int:
     """Build the tenant's statements of the previous month when it is the 1st there, and of any of
     the last months still without one; returns how many statements those months have."""

@@ -6,11 +6,11 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from billing_platform.tasks import TenantTask
+from billing_platform.tasks import LONG_TASK_LIMITS, TenantTask
 from tenancy.dispatch import for_each_tenant
 
 
-@shared_task(base=TenantTask)
+@shared_task(base=TenantTask, **LONG_TASK_LIMITS)
 def dunning_run_task(*, tenant_id: str) -> dict[str, int]:
     """One tenant's dunning pass now; safe to repeat (each step once)."""
     from payments.dunning import dunning_run
@@ -31,7 +31,7 @@ def attempt_send_task(attempt_id: str, *, tenant_id: str) -> str:
     return str(attempt_send(attempt_id=attempt_id, at=timezone.now()).status)
 
 
-@shared_task(base=TenantTask, acks_late=True)
+@shared_task(base=TenantTask, acks_late=True, **LONG_TASK_LIMITS)
 def invoices_charge_task(invoice_ids: list[str], *, trigger: str, tenant_id: str) -> dict[str, int]:
     from payments.charging import invoices_charge
 

@@ -3,7 +3,7 @@ import logging
 from celery import Task, shared_task
 from django.utils import timezone
 
-from billing_platform.tasks import TenantTask
+from billing_platform.tasks import LONG_TASK_LIMITS, TenantTask
 from subscriptions.models import DeviceCloudWebhook
 from subscriptions.webhooks import webhook_apply, webhook_mark_failed
 from tenancy.dispatch import for_each_tenant
@@ -33,7 +33,7 @@ def subscription_changes_apply_due_task() -> int:
     return for_each_tenant(subscription_changes_apply_due_tenant_task)
 
 
-@shared_task(base=TenantTask)
+@shared_task(base=TenantTask, **LONG_TASK_LIMITS)
 def subscription_changes_apply_due_tenant_task(*, tenant_id: str) -> int:
     from subscriptions.changes import subscription_changes_apply_due
 
@@ -47,7 +47,7 @@ def subscription_ends_apply_due_task() -> int:
     return for_each_tenant(subscription_ends_apply_due_tenant_task)
 
 
-@shared_task(base=TenantTask)
+@shared_task(base=TenantTask, **LONG_TASK_LIMITS)
 def subscription_ends_apply_due_tenant_task(*, tenant_id: str) -> int:
     from subscriptions.changes import subscription_ends_apply_due
 

@@ -2,6 +2,7 @@
 one task per tenant, each under its tenant's row-level security."""
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from billing_platform.jobs import jobs_watchdog
@@ -17,5 +18,6 @@ def jobs_watchdog_tenant_task(*, tenant_id: str) -> dict[str, int]:
 
 @shared_task
 def jobs_watchdog_task() -> int:
-    """Beat, every JOB_WATCHDOG_INTERVAL_SECONDS: one watchdog task per tenant. Returns how many."""
-    return for_each_tenant(jobs_watchdog_tenant_task)
+    """Beat, every JOB_WATCHDOG_INTERVAL_SECONDS: one watchdog task per tenant, dropped if still
+    queued when the next one comes (a backlog does not pile them up). Returns how many."""
+    return for_each_tenant(jobs_watchdog_tenant_task, expires=settings.JOB_WATCHDOG_INTERVAL_SECONDS)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 
@@ -258,3 +259,36 @@ def test_reminders_out_of_time_stop_without_counting_as_send_errors(monkeypatch:
     with mock.patch("django.core.mail.get_connection"), pytest.raises(SoftTimeLimitExceeded):
         reminders_send(messages)  # type: ignore[arg-type]
     assert [message.send.call_count for _, message in messages] == [1, 1, 0]
+
+
+def test_the_tasks_that_may_run_long_on_a_big_tenant_get_600_seconds() -> None:
+    from backoffice.tasks import data_export_run_task
+    from partners.tasks import commission_statements_build_task
+    from payments.tasks import dunning_run_task, invoices_charge_task
+    from subscriptions.tasks import subscription_changes_apply_due_tenant_task, subscription_ends_apply_due_tenant_task
+
+    long = [
+        data_export_run_task,
+        dunning_run_task,
+        subscription_changes_apply_due_tenant_task,
+        subscription_ends_apply_due_tenant_task,
+        commission_statements_build_task,
+        invoices_charge_task,
+    ]
+    assert {(task.soft_time_limit, task.time_limit) for task in long} == {(570, 600)}
+    # the broker's visibility timeout outlasts a 600 s countdown plus the 600 s of the longest task
+    assert django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] == 1800
+
+
+@pytest.mark.django_db
+def test_the_watchdog_tasks_expire_after_one_interval(tenant: Tenant, monkeypatch: Any) -> None:
+    from unittest import mock
+
+    from tenancy.tasks import jobs_watchdog_task
+
+    Tenant.objects.create(name="Other", slug="other-watchdog")
+    with mock.patch("tenancy.dispatch.group") as group:
+        assert jobs_watchdog_task() == 2
+    signatures = list(group.call_args.args[0])
+    assert [s.options.get("expires") for s in signatures] == [60.0, 60.0]
+    assert django_settings.CELERY_BEAT_SCHEDULE["jobs-watchdog"]["options"] == {"expires": 60.0}
