@@ -22,5 +22,6 @@ class BackofficeConfig(AppConfig):
                 active=("queued", "running"),
                 resume=data_export_resume,
                 min_stalled_seconds=EXPORT_TIME_LIMIT + 60,
+                queue="documents",
             )
         )

@@ -15,6 +15,12 @@ idempotent (a customer is invoiced once per date by a unique constraint; a recog
 run's row and moves a cursor; an export is written again whole). ``progressed_at`` is also set when
 the job is taken up again, so a job is re-queued at most once per ``JOB_STALLED_SECONDS``.
 
+No progress is not always a dead worker: at a month start the queue a job's pieces go to may hold a
+backlog, its pieces waiting there. The watchdog leaves a job alone while that queue still holds
+messages (re-queueing would only feed the backlog), and takes it up once the queue has drained and
+still nothing moved. A job taken up ``JOB_MAX_RECOVERIES`` times in a row with no progress in between
+is marked failed, with a note its page shows, instead of being re-queued forever.
+
 An app declares its job once, in its ``AppConfig.ready`` (``job_register``): this module imports no app.
 """
 
@@ -39,7 +45,9 @@ class WatchedJob(models.Model):
 
     # The last time a piece of the job committed (or the watchdog took it up again).
     progressed_at = models.DateTimeField(null=True, blank=True)
-    # What the watchdog did, oldest first: [{"at": ISO 8601, "pieces": re-queued pieces}].
+    # What the watchdog did, oldest first: [{"at": ISO 8601, "pieces": re-queued pieces}], with
+    # "unmoved": n when it was the n-th time in a row with no progress in between (n > 1), and
+    # "gave_up": n when the job was marked failed after n recoveries in a row with no progress.
     recoveries = models.JSONField(default=list, blank=True)
 
     class Meta:
@@ -52,13 +60,16 @@ class Job:
     ``status``); ``active`` the statuses of a job not finished; ``resume(row, at)`` re-queues (on
     commit) what is not done and returns how many pieces it re-queued. A job whose one task shows no
     progress until it ends (an export) waits at least ``min_stalled_seconds``, its hard time limit
-    and a margin, so that a slow task is not doubled."""
+    and a margin, so that a slow task is not doubled. ``queue`` is the Celery queue its pieces go to:
+    while it holds messages, the job is waiting, not stalled."""
 
     key: str
     model: str
     active: tuple[str, ...]
     resume: Callable[[Any, datetime], int]
     min_stalled_seconds: float = 0
+    queue: str = "default"
+    failed: str = "failed"
 
 
 JOBS: dict[str, Job] = {}
@@ -83,20 +94,78 @@ def jobs_stalled(job: Job, *, at: datetime) -> "models.QuerySet[Any]":
     )
 
 
+def queue_backlog(queue: str) -> int:
+    """How many messages wait in a Celery queue of the Redis broker: kombu keeps a queue as a list
+    named after it, and one more per priority step ("billing", "billing\\x06\\x163"...). 0 when the
+    broker cannot be asked (the watchdog then does as if the queue were empty)."""
+    import redis
+    from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+    keys = [queue] + [f"{queue}{Channel.sep}{step}" for step in PRIORITY_STEPS if step]
+    try:
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.llen(key)
+            return int(sum(pipe.execute()))
+    except redis.RedisError as exc:
+        logger.warning("queue %s: its length could not be read: %s", queue, exc)
+        return 0
+
+
+def _unmoved(row: Any) -> int:
+    """How many recoveries in a row the job has had with no progress since (0: it moved since the
+    last one, or never was taken up)."""
+    if not row.recoveries:
+        return 0
+    last = row.recoveries[-1]
+    if row.progressed_at is None or row.progressed_at != datetime.fromisoformat(last["at"]):
+        return 0
+    return int(last.get("unmoved", 1))
+
+
 def jobs_watchdog(*, at: datetime) -> dict[str, int]:
     """Take up again every stalled job of the current tenant (the caller's row-level security scope).
     Each job is locked (``SKIP LOCKED``: two watchdogs never take up the same job twice) and checked
-    again under the lock. Returns how many jobs of each kind were taken up again."""
+    again under the lock. A job whose queue holds messages is left alone; one taken up
+    ``JOB_MAX_RECOVERIES`` times in a row without progress is marked failed. Returns how many jobs of
+    each kind were taken up again (or given up)."""
     taken: dict[str, int] = {}
+    backlogs: dict[str, int] = {}
     for job in JOBS.values():
         for pk in list(jobs_stalled(job, at=at).values_list("pk", flat=True)[:100]):
+            if job.queue not in backlogs:
+                backlogs[job.queue] = queue_backlog(job.queue)
+            if backlogs[job.queue]:
+                logger.info(
+                    "%s %s not taken up: %d message(s) wait in queue %s", job.key, pk, backlogs[job.queue], job.queue
+                )
+                continue
             with transaction.atomic():
                 row = jobs_stalled(job, at=at).select_for_update(skip_locked=True).filter(pk=pk).first()
                 if row is None:
                     continue  # it moved meanwhile, or another watchdog has it
+                unmoved = _unmoved(row)
+                if unmoved >= settings.JOB_MAX_RECOVERIES:
+                    row.status = job.failed
+                    row.finished_at = at
+                    row.recoveries = [*row.recoveries, {"at": at.isoformat(), "pieces": 0, "gave_up": unmoved}]
+                    row.save(update_fields=["status", "finished_at", "recoveries"])
+                    logger.error(
+                        "%s %s failed: no progress after being taken up again %d times",
+                        job.key,
+                        pk,
+                        unmoved,
+                        extra={"tenant_id": str(row.tenant_id)},
+                    )
+                    taken[job.key] = taken.get(job.key, 0) + 1
+                    continue
                 pieces = job.resume(row, at)
+                recovery: dict[str, Any] = {"at": at.isoformat(), "pieces": pieces}
+                if unmoved:
+                    recovery["unmoved"] = unmoved + 1
                 row.progressed_at = at
-                row.recoveries = [*row.recoveries, {"at": at.isoformat(), "pieces": pieces}]
+                row.recoveries = [*row.recoveries, recovery]
                 row.save(update_fields=["progressed_at", "recoveries"])
             logger.warning(
                 "%s %s taken up again after no progress for %s: %d piece(s) queued again",
@@ -118,7 +187,12 @@ def recovery_notes(recoveries: list[dict[str, Any]], *, piece: str, fmt: Callabl
     for recovery in recoveries:
         when = fmt(datetime.fromisoformat(recovery["at"]))
         count = int(recovery.get("pieces", 0))
-        if piece == "chunk" and count:
+        if recovery.get("gave_up"):
+            note = _(
+                "It was stopped at %(at)s and marked failed: it made no progress after being taken up again "
+                "%(count)d times in a row."
+            ) % {"at": when, "count": int(recovery["gave_up"])}
+        elif piece == "chunk" and count:
             note = ngettext(
                 "%(count)d chunk was taken up again at %(at)s after its worker stopped answering.",
                 "%(count)d chunks were taken up again at %(at)s after their worker stopped answering.",

@@ -229,6 +229,9 @@ CELERY_TASK_ROUTES = {
 JOB_STALLED_SECONDS = float(os.environ.get("JOB_STALLED_SECONDS", "360"))
 # Customers per bill-run chunk, the unit of work of a Celery task and of what the watchdog re-queues.
 BILL_RUN_CHUNK_SIZE = int(os.environ.get("BILL_RUN_CHUNK_SIZE", "200"))
+# A job taken up again this many times in a row with no progress in between is marked failed, with a
+# note on its page, instead of being re-queued forever.
+JOB_MAX_RECOVERIES = int(os.environ.get("JOB_MAX_RECOVERIES", "5"))
 JOB_WATCHDOG_INTERVAL_SECONDS = float(os.environ.get("JOB_WATCHDOG_INTERVAL_SECONDS", "60"))
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

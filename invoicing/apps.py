@@ -11,5 +11,11 @@ class InvoicingConfig(AppConfig):
         from invoicing.services.bill_runs import bill_run_resume
 
         job_register(
-            Job(key="bill_run", model="invoicing.BillRun", active=("pending", "running"), resume=bill_run_resume)
+            Job(
+                key="bill_run",
+                model="invoicing.BillRun",
+                active=("pending", "running"),
+                resume=bill_run_resume,
+                queue="billing",
+            )
         )

@@ -20,5 +20,6 @@ class RevrecConfig(AppConfig):
                 model="revrec.RecognitionRun",
                 active=("queued", "running"),
                 resume=recognition_run_resume,
+                queue="billing",
             )
         )

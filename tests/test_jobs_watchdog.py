@@ -292,3 +292,122 @@ def test_the_watchdog_tasks_expire_after_one_interval(tenant: Tenant, monkeypatc
     signatures = list(group.call_args.args[0])
     assert [s.options.get("expires") for s in signatures] == [60.0, 60.0]
     assert django_settings.CELERY_BEAT_SCHEDULE["jobs-watchdog"]["options"] == {"expires": 60.0}
+
+
+@pytest.mark.django_db
+def test_a_planned_run_is_not_planned_again(tenant: Tenant, django_capture_on_commit_callbacks: Any) -> None:
+    # given: 3 customers planned in 2 chunks at 06:00, none billed yet
+    from invoicing.tasks import bill_run_execute_task
+
+    monthly_fee_customers(tenant, 3)
+    run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
+    with time_machine.travel(RUN_AT, tick=False):
+        assert [len(c) for c in bill_run_plan(run=run, at=RUN_AT)] == [2, 1]
+    # when: its execute task comes a second time, at 06:03
+    with time_machine.travel(RUN_AT + timedelta(minutes=3), tick=False):
+        assert bill_run_plan(run=run, at=RUN_AT + timedelta(minutes=3)) == []
+        assert bill_run_execute_task(str(run.pk), tenant_id=str(tenant.pk)) == 0
+    # then: the run is as planned, and nothing was billed by the second plan
+    run.refresh_from_db()
+    assert (run.status, run.total, run.done, run.started_at) == ("running", 3, 0, RUN_AT)
+    assert Invoice.objects.filter(tenant=tenant).count() == 0
+
+
+def test_the_backlog_of_a_queue_counts_its_messages_of_every_priority() -> None:
+    import redis
+
+    from billing_platform.jobs import queue_backlog
+
+    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    keys = ["test-backlog", "test-backlog\x06\x163", "test-backlog\x06\x169"]
+    client.delete(*keys)
+    try:
+        assert queue_backlog("test-backlog") == 0
+        client.rpush(keys[0], "a", "b")
+        client.rpush(keys[1], "c")
+        client.rpush(keys[2], "d")
+        assert queue_backlog("test-backlog") == 4
+    finally:
+        client.delete(*keys)
+
+
+@pytest.mark.django_db
+def test_a_run_waiting_behind_a_backlog_is_left_alone_until_the_queue_drains(
+    tenant: Tenant, django_capture_on_commit_callbacks: Any, monkeypatch: Any
+) -> None:
+    # given: 3 customers, 2 chunks planned at 06:00 and none run; 40 messages wait on "billing"
+    from billing_platform import jobs
+
+    backlog = {"billing": 40}
+    monkeypatch.setattr(jobs, "queue_backlog", lambda queue: backlog.get(queue, 0))
+    monthly_fee_customers(tenant, 3)
+    run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
+    with time_machine.travel(RUN_AT, tick=False):
+        bill_run_plan(run=run, at=RUN_AT)
+    # when: the watchdog looks at 06:07 and 06:20, while the queue still holds messages
+    assert watchdog(tenant, RUN_AT + timedelta(minutes=7), django_capture_on_commit_callbacks) == {}
+    assert watchdog(tenant, RUN_AT + timedelta(minutes=20), django_capture_on_commit_callbacks) == {}
+    run.refresh_from_db()
+    assert (run.status, run.done, run.recoveries) == ("running", 0, [])
+    # then: once it has drained and still nothing moved, the run is taken up again
+    backlog["billing"] = 0
+    assert watchdog(tenant, RUN_AT + timedelta(minutes=21), django_capture_on_commit_callbacks) == {"bill_run": 1}
+    run.refresh_from_db()
+    assert (run.status, run.total, run.done, run.created) == ("completed", 3, 3, 3)
+    assert run.recoveries == [{"at": "2026-04-01T04:21:00+00:00", "pieces": 2}]
+
+
+@pytest.mark.django_db
+def test_a_run_that_never_moves_is_failed_after_5_recoveries_in_a_row(
+    client: Client, tenant: Tenant, make_staff: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any
+) -> None:
+    # given: a run never planned whose execute task is lost every time it is queued
+    from unittest import mock
+
+    from invoicing import tasks
+
+    monkeypatch.setattr(tasks, "bill_run_execute_task", mock.Mock())
+    monthly_fee_customers(tenant, 2)
+    with time_machine.travel(RUN_AT, tick=False):
+        run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
+    # when: the watchdog looks every 7 minutes, 6 times
+    for n in range(1, 7):
+        assert watchdog(tenant, RUN_AT + timedelta(minutes=7 * n), django_capture_on_commit_callbacks) == {
+            "bill_run": 1
+        }
+    # then: 5 recoveries, then the run failed; the watchdog leaves it alone after that
+    run.refresh_from_db()
+    assert tasks.bill_run_execute_task.delay.call_count == 5
+    assert run.status == "failed"
+    assert [r.get("unmoved", 1) for r in run.recoveries[:5]] == [1, 2, 3, 4, 5]
+    assert run.recoveries[5] == {"at": "2026-04-01T04:42:00+00:00", "pieces": 0, "gave_up": 5}
+    assert watchdog(tenant, RUN_AT + timedelta(hours=2), django_capture_on_commit_callbacks) == {}
+    logged_in(client, make_staff(tenant))
+    page = client.get(f"/app/billing/runs/{run.pk}/").content.decode()
+    assert (
+        "It was stopped at 1 Apr 2026, 06:42 CEST and marked failed: it made no progress after being taken up"
+        " again 5 times in a row." in page
+    )
+    french = client.get(f"/app/billing/runs/{run.pk}/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Arrêté à 1 avr. 2026, 06:42 CEST et marqué en échec : aucun progrès après 5 reprises de suite." in french
+
+
+@pytest.mark.django_db
+def test_progress_between_recoveries_starts_the_count_again(
+    tenant: Tenant, django_capture_on_commit_callbacks: Any, monkeypatch: Any
+) -> None:
+    from unittest import mock
+
+    from invoicing import tasks
+
+    monkeypatch.setattr(tasks, "bill_run_execute_task", mock.Mock())
+    with time_machine.travel(RUN_AT, tick=False):
+        run = BillRun.objects.create(tenant=tenant, billing_date=APRIL_1)
+    watchdog(tenant, RUN_AT + timedelta(minutes=7), django_capture_on_commit_callbacks)
+    watchdog(tenant, RUN_AT + timedelta(minutes=14), django_capture_on_commit_callbacks)
+    # a piece commits at 06:15
+    BillRun.objects.filter(pk=run.pk).update(progressed_at=RUN_AT + timedelta(minutes=15))
+    watchdog(tenant, RUN_AT + timedelta(minutes=22), django_capture_on_commit_callbacks)
+    run.refresh_from_db()
+    assert [r.get("unmoved", 1) for r in run.recoveries] == [1, 2, 1]
+    assert run.status == "pending"

@@ -110,17 +110,20 @@ def bill_run_create(*, tenant: Tenant, billing_date: date, actor: Actor, at: dat
 
 
 def bill_run_plan(*, run: BillRun, at: datetime) -> list[list[str]]:
-    """Find the customers due, set the total, and split them into chunks for the workers. A run
-    already finished (its task delivered again, or run in process by its caller before the queued
-    task) plans nothing: its counters, times and completion event stay as they are."""
-    if BillRun.objects.filter(pk=run.pk, status__in=FINISHED).exists():
-        return []
-    ids = [str(pk) for pk in customers_due(tenant=run.tenant, billing_date=run.billing_date, at=at)]
-    BillRun.objects.filter(pk=run.pk).update(
-        status=BillRunStatus.RUNNING, total=len(ids), started_at=at, progressed_at=timezone.now()
-    )
-    if not ids:
-        _maybe_finish(run.pk, at)
+    """Find the customers due, set the total, and split them into chunks for the workers. Only a
+    pending run is planned, once: a run already planned, running or finished (its task delivered
+    again, queued twice, or run in process by its caller before the queued task) plans nothing: its
+    chunks, counters, times and completion event stay as they are (a running run whose chunks were
+    lost is the watchdog's, ``bill_run_resume``)."""
+    with transaction.atomic():
+        if not BillRun.objects.select_for_update().filter(pk=run.pk, status=BillRunStatus.PENDING).exists():
+            return []
+        ids = [str(pk) for pk in customers_due(tenant=run.tenant, billing_date=run.billing_date, at=at)]
+        BillRun.objects.filter(pk=run.pk).update(
+            status=BillRunStatus.RUNNING, total=len(ids), started_at=at, progressed_at=timezone.now()
+        )
+        if not ids:
+            _maybe_finish(run.pk, at)
     return _chunked(ids)
 
 
@@ -143,7 +146,9 @@ def bill_run_resume(run: BillRun, at: datetime) -> int:
         return 0
     due = customers_due(tenant=run.tenant, billing_date=run.billing_date, at=run.started_at or at)
     handled = set(BillRunCustomer.objects.filter(bill_run=run).values_list("customer_id", flat=True))
-    ids = [str(customer) for customer in due if customer not in handled]
+    # Bounded by the planned total: customers that became due since planning are not this run's (else
+    # done + failed would pass the total and finish the run while its chunks still bill).
+    ids = [str(customer) for customer in due if customer not in handled][: max(run.total - len(handled), 0)]
     if not ids:
         BillRun.objects.filter(pk=run.pk).update(total=F("done") + F("failed"))
         _maybe_finish(run.pk, at)
