@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 import time_machine
 from django.core.management import call_command
@@ -35,7 +36,7 @@ from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
 from tenancy.models import ApiKeyScope, Role, Tenant
 from usage.aggregation import aggregate
-from usage.archive import file_paths, month_refusals, usage_month_archive, usage_month_restore
+from usage.archive import LOCK_CLASS, file_paths, month_refusals, usage_month_archive, usage_month_restore
 from usage.errors import ArchiveCorrupt, MonthNotArchivable, UsageArchived
 from usage.ingest import events_ingest
 from usage.models import UsageArchive, UsageRollup
@@ -300,3 +301,61 @@ def test_the_usage_statistics_page_says_the_month_is_archived(
     assert response.status_code == 200
     page = response.content.decode().replace("&#x27;", "'")
     assert "The raw usage events of 2026-03 are archived" in page
+
+
+def test_a_file_damaged_on_its_way_to_disk_is_refused_and_the_table_kept(
+    tenant: Tenant, billed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a write that damages the bytes it stores (the 3 rows stay 3 rows, m2 becomes m9)
+    write = gzip.GzipFile.write
+    monkeypatch.setattr(gzip.GzipFile, "write", lambda self, data: write(self, bytes(data).replace(b"m2", b"m9")))
+    # when
+    with pytest.raises(ArchiveCorrupt, match="holds 3 rows \\(SHA-256 [0-9a-f]{64}\\), its manifest 3 rows") as raised:
+        usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    # then: the file read back does not have the checksum of the rows streamed: the table is not dropped
+    data_path, manifest_path = file_paths(tmp_path, MARCH)
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["sha256"] not in str(raised.value).split("its manifest")[0]
+    assert sorted(r["transaction_id"] for r in file_rows(data_path)) == ["m1", "m3", "m9"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), sum(value) FROM usage_event_2026_03")
+        assert cursor.fetchone() == (3, Decimal(600))
+    assert UsageArchive.objects.get(month=MARCH).state == "archiving"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    # when: run again with a sound disk: it finishes the job
+    monkeypatch.undo()
+    archived = usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    assert archived.rows == 3
+    assert sorted(r["transaction_id"] for r in file_rows(data_path)) == ["m1", "m2", "m3"]
+    assert not partition_exists("usage_event_2026_03")
+    assert UsageArchive.objects.get(month=MARCH).state == "archived"
+
+
+def test_a_second_run_of_the_same_month_is_refused(tenant: Tenant, billed: Any, tmp_path: Path) -> None:
+    # given: another session holds March's lock (a run that is detaching or exporting it)
+    db = connection.settings_dict
+    other = psycopg.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        host=db["HOST"],
+        port=db["PORT"] or None,
+        password=db["PASSWORD"] or None,
+        autocommit=True,
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_CLASS, 2026 * 12 + 2])
+        # when / then: refused at once, nothing touched
+        with pytest.raises(MonthNotArchivable, match="Another archive or restore of 2026-03 is running"):
+            usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+        with pytest.raises(MonthNotArchivable, match="Another archive or restore of 2026-03 is running"):
+            usage_month_restore(month=MARCH, folder=tmp_path, at=NOW)
+        assert partition_exists("usage_event_2026_03")
+        assert not UsageArchive.objects.exists()
+        assert list(tmp_path.iterdir()) == []
+        # April is another lock
+        assert usage_month_archive(month=date(2026, 4, 1), folder=tmp_path, at=NOW, concurrently=False).rows == 1
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, 2026 * 12 + 2])
+    finally:
+        other.close()
+    # when: the other session has let go
+    assert usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False).rows == 3
