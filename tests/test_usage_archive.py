@@ -29,8 +29,10 @@ from backoffice.exports.kinds import KINDS
 from backoffice.exports.services import export_content
 from billing_platform.periods import Period
 from catalog.models import Meter
-from invoicing.models import Invoice
-from invoicing.services import invoice_finalize, invoice_generate
+from invoicing.models import BillRunCustomer, Invoice
+from invoicing.services import bill_run_create, invoice_finalize, invoice_generate
+from invoicing.services.bill_runs import bill_run_chunk
+from invoicing.services.lifecycle import invoice_void
 from invoicing.tests.factories import usage_customer
 from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
@@ -359,3 +361,45 @@ def test_a_second_run_of_the_same_month_is_refused(tenant: Tenant, billed: Any, 
         other.close()
     # when: the other session has let go
     assert usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False).rows == 3
+
+
+def test_billing_an_archived_month_again_says_to_restore_it(tenant: Tenant, tmp_path: Path) -> None:
+    # given: 2 distinct SIMs active in March (x, y, x), billed on 1 April (2 x 1.00) and the month archived
+    sims = usage_customer(
+        tenant,
+        products={"sims": "SIMs"},
+        meters={"active": {"name": "Active SIMs", "aggregation": "unique_count", "field": "iccid"}},
+        components=[{"product": "sims", "meter": "active", "charge": {"model": "per_unit", "unit_amount": "1.00"}}],
+        devices=("A",),
+    )
+    events_ingest(
+        tenant=tenant,
+        received_at=datetime(2026, 3, 25, 12, tzinfo=PARIS),
+        events=[
+            {
+                "transaction_id": t,
+                "code": "active",
+                "device_id": "A",
+                "timestamp": datetime(2026, 3, day, 9, tzinfo=PARIS).isoformat(),
+                "properties": {"iccid": iccid},
+            }
+            for t, day, iccid in (("s1", 5, "x"), ("s2", 6, "y"), ("s3", 7, "x"))
+        ],
+    )
+    april = bill(sims, date(2026, 4, 1))
+    assert april.net_total.amount == Decimal("2.00")
+    bill(sims, date(2026, 5, 1))
+    usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    # when: the 1 April invoice is voided and 1 April billed again
+    invoice_void(invoice=april, actor=ACTOR, at=NOW, reason="wrong address")
+    run = bill_run_create(tenant=tenant, billing_date=date(2026, 4, 1), actor=ACTOR, at=NOW)
+    bill_run_chunk(run_id=str(run.pk), customer_ids=[str(sims.pk)], at=NOW)
+    # then: the customer fails with what to do, rather than be billed 0 SIMs
+    outcomes = list(BillRunCustomer.objects.filter(bill_run=run).values_list("outcome", "error"))
+    assert outcomes == [
+        (
+            "failed",
+            "The raw usage events of 2026-03 are archived and this invoice needs them: restore them "
+            "(manage.py usage_restore 2026-03), then bill this customer again.",
+        )
+    ]
