@@ -41,7 +41,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -226,8 +226,13 @@ def _month_lock(month: date) -> Iterator[None]:
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        except DatabaseError:
+            # A broken connection has let go of its locks; an aborted transaction must not hide the
+            # error that aborted it (the lock goes with the session).
+            logger.warning("usage month %s: advisory lock not released", month)
 
 
 def _fsync_dir(folder: Path) -> None:
