@@ -105,8 +105,11 @@ class ReplicaRouter:
     """``DATABASE_ROUTERS``: reads in a ``replica_reads`` block go to the replica; everything else,
     and every write, to the primary. Only the primary is migrated: a replica is a copy of it."""
 
-    def db_for_read(self, model: Any, **hints: Any) -> str | None:
-        return _reads_alias.get()
+    def db_for_read(self, model: Any, **hints: Any) -> str:
+        # Never None: Django would then read from the database the hinted instance came from, and a
+        # relation followed after the block from an object read in it would query the replica,
+        # whose tenant setting the block has put back (the policy would hide every row).
+        return _reads_alias.get() or DEFAULT_DB_ALIAS
 
     def db_for_write(self, model: Any, **hints: Any) -> str:
         return DEFAULT_DB_ALIAS

@@ -117,9 +117,7 @@ def test_without_a_replica_reports_read_the_primary(two_tenants: tuple[Tenant, T
     assert len(captured[DEFAULT_DB_ALIAS].captured_queries) == 3  # time zone, aging, rates
 
 
-def test_a_report_reads_the_replica_only(
-    on_replica: None, two_tenants: tuple[Tenant, Tenant], captured: Any
-) -> None:
+def test_a_report_reads_the_replica_only(on_replica: None, two_tenants: tuple[Tenant, Tenant], captured: Any) -> None:
     acme, _ = two_tenants
     report = receivables_aging(tenant_id=acme.pk, as_of=AS_OF)
     # 100.00 is 15 days late (1-30), 250.00 is 60 days late (31-60): 350.00 in all, Acme's only
@@ -202,3 +200,20 @@ def test_the_report_api_reads_the_replica(
     replica_sql = [q["sql"] for q in captured[REPLICA].captured_queries[before:]]
     assert any("invoicing_invoice" in sql for sql in replica_sql)
     assert not any("invoicing_invoice" in q["sql"] for q in captured[DEFAULT_DB_ALIAS].captured_queries)
+
+
+def test_a_relation_followed_after_the_block_reads_the_primary(
+    on_replica: None, two_tenants: Any, captured: Any
+) -> None:
+    acme, _ = two_tenants
+    with replica_reads(tenant=acme):
+        read = Invoice.objects.get(number="F-0002")
+        alpha = Customer.objects.get(external_id="alpha")
+    assert read._state.db == REPLICA
+    replica_queries = len(captured[REPLICA].captured_queries)
+    # after the block the replica's tenant is put back (it would see no row): both relations read the primary
+    assert read.customer.external_id == "bravo"
+    assert [i.number for i in Invoice.objects.filter(customer=alpha)] == ["F-0001"]
+    assert list(alpha.invoices.values_list("number", flat=True)) == ["F-0001"]
+    assert len(captured[REPLICA].captured_queries) == replica_queries
+    assert ReplicaRouter().db_for_read(Customer, instance=read) == DEFAULT_DB_ALIAS

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 import time_machine
 from django.core.management import call_command
@@ -28,14 +29,16 @@ from backoffice.exports.kinds import KINDS
 from backoffice.exports.services import export_content
 from billing_platform.periods import Period
 from catalog.models import Meter
-from invoicing.models import Invoice
-from invoicing.services import invoice_finalize, invoice_generate
+from invoicing.models import BillRunCustomer, Invoice
+from invoicing.services import bill_run_create, invoice_finalize, invoice_generate
+from invoicing.services.bill_runs import bill_run_chunk
+from invoicing.services.lifecycle import invoice_void
 from invoicing.tests.factories import usage_customer
 from tenancy.actors import Actor
 from tenancy.errors import InvalidTenantSettings
 from tenancy.models import ApiKeyScope, Role, Tenant
 from usage.aggregation import aggregate
-from usage.archive import file_paths, month_refusals, usage_month_archive, usage_month_restore
+from usage.archive import LOCK_CLASS, file_paths, month_refusals, usage_month_archive, usage_month_restore
 from usage.errors import ArchiveCorrupt, MonthNotArchivable, UsageArchived
 from usage.ingest import events_ingest
 from usage.models import UsageArchive, UsageRollup
@@ -300,3 +303,103 @@ def test_the_usage_statistics_page_says_the_month_is_archived(
     assert response.status_code == 200
     page = response.content.decode().replace("&#x27;", "'")
     assert "The raw usage events of 2026-03 are archived" in page
+
+
+def test_a_file_damaged_on_its_way_to_disk_is_refused_and_the_table_kept(
+    tenant: Tenant, billed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a write that damages the bytes it stores (the 3 rows stay 3 rows, m2 becomes m9)
+    write = gzip.GzipFile.write
+    monkeypatch.setattr(gzip.GzipFile, "write", lambda self, data: write(self, bytes(data).replace(b"m2", b"m9")))
+    # when
+    with pytest.raises(ArchiveCorrupt, match="holds 3 rows \\(SHA-256 [0-9a-f]{64}\\), its manifest 3 rows") as raised:
+        usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    # then: the file read back does not have the checksum of the rows streamed: the table is not dropped
+    data_path, manifest_path = file_paths(tmp_path, MARCH)
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["sha256"] not in str(raised.value).split("its manifest")[0]
+    assert sorted(r["transaction_id"] for r in file_rows(data_path)) == ["m1", "m3", "m9"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), sum(value) FROM usage_event_2026_03")
+        assert cursor.fetchone() == (3, Decimal(600))
+    assert UsageArchive.objects.get(month=MARCH).state == "archiving"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    # when: run again with a sound disk: it finishes the job
+    monkeypatch.undo()
+    archived = usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    assert archived.rows == 3
+    assert sorted(r["transaction_id"] for r in file_rows(data_path)) == ["m1", "m2", "m3"]
+    assert not partition_exists("usage_event_2026_03")
+    assert UsageArchive.objects.get(month=MARCH).state == "archived"
+
+
+def test_a_second_run_of_the_same_month_is_refused(tenant: Tenant, billed: Any, tmp_path: Path) -> None:
+    # given: another session holds March's lock (a run that is detaching or exporting it)
+    db = connection.settings_dict
+    other = psycopg.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        host=db["HOST"],
+        port=db["PORT"] or None,
+        password=db["PASSWORD"] or None,
+        autocommit=True,
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_CLASS, 2026 * 12 + 2])
+        # when / then: refused at once, nothing touched
+        with pytest.raises(MonthNotArchivable, match="Another archive or restore of 2026-03 is running"):
+            usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+        with pytest.raises(MonthNotArchivable, match="Another archive or restore of 2026-03 is running"):
+            usage_month_restore(month=MARCH, folder=tmp_path, at=NOW)
+        assert partition_exists("usage_event_2026_03")
+        assert not UsageArchive.objects.exists()
+        assert list(tmp_path.iterdir()) == []
+        # April is another lock
+        assert usage_month_archive(month=date(2026, 4, 1), folder=tmp_path, at=NOW, concurrently=False).rows == 1
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, 2026 * 12 + 2])
+    finally:
+        other.close()
+    # when: the other session has let go
+    assert usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False).rows == 3
+
+
+def test_billing_an_archived_month_again_says_to_restore_it(tenant: Tenant, tmp_path: Path) -> None:
+    # given: 2 distinct SIMs active in March (x, y, x), billed on 1 April (2 x 1.00) and the month archived
+    sims = usage_customer(
+        tenant,
+        products={"sims": "SIMs"},
+        meters={"active": {"name": "Active SIMs", "aggregation": "unique_count", "field": "iccid"}},
+        components=[{"product": "sims", "meter": "active", "charge": {"model": "per_unit", "unit_amount": "1.00"}}],
+        devices=("A",),
+    )
+    events_ingest(
+        tenant=tenant,
+        received_at=datetime(2026, 3, 25, 12, tzinfo=PARIS),
+        events=[
+            {
+                "transaction_id": t,
+                "code": "active",
+                "device_id": "A",
+                "timestamp": datetime(2026, 3, day, 9, tzinfo=PARIS).isoformat(),
+                "properties": {"iccid": iccid},
+            }
+            for t, day, iccid in (("s1", 5, "x"), ("s2", 6, "y"), ("s3", 7, "x"))
+        ],
+    )
+    april = bill(sims, date(2026, 4, 1))
+    assert april.net_total.amount == Decimal("2.00")
+    bill(sims, date(2026, 5, 1))
+    usage_month_archive(month=MARCH, folder=tmp_path, at=NOW, concurrently=False)
+    # when: the 1 April invoice is voided and 1 April billed again
+    invoice_void(invoice=april, actor=ACTOR, at=NOW, reason="wrong address")
+    run = bill_run_create(tenant=tenant, billing_date=date(2026, 4, 1), actor=ACTOR, at=NOW)
+    bill_run_chunk(run_id=str(run.pk), customer_ids=[str(sims.pk)], at=NOW)
+    # then: the customer fails with what to do, rather than be billed 0 SIMs
+    outcomes = list(BillRunCustomer.objects.filter(bill_run=run).values_list("outcome", "error"))
+    assert outcomes == [
+        (
+            "failed",
+            "The raw usage events of 2026-03 are archived and this invoice needs them: restore them "
+            "(manage.py usage_restore 2026-03), then bill this customer again.",
+        )
+    ]

@@ -15,7 +15,10 @@ the raw-event export. A month may be archived once none of them can need it for 
 Archiving a month detaches its partition (``DETACH PARTITION ... CONCURRENTLY`` by default: readers
 and ingestion of the other months are not blocked), exports it with ``COPY ... TO STDOUT`` as CSV
 into ``usage_event_YYYY_MM.csv.gz`` with a manifest (``usage_event_YYYY_MM.manifest.json``: rows,
-SHA-256 of the uncompressed CSV, columns, bounds), checks the row count, and drops the table. The
+SHA-256 of the uncompressed CSV, columns, bounds), makes the file, the manifest and their folder
+durable (``fsync``), reads the file back from disk to check its SHA-256 and row count against the
+manifest and the table, and only then drops the table. Each run holds a PostgreSQL advisory lock on
+the month, so a second run of the same month is refused while the first one works. The
 ``UsageArchive`` row records it; a run stopped halfway picks up where it stopped. Restoring loads
 the file into a new table in one transaction, checks the checksum and the row count against the
 manifest, puts the table behind row-level security and attaches it as the month's partition.
@@ -30,13 +33,15 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -202,36 +207,120 @@ def _table_exists(name: str) -> bool:
         return bool(cursor.fetchone()[0])
 
 
+# The first key of the month's advisory lock (the second is the month): "uarc".
+LOCK_CLASS = 0x75617263
+
+
+@contextmanager
+def _month_lock(month: date) -> Iterator[None]:
+    """Hold the session-level advisory lock of ``month`` for the block; refused at once
+    (``MonthNotArchivable``) while another session holds it: two runs of a month would both take
+    the other's half-done state for their own."""
+    key = [LOCK_CLASS, month.year * 12 + month.month - 1]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        if not cursor.fetchone()[0]:
+            raise MonthNotArchivable(
+                "Another archive or restore of %s is running: try again once it has finished." % month.strftime("%Y-%m")
+            )
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        except DatabaseError:
+            # A broken connection has let go of its locks; an aborted transaction must not hide the
+            # error that aborted it (the lock goes with the session).
+            logger.warning("usage month %s: advisory lock not released", month)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the folder's entries (a file renamed into it) durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_path(path: Path) -> Path:
+    """A name of this process's own next to ``path``: a run never writes over another's file."""
+    return path.with_name("%s.%d.part" % (path.name, os.getpid()))
+
+
 def _export(table: str, data_path: Path) -> tuple[int, str]:
-    """``COPY`` the table as CSV into the gzip file; its row count and the CSV's SHA-256."""
+    """``COPY`` the table as CSV into the gzip file, written under a temporary name, synced to disk
+    and renamed into place; the table's row count and the SHA-256 of the CSV as streamed."""
     digest = hashlib.sha256()
-    tmp = data_path.with_name(data_path.name + ".part")
+    tmp = _temp_path(data_path)
     columns = ", ".join('"%s"' % c for c in COLUMNS)
-    with connection.cursor() as cursor, gzip.open(tmp, "wb", compresslevel=6) as out:
-        with cursor.cursor.copy(f'COPY "{table}" ({columns}) TO STDOUT (FORMAT csv, HEADER)') as copy:
-            for block in copy:
-                digest.update(block)
-                out.write(block)
-        cursor.execute(f'SELECT count(*) FROM "{table}"')
-        rows = int(cursor.fetchone()[0])
-    tmp.replace(data_path)
+    try:
+        with connection.cursor() as cursor, open(tmp, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as out:
+                with cursor.cursor.copy(f'COPY "{table}" ({columns}) TO STDOUT (FORMAT csv, HEADER)') as copy:
+                    for block in copy:
+                        digest.update(block)
+                        out.write(block)
+            raw.flush()
+            os.fsync(raw.fileno())
+            cursor.execute(f'SELECT count(*) FROM "{table}"')
+            rows = int(cursor.fetchone()[0])
+        tmp.replace(data_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return rows, digest.hexdigest()
 
 
-def _file_rows(data_path: Path) -> int:
-    """The rows of an archive file, read back as CSV (a JSON property may hold a line break)."""
+def _write_durably(path: Path, text: str) -> None:
+    tmp = _temp_path(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _file_contents(data_path: Path) -> tuple[int, str]:
+    """The rows of an archive file as read back from disk, parsed as CSV (a JSON property may hold
+    a line break), and the SHA-256 of its uncompressed CSV."""
+    digest = hashlib.sha256()
+    for block in _chunks(data_path):
+        digest.update(block)
     with gzip.open(data_path, "rt", encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
-        next(reader)
-        return sum(1 for _ in reader)
+        next(reader, None)
+        rows = sum(1 for _ in reader)
+    return rows, digest.hexdigest()
+
+
+def _verify(*, data_path: Path, manifest_path: Path, table_rows: int) -> None:
+    """The file and the manifest on disk agree with each other and with the table, or
+    ``ArchiveCorrupt``: the table is not dropped."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    rows, sha256 = _file_contents(data_path)
+    if rows != table_rows or int(manifest["rows"]) != table_rows or sha256 != manifest["sha256"]:
+        raise ArchiveCorrupt(
+            "%s holds %d rows (SHA-256 %s), its manifest %d rows (SHA-256 %s), the table %d rows: not dropped; "
+            "run the archive again to export it again."
+            % (data_path, rows, sha256, int(manifest["rows"]), manifest["sha256"], table_rows)
+        )
 
 
 def usage_month_archive(*, month: date, folder: Path, at: datetime, concurrently: bool = True) -> ArchivedMonth:
     """Archive ``month``'s raw events into ``folder`` and drop them from the database (see the
     module's docstring). Refused (``MonthNotArchivable``) while any condition is not met. Run it
     outside a transaction when ``concurrently``; each step is its own transaction, and running it
-    again after a failure finishes the job."""
+    again after a failure finishes the job. Refused while another run holds the month."""
     month = month_first(month)
+    with _month_lock(month):
+        return _archive(month=month, folder=folder, at=at, concurrently=concurrently)
+
+
+def _archive(*, month: date, folder: Path, at: datetime, concurrently: bool) -> ArchivedMonth:
     record = UsageArchive.objects.filter(month=month).first()
     if record is not None and record.state == UsageArchiveState.ARCHIVED:
         raise MonthNotArchivable("%s is archived already (%s)." % (month.strftime("%Y-%m"), record.file))
@@ -266,9 +355,6 @@ def usage_month_archive(*, month: date, folder: Path, at: datetime, concurrently
             # Detached, the table is the owner's alone: the forced policy would hide its rows from it.
             _execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
             rows, sha256 = _export(table, data_path)
-            in_file = _file_rows(data_path)
-            if in_file != rows:
-                raise ArchiveCorrupt("%s holds %d rows, the table %d: not dropped." % (data_path, in_file, rows))
             manifest: dict[str, Any] = {
                 "table": "usage_event",
                 "partition": table,
@@ -281,7 +367,9 @@ def usage_month_archive(*, month: date, folder: Path, at: datetime, concurrently
                 "columns": list(COLUMNS),
                 "archived_at": at.isoformat(),
             }
-            manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+            _write_durably(manifest_path, json.dumps(manifest, indent=2) + "\n")
+            _fsync_dir(folder)
+            _verify(data_path=data_path, manifest_path=manifest_path, table_rows=rows)
             _execute(f'DROP TABLE "{table}"')
         else:
             manifest = json.loads(manifest_path.read_text())  # dropped by the run that stopped after it
@@ -305,8 +393,14 @@ def _chunks(data_path: Path) -> Iterator[bytes]:
 def usage_month_restore(*, month: date, folder: Path, at: datetime) -> int:
     """Put an archived month's raw events back from ``folder``: loaded into a new table, checked
     against the manifest (rows and SHA-256; nothing changes otherwise), behind row-level security,
-    attached as the month's partition; all in one transaction. The number of rows restored."""
+    attached as the month's partition; all in one transaction. The number of rows restored.
+    Refused while another run holds the month."""
     month = month_first(month)
+    with _month_lock(month):
+        return _restore(month=month, folder=folder, at=at)
+
+
+def _restore(*, month: date, folder: Path, at: datetime) -> int:
     data_path, manifest_path = file_paths(folder, month)
     if not manifest_path.exists() or not data_path.exists():
         raise ArchiveCorrupt("No archive of %s in %s." % (month.strftime("%Y-%m"), folder))

@@ -13,6 +13,7 @@ from django.conf import settings as conf
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing_platform.errors import FieldError
 from billing_platform.periods import clamp_day, local_date, local_midnight
@@ -36,6 +37,7 @@ from subscriptions.selectors import subscriptions_ended_billed_on
 from tenancy.actors import Actor
 from tenancy.models import Tenant
 from tenancy.services import audit_record
+from usage.errors import UsageArchived
 
 logger = logging.getLogger(__name__)
 
@@ -297,6 +299,17 @@ class BillRunChunk:
 
     def _failure(self, customer: Customer, exc: Exception) -> str:
         logger.warning("bill run %s: customer %s failed: %s", self.run.pk, customer.pk, exc)
+        months = exc.extra.get("archived_months") if isinstance(exc, UsageArchived) else None
+        if months:
+            # Re-billing an archived month (its invoice voided) needs its raw events for a
+            # unique_count meter: say what the operator does about it.
+            return _(
+                "The raw usage events of %(months)s are archived and this invoice needs them: restore "
+                "them (%(commands)s), then bill this customer again."
+            ) % {
+                "months": ", ".join(months),
+                "commands": "; ".join("manage.py usage_restore %s" % month for month in months),
+            }
         return str(getattr(exc, "detail", None) or str(exc) or exc.__class__.__name__)
 
     def _record(self, outcomes: Sequence[Outcome]) -> None:
