@@ -20,10 +20,20 @@ stored its entry under the generation of after the first bump; the second bump r
 takes the generations *before* it reads the database, so an entry is never stored under a
 generation newer than the rows it was computed from.
 
-Redis unreachable: a read computes afresh (nothing is served from the cache), a bump is logged and
-skipped. Entries expire after ``ENTRY_TTL`` so that a bump lost to a network failure while Redis
-itself kept its data cannot keep an entry alive for long; a Redis restart loses entries and
-counters together.
+Redis unreachable: a read computes afresh (nothing is served from the cache). A bump that fails
+(timeout, connection error) is remembered by the process: its next call that reaches Redis bumps
+the global generation first, in the same round trip, which retires every entry, so an entry never
+outlives a lost bump by more than the time Redis stays unreachable from that process (and at most
+``ENTRY_TTL``, should the process end first).
+
+A Redis restored from a snapshot (RDB or AOF) brings back old counters and old entries together,
+consistently, so the generations alone would serve an entry computed before writes the snapshot
+does not hold. Each entry is therefore stamped with the server's ``run_id`` (``INFO server``, new
+at every start), read in the same round trip as the generations: an entry of another run is a miss.
+
+Statements that bypass the execute wrappers are not seen: psycopg's ``cursor.copy()`` (``COPY ...
+FROM STDIN``) among them. The code COPYs only into usage staging and partition tables, which are no
+inputs; whoever COPYs into an input table must call ``bump`` after it.
 """
 
 import logging
@@ -61,12 +71,16 @@ NOT_INPUTS = frozenset(
     }
 )
 # The statements that write, and the table each writes: INSERT INTO t, UPDATE t, DELETE FROM t,
-# TRUNCATE t, MERGE INTO t, COPY t FROM; a CTE may hold several.
+# TRUNCATE t, MERGE INTO t, COPY t FROM (when run through ``execute``); a CTE may hold several. A
+# table may be schema-qualified (``public.t``, ``"public"."t"``): the table's own name is kept.
 _WRITE = re.compile(
-    r'\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO|COPY)\s+(?:ONLY\s+)?"?(\w+)"?',
+    r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO|COPY)\s+(?:ONLY\s+)?"
+    r'(?:"?\w+"?\s*\.\s*)?"?(\w+)"?',
     re.IGNORECASE,
 )
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "WITH", "TRUNCA", "MERGE", "COPY")
+# Whitespace and comments before the statement's first word.
+_LEADING = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 
 
 def is_input_table(table: str) -> bool:
@@ -78,7 +92,7 @@ def is_input_table(table: str) -> bool:
 
 def written_inputs(sql: str) -> bool:
     """Does the statement write to an input table?"""
-    if not sql.lstrip()[:6].upper().startswith(_WRITE_VERBS):
+    if not _LEADING.sub("", sql, count=1)[:6].upper().startswith(_WRITE_VERBS):
         return False
     return any(is_input_table(t) for t in _WRITE.findall(sql))
 
@@ -101,16 +115,44 @@ def client() -> redis.Redis:
     return _client(settings.REDIS_URL)
 
 
+class _Lost:
+    """Bumps this process failed to make (``failed``), and how many of them a global bump has
+    covered since (``retired``): while they differ, the next round trip bumps the global key."""
+
+    failed = 0
+    retired = 0
+
+
+def _pipeline() -> tuple[Any, int | None]:
+    """A pipeline that starts with the global bump owed for lost bumps, if any, and the count of
+    failures that bump covers (``None``: nothing owed)."""
+    pipe = client().pipeline(transaction=False)
+    owed = _Lost.failed
+    if owed == _Lost.retired:
+        return pipe, None
+    pipe.incr(GLOBAL)
+    return pipe, owed
+
+
+def _settled(owed: int | None) -> None:
+    if owed is not None:
+        _Lost.retired = max(_Lost.retired, owed)
+        logger.warning("global generation bumped for lost bumps")
+
+
 def _bump(keys: Sequence[str]) -> None:
     if not keys:
         return
     try:
-        pipe = client().pipeline(transaction=False)
+        pipe, owed = _pipeline()
         for key in keys:
             pipe.incr(key)
         pipe.execute()
     except redis.RedisError as exc:
+        _Lost.failed += 1
         logger.warning("generations not bumped (%s): %s", ", ".join(keys), exc)
+        return
+    _settled(owed)
 
 
 def bump(keys: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -160,11 +202,21 @@ def usage_changed_tenant(*, tenant: Any, using: str = DEFAULT_DB_ALIAS) -> None:
     bump([tenant_key(getattr(tenant, "pk", tenant))], using=using)
 
 
-def generations_read(keys: Sequence[str], extra: Sequence[str] = ()) -> list[bytes | None] | None:
-    """The values of ``keys`` then ``extra`` in one round trip; ``None`` when Redis cannot be reached."""
+def run_id(info: dict[str, Any]) -> str:
+    """The server's run, from ``INFO server``: new at every start of Redis."""
+    return str(info.get("run_id", ""))
+
+
+def generations_read(keys: Sequence[str], extra: Sequence[str] = ()) -> tuple[str, list[bytes | None]] | None:
+    """The server's run id and the values of ``keys`` then ``extra``, in one round trip; ``None``
+    when Redis cannot be reached."""
     try:
-        values: list[bytes | None] = client().mget([*keys, *extra])  # type: ignore[assignment]
+        pipe, owed = _pipeline()
+        pipe.info("server")
+        pipe.mget([*keys, *extra])
+        *_, info, values = pipe.execute()
     except redis.RedisError as exc:
         logger.warning("generations not read: %s", exc)
         return None
-    return values
+    _settled(owed)
+    return run_id(info), values
