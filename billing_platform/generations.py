@@ -13,12 +13,18 @@ unchanged. There are three:
   tables are left out of the tenant's list on purpose: ingestion writes all day, and a batch
   concerns a few customers only.
 
-A bump happens twice: at once, when the statement runs (a read later in the same transaction sees
-the write, so it must not be served the entry of before), and again once the transaction commits
-(``transaction.on_commit``): a read that started before the commit read the old rows and may have
-stored its entry under the generation of after the first bump; the second bump retires it. A read
-takes the generations *before* it reads the database, so an entry is never stored under a
-generation newer than the rows it was computed from.
+Why an entry is never served stale: a read takes the generations *before* it reads the database,
+and a write bumps them *after* its transaction commits. A read that took the generations before the
+bump stores its entry under the old generation, whatever rows it saw, and that entry is never
+served again; a read that took them after the bump reads the committed rows. Two rules keep this:
+
+- Reads inside a transaction (``in_transaction``) bypass the cache, neither served nor stored: an
+  entry computed from rows the transaction changed but has not committed (and may roll back) would
+  outlive them. Reads of the API and the portal run in autocommit.
+- A write inside a transaction bumps once, when the transaction commits: one pending bump per
+  connection (``_Pending``), registered with ``transaction.on_commit``, whose keys grow with each
+  write; a rollback drops it with the rows. A write in autocommit bumps at once, after the
+  statement (committed by then).
 
 Redis unreachable: a read computes afresh (nothing is served from the cache). A bump that fails
 (timeout, connection error) is remembered by the process: its next call that reaches Redis bumps
@@ -155,12 +161,55 @@ def _bump(keys: Sequence[str]) -> None:
     _settled(owed)
 
 
+def in_transaction(connection: BaseDatabaseWrapper) -> bool:
+    """Is the connection inside a transaction of its own? The transaction a test case wraps each
+    test in stands for autocommit (it never commits; the test's own ``atomic`` blocks do)."""
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+class _Pending:
+    """The bump a transaction owes at its commit: the keys its writes touched."""
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        self.connection = connection
+        self.keys: set[str] = set()
+
+    def __call__(self) -> None:
+        if getattr(self.connection, "tripod_pending", None) is self:
+            self.connection.tripod_pending = None  # type: ignore[attr-defined]
+        _bump(sorted(self.keys))
+
+    def registered(self) -> bool:
+        return any(func is self for _, func, _ in self.connection.run_on_commit)
+
+
 def bump(keys: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Bump ``keys`` now and again once the current transaction commits (at once, in autocommit)."""
-    keys = sorted(set(keys))
-    _bump(keys)
-    if connections[using].in_atomic_block:
-        transaction.on_commit(lambda: _bump(keys), using=using)
+    """Bump ``keys`` once the current transaction commits, with the other keys it touched (at once,
+    in autocommit)."""
+    connection = connections[using]
+    if not in_transaction(connection):
+        _bump(sorted(set(keys)))
+        return
+    pending = getattr(connection, "tripod_pending", None)
+    if pending is None or not pending.registered():  # the first write, or the first after a rollback
+        pending = _Pending(connection)
+        connection.tripod_pending = pending  # type: ignore[attr-defined]
+        transaction.on_commit(pending, using=using)
+    pending.keys.update(keys)
+
+
+def cache_usable(*, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """May a read use the cache now (outside a transaction)? A bump still pending outside any
+    transaction (its ``atomic`` block ended inside the test case's transaction, which never commits)
+    is made first."""
+    connection = connections[using]
+    if in_transaction(connection):
+        return False
+    pending = getattr(connection, "tripod_pending", None)
+    if pending is not None and pending.registered():
+        connection.run_on_commit = [c for c in connection.run_on_commit if c[1] is not pending]
+        pending()
+    return True
 
 
 def tenant_keys(connection: BaseDatabaseWrapper) -> list[str]:

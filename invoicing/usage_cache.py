@@ -42,6 +42,7 @@ from billing_platform.generations import (
     ENTRY_TTL,
     GLOBAL,
     PREFIX,
+    cache_usable,
     client,
     customer_key,
     generations_read,
@@ -121,7 +122,11 @@ def current_usage_fresh(*, tenant: Tenant, external_id: str, at: datetime) -> tu
 
 def current_usage_data(*, tenant: Tenant, external_id: str, at: datetime) -> dict[str, Any]:
     """The serialized current usage of the tenant's customer ``external_id`` at ``at``, from the
-    cache when its entry is valid (no query), else computed and stored. ``CustomerNotFound`` (404)."""
+    cache when its entry is valid (no query), else computed and stored; inside a transaction always
+    computed, never stored (``generations.cache_usable``). ``CustomerNotFound`` (404)."""
+    if not cache_usable():
+        usage, _ = current_usage_fresh(tenant=tenant, external_id=external_id, at=at)
+        return serialized(usage)
     key = ENTRY % (tenant.pk, external_id)
     read = generations_read([GLOBAL, tenant_key(tenant.pk), customer_key(tenant.pk, external_id)], [key])
     if read is not None:

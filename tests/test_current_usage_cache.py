@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 import time_machine
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -450,3 +450,73 @@ def test_an_unreadable_entry_is_computed_afresh(catalog: None, tenant: Tenant, a
 )
 def test_writes_to_inputs_are_recognised(sql: str, writes: bool) -> None:
     assert generations.written_inputs(sql) is writes
+
+
+# --- transactions ---------------------------------------------------------------------------------
+
+
+class Counting:
+    """The real client, counting its round trips."""
+
+    def __init__(self, real: redis.Redis) -> None:
+        self.real, self.calls = real, 0
+
+    def pipeline(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.real.pipeline(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls += 1
+        return getattr(self.real, name)
+
+
+def test_a_transaction_bumps_once_at_its_commit(
+    catalog: None, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from customers.models import Customer
+
+    generations.cache_usable()  # the bumps the set-up's requests owe, made (they never commit here)
+    counting = Counting(generations.client())
+    monkeypatch.setattr(generations, "client", lambda: counting)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic():
+            for i in range(10):
+                Customer.objects.filter(tenant=tenant, external_id="dupont").update(name="Dupont %d" % i)
+            assert counting.calls == 0
+    assert (len(callbacks), counting.calls) == (1, 1)
+    # in autocommit (here: outside the test's own transactions), each write bumps at once
+    Customer.objects.filter(tenant=tenant, external_id="dupont").update(name="Dupont")
+    assert counting.calls == 2
+
+
+def test_a_rolled_back_transaction_bumps_nothing_and_stores_nothing(
+    catalog: None,
+    tenant: Tenant,
+    api: APIClient,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from customers.models import Customer
+    from invoicing.usage_cache import ENTRY, current_usage_data
+
+    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", SUBSCRIPTION)
+    at = paris(2026, 3, 12, 9)
+    key = ENTRY % (tenant.pk, "dupont")
+    generations.cache_usable()  # the bumps the set-up's requests owe, made (they never commit here)
+    generations.client().delete(key)
+    counting = Counting(generations.client())
+    monkeypatch.setattr(generations, "client", lambda: counting)
+    monkeypatch.setattr("invoicing.usage_cache.client", lambda: counting)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic():
+            Customer.objects.filter(tenant=tenant, external_id="dupont").update(tax_id="FR40303265045")
+            with time_machine.travel(at, tick=False):
+                inside = current_usage_data(tenant=tenant, external_id="dupont", at=at)
+            transaction.set_rollback(True)
+    # read inside: computed from the uncommitted row, neither read from Redis nor stored
+    assert (callbacks, counting.calls) == ([], 0)
+    assert generations.client().get(key) is None
+    assert inside["customer"] == "dupont"
+    # after the rollback: computed from the committed rows, then stored
+    assert read_queries(api, at)[0] == fresh(tenant, at)
+    assert generations.client().get(key) is not None
