@@ -176,11 +176,11 @@ class _Pending:
 
     def __call__(self) -> None:
         if getattr(self.connection, "tripod_pending", None) is self:
-            self.connection.tripod_pending = None  # type: ignore[attr-defined]
+            self.connection.tripod_pending = None
         _bump(sorted(self.keys))
 
     def registered(self) -> bool:
-        return any(func is self for _, func, _ in self.connection.run_on_commit)
+        return any(hook[1] is self for hook in self.connection.run_on_commit)
 
 
 def bump(keys: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
