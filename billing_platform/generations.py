@@ -13,17 +13,33 @@ unchanged. There are three:
   tables are left out of the tenant's list on purpose: ingestion writes all day, and a batch
   concerns a few customers only.
 
-A bump happens twice: at once, when the statement runs (a read later in the same transaction sees
-the write, so it must not be served the entry of before), and again once the transaction commits
-(``transaction.on_commit``): a read that started before the commit read the old rows and may have
-stored its entry under the generation of after the first bump; the second bump retires it. A read
-takes the generations *before* it reads the database, so an entry is never stored under a
-generation newer than the rows it was computed from.
+Why an entry is never served stale: a read takes the generations *before* it reads the database,
+and a write bumps them *after* its transaction commits. A read that took the generations before the
+bump stores its entry under the old generation, whatever rows it saw, and that entry is never
+served again; a read that took them after the bump reads the committed rows. Two rules keep this:
 
-Redis unreachable: a read computes afresh (nothing is served from the cache), a bump is logged and
-skipped. Entries expire after ``ENTRY_TTL`` so that a bump lost to a network failure while Redis
-itself kept its data cannot keep an entry alive for long; a Redis restart loses entries and
-counters together.
+- Reads inside a transaction (``in_transaction``) bypass the cache, neither served nor stored: an
+  entry computed from rows the transaction changed but has not committed (and may roll back) would
+  outlive them. Reads of the API and the portal run in autocommit.
+- A write inside a transaction bumps once, when the transaction commits: one pending bump per
+  connection (``_Pending``), registered with ``transaction.on_commit``, whose keys grow with each
+  write; a rollback drops it with the rows. A write in autocommit bumps at once, after the
+  statement (committed by then).
+
+Redis unreachable: a read computes afresh (nothing is served from the cache). A bump that fails
+(timeout, connection error) is remembered by the process: its next call that reaches Redis bumps
+the global generation first, in the same round trip, which retires every entry, so an entry never
+outlives a lost bump by more than the time Redis stays unreachable from that process (and at most
+``ENTRY_TTL``, should the process end first).
+
+A Redis restored from a snapshot (RDB or AOF) brings back old counters and old entries together,
+consistently, so the generations alone would serve an entry computed before writes the snapshot
+does not hold. Each entry is therefore stamped with the server's ``run_id`` (``INFO server``, new
+at every start), read in the same round trip as the generations: an entry of another run is a miss.
+
+Statements that bypass the execute wrappers are not seen: psycopg's ``cursor.copy()`` (``COPY ...
+FROM STDIN``) among them. The code COPYs only into usage staging and partition tables, which are no
+inputs; whoever COPYs into an input table must call ``bump`` after it.
 """
 
 import logging
@@ -61,12 +77,16 @@ NOT_INPUTS = frozenset(
     }
 )
 # The statements that write, and the table each writes: INSERT INTO t, UPDATE t, DELETE FROM t,
-# TRUNCATE t, MERGE INTO t, COPY t FROM; a CTE may hold several.
+# TRUNCATE t, MERGE INTO t, COPY t FROM (when run through ``execute``); a CTE may hold several. A
+# table may be schema-qualified (``public.t``, ``"public"."t"``): the table's own name is kept.
 _WRITE = re.compile(
-    r'\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO|COPY)\s+(?:ONLY\s+)?"?(\w+)"?',
+    r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO|COPY)\s+(?:ONLY\s+)?"
+    r'(?:"?\w+"?\s*\.\s*)?"?(\w+)"?',
     re.IGNORECASE,
 )
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "WITH", "TRUNCA", "MERGE", "COPY")
+# Whitespace and comments before the statement's first word.
+_LEADING = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 
 
 def is_input_table(table: str) -> bool:
@@ -78,7 +98,7 @@ def is_input_table(table: str) -> bool:
 
 def written_inputs(sql: str) -> bool:
     """Does the statement write to an input table?"""
-    if not sql.lstrip()[:6].upper().startswith(_WRITE_VERBS):
+    if not _LEADING.sub("", sql, count=1)[:6].upper().startswith(_WRITE_VERBS):
         return False
     return any(is_input_table(t) for t in _WRITE.findall(sql))
 
@@ -101,24 +121,95 @@ def client() -> redis.Redis:
     return _client(settings.REDIS_URL)
 
 
+class _Lost:
+    """Bumps this process failed to make (``failed``), and how many of them a global bump has
+    covered since (``retired``): while they differ, the next round trip bumps the global key."""
+
+    failed = 0
+    retired = 0
+
+
+def _pipeline() -> tuple[Any, int | None]:
+    """A pipeline that starts with the global bump owed for lost bumps, if any, and the count of
+    failures that bump covers (``None``: nothing owed)."""
+    pipe = client().pipeline(transaction=False)
+    owed = _Lost.failed
+    if owed == _Lost.retired:
+        return pipe, None
+    pipe.incr(GLOBAL)
+    return pipe, owed
+
+
+def _settled(owed: int | None) -> None:
+    if owed is not None:
+        _Lost.retired = max(_Lost.retired, owed)
+        logger.warning("global generation bumped for lost bumps")
+
+
 def _bump(keys: Sequence[str]) -> None:
     if not keys:
         return
     try:
-        pipe = client().pipeline(transaction=False)
+        pipe, owed = _pipeline()
         for key in keys:
             pipe.incr(key)
         pipe.execute()
     except redis.RedisError as exc:
+        _Lost.failed += 1
         logger.warning("generations not bumped (%s): %s", ", ".join(keys), exc)
+        return
+    _settled(owed)
+
+
+def in_transaction(connection: BaseDatabaseWrapper) -> bool:
+    """Is the connection inside a transaction of its own? The transaction a test case wraps each
+    test in stands for autocommit (it never commits; the test's own ``atomic`` blocks do)."""
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+class _Pending:
+    """The bump a transaction owes at its commit: the keys its writes touched."""
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        self.connection = connection
+        self.keys: set[str] = set()
+
+    def __call__(self) -> None:
+        if getattr(self.connection, "tripod_pending", None) is self:
+            self.connection.tripod_pending = None
+        _bump(sorted(self.keys))
+
+    def registered(self) -> bool:
+        return any(hook[1] is self for hook in self.connection.run_on_commit)
 
 
 def bump(keys: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Bump ``keys`` now and again once the current transaction commits (at once, in autocommit)."""
-    keys = sorted(set(keys))
-    _bump(keys)
-    if connections[using].in_atomic_block:
-        transaction.on_commit(lambda: _bump(keys), using=using)
+    """Bump ``keys`` once the current transaction commits, with the other keys it touched (at once,
+    in autocommit)."""
+    connection = connections[using]
+    if not in_transaction(connection):
+        _bump(sorted(set(keys)))
+        return
+    pending = getattr(connection, "tripod_pending", None)
+    if pending is None or not pending.registered():  # the first write, or the first after a rollback
+        pending = _Pending(connection)
+        connection.tripod_pending = pending  # type: ignore[attr-defined]
+        transaction.on_commit(pending, using=using)
+    pending.keys.update(keys)
+
+
+def cache_usable(*, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """May a read use the cache now (outside a transaction)? A bump still pending outside any
+    transaction (its ``atomic`` block ended inside the test case's transaction, which never commits)
+    is made first."""
+    connection = connections[using]
+    if in_transaction(connection):
+        return False
+    pending = getattr(connection, "tripod_pending", None)
+    if pending is not None and pending.registered():
+        connection.run_on_commit = [c for c in connection.run_on_commit if c[1] is not pending]
+        pending()
+    return True
 
 
 def tenant_keys(connection: BaseDatabaseWrapper) -> list[str]:
@@ -160,11 +251,21 @@ def usage_changed_tenant(*, tenant: Any, using: str = DEFAULT_DB_ALIAS) -> None:
     bump([tenant_key(getattr(tenant, "pk", tenant))], using=using)
 
 
-def generations_read(keys: Sequence[str], extra: Sequence[str] = ()) -> list[bytes | None] | None:
-    """The values of ``keys`` then ``extra`` in one round trip; ``None`` when Redis cannot be reached."""
+def run_id(info: dict[str, Any]) -> str:
+    """The server's run, from ``INFO server``: new at every start of Redis."""
+    return str(info.get("run_id", ""))
+
+
+def generations_read(keys: Sequence[str], extra: Sequence[str] = ()) -> tuple[str, list[bytes | None]] | None:
+    """The server's run id and the values of ``keys`` then ``extra``, in one round trip; ``None``
+    when Redis cannot be reached."""
     try:
-        values: list[bytes | None] = client().mget([*keys, *extra])  # type: ignore[assignment]
+        pipe, owed = _pipeline()
+        pipe.info("server")
+        pipe.mget([*keys, *extra])
+        *_, info, values = pipe.execute()
     except redis.RedisError as exc:
         logger.warning("generations not read: %s", exc)
         return None
-    return values
+    _settled(owed)
+    return run_id(info), values

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 import time_machine
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -348,3 +348,175 @@ def test_random_changes_never_leave_a_stale_answer(
         # then: the cached answer is the fresh one (a minute later: an entry computed at the very
         # instant of a write is served from the next microsecond on only)
         probe.check(at + timedelta(minutes=1), customer)
+
+
+# --- what the generations alone would miss ------------------------------------------------------
+
+
+def warm(api: APIClient, at: datetime) -> None:
+    """Two reads at ``at``: the second a hit."""
+    with time_machine.travel(at, tick=False):
+        ok(api.get(URL))
+        with CaptureQueriesContext(connection) as queries:
+            ok(api.get(URL))
+    assert len(queries) == HIT_QUERIES
+
+
+def read_queries(api: APIClient, at: datetime) -> tuple[Any, int]:
+    with time_machine.travel(at, tick=False), CaptureQueriesContext(connection) as queries:
+        answer = ok(api.get(URL))
+    return answer, len(queries)
+
+
+def test_an_entry_of_another_redis_run_is_a_miss(
+    catalog: None, tenant: Tenant, api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: an entry stored, then Redis restarted from a snapshot holding that entry and the
+    # generations it was computed under (the same keys, another run id)
+    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", SUBSCRIPTION)
+    at = paris(2026, 3, 12, 9)
+    warm(api, at)
+    monkeypatch.setattr(generations, "run_id", lambda info: "another-run")
+    # when / then: computed afresh, then served from the entry of the new run
+    assert read_queries(api, at) == (fresh(tenant, at), MISS_QUERIES)
+    assert read_queries(api, at)[1] == HIT_QUERIES
+
+
+def test_a_lost_bump_retires_every_entry(
+    catalog: None, tenant: Tenant, api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", SUBSCRIPTION)
+    at = paris(2026, 3, 12, 9)
+    warm(api, at)
+    real = generations.client()
+    before = int(real.get(generations.GLOBAL) or 0)
+
+    class FailsOnce:
+        """A client whose first pipeline times out."""
+
+        failed = False
+
+        def pipeline(self, **kwargs: Any) -> Any:
+            if not FailsOnce.failed:
+                FailsOnce.failed = True
+                raise redis.TimeoutError("timed out")
+            return real.pipeline(**kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    monkeypatch.setattr(generations, "client", lambda: FailsOnce())
+    # when: the bump of Dupont's new usage is lost
+    generations.usage_changed(tenant=tenant, external_ids=["dupont"])
+    assert FailsOnce.failed
+    assert int(real.get(generations.GLOBAL) or 0) == before
+    # then: the next read bumps the global generation first, so the entry is not served
+    assert read_queries(api, at) == (fresh(tenant, at), MISS_QUERIES)
+    assert int(real.get(generations.GLOBAL) or 0) == before + 1
+    # and only once: the entry stored then is served
+    assert read_queries(api, at)[1] == HIT_QUERIES
+    assert int(real.get(generations.GLOBAL) or 0) == before + 1
+
+
+@pytest.mark.parametrize("raw", [b"\x80\x05garbage", b"{}", b'{"run": 1, "gen": [], "data": []}', b"[1, 2]"])
+def test_an_unreadable_entry_is_computed_afresh(catalog: None, tenant: Tenant, api: APIClient, raw: bytes) -> None:
+    from invoicing.usage_cache import ENTRY
+
+    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", SUBSCRIPTION)
+    generations.client().set(ENTRY % (tenant.pk, "dupont"), raw, ex=60)
+    at = paris(2026, 3, 12, 9)
+    answer, _ = read_queries(api, at)
+    assert answer == fresh(tenant, at)
+    assert read_queries(api, at)[1] == HIT_QUERIES
+
+
+@pytest.mark.parametrize(
+    ("sql", "writes"),
+    [
+        ('UPDATE "customers_customer" SET name = %s', True),
+        ("UPDATE public.customers_customer SET name = %s", True),
+        ('UPDATE "public"."customers_customer" SET name = %s', True),
+        ("INSERT INTO public.catalog_product (code) VALUES (%s)", True),
+        ("DELETE FROM ONLY public.subscriptions_device WHERE id = %s", True),
+        ("/* api */ UPDATE customers_customer SET name = %s", True),
+        ("-- why\n  /* a\nb */\n DELETE FROM tenancy_tenant", True),
+        ("WITH x AS (UPDATE public.catalog_price SET a = 1 RETURNING id) SELECT 1", True),
+        ("COPY public.customers_customer FROM STDIN", True),
+        ("UPDATE public.customers_portalsession SET a = 1", False),
+        ("UPDATE usage_event SET a = 1", False),
+        ("/* UPDATE customers_customer */ SELECT 1", False),
+        ("SELECT * FROM customers_customer", False),
+    ],
+)
+def test_writes_to_inputs_are_recognised(sql: str, writes: bool) -> None:
+    assert generations.written_inputs(sql) is writes
+
+
+# --- transactions ---------------------------------------------------------------------------------
+
+
+class Counting:
+    """The real client, counting its round trips."""
+
+    def __init__(self, real: redis.Redis) -> None:
+        self.real, self.calls = real, 0
+
+    def pipeline(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.real.pipeline(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls += 1
+        return getattr(self.real, name)
+
+
+def test_a_transaction_bumps_once_at_its_commit(
+    catalog: None, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from customers.models import Customer
+
+    generations.cache_usable()  # the bumps the set-up's requests owe, made (they never commit here)
+    counting = Counting(generations.client())
+    monkeypatch.setattr(generations, "client", lambda: counting)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic():
+            for i in range(10):
+                Customer.objects.filter(tenant=tenant, external_id="dupont").update(name="Dupont %d" % i)
+            assert counting.calls == 0
+    assert (len(callbacks), counting.calls) == (1, 1)
+    # in autocommit (here: outside the test's own transactions), each write bumps at once
+    Customer.objects.filter(tenant=tenant, external_id="dupont").update(name="Dupont")
+    assert counting.calls == 2
+
+
+def test_a_rolled_back_transaction_bumps_nothing_and_stores_nothing(
+    catalog: None,
+    tenant: Tenant,
+    api: APIClient,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from customers.models import Customer
+    from invoicing.usage_cache import ENTRY, current_usage_data
+
+    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", SUBSCRIPTION)
+    at = paris(2026, 3, 12, 9)
+    key = ENTRY % (tenant.pk, "dupont")
+    generations.cache_usable()  # the bumps the set-up's requests owe, made (they never commit here)
+    generations.client().delete(key)
+    counting = Counting(generations.client())
+    monkeypatch.setattr(generations, "client", lambda: counting)
+    monkeypatch.setattr("invoicing.usage_cache.client", lambda: counting)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic():
+            Customer.objects.filter(tenant=tenant, external_id="dupont").update(tax_id="FR40303265045")
+            with time_machine.travel(at, tick=False):
+                inside = current_usage_data(tenant=tenant, external_id="dupont", at=at)
+            transaction.set_rollback(True)
+    # read inside: computed from the uncommitted row, neither read from Redis nor stored
+    assert (callbacks, counting.calls) == ([], 0)
+    assert generations.client().get(key) is None
+    assert inside["customer"] == "dupont"
+    # after the rollback: computed from the committed rows, then stored
+    assert read_queries(api, at)[0] == fresh(tenant, at)
+    assert generations.client().get(key) is not None
