@@ -166,7 +166,7 @@ def test_every_change_is_seen_by_the_cached_answer(
     assert probe.check(paris(2026, 3, 23, 11)) != added
 
     # a new price from April (the in-advance fee of April), then a negotiated price for Dupont
-    version = {
+    version: dict[str, Any] = {
         "currency": "EUR",
         "effective_from": "2026-04-01T00:00:00+02:00",
         "components": [
@@ -326,7 +326,7 @@ def test_random_changes_never_leave_a_stale_answer(
         tid = "h%d-%d" % (n, i)
         if action in ("usage", "late_usage", "replay"):
             ts = (at - timedelta(days=5 if action == "late_usage" else 0)).astimezone(UTC).isoformat()
-            event = {"transaction_id": "h%d-0" % n if action == "replay" else tid, "code": "data_mb"}
+            event: dict[str, Any] = {"transaction_id": "h%d-0" % n if action == "replay" else tid, "code": "data_mb"}
             event |= {"device_id": devices[0]["device_id"], "timestamp": ts, "properties": {"mb": hours * 10}}
             call(ingest, "post", at, "events", {"events": [event]})
         elif action == "add_device":
