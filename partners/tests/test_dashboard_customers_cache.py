@@ -55,6 +55,12 @@ def _figures(row: str) -> list[str]:
     return [c.split(">", 1)[1].split("</td>")[0] for c in cells]
 
 
+def _fresh(client: Client, external_id: str = "alpha") -> list[str]:
+    """The same figures on the customer's own page, which computes them afresh every time."""
+    page = client.get("/partners/customers/%s/" % external_id).content.decode()
+    return [page.split('data-figure="%s">' % f)[1].split("</dd>")[0] for f in ("active", "mrr", "due")]
+
+
 def _invoice(tenant: Tenant, customer: Customer, due: str, number: str, day: int = 1) -> Invoice:
     return Invoice.objects.create(
         tenant=tenant,
@@ -96,6 +102,7 @@ def test_the_cached_page_follows_devices_payments_and_invoices(
     row, queries = _row(client)
     # then: computed again: 3 devices, 3 x 10.00 = 30.00
     assert (_figures(row), queries) == (["3", "€30.00", "€120.00"], LIST_QUERIES)
+    assert _fresh(client) == _figures(row)
     assert _row(client) == (row, LIST_QUERIES_CACHED)
 
     # when: a payment of 45.50 is recorded against the invoice (invoices are not watched: the
@@ -112,12 +119,14 @@ def test_the_cached_page_follows_devices_payments_and_invoices(
     row, queries = _row(client)
     # then: 120.00 - 45.50 = 74.50 due, from the cached page
     assert (_figures(row), queries) == (["3", "€30.00", "€74.50"], LIST_QUERIES_CACHED)
+    assert _fresh(client) == _figures(row)
 
     # when: a new invoice of 30.00 is finalized
     _invoice(tenant, alpha, "30.00", "INV-2", day=2)
     row, queries = _row(client)
     # then: 74.50 + 30.00 = 104.50
     assert (_figures(row), queries) == (["3", "€30.00", "€104.50"], LIST_QUERIES_CACHED)
+    assert _fresh(client) == _figures(row)
 
 
 @time_machine.travel(NOW, tick=False)
@@ -147,6 +156,7 @@ def test_the_cached_page_follows_a_price_change_and_the_clock_reaching_it(
     row, queries = _row(client)
     # then: 2 x 8.00 = 16.00
     assert (_figures(row), queries) == (["2", "€16.00", "€120.00"], LIST_QUERIES)
+    assert _fresh(client) == _figures(row)
 
     # when: the book's price goes to 9.00 at 12:00 today
     later = NOW + timedelta(hours=3)
@@ -164,13 +174,16 @@ def test_the_cached_page_follows_a_price_change_and_the_clock_reaching_it(
     )
     row, queries = _row(client)
     assert (_figures(row), queries) == (["2", "€16.00", "€120.00"], LIST_QUERIES)
+    assert _fresh(client) == _figures(row)
     assert _row(client) == (row, LIST_QUERIES_CACHED)
     # then: a second before, the cached page; at the instant, computed again: 2 x 9.00 = 18.00
     with time_machine.travel(later - timedelta(seconds=1), tick=False):
         assert _row(client) == (row, LIST_QUERIES_CACHED)
+        assert _fresh(client) == _figures(row)
     with time_machine.travel(later, tick=False):
         row, queries = _row(client)
         assert (_figures(row), queries) == (["2", "€18.00", "€120.00"], LIST_QUERIES)
+        assert _fresh(client) == _figures(row)
 
 
 @time_machine.travel(NOW, tick=False)
