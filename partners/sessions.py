@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from billing_platform.rls import tenant_activate
-from customers.models import Partner, PartnerStatus
+from customers.models import PartnerStatus
 from customers.portal import token_hash
 from partners.models import PartnerSession, PartnerUser
 from tenancy.actors import Actor
@@ -72,14 +72,21 @@ def partner_session_resolve(*, token: str, at: datetime) -> PartnerSession | Non
     if session is None:
         return None
     tenant_activate(session.tenant_id)
-    user = PartnerUser.objects.filter(tenant_id=session.tenant_id, pk=session.user_id, is_active=True).first()
+    # The user and their partner in one statement: an inactive partner closes the session too.
+    user = (
+        PartnerUser.objects.select_related("partner")
+        .filter(
+            tenant_id=session.tenant_id,
+            pk=session.user_id,
+            is_active=True,
+            partner__tenant_id=session.tenant_id,
+            partner__status=PartnerStatus.ACTIVE,
+        )
+        .first()
+    )
     if user is None:
         return None
-    partner = Partner.objects.filter(
-        tenant_id=session.tenant_id, pk=user.partner_id, status=PartnerStatus.ACTIVE
-    ).first()
-    if partner is None:
-        return None
+    partner = user.partner
     partner.tenant = session.tenant
     user.partner = partner
     user.tenant = session.tenant

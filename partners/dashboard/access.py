@@ -19,7 +19,6 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from billing_platform.rls import tenant_activate
 from customers.models import Partner
 from partners.models import PartnerRole, PartnerUser
 from partners.sessions import COOKIE_PATH, SESSION_LIFETIME, partner_session_resolve
@@ -100,7 +99,7 @@ def partner_view(roles: Iterable[str] = EVERYONE) -> Callable[[View], View]:
             context = partner_context(request)
             if context is None:
                 return redirect(login_url(request))
-            tenant_activate(context.tenant.pk)
+            # partner_session_resolve has set the tenant (row-level security) already.
             request.partner = context  # type: ignore[attr-defined]
             request.tenant = context.tenant  # type: ignore[attr-defined]
             if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:

@@ -13,27 +13,48 @@ MRR and what they owe. A page of customers is read in a fixed number of queries,
   rounded once to its currency's minor unit.
 - **Amount due**: the ``amount_due`` of the customer's finalized invoices, as payments keep it."""
 
+import logging
+import pickle
+import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+import redis
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Count, Min, Prefetch, Q, QuerySet
 from django.http import Http404
+from django.urls import reverse
 from djmoney.money import Money
 
+from billing_platform.formatting import money_text
+from billing_platform.generations import ENTRY_TTL, GLOBAL, PREFIX, client, generations_read, tenant_key
 from billing_platform.money import round_minor
 from catalog.charge_models.base import Usage
 from catalog.charge_models.pricing import price
-from catalog.models import INTERVAL_MONTHS, Interval, PlanComponent, ProductKind, StartsOn
+from catalog.models import (
+    INTERVAL_MONTHS,
+    ComponentPrice,
+    Interval,
+    PlanComponent,
+    PriceOverride,
+    PriceVersion,
+    ProductKind,
+    StartsOn,
+)
 from catalog.versions import PriceBook
 from customers.models import Customer
-from invoicing.models import Invoice, InvoiceKind, InvoiceStatus
+from invoicing.models import InvoiceKind, InvoiceStatus
 from partners.dashboard.access import PartnerContext
 from subscriptions.devices import plan_needs_activation
 from subscriptions.models import Device, Subscription, SubscriptionStatus
 from subscriptions.periods import subscription_end
+
+logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
 
@@ -170,11 +191,17 @@ class CustomerFigures:
     amount_due: Money
 
 
-def customer_figures(ctx: PartnerContext, customers: list[Customer], at: datetime) -> dict[Any, CustomerFigures]:
-    """Active devices, MRR and amount due of each of ``customers``: seven queries, whatever their
-    number and their devices' (subscriptions, components, device counts, three of prices, invoices)."""
-    if not customers:
-        return {}
+@dataclass(frozen=True)
+class Figures:
+    active: dict[Any, int]  # active devices, by customer id
+    mrr: dict[Any, Money]  # rounded once per customer
+    instants: list[datetime | None]  # the prices' effective dates (versions, overrides)
+
+
+def _figures(ctx: PartnerContext, customers: list[Customer], at: datetime) -> tuple[list[Subscription], Figures]:
+    """Active devices and MRR of each of ``customers``, and their live subscriptions: six queries,
+    whatever their number and their devices' (subscriptions, components, device counts, three of
+    prices). No device is loaded: the database counts them per subscription."""
     components = PlanComponent.objects.select_related("product").order_by("position", "product__code")
     subscriptions = list(
         Subscription.objects.filter(
@@ -188,34 +215,185 @@ def customer_figures(ctx: PartnerContext, customers: list[Customer], at: datetim
     for s in subscriptions:
         by_customer[s.customer_id].append(s)
     counts = device_counts([s.pk for s in subscriptions], at)
-    prices = PriceBook.load(
-        plan_ids={s.plan_id for s in subscriptions},
-        currencies={c.currency for c in customers},
-        customer_ids={c.pk for c in customers},
-    )
-    due = {
-        (row["customer_id"], row["currency"]): row["due"]
-        for row in Invoice.objects.filter(
-            tenant=ctx.tenant,
-            customer__in=[c.pk for c in customers],
-            kind=InvoiceKind.INVOICE,
-            status=InvoiceStatus.FINALIZED,
+    plan_ids = {s.plan_id for s in subscriptions}
+    currencies = {c.currency for c in customers}
+    versions = list(PriceVersion.objects.filter(plan_id__in=plan_ids, currency__in=currencies))
+    overrides = list(
+        PriceOverride.objects.filter(
+            customer_id__in=[c.pk for c in customers], component__plan_id__in=plan_ids, currency__in=currencies
         )
-        .values("customer_id", "currency")
-        .annotate(due=Sum("amount_due"))
-        .order_by()
-    }
-    figures = {}
+    )
+    prices = PriceBook(versions, ComponentPrice.objects.filter(version__in=versions) if versions else [], overrides)
+    active: dict[Any, int] = {}
+    mrr: dict[Any, Money] = {}
     for customer in customers:
-        active, mrr = 0, ZERO
+        n_active, amount = 0, ZERO
         for s in by_customer[customer.pk]:
             n = counts.get(s.pk, DeviceCounts())
-            active += n.active(plan_needs_activation(s.plan.components.all()))
-            mrr += subscription_month_amount(s, customer, prices, at, n, ctx.partner.price_book)
-        cur = customer.currency
-        figures[customer.pk] = CustomerFigures(
-            active_devices=active,
-            mrr=Money(round_minor(mrr, cur), cur),
-            amount_due=Money(due.get((customer.pk, cur)) or ZERO, cur),
+            n_active += n.active(plan_needs_activation(s.plan.components.all()))
+            amount += subscription_month_amount(s, customer, prices, at, n, ctx.partner.price_book)
+        active[customer.pk] = n_active
+        mrr[customer.pk] = Money(round_minor(amount, customer.currency), customer.currency)
+    instants = [v.effective_from for v in versions] + [o.effective_from for o in overrides]
+    return subscriptions, Figures(active=active, mrr=mrr, instants=instants)
+
+
+def customer_figures(ctx: PartnerContext, customers: list[Customer], at: datetime) -> dict[Any, CustomerFigures]:
+    """Active devices, MRR and amount due of each of ``customers``: seven queries, whatever their
+    number and their devices' (subscriptions, components, device counts, three of prices, invoices)."""
+    if not customers:
+        return {}
+    _, figures = _figures(ctx, customers, at)
+    due = amounts_due(ctx, [str(c.pk) for c in customers])
+    return {
+        c.pk: CustomerFigures(
+            active_devices=figures.active[c.pk],
+            mrr=figures.mrr[c.pk],
+            amount_due=Money(due.get((str(c.pk), c.currency)) or ZERO, c.currency),
         )
-    return figures
+        for c in customers
+    }
+
+
+# --- the customers' page, cached ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """A row of the customers' page, as the page shows it: everything but the amount due, which is
+    read afresh on every request (invoices and payments are not watched by the generations)."""
+
+    pk: str
+    external_id: str
+    name: str
+    href: str
+    currency: str
+    active_devices: int
+    mrr: str  # formatted in the page's language
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    count: int  # the partner's customers
+    number: int  # the page shown (Paginator.get_page's: the last one past the end)
+    rows: tuple[CustomerRow, ...]
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    generations: list[bytes | None]
+    computed_at: datetime
+    valid_until: datetime | None  # the first instant after ``computed_at`` the figures compare with
+    page: CustomerPage
+
+
+PAGE_ENTRY = PREFIX + "partner_customers:%s:%s:%s:%s"
+
+
+def _next_instant(at: datetime, instants: Iterable[datetime | None]) -> datetime | None:
+    return min((t for t in instants if t is not None and t > at), default=None)
+
+
+def customer_page_fresh(
+    ctx: PartnerContext, *, number: Any, page_size: int, at: datetime, language: str
+) -> tuple[CustomerPage, datetime | None]:
+    """The page ``number`` of the partner's customers with their active devices and MRR, from the
+    database, and until when the clock leaves its figures as they are: the first instant after
+    ``at`` that a device (removed, deactivated, activated), a subscription (start, end, trial,
+    commitment) or a price (version, override) compares ``at`` with."""
+    count = partner_customers(ctx).count()
+    page = Paginator(range(count), page_size).get_page(number)
+    customers = list(
+        partner_customers(ctx).only("pk", "external_id", "name", "currency", "country")[
+            page.start_index() - 1 if count else 0 : page.end_index()
+        ]
+    )
+    for c in customers:
+        c.tenant = ctx.tenant
+        c.partner = ctx.partner
+    if not customers:
+        return CustomerPage(count=count, number=page.number, rows=()), None
+    subscriptions, figures = _figures(ctx, customers, at)
+    instants: list[datetime | None] = []
+    for s in subscriptions:
+        instants += [s.starts_at, subscription_end(s), s.trial_ends_at, s.commitment_ends_at]
+    if subscriptions:
+        instants += (
+            Device.objects.filter(subscription_id__in=[s.pk for s in subscriptions])
+            .exclude(device_id="")
+            .aggregate(
+                removed=Min("removed_at", filter=Q(removed_at__gt=at)),
+                deactivated=Min("deactivated_at", filter=Q(deactivated_at__gt=at)),
+                activated=Min("activated_at", filter=Q(activated_at__gt=at)),
+            )
+            .values()
+        )
+    instants += figures.instants
+    rows = tuple(
+        CustomerRow(
+            pk=str(c.pk),
+            external_id=c.external_id,
+            name=c.name,
+            href=reverse("partners:customer", args=[c.external_id]),
+            currency=c.currency,
+            active_devices=figures.active[c.pk],
+            mrr=money_text(figures.mrr[c.pk], currency=c.currency, language=language),
+        )
+        for c in customers
+    )
+    return CustomerPage(count=count, number=page.number, rows=rows), _next_instant(at, instants)
+
+
+def customer_page(ctx: PartnerContext, *, number: Any, page_size: int, at: datetime, language: str) -> CustomerPage:
+    """The page of customers (``customer_page_fresh``) from the cache while its entry holds: the
+    global and the tenant's generations unchanged (any write to customers, partners, the catalog,
+    subscriptions or devices bumps the tenant's), and the clock between the instant it was computed
+    and the next instant its figures compare with. No query on a hit. Redis unreachable: computed
+    afresh, never an error."""
+    tenant_id, partner_id = ctx.tenant.pk, ctx.partner.pk
+    key = PAGE_ENTRY % (tenant_id, partner_id, number, language)
+    values = generations_read([GLOBAL, tenant_key(tenant_id)], [key])
+    generations = values[:2] if values is not None else None
+    if values is not None and values[2] is not None:
+        try:
+            entry = pickle.loads(values[2])  # noqa: S301 - written by this module only
+        except Exception:  # noqa: BLE001 - an entry of an older shape: computed again
+            entry = None
+        if (
+            isinstance(entry, PageEntry)
+            and entry.generations == generations
+            and entry.computed_at <= at
+            and (entry.valid_until is None or at < entry.valid_until)
+        ):
+            return entry.page
+    page, until = customer_page_fresh(ctx, number=number, page_size=page_size, at=at, language=language)
+    # Only the page asked for is kept: a number past the end (or no number) is not a key of its own.
+    if generations is not None and str(page.number) == str(number):
+        entry = PageEntry(generations=generations, computed_at=at, valid_until=until, page=page)
+        try:
+            client().set(key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL), ex=ENTRY_TTL)
+        except redis.RedisError as exc:
+            logger.warning("partner customers' page not cached: %s", exc)
+    return page
+
+
+# One statement, written once: on the page's every request, Django's compiler would cost more than
+# PostgreSQL's answer. Row-level security applies as to any other read.
+_AMOUNTS_DUE = """
+    SELECT customer_id, currency, SUM(amount_due)
+    FROM invoicing_invoice
+    WHERE tenant_id = %s AND customer_id = ANY(%s) AND kind = %s AND status = %s
+    GROUP BY customer_id, currency
+"""
+
+
+def amounts_due(ctx: PartnerContext, customer_ids: list[Any]) -> dict[tuple[str, str], Decimal]:
+    """What each customer owes, by (customer id, currency): the ``amount_due`` of its finalized
+    invoices, summed in one statement (invoices and payments change it: never cached)."""
+    if not customer_ids:
+        return {}
+    ids = [c if isinstance(c, uuid.UUID) else uuid.UUID(str(c)) for c in customer_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(_AMOUNTS_DUE, [ctx.tenant.pk, ids, InvoiceKind.INVOICE.value, InvoiceStatus.FINALIZED.value])
+        rows = cursor.fetchall()
+    return {(str(customer_id), currency): due for customer_id, currency, due in rows}
