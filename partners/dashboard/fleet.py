@@ -13,8 +13,8 @@ MRR and what they owe. A page of customers is read in a fixed number of queries,
   rounded once to its currency's minor unit.
 - **Amount due**: the ``amount_due`` of the customer's finalized invoices, as payments keep it."""
 
+import dataclasses
 import logging
-import pickle
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import orjson
 import redis
 from django.core.paginator import Paginator
 from django.db import connection
@@ -32,7 +33,15 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing_platform.formatting import money_text
-from billing_platform.generations import ENTRY_TTL, GLOBAL, PREFIX, client, generations_read, tenant_key
+from billing_platform.generations import (
+    ENTRY_TTL,
+    GLOBAL,
+    PREFIX,
+    cache_usable,
+    client,
+    generations_read,
+    tenant_key,
+)
 from billing_platform.money import round_minor
 from catalog.charge_models.base import Usage
 from catalog.charge_models.pricing import price
@@ -49,6 +58,7 @@ from catalog.models import (
 from catalog.versions import PriceBook
 from customers.models import Customer
 from invoicing.models import InvoiceKind, InvoiceStatus
+from invoicing.usage_cache import CODE
 from partners.dashboard.access import PartnerContext
 from subscriptions.devices import plan_needs_activation
 from subscriptions.models import Device, Subscription, SubscriptionStatus
@@ -279,15 +289,7 @@ class CustomerPage:
     rows: tuple[CustomerRow, ...]
 
 
-@dataclass(frozen=True)
-class PageEntry:
-    generations: list[bytes | None]
-    computed_at: datetime
-    valid_until: datetime | None  # the first instant after ``computed_at`` the figures compare with
-    page: CustomerPage
-
-
-PAGE_ENTRY = PREFIX + "partner_customers:%s:%s:%s:%s"
+PAGE_ENTRY = PREFIX + "partner_customers:%s:%s:%s:%s:%s"
 
 
 def _next_instant(at: datetime, instants: Iterable[datetime | None]) -> datetime | None:
@@ -345,36 +347,53 @@ def customer_page_fresh(
 
 
 def customer_page(ctx: PartnerContext, *, number: Any, page_size: int, at: datetime, language: str) -> CustomerPage:
-    """The page of customers (``customer_page_fresh``) from the cache while its entry holds: the
-    global and the tenant's generations unchanged (any write to customers, partners, the catalog,
-    subscriptions or devices bumps the tenant's), and the clock between the instant it was computed
-    and the next instant its figures compare with. No query on a hit. Redis unreachable: computed
-    afresh, never an error."""
+    """The page of customers (``customer_page_fresh``) from the cache while its entry holds: Redis's
+    run, the global and the tenant's generations unchanged (any write to customers, partners, the
+    catalog, subscriptions or devices bumps the tenant's), and the clock between the instant it was
+    computed and the next instant its figures compare with. No query on a hit. Inside a transaction,
+    or with Redis unreachable: computed afresh, never stored, never an error."""
+    if not cache_usable():
+        return customer_page_fresh(ctx, number=number, page_size=page_size, at=at, language=language)[0]
     tenant_id, partner_id = ctx.tenant.pk, ctx.partner.pk
-    key = PAGE_ENTRY % (tenant_id, partner_id, number, language)
-    values = generations_read([GLOBAL, tenant_key(tenant_id)], [key])
-    generations = values[:2] if values is not None else None
-    if values is not None and values[2] is not None:
-        try:
-            entry = pickle.loads(values[2])  # noqa: S301 - written by this module only
-        except Exception:  # noqa: BLE001 - an entry of an older shape: computed again
-            entry = None
-        if (
-            isinstance(entry, PageEntry)
-            and entry.generations == generations
-            and entry.computed_at <= at
-            and (entry.valid_until is None or at < entry.valid_until)
-        ):
-            return entry.page
+    key = PAGE_ENTRY % (CODE, tenant_id, partner_id, number, language)
+    read = generations_read([GLOBAL, tenant_key(tenant_id)], [key])
+    stamp = [read[0], *(g.decode() if g is not None else None for g in read[1][:2])] if read is not None else None
+    if read is not None and read[1][2] is not None:
+        page = _entry_page(read[1][2], stamp=stamp, at=at)
+        if page is not None:
+            return page
     page, until = customer_page_fresh(ctx, number=number, page_size=page_size, at=at, language=language)
     # Only the page asked for is kept: a number past the end (or no number) is not a key of its own.
-    if generations is not None and str(page.number) == str(number):
-        entry = PageEntry(generations=generations, computed_at=at, valid_until=until, page=page)
+    if stamp is not None and str(page.number) == str(number):
+        entry = {
+            "stamp": stamp,
+            "computed_at": at.isoformat(),
+            "valid_until": until.isoformat() if until is not None else None,
+            "count": page.count,
+            "number": page.number,
+            "rows": [dataclasses.astuple(row) for row in page.rows],
+        }
         try:
-            client().set(key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL), ex=ENTRY_TTL)
+            client().set(key, orjson.dumps(entry), ex=ENTRY_TTL)
         except redis.RedisError as exc:
             logger.warning("partner customers' page not cached: %s", exc)
     return page
+
+
+def _entry_page(raw: bytes, *, stamp: list[Any] | None, at: datetime) -> CustomerPage | None:
+    """The page an entry holds if it is still valid at ``at``; None for a stale, unreadable or
+    foreign entry (a miss, never an error)."""
+    try:
+        entry = orjson.loads(raw)
+        if entry["stamp"] != stamp or datetime.fromisoformat(entry["computed_at"]) > at:
+            return None
+        if entry["valid_until"] is not None and at >= datetime.fromisoformat(entry["valid_until"]):
+            return None
+        rows = tuple(CustomerRow(*row) for row in entry["rows"])
+        return CustomerPage(count=int(entry["count"]), number=int(entry["number"]), rows=rows)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        logger.warning("partner customers' page entry unreadable: %s", exc)
+        return None
 
 
 # One statement, written once: on the page's every request, Django's compiler would cost more than
