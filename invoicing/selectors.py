@@ -1,11 +1,13 @@
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.db import connection, models
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from djmoney.money import Money
 
 from invoicing.errors import BillRunNotFound, InvoiceNotFound
@@ -17,6 +19,7 @@ from invoicing.models import (
     InvoiceLine,
     InvoicePaymentStatus,
     InvoiceStatus,
+    InvoiceTax,
 )
 from tenancy.models import Tenant
 
@@ -30,7 +33,165 @@ def invoice_list(
     date_to: date | None = None,
     kind: str | None = None,
 ) -> QuerySet[Invoice]:
-    qs = Invoice.objects.filter(tenant=tenant).select_related("customer", "credited_invoice").defer("pdf")
+    qs = _invoices_filtered(
+        tenant=tenant, customer=customer, status=status, date_from=date_from, date_to=date_to, kind=kind
+    )
+    return (
+        qs.select_related("customer", "credited_invoice")
+        .defer("pdf")
+        .prefetch_related(
+            Prefetch("lines", queryset=InvoiceLine.objects.select_related("subscription").order_by("position")),
+            "taxes",
+            "payment_attempts",
+        )
+    )
+
+
+def invoice_rows_list(
+    *,
+    tenant: Tenant,
+    columns: "InvoiceColumns",
+    customer: str | None = None,
+    status: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    kind: str | None = None,
+) -> QuerySet[Invoice, dict[str, Any]]:
+    """The invoices ``invoice_list`` finds, as rows of ``columns.invoice`` and their ``id``, each
+    with its lines (by position), taxes (by category and VAT category) and payment attempts (by
+    number) as lists of rows of ``columns.lines``, ``.taxes`` and ``.attempts`` under
+    ``lines_rows``, ``taxes_rows`` and ``attempts_rows``. One query whatever the number of invoices
+    and of their parts, and no model instance."""
+    qs = _invoices_filtered(
+        tenant=tenant, customer=customer, status=status, date_from=date_from, date_to=date_to, kind=kind
+    )
+    attempt_model = Invoice.payment_attempts.rel.related_model  # invoicing does not import payments
+    return qs.values(
+        "id",
+        *columns.invoice,
+        lines_rows=_PartRows(InvoiceLine, columns.lines, ("position",)),
+        taxes_rows=_PartRows(InvoiceTax, columns.taxes, ("category", "vat_category")),
+        attempts_rows=_PartRows(attempt_model, columns.attempts, ("number",)),
+    )
+
+
+def invoice_row_get(*, tenant: Tenant, pk: str, columns: "InvoiceColumns") -> dict[str, Any]:
+    """``invoice_get`` as a row of ``columns`` with its parts (``invoice_rows_list``)."""
+    try:
+        row = invoice_rows_list(tenant=tenant, columns=columns).filter(pk=pk).first()
+    except Exception:  # not a UUID
+        row = None
+    if row is None:
+        raise InvoiceNotFound("No such invoice.")
+    return row
+
+
+@dataclass(frozen=True)
+class InvoiceColumns:
+    """The columns an invoice read as rows returns (``values()`` names, a related field as
+    ``customer__external_id``): the invoice's, and its lines', taxes' and payment attempts'."""
+
+    invoice: tuple[str, ...]
+    lines: tuple[str, ...]
+    taxes: tuple[str, ...]
+    attempts: tuple[str, ...]
+
+
+def _column(model: type[models.Model], name: str) -> "models.Field[Any, Any]":
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError("%s.%s is not a column" % (model.__name__, name))
+    return field
+
+
+def _quoted_column(field: "models.Field[Any, Any]") -> str:
+    if field.column is None:
+        raise TypeError("%s has no column" % field)
+    return connection.ops.quote_name(field.column)
+
+
+class _PartRows(RawSQL):
+    """An invoice's rows of ``model`` (its ``invoice`` foreign key), in ``order``, as a list of
+    dicts of ``columns`` (``values()`` names; a related field, one level, as
+    ``subscription__external_id``) with the types ``values()`` gives: one JSON aggregate,
+    a subquery of the invoice's query. Decimals travel as text (a JSON number would be a float)
+    and timestamps as ISO 8601 text, both read back into ``Decimal`` and ``datetime``."""
+
+    def __init__(self, model: type[models.Model], columns: Sequence[str], order: Sequence[str]) -> None:
+        quote = connection.ops.quote_name
+        table = quote(model._meta.db_table)
+        pairs, joins = [], []
+        self.converters: list[tuple[str, Callable[[Any], Any]]] = []
+        for column in columns:
+            name, _, related = column.partition("__")
+            field = _column(model, name)
+            source = table
+            if related:
+                target = field.related_model
+                if not isinstance(target, type):
+                    raise TypeError("%s.%s is not a foreign key" % (model.__name__, name))
+                source = quote("part_" + name)
+                joins.append(
+                    "LEFT JOIN %s %s ON %s.%s = %s.%s"
+                    % (
+                        quote(target._meta.db_table),
+                        source,
+                        source,
+                        _quoted_column(_column(target, target._meta.pk.name)),
+                        table,
+                        _quoted_column(field),
+                    )
+                )
+                field = _column(target, related)
+            sql = "%s.%s" % (source, _quoted_column(field))
+            if isinstance(field, models.DecimalField):
+                sql += "::text"
+                self.converters.append((column, Decimal))
+            elif isinstance(field, models.DateTimeField):
+                self.converters.append((column, datetime.fromisoformat))
+            elif isinstance(field, models.DateField):
+                self.converters.append((column, date.fromisoformat))
+            elif isinstance(field, models.UUIDField):
+                self.converters.append((column, UUID))
+            pairs.append("'%s', %s" % (column, sql))
+        super().__init__(
+            "SELECT jsonb_agg(json_build_object(%s) ORDER BY %s) FROM %s %s WHERE %s.%s = %s.%s"
+            % (
+                ", ".join(pairs),
+                ", ".join("%s.%s" % (table, _quoted_column(_column(model, name))) for name in order),
+                table,
+                " ".join(joins),
+                table,
+                _quoted_column(_column(model, "invoice")),
+                quote(Invoice._meta.db_table),
+                _quoted_column(_column(Invoice, "id")),
+            ),
+            (),
+            output_field=models.JSONField(),
+        )
+
+    def get_db_converters(self, connection: Any) -> list[Any]:
+        return [*super().get_db_converters(connection), self._convert]
+
+    def _convert(self, value: Any, expression: Any, connection: Any) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = value or []
+        for row in rows:
+            for column, convert in self.converters:
+                if row[column] is not None:
+                    row[column] = convert(row[column])
+        return rows
+
+
+def _invoices_filtered(
+    *,
+    tenant: Tenant,
+    customer: str | None,
+    status: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    kind: str | None,
+) -> QuerySet[Invoice]:
+    qs = Invoice.objects.filter(tenant=tenant)
     if customer:
         qs = qs.filter(customer__external_id=customer)
     if status:
@@ -41,11 +202,7 @@ def invoice_list(
         qs = qs.filter(issue_date__gte=date_from)
     if date_to:
         qs = qs.filter(issue_date__lte=date_to)
-    return qs.prefetch_related(
-        Prefetch("lines", queryset=InvoiceLine.objects.select_related("subscription").order_by("position")),
-        "taxes",
-        "payment_attempts",
-    )
+    return qs
 
 
 def invoice_search(

@@ -1,3 +1,6 @@
+import functools
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -12,11 +15,12 @@ from billing_platform.api.fields import (
     MoneyAmountField,
     QuantityString,
 )
-from billing_platform.api.serializers import OutputModelSerializer, StrictSerializer
+from billing_platform.api.serializers import OutputModelSerializer, RowWriter, StrictSerializer
 from billing_platform.money import round_minor
 from catalog.models import TaxCategory
 from invoicing.lines import API_LANGUAGE, LineType, line_description
 from invoicing.models import BillRun, Invoice, InvoiceLine, InvoiceTax
+from invoicing.selectors import InvoiceColumns
 
 
 class BillRunInputSerializer(StrictSerializer):
@@ -210,6 +214,85 @@ class InvoiceOutputSerializer(OutputModelSerializer):
             }
             for row in rows
         ]
+
+
+# The invoice reads (the list, an invoice) written from rows, as InvoiceOutputSerializer writes
+# model instances: no model instance per invoice, line, tax or attempt, and none of the
+# serializers' per-instance work. The amounts and descriptions that a serializer field computes
+# from the whole object (its currency, a line's qualifiers) are computed here the same way.
+_MONEY = ("net_total", "tax_total", "total", "amount_due", "amount_paid")
+INVOICE_WRITER = RowWriter(InvoiceOutputSerializer, computed=("lines", "taxes", "attempts", *_MONEY))
+LINE_WRITER = RowWriter(InvoiceLineSerializer, computed=("description", "amount"))
+TAX_WRITER = RowWriter(InvoiceTaxSerializer, computed=("base", "amount"))
+ATTEMPT_COLUMNS = (
+    "number",
+    "idempotency_key",
+    "status",
+    "amount",
+    "currency",
+    "gateway_id",
+    "failure_code",
+    "next_retry_at",
+    "created_at",
+)
+
+
+@functools.cache
+def invoice_columns() -> InvoiceColumns:
+    """The columns of an invoice row and of its parts' rows that ``invoices_write`` writes
+    (``invoice_rows_list``)."""
+    return InvoiceColumns(
+        invoice=(*INVOICE_WRITER.columns, *_MONEY),
+        lines=(*LINE_WRITER.columns, "description", "qualifiers", "amount"),
+        taxes=(*TAX_WRITER.columns, "base", "amount"),
+        attempts=("invoice_id", *ATTEMPT_COLUMNS),
+    )
+
+
+def invoices_write(invoices: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Invoices read as rows with their parts (``invoice_rows_list`` of ``invoice_columns``),
+    written as the serializer writes them."""
+    written = []
+    for invoice in invoices:
+        currency = invoice["currency"]
+        written.append(
+            INVOICE_WRITER.write(
+                invoice,
+                lines=[
+                    LINE_WRITER.write(
+                        line,
+                        description=line_description(line["description"], line["qualifiers"], language=API_LANGUAGE),
+                        amount=_minor(line["amount"], currency),
+                    )
+                    for line in invoice["lines_rows"]
+                ],
+                taxes=[
+                    TAX_WRITER.write(tax, base=_minor(tax["base"], currency), amount=_minor(tax["amount"], currency))
+                    for tax in invoice["taxes_rows"]
+                ],
+                attempts=[
+                    {
+                        "invoice": row["invoice_id"],
+                        "number": row["number"],
+                        "idempotency_key": row["idempotency_key"],
+                        "status": row["status"],
+                        "amount": str(round_minor(row["amount"], row["currency"])),
+                        "gateway_id": row["gateway_id"],
+                        "failure_code": row["failure_code"],
+                        "next_retry_at": row["next_retry_at"],
+                        "created_at": row["created_at"],
+                    }
+                    for row in invoice["attempts_rows"]
+                ],
+                **{name: _minor(invoice[name], currency) for name in _MONEY},
+            )
+        )
+    return written
+
+
+def _minor(amount: Decimal | None, currency: str) -> str | None:
+    """A stored amount at its currency's minor unit, as ``MoneyAmount`` and ``MoneyAmountField`` write it."""
+    return None if amount is None else str(round_minor(amount, currency))
 
 
 class InvoicePatchSerializer(StrictSerializer):

@@ -23,7 +23,13 @@ from invoicing.api import serializers as s
 from invoicing.documents import DocumentKind, invoice_document
 from invoicing.lines import LineType
 from invoicing.models import InvoiceKind, InvoiceStatus
-from invoicing.selectors import bill_run_get, bill_run_list, invoice_get, invoice_list
+from invoicing.selectors import (
+    bill_run_get,
+    bill_run_list,
+    invoice_get,
+    invoice_row_get,
+    invoice_rows_list,
+)
 from invoicing.services import (
     bill_run_create,
     credit_note_create,
@@ -99,22 +105,26 @@ class InvoiceListApi(APIView):
                 except ValueError:
                     raise invalid(name, "invalid", "A date, YYYY-MM-DD.") from None
         filters = choice_filters(request, {"status": InvoiceStatus.values, "kind": InvoiceKind.values})
-        qs = invoice_list(
+        # Read and written as rows (as InvoiceOutputSerializer writes them): one query whatever the
+        # number of invoices, lines, taxes and attempts, and no model instance.
+        rows = invoice_rows_list(
             tenant=request_tenant(request),
+            columns=s.invoice_columns(),
             customer=request.query_params.get("customer"),
             status=filters["status"],
             kind=filters["kind"],
             **dates,
         )
         paginator = CursorPagination()
-        page: Any = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(s.InvoiceOutputSerializer(page, many=True).data)
+        page: Any = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(s.invoices_write(page))
 
 
 class InvoiceDetailApi(APIView):
     @extend_schema(operation_id="invoices_retrieve", responses={200: s.InvoiceOutputSerializer, **problems(404)})
     def get(self, request: Request, pk: str) -> Response:
-        return Response(s.InvoiceOutputSerializer(invoice_get(tenant=request_tenant(request), pk=pk)).data)
+        row = invoice_row_get(tenant=request_tenant(request), pk=pk, columns=s.invoice_columns())
+        return Response(s.invoices_write([row])[0])
 
     @extend_schema(
         operation_id="invoices_update",
