@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis
 import time_machine
 from django.conf import settings as django_settings
 from django.db import connection
@@ -16,6 +17,7 @@ from django.test import Client
 
 from backoffice.models import DataExport
 from backoffice.tests.test_invoicing_pages import logged_in
+from billing_platform import jobs
 from billing_platform.celery import app as celery_app
 from invoicing.models import BillRun, BillRunCustomer, Invoice
 from invoicing.services import bill_run_chunk, bill_run_plan
@@ -34,8 +36,20 @@ def eager(settings: Any) -> Iterator[None]:
     settings.BILL_RUN_CHUNK_SIZE = 2
     settings.JOB_STALLED_SECONDS = 360
     celery_app.conf.task_always_eager = True
+    # The suite's broker is shared by every test and consumed by no worker: the tasks other tests
+    # queued wait there, and the watchdog would take them for a backlog. The queues the jobs go to
+    # start empty here (the tests run their tasks eagerly); the backlog tests set their own.
+    _queues_emptied()
     yield
     celery_app.conf.task_always_eager = False
+
+
+def _queues_emptied() -> None:
+    from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+    queues = {job.queue for job in jobs.JOBS.values()}
+    keys = [q + (f"{Channel.sep}{step}" if step else "") for q in queues for step in PRIORITY_STEPS]
+    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).delete(*keys)
 
 
 def watchdog(tenant: Tenant, at: datetime, callbacks: Any) -> dict[str, int]:
@@ -336,7 +350,6 @@ def test_a_run_waiting_behind_a_backlog_is_left_alone_until_the_queue_drains(
     tenant: Tenant, django_capture_on_commit_callbacks: Any, monkeypatch: Any
 ) -> None:
     # given: 3 customers, 2 chunks planned at 06:00 and none run; 40 messages wait on "billing"
-    from billing_platform import jobs
 
     backlog = {"billing": 40}
     monkeypatch.setattr(jobs, "queue_backlog", lambda queue: backlog.get(queue, 0))

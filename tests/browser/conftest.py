@@ -58,11 +58,11 @@ def watch(page: Any, *, strict: bool = False) -> list[str]:
     return problems
 
 
-# One Chromium for all the browser tests (a launch costs a second or two on a busy 2-core machine),
-# closed after the last of them, before the rest of the suite runs: Playwright's sync API keeps an
-# event loop in this thread while it is open. Each test still gets its own page in a new browser
-# context (``browser.new_page``): no cookie, storage or cache is shared between tests.
-@pytest.fixture(scope="package")
+# A Chromium per test, closed at its end: Playwright's sync API keeps an event loop in this thread
+# while it is open, and pytest-django runs the transactional tests (every browser test, and others
+# elsewhere that start their own Playwright) together at the end, in an order that mixes packages.
+# Each test gets its page in a new browser context (``browser.new_page``).
+@pytest.fixture
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
