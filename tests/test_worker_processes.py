@@ -284,11 +284,17 @@ def test_a_run_completes_by_itself_after_its_worker_is_killed(tenant: Tenant, wo
     assert set(BillRunCustomer.objects.filter(bill_run=run).values_list("customer", flat=True)) == {
         c.pk for c in customers
     }
-    # and the run says what happened: the dead worker held one chunk (one message at a time); the
-    # dead child's chunk had been queued again by Celery, else the watchdog would have found two
-    # (or nothing, when the broker gave the dead worker's message back before the watchdog's threshold:
-    # then the run moved on without it, and the lines above still hold)
-    assert [r["pieces"] for r in run.recoveries] in ([], [1])
-    [note] = recovery_notes(run.recoveries, piece="chunk", fmt=lambda at: at.strftime("%H:%M"))
-    assert note.startswith("1 chunk was taken up again at ")
-    assert note.endswith(" after its worker stopped answering.")
+    # and the run says what happened. The dead worker held one chunk (one message at a time), blocked
+    # on the run's row either in its batch's counters update (its batch not committed: the watchdog
+    # takes the chunk up again, one recovery of 1 chunk; the dead child's chunk had been queued again
+    # by Celery, else it would have found two) or in the finishing check after its batch committed
+    # (nothing of it is missing: the other chunks finish the run, no recovery and no note).
+    recoveries = [r["pieces"] for r in run.recoveries]
+    notes = recovery_notes(run.recoveries, piece="chunk", fmt=lambda at: at.strftime("%H:%M"))
+    if recoveries:
+        assert recoveries == [1]
+        [note] = notes
+        assert note.startswith("1 chunk was taken up again at ")
+        assert note.endswith(" after its worker stopped answering.")
+    else:
+        assert notes == []
