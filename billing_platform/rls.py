@@ -21,6 +21,14 @@ restored at its end: a connection that Django reuses (``CONN_MAX_AGE``) starts e
 every task from a known state. They are transactional like any setting: a rolled-back transaction
 also rolls back what was set inside it. A transaction-mode pooler (PgBouncer ``pool_mode =
 transaction``) would hand the settings of one request to another; use session mode, or none.
+
+A switch to what the connection already holds costs no round trip. After a switch that committed
+(the connection idle, outside any transaction, so no rollback can undo it) the connection remembers
+what it set (``tripod_switched``, with the driver's connection it was set on); a later switch to the
+same role and tenant, again outside any transaction, is then known to change nothing. Inside a
+transaction every switch is made, and forgets what was remembered. So a request's first query no
+longer sets the role and the empty tenant that the previous request's end put back, and a view that
+activates the tenant its session already set makes no second statement.
 """
 
 import re
@@ -90,12 +98,37 @@ SWITCH_SQL = (
 )
 
 
+def _idle(raw: Any) -> bool:
+    """Whether the driver's connection is outside any transaction (what it set has committed)."""
+    return raw is not None and raw.info.transaction_status == TransactionStatus.IDLE
+
+
+def _known(connection: BaseDatabaseWrapper) -> tuple[str, str] | None:
+    """The role and tenant the connection is known to hold now: set by a switch that committed, on
+    this very driver connection, with no transaction open since. ``None`` when not known."""
+    known = getattr(connection, "tripod_switched", None)
+    raw = connection.connection
+    if known is None or known[0] is not raw or not _idle(raw):
+        return None
+    return known[1], known[2]
+
+
+def _remember(connection: BaseDatabaseWrapper, raw: Any, role: str, tenant: str) -> None:
+    """Remember what a switch set if it committed (the connection idle after it), else forget."""
+    connection.tripod_switched = (raw, role, tenant) if _idle(raw) else None  # type: ignore[attr-defined]
+
+
 def _switch(connection: BaseDatabaseWrapper, *, role: str | None, tenant: str) -> tuple[str, str]:
     """Set the role (``None`` keeps it) and the tenant; return the previous role and tenant."""
+    known = _known(connection)
+    if known is not None and known == (role or known[0], tenant):
+        _record_tenant(connection, tenant, previous=known[1])
+        return known
     with connection.cursor() as cursor:
         cursor.execute(SWITCH_SQL, [role, tenant])
         row = cursor.fetchone()
     assert row is not None
+    _remember(connection, connection.connection, role or row[0], tenant)
     _record_tenant(connection, tenant, previous=row[1])
     return row[0], row[1]
 
@@ -149,11 +182,17 @@ class _FirstQuerySwitch:
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         if self.previous is None:
-            raw = context["cursor"].cursor  # the driver's cursor: not through this wrapper again
-            raw.execute(SWITCH_SQL, [self.role, self.tenant])
-            row = raw.fetchone()
-            self.previous = (row[0], row[1])
-            _record_tenant(context["connection"], self.tenant, previous=row[1])
+            connection = context["connection"]
+            known = _known(connection)
+            if known is not None and known == (self.role or known[0], self.tenant):
+                self.previous = known  # already so: the previous request's end put it back
+            else:
+                raw = context["cursor"].cursor  # the driver's cursor: not through this wrapper again
+                raw.execute(SWITCH_SQL, [self.role, self.tenant])
+                row = raw.fetchone()
+                self.previous = (row[0], row[1])
+                _remember(connection, connection.connection, self.role or row[0], self.tenant)
+            _record_tenant(connection, self.tenant, previous=self.previous[1])
         return execute(sql, params, many, context)
 
 
@@ -213,6 +252,7 @@ def connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: A
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('role', %s, false)", [role])
+        connection.tripod_switched = None  # type: ignore[attr-defined]  # the tenant is not known yet
     except Exception as exc:
         connection.close()
         raise RuntimeError(

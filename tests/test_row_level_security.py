@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.db import ProgrammingError, connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from billing_platform import rls
@@ -215,6 +216,60 @@ def test_a_request_without_a_tenant_sees_nothing(client: Client, customers: dict
     response = client.get("/api/v1/customers")
     assert response.status_code == 401
     assert current_tenant_id() == ""
+
+
+# --- Switches that change nothing ---------------------------------------------------------------
+
+
+def _switches(queries: CaptureQueriesContext) -> int:
+    return sum("set_config('role'" in q["sql"] for q in queries.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_switch_to_what_the_connection_holds_makes_no_statement(
+    make_client: Any, tenant: Tenant, other_tenant: Tenant, customers: dict[str, Customer], monkeypatch: Any
+) -> None:
+    # given: the customer list forgets its tenant filter; requests outside any transaction, on a
+    # connection that holds the application role and no tenant (as every request's end leaves it)
+    from customers.api import views
+
+    monkeypatch.setattr(views, "customer_list", lambda **kwargs: Customer.objects.all())
+    acme, globex = make_client(tenant), make_client(other_tenant)
+    with tenant_context(None):
+        for client, expected in ((acme, ["dupont", "durand"]), (globex, ["dupont"]), (acme, ["dupont", "durand"])):
+            with CaptureQueriesContext(connection) as queries:
+                body = client.get("/api/v1/customers").json()
+            # then: each sees its own tenant's rows, with 2 switches: to its key's tenant, and back to
+            # none at its end; the switch before its first query would set what is there already
+            assert sorted(c["external_id"] for c in body["results"]) == expected
+            assert _switches(queries) == 2
+            assert current_tenant_id() == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_switch_made_in_a_transaction_is_not_trusted_after_it(
+    tenant: Tenant, other_tenant: Tenant, customers: dict[str, Customer], app_role: None
+) -> None:
+    with tenant_context(tenant):
+        # a transaction switches to Globex and commits: Globex it is
+        with transaction.atomic():
+            rls.tenant_activate(other_tenant)
+        assert current_tenant_id() == str(other_tenant.pk)
+        rls.tenant_activate(tenant)
+        assert external_ids() == ["dupont", "durand"]
+        # a transaction switches to Globex and rolls back: still Acme, and switching to Globex now
+        # is made, not taken for done
+        with pytest.raises(RuntimeError), transaction.atomic():
+            rls.tenant_activate(other_tenant)
+            raise RuntimeError("rolled back")
+        assert current_tenant_id() == str(tenant.pk)
+        rls.tenant_activate(other_tenant)
+        assert external_ids() == ["dupont"]
+        with CaptureQueriesContext(connection) as queries:
+            rls.tenant_activate(other_tenant)  # committed and idle since: known, no statement
+        assert _switches(queries) == 0
+    assert current_tenant_id() == ""
+    assert external_ids() == []
 
 
 # --- Tasks --------------------------------------------------------------------------------------
