@@ -43,6 +43,8 @@ class PortalContext:
     role: str
     # Where a portal link's session goes back to (the tenant's own app); blank otherwise.
     return_url: str
+    # Whether the tenant has a logo to show in the header (its bytes are not read for that).
+    has_logo: bool = False
 
     @property
     def can_pay(self) -> bool:
@@ -67,6 +69,7 @@ def portal_context(request: HttpRequest) -> PortalContext | None:
         user=session.user,
         role=session.user.role if session.user is not None else PortalRole.ADMIN,
         return_url=session.return_url,
+        has_logo=bool(session.tenant.has_logo),  # type: ignore[attr-defined]  # see portal_session_resolve
     )
 
 

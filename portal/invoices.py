@@ -4,10 +4,13 @@ taxes and credit notes, and its PDF and Factur-X documents, as the API serves th
 never shows one, and its address answers 404 like another customer's invoice."""
 
 import logging
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -50,6 +53,34 @@ def customer_open_invoices(portal: PortalContext) -> QuerySet[Invoice]:
         .filter(kind=InvoiceKind.INVOICE, status=InvoiceStatus.FINALIZED, payment_status__in=OPEN, amount_due__gt=0)
         .order_by("due_date", "issue_date", "pk")
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NextDue:
+    number: str
+    due_date: date | None
+
+
+# The first row of ``customer_open_invoices``, its number and due date, as one hand-written statement:
+# the overview reads it on every visit.
+# portal/tests/test_overview_figures.py checks it against the queryset.
+_NEXT_DUE_SQL = f"""
+SELECT i.number, i.due_date FROM invoicing_invoice i
+WHERE i.tenant_id = %(tenant)s AND i.customer_id = %(customer)s AND i.number <> ''
+  AND i.kind = '{InvoiceKind.INVOICE.value}' AND i.status = '{InvoiceStatus.FINALIZED.value}'
+  AND i.payment_status = ANY(%(open)s) AND i.amount_due > 0
+ORDER BY i.due_date, i.issue_date, i.id
+LIMIT 1
+"""
+
+
+def customer_next_due(portal: PortalContext) -> NextDue | None:
+    """The open invoice due first, if any."""
+    params = {"tenant": portal.tenant.pk, "customer": portal.customer.pk, "open": [str(s) for s in OPEN]}
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_DUE_SQL, params)
+        row = cursor.fetchone()
+    return NextDue(number=row[0], due_date=row[1]) if row else None
 
 
 def _document_or_404(request: HttpRequest, pk: UUID) -> Invoice:

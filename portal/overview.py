@@ -21,7 +21,7 @@ from invoicing.usage_cache import current_usage_data
 from payments.reports import customer_receivables
 from portal.access import current_portal, portal_view
 from portal.devices import active_device_count
-from portal.invoices import customer_open_invoices
+from portal.invoices import customer_next_due
 
 
 def _number(value: Decimal) -> int | float:
@@ -80,7 +80,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     owed = customer_receivables(
         tenant=tenant, customer_id=customer.pk, currency=customer.currency, as_of=local_date(now, tenant.timezone)
     )
-    next_due = customer_open_invoices(portal).first()
+    next_due = customer_next_due(portal)
     usage: dict[str, Any] | None = None
     rows: list[dict[str, Any]] = []
     try:
