@@ -69,6 +69,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from procs import Gunicorn, machine_cpu, postmaster_pid, tree_cpu  # bench/procs.py
 from scratchdb import admin_url, create_database, drop_database, production_settings  # bench/scratchdb.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_platform.settings")
 
 PY = sys.executable
-GUNICORN = str(Path(PY).parent / "gunicorn")
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/tripod_bench_reads"
 TZ_NAME = "Europe/Paris"
 PARIS = ZoneInfo(TZ_NAME)
@@ -504,54 +504,14 @@ def quantile(values: list[float], q: float) -> float:
 
 # --- where the CPU goes ----------------------------------------------------------------------------
 
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return []
-
-
-def _tree_cpu(root: int) -> float:
-    """CPU seconds of a process and its children (gunicorn's master and workers; the postmaster
-    and every backend of the server, other users' too)."""
-    fields = _stat(root)
-    if not fields:
-        return 0.0
-    ticks = sum(int(x) for x in fields[11:15])
-    for pid in _children(root):
-        child = _stat(pid)
-        ticks += int(child[11]) + int(child[12]) if child else 0
-    return ticks / CLOCK_TICK
-
-
-def _children(ppid: int) -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _stat(int(p.name))[1:2] == [str(ppid)]]
-
-
-def _machine() -> tuple[float, float]:
-    user, nice, system, idle, iowait, irq, softirq, steal = (
-        int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]
-    )
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICK, (idle + iowait) / CLOCK_TICK
-
-
-def postmaster_pid(url: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    backend = _stat(row[0]) if row else []
-    return int(backend[1]) if backend else 0  # 0: PostgreSQL does not run on this machine's /proc
-
 
 class CpuMeter:
     def __init__(self, gunicorn_pid: int, postmaster: int) -> None:
         self.pids = (gunicorn_pid, postmaster)
 
     def sample(self) -> tuple[float, float, float, float]:
-        busy, idle = _machine()
-        return _tree_cpu(self.pids[0]), _tree_cpu(self.pids[1]) if self.pids[1] else 0.0, busy, idle
+        busy, idle = machine_cpu()
+        return tree_cpu(self.pids[0]), tree_cpu(self.pids[1]) if self.pids[1] else 0.0, busy, idle
 
     def between(self, a: tuple[float, ...], b: tuple[float, ...]) -> dict[str, float]:
         keys = ("gunicorn", "postgres", "busy", "idle")
@@ -559,63 +519,6 @@ class CpuMeter:
 
 
 # --- gunicorn --------------------------------------------------------------------------------------
-
-
-class Server:
-    """gunicorn in its own session, so that Ctrl-C reaches this script only and it stops the server."""
-
-    def __init__(self, *, env: dict[str, str], port: int, workers: int, worker_class: str, threads: int, log: Path):
-        self.env, self.port, self.workers, self.worker_class, self.threads = env, port, workers, worker_class, threads
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = log
-
-    def describe(self) -> str:
-        extra = f" --threads {self.threads}" if self.worker_class == "gthread" else ""
-        return f"gunicorn -w {self.workers} --worker-class {self.worker_class}{extra}"
-
-    def start(self) -> None:
-        args = [GUNICORN, "billing_platform.wsgi:application", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers)]
-        args += ["--worker-class", self.worker_class, "--timeout", "120", "--log-level", "warning"]
-        args += ["--backlog", "4096"]
-        if self.worker_class == "gthread":
-            args += ["--threads", str(self.threads)]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        import http.client
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return
-                conn.close()
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not answer /healthz; its log:\n" + self.log.read_text()[-3000:])
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc = None
-
-    def errors(self) -> str:
-        text = self.log.read_text(errors="replace")
-        return "\n".join(line for line in text.splitlines() if "error" in line.lower())[-2000:]
 
 
 # --- main ------------------------------------------------------------------------------------------
@@ -722,7 +625,8 @@ def main() -> int:
             f" {seeded.events:,} events accepted this month, a partner with {seeded.partner_customers} of the customers"
         )
         postmaster = postmaster_pid(url)
-        srv = Server(
+        srv = Gunicorn(
+            backlog=4096,
             env=env,
             port=args.port,
             workers=args.workers,

@@ -65,6 +65,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from procs import CLOCK_TICK, machine_cpu, postmaster_pid, proc_stat, tree_cpu  # bench/procs.py
 from scratchdb import admin_url, create_database, drop_database, production_settings  # bench/scratchdb.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -633,49 +634,6 @@ def print_profile(profiler: cProfile.Profile, invoices: int) -> None:
 
 # --- the workers and the run -----------------------------------------------------------------------
 
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return []
-
-
-def _children(ppid: int) -> list[int]:
-    out = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit() and _stat(int(p.name))[1:2] == [str(ppid)]:
-            out.append(int(p.name))
-    return out
-
-
-def tree_cpu(root: int) -> float:
-    """CPU seconds of a process and its children (running and reaped)."""
-    fields = _stat(root)
-    if not fields:
-        return 0.0
-    ticks = sum(int(x) for x in fields[11:15])
-    for pid in _children(root):
-        child = _stat(pid)
-        ticks += int(child[11]) + int(child[12]) if child else 0
-    return ticks / CLOCK_TICK
-
-
-def machine_cpu() -> tuple[float, float]:
-    user, nice, system, idle, iowait, irq, softirq, steal = (
-        int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]
-    )
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICK, (idle + iowait) / CLOCK_TICK
-
-
-def postmaster_pid(url: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    backend = _stat(row[0]) if row else []
-    return int(backend[1]) if backend else 0
-
 
 class OwnBackends:
     """CPU of the PostgreSQL backends connected to the scratch database (the workers'; Celery's
@@ -696,7 +654,7 @@ class OwnBackends:
                 (self.name,),
             ).fetchall()
         for pid, backend_start in rows:
-            fields = _stat(pid)
+            fields = proc_stat(pid)
             if not fields:
                 continue
             cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICK

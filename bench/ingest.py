@@ -93,6 +93,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
+from procs import CLOCK_TICK, Gunicorn, machine_cpu, proc_stat, tree_cpu  # bench/procs.py
 from scratchdb import admin_url, create_database, drop_database, production_settings  # bench/scratchdb.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +101,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_platform.settings")
 
 PY = sys.executable
-GUNICORN = str(Path(PY).parent / "gunicorn")
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/tripod_bench"
 PARIS = ZoneInfo("Europe/Paris")
 CUSTOMER = "bench-fleet-co"
@@ -320,40 +320,6 @@ def print_run(label: str, run: Run) -> None:
 
 # --- where the CPU goes ----------------------------------------------------------------------------
 
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return []
-
-
-def _tree_cpu(root: int) -> float:
-    """CPU seconds of a process and its children, those still running and those it has reaped
-    (gunicorn's master and its workers; the postmaster and its backends, autovacuum included)."""
-    fields = _stat(root)
-    if not fields:
-        return 0.0
-    ticks = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
-    for pid in _children(root):
-        child = _stat(pid)
-        ticks += int(child[11]) + int(child[12]) if child else 0
-    return ticks / CLOCK_TICK
-
-
-def _children(ppid: int) -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _stat(int(p.name))[1:2] == [str(ppid)]]
-
-
-def _machine() -> tuple[float, float]:
-    """Busy and idle seconds of all the machine's CPUs since boot."""
-    user, nice, system, idle, iowait, irq, softirq, steal = (
-        int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]
-    )
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICK, (idle + iowait) / CLOCK_TICK
-
 
 class CpuMeter:
     """CPU seconds of gunicorn (master and workers) and of the whole PostgreSQL server (postmaster
@@ -368,14 +334,14 @@ class CpuMeter:
         self.gunicorn_pid = gunicorn_pid
         with psycopg.connect(url, autocommit=True) as conn:
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
-        backend = _stat(row[0]) if row else []
+        backend = proc_stat(row[0]) if row else []
         self.postmaster = int(backend[1]) if backend else 0  # /proc is readable: PostgreSQL runs here
         self.backends: dict[int, tuple[float, float]] = {}  # pid -> (CPU at start or 0, CPU last seen)
         self.sampling = threading.Event()
         self.sampler: threading.Thread | None = None
 
     def _backend_cpu(self, pid: int) -> float | None:
-        fields = _stat(pid)
+        fields = proc_stat(pid)
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICK if fields else None
 
     def _sample(self, conn: psycopg.Connection[Any], first: bool) -> None:
@@ -396,21 +362,21 @@ class CpuMeter:
             self._sample(conn, first=False)
 
     def start(self) -> None:
-        self.gunicorn = _tree_cpu(self.gunicorn_pid)
-        self.postgres = _tree_cpu(self.postmaster) if self.postmaster else 0.0
-        self.machine = _machine()
+        self.gunicorn = tree_cpu(self.gunicorn_pid)
+        self.postgres = tree_cpu(self.postmaster) if self.postmaster else 0.0
+        self.machine = machine_cpu()
         if self.postmaster:
             self.sampler = threading.Thread(target=self._run, daemon=True)
             self.sampler.start()
 
     def stop(self) -> dict[str, float]:
-        busy, idle = _machine()
+        busy, idle = machine_cpu()
         if self.sampler is not None:
             self.sampling.set()
             self.sampler.join()
         return {
-            "gunicorn": _tree_cpu(self.gunicorn_pid) - self.gunicorn,
-            "postgres": (_tree_cpu(self.postmaster) - self.postgres) if self.postmaster else 0.0,
+            "gunicorn": tree_cpu(self.gunicorn_pid) - self.gunicorn,
+            "postgres": (tree_cpu(self.postmaster) - self.postgres) if self.postmaster else 0.0,
             "database": sum(last - first for first, last in self.backends.values()),
             "busy": busy - self.machine[0],
             "idle": idle - self.machine[1],
@@ -514,62 +480,6 @@ def seed(devices: int, now: datetime) -> Seed:
     )
     _, ingest_key = api_key_create(tenant=tenant, name="bench ingest", scope=ApiKeyScope.INGEST, actor=actor, at=now)
     return Seed(tenant.pk, meter.pk, subscription.pk, ingest_key, created.api_key)
-
-
-class Server:
-    """gunicorn in its own session, so that Ctrl-C reaches this script only and it stops the server."""
-
-    def __init__(
-        self, *, env: dict[str, str], port: int, workers: int, worker_class: str, threads: int, log: Path
-    ) -> None:
-        self.env, self.port, self.workers, self.worker_class, self.threads = env, port, workers, worker_class, threads
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = log
-
-    def describe(self) -> str:
-        extra = f" --threads {self.threads}" if self.worker_class == "gthread" else ""
-        return f"gunicorn -w {self.workers} --worker-class {self.worker_class}{extra}"
-
-    def start(self) -> None:
-        args = [GUNICORN, "billing_platform.wsgi:application", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers)]
-        args += ["--worker-class", self.worker_class, "--timeout", "300", "--log-level", "warning"]
-        if self.worker_class == "gthread":
-            args += ["--threads", str(self.threads)]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return
-                conn.close()
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not answer /healthz; its log:\n" + self.log.read_text()[-3000:])
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()  # the master stops its workers
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: the group is its id
-                self.proc.wait()
-        self.proc = None
-
-    def errors(self) -> str:
-        text = self.log.read_text(errors="replace")
-        return "\n".join(line for line in text.splitlines() if "error" in line.lower())[-2000:]
 
 
 USAGE_TABLES = ("usage_event", "usage_event_key", "usage_usagerollup", "usage_usagedailyrollup", "usage_rejectedevent")
@@ -866,8 +776,9 @@ def main() -> int:
         log(f"event timestamps spread over {spread}")
         target = Target("127.0.0.1", args.port, seeded.ingest_key)
 
-        def server(worker_class: str) -> Server:
-            return Server(
+        def server(worker_class: str) -> Gunicorn:
+            return Gunicorn(
+                timeout=300,
                 env=env,
                 port=args.port,
                 workers=args.workers,
