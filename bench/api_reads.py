@@ -60,8 +60,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -70,7 +68,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from procs import Gunicorn, machine_cpu, postmaster_pid, tree_cpu  # bench/procs.py
-from scratchdb import admin_url, create_database, drop_database, production_settings  # bench/scratchdb.py
+from scratchdb import admin_url, production_settings, scratch_database  # bench/scratchdb.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -565,25 +563,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-@contextmanager
-def scratch_database(url: str, keep: bool) -> Iterator[None]:
-    create_database(url)
-    try:
-        yield
-    finally:
-        from django.apps import apps
-
-        if apps.ready:
-            from django.db import connections
-
-            connections.close_all()
-        if keep:
-            log(f"scratch database kept: {url}")
-        else:
-            drop_database(url)
-            log("scratch database dropped")
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f}"
 
@@ -604,7 +583,7 @@ def main() -> int:
         f" rates {args.rates} req/s, {args.duration:g} s each, {args.clients} client processes"
     )
     failed = 0
-    with scratch_database(url, args.keep_database), tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp:
+    with scratch_database(url, args.keep_database, log), tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp:
         started = time.perf_counter()
         subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
         import django

@@ -82,8 +82,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -94,7 +93,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import psycopg
 from procs import CLOCK_TICK, Gunicorn, machine_cpu, proc_stat, tree_cpu  # bench/procs.py
-from scratchdb import admin_url, create_database, drop_database, production_settings  # bench/scratchdb.py
+from scratchdb import admin_url, production_settings, scratch_database  # bench/scratchdb.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -727,25 +726,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-@contextmanager
-def scratch_database(url: str, keep: bool) -> Iterator[None]:
-    create_database(url)
-    try:
-        yield
-    finally:
-        from django.apps import apps
-
-        if apps.ready:
-            from django.db import connections
-
-            connections.close_all()
-        if keep:
-            log(f"scratch database kept: {url}")
-        else:
-            drop_database(url)
-            log("scratch database dropped")
-
-
 def main() -> int:
     args = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -755,7 +735,7 @@ def main() -> int:
     env = dict(os.environ, DATABASE_URL=url, LOG_LEVEL="WARNING", **production)
     os.environ.update(DATABASE_URL=url, LOG_LEVEL="WARNING", **production)
     log(f"scratch database {url}; {args.events:,} events, batches of {args.batch}, {args.clients} clients")
-    with scratch_database(url, args.keep_database), tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+    with scratch_database(url, args.keep_database, log), tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         started = time.perf_counter()
         subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
         import django

@@ -5,6 +5,8 @@ import base64
 import os
 import secrets
 import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 
@@ -39,3 +41,24 @@ def drop_database(url: str) -> None:
     admin, name = admin_url(url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_database(url: str, keep: bool, log: Callable[[str], None]) -> Iterator[None]:
+    """The scratch database, created for the block and dropped after it (kept with ``keep``), also
+    on Ctrl-C or an error; Django's connections to it are closed first."""
+    create_database(url)
+    try:
+        yield
+    finally:
+        from django.apps import apps
+
+        if apps.ready:
+            from django.db import connections
+
+            connections.close_all()
+        if keep:
+            log(f"scratch database kept: {url}")
+        else:
+            drop_database(url)
+            log("scratch database dropped")
