@@ -19,7 +19,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing_platform import rls
+from billing_platform import generations, rls
 from customers.models import Partner
 from customers.tests.factories import DUPONT
 from tenancy.actors import Actor
@@ -50,6 +50,14 @@ def webhooks_to_private_targets(settings: Any) -> None:
     """Tests send webhooks to receivers on 127.0.0.1: private targets are allowed, as under DEBUG.
     The tests of the refusal turn it off."""
     settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+
+
+@pytest.fixture(autouse=True)
+def redis_not_paused() -> Iterator[None]:
+    """A test that makes Redis fail pauses the process's use of it (``generations.PAUSE_SECONDS``):
+    the next test starts with Redis in use again."""
+    yield
+    generations.resume()
 
 
 # Test bodies keep the session user; requests, tasks and tenant_context blocks switch (see above).

@@ -29,8 +29,12 @@ served again; a read that took them after the bump reads the committed rows. Two
 Redis unreachable: a read computes afresh (nothing is served from the cache). A bump that fails
 (timeout, connection error) is remembered by the process: its next call that reaches Redis bumps
 the global generation first, in the same round trip, which retires every entry, so an entry never
-outlives a lost bump by more than the time Redis stays unreachable from that process (and at most
-``ENTRY_TTL``, should the process end first).
+outlives a lost bump by more than the time Redis stays unreachable from that process, plus the
+pause below (and at most ``ENTRY_TTL``, should the process end first). After a failed call the
+process leaves Redis alone for ``PAUSE_SECONDS``: its bumps meanwhile are lost at once (and owed as
+that global bump), its reads compute afresh. A Redis that hangs, rather than refusing connections,
+would otherwise cost every committing write and every read its socket timeout; paused, it costs
+one timeout per pause and process.
 
 A Redis restored from a snapshot (RDB or AOF) brings back old counters and old entries together,
 consistently, so the generations alone would serve an entry computed before writes the snapshot
@@ -44,6 +48,7 @@ inputs; whoever COPYs into an input table must call ``bump`` after it.
 
 import logging
 import re
+import time
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
@@ -121,12 +126,33 @@ def client() -> redis.Redis:
     return _client(settings.REDIS_URL)
 
 
+# After a call to Redis fails, how long this process leaves it alone (seconds).
+PAUSE_SECONDS = 5.0
+_monotonic = time.monotonic
+
+
 class _Lost:
     """Bumps this process failed to make (``failed``), and how many of them a global bump has
-    covered since (``retired``): while they differ, the next round trip bumps the global key."""
+    covered since (``retired``): while they differ, the next round trip bumps the global key. Redis
+    is left alone until ``paused_until`` (``time.monotonic``), after a failed call."""
 
     failed = 0
     retired = 0
+    paused_until = 0.0
+
+
+def _paused() -> bool:
+    return _monotonic() < _Lost.paused_until
+
+
+def _failed_call(exc: Exception, what: str) -> None:
+    _Lost.paused_until = _monotonic() + PAUSE_SECONDS
+    logger.warning("%s (Redis left alone for %g s): %s", what, PAUSE_SECONDS, exc)
+
+
+def resume() -> None:
+    """End a pause now (the test suite, between tests)."""
+    _Lost.paused_until = 0.0
 
 
 def _pipeline() -> tuple[Any, int | None]:
@@ -149,6 +175,9 @@ def _settled(owed: int | None) -> None:
 def _bump(keys: Sequence[str]) -> None:
     if not keys:
         return
+    if _paused():
+        _Lost.failed += 1
+        return
     try:
         pipe, owed = _pipeline()
         for key in keys:
@@ -156,7 +185,7 @@ def _bump(keys: Sequence[str]) -> None:
         pipe.execute()
     except redis.RedisError as exc:
         _Lost.failed += 1
-        logger.warning("generations not bumped (%s): %s", ", ".join(keys), exc)
+        _failed_call(exc, "generations not bumped (%s)" % ", ".join(keys))
         return
     _settled(owed)
 
@@ -259,13 +288,15 @@ def run_id(info: dict[str, Any]) -> str:
 def generations_read(keys: Sequence[str], extra: Sequence[str] = ()) -> tuple[str, list[bytes | None]] | None:
     """The server's run id and the values of ``keys`` then ``extra``, in one round trip; ``None``
     when Redis cannot be reached."""
+    if _paused():
+        return None
     try:
         pipe, owed = _pipeline()
         pipe.info("server")
         pipe.mget([*keys, *extra])
         *_, info, values = pipe.execute()
     except redis.RedisError as exc:
-        logger.warning("generations not read: %s", exc)
+        _failed_call(exc, "generations not read")
         return None
     _settled(owed)
     return run_id(info), values

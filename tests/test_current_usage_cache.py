@@ -406,16 +406,62 @@ def test_a_lost_bump_retires_every_entry(
             return getattr(real, name)
 
     monkeypatch.setattr(generations, "client", lambda: FailsOnce())
+    clock = [1000.0]
+    monkeypatch.setattr(generations, "_monotonic", lambda: clock[0])
     # when: the bump of Dupont's new usage is lost
     generations.usage_changed(tenant=tenant, external_ids=["dupont"])
     assert FailsOnce.failed
     assert int(real.get(generations.GLOBAL) or 0) == before
-    # then: the next read bumps the global generation first, so the entry is not served
+    # then: for the pause (5 s), reads leave Redis alone and compute afresh
+    clock[0] += generations.PAUSE_SECONDS - 0.1
+    assert read_queries(api, at) == (fresh(tenant, at), MISS_QUERIES)
+    assert int(real.get(generations.GLOBAL) or 0) == before
+    # after it, the next read bumps the global generation first, so the entry is not served
+    clock[0] += 0.1
     assert read_queries(api, at) == (fresh(tenant, at), MISS_QUERIES)
     assert int(real.get(generations.GLOBAL) or 0) == before + 1
     # and only once: the entry stored then is served
     assert read_queries(api, at)[1] == HIT_QUERIES
     assert int(real.get(generations.GLOBAL) or 0) == before + 1
+
+
+def test_a_hung_redis_costs_one_timeout_per_pause(
+    catalog: None, tenant: Tenant, api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", SUBSCRIPTION)
+    at = paris(2026, 3, 12, 9)
+    warm(api, at)
+    real = generations.client()
+    before = int(real.get(generations.GLOBAL) or 0)
+    calls: list[str] = []
+
+    class Hung:
+        """A Redis that accepts connections and never answers: each call ends in its timeout."""
+
+        def pipeline(self, **kwargs: Any) -> Any:
+            calls.append("pipeline")
+            raise redis.TimeoutError("timed out")
+
+    monkeypatch.setattr(generations, "client", lambda: Hung())
+    clock = [1000.0]
+    monkeypatch.setattr(generations, "_monotonic", lambda: clock[0])
+    # when: 4 usage bumps and 3 reads within 4.9 s
+    for _ in range(4):
+        generations.usage_changed(tenant=tenant, external_ids=["dupont"])
+        clock[0] += 1
+    for _ in range(3):
+        assert read_queries(api, at) == (fresh(tenant, at), MISS_QUERIES)
+        clock[0] += 0.3
+    # then: one call waited for Redis; the other 6 left it alone, and the 4 bumps are all owed
+    assert calls == ["pipeline"]
+    assert generations._Lost.failed - generations._Lost.retired >= 4
+    # when: the pause is over and Redis answers again
+    monkeypatch.setattr(generations, "client", lambda: real)
+    clock[0] += generations.PAUSE_SECONDS
+    # then: the first read bumps the global generation once for all the lost bumps
+    assert read_queries(api, at) == (fresh(tenant, at), MISS_QUERIES)
+    assert int(real.get(generations.GLOBAL) or 0) == before + 1
+    assert read_queries(api, at)[1] == HIT_QUERIES
 
 
 @pytest.mark.parametrize("raw", [b"\x80\x05garbage", b"{}", b'{"run": 1, "gen": [], "data": []}', b"[1, 2]"])
