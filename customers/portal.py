@@ -148,9 +148,10 @@ _SESSION_SQL = (
     " FROM customers_portalsession s JOIN tenancy_tenant t ON t.id = s.tenant_id"
     " WHERE s.key_hash = %s AND s.ended_at IS NULL AND s.expires_at > %s"
 )
-# Then, under the tenant, its customer and its user (none for a session a portal link opened).
+# Then, under the tenant, its customer and its user (none for a session a portal link opened), less
+# the user's two-factor secret (decrypted when read: the security page reads it when it needs it).
 _CUSTOMER_COLUMNS = ModelColumns(Customer, "c")
-_USER_COLUMNS = ModelColumns(PortalUser, "u")
+_USER_COLUMNS = ModelColumns(PortalUser, "u", skip=("totp_secret",))
 _CUSTOMER_SQL = (
     f"SELECT {_CUSTOMER_COLUMNS.sql}, {_USER_COLUMNS.sql} FROM customers_customer c"
     " LEFT JOIN customers_portaluser u ON u.tenant_id = c.tenant_id AND u.id = %s"
