@@ -29,12 +29,12 @@ served again; a read that took them after the bump reads the committed rows. Two
 Redis unreachable: a read computes afresh (nothing is served from the cache). A bump that fails
 (timeout, connection error) is remembered by the process: its next call that reaches Redis bumps
 the global generation first, in the same round trip, which retires every entry, so an entry never
-outlives a lost bump by more than the time Redis stays unreachable from that process, plus the
-pause below (and at most ``ENTRY_TTL``, should the process end first). After a failed call the
-process leaves Redis alone for ``PAUSE_SECONDS``: its bumps meanwhile are lost at once (and owed as
-that global bump), its reads compute afresh. A Redis that hangs, rather than refusing connections,
-would otherwise cost every committing write and every read its socket timeout; paused, it costs
-one timeout per pause and process.
+outlives a lost bump by more than the time Redis stays unreachable from that process (and at most
+``ENTRY_TTL``, should the process end first). After a failed call the process's reads leave Redis
+alone for ``PAUSE_SECONDS`` and compute afresh: a Redis that hangs, rather than refusing
+connections, would otherwise add its socket timeout to every read. Bumps are always tried, so that
+a lost one is paid as soon as Redis answers again: pausing them would leave other processes serving
+entries older than this process's writes.
 
 A Redis restored from a snapshot (RDB or AOF) brings back old counters and old entries together,
 consistently, so the generations alone would serve an entry computed before writes the snapshot
@@ -126,15 +126,15 @@ def client() -> redis.Redis:
     return _client(settings.REDIS_URL)
 
 
-# After a call to Redis fails, how long this process leaves it alone (seconds).
+# After a call to Redis fails, how long this process's reads leave it alone (seconds).
 PAUSE_SECONDS = 5.0
 _monotonic = time.monotonic
 
 
 class _Lost:
     """Bumps this process failed to make (``failed``), and how many of them a global bump has
-    covered since (``retired``): while they differ, the next round trip bumps the global key. Redis
-    is left alone until ``paused_until`` (``time.monotonic``), after a failed call."""
+    covered since (``retired``): while they differ, the next round trip bumps the global key. Reads
+    leave Redis alone until ``paused_until`` (``time.monotonic``), after a failed call."""
 
     failed = 0
     retired = 0
@@ -147,7 +147,7 @@ def _paused() -> bool:
 
 def _failed_call(exc: Exception, what: str) -> None:
     _Lost.paused_until = _monotonic() + PAUSE_SECONDS
-    logger.warning("%s (Redis left alone for %g s): %s", what, PAUSE_SECONDS, exc)
+    logger.warning("%s (reads leave Redis alone for %g s): %s", what, PAUSE_SECONDS, exc)
 
 
 def resume() -> None:
@@ -174,9 +174,6 @@ def _settled(owed: int | None) -> None:
 
 def _bump(keys: Sequence[str]) -> None:
     if not keys:
-        return
-    if _paused():
-        _Lost.failed += 1
         return
     try:
         pipe, owed = _pipeline()

@@ -243,16 +243,23 @@ def schema_changes(*, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
 def connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     """A new connection switches to the application role at once (``connection_created``), so that
     nothing runs with the login role's rights by accident. A role that cannot be taken stops the
-    connection: running on as the login role would leave the wall down."""
+    connection: running on as the login role would leave the wall down.
+
+    The statement goes to the driver's connection, past the execute wrappers: a connection opened by
+    a request's first query would otherwise pass it through that request's first-query switch,
+    which would then take the login role for what to put back at the request's end, and leave the
+    kept connection as the login role between requests. Made in autocommit, it is remembered: the
+    request's own switch to the application role and no tenant then makes no statement."""
+    connection.tripod_switched = None  # type: ignore[attr-defined]  # a new session: nothing known yet
     role = app_role()
     if not role or not set_role_on_connect or _schema_changes:
         return
     if connection.vendor != "postgresql" or connection.alias == NO_DB_ALIAS:
         return
+    raw = connection.connection
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('role', %s, false)", [role])
-        connection.tripod_switched = None  # type: ignore[attr-defined]  # the tenant is not known yet
+        raw.execute("SELECT set_config('role', %s, false)", [role])
+        _remember(connection, raw, role, "")
     except Exception as exc:
         connection.close()
         raise RuntimeError(

@@ -247,6 +247,44 @@ def test_a_switch_to_what_the_connection_holds_makes_no_statement(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_kept_connection_holds_the_application_role_between_requests(
+    make_client: Any, tenant: Tenant, customers: dict[str, Customer], monkeypatch: Any
+) -> None:
+    # given: production's connections, switched to the application role as they open; the customer
+    # list forgets its tenant filter
+    from customers.api import views
+
+    monkeypatch.setattr(views, "customer_list", lambda **kwargs: Customer.objects.all())
+    acme = make_client(tenant)
+    made: list[tuple[str, str]] = []
+    remember = rls._remember
+    monkeypatch.setattr(rls, "_remember", lambda c, raw, role, t: (made.append((role, t)), remember(c, raw, role, t)))
+    role, acme_id = rls.app_role(), str(tenant.pk)
+    connection.close()
+    rls.set_role_on_connect = True
+    try:
+        for first in (True, False):
+            made.clear()
+            body = acme.get("/api/v1/customers").json()
+            assert sorted(c["external_id"] for c in body["results"]) == ["dupont", "durand"]
+            # then: the statements that switched: the connection's role as it opened (the first
+            # request's), the key's tenant, none again at the end; never the login role
+            opened = [(role, "")] if first else []
+            assert made == [*opened, (role, acme_id), (role, "")]
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_user, current_setting('tripod.tenant_id', true)")
+                assert cursor.fetchone() == (role, "")
+    finally:
+        connection.close()  # the test database is emptied by the login role
+        rls.set_role_on_connect = False
+
+
+def _activate_then_fail(tenant: Tenant) -> None:
+    rls.tenant_activate(tenant)
+    raise RuntimeError("rolled back")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_switch_made_in_a_transaction_is_not_trusted_after_it(
     tenant: Tenant, other_tenant: Tenant, customers: dict[str, Customer], app_role: None
 ) -> None:
@@ -260,8 +298,7 @@ def test_a_switch_made_in_a_transaction_is_not_trusted_after_it(
         # a transaction switches to Globex and rolls back: still Acme, and switching to Globex now
         # is made, not taken for done
         with pytest.raises(RuntimeError), transaction.atomic():
-            rls.tenant_activate(other_tenant)
-            raise RuntimeError("rolled back")
+            _activate_then_fail(other_tenant)
         assert current_tenant_id() == str(tenant.pk)
         rls.tenant_activate(other_tenant)
         assert external_ids() == ["dupont"]
