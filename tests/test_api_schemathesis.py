@@ -91,8 +91,8 @@ class PooledWSGIServer(WSGIServer):
         super().server_close()
         for _ in self.workers:
             self.requests.put(None)
-        for worker in self.workers:
-            worker.join()
+        for worker in self.workers:  # a worker stuck on a connection must not hang the run
+            worker.join(timeout=30)
 
 
 class PooledLiveServerThread(LiveServerThread):
