@@ -88,7 +88,11 @@ WHERE d.tenant_id = %(tenant)s AND s.tenant_id = %(tenant)s AND s.customer_id = 
 
 def active_device_count(portal: PortalContext) -> int:
     """The devices ``device_status`` calls active, counted by the database in one statement."""
-    params = {"tenant": portal.tenant.pk, "customer": portal.customer.pk, "live": list(SubscriptionStatus.LIVE)}
+    params: dict[str, Any] = {
+        "tenant": portal.tenant.pk,
+        "customer": portal.customer.pk,
+        "live": [str(s) for s in SubscriptionStatus.LIVE],
+    }
     with connection.cursor() as cursor:
         cursor.execute(_ACTIVE_DEVICES_SQL, params)
         row = cursor.fetchone()

@@ -76,7 +76,11 @@ LIMIT 1
 
 def customer_next_due(portal: PortalContext) -> NextDue | None:
     """The open invoice due first, if any."""
-    params = {"tenant": portal.tenant.pk, "customer": portal.customer.pk, "open": [str(s) for s in OPEN]}
+    params: dict[str, Any] = {
+        "tenant": portal.tenant.pk,
+        "customer": portal.customer.pk,
+        "open": [str(s) for s in OPEN],
+    }
     with connection.cursor() as cursor:
         cursor.execute(_NEXT_DUE_SQL, params)
         row = cursor.fetchone()

@@ -96,7 +96,7 @@ class PooledWSGIServer(WSGIServer):
 
 
 class PooledLiveServerThread(LiveServerThread):
-    server_class = PooledWSGIServer
+    server_class = PooledWSGIServer  # type: ignore[assignment]  # a WSGIServer, as ThreadedWSGIServer is
 
 
 @pytest.fixture

@@ -258,7 +258,12 @@ def test_a_kept_connection_holds_the_application_role_between_requests(
     acme = make_client(tenant)
     made: list[tuple[str, str]] = []
     remember = rls._remember
-    monkeypatch.setattr(rls, "_remember", lambda c, raw, role, t: (made.append((role, t)), remember(c, raw, role, t)))
+
+    def counted(c: Any, raw: Any, role: str, t: str) -> None:
+        made.append((role, t))
+        remember(c, raw, role, t)
+
+    monkeypatch.setattr(rls, "_remember", counted)
     role, acme_id = rls.app_role(), str(tenant.pk)
     connection.close()
     rls.set_role_on_connect = True
