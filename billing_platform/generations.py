@@ -103,11 +103,26 @@ def is_input_table(table: str) -> bool:
     return table in INPUT_EXACT or table.startswith(INPUT_PREFIXES)
 
 
+# Statements that write one table, named right after their first word: only their start is read
+# (a bulk insert of thousands of rows is a long text, and scanning it all cost milliseconds).
+_ONE_TARGET = ("INSERT", "UPDATE", "DELETE", "MERGE", "COPY")
+_TRUNCATE_OPTIONS = re.compile(r"\b(?:RESTART|CONTINUE|CASCADE|RESTRICT)\b", re.IGNORECASE)
+
+
 def written_inputs(sql: str) -> bool:
     """Does the statement write to an input table?"""
-    if not _LEADING.sub("", sql, count=1)[:6].upper().startswith(_WRITE_VERBS):
+    leading = _LEADING.match(sql)
+    start = leading.end() if leading else 0
+    verb = sql[start : start + 6].upper()
+    if not verb.startswith(_WRITE_VERBS):
         return False
-    return any(is_input_table(t) for t in _WRITE.findall(sql))
+    if verb.startswith(_ONE_TARGET):
+        target = _WRITE.match(sql, start)
+        return target is not None and is_input_table(target.group(1))
+    if verb.startswith("TRUNCA"):  # a list of tables, then its options
+        tables = _TRUNCATE_OPTIONS.split(sql[start:], maxsplit=1)[0]
+        return any(is_input_table(word) for word in re.findall(r"\w+", tables))
+    return any(is_input_table(t) for t in _WRITE.findall(sql))  # WITH: each of its parts may write
 
 
 def tenant_key(tenant_id: Any) -> str:

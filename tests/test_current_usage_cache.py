@@ -495,6 +495,14 @@ def test_an_unreadable_entry_is_computed_afresh(catalog: None, tenant: Tenant, a
         ("UPDATE usage_event SET a = 1", False),
         ("/* UPDATE customers_customer */ SELECT 1", False),
         ("SELECT * FROM customers_customer", False),
+        ("INSERT INTO invoicing_invoice (a) SELECT id FROM customers_customer", False),
+        ("UPDATE invoicing_invoice SET a = (SELECT 1 FROM customers_customer)", False),
+        ("DELETE FROM invoicing_invoice USING customers_customer c WHERE c.id = 1", False),
+        ("TRUNCATE usage_event, customers_customer", True),
+        ('TRUNCATE "usage_event", "public"."catalog_plan" RESTART IDENTITY CASCADE', True),
+        ("TRUNCATE TABLE ONLY usage_event, invoicing_invoice CASCADE", False),
+        ('INSERT INTO "subscriptions_device" ("id") VALUES ' + ", ".join(["(%s)"] * 5000), True),
+        ('INSERT INTO "invoicing_invoiceline" ("id") VALUES ' + ", ".join(["(%s)"] * 5000), False),
     ],
 )
 def test_writes_to_inputs_are_recognised(sql: str, writes: bool) -> None:
