@@ -57,8 +57,6 @@ import redis
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -136,9 +134,7 @@ def customer_key(tenant_id: Any, external_id: str) -> str:
 
 @cache
 def _client(url: str) -> redis.Redis:
-    # One immediate retry (a pooled connection that Redis closed), not redis-py's default of ten
-    # with a growing backoff: with Redis unreachable that default held each call about 3 s.
-    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 1))
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 def client() -> redis.Redis:

@@ -22,8 +22,6 @@ from functools import cache
 import redis
 from django.conf import settings
 from django.http import HttpRequest
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from billing_platform.errors import RateLimited
 
@@ -79,9 +77,7 @@ class Count:
 
 @cache
 def _client(url: str) -> redis.Redis:
-    # One immediate retry (a pooled connection that Redis closed), not redis-py's default of ten
-    # with a growing backoff: with Redis unreachable that default held each call about 3 s.
-    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 1))
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 def counts_hit(limits: Sequence[Limit], *, now: float | None = None) -> list[Count] | None:
