@@ -368,14 +368,21 @@ def read_queries(api: APIClient, at: datetime) -> tuple[Any, int]:
     return answer, len(queries)
 
 
+def subscribed_and_cached(api: APIClient) -> datetime:
+    """Dupont's subscription signed on 10 March, and its current usage on 12 March 09:00 cached
+    (the instant returned)."""
+    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", SUBSCRIPTION)
+    at = paris(2026, 3, 12, 9)
+    warm(api, at)
+    return at
+
+
 def test_an_entry_of_another_redis_run_is_a_miss(
     catalog: None, tenant: Tenant, api: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: an entry stored, then Redis restarted from a snapshot holding that entry and the
     # generations it was computed under (the same keys, another run id)
-    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", SUBSCRIPTION)
-    at = paris(2026, 3, 12, 9)
-    warm(api, at)
+    at = subscribed_and_cached(api)
     monkeypatch.setattr(generations, "run_id", lambda info: "another-run")
     # when / then: computed afresh, then served from the entry of the new run
     assert read_queries(api, at) == (fresh(tenant, at), MISS_QUERIES)
@@ -385,9 +392,7 @@ def test_an_entry_of_another_redis_run_is_a_miss(
 def test_a_lost_bump_retires_every_entry(
     catalog: None, tenant: Tenant, api: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", SUBSCRIPTION)
-    at = paris(2026, 3, 12, 9)
-    warm(api, at)
+    at = subscribed_and_cached(api)
     real = generations.client()
     before = int(real.get(generations.GLOBAL) or 0)
 
@@ -428,9 +433,7 @@ def test_a_lost_bump_retires_every_entry(
 def test_a_hung_redis_costs_reads_one_timeout_per_pause(
     catalog: None, tenant: Tenant, api: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    call(api, "post", paris(2026, 3, 10, 10), "subscriptions", SUBSCRIPTION)
-    at = paris(2026, 3, 12, 9)
-    warm(api, at)
+    at = subscribed_and_cached(api)
     real = generations.client()
     before = int(real.get(generations.GLOBAL) or 0)
     calls: list[str] = []

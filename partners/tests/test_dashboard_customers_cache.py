@@ -141,17 +141,7 @@ def test_the_cached_page_follows_a_price_change_and_the_clock_reaching_it(
     # when: the partner's price book sells the plan at 8.00 from now on
     partner.price_book = "alp"
     partner.save(update_fields=["price_book"])
-    price_version_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=NOW,
-        plan=sub.plan,
-        data={
-            "currency": "EUR",
-            "price_book": "alp",
-            "components": [{"product": "platform", "charge": {"model": "flat", "amount": "8.00"}}],
-        },
-    )
+    _book_price(tenant, sub.plan, "8.00")
     row, queries = _row(client)
     # then: 2 x 8.00 = 16.00
     assert (_figures(row), queries) == (["2", "€16.00", "€120.00"], LIST_QUERIES)
@@ -159,18 +149,7 @@ def test_the_cached_page_follows_a_price_change_and_the_clock_reaching_it(
 
     # when: the book's price goes to 9.00 at 12:00 today
     later = NOW + timedelta(hours=3)
-    price_version_create(
-        tenant=tenant,
-        actor=ACTOR,
-        at=NOW,
-        plan=sub.plan,
-        data={
-            "currency": "EUR",
-            "price_book": "alp",
-            "effective_from": later.isoformat(),
-            "components": [{"product": "platform", "charge": {"model": "flat", "amount": "9.00"}}],
-        },
-    )
+    _book_price(tenant, sub.plan, "9.00", effective_from=later)
     row, queries = _row(client)
     assert (_figures(row), queries) == (["2", "€16.00", "€120.00"], LIST_QUERIES)
     assert _fresh(client) == _figures(row)
@@ -183,6 +162,18 @@ def test_the_cached_page_follows_a_price_change_and_the_clock_reaching_it(
         row, queries = _row(client)
         assert (_figures(row), queries) == (["2", "€18.00", "€120.00"], LIST_QUERIES)
         assert _fresh(client) == _figures(row)
+
+
+def _book_price(tenant: Tenant, plan: Any, amount: str, *, effective_from: datetime | None = None) -> None:
+    """The platform fee of ``plan`` in the price book ``alp``, from now or from ``effective_from``."""
+    data: dict[str, Any] = {
+        "currency": "EUR",
+        "price_book": "alp",
+        "components": [{"product": "platform", "charge": {"model": "flat", "amount": amount}}],
+    }
+    if effective_from is not None:
+        data["effective_from"] = effective_from.isoformat()
+    price_version_create(tenant=tenant, actor=ACTOR, at=NOW, plan=plan, data=data)
 
 
 @time_machine.travel(NOW, tick=False)
